@@ -1,0 +1,70 @@
+//! `sync-fanout`: `POST /sync` (behind the API key) and the EventBridge schedule, both
+//! queueing one sync job per matching active account.
+//!
+//! One function serves two event shapes, so it reads the raw event and routes it: API Gateway
+//! requests go through the axum router, scheduled events straight to the fan-out.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::routing::post;
+use axum::{Json, Router};
+use hub::fanout::{self, SyncRequest, SyncStarted};
+use hub::model::SyncReason;
+use hub::web::{require_api_key, with_fallbacks, ApiKey, JsonBody};
+use hub::{Hub, HubError};
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+mod apigw;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    hub::telemetry::init();
+    let hub = Arc::new(Hub::from_env().await?);
+    let router = app(hub.clone(), ApiKey::new(&hub.config.api_key()?));
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        handle(hub.clone(), router.clone(), event.payload)
+    }))
+    .await
+}
+
+async fn handle(hub: Arc<Hub>, router: Router, event: Value) -> Result<Value, Error> {
+    if fanout::is_scheduled_event(&event) {
+        let started = fanout::start(&hub, SyncRequest::default(), SyncReason::Schedule).await?;
+        return Ok(serde_json::to_value(started)?);
+    }
+    let request: LambdaRequest = serde_json::from_value(event).map_err(|e| {
+        Error::from(format!(
+            "neither an API Gateway request nor a scheduled event: {e}"
+        ))
+    })?;
+    let request: lambda_http::Request = request.into();
+    let response = router.oneshot(request).await?;
+    Ok(serde_json::to_value(
+        apigw::to_http_api_response(response).await?,
+    )?)
+}
+
+fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
+    with_fallbacks(
+        Router::new()
+            .route("/sync", post(start_sync))
+            .route_layer(from_fn_with_state(api_key, require_api_key))
+            .with_state(hub),
+    )
+}
+
+async fn start_sync(
+    State(hub): State<Arc<Hub>>,
+    JsonBody(request): JsonBody<SyncRequest>,
+) -> Result<(StatusCode, Json<SyncStarted>), HubError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(fanout::start(&hub, request, SyncReason::Manual).await?),
+    ))
+}

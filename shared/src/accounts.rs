@@ -1,0 +1,136 @@
+//! Accounts and configuration: `/users`, `/users/{id}`, `/users/{id}/files`, `/config`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::error::{HubError, HubResult};
+use crate::hub::Hub;
+use crate::model::{AccountView, FileEntry};
+use crate::providers::PROVIDERS;
+use crate::tokens;
+
+/// Accounts read from the store per round trip.
+const ACCOUNT_PAGE: usize = 500;
+pub const DEFAULT_FILE_PAGE: usize = 100;
+pub const MAX_FILE_PAGE: usize = 1000;
+
+/// Every connected account, of every provider the hub knows (an account outlives its
+/// provider's configuration: it still shows, and can still be deleted).
+pub async fn list(hub: &Hub) -> HubResult<Vec<AccountView>> {
+    let mut views = Vec::new();
+    for spec in PROVIDERS {
+        let mut after = None;
+        loop {
+            let page = hub
+                .store
+                .list_accounts(spec.name, after.as_deref(), ACCOUNT_PAGE)
+                .await?;
+            views.extend(page.items.iter().map(AccountView::from));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(views)
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct FilesPage {
+    pub files: Vec<FileEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// One page of an account's file index. The cursor is opaque to clients (base64url of the
+/// last file id) and `limit` is 1 to 1000.
+pub async fn files(
+    hub: &Hub,
+    account_id: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> HubResult<FilesPage> {
+    let limit = match limit {
+        None => DEFAULT_FILE_PAGE,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_FILE_PAGE).contains(n))
+            .ok_or_else(|| {
+                HubError::InvalidRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_FILE_PAGE}"
+                ))
+            })?,
+    };
+    let after = cursor
+        .map(|c| {
+            B64URL
+                .decode(c)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| HubError::InvalidRequest("cursor is not one this hub issued".into()))
+        })
+        .transpose()?;
+    if hub.store.get_account(account_id).await?.is_none() {
+        return Err(HubError::UserNotFound(account_id.to_string()));
+    }
+    let page = hub
+        .store
+        .list_files(account_id, after.as_deref(), limit)
+        .await?;
+    Ok(FilesPage {
+        files: page.items,
+        next_cursor: page.next.map(|id| B64URL.encode(id)),
+    })
+}
+
+/// Revokes the grant at the provider (best effort: a provider that is down or has no
+/// revocation endpoint does not keep the user's data here), then deletes the account, its
+/// tokens and its file index.
+pub async fn delete(hub: &Hub, account_id: &str) -> HubResult<()> {
+    let account = hub
+        .store
+        .get_account(account_id)
+        .await?
+        .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))?;
+    match hub.providers.get(&account.provider, false) {
+        Ok(connector) => match tokens::open(hub, &account).await {
+            Ok(tokens) => match connector.revoke(&tokens).await {
+                Ok(revoked) => tracing::info!(account_id, revoked, "grant revocation"),
+                Err(e) => {
+                    tracing::warn!(account_id, error = %e, "revocation failed; deleting anyway")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(account_id, error = %e, "tokens unreadable; deleting without revocation")
+            }
+        },
+        Err(_) => {
+            tracing::warn!(account_id, provider = %account.provider, "provider not configured; deleting without revocation")
+        }
+    }
+    if !hub.store.delete_account(account_id).await? {
+        return Err(HubError::UserNotFound(account_id.to_string()));
+    }
+    tracing::info!(account_id, "account deleted");
+    Ok(())
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ConfigView {
+    pub available_providers: Vec<&'static str>,
+    pub mode: &'static str,
+}
+
+pub fn config(hub: &Hub) -> ConfigView {
+    let available_providers = hub.providers.configured_names();
+    let mode = match available_providers.len() {
+        0 => "unconfigured",
+        1 => "single-provider",
+        _ => "multi-provider",
+    };
+    ConfigView {
+        available_providers,
+        mode,
+    }
+}

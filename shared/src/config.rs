@@ -1,0 +1,225 @@
+//! Configuration, read once per cold start from the environment (contract section 3).
+//!
+//! Provider-specific variables (client ids, endpoints) are read by each provider's own module,
+//! so that adding a provider never touches this file.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::error::{HubError, HubResult};
+
+/// Where the environment comes from: the process, or a map in tests.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    overrides: Option<HashMap<String, String>>,
+}
+
+impl Env {
+    /// The real process environment.
+    pub fn process() -> Self {
+        Env { overrides: None }
+    }
+
+    /// A fixed set of variables (tests, tools); nothing is read from the process.
+    pub fn from_map<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Env {
+            overrides: Some(
+                vars.into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The variable's value; unset and empty are the same thing.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let value = match &self.overrides {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        value
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn get_or(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_string())
+    }
+
+    /// A variable that must hold an absolute http(s) URL; the trailing slash is dropped so
+    /// paths can be appended with `format!`.
+    pub fn url_or(&self, name: &str, default: &str) -> HubResult<String> {
+        let raw = self.get_or(name, default);
+        let parsed = Url::parse(&raw)
+            .map_err(|e| HubError::Config(format!("{name} is not a valid URL ({e}): '{raw}'")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(HubError::Config(format!(
+                "{name} must be an http or https URL"
+            )));
+        }
+        Ok(raw.trim_end_matches('/').to_string())
+    }
+
+    fn required(&self, name: &str, why: &str) -> HubResult<String> {
+        self.get(name)
+            .ok_or_else(|| HubError::Config(format!("{name} is required {why}")))
+    }
+}
+
+/// Which implementation of storage, encryption and queue to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded: files under `HUB_DATA_DIR`, a local key, the worker invoked through
+    /// `cargo lambda watch`.
+    Local,
+    /// DynamoDB, KMS and SQS.
+    Aws,
+}
+
+/// The AWS resource names, required in `aws` mode.
+#[derive(Clone, Debug)]
+pub struct AwsResources {
+    pub table_name: String,
+    pub kms_key_id: String,
+    pub sync_queue_url: String,
+}
+
+/// The embedded backend's settings.
+#[derive(Clone, Debug)]
+pub struct LocalSettings {
+    pub data_dir: PathBuf,
+    /// `HUB_LOCAL_KEY`; when unset a key is generated into the data dir.
+    pub key: Option<SecretString>,
+    /// Where the local queue invokes the worker: the Lambda Invoke API that
+    /// `cargo lambda watch` serves. `HUB_LOCAL_INVOKE_URL`, default `HUB_PUBLIC_URL`
+    /// (locally the hub *is* `cargo lambda watch`).
+    pub invoke_url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub backend: Backend,
+    /// `HUB_PUBLIC_URL` without a trailing slash.
+    pub public_url: String,
+    /// `HUB_API_KEY`; only the management functions require it (see [`Config::api_key`]).
+    api_key: Option<SecretString>,
+    pub local: LocalSettings,
+    aws: Option<AwsResources>,
+}
+
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";
+
+impl Config {
+    pub fn from_env(env: &Env) -> HubResult<Self> {
+        let backend = match env
+            .get_or("HUB_BACKEND", "local")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "local" => Backend::Local,
+            "aws" => Backend::Aws,
+            other => {
+                return Err(HubError::Config(format!(
+                    "HUB_BACKEND must be 'local' or 'aws' (got '{other}')"
+                )))
+            }
+        };
+        let public_url = env.url_or("HUB_PUBLIC_URL", DEFAULT_PUBLIC_URL)?;
+        let aws = match backend {
+            Backend::Aws => Some(AwsResources {
+                table_name: env.required("TABLE_NAME", "when HUB_BACKEND=aws")?,
+                kms_key_id: env.required("KMS_KEY_ID", "when HUB_BACKEND=aws")?,
+                sync_queue_url: env.required("SYNC_QUEUE_URL", "when HUB_BACKEND=aws")?,
+            }),
+            Backend::Local => None,
+        };
+        let local = LocalSettings {
+            data_dir: PathBuf::from(env.get_or("HUB_DATA_DIR", ".hub-data")),
+            key: env.get("HUB_LOCAL_KEY").map(SecretString::from),
+            invoke_url: env.url_or("HUB_LOCAL_INVOKE_URL", &public_url)?,
+        };
+        Ok(Config {
+            backend,
+            public_url,
+            api_key: env.get("HUB_API_KEY").map(SecretString::from),
+            local,
+            aws,
+        })
+    }
+
+    /// The bearer key of the management routes. Functions that serve them call this at
+    /// cold start, so a missing key stops the function with a clear message instead of
+    /// leaving the routes open.
+    pub fn api_key(&self) -> HubResult<SecretString> {
+        self.api_key.clone().ok_or_else(|| {
+            HubError::Config("HUB_API_KEY is required (the management routes' bearer key)".into())
+        })
+    }
+
+    /// The AWS resource names; only present in `aws` mode.
+    pub fn aws(&self) -> HubResult<&AwsResources> {
+        self.aws.as_ref().ok_or_else(|| {
+            HubError::Config("AWS resources are only configured when HUB_BACKEND=aws".into())
+        })
+    }
+
+    /// The OAuth redirect URI of a provider, always built from `HUB_PUBLIC_URL`, never from
+    /// request headers (a forged Host header must not redirect a code elsewhere).
+    pub fn redirect_uri(&self, provider: &str) -> String {
+        format!("{}/auth/{provider}/callback", self.public_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = Config::from_env(&Env::from_map([("HUB_API_KEY", "k")])).unwrap();
+        assert_eq!(config.backend, Backend::Local);
+        assert_eq!(config.public_url, "http://localhost:9000");
+        assert_eq!(config.local.data_dir, PathBuf::from(".hub-data"));
+        assert_eq!(config.local.invoke_url, "http://localhost:9000");
+        assert_eq!(
+            config.redirect_uri("google"),
+            "http://localhost:9000/auth/google/callback"
+        );
+        assert!(config.aws().is_err());
+    }
+
+    #[test]
+    fn aws_mode_names_the_missing_variable() {
+        let err = Config::from_env(&Env::from_map([
+            ("HUB_BACKEND", "aws"),
+            ("TABLE_NAME", "t"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("KMS_KEY_ID"), "{err}");
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        let err = Config::from_env(&Env::from_map([("HUB_BACKEND", "cloud")])).unwrap_err();
+        assert!(err.to_string().contains("HUB_BACKEND"));
+        let err = Config::from_env(&Env::from_map([("HUB_PUBLIC_URL", "not a url")])).unwrap_err();
+        assert!(err.to_string().contains("HUB_PUBLIC_URL"));
+    }
+
+    #[test]
+    fn missing_api_key_is_an_error_only_where_needed() {
+        let config =
+            Config::from_env(&Env::from_map([("HUB_PUBLIC_URL", "https://hub.example/")])).unwrap();
+        assert_eq!(config.public_url, "https://hub.example");
+        assert!(config
+            .api_key()
+            .unwrap_err()
+            .to_string()
+            .contains("HUB_API_KEY"));
+    }
+}

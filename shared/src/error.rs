@@ -1,0 +1,135 @@
+//! One error type for the whole hub.
+//!
+//! Every variant knows the contract's `error` code and HTTP status, so handlers never decide
+//! them. Internal failures carry their detail for the logs only: the response says
+//! `internal_error` and nothing else, so no stack trace, token or secret can leak out.
+
+use axum::http::StatusCode;
+use thiserror::Error;
+
+/// What went wrong, in the terms of the contract's error list.
+#[derive(Debug, Error)]
+pub enum HubError {
+    #[error("a valid API key is required")]
+    Unauthorized,
+    #[error("unknown provider '{0}'")]
+    UnknownProvider(String),
+    /// The provider exists but its client id or secret is not set. `for_sync` picks the
+    /// contract's status: 404 on the auth routes (no such login page), 400 on `POST /sync`.
+    #[error("provider '{provider}' is not configured on this hub")]
+    ProviderNotConfigured { provider: String, for_sync: bool },
+    #[error("the login state is unknown, expired, already used or for another provider")]
+    InvalidState,
+    #[error("the user denied access at the provider")]
+    AuthorizationDenied,
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("the source_type must be both or the name of a provider (got '{0}')")]
+    InvalidSourceType(String),
+    #[error("no account with id '{0}'")]
+    UserNotFound(String),
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the provider answered with an error: {0}")]
+    Provider(#[from] ProviderError),
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// Storage, crypto or queue failure. The detail goes to the logs, never to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl HubError {
+    /// The contract's snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::Unauthorized => "unauthorized",
+            HubError::UnknownProvider(_) => "unknown_provider",
+            HubError::ProviderNotConfigured { .. } => "provider_not_configured",
+            HubError::InvalidState => "invalid_state",
+            HubError::AuthorizationDenied => "authorization_denied",
+            HubError::InvalidRequest(_) => "invalid_request",
+            HubError::InvalidJson(_) => "invalid_json",
+            HubError::InvalidSourceType(_) => "invalid_source_type",
+            HubError::UserNotFound(_) => "user_not_found",
+            HubError::NotFound(_) => "not_found",
+            HubError::MethodNotAllowed => "method_not_allowed",
+            HubError::Provider(_) => "provider_error",
+            HubError::Config(_) | HubError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HubError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HubError::UnknownProvider(_) | HubError::UserNotFound(_) | HubError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            HubError::ProviderNotConfigured {
+                for_sync: false, ..
+            } => StatusCode::NOT_FOUND,
+            HubError::ProviderNotConfigured { for_sync: true, .. }
+            | HubError::InvalidState
+            | HubError::AuthorizationDenied
+            | HubError::InvalidRequest(_)
+            | HubError::InvalidJson(_)
+            | HubError::InvalidSourceType(_) => StatusCode::BAD_REQUEST,
+            HubError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HubError::Provider(_) => StatusCode::BAD_GATEWAY,
+            HubError::Config(_) | HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The one human sentence sent to the client. Internal detail stays in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            HubError::Config(_) | HubError::Internal(_) => {
+                "The hub could not complete the request; see its logs for details.".to_string()
+            }
+            HubError::Provider(_) => {
+                "The provider refused or failed the request; try again or log in again.".to_string()
+            }
+            other => capitalise(&other.to_string()),
+        }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        HubError::Internal(detail.to_string())
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// A failed call to a provider. Callers act on the variant: `InvalidGrant` ends a job and
+/// marks the account for re-authorisation, `Unauthorized` triggers one refresh, `Retryable`
+/// is left for SQS to try again later.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ProviderError {
+    /// The refresh token (or authorisation code) was refused: the user must log in again.
+    #[error("the grant was refused (invalid_grant)")]
+    InvalidGrant,
+    /// The access token was refused (401).
+    #[error("the access token was refused (401)")]
+    Unauthorized,
+    /// Throttling or a server fault that outlived our bounded retries.
+    #[error("the provider is unavailable after {attempts} attempts (last status {status:?})")]
+    Retryable { status: Option<u16>, attempts: u32 },
+    /// The saved change cursor is no longer valid (Graph 410 Gone): start over.
+    #[error("the change cursor expired (410)")]
+    CursorExpired,
+    /// Any other refusal: bad request, malformed answer, unexpected redirect.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+pub type HubResult<T> = Result<T, HubError>;

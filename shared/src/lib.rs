@@ -1,0 +1,27 @@
+//! Everything the hub's Lambda functions share.
+//!
+//! - [`config`]: the environment, read once per cold start.
+//! - [`providers`]: the cloud-drive connectors behind one trait, and their registry.
+//! - [`crypto`], [`store`], [`queue`]: token encryption, storage and the job queue, each with
+//!   an AWS and a local implementation chosen by `HUB_BACKEND`.
+//! - [`login`], [`accounts`], [`fanout`], [`worker`]: what the functions do.
+//! - [`web`]: the HTTP side shared by the API functions (errors, API key, JSON bodies).
+
+pub mod accounts;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod fanout;
+pub mod hub;
+pub mod login;
+pub mod model;
+pub mod providers;
+pub mod queue;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+pub mod web;
+pub mod worker;
+
+pub use error::{HubError, HubResult, ProviderError};
+pub use hub::Hub;

@@ -1,0 +1,150 @@
+//! The OAuth2 login: `/auth/{provider}/login` and `/auth/{provider}/callback`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use chrono::{Duration, Utc};
+use oauth2::PkceCodeChallenge;
+use rand::RngCore;
+
+use crate::crypto::EncryptionContext;
+use crate::error::{HubError, HubResult, ProviderError};
+use crate::hub::Hub;
+use crate::model::{Account, AccountStatus, AccountView, Identity, LoginState, TokenSet};
+use crate::providers::Connector;
+use crate::store::Write;
+use crate::tokens;
+
+/// How long a user has between the consent page and the callback.
+pub const STATE_LIFETIME_MINUTES: i64 = 10;
+
+/// Starts a login: stores a single-use state with its PKCE verifier and returns the provider's
+/// consent URL.
+pub async fn begin(hub: &Hub, provider: &str) -> HubResult<String> {
+    let connector = hub.providers.get(provider, false)?;
+    let mut random = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let state = B64URL.encode(random);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let sealed_verifier = hub
+        .cipher
+        .seal(
+            verifier.secret().as_bytes(),
+            &EncryptionContext::login_state(&state, provider),
+        )
+        .await?;
+    hub.store
+        .put_login_state(&LoginState {
+            state: state.clone(),
+            provider: provider.to_string(),
+            pkce_verifier: sealed_verifier,
+            expires_at: Utc::now() + Duration::minutes(STATE_LIFETIME_MINUTES),
+        })
+        .await?;
+    Ok(connector.authorization_url(&state, challenge))
+}
+
+/// The query of the provider's redirect back to the hub.
+#[derive(Debug, Default)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Finishes a login: checks the state, exchanges the code, reads the identity, stores the
+/// tokens encrypted, and returns the account (new, or the same one for a returning user).
+pub async fn complete(hub: &Hub, provider: &str, callback: Callback) -> HubResult<AccountView> {
+    let connector = hub.providers.get(provider, false)?;
+    if let Some(error) = callback.error {
+        // The state is spent either way: a denied login cannot be replayed.
+        if let Some(state) = &callback.state {
+            hub.store.take_login_state(state, Utc::now()).await?;
+        }
+        return Err(match error.as_str() {
+            "access_denied" => HubError::AuthorizationDenied,
+            other => ProviderError::Rejected(format!("the consent page answered '{other}'")).into(),
+        });
+    }
+    let state = callback.state.ok_or(HubError::InvalidState)?;
+    let code = callback
+        .code
+        .ok_or_else(|| HubError::InvalidRequest("the callback has no code parameter".into()))?;
+    let login = hub
+        .store
+        .take_login_state(&state, Utc::now())
+        .await?
+        .filter(|login| login.provider == provider)
+        .ok_or(HubError::InvalidState)?;
+    let verifier = hub
+        .cipher
+        .open(
+            &login.pkce_verifier,
+            &EncryptionContext::login_state(&state, provider),
+        )
+        .await?;
+    let verifier = std::str::from_utf8(&verifier).map_err(HubError::internal)?;
+
+    let tokens = connector.exchange_code(&code, verifier).await?;
+    let identity = connector.identity(&tokens.access_token).await?;
+    let account = connect(hub, connector.as_ref(), identity, tokens).await?;
+    tracing::info!(account_id = %account.id, provider, "account connected");
+    Ok(AccountView::from(&account))
+}
+
+/// How many times a login retries after losing a race with another writer of the account.
+const CONNECT_ATTEMPTS: usize = 5;
+
+/// Creates the account, or updates the one this identity already has (same id), keeping its
+/// refresh token when the provider sent none this time.
+async fn connect(
+    hub: &Hub,
+    connector: &dyn Connector,
+    identity: Identity,
+    tokens: TokenSet,
+) -> HubResult<Account> {
+    let provider = connector.name();
+    for _ in 0..CONNECT_ATTEMPTS {
+        match hub
+            .store
+            .find_account(provider, &identity.provider_user_id)
+            .await?
+        {
+            Some(existing) => {
+                let previous = tokens::open(hub, &existing).await?;
+                let tokens = tokens.clone().keeping_refresh_token_of(&previous);
+                let mut updated = existing.clone();
+                updated.email = identity.email.clone();
+                updated.status = AccountStatus::Active;
+                updated.has_refresh_token = tokens.refresh_token.is_some();
+                updated.tokens = tokens::seal(hub, &existing.id, provider, &tokens).await?;
+                updated.version = existing.version + 1;
+                if hub.store.update_account(&updated, existing.version).await? == Write::Done {
+                    return Ok(updated);
+                }
+            }
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                let account = Account {
+                    tokens: tokens::seal(hub, &id, provider, &tokens).await?,
+                    id,
+                    provider: provider.to_string(),
+                    provider_user_id: identity.provider_user_id.clone(),
+                    email: identity.email.clone(),
+                    status: AccountStatus::Active,
+                    connected_at: Utc::now(),
+                    last_synced_at: None,
+                    last_sync: None,
+                    has_refresh_token: tokens.refresh_token.is_some(),
+                    cursor: None,
+                    version: 1,
+                };
+                if hub.store.create_account(&account).await? == Write::Done {
+                    return Ok(account);
+                }
+            }
+        }
+    }
+    Err(HubError::internal(
+        "the account kept changing while the login was saved",
+    ))
+}

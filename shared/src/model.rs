@@ -1,0 +1,190 @@
+//! The hub's records: accounts, tokens, file index entries and sync jobs.
+
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::crypto::Sealed;
+
+/// OAuth tokens in memory. `SecretString` keeps them out of `Debug` output and zeroes them on
+/// drop; they are serialised only into the plaintext handed straight to the cipher.
+#[derive(Clone, Debug)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The plaintext layout sealed into an account's `tokens` attribute.
+#[derive(Serialize, Deserialize)]
+struct TokenPlaintext {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl TokenSet {
+    /// True when the access token is missing an expiry or expires within `margin`.
+    pub fn expires_within(&self, margin: Duration, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|at| at - now <= margin)
+    }
+
+    /// Keeps the previous refresh token when the provider's answer carries none (Google
+    /// sends one only on the first consent; Microsoft rotates it on every refresh).
+    pub fn keeping_refresh_token_of(mut self, previous: &TokenSet) -> Self {
+        if self.refresh_token.is_none() {
+            self.refresh_token = previous.refresh_token.clone();
+        }
+        self
+    }
+
+    pub(crate) fn to_plaintext(&self) -> Zeroizing<Vec<u8>> {
+        let plain = TokenPlaintext {
+            access_token: self.access_token.expose_secret().to_string(),
+            refresh_token: self
+                .refresh_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_string()),
+            expires_at: self.expires_at,
+        };
+        let bytes = serde_json::to_vec(&plain).expect("token JSON always serialises");
+        let TokenPlaintext {
+            access_token,
+            refresh_token,
+            ..
+        } = plain;
+        drop(Zeroizing::new(access_token));
+        drop(refresh_token.map(Zeroizing::new));
+        Zeroizing::new(bytes)
+    }
+
+    pub(crate) fn from_plaintext(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let plain: TokenPlaintext = serde_json::from_slice(bytes)?;
+        Ok(TokenSet {
+            access_token: plain.access_token.into(),
+            refresh_token: plain.refresh_token.map(Into::into),
+            expires_at: plain.expires_at,
+        })
+    }
+}
+
+/// Who the user is at the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The provider's stable user id (Google `sub`, Microsoft `id`).
+    pub provider_user_id: String,
+    pub email: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    /// The provider refused the refresh token: the user must log in again.
+    NeedsReauth,
+}
+
+/// How the last sync of an account ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncOutcome {
+    pub finished_at: DateTime<Utc>,
+    /// `ok`, `needs_reauth` or `failed`.
+    pub result: String,
+    pub files_changed: u64,
+    pub detail: Option<String>,
+}
+
+/// A connected cloud-drive account. `version` makes every update conditional: a writer that
+/// read an older version loses cleanly instead of overwriting a rotated refresh token or
+/// moving the change cursor backwards.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub provider: String,
+    pub provider_user_id: String,
+    pub email: String,
+    pub status: AccountStatus,
+    pub connected_at: DateTime<Utc>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub last_sync: Option<SyncOutcome>,
+    pub has_refresh_token: bool,
+    /// The encrypted [`TokenSet`], bound to this account by the encryption context.
+    pub tokens: Sealed,
+    /// The connector's opaque position: mid-enumeration, or the change cursor of a finished
+    /// sync. Saved only after the files of the page that produced it are stored.
+    pub cursor: Option<String>,
+    pub version: u64,
+}
+
+/// The public view of an account (one `/users` row): never a token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AccountView {
+    pub id: String,
+    pub email: String,
+    pub provider: String,
+    pub has_refresh_token: bool,
+    pub status: AccountStatus,
+    pub connected_at: DateTime<Utc>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Account> for AccountView {
+    fn from(account: &Account) -> Self {
+        AccountView {
+            id: account.id.clone(),
+            email: account.email.clone(),
+            provider: account.provider.clone(),
+            has_refresh_token: account.has_refresh_token,
+            status: account.status,
+            connected_at: account.connected_at,
+            last_synced_at: account.last_synced_at,
+        }
+    }
+}
+
+/// One entry of an account's file index (one `/users/{id}/files` row).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub id: String,
+    pub name: String,
+    pub mime_type: Option<String>,
+    pub size: Option<u64>,
+    pub modified_at: Option<DateTime<Utc>>,
+    pub web_url: Option<String>,
+    pub deleted: bool,
+}
+
+/// A pending OAuth login: created by `/login`, consumed once by `/callback`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginState {
+    pub state: String,
+    pub provider: String,
+    /// The PKCE verifier, sealed like tokens so no secret rests in clear text.
+    pub pkce_verifier: Sealed,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a sync was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncReason {
+    Manual,
+    Schedule,
+}
+
+/// A queue message: sync one account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncJob {
+    pub user_id: String,
+    pub provider: String,
+    pub reason: SyncReason,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// One page of a paged listing, with the key of the next page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}

@@ -1,0 +1,198 @@
+//! The OAuth2 half of a connector, the same for every provider but for URLs, scopes and the
+//! extra consent parameters: authorisation URL with PKCE, code exchange, refresh, revocation.
+
+use chrono::Utc;
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::http::{OAuthHttpError, ProviderHttp};
+use crate::error::{HubError, HubResult, ProviderError};
+use crate::model::TokenSet;
+
+type Client =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointSet>;
+
+/// What a provider's module tells [`OAuthApp::new`].
+pub struct OAuthEndpoints<'a> {
+    pub provider: &'a str,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub auth_url: String,
+    pub token_url: String,
+    /// RFC 7009 endpoint; `None` where the provider offers none (Microsoft).
+    pub revoke_url: Option<String>,
+    pub redirect_uri: String,
+    pub scopes: &'a [&'a str],
+    /// Extra consent-page parameters (Google: `access_type=offline`, `prompt=consent`).
+    pub extra_auth_params: &'a [(&'a str, &'a str)],
+}
+
+pub struct OAuthApp {
+    client: Client,
+    http: ProviderHttp,
+    scopes: Vec<String>,
+    extra_auth_params: Vec<(String, String)>,
+}
+
+fn bad_url(provider: &str, what: &str, e: impl std::fmt::Display) -> HubError {
+    HubError::Config(format!("{provider} {what} URL is invalid: {e}"))
+}
+
+impl OAuthApp {
+    pub fn new(endpoints: OAuthEndpoints<'_>, http: ProviderHttp) -> HubResult<Self> {
+        let p = endpoints.provider;
+        let revoke = endpoints
+            .revoke_url
+            .map(|url| RevocationUrl::new(url).map_err(|e| bad_url(p, "revoke", e)))
+            .transpose()?;
+        let client = BasicClient::new(ClientId::new(endpoints.client_id))
+            .set_client_secret(ClientSecret::new(
+                endpoints.client_secret.expose_secret().to_string(),
+            ))
+            // Both Google and Microsoft document the secret as a form field of the token
+            // request; it also keeps the secret out of an Authorization header.
+            .set_auth_type(AuthType::RequestBody)
+            .set_auth_uri(
+                AuthUrl::new(endpoints.auth_url).map_err(|e| bad_url(p, "authorization", e))?,
+            )
+            .set_token_uri(TokenUrl::new(endpoints.token_url).map_err(|e| bad_url(p, "token", e))?)
+            .set_revocation_url_option(revoke)
+            .set_redirect_uri(
+                RedirectUrl::new(endpoints.redirect_uri).map_err(|e| bad_url(p, "redirect", e))?,
+            );
+        Ok(OAuthApp {
+            client,
+            http,
+            scopes: endpoints.scopes.iter().map(|s| s.to_string()).collect(),
+            extra_auth_params: endpoints
+                .extra_auth_params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })
+    }
+
+    /// The consent page URL: `response_type=code`, client id, redirect URI, scopes, `state`
+    /// and the PKCE S256 challenge.
+    pub fn authorization_url(&self, state: &str, pkce_challenge: PkceCodeChallenge) -> String {
+        let state = CsrfToken::new(state.to_string());
+        let mut request = self
+            .client
+            .authorize_url(move || state)
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new))
+            .set_pkce_challenge(pkce_challenge);
+        for (name, value) in &self.extra_auth_params {
+            request = request.add_extra_param(name.clone(), value.clone());
+        }
+        request.url().0.to_string()
+    }
+
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+    ) -> Result<TokenSet, ProviderError> {
+        let answer = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        Ok(token_set(&answer))
+    }
+
+    /// A new token set; the refresh token is the rotated one when the provider sent one,
+    /// the old one otherwise.
+    pub async fn refresh(&self, current: &TokenSet) -> Result<TokenSet, ProviderError> {
+        let refresh_token = current
+            .refresh_token
+            .as_ref()
+            .ok_or(ProviderError::InvalidGrant)?;
+        let answer = self
+            .client
+            .exchange_refresh_token(&RefreshToken::new(
+                refresh_token.expose_secret().to_string(),
+            ))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        Ok(token_set(&answer).keeping_refresh_token_of(current))
+    }
+
+    /// Revokes the grant (the refresh token revokes the whole grant at Google). Returns false
+    /// when the provider has no revocation endpoint.
+    pub async fn revoke(&self, tokens: &TokenSet) -> Result<bool, ProviderError> {
+        let token = match &tokens.refresh_token {
+            Some(refresh) => StandardRevocableToken::RefreshToken(RefreshToken::new(
+                refresh.expose_secret().to_string(),
+            )),
+            None => StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
+                tokens.access_token.expose_secret().to_string(),
+            )),
+        };
+        let Ok(request) = self.client.revoke_token(token) else {
+            return Ok(false);
+        };
+        request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::Request(OAuthHttpError(inner)) => inner,
+                RequestTokenError::ServerResponse(answer) => {
+                    ProviderError::Rejected(format!("revocation refused: {}", answer.error()))
+                }
+                other => {
+                    ProviderError::Rejected(format!("revocation failed: {}", describe(&other)))
+                }
+            })?;
+        Ok(true)
+    }
+}
+
+fn token_set(answer: &BasicTokenResponse) -> TokenSet {
+    TokenSet {
+        access_token: answer.access_token().secret().clone().into(),
+        refresh_token: answer.refresh_token().map(|t| t.secret().clone().into()),
+        expires_at: answer
+            .expires_in()
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| Utc::now() + d),
+    }
+}
+
+/// The token endpoint's refusal, in terms callers act on. Descriptions are the provider's own
+/// words and never contain the token.
+fn token_error(error: RequestTokenError<OAuthHttpError, BasicErrorResponse>) -> ProviderError {
+    match error {
+        RequestTokenError::ServerResponse(answer) => match answer.error() {
+            BasicErrorResponseType::InvalidGrant => ProviderError::InvalidGrant,
+            other => ProviderError::Rejected(format!(
+                "token endpoint refused: {}{}",
+                other.as_ref(),
+                answer
+                    .error_description()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )),
+        },
+        RequestTokenError::Request(OAuthHttpError(inner)) => inner,
+        other => ProviderError::Rejected(format!("token endpoint failed: {}", describe(&other))),
+    }
+}
+
+fn describe<E: std::error::Error, T: oauth2::ErrorResponse>(
+    error: &RequestTokenError<E, T>,
+) -> String {
+    match error {
+        RequestTokenError::Parse(_, _) => "the answer is not a valid token response".into(),
+        RequestTokenError::Other(text) => text.clone(),
+        RequestTokenError::Request(e) => e.to_string(),
+        RequestTokenError::ServerResponse(answer) => answer.to_string(),
+    }
+}

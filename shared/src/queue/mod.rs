@@ -1,0 +1,19 @@
+//! The sync job queue: SQS in AWS; locally, direct invocations of the worker through the
+//! Lambda Invoke API that `cargo lambda watch` serves, with SQS-like redelivery.
+
+pub mod local;
+pub mod sqs;
+
+use async_trait::async_trait;
+
+use crate::error::HubResult;
+use crate::model::SyncJob;
+
+/// SQS's batch limit, also used locally so the worker sees batches of the same shape.
+pub const MAX_BATCH: usize = 10;
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Puts every job on the queue, or fails saying how many could not be queued.
+    async fn enqueue(&self, jobs: &[SyncJob]) -> HubResult<()>;
+}

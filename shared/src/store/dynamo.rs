@@ -1,0 +1,544 @@
+//! The DynamoDB store: one table, generic `pk`/`sk` keys and one GSI.
+//!
+//! | record          | pk                                | sk              | also                          |
+//! |-----------------|-----------------------------------|-----------------|-------------------------------|
+//! | account         | `ACCOUNT#<id>`                    | `ACCOUNT`       | `gsi1pk` `PROVIDER#<p>`, `gsi1sk` `<id>` |
+//! | provider identity | `IDENTITY#<provider>#<user id>` | `IDENTITY`      | `account_id`                  |
+//! | login state     | `STATE#<state>`                   | `STATE`         | `expires_at_epoch` (TTL)      |
+//! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`|                               |
+//!
+//! The `by-provider` index (`gsi1pk`, `gsi1sk`) lets fan-out page through one provider's
+//! accounts. Account and files share a partition so deleting an account is one query away.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest, ReturnValue,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{merge_tombstone, Store, Write};
+use crate::error::{HubError, HubResult};
+use crate::model::{Account, FileEntry, LoginState, Page};
+
+pub const PROVIDER_INDEX: &str = "by-provider";
+pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
+const ACCOUNT_SK: &str = "ACCOUNT";
+const FILE_PREFIX: &str = "FILE#";
+/// BatchWriteItem's limit.
+const BATCH_SIZE: usize = 25;
+/// Chunks written at once: enough to hide latency, few enough not to throttle a new table.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Rounds of re-sending unprocessed items before giving up (bounded, with backoff).
+const UNPROCESSED_RETRIES: u32 = 8;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn account_pk(id: &str) -> String {
+    format!("ACCOUNT#{id}")
+}
+
+fn identity_key(provider: &str, provider_user_id: &str) -> Item {
+    HashMap::from([
+        (
+            "pk".to_string(),
+            s(format!("IDENTITY#{provider}#{provider_user_id}")),
+        ),
+        ("sk".to_string(), s("IDENTITY")),
+    ])
+}
+
+fn account_key(id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(account_pk(id))),
+        ("sk".to_string(), s(ACCOUNT_SK)),
+    ])
+}
+
+fn state_key(state: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("STATE#{state}"))),
+        ("sk".to_string(), s("STATE")),
+    ])
+}
+
+fn file_key(account_id: &str, file_id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(account_pk(account_id))),
+        ("sk".to_string(), s(format!("{FILE_PREFIX}{file_id}"))),
+    ])
+}
+
+fn to_item<T: Serialize>(value: &T, key: Item) -> HubResult<Item> {
+    let mut item: Item = serde_dynamo::to_item(value)
+        .map_err(|e| HubError::internal(format!("encoding item: {e}")))?;
+    item.extend(key);
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> HubResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| HubError::internal(format!("decoding item: {e}")))
+}
+
+fn account_item(account: &Account) -> HubResult<Item> {
+    let mut key = account_key(&account.id);
+    key.insert("gsi1pk".into(), s(format!("PROVIDER#{}", account.provider)));
+    key.insert("gsi1sk".into(), s(&account.id));
+    to_item(account, key)
+}
+
+fn failed<E>(operation: &str, error: SdkError<E>) -> HubError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    HubError::internal(format!(
+        "DynamoDB {operation} failed: {}",
+        DisplayErrorContext(error)
+    ))
+}
+
+fn string_attr(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Sends one BatchWriteItem chunk, re-sending unprocessed items with backoff.
+    async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> HubResult<()> {
+        for round in 0..=UNPROCESSED_RETRIES {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << round.min(6))).await;
+            }
+            let answer = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(|e| failed("BatchWriteItem", e))?;
+            requests = answer
+                .unprocessed_items
+                .and_then(|mut left| left.remove(&self.table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(HubError::internal(format!(
+            "DynamoDB left {} items unprocessed after {UNPROCESSED_RETRIES} retries",
+            requests.len()
+        )))
+    }
+
+    async fn write_batches(&self, requests: Vec<WriteRequest>) -> HubResult<()> {
+        let chunks: Vec<Vec<WriteRequest>> =
+            requests.chunks(BATCH_SIZE).map(<[_]>::to_vec).collect();
+        futures::stream::iter(chunks.into_iter().map(|chunk| self.write_batch(chunk)))
+            .buffer_unordered(BATCHES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await
+    }
+
+    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(file_key(account_id, file_id)))
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        answer.item.map(from_item).transpose()
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        answer.item.map(from_item).transpose()
+    }
+
+    async fn find_account(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> HubResult<Option<Account>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(identity_key(provider, provider_user_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        match answer
+            .item
+            .as_ref()
+            .and_then(|item| string_attr(item, "account_id"))
+        {
+            Some(account_id) => self.get_account(&account_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn create_account(&self, account: &Account) -> HubResult<Write> {
+        let mut identity = identity_key(&account.provider, &account.provider_user_id);
+        identity.insert("account_id".into(), s(&account.id));
+        let put = |item: Item| -> HubResult<TransactWriteItem> {
+            Ok(TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(HubError::internal)?,
+                )
+                .build())
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(identity)?)
+            .transact_items(put(account_item(account)?)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Write::Done),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                let reasons = match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(t) => {
+                        t.cancellation_reasons().to_vec()
+                    }
+                    _ => Vec::new(),
+                };
+                let condition_failed = reasons
+                    .iter()
+                    .any(|r| r.code() == Some("ConditionalCheckFailed"));
+                if condition_failed {
+                    Ok(Write::Conflict)
+                } else {
+                    Err(HubError::internal(format!(
+                        "DynamoDB transaction cancelled: {reasons:?}"
+                    )))
+                }
+            }
+            Err(e) => Err(failed("TransactWriteItems", e)),
+        }
+    }
+
+    async fn update_account(&self, account: &Account, expected_version: u64) -> HubResult<Write> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(account_item(account)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_version.to_string()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Write::Done),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(Write::Conflict)
+            }
+            Err(e) => Err(failed("PutItem", e)),
+        }
+    }
+
+    async fn list_accounts(
+        &self,
+        provider: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<Account>> {
+        let gsi1pk = format!("PROVIDER#{provider}");
+        let start = after.map(|id| {
+            let mut key = account_key(id);
+            key.insert("gsi1pk".into(), s(&gsi1pk));
+            key.insert("gsi1sk".into(), s(id));
+            key
+        });
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PROVIDER_INDEX)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(&gsi1pk))
+            .set_exclusive_start_key(start)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let items = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<HubResult<Vec<Account>>>()?;
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| string_attr(key, "gsi1sk"));
+        Ok(Page { items, next })
+    }
+
+    async fn delete_account(&self, id: &str) -> HubResult<bool> {
+        let Some(account) = self.get_account(id).await? else {
+            return Ok(false);
+        };
+        // The index first: until the account record goes, a retried DELETE can finish.
+        let mut start = None;
+        loop {
+            let answer = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
+                .expression_attribute_values(":pk", s(account_pk(id)))
+                .expression_attribute_values(":files", s(FILE_PREFIX))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| failed("Query", e))?;
+            let deletes = answer
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(|key| {
+                    DeleteRequest::builder()
+                        .set_key(Some(key))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(HubError::internal)
+                })
+                .collect::<HubResult<Vec<_>>>()?;
+            self.write_batches(deletes).await?;
+            start = answer.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let delete = |key: Item, condition: Option<&str>| -> HubResult<TransactWriteItem> {
+            Ok(TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .set_condition_expression(condition.map(str::to_string))
+                        .build()
+                        .map_err(HubError::internal)?,
+                )
+                .build())
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(delete(
+                identity_key(&account.provider, &account.provider_user_id),
+                None,
+            )?)
+            .transact_items(delete(account_key(id), Some("attribute_exists(pk)"))?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Someone else deleted it in the meantime: gone either way.
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(failed("TransactWriteItems", e)),
+        }
+    }
+
+    async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
+        let mut key = state_key(&state.state);
+        key.insert(
+            TTL_ATTRIBUTE.into(),
+            AttributeValue::N(state.expires_at.timestamp().to_string()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(state, key)?))
+            .send()
+            .await
+            .map_err(|e| failed("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn take_login_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<Option<LoginState>> {
+        // A conditional delete is the single use: of two callbacks racing with one state,
+        // exactly one gets the old item back.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(state_key(state)))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(answer) => answer.attributes,
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                None
+            }
+            Err(e) => return Err(failed("DeleteItem", e)),
+        };
+        // DynamoDB deletes expired TTL items up to days late: expiry is checked here.
+        let state: Option<LoginState> = old.map(from_item).transpose()?;
+        Ok(state.filter(|s| s.expires_at > now))
+    }
+
+    async fn put_files(&self, account_id: &str, files: &[FileEntry]) -> HubResult<()> {
+        let mut requests = Vec::with_capacity(files.len());
+        for file in files {
+            let entry = if file.deleted {
+                merge_tombstone(file, self.get_file(account_id, &file.id).await?)
+            } else {
+                file.clone()
+            };
+            let put = PutRequest::builder()
+                .set_item(Some(to_item(&entry, file_key(account_id, &file.id))?))
+                .build()
+                .map_err(HubError::internal)?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        self.write_batches(requests).await
+    }
+
+    async fn list_files(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<FileEntry>> {
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":files", s(FILE_PREFIX))
+            .set_exclusive_start_key(after.map(|file_id| file_key(account_id, file_id)))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let items = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<HubResult<Vec<FileEntry>>>()?;
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| string_attr(key, "sk"))
+            .and_then(|sk| sk.strip_prefix(FILE_PREFIX).map(str::to_string));
+        Ok(Page { items, next })
+    }
+}
+
+/// Creates the table as `template.yaml` does (keys, `by-provider` index, TTL), for tests,
+/// benchmarks and local emulators.
+pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(PROVIDER_INDEX)
+        .key_schema(key("gsi1pk", KeyType::Hash).map_err(HubError::internal)?)
+        .key_schema(key("gsi1sk", KeyType::Range).map_err(HubError::internal)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(HubError::internal)?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash).map_err(HubError::internal)?)
+        .key_schema(key("sk", KeyType::Range).map_err(HubError::internal)?)
+        .attribute_definitions(attr("pk").map_err(HubError::internal)?)
+        .attribute_definitions(attr("sk").map_err(HubError::internal)?)
+        .attribute_definitions(attr("gsi1pk").map_err(HubError::internal)?)
+        .attribute_definitions(attr("gsi1sk").map_err(HubError::internal)?)
+        .global_secondary_indexes(index)
+        .send()
+        .await
+        .map_err(|e| failed("CreateTable", e))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(HubError::internal)?,
+        )
+        .send()
+        .await
+        .map_err(|e| failed("UpdateTimeToLive", e))?;
+    Ok(())
+}

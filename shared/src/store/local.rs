@@ -1,0 +1,371 @@
+//! The embedded store: JSON files under `HUB_DATA_DIR`, no database and no server.
+//!
+//! Each function runs in its own process under `cargo lambda watch`, so the store must be safe
+//! across processes: every file is replaced atomically (temp file, fsync, rename, fsync of the
+//! directory), so a reader sees the old or the new record and never half of one, and every
+//! read-modify-write holds an exclusive lock on `store.lock` (an OS file lock, released by the
+//! kernel if the process dies). File names are the hex of the record's key: any id is a safe
+//! name (no path traversal) and hex keeps the byte order, so pages come out in key order as in
+//! DynamoDB.
+//!
+//! ```text
+//! accounts/<hex id>.json          identities/<hex provider:user>.json
+//! states/<hex state>.json         files/<hex account id>/<hex file id>.json
+//! ```
+
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{merge_tombstone, Store, Write};
+use crate::error::{HubError, HubResult};
+use crate::model::{Account, FileEntry, LoginState, Page};
+
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    root: Arc<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdentityRecord {
+    account_id: String,
+}
+
+const DIRS: &[&str] = &["accounts", "identities", "states", "files"];
+
+impl LocalStore {
+    pub fn open(data_dir: &Path) -> HubResult<Self> {
+        for dir in DIRS {
+            fs::create_dir_all(data_dir.join(dir)).map_err(|e| {
+                HubError::internal(format!("creating {}: {e}", data_dir.join(dir).display()))
+            })?;
+        }
+        Ok(LocalStore {
+            root: Arc::new(data_dir.to_path_buf()),
+        })
+    }
+
+    /// Runs blocking file work off the async threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Path) -> io::Result<T> + Send + 'static,
+    ) -> HubResult<T> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || work(&root))
+            .await
+            .map_err(|e| HubError::internal(format!("local store task failed: {e}")))?
+            .map_err(|e| HubError::internal(format!("local store: {e}")))
+    }
+}
+
+fn file_name(key: &str) -> String {
+    format!("{}.json", hex::encode(key))
+}
+
+fn key_of(name: &str) -> Option<String> {
+    let hex_part = name.strip_suffix(".json")?;
+    String::from_utf8(hex::decode(hex_part).ok()?).ok()
+}
+
+fn account_path(root: &Path, id: &str) -> PathBuf {
+    root.join("accounts").join(file_name(id))
+}
+
+fn identity_path(root: &Path, provider: &str, provider_user_id: &str) -> PathBuf {
+    root.join("identities")
+        .join(file_name(&format!("{provider}:{provider_user_id}")))
+}
+
+fn state_path(root: &Path, state: &str) -> PathBuf {
+    root.join("states").join(file_name(state))
+}
+
+fn files_dir(root: &Path, account_id: &str) -> PathBuf {
+    root.join("files").join(hex::encode(account_id))
+}
+
+/// Holds the store-wide lock until dropped.
+fn lock(root: &Path) -> io::Result<File> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("store.lock"))?;
+    file.lock()?;
+    Ok(file)
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(io::Error::other),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes beside the target, flushes to disk, then renames over it: readers see the old file
+/// or the new one, never a torn write. The directory is synced by the caller
+/// ([`sync_dir`]), once per batch.
+fn write_file<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let dir = path.parent().expect("store paths have a parent");
+    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(&serde_json::to_vec(value).map_err(io::Error::other)?)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Makes renames and removals in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn write_durably<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    write_file(path, value)?;
+    sync_dir(path.parent().expect("store paths have a parent"))
+}
+
+fn remove_durably(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => sync_dir(path.parent().expect("store paths have a parent")).map(|_| true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The record names of a directory in key order, after `after`.
+fn sorted_names(dir: &Path, after: Option<&str>) -> io::Result<Vec<String>> {
+    let after = after.map(file_name);
+    let mut names = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        if after.as_ref().is_none_or(|after| &name > after) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads records in name order until `limit` pass `keep`; the page's next key is the last
+/// kept record's key when the page is full.
+fn read_page<T: DeserializeOwned>(
+    dir: &Path,
+    after: Option<&str>,
+    limit: usize,
+    mut keep: impl FnMut(&T) -> bool,
+) -> io::Result<Page<T>> {
+    let mut items = Vec::new();
+    let mut last_key = None;
+    for name in sorted_names(dir, after)? {
+        if items.len() == limit {
+            break;
+        }
+        // A record deleted since the directory was read is simply skipped.
+        if let Some(item) = read_json::<T>(&dir.join(&name))? {
+            if keep(&item) {
+                items.push(item);
+                last_key = key_of(&name);
+            }
+        }
+    }
+    let next = if items.len() == limit { last_key } else { None };
+    Ok(Page { items, next })
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
+        let id = id.to_string();
+        self.run(move |root| read_json(&account_path(root, &id)))
+            .await
+    }
+
+    async fn find_account(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> HubResult<Option<Account>> {
+        let path_of_identity = identity_path(&self.root, provider, provider_user_id);
+        self.run(
+            move |root| match read_json::<IdentityRecord>(&path_of_identity)? {
+                Some(identity) => read_json(&account_path(root, &identity.account_id)),
+                None => Ok(None),
+            },
+        )
+        .await
+    }
+
+    async fn create_account(&self, account: &Account) -> HubResult<Write> {
+        let account = account.clone();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let identity = identity_path(root, &account.provider, &account.provider_user_id);
+            let path = account_path(root, &account.id);
+            let claimed = read_json::<IdentityRecord>(&identity)?
+                .is_some_and(|record| account_path(root, &record.account_id).exists());
+            if claimed || path.exists() {
+                return Ok(Write::Conflict);
+            }
+            // The identity first, then the account: a crash between the two leaves an identity
+            // pointing at no account, which counts as unclaimed and is overwritten by the next
+            // login, so no orphan account ever shows in /users.
+            write_durably(
+                &identity,
+                &IdentityRecord {
+                    account_id: account.id.clone(),
+                },
+            )?;
+            write_durably(&path, &account)?;
+            Ok(Write::Done)
+        })
+        .await
+    }
+
+    async fn update_account(&self, account: &Account, expected_version: u64) -> HubResult<Write> {
+        let account = account.clone();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = account_path(root, &account.id);
+            match read_json::<Account>(&path)? {
+                Some(stored) if stored.version == expected_version => {
+                    write_durably(&path, &account)?;
+                    Ok(Write::Done)
+                }
+                _ => Ok(Write::Conflict),
+            }
+        })
+        .await
+    }
+
+    async fn list_accounts(
+        &self,
+        provider: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<Account>> {
+        let (provider, after) = (provider.to_string(), after.map(str::to_string));
+        self.run(move |root| {
+            read_page(
+                &root.join("accounts"),
+                after.as_deref(),
+                limit,
+                |a: &Account| a.provider == provider,
+            )
+        })
+        .await
+    }
+
+    async fn delete_account(&self, id: &str) -> HubResult<bool> {
+        let id = id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = account_path(root, &id);
+            let Some(account) = read_json::<Account>(&path)? else {
+                return Ok(false);
+            };
+            let index = files_dir(root, &id);
+            if index.exists() {
+                // Renamed out of the way first, so a crash mid-removal leaves no half index
+                // under the account's name.
+                let doomed = root
+                    .join("files")
+                    .join(format!(".deleted-{}", uuid::Uuid::new_v4()));
+                fs::rename(&index, &doomed)?;
+                sync_dir(&root.join("files"))?;
+                fs::remove_dir_all(&doomed)?;
+            }
+            remove_durably(&identity_path(
+                root,
+                &account.provider,
+                &account.provider_user_id,
+            ))?;
+            remove_durably(&path)
+        })
+        .await
+    }
+
+    async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
+        let state = state.clone();
+        self.run(move |root| write_durably(&state_path(root, &state.state), &state))
+            .await
+    }
+
+    async fn take_login_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<Option<LoginState>> {
+        let state = state.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = state_path(root, &state);
+            let found = read_json::<LoginState>(&path)?;
+            if found.is_some() {
+                remove_durably(&path)?;
+            }
+            Ok(found.filter(|s| s.expires_at > now))
+        })
+        .await
+    }
+
+    async fn put_files(&self, account_id: &str, files: &[FileEntry]) -> HubResult<()> {
+        let (account_id, files) = (account_id.to_string(), files.to_vec());
+        self.run(move |root| {
+            let dir = files_dir(root, &account_id);
+            fs::create_dir_all(&dir)?;
+            let _lock = lock(root)?;
+            for file in &files {
+                let path = dir.join(file_name(&file.id));
+                let entry = if file.deleted {
+                    merge_tombstone(file, read_json(&path)?)
+                } else {
+                    file.clone()
+                };
+                write_file(&path, &entry)?;
+            }
+            sync_dir(&dir)
+        })
+        .await
+    }
+
+    async fn list_files(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<FileEntry>> {
+        let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
+        self.run(move |root| {
+            read_page(
+                &files_dir(root, &account_id),
+                after.as_deref(),
+                limit,
+                |_| true,
+            )
+        })
+        .await
+    }
+}

@@ -1,0 +1,99 @@
+//! Storage of accounts, pending logins and file indexes: DynamoDB in AWS, files on disk
+//! locally. Both give the same guarantees, checked by one behavioural test suite:
+//! - an account and its provider-identity record are created together or not at all, so a
+//!   second login with the same identity finds and updates the same account;
+//! - account updates are conditional on the version read, so a stale writer loses cleanly;
+//! - a login state is consumed at most once, and an expired one is absent;
+//! - file index writes are upserts, and deleting an account removes its index first.
+
+pub mod dynamo;
+pub mod local;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::HubResult;
+use crate::model::{Account, FileEntry, LoginState, Page};
+
+/// How a conditional write ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Write {
+    Done,
+    /// The condition failed: the record changed (or appeared, or vanished) since it was read.
+    Conflict,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get_account(&self, id: &str) -> HubResult<Option<Account>>;
+
+    /// The account of a provider identity, if one is connected.
+    async fn find_account(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> HubResult<Option<Account>>;
+
+    /// Creates the account and its identity record together. `Conflict` when the identity
+    /// is already connected (a concurrent login won).
+    async fn create_account(&self, account: &Account) -> HubResult<Write>;
+
+    /// Replaces the account if its stored version is still `expected_version`. The caller
+    /// passes the account with its version already advanced.
+    async fn update_account(&self, account: &Account, expected_version: u64) -> HubResult<Write>;
+
+    /// One page of a provider's accounts in id order, starting after `after`.
+    async fn list_accounts(
+        &self,
+        provider: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<Account>>;
+
+    /// Deletes the file index, then the identity record and the account. False when there
+    /// was no such account. A process that dies half-way leaves the account in place, so a
+    /// retried delete finishes the job.
+    async fn delete_account(&self, id: &str) -> HubResult<bool>;
+
+    async fn put_login_state(&self, state: &LoginState) -> HubResult<()>;
+
+    /// Removes and returns the state; `None` when unknown, already used or expired.
+    async fn take_login_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<Option<LoginState>>;
+
+    /// Upserts index entries. A deleted entry keeps the metadata already known for the file,
+    /// since providers report removals with little more than the id.
+    async fn put_files(&self, account_id: &str, files: &[FileEntry]) -> HubResult<()>;
+
+    /// One page of an account's index in file-id order, starting after the file id `after`.
+    async fn list_files(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<FileEntry>>;
+}
+
+/// Fills the blanks of a tombstone from what the index knew of the file.
+pub(crate) fn merge_tombstone(tombstone: &FileEntry, known: Option<FileEntry>) -> FileEntry {
+    match known {
+        Some(known) => FileEntry {
+            id: tombstone.id.clone(),
+            name: if tombstone.name.is_empty() {
+                known.name
+            } else {
+                tombstone.name.clone()
+            },
+            mime_type: tombstone.mime_type.clone().or(known.mime_type),
+            size: tombstone.size.or(known.size),
+            modified_at: tombstone.modified_at.or(known.modified_at),
+            web_url: tombstone.web_url.clone().or(known.web_url),
+            deleted: true,
+        },
+        None => tombstone.clone(),
+    }
+}
