@@ -1,0 +1,695 @@
+//! One behavioural suite per trait (storage, token encryption, queue), run against both
+//! implementations: the AWS ones on a moto server, the local ones on a temp dir.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Duration as Age, Utc};
+use hub::crypto::kms::KmsCipher;
+use hub::crypto::local::LocalCipher;
+use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
+use hub::model::{Account, AccountStatus, FileEntry, LoginState, SyncJob, SyncReason};
+use hub::queue::local::LocalQueue;
+use hub::queue::sqs::SqsQueue;
+use hub::queue::JobQueue;
+use hub::store::dynamo::DynamoStore;
+use hub::store::local::LocalStore;
+use hub::store::{Store, Write};
+
+fn sealed(tag: &str) -> Sealed {
+    Sealed {
+        data_key: None,
+        nonce: "bm9uY2U=".into(),
+        ciphertext: tag.into(),
+    }
+}
+
+fn account(provider: &str, user: &str) -> Account {
+    Account {
+        id: uuid::Uuid::new_v4().to_string(),
+        provider: provider.into(),
+        provider_user_id: user.into(),
+        email: format!("{user}@example.com"),
+        status: AccountStatus::Active,
+        connected_at: Utc::now(),
+        last_synced_at: None,
+        last_sync: None,
+        has_refresh_token: true,
+        tokens: sealed("v1"),
+        cursor: None,
+        version: 1,
+    }
+}
+
+fn file(id: &str, name: &str) -> FileEntry {
+    FileEntry {
+        id: id.into(),
+        name: name.into(),
+        mime_type: Some("text/plain".into()),
+        size: Some(42),
+        modified_at: Some(Utc::now()),
+        web_url: Some(format!("https://drive.example/{id}")),
+        deleted: false,
+    }
+}
+
+// ---------------------------------------------------------------- storage
+
+async fn accounts_and_identities(store: &dyn Store) {
+    let alice = account("google", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&alice).await.unwrap(), Write::Done);
+    assert_eq!(
+        store.get_account(&alice.id).await.unwrap().as_ref(),
+        Some(&alice)
+    );
+    let found = store
+        .find_account("google", &alice.provider_user_id)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|a| a.id), Some(alice.id.clone()));
+    assert!(store
+        .find_account("onedrive", &alice.provider_user_id)
+        .await
+        .unwrap()
+        .is_none());
+
+    // A second account for the same identity loses: re-login must update the first one.
+    let twin = Account {
+        id: uuid::Uuid::new_v4().to_string(),
+        ..alice.clone()
+    };
+    assert_eq!(store.create_account(&twin).await.unwrap(), Write::Conflict);
+    assert!(store.get_account(&twin.id).await.unwrap().is_none());
+    assert!(store.get_account("no-such-id").await.unwrap().is_none());
+    assert!(store
+        .get_account("../../etc/passwd")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn conditional_updates(store: &dyn Store) {
+    let original = account("onedrive", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&original).await.unwrap(), Write::Done);
+
+    let mut next = original.clone();
+    next.cursor = Some("cursor-2".into());
+    next.version = 2;
+    assert_eq!(store.update_account(&next, 1).await.unwrap(), Write::Done);
+
+    // A writer that read version 1 cannot move the cursor back.
+    let mut stale = original.clone();
+    stale.cursor = Some("cursor-1".into());
+    stale.version = 2;
+    assert_eq!(
+        store.update_account(&stale, 1).await.unwrap(),
+        Write::Conflict
+    );
+    assert_eq!(
+        store
+            .get_account(&original.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .cursor
+            .as_deref(),
+        Some("cursor-2")
+    );
+
+    // Two writers racing from the same version: exactly one wins.
+    let writers = (0..2).map(|i| {
+        let mut candidate = next.clone();
+        candidate.tokens = sealed(&format!("rotated-{i}"));
+        candidate.version = 3;
+        candidate
+    });
+    let results = futures::future::join_all(
+        writers.map(|c| async move { (store.update_account(&c, 2).await.unwrap(), c) }),
+    )
+    .await;
+    let winners: Vec<_> = results.iter().filter(|(w, _)| *w == Write::Done).collect();
+    assert_eq!(winners.len(), 1, "one writer wins, the other loses cleanly");
+    let stored = store.get_account(&original.id).await.unwrap().unwrap();
+    assert_eq!(stored.tokens, winners[0].1.tokens);
+    assert_eq!(stored.version, 3);
+}
+
+async fn provider_paging(store: &dyn Store) {
+    let provider = format!("p{}", uuid::Uuid::new_v4().simple());
+    let mut ids = HashSet::new();
+    for i in 0..7 {
+        let a = account(&provider, &format!("user-{i}"));
+        ids.insert(a.id.clone());
+        assert_eq!(store.create_account(&a).await.unwrap(), Write::Done);
+    }
+    assert_eq!(
+        store
+            .create_account(&account("other", "user-x"))
+            .await
+            .unwrap(),
+        Write::Done
+    );
+    let (mut seen, mut after, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = store
+            .list_accounts(&provider, after.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.into_iter().map(|a| a.id));
+        pages += 1;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages >= 3);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "pages come in id order");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), ids);
+}
+
+async fn login_states(store: &dyn Store) {
+    let now = Utc::now();
+    let state = |name: &str, expires_at| LoginState {
+        state: name.into(),
+        provider: "google".into(),
+        pkce_verifier: sealed("verifier"),
+        expires_at,
+    };
+    let fresh = format!("fresh-{}", uuid::Uuid::new_v4());
+    store
+        .put_login_state(&state(&fresh, now + Age::minutes(10)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_login_state(&fresh, now)
+            .await
+            .unwrap()
+            .map(|s| s.state),
+        Some(fresh.clone())
+    );
+    assert!(
+        store.take_login_state(&fresh, now).await.unwrap().is_none(),
+        "single use"
+    );
+
+    // Expired but not yet removed (DynamoDB's TTL deletes late): absent all the same.
+    let old = format!("old-{}", uuid::Uuid::new_v4());
+    store
+        .put_login_state(&state(&old, now - Age::seconds(1)))
+        .await
+        .unwrap();
+    assert!(store.take_login_state(&old, now).await.unwrap().is_none());
+    assert!(store
+        .take_login_state("never-issued", now)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Two callbacks racing with one state: exactly one gets it.
+    let raced = format!("raced-{}", uuid::Uuid::new_v4());
+    store
+        .put_login_state(&state(&raced, now + Age::minutes(10)))
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        store.take_login_state(&raced, now),
+        store.take_login_state(&raced, now)
+    );
+    assert_eq!(a.unwrap().is_some() as u8 + b.unwrap().is_some() as u8, 1);
+}
+
+async fn file_index(store: &dyn Store) {
+    let owner = account("google", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    // More than one BatchWriteItem (25) and more than one page.
+    let files: Vec<FileEntry> = (0..60)
+        .map(|i| file(&format!("f{i:03}!x"), &format!("name {i}")))
+        .collect();
+    store.put_files(&owner.id, &files).await.unwrap();
+    store.put_files(&owner.id, &files[..10]).await.unwrap();
+
+    let (mut listed, mut after) = (Vec::new(), None);
+    loop {
+        let page = store
+            .list_files(&owner.id, after.as_deref(), 25)
+            .await
+            .unwrap();
+        listed.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, files, "every file once, in id order");
+
+    // A removal reported with only the id keeps what the index knew.
+    let tombstone = FileEntry {
+        id: "f001!x".into(),
+        name: String::new(),
+        mime_type: None,
+        size: None,
+        modified_at: None,
+        web_url: None,
+        deleted: true,
+    };
+    store.put_files(&owner.id, &[tombstone]).await.unwrap();
+    let page = store
+        .list_files(&owner.id, Some("f000!x"), 1)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].name, "name 1");
+    assert!(page.items[0].deleted);
+    assert_eq!(page.items[0].size, Some(42));
+
+    // Deleting the account takes its index and identity with it.
+    assert!(store.delete_account(&owner.id).await.unwrap());
+    assert!(store.get_account(&owner.id).await.unwrap().is_none());
+    assert!(store
+        .find_account("google", &owner.provider_user_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .list_files(&owner.id, None, 100)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(!store.delete_account(&owner.id).await.unwrap());
+    // The identity is free again.
+    let again = Account {
+        id: uuid::Uuid::new_v4().to_string(),
+        ..owner
+    };
+    assert_eq!(store.create_account(&again).await.unwrap(), Write::Done);
+}
+
+async fn store_suite(store: &dyn Store) {
+    accounts_and_identities(store).await;
+    conditional_updates(store).await;
+    provider_paging(store).await;
+    login_states(store).await;
+    file_index(store).await;
+}
+
+#[tokio::test]
+async fn local_store_behaves() {
+    let dir = tempfile::tempdir().unwrap();
+    store_suite(&LocalStore::open(dir.path()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn dynamo_store_behaves() {
+    let (client, table) = common::dynamo_table().await;
+    store_suite(&DynamoStore::new(client, table)).await;
+}
+
+// ---------------------------------------------------------------- token encryption
+
+const TOKEN: &[u8] = b"{\"access_token\":\"plain-secret-token-123\"}";
+
+async fn cipher_suite(cipher: &dyn TokenCipher) {
+    let mine = EncryptionContext::account("account-1", "google");
+    let sealed = cipher.seal(TOKEN, &mine).await.unwrap();
+    assert!(!serde_json::to_string(&sealed)
+        .unwrap()
+        .contains("plain-secret"));
+    assert_eq!(&*cipher.open(&sealed, &mine).await.unwrap(), TOKEN);
+
+    // Copied onto another account, or relabelled as another provider: refused.
+    assert!(cipher
+        .open(&sealed, &EncryptionContext::account("account-2", "google"))
+        .await
+        .is_err());
+    assert!(cipher
+        .open(
+            &sealed,
+            &EncryptionContext::account("account-1", "onedrive")
+        )
+        .await
+        .is_err());
+
+    // Tampering is detected.
+    let mut tampered = sealed.clone();
+    tampered.ciphertext = sealed
+        .ciphertext
+        .replacen(&sealed.ciphertext[..4], "AAAA", 1);
+    assert!(cipher.open(&tampered, &mine).await.is_err());
+
+    // A fresh nonce (and, with KMS, a fresh data key) per write.
+    let again = cipher.seal(TOKEN, &mine).await.unwrap();
+    assert_ne!(again.ciphertext, sealed.ciphertext);
+}
+
+#[tokio::test]
+async fn local_cipher_behaves_and_keeps_its_key_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let cipher = LocalCipher::load(None, dir.path()).unwrap();
+    cipher_suite(&cipher).await;
+
+    let key_file = dir.path().join("local.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // The generated key is reused by the next process.
+    let sealed = cipher
+        .seal(TOKEN, &EncryptionContext::account("a", "google"))
+        .await
+        .unwrap();
+    let reloaded = LocalCipher::load(None, dir.path()).unwrap();
+    assert_eq!(
+        &*reloaded
+            .open(&sealed, &EncryptionContext::account("a", "google"))
+            .await
+            .unwrap(),
+        TOKEN
+    );
+
+    let bad = LocalCipher::load(Some(&"c2hvcnQ=".to_string().into()), dir.path());
+    assert!(bad.err().unwrap().to_string().contains("32 bytes"));
+}
+
+#[tokio::test]
+async fn kms_envelope_cipher_behaves() {
+    let (client, key_id) = common::kms_key().await;
+    let cipher = KmsCipher::new(client, key_id);
+    cipher_suite(&cipher).await;
+    let sealed = cipher
+        .seal(TOKEN, &EncryptionContext::account("a", "google"))
+        .await
+        .unwrap();
+    assert!(
+        sealed.data_key.is_some(),
+        "the encrypted data key is stored beside the ciphertext"
+    );
+}
+
+// ---------------------------------------------------------------- at rest: no clear text
+
+fn every_file_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(every_file_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+async fn store_sealed_account(store: &dyn Store, cipher: &dyn TokenCipher) -> Account {
+    let mut owner = account("google", &uuid::Uuid::new_v4().to_string());
+    owner.tokens = cipher
+        .seal(TOKEN, &EncryptionContext::account(&owner.id, "google"))
+        .await
+        .unwrap();
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    owner
+}
+
+#[tokio::test]
+async fn local_data_dir_holds_no_clear_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let cipher = LocalCipher::load(None, dir.path()).unwrap();
+    store_sealed_account(&store, &cipher).await;
+    for path in every_file_under(dir.path()) {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("plain-secret-token"),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn dynamo_table_holds_no_clear_token() {
+    let (client, table) = common::dynamo_table().await;
+    let (kms, key_id) = common::kms_key().await;
+    let store = DynamoStore::new(client.clone(), &table);
+    let cipher = KmsCipher::new(kms, key_id);
+    let owner = store_sealed_account(&store, &cipher).await;
+    let items = client
+        .scan()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    assert!(!items.is_empty());
+    assert!(!format!("{items:?}").contains("plain-secret-token"));
+
+    // A stored ciphertext moved onto another account does not decrypt.
+    let thief = EncryptionContext::account("another-account", "google");
+    assert!(cipher.open(&owner.tokens, &thief).await.is_err());
+}
+
+// ---------------------------------------------------------------- two processes, one local store
+
+const CHILD_DIR: &str = "HUB_TEST_CHILD_DATA_DIR";
+const CHILD_NAME: &str = "HUB_TEST_CHILD_NAME";
+const CHILD_ROUNDS: usize = 40;
+
+/// Run by `two_processes_share_the_local_store` in child processes (ignored otherwise):
+/// creates accounts and increments a shared counter with conditional updates.
+#[tokio::test]
+#[ignore = "child process of two_processes_share_the_local_store"]
+async fn child_writer() {
+    let (Ok(dir), Ok(name)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_NAME)) else {
+        return;
+    };
+    let store = LocalStore::open(Path::new(&dir)).unwrap();
+    for round in 0..CHILD_ROUNDS {
+        assert_eq!(
+            store
+                .create_account(&account("google", &format!("{name}-{round}")))
+                .await
+                .unwrap(),
+            Write::Done
+        );
+        store
+            .put_files("shared-index", &[file(&format!("{name}-{round}"), &name)])
+            .await
+            .unwrap();
+        loop {
+            let counter = store.get_account("counter").await.unwrap().unwrap();
+            let mut next = counter.clone();
+            next.version += 1;
+            if store.update_account(&next, counter.version).await.unwrap() == Write::Done {
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_processes_share_the_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let mut counter = account("counter-provider", "counter");
+    counter.id = "counter".into();
+    assert_eq!(store.create_account(&counter).await.unwrap(), Write::Done);
+
+    let children: Vec<_> = ["left", "right"]
+        .into_iter()
+        .map(|name| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["child_writer", "--exact", "--ignored", "--nocapture"])
+                .env(CHILD_DIR, dir.path())
+                .env(CHILD_NAME, name)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let counter = store.get_account("counter").await.unwrap().unwrap();
+    assert_eq!(
+        counter.version,
+        1 + 2 * CHILD_ROUNDS as u64,
+        "no increment lost"
+    );
+    let accounts = store.list_accounts("google", None, 1000).await.unwrap();
+    assert_eq!(accounts.items.len(), 2 * CHILD_ROUNDS);
+    let files = store.list_files("shared-index", None, 1000).await.unwrap();
+    assert_eq!(files.items.len(), 2 * CHILD_ROUNDS);
+    // No temp file was left behind.
+    assert!(every_file_under(dir.path()).iter().all(|p| !p
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with(".tmp")));
+}
+
+// ---------------------------------------------------------------- queue
+
+fn jobs(n: usize) -> Vec<SyncJob> {
+    (0..n)
+        .map(|i| SyncJob {
+            user_id: format!("user-{i}"),
+            provider: "google".into(),
+            reason: SyncReason::Manual,
+            requested_at: Utc::now(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sqs_queue_sends_every_job() {
+    let (client, url) = common::sqs_queue().await;
+    let queue = SqsQueue::new(client.clone(), &url);
+    let sent = jobs(25);
+    queue.enqueue(&sent).await.unwrap();
+    let mut received = Vec::new();
+    for _ in 0..20 {
+        let answer = client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for message in answer.messages() {
+            received.push(serde_json::from_str::<SyncJob>(message.body().unwrap()).unwrap());
+        }
+        if received.len() == sent.len() {
+            break;
+        }
+    }
+    received.sort_by_key(|j| j.user_id.clone());
+    let mut expected = sent.clone();
+    expected.sort_by_key(|j| j.user_id.clone());
+    assert_eq!(received, expected);
+}
+
+#[tokio::test]
+async fn sqs_queue_reports_a_missing_queue() {
+    let (client, url) = common::sqs_queue().await;
+    let queue = SqsQueue::new(client, format!("{url}-missing"));
+    assert!(queue.enqueue(&jobs(3)).await.is_err());
+}
+
+/// A stand-in for `cargo lambda watch`'s Invoke API that fails chosen jobs.
+mod invoke_api {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::routing::post;
+    use axum::{Json, Router};
+    use serde_json::{json, Value};
+
+    #[derive(Clone, Default)]
+    pub struct Seen(pub Arc<Mutex<Vec<(String, String)>>>);
+
+    /// Records `(user_id, receive count)` of every record; fails users named `fail-*` always
+    /// and `flaky-*` on their first receive.
+    pub async fn start() -> (String, Seen) {
+        let seen = Seen::default();
+        let app = Router::new()
+            .route(
+                "/2015-03-31/functions/sync-worker/invocations",
+                post(invoke),
+            )
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    async fn invoke(State(seen): State<Seen>, Json(event): Json<Value>) -> Json<Value> {
+        let mut failures = Vec::new();
+        for record in event["Records"].as_array().unwrap() {
+            let job: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
+            let user = job["user_id"].as_str().unwrap().to_string();
+            let count = record["attributes"]["ApproximateReceiveCount"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            if user.starts_with("fail-") || (user.starts_with("flaky-") && count == "1") {
+                failures.push(json!({ "itemIdentifier": record["messageId"] }));
+            }
+            seen.0.lock().unwrap().push((user, count));
+        }
+        Json(json!({ "batchItemFailures": failures }))
+    }
+}
+
+#[tokio::test]
+async fn local_queue_redelivers_failures_then_dead_letters() {
+    let (url, seen) = invoke_api::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = LocalQueue::new(&url, dir.path().to_path_buf())
+        .unwrap()
+        .with_redelivery_delay(Duration::from_millis(10));
+    let mut batch = jobs(12);
+    batch[0].user_id = "flaky-1".into();
+    batch[1].user_id = "fail-1".into();
+    queue.enqueue(&batch).await.unwrap();
+
+    let dead_letters = dir.path().join("dead-letter");
+    for _ in 0..300 {
+        if dead_letters.exists() && std::fs::read_dir(&dead_letters).unwrap().count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = seen.0.lock().unwrap().clone();
+    let receives = |user: &str| seen.iter().filter(|(u, _)| u == user).count();
+    assert_eq!(receives("user-5"), 1, "a success is delivered once");
+    assert_eq!(receives("flaky-1"), 2, "a failure is delivered again");
+    assert_eq!(receives("fail-1"), hub::queue::local::MAX_RECEIVES as usize);
+    let dead: Vec<_> = std::fs::read_dir(&dead_letters)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].contains("fail-1"));
+    assert_eq!(
+        seen.iter()
+            .map(|(u, _)| u.clone())
+            .collect::<HashSet<_>>()
+            .len(),
+        12,
+        "every job delivered"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_creates_in_one_process_all_land() {
+    // The functions hold the backends as `Arc<dyn Trait>` shared by concurrent records.
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(LocalStore::open(dir.path()).unwrap());
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_account(&account("google", &format!("u{i}")))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.await.unwrap(), Write::Done);
+    }
+}

@@ -1,0 +1,638 @@
+//! The connectors against wiremock stand-ins that answer as Google's and Microsoft's public
+//! protocols do: form-encoded token requests with PKCE, Drive `fields` partial responses and
+//! page tokens, Graph delta links, 401, 410, 429 with `Retry-After`, `invalid_grant`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use hub::config::{Config, Env};
+use hub::model::TokenSet;
+use hub::providers::http::{ProviderHttp, RetryPolicy};
+use hub::providers::{Connector, NextPage, Registry};
+use hub::ProviderError;
+use oauth2::PkceCodeChallenge;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
+fn registry(server: &MockServer) -> Registry {
+    let base = server.uri();
+    let env = Env::from_map([
+        ("HUB_PUBLIC_URL", "https://hub.example".to_string()),
+        ("GOOGLE_CLIENT_ID", "g-id".into()),
+        ("GOOGLE_CLIENT_SECRET", "g-secret".into()),
+        ("GOOGLE_AUTH_URL", format!("{base}/o/oauth2/v2/auth")),
+        ("GOOGLE_TOKEN_URL", format!("{base}/token")),
+        ("GOOGLE_REVOKE_URL", format!("{base}/revoke")),
+        ("GOOGLE_API_URL", base.clone()),
+        ("ONEDRIVE_CLIENT_ID", "m-id".into()),
+        ("ONEDRIVE_CLIENT_SECRET", "m-secret".into()),
+        ("ONEDRIVE_TENANT", "consumers".into()),
+        ("ONEDRIVE_AUTHORITY_URL", base.clone()),
+        ("ONEDRIVE_GRAPH_URL", format!("{base}/v1.0")),
+    ]);
+    let config = Config::from_env(&env).unwrap();
+    Registry::from_env(&env, &config, &ProviderHttp::new(fast_retries()).unwrap()).unwrap()
+}
+
+fn google(server: &MockServer) -> Arc<dyn Connector> {
+    registry(server).get("google", false).unwrap()
+}
+
+fn onedrive(server: &MockServer) -> Arc<dyn Connector> {
+    registry(server).get("onedrive", false).unwrap()
+}
+
+fn token(value: &str) -> SecretString {
+    SecretString::from(value.to_string())
+}
+
+fn tokens(access: &str, refresh: Option<&str>) -> TokenSet {
+    TokenSet {
+        access_token: token(access),
+        refresh_token: refresh.map(token),
+        expires_at: None,
+    }
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn form_of(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+// ---------------------------------------------------------------- OAuth2
+
+#[tokio::test]
+async fn google_consent_url_carries_pkce_offline_and_consent() {
+    let server = MockServer::start().await;
+    let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
+    let url = google(&server).authorization_url("state-1", challenge.clone());
+    assert!(url.starts_with(&format!("{}/o/oauth2/v2/auth?", server.uri())));
+    let q = query_of(&url);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], "g-id");
+    assert_eq!(
+        q["redirect_uri"],
+        "https://hub.example/auth/google/callback"
+    );
+    assert_eq!(q["state"], "state-1");
+    assert_eq!(q["code_challenge"], challenge.as_str());
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["access_type"], "offline");
+    assert_eq!(q["prompt"], "consent");
+    let scopes: Vec<&str> = q["scope"].split(' ').collect();
+    assert!(scopes.contains(&"openid") && scopes.contains(&"email"));
+    assert!(scopes.contains(&"https://www.googleapis.com/auth/drive.metadata.readonly"));
+}
+
+#[tokio::test]
+async fn microsoft_consent_url_names_the_tenant_and_offline_access() {
+    let server = MockServer::start().await;
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let url = onedrive(&server).authorization_url("s", challenge);
+    assert!(url.starts_with(&format!(
+        "{}/consumers/oauth2/v2.0/authorize?",
+        server.uri()
+    )));
+    let q = query_of(&url);
+    assert_eq!(
+        q["redirect_uri"],
+        "https://hub.example/auth/onedrive/callback"
+    );
+    assert_eq!(q["code_challenge_method"], "S256");
+    let scopes: Vec<&str> = q["scope"].split(' ').collect();
+    assert_eq!(scopes, ["offline_access", "Files.Read", "User.Read"]);
+}
+
+#[tokio::test]
+async fn code_exchange_is_a_form_post_with_the_pkce_verifier() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "ya29.access", "expires_in": 3599, "refresh_token": "1//refresh",
+            "scope": "openid email", "token_type": "Bearer", "id_token": "x.y.z"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let connector = google(&server);
+    let url = connector.authorization_url("st", challenge);
+    let got = connector
+        .exchange_code("4/code with space", verifier.secret())
+        .await
+        .unwrap();
+    assert_eq!(got.access_token.expose_secret(), "ya29.access");
+    assert_eq!(got.refresh_token.unwrap().expose_secret(), "1//refresh");
+    assert!(got.expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::minutes(59));
+
+    let request = &server.received_requests().await.unwrap()[0];
+    let form = form_of(&request.body);
+    assert_eq!(form["code"], "4/code with space");
+    assert_eq!(
+        form["redirect_uri"],
+        "https://hub.example/auth/google/callback"
+    );
+    assert_eq!(form["client_id"], "g-id");
+    assert_eq!(form["client_secret"], "g-secret");
+    // What the provider checks: BASE64URL(SHA256(verifier)) is the challenge sent earlier.
+    let derived = B64URL.encode(Sha256::digest(form["code_verifier"].as_bytes()));
+    assert_eq!(derived, query_of(&url)["code_challenge"]);
+}
+
+#[tokio::test]
+async fn refused_code_is_a_provider_error_and_refused_refresh_is_invalid_grant() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": "invalid_grant", "error_description": "Bad Request"
+        })))
+        .mount(&server)
+        .await;
+    let connector = google(&server);
+    assert_eq!(
+        connector.exchange_code("used", "v").await.unwrap_err(),
+        ProviderError::InvalidGrant
+    );
+    assert_eq!(
+        connector
+            .refresh(&tokens("a", Some("r")))
+            .await
+            .unwrap_err(),
+        ProviderError::InvalidGrant
+    );
+    // No refresh token at all: nothing to try, the user must log in again.
+    assert_eq!(
+        connector.refresh(&tokens("a", None)).await.unwrap_err(),
+        ProviderError::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn google_refresh_keeps_the_refresh_token_it_does_not_resend() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=1%2F%2Fkeep"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "ya29.new", "expires_in": 3599, "token_type": "Bearer"
+        })))
+        .mount(&server)
+        .await;
+    let refreshed = google(&server)
+        .refresh(&tokens("old", Some("1//keep")))
+        .await
+        .unwrap();
+    assert_eq!(refreshed.access_token.expose_secret(), "ya29.new");
+    assert_eq!(refreshed.refresh_token.unwrap().expose_secret(), "1//keep");
+}
+
+#[tokio::test]
+async fn microsoft_refresh_rotates_the_refresh_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/consumers/oauth2/v2.0/token"))
+        .and(body_string_contains("refresh_token=M.old"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "token_type": "Bearer", "scope": "Files.Read User.Read", "expires_in": 3600,
+            "ext_expires_in": 3600, "access_token": "EwB.new", "refresh_token": "M.rotated"
+        })))
+        .mount(&server)
+        .await;
+    let refreshed = onedrive(&server)
+        .refresh(&tokens("EwB.old", Some("M.old")))
+        .await
+        .unwrap();
+    assert_eq!(
+        refreshed.refresh_token.unwrap().expose_secret(),
+        "M.rotated"
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_429_is_retried_after_retry_after() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "ya29.after-wait", "expires_in": 3599, "token_type": "Bearer"
+        })))
+        .mount(&server)
+        .await;
+    let refreshed = google(&server)
+        .refresh(&tokens("a", Some("r")))
+        .await
+        .unwrap();
+    assert_eq!(refreshed.access_token.expose_secret(), "ya29.after-wait");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+}
+
+#[tokio::test]
+async fn google_revocation_posts_the_refresh_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .and(body_string_contains("token=1%2F%2Frefresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert!(google(&server)
+        .revoke(&tokens("a", Some("1//refresh")))
+        .await
+        .unwrap());
+    // Microsoft has no revocation endpoint: nothing is sent.
+    assert!(!onedrive(&server)
+        .revoke(&tokens("a", Some("M.r")))
+        .await
+        .unwrap());
+}
+
+// ---------------------------------------------------------------- identity
+
+#[tokio::test]
+async fn identities_come_from_userinfo_and_graph_me() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/oauth2/v3/userinfo"))
+        .and(header("authorization", "Bearer ya29.a"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "sub": "1098", "email": "alice@gmail.com", "email_verified": true
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "48d31887", "displayName": "Bob", "mail": null, "userPrincipalName": "bob@outlook.com"
+        })))
+        .mount(&server)
+        .await;
+    let alice = google(&server).identity(&token("ya29.a")).await.unwrap();
+    assert_eq!(
+        (alice.provider_user_id.as_str(), alice.email.as_str()),
+        ("1098", "alice@gmail.com")
+    );
+    let bob = onedrive(&server).identity(&token("EwB")).await.unwrap();
+    assert_eq!(
+        (bob.provider_user_id.as_str(), bob.email.as_str()),
+        ("48d31887", "bob@outlook.com")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_unauthorized() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "error": { "code": 401, "status": "UNAUTHENTICATED" }
+        })))
+        .mount(&server)
+        .await;
+    assert_eq!(
+        google(&server)
+            .identity(&token("expired"))
+            .await
+            .unwrap_err(),
+        ProviderError::Unauthorized
+    );
+    assert_eq!(
+        google(&server)
+            .list_page(&token("expired"), None)
+            .await
+            .unwrap_err(),
+        ProviderError::Unauthorized
+    );
+    assert_eq!(
+        onedrive(&server)
+            .list_page(&token("expired"), None)
+            .await
+            .unwrap_err(),
+        ProviderError::Unauthorized
+    );
+}
+
+// ---------------------------------------------------------------- Google Drive listing
+
+#[tokio::test]
+async fn google_first_sync_saves_the_start_token_then_pages_through_files() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/drive/v3/changes/startPageToken"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"kind": "drive#startPageToken", "startPageToken": "100"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/drive/v3/files"))
+        .and(query_param("pageToken", "page-2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "files": [{"id": "doc1", "name": "Plan", "mimeType": "application/vnd.google-apps.document",
+                       "modifiedTime": "2024-05-01T10:00:00.000Z", "webViewLink": "https://docs.google.com/d/doc1"}]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/drive/v3/files"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "nextPageToken": "page-2",
+            "files": [{"id": "f1", "name": "a.txt", "mimeType": "text/plain", "size": "1234",
+                       "modifiedTime": "2024-05-01T10:00:00.000Z", "webViewLink": "https://drive.google.com/f1", "trashed": false}]
+        })))
+        .mount(&server)
+        .await;
+    let drive = google(&server);
+    let first = drive.list_page(&token("t"), None).await.unwrap();
+    assert_eq!(
+        first.files[0].size,
+        Some(1234),
+        "Drive's int64 strings are read"
+    );
+    let NextPage::More(cursor) = first.next else {
+        panic!("more pages expected")
+    };
+    let second = drive.list_page(&token("t"), Some(&cursor)).await.unwrap();
+    assert_eq!(second.files[0].id, "doc1");
+    assert_eq!(
+        second.files[0].size, None,
+        "Google Docs have no size and are kept"
+    );
+    let NextPage::Done(done) = second.next else {
+        panic!("last page expected")
+    };
+    assert!(
+        done.contains("\"100\""),
+        "the next sync starts from the token taken before listing: {done}"
+    );
+
+    let requests = server.received_requests().await.unwrap();
+    let files_query = requests
+        .iter()
+        .find(|r| r.url.path() == "/drive/v3/files")
+        .unwrap()
+        .url
+        .query_pairs()
+        .into_owned()
+        .collect::<HashMap<_, _>>();
+    // Drive answers only id, name and mimeType unless asked for more.
+    for field in [
+        "size",
+        "modifiedTime",
+        "webViewLink",
+        "trashed",
+        "nextPageToken",
+    ] {
+        assert!(
+            files_query["fields"].contains(field),
+            "fields asks for {field}"
+        );
+    }
+    assert_eq!(files_query["pageSize"], "1000");
+    assert_eq!(files_query["q"], "trashed = false");
+}
+
+#[tokio::test]
+async fn google_later_syncs_read_changes_including_removals() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/drive/v3/changes"))
+        .and(query_param("pageToken", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "nextPageToken": "101",
+            "changes": [
+                {"changeType": "file", "removed": false, "fileId": "f1",
+                 "file": {"id": "f1", "name": "renamed.txt", "mimeType": "text/plain", "size": "5", "trashed": false}},
+                {"changeType": "file", "removed": true, "fileId": "gone"}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/drive/v3/changes"))
+        .and(query_param("pageToken", "101"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "newStartPageToken": "102",
+            "changes": [{"changeType": "file", "removed": false, "fileId": "t1",
+                         "file": {"id": "t1", "name": "bin.txt", "mimeType": "text/plain", "trashed": true}}]
+        })))
+        .mount(&server)
+        .await;
+    let drive = google(&server);
+    let cursor = r#"{"phase":"changes","page_token":"100"}"#;
+    let page = drive.list_page(&token("t"), Some(cursor)).await.unwrap();
+    assert_eq!(page.files.len(), 2);
+    assert_eq!(page.files[0].name, "renamed.txt");
+    assert!(!page.files[0].deleted);
+    assert!(page.files[1].deleted && page.files[1].id == "gone");
+    let NextPage::More(next) = page.next else {
+        panic!()
+    };
+    let last = drive.list_page(&token("t"), Some(&next)).await.unwrap();
+    assert!(last.files[0].deleted, "trashed files count as deleted");
+    assert_eq!(
+        last.next,
+        NextPage::Done(r#"{"phase":"changes","page_token":"102"}"#.into())
+    );
+
+    let request = server.received_requests().await.unwrap().remove(0);
+    let fields = request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "fields")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        fields.contains("newStartPageToken")
+            && fields.contains("removed")
+            && fields.contains("file(")
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_retry_after_in_both_forms_then_given_up() {
+    let server = MockServer::start().await;
+    let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1));
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", soon.as_str()))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/oauth2/v3/userinfo"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"sub": "1", "email": "a@b.c"})),
+        )
+        .mount(&server)
+        .await;
+    let started = std::time::Instant::now();
+    google(&server).identity(&token("t")).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "Retry-After was honoured"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+
+    // A storm that outlasts the bounded retries ends as a retryable error.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let error = google(&server).identity(&token("t")).await.unwrap_err();
+    assert_eq!(
+        error,
+        ProviderError::Retryable {
+            status: Some(500),
+            attempts: 4
+        }
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_retry_after_too_long_for_one_invocation_is_left_to_the_queue() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
+        .mount(&server)
+        .await;
+    let error = onedrive(&server)
+        .list_page(&token("t"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ProviderError::Retryable {
+            status: Some(429),
+            attempts: 1
+        }
+    );
+}
+
+// ---------------------------------------------------------------- Graph delta
+
+#[tokio::test]
+async fn graph_delta_follows_next_links_to_the_delta_link() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(query_param("token", "page2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "@odata.context": "x",
+            "@odata.deltaLink": format!("{base}/v1.0/me/drive/root/delta?token=delta1"),
+            "value": [{"id": "gone1", "name": "old.txt", "deleted": {"state": "deleted"}}]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "@odata.nextLink": format!("{base}/v1.0/me/drive/root/delta?token=page2"),
+            "value": [
+                {"id": "root1", "name": "root", "root": {}, "folder": {"childCount": 2}},
+                {"id": "f1", "name": "a.txt", "size": 10, "lastModifiedDateTime": "2024-01-02T03:04:05Z",
+                 "webUrl": "https://onedrive.live.com/f1", "file": {"mimeType": "text/plain"}},
+                {"id": "d1", "name": "Photos", "size": 0, "folder": {"childCount": 0}}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let drive = onedrive(&server);
+    let first = drive.list_page(&token("t"), None).await.unwrap();
+    assert_eq!(
+        first
+            .files
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect::<Vec<_>>(),
+        ["f1", "d1"],
+        "the root is not a file"
+    );
+    assert_eq!(first.files[0].mime_type.as_deref(), Some("text/plain"));
+    let NextPage::More(next) = first.next else {
+        panic!()
+    };
+    let second = drive.list_page(&token("t"), Some(&next)).await.unwrap();
+    assert!(second.files[0].deleted);
+    assert_eq!(
+        second.next,
+        NextPage::Done(format!("{base}/v1.0/me/drive/root/delta?token=delta1"))
+    );
+}
+
+#[tokio::test]
+async fn graph_410_means_start_over_and_foreign_links_are_not_followed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(410).set_body_json(json!({"error": {"code": "resyncRequired"}})),
+        )
+        .mount(&server)
+        .await;
+    let drive = onedrive(&server);
+    let expired = format!("{}/v1.0/me/drive/root/delta?token=old", server.uri());
+    assert_eq!(
+        drive
+            .list_page(&token("t"), Some(&expired))
+            .await
+            .unwrap_err(),
+        ProviderError::CursorExpired
+    );
+    let before = server.received_requests().await.unwrap().len();
+    let foreign = "https://attacker.example/v1.0/me/drive/root/delta?token=x";
+    assert_eq!(
+        drive
+            .list_page(&token("t"), Some(foreign))
+            .await
+            .unwrap_err(),
+        ProviderError::CursorExpired
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        before,
+        "the bearer token never left"
+    );
+}
