@@ -89,11 +89,14 @@ pub trait Connector: Send + Sync {
     }
 }
 
+/// Builds a provider's connector from the environment; `None` when it is not configured.
+pub type BuildConnector = fn(&Env, &Config, &ProviderHttp) -> HubResult<Option<Arc<dyn Connector>>>;
+
 /// What the registry needs of a provider module: its name, and how to build its connector
 /// from the environment (`None` when its client id or secret is not set).
 pub struct ProviderSpec {
     pub name: &'static str,
-    pub from_env: fn(&Env, &Config, &ProviderHttp) -> HubResult<Option<Arc<dyn Connector>>>,
+    pub from_env: BuildConnector,
 }
 
 /// Every provider the hub knows. Register a new one here.

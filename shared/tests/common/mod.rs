@@ -30,6 +30,8 @@ pub async fn moto_endpoint() -> String {
             return url;
         }
         let port = free_port();
+        // Detached on purpose: the watchdog loop ends moto when this test process exits.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .arg("-c")
             .arg(r#"moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & m=$!; while kill -0 "$2" 2>/dev/null; do sleep 1; done; kill $m"#)
