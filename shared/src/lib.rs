@@ -25,3 +25,5 @@ pub mod worker;
 
 pub use error::{HubError, HubResult, ProviderError};
 pub use hub::Hub;
+#[cfg(feature = "testing")]
+pub mod testing;

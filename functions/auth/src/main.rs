@@ -56,3 +56,91 @@ async fn complete_login(
     };
     Ok(Json(login::complete(&hub, &provider, callback).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+    use lambda_http::tower::ServiceExt;
+    use serde_json::Value;
+
+    async fn call(hub: Arc<Hub>, event: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let request = lambda_http::request::from_str(event).expect("sample event parses");
+        let response = app(hub).oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn login_event_redirects_to_the_consent_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let (status, headers, _) = call(hub, include_str!("../../../events/auth-login.json")).await;
+        assert_eq!(status, StatusCode::FOUND);
+        let location = headers[header::LOCATION].to_str().unwrap();
+        assert!(location.starts_with("https://accounts.google.com/o/oauth2/v2/auth?"));
+        for part in [
+            "response_type=code",
+            "code_challenge_method=S256",
+            "access_type=offline",
+            "prompt=consent",
+            "state=",
+        ] {
+            assert!(location.contains(part), "{part} in {location}");
+        }
+        assert!(location
+            .contains("redirect_uri=http%3A%2F%2Flocalhost%3A9000%2Fauth%2Fgoogle%2Fcallback"));
+    }
+
+    #[tokio::test]
+    async fn callback_events_answer_the_contract_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let (status, _, body) = call(
+            hub.clone(),
+            include_str!("../../../events/auth-callback.json"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_state"))
+        );
+        let (status, _, body) = call(
+            hub,
+            include_str!("../../../events/auth-callback-denied.json"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("authorization_denied"))
+        );
+        assert!(body["message"].as_str().unwrap().ends_with('.'));
+    }
+
+    #[tokio::test]
+    async fn unknown_and_unconfigured_providers_are_404() {
+        let dir = tempfile::tempdir().unwrap();
+        let only_google = [("ONEDRIVE_CLIENT_SECRET".to_string(), String::new())];
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &only_google).await);
+        let event = include_str!("../../../events/auth-login.json");
+        let (status, _, body) = call(
+            hub.clone(),
+            &event.replace("/auth/google/", "/auth/dropbox/"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("unknown_provider"))
+        );
+        let (status, _, body) = call(hub, &event.replace("/auth/google/", "/auth/onedrive/")).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("provider_not_configured"))
+        );
+    }
+}

@@ -68,3 +68,55 @@ async fn start_sync(
         Json(fanout::start(&hub, request, SyncReason::Manual).await?),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hub::testing::DEV_API_KEY;
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    async fn invoke(event: &str) -> Value {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let router = app(hub.clone(), ApiKey::new(&SecretString::from(DEV_API_KEY)));
+        handle(hub, router, serde_json::from_str(event).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn http_sync_answers_202_in_the_http_api_format() {
+        let answer = invoke(include_str!("../../../events/sync.json")).await;
+        assert_eq!(answer["statusCode"], 202);
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"message": "Sync process started...", "target_providers": ["google", "onedrive"], "jobs_enqueued": 0})
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_invalid_json() {
+        let answer = invoke(include_str!("../../../events/sync-bad-json.json")).await;
+        assert_eq!(answer["statusCode"], 400);
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"], "invalid_json");
+    }
+
+    #[tokio::test]
+    async fn the_schedule_syncs_every_provider() {
+        let answer = invoke(include_str!("../../../events/sync-schedule.json")).await;
+        assert_eq!(answer["target_providers"], json!(["google", "onedrive"]));
+    }
+
+    #[tokio::test]
+    async fn other_events_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let router = app(hub.clone(), ApiKey::new(&SecretString::from(DEV_API_KEY)));
+        assert!(handle(hub, router, json!({"hello": "world"}))
+            .await
+            .is_err());
+    }
+}

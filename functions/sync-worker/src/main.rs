@@ -40,3 +40,29 @@ async fn handle(hub: Arc<Hub>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
         .collect();
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_for_unknown_accounts_are_dropped_and_garbage_is_a_batch_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let mut event: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/sync-worker-batch.json")).unwrap();
+        let mut garbage = event.records[0].clone();
+        garbage.message_id = Some("garbage".into());
+        garbage.body = Some("{not a job".into());
+        event.records.push(garbage);
+        let response = handle(hub, LambdaEvent::new(event, Default::default()))
+            .await
+            .unwrap();
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["garbage"]);
+    }
+}

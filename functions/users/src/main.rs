@@ -55,3 +55,82 @@ async fn delete_account(
 async fn config(State(hub): State<Arc<Hub>>) -> Json<ConfigView> {
     Json(accounts::config(&hub))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+    use hub::testing::DEV_API_KEY;
+    use lambda_http::tower::ServiceExt;
+    use secrecy::SecretString;
+    use serde_json::{json, Value};
+
+    async fn call(event: &str, extra: &[(String, String)]) -> (StatusCode, Value) {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), extra).await);
+        let key = ApiKey::new(&SecretString::from(DEV_API_KEY));
+        let request = lambda_http::request::from_str(event).expect("sample event parses");
+        let response = app(hub, key).oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn config_lists_configured_providers() {
+        let (status, body) = call(include_str!("../../../events/config.json"), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"available_providers": ["google", "onedrive"], "mode": "multi-provider"})
+        );
+        let none = [
+            ("GOOGLE_CLIENT_ID".to_string(), String::new()),
+            ("ONEDRIVE_CLIENT_ID".to_string(), String::new()),
+        ];
+        let (_, body) = call(include_str!("../../../events/config.json"), &none).await;
+        assert_eq!(
+            body,
+            json!({"available_providers": [], "mode": "unconfigured"})
+        );
+    }
+
+    #[tokio::test]
+    async fn management_routes_need_the_key() {
+        let (status, body) =
+            call(include_str!("../../../events/users-list-no-key.json"), &[]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
+        let wrong =
+            include_str!("../../../events/users-list.json").replace(DEV_API_KEY, "not-the-key");
+        assert_eq!(call(&wrong, &[]).await.0, StatusCode::UNAUTHORIZED);
+        let (status, body) = call(include_str!("../../../events/users-list.json"), &[]).await;
+        assert_eq!((status, body), (StatusCode::OK, json!([])));
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_are_404() {
+        for event in [
+            include_str!("../../../events/users-files.json"),
+            include_str!("../../../events/users-delete.json"),
+        ] {
+            let (status, body) = call(event, &[]).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::NOT_FOUND, Some("user_not_found"))
+            );
+        }
+        let bad_limit =
+            include_str!("../../../events/users-files.json").replace("limit=50", "limit=abc");
+        let (status, body) = call(&bad_limit, &[]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        );
+    }
+}

@@ -1,0 +1,24 @@
+# Sourced by the other scripts: puts the project's Python tools (cargo-lambda, moto) on PATH,
+# installing them from PyPI into .tools/venv the first time. A private virtualenv works on a
+# fresh machine, never touches the system Python, and pins the versions the tests were run with.
+TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools"
+TOOLS_VENV="$TOOLS_DIR/venv"
+CARGO_LAMBDA_VERSION="1.9.2"
+MOTO_VERSION="5.2.1"
+
+ensure_tools() {
+    # $@: the pip requirements this caller needs
+    if [ ! -x "$TOOLS_VENV/bin/python" ]; then
+        python3 -m venv "$TOOLS_VENV"
+        "$TOOLS_VENV/bin/pip" install --quiet --upgrade pip
+    fi
+    local missing=()
+    for requirement in "$@"; do
+        "$TOOLS_VENV/bin/pip" show --quiet "${requirement%%[=\[]*}" >/dev/null 2>&1 || missing+=("$requirement")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "installing ${missing[*]} into .tools/venv" >&2
+        "$TOOLS_VENV/bin/pip" install --quiet "${missing[@]}"
+    fi
+    export PATH="$TOOLS_VENV/bin:$PATH"
+}
