@@ -50,7 +50,8 @@ enum Change {
 /// What a conditional write found.
 enum Committed {
     Yes,
-    /// Another worker moved the cursor: this one stops.
+    /// Another worker got there first: it moved the cursor (this one stops), or it stored
+    /// fresh tokens while this one was about to give up on the grant (this one goes on).
     Superseded,
 }
 
@@ -200,8 +201,10 @@ impl Session<'_> {
                     return Ok(None);
                 }
                 tracing::warn!(account_id = %self.account.id, "refresh refused (invalid_grant); account needs re-authorisation");
-                self.commit(Change::NeedsReauth).await?;
-                Ok(Some(SyncResult::NeedsReauth))
+                match self.commit(Change::NeedsReauth).await? {
+                    Committed::Yes => Ok(Some(SyncResult::NeedsReauth)),
+                    Committed::Superseded => Ok(None),
+                }
             }
             Err(e) => Err(e.into()),
         }
@@ -230,6 +233,9 @@ impl Session<'_> {
                 Change::Tokens(tokens) => {
                     next.tokens = sealed.clone().expect("sealed above");
                     next.has_refresh_token = tokens.refresh_token.is_some();
+                    // A refresh that worked proves the grant is alive, whatever a racing
+                    // worker concluded from its own, older refresh token.
+                    next.status = AccountStatus::Active;
                 }
                 Change::Cursor { to, .. } => next.cursor = Some(to.clone()),
                 Change::Finished(outcome) => {
@@ -266,6 +272,12 @@ impl Session<'_> {
             match &change {
                 Change::Cursor { from, .. } if latest.cursor != *from => {
                     return Ok(Committed::Superseded)
+                }
+                // Another worker refreshed since our refresh was refused: the grant is alive.
+                Change::NeedsReauth if latest.tokens != self.account.tokens => {
+                    self.tokens = tokens::open(self.hub, &latest).await?;
+                    self.account = latest;
+                    return Ok(Committed::Superseded);
                 }
                 Change::Tokens(_) if latest.tokens != self.account.tokens => {
                     // Someone else stored fresher tokens meanwhile: theirs are current.

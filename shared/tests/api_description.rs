@@ -13,11 +13,17 @@ fn openapi_operations() -> BTreeSet<(String, String)> {
     let mut operations = BTreeSet::new();
     let mut path = None;
     for line in workspace_file("docs/openapi.yaml").lines() {
-        if let Some(p) = line.strip_prefix("  /").and_then(|rest| rest.strip_suffix(':')) {
+        if let Some(p) = line
+            .strip_prefix("  /")
+            .and_then(|rest| rest.strip_suffix(':'))
+        {
             path = Some(format!("/{p}"));
         } else if !line.starts_with("  ") {
             path = None;
-        } else if let (Some(p), Some(method)) = (&path, line.strip_prefix("    ").and_then(|l| l.strip_suffix(':'))) {
+        } else if let (Some(p), Some(method)) = (
+            &path,
+            line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')),
+        ) {
             if ["get", "post", "put", "patch", "delete"].contains(&method) {
                 operations.insert((method.to_uppercase(), p.clone()));
             }
@@ -43,12 +49,22 @@ fn the_template_routes_match_the_openapi_document() {
 #[test]
 fn the_local_router_serves_every_documented_path() {
     let cargo = workspace_file("Cargo.toml");
-    let section = cargo.split("[workspace.metadata.lambda.watch.router]").nth(1).unwrap();
+    let section = cargo
+        .split("[workspace.metadata.lambda.watch.router]")
+        .nth(1)
+        .unwrap();
     let local: BTreeSet<String> = section
         .lines()
         .take_while(|line| !line.starts_with('['))
-        .filter_map(|line| line.strip_prefix('"').and_then(|l| l.split_once('"')).map(|(path, _)| path.to_string()))
+        .filter_map(|line| {
+            line.strip_prefix('"')
+                .and_then(|l| l.split_once('"'))
+                .map(|(path, _)| path.to_string())
+        })
         .collect();
-    let documented: BTreeSet<String> = openapi_operations().into_iter().map(|(_, path)| path).collect();
+    let documented: BTreeSet<String> = openapi_operations()
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
     assert_eq!(local, documented);
 }

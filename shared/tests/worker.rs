@@ -1,0 +1,542 @@
+//! The sync worker against wiremock stand-ins of Graph and Drive: first and incremental syncs,
+//! refresh when due and after a 401, refused refreshes, 410 resync, a sync killed half-way,
+//! duplicate jobs and concurrent workers.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use hub::config::Env;
+use hub::model::{Account, AccountStatus, SyncJob, SyncReason, TokenSet};
+use hub::providers::http::RetryPolicy;
+use hub::worker::{self, SyncResult};
+use hub::{tokens, Hub};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use wiremock::matchers::{body_string_contains, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+struct Fixture {
+    server: MockServer,
+    hub: Hub,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.uri();
+    let env = Env::from_map([
+        ("HUB_DATA_DIR", dir.path().display().to_string()),
+        ("ONEDRIVE_CLIENT_ID", "m-id".into()),
+        ("ONEDRIVE_CLIENT_SECRET", "m-secret".into()),
+        ("ONEDRIVE_AUTHORITY_URL", base.clone()),
+        ("ONEDRIVE_GRAPH_URL", format!("{base}/v1.0")),
+        ("GOOGLE_CLIENT_ID", "g-id".into()),
+        ("GOOGLE_CLIENT_SECRET", "g-secret".into()),
+        ("GOOGLE_TOKEN_URL", format!("{base}/google/token")),
+        ("GOOGLE_API_URL", format!("{base}/google")),
+    ]);
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(10),
+        max_retry_after: Duration::from_secs(2),
+    };
+    let hub = Hub::build(&env, retry).await.unwrap();
+    Fixture {
+        server,
+        hub,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    fn delta(&self, token: &str) -> String {
+        format!(
+            "{}/v1.0/me/drive/root/delta?token={token}",
+            self.server.uri()
+        )
+    }
+
+    /// An account as a completed login leaves it.
+    async fn account(
+        &self,
+        provider: &str,
+        access: &str,
+        refresh: &str,
+        expires_in: chrono::Duration,
+    ) -> Account {
+        let id = uuid::Uuid::new_v4().to_string();
+        let tokens = TokenSet {
+            access_token: SecretString::from(access),
+            refresh_token: Some(SecretString::from(refresh)),
+            expires_at: Some(Utc::now() + expires_in),
+        };
+        let account = Account {
+            tokens: tokens::seal(&self.hub, &id, provider, &tokens)
+                .await
+                .unwrap(),
+            id,
+            provider: provider.into(),
+            provider_user_id: uuid::Uuid::new_v4().to_string(),
+            email: "user@example.com".into(),
+            status: AccountStatus::Active,
+            connected_at: Utc::now(),
+            last_synced_at: None,
+            last_sync: None,
+            has_refresh_token: true,
+            cursor: None,
+            version: 1,
+        };
+        assert_eq!(
+            self.hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        account
+    }
+
+    async fn sync(&self, account: &Account) -> Result<SyncResult, hub::HubError> {
+        let job = SyncJob {
+            user_id: account.id.clone(),
+            provider: account.provider.clone(),
+            reason: SyncReason::Manual,
+            requested_at: Utc::now(),
+        };
+        worker::sync(&self.hub, &job).await
+    }
+
+    async fn stored(&self, account: &Account) -> Account {
+        self.hub
+            .store
+            .get_account(&account.id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn stored_tokens(&self, account: &Account) -> TokenSet {
+        tokens::open(&self.hub, &self.stored(account).await)
+            .await
+            .unwrap()
+    }
+
+    async fn index(&self, account: &Account) -> Vec<hub::model::FileEntry> {
+        self.hub
+            .store
+            .list_files(&account.id, None, 1000)
+            .await
+            .unwrap()
+            .items
+    }
+
+    async fn requests_to(&self, wanted: &str) -> usize {
+        self.server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.to_string().contains(wanted))
+            .count()
+    }
+
+    /// Graph: the root delta is two pages, the second ending in `delta1`.
+    async fn mount_full_enumeration(&self) {
+        Mock::given(method("GET"))
+            .and(path("/v1.0/me/drive/root/delta"))
+            .and(query_param("token", "page2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [{"id": "f2", "name": "b.txt", "size": 2, "file": {"mimeType": "text/plain"}}],
+                "@odata.deltaLink": self.delta("delta1"),
+            })))
+            .mount(&self.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1.0/me/drive/root/delta"))
+            .and(query_param(
+                "$select",
+                "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [
+                    {"id": "root", "name": "root", "root": {}, "folder": {"childCount": 2}},
+                    {"id": "f1", "name": "a.txt", "size": 1, "file": {"mimeType": "text/plain"}}
+                ],
+                "@odata.nextLink": self.delta("page2"),
+            })))
+            .mount(&self.server)
+            .await;
+    }
+
+    async fn mount_refresh(&self, old_refresh: &str, new_access: &str, new_refresh: &str) {
+        Mock::given(method("POST"))
+            .and(path("/common/oauth2/v2.0/token"))
+            .and(body_string_contains(format!("refresh_token={old_refresh}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "token_type": "Bearer", "expires_in": 3600, "access_token": new_access, "refresh_token": new_refresh
+            })))
+            .up_to_n_times(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    async fn mount_invalid_grant(&self) {
+        Mock::given(method("POST"))
+            .and(path("/common/oauth2/v2.0/token"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(
+                json!({"error": "invalid_grant", "error_description": "AADSTS70008"}),
+            ))
+            .mount(&self.server)
+            .await;
+    }
+}
+
+fn hours(n: i64) -> chrono::Duration {
+    chrono::Duration::hours(n)
+}
+
+#[tokio::test]
+async fn first_sync_enumerates_and_later_syncs_ask_only_for_changes() {
+    let f = fixture().await;
+    f.mount_full_enumeration().await;
+    Mock::given(method("GET"))
+        .and(query_param("token", "delta1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [
+                {"id": "f1", "name": "a-renamed.txt", "size": 5, "file": {"mimeType": "text/plain"}},
+                {"id": "f2", "deleted": {"state": "deleted"}}
+            ],
+            "@odata.deltaLink": f.delta("delta2"),
+        })))
+        .mount(&f.server)
+        .await;
+    let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
+
+    assert_eq!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { pages: 2, files: 2 }
+    );
+    let stored = f.stored(&account).await;
+    assert_eq!(stored.cursor, Some(f.delta("delta1")));
+    assert!(stored.last_synced_at.is_some());
+    assert_eq!(stored.last_sync.unwrap().result, "ok");
+    assert_eq!(
+        f.index(&account)
+            .await
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a.txt", "b.txt"]
+    );
+
+    assert_eq!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { pages: 1, files: 2 }
+    );
+    let index = f.index(&account).await;
+    assert_eq!(index[0].name, "a-renamed.txt");
+    assert!(index[1].deleted);
+    assert_eq!(index[1].name, "b.txt", "the tombstone keeps the known name");
+    assert_eq!(f.stored(&account).await.cursor, Some(f.delta("delta2")));
+    assert_eq!(
+        f.requests_to("select=id").await,
+        1,
+        "the full enumeration ran once"
+    );
+}
+
+#[tokio::test]
+async fn an_expiring_token_is_refreshed_first_and_the_rotated_refresh_token_stored() {
+    let f = fixture().await;
+    f.mount_full_enumeration().await;
+    f.mount_refresh("M.old", "EwB.fresh", "M.rotated").await;
+    let account = f
+        .account(
+            "onedrive",
+            "EwB.stale",
+            "M.old",
+            chrono::Duration::minutes(4),
+        )
+        .await;
+
+    assert!(matches!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { .. }
+    ));
+    let tokens = f.stored_tokens(&account).await;
+    assert_eq!(tokens.access_token.expose_secret(), "EwB.fresh");
+    assert_eq!(tokens.refresh_token.unwrap().expose_secret(), "M.rotated");
+    let listing = f.server.received_requests().await.unwrap();
+    let listing = listing
+        .iter()
+        .find(|r| r.url.path().ends_with("/delta"))
+        .unwrap();
+    assert_eq!(listing.headers["authorization"], "Bearer EwB.fresh");
+}
+
+#[tokio::test]
+async fn a_401_refreshes_once_and_a_second_401_fails_the_job() {
+    let f = fixture().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer EwB.revoked",
+        ))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": {"code": "InvalidAuthenticationToken"}})),
+        )
+        .mount(&f.server)
+        .await;
+    f.mount_full_enumeration().await;
+    f.mount_refresh("M.1", "EwB.new", "M.2").await;
+    let account = f.account("onedrive", "EwB.revoked", "M.1", hours(1)).await;
+    assert!(matches!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { .. }
+    ));
+    assert_eq!(f.requests_to("oauth2/v2.0/token").await, 1);
+
+    // Refreshed tokens refused as well: no loop, the job fails for SQS to retry.
+    let g = fixture().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&g.server)
+        .await;
+    g.mount_refresh("M.1", "EwB.new", "M.2").await;
+    let account = g.account("onedrive", "EwB.a", "M.1", hours(1)).await;
+    assert!(g.sync(&account).await.is_err());
+    assert_eq!(g.requests_to("oauth2/v2.0/token").await, 1);
+    assert_eq!(g.requests_to("/delta").await, 2);
+}
+
+#[tokio::test]
+async fn a_refused_refresh_marks_the_account_and_is_not_retried() {
+    let f = fixture().await;
+    f.mount_invalid_grant().await;
+    let account = f
+        .account(
+            "onedrive",
+            "EwB.a",
+            "M.revoked",
+            chrono::Duration::minutes(-5),
+        )
+        .await;
+    assert_eq!(f.sync(&account).await.unwrap(), SyncResult::NeedsReauth);
+    let stored = f.stored(&account).await;
+    assert_eq!(stored.status, AccountStatus::NeedsReauth);
+    assert_eq!(stored.last_sync.unwrap().result, "needs_reauth");
+    // The next delivery of the same job does nothing and calls nobody.
+    let before = f.server.received_requests().await.unwrap().len();
+    assert_eq!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Skipped("needs re-authorisation")
+    );
+    assert_eq!(f.server.received_requests().await.unwrap().len(), before);
+    // And the fan-out leaves it out.
+    let started = hub::fanout::start(&f.hub, Default::default(), SyncReason::Schedule)
+        .await
+        .unwrap();
+    assert_eq!(started.jobs_enqueued, 0);
+}
+
+#[tokio::test]
+async fn an_expired_delta_link_starts_the_enumeration_over() {
+    let f = fixture().await;
+    Mock::given(method("GET"))
+        .and(query_param("token", "expired"))
+        .respond_with(
+            ResponseTemplate::new(410).set_body_json(json!({"error": {"code": "resyncRequired"}})),
+        )
+        .mount(&f.server)
+        .await;
+    f.mount_full_enumeration().await;
+    let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
+    let mut with_cursor = f.stored(&account).await;
+    with_cursor.cursor = Some(f.delta("expired"));
+    with_cursor.version = 2;
+    assert_eq!(
+        f.hub.store.update_account(&with_cursor, 1).await.unwrap(),
+        hub::store::Write::Done
+    );
+
+    assert_eq!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { pages: 2, files: 2 }
+    );
+    assert_eq!(f.stored(&account).await.cursor, Some(f.delta("delta1")));
+}
+
+#[tokio::test]
+async fn a_sync_that_dies_half_way_resumes_from_the_last_stored_page() {
+    let f = fixture().await;
+    // Page 2 fails past the bounded retries: the job fails after page 1 was stored.
+    Mock::given(method("GET"))
+        .and(query_param("token", "page2"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .mount(&f.server)
+        .await;
+    f.mount_full_enumeration().await;
+    let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
+
+    assert!(f.sync(&account).await.is_err());
+    let stored = f.stored(&account).await;
+    assert_eq!(
+        stored.cursor,
+        Some(f.delta("page2")),
+        "the cursor stops at the first unsaved page"
+    );
+    assert_eq!(stored.last_sync.unwrap().result, "failed");
+    assert_eq!(f.index(&account).await.len(), 1);
+
+    // The redelivered job picks up at page 2 and does not enumerate again.
+    assert_eq!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { pages: 1, files: 1 }
+    );
+    assert_eq!(f.index(&account).await.len(), 2);
+    assert_eq!(f.requests_to("select=id").await, 1);
+}
+
+#[tokio::test]
+async fn the_same_job_twice_leaves_the_same_result() {
+    let f = fixture().await;
+    f.mount_full_enumeration().await;
+    Mock::given(method("GET"))
+        .and(query_param("token", "delta1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": [], "@odata.deltaLink": f.delta("delta1")})),
+        )
+        .mount(&f.server)
+        .await;
+    let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
+    f.sync(&account).await.unwrap();
+    let (index, cursor) = (f.index(&account).await, f.stored(&account).await.cursor);
+    assert_eq!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { pages: 1, files: 0 }
+    );
+    assert_eq!(f.index(&account).await, index);
+    assert_eq!(f.stored(&account).await.cursor, cursor);
+}
+
+#[tokio::test]
+async fn concurrent_workers_never_move_the_cursor_back() {
+    let f = fixture().await;
+    // Slow pages, so both workers are mid-sync at once.
+    Mock::given(method("GET"))
+        .and(query_param("token", "page2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": [{"id": "f2", "name": "b.txt"}], "@odata.deltaLink": f.delta("delta1")}))
+                .set_delay(Duration::from_millis(150)),
+        )
+        .mount(&f.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": [{"id": "f1", "name": "a.txt"}], "@odata.nextLink": f.delta("page2")}))
+                .set_delay(Duration::from_millis(150)),
+        )
+        .mount(&f.server)
+        .await;
+    let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
+    let (a, b) = tokio::join!(f.sync(&account), f.sync(&account));
+    let results = [a.unwrap(), b.unwrap()];
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, SyncResult::Synced { .. })),
+        "{results:?}"
+    );
+    assert_eq!(f.stored(&account).await.cursor, Some(f.delta("delta1")));
+    assert_eq!(f.index(&account).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_refresh_token_rotated_by_another_worker_is_adopted_not_lost() {
+    let f = fixture().await;
+    f.mount_full_enumeration().await;
+    // The first refresh with M.1 succeeds (slowly) and rotates it; M.1 is then refused.
+    Mock::given(method("POST"))
+        .and(path("/common/oauth2/v2.0/token"))
+        .and(body_string_contains("refresh_token=M.1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"token_type": "Bearer", "expires_in": 3600, "access_token": "EwB.2", "refresh_token": "M.2"}))
+                .set_delay(Duration::from_millis(200)),
+        )
+        .up_to_n_times(1)
+        .mount(&f.server)
+        .await;
+    f.mount_invalid_grant().await;
+    let account = f
+        .account("onedrive", "EwB.1", "M.1", chrono::Duration::minutes(1))
+        .await;
+
+    let (a, b) = tokio::join!(f.sync(&account), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        f.sync(&account).await
+    });
+    let _ = (a.unwrap(), b.unwrap());
+    let stored = f.stored(&account).await;
+    assert_eq!(
+        stored.status,
+        AccountStatus::Active,
+        "the racing worker's refusal did not stick"
+    );
+    assert_eq!(
+        f.stored_tokens(&account)
+            .await
+            .refresh_token
+            .unwrap()
+            .expose_secret(),
+        "M.2"
+    );
+}
+
+#[tokio::test]
+async fn google_first_sync_then_changes() {
+    let f = fixture().await;
+    Mock::given(method("GET"))
+        .and(path("/google/drive/v3/changes/startPageToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"startPageToken": "7"})))
+        .mount(&f.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/google/drive/v3/files"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"files": [
+            {"id": "d1", "name": "Doc", "mimeType": "application/vnd.google-apps.document"},
+            {"id": "p1", "name": "photo.jpg", "mimeType": "image/jpeg", "size": "2048"}
+        ]})))
+        .mount(&f.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/google/drive/v3/changes"))
+        .and(query_param("pageToken", "7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "newStartPageToken": "9",
+            "changes": [{"removed": true, "fileId": "p1"}]
+        })))
+        .mount(&f.server)
+        .await;
+    let account = f.account("google", "ya29.a", "1//r", hours(1)).await;
+    assert_eq!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { pages: 1, files: 2 }
+    );
+    assert_eq!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { pages: 1, files: 1 }
+    );
+    let index = f.index(&account).await;
+    assert_eq!(index.len(), 2);
+    assert_eq!(index[0].size, None);
+    assert!(index[1].deleted && index[1].name == "photo.jpg");
+    assert!(f.stored(&account).await.cursor.unwrap().contains("\"9\""));
+}
