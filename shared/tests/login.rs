@@ -1,0 +1,222 @@
+//! The OAuth2 login against a wiremock stand-in of Google: state single use, expiry and
+//! provider binding, PKCE, re-login keeping the account and its refresh token, refusals.
+
+use chrono::Utc;
+use hub::config::Env;
+use hub::login::{self, Callback};
+use hub::providers::http::RetryPolicy;
+use hub::{Hub, HubError, ProviderError};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn fixture() -> (MockServer, Hub, tempfile::TempDir) {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.uri();
+    let env = Env::from_map([
+        ("HUB_DATA_DIR", dir.path().display().to_string()),
+        ("HUB_PUBLIC_URL", "https://hub.example".into()),
+        ("GOOGLE_CLIENT_ID", "g-id".into()),
+        ("GOOGLE_CLIENT_SECRET", "g-secret".into()),
+        ("GOOGLE_AUTH_URL", format!("{base}/auth")),
+        ("GOOGLE_TOKEN_URL", format!("{base}/token")),
+        ("GOOGLE_API_URL", base.clone()),
+        ("ONEDRIVE_CLIENT_ID", "m-id".into()),
+        ("ONEDRIVE_CLIENT_SECRET", "m-secret".into()),
+        ("ONEDRIVE_AUTHORITY_URL", base.clone()),
+    ]);
+    let hub = Hub::build(&env, RetryPolicy::default()).await.unwrap();
+    Mock::given(method("GET"))
+        .and(path("/oauth2/v3/userinfo"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"sub": "g-123", "email": "alice@example.com"})),
+        )
+        .mount(&server)
+        .await;
+    (server, hub, dir)
+}
+
+async fn mount_token(server: &MockServer, code: &str, access: &str, refresh: Option<&str>) {
+    let mut answer = json!({"access_token": access, "expires_in": 3599, "token_type": "Bearer"});
+    if let Some(refresh) = refresh {
+        answer["refresh_token"] = json!(refresh);
+    }
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains(format!("code={code}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(server)
+        .await;
+}
+
+fn state_of(url: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+fn callback(code: &str, state: &str) -> Callback {
+    Callback {
+        code: Some(code.into()),
+        state: Some(state.into()),
+        error: None,
+    }
+}
+
+#[tokio::test]
+async fn a_login_connects_the_account_and_its_state_works_once() {
+    let (server, hub, _dir) = fixture().await;
+    mount_token(&server, "code-1", "ya29.one", Some("1//refresh-one")).await;
+    let url = login::begin(&hub, "google").await.unwrap();
+    assert!(url.contains("redirect_uri=https%3A%2F%2Fhub.example%2Fauth%2Fgoogle%2Fcallback"));
+    let state = state_of(&url);
+
+    let account = login::complete(&hub, "google", callback("code-1", &state))
+        .await
+        .unwrap();
+    assert_eq!(
+        (account.email.as_str(), account.provider.as_str()),
+        ("alice@example.com", "google")
+    );
+    assert!(account.has_refresh_token);
+    let view = serde_json::to_string(&account).unwrap();
+    assert!(
+        !view.contains("ya29") && !view.contains("1//refresh"),
+        "no token in the answer: {view}"
+    );
+
+    let again = login::complete(&hub, "google", callback("code-1", &state))
+        .await
+        .unwrap_err();
+    assert!(matches!(again, HubError::InvalidState), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_state_is_bound_to_its_provider_and_spent_by_a_wrong_use() {
+    let (_server, hub, _dir) = fixture().await;
+    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let wrong = login::complete(&hub, "onedrive", callback("c", &state))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, HubError::InvalidState));
+    let right_but_spent = login::complete(&hub, "google", callback("c", &state))
+        .await
+        .unwrap_err();
+    assert!(matches!(right_but_spent, HubError::InvalidState));
+    let unknown = login::complete(&hub, "google", callback("c", "never-issued"))
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, HubError::InvalidState));
+    let missing = login::complete(
+        &hub,
+        "google",
+        Callback {
+            code: Some("c".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(missing.unwrap_err(), HubError::InvalidState));
+}
+
+#[tokio::test]
+async fn a_state_expires_after_ten_minutes() {
+    let (_server, hub, _dir) = fixture().await;
+    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let mut pending = hub
+        .store
+        .take_login_state(&state, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pending.expires_at <= Utc::now() + chrono::Duration::minutes(10));
+    pending.expires_at = Utc::now() - chrono::Duration::seconds(1);
+    hub.store.put_login_state(&pending).await.unwrap();
+    let expired = login::complete(&hub, "google", callback("c", &state))
+        .await
+        .unwrap_err();
+    assert!(matches!(expired, HubError::InvalidState));
+}
+
+#[tokio::test]
+async fn logging_in_again_updates_the_same_account_and_keeps_its_refresh_token() {
+    let (server, hub, _dir) = fixture().await;
+    mount_token(&server, "first", "ya29.one", Some("1//keep-me")).await;
+    mount_token(&server, "second", "ya29.two", None).await;
+    let first = login::complete(
+        &hub,
+        "google",
+        callback(
+            "first",
+            &state_of(&login::begin(&hub, "google").await.unwrap()),
+        ),
+    )
+    .await
+    .unwrap();
+    let second = login::complete(
+        &hub,
+        "google",
+        callback(
+            "second",
+            &state_of(&login::begin(&hub, "google").await.unwrap()),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.id, second.id);
+    assert!(second.has_refresh_token);
+    let stored = hub.store.get_account(&first.id).await.unwrap().unwrap();
+    let tokens = hub::tokens::open(&hub, &stored).await.unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), "ya29.two");
+    assert_eq!(tokens.refresh_token.unwrap().expose_secret(), "1//keep-me");
+    assert_eq!(hub::accounts::list(&hub).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn refusals_map_to_the_contract_errors() {
+    let (server, hub, _dir) = fixture().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"})))
+        .mount(&server)
+        .await;
+    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let refused = login::complete(&hub, "google", callback("stale-code", &state))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        HubError::Provider(ProviderError::InvalidGrant)
+    ));
+    assert_eq!(refused.status().as_u16(), 502);
+
+    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let denied = Callback {
+        error: Some("access_denied".into()),
+        state: Some(state.clone()),
+        code: None,
+    };
+    assert!(matches!(
+        login::complete(&hub, "google", denied).await.unwrap_err(),
+        HubError::AuthorizationDenied
+    ));
+    // The denied login's state is spent too.
+    assert!(matches!(
+        login::complete(&hub, "google", callback("c", &state))
+            .await
+            .unwrap_err(),
+        HubError::InvalidState
+    ));
+
+    assert!(matches!(
+        login::begin(&hub, "dropbox").await.unwrap_err(),
+        HubError::UnknownProvider(_)
+    ));
+}
