@@ -1,12 +1,14 @@
 //! Sync fan-out: one job per matching active account onto the queue (`POST /sync` and the
 //! schedule).
 
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
-use crate::model::{Account, AccountStatus, SyncJob, SyncReason};
+use crate::model::{Account, AccountStatus, FanOutPosition, QueueMessage, SyncJob, SyncReason};
 use crate::providers::Registry;
 
 /// Accounts read, and jobs queued, per round: the fan-out never holds all accounts at once.
@@ -39,57 +41,102 @@ fn target_providers(
     }
 }
 
-fn job(account: &Account, reason: SyncReason) -> SyncJob {
-    SyncJob {
+fn job(account: &Account, reason: SyncReason) -> QueueMessage {
+    QueueMessage::Sync(SyncJob {
         user_id: account.id.clone(),
         provider: account.provider.clone(),
         reason,
         requested_at: Utc::now(),
-    }
+    })
 }
+
+/// How long `POST /sync` queues jobs before handing the rest to a continuation: well inside
+/// API Gateway's 29 s, so the answer comes quickly whatever the number of accounts.
+pub const HTTP_BUDGET: Duration = Duration::from_secs(10);
+/// The same for the schedule and for continuations run by the worker (a 120 s function).
+pub const BACKGROUND_BUDGET: Duration = Duration::from_secs(60);
 
 pub async fn start(hub: &Hub, request: SyncRequest, reason: SyncReason) -> HubResult<SyncStarted> {
     let targets = target_providers(&hub.providers, request.source_type.as_deref())?;
-    let mut jobs_enqueued = 0;
-    if let Some(user_id) = &request.user_id {
-        let account = hub
-            .store
-            .get_account(user_id)
-            .await?
-            .ok_or_else(|| HubError::UserNotFound(user_id.clone()))?;
-        if account.status == AccountStatus::Active && targets.contains(&account.provider.as_str()) {
-            hub.queue.enqueue(&[job(&account, reason)]).await?;
-            jobs_enqueued = 1;
-        }
-    } else {
-        for provider in &targets {
-            let mut after = None;
-            loop {
-                let page = hub
-                    .store
-                    .list_accounts(provider, after.as_deref(), PAGE)
-                    .await?;
-                let jobs: Vec<SyncJob> = page
-                    .items
-                    .iter()
-                    .filter(|a| a.status == AccountStatus::Active)
-                    .map(|a| job(a, reason))
-                    .collect();
-                hub.queue.enqueue(&jobs).await?;
-                jobs_enqueued += jobs.len();
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
+    let jobs_enqueued = match &request.user_id {
+        Some(user_id) => {
+            let account = hub
+                .store
+                .get_account(user_id)
+                .await?
+                .ok_or_else(|| HubError::UserNotFound(user_id.clone()))?;
+            if account.status == AccountStatus::Active
+                && targets.contains(&account.provider.as_str())
+            {
+                hub.queue.enqueue(&[job(&account, reason)]).await?;
+                1
+            } else {
+                0
             }
         }
-    }
+        None => {
+            let budget = match reason {
+                SyncReason::Manual => HTTP_BUDGET,
+                SyncReason::Schedule => BACKGROUND_BUDGET,
+            };
+            let position = FanOutPosition {
+                providers: targets.iter().map(|p| p.to_string()).collect(),
+                after: None,
+                reason,
+            };
+            fan_out(hub, position, budget).await?
+        }
+    };
     tracing::info!(?targets, jobs_enqueued, ?reason, "sync fan-out");
     Ok(SyncStarted {
         message: "Sync process started...",
         target_providers: targets,
         jobs_enqueued,
     })
+}
+
+/// Queues a job per active account from `position` on, a page at a time. When `budget` runs
+/// out first, the rest goes on the queue as a continuation that the worker picks up, so no
+/// invocation ever has to list every account. Returns the jobs queued by this call.
+pub async fn fan_out(
+    hub: &Hub,
+    mut position: FanOutPosition,
+    budget: Duration,
+) -> HubResult<usize> {
+    let deadline = Instant::now() + budget;
+    let mut queued = 0;
+    while let Some(provider) = position.providers.first().cloned() {
+        let page = hub
+            .store
+            .list_accounts(&provider, position.after.as_deref(), PAGE)
+            .await?;
+        let jobs: Vec<QueueMessage> = page
+            .items
+            .iter()
+            .filter(|a| a.status == AccountStatus::Active)
+            .map(|a| job(a, position.reason))
+            .collect();
+        hub.queue.enqueue(&jobs).await?;
+        queued += jobs.len();
+        match page.next {
+            Some(next) => position.after = Some(next),
+            None => {
+                position.providers.remove(0);
+                position.after = None;
+            }
+        }
+        // At least one page per invocation, so a continuation always makes progress.
+        if !position.providers.is_empty() && Instant::now() >= deadline {
+            tracing::info!(queued, ?position, "fan-out continues in the background");
+            hub.queue
+                .enqueue(&[QueueMessage::FanOut {
+                    continue_fanout: position,
+                }])
+                .await?;
+            return Ok(queued);
+        }
+    }
+    Ok(queued)
 }
 
 /// True for the events a schedule sends: EventBridge rules (`aws.events`) and EventBridge

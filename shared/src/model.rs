@@ -182,6 +182,25 @@ pub struct SyncJob {
     pub requested_at: DateTime<Utc>,
 }
 
+/// Where a fan-out stands: the providers still to go (the first one in progress) and the
+/// last account id queued of the first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanOutPosition {
+    pub providers: Vec<String>,
+    pub after: Option<String>,
+    pub reason: SyncReason,
+}
+
+/// Everything that travels on the sync queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QueueMessage {
+    /// Sync one account: the contract's job body.
+    Sync(SyncJob),
+    /// Go on with a fan-out that ran out of time in its own invocation.
+    FanOut { continue_fanout: FanOutPosition },
+}
+
 /// One page of a paged listing, with the key of the next page.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page<T> {

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 
 use crate::error::{HubError, HubResult, ProviderError};
+use crate::fanout;
 use crate::hub::Hub;
-use crate::model::{Account, AccountStatus, SyncJob, SyncOutcome, TokenSet};
+use crate::model::{Account, AccountStatus, QueueMessage, SyncJob, SyncOutcome, TokenSet};
 use crate::providers::{Connector, NextPage};
 use crate::store::Write;
 use crate::tokens;
@@ -309,7 +310,7 @@ pub struct Message {
     pub body: String,
 }
 
-/// Syncs a batch of queue messages and returns the ids of those that failed, for SQS's
+/// Runs a batch of queue messages (sync jobs, and fan-out continuations) and returns the ids of those that failed, for SQS's
 /// partial batch response: only they come back, after the visibility timeout, until the
 /// redrive policy moves them to the dead-letter queue. A body that is not a sync job fails
 /// too, so it lands in the dead-letter queue for inspection instead of vanishing.
@@ -317,10 +318,13 @@ pub async fn handle_batch(hub: &Hub, messages: Vec<Message>) -> Vec<String> {
     use futures::StreamExt;
     futures::stream::iter(messages)
         .map(|message| async move {
-            let outcome = match serde_json::from_str::<SyncJob>(&message.body) {
-                Ok(job) => sync(hub, &job).await.map(|_| ()),
+            let outcome = match serde_json::from_str::<QueueMessage>(&message.body) {
+                Ok(QueueMessage::Sync(job)) => sync(hub, &job).await.map(|_| ()),
+                Ok(QueueMessage::FanOut { continue_fanout }) => {
+                    fanout::fan_out(hub, continue_fanout, fanout::BACKGROUND_BUDGET).await.map(|_| ())
+                }
                 Err(e) => {
-                    tracing::error!(message_id = %message.id, error = %e, "message is not a sync job");
+                    tracing::error!(message_id = %message.id, error = %e, "message is neither a sync job nor a fan-out");
                     Err(HubError::InvalidJson(e.to_string()))
                 }
             };

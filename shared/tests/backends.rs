@@ -12,7 +12,9 @@ use chrono::{Duration as Age, Utc};
 use hub::crypto::kms::KmsCipher;
 use hub::crypto::local::LocalCipher;
 use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
-use hub::model::{Account, AccountStatus, FileEntry, LoginState, SyncJob, SyncReason};
+use hub::model::{
+    Account, AccountStatus, FileEntry, LoginState, QueueMessage, SyncJob, SyncReason,
+};
 use hub::queue::local::LocalQueue;
 use hub::queue::sqs::SqsQueue;
 use hub::queue::JobQueue;
@@ -541,13 +543,15 @@ async fn two_processes_share_the_local_store() {
 
 // ---------------------------------------------------------------- queue
 
-fn jobs(n: usize) -> Vec<SyncJob> {
+fn jobs(n: usize) -> Vec<QueueMessage> {
     (0..n)
-        .map(|i| SyncJob {
-            user_id: format!("user-{i}"),
-            provider: "google".into(),
-            reason: SyncReason::Manual,
-            requested_at: Utc::now(),
+        .map(|i| {
+            QueueMessage::Sync(SyncJob {
+                user_id: format!("user-{i}"),
+                provider: "google".into(),
+                reason: SyncReason::Manual,
+                requested_at: Utc::now(),
+            })
         })
         .collect()
 }
@@ -568,15 +572,15 @@ async fn sqs_queue_sends_every_job() {
             .await
             .unwrap();
         for message in answer.messages() {
-            received.push(serde_json::from_str::<SyncJob>(message.body().unwrap()).unwrap());
+            received.push(serde_json::from_str::<QueueMessage>(message.body().unwrap()).unwrap());
         }
         if received.len() == sent.len() {
             break;
         }
     }
-    received.sort_by_key(|j| j.user_id.clone());
+    received.sort_by_key(|m| format!("{m:?}"));
     let mut expected = sent.clone();
-    expected.sort_by_key(|j| j.user_id.clone());
+    expected.sort_by_key(|m| format!("{m:?}"));
     assert_eq!(received, expected);
 }
 
@@ -641,8 +645,11 @@ async fn local_queue_redelivers_failures_then_dead_letters() {
         .unwrap()
         .with_redelivery_delay(Duration::from_millis(10));
     let mut batch = jobs(12);
-    batch[0].user_id = "flaky-1".into();
-    batch[1].user_id = "fail-1".into();
+    for (i, user) in [(0, "flaky-1"), (1, "fail-1")] {
+        if let QueueMessage::Sync(job) = &mut batch[i] {
+            job.user_id = user.into();
+        }
+    }
     queue.enqueue(&batch).await.unwrap();
 
     let dead_letters = dir.path().join("dead-letter");

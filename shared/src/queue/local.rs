@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::{JobQueue, MAX_BATCH};
 use crate::error::{HubError, HubResult};
-use crate::model::SyncJob;
+use crate::model::QueueMessage;
 
 pub const WORKER_FUNCTION: &str = "sync-worker";
 pub const MAX_RECEIVES: u32 = 5;
@@ -163,13 +163,13 @@ impl LocalQueue {
 
 #[async_trait]
 impl JobQueue for LocalQueue {
-    async fn enqueue(&self, jobs: &[SyncJob]) -> HubResult<()> {
-        let deliveries = jobs
+    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
+        let deliveries = messages
             .iter()
-            .map(|job| {
+            .map(|message| {
                 Ok(Delivery {
                     message_id: uuid::Uuid::new_v4().to_string(),
-                    body: serde_json::to_string(job).map_err(HubError::internal)?,
+                    body: serde_json::to_string(message).map_err(HubError::internal)?,
                 })
             })
             .collect::<HubResult<Vec<_>>>()?;

@@ -7,13 +7,13 @@ pub mod sqs;
 use async_trait::async_trait;
 
 use crate::error::HubResult;
-use crate::model::SyncJob;
+use crate::model::QueueMessage;
 
 /// SQS's batch limit, also used locally so the worker sees batches of the same shape.
 pub const MAX_BATCH: usize = 10;
 
 #[async_trait]
 pub trait JobQueue: Send + Sync {
-    /// Puts every job on the queue, or fails saying how many could not be queued.
-    async fn enqueue(&self, jobs: &[SyncJob]) -> HubResult<()>;
+    /// Puts every message on the queue, or fails saying how many could not be queued.
+    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()>;
 }

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{JobQueue, MAX_BATCH};
 use crate::error::{HubError, HubResult};
-use crate::model::SyncJob;
+use crate::model::QueueMessage;
 
 const CHUNKS_IN_FLIGHT: usize = 8;
 const ENTRY_RETRIES: u32 = 3;
@@ -30,7 +30,7 @@ impl SqsQueue {
         }
     }
 
-    async fn send_chunk(&self, chunk: &[SyncJob]) -> HubResult<()> {
+    async fn send_chunk(&self, chunk: &[QueueMessage]) -> HubResult<()> {
         let mut entries = chunk
             .iter()
             .enumerate()
@@ -82,8 +82,9 @@ impl SqsQueue {
 
 #[async_trait]
 impl JobQueue for SqsQueue {
-    async fn enqueue(&self, jobs: &[SyncJob]) -> HubResult<()> {
-        let chunks: Vec<Vec<SyncJob>> = jobs.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
+    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
+        let chunks: Vec<Vec<QueueMessage>> =
+            messages.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
         futures::stream::iter(chunks)
             .map(|chunk| async move { self.send_chunk(&chunk).await })
             .buffer_unordered(CHUNKS_IN_FLIGHT)

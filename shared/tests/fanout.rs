@@ -1,0 +1,233 @@
+//! The fan-out: one job per active account, never all accounts at once, continued through
+//! the queue when an invocation's time budget runs out.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use hub::config::Env;
+use hub::crypto::Sealed;
+use hub::fanout::{self, SyncRequest};
+use hub::model::{Account, AccountStatus, FanOutPosition, QueueMessage, SyncReason};
+use hub::providers::http::RetryPolicy;
+use hub::queue::JobQueue;
+use hub::{Hub, HubError, HubResult};
+
+/// Keeps what was queued, to look at; the real queues have their own suites.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<QueueMessage>>);
+
+#[async_trait]
+impl JobQueue for Recorded {
+    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
+        self.0.lock().unwrap().extend_from_slice(messages);
+        Ok(())
+    }
+}
+
+async fn hub_with(
+    accounts: &[(&str, AccountStatus)],
+    only_google: bool,
+) -> (Hub, Arc<Recorded>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = vec![
+        ("HUB_DATA_DIR", dir.path().display().to_string()),
+        ("GOOGLE_CLIENT_ID", "g".to_string()),
+        ("GOOGLE_CLIENT_SECRET", "s".to_string()),
+    ];
+    if !only_google {
+        vars.push(("ONEDRIVE_CLIENT_ID", "m".into()));
+        vars.push(("ONEDRIVE_CLIENT_SECRET", "s".into()));
+    }
+    let mut hub = Hub::build(&Env::from_map(vars), RetryPolicy::default())
+        .await
+        .unwrap();
+    let recorded = Arc::new(Recorded::default());
+    hub.queue = recorded.clone();
+    for (i, (provider, status)) in accounts.iter().enumerate() {
+        let account = Account {
+            id: format!("{provider}-{i:05}"),
+            provider: provider.to_string(),
+            provider_user_id: format!("u{i}"),
+            email: String::new(),
+            status: *status,
+            connected_at: Utc::now(),
+            last_synced_at: None,
+            last_sync: None,
+            has_refresh_token: true,
+            tokens: Sealed {
+                data_key: None,
+                nonce: String::new(),
+                ciphertext: String::new(),
+            },
+            cursor: None,
+            version: 1,
+        };
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+    }
+    (hub, recorded, dir)
+}
+
+fn take(recorded: &Recorded) -> Vec<QueueMessage> {
+    std::mem::take(&mut *recorded.0.lock().unwrap())
+}
+
+#[tokio::test]
+async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
+    let mut accounts = vec![("google", AccountStatus::Active); 1100];
+    accounts.extend(vec![("onedrive", AccountStatus::Active); 600]);
+    accounts[7].1 = AccountStatus::NeedsReauth;
+    let (hub, recorded, _dir) = hub_with(&accounts, false).await;
+    let position = FanOutPosition {
+        providers: vec!["google".into(), "onedrive".into()],
+        after: None,
+        reason: SyncReason::Schedule,
+    };
+
+    // No time at all: each invocation still queues one page, then hands over.
+    let mut invocations = 1;
+    let mut queued = fanout::fan_out(&hub, position, Duration::ZERO)
+        .await
+        .unwrap();
+    let mut jobs = HashSet::new();
+    loop {
+        let mut continuation = None;
+        for message in take(&recorded) {
+            match message {
+                QueueMessage::Sync(job) => assert!(jobs.insert(job.user_id), "each account once"),
+                QueueMessage::FanOut { continue_fanout } => continuation = Some(continue_fanout),
+            }
+        }
+        let Some(position) = continuation else { break };
+        invocations += 1;
+        queued += fanout::fan_out(&hub, position, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        jobs.len(),
+        1699,
+        "every active account, none in needs_reauth"
+    );
+    assert_eq!(queued, 1699);
+    assert!(!jobs.contains("google-00007"));
+    assert!(invocations >= 4, "pages of 500: {invocations}");
+
+    // With time to spare, one invocation does it all.
+    let position = FanOutPosition {
+        providers: vec!["google".into()],
+        after: None,
+        reason: SyncReason::Manual,
+    };
+    assert_eq!(
+        fanout::fan_out(&hub, position, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1099
+    );
+    assert!(take(&recorded)
+        .iter()
+        .all(|m| matches!(m, QueueMessage::Sync(_))));
+}
+
+#[tokio::test]
+async fn a_continuation_message_round_trips_through_the_worker() {
+    let (hub, recorded, _dir) = hub_with(&[("google", AccountStatus::Active); 3], true).await;
+    let message = QueueMessage::FanOut {
+        continue_fanout: FanOutPosition {
+            providers: vec!["google".into()],
+            after: Some("google-00000".into()),
+            reason: SyncReason::Schedule,
+        },
+    };
+    let body = serde_json::to_string(&message).unwrap();
+    let failed = hub::worker::handle_batch(
+        &hub,
+        vec![hub::worker::Message {
+            id: "m1".into(),
+            body,
+        }],
+    )
+    .await;
+    assert!(failed.is_empty());
+    let users: Vec<String> = take(&recorded)
+        .into_iter()
+        .map(|m| match m {
+            QueueMessage::Sync(job) => job.user_id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(users, ["google-00001", "google-00002"]);
+}
+
+#[tokio::test]
+async fn sync_requests_are_checked() {
+    let (hub, recorded, _dir) = hub_with(
+        &[
+            ("google", AccountStatus::Active),
+            ("google", AccountStatus::NeedsReauth),
+        ],
+        true,
+    )
+    .await;
+    let request = |source: Option<&str>, user: Option<&str>| SyncRequest {
+        source_type: source.map(Into::into),
+        user_id: user.map(Into::into),
+    };
+
+    let started = fanout::start(&hub, request(None, None), SyncReason::Manual)
+        .await
+        .unwrap();
+    assert_eq!(
+        (started.target_providers, started.jobs_enqueued),
+        (vec!["google"], 1)
+    );
+    let one = fanout::start(
+        &hub,
+        request(Some("google"), Some("google-00000")),
+        SyncReason::Manual,
+    )
+    .await
+    .unwrap();
+    assert_eq!(one.jobs_enqueued, 1);
+    let skipped = fanout::start(
+        &hub,
+        request(None, Some("google-00001")),
+        SyncReason::Manual,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        skipped.jobs_enqueued, 0,
+        "needs_reauth accounts are skipped"
+    );
+    assert_eq!(take(&recorded).len(), 2);
+
+    let error = |r| async {
+        fanout::start(&hub, r, SyncReason::Manual)
+            .await
+            .unwrap_err()
+    };
+    assert!(matches!(
+        error(request(Some("dropbox"), None)).await,
+        HubError::InvalidSourceType(_)
+    ));
+    assert!(matches!(
+        error(request(Some(""), None)).await,
+        HubError::InvalidSourceType(_)
+    ));
+    assert!(matches!(
+        error(request(None, Some("nobody"))).await,
+        HubError::UserNotFound(_)
+    ));
+    let not_configured = error(request(Some("onedrive"), None)).await;
+    assert_eq!(
+        (not_configured.code(), not_configured.status().as_u16()),
+        ("provider_not_configured", 400)
+    );
+}
