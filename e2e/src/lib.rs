@@ -1,0 +1,171 @@
+//! Runs the hub as a user does: `cargo lambda watch` on a free loopback port with the local
+//! backend, every function in its own process, and a plain HTTP client.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oauth2::reqwest;
+use serde_json::Value;
+
+pub use oauth2::reqwest::{Client, Response, StatusCode};
+
+pub const API_KEY: &str = "e2e-api-key";
+
+/// A running `cargo lambda watch`, stopped (with its function processes) when dropped.
+pub struct LocalHub {
+    child: Child,
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+    pub log_path: PathBuf,
+    pub client: Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+impl LocalHub {
+    /// Starts the hub with `env` on top of the local defaults and waits until it answers.
+    pub async fn start(env: &[(String, String)]) -> LocalHub {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let data_dir = tempfile::tempdir().unwrap();
+        let env_file = data_dir.path().join("hub.env");
+        let mut lines = vec![
+            "HUB_BACKEND=local".to_string(),
+            format!("HUB_DATA_DIR={}", data_dir.path().join("data").display()),
+            format!("HUB_PUBLIC_URL={url}"),
+            format!("HUB_API_KEY={API_KEY}"),
+            "RUST_LOG=info".to_string(),
+        ];
+        lines.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
+        let log_path = data_dir.path().join("watch.log");
+        let log = File::create(&log_path).unwrap();
+        let child = Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args(["--invoke-port", &port.to_string()])
+            .arg("--env-file")
+            .arg(&env_file)
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            // Its own process group, so the function processes stop with it.
+            .process_group(0)
+            .spawn()
+            .expect("cargo lambda must be installed (scripts/test installs it)");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(300))
+            .build()
+            .unwrap();
+        let hub = LocalHub {
+            child,
+            url,
+            data_dir,
+            log_path,
+            client,
+        };
+        hub.wait_until_ready().await;
+        hub
+    }
+
+    async fn wait_until_ready(&self) {
+        // The first request to a function builds it: allow for a cold build.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            if let Ok(response) = self.client.get(format!("{}/config", self.url)).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("the hub did not answer; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.url))
+    }
+
+    /// A management request with the API key.
+    pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(API_KEY)
+    }
+
+    pub async fn json(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.bytes().await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// Polls `check` until it returns `Some`, for the asynchronous queue.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while Instant::now() < deadline {
+            if let Some(value) = check().await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("timed out waiting for {what}; log:\n{}", self.log());
+    }
+
+    /// Every file under the data dir, for at-rest checks.
+    pub fn data_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.data_dir.path().join("data"), &mut files);
+        files
+    }
+}
+
+impl Drop for LocalHub {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
