@@ -42,8 +42,14 @@ impl Hub {
                 }
                 Backend::Aws => {
                     let resources = config.aws()?.clone();
-                    let sdk =
-                        aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                    // Read through `Env` so a test can point one hub at an emulator without
+                    // touching the process environment; with the process environment this is
+                    // what the SDK itself does.
+                    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                    if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
+                        loader = loader.endpoint_url(endpoint);
+                    }
+                    let sdk = loader.load().await;
                     (
                         Arc::new(DynamoStore::new(
                             aws_sdk_dynamodb::Client::new(&sdk),

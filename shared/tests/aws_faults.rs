@@ -1,0 +1,267 @@
+//! AWS faults: KMS and DynamoDB throttling, injected by a proxy between the SDK and a moto
+//! server. The SDK's bounded retries absorb a short burst; a lasting one fails the job, which
+//! the worker reports as a batch item failure for SQS to retry.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use chrono::Utc;
+use hub::config::Env;
+use hub::model::{Account, AccountStatus, SyncJob, SyncReason, TokenSet};
+use hub::providers::http::RetryPolicy;
+use hub::worker::{self, Message};
+use hub::{tokens, Hub};
+use oauth2::reqwest;
+use secrecy::SecretString;
+use serde_json::json;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Requests to throttle, by `X-Amz-Target` (`usize::MAX` for ever), and what was seen.
+#[derive(Clone, Default)]
+struct Faults {
+    throttle: Arc<Mutex<HashMap<String, usize>>>,
+    seen: Arc<Mutex<HashMap<String, usize>>>,
+    upstream: String,
+}
+
+impl Faults {
+    fn throttle(&self, target: &str, times: usize) {
+        self.throttle
+            .lock()
+            .unwrap()
+            .insert(target.to_string(), times);
+    }
+
+    fn seen(&self, target: &str) -> usize {
+        self.seen.lock().unwrap().get(target).copied().unwrap_or(0)
+    }
+}
+
+async fn proxy(State(faults): State<Faults>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    *faults
+        .seen
+        .lock()
+        .unwrap()
+        .entry(target.clone())
+        .or_default() += 1;
+    let throttled = {
+        let mut throttle = faults.throttle.lock().unwrap();
+        match throttle.get_mut(&target) {
+            Some(left) if *left > 0 => {
+                *left = left.saturating_sub(1);
+                true
+            }
+            _ => false,
+        }
+    };
+    if throttled {
+        let error_type = if target.starts_with("DynamoDB") {
+            "com.amazonaws.dynamodb.v20120810#ThrottlingException"
+        } else {
+            "ThrottlingException"
+        };
+        return Response::builder()
+            .status(400)
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(Body::from(
+                json!({"__type": error_type, "message": "Rate exceeded"}).to_string(),
+            ))
+            .unwrap();
+    }
+    let bytes = to_bytes(body, 16 << 20).await.unwrap();
+    let url = format!(
+        "{}{}",
+        faults.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut forward = reqwest::Client::new()
+        .request(parts.method.clone(), url)
+        .body(bytes.to_vec());
+    for (name, value) in &parts.headers {
+        if name != "host" {
+            forward = forward.header(name, value);
+        }
+    }
+    let answer = forward.send().await.unwrap();
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        response = response.header(name, value);
+    }
+    response
+        .body(Body::from(answer.bytes().await.unwrap()))
+        .unwrap()
+}
+
+struct Fixture {
+    hub: Hub,
+    faults: Faults,
+    _graph: MockServer,
+}
+
+async fn fixture() -> Fixture {
+    // One set of test credentials for the whole process; the endpoint goes through `Env`.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_REGION", "us-east-1");
+    let faults = Faults {
+        upstream: common::moto_endpoint().await,
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(proxy)
+        .with_state(faults.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (_, table) = common::dynamo_table().await;
+    let (_, key_id) = common::kms_key().await;
+    let (_, queue_url) = common::sqs_queue().await;
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [{"id": "f1", "name": "a.txt", "size": 1, "file": {"mimeType": "text/plain"}}],
+            "@odata.deltaLink": format!("{}/v1.0/me/drive/root/delta?token=d1", graph.uri()),
+        })))
+        .mount(&graph)
+        .await;
+    let env = Env::from_map([
+        ("HUB_BACKEND", "aws".to_string()),
+        ("AWS_ENDPOINT_URL", proxy_url),
+        ("TABLE_NAME", table),
+        ("KMS_KEY_ID", key_id),
+        ("SYNC_QUEUE_URL", queue_url),
+        ("ONEDRIVE_CLIENT_ID", "m".into()),
+        ("ONEDRIVE_CLIENT_SECRET", "s".into()),
+        ("ONEDRIVE_GRAPH_URL", format!("{}/v1.0", graph.uri())),
+    ]);
+    let hub = Hub::build(&env, RetryPolicy::default()).await.unwrap();
+    Fixture {
+        hub,
+        faults,
+        _graph: graph,
+    }
+}
+
+impl Fixture {
+    async fn account(&self) -> Account {
+        let id = uuid::Uuid::new_v4().to_string();
+        let tokens = TokenSet {
+            access_token: SecretString::from("EwB.a"),
+            refresh_token: Some(SecretString::from("M.r")),
+            expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+        };
+        let account = Account {
+            tokens: tokens::seal(&self.hub, &id, "onedrive", &tokens)
+                .await
+                .unwrap(),
+            id,
+            provider: "onedrive".into(),
+            provider_user_id: uuid::Uuid::new_v4().to_string(),
+            email: "x@example.com".into(),
+            status: AccountStatus::Active,
+            connected_at: Utc::now(),
+            last_synced_at: None,
+            last_sync: None,
+            has_refresh_token: true,
+            cursor: None,
+            version: 1,
+        };
+        assert_eq!(
+            self.hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        account
+    }
+
+    async fn run_job(&self, account: &Account) -> Vec<String> {
+        let job = SyncJob {
+            user_id: account.id.clone(),
+            provider: "onedrive".into(),
+            reason: SyncReason::Schedule,
+            requested_at: Utc::now(),
+        };
+        let body = serde_json::to_string(&job).unwrap();
+        worker::handle_batch(
+            &self.hub,
+            vec![Message {
+                id: "job-1".into(),
+                body,
+            }],
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_short_throttling_burst_is_absorbed_by_the_sdk_retries() {
+    let f = fixture().await;
+    let account = f.account().await;
+    f.faults.throttle("DynamoDB_20120810.GetItem", 2);
+    f.faults.throttle("TrentService.Decrypt", 1);
+    let failed = tokio::time::timeout(Duration::from_secs(60), f.run_job(&account))
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "the job succeeded after retries");
+    assert!(f.faults.seen("DynamoDB_20120810.GetItem") >= 3);
+    assert_eq!(f.faults.seen("TrentService.Decrypt"), 2);
+    let stored = f.hub.store.get_account(&account.id).await.unwrap().unwrap();
+    assert!(stored.last_synced_at.is_some());
+}
+
+#[tokio::test]
+async fn lasting_kms_throttling_fails_the_job_after_bounded_retries() {
+    let f = fixture().await;
+    let account = f.account().await;
+    f.faults.throttle("TrentService.Decrypt", usize::MAX);
+    let failed = tokio::time::timeout(Duration::from_secs(60), f.run_job(&account))
+        .await
+        .unwrap();
+    assert_eq!(failed, ["job-1"], "reported as a batch item failure");
+    let attempts = f.faults.seen("TrentService.Decrypt");
+    assert!(
+        (2..=5).contains(&attempts),
+        "bounded retries, not a loop: {attempts}"
+    );
+    // Nothing half-done: the account and its cursor are untouched.
+    let stored = f.hub.store.get_account(&account.id).await.unwrap().unwrap();
+    assert_eq!(stored.cursor, None);
+    assert_eq!(stored.version, account.version);
+}
+
+#[tokio::test]
+async fn lasting_dynamodb_throttling_fails_the_job_after_bounded_retries() {
+    let f = fixture().await;
+    let account = f.account().await;
+    f.faults
+        .throttle("DynamoDB_20120810.BatchWriteItem", usize::MAX);
+    let failed = tokio::time::timeout(Duration::from_secs(60), f.run_job(&account))
+        .await
+        .unwrap();
+    assert_eq!(failed, ["job-1"]);
+    let attempts = f.faults.seen("DynamoDB_20120810.BatchWriteItem");
+    assert!(
+        (2..=5).contains(&attempts),
+        "bounded retries, not a loop: {attempts}"
+    );
+    let stored = f.hub.store.get_account(&account.id).await.unwrap().unwrap();
+    assert_eq!(stored.cursor, None, "the cursor never passes unsaved files");
+}
