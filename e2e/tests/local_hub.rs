@@ -1,0 +1,239 @@
+//! The whole flow through the real binaries under `cargo lambda watch`, with the local
+//! backend and the provider stand-ins, driven with a plain HTTP client as a user would.
+
+use std::collections::HashMap;
+
+use hub_e2e::{LocalHub, StatusCode};
+use hub_testkit::FakeProviders;
+use oauth2::reqwest::Method;
+use serde_json::Value;
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    oauth2::url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Follows a login as a browser would: hub → consent page (the stand-in consents at once) →
+/// hub callback. Returns the account the callback answers with.
+async fn log_in(hub: &LocalHub, provider: &str) -> (StatusCode, Value) {
+    let login = hub
+        .get(&format!("/auth/{provider}/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::FOUND);
+    let consent_url = login.headers()["location"].to_str().unwrap().to_string();
+    let consent = hub.client.get(&consent_url).send().await.unwrap();
+    assert_eq!(consent.status(), StatusCode::FOUND, "the stand-in consents");
+    let callback = consent.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        callback.starts_with(&format!("{}/auth/{provider}/callback?", hub.url)),
+        "{callback}"
+    );
+    hub.json(hub.client.get(&callback)).await
+}
+
+async fn files_of(hub: &LocalHub, id: &str) -> Vec<Value> {
+    let mut files = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/users/{id}/files?limit=500&cursor={c}"),
+            None => format!("/users/{id}/files?limit=500"),
+        };
+        let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        files.extend(page["files"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return files,
+        }
+    }
+}
+
+async fn account(hub: &LocalHub, id: &str) -> Value {
+    let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Waits until a sync of the account finished after `previous` (its last_synced_at).
+async fn synced_after(hub: &LocalHub, id: &str, previous: &Value) -> Value {
+    hub.eventually("the sync to finish", || async {
+        let account = account(hub, id).await;
+        (!account["last_synced_at"].is_null() && account["last_synced_at"] != *previous)
+            .then_some(account)
+    })
+    .await
+}
+
+async fn sync(hub: &LocalHub, body: &str) -> (StatusCode, Value) {
+    hub.json(
+        hub.authed(Method::POST, "/sync")
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_whole_flow_through_the_real_binaries() {
+    let providers = FakeProviders::start().await;
+    providers.add_files("google", 120);
+    providers.add_files("onedrive", 30);
+    let hub = LocalHub::start(&providers.env_vars()).await;
+
+    // Public configuration; management routes need the key.
+    let (status, config) = hub.json(hub.get("/config")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(config["mode"], "multi-provider");
+    let (status, error) = hub.json(hub.get("/users")).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+
+    // The login redirect carries everything the contract lists.
+    let login = hub.get("/auth/google/login").send().await.unwrap();
+    let consent = query_of(login.headers()["location"].to_str().unwrap());
+    assert_eq!(consent["response_type"], "code");
+    assert_eq!(
+        consent["redirect_uri"],
+        format!("{}/auth/google/callback", hub.url)
+    );
+    assert_eq!(consent["code_challenge_method"], "S256");
+    assert_eq!(
+        (consent["access_type"].as_str(), consent["prompt"].as_str()),
+        ("offline", "consent")
+    );
+
+    // Connect one Google and one Microsoft account.
+    let (status, alice) = log_in(&hub, "google").await;
+    assert_eq!(status, StatusCode::OK, "{alice}");
+    assert_eq!(alice["status"], "active");
+    assert_eq!(alice["has_refresh_token"], true);
+    let (status, bob) = log_in(&hub, "onedrive").await;
+    assert_eq!(status, StatusCode::OK, "{bob}");
+    let (alice_id, bob_id) = (
+        alice["id"].as_str().unwrap().to_string(),
+        bob["id"].as_str().unwrap().to_string(),
+    );
+    let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
+    assert_eq!(users.as_array().unwrap().len(), 2);
+
+    // A sync lists every file through the local queue and the worker.
+    let (status, started) = sync(&hub, r#"{"source_type": "both"}"#).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["jobs_enqueued"], 2);
+    let alice_synced = synced_after(&hub, &alice_id, &Value::Null).await;
+    synced_after(&hub, &bob_id, &Value::Null).await;
+    assert_eq!(files_of(&hub, &alice_id).await.len(), 120);
+    assert_eq!(files_of(&hub, &bob_id).await.len(), 30);
+
+    // A second sync only fetches what changed.
+    let changed = providers.change_files("google", 3);
+    let (_, started) = sync(
+        &hub,
+        &format!(r#"{{"source_type": "google", "user_id": "{alice_id}"}}"#),
+    )
+    .await;
+    assert_eq!(started["jobs_enqueued"], 1);
+    let alice_synced = synced_after(&hub, &alice_id, &alice_synced["last_synced_at"]).await;
+    let files = files_of(&hub, &alice_id).await;
+    assert_eq!(files.len(), 120);
+    for id in &changed {
+        let file = files.iter().find(|f| f["id"] == id.as_str()).unwrap();
+        assert!(
+            file["name"].as_str().unwrap().starts_with("renamed-"),
+            "{file}"
+        );
+    }
+
+    // Expired access tokens are refreshed by the worker.
+    providers.expire_access_tokens();
+    sync(&hub, &format!(r#"{{"user_id": "{alice_id}"}}"#)).await;
+    let alice_synced = synced_after(&hub, &alice_id, &alice_synced["last_synced_at"]).await;
+    assert_eq!(alice_synced["status"], "active");
+
+    // A revoked grant: the account needs re-authorisation and is skipped from then on.
+    providers.expire_access_tokens();
+    providers.revoke_refresh_tokens("onedrive");
+    sync(&hub, &format!(r#"{{"user_id": "{bob_id}"}}"#)).await;
+    hub.eventually("needs_reauth", || async {
+        (account(&hub, &bob_id).await["status"] == "needs_reauth").then_some(())
+    })
+    .await;
+    let (_, started) = sync(&hub, r#"{}"#).await;
+    assert_eq!(
+        started["jobs_enqueued"], 1,
+        "only the active account is queued"
+    );
+
+    // Bad input gets the contract's errors.
+    let (status, error) = sync(&hub, r#"{"source_type": "dropbox"}"#).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_source_type"))
+    );
+    let (status, error) = sync(&hub, "{not json").await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_json"))
+    );
+    let (status, error) = sync(&hub, r#"{"user_id": "nobody"}"#).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("user_not_found"))
+    );
+    let (status, error) = hub
+        .json(hub.get("/auth/google/callback?code=x%20y&state=no%20such%20state"))
+        .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_state"))
+    );
+
+    // Deleting revokes at Google and removes the account and its index.
+    let response = hub
+        .authed(Method::DELETE, &format!("/users/{alice_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(providers.revocations() >= 1);
+    let (status, _) = hub
+        .json(hub.authed(Method::GET, &format!("/users/{alice_id}/files")))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = hub
+        .json(hub.authed(Method::DELETE, &format!("/users/{alice_id}")))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // No token the stand-ins issued appears in the logs or in the data dir.
+    let log = hub.log();
+    let at_rest: Vec<String> = hub
+        .data_files()
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+        .collect();
+    for token in providers.issued_tokens() {
+        assert!(!log.contains(&token), "a token leaked into the logs");
+        assert!(
+            at_rest.iter().all(|content| !content.contains(&token)),
+            "a token rests in clear text"
+        );
+    }
+    assert!(
+        log.contains("\"message\":\"file\""),
+        "the worker logs one line per file"
+    );
+}
