@@ -1,7 +1,5 @@
 //! Accounts and configuration: `/users`, `/users/{id}`, `/users/{id}/files`, `/config`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine;
 use serde::Serialize;
 
 use crate::error::{HubError, HubResult};
@@ -42,8 +40,8 @@ pub struct FilesPage {
     pub next_cursor: Option<String>,
 }
 
-/// One page of an account's file index. The cursor is opaque to clients (base64url of the
-/// last file id) and `limit` is 1 to 1000.
+/// One page of an account's file index. The cursor is opaque to clients (the hex of the last
+/// file id) and `limit` is 1 to 1000.
 pub async fn files(
     hub: &Hub,
     account_id: &str,
@@ -62,13 +60,13 @@ pub async fn files(
                 ))
             })?,
     };
+    // Any hex cursor is a position in the index (one we did not issue just starts somewhere);
+    // only a cursor that is not hex at all is refused.
     let after = cursor
         .map(|c| {
-            B64URL
-                .decode(c)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| HubError::InvalidRequest("cursor is not one this hub issued".into()))
+            hex::decode(c)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .map_err(|_| HubError::InvalidRequest("cursor is not one this hub issued".into()))
         })
         .transpose()?;
     if hub.store.get_account(account_id).await?.is_none() {
@@ -80,7 +78,7 @@ pub async fn files(
         .await?;
     Ok(FilesPage {
         files: page.items,
-        next_cursor: page.next.map(|id| B64URL.encode(id)),
+        next_cursor: page.next.map(hex::encode),
     })
 }
 

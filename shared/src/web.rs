@@ -74,7 +74,8 @@ pub fn with_fallbacks(router: Router) -> Router {
         .method_not_allowed_fallback(|| async { HubError::MethodNotAllowed })
 }
 
-/// A JSON body; an empty body is `T::default()`, anything unparsable is `invalid_json`.
+/// A JSON object body; an empty body is `T::default()`, anything else that is not a JSON
+/// object of the right shape is `invalid_json`.
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonBody<T> {
@@ -87,7 +88,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonBody<
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(T::default()));
         }
-        serde_json::from_slice(&bytes)
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| HubError::InvalidJson(e.to_string()))?;
+        // serde would read a struct from an array too; the API only takes objects.
+        if !value.is_object() {
+            return Err(HubError::InvalidJson(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(value)
             .map(JsonBody)
             .map_err(|e| HubError::InvalidJson(e.to_string()))
     }

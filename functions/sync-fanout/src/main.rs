@@ -105,6 +105,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bodies_that_are_not_a_json_object_are_invalid_json() {
+        // API Gateway base64-encodes a body that is not text.
+        let mut binary: Value =
+            serde_json::from_str(include_str!("../../../events/sync.json")).unwrap();
+        binary["body"] = json!("eP9PWLmAgQ==");
+        binary["isBase64Encoded"] = json!(true);
+        let array = include_str!("../../../events/sync.json")
+            .replace(r#""{\"source_type\": \"both\"}""#, r#""[null]""#);
+        for event in [binary.to_string(), array] {
+            let answer = invoke(&event).await;
+            assert_eq!(answer["statusCode"], 400, "{answer}");
+            let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["error"], "invalid_json");
+        }
+    }
+
+    #[tokio::test]
     async fn the_schedule_syncs_every_provider() {
         let answer = invoke(include_str!("../../../events/sync-schedule.json")).await;
         assert_eq!(answer["target_providers"], json!(["google", "onedrive"]));
