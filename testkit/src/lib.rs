@@ -93,12 +93,14 @@ impl Drive {
 struct Grant {
     provider: Provider,
     valid: bool,
+    identity: Identity,
 }
 
 struct PendingCode {
     provider: Provider,
     redirect_uri: String,
     challenge: String,
+    identity: Identity,
 }
 
 struct Fault {
@@ -108,6 +110,7 @@ struct Fault {
     remaining: usize,
 }
 
+#[derive(Clone)]
 struct Identity {
     id: String,
     email: String,
@@ -117,6 +120,9 @@ struct Inner {
     base_url: String,
     drives: HashMap<Provider, Drive>,
     identities: HashMap<Provider, Identity>,
+    /// When set, each consent logs in a new user (`<id>-<n>`), for load tests.
+    fresh_identities: bool,
+    consents: u64,
     codes: HashMap<String, PendingCode>,
     access_tokens: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, Grant>,
@@ -197,6 +203,8 @@ impl FakeProviders {
                     },
                 ),
             ]),
+            fresh_identities: false,
+            consents: 0,
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
@@ -355,6 +363,11 @@ impl FakeProviders {
         })
     }
 
+    /// From now on every consent logs in a different user (`<id>-<n>`, `user<n>@example.com`).
+    pub fn fresh_identity_per_consent(&self) {
+        self.with(|inner| inner.fresh_identities = true)
+    }
+
     /// Every access token issued so far now answers 401.
     pub fn expire_access_tokens(&self) {
         self.with(|inner| {
@@ -504,12 +517,21 @@ fn consent(state: &Mutex<Inner>, provider: Provider, query: &HashMap<String, Str
             Provider::Microsoft => "M.code-",
         });
         inner.issued.push(code.clone());
+        inner.consents += 1;
+        let mut identity = inner.identities[&provider].clone();
+        if inner.fresh_identities {
+            identity = Identity {
+                id: format!("{}-{}", identity.id, inner.consents),
+                email: format!("user{}@example.com", inner.consents),
+            };
+        }
         inner.codes.insert(
             code.clone(),
             PendingCode {
                 provider,
                 redirect_uri: query["redirect_uri"].clone(),
                 challenge: query["code_challenge"].clone(),
+                identity,
             },
         );
         redirect
@@ -581,7 +603,7 @@ fn token(
         );
     }
     let mut inner = lock(state);
-    let rotate = match form.get("grant_type").map(String::as_str) {
+    let (rotate, identity) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let Some(pending) = form.get("code").and_then(|code| inner.codes.remove(code)) else {
                 return oauth_error(
@@ -606,7 +628,7 @@ fn token(
                     "redirect_uri mismatch",
                 );
             }
-            true
+            (true, pending.identity)
         }
         Some("refresh_token") => {
             let presented = form.get("refresh_token").cloned().unwrap_or_default();
@@ -622,10 +644,11 @@ fn token(
                 );
             }
             // Microsoft rotates: the old refresh token stops working at once. Google keeps it.
+            let grant = inner.refresh_tokens.get_mut(&presented).unwrap();
             if provider == Provider::Microsoft {
-                inner.refresh_tokens.get_mut(&presented).unwrap().valid = false;
+                grant.valid = false;
             }
-            provider == Provider::Microsoft
+            (provider == Provider::Microsoft, grant.identity.clone())
         }
         _ => {
             return oauth_error(
@@ -645,6 +668,7 @@ fn token(
         Grant {
             provider,
             valid: true,
+            identity: identity.clone(),
         },
     );
     inner.issued.push(access.clone());
@@ -657,6 +681,7 @@ fn token(
             Grant {
                 provider,
                 valid: true,
+                identity: identity.clone(),
             },
         );
         inner.issued.push(refresh.clone());
@@ -718,34 +743,34 @@ async fn revoke_google(
     Json(json!({})).into_response()
 }
 
-/// The bearer token's provider check: `Some(401)` in the provider's own words when refused.
-fn refusal(inner: &Inner, provider: Provider, headers: &HeaderMap) -> Option<Response> {
+/// The grant behind a valid bearer token of this provider; `None` means 401.
+fn bearer<'a>(inner: &'a Inner, provider: Provider, headers: &HeaderMap) -> Option<&'a Grant> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    match inner.access_tokens.get(token) {
-        Some(grant) if grant.valid && grant.provider == provider => None,
-        _ => Some(provider.unauthorized()),
-    }
+    inner
+        .access_tokens
+        .get(token)
+        .filter(|grant| grant.valid && grant.provider == provider)
 }
 
 // ---------------------------------------------------------------- Google Drive v3
 
 async fn google_userinfo(State(state): Shared, headers: HeaderMap) -> Response {
     let inner = lock(&state);
-    if let Some(refused) = refusal(&inner, Provider::Google, &headers) {
-        return refused;
-    }
-    let me = &inner.identities[&Provider::Google];
+    let Some(grant) = bearer(&inner, Provider::Google, &headers) else {
+        return Provider::Google.unauthorized();
+    };
+    let me = &grant.identity;
     Json(json!({"sub": me.id, "email": me.email, "email_verified": true})).into_response()
 }
 
 async fn drive_start_page_token(State(state): Shared, headers: HeaderMap) -> Response {
     let inner = lock(&state);
-    if let Some(refused) = refusal(&inner, Provider::Google, &headers) {
-        return refused;
+    if bearer(&inner, Provider::Google, &headers).is_none() {
+        return Provider::Google.unauthorized();
     }
     let next = inner.drives[&Provider::Google].seq + 1;
     Json(json!({"kind": "drive#startPageToken", "startPageToken": next.to_string()}))
@@ -827,8 +852,8 @@ async fn drive_files(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let inner = lock(&state);
-    if let Some(refused) = refusal(&inner, Provider::Google, &headers) {
-        return refused;
+    if bearer(&inner, Provider::Google, &headers).is_none() {
+        return Provider::Google.unauthorized();
     }
     let offset: usize = match query.get("pageToken") {
         None => 0,
@@ -877,8 +902,8 @@ async fn drive_changes(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let inner = lock(&state);
-    if let Some(refused) = refusal(&inner, Provider::Google, &headers) {
-        return refused;
+    if bearer(&inner, Provider::Google, &headers).is_none() {
+        return Provider::Google.unauthorized();
     }
     let Some(from) = query.get("pageToken").and_then(|t| t.parse::<u64>().ok()) else {
         return (
@@ -921,10 +946,10 @@ async fn drive_changes(
 
 async fn graph_me(State(state): Shared, headers: HeaderMap) -> Response {
     let inner = lock(&state);
-    if let Some(refused) = refusal(&inner, Provider::Microsoft, &headers) {
-        return refused;
-    }
-    let me = &inner.identities[&Provider::Microsoft];
+    let Some(grant) = bearer(&inner, Provider::Microsoft, &headers) else {
+        return Provider::Microsoft.unauthorized();
+    };
+    let me = &grant.identity;
     // Personal accounts often have no `mail`: the hub must fall back to the sign-in name.
     Json(json!({"id": me.id, "displayName": "Bob", "mail": null, "userPrincipalName": me.email}))
         .into_response()
@@ -941,8 +966,8 @@ async fn graph_delta(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let inner = lock(&state);
-    if let Some(refused) = refusal(&inner, Provider::Microsoft, &headers) {
-        return refused;
+    if bearer(&inner, Provider::Microsoft, &headers).is_none() {
+        return Provider::Microsoft.unauthorized();
     }
     let (since, offset) = match query.get("token") {
         None => (0, 0),
