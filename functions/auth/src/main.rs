@@ -98,6 +98,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn redirect_uris_never_come_from_request_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = [(
+            "HUB_PUBLIC_URL".to_string(),
+            "https://hub.example.org".to_string(),
+        )];
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &public).await);
+        let forged = include_str!("../../../events/auth-login.json").replace(
+            r#""host": "localhost:9000""#,
+            r#""host": "evil.example", "x-forwarded-host": "evil.example""#,
+        );
+        assert!(forged.contains("evil.example"));
+        let (status, headers, _) = call(hub, &forged).await;
+        assert_eq!(status, StatusCode::FOUND);
+        let location = headers[header::LOCATION].to_str().unwrap();
+        assert!(
+            location
+                .contains("redirect_uri=https%3A%2F%2Fhub.example.org%2Fauth%2Fgoogle%2Fcallback"),
+            "{location}"
+        );
+        assert!(!location.contains("evil"));
+    }
+
+    #[tokio::test]
     async fn callback_events_answer_the_contract_errors() {
         let dir = tempfile::tempdir().unwrap();
         let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
