@@ -13,12 +13,11 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use chrono::Utc;
 use hub::config::Env;
-use hub::model::{Account, AccountStatus, SyncJob, SyncReason, TokenSet};
+use hub::model::{Account, SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::worker::{self, Message};
-use hub::{tokens, Hub};
+use hub::Hub;
 use oauth2::reqwest;
-use secrecy::SecretString;
 use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -163,33 +162,14 @@ async fn fixture() -> Fixture {
 
 impl Fixture {
     async fn account(&self) -> Account {
-        let id = uuid::Uuid::new_v4().to_string();
-        let tokens = TokenSet {
-            access_token: SecretString::from("EwB.a"),
-            refresh_token: Some(SecretString::from("M.r")),
-            expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
-        };
-        let account = Account {
-            tokens: tokens::seal(&self.hub, &id, "onedrive", &tokens)
-                .await
-                .unwrap(),
-            id,
-            provider: "onedrive".into(),
-            provider_user_id: uuid::Uuid::new_v4().to_string(),
-            email: "x@example.com".into(),
-            status: AccountStatus::Active,
-            connected_at: Utc::now(),
-            last_synced_at: None,
-            last_sync: None,
-            has_refresh_token: true,
-            cursor: None,
-            version: 1,
-        };
-        assert_eq!(
-            self.hub.store.create_account(&account).await.unwrap(),
-            hub::store::Write::Done
-        );
-        account
+        common::connected_account(
+            &self.hub,
+            "onedrive",
+            "EwB.a",
+            "M.r",
+            chrono::Duration::hours(1),
+        )
+        .await
     }
 
     async fn run_job(&self, account: &Account) -> Vec<String> {

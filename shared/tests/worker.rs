@@ -2,6 +2,8 @@
 //! refresh when due and after a 401, refused refreshes, 410 resync, a sync killed half-way,
 //! duplicate jobs and concurrent workers.
 
+mod common;
+
 use std::time::Duration;
 
 use chrono::Utc;
@@ -10,7 +12,7 @@ use hub::model::{Account, AccountStatus, SyncJob, SyncReason, TokenSet};
 use hub::providers::http::RetryPolicy;
 use hub::worker::{self, SyncResult};
 use hub::{tokens, Hub};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -66,33 +68,7 @@ impl Fixture {
         refresh: &str,
         expires_in: chrono::Duration,
     ) -> Account {
-        let id = uuid::Uuid::new_v4().to_string();
-        let tokens = TokenSet {
-            access_token: SecretString::from(access),
-            refresh_token: Some(SecretString::from(refresh)),
-            expires_at: Some(Utc::now() + expires_in),
-        };
-        let account = Account {
-            tokens: tokens::seal(&self.hub, &id, provider, &tokens)
-                .await
-                .unwrap(),
-            id,
-            provider: provider.into(),
-            provider_user_id: uuid::Uuid::new_v4().to_string(),
-            email: "user@example.com".into(),
-            status: AccountStatus::Active,
-            connected_at: Utc::now(),
-            last_synced_at: None,
-            last_sync: None,
-            has_refresh_token: true,
-            cursor: None,
-            version: 1,
-        };
-        assert_eq!(
-            self.hub.store.create_account(&account).await.unwrap(),
-            hub::store::Write::Done
-        );
-        account
+        common::connected_account(&self.hub, provider, access, refresh, expires_in).await
     }
 
     async fn sync(&self, account: &Account) -> Result<SyncResult, hub::HubError> {

@@ -101,6 +101,14 @@ fn from_item<T: DeserializeOwned>(item: Item) -> HubResult<T> {
     serde_dynamo::from_item(item).map_err(|e| HubError::internal(format!("decoding item: {e}")))
 }
 
+fn decode_all<T: DeserializeOwned>(items: Option<Vec<Item>>) -> HubResult<Vec<T>> {
+    items
+        .unwrap_or_default()
+        .into_iter()
+        .map(from_item)
+        .collect()
+}
+
 fn account_item(account: &Account) -> HubResult<Item> {
     let mut key = account_key(&account.id);
     key.insert("gsi1pk".into(), s(format!("PROVIDER#{}", account.provider)));
@@ -311,12 +319,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(|e| failed("Query", e))?;
-        let items = answer
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<HubResult<Vec<Account>>>()?;
+        let items = decode_all(answer.items)?;
         let next = answer
             .last_evaluated_key
             .as_ref()
@@ -472,12 +475,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(|e| failed("Query", e))?;
-        let items = answer
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<HubResult<Vec<FileEntry>>>()?;
+        let items = decode_all(answer.items)?;
         let next = answer
             .last_evaluated_key
             .as_ref()

@@ -99,3 +99,41 @@ pub async fn sqs_queue() -> (aws_sdk_sqs::Client, String) {
         .expect("create queue");
     (client, queue.queue_url().unwrap().to_string())
 }
+
+/// An account as a completed login leaves it, stored through the hub's own store and cipher.
+pub async fn connected_account(
+    hub: &hub::Hub,
+    provider: &str,
+    access: &str,
+    refresh: &str,
+    expires_in: chrono::Duration,
+) -> hub::model::Account {
+    use secrecy::SecretString;
+    let id = uuid::Uuid::new_v4().to_string();
+    let tokens = hub::model::TokenSet {
+        access_token: SecretString::from(access),
+        refresh_token: Some(SecretString::from(refresh)),
+        expires_at: Some(chrono::Utc::now() + expires_in),
+    };
+    let account = hub::model::Account {
+        tokens: hub::tokens::seal(hub, &id, provider, &tokens)
+            .await
+            .unwrap(),
+        id,
+        provider: provider.into(),
+        provider_user_id: uuid::Uuid::new_v4().to_string(),
+        email: "user@example.com".into(),
+        status: hub::model::AccountStatus::Active,
+        connected_at: chrono::Utc::now(),
+        last_synced_at: None,
+        last_sync: None,
+        has_refresh_token: true,
+        cursor: None,
+        version: 1,
+    };
+    assert_eq!(
+        hub.store.create_account(&account).await.unwrap(),
+        hub::store::Write::Done
+    );
+    account
+}
