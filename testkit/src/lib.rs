@@ -6,253 +6,198 @@
 //! responses, Graph `/me/drive/root/delta` with `@odata.nextLink` / `@odata.deltaLink` and
 //! 410 for an expired link, and injected 429/5xx with `Retry-After`.
 //!
-//! Each provider has one user and one drive; `set_next_identity` changes who the next
-//! consent logs in as.
+//! ```no_run
+//! # async fn demo() {
+//! let providers = hub_testkit::FakeProviders::start().await;
+//! providers.add_files("google", 10);
+//! let env = providers.env_vars(); // point the hub at the stand-ins
+//! # }
+//! ```
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+mod google;
+mod microsoft;
+mod oauth;
+mod state;
 
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Request, State as Extract};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine;
-use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
+use axum::{Json, Router};
+use serde_json::json;
 
-pub const GOOGLE_CLIENT_ID: &str = "google-client-id";
-pub const GOOGLE_CLIENT_SECRET: &str = "google-client-secret";
-pub const ONEDRIVE_CLIENT_ID: &str = "onedrive-client-id";
-pub const ONEDRIVE_CLIENT_SECRET: &str = "onedrive-client-secret";
+use state::{lock, Fault, Shared};
+pub use state::{
+    FileSpec, Provider, DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_EMAIL,
+    DEFAULT_MICROSOFT_USER, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID,
+    ONEDRIVE_CLIENT_SECRET,
+};
 
-/// Google or Microsoft.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Provider {
-    Google,
-    Microsoft,
-}
-
-impl Provider {
-    fn parse(name: &str) -> Provider {
-        match name {
-            "google" => Provider::Google,
-            "onedrive" | "microsoft" => Provider::Microsoft,
-            other => panic!("no stand-in for provider {other}"),
-        }
-    }
-
-    fn client(self) -> (&'static str, &'static str) {
-        match self {
-            Provider::Google => (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET),
-            Provider::Microsoft => (ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET),
-        }
-    }
-
-    fn unauthorized(self) -> Response {
-        let body = match self {
-            Provider::Google => {
-                json!({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}})
-            }
-            Provider::Microsoft => {
-                json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}})
-            }
-        };
-        (StatusCode::UNAUTHORIZED, Json(body)).into_response()
-    }
-}
-
-#[derive(Clone, Debug)]
-struct File {
-    id: String,
-    name: String,
-    mime_type: String,
-    size: Option<u64>,
-    modified: String,
-    deleted: bool,
-    /// The change sequence number of the file's last change.
-    seq: u64,
-}
-
-#[derive(Default)]
-struct Drive {
-    files: BTreeMap<String, File>,
-    seq: u64,
-    next_id: u64,
-}
-
-impl Drive {
-    fn touch(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
-}
-
-struct Grant {
-    provider: Provider,
-    valid: bool,
-    identity: Identity,
-}
-
-struct PendingCode {
-    provider: Provider,
-    redirect_uri: String,
-    challenge: String,
-    identity: Identity,
-}
-
-struct Fault {
-    path_prefix: String,
-    status: u16,
-    retry_after: Option<String>,
-    remaining: usize,
-}
-
-#[derive(Clone)]
-struct Identity {
-    id: String,
-    email: String,
-}
-
-struct Inner {
-    base_url: String,
-    drives: HashMap<Provider, Drive>,
-    identities: HashMap<Provider, Identity>,
-    /// When set, each consent logs in a new user (`<id>-<n>`), for load tests.
-    fresh_identities: bool,
-    consents: u64,
-    codes: HashMap<String, PendingCode>,
-    access_tokens: HashMap<String, Grant>,
-    refresh_tokens: HashMap<String, Grant>,
-    issued: Vec<String>,
-    revocations: usize,
-    requests: Vec<String>,
-    faults: Vec<Fault>,
-    deny_next_consent: bool,
-    /// Delta links carry the epoch they were issued in; `expire_delta_links` moves it on.
-    delta_epoch: u64,
-    graph_page_size: usize,
-    expires_in: u64,
-}
-
-/// The running stand-ins; stopped when dropped.
+/// The running stand-ins; the server stops when this is dropped. All the controls are on
+/// [`Handle`], which this derefs to; [`FakeProviders::handle`] gives a clone to move around.
 pub struct FakeProviders {
+    handle: Handle,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Reads and changes the stand-ins' state; cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
     url: String,
-    state: Arc<Mutex<Inner>>,
-    server: tokio::task::JoinHandle<()>,
+    state: Shared,
+}
+
+impl std::ops::Deref for FakeProviders {
+    type Target = Handle;
+
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
 }
 
 impl Drop for FakeProviders {
     fn drop(&mut self) {
-        self.server.abort();
+        // Graceful, so that kept-alive connections close too instead of serving on.
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
     }
-}
-
-type Shared = State<Arc<Mutex<Inner>>>;
-
-fn lock(state: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn random_token(prefix: &str) -> String {
-    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
 }
 
 impl FakeProviders {
     /// Starts on a free loopback port.
     pub async fn start() -> FakeProviders {
-        Self::start_on(0).await
+        FakeProviders::start_on(0).await
     }
 
+    /// Starts on 127.0.0.1:`port` (0: any free port). Panics if the port cannot be bound.
     pub async fn start_on(port: u16) -> FakeProviders {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let inner = Inner {
-            base_url: url.clone(),
-            drives: HashMap::from([
-                (Provider::Google, Drive::default()),
-                (Provider::Microsoft, Drive::default()),
-            ]),
-            identities: HashMap::from([
-                (
-                    Provider::Google,
-                    Identity {
-                        id: "google-user-1".into(),
-                        email: "alice@example.com".into(),
-                    },
-                ),
-                (
-                    Provider::Microsoft,
-                    Identity {
-                        id: "ms-user-1".into(),
-                        email: "bob@example.onmicrosoft.com".into(),
-                    },
-                ),
-            ]),
-            fresh_identities: false,
-            consents: 0,
-            codes: HashMap::new(),
-            access_tokens: HashMap::new(),
-            refresh_tokens: HashMap::new(),
-            issued: Vec::new(),
-            revocations: 0,
-            requests: Vec::new(),
-            faults: Vec::new(),
-            deny_next_consent: false,
-            delta_epoch: 0,
-            graph_page_size: 200,
-            expires_in: 3600,
-        };
-        let state = Arc::new(Mutex::new(inner));
-        let app = Router::new()
-            .route("/google/o/oauth2/v2/auth", get(consent_google))
-            .route("/google/token", post(token_google))
-            .route("/google/revoke", post(revoke_google))
-            .route("/google/oauth2/v3/userinfo", get(google_userinfo))
-            .route(
-                "/google/drive/v3/changes/startPageToken",
-                get(drive_start_page_token),
-            )
-            .route("/google/drive/v3/files", get(drive_files))
-            .route("/google/drive/v3/changes", get(drive_changes))
-            .route(
-                "/microsoft/{tenant}/oauth2/v2.0/authorize",
-                get(consent_microsoft),
-            )
-            .route(
-                "/microsoft/{tenant}/oauth2/v2.0/token",
-                post(token_microsoft),
-            )
-            .route("/graph/v1.0/me", get(graph_me))
-            .route("/graph/v1.0/me/drive/root/delta", get(graph_delta))
-            .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))) })
-            .layer(middleware::from_fn_with_state(
-                state.clone(),
-                record_and_inject_faults,
-            ))
-            .with_state(state.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            .unwrap_or_else(|e| panic!("binding 127.0.0.1:{port}: {e}"));
+        let address = listener
+            .local_addr()
+            .expect("a bound socket has an address");
+        let url = format!("http://{address}");
+        let state = Arc::new(Mutex::new(state::State::new(url.clone())));
+        let app = router(state.clone());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await;
         });
-        FakeProviders { url, state, server }
+        FakeProviders {
+            handle: Handle { url, state },
+            shutdown: Some(shutdown),
+        }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+}
+
+fn router(state: Shared) -> Router {
+    let json_error = |status: StatusCode, message: &'static str| {
+        move || async move {
+            (
+                status,
+                Json(json!({"error": {"code": status.as_u16(), "message": message}})),
+            )
+        }
+    };
+    Router::new()
+        .route("/google/o/oauth2/v2/auth", get(oauth::google_consent))
+        .route("/google/token", post(oauth::google_token))
+        .route("/google/revoke", post(oauth::google_revoke))
+        .route("/google/oauth2/v3/userinfo", get(google::userinfo))
+        .route(
+            "/google/drive/v3/changes/startPageToken",
+            get(google::start_page_token),
+        )
+        .route("/google/drive/v3/files", get(google::list_files))
+        .route("/google/drive/v3/changes", get(google::list_changes))
+        .route(
+            "/microsoft/{tenant}/oauth2/v2.0/authorize",
+            get(oauth::microsoft_consent),
+        )
+        .route(
+            "/microsoft/{tenant}/oauth2/v2.0/token",
+            post(oauth::microsoft_token),
+        )
+        .route("/graph/v1.0/me", get(microsoft::me))
+        .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
+        .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
+        .method_not_allowed_fallback(json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_and_inject_faults,
+        ))
+        .with_state(state)
+}
+
+/// Counts every request, delays it by the configured latency, and answers it with an
+/// injected fault when one matches its path.
+async fn record_and_inject_faults(
+    Extract(state): Extract<Shared>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let (fault, latency) = {
+        let mut state = lock(&state);
+        state.requests.push(request.uri().to_string());
+        let fault = state
+            .faults
+            .iter_mut()
+            .find(|f| f.remaining > 0 && path.starts_with(&f.path_prefix))
+            .map(|f| {
+                f.remaining -= 1;
+                (f.status, f.retry_after.clone())
+            });
+        (fault, state.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let Some((status, retry_after)) = fault else {
+        return next.run(request).await;
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let message = status.canonical_reason().unwrap_or("Injected fault");
+    // Each provider's own error shape, so the hub's error parsing is exercised too.
+    let mut response = if path.starts_with("/google") {
+        google::google_error(status, message)
+    } else {
+        let code = match status {
+            StatusCode::TOO_MANY_REQUESTS => "activityLimitReached",
+            StatusCode::SERVICE_UNAVAILABLE => "serviceNotAvailable",
+            _ => "generalException",
+        };
+        microsoft::graph_error(status, code, message)
+    };
+    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response.into_response()
+}
+
+impl Handle {
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.url.clone()
     }
 
     /// The hub's variables pointing at the stand-ins, both providers configured.
@@ -271,136 +216,146 @@ impl FakeProviders {
             ("ONEDRIVE_GRAPH_URL", format!("{base}/graph/v1.0")),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
+        .map(|(name, value)| (name.to_string(), value))
         .collect()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut state::State) -> T) -> T {
         f(&mut lock(&self.state))
     }
 
-    /// Adds `n` files to the provider's drive; returns their ids.
-    pub fn add_files(&self, provider: &str, n: usize) -> Vec<String> {
-        let provider = Provider::parse(provider);
-        self.with(|inner| {
-            let drive = inner.drives.get_mut(&provider).unwrap();
-            (0..n)
-                .map(|_| {
-                    drive.next_id += 1;
-                    let number = drive.next_id;
-                    let seq = drive.touch();
-                    let id = format!("file{number:07}");
-                    let google_doc = provider == Provider::Google && number % 10 == 0;
-                    drive.files.insert(
-                        id.clone(),
-                        File {
-                            id: id.clone(),
-                            name: format!("file-{number:07}.txt"),
-                            mime_type: if google_doc {
-                                "application/vnd.google-apps.document".into()
-                            } else {
-                                "text/plain".into()
-                            },
-                            size: (!google_doc).then_some(100 + number),
-                            modified: "2026-11-01T10:00:00.000Z".into(),
-                            deleted: false,
-                            seq,
-                        },
-                    );
-                    id
-                })
-                .collect()
-        })
+    // ------------------------------------------------------------ users and drives
+
+    /// From now on consents of this provider log in as this user (until changed again).
+    pub fn set_next_identity(&self, provider: impl Into<Provider>, id: &str, email: &str) {
+        let provider = provider.into();
+        self.with(|s| s.set_identity(provider, id, email))
     }
 
-    /// Renames the first `n` live files to `renamed-…`; returns their ids.
-    pub fn change_files(&self, provider: &str, n: usize) -> Vec<String> {
-        let provider = Provider::parse(provider);
-        self.with(|inner| {
-            let drive = inner.drives.get_mut(&provider).unwrap();
-            let ids: Vec<String> = drive
-                .files
-                .values()
-                .filter(|f| !f.deleted)
-                .take(n)
-                .map(|f| f.id.clone())
-                .collect();
-            for id in &ids {
-                let seq = drive.touch();
-                let file = drive.files.get_mut(id).unwrap();
-                file.name = format!("renamed-{}", file.name);
-                file.modified = "2026-11-24T10:00:00.000Z".into();
-                file.seq = seq;
-            }
-            ids
-        })
-    }
-
-    /// Deletes a file: a removal in Drive's changes, a `deleted` facet in Graph's delta.
-    pub fn delete_file(&self, provider: &str, id: &str) {
-        let provider = Provider::parse(provider);
-        self.with(|inner| {
-            let drive = inner.drives.get_mut(&provider).unwrap();
-            let seq = drive.touch();
-            if let Some(file) = drive.files.get_mut(id) {
-                file.deleted = true;
-                file.seq = seq;
-            }
-        })
-    }
-
-    /// Who the next consent of this provider logs in as.
-    pub fn set_next_identity(&self, provider: &str, id: &str, email: &str) {
-        let provider = Provider::parse(provider);
-        self.with(|inner| {
-            inner.identities.insert(
-                provider,
-                Identity {
-                    id: id.into(),
-                    email: email.into(),
-                },
-            );
-        })
-    }
-
-    /// From now on every consent logs in a different user (`<id>-<n>`, `user<n>@example.com`).
+    /// From now on every consent logs in a new user (`<id>-<n>`, `user<n>@example.com`) whose
+    /// drive starts as a copy of the current identity's drive, for load tests.
     pub fn fresh_identity_per_consent(&self) {
-        self.with(|inner| inner.fresh_identities = true)
-    }
-
-    /// Every access token issued so far now answers 401.
-    pub fn expire_access_tokens(&self) {
-        self.with(|inner| {
-            inner
-                .access_tokens
-                .values_mut()
-                .for_each(|grant| grant.valid = false)
-        })
-    }
-
-    /// The provider's refresh tokens are refused with `invalid_grant` from now on.
-    pub fn revoke_refresh_tokens(&self, provider: &str) {
-        let provider = Provider::parse(provider);
-        self.with(|inner| {
-            inner
-                .refresh_tokens
-                .values_mut()
-                .filter(|g| g.provider == provider)
-                .for_each(|g| g.valid = false)
-        })
-    }
-
-    /// Graph delta links issued so far answer 410 Gone.
-    pub fn expire_delta_links(&self) {
-        self.with(|inner| inner.delta_epoch += 1)
+        self.with(|s| s.fresh_identities = true)
     }
 
     /// The next consent is refused by the user (`error=access_denied`).
     pub fn deny_next_consent(&self) {
-        self.with(|inner| inner.deny_next_consent = true)
+        self.with(|s| s.deny_next_consent = true)
     }
 
-    /// The next `count` requests whose path starts with `path_prefix` answer `status`.
+    /// Adds `n` files (`file-00001.txt`, ...) to the default user's drive; returns their ids.
+    pub fn add_files(&self, provider: impl Into<Provider>, n: usize) -> Vec<String> {
+        let provider = provider.into();
+        self.add_files_for(provider, provider.default_user(), n)
+    }
+
+    /// Adds `n` files to `user`'s drive; returns their ids.
+    pub fn add_files_for(
+        &self,
+        provider: impl Into<Provider>,
+        user: &str,
+        n: usize,
+    ) -> Vec<String> {
+        let provider = provider.into();
+        self.with(|s| s.add_files(provider, user, n))
+    }
+
+    /// Adds (or replaces) one file, recorded as a change.
+    pub fn add_file(&self, provider: impl Into<Provider>, user: &str, file: FileSpec) {
+        let provider = provider.into();
+        self.with(|s| s.drive(provider, user).record(file, false))
+    }
+
+    /// Renames a file (and bumps its modified time). Panics if there is no such live file.
+    pub fn modify_file(&self, provider: impl Into<Provider>, user: &str, id: &str, new_name: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            let drive = s.drive(provider, user);
+            let mut spec = drive.live(id);
+            spec.name = new_name.to_string();
+            spec.modified_time = chrono::Utc::now();
+            drive.record(spec, false);
+        })
+    }
+
+    /// Renames the first `n` live files of the default user to `renamed-…`; returns their ids.
+    pub fn change_files(&self, provider: impl Into<Provider>, n: usize) -> Vec<String> {
+        let provider = provider.into();
+        let user = provider.default_user();
+        let ids: Vec<String> = self.with(|s| {
+            let files = &s.drive(provider, user).files;
+            let live = files.values().filter(|f| !f.deleted);
+            live.take(n).map(|f| f.spec.id.clone()).collect()
+        });
+        for id in &ids {
+            let name = self.with(|s| s.drive(provider, user).live(id).name);
+            self.modify_file(provider, user, id, &format!("renamed-{name}"));
+        }
+        ids
+    }
+
+    /// Deletes a file of the default user: a removal in Drive's changes, a `deleted` facet in
+    /// Graph's delta. Panics if there is no such live file.
+    pub fn delete_file(&self, provider: impl Into<Provider>, id: &str) {
+        let provider = provider.into();
+        self.delete_file_for(provider, provider.default_user(), id)
+    }
+
+    /// Deletes a file of `user`, as [`Handle::delete_file`].
+    pub fn delete_file_for(&self, provider: impl Into<Provider>, user: &str, id: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            let drive = s.drive(provider, user);
+            let spec = drive.live(id);
+            drive.record(spec, true);
+        })
+    }
+
+    // ------------------------------------------------------------ tokens and links
+
+    /// Every access token issued so far now answers 401.
+    pub fn expire_access_tokens(&self) {
+        self.with(|s| s.access_tokens.values_mut().for_each(|t| t.expired = true))
+    }
+
+    /// The provider's refresh tokens issued so far are refused with `invalid_grant`.
+    pub fn revoke_refresh_tokens(&self, provider: impl Into<Provider>) {
+        let provider = provider.into();
+        self.with(|s| {
+            let grants = &s.grants;
+            s.refresh_tokens
+                .values_mut()
+                .filter(|t| grants[t.grant].provider == provider)
+                .for_each(|t| t.valid = false)
+        })
+    }
+
+    /// Graph links (next and delta) issued so far answer 410 Gone with `resyncRequired`.
+    pub fn expire_delta_links(&self) {
+        self.with(|s| s.delta_epoch += 1)
+    }
+
+    /// `expires_in` of token answers from now on, and how long those access tokens work.
+    pub fn set_access_token_lifetime(&self, seconds: u64) {
+        self.with(|s| s.token_lifetime = seconds)
+    }
+
+    // ------------------------------------------------------------ paging and faults
+
+    /// Items per Graph delta page (default 200).
+    pub fn set_graph_page_size(&self, size: usize) {
+        self.with(|s| s.graph_page_size = size.max(1))
+    }
+
+    /// The most a Drive page holds whatever `pageSize` asks (default 1000, Drive's limit);
+    /// lower it to make a client page through a small drive.
+    pub fn set_drive_max_page_size(&self, size: usize) {
+        self.with(|s| s.drive_max_page_size = size.max(1))
+    }
+
+    /// The next `count` requests whose path starts with `path_prefix` answer `status` with the
+    /// provider's JSON error body, and `Retry-After: retry_after` when given (seconds or an
+    /// HTTP-date).
     pub fn fail_next(
         &self,
         path_prefix: &str,
@@ -408,650 +363,51 @@ impl FakeProviders {
         retry_after: Option<&str>,
         count: usize,
     ) {
-        self.with(|inner| {
-            inner.faults.push(Fault {
-                path_prefix: path_prefix.into(),
-                status,
-                retry_after: retry_after.map(Into::into),
-                remaining: count,
-            })
-        })
+        let fault = Fault {
+            path_prefix: path_prefix.to_string(),
+            status,
+            retry_after: retry_after.map(str::to_string),
+            remaining: count,
+        };
+        self.with(|s| s.faults.push(fault))
     }
 
-    pub fn set_graph_page_size(&self, size: usize) {
-        self.with(|inner| inner.graph_page_size = size.max(1))
+    /// Every answer from now on takes at least `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.with(|s| s.latency = latency)
     }
 
-    pub fn set_access_token_lifetime(&self, seconds: u64) {
-        self.with(|inner| inner.expires_in = seconds)
-    }
+    // ------------------------------------------------------------ what happened
 
-    /// Every code, access and refresh token handed out, to look for leaks.
-    pub fn issued_tokens(&self) -> Vec<String> {
-        self.with(|inner| inner.issued.clone())
-    }
-
-    pub fn revocations(&self) -> usize {
-        self.with(|inner| inner.revocations)
-    }
-
-    /// How many requests had a path starting with `path_prefix`.
+    /// How many requests had a path (and query, as sent) starting with `path_prefix`.
     pub fn requests(&self, path_prefix: &str) -> usize {
-        self.with(|inner| {
-            inner
-                .requests
-                .iter()
-                .filter(|p| p.starts_with(path_prefix))
-                .count()
+        self.with(|s| {
+            let matching = s.requests.iter().filter(|r| r.starts_with(path_prefix));
+            matching.count()
         })
     }
-}
 
-async fn record_and_inject_faults(State(state): Shared, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_string();
-    let fault = {
-        let mut inner = lock(&state);
-        inner.requests.push(path.clone());
-        inner
-            .faults
-            .iter_mut()
-            .find(|f| f.remaining > 0 && path.starts_with(&f.path_prefix))
-            .map(|f| {
-                f.remaining -= 1;
-                (f.status, f.retry_after.clone())
-            })
-    };
-    match fault {
-        Some((status, retry_after)) => {
-            let mut response = (
-                StatusCode::from_u16(status).unwrap(),
-                Json(json!({"error": {"code": status, "message": "injected fault"}})),
-            )
-                .into_response();
-            if let Some(value) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, value.parse().unwrap());
-            }
-            response
-        }
-        None => next.run(request).await,
+    /// Every authorization code, access and refresh token handed out, to look for leaks.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.with(|s| s.issued.clone())
     }
-}
 
-// ---------------------------------------------------------------- OAuth2
-
-fn consent(state: &Mutex<Inner>, provider: Provider, query: &HashMap<String, String>) -> Response {
-    let (client_id, _) = provider.client();
-    for required in [
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "scope",
-        "state",
-        "code_challenge",
-        "code_challenge_method",
-    ] {
-        if !query.contains_key(required) {
-            return (StatusCode::BAD_REQUEST, format!("missing {required}")).into_response();
-        }
+    /// The tokens posted to Google's revocation endpoint that it accepted.
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.with(|s| s.revoked.clone())
     }
-    if query["response_type"] != "code"
-        || query["client_id"] != client_id
-        || query["code_challenge_method"] != "S256"
-    {
-        return (StatusCode::BAD_REQUEST, "bad authorization request").into_response();
+
+    /// How many revocations were accepted.
+    pub fn revocations(&self) -> usize {
+        self.with(|s| s.revoked.len())
     }
-    let Ok(mut redirect) = url::Url::parse(&query["redirect_uri"]) else {
-        return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response();
-    };
-    let mut inner = lock(state);
-    if std::mem::take(&mut inner.deny_next_consent) {
-        redirect
-            .query_pairs_mut()
-            .append_pair("error", "access_denied")
-            .append_pair("state", &query["state"]);
-    } else {
-        let code = random_token(match provider {
-            Provider::Google => "4/gcode-",
-            Provider::Microsoft => "M.code-",
-        });
-        inner.issued.push(code.clone());
-        inner.consents += 1;
-        let mut identity = inner.identities[&provider].clone();
-        if inner.fresh_identities {
-            identity = Identity {
-                id: format!("{}-{}", identity.id, inner.consents),
-                email: format!("user{}@example.com", inner.consents),
-            };
-        }
-        inner.codes.insert(
-            code.clone(),
-            PendingCode {
-                provider,
-                redirect_uri: query["redirect_uri"].clone(),
-                challenge: query["code_challenge"].clone(),
-                identity,
-            },
-        );
-        redirect
-            .query_pairs_mut()
-            .append_pair("code", &code)
-            .append_pair("state", &query["state"]);
+
+    /// The query of the provider's latest authorization request, decoded.
+    pub fn last_authorize_query(
+        &self,
+        provider: impl Into<Provider>,
+    ) -> Option<HashMap<String, String>> {
+        let provider = provider.into();
+        self.with(|s| s.authorize_queries.get(&provider).cloned())
     }
-    (
-        StatusCode::FOUND,
-        [(header::LOCATION, redirect.to_string())],
-    )
-        .into_response()
-}
-
-async fn consent_google(
-    State(state): Shared,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    consent(&state, Provider::Google, &query)
-}
-
-async fn consent_microsoft(
-    State(state): Shared,
-    Path(_tenant): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    consent(&state, Provider::Microsoft, &query)
-}
-
-/// Client authentication: form fields or HTTP Basic.
-fn client_ok(provider: Provider, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
-    let (id, secret) = provider.client();
-    if form.get("client_id").map(String::as_str) == Some(id)
-        && form.get("client_secret").map(String::as_str) == Some(secret)
-    {
-        return true;
-    }
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|v| STANDARD.decode(v).ok())
-        .and_then(|v| String::from_utf8(v).ok());
-    basic.as_deref() == Some(&format!("{id}:{secret}"))
-}
-
-fn token(
-    state: &Mutex<Inner>,
-    provider: Provider,
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> Response {
-    let form_encoded = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form_encoded {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body must be form-encoded",
-        );
-    }
-    if !client_ok(provider, headers, form) {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication failed",
-        );
-    }
-    let mut inner = lock(state);
-    let (rotate, identity) = match form.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => {
-            let Some(pending) = form.get("code").and_then(|code| inner.codes.remove(code)) else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "unknown or used code",
-                );
-            };
-            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-            let derived = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            if pending.provider != provider || derived != pending.challenge {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "PKCE verification failed",
-                );
-            }
-            if form.get("redirect_uri") != Some(&pending.redirect_uri) {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "redirect_uri mismatch",
-                );
-            }
-            (true, pending.identity)
-        }
-        Some("refresh_token") => {
-            let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            let valid = inner
-                .refresh_tokens
-                .get(&presented)
-                .is_some_and(|g| g.valid && g.provider == provider);
-            if !valid {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "the refresh token is invalid or revoked",
-                );
-            }
-            // Microsoft rotates: the old refresh token stops working at once. Google keeps it.
-            let grant = inner.refresh_tokens.get_mut(&presented).unwrap();
-            if provider == Provider::Microsoft {
-                grant.valid = false;
-            }
-            (provider == Provider::Microsoft, grant.identity.clone())
-        }
-        _ => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "unsupported grant_type",
-            )
-        }
-    };
-    let (access_prefix, refresh_prefix) = match provider {
-        Provider::Google => ("gat-", "grt-"),
-        Provider::Microsoft => ("mat-", "mrt-"),
-    };
-    let access = random_token(access_prefix);
-    inner.access_tokens.insert(
-        access.clone(),
-        Grant {
-            provider,
-            valid: true,
-            identity: identity.clone(),
-        },
-    );
-    inner.issued.push(access.clone());
-    let mut answer =
-        json!({"access_token": access, "token_type": "Bearer", "expires_in": inner.expires_in});
-    if rotate {
-        let refresh = random_token(refresh_prefix);
-        inner.refresh_tokens.insert(
-            refresh.clone(),
-            Grant {
-                provider,
-                valid: true,
-                identity: identity.clone(),
-            },
-        );
-        inner.issued.push(refresh.clone());
-        answer["refresh_token"] = json!(refresh);
-    }
-    match provider {
-        Provider::Google => {
-            answer["scope"] =
-                json!("openid email https://www.googleapis.com/auth/drive.metadata.readonly");
-            answer["id_token"] = json!("fake.jwt.value");
-        }
-        Provider::Microsoft => {
-            answer["scope"] = json!("Files.Read User.Read");
-            answer["ext_expires_in"] = answer["expires_in"].clone();
-        }
-    }
-    Json(answer).into_response()
-}
-
-async fn token_google(
-    State(state): Shared,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    token(&state, Provider::Google, &headers, &form)
-}
-
-async fn token_microsoft(
-    State(state): Shared,
-    Path(_tenant): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    token(&state, Provider::Microsoft, &headers, &form)
-}
-
-async fn revoke_google(
-    State(state): Shared,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let mut inner = lock(&state);
-    let inner = &mut *inner;
-    let token = form.get("token").cloned().unwrap_or_default();
-    let mut known = false;
-    for tokens in [&mut inner.refresh_tokens, &mut inner.access_tokens] {
-        if let Some(grant) = tokens.get_mut(&token) {
-            grant.valid = false;
-            known = true;
-        }
-    }
-    if !known {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_token",
-            "Token expired or revoked",
-        );
-    }
-    inner.revocations += 1;
-    Json(json!({})).into_response()
-}
-
-/// The grant behind a valid bearer token of this provider; `None` means 401.
-fn bearer<'a>(inner: &'a Inner, provider: Provider, headers: &HeaderMap) -> Option<&'a Grant> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    inner
-        .access_tokens
-        .get(token)
-        .filter(|grant| grant.valid && grant.provider == provider)
-}
-
-// ---------------------------------------------------------------- Google Drive v3
-
-async fn google_userinfo(State(state): Shared, headers: HeaderMap) -> Response {
-    let inner = lock(&state);
-    let Some(grant) = bearer(&inner, Provider::Google, &headers) else {
-        return Provider::Google.unauthorized();
-    };
-    let me = &grant.identity;
-    Json(json!({"sub": me.id, "email": me.email, "email_verified": true})).into_response()
-}
-
-async fn drive_start_page_token(State(state): Shared, headers: HeaderMap) -> Response {
-    let inner = lock(&state);
-    if bearer(&inner, Provider::Google, &headers).is_none() {
-        return Provider::Google.unauthorized();
-    }
-    let next = inner.drives[&Provider::Google].seq + 1;
-    Json(json!({"kind": "drive#startPageToken", "startPageToken": next.to_string()}))
-        .into_response()
-}
-
-/// The sub-fields asked for inside `name(...)` of a `fields` parameter.
-fn subfields(fields: &str, name: &str) -> Option<Vec<String>> {
-    let start = fields.find(&format!("{name}("))? + name.len() + 1;
-    let mut depth = 1;
-    for (i, c) in fields[start..].char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 {
-                    let inner = &fields[start..start + i];
-                    let mut parts = Vec::new();
-                    let (mut level, mut current) = (0, String::new());
-                    for c in inner.chars() {
-                        match c {
-                            '(' => level += 1,
-                            ')' => level -= 1,
-                            ',' if level == 0 => {
-                                parts.push(std::mem::take(&mut current));
-                                continue;
-                            }
-                            _ => {}
-                        }
-                        current.push(c);
-                    }
-                    parts.push(current);
-                    return Some(parts.into_iter().map(|p| p.trim().to_string()).collect());
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// A Drive file resource limited to `wanted` (Drive's default without `fields`: kind, id,
-/// name, mimeType).
-fn drive_file(file: &File, wanted: Option<&[String]>) -> Value {
-    let mut all = Map::new();
-    all.insert("kind".into(), json!("drive#file"));
-    all.insert("id".into(), json!(file.id));
-    all.insert("name".into(), json!(file.name));
-    all.insert("mimeType".into(), json!(file.mime_type));
-    if let Some(size) = file.size {
-        all.insert("size".into(), json!(size.to_string()));
-    }
-    all.insert("modifiedTime".into(), json!(file.modified));
-    all.insert(
-        "webViewLink".into(),
-        json!(format!("https://drive.google.com/file/d/{}/view", file.id)),
-    );
-    all.insert("trashed".into(), json!(file.deleted));
-    let default = ["kind", "id", "name", "mimeType"].map(String::from);
-    let wanted = wanted.unwrap_or(&default);
-    Value::Object(
-        all.into_iter()
-            .filter(|(k, _)| wanted.contains(k))
-            .collect(),
-    )
-}
-
-fn page_size(query: &HashMap<String, String>) -> usize {
-    query
-        .get("pageSize")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100)
-        .clamp(1, 1000)
-}
-
-async fn drive_files(
-    State(state): Shared,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let inner = lock(&state);
-    if bearer(&inner, Provider::Google, &headers).is_none() {
-        return Provider::Google.unauthorized();
-    }
-    let offset: usize = match query.get("pageToken") {
-        None => 0,
-        Some(token) => match URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse().ok())
-        {
-            Some(offset) => offset,
-            None => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    Json(json!({"error": {"code": 400, "message": "Invalid pageToken"}})),
-                )
-                    .into_response()
-            }
-        },
-    };
-    let skip_trashed = query
-        .get("q")
-        .is_some_and(|q| q.replace(' ', "") == "trashed=false");
-    let wanted = query.get("fields").and_then(|f| subfields(f, "files"));
-    let size = page_size(&query);
-    let live: Vec<&File> = inner.drives[&Provider::Google]
-        .files
-        .values()
-        .filter(|f| !(skip_trashed && f.deleted))
-        .collect();
-    let page: Vec<Value> = live
-        .iter()
-        .skip(offset)
-        .take(size)
-        .map(|f| drive_file(f, wanted.as_deref()))
-        .collect();
-    let mut answer = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": page});
-    if offset + size < live.len() {
-        answer["nextPageToken"] = json!(URL_SAFE_NO_PAD.encode((offset + size).to_string()));
-    }
-    Json(answer).into_response()
-}
-
-async fn drive_changes(
-    State(state): Shared,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let inner = lock(&state);
-    if bearer(&inner, Provider::Google, &headers).is_none() {
-        return Provider::Google.unauthorized();
-    }
-    let Some(from) = query.get("pageToken").and_then(|t| t.parse::<u64>().ok()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": {"code": 400, "message": "Invalid pageToken"}})),
-        )
-            .into_response();
-    };
-    let drive = &inner.drives[&Provider::Google];
-    let wanted = query.get("fields").and_then(|f| {
-        subfields(f, "changes").and_then(|c| {
-            c.iter()
-                .find(|p| p.starts_with("file("))
-                .and_then(|p| subfields(p, "file"))
-        })
-    });
-    let mut changed: Vec<&File> = drive.files.values().filter(|f| f.seq >= from).collect();
-    changed.sort_by_key(|f| f.seq);
-    let size = page_size(&query);
-    let page: Vec<Value> = changed
-        .iter()
-        .take(size)
-        .map(|f| {
-            let mut change = json!({"kind": "drive#change", "changeType": "file", "time": f.modified, "removed": f.deleted, "fileId": f.id});
-            if !f.deleted {
-                change["file"] = drive_file(f, wanted.as_deref());
-            }
-            change
-        })
-        .collect();
-    let mut answer = json!({"kind": "drive#changeList", "changes": page});
-    match changed.get(size) {
-        Some(next) => answer["nextPageToken"] = json!(next.seq.to_string()),
-        None => answer["newStartPageToken"] = json!((drive.seq + 1).to_string()),
-    }
-    Json(answer).into_response()
-}
-
-// ---------------------------------------------------------------- Microsoft Graph
-
-async fn graph_me(State(state): Shared, headers: HeaderMap) -> Response {
-    let inner = lock(&state);
-    let Some(grant) = bearer(&inner, Provider::Microsoft, &headers) else {
-        return Provider::Microsoft.unauthorized();
-    };
-    let me = &grant.identity;
-    // Personal accounts often have no `mail`: the hub must fall back to the sign-in name.
-    Json(json!({"id": me.id, "displayName": "Bob", "mail": null, "userPrincipalName": me.email}))
-        .into_response()
-}
-
-/// A delta link's position: changes since `since`, from `offset`, issued in `epoch`.
-fn delta_token(since: u64, offset: usize, epoch: u64) -> String {
-    format!("{since}.{offset}.{epoch}")
-}
-
-async fn graph_delta(
-    State(state): Shared,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let inner = lock(&state);
-    if bearer(&inner, Provider::Microsoft, &headers).is_none() {
-        return Provider::Microsoft.unauthorized();
-    }
-    let (since, offset) = match query.get("token") {
-        None => (0, 0),
-        Some(token) => {
-            let parts: Vec<u64> = token.split('.').filter_map(|p| p.parse().ok()).collect();
-            match parts[..] {
-                [since, offset, epoch] if epoch == inner.delta_epoch => (since, offset as usize),
-                [_, _, _] => {
-                    let gone = json!({"error": {"code": "resyncRequired", "message": "Resync required. Replace any local items with the server's version (including deletes) if you're sure that the service was up to date with your local changes when you last sync'd."}});
-                    return (StatusCode::GONE, Json(gone)).into_response();
-                }
-                _ => {
-                    return (
-                        StatusCode::BAD_REQUEST,
-                        Json(json!({"error": {"code": "invalidRequest"}})),
-                    )
-                        .into_response()
-                }
-            }
-        }
-    };
-    let select: Option<Vec<String>> = query
-        .get("$select")
-        .map(|s| s.split(',').map(str::to_string).collect());
-    let drive = &inner.drives[&Provider::Microsoft];
-    // A fresh enumeration lists live files and the root; a delta lists every change since.
-    let mut items: Vec<Value> = Vec::new();
-    if since == 0 {
-        items.push(json!({"id": "root-item", "name": "root", "root": {}, "folder": {"childCount": drive.files.len()}}));
-    }
-    items.extend(
-        drive
-            .files
-            .values()
-            .filter(|f| {
-                if since == 0 {
-                    !f.deleted
-                } else {
-                    f.seq >= since
-                }
-            })
-            .map(|f| {
-                if f.deleted {
-                    json!({"id": f.id, "name": f.name, "deleted": {"state": "deleted"}})
-                } else {
-                    json!({
-                        "id": f.id, "name": f.name, "size": f.size.unwrap_or(0),
-                        "lastModifiedDateTime": f.modified.replace(".000Z", "Z"),
-                        "webUrl": format!("https://onedrive.live.com/?id={}", f.id),
-                        "file": {"mimeType": f.mime_type},
-                        "parentReference": {"id": "root-item", "path": "/drive/root:"}
-                    })
-                }
-            }),
-    );
-    let page_size = inner.graph_page_size;
-    let page: Vec<Value> = items
-        .iter()
-        .skip(offset)
-        .take(page_size)
-        .map(|item| match &select {
-            Some(keys) => Value::Object(
-                item.as_object()
-                    .unwrap()
-                    .iter()
-                    .filter(|(k, _)| keys.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
-            None => item.clone(),
-        })
-        .collect();
-    let base = format!("{}/graph/v1.0/me/drive/root/delta", inner.base_url);
-    let mut answer = json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(driveItem)", "value": page});
-    if offset + page_size < items.len() {
-        answer["@odata.nextLink"] = json!(format!(
-            "{base}?token={}",
-            delta_token(since, offset + page_size, inner.delta_epoch)
-        ));
-    } else {
-        answer["@odata.deltaLink"] = json!(format!(
-            "{base}?token={}",
-            delta_token(drive.seq + 1, 0, inner.delta_epoch)
-        ));
-    }
-    Json(answer).into_response()
 }

@@ -1,31 +1,39 @@
 //! Runs the provider stand-ins on their own, for shell-driven tests and benchmarks:
 //! `fake-providers [PORT] [--files N]` prints `FAKE_PROVIDERS_URL=...` and serves until killed.
+//! `--files N` gives the default Google and Microsoft users N files each.
 
 use std::io::Write;
+use std::process::exit;
 
 use hub_testkit::FakeProviders;
 
+fn usage(problem: &str) -> ! {
+    eprintln!("fake-providers: {problem}\nusage: fake-providers [PORT] [--files N]");
+    exit(2)
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut port = 0;
     let mut files = 0;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--files" => {
-                files = rest
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--files takes a number")
-            }
-            other => port = other.parse().expect("the port is a number"),
+            "--files" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => files = n,
+                None => usage("--files takes a number"),
+            },
+            other => match other.parse() {
+                Ok(p) => port = p,
+                Err(_) => usage(&format!("not a port: {other}")),
+            },
         }
     }
     let providers = FakeProviders::start_on(port).await;
     providers.add_files("google", files);
     providers.add_files("onedrive", files);
-    println!("FAKE_PROVIDERS_URL={}", providers.url());
-    std::io::stdout().flush().unwrap();
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "FAKE_PROVIDERS_URL={}", providers.base_url());
+    let _ = stdout.flush();
     std::future::pending::<()>().await;
 }

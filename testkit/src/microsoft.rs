@@ -1,0 +1,235 @@
+//! Microsoft Graph v1.0: `/me` and `/me/drive/root/delta` with `@odata.nextLink` /
+//! `@odata.deltaLink` paging, `$select`, deleted facets and 410 for an expired link.
+
+use std::ops::Bound;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::SecondsFormat;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::oauth::query_map;
+use crate::state::{lock, File, Provider, Shared};
+
+pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"error": {"code": code, "message": message}});
+    (status, Json(body)).into_response()
+}
+
+fn unauthorized() -> Response {
+    graph_error(
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        "Access token has expired or is not yet valid.",
+    )
+}
+
+pub(crate) async fn me(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let state = lock(&shared);
+    let Some(grant) = state.authenticate(Provider::Microsoft, &headers) else {
+        return unauthorized();
+    };
+    let sign_in_name = state.email(Provider::Microsoft, &grant.user);
+    let mut display_name = sign_in_name.split('@').next().unwrap_or("").to_string();
+    if let Some(first) = display_name.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    // Personal accounts often have no `mail`: clients must fall back to the sign-in name.
+    Json(json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+        "id": grant.user,
+        "displayName": display_name,
+        "mail": null,
+        "userPrincipalName": sign_in_name,
+    }))
+    .into_response()
+}
+
+/// What a nextLink or deltaLink token stands for. A round is one walk from a delta position
+/// (`since`; 0 is a fresh enumeration) to its deltaLink, paged by file id so that changes
+/// between pages shift nothing.
+#[derive(Clone, Serialize, Deserialize)]
+struct Link {
+    user: String,
+    since: u64,
+    /// The change sequence number when the round began: the next round's `since`.
+    start: u64,
+    /// The last id handed out in this round; `None` before the round's first page.
+    after: Option<String>,
+    epoch: u64,
+    select: Option<String>,
+}
+
+impl Link {
+    fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(token: &str) -> Option<Link> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+fn item_json(user: &str, file: &File) -> Value {
+    let spec = &file.spec;
+    let parent = json!({
+        "driveId": format!("drive-{user}"),
+        "driveType": "personal",
+        "id": format!("root-{user}"),
+        "path": "/drive/root:",
+    });
+    // Graph reports items in the recycle bin as deleted too.
+    if file.deleted || spec.trashed {
+        return json!({"id": spec.id, "deleted": {"state": "deleted"}, "parentReference": parent});
+    }
+    json!({
+        "id": spec.id,
+        "name": spec.name,
+        "size": spec.size.unwrap_or(0),
+        "lastModifiedDateTime": spec.modified_time.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "webUrl": format!("https://onedrive.live.com/?id={}", spec.id),
+        "file": {"mimeType": spec.mime_type},
+        "parentReference": parent,
+    })
+}
+
+/// Keeps the `$select`ed properties; Graph always returns `id`.
+fn select(item: Value, select: Option<&str>) -> Value {
+    let (Some(select), Value::Object(map)) = (select, &item) else {
+        return item;
+    };
+    let keys: Vec<&str> = select.split(',').map(str::trim).collect();
+    let kept = map
+        .iter()
+        .filter(|(k, _)| k.as_str() == "id" || keys.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()));
+    Value::Object(kept.collect::<Map<_, _>>())
+}
+
+pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    let query = query_map(&uri);
+    let mut state = lock(&shared);
+    let Some(grant) = state.authenticate(Provider::Microsoft, &headers) else {
+        return unauthorized();
+    };
+    let files_scope = grant.scope.split(' ').any(|s| {
+        let name = s.rsplit('/').next().unwrap_or(s);
+        name.to_ascii_lowercase().starts_with("files.")
+    });
+    if !files_scope {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "accessDenied",
+            "Either scp or roles claim need to be present in the token.",
+        );
+    }
+    let user = grant.user;
+    let epoch = state.delta_epoch;
+    let next_seq = state.drive(Provider::Microsoft, &user).next_seq;
+    let mut link = match query.get("token").map(String::as_str) {
+        None => Link {
+            user: user.clone(),
+            since: 0,
+            start: next_seq,
+            after: None,
+            epoch,
+            select: None,
+        },
+        Some(token) => match Link::decode(token) {
+            Some(link) => link,
+            None => {
+                return graph_error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid token.")
+            }
+        },
+    };
+    if link.epoch != epoch {
+        return graph_error(
+            StatusCode::GONE,
+            "resyncRequired",
+            "Resync required. Replace any local items with the server's version (including \
+             deletes) if you're sure that the service was up to date with your local changes \
+             when you last sync'd. Upload any local changes that the server doesn't know about.",
+        );
+    }
+    if link.user != user {
+        return graph_error(
+            StatusCode::FORBIDDEN,
+            "accessDenied",
+            "The link belongs to another user's drive.",
+        );
+    }
+    if link.after.is_none() {
+        link.start = next_seq;
+    }
+    if let Some(select) = query.get("$select") {
+        link.select = Some(select.clone());
+    }
+    let page_size = state.graph_page_size;
+    let base = format!("{}/graph/v1.0/me/drive/root/delta", state.base_url);
+    let drive = state.drive(Provider::Microsoft, &user);
+    let fresh = link.since == 0;
+    let mut items = Vec::new();
+    if fresh && link.after.is_none() {
+        let children = drive
+            .files
+            .values()
+            .filter(|f| !f.deleted && !f.spec.trashed)
+            .count();
+        items.push(json!({
+            "id": format!("root-{user}"),
+            "name": "root",
+            "root": {},
+            "folder": {"childCount": children},
+        }));
+    }
+    let room = page_size.saturating_sub(items.len());
+    let after = link.after.clone().map_or(Bound::Unbounded, Bound::Excluded);
+    let files: Vec<&File> = drive
+        .files
+        .range((after, Bound::Unbounded))
+        .map(|(_, f)| f)
+        .filter(|f| match fresh {
+            true => !f.deleted && !f.spec.trashed,
+            false => f.seq >= link.since,
+        })
+        .take(room + 1)
+        .collect();
+    let more = files.len() > room;
+    let last_id = files
+        .iter()
+        .take(room)
+        .next_back()
+        .map(|f| f.spec.id.clone());
+    items.extend(files.iter().take(room).map(|f| item_json(&user, f)));
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|item| select(item, link.select.as_deref()))
+        .collect();
+    let mut answer = json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(driveItem)",
+        "value": items,
+    });
+    if more {
+        let after = last_id.or(link.after.clone()).unwrap_or_default();
+        let next = Link {
+            after: Some(after),
+            ..link
+        };
+        answer["@odata.nextLink"] = json!(format!("{base}?token={}", next.encode()));
+    } else {
+        let delta = Link {
+            since: link.start,
+            after: None,
+            ..link
+        };
+        answer["@odata.deltaLink"] = json!(format!("{base}?token={}", delta.encode()));
+    }
+    Json(answer).into_response()
+}

@@ -1,0 +1,333 @@
+//! The OAuth2 endpoints of both providers: the consent page (authorization code + PKCE S256),
+//! the token endpoint (code exchange and refresh) and Google's RFC 7009 revocation.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::state::{lock, random_token, PendingCode, Provider, Shared};
+
+/// Authorization codes are good for this long, as Google documents.
+const CODE_LIFETIME: Duration = Duration::from_secs(600);
+
+pub(crate) fn query_map(uri: &Uri) -> HashMap<String, String> {
+    form_map(uri.query().unwrap_or("").as_bytes())
+}
+
+/// A form or query string as a map; the first of repeated names wins.
+fn form_map(bytes: &[u8]) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(bytes) {
+        map.entry(name.into_owned())
+            .or_insert_with(|| value.into_owned());
+    }
+    map
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = json!({"error": error, "error_description": description});
+    (status, Json(body)).into_response()
+}
+
+fn invalid_grant(description: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", description)
+}
+
+/// RFC 7636: 43 to 128 characters of `[A-Za-z0-9-._~]`.
+fn is_pkce_string(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+}
+
+pub(crate) async fn google_consent(State(state): State<Shared>, uri: Uri) -> Response {
+    consent(&state, Provider::Google, &uri)
+}
+
+/// The tenant segment (`common`, `consumers`, a tenant id) is accepted as it is.
+pub(crate) async fn microsoft_consent(State(state): State<Shared>, uri: Uri) -> Response {
+    consent(&state, Provider::Microsoft, &uri)
+}
+
+/// The consent page. The user consents at once (or refuses, after `deny_next_consent`), so the
+/// answer is the redirect back to the client. A request the real page would show an error for
+/// gets a 400 with a plain-text reason, since no redirect is safe then.
+fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
+    let query = query_map(uri);
+    let mut state = lock(shared);
+    state.authorize_queries.insert(provider, query.clone());
+    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or("");
+    let problem = if param("response_type") != "code" {
+        Some("response_type must be code")
+    } else if param("client_id") != provider.client().0 {
+        Some("unknown client_id")
+    } else if param("scope").trim().is_empty() {
+        Some("missing scope")
+    } else if param("state").is_empty() {
+        Some("missing state")
+    } else if !is_pkce_string(param("code_challenge")) {
+        Some("missing or malformed code_challenge")
+    } else if param("code_challenge_method") != "S256" {
+        Some("code_challenge_method must be S256")
+    } else {
+        None
+    };
+    let mut location = match (problem, url::Url::parse(param("redirect_uri"))) {
+        (Some(reason), _) => return bad_consent(reason),
+        (None, Err(_)) => return bad_consent("redirect_uri must be an absolute URL"),
+        (None, Ok(url)) => url,
+    };
+    if std::mem::take(&mut state.deny_next_consent) {
+        let mut pairs = location.query_pairs_mut();
+        pairs.append_pair("error", "access_denied");
+        if provider == Provider::Microsoft {
+            pairs.append_pair(
+                "error_description",
+                "AADSTS65004: User declined to consent to access the app.",
+            );
+        }
+        pairs.append_pair("state", param("state"));
+    } else {
+        // Shaped like the real codes; Google's has a '/' so the callback must decode it.
+        let code = random_token(match provider {
+            Provider::Google => "4/0gac-",
+            Provider::Microsoft => "M.C5_mac-",
+        });
+        let user = state.consenting_user(provider);
+        let scope = param("scope").to_string();
+        let offline = match provider {
+            Provider::Google => param("access_type") == "offline",
+            Provider::Microsoft => scope.split(' ').any(|s| s == "offline_access"),
+        };
+        let pending = PendingCode {
+            provider,
+            user,
+            redirect_uri: param("redirect_uri").to_string(),
+            challenge: param("code_challenge").to_string(),
+            scope,
+            offline,
+            issued_at: std::time::Instant::now(),
+        };
+        state.codes.insert(code.clone(), pending);
+        state.issued.push(code.clone());
+        location
+            .query_pairs_mut()
+            .append_pair("code", &code)
+            .append_pair("state", param("state"));
+    }
+    let location = location.to_string();
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+fn bad_consent(reason: &str) -> Response {
+    let body = format!("400. That's an error. Invalid authorization request: {reason}\n");
+    (StatusCode::BAD_REQUEST, body).into_response()
+}
+
+/// Client credentials from HTTP Basic (RFC 6749 §2.3.1: form-encoded, then base64) or from
+/// the form.
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<(String, String)> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, encoded)| STANDARD.decode(encoded.trim()).ok())
+        .and_then(|decoded| String::from_utf8(decoded).ok());
+    if let Some(pair) = basic {
+        let (id, secret) = pair.split_once(':')?;
+        let decode = |s: &str| form_map(format!("v={s}").as_bytes()).remove("v");
+        return Some((decode(id)?, decode(secret)?));
+    }
+    Some((
+        form.get("client_id")?.clone(),
+        form.get("client_secret")?.clone(),
+    ))
+}
+
+pub(crate) async fn google_token(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(&state, Provider::Google, &headers, &body)
+}
+
+pub(crate) async fn microsoft_token(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(&state, Provider::Microsoft, &headers, &body)
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+fn token(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]) -> Response {
+    if !is_form(headers) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The body must be application/x-www-form-urlencoded.",
+        );
+    }
+    let form = form_map(body);
+    let (client_id, client_secret) = provider.client();
+    match client_credentials(headers, &form) {
+        Some((id, secret)) if id == client_id && secret == client_secret => {}
+        _ => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Client authentication failed.",
+            )
+        }
+    }
+    let mut state = lock(shared);
+    let param = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let (grant, refresh_token) = match param("grant_type") {
+        "authorization_code" => {
+            if param("code").is_empty() {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing code.");
+            }
+            // Single use: the code is gone whatever the outcome of this attempt.
+            let Some(pending) = state.codes.remove(param("code")) else {
+                return invalid_grant("Malformed auth code, or the code was already used.");
+            };
+            if pending.provider != provider || pending.issued_at.elapsed() > CODE_LIFETIME {
+                return invalid_grant("The code has expired.");
+            }
+            if param("redirect_uri") != pending.redirect_uri {
+                return invalid_grant("redirect_uri does not match the authorization request.");
+            }
+            let verifier = param("code_verifier");
+            let derived = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if !is_pkce_string(verifier) || derived != pending.challenge {
+                return invalid_grant("Invalid code verifier.");
+            }
+            let grant = state.new_grant(provider, &pending.user, &pending.scope);
+            let refresh = pending.offline.then(|| state.issue_refresh_token(grant));
+            (grant, refresh)
+        }
+        "refresh_token" => {
+            let presented = param("refresh_token");
+            if presented.is_empty() {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Missing refresh_token.",
+                );
+            }
+            let live = state.refresh_tokens.get(presented).and_then(|r| {
+                let grant = &state.grants[r.grant];
+                (r.valid && !grant.revoked && grant.provider == provider).then_some(r.grant)
+            });
+            let Some(grant) = live else {
+                return invalid_grant("Token has been expired or revoked.");
+            };
+            // Microsoft rotates refresh tokens and the old one stops working at once; Google
+            // keeps the grant's one and leaves it out of the answer.
+            let rotated = (provider == Provider::Microsoft).then(|| {
+                if let Some(old) = state.refresh_tokens.get_mut(presented) {
+                    old.valid = false;
+                }
+                state.issue_refresh_token(grant)
+            });
+            (grant, rotated)
+        }
+        "" => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Missing grant_type.",
+            )
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Unsupported grant_type.",
+            )
+        }
+    };
+    let access_token = state.issue_access_token(grant);
+    let mut answer = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": state.token_lifetime,
+        "scope": state.grants[grant].scope,
+    });
+    if let Some(refresh_token) = refresh_token {
+        answer["refresh_token"] = json!(refresh_token);
+    }
+    match provider {
+        Provider::Google => answer["id_token"] = json!("fake.jwt.value"),
+        Provider::Microsoft => answer["ext_expires_in"] = json!(state.token_lifetime),
+    }
+    no_store(answer)
+}
+
+/// RFC 6749 §5.1: token answers must not be cached.
+fn no_store(answer: Value) -> Response {
+    let headers = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ];
+    (headers, Json(answer)).into_response()
+}
+
+/// Google's revocation endpoint: `token` as a form field (or query parameter). Revoking either
+/// token of a grant revokes the whole grant, as Google documents.
+pub(crate) async fn google_revoke(
+    State(shared): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut params = query_map(&uri);
+    if is_form(&headers) {
+        params.extend(form_map(&body));
+    }
+    let token = params.get("token").cloned().unwrap_or_default();
+    let mut state = lock(&shared);
+    let grant = match (
+        state.access_tokens.get(&token),
+        state.refresh_tokens.get(&token),
+    ) {
+        (Some(access), _) => Some(access.grant),
+        (_, Some(refresh)) if refresh.valid => Some(refresh.grant),
+        _ => None,
+    };
+    let live = grant.filter(|g| {
+        let grant = &state.grants[*g];
+        !grant.revoked && grant.provider == Provider::Google
+    });
+    let Some(grant) = live else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "Token expired or revoked",
+        );
+    };
+    state.grants[grant].revoked = true;
+    state.revoked.push(token);
+    Json(json!({})).into_response()
+}

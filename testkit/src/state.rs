@@ -1,0 +1,346 @@
+//! What the stand-ins remember: users and their drives, consents, grants and tokens, and the
+//! switches tests flip. Handlers lock it for the length of one answer, never across an await.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::http::{header, HeaderMap};
+use chrono::{DateTime, TimeZone, Utc};
+
+pub const GOOGLE_CLIENT_ID: &str = "google-client-id";
+pub const GOOGLE_CLIENT_SECRET: &str = "google-client-secret";
+pub const ONEDRIVE_CLIENT_ID: &str = "onedrive-client-id";
+pub const ONEDRIVE_CLIENT_SECRET: &str = "onedrive-client-secret";
+pub const DEFAULT_GOOGLE_USER: &str = "google-user-1";
+pub const DEFAULT_GOOGLE_EMAIL: &str = "alice@example.com";
+pub const DEFAULT_MICROSOFT_USER: &str = "ms-user-1";
+pub const DEFAULT_MICROSOFT_EMAIL: &str = "bob@example.onmicrosoft.com";
+
+/// Google or Microsoft. Test code may also name them as in the hub's routes:
+/// `"google"`, `"onedrive"` (or `"microsoft"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Provider {
+    Google,
+    Microsoft,
+}
+
+impl From<&str> for Provider {
+    /// Panics on an unknown name: it is a mistake in the test, not input to answer.
+    fn from(name: &str) -> Provider {
+        match name {
+            "google" => Provider::Google,
+            "onedrive" | "microsoft" => Provider::Microsoft,
+            other => panic!("no stand-in for provider {other:?}"),
+        }
+    }
+}
+
+impl Provider {
+    /// The one registered client: (client id, client secret).
+    pub(crate) fn client(self) -> (&'static str, &'static str) {
+        match self {
+            Provider::Google => (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET),
+            Provider::Microsoft => (ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET),
+        }
+    }
+
+    pub(crate) fn default_user(self) -> &'static str {
+        match self {
+            Provider::Google => DEFAULT_GOOGLE_USER,
+            Provider::Microsoft => DEFAULT_MICROSOFT_USER,
+        }
+    }
+}
+
+/// A file to put in a drive. `FileSpec::new` fills in a plain-text file; override the public
+/// fields for anything else (e.g. a Google Doc: `mime_type` `application/vnd.google-apps.document`
+/// and `size: None`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileSpec {
+    pub id: String,
+    pub name: String,
+    pub mime_type: String,
+    /// Bytes; Google Docs have none.
+    pub size: Option<u64>,
+    pub modified_time: DateTime<Utc>,
+    /// In the trash: Drive still lists it with `trashed: true`; Graph reports it deleted.
+    pub trashed: bool,
+}
+
+impl FileSpec {
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> FileSpec {
+        FileSpec {
+            id: id.into(),
+            name: name.into(),
+            mime_type: "text/plain".into(),
+            size: Some(1024),
+            modified_time: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
+            trashed: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct File {
+    pub spec: FileSpec,
+    /// Deleted for good; kept as a tombstone so change feeds can report it.
+    pub deleted: bool,
+    /// Sequence number of the file's latest change: feeds collapse to one change per file,
+    /// as Drive's and Graph's do.
+    pub seq: u64,
+    pub changed_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Drive {
+    /// Ordered by id, which is the listing order of both fakes.
+    pub files: BTreeMap<String, File>,
+    /// The sequence number the next change gets.
+    pub next_seq: u64,
+    /// Numbers generated names (`file-00001.txt`).
+    pub generated: u64,
+}
+
+impl Default for Drive {
+    fn default() -> Drive {
+        // Starts at 1 so that no page token is "0".
+        Drive {
+            files: BTreeMap::new(),
+            next_seq: 1,
+            generated: 0,
+        }
+    }
+}
+
+impl Drive {
+    /// Records a change to the file with this id (creating it from `spec` if new).
+    pub fn record(&mut self, spec: FileSpec, deleted: bool) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let file = File {
+            spec,
+            deleted,
+            seq,
+            changed_at: Utc::now(),
+        };
+        self.files.insert(file.spec.id.clone(), file);
+    }
+
+    /// The current version of a file that is not deleted; panics otherwise (a test mistake).
+    pub fn live(&self, id: &str) -> FileSpec {
+        match self.files.get(id) {
+            Some(file) if !file.deleted => file.spec.clone(),
+            _ => panic!("no file {id:?} in this drive"),
+        }
+    }
+}
+
+/// One consent: the tokens issued from it share its fate when it is revoked.
+#[derive(Clone, Debug)]
+pub(crate) struct Grant {
+    pub provider: Provider,
+    pub user: String,
+    pub scope: String,
+    pub revoked: bool,
+}
+
+pub(crate) struct AccessToken {
+    pub grant: usize,
+    pub expires_at: Instant,
+    pub expired: bool,
+}
+
+pub(crate) struct RefreshToken {
+    pub grant: usize,
+    pub valid: bool,
+}
+
+pub(crate) struct PendingCode {
+    pub provider: Provider,
+    pub user: String,
+    pub redirect_uri: String,
+    pub challenge: String,
+    pub scope: String,
+    /// Whether the exchange hands out a refresh token (Google: `access_type=offline`,
+    /// Microsoft: the `offline_access` scope).
+    pub offline: bool,
+    pub issued_at: Instant,
+}
+
+pub(crate) struct Fault {
+    pub path_prefix: String,
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub remaining: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub base_url: String,
+    pub drives: HashMap<(Provider, String), Drive>,
+    pub emails: HashMap<(Provider, String), String>,
+    pub next_identity: HashMap<Provider, String>,
+    pub fresh_identities: bool,
+    pub consents: u64,
+    pub deny_next_consent: bool,
+    pub authorize_queries: HashMap<Provider, HashMap<String, String>>,
+    pub codes: HashMap<String, PendingCode>,
+    /// Indexed by grant number.
+    pub grants: Vec<Grant>,
+    pub access_tokens: HashMap<String, AccessToken>,
+    pub refresh_tokens: HashMap<String, RefreshToken>,
+    pub issued: Vec<String>,
+    pub revoked: Vec<String>,
+    /// Path and query of every request, in arrival order.
+    pub requests: Vec<String>,
+    pub faults: Vec<Fault>,
+    /// Graph links carry the epoch they were issued in; `expire_delta_links` moves it on.
+    pub delta_epoch: u64,
+    pub graph_page_size: usize,
+    pub drive_max_page_size: usize,
+    pub token_lifetime: u64,
+    pub latency: Duration,
+    /// Makes generated file ids unique across all drives.
+    pub file_counter: u64,
+}
+
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+/// A panicking test thread must not wedge the server for the others.
+pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn random_token(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+impl State {
+    pub fn new(base_url: String) -> State {
+        let mut state = State {
+            base_url,
+            graph_page_size: 200,
+            drive_max_page_size: 1000,
+            token_lifetime: 3600,
+            ..State::default()
+        };
+        state.set_identity(Provider::Google, DEFAULT_GOOGLE_USER, DEFAULT_GOOGLE_EMAIL);
+        state.set_identity(
+            Provider::Microsoft,
+            DEFAULT_MICROSOFT_USER,
+            DEFAULT_MICROSOFT_EMAIL,
+        );
+        state
+    }
+
+    pub fn set_identity(&mut self, provider: Provider, user: &str, email: &str) {
+        self.emails
+            .insert((provider, user.to_string()), email.to_string());
+        self.next_identity.insert(provider, user.to_string());
+        self.drive(provider, user);
+    }
+
+    pub fn email(&self, provider: Provider, user: &str) -> String {
+        self.emails
+            .get(&(provider, user.to_string()))
+            .cloned()
+            .unwrap_or_else(|| format!("{user}@example.com"))
+    }
+
+    pub fn drive(&mut self, provider: Provider, user: &str) -> &mut Drive {
+        self.drives.entry((provider, user.to_string())).or_default()
+    }
+
+    /// Who the consent now under way logs in as. With fresh identities every consent is a new
+    /// user whose drive starts as a copy of the configured user's, so load tests can seed once.
+    pub fn consenting_user(&mut self, provider: Provider) -> String {
+        self.consents += 1;
+        let user = self.next_identity[&provider].clone();
+        if !self.fresh_identities {
+            return user;
+        }
+        let fresh = format!("{user}-{}", self.consents);
+        let email = format!("user{}@example.com", self.consents);
+        let drive = self.drive(provider, &user).clone();
+        self.emails.insert((provider, fresh.clone()), email);
+        self.drives.insert((provider, fresh.clone()), drive);
+        fresh
+    }
+
+    /// Adds `n` generated plain-text files; returns their ids.
+    pub fn add_files(&mut self, provider: Provider, user: &str, n: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            self.file_counter += 1;
+            let id = match provider {
+                Provider::Google => format!("gfile{:08}", self.file_counter),
+                Provider::Microsoft => format!("MSFILE!{:08}", self.file_counter),
+            };
+            let drive = self.drive(provider, user);
+            drive.generated += 1;
+            let number = drive.generated;
+            let mut spec = FileSpec::new(id.clone(), format!("file-{number:05}.txt"));
+            spec.size = Some(1000 + number);
+            spec.modified_time += chrono::Duration::minutes(number as i64);
+            drive.record(spec, false);
+            ids.push(id);
+        }
+        ids
+    }
+
+    pub fn new_grant(&mut self, provider: Provider, user: &str, scope: &str) -> usize {
+        self.grants.push(Grant {
+            provider,
+            user: user.to_string(),
+            scope: scope.to_string(),
+            revoked: false,
+        });
+        self.grants.len() - 1
+    }
+
+    pub fn issue_access_token(&mut self, grant: usize) -> String {
+        let token = random_token(match self.grants[grant].provider {
+            Provider::Google => "gat-",
+            Provider::Microsoft => "mat-",
+        });
+        let lifetime = Duration::from_secs(self.token_lifetime);
+        self.access_tokens.insert(
+            token.clone(),
+            AccessToken {
+                grant,
+                expires_at: Instant::now() + lifetime,
+                expired: false,
+            },
+        );
+        self.issued.push(token.clone());
+        token
+    }
+
+    pub fn issue_refresh_token(&mut self, grant: usize) -> String {
+        let token = random_token(match self.grants[grant].provider {
+            Provider::Google => "grt-",
+            Provider::Microsoft => "mrt-",
+        });
+        self.refresh_tokens
+            .insert(token.clone(), RefreshToken { grant, valid: true });
+        self.issued.push(token.clone());
+        token
+    }
+
+    /// The grant behind the request's bearer token, if it is a live access token of this
+    /// provider; `None` means 401.
+    pub fn authenticate(&self, provider: Provider, headers: &HeaderMap) -> Option<Grant> {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let access = self.access_tokens.get(token.trim())?;
+        let grant = &self.grants[access.grant];
+        let live = !access.expired && access.expires_at > Instant::now() && !grant.revoked;
+        (live && grant.provider == provider).then(|| grant.clone())
+    }
+}

@@ -1,0 +1,543 @@
+//! The stand-ins over plain HTTP, the way the hub talks to the real services.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hub_testkit::{FakeProviders, FileSpec, Provider};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const VERIFIER: &str = "a-verifier-of-forty-three-or-more-characters-0123456789";
+const REDIRECT: &str = "http://hub.test/auth/callback";
+
+fn client() -> Client {
+    // The consent answer redirects to the hub, which is not there: never follow it.
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    let url = reqwest::Url::parse(url).unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+fn authorize_url(p: &FakeProviders, provider: Provider) -> String {
+    match provider {
+        Provider::Google => format!("{}/google/o/oauth2/v2/auth", p.base_url()),
+        Provider::Microsoft => format!("{}/microsoft/common/oauth2/v2.0/authorize", p.base_url()),
+    }
+}
+
+fn token_url(p: &FakeProviders, provider: Provider) -> String {
+    match provider {
+        Provider::Google => format!("{}/google/token", p.base_url()),
+        Provider::Microsoft => format!("{}/microsoft/common/oauth2/v2.0/token", p.base_url()),
+    }
+}
+
+fn client_of(provider: Provider) -> (&'static str, &'static str) {
+    match provider {
+        Provider::Google => (
+            hub_testkit::GOOGLE_CLIENT_ID,
+            hub_testkit::GOOGLE_CLIENT_SECRET,
+        ),
+        Provider::Microsoft => (
+            hub_testkit::ONEDRIVE_CLIENT_ID,
+            hub_testkit::ONEDRIVE_CLIENT_SECRET,
+        ),
+    }
+}
+
+/// Consents as the hub's login would; returns the redirect's query.
+async fn consent(p: &FakeProviders, provider: Provider, state: &str) -> HashMap<String, String> {
+    let scope = match provider {
+        Provider::Google => "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
+        Provider::Microsoft => "offline_access Files.Read User.Read",
+    };
+    let challenge = challenge(VERIFIER);
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", client_of(provider).0),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("state", state),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    if provider == Provider::Google {
+        query.extend([("access_type", "offline"), ("prompt", "consent")]);
+    }
+    let answer = client()
+        .get(authorize_url(p, provider))
+        .query(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FOUND);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(&format!("{REDIRECT}?")), "{location}");
+    query_of(location)
+}
+
+async fn post_form(url: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let answer = client().post(url).form(form).send().await.unwrap();
+    let status = answer.status();
+    (status, answer.json().await.unwrap())
+}
+
+async fn exchange(
+    p: &FakeProviders,
+    provider: Provider,
+    code: &str,
+    verifier: &str,
+) -> (StatusCode, Value) {
+    let (id, secret) = client_of(provider);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    post_form(&token_url(p, provider), &form).await
+}
+
+async fn refresh(p: &FakeProviders, provider: Provider, token: &str) -> (StatusCode, Value) {
+    let (id, secret) = client_of(provider);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    post_form(&token_url(p, provider), &form).await
+}
+
+/// A full login; returns the token answer.
+async fn log_in(p: &FakeProviders, provider: Provider) -> Value {
+    let code = consent(p, provider, "s").await["code"].clone();
+    let (status, tokens) = exchange(p, provider, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
+async fn get(url: &str, token: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let answer = client().get(url).bearer_auth(token).send().await.unwrap();
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    (status, headers, answer.json().await.unwrap())
+}
+
+fn str_of(value: &Value) -> String {
+    value.as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn consent_redirects_with_code_and_state_and_checks_the_request() {
+    let p = FakeProviders::start().await;
+    let redirect = consent(&p, Provider::Google, "a b&c=d/é").await;
+    assert_eq!(redirect["state"], "a b&c=d/é", "state comes back intact");
+    assert!(redirect["code"].starts_with("4/"));
+    let asked = p.last_authorize_query("google").unwrap();
+    assert_eq!(asked["access_type"], "offline");
+    assert_eq!(asked["redirect_uri"], REDIRECT);
+
+    // Without PKCE the consent page refuses.
+    let url = format!("{}?response_type=code&client_id=google-client-id&redirect_uri={REDIRECT}&scope=email&state=s", authorize_url(&p, Provider::Google));
+    let answer = client().get(url).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+
+    // A refusal goes back to the client with the state.
+    p.deny_next_consent();
+    let answer = client()
+        .get(authorize_url(&p, Provider::Microsoft))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "onedrive-client-id"),
+            ("redirect_uri", "http://hub.test/cb?keep=1"),
+            ("scope", "Files.Read"),
+            ("state", "xyz"),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let denied = query_of(answer.headers()["location"].to_str().unwrap());
+    assert_eq!(
+        (
+            denied["error"].as_str(),
+            denied["state"].as_str(),
+            denied["keep"].as_str()
+        ),
+        ("access_denied", "xyz", "1")
+    );
+}
+
+#[tokio::test]
+async fn pkce_mismatch_is_refused_and_codes_are_single_use() {
+    let p = FakeProviders::start().await;
+    let code = consent(&p, Provider::Google, "s").await["code"].clone();
+    let (status, error) = exchange(&p, Provider::Google, &code, &format!("{VERIFIER}x")).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    let code = consent(&p, Provider::Microsoft, "s").await["code"].clone();
+    let (status, tokens) = exchange(&p, Provider::Microsoft, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(str_of(&tokens["access_token"]).starts_with("mat-"));
+    assert!(str_of(&tokens["refresh_token"]).starts_with("mrt-"));
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 3600);
+    assert!(tokens["ext_expires_in"].is_number());
+    let (status, error) = exchange(&p, Provider::Microsoft, &code, VERIFIER).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert!(p.issued_tokens().contains(&code));
+}
+
+#[tokio::test]
+async fn token_endpoint_authenticates_the_client_and_wants_a_form() {
+    let p = FakeProviders::start().await;
+    let code = consent(&p, Provider::Google, "s").await["code"].clone();
+    let url = token_url(&p, Provider::Google);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let wrong = client()
+        .post(&url)
+        .basic_auth("google-client-id", Some("nope"))
+        .form(&form);
+    let answer = wrong.send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    let as_json = client()
+        .post(&url)
+        .json(&serde_json::json!({"grant_type": "refresh_token"}));
+    let answer = as_json.send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    // HTTP Basic works as well as form fields.
+    let basic = client()
+        .post(&url)
+        .basic_auth("google-client-id", Some("google-client-secret"));
+    let answer = basic.form(&form).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn google_refresh_keeps_the_refresh_token_and_revocation_ends_the_grant() {
+    let p = FakeProviders::start().await;
+    let tokens = log_in(&p, Provider::Google).await;
+    let refresh_token = str_of(&tokens["refresh_token"]);
+    assert!(refresh_token.starts_with("grt-"));
+    assert_eq!(tokens["id_token"], "fake.jwt.value");
+    let userinfo = format!("{}/google/oauth2/v3/userinfo", p.base_url());
+
+    p.expire_access_tokens();
+    let (status, _, error) = get(&userinfo, &str_of(&tokens["access_token"])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error["error"]["status"], "UNAUTHENTICATED");
+
+    let (status, renewed) = refresh(&p, Provider::Google, &refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert!(
+        renewed.get("refresh_token").is_none(),
+        "Google keeps the refresh token"
+    );
+    let (status, _, me) = get(&userinfo, &str_of(&renewed["access_token"])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (me["sub"].as_str(), me["email"].as_str()),
+        (Some("google-user-1"), Some("alice@example.com"))
+    );
+    assert_eq!(
+        refresh(&p, Provider::Google, &refresh_token).await.0,
+        StatusCode::OK
+    );
+
+    let revoke = format!("{}/google/revoke", p.base_url());
+    let (status, _) = post_form(&revoke, &[("token", &refresh_token)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, error) = refresh(&p, Provider::Google, &refresh_token).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        get(&userinfo, &str_of(&renewed["access_token"])).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, error) = post_form(&revoke, &[("token", "unknown")]).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_token"))
+    );
+    assert_eq!(p.revoked_tokens(), vec![refresh_token]);
+}
+
+#[tokio::test]
+async fn microsoft_rotates_refresh_tokens() {
+    let p = FakeProviders::start().await;
+    let first = str_of(&log_in(&p, Provider::Microsoft).await["refresh_token"]);
+    let (status, renewed) = refresh(&p, Provider::Microsoft, &first).await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    let second = str_of(&renewed["refresh_token"]);
+    assert_ne!(first, second);
+    let (status, error) = refresh(&p, Provider::Microsoft, &first).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        refresh(&p, Provider::Microsoft, &second).await.0,
+        StatusCode::OK
+    );
+
+    p.revoke_refresh_tokens("onedrive");
+    let third = str_of(&refresh(&p, Provider::Microsoft, &second).await.1["error"]);
+    assert_eq!(third, "invalid_grant");
+    let (status, _, me) = get(
+        &format!("{}/graph/v1.0/me", p.base_url()),
+        &str_of(&renewed["access_token"]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "access tokens live on");
+    assert_eq!(
+        (me["mail"].clone(), me["userPrincipalName"].as_str()),
+        (Value::Null, Some("bob@example.onmicrosoft.com"))
+    );
+}
+
+#[tokio::test]
+async fn drive_lists_pages_with_fields_and_reports_changes() {
+    let p = FakeProviders::start().await;
+    let ids = p.add_files("google", 3);
+    let user = hub_testkit::DEFAULT_GOOGLE_USER;
+    let mut doc = FileSpec::new("gdoc", "Plan");
+    doc.mime_type = "application/vnd.google-apps.document".into();
+    p.add_file("google", user, doc);
+    let mut trashed = FileSpec::new("trashed", "old.txt");
+    trashed.trashed = true;
+    p.add_file("google", user, trashed);
+    let token = str_of(&log_in(&p, Provider::Google).await["access_token"]);
+    let api = format!("{}/google/drive/v3", p.base_url());
+
+    let (_, _, start) = get(&format!("{api}/changes/startPageToken"), &token).await;
+    let start_token = str_of(&start["startPageToken"]);
+
+    // Paging with fields: only the asked-for keys, size as a string, none for Docs.
+    let fields = "nextPageToken,files(id,name,mimeType,size,modifiedTime,webViewLink,trashed)";
+    let mut listed = Vec::new();
+    let mut page_token: Option<String> = None;
+    loop {
+        let mut url =
+            format!("{api}/files?pageSize=2&q=trashed%20%3D%20false&spaces=drive&fields={fields}");
+        if let Some(page_token) = &page_token {
+            url.push_str(&format!("&pageToken={page_token}"));
+        }
+        let (status, _, page) = get(&url, &token).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.get("kind").is_none() && page.get("incompleteSearch").is_none());
+        listed.extend(page["files"].as_array().unwrap().iter().cloned());
+        match page.get("nextPageToken") {
+            Some(next) => page_token = Some(str_of(next)),
+            None => break,
+        }
+    }
+    let listed_ids: Vec<String> = listed.iter().map(|f| str_of(&f["id"])).collect();
+    let mut expected = ids.clone();
+    expected.insert(0, "gdoc".into());
+    assert_eq!(listed_ids, expected, "ordered by id, trashed left out");
+    assert!(listed[0].get("size").is_none(), "a Google Doc has no size");
+    assert_eq!(listed[1]["size"], "1001");
+    assert_eq!(listed[1]["name"], "file-00001.txt");
+    assert_eq!(
+        listed[1]["webViewLink"],
+        format!("https://drive.google.com/file/d/{}/view", ids[0])
+    );
+    assert_eq!(listed[1]["modifiedTime"], "2024-01-01T00:01:00.000Z");
+    assert!(listed[1].get("kind").is_none());
+
+    // Without fields Drive answers kind, id, name and mimeType only.
+    let (_, _, page) = get(&format!("{api}/files"), &token).await;
+    let keys: Vec<&String> = page["files"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["id", "kind", "mimeType", "name"]);
+    assert_eq!(
+        page["files"].as_array().unwrap().len(),
+        5,
+        "no q: trashed ones too"
+    );
+    let (status, _, _) = get(&format!("{api}/files?pageToken=garbage"), &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Changes since the start token: one per file, removals without a file.
+    p.modify_file("google", user, &ids[0], "renamed.txt");
+    p.delete_file("google", &ids[1]);
+    let fields = "nextPageToken,newStartPageToken,changes(fileId,removed,file(id,name))";
+    let url = format!(
+        "{api}/changes?pageToken={start_token}&pageSize=1&includeRemoved=true&fields={fields}"
+    );
+    let (_, _, first) = get(&url, &token).await;
+    assert_eq!(first["changes"][0]["file"]["name"], "renamed.txt");
+    assert_eq!(first["changes"][0]["removed"], false);
+    let next = str_of(&first["nextPageToken"]);
+    assert!(first.get("newStartPageToken").is_none());
+    let (_, _, second) = get(
+        &format!("{api}/changes?pageToken={next}&pageSize=1&fields={fields}"),
+        &token,
+    )
+    .await;
+    let removal = &second["changes"][0];
+    assert_eq!(
+        (removal["fileId"].as_str(), removal["removed"].as_bool()),
+        (Some(ids[1].as_str()), Some(true))
+    );
+    assert!(removal.get("file").is_none());
+    let new_start = str_of(&second["newStartPageToken"]);
+    let (_, _, none) = get(&format!("{api}/changes?pageToken={new_start}"), &token).await;
+    assert_eq!(none["changes"].as_array().unwrap().len(), 0);
+    assert_eq!(none["kind"], "drive#changeList");
+    let (status, _, _) = get(&format!("{api}/changes"), &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "pageToken is required");
+}
+
+#[tokio::test]
+async fn graph_delta_pages_then_reports_changes_and_expires() {
+    let p = FakeProviders::start().await;
+    p.set_graph_page_size(2);
+    let ids = p.add_files("onedrive", 3);
+    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let select = "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl";
+    let mut url = format!(
+        "{}/graph/v1.0/me/drive/root/delta?$select={select}",
+        p.base_url()
+    );
+
+    // Root and three files over two pages, the last with the deltaLink.
+    let mut items = Vec::new();
+    let delta_link = loop {
+        let (status, _, page) = get(&url, &token).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page["@odata.context"].is_string());
+        items.extend(page["value"].as_array().unwrap().iter().cloned());
+        match (page.get("@odata.nextLink"), page.get("@odata.deltaLink")) {
+            (Some(next), None) => url = str_of(next),
+            (None, Some(delta)) => break str_of(delta),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["root"], serde_json::json!({}));
+    assert_eq!(items[1]["id"], ids[0].as_str());
+    assert_eq!(items[1]["size"], 1001);
+    assert_eq!(items[1]["file"]["mimeType"], "text/plain");
+    assert_eq!(items[1]["lastModifiedDateTime"], "2024-01-01T00:01:00Z");
+    assert!(
+        items[1].get("parentReference").is_none(),
+        "$select is honoured"
+    );
+    assert!(delta_link.starts_with(&format!(
+        "{}/graph/v1.0/me/drive/root/delta?token=",
+        p.base_url()
+    )));
+
+    // The deltaLink later: only what changed.
+    let user = hub_testkit::DEFAULT_MICROSOFT_USER;
+    p.modify_file("onedrive", user, &ids[2], "new.txt");
+    p.delete_file("onedrive", &ids[0]);
+    let (_, _, changes) = get(&delta_link, &token).await;
+    let value = changes["value"].as_array().unwrap();
+    assert_eq!(value.len(), 2);
+    assert_eq!(value[0]["deleted"]["state"], "deleted");
+    assert_eq!(value[1]["name"], "new.txt");
+    assert!(changes["@odata.deltaLink"].is_string());
+
+    // Someone else's token cannot follow the link.
+    p.set_next_identity("onedrive", "ms-user-2", "carol@example.com");
+    let carol = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    assert_eq!(get(&delta_link, &carol).await.0, StatusCode::FORBIDDEN);
+    p.add_files_for("onedrive", "ms-user-2", 1);
+    let fresh = format!("{}/graph/v1.0/me/drive/root/delta", p.base_url());
+    let (_, _, own) = get(&fresh, &carol).await;
+    assert_eq!(
+        own["value"].as_array().unwrap().len(),
+        2,
+        "root and her one file: {own}"
+    );
+
+    p.expire_delta_links();
+    let (status, _, gone) = get(&delta_link, &token).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(gone["error"]["code"], "resyncRequired");
+    assert_eq!(
+        get(&delta_link, "not-a-token").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_carry_retry_after_and_requests_are_counted() {
+    let p = FakeProviders::start().await;
+    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let me = format!("{}/graph/v1.0/me", p.base_url());
+    p.fail_next("/graph/v1.0/me", 429, Some("1"), 2);
+    for _ in 0..2 {
+        let (status, headers, body) = get(&me, &token).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers["retry-after"], "1");
+        assert!(body["error"]["code"].is_string());
+    }
+    assert_eq!(get(&me, &token).await.0, StatusCode::OK);
+    assert_eq!(p.requests("/graph/v1.0/me"), 3);
+
+    let date = "Wed, 21 Oct 2026 07:28:00 GMT";
+    p.fail_next("/google/drive", 503, Some(date), 1);
+    let (status, headers, body) =
+        get(&format!("{}/google/drive/v3/files", p.base_url()), "x").await;
+    assert_eq!(
+        (status, headers["retry-after"].to_str().unwrap()),
+        (StatusCode::SERVICE_UNAVAILABLE, date)
+    );
+    assert_eq!(body["error"]["code"], 503);
+
+    let (status, headers, body) = get(&format!("{}/nowhere", p.base_url()), "x").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(body["error"].is_object());
+}
+
+#[tokio::test]
+async fn env_vars_point_at_the_server() {
+    let p = FakeProviders::start().await;
+    let env: HashMap<String, String> = p.env_vars().into_iter().collect();
+    assert_eq!(env["GOOGLE_API_URL"], format!("{}/google", p.base_url()));
+    assert_eq!(
+        env["ONEDRIVE_GRAPH_URL"],
+        format!("{}/graph/v1.0", p.base_url())
+    );
+    assert_eq!(env["ONEDRIVE_CLIENT_SECRET"], "onedrive-client-secret");
+    assert_eq!(env.len(), 10);
+}
