@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use oauth2::reqwest;
+use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use serde_json::Value;
 
 pub use oauth2::reqwest::{Client, Response, StatusCode};
@@ -39,6 +40,34 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `cargo lambda watch` of the workspace on `port`, logging to the end of `log_path`.
+fn spawn_watch(port: u16, env_file: &Path, log_path: &Path) -> Child {
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap();
+    Command::new("cargo")
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--invoke-address",
+            "127.0.0.1",
+        ])
+        .args(["--invoke-port", &port.to_string()])
+        .arg("--env-file")
+        .arg(env_file)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        // Its own process group, so that stopping it cannot reach the test process.
+        .process_group(0)
+        .spawn()
+        .expect("cargo lambda must be installed (scripts/test installs it)")
+}
+
 impl LocalHub {
     /// Starts the hub with `env` on top of the local defaults and waits until it answers.
     pub async fn start(env: &[(String, String)]) -> LocalHub {
@@ -56,26 +85,7 @@ impl LocalHub {
         lines.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
         let log_path = data_dir.path().join("watch.log");
-        let log = File::create(&log_path).unwrap();
-        let child = Command::new("cargo")
-            .args([
-                "lambda",
-                "watch",
-                "--ignore-changes",
-                "--invoke-address",
-                "127.0.0.1",
-            ])
-            .args(["--invoke-port", &port.to_string()])
-            .arg("--env-file")
-            .arg(&env_file)
-            .current_dir(workspace_root())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            // Its own process group, so the function processes stop with it.
-            .process_group(0)
-            .spawn()
-            .expect("cargo lambda must be installed (scripts/test installs it)");
+        let child = spawn_watch(port, &env_file, &log_path);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(300))
@@ -144,6 +154,73 @@ impl LocalHub {
         panic!("timed out waiting for {what}; log:\n{}", self.log());
     }
 
+    /// Follows a login as a browser would: hub, consent page (the stand-in consents at once),
+    /// hub callback. Returns the callback's answer.
+    pub async fn log_in(&self, provider: &str) -> (StatusCode, Value) {
+        let login = self
+            .get(&format!("/auth/{provider}/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), StatusCode::FOUND);
+        let consent_url = login.headers()["location"].to_str().unwrap().to_string();
+        let consent = self.client.get(&consent_url).send().await.unwrap();
+        assert_eq!(consent.status(), StatusCode::FOUND, "the stand-in consents");
+        let callback = consent.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            callback.starts_with(&format!("{}/auth/{provider}/callback?", self.url)),
+            "{callback}"
+        );
+        self.json(self.client.get(&callback)).await
+    }
+
+    /// Kills (SIGKILL) every process of the hub at once, as a power cut or an out-of-memory
+    /// kill would, then starts it again on the same port and data. Whatever was in flight is
+    /// lost, queued jobs included (the local queue lives in the process that enqueued them).
+    pub async fn crash_and_restart(&mut self) {
+        for (pid, _) in self.processes() {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+        if let Some(group) = Pid::from_raw(self.child.id() as i32) {
+            let _ = kill_process_group(group, Signal::KILL);
+        }
+        let _ = self.child.wait();
+        let port = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        let env_file = self.data_dir.path().join("hub.env");
+        self.child = spawn_watch(port, &env_file, &self.log_path);
+        self.wait_until_ready().await;
+    }
+
+    /// Whether any process of the hub runs `function`'s binary.
+    pub fn is_running(&self, function: &str) -> bool {
+        let binary = format!("target/debug/{function}");
+        self.processes()
+            .iter()
+            .any(|(_, program)| program.ends_with(&binary))
+    }
+
+    /// The processes under this hub's `cargo lambda watch` (which starts each function in a
+    /// process group of its own, so the hub's group does not hold them), with their programs.
+    fn processes(&self) -> Vec<(Pid, String)> {
+        let hub = self.child.id();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            if descends_from(pid, hub) {
+                if let Some(pid) = Pid::from_raw(pid as i32) {
+                    found.push((pid, String::from_utf8_lossy(program).into_owned()));
+                }
+            }
+        }
+        found
+    }
+
     /// Every file under the data dir, for at-rest checks.
     pub fn data_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -164,8 +241,35 @@ impl LocalHub {
 
 impl Drop for LocalHub {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        // Functions first (they are not in the hub's process group), then `cargo lambda
+        // watch`, which was started as the leader of a process group of its own.
+        for (pid, _) in self.processes() {
+            let _ = kill_process(pid, Signal::TERM);
+        }
+        if let Some(group) = Pid::from_raw(self.child.id() as i32) {
+            let _ = kill_process_group(group, Signal::TERM);
+        }
         let _ = self.child.wait();
     }
+}
+
+/// Whether `ancestor` is `pid`'s parent, grandparent, ... (read from /proc).
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    while pid > 1 {
+        // `pid (comm) state ppid ...`: the fields after the last ')'.
+        let Some(parent) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let (_, rest) = stat.rsplit_once(')')?;
+                rest.split_whitespace().nth(1)?.parse().ok()
+            })
+        else {
+            return false;
+        };
+        if parent == ancestor {
+            return true;
+        }
+        pid = parent;
+    }
+    false
 }

@@ -16,26 +16,6 @@ fn query_of(url: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// Follows a login as a browser would: hub → consent page (the stand-in consents at once) →
-/// hub callback. Returns the account the callback answers with.
-async fn log_in(hub: &LocalHub, provider: &str) -> (StatusCode, Value) {
-    let login = hub
-        .get(&format!("/auth/{provider}/login"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::FOUND);
-    let consent_url = login.headers()["location"].to_str().unwrap().to_string();
-    let consent = hub.client.get(&consent_url).send().await.unwrap();
-    assert_eq!(consent.status(), StatusCode::FOUND, "the stand-in consents");
-    let callback = consent.headers()["location"].to_str().unwrap().to_string();
-    assert!(
-        callback.starts_with(&format!("{}/auth/{provider}/callback?", hub.url)),
-        "{callback}"
-    );
-    hub.json(hub.client.get(&callback)).await
-}
-
 async fn files_of(hub: &LocalHub, id: &str) -> Vec<Value> {
     let mut files = Vec::new();
     let mut cursor: Option<String> = None;
@@ -116,11 +96,11 @@ async fn the_whole_flow_through_the_real_binaries() {
     );
 
     // Connect one Google and one Microsoft account.
-    let (status, alice) = log_in(&hub, "google").await;
+    let (status, alice) = hub.log_in("google").await;
     assert_eq!(status, StatusCode::OK, "{alice}");
     assert_eq!(alice["status"], "active");
     assert_eq!(alice["has_refresh_token"], true);
-    let (status, bob) = log_in(&hub, "onedrive").await;
+    let (status, bob) = hub.log_in("onedrive").await;
     assert_eq!(status, StatusCode::OK, "{bob}");
     let (alice_id, bob_id) = (
         alice["id"].as_str().unwrap().to_string(),

@@ -22,6 +22,10 @@ use crate::model::QueueMessage;
 
 pub const WORKER_FUNCTION: &str = "sync-worker";
 pub const MAX_RECEIVES: u32 = 5;
+/// The worker's function timeout in `template.yaml`. An invocation that has not answered by
+/// then failed, as Lambda would have stopped it: a worker process that died half-way never
+/// answers (`cargo lambda watch` holds the request open), and its jobs must be delivered again.
+pub const WORKER_TIMEOUT: Duration = Duration::from_secs(120);
 const CONCURRENT_BATCHES: usize = 2;
 
 #[derive(Clone, Debug)]
@@ -56,8 +60,7 @@ impl LocalQueue {
     /// `invoke_base` is the `cargo lambda watch` address, e.g. `http://localhost:9000`.
     pub fn new(invoke_base: &str, data_dir: PathBuf) -> HubResult<Self> {
         let client = reqwest::Client::builder()
-            // A sync of a large drive takes a while; the worker's own timeout bounds it.
-            .timeout(Duration::from_secs(900))
+            .timeout(WORKER_TIMEOUT)
             .build()
             .map_err(HubError::internal)?;
         Ok(LocalQueue {

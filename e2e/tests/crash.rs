@@ -1,0 +1,87 @@
+//! The hub killed in the middle of a sync, as a crash, an out-of-memory kill or a Lambda
+//! timeout would: what was stored stays whole, and the next sync resumes from the last stored
+//! page and misses no file.
+
+use std::time::Duration;
+
+use hub_e2e::{LocalHub, StatusCode};
+use hub_testkit::FakeProviders;
+use oauth2::reqwest::Method;
+use serde_json::Value;
+
+const FILES: usize = 300;
+
+async fn indexed(hub: &LocalHub, id: &str) -> usize {
+    let (status, page) = hub
+        .json(hub.authed(Method::GET, &format!("/users/{id}/files?limit=1000")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    page["files"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn a_hub_killed_mid_sync_keeps_what_it_stored_and_the_next_sync_resumes() {
+    let providers = FakeProviders::start().await;
+    providers.add_files("onedrive", FILES);
+    providers.set_graph_page_size(20);
+    let mut hub = LocalHub::start(&providers.env_vars()).await;
+    let (status, account) = hub.log_in("onedrive").await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    let id = account["id"].as_str().unwrap().to_string();
+
+    // Slow pages keep the sync in flight long enough to interrupt it.
+    providers.set_latency(Duration::from_millis(200));
+    let body = format!(r#"{{"user_id": "{id}"}}"#);
+    let (status, _) = hub
+        .json(
+            hub.authed(Method::POST, "/sync")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let before_kill = hub
+        .eventually("a few pages stored", || async {
+            let n = indexed(&hub, &id).await;
+            (n >= 40).then_some(n)
+        })
+        .await;
+    assert!(hub.is_running("sync-worker"), "the sync is in flight");
+    hub.crash_and_restart().await;
+    providers.set_latency(Duration::ZERO);
+    let after_restart = indexed(&hub, &id).await;
+    assert!(
+        (before_kill..FILES).contains(&after_restart),
+        "the pages stored before the crash are kept, the sync did not finish \
+         ({before_kill} files before the kill, {after_restart} after)"
+    );
+
+    // The job died with the hub; the next sync picks up the stored cursor.
+    let (status, _) = hub
+        .json(
+            hub.authed(Method::POST, "/sync")
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"user_id": "{id}"}}"#)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let account: Value = hub
+        .eventually("the resumed sync to finish", || async {
+            let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
+            users
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["id"] == id.as_str() && !u["last_synced_at"].is_null())
+                .cloned()
+        })
+        .await;
+    assert_eq!(account["status"], "active");
+    assert_eq!(indexed(&hub, &id).await, FILES, "no file missed");
+    let fresh_enumerations = providers.requests("/graph/v1.0/me/drive/root/delta?$select")
+        + providers.requests("/graph/v1.0/me/drive/root/delta?%24select");
+    assert_eq!(
+        fresh_enumerations, 1,
+        "the next sync resumed instead of starting over"
+    );
+}
