@@ -1,0 +1,359 @@
+//! A counting HTTP proxy between the AWS SDK and moto, on 127.0.0.1: every request is
+//! forwarded unchanged and counted by operation (`X-Amz-Target`, e.g.
+//! `DynamoDB_20120810.PutItem`, or the `Action=` of query-protocol calls). For DynamoDB it
+//! also estimates the capacity units each call would consume, from the items in the request
+//! (writes) and the response (reads), since moto does not report them.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::support::Result;
+
+/// Requests and DynamoDB capacity units seen while counting.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// `Service.Operation` → requests.
+    pub requests: BTreeMap<String, f64>,
+    pub write_units: f64,
+    pub read_units: f64,
+    /// The largest account item written: what each account write pays for, twice.
+    pub largest_item_bytes: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts, factor: f64) {
+        for (operation, n) in &other.requests {
+            *self.requests.entry(operation.clone()).or_default() += n * factor;
+        }
+        self.write_units += other.write_units * factor;
+        self.read_units += other.read_units * factor;
+        self.largest_item_bytes = self.largest_item_bytes.max(other.largest_item_bytes);
+    }
+
+    pub fn service_requests(&self, service: &str) -> f64 {
+        let prefix = format!("{service}.");
+        self.requests
+            .iter()
+            .filter(|(op, _)| op.starts_with(&prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+pub struct Proxy {
+    pub url: String,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    upstream: String,
+    client: reqwest::Client,
+    counting: AtomicBool,
+    counts: Mutex<Counts>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Result<Proxy> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            client: reqwest::Client::new(),
+            counting: AtomicBool::new(false),
+            counts: Mutex::new(Counts::default()),
+        });
+        let app = Router::new().fallback(forward).with_state(shared.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Proxy { url, shared })
+    }
+
+    /// Starts counting from zero.
+    pub fn start_counting(&self) {
+        *self.shared.counts.lock().expect("counts lock") = Counts::default();
+        self.shared.counting.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops counting and returns what was counted.
+    pub fn stop_counting(&self) -> Counts {
+        self.shared.counting.store(false, Ordering::SeqCst);
+        self.shared.counts.lock().expect("counts lock").clone()
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    match relay(&shared, request).await {
+        Ok(response) => response,
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response(),
+    }
+}
+
+async fn relay(shared: &Shared, request: Request) -> Result<Response> {
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, 64 << 20).await?;
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut headers = parts.headers.clone();
+    // Hop-by-hop and framing headers: reqwest sets its own for the body it sends.
+    for name in ["host", "content-length", "transfer-encoding", "connection"] {
+        headers.remove(name);
+    }
+    let answer = shared
+        .client
+        .request(parts.method.clone(), format!("{}{path}", shared.upstream))
+        .headers(headers)
+        .body(body.clone())
+        .send()
+        .await?;
+    let status = answer.status();
+    let mut response_headers = answer.headers().clone();
+    let response_body = answer.bytes().await?;
+    if shared.counting.load(Ordering::SeqCst) {
+        let operation = operation(&parts.headers, parts.uri.query(), &body);
+        let dynamo = operation.starts_with("DynamoDB.") && status.is_success();
+        let (writes, reads) = if dynamo {
+            capacity_units(&operation, &body, &response_body)
+        } else {
+            (0.0, 0.0)
+        };
+        let largest = if dynamo {
+            largest_account_item(&body)
+        } else {
+            0
+        };
+        let mut counts = shared.counts.lock().expect("counts lock");
+        *counts.requests.entry(operation).or_default() += 1.0;
+        counts.write_units += writes;
+        counts.read_units += reads;
+        counts.largest_item_bytes = counts.largest_item_bytes.max(largest);
+    }
+    // The body is re-framed by axum.
+    response_headers.remove("transfer-encoding");
+    response_headers.remove("content-length");
+    response_headers.remove("connection");
+    let mut response = Response::new(Body::from(response_body));
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    Ok(response)
+}
+
+/// `Service.Operation` of an AWS call.
+fn operation(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (prefix, op) = target.split_once('.').unwrap_or((target, "?"));
+        let service = match prefix {
+            p if p.starts_with("DynamoDB") => "DynamoDB",
+            "TrentService" => "KMS",
+            "AmazonSQS" => "SQS",
+            other => other,
+        };
+        return format!("{service}.{op}");
+    }
+    // Query protocol: the service is in the signature's credential scope
+    // (`Credential=AKID/20260101/us-east-1/sqs/aws4_request`), the operation in `Action=`.
+    let service = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|scope| scope.split('/').nth(3))
+        .map(|s| match s {
+            "dynamodb" => "DynamoDB".to_string(),
+            "kms" => "KMS".to_string(),
+            "sqs" => "SQS".to_string(),
+            other => other.to_string(),
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let form = String::from_utf8_lossy(body);
+    let action = [Some(form.as_ref()), query]
+        .into_iter()
+        .flatten()
+        .flat_map(|pairs| url::form_urlencoded::parse(pairs.as_bytes()))
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| "?".into());
+    format!("{service}.{action}")
+}
+
+/// Estimated (write, read) capacity units of a successful DynamoDB call, on-demand rules:
+/// a write costs one unit per started KB of the item, again for each index the item is in
+/// (account items carry `gsi1pk`, so they are in `by-provider`, which projects everything);
+/// transactions cost double; a strongly consistent read one unit per started 4 KB of what it
+/// returned, an eventually consistent one (every index query) half that.
+pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64, f64) {
+    let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    let response: Value = serde_json::from_slice(response).unwrap_or(Value::Null);
+    let put_units = |item: &Value| {
+        let Some(item) = item.as_object() else {
+            return 0.0;
+        };
+        let units = (item_size(item) as f64 / 1024.0).ceil().max(1.0);
+        if item.contains_key("gsi1pk") {
+            units * 2.0
+        } else {
+            units
+        }
+    };
+    let write_request_units = |request: &Value| {
+        if let Some(put) = request.get("PutRequest").or_else(|| request.get("Put")) {
+            put_units(&put["Item"])
+        } else {
+            // A delete's size is the stored item's, which the request does not carry.
+            1.0
+        }
+    };
+    let consistent = request["ConsistentRead"].as_bool().unwrap_or(false);
+    let read_units = |bytes: usize| {
+        let units = (bytes as f64 / 4096.0).ceil().max(1.0);
+        if consistent {
+            units
+        } else {
+            units / 2.0
+        }
+    };
+    let items_size = |items: &Value| -> usize {
+        items
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+            .map(item_size)
+            .sum()
+    };
+    match operation.trim_start_matches("DynamoDB.") {
+        "PutItem" => (put_units(&request["Item"]), 0.0),
+        "DeleteItem" | "UpdateItem" => (1.0, 0.0),
+        "BatchWriteItem" => {
+            let units = request["RequestItems"]
+                .as_object()
+                .into_iter()
+                .flat_map(|tables| tables.values())
+                .filter_map(Value::as_array)
+                .flatten()
+                .map(write_request_units)
+                .sum();
+            (units, 0.0)
+        }
+        "TransactWriteItems" => {
+            let units: f64 = request["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(write_request_units)
+                .sum();
+            (2.0 * units, 0.0)
+        }
+        "GetItem" => {
+            let size = response["Item"].as_object().map_or(0, item_size);
+            (0.0, read_units(size))
+        }
+        "Query" | "Scan" => (0.0, read_units(items_size(&response["Items"]))),
+        _ => (0.0, 0.0),
+    }
+}
+
+/// The size of the account item a `PutItem` or transaction writes (0 if none).
+fn largest_account_item(request: &[u8]) -> usize {
+    let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    let transact = request["TransactItems"].as_array().into_iter().flatten();
+    let items = std::iter::once(&request["Item"]).chain(transact.map(|t| &t["Put"]["Item"]));
+    items
+        .filter_map(Value::as_object)
+        .filter(|item| item.contains_key("gsi1pk"))
+        .map(item_size)
+        .max()
+        .unwrap_or(0)
+}
+
+/// DynamoDB's item size: attribute names plus values, in bytes.
+pub fn item_size(item: &Map<String, Value>) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &Value) -> usize {
+    let Some((kind, inner)) = value.as_object().and_then(|m| m.iter().next()) else {
+        return 0;
+    };
+    let text = |v: &Value| v.as_str().map_or(0, str::len);
+    // Numbers: about one byte per two significant digits, plus one.
+    let number = |v: &Value| text(v) / 2 + 1;
+    // Binary values travel as base64.
+    let binary = |v: &Value| text(v) * 3 / 4;
+    let list = |v: &Value, size: &dyn Fn(&Value) -> usize| -> usize {
+        v.as_array().into_iter().flatten().map(size).sum()
+    };
+    match kind.as_str() {
+        "S" => text(inner),
+        "N" => number(inner),
+        "B" => binary(inner),
+        "BOOL" | "NULL" => 1,
+        "SS" => list(inner, &text),
+        "NS" => list(inner, &number),
+        "BS" => list(inner, &binary),
+        "L" => 3 + list(inner, &|v| 1 + value_size(v)),
+        "M" => {
+            3 + inner.as_object().map_or(0, |m| {
+                m.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum()
+            })
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_operations_by_target_or_action() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-target", "TrentService.Decrypt".parse().unwrap());
+        assert_eq!(operation(&headers, None, &Bytes::new()), "KMS.Decrypt");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host"
+                .parse()
+                .unwrap(),
+        );
+        let body = Bytes::from_static(b"Action=ReceiveMessage&Version=2012-11-05");
+        assert_eq!(operation(&headers, None, &body), "SQS.ReceiveMessage");
+    }
+
+    #[test]
+    fn account_writes_count_for_the_index_too() {
+        let item = json!({"Item": {"pk": {"S": "ACCOUNT#a"}, "gsi1pk": {"S": "PROVIDER#google"}, "blob": {"S": "x".repeat(1500)}}});
+        let (writes, _) = capacity_units("DynamoDB.PutItem", item.to_string().as_bytes(), b"{}");
+        assert_eq!(writes, 4.0);
+        let file = json!({"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "ACCOUNT#a"}, "sk": {"S": "FILE#1"}}}}]}});
+        let (writes, _) = capacity_units(
+            "DynamoDB.BatchWriteItem",
+            file.to_string().as_bytes(),
+            b"{}",
+        );
+        assert_eq!(writes, 1.0);
+    }
+
+    #[test]
+    fn index_queries_are_eventually_consistent() {
+        let response = json!({"Items": [{"a": {"S": "x".repeat(5000)}}]});
+        let (_, reads) = capacity_units("DynamoDB.Query", b"{}", response.to_string().as_bytes());
+        assert_eq!(reads, 1.0);
+        let request = json!({"ConsistentRead": true});
+        let (_, reads) = capacity_units(
+            "DynamoDB.GetItem",
+            request.to_string().as_bytes(),
+            json!({"Item": {"a": {"S": "x"}}}).to_string().as_bytes(),
+        );
+        assert_eq!(reads, 1.0);
+    }
+}
