@@ -43,7 +43,13 @@ pub enum SyncResult {
 /// A change to the account record, applied to the latest version on conflict.
 enum Change {
     Tokens(TokenSet),
-    Cursor { from: Option<String>, to: String },
+    /// The cursor after a stored page; with the outcome too when it was the last page, so
+    /// that a sync with nothing new writes the account once.
+    Cursor {
+        from: Option<String>,
+        to: String,
+        finished: Option<SyncOutcome>,
+    },
     Finished(SyncOutcome),
     NeedsReauth,
 }
@@ -161,26 +167,26 @@ impl Session<'_> {
             }
             pages += 1;
             files += page.files.len() as u64;
+            let last = matches!(page.next, NextPage::Done(_));
             let next = page.next.cursor().to_string();
             let change = Change::Cursor {
                 from: self.account.cursor.clone(),
                 to: next.clone(),
+                finished: last.then(|| SyncOutcome {
+                    finished_at: Utc::now(),
+                    result: "ok".into(),
+                    files_changed: files,
+                    detail: None,
+                }),
             };
             if let Committed::Superseded = self.commit(change).await? {
                 return Ok(SyncResult::Skipped("another worker is ahead"));
             }
-            position = Some(next);
-            if let NextPage::Done(_) = page.next {
+            if last {
                 break;
             }
+            position = Some(next);
         }
-        let outcome = SyncOutcome {
-            finished_at: Utc::now(),
-            result: "ok".into(),
-            files_changed: files,
-            detail: None,
-        };
-        self.commit(Change::Finished(outcome)).await?;
         Ok(SyncResult::Synced { pages, files })
     }
 
@@ -238,13 +244,13 @@ impl Session<'_> {
                     // worker concluded from its own, older refresh token.
                     next.status = AccountStatus::Active;
                 }
-                Change::Cursor { to, .. } => next.cursor = Some(to.clone()),
-                Change::Finished(outcome) => {
-                    next.last_sync = Some(outcome.clone());
-                    if outcome.result == "ok" {
-                        next.last_synced_at = Some(outcome.finished_at);
+                Change::Cursor { to, finished, .. } => {
+                    next.cursor = Some(to.clone());
+                    if let Some(outcome) = finished {
+                        record_outcome(&mut next, outcome);
                     }
                 }
+                Change::Finished(outcome) => record_outcome(&mut next, outcome),
                 Change::NeedsReauth => {
                     next.status = AccountStatus::NeedsReauth;
                     next.last_sync = Some(SyncOutcome {
@@ -297,6 +303,13 @@ impl Session<'_> {
         Err(HubError::internal(
             "the account kept changing during its sync",
         ))
+    }
+}
+
+fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
+    account.last_sync = Some(outcome.clone());
+    if outcome.result == "ok" {
+        account.last_synced_at = Some(outcome.finished_at);
     }
 }
 

@@ -173,7 +173,47 @@ async fn provider_paging(store: &dyn Store) {
     let mut sorted = seen.clone();
     sorted.sort();
     assert_eq!(seen, sorted, "pages come in id order");
-    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), ids);
+    assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), ids);
+    let first = store.get_account(&seen[0]).await.unwrap().unwrap();
+    let listed = store.list_accounts(&provider, None, 1).await.unwrap();
+    assert_eq!(listed.items, vec![first], "whole accounts, as stored");
+
+    // Fan-out's view: the ids of the active accounts only, paged the same way.
+    for id in [&seen[1], &seen[4]] {
+        let mut reauth = store.get_account(id).await.unwrap().unwrap();
+        reauth.status = AccountStatus::NeedsReauth;
+        reauth.version += 1;
+        assert_eq!(
+            store
+                .update_account(&reauth, reauth.version - 1)
+                .await
+                .unwrap(),
+            Write::Done
+        );
+    }
+    let (mut active, mut after) = (Vec::new(), None);
+    loop {
+        let page = store
+            .list_active_account_ids(&provider, after.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        active.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![1, 4].contains(i))
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(
+        active, expected,
+        "active accounts in id order, none skipped"
+    );
 }
 
 async fn login_states(store: &dyn Store) {

@@ -89,7 +89,7 @@ async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
         reason: SyncReason::Schedule,
     };
 
-    // No time at all: each invocation still queues one page, then hands over.
+    // No time at all: each invocation still queues one chunk of 100, then hands over.
     let mut invocations = 1;
     let mut queued = fanout::fan_out(&hub, position, Duration::ZERO)
         .await
@@ -116,7 +116,10 @@ async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
     );
     assert_eq!(queued, 1699);
     assert!(!jobs.contains("google-00007"));
-    assert!(invocations >= 4, "pages of 500: {invocations}");
+    assert_eq!(
+        invocations, 17,
+        "11 chunks of Google accounts, 6 of OneDrive"
+    );
 
     // With time to spare, one invocation does it all.
     let position = FanOutPosition {

@@ -193,6 +193,11 @@ async fn first_sync_enumerates_and_later_syncs_ask_only_for_changes() {
     );
     let stored = f.stored(&account).await;
     assert_eq!(stored.cursor, Some(f.delta("delta1")));
+    assert_eq!(
+        stored.version,
+        account.version + 2,
+        "one account write per page, the last one with the outcome"
+    );
     assert!(stored.last_synced_at.is_some());
     assert_eq!(stored.last_sync.unwrap().result, "ok");
     assert_eq!(
@@ -212,7 +217,14 @@ async fn first_sync_enumerates_and_later_syncs_ask_only_for_changes() {
     assert_eq!(index[0].name, "a-renamed.txt");
     assert!(index[1].deleted);
     assert_eq!(index[1].name, "b.txt", "the tombstone keeps the known name");
-    assert_eq!(f.stored(&account).await.cursor, Some(f.delta("delta2")));
+    let after_changes = f.stored(&account).await;
+    assert_eq!(after_changes.cursor, Some(f.delta("delta2")));
+    assert_eq!(
+        after_changes.version,
+        stored.version + 1,
+        "a one-page sync writes once"
+    );
+    assert_eq!(after_changes.last_sync.unwrap().files_changed, 2);
     assert_eq!(
         f.requests_to("select=id").await,
         1,

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{merge_tombstone, Store, Write};
 use crate::error::{HubError, HubResult};
-use crate::model::{Account, FileEntry, LoginState, Page};
+use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -276,6 +276,24 @@ impl Store for LocalStore {
             )
         })
         .await
+    }
+
+    async fn list_active_account_ids(
+        &self,
+        provider: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<String>> {
+        let page = self.list_accounts(provider, after, limit).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .filter(|a| a.status == AccountStatus::Active)
+                .map(|a| a.id)
+                .collect(),
+            next: page.next,
+        })
     }
 
     async fn delete_account(&self, id: &str) -> HubResult<bool> {

@@ -51,6 +51,16 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> HubResult<Page<Account>>;
 
+    /// One page of the ids of a provider's active accounts in id order, starting after
+    /// `after`: what fan-out needs, without reading whole accounts. `next` is set while
+    /// accounts remain, even when this page holds no active one.
+    async fn list_active_account_ids(
+        &self,
+        provider: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<String>>;
+
     /// Deletes the file index, then the identity record and the account. False when there
     /// was no such account. A process that dies half-way leaves the account in place, so a
     /// retried delete finishes the job.
