@@ -4,7 +4,7 @@
 //! also estimates the capacity units each call would consume, from the items in the request
 //! (writes) and the response (reads), since moto does not report them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -59,6 +59,10 @@ struct Shared {
     client: reqwest::Client,
     counting: AtomicBool,
     counts: Mutex<Counts>,
+    /// What the `by-provider` index holds of each account (keys and status), by `pk`, from
+    /// every write seen, counted or not: an account write costs index units only when that
+    /// changes, as DynamoDB charges.
+    index_entries: Mutex<HashMap<String, String>>,
 }
 
 impl Proxy {
@@ -70,6 +74,7 @@ impl Proxy {
             client: reqwest::Client::new(),
             counting: AtomicBool::new(false),
             counts: Mutex::new(Counts::default()),
+            index_entries: Mutex::new(HashMap::new()),
         });
         let app = Router::new().fallback(forward).with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -115,11 +120,18 @@ async fn relay(shared: &Shared, request: Request) -> Result<Response> {
     let status = answer.status();
     let mut response_headers = answer.headers().clone();
     let response_body = answer.bytes().await?;
+    let operation = operation(&parts.headers, parts.uri.query(), &body);
+    let dynamo = operation.starts_with("DynamoDB.") && status.is_success();
+    let index_writes = if dynamo {
+        let mut entries = shared.index_entries.lock().expect("index lock");
+        index_write_units(&body, &mut entries)
+    } else {
+        0.0
+    };
     if shared.counting.load(Ordering::SeqCst) {
-        let operation = operation(&parts.headers, parts.uri.query(), &body);
-        let dynamo = operation.starts_with("DynamoDB.") && status.is_success();
         let (writes, reads) = if dynamo {
-            capacity_units(&operation, &body, &response_body)
+            let (writes, reads) = capacity_units(&operation, &body, &response_body);
+            (writes + index_writes, reads)
         } else {
             (0.0, 0.0)
         };
@@ -181,11 +193,11 @@ fn operation(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> String {
     format!("{service}.{action}")
 }
 
-/// Estimated (write, read) capacity units of a successful DynamoDB call, on-demand rules:
-/// a write costs one unit per started KB of the item, again for each index the item is in
-/// (account items carry `gsi1pk`, so they are in `by-provider`, which projects everything);
-/// transactions cost double; a strongly consistent read one unit per started 4 KB of what it
-/// returned, an eventually consistent one (every index query) half that.
+/// Estimated (write, read) capacity units of a successful DynamoDB call in the table, on-demand
+/// rules: a write costs one unit per started KB of the item; transactions cost double; a
+/// strongly consistent read one unit per started 4 KB of what it returned, an eventually
+/// consistent one (every index query, every batch get) half that. The index's share is
+/// [`index_write_units`].
 pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64, f64) {
     let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
     let response: Value = serde_json::from_slice(response).unwrap_or(Value::Null);
@@ -193,12 +205,7 @@ pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64,
         let Some(item) = item.as_object() else {
             return 0.0;
         };
-        let units = (item_size(item) as f64 / 1024.0).ceil().max(1.0);
-        if item.contains_key("gsi1pk") {
-            units * 2.0
-        } else {
-            units
-        }
+        (item_size(item) as f64 / 1024.0).ceil().max(1.0)
     };
     let write_request_units = |request: &Value| {
         if let Some(put) = request.get("PutRequest").or_else(|| request.get("Put")) {
@@ -254,8 +261,52 @@ pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64,
             (0.0, read_units(size))
         }
         "Query" | "Scan" => (0.0, read_units(items_size(&response["Items"]))),
+        "BatchGetItem" => {
+            // Each item is rounded up to 4 KB on its own.
+            let units = response["Responses"]
+                .as_object()
+                .into_iter()
+                .flat_map(|tables| tables.values())
+                .filter_map(Value::as_array)
+                .flatten()
+                .filter_map(Value::as_object)
+                .map(|item| read_units(item_size(item)))
+                .sum();
+            (0.0, units)
+        }
         _ => (0.0, 0.0),
     }
+}
+
+/// The `by-provider` index's write units for the account items a write request puts: the
+/// index projects the keys and `status` (under 1 KB), so a put costs one index unit when it
+/// creates the entry or changes one of those, and none otherwise (DynamoDB writes nothing to
+/// an index whose projected attributes did not change).
+pub fn index_write_units(request: &[u8], entries: &mut HashMap<String, String>) -> f64 {
+    let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    let transact = request["TransactItems"].as_array().into_iter().flatten();
+    let batch = request["RequestItems"]
+        .as_object()
+        .into_iter()
+        .flat_map(|tables| tables.values())
+        .filter_map(Value::as_array)
+        .flatten();
+    let items = std::iter::once(&request["Item"])
+        .chain(transact.map(|t| &t["Put"]["Item"]))
+        .chain(batch.map(|w| &w["PutRequest"]["Item"]));
+    let mut units = 0.0;
+    for item in items.filter_map(Value::as_object) {
+        if !item.contains_key("gsi1pk") {
+            continue;
+        }
+        let projected = ["gsi1pk", "gsi1sk", "status"].map(|name| item.get(name).cloned());
+        let projected = serde_json::to_string(&projected).unwrap_or_default();
+        let pk = item.get("pk").map(Value::to_string).unwrap_or_default();
+        if entries.insert(pk, projected.clone()).as_ref() != Some(&projected) {
+            units += 1.0;
+        }
+    }
+    units
 }
 
 /// The size of the account item a `PutItem` or transaction writes (0 if none).
@@ -330,10 +381,28 @@ mod tests {
     }
 
     #[test]
-    fn account_writes_count_for_the_index_too() {
-        let item = json!({"Item": {"pk": {"S": "ACCOUNT#a"}, "gsi1pk": {"S": "PROVIDER#google"}, "blob": {"S": "x".repeat(1500)}}});
-        let (writes, _) = capacity_units("DynamoDB.PutItem", item.to_string().as_bytes(), b"{}");
-        assert_eq!(writes, 4.0);
+    fn account_writes_count_for_the_index_only_when_its_projection_changes() {
+        let item = |status: &str, blob: &str| {
+            json!({"Item": {"pk": {"S": "ACCOUNT#a"}, "gsi1pk": {"S": "PROVIDER#google"}, "gsi1sk": {"S": "a"}, "status": {"S": status}, "blob": {"S": blob.repeat(1500)}}}).to_string()
+        };
+        let (writes, _) = capacity_units("DynamoDB.PutItem", item("active", "x").as_bytes(), b"{}");
+        assert_eq!(writes, 2.0, "the table: 2 started KB");
+        let mut entries = HashMap::new();
+        assert_eq!(
+            index_write_units(item("active", "x").as_bytes(), &mut entries),
+            1.0,
+            "created"
+        );
+        assert_eq!(
+            index_write_units(item("active", "y").as_bytes(), &mut entries),
+            0.0,
+            "unprojected change"
+        );
+        assert_eq!(
+            index_write_units(item("needs_reauth", "y").as_bytes(), &mut entries),
+            1.0,
+            "status"
+        );
         let file = json!({"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "ACCOUNT#a"}, "sk": {"S": "FILE#1"}}}}]}});
         let (writes, _) = capacity_units(
             "DynamoDB.BatchWriteItem",
