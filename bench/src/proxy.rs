@@ -237,12 +237,7 @@ pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64,
         "PutItem" => (put_units(&request["Item"]), 0.0),
         "DeleteItem" | "UpdateItem" => (1.0, 0.0),
         "BatchWriteItem" => {
-            let units = request["RequestItems"]
-                .as_object()
-                .into_iter()
-                .flat_map(|tables| tables.values())
-                .filter_map(Value::as_array)
-                .flatten()
+            let units = per_table_entries(&request["RequestItems"])
                 .map(write_request_units)
                 .sum();
             (units, 0.0)
@@ -263,12 +258,7 @@ pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64,
         "Query" | "Scan" => (0.0, read_units(items_size(&response["Items"]))),
         "BatchGetItem" => {
             // Each item is rounded up to 4 KB on its own.
-            let units = response["Responses"]
-                .as_object()
-                .into_iter()
-                .flat_map(|tables| tables.values())
-                .filter_map(Value::as_array)
-                .flatten()
+            let units = per_table_entries(&response["Responses"])
                 .filter_map(Value::as_object)
                 .map(|item| read_units(item_size(item)))
                 .sum();
@@ -284,21 +274,8 @@ pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64,
 /// an index whose projected attributes did not change).
 pub fn index_write_units(request: &[u8], entries: &mut HashMap<String, String>) -> f64 {
     let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
-    let transact = request["TransactItems"].as_array().into_iter().flatten();
-    let batch = request["RequestItems"]
-        .as_object()
-        .into_iter()
-        .flat_map(|tables| tables.values())
-        .filter_map(Value::as_array)
-        .flatten();
-    let items = std::iter::once(&request["Item"])
-        .chain(transact.map(|t| &t["Put"]["Item"]))
-        .chain(batch.map(|w| &w["PutRequest"]["Item"]));
     let mut units = 0.0;
-    for item in items.filter_map(Value::as_object) {
-        if !item.contains_key("gsi1pk") {
-            continue;
-        }
+    for item in account_puts(&request) {
         let projected = ["gsi1pk", "gsi1sk", "status"].map(|name| item.get(name).cloned());
         let projected = serde_json::to_string(&projected).unwrap_or_default();
         let pk = item.get("pk").map(Value::to_string).unwrap_or_default();
@@ -312,14 +289,29 @@ pub fn index_write_units(request: &[u8], entries: &mut HashMap<String, String>) 
 /// The size of the account item a `PutItem` or transaction writes (0 if none).
 fn largest_account_item(request: &[u8]) -> usize {
     let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    account_puts(&request).map(item_size).max().unwrap_or(0)
+}
+
+/// The entries of every table of a `RequestItems` or `Responses` map.
+fn per_table_entries(by_table: &Value) -> impl Iterator<Item = &Value> {
+    by_table
+        .as_object()
+        .into_iter()
+        .flat_map(|tables| tables.values())
+        .filter_map(Value::as_array)
+        .flatten()
+}
+
+/// The account items (those carrying the `by-provider` keys) a write request puts: a
+/// `PutItem`, the puts of a transaction, the put requests of a batch.
+fn account_puts(request: &Value) -> impl Iterator<Item = &Map<String, Value>> {
     let transact = request["TransactItems"].as_array().into_iter().flatten();
-    let items = std::iter::once(&request["Item"]).chain(transact.map(|t| &t["Put"]["Item"]));
-    items
+    let batch = per_table_entries(&request["RequestItems"]);
+    std::iter::once(&request["Item"])
+        .chain(transact.map(|t| &t["Put"]["Item"]))
+        .chain(batch.map(|w| &w["PutRequest"]["Item"]))
         .filter_map(Value::as_object)
         .filter(|item| item.contains_key("gsi1pk"))
-        .map(item_size)
-        .max()
-        .unwrap_or(0)
 }
 
 /// DynamoDB's item size: attribute names plus values, in bytes.

@@ -178,17 +178,24 @@ impl LocalHub {
     /// kill would, then starts it again on the same port and data. Whatever was in flight is
     /// lost, queued jobs included (the local queue lives in the process that enqueued them).
     pub async fn crash_and_restart(&mut self) {
-        for (pid, _) in self.processes() {
-            let _ = kill_process(pid, Signal::KILL);
-        }
-        if let Some(group) = Pid::from_raw(self.child.id() as i32) {
-            let _ = kill_process_group(group, Signal::KILL);
-        }
-        let _ = self.child.wait();
+        self.stop(Signal::KILL);
         let port = self.url.rsplit(':').next().unwrap().parse().unwrap();
         let env_file = self.data_dir.path().join("hub.env");
         self.child = spawn_watch(port, &env_file, &self.log_path);
         self.wait_until_ready().await;
+    }
+
+    /// Sends `signal` to every process of the hub and waits for `cargo lambda watch` to end:
+    /// the functions first (they are not in the hub's process group), then `cargo lambda
+    /// watch`, which was started as the leader of a process group of its own.
+    fn stop(&mut self, signal: Signal) {
+        for (pid, _) in self.processes() {
+            let _ = kill_process(pid, signal);
+        }
+        if let Some(group) = Pid::from_raw(self.child.id() as i32) {
+            let _ = kill_process_group(group, signal);
+        }
+        let _ = self.child.wait();
     }
 
     /// Whether any process of the hub runs `function`'s binary.
@@ -241,15 +248,7 @@ impl LocalHub {
 
 impl Drop for LocalHub {
     fn drop(&mut self) {
-        // Functions first (they are not in the hub's process group), then `cargo lambda
-        // watch`, which was started as the leader of a process group of its own.
-        for (pid, _) in self.processes() {
-            let _ = kill_process(pid, Signal::TERM);
-        }
-        if let Some(group) = Pid::from_raw(self.child.id() as i32) {
-            let _ = kill_process_group(group, Signal::TERM);
-        }
-        let _ = self.child.wait();
+        self.stop(Signal::TERM);
     }
 }
 

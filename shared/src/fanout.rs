@@ -117,13 +117,11 @@ pub async fn fan_out(
             .store
             .list_active_account_ids(&provider, position.after.as_deref(), PAGE)
             .await?;
-        let chunks: Vec<&[String]> = if page.items.is_empty() {
-            vec![&[]]
-        } else {
-            page.items.chunks(CHUNK).collect()
-        };
-        let last_chunk = chunks.len() - 1;
-        for (i, chunk) in chunks.into_iter().enumerate() {
+        // An empty page still goes round once, to move on to its `next`.
+        let mut rest = page.items.as_slice();
+        loop {
+            let (chunk, after_chunk) = rest.split_at(rest.len().min(CHUNK));
+            rest = after_chunk;
             let jobs: Vec<QueueMessage> = chunk
                 .iter()
                 .map(|id| job(id, &provider, position.reason))
@@ -131,7 +129,7 @@ pub async fn fan_out(
             hub.queue.enqueue(&jobs).await?;
             queued += jobs.len();
             match (chunk.last(), &page.next) {
-                (Some(id), _) if i < last_chunk => position.after = Some(id.clone()),
+                (Some(id), _) if !rest.is_empty() => position.after = Some(id.clone()),
                 (_, Some(next)) => position.after = Some(next.clone()),
                 (_, None) => {
                     position.providers.remove(0);
@@ -147,6 +145,9 @@ pub async fn fan_out(
                     }])
                     .await?;
                 return Ok(queued);
+            }
+            if rest.is_empty() {
+                break;
             }
         }
     }

@@ -10,7 +10,8 @@
 //! The `by-provider` index (`gsi1pk`, `gsi1sk`) lets fan-out page through one provider's
 //! accounts. It projects the keys and `status` only: what fan-out reads. A sync rewrites the
 //! account (cursor, outcome, tokens) without touching those, so DynamoDB writes nothing to the
-//! index, which halves the write units of every sync (see BENCHMARKS.md). Account and files share a partition so deleting an account is one query away.
+//! index, which halves the write units of every sync (see BENCHMARKS.md). Account and files
+//! share a partition so deleting an account is one query away.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -132,6 +133,14 @@ where
     ))
 }
 
+/// The pause before re-sending what a batch call left unprocessed (none before the first
+/// round): exponential from 100 ms, at most 3.2 s.
+async fn backoff_before(round: u32) {
+    if round > 0 {
+        tokio::time::sleep(Duration::from_millis(50 << round.min(6))).await;
+    }
+}
+
 fn string_attr(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
@@ -147,9 +156,7 @@ impl DynamoStore {
     /// Sends one BatchWriteItem chunk, re-sending unprocessed items with backoff.
     async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> HubResult<()> {
         for round in 0..=UNPROCESSED_RETRIES {
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(50 << round.min(6))).await;
-            }
+            backoff_before(round).await;
             let answer = self
                 .client
                 .batch_write_item()
@@ -190,9 +197,7 @@ impl DynamoStore {
                         wanted.keys().len()
                     )));
                 }
-                if round > 0 {
-                    tokio::time::sleep(Duration::from_millis(50 << round.min(6))).await;
-                }
+                backoff_before(round).await;
                 round += 1;
                 let answer = self
                     .client
