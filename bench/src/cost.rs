@@ -258,7 +258,7 @@ pub async fn run(options: Options) -> Result<Results> {
 
 fn job(account_id: &str) -> SyncJob {
     SyncJob {
-        user_id: account_id.to_string(),
+        account_id: account_id.to_string(),
         provider: PROVIDER.to_string(),
         reason: SyncReason::Schedule,
         requested_at: chrono::Utc::now(),

@@ -356,7 +356,7 @@ async fn receive_once(
     let mut receipts = Vec::new();
     for (i, message) in answer.messages().iter().enumerate() {
         match serde_json::from_str::<QueueMessage>(message.body().unwrap_or_default()) {
-            Ok(QueueMessage::Sync(job)) => jobs.record(job.user_id),
+            Ok(QueueMessage::Sync(job)) => jobs.record(job.account_id),
             Ok(QueueMessage::FanOut { continue_fanout }) => {
                 if let Some(continuations) = continuations {
                     let _ = continuations.send(continue_fanout);
@@ -399,7 +399,7 @@ async fn raw_send(sdk: &aws_config::SdkConfig, n: usize) -> Result<f64> {
     // Job bodies as the hub writes them, one account each.
     let body = || {
         serde_json::to_string(&QueueMessage::Sync(SyncJob {
-            user_id: uuid::Uuid::new_v4().to_string(),
+            account_id: uuid::Uuid::new_v4().to_string(),
             provider: "onedrive".into(),
             reason: SyncReason::Manual,
             requested_at: chrono::Utc::now(),
@@ -499,7 +499,7 @@ async fn invoked(State(state): State<InvokeState>, body: Bytes) -> Json<Value> {
             .and_then(Value::as_str)
             .unwrap_or_default();
         match serde_json::from_str::<QueueMessage>(body) {
-            Ok(QueueMessage::Sync(job)) => state.jobs.record(job.user_id),
+            Ok(QueueMessage::Sync(job)) => state.jobs.record(job.account_id),
             Ok(QueueMessage::FanOut { continue_fanout }) => {
                 let _ = state.continuations.send(continue_fanout);
             }

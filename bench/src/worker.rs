@@ -293,7 +293,7 @@ pub async fn child(account_id: &str, provider: &str) -> Result<()> {
     let hub = Hub::from_env().await?;
     let before_sync_kib = support::own_peak_rss_kib();
     let job = SyncJob {
-        user_id: account_id.to_string(),
+        account_id: account_id.to_string(),
         provider: provider.to_string(),
         reason: SyncReason::Manual,
         requested_at: chrono::Utc::now(),

@@ -46,7 +46,7 @@ fn target_providers(
 
 fn job(account_id: &str, provider: &str, reason: SyncReason) -> QueueMessage {
     QueueMessage::Sync(SyncJob {
-        user_id: account_id.to_string(),
+        account_id: account_id.to_string(),
         provider: provider.to_string(),
         reason,
         requested_at: Utc::now(),

@@ -85,12 +85,22 @@ pub enum AccountStatus {
     NeedsReauth,
 }
 
+/// How a sync ended, as stored in the account's `last_sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    Ok,
+    /// The provider refused the refresh token.
+    NeedsReauth,
+    /// The job failed and was left for the queue to retry.
+    Failed,
+}
+
 /// How the last sync of an account ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncOutcome {
     pub finished_at: DateTime<Utc>,
-    /// `ok`, `needs_reauth` or `failed`.
-    pub result: String,
+    pub result: SyncStatus,
     pub files_changed: u64,
     pub detail: Option<String>,
 }
@@ -176,7 +186,9 @@ pub enum SyncReason {
 /// A queue message: sync one account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncJob {
-    pub user_id: String,
+    /// The account to sync; `user_id` on the wire, as the contract names it.
+    #[serde(rename = "user_id")]
+    pub account_id: String,
     pub provider: String,
     pub reason: SyncReason,
     pub requested_at: DateTime<Utc>,

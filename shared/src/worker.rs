@@ -11,13 +11,17 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
+use tracing::Instrument;
 
+use crate::crypto::Sealed;
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::fanout;
 use crate::hub::Hub;
-use crate::model::{Account, AccountStatus, QueueMessage, SyncJob, SyncOutcome, TokenSet};
-use crate::providers::{Connector, NextPage};
+use crate::model::{
+    Account, AccountStatus, QueueMessage, SyncJob, SyncOutcome, SyncStatus, TokenSet,
+};
+use crate::providers::{Connector, FilePage, NextPage};
 use crate::store::Write;
 use crate::tokens;
 
@@ -35,14 +39,31 @@ pub enum SyncResult {
     },
     /// The provider refused the refresh token: the account is marked `needs_reauth`.
     NeedsReauth,
-    /// Nothing to do: the account is gone, needs re-authorisation, or another worker is
-    /// syncing it right now and is ahead of this one.
-    Skipped(&'static str),
+    /// Nothing to do.
+    Skipped(SkipReason),
+}
+
+/// Why a job had nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The account was deleted after the job was queued.
+    AccountDeleted,
+    /// The job names another provider than the account's (a forged or stale message).
+    ProviderMismatch,
+    /// The account waits for its user to log in again.
+    NeedsReauth,
+    /// Another worker moved the cursor meanwhile: it is ahead of this one.
+    AnotherWorkerAhead,
 }
 
 /// A change to the account record, applied to the latest version on conflict.
+#[derive(Debug, Clone)]
 enum Change {
-    Tokens(TokenSet),
+    /// Freshly refreshed tokens, already sealed for this account.
+    Tokens {
+        sealed: Sealed,
+        has_refresh_token: bool,
+    },
     /// The cursor after a stored page; with the outcome too when it was the last page, so
     /// that a sync with nothing new writes the account once.
     Cursor {
@@ -51,14 +72,70 @@ enum Change {
         finished: Option<SyncOutcome>,
     },
     Finished(SyncOutcome),
-    NeedsReauth,
+    NeedsReauth {
+        at: DateTime<Utc>,
+    },
+}
+
+/// The account as `change` leaves it, one version later. Pure: the conditional write and
+/// its retries are [`Session::commit`]'s business.
+fn applied(account: &Account, change: &Change) -> Account {
+    let mut next = account.clone();
+    match change {
+        Change::Tokens {
+            sealed,
+            has_refresh_token,
+        } => {
+            next.tokens = sealed.clone();
+            next.has_refresh_token = *has_refresh_token;
+            // A refresh that worked proves the grant is alive, whatever a racing worker
+            // concluded from its own, older refresh token.
+            next.status = AccountStatus::Active;
+        }
+        Change::Cursor { to, finished, .. } => {
+            next.cursor = Some(to.clone());
+            if let Some(outcome) = finished {
+                record_outcome(&mut next, outcome);
+            }
+        }
+        Change::Finished(outcome) => record_outcome(&mut next, outcome),
+        Change::NeedsReauth { at } => {
+            next.status = AccountStatus::NeedsReauth;
+            next.last_sync = Some(SyncOutcome {
+                finished_at: *at,
+                result: SyncStatus::NeedsReauth,
+                files_changed: 0,
+                detail: Some("the provider refused the refresh token".into()),
+            });
+        }
+    }
+    next.version = account.version + 1;
+    next
+}
+
+fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
+    account.last_sync = Some(outcome.clone());
+    if outcome.result == SyncStatus::Ok {
+        account.last_synced_at = Some(outcome.finished_at);
+    }
+}
+
+/// Whether `change`, refused because the account moved from `ours` to `latest`, has been
+/// overtaken by another worker instead of needing to be applied again on top of `latest`:
+/// that worker moved the cursor (it is ahead: this one stops), or stored other tokens (a
+/// refresh of its own: they are current, and a grant this one saw refused is alive). Pure.
+fn superseded(change: &Change, ours: &Account, latest: &Account) -> bool {
+    match change {
+        Change::Cursor { from, .. } => latest.cursor != *from,
+        Change::Tokens { .. } | Change::NeedsReauth { .. } => latest.tokens != ours.tokens,
+        Change::Finished(_) => false,
+    }
 }
 
 /// What a conditional write found.
 enum Committed {
     Yes,
-    /// Another worker got there first: it moved the cursor (this one stops), or it stored
-    /// fresh tokens while this one was about to give up on the grant (this one goes on).
+    /// Another worker got there first: see [`superseded`].
     Superseded,
 }
 
@@ -69,17 +146,28 @@ struct Session<'a> {
     tokens: TokenSet,
 }
 
+/// Syncs the account a job names, inside one span that every log line of it carries.
 pub async fn sync(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
-    let Some(account) = hub.store.get_account(&job.user_id).await? else {
-        tracing::info!(account_id = %job.user_id, "account no longer exists; job dropped");
-        return Ok(SyncResult::Skipped("account deleted"));
+    let span = tracing::info_span!(
+        "sync",
+        account_id = %job.account_id,
+        provider = %job.provider,
+        reason = ?job.reason,
+    );
+    sync_account(hub, job).instrument(span).await
+}
+
+async fn sync_account(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
+    let Some(account) = hub.store.get_account(&job.account_id).await? else {
+        tracing::info!("account no longer exists; job dropped");
+        return Ok(SyncResult::Skipped(SkipReason::AccountDeleted));
     };
     if account.provider != job.provider {
-        tracing::warn!(account_id = %account.id, job_provider = %job.provider, "job names the wrong provider; dropped");
-        return Ok(SyncResult::Skipped("provider mismatch"));
+        tracing::warn!(account_provider = %account.provider, "job names the wrong provider; dropped");
+        return Ok(SyncResult::Skipped(SkipReason::ProviderMismatch));
     }
     if account.status == AccountStatus::NeedsReauth {
-        return Ok(SyncResult::Skipped("needs re-authorisation"));
+        return Ok(SyncResult::Skipped(SkipReason::NeedsReauth));
     }
     let connector = hub.providers.get(&account.provider, true)?;
     let tokens = tokens::open(hub, &account).await?;
@@ -91,17 +179,13 @@ pub async fn sync(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
     };
     let result = session.run().await;
     match &result {
-        Ok(SyncResult::Synced { pages, files }) => {
-            tracing::info!(account_id = %session.account.id, pages, files, "sync finished")
-        }
-        Ok(other) => {
-            tracing::info!(account_id = %session.account.id, result = ?other, "sync ended")
-        }
+        Ok(SyncResult::Synced { pages, files }) => tracing::info!(pages, files, "sync finished"),
+        Ok(other) => tracing::info!(result = ?other, "sync ended"),
         Err(e) => {
-            tracing::warn!(account_id = %session.account.id, error = %e, "sync failed; the queue will retry");
+            tracing::warn!(error = %e, "sync failed; the queue will retry");
             let outcome = SyncOutcome {
                 finished_at: Utc::now(),
-                result: "failed".into(),
+                result: SyncStatus::Failed,
                 files_changed: 0,
                 detail: Some(e.to_string()),
             };
@@ -112,59 +196,36 @@ pub async fn sync(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
     result
 }
 
+/// Where the listing goes on from, and the one-time recoveries already spent on it.
+struct Position {
+    /// Differs from the stored cursor only after a restart on an expired cursor.
+    cursor: Option<String>,
+    refreshed_after_401: bool,
+    restarted: bool,
+}
+
 impl Session<'_> {
     async fn run(&mut self) -> HubResult<SyncResult> {
-        let now = Utc::now();
         if self
             .tokens
-            .expires_within(Duration::minutes(REFRESH_MARGIN_MINUTES), now)
+            .expires_within(Duration::minutes(REFRESH_MARGIN_MINUTES), Utc::now())
         {
             if let Some(ended) = self.refresh().await? {
                 return Ok(ended);
             }
         }
         let (mut pages, mut files) = (0u64, 0u64);
-        let mut refreshed_after_401 = false;
-        let mut restarted = false;
-        // Where to read from; differs from the stored cursor only after a restart on 410.
-        let mut position = self.account.cursor.clone();
+        let mut position = Position {
+            cursor: self.account.cursor.clone(),
+            refreshed_after_401: false,
+            restarted: false,
+        };
         loop {
-            let page = match self
-                .connector
-                .list_page(&self.tokens.access_token, position.as_deref())
-                .await
-            {
+            let page = match self.next_page(&mut position).await? {
                 Ok(page) => page,
-                Err(ProviderError::Unauthorized) if !refreshed_after_401 => {
-                    refreshed_after_401 = true;
-                    if let Some(ended) = self.refresh().await? {
-                        return Ok(ended);
-                    }
-                    continue;
-                }
-                Err(ProviderError::CursorExpired) if !restarted && position.is_some() => {
-                    // Graph's 410 Gone: the delta link expired; enumerate again from scratch.
-                    tracing::info!(account_id = %self.account.id, "change cursor expired; starting over");
-                    restarted = true;
-                    position = None;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+                Err(ended) => return Ok(ended),
             };
-            self.hub
-                .store
-                .put_files(&self.account.id, &page.files)
-                .await?;
-            for file in &page.files {
-                tracing::info!(
-                    account_id = %self.account.id,
-                    file_id = %file.id,
-                    name = %file.name,
-                    modified_at = ?file.modified_at,
-                    deleted = file.deleted,
-                    "file"
-                );
-            }
+            self.store_files(&page).await?;
             pages += 1;
             files += page.files.len() as u64;
             let last = matches!(page.next, NextPage::Done(_));
@@ -174,28 +235,87 @@ impl Session<'_> {
                 to: next.clone(),
                 finished: last.then(|| SyncOutcome {
                     finished_at: Utc::now(),
-                    result: "ok".into(),
+                    result: SyncStatus::Ok,
                     files_changed: files,
                     detail: None,
                 }),
             };
             if let Committed::Superseded = self.commit(change).await? {
-                return Ok(SyncResult::Skipped("another worker is ahead"));
+                return Ok(SyncResult::Skipped(SkipReason::AnotherWorkerAhead));
             }
             if last {
-                break;
+                return Ok(SyncResult::Synced { pages, files });
             }
-            position = Some(next);
+            position.cursor = Some(next);
         }
-        Ok(SyncResult::Synced { pages, files })
+    }
+
+    /// The next page of the listing at `position`, recovering once from a refused access
+    /// token (refresh, then ask again) and once from an expired change cursor (enumerate
+    /// from scratch). `Err(result)` when the job ends here (the grant is gone).
+    async fn next_page(
+        &mut self,
+        position: &mut Position,
+    ) -> HubResult<Result<FilePage, SyncResult>> {
+        loop {
+            let listed = self
+                .connector
+                .list_page(&self.tokens.access_token, position.cursor.as_deref())
+                .await;
+            match listed {
+                Ok(page) => return Ok(Ok(page)),
+                Err(ProviderError::Unauthorized) if !position.refreshed_after_401 => {
+                    position.refreshed_after_401 = true;
+                    if let Some(ended) = self.refresh().await? {
+                        return Ok(Err(ended));
+                    }
+                }
+                Err(ProviderError::CursorExpired)
+                    if !position.restarted && position.cursor.is_some() =>
+                {
+                    // Graph's 410 Gone: the delta link expired; enumerate again from scratch.
+                    tracing::info!("change cursor expired; starting over");
+                    position.restarted = true;
+                    position.cursor = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn store_files(&self, page: &FilePage) -> HubResult<()> {
+        self.hub
+            .store
+            .put_files(&self.account.id, &page.files)
+            .await?;
+        for file in &page.files {
+            tracing::info!(
+                file_id = %file.id,
+                name = %file.name,
+                modified_at = ?file.modified_at,
+                deleted = file.deleted,
+                "file"
+            );
+        }
+        Ok(())
     }
 
     /// Refreshes and stores the new tokens at once (Microsoft has already invalidated the old
     /// refresh token). `Some(result)` when the job ends here.
     async fn refresh(&mut self) -> HubResult<Option<SyncResult>> {
         match self.connector.refresh(&self.tokens).await {
-            Ok(tokens) => {
-                self.commit(Change::Tokens(tokens)).await?;
+            Ok(fresh) => {
+                let sealed =
+                    tokens::seal(self.hub, &self.account.id, &self.account.provider, &fresh)
+                        .await?;
+                let change = Change::Tokens {
+                    sealed,
+                    has_refresh_token: fresh.refresh_token.is_some(),
+                };
+                if let Committed::Yes = self.commit(change).await? {
+                    self.tokens = fresh;
+                }
+                // Otherwise another worker stored fresher tokens, which `commit` adopted.
                 Ok(None)
             }
             Err(ProviderError::InvalidGrant) => {
@@ -203,12 +323,11 @@ impl Session<'_> {
                 // stored one is newer than ours and the account is fine.
                 let latest = self.reload().await?;
                 if latest.tokens != self.account.tokens {
-                    self.tokens = tokens::open(self.hub, &latest).await?;
-                    self.account = latest;
+                    self.adopt(latest).await?;
                     return Ok(None);
                 }
-                tracing::warn!(account_id = %self.account.id, "refresh refused (invalid_grant); account needs re-authorisation");
-                match self.commit(Change::NeedsReauth).await? {
+                tracing::warn!("refresh refused (invalid_grant); account needs re-authorisation");
+                match self.commit(Change::NeedsReauth { at: Utc::now() }).await? {
                     Committed::Yes => Ok(Some(SyncResult::NeedsReauth)),
                     Committed::Superseded => Ok(None),
                 }
@@ -216,7 +335,6 @@ impl Session<'_> {
             Err(e) => Err(e.into()),
         }
     }
-
     async fn reload(&self) -> HubResult<Account> {
         self.hub
             .store
@@ -225,43 +343,20 @@ impl Session<'_> {
             .ok_or_else(|| HubError::internal("the account was deleted during its sync"))
     }
 
+    /// Builds on `latest` from now on, with the tokens it holds.
+    async fn adopt(&mut self, latest: Account) -> HubResult<()> {
+        if latest.tokens != self.account.tokens {
+            self.tokens = tokens::open(self.hub, &latest).await?;
+        }
+        self.account = latest;
+        Ok(())
+    }
+
     /// Applies `change` to the account with a conditional write, re-reading and re-applying
     /// it when another writer got there first.
     async fn commit(&mut self, change: Change) -> HubResult<Committed> {
-        let sealed = match &change {
-            Change::Tokens(tokens) => Some(
-                tokens::seal(self.hub, &self.account.id, &self.account.provider, tokens).await?,
-            ),
-            _ => None,
-        };
         for _ in 0..WRITE_ATTEMPTS {
-            let mut next = self.account.clone();
-            match &change {
-                Change::Tokens(tokens) => {
-                    next.tokens = sealed.clone().expect("sealed above");
-                    next.has_refresh_token = tokens.refresh_token.is_some();
-                    // A refresh that worked proves the grant is alive, whatever a racing
-                    // worker concluded from its own, older refresh token.
-                    next.status = AccountStatus::Active;
-                }
-                Change::Cursor { to, finished, .. } => {
-                    next.cursor = Some(to.clone());
-                    if let Some(outcome) = finished {
-                        record_outcome(&mut next, outcome);
-                    }
-                }
-                Change::Finished(outcome) => record_outcome(&mut next, outcome),
-                Change::NeedsReauth => {
-                    next.status = AccountStatus::NeedsReauth;
-                    next.last_sync = Some(SyncOutcome {
-                        finished_at: Utc::now(),
-                        result: "needs_reauth".into(),
-                        files_changed: 0,
-                        detail: Some("the provider refused the refresh token".into()),
-                    });
-                }
-            }
-            next.version = self.account.version + 1;
+            let next = applied(&self.account, &change);
             if self
                 .hub
                 .store
@@ -270,46 +365,18 @@ impl Session<'_> {
                 == Write::Done
             {
                 self.account = next;
-                if let Change::Tokens(tokens) = &change {
-                    self.tokens = tokens.clone();
-                }
                 return Ok(Committed::Yes);
             }
             let latest = self.reload().await?;
-            match &change {
-                Change::Cursor { from, .. } if latest.cursor != *from => {
-                    return Ok(Committed::Superseded)
-                }
-                // Another worker refreshed since our refresh was refused: the grant is alive.
-                Change::NeedsReauth if latest.tokens != self.account.tokens => {
-                    self.tokens = tokens::open(self.hub, &latest).await?;
-                    self.account = latest;
-                    return Ok(Committed::Superseded);
-                }
-                Change::Tokens(_) if latest.tokens != self.account.tokens => {
-                    // Someone else stored fresher tokens meanwhile: theirs are current.
-                    self.tokens = tokens::open(self.hub, &latest).await?;
-                    self.account = latest;
-                    return Ok(Committed::Yes);
-                }
-                _ => {}
+            let overtaken = superseded(&change, &self.account, &latest);
+            self.adopt(latest).await?;
+            if overtaken {
+                return Ok(Committed::Superseded);
             }
-            // Keep the tokens we hold in step with the record we now build on.
-            if latest.tokens != self.account.tokens {
-                self.tokens = tokens::open(self.hub, &latest).await?;
-            }
-            self.account = latest;
         }
         Err(HubError::internal(
             "the account kept changing during its sync",
         ))
-    }
-}
-
-fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
-    account.last_sync = Some(outcome.clone());
-    if outcome.result == "ok" {
-        account.last_synced_at = Some(outcome.finished_at);
     }
 }
 
@@ -330,21 +397,192 @@ pub struct Message {
 pub async fn handle_batch(hub: &Hub, messages: Vec<Message>) -> Vec<String> {
     use futures::StreamExt;
     futures::stream::iter(messages)
-        .map(|message| async move {
-            let outcome = match serde_json::from_str::<QueueMessage>(&message.body) {
-                Ok(QueueMessage::Sync(job)) => sync(hub, &job).await.map(|_| ()),
-                Ok(QueueMessage::FanOut { continue_fanout }) => {
-                    fanout::fan_out(hub, continue_fanout, fanout::BACKGROUND_BUDGET).await.map(|_| ())
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %message.id, error = %e, "message is neither a sync job nor a fan-out");
-                    Err(HubError::InvalidJson(e.to_string()))
-                }
-            };
-            outcome.err().map(|_| message.id)
+        .map(|message| {
+            let span = tracing::info_span!("message", message_id = %message.id);
+            async move {
+                let outcome = match serde_json::from_str::<QueueMessage>(&message.body) {
+                    Ok(QueueMessage::Sync(job)) => sync(hub, &job).await.map(|_| ()),
+                    Ok(QueueMessage::FanOut { continue_fanout }) => {
+                        fanout::fan_out(hub, continue_fanout, fanout::BACKGROUND_BUDGET)
+                            .await
+                            .map(|_| ())
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "message is neither a sync job nor a fan-out");
+                        Err(HubError::InvalidJson(e.to_string()))
+                    }
+                };
+                outcome.err().map(|_| message.id)
+            }
+            .instrument(span)
         })
         .buffer_unordered(CONCURRENT_RECORDS)
         .filter_map(|failed| async move { failed })
         .collect()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> Account {
+        Account {
+            id: "a1".into(),
+            provider: "onedrive".into(),
+            provider_user_id: "u1".into(),
+            email: "a@example.com".into(),
+            status: AccountStatus::Active,
+            connected_at: Utc::now(),
+            last_synced_at: None,
+            last_sync: None,
+            has_refresh_token: true,
+            tokens: sealed("old"),
+            cursor: Some("c1".into()),
+            version: 7,
+        }
+    }
+
+    fn sealed(tag: &str) -> Sealed {
+        Sealed {
+            data_key: None,
+            nonce: "n".into(),
+            ciphertext: tag.into(),
+        }
+    }
+
+    fn outcome(result: SyncStatus) -> SyncOutcome {
+        SyncOutcome {
+            finished_at: Utc::now(),
+            result,
+            files_changed: 3,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn every_change_advances_the_version_once() {
+        let before = account();
+        let changes = [
+            Change::Tokens {
+                sealed: sealed("new"),
+                has_refresh_token: false,
+            },
+            Change::Cursor {
+                from: Some("c1".into()),
+                to: "c2".into(),
+                finished: None,
+            },
+            Change::Finished(outcome(SyncStatus::Failed)),
+            Change::NeedsReauth { at: Utc::now() },
+        ];
+        for change in &changes {
+            assert_eq!(applied(&before, change).version, 8, "{change:?}");
+        }
+    }
+
+    #[test]
+    fn fresh_tokens_reactivate_the_account() {
+        let mut before = account();
+        before.status = AccountStatus::NeedsReauth;
+        let after = applied(
+            &before,
+            &Change::Tokens {
+                sealed: sealed("new"),
+                has_refresh_token: false,
+            },
+        );
+        assert_eq!(after.tokens, sealed("new"));
+        assert!(!after.has_refresh_token);
+        assert_eq!(after.status, AccountStatus::Active);
+        assert_eq!(after.cursor, before.cursor, "the cursor is not touched");
+    }
+
+    #[test]
+    fn the_last_page_records_the_outcome_with_the_cursor() {
+        let before = account();
+        let ok = outcome(SyncStatus::Ok);
+        let after = applied(
+            &before,
+            &Change::Cursor {
+                from: Some("c1".into()),
+                to: "c2".into(),
+                finished: Some(ok.clone()),
+            },
+        );
+        assert_eq!(after.cursor.as_deref(), Some("c2"));
+        assert_eq!(after.last_sync, Some(ok.clone()));
+        assert_eq!(after.last_synced_at, Some(ok.finished_at));
+
+        let middle = applied(
+            &before,
+            &Change::Cursor {
+                from: Some("c1".into()),
+                to: "c2".into(),
+                finished: None,
+            },
+        );
+        assert_eq!(middle.last_sync, None, "a middle page records no outcome");
+    }
+
+    #[test]
+    fn a_failure_is_recorded_without_moving_last_synced_at() {
+        let before = account();
+        let after = applied(&before, &Change::Finished(outcome(SyncStatus::Failed)));
+        assert_eq!(after.last_sync.unwrap().result, SyncStatus::Failed);
+        assert_eq!(after.last_synced_at, None);
+    }
+
+    #[test]
+    fn a_refused_grant_marks_the_account() {
+        let after = applied(&account(), &Change::NeedsReauth { at: Utc::now() });
+        assert_eq!(after.status, AccountStatus::NeedsReauth);
+        assert_eq!(after.last_sync.unwrap().result, SyncStatus::NeedsReauth);
+        assert_eq!(
+            after.tokens,
+            sealed("old"),
+            "the tokens stay for a later look"
+        );
+    }
+
+    #[test]
+    fn a_moved_cursor_supersedes_a_cursor_change_only() {
+        let ours = account();
+        let mut latest = account();
+        latest.version = 8;
+        latest.cursor = Some("c9".into());
+        let cursor = Change::Cursor {
+            from: Some("c1".into()),
+            to: "c2".into(),
+            finished: None,
+        };
+        assert!(superseded(&cursor, &ours, &latest));
+        assert!(!superseded(
+            &Change::Finished(outcome(SyncStatus::Failed)),
+            &ours,
+            &latest
+        ));
+        latest.cursor = ours.cursor.clone();
+        assert!(
+            !superseded(&cursor, &ours, &latest),
+            "another change of the record (a refresh) is applied again on top"
+        );
+    }
+
+    #[test]
+    fn tokens_stored_by_another_worker_supersede_a_refresh_and_a_refusal() {
+        let ours = account();
+        let mut latest = account();
+        latest.tokens = sealed("theirs");
+        let refresh = Change::Tokens {
+            sealed: sealed("new"),
+            has_refresh_token: true,
+        };
+        let refusal = Change::NeedsReauth { at: Utc::now() };
+        assert!(superseded(&refresh, &ours, &latest));
+        assert!(superseded(&refusal, &ours, &latest));
+        latest.tokens = ours.tokens.clone();
+        assert!(!superseded(&refresh, &ours, &latest));
+        assert!(!superseded(&refusal, &ours, &latest));
+    }
 }

@@ -174,7 +174,7 @@ impl Fixture {
 
     async fn run_job(&self, account: &Account) -> Vec<String> {
         let job = SyncJob {
-            user_id: account.id.clone(),
+            account_id: account.id.clone(),
             provider: "onedrive".into(),
             reason: SyncReason::Schedule,
             requested_at: Utc::now(),

@@ -587,7 +587,7 @@ fn jobs(n: usize) -> Vec<QueueMessage> {
     (0..n)
         .map(|i| {
             QueueMessage::Sync(SyncJob {
-                user_id: format!("user-{i}"),
+                account_id: format!("user-{i}"),
                 provider: "google".into(),
                 reason: SyncReason::Manual,
                 requested_at: Utc::now(),
@@ -687,7 +687,7 @@ async fn local_queue_redelivers_failures_then_dead_letters() {
     let mut batch = jobs(12);
     for (i, user) in [(0, "flaky-1"), (1, "fail-1")] {
         if let QueueMessage::Sync(job) = &mut batch[i] {
-            job.user_id = user.into();
+            job.account_id = user.into();
         }
     }
     queue.enqueue(&batch).await.unwrap();

@@ -99,7 +99,7 @@ async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
         let mut continuation = None;
         for message in take(&recorded) {
             match message {
-                QueueMessage::Sync(job) => assert!(jobs.insert(job.user_id), "each account once"),
+                QueueMessage::Sync(job) => assert!(jobs.insert(job.account_id), "each account once"),
                 QueueMessage::FanOut { continue_fanout } => continuation = Some(continue_fanout),
             }
         }
@@ -161,7 +161,7 @@ async fn a_continuation_message_round_trips_through_the_worker() {
     let users: Vec<String> = take(&recorded)
         .into_iter()
         .map(|m| match m {
-            QueueMessage::Sync(job) => job.user_id,
+            QueueMessage::Sync(job) => job.account_id,
             other => panic!("{other:?}"),
         })
         .collect();

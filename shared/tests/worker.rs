@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hub::config::Env;
-use hub::model::{Account, AccountStatus, SyncJob, SyncReason, TokenSet};
+use hub::model::{Account, AccountStatus, SyncJob, SyncReason, SyncStatus, TokenSet};
 use hub::providers::http::RetryPolicy;
-use hub::worker::{self, SyncResult};
+use hub::worker::{self, SkipReason, SyncResult};
 use hub::{tokens, Hub};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -73,7 +73,7 @@ impl Fixture {
 
     async fn sync(&self, account: &Account) -> Result<SyncResult, hub::HubError> {
         let job = SyncJob {
-            user_id: account.id.clone(),
+            account_id: account.id.clone(),
             provider: account.provider.clone(),
             reason: SyncReason::Manual,
             requested_at: Utc::now(),
@@ -199,7 +199,7 @@ async fn first_sync_enumerates_and_later_syncs_ask_only_for_changes() {
         "one account write per page, the last one with the outcome"
     );
     assert!(stored.last_synced_at.is_some());
-    assert_eq!(stored.last_sync.unwrap().result, "ok");
+    assert_eq!(stored.last_sync.unwrap().result, SyncStatus::Ok);
     assert_eq!(
         f.index(&account)
             .await
@@ -314,12 +314,12 @@ async fn a_refused_refresh_marks_the_account_and_is_not_retried() {
     assert_eq!(f.sync(&account).await.unwrap(), SyncResult::NeedsReauth);
     let stored = f.stored(&account).await;
     assert_eq!(stored.status, AccountStatus::NeedsReauth);
-    assert_eq!(stored.last_sync.unwrap().result, "needs_reauth");
+    assert_eq!(stored.last_sync.unwrap().result, SyncStatus::NeedsReauth);
     // The next delivery of the same job does nothing and calls nobody.
     let before = f.server.received_requests().await.unwrap().len();
     assert_eq!(
         f.sync(&account).await.unwrap(),
-        SyncResult::Skipped("needs re-authorisation")
+        SyncResult::Skipped(SkipReason::NeedsReauth)
     );
     assert_eq!(f.server.received_requests().await.unwrap().len(), before);
     // And the fan-out leaves it out.
@@ -376,7 +376,7 @@ async fn a_sync_that_dies_half_way_resumes_from_the_last_stored_page() {
         Some(f.delta("page2")),
         "the cursor stops at the first unsaved page"
     );
-    assert_eq!(stored.last_sync.unwrap().result, "failed");
+    assert_eq!(stored.last_sync.unwrap().result, SyncStatus::Failed);
     assert_eq!(f.index(&account).await.len(), 1);
 
     // The redelivered job picks up at page 2 and does not enumerate again.
