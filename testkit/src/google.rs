@@ -259,10 +259,7 @@ fn file_json(user: &str, file: &File) -> Value {
     let spec = &file.spec;
     let google_type = spec.mime_type.starts_with("application/vnd.google-apps.");
     // A shared drive's root folder has the drive's id.
-    let root = spec
-        .drive_id
-        .clone()
-        .unwrap_or_else(|| my_drive_root(user));
+    let root = spec.drive_id.clone().unwrap_or_else(|| my_drive_root(user));
     let mut json = json!({
         "kind": "drive#file",
         "id": spec.id,
@@ -349,7 +346,9 @@ fn asks_for_shared_drives(
 /// `drive` (one shared drive, with `driveId`) or `allDrives`; the last two need
 /// `includeItemsFromAllDrives=true`:
 /// <https://developers.google.com/drive/api/reference/rest/v3/files/list>.
-fn listing_reach(query: &std::collections::HashMap<String, String>) -> Result<SharedDrives, Refusal> {
+fn listing_reach(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<SharedDrives, Refusal> {
     let include = asks_for_shared_drives(query)?;
     let corpora = query.get("corpora").map_or("user", String::as_str);
     match (corpora, include) {
@@ -371,7 +370,9 @@ fn listing_reach(query: &std::collections::HashMap<String, String>) -> Result<Sh
 
 /// `changes.list` reports shared-drive changes when asked for as for `files.list`; with
 /// `driveId` only that shared drive's.
-fn changes_reach(query: &std::collections::HashMap<String, String>) -> Result<SharedDrives, Refusal> {
+fn changes_reach(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<SharedDrives, Refusal> {
     let include = asks_for_shared_drives(query)?;
     match query.get("driveId") {
         Some(id) if flag(query, "supportsAllDrives") => Ok(SharedDrives::Only(id.clone())),
@@ -448,7 +449,11 @@ pub(crate) async fn list_files(
         .filter(|f| reach.shows(&f.spec))
         .take(size + 1)
         .collect();
-    let files: Vec<Value> = page.iter().take(size).map(|f| file_json(&user, f)).collect();
+    let files: Vec<Value> = page
+        .iter()
+        .take(size)
+        .map(|f| file_json(&user, f))
+        .collect();
     let mut answer = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": files});
     if page.len() > size {
         let token = format!("{FILES_PAGE_PREFIX}{epoch}:{}", page[size - 1].spec.id);

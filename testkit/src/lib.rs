@@ -33,9 +33,9 @@ use serde_json::json;
 
 use state::{lock, Fault, Shared};
 pub use state::{
-    FileSpec, Provider, Reauthorization, DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_EMAIL,
-    DEFAULT_MICROSOFT_USER, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID,
-    FOLDER_MIME_TYPE, ONEDRIVE_CLIENT_SECRET,
+    FileSpec, Provider, Reauthorization, DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER,
+    DEFAULT_MICROSOFT_EMAIL, DEFAULT_MICROSOFT_USER, FOLDER_MIME_TYPE, GOOGLE_CLIENT_ID,
+    GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET,
 };
 
 /// The running stand-ins; the server stops when this is dropped. All the controls are on

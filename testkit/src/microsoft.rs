@@ -106,9 +106,8 @@ impl Account<'_> {
     /// digests stand in for the content's (see `FileSpec::content_digest`).
     fn hashes(&self, spec: &FileSpec) -> Value {
         let digest = spec.content_digest();
-        let upper_hex = |bytes: &[u8]| -> String {
-            bytes.iter().map(|b| format!("{b:02X}")).collect()
-        };
+        let upper_hex =
+            |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02X}")).collect() };
         let quick_xor = STANDARD.encode(&digest[..20]);
         match self.business {
             true => json!({"quickXorHash": quick_xor, "sha256Hash": upper_hex(&digest)}),
@@ -117,7 +116,11 @@ impl Account<'_> {
     }
 
     fn child_count(&self, folder: &str) -> usize {
-        let live = self.drive.files.values().filter(|f| !f.deleted && !f.spec.trashed);
+        let live = self
+            .drive
+            .files
+            .values()
+            .filter(|f| !f.deleted && !f.spec.trashed);
         live.filter(|f| f.spec.parent.as_deref() == Some(folder))
             .count()
     }

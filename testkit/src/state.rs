@@ -409,15 +409,14 @@ impl State {
             Provider::Google => "grt-",
             Provider::Microsoft => "mrt-",
         });
-        self.refresh_tokens
-        .insert(
-                token.clone(),
-                RefreshToken {
-                    grant,
-                    valid: true,
-                    reauthorization: None,
-                },
-            );
+        self.refresh_tokens.insert(
+            token.clone(),
+            RefreshToken {
+                grant,
+                valid: true,
+                reauthorization: None,
+            },
+        );
         self.issued.push(token.clone());
         token
     }
