@@ -268,10 +268,16 @@ fn file_json(user: &str, file: &File) -> Value {
         "modifiedTime": spec.modified_time.to_rfc3339_opts(SecondsFormat::Millis, true),
         "webViewLink": format!("https://drive.google.com/file/d/{}/view", spec.id),
         "trashed": spec.trashed,
-        "parents": [spec.parent.clone().unwrap_or(root)],
         "ownedByMe": !spec.shared_with_me && spec.drive_id.is_none(),
         "shared": spec.shared_with_me,
     });
+    // A file shared with the user sits in someone else's folder, which the user cannot see:
+    // Drive leaves `parents` out then.
+    match (&spec.parent, spec.shared_with_me) {
+        (Some(parent), _) => json["parents"] = json!([parent]),
+        (None, false) => json["parents"] = json!([root]),
+        (None, true) => {}
+    }
     // int64 travels as a string; Google Docs, Sheets and folders have no size nor checksum.
     if !google_type {
         if let Some(size) = spec.size {

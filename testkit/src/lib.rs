@@ -4,7 +4,10 @@
 //! without a refresh token, Microsoft's refresh-token rotation, `invalid_grant`, bearer
 //! checks with 401, Drive v3 `files` and `changes` with page tokens and `fields` partial
 //! responses, Graph `/me/drive/root/delta` with `@odata.nextLink` / `@odata.deltaLink` and
-//! 410 for an expired link, and injected 429/5xx with `Retry-After`.
+//! 410 for an expired link, and injected 429/5xx with `Retry-After`. `README.md` lists what
+//! they check the way the real services do (shared drives, Drive error reasons, stale listing
+//! tokens, granular consent, Microsoft re-authorisation, repeated delta items, folders,
+//! parents and hashes) and what they still simplify.
 //!
 //! ```no_run
 //! # async fn demo() {

@@ -567,7 +567,7 @@ async fn drive_lists_shared_drive_items_only_for_clients_that_ask_for_all_drives
     let api = format!("{}/google/drive/v3", p.base_url());
     let (_, _, start) = get(&format!("{api}/changes/startPageToken"), &token).await;
     let start = str_of(&start["startPageToken"]);
-    let fields = "files(id,driveId,ownedByMe)";
+    let fields = "files(id,driveId,ownedByMe,parents)";
 
     // A lenient client that sends nothing extra sees My Drive and what is shared with the
     // user, never the shared drive.
@@ -576,6 +576,11 @@ async fn drive_lists_shared_drive_items_only_for_clients_that_ask_for_all_drives
     assert_eq!(ids_of(&page, "files"), ["a-mine", "b-shared"]);
     assert_eq!(page["files"][1]["ownedByMe"], false);
     assert!(page["files"][0].get("driveId").is_none());
+    assert!(page["files"][0]["parents"].is_array());
+    assert!(
+        page["files"][1].get("parents").is_none(),
+        "the owner's folder is not visible"
+    );
 
     // includeItemsFromAllDrives without supportsAllDrives is refused.
     let url = format!("{api}/files?includeItemsFromAllDrives=true&corpora=allDrives");
@@ -597,6 +602,11 @@ async fn drive_lists_shared_drive_items_only_for_clients_that_ask_for_all_drives
     let (_, _, all) = get(&url, &token).await;
     assert_eq!(ids_of(&all, "files"), ["a-mine", "b-shared", "c-team"]);
     assert_eq!(all["files"][2]["driveId"], "0Ateam");
+    assert_eq!(
+        all["files"][2]["parents"],
+        serde_json::json!(["0Ateam"]),
+        "a shared drive's root has the drive's id"
+    );
     let url = format!("{api}/files?{both}&corpora=drive&driveId=0Ateam&fields={fields}");
     assert_eq!(ids_of(&get(&url, &token).await.2, "files"), ["c-team"]);
 
