@@ -14,39 +14,110 @@ use chrono::SecondsFormat;
 use serde_json::{json, Map, Value};
 
 use crate::oauth::query_map;
-use crate::state::{lock, File, Provider, Shared, State as Inner};
+use crate::state::{lock, File, FileSpec, Provider, Shared, State as Inner};
 
 /// What Drive answers when `fields` is absent: files carry only kind, id, name and mimeType.
 const FILE_LIST_DEFAULT: &str = "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)";
 const CHANGE_LIST_DEFAULT: &str = "kind,nextPageToken,newStartPageToken,\
     changes(kind,changeType,time,removed,fileId,file(kind,id,name,mimeType))";
 
-pub(crate) fn google_error(status: StatusCode, message: &str) -> Response {
-    let code = match status.as_u16() {
-        400 => "INVALID_ARGUMENT",
-        401 => "UNAUTHENTICATED",
-        403 => "PERMISSION_DENIED",
-        404 => "NOT_FOUND",
-        429 => "RESOURCE_EXHAUSTED",
-        503 => "UNAVAILABLE",
-        _ => "UNKNOWN",
-    };
-    let body = json!({"error": {"code": status.as_u16(), "message": message, "status": code}});
-    (status, Json(body)).into_response()
+/// Google's error body, with the `errors` list Drive clients read the `reason` from:
+/// <https://developers.google.com/drive/api/guides/handle-errors>.
+pub(crate) struct GoogleError {
+    status: StatusCode,
+    message: String,
+    domain: &'static str,
+    reason: String,
+    location: Option<(&'static str, &'static str)>,
 }
 
-/// A refused request, answered with Google's error body; lets handlers use `?`.
-pub(crate) struct Refusal(StatusCode, String);
+impl GoogleError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> GoogleError {
+        let reason = match status.as_u16() {
+            400 => "badRequest",
+            401 => "authError",
+            403 => "forbidden",
+            404 => "notFound",
+            429 => "rateLimitExceeded",
+            500 | 503 => "backendError",
+            _ => "unknown",
+        };
+        let location = (status == StatusCode::UNAUTHORIZED).then_some(("header", "Authorization"));
+        GoogleError {
+            status,
+            message: message.into(),
+            domain: "global",
+            reason: reason.to_string(),
+            location,
+        }
+    }
 
-impl Refusal {
-    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
-        Refusal(status, message.into())
+    /// Another reason; the rate-limit ones are in the `usageLimits` domain and carry Drive's
+    /// own message.
+    pub fn with_reason(mut self, reason: &str) -> GoogleError {
+        let (domain, message) = match reason {
+            "userRateLimitExceeded" => ("usageLimits", Some("User Rate Limit Exceeded")),
+            "rateLimitExceeded" => ("usageLimits", Some("Rate Limit Exceeded")),
+            "dailyLimitExceeded" => ("usageLimits", Some("Daily Limit Exceeded")),
+            "insufficientFilePermissions" => (
+                "global",
+                Some("The user does not have sufficient permissions for this file."),
+            ),
+            _ => ("global", None),
+        };
+        self.domain = domain;
+        self.reason = reason.to_string();
+        if let Some(message) = message {
+            self.message = message.to_string();
+        }
+        self
+    }
+
+    /// A refused query parameter: `locationType` `parameter`, `location` its name.
+    fn on_parameter(mut self, name: &'static str) -> GoogleError {
+        self.location = Some(("parameter", name));
+        self
     }
 }
 
-impl IntoResponse for Refusal {
+impl IntoResponse for GoogleError {
     fn into_response(self) -> Response {
-        google_error(self.0, &self.1)
+        let status = match self.status.as_u16() {
+            400 => "INVALID_ARGUMENT",
+            401 => "UNAUTHENTICATED",
+            403 => "PERMISSION_DENIED",
+            404 => "NOT_FOUND",
+            429 => "RESOURCE_EXHAUSTED",
+            503 => "UNAVAILABLE",
+            _ => "UNKNOWN",
+        };
+        let mut detail = json!({
+            "domain": self.domain,
+            "reason": self.reason,
+            "message": self.message,
+        });
+        if let Some((kind, name)) = self.location {
+            detail["locationType"] = json!(kind);
+            detail["location"] = json!(name);
+        }
+        let body = json!({"error": {
+            "code": self.status.as_u16(),
+            "message": self.message,
+            "errors": [detail],
+            "status": status,
+        }});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A refused request, answered with Google's error body; lets handlers use `?`.
+pub(crate) type Refusal = GoogleError;
+
+impl GoogleError {
+    fn invalid_parameter(name: &'static str) -> GoogleError {
+        GoogleError::new(StatusCode::BAD_REQUEST, "Invalid Value")
+            .with_reason("invalid")
+            .on_parameter(name)
     }
 }
 
@@ -66,7 +137,8 @@ fn drive_user(state: &Inner, headers: &HeaderMap) -> Result<String, Refusal> {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "Request had insufficient authentication scopes.",
-        ));
+        )
+        .with_reason("insufficientPermissions"));
     }
     Ok(grant.user)
 }
@@ -176,17 +248,18 @@ fn page_size(
         None => Ok(100.min(cap)),
         Some(value) => match value.parse::<usize>() {
             Ok(n) if n >= 1 => Ok(n.min(cap)),
-            _ => Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "Invalid value for pageSize",
-            )),
+            _ => Err(Refusal::invalid_parameter("pageSize")),
         },
     }
 }
 
-/// A Drive file resource with every field this stand-in knows.
-fn file_json(file: &File) -> Value {
+/// A Drive file resource with every field this stand-in knows; `fields` cuts it down, so
+/// `parents`, `md5Checksum`, `driveId` and the like are there only when asked for.
+fn file_json(user: &str, file: &File) -> Value {
     let spec = &file.spec;
+    let google_type = spec.mime_type.starts_with("application/vnd.google-apps.");
+    // A shared drive's root folder has the drive's id.
+    let root = spec.drive_id.clone().unwrap_or_else(|| my_drive_root(user));
     let mut json = json!({
         "kind": "drive#file",
         "id": spec.id,
@@ -195,14 +268,124 @@ fn file_json(file: &File) -> Value {
         "modifiedTime": spec.modified_time.to_rfc3339_opts(SecondsFormat::Millis, true),
         "webViewLink": format!("https://drive.google.com/file/d/{}/view", spec.id),
         "trashed": spec.trashed,
+        "ownedByMe": !spec.shared_with_me && spec.drive_id.is_none(),
+        "shared": spec.shared_with_me,
     });
-    // int64 travels as a string; Google Docs, Sheets and folders have no size.
-    if let Some(size) = spec.size {
-        if !spec.mime_type.starts_with("application/vnd.google-apps.") {
+    // A file shared with the user sits in someone else's folder, which the user cannot see:
+    // Drive leaves `parents` out then.
+    match (&spec.parent, spec.shared_with_me) {
+        (Some(parent), _) => json["parents"] = json!([parent]),
+        (None, false) => json["parents"] = json!([root]),
+        (None, true) => {}
+    }
+    // int64 travels as a string; Google Docs, Sheets and folders have no size nor checksum.
+    if !google_type {
+        if let Some(size) = spec.size {
             json["size"] = json!(size.to_string());
         }
+        let digest = spec.content_digest();
+        json["md5Checksum"] = json!(hex(&digest[..16]));
+    }
+    if let Some(drive_id) = &spec.drive_id {
+        json["driveId"] = json!(drive_id);
+    }
+    if spec.shared_with_me {
+        let shared_at = file.changed_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        json["sharedWithMeTime"] = json!(shared_at);
     }
     json
+}
+
+fn my_drive_root(user: &str) -> String {
+    format!("0A-root-{user}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The shared drives a request reaches besides My Drive (and files shared with the user).
+#[derive(PartialEq)]
+enum SharedDrives {
+    None,
+    All,
+    /// `corpora=drive` / `driveId`: that shared drive only, not My Drive.
+    Only(String),
+}
+
+impl SharedDrives {
+    fn shows(&self, spec: &FileSpec) -> bool {
+        match (self, &spec.drive_id) {
+            (SharedDrives::Only(_), None) => false,
+            (_, None) => true,
+            (SharedDrives::None, Some(_)) => false,
+            (SharedDrives::All, Some(_)) => true,
+            (SharedDrives::Only(wanted), Some(id)) => wanted == id,
+        }
+    }
+}
+
+fn flag(query: &std::collections::HashMap<String, String>, name: &str) -> bool {
+    query.get(name).is_some_and(|v| v == "true")
+}
+
+/// Drive reaches shared-drive items only for apps that say they support them
+/// (`supportsAllDrives=true`) and ask for them (`includeItemsFromAllDrives=true`), and
+/// refuses the second without the first:
+/// <https://developers.google.com/drive/api/guides/enable-shareddrives>. The deprecated
+/// `supportsTeamDrives` / `includeTeamDriveItems` are taken as their synonyms.
+fn asks_for_shared_drives(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<bool, Refusal> {
+    let supports = flag(query, "supportsAllDrives") || flag(query, "supportsTeamDrives");
+    let include = flag(query, "includeItemsFromAllDrives") || flag(query, "includeTeamDriveItems");
+    if include && !supports {
+        let message = "The includeItemsFromAllDrives parameter can only be set to true when \
+                       supportsAllDrives is also set to true.";
+        let refusal = Refusal::new(StatusCode::BAD_REQUEST, message).with_reason("invalid");
+        return Err(refusal.on_parameter("includeItemsFromAllDrives"));
+    }
+    Ok(include)
+}
+
+/// `files.list`'s corpora: `user` (the default; My Drive and what is shared with the user),
+/// `drive` (one shared drive, with `driveId`) or `allDrives`; the last two need
+/// `includeItemsFromAllDrives=true`:
+/// <https://developers.google.com/drive/api/reference/rest/v3/files/list>.
+fn listing_reach(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<SharedDrives, Refusal> {
+    let include = asks_for_shared_drives(query)?;
+    let corpora = query.get("corpora").map_or("user", String::as_str);
+    match (corpora, include) {
+        ("user" | "domain", _) => Ok(SharedDrives::None),
+        ("allDrives", true) => Ok(SharedDrives::All),
+        ("drive", true) => match query.get("driveId") {
+            Some(id) => Ok(SharedDrives::Only(id.clone())),
+            None => Err(Refusal::invalid_parameter("driveId")),
+        },
+        ("allDrives" | "drive", false) => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "includeItemsFromAllDrives must be true when corpora is drive or allDrives.",
+        )
+        .with_reason("invalid")
+        .on_parameter("includeItemsFromAllDrives")),
+        _ => Err(Refusal::invalid_parameter("corpora")),
+    }
+}
+
+/// `changes.list` reports shared-drive changes when asked for as for `files.list`; with
+/// `driveId` only that shared drive's.
+fn changes_reach(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<SharedDrives, Refusal> {
+    let include = asks_for_shared_drives(query)?;
+    match query.get("driveId") {
+        Some(id) if flag(query, "supportsAllDrives") => Ok(SharedDrives::Only(id.clone())),
+        Some(_) => Err(Refusal::invalid_parameter("driveId")),
+        None if include => Ok(SharedDrives::All),
+        None => Ok(SharedDrives::None),
+    }
 }
 
 pub(crate) async fn start_page_token(
@@ -229,18 +412,24 @@ pub(crate) async fn list_files(
     let known = ["kind", "nextPageToken", "incompleteSearch", "files"];
     let fields = selection(&query, FILE_LIST_DEFAULT, &known)?;
     let size = page_size(&query, state.drive_max_page_size)?;
-    // The page token is the last id of the previous page: paging by id stays right while
-    // files are added or removed between pages.
+    let reach = listing_reach(&query)?;
+    // The page token is the listing epoch and the last id of the previous page: paging by id
+    // stays right while files are added or removed between pages, and the epoch lets a test
+    // make outstanding tokens stale, which Drive refuses as an invalid pageToken.
+    let epoch = state.listing_epoch;
     let after = match query.get("pageToken") {
         None => Bound::Unbounded,
         Some(token) => match URL_SAFE_NO_PAD
             .decode(token)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|s| s.strip_prefix(FILES_PAGE_PREFIX).map(str::to_string))
-        {
+            .and_then(|s| {
+                let rest = s.strip_prefix(FILES_PAGE_PREFIX)?;
+                let (issued, id) = rest.split_once(':')?;
+                (issued.parse::<u64>().ok()? == epoch).then(|| id.to_string())
+            }) {
             Some(id) => Bound::Excluded(id),
-            None => return Err(Refusal::new(StatusCode::BAD_REQUEST, "Invalid pageToken")),
+            None => return Err(Refusal::invalid_parameter("pageToken")),
         },
     };
     let q: String = query
@@ -263,12 +452,17 @@ pub(crate) async fn list_files(
         .range((after, Bound::Unbounded))
         .map(|(_, file)| file)
         .filter(|f| !f.deleted && trashed.is_none_or(|t| f.spec.trashed == t))
+        .filter(|f| reach.shows(&f.spec))
         .take(size + 1)
         .collect();
-    let files: Vec<Value> = page.iter().take(size).map(|f| file_json(f)).collect();
+    let files: Vec<Value> = page
+        .iter()
+        .take(size)
+        .map(|f| file_json(&user, f))
+        .collect();
     let mut answer = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": files});
     if page.len() > size {
-        let token = format!("{FILES_PAGE_PREFIX}{}", page[size - 1].spec.id);
+        let token = format!("{FILES_PAGE_PREFIX}{epoch}:{}", page[size - 1].spec.id);
         answer["nextPageToken"] = json!(URL_SAFE_NO_PAD.encode(token));
     }
     Ok(Json(fields.apply(&answer)).into_response())
@@ -286,17 +480,19 @@ pub(crate) async fn list_changes(
     let fields = selection(&query, CHANGE_LIST_DEFAULT, &known)?;
     let size = page_size(&query, state.drive_max_page_size)?;
     let include_removed = query.get("includeRemoved").map(String::as_str) != Some("false");
+    let reach = changes_reach(&query)?;
     let drive = state.drive(Provider::Google, &user);
     // Page tokens are change sequence numbers: the start page token or a later one.
     let from = query.get("pageToken").and_then(|t| t.parse::<u64>().ok());
     let Some(from) = from.filter(|seq| (1..=drive.next_seq).contains(seq)) else {
-        return Err(Refusal::new(StatusCode::BAD_REQUEST, "Invalid pageToken"));
+        return Err(Refusal::invalid_parameter("pageToken"));
     };
     // Each file once, at its latest change, in change order.
     let mut changed: Vec<&File> = drive
         .files
         .values()
         .filter(|f| f.seq >= from && (include_removed || !f.deleted))
+        .filter(|f| reach.shows(&f.spec))
         .collect();
     changed.sort_by_key(|f| f.seq);
     let changes: Vec<Value> = changed
@@ -311,7 +507,7 @@ pub(crate) async fn list_changes(
                 "fileId": f.spec.id,
             });
             if !f.deleted {
-                change["file"] = file_json(f);
+                change["file"] = file_json(&user, f);
             }
             change
         })

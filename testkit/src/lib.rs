@@ -4,7 +4,10 @@
 //! without a refresh token, Microsoft's refresh-token rotation, `invalid_grant`, bearer
 //! checks with 401, Drive v3 `files` and `changes` with page tokens and `fields` partial
 //! responses, Graph `/me/drive/root/delta` with `@odata.nextLink` / `@odata.deltaLink` and
-//! 410 for an expired link, and injected 429/5xx with `Retry-After`.
+//! 410 for an expired link, and injected 429/5xx with `Retry-After`. `README.md` lists what
+//! they check the way the real services do (shared drives, Drive error reasons, stale listing
+//! tokens, granular consent, Microsoft re-authorisation, repeated delta items, folders,
+//! parents and hashes) and what they still simplify.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -33,9 +36,9 @@ use serde_json::json;
 
 use state::{lock, Fault, Shared};
 pub use state::{
-    FileSpec, Provider, DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_EMAIL,
-    DEFAULT_MICROSOFT_USER, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID,
-    ONEDRIVE_CLIENT_SECRET,
+    FileSpec, Provider, Reauthorization, DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER,
+    DEFAULT_MICROSOFT_EMAIL, DEFAULT_MICROSOFT_USER, FOLDER_MIME_TYPE, GOOGLE_CLIENT_ID,
+    GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET,
 };
 
 /// The running stand-ins; the server stops when this is dropped. All the controls are on
@@ -165,21 +168,25 @@ async fn record_and_inject_faults(
             .find(|f| f.remaining > 0 && path.starts_with(&f.path_prefix))
             .map(|f| {
                 f.remaining -= 1;
-                (f.status, f.retry_after.clone())
+                (f.status, f.retry_after.clone(), f.reason.clone())
             });
         (fault, state.latency)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let Some((status, retry_after)) = fault else {
+    let Some((status, retry_after, reason)) = fault else {
         return next.run(request).await;
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let message = status.canonical_reason().unwrap_or("Injected fault");
     // Each provider's own error shape, so the hub's error parsing is exercised too.
     let mut response = if path.starts_with("/google") {
-        google::google_error(status, message)
+        let error = google::GoogleError::new(status, message);
+        match reason {
+            Some(reason) => error.with_reason(&reason).into_response(),
+            None => error.into_response(),
+        }
     } else {
         let code = match status {
             StatusCode::TOO_MANY_REQUESTS => "activityLimitReached",
@@ -330,9 +337,51 @@ impl Handle {
         })
     }
 
-    /// Graph links (next and delta) issued so far answer 410 Gone with `resyncRequired`.
+    /// Graph links (next and delta) issued so far answer 410 Gone with `resyncRequired`
+    /// (inner code `resyncChangesApplyDifferences`) and a `Location` to enumerate afresh.
     pub fn expire_delta_links(&self) {
         self.with(|s| s.delta_epoch += 1)
+    }
+
+    /// Drive `files.list` page tokens issued so far are refused with 400 `invalid` on
+    /// `pageToken`, as a stale listing token is; `changes` page tokens are not affected.
+    pub fn expire_listing_tokens(&self) {
+        self.with(|s| s.listing_epoch += 1)
+    }
+
+    /// The provider's next consent grants only those of the requested scopes that are in
+    /// `scopes` (space-separated), as when the user unticks Google's Drive box; the token
+    /// answer's `scope` says what was granted.
+    pub fn grant_only_on_next_consent(&self, provider: impl Into<Provider>, scopes: &str) {
+        let provider = provider.into();
+        self.with(|s| s.next_consent_grants.insert(provider, scopes.to_string()));
+    }
+
+    /// Microsoft refresh tokens issued so far are refused with `interaction_required` or
+    /// `consent_required` until the user consents again (a new consent gets working tokens).
+    pub fn require_reauthorization(&self, reason: Reauthorization) {
+        self.with(|s| {
+            let grants = &s.grants;
+            s.refresh_tokens
+                .values_mut()
+                .filter(|t| grants[t.grant].provider == Provider::Microsoft)
+                .for_each(|t| t.reauthorization = Some(reason))
+        })
+    }
+
+    /// The next Graph delta page holding this item of `user` lists it twice: its previous
+    /// version first, then the current one (clients must keep the last occurrence).
+    pub fn repeat_in_next_delta_page(&self, user: &str, id: &str) {
+        self.with(|s| {
+            s.delta_repeats.insert((user.to_string(), id.to_string()));
+        })
+    }
+
+    /// Graph answers as a work or school account: `driveType` `business`, `sha256Hash` and
+    /// `quickXorHash` (no `sha1Hash`), and delta rounds also return the changed items' parent
+    /// folders.
+    pub fn set_graph_business(&self, business: bool) {
+        self.with(|s| s.graph_business = business)
     }
 
     /// `expires_in` of token answers from now on, and how long those access tokens work.
@@ -368,6 +417,22 @@ impl Handle {
             status,
             retry_after: retry_after.map(str::to_string),
             remaining: count,
+            reason: None,
+        };
+        self.with(|s| s.faults.push(fault))
+    }
+
+    /// The next `count` Drive API requests answer `status` with Drive's error body whose
+    /// `errors[0].reason` is `reason`, e.g. 403 `userRateLimitExceeded` or `rateLimitExceeded`
+    /// (domain `usageLimits`), or 403 `insufficientFilePermissions` (domain `global`), as
+    /// <https://developers.google.com/drive/api/guides/handle-errors> shows them.
+    pub fn fail_next_drive(&self, status: u16, reason: &str, count: usize) {
+        let fault = Fault {
+            path_prefix: "/google/drive".to_string(),
+            status,
+            retry_after: None,
+            remaining: count,
+            reason: Some(reason.to_string()),
         };
         self.with(|s| s.faults.push(fault))
     }

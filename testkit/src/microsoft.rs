@@ -1,20 +1,21 @@
 //! Microsoft Graph v1.0: `/me` and `/me/drive/root/delta` with `@odata.nextLink` /
 //! `@odata.deltaLink` paging, `$select`, deleted facets and 410 for an expired link.
 
+use std::collections::HashSet;
 use std::ops::Bound;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::oauth::query_map;
-use crate::state::{lock, File, Provider, Shared};
+use crate::state::{lock, Drive, File, FileSpec, Provider, Shared};
 
 pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"error": {"code": code, "message": message}});
@@ -77,27 +78,91 @@ impl Link {
     }
 }
 
-fn item_json(user: &str, file: &File) -> Value {
-    let spec = &file.spec;
-    let parent = json!({
-        "driveId": format!("drive-{user}"),
-        "driveType": "personal",
-        "id": format!("root-{user}"),
-        "path": "/drive/root:",
-    });
-    // Graph reports items in the recycle bin as deleted too.
-    if file.deleted || spec.trashed {
-        return json!({"id": spec.id, "deleted": {"state": "deleted"}, "parentReference": parent});
+/// How the drive answers: personal (OneDrive) or business (OneDrive for Business).
+struct Account<'a> {
+    user: &'a str,
+    business: bool,
+    drive: &'a Drive,
+}
+
+impl Account<'_> {
+    fn root_id(&self) -> String {
+        format!("root-{}", self.user)
     }
-    json!({
-        "id": spec.id,
-        "name": spec.name,
-        "size": spec.size.unwrap_or(0),
-        "lastModifiedDateTime": spec.modified_time.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "webUrl": format!("https://onedrive.live.com/?id={}", spec.id),
-        "file": {"mimeType": spec.mime_type},
-        "parentReference": parent,
-    })
+
+    fn parent_reference(&self, spec: &FileSpec) -> Value {
+        // Delta's parentReference has no `path`: renaming a folder does not return its
+        // descendants, so clients must track items by id (driveitem-delta, Remarks).
+        json!({
+            "driveId": format!("drive-{}", self.user),
+            "driveType": if self.business { "business" } else { "personal" },
+            "id": spec.parent.clone().unwrap_or_else(|| self.root_id()),
+        })
+    }
+
+    /// The hashes the account type has, per
+    /// <https://learn.microsoft.com/en-us/graph/api/resources/hashes>: business drives give
+    /// `quickXorHash` and `sha256Hash`, personal ones `quickXorHash` and `sha1Hash`. The
+    /// digests stand in for the content's (see `FileSpec::content_digest`).
+    fn hashes(&self, spec: &FileSpec) -> Value {
+        let digest = spec.content_digest();
+        let upper_hex =
+            |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02X}")).collect() };
+        let quick_xor = STANDARD.encode(&digest[..20]);
+        match self.business {
+            true => json!({"quickXorHash": quick_xor, "sha256Hash": upper_hex(&digest)}),
+            false => json!({"quickXorHash": quick_xor, "sha1Hash": upper_hex(&digest[..20])}),
+        }
+    }
+
+    fn child_count(&self, folder: &str) -> usize {
+        let live = self
+            .drive
+            .files
+            .values()
+            .filter(|f| !f.deleted && !f.spec.trashed);
+        live.filter(|f| f.spec.parent.as_deref() == Some(folder))
+            .count()
+    }
+
+    fn item_json(&self, spec: &FileSpec, deleted: bool) -> Value {
+        let parent = self.parent_reference(spec);
+        // Graph reports items in the recycle bin as deleted too.
+        if deleted || spec.trashed {
+            return json!({"id": spec.id, "deleted": {"state": "deleted"}, "parentReference": parent});
+        }
+        let mut item = json!({
+            "id": spec.id,
+            "name": spec.name,
+            "size": spec.size.unwrap_or(0),
+            "lastModifiedDateTime": spec.modified_time.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "webUrl": format!("https://onedrive.live.com/?id={}", spec.id),
+            "parentReference": parent,
+        });
+        if spec.is_folder() {
+            item["folder"] = json!({"childCount": self.child_count(&spec.id)});
+        } else {
+            item["file"] = json!({"mimeType": spec.mime_type, "hashes": self.hashes(spec)});
+        }
+        item
+    }
+
+    /// The folders above an item, nearest first, that still exist.
+    fn ancestors(&self, spec: &FileSpec) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut next = spec.parent.clone();
+        while let Some(id) = next {
+            let Some(folder) = self.drive.files.get(&id).filter(|f| !f.deleted) else {
+                break;
+            };
+            if found.contains(&id) {
+                break;
+            }
+            found.push(id);
+            next = folder.spec.parent.clone();
+        }
+        found
+    }
 }
 
 /// Keeps the `$select`ed properties; Graph always returns `id`.
@@ -111,6 +176,29 @@ fn select(item: Value, select: Option<&str>) -> Value {
         .filter(|(k, _)| k.as_str() == "id" || keys.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()));
     Value::Object(kept.collect::<Map<_, _>>())
+}
+
+/// 410 Gone for a link that can no longer be followed, with `Location` holding a link that
+/// starts a fresh enumeration. What was deleted meanwhile is simply absent from it.
+/// <https://learn.microsoft.com/en-us/graph/api/driveitem-delta> (Example 2).
+fn resync_required(base: &str, dead: &Link, epoch: u64) -> Response {
+    let restart = Link {
+        since: 0,
+        start: 0,
+        after: None,
+        epoch,
+        ..dead.clone()
+    };
+    let body = json!({"error": {
+        "code": "resyncRequired",
+        "message": "Resync required. Replace any local items with the server's version \
+            (including deletes) if you're sure that the service was up to date with your local \
+            changes when you last sync'd. Upload any local changes that the server doesn't \
+            know about.",
+        "innerError": {"code": "resyncChangesApplyDifferences"},
+    }});
+    let location = format!("{base}?token={}", restart.encode());
+    (StatusCode::GONE, [(header::LOCATION, location)], Json(body)).into_response()
 }
 
 pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
@@ -149,14 +237,9 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
             }
         },
     };
+    let base = format!("{}/graph/v1.0/me/drive/root/delta", state.base_url);
     if link.epoch != epoch {
-        return graph_error(
-            StatusCode::GONE,
-            "resyncRequired",
-            "Resync required. Replace any local items with the server's version (including \
-             deletes) if you're sure that the service was up to date with your local changes \
-             when you last sync'd. Upload any local changes that the server doesn't know about.",
-        );
+        return resync_required(&base, &link, epoch);
     }
     if link.user != user {
         return graph_error(
@@ -172,9 +255,33 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
         link.select = Some(select.clone());
     }
     let page_size = state.graph_page_size;
-    let base = format!("{}/graph/v1.0/me/drive/root/delta", state.base_url);
-    let drive = state.drive(Provider::Microsoft, &user);
+    let business = state.graph_business;
+    let repeats: Vec<String> = state
+        .delta_repeats
+        .iter()
+        .filter(|(owner, _)| *owner == user)
+        .map(|(_, id)| id.clone())
+        .collect();
+    state.drive(Provider::Microsoft, &user);
+    let drive = &state.drives[&(Provider::Microsoft, user.clone())];
+    let account = Account {
+        user: &user,
+        business,
+        drive,
+    };
     let fresh = link.since == 0;
+    // On business accounts a round also returns the parent folders of what changed, unless
+    // the client sends `deltaExcludeParent` (driveitem-delta, request headers).
+    let with_parents = business && !fresh && !headers.contains_key("deltaExcludeParent");
+    let parents: HashSet<String> = match with_parents {
+        false => HashSet::new(),
+        true => drive
+            .files
+            .values()
+            .filter(|f| f.seq >= link.since)
+            .flat_map(|f| account.ancestors(&f.spec))
+            .collect(),
+    };
     let mut items = Vec::new();
     if fresh && link.after.is_none() {
         let children = drive
@@ -187,6 +294,10 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
             "name": "root",
             "root": {},
             "folder": {"childCount": children},
+            "parentReference": {
+                "driveId": format!("drive-{user}"),
+                "driveType": if business { "business" } else { "personal" },
+            },
         }));
     }
     let room = page_size.saturating_sub(items.len());
@@ -197,7 +308,7 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
         .map(|(_, f)| f)
         .filter(|f| match fresh {
             true => !f.deleted && !f.spec.trashed,
-            false => f.seq >= link.since,
+            false => f.seq >= link.since || parents.contains(&f.spec.id),
         })
         .take(room + 1)
         .collect();
@@ -207,7 +318,20 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
         .take(room)
         .next_back()
         .map(|f| f.spec.id.clone());
-    items.extend(files.iter().take(room).map(|f| item_json(&user, f)));
+    let mut repeated = Vec::new();
+    for file in files.iter().take(room) {
+        // The same item may appear more than once in a delta feed; clients must use the
+        // last occurrence (driveitem-delta, Remarks). The stale version goes first.
+        if repeats.contains(&file.spec.id) {
+            let stale = file.previous.as_ref().unwrap_or(&file.spec);
+            items.push(account.item_json(stale, false));
+            repeated.push((user.clone(), file.spec.id.clone()));
+        }
+        items.push(account.item_json(&file.spec, file.deleted));
+    }
+    for done in &repeated {
+        state.delta_repeats.remove(done);
+    }
     let items: Vec<Value> = items
         .into_iter()
         .map(|item| select(item, link.select.as_deref()))

@@ -14,7 +14,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::state::{lock, random_token, PendingCode, Provider, Shared};
+use crate::state::{lock, random_token, PendingCode, Provider, Reauthorization, Shared};
 
 /// Authorization codes are good for this long, as Google documents.
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
@@ -36,6 +36,50 @@ fn form_map(bytes: &[u8]) -> HashMap<String, String> {
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let body = json!({"error": error, "error_description": description});
     (status, Json(body)).into_response()
+}
+
+/// Microsoft's answer to a refresh the user must sign in again for, with the fields Entra ID
+/// adds to RFC 6749's (`error_codes`, `timestamp`, `trace_id`, `correlation_id`,
+/// `error_uri`, `suberror`):
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-token-endpoint-errors>,
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes>.
+fn reauthorization_required(reason: Reauthorization) -> Response {
+    let (error, code, text, suberror) = match reason {
+        Reauthorization::InteractionRequired => (
+            "interaction_required",
+            50076,
+            "Due to a configuration change made by your administrator, or because you moved \
+             to a new location, you must use multi-factor authentication to access \
+             '00000003-0000-0000-c000-000000000000'.",
+            "basic_action",
+        ),
+        Reauthorization::ConsentRequired => (
+            "consent_required",
+            65001,
+            "The user or administrator has not consented to use the application with ID \
+             'onedrive-client-id' named 'Cloud Drive Connector Hub'. Send an interactive \
+             authorization request for this user and resource.",
+            "consent_required",
+        ),
+    };
+    let trace_id = uuid::Uuid::new_v4().to_string();
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let description = format!(
+        "AADSTS{code}: {text} Trace ID: {trace_id} Correlation ID: {correlation_id} \
+         Timestamp: {timestamp}"
+    );
+    let body = json!({
+        "error": error,
+        "error_description": description,
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        "suberror": suberror,
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 fn invalid_grant(description: &str) -> Response {
@@ -104,7 +148,19 @@ fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
             Provider::Microsoft => "M.C5_mac-",
         });
         let user = state.consenting_user(provider);
-        let scope = param("scope").to_string();
+        // Granular consent: the user may untick some of the requested scopes, and the token
+        // answer's `scope` then lists only what was granted:
+        // <https://developers.google.com/identity/protocols/oauth2/resources/granular-permissions>.
+        let scope = match state.next_consent_grants.remove(&provider) {
+            None => param("scope").to_string(),
+            Some(allowed) => {
+                let allowed: Vec<&str> = allowed.split_whitespace().collect();
+                let granted = param("scope")
+                    .split_whitespace()
+                    .filter(|s| allowed.contains(s));
+                granted.collect::<Vec<_>>().join(" ")
+            }
+        };
         let offline = match provider {
             Provider::Google => param("access_type") == "offline",
             Provider::Microsoft => scope.split(' ').any(|s| s == "offline_access"),
@@ -238,11 +294,15 @@ fn token(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]) 
             }
             let live = state.refresh_tokens.get(presented).and_then(|r| {
                 let grant = &state.grants[r.grant];
-                (r.valid && !grant.revoked && grant.provider == provider).then_some(r.grant)
+                let live = r.valid && !grant.revoked && grant.provider == provider;
+                live.then_some((r.grant, r.reauthorization))
             });
-            let Some(grant) = live else {
+            let Some((grant, reauthorization)) = live else {
                 return invalid_grant("Token has been expired or revoked.");
             };
+            if let Some(reason) = reauthorization {
+                return reauthorization_required(reason);
+            }
             // Microsoft rotates refresh tokens and the old one stops working at once; Google
             // keeps the grant's one and leaves it out of the answer.
             let rotated = (provider == Provider::Microsoft).then(|| {

@@ -66,6 +66,13 @@ pub struct FileSpec {
     pub modified_time: DateTime<Utc>,
     /// In the trash: Drive still lists it with `trashed: true`; Graph reports it deleted.
     pub trashed: bool,
+    /// The folder it is in (a [`FileSpec::folder`] of the same drive); `None`: the drive's root.
+    pub parent: Option<String>,
+    /// Google only: the shared drive it lives in; `None`: the user's My Drive.
+    pub drive_id: Option<String>,
+    /// Google only: owned by someone else and shared with the user (`ownedByMe: false`); still
+    /// in the `user` corpus, as Drive documents.
+    pub shared_with_me: bool,
 }
 
 impl FileSpec {
@@ -77,8 +84,69 @@ impl FileSpec {
             size: Some(1024),
             modified_time: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
             trashed: false,
+            parent: None,
+            drive_id: None,
+            shared_with_me: false,
         }
     }
+
+    /// A folder: Drive's folder MIME type (Graph: the `folder` facet), no size.
+    pub fn folder(id: impl Into<String>, name: impl Into<String>) -> FileSpec {
+        FileSpec {
+            mime_type: FOLDER_MIME_TYPE.into(),
+            size: None,
+            ..FileSpec::new(id, name)
+        }
+    }
+
+    /// The same file inside the folder `parent`.
+    pub fn in_folder(self, parent: impl Into<String>) -> FileSpec {
+        FileSpec {
+            parent: Some(parent.into()),
+            ..self
+        }
+    }
+
+    /// The same file in the Google shared drive `drive_id`.
+    pub fn in_shared_drive(self, drive_id: impl Into<String>) -> FileSpec {
+        FileSpec {
+            drive_id: Some(drive_id.into()),
+            ..self
+        }
+    }
+
+    /// The same file, owned by someone else and shared with the user (Google).
+    pub fn shared_with_me(self) -> FileSpec {
+        FileSpec {
+            shared_with_me: true,
+            ..self
+        }
+    }
+
+    pub fn is_folder(&self) -> bool {
+        self.mime_type == FOLDER_MIME_TYPE
+    }
+
+    /// A digest standing in for the content's: it changes with every version of the file.
+    pub(crate) fn content_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let version = format!("{}|{}|{}", self.id, self.name, self.modified_time);
+        Sha256::digest(version.as_bytes()).into()
+    }
+}
+
+/// Drive's folder type, <https://developers.google.com/drive/api/guides/folder>.
+pub const FOLDER_MIME_TYPE: &str = "application/vnd.google-apps.folder";
+
+/// Why Microsoft's token endpoint refuses a refresh until the user signs in again, as
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-token-endpoint-errors>
+/// lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reauthorization {
+    /// `interaction_required`, AADSTS50076: multi-factor authentication is now required.
+    InteractionRequired,
+    /// `consent_required`, AADSTS65001: the user has not (or no longer) consented.
+    ConsentRequired,
 }
 
 #[derive(Clone, Debug)]
@@ -90,6 +158,8 @@ pub(crate) struct File {
     /// as Drive's and Graph's do.
     pub seq: u64,
     pub changed_at: DateTime<Utc>,
+    /// The version before the latest change, for feeds that repeat an item.
+    pub previous: Option<FileSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,11 +188,13 @@ impl Drive {
     pub fn record(&mut self, spec: FileSpec, deleted: bool) {
         let seq = self.next_seq;
         self.next_seq += 1;
+        let previous = self.files.get(&spec.id).map(|f| f.spec.clone());
         let file = File {
             spec,
             deleted,
             seq,
             changed_at: Utc::now(),
+            previous,
         };
         self.files.insert(file.spec.id.clone(), file);
     }
@@ -154,6 +226,8 @@ pub(crate) struct AccessToken {
 pub(crate) struct RefreshToken {
     pub grant: usize,
     pub valid: bool,
+    /// Refused with this until the user consents again (Microsoft).
+    pub reauthorization: Option<Reauthorization>,
 }
 
 pub(crate) struct PendingCode {
@@ -173,6 +247,8 @@ pub(crate) struct Fault {
     pub status: u16,
     pub retry_after: Option<String>,
     pub remaining: usize,
+    /// Drive's `errors[0].reason` (e.g. `userRateLimitExceeded`); `None`: the status's default.
+    pub reason: Option<String>,
 }
 
 #[derive(Default)]
@@ -197,6 +273,15 @@ pub(crate) struct State {
     pub faults: Vec<Fault>,
     /// Graph links carry the epoch they were issued in; `expire_delta_links` moves it on.
     pub delta_epoch: u64,
+    /// Drive `files.list` page tokens carry the epoch they were issued in;
+    /// `expire_listing_tokens` moves it on.
+    pub listing_epoch: u64,
+    /// Scopes the provider's next consent grants at most (the user unticks the others).
+    pub next_consent_grants: HashMap<Provider, String>,
+    /// (user, item id) the next Graph delta page holding the item lists twice, stale first.
+    pub delta_repeats: std::collections::HashSet<(String, String)>,
+    /// Graph answers as for a work or school account (OneDrive for Business).
+    pub graph_business: bool,
     pub graph_page_size: usize,
     pub drive_max_page_size: usize,
     pub token_lifetime: u64,
@@ -324,8 +409,14 @@ impl State {
             Provider::Google => "grt-",
             Provider::Microsoft => "mrt-",
         });
-        self.refresh_tokens
-            .insert(token.clone(), RefreshToken { grant, valid: true });
+        self.refresh_tokens.insert(
+            token.clone(),
+            RefreshToken {
+                grant,
+                valid: true,
+                reauthorization: None,
+            },
+        );
         self.issued.push(token.clone());
         token
     }

@@ -541,3 +541,392 @@ async fn env_vars_point_at_the_server() {
     assert_eq!(env["ONEDRIVE_CLIENT_SECRET"], "onedrive-client-secret");
     assert_eq!(env.len(), 10);
 }
+
+// ------------------------------------------------------------ issue 12: the stricter stand-ins
+
+/// The Drive error's first `errors[].reason`.
+fn drive_reason(body: &Value) -> &str {
+    body["error"]["errors"][0]["reason"].as_str().unwrap_or("")
+}
+
+fn ids_of(page: &Value, list: &str) -> Vec<String> {
+    let items = page[list].as_array().unwrap();
+    items.iter().map(|f| str_of(&f["id"])).collect()
+}
+
+#[tokio::test]
+async fn drive_lists_shared_drive_items_only_for_clients_that_ask_for_all_drives() {
+    let p = FakeProviders::start().await;
+    let user = hub_testkit::DEFAULT_GOOGLE_USER;
+    p.add_file("google", user, FileSpec::new("a-mine", "mine.txt"));
+    let shared = FileSpec::new("b-shared", "from-carol.txt").shared_with_me();
+    p.add_file("google", user, shared);
+    let team = FileSpec::new("c-team", "plan.txt").in_shared_drive("0Ateam");
+    p.add_file("google", user, team);
+    let token = str_of(&log_in(&p, Provider::Google).await["access_token"]);
+    let api = format!("{}/google/drive/v3", p.base_url());
+    let (_, _, start) = get(&format!("{api}/changes/startPageToken"), &token).await;
+    let start = str_of(&start["startPageToken"]);
+    let fields = "files(id,driveId,ownedByMe,parents)";
+
+    // A lenient client that sends nothing extra sees My Drive and what is shared with the
+    // user, never the shared drive.
+    let (status, _, page) = get(&format!("{api}/files?fields={fields}"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(ids_of(&page, "files"), ["a-mine", "b-shared"]);
+    assert_eq!(page["files"][1]["ownedByMe"], false);
+    assert!(page["files"][0].get("driveId").is_none());
+    assert!(page["files"][0]["parents"].is_array());
+    assert!(
+        page["files"][1].get("parents").is_none(),
+        "the owner's folder is not visible"
+    );
+
+    // includeItemsFromAllDrives without supportsAllDrives is refused.
+    let url = format!("{api}/files?includeItemsFromAllDrives=true&corpora=allDrives");
+    let (status, _, error) = get(&url, &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(
+        error["error"]["errors"][0]["location"],
+        "includeItemsFromAllDrives"
+    );
+    // corpora=allDrives needs includeItemsFromAllDrives.
+    let url = format!("{api}/files?supportsAllDrives=true&corpora=allDrives");
+    assert_eq!(get(&url, &token).await.0, StatusCode::BAD_REQUEST);
+    // The default corpus `user` leaves shared drives out even when both flags are set.
+    let both = "supportsAllDrives=true&includeItemsFromAllDrives=true";
+    let url = format!("{api}/files?{both}&fields={fields}");
+    assert_eq!(ids_of(&get(&url, &token).await.2, "files").len(), 2);
+
+    let url = format!("{api}/files?{both}&corpora=allDrives&fields={fields}");
+    let (_, _, all) = get(&url, &token).await;
+    assert_eq!(ids_of(&all, "files"), ["a-mine", "b-shared", "c-team"]);
+    assert_eq!(all["files"][2]["driveId"], "0Ateam");
+    assert_eq!(
+        all["files"][2]["parents"],
+        serde_json::json!(["0Ateam"]),
+        "a shared drive's root has the drive's id"
+    );
+    let url = format!("{api}/files?{both}&corpora=drive&driveId=0Ateam&fields={fields}");
+    assert_eq!(ids_of(&get(&url, &token).await.2, "files"), ["c-team"]);
+
+    // changes.list: the same rule.
+    p.modify_file("google", user, "c-team", "plan-v2.txt");
+    p.modify_file("google", user, "a-mine", "mine-v2.txt");
+    let fields = "newStartPageToken,changes(fileId,file(id,driveId))";
+    let url = format!("{api}/changes?pageToken={start}&fields={fields}");
+    let (_, _, lenient) = get(&url, &token).await;
+    let changed: Vec<String> = lenient["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| str_of(&c["fileId"]))
+        .collect();
+    assert_eq!(changed, ["a-mine"], "{lenient}");
+    let url = format!("{api}/changes?pageToken={start}&includeItemsFromAllDrives=true");
+    assert_eq!(get(&url, &token).await.0, StatusCode::BAD_REQUEST);
+    let url = format!("{api}/changes?pageToken={start}&{both}&fields={fields}");
+    let (_, _, strict) = get(&url, &token).await;
+    let changes = strict["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{strict}");
+    assert_eq!(changes[0]["file"]["driveId"], "0Ateam");
+}
+
+#[tokio::test]
+async fn drive_answers_403_rate_limits_with_their_reason_then_normally() {
+    let p = FakeProviders::start().await;
+    p.add_files("google", 1);
+    let token = str_of(&log_in(&p, Provider::Google).await["access_token"]);
+    let files = format!("{}/google/drive/v3/files", p.base_url());
+    p.fail_next_drive(403, "userRateLimitExceeded", 2);
+    for _ in 0..2 {
+        let (status, _, body) = get(&files, &token).await;
+        // A client that only retries 429 and 5xx takes this for a permission problem.
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["error"]["code"], 403);
+        assert_eq!(drive_reason(&body), "userRateLimitExceeded");
+        assert_eq!(body["error"]["errors"][0]["domain"], "usageLimits");
+        assert_eq!(body["error"]["message"], "User Rate Limit Exceeded");
+    }
+    assert_eq!(get(&files, &token).await.0, StatusCode::OK);
+
+    p.fail_next_drive(403, "rateLimitExceeded", 1);
+    let (_, _, body) = get(&files, &token).await;
+    assert_eq!(
+        (
+            drive_reason(&body),
+            body["error"]["errors"][0]["domain"].as_str()
+        ),
+        ("rateLimitExceeded", Some("usageLimits"))
+    );
+    // A 403 that is not a rate limit: retrying does not help.
+    p.fail_next_drive(403, "insufficientFilePermissions", 1);
+    let (status, _, body) = get(&files, &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(drive_reason(&body), "insufficientFilePermissions");
+    assert_eq!(body["error"]["errors"][0]["domain"], "global");
+    assert_eq!(get(&files, &token).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn drive_listing_tokens_go_stale_but_change_tokens_do_not() {
+    let p = FakeProviders::start().await;
+    p.add_files("google", 3);
+    let token = str_of(&log_in(&p, Provider::Google).await["access_token"]);
+    let api = format!("{}/google/drive/v3", p.base_url());
+    let (_, _, start) = get(&format!("{api}/changes/startPageToken"), &token).await;
+    let start = str_of(&start["startPageToken"]);
+    let (_, _, first) = get(&format!("{api}/files?pageSize=1"), &token).await;
+    let next = str_of(&first["nextPageToken"]);
+    assert_eq!(
+        get(&format!("{api}/files?pageSize=1&pageToken={next}"), &token)
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    p.expire_listing_tokens();
+    let (status, _, error) = get(&format!("{api}/files?pageSize=1&pageToken={next}"), &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["message"], "Invalid Value");
+    let detail = &error["error"]["errors"][0];
+    assert_eq!(
+        (detail["reason"].as_str(), detail["location"].as_str()),
+        (Some("invalid"), Some("pageToken"))
+    );
+    // A listing started afresh works, and the changes token still does.
+    assert_eq!(get(&format!("{api}/files"), &token).await.0, StatusCode::OK);
+    let (status, _, changes) = get(&format!("{api}/changes?pageToken={start}"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{changes}");
+}
+
+#[tokio::test]
+async fn granular_consent_grants_only_the_ticked_scopes_and_says_so() {
+    let p = FakeProviders::start().await;
+    p.grant_only_on_next_consent("google", "openid email");
+    let tokens = log_in(&p, Provider::Google).await;
+    assert_eq!(
+        tokens["scope"], "openid email",
+        "the Drive box was unticked"
+    );
+    let files = format!("{}/google/drive/v3/files", p.base_url());
+    let (status, _, error) = get(&files, &str_of(&tokens["access_token"])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(drive_reason(&error), "insufficientPermissions");
+    // The choice is per consent: the next one grants everything asked for again.
+    let tokens = log_in(&p, Provider::Google).await;
+    assert!(str_of(&tokens["scope"]).contains("/auth/drive.metadata.readonly"));
+    assert_eq!(
+        get(&files, &str_of(&tokens["access_token"])).await.0,
+        StatusCode::OK
+    );
+
+    p.grant_only_on_next_consent("onedrive", "offline_access User.Read");
+    let tokens = log_in(&p, Provider::Microsoft).await;
+    assert_eq!(tokens["scope"], "offline_access User.Read");
+    let delta = format!("{}/graph/v1.0/me/drive/root/delta", p.base_url());
+    let (status, _, _) = get(&delta, &str_of(&tokens["access_token"])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn microsoft_refresh_can_require_interaction_or_consent() {
+    let p = FakeProviders::start().await;
+    let refresh_token = str_of(&log_in(&p, Provider::Microsoft).await["refresh_token"]);
+    p.require_reauthorization(hub_testkit::Reauthorization::InteractionRequired);
+    let (status, error) = refresh(&p, Provider::Microsoft, &refresh_token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Not invalid_grant: a client that only knows that one misreads it.
+    assert_eq!(error["error"], "interaction_required");
+    assert!(str_of(&error["error_description"]).starts_with("AADSTS50076: "));
+    assert_eq!(error["error_codes"], serde_json::json!([50076]));
+    assert!(error["trace_id"].is_string() && error["correlation_id"].is_string());
+    // It lasts until the user signs in again.
+    assert_eq!(
+        refresh(&p, Provider::Microsoft, &refresh_token).await.1["error"],
+        "interaction_required"
+    );
+    let fresh = str_of(&log_in(&p, Provider::Microsoft).await["refresh_token"]);
+    assert_eq!(
+        refresh(&p, Provider::Microsoft, &fresh).await.0,
+        StatusCode::OK
+    );
+
+    let current = str_of(&log_in(&p, Provider::Microsoft).await["refresh_token"]);
+    p.require_reauthorization(hub_testkit::Reauthorization::ConsentRequired);
+    let (status, error) = refresh(&p, Provider::Microsoft, &current).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("consent_required"))
+    );
+    assert_eq!(error["error_codes"], serde_json::json!([65001]));
+}
+
+/// Walks a Graph delta round from `url`; returns its items and the deltaLink.
+async fn delta_round(url: &str, token: &str) -> (Vec<Value>, String) {
+    let mut url = url.to_string();
+    let mut items = Vec::new();
+    loop {
+        let (status, _, page) = get(&url, token).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        items.extend(page["value"].as_array().unwrap().iter().cloned());
+        match (page.get("@odata.nextLink"), page.get("@odata.deltaLink")) {
+            (Some(next), None) => url = str_of(next),
+            (None, Some(delta)) => return (items, str_of(delta)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn graph_delta_can_repeat_an_item_and_the_last_occurrence_wins() {
+    let p = FakeProviders::start().await;
+    let ids = p.add_files("onedrive", 2);
+    let user = hub_testkit::DEFAULT_MICROSOFT_USER;
+    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let fresh = format!("{}/graph/v1.0/me/drive/root/delta", p.base_url());
+    let (_, delta_link) = delta_round(&fresh, &token).await;
+
+    p.modify_file("onedrive", user, &ids[1], "final.txt");
+    p.repeat_in_next_delta_page(user, &ids[1]);
+    let (items, next_link) = delta_round(&delta_link, &token).await;
+    let names: Vec<String> = items
+        .iter()
+        .filter(|i| i["id"] == ids[1].as_str())
+        .map(|i| str_of(&i["name"]))
+        .collect();
+    // A client keeping the first occurrence would keep the stale name.
+    assert_eq!(names, ["file-00002.txt", "final.txt"]);
+    // Once only.
+    p.modify_file("onedrive", user, &ids[1], "later.txt");
+    let (items, _) = delta_round(&next_link, &token).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+}
+
+#[tokio::test]
+async fn graph_410_points_at_a_fresh_enumeration_without_the_deletes() {
+    let p = FakeProviders::start().await;
+    let ids = p.add_files("onedrive", 3);
+    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let fresh = format!("{}/graph/v1.0/me/drive/root/delta", p.base_url());
+    let (_, delta_link) = delta_round(&fresh, &token).await;
+
+    p.expire_delta_links();
+    p.delete_file("onedrive", &ids[0]);
+    let (status, headers, gone) = get(&delta_link, &token).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(gone["error"]["code"], "resyncRequired");
+    assert_eq!(
+        gone["error"]["innerError"]["code"],
+        "resyncChangesApplyDifferences"
+    );
+    let location = headers["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&fresh), "{location}");
+    let (items, _) = delta_round(&location, &token).await;
+    // The deleted file is simply absent: a client that waits for a `deleted` item for it
+    // keeps it for ever.
+    let listed: Vec<String> = items.iter().map(|i| str_of(&i["id"])).collect();
+    assert_eq!(listed[1..], ids[1..], "{items:?}");
+    assert!(items.iter().all(|i| i.get("deleted").is_none()));
+}
+
+#[tokio::test]
+async fn drive_returns_folders_parents_and_checksums_only_when_asked() {
+    let p = FakeProviders::start().await;
+    let user = hub_testkit::DEFAULT_GOOGLE_USER;
+    p.add_file("google", user, FileSpec::folder("f-docs", "Docs"));
+    p.add_file(
+        "google",
+        user,
+        FileSpec::new("g-note", "note.txt").in_folder("f-docs"),
+    );
+    let token = str_of(&log_in(&p, Provider::Google).await["access_token"]);
+    let files = format!("{}/google/drive/v3/files", p.base_url());
+
+    let (_, _, plain) = get(&files, &token).await;
+    let note = &plain["files"][1];
+    for field in ["parents", "md5Checksum", "driveId", "size"] {
+        assert!(
+            note.get(field).is_none(),
+            "{field} was not asked for: {note}"
+        );
+    }
+    let fields = "files(id,mimeType,parents,md5Checksum,size)";
+    let (_, _, page) = get(&format!("{files}?fields={fields}"), &token).await;
+    let (folder, note) = (&page["files"][0], &page["files"][1]);
+    assert_eq!(folder["mimeType"], hub_testkit::FOLDER_MIME_TYPE);
+    assert!(folder.get("md5Checksum").is_none() && folder.get("size").is_none());
+    assert_eq!(note["parents"], serde_json::json!(["f-docs"]));
+    let md5 = str_of(&note["md5Checksum"]);
+    assert!(md5.len() == 32 && md5.chars().all(|c| c.is_ascii_hexdigit()));
+    let root = str_of(&folder["parents"][0]);
+    assert!(!root.is_empty() && root != "f-docs");
+
+    // A new version has a new checksum.
+    p.modify_file("google", user, "g-note", "note-v2.txt");
+    let (_, _, page) = get(&format!("{files}?fields={fields}"), &token).await;
+    assert_ne!(str_of(&page["files"][1]["md5Checksum"]), md5);
+}
+
+#[tokio::test]
+async fn graph_returns_folders_parents_and_hashes_and_business_parents_of_changes() {
+    let p = FakeProviders::start().await;
+    let user = hub_testkit::DEFAULT_MICROSOFT_USER;
+    p.add_file("onedrive", user, FileSpec::folder("F1", "Projects"));
+    p.add_file(
+        "onedrive",
+        user,
+        FileSpec::folder("F2", "Plans").in_folder("F1"),
+    );
+    p.add_file(
+        "onedrive",
+        user,
+        FileSpec::new("X1", "a.txt").in_folder("F2"),
+    );
+    p.add_file("onedrive", user, FileSpec::new("Y1", "b.txt"));
+    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let fresh = format!("{}/graph/v1.0/me/drive/root/delta", p.base_url());
+
+    let (items, delta_link) = delta_round(&fresh, &token).await;
+    let by_id = |items: &[Value], id: &str| -> Value {
+        let item = items.iter().find(|i| i["id"] == id);
+        item.cloned()
+            .unwrap_or_else(|| panic!("no {id} in {items:?}"))
+    };
+    let projects = by_id(&items, "F1");
+    assert_eq!(projects["folder"]["childCount"], 1);
+    assert!(projects.get("file").is_none());
+    let file = by_id(&items, "X1");
+    assert_eq!(file["parentReference"]["id"], "F2");
+    assert_eq!(file["parentReference"]["driveType"], "personal");
+    assert!(file["parentReference"]["driveId"].is_string());
+    let hashes = &file["file"]["hashes"];
+    assert!(hashes["quickXorHash"].is_string() && hashes["sha1Hash"].is_string());
+    assert!(
+        hashes.get("sha256Hash").is_none(),
+        "personal: no sha256Hash"
+    );
+    assert_eq!(
+        by_id(&items, "Y1")["parentReference"]["id"],
+        format!("root-{user}")
+    );
+
+    // Personal: a round returns only what changed.
+    p.modify_file("onedrive", user, "X1", "a-v2.txt");
+    let (items, delta_link) = delta_round(&delta_link, &token).await;
+    let ids: Vec<String> = items.iter().map(|i| str_of(&i["id"])).collect();
+    assert_eq!(ids, ["X1"]);
+
+    // Business: sha256Hash, and the changed item's parent folders come along.
+    p.set_graph_business(true);
+    p.modify_file("onedrive", user, "X1", "a-v3.txt");
+    let (items, _) = delta_round(&delta_link, &token).await;
+    let mut ids: Vec<String> = items.iter().map(|i| str_of(&i["id"])).collect();
+    ids.sort();
+    assert_eq!(ids, ["F1", "F2", "X1"], "{items:?}");
+    let file = by_id(&items, "X1");
+    assert!(file["file"]["hashes"]["sha256Hash"].is_string());
+    assert!(file["file"]["hashes"].get("sha1Hash").is_none());
+    assert_eq!(file["parentReference"]["driveType"], "business");
+    assert!(by_id(&items, "F2")["folder"].is_object());
+}
