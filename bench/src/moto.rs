@@ -130,6 +130,7 @@ pub fn synthetic_account(provider: &str, sealed: &Sealed) -> Account {
         has_refresh_token: true,
         tokens: sealed.clone(),
         cursor: None,
+        listing: Default::default(),
         version: 1,
     }
 }

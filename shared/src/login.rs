@@ -136,6 +136,7 @@ async fn connect(
                     last_sync: None,
                     has_refresh_token: tokens.refresh_token.is_some(),
                     cursor: None,
+                    listing: Default::default(),
                     version: 1,
                 };
                 if hub.store.create_account(&account).await? == Write::Done {

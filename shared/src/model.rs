@@ -124,7 +124,24 @@ pub struct Account {
     /// The connector's opaque position: mid-enumeration, or the change cursor of a finished
     /// sync. Saved only after the files of the page that produced it are stored.
     pub cursor: Option<String>,
+    /// Which enumeration of the drive the index entries were last seen in.
+    #[serde(default)]
+    pub listing: Listing,
     pub version: u64,
+}
+
+/// Which enumeration of the drive is under way. Every entry stored carries the generation it
+/// was seen in, so that at the end of an enumeration that replaced an expired cursor the
+/// entries not seen again (deleted while the cursor was dead) can be told apart and marked
+/// deleted. Stored with the account, so a sync killed half-way through a restarted
+/// enumeration still reconciles when it resumes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// Starts at 0 with the account's first enumeration; one more at each restart.
+    pub generation: u64,
+    /// The enumeration under way replaces an expired cursor: entries of older generations
+    /// that it does not see again are gone at the provider.
+    pub reconcile: bool,
 }
 
 /// The public view of an account (one `/users` row): never a token.
@@ -153,16 +170,87 @@ impl From<&Account> for AccountView {
     }
 }
 
-/// One entry of an account's file index (one `/users/{id}/files` row).
+/// Whether an index entry is a file or a folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    File,
+    Folder,
+}
+
+/// The provider's hash of a file's content (contract section 6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentHash {
+    /// `md5` (Google), `sha256` or `quickXorHash` (Microsoft), `dropbox`.
+    pub algorithm: String,
+    pub value: String,
+}
+
+impl ContentHash {
+    pub fn new(algorithm: &str, value: impl Into<String>) -> Self {
+        ContentHash {
+            algorithm: algorithm.to_string(),
+            value: value.into(),
+        }
+    }
+}
+
+/// One entry of an account's file index (one `/users/{id}/files` or `/changes` row). The
+/// fields added in v2 default to `null` so that entries stored before them still read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub id: String,
     pub name: String,
+    #[serde(default)]
+    pub kind: Option<FileKind>,
     pub mime_type: Option<String>,
     pub size: Option<u64>,
     pub modified_at: Option<DateTime<Utc>>,
     pub web_url: Option<String>,
     pub deleted: bool,
+    /// The provider's ids of the parent folders (`[]` where it has none, as Dropbox).
+    #[serde(default)]
+    pub parent_ids: Option<Vec<String>>,
+    /// The Google shared drive or OneDrive drive it belongs to.
+    #[serde(default)]
+    pub drive_id: Option<String>,
+    /// The provider's display path, where it has one (Dropbox).
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub content_hash: Option<ContentHash>,
+    /// When the hub stored this state of the entry; set by the store.
+    #[serde(default)]
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+impl FileEntry {
+    /// An entry with only an id and a name known; the rest is filled in by the connector.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        FileEntry {
+            id: id.into(),
+            name: name.into(),
+            kind: None,
+            mime_type: None,
+            size: None,
+            modified_at: None,
+            web_url: None,
+            deleted: false,
+            parent_ids: None,
+            drive_id: None,
+            path: None,
+            content_hash: None,
+            changed_at: None,
+        }
+    }
+
+    /// A removal reported by id: the store fills in what it knew of the entry.
+    pub fn tombstone(id: impl Into<String>) -> Self {
+        FileEntry {
+            deleted: true,
+            ..FileEntry::new(id, "")
+        }
+    }
 }
 
 /// A pending OAuth login: created by `/login`, consumed once by `/callback`.

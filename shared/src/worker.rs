@@ -19,7 +19,8 @@ use crate::error::{HubError, HubResult, ProviderError};
 use crate::fanout;
 use crate::hub::Hub;
 use crate::model::{
-    Account, AccountStatus, QueueMessage, SyncJob, SyncOutcome, SyncStatus, TokenSet,
+    Account, AccountStatus, FileEntry, Listing, QueueMessage, SyncJob, SyncOutcome, SyncStatus,
+    TokenSet,
 };
 use crate::providers::{Connector, FilePage, NextPage};
 use crate::store::Write;
@@ -71,6 +72,11 @@ enum Change {
         to: String,
         finished: Option<SyncOutcome>,
     },
+    /// The saved cursor expired: enumerate again from scratch as a new generation, whose
+    /// end marks deleted what it did not see again.
+    Restart {
+        from: Option<String>,
+    },
     Finished(SyncOutcome),
     NeedsReauth {
         at: DateTime<Utc>,
@@ -96,7 +102,16 @@ fn applied(account: &Account, change: &Change) -> Account {
             next.cursor = Some(to.clone());
             if let Some(outcome) = finished {
                 record_outcome(&mut next, outcome);
+                // The enumeration is complete, reconciled by the worker before this write.
+                next.listing.reconcile = false;
             }
+        }
+        Change::Restart { .. } => {
+            next.cursor = None;
+            next.listing = Listing {
+                generation: account.listing.generation + 1,
+                reconcile: true,
+            };
         }
         Change::Finished(outcome) => record_outcome(&mut next, outcome),
         Change::NeedsReauth { at } => {
@@ -113,6 +128,18 @@ fn applied(account: &Account, change: &Change) -> Account {
     next
 }
 
+/// Each id once, at its last occurrence, in the order of those last occurrences.
+fn last_occurrences(files: Vec<FileEntry>) -> Vec<FileEntry> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<FileEntry> = files
+        .into_iter()
+        .rev()
+        .filter(|file| seen.insert(file.id.clone()))
+        .collect();
+    kept.reverse();
+    kept
+}
+
 fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
     account.last_sync = Some(outcome.clone());
     if outcome.result == SyncStatus::Ok {
@@ -126,7 +153,7 @@ fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
 /// refresh of its own: they are current, and a grant this one saw refused is alive). Pure.
 fn superseded(change: &Change, ours: &Account, latest: &Account) -> bool {
     match change {
-        Change::Cursor { from, .. } => latest.cursor != *from,
+        Change::Cursor { from, .. } | Change::Restart { from } => latest.cursor != *from,
         Change::Tokens { .. } | Change::NeedsReauth { .. } => latest.tokens != ours.tokens,
         Change::Finished(_) => false,
     }
@@ -204,6 +231,16 @@ struct Position {
     restarted: bool,
 }
 
+/// What the next step of a listing brought.
+enum Step {
+    Page(FilePage),
+    /// The job ends here (the grant is gone, or another worker is ahead).
+    Ended(SyncResult),
+}
+
+/// Entries removed from the index per round of a reconciliation.
+const RECONCILE_PAGE: usize = 500;
+
 impl Session<'_> {
     async fn run(&mut self) -> HubResult<SyncResult> {
         if self
@@ -222,13 +259,15 @@ impl Session<'_> {
         };
         loop {
             let page = match self.next_page(&mut position).await? {
-                Ok(page) => page,
-                Err(ended) => return Ok(ended),
+                Step::Page(page) => page,
+                Step::Ended(result) => return Ok(result),
             };
-            self.store_files(&page).await?;
+            files += self.store_files(page.files).await?;
             pages += 1;
-            files += page.files.len() as u64;
             let last = matches!(page.next, NextPage::Done(_));
+            if last && self.account.listing.reconcile {
+                files += self.mark_unseen_deleted().await?;
+            }
             let next = page.next.cursor().to_string();
             let change = Change::Cursor {
                 from: self.account.cursor.clone(),
@@ -251,31 +290,36 @@ impl Session<'_> {
     }
 
     /// The next page of the listing at `position`, recovering once from a refused access
-    /// token (refresh, then ask again) and once from an expired change cursor (enumerate
-    /// from scratch). `Err(result)` when the job ends here (the grant is gone).
-    async fn next_page(
-        &mut self,
-        position: &mut Position,
-    ) -> HubResult<Result<FilePage, SyncResult>> {
+    /// token (refresh, then ask again) and once from an expired cursor (a new enumeration
+    /// from scratch, recorded on the account first so that a sync killed during it still
+    /// reconciles when it resumes).
+    async fn next_page(&mut self, position: &mut Position) -> HubResult<Step> {
         loop {
             let listed = self
                 .connector
                 .list_page(&self.tokens.access_token, position.cursor.as_deref())
                 .await;
             match listed {
-                Ok(page) => return Ok(Ok(page)),
+                Ok(page) => return Ok(Step::Page(page)),
                 Err(ProviderError::Unauthorized) if !position.refreshed_after_401 => {
                     position.refreshed_after_401 = true;
                     if let Some(ended) = self.refresh().await? {
-                        return Ok(Err(ended));
+                        return Ok(Step::Ended(ended));
                     }
                 }
                 Err(ProviderError::CursorExpired)
                     if !position.restarted && position.cursor.is_some() =>
                 {
-                    // Graph's 410 Gone: the delta link expired; enumerate again from scratch.
-                    tracing::info!("change cursor expired; starting over");
+                    tracing::info!("the saved cursor expired; enumerating again");
                     position.restarted = true;
+                    let restart = Change::Restart {
+                        from: self.account.cursor.clone(),
+                    };
+                    if let Committed::Superseded = self.commit(restart).await? {
+                        return Ok(Step::Ended(SyncResult::Skipped(
+                            SkipReason::AnotherWorkerAhead,
+                        )));
+                    }
                     position.cursor = None;
                 }
                 Err(e) => return Err(e.into()),
@@ -283,12 +327,16 @@ impl Session<'_> {
         }
     }
 
-    async fn store_files(&self, page: &FilePage) -> HubResult<()> {
+    /// Stores a page's entries, each id once at its last state in the page (Graph documents
+    /// that an item may come more than once in one delta page, and DynamoDB refuses a batch
+    /// with two equal keys). Returns how many were stored.
+    async fn store_files(&self, files: Vec<FileEntry>) -> HubResult<u64> {
+        let files = last_occurrences(files);
         self.hub
             .store
-            .put_files(&self.account.id, &page.files)
+            .put_files(&self.account.id, &files, self.account.listing.generation)
             .await?;
-        for file in &page.files {
+        for file in &files {
             tracing::info!(
                 file_id = %file.id,
                 name = %file.name,
@@ -297,7 +345,36 @@ impl Session<'_> {
                 "file"
             );
         }
-        Ok(())
+        Ok(files.len() as u64)
+    }
+
+    /// At the end of an enumeration that replaced an expired cursor: whatever it did not see
+    /// again was deleted at the provider meanwhile. Returns how many entries it marked.
+    async fn mark_unseen_deleted(&self) -> HubResult<u64> {
+        let generation = self.account.listing.generation;
+        let (mut marked, mut after) = (0, None);
+        loop {
+            let (count, next) = self
+                .hub
+                .store
+                .mark_unseen_deleted(
+                    &self.account.id,
+                    generation,
+                    after.as_deref(),
+                    RECONCILE_PAGE,
+                )
+                .await?;
+            marked += count;
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(
+            marked,
+            "entries not seen again by the new enumeration marked deleted"
+        );
+        Ok(marked)
     }
 
     /// Refreshes and stores the new tokens at once (Microsoft has already invalidated the old
@@ -439,6 +516,7 @@ mod tests {
             has_refresh_token: true,
             tokens: sealed("old"),
             cursor: Some("c1".into()),
+            listing: Listing::default(),
             version: 7,
         }
     }
@@ -458,6 +536,63 @@ mod tests {
             files_changed: 3,
             detail: None,
         }
+    }
+
+    #[test]
+    fn the_last_occurrence_of_an_id_wins() {
+        let mut stale = FileEntry::new("f1", "old.txt");
+        stale.size = Some(1);
+        let mut fresh = FileEntry::new("f1", "new.txt");
+        fresh.size = Some(2);
+        let other = FileEntry::new("f2", "b.txt");
+        let kept = last_occurrences(vec![stale, other.clone(), fresh.clone()]);
+        assert_eq!(kept, vec![other, fresh]);
+    }
+
+    #[test]
+    fn a_restart_opens_a_new_generation_that_the_last_page_closes() {
+        let before = account();
+        let restarted = applied(
+            &before,
+            &Change::Restart {
+                from: before.cursor.clone(),
+            },
+        );
+        assert_eq!(restarted.cursor, None);
+        assert_eq!(
+            restarted.listing,
+            Listing {
+                generation: 1,
+                reconcile: true
+            }
+        );
+        let middle = applied(
+            &restarted,
+            &Change::Cursor {
+                from: None,
+                to: "p2".into(),
+                finished: None,
+            },
+        );
+        assert!(
+            middle.listing.reconcile,
+            "still reconciling mid-enumeration"
+        );
+        let done = applied(
+            &middle,
+            &Change::Cursor {
+                from: Some("p2".into()),
+                to: "d1".into(),
+                finished: Some(outcome(SyncStatus::Ok)),
+            },
+        );
+        assert_eq!(
+            done.listing,
+            Listing {
+                generation: 1,
+                reconcile: false
+            }
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use hub::crypto::kms::KmsCipher;
 use hub::crypto::local::LocalCipher;
 use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
 use hub::model::{
-    Account, AccountStatus, FileEntry, LoginState, QueueMessage, SyncJob, SyncReason,
+    Account, AccountStatus, ContentHash, FileEntry, FileKind, LoginState, QueueMessage, SyncJob,
+    SyncReason,
 };
 use hub::queue::local::LocalQueue;
 use hub::queue::sqs::SqsQueue;
@@ -43,20 +44,49 @@ fn account(provider: &str, user: &str) -> Account {
         has_refresh_token: true,
         tokens: sealed("v1"),
         cursor: None,
+        listing: Default::default(),
         version: 1,
     }
 }
 
 fn file(id: &str, name: &str) -> FileEntry {
     FileEntry {
-        id: id.into(),
-        name: name.into(),
+        kind: Some(FileKind::File),
         mime_type: Some("text/plain".into()),
         size: Some(42),
         modified_at: Some(Utc::now()),
         web_url: Some(format!("https://drive.example/{id}")),
-        deleted: false,
+        parent_ids: Some(vec!["root".into()]),
+        content_hash: Some(ContentHash::new("md5", "0cc175b9c0f1b6a831c399e269772661")),
+        ..FileEntry::new(id, name)
     }
+}
+
+/// Every entry of an account's index, page by page.
+async fn whole_index(store: &dyn Store, account_id: &str) -> Vec<FileEntry> {
+    let (mut listed, mut after) = (Vec::new(), None);
+    loop {
+        let page = store
+            .list_files(account_id, after.as_deref(), 25)
+            .await
+            .unwrap();
+        listed.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return listed,
+        }
+    }
+}
+
+/// The entries without the time the store stamped on them.
+fn unstamped(entries: &[FileEntry]) -> Vec<FileEntry> {
+    entries
+        .iter()
+        .map(|entry| FileEntry {
+            changed_at: None,
+            ..entry.clone()
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- storage
@@ -275,34 +305,22 @@ async fn file_index(store: &dyn Store) {
     let files: Vec<FileEntry> = (0..60)
         .map(|i| file(&format!("f{i:03}!x"), &format!("name {i}")))
         .collect();
-    store.put_files(&owner.id, &files).await.unwrap();
-    store.put_files(&owner.id, &files[..10]).await.unwrap();
+    let before = Utc::now();
+    store.put_files(&owner.id, &files, 0).await.unwrap();
+    store.put_files(&owner.id, &files[..10], 0).await.unwrap();
 
-    let (mut listed, mut after) = (Vec::new(), None);
-    loop {
-        let page = store
-            .list_files(&owner.id, after.as_deref(), 25)
-            .await
-            .unwrap();
-        listed.extend(page.items);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(listed, files, "every file once, in id order");
+    let listed = whole_index(store, &owner.id).await;
+    assert_eq!(unstamped(&listed), files, "every file once, in id order");
+    assert!(
+        listed
+            .iter()
+            .all(|f| f.changed_at.is_some_and(|at| at >= before)),
+        "each entry says when the hub stored it"
+    );
 
     // A removal reported with only the id keeps what the index knew.
-    let tombstone = FileEntry {
-        id: "f001!x".into(),
-        name: String::new(),
-        mime_type: None,
-        size: None,
-        modified_at: None,
-        web_url: None,
-        deleted: true,
-    };
-    store.put_files(&owner.id, &[tombstone]).await.unwrap();
+    let tombstone = FileEntry::tombstone("f001!x");
+    store.put_files(&owner.id, &[tombstone], 0).await.unwrap();
     let page = store
         .list_files(&owner.id, Some("f000!x"), 1)
         .await
@@ -334,12 +352,59 @@ async fn file_index(store: &dyn Store) {
     assert_eq!(store.create_account(&again).await.unwrap(), Write::Done);
 }
 
+/// After a restarted enumeration (generation 1) saw only some entries again, the others are
+/// marked deleted, page by page, keeping what the index knew of them; running it again
+/// changes nothing.
+async fn reconciliation(store: &dyn Store) {
+    let owner = account("onedrive", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    let files: Vec<FileEntry> = (0..30).map(|i| file(&format!("r{i:02}"), "x")).collect();
+    store.put_files(&owner.id, &files, 0).await.unwrap();
+    let mut gone_before = FileEntry::tombstone("r29");
+    gone_before.name = "already gone".into();
+    store.put_files(&owner.id, &[gone_before], 0).await.unwrap();
+    // The new enumeration sees the even ones again.
+    let seen: Vec<FileEntry> = files.iter().step_by(2).cloned().collect();
+    store.put_files(&owner.id, &seen, 1).await.unwrap();
+
+    let (mut marked, mut after) = (0, None);
+    loop {
+        let (count, next) = store
+            .mark_unseen_deleted(&owner.id, 1, after.as_deref(), 7)
+            .await
+            .unwrap();
+        marked += count;
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(marked, 14, "the odd ones but the one already deleted");
+    let index = whole_index(store, &owner.id).await;
+    assert_eq!(index.len(), 30);
+    for (i, entry) in index.iter().enumerate() {
+        assert_eq!(entry.deleted, i % 2 == 1, "{entry:?}");
+        assert_eq!(
+            entry.size,
+            Some(42),
+            "a reconciled entry keeps its metadata"
+        );
+    }
+    let (again, _) = store
+        .mark_unseen_deleted(&owner.id, 1, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "idempotent");
+    assert!(store.delete_account(&owner.id).await.unwrap());
+}
+
 async fn store_suite(store: &dyn Store) {
     accounts_and_identities(store).await;
     conditional_updates(store).await;
     provider_paging(store).await;
     login_states(store).await;
     file_index(store).await;
+    reconciliation(store).await;
 }
 
 #[tokio::test]
@@ -527,7 +592,11 @@ async fn child_writer() {
             Write::Done
         );
         store
-            .put_files("shared-index", &[file(&format!("{name}-{round}"), &name)])
+            .put_files(
+                "shared-index",
+                &[file(&format!("{name}-{round}"), &name)],
+                0,
+            )
             .await
             .unwrap();
         loop {

@@ -63,6 +63,7 @@ async fn hub_with(
                 ciphertext: String::new(),
             },
             cursor: None,
+            listing: Default::default(),
             version: 1,
         };
         assert_eq!(
@@ -99,7 +100,9 @@ async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
         let mut continuation = None;
         for message in take(&recorded) {
             match message {
-                QueueMessage::Sync(job) => assert!(jobs.insert(job.account_id), "each account once"),
+                QueueMessage::Sync(job) => {
+                    assert!(jobs.insert(job.account_id), "each account once")
+                }
                 QueueMessage::FanOut { continue_fanout } => continuation = Some(continue_fanout),
             }
         }

@@ -125,6 +125,12 @@ impl DriveFile {
             modified_at: self.modified_time,
             web_url: self.web_view_link,
             deleted: self.trashed,
+            kind: None,
+            parent_ids: None,
+            drive_id: None,
+            path: None,
+            content_hash: None,
+            changed_at: None,
         }
     }
 }
@@ -261,6 +267,12 @@ impl GoogleDrive {
                         modified_at: None,
                         web_url: None,
                         deleted: true,
+                        kind: None,
+                        parent_ids: None,
+                        drive_id: None,
+                        path: None,
+                        content_hash: None,
+                        changed_at: None,
                     }),
                     _ => None,
                 },

@@ -122,6 +122,12 @@ impl DriveItem {
             modified_at: self.last_modified_date_time,
             web_url: self.web_url,
             deleted: self.deleted.is_some(),
+            kind: None,
+            parent_ids: None,
+            drive_id: None,
+            path: None,
+            content_hash: None,
+            changed_at: None,
         }
     }
 }

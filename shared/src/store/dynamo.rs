@@ -31,7 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{merge_tombstone, Store, Write};
+use super::{Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
 
@@ -95,6 +95,17 @@ fn file_key(account_id: &str, file_id: &str) -> Item {
         ("pk".to_string(), s(account_pk(account_id))),
         ("sk".to_string(), s(format!("{FILE_PREFIX}{file_id}"))),
     ])
+}
+
+fn put_file_request(account_id: &str, stored: &StoredFile) -> HubResult<WriteRequest> {
+    let put = PutRequest::builder()
+        .set_item(Some(to_item(
+            stored,
+            file_key(account_id, &stored.entry.id),
+        )?))
+        .build()
+        .map_err(HubError::internal)?;
+    Ok(WriteRequest::builder().put_request(put).build())
 }
 
 fn to_item<T: Serialize>(value: &T, key: Item) -> HubResult<Item> {
@@ -286,7 +297,38 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| failed("GetItem", e))?;
-        answer.item.map(from_item).transpose()
+        let stored: Option<StoredFile> = answer.item.map(from_item).transpose()?;
+        Ok(stored.map(|stored| stored.entry))
+    }
+
+    /// One page of an account's raw index items in file-id order, after the file id `after`.
+    async fn query_files(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<Item>> {
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":files", s(FILE_PREFIX))
+            .set_exclusive_start_key(after.map(|file_id| file_key(account_id, file_id)))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| string_attr(key, "sk"))
+            .and_then(|sk| sk.strip_prefix(FILE_PREFIX).map(str::to_string));
+        Ok(Page {
+            items: answer.items.unwrap_or_default(),
+            next,
+        })
     }
 }
 
@@ -536,21 +578,46 @@ impl Store for DynamoStore {
         Ok(state.filter(|s| s.expires_at > now))
     }
 
-    async fn put_files(&self, account_id: &str, files: &[FileEntry]) -> HubResult<()> {
+    async fn put_files(
+        &self,
+        account_id: &str,
+        files: &[FileEntry],
+        generation: u64,
+    ) -> HubResult<()> {
+        let now = Utc::now();
         let mut requests = Vec::with_capacity(files.len());
         for file in files {
-            let entry = if file.deleted {
-                merge_tombstone(file, self.get_file(account_id, &file.id).await?)
+            let known = if file.deleted {
+                self.get_file(account_id, &file.id).await?
             } else {
-                file.clone()
+                None
             };
-            let put = PutRequest::builder()
-                .set_item(Some(to_item(&entry, file_key(account_id, &file.id))?))
-                .build()
-                .map_err(HubError::internal)?;
-            requests.push(WriteRequest::builder().put_request(put).build());
+            let stored = StoredFile::stamped(file, known, generation, now);
+            requests.push(put_file_request(account_id, &stored)?);
         }
         self.write_batches(requests).await
+    }
+
+    async fn mark_unseen_deleted(
+        &self,
+        account_id: &str,
+        generation: u64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<(u64, Option<String>)> {
+        let page = self.query_files(account_id, after, limit).await?;
+        let now = Utc::now();
+        let mut requests = Vec::new();
+        for item in page.items {
+            let stored: StoredFile = from_item(item)?;
+            if stored.unseen_since(generation) {
+                let tombstone = stored.reconciled(generation, now);
+                requests.push(put_file_request(account_id, &tombstone)?);
+            }
+        }
+        let marked = requests.len() as u64;
+        self.write_batches(requests).await?;
+        Ok((marked, page.next))
     }
 
     async fn list_files(
@@ -559,25 +626,16 @@ impl Store for DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
-        let answer = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":files", s(FILE_PREFIX))
-            .set_exclusive_start_key(after.map(|file_id| file_key(account_id, file_id)))
-            .limit(limit.clamp(1, 1000) as i32)
-            .send()
-            .await
-            .map_err(|e| failed("Query", e))?;
-        let items = decode_all(answer.items)?;
-        let next = answer
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|key| string_attr(key, "sk"))
-            .and_then(|sk| sk.strip_prefix(FILE_PREFIX).map(str::to_string));
-        Ok(Page { items, next })
+        let page = self.query_files(account_id, after, limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| from_item::<StoredFile>(item).map(|stored| stored.entry))
+            .collect::<HubResult<_>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
     }
 }
 

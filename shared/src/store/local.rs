@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{merge_tombstone, Store, Write};
+use super::{Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
 
@@ -349,22 +349,57 @@ impl Store for LocalStore {
         .await
     }
 
-    async fn put_files(&self, account_id: &str, files: &[FileEntry]) -> HubResult<()> {
+    async fn put_files(
+        &self,
+        account_id: &str,
+        files: &[FileEntry],
+        generation: u64,
+    ) -> HubResult<()> {
         let (account_id, files) = (account_id.to_string(), files.to_vec());
         self.run(move |root| {
             let dir = files_dir(root, &account_id);
             fs::create_dir_all(&dir)?;
             let _lock = lock(root)?;
+            let now = Utc::now();
             for file in &files {
                 let path = dir.join(file_name(&file.id));
-                let entry = if file.deleted {
-                    merge_tombstone(file, read_json(&path)?)
+                let known = if file.deleted {
+                    read_json::<StoredFile>(&path)?.map(|stored| stored.entry)
                 } else {
-                    file.clone()
+                    None
                 };
-                write_file(&path, &entry)?;
+                write_file(&path, &StoredFile::stamped(file, known, generation, now))?;
             }
             sync_dir(&dir)
+        })
+        .await
+    }
+
+    async fn mark_unseen_deleted(
+        &self,
+        account_id: &str,
+        generation: u64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<(u64, Option<String>)> {
+        let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
+        self.run(move |root| {
+            let dir = files_dir(root, &account_id);
+            let _lock = lock(root)?;
+            let page = read_page::<StoredFile>(&dir, after.as_deref(), limit, |_| true)?;
+            let now = Utc::now();
+            let mut marked = 0;
+            for stored in page.items {
+                if stored.unseen_since(generation) {
+                    let path = dir.join(file_name(&stored.entry.id));
+                    write_file(&path, &stored.reconciled(generation, now))?;
+                    marked += 1;
+                }
+            }
+            if marked > 0 {
+                sync_dir(&dir)?;
+            }
+            Ok((marked, page.next))
         })
         .await
     }
@@ -376,14 +411,19 @@ impl Store for LocalStore {
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
         let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
-        self.run(move |root| {
-            read_page(
-                &files_dir(root, &account_id),
-                after.as_deref(),
-                limit,
-                |_| true,
-            )
+        let page = self
+            .run(move |root| {
+                read_page::<StoredFile>(
+                    &files_dir(root, &account_id),
+                    after.as_deref(),
+                    limit,
+                    |_| true,
+                )
+            })
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|stored| stored.entry).collect(),
+            next: page.next,
         })
-        .await
     }
 }

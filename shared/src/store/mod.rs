@@ -75,9 +75,29 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> HubResult<Option<LoginState>>;
 
-    /// Upserts index entries. A deleted entry keeps the metadata already known for the file,
-    /// since providers report removals with little more than the id.
-    async fn put_files(&self, account_id: &str, files: &[FileEntry]) -> HubResult<()>;
+    /// Upserts index entries seen by enumeration `generation`, stamping each with the time
+    /// it was stored (`changed_at`). A deleted entry keeps the metadata already known for
+    /// the file, since providers report removals with little more than the id. The caller
+    /// passes each id once.
+    async fn put_files(
+        &self,
+        account_id: &str,
+        files: &[FileEntry],
+        generation: u64,
+    ) -> HubResult<()>;
+
+    /// Marks deleted, in one page of the index in file-id order after `after`, the live
+    /// entries last seen before enumeration `generation`: what a restarted enumeration did
+    /// not see again is gone at the provider. Returns how many it marked and where the next
+    /// page starts (`None` at the end). Idempotent: a reconciliation killed half-way is
+    /// simply run again.
+    async fn mark_unseen_deleted(
+        &self,
+        account_id: &str,
+        generation: u64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<(u64, Option<String>)>;
 
     /// One page of an account's index in file-id order, starting after the file id `after`.
     async fn list_files(
@@ -88,7 +108,7 @@ pub trait Store: Send + Sync {
     ) -> HubResult<Page<FileEntry>>;
 }
 
-/// Fills the blanks of a tombstone from what the index knew of the file.
+/// Fills the blanks of a tombstone from what the index knew of the entry.
 pub(crate) fn merge_tombstone(tombstone: &FileEntry, known: Option<FileEntry>) -> FileEntry {
     match known {
         Some(known) => FileEntry {
@@ -98,12 +118,61 @@ pub(crate) fn merge_tombstone(tombstone: &FileEntry, known: Option<FileEntry>) -
             } else {
                 tombstone.name.clone()
             },
+            kind: tombstone.kind.or(known.kind),
             mime_type: tombstone.mime_type.clone().or(known.mime_type),
             size: tombstone.size.or(known.size),
             modified_at: tombstone.modified_at.or(known.modified_at),
             web_url: tombstone.web_url.clone().or(known.web_url),
             deleted: true,
+            parent_ids: tombstone.parent_ids.clone().or(known.parent_ids),
+            drive_id: tombstone.drive_id.clone().or(known.drive_id),
+            path: tombstone.path.clone().or(known.path),
+            content_hash: tombstone.content_hash.clone().or(known.content_hash),
+            changed_at: tombstone.changed_at,
         },
         None => tombstone.clone(),
+    }
+}
+
+/// An index entry as stored: the entry, and the enumeration it was last seen in.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredFile {
+    #[serde(flatten)]
+    pub entry: FileEntry,
+    /// [`crate::model::Listing::generation`] when this state was stored (0 before v2).
+    #[serde(default)]
+    pub generation: u64,
+}
+
+impl StoredFile {
+    /// `file` as it goes into the index now: a tombstone completed from what was `known`,
+    /// stamped with the time and the enumeration.
+    pub fn stamped(
+        file: &FileEntry,
+        known: Option<FileEntry>,
+        generation: u64,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut entry = if file.deleted {
+            merge_tombstone(file, known)
+        } else {
+            file.clone()
+        };
+        entry.changed_at = Some(now);
+        StoredFile { entry, generation }
+    }
+
+    /// Whether a reconciliation at the end of enumeration `generation` marks it deleted: it
+    /// is live and was not seen by that enumeration.
+    pub fn unseen_since(&self, generation: u64) -> bool {
+        !self.entry.deleted && self.generation < generation
+    }
+
+    /// The tombstone a reconciliation stores in its place.
+    pub fn reconciled(mut self, generation: u64, now: DateTime<Utc>) -> Self {
+        self.entry.deleted = true;
+        self.entry.changed_at = Some(now);
+        self.generation = generation;
+        self
     }
 }

@@ -129,6 +129,7 @@ pub async fn connected_account(
         last_sync: None,
         has_refresh_token: true,
         cursor: None,
+        listing: Default::default(),
         version: 1,
     };
     assert_eq!(
