@@ -186,6 +186,9 @@ pub async fn sync(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
 
 async fn sync_account(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
     let Some(account) = hub.store.get_account(&job.account_id).await? else {
+        // A sync that died after storing a page of an account deleted meanwhile may have
+        // left entries behind: the job that comes back for it removes them.
+        hub.store.purge_files(&job.account_id).await?;
         tracing::info!("account no longer exists; job dropped");
         return Ok(SyncResult::Skipped(SkipReason::AccountDeleted));
     };
@@ -204,7 +207,16 @@ async fn sync_account(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
         account,
         tokens,
     };
-    let result = session.run().await;
+    let result = match session.run().await {
+        Err(HubError::UserNotFound(_)) => {
+            // Deleted during this sync, perhaps after the delete purged the index and before
+            // this sync stored its last page: whoever writes last cleans up.
+            hub.store.purge_files(&job.account_id).await?;
+            tracing::info!("account deleted during its sync; its index removed");
+            Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
+        }
+        other => other,
+    };
     match &result {
         Ok(SyncResult::Synced { pages, files }) => tracing::info!(pages, files, "sync finished"),
         Ok(other) => tracing::info!(result = ?other, "sync ended"),
@@ -412,12 +424,13 @@ impl Session<'_> {
             Err(e) => Err(e.into()),
         }
     }
+    /// The account as stored now; `UserNotFound` when it was deleted during the sync.
     async fn reload(&self) -> HubResult<Account> {
         self.hub
             .store
             .get_account(&self.account.id)
             .await?
-            .ok_or_else(|| HubError::internal("the account was deleted during its sync"))
+            .ok_or_else(|| HubError::UserNotFound(self.account.id.clone()))
     }
 
     /// Builds on `latest` from now on, with the tokens it holds.

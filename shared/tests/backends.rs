@@ -398,6 +398,50 @@ async fn reconciliation(store: &dyn Store) {
     assert!(store.delete_account(&owner.id).await.unwrap());
 }
 
+/// A sync that stores a page after its account was deleted leaves entries under a deleted
+/// account: its own purge, or a retried delete, removes them.
+async fn index_left_after_a_delete(store: &dyn Store) {
+    let owner = account("google", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    store
+        .put_files(&owner.id, &[file("a", "a")], 0)
+        .await
+        .unwrap();
+    assert!(store.delete_account(&owner.id).await.unwrap());
+    // The late page of a sync that was running.
+    store
+        .put_files(&owner.id, &[file("b", "b")], 0)
+        .await
+        .unwrap();
+    assert_eq!(whole_index(store, &owner.id).await.len(), 1);
+    store.purge_files(&owner.id).await.unwrap();
+    assert!(whole_index(store, &owner.id).await.is_empty());
+
+    // A delete retried after such a page: 404, and nothing left either.
+    store
+        .put_files(&owner.id, &[file("c", "c")], 0)
+        .await
+        .unwrap();
+    assert!(!store.delete_account(&owner.id).await.unwrap());
+    assert!(whole_index(store, &owner.id).await.is_empty());
+
+    // Ids too long to be keys are simply unknown, not a failure.
+    let long = "x".repeat(300);
+    assert!(store.get_account(&long).await.unwrap().is_none());
+    assert!(!store.delete_account(&long).await.unwrap());
+    assert!(store
+        .list_files(&long, None, 10)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(store
+        .take_login_state(&long, Utc::now())
+        .await
+        .unwrap()
+        .is_none());
+}
+
 async fn store_suite(store: &dyn Store) {
     accounts_and_identities(store).await;
     conditional_updates(store).await;
@@ -405,6 +449,7 @@ async fn store_suite(store: &dyn Store) {
     login_states(store).await;
     file_index(store).await;
     reconciliation(store).await;
+    index_left_after_a_delete(store).await;
 }
 
 #[tokio::test]
@@ -808,4 +853,45 @@ async fn concurrent_creates_in_one_process_all_land() {
     for handle in handles {
         assert_eq!(handle.await.unwrap(), Write::Done);
     }
+}
+
+/// The local store's crash windows: a purge interrupted after its rename leaves a
+/// `.deleted-*` directory, removed at the next start; expired login states are swept by the
+/// logins themselves, so anonymous `/login` calls cannot grow `states/` without bound.
+#[tokio::test]
+async fn local_store_cleans_up_after_crashes_and_expired_logins() {
+    let dir = tempfile::tempdir().unwrap();
+    let doomed = dir.path().join("files").join(".deleted-crashed");
+    std::fs::create_dir_all(&doomed).unwrap();
+    std::fs::write(doomed.join("00.json"), "{}").unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    assert!(
+        !doomed.exists(),
+        "an interrupted purge is finished at start"
+    );
+
+    let state = |name: &str, expires_at| LoginState {
+        state: name.into(),
+        provider: "google".into(),
+        pkce_verifier: sealed("verifier"),
+        expires_at,
+    };
+    let past = Utc::now() - Age::minutes(11);
+    for i in 0..5 {
+        store
+            .put_login_state(&state(&format!("old-{i}"), past))
+            .await
+            .unwrap();
+    }
+    // Another process (a new store value: its own sweep clock) logs someone in.
+    let other = LocalStore::open(dir.path()).unwrap();
+    other
+        .put_login_state(&state("live", Utc::now() + Age::minutes(10)))
+        .await
+        .unwrap();
+    let left: Vec<String> = std::fs::read_dir(dir.path().join("states"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [format!("{}.json", hex::encode("live"))]);
 }

@@ -528,3 +528,79 @@ async fn google_first_sync_then_changes() {
     assert!(index[1].deleted && index[1].name == "photo.jpg");
     assert!(f.stored(&account).await.cursor.unwrap().contains("\"9\""));
 }
+
+/// A Graph page that is answered only once the test says so, after telling it the page was
+/// asked for: explicit synchronisation between the worker and the test.
+struct Gated {
+    asked: std::sync::mpsc::SyncSender<()>,
+    open: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    answer: ResponseTemplate,
+}
+
+impl wiremock::Respond for Gated {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let _ = self.asked.try_send(());
+        let _ = self
+            .open
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(20));
+        self.answer.clone()
+    }
+}
+
+#[tokio::test]
+async fn an_account_deleted_during_its_sync_leaves_no_index_behind() {
+    let f = fixture().await;
+    let (asked_tx, asked) = std::sync::mpsc::sync_channel(1);
+    let (open, open_rx) = std::sync::mpsc::sync_channel(1);
+    Mock::given(method("GET"))
+        .and(query_param("token", "page2"))
+        .respond_with(Gated {
+            asked: asked_tx,
+            open: std::sync::Mutex::new(open_rx),
+            answer: ResponseTemplate::new(200).set_body_json(json!({
+                "value": [{"id": "f2", "name": "b.txt", "size": 2, "file": {"mimeType": "text/plain"}}],
+                "@odata.deltaLink": f.delta("delta1"),
+            })),
+        })
+        .mount(&f.server)
+        .await;
+    f.mount_full_enumeration().await;
+    let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
+
+    let sync = f.sync(&account);
+    let delete_meanwhile = async {
+        // Page 1 is stored and page 2 asked for: the account is deleted now, its index
+        // purged, and only then does page 2 arrive and get stored.
+        tokio::task::spawn_blocking(move || asked.recv_timeout(Duration::from_secs(20)))
+            .await
+            .unwrap()
+            .expect("page 2 asked for");
+        assert_eq!(f.index(&account).await.len(), 1);
+        assert!(f.hub.store.delete_account(&account.id).await.unwrap());
+        open.send(()).unwrap();
+    };
+    let (result, ()) = tokio::join!(sync, delete_meanwhile);
+    assert_eq!(
+        result.unwrap(),
+        SyncResult::Skipped(SkipReason::AccountDeleted)
+    );
+    assert!(f
+        .hub
+        .store
+        .get_account(&account.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        f.index(&account).await.is_empty(),
+        "the page stored after the delete is removed by the sync that stored it"
+    );
+    let files_dir = f._dir.path().join("files");
+    let left: Vec<_> = std::fs::read_dir(&files_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "nothing of the account on disk: {left:?}");
+}

@@ -31,7 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Store, StoredFile, Write};
+use super::{storable, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
 
@@ -47,6 +47,9 @@ const GET_BATCH_SIZE: usize = 100;
 const STATUS_ATTRIBUTE: &str = "status";
 /// Chunks written at once: enough to hide latency, few enough not to throttle a new table.
 const BATCHES_IN_FLIGHT: usize = 4;
+/// Tries of an account's delete transaction that DynamoDB cancelled for a conflict or
+/// throttling.
+const DELETE_ATTEMPTS: u32 = 4;
 /// Rounds of re-sending unprocessed items before giving up (bounded, with backoff).
 const UNPROCESSED_RETRIES: u32 = 8;
 
@@ -288,6 +291,65 @@ impl DynamoStore {
             .await
     }
 
+    /// Deletes the account and its identity record in one transaction. False when another
+    /// delete got there first. A transaction cancelled for any other reason (a conflict with
+    /// a concurrent write, throttling) is tried again a few times, then reported as a
+    /// failure the client retries, never as "not found".
+    async fn delete_account_record(&self, account: &Account) -> HubResult<bool> {
+        let delete = |key: Item, condition: Option<&str>| -> HubResult<TransactWriteItem> {
+            Ok(TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .set_condition_expression(condition.map(str::to_string))
+                        .build()
+                        .map_err(HubError::internal)?,
+                )
+                .build())
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(delete(
+                    identity_key(&account.provider, &account.provider_user_id),
+                    None,
+                )?)
+                .transact_items(delete(
+                    account_key(&account.id),
+                    Some("attribute_exists(pk)"),
+                )?)
+                .send()
+                .await;
+            let reasons = match result {
+                Ok(_) => return Ok(true),
+                Err(SdkError::ServiceError(e)) => match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(t) => {
+                        t.cancellation_reasons().to_vec()
+                    }
+                    _ => return Err(failed("TransactWriteItems", SdkError::ServiceError(e))),
+                },
+                Err(e) => return Err(failed("TransactWriteItems", e)),
+            };
+            // Only the account's own condition says it is gone; the identity has none.
+            if reasons
+                .get(1)
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+            {
+                return Ok(false);
+            }
+            if attempt >= DELETE_ATTEMPTS {
+                return Err(HubError::internal(format!(
+                    "DynamoDB kept cancelling the delete: {reasons:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+        }
+    }
+
     async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
         let answer = self
             .client
@@ -335,6 +397,9 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let answer = self
             .client
             .get_item()
@@ -466,10 +531,20 @@ impl Store for DynamoStore {
     }
 
     async fn delete_account(&self, id: &str) -> HubResult<bool> {
-        let Some(account) = self.get_account(id).await? else {
+        if !storable(id) {
             return Ok(false);
+        }
+        let existed = match self.get_account(id).await? {
+            Some(account) => self.delete_account_record(&account).await?,
+            None => false,
         };
-        // The index first: until the account record goes, a retried DELETE can finish.
+        // Also when the account was already gone: what a crashed delete, or a sync that
+        // stored a page after it, left behind goes now.
+        self.purge_files(id).await?;
+        Ok(existed)
+    }
+
+    async fn purge_files(&self, account_id: &str) -> HubResult<()> {
         let mut start = None;
         loop {
             let answer = self
@@ -477,9 +552,10 @@ impl Store for DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
-                .expression_attribute_values(":pk", s(account_pk(id)))
+                .expression_attribute_values(":pk", s(account_pk(account_id)))
                 .expression_attribute_values(":files", s(FILE_PREFIX))
                 .projection_expression("pk, sk")
+                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -499,38 +575,8 @@ impl Store for DynamoStore {
             self.write_batches(deletes).await?;
             start = answer.last_evaluated_key;
             if start.is_none() {
-                break;
+                return Ok(());
             }
-        }
-        let delete = |key: Item, condition: Option<&str>| -> HubResult<TransactWriteItem> {
-            Ok(TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .set_condition_expression(condition.map(str::to_string))
-                        .build()
-                        .map_err(HubError::internal)?,
-                )
-                .build())
-        };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(delete(
-                identity_key(&account.provider, &account.provider_user_id),
-                None,
-            )?)
-            .transact_items(delete(account_key(id), Some("attribute_exists(pk)"))?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Someone else deleted it in the meantime: gone either way.
-            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(failed("TransactWriteItems", e)),
         }
     }
 
@@ -555,6 +601,9 @@ impl Store for DynamoStore {
         state: &str,
         now: DateTime<Utc>,
     ) -> HubResult<Option<LoginState>> {
+        if !storable(state) {
+            return Ok(None);
+        }
         // A conditional delete is the single use: of two callbacks racing with one state,
         // exactly one gets the old item back.
         let result = self
@@ -626,6 +675,12 @@ impl Store for DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
+        if !storable(account_id) || after.is_some_and(|after| !storable(after)) {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
         let page = self.query_files(account_id, after, limit).await?;
         let items = page
             .items

@@ -16,6 +16,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,14 +24,20 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoredFile, Write};
+use super::{storable, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
     root: Arc<PathBuf>,
+    /// When this process last removed expired login states (Unix seconds): DynamoDB's TTL
+    /// does it in AWS; here the logins do it, at most once a minute.
+    last_sweep: Arc<AtomicI64>,
 }
+
+/// Seconds between two sweeps of expired login states by one process.
+const SWEEP_INTERVAL_SECONDS: i64 = 60;
 
 #[derive(Serialize, Deserialize)]
 struct IdentityRecord {
@@ -46,9 +53,28 @@ impl LocalStore {
                 HubError::internal(format!("creating {}: {e}", data_dir.join(dir).display()))
             })?;
         }
+        // Purges that a crash interrupted left `.deleted-*` directories behind.
+        {
+            let _lock =
+                lock(data_dir).map_err(|e| HubError::internal(format!("local store: {e}")))?;
+            remove_doomed_indexes(&data_dir.join("files"))
+                .map_err(|e| HubError::internal(format!("local store: {e}")))?;
+        }
         Ok(LocalStore {
             root: Arc::new(data_dir.to_path_buf()),
+            last_sweep: Arc::new(AtomicI64::new(0)),
         })
+    }
+
+    /// Whether this login should also sweep expired states (claims the sweep if so).
+    fn sweep_due(&self) -> bool {
+        let now = Utc::now().timestamp();
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        now - last >= SWEEP_INTERVAL_SECONDS
+            && self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Runs blocking file work off the async threads.
@@ -195,9 +221,54 @@ fn read_page<T: DeserializeOwned>(
     Ok(Page { items, next })
 }
 
+/// Removes an account's index: renamed out of the way first, so that a crash mid-removal
+/// leaves no half index under the account's name, only a `.deleted-*` directory that the
+/// next purge (or the next start) removes. Called with the store lock held.
+fn purge_index(root: &Path, account_id: &str) -> io::Result<()> {
+    let files = root.join("files");
+    let index = files_dir(root, account_id);
+    if index.exists() {
+        let doomed = files.join(format!(".deleted-{}", uuid::Uuid::new_v4()));
+        fs::rename(&index, &doomed)?;
+        sync_dir(&files)?;
+    }
+    remove_doomed_indexes(&files)
+}
+
+/// Removes the `.deleted-*` directories of purges that did not finish. Called with the
+/// store lock held.
+fn remove_doomed_indexes(files: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(files)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(".deleted-") {
+            fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the login states that expired: anonymous `/login` calls must not grow `states/`
+/// without bound. A state that cannot be read is left for the next sweep.
+fn remove_expired_states(root: &Path, now: DateTime<Utc>) -> io::Result<()> {
+    let dir = root.join("states");
+    let _lock = lock(root)?;
+    for name in sorted_names(&dir, None)? {
+        let path = dir.join(name);
+        if let Ok(Some(state)) = read_json::<LoginState>(&path) {
+            if state.expires_at <= now {
+                fs::remove_file(&path)?;
+            }
+        }
+    }
+    sync_dir(&dir)
+}
+
 #[async_trait]
 impl Store for LocalStore {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let id = id.to_string();
         self.run(move |root| read_json(&account_path(root, &id)))
             .await
@@ -297,38 +368,59 @@ impl Store for LocalStore {
     }
 
     async fn delete_account(&self, id: &str) -> HubResult<bool> {
+        if !storable(id) {
+            return Ok(false);
+        }
         let id = id.to_string();
         self.run(move |root| {
             let _lock = lock(root)?;
             let path = account_path(root, &id);
-            let Some(account) = read_json::<Account>(&path)? else {
-                return Ok(false);
+            let existed = match read_json::<Account>(&path)? {
+                Some(account) => {
+                    // The account first: an identity left by a crash right after points at
+                    // no account, which counts as unclaimed, so a new login cannot create
+                    // a second account beside this one.
+                    remove_durably(&path)?;
+                    remove_durably(&identity_path(
+                        root,
+                        &account.provider,
+                        &account.provider_user_id,
+                    ))?;
+                    true
+                }
+                None => false,
             };
-            let index = files_dir(root, &id);
-            if index.exists() {
-                // Renamed out of the way first, so a crash mid-removal leaves no half index
-                // under the account's name.
-                let doomed = root
-                    .join("files")
-                    .join(format!(".deleted-{}", uuid::Uuid::new_v4()));
-                fs::rename(&index, &doomed)?;
-                sync_dir(&root.join("files"))?;
-                fs::remove_dir_all(&doomed)?;
-            }
-            remove_durably(&identity_path(
-                root,
-                &account.provider,
-                &account.provider_user_id,
-            ))?;
-            remove_durably(&path)
+            // Also when the account was already gone: a crashed delete, or a sync that
+            // stored a page after it, may have left entries.
+            purge_index(root, &id)?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn purge_files(&self, account_id: &str) -> HubResult<()> {
+        if !storable(account_id) {
+            return Ok(());
+        }
+        let account_id = account_id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            purge_index(root, &account_id)
         })
         .await
     }
 
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
         let state = state.clone();
-        self.run(move |root| write_durably(&state_path(root, &state.state), &state))
-            .await
+        let sweep = self.sweep_due();
+        self.run(move |root| {
+            write_durably(&state_path(root, &state.state), &state)?;
+            if sweep {
+                remove_expired_states(root, Utc::now())?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn take_login_state(
@@ -336,6 +428,9 @@ impl Store for LocalStore {
         state: &str,
         now: DateTime<Utc>,
     ) -> HubResult<Option<LoginState>> {
+        if !storable(state) {
+            return Ok(None);
+        }
         let state = state.to_string();
         self.run(move |root| {
             let _lock = lock(root)?;
@@ -410,6 +505,12 @@ impl Store for LocalStore {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
+        if !storable(account_id) {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
         let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
         let page = self
             .run(move |root| {

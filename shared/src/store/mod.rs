@@ -61,10 +61,14 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> HubResult<Page<String>>;
 
-    /// Deletes the file index, then the identity record and the account. False when there
-    /// was no such account. A process that dies half-way leaves the account in place, so a
-    /// retried delete finishes the job.
+    /// Deletes the account and its identity record together, then its file index. False
+    /// when there was no such account; the index is purged then too, so a retried delete
+    /// after a crash half-way leaves nothing behind.
     async fn delete_account(&self, id: &str) -> HubResult<bool>;
+
+    /// Deletes every index entry of an account. A sync that finds its account deleted calls
+    /// it after its last write, so entries it stored after the delete's own purge go too.
+    async fn purge_files(&self, account_id: &str) -> HubResult<()>;
 
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()>;
 
@@ -106,6 +110,15 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<FileEntry>>;
+}
+
+/// Ids and states are ours (UUIDs, 43-character states) or a provider's (file ids of a few
+/// dozen characters). A longer key cannot name a record: looking it up answers "absent"
+/// instead of reaching a file-name or DynamoDB key-size limit.
+pub const MAX_KEY_LEN: usize = 100;
+
+pub(crate) fn storable(key: &str) -> bool {
+    key.len() <= MAX_KEY_LEN
 }
 
 /// Fills the blanks of a tombstone from what the index knew of the entry.
