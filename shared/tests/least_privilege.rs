@@ -1,0 +1,888 @@
+//! Least privilege, proven rather than read: each function's role policy is rendered from
+//! `template.yaml` (plus the `HubKey` key-policy statements naming that role), given to an IAM
+//! user of a moto server that enforces IAM, and the function's real work runs through the hub
+//! with that user's credentials. Every call must be allowed; calls outside the role must not.
+//!
+//! What moto 5 checks, and what this test checks itself:
+//! - SQS: actions and queue ARNs (moto resolves the queue of each request).
+//! - KMS: actions. The key policy's token statements are given without their
+//!   `kms:EncryptionContextKeys` conditions (moto refuses every request under a condition it
+//!   does not know); the test's `Authorizer` checks the encryption context of every KMS
+//!   request against those conditions before it is sent, and refuses it as AWS would.
+//! - DynamoDB: moto authorizes every DynamoDB request against resource `*` and by API name,
+//!   whereas AWS authorizes a `TransactWriteItems` by the action of each item and every action
+//!   on the table or index it names. So moto gets the DynamoDB actions on `*`, and the
+//!   `Authorizer` checks every DynamoDB request, item by item, against the rendered
+//!   statements with their real resources, and refuses what they do not allow.
+//!
+//! Statements that only an AWS service can use on the role's behalf (`kms:ViaService`, the
+//! Lambda environment's `aws:lambda:FunctionArn` context) are left out: the hub never makes
+//! those calls itself.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use hub::config::Env;
+use hub::crypto::kms::KmsCipher;
+use hub::fanout::{self, SyncRequest};
+use hub::login::{self, Callback};
+use hub::model::{FanOutPosition, SyncReason};
+use hub::providers::http::RetryPolicy;
+use hub::queue::sqs::SqsQueue;
+use hub::store::dynamo::DynamoStore;
+use hub::{accounts, tokens, worker, Hub};
+use hub_testkit::FakeProviders;
+use serde_json::{json, Value as Json};
+use serde_yaml::Value as Yaml;
+
+const ACCOUNT_ID: &str = "123456789012"; // moto's default account
+const REGION: &str = "us-east-1";
+
+// ------------------------------------------------------------------------------ moto
+
+/// A moto server of this test alone: its IAM enforcement is global to the server.
+async fn start_moto() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Detached on purpose: the watchdog loop ends moto when this test process exits.
+    // INITIAL_NO_AUTH_ACTION_COUNT is set by `enforce_iam` once the resources exist.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .arg("-c")
+        .arg(r#"moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & m=$!; while kill -0 "$2" 2>/dev/null; do sleep 1; done; kill $m"#)
+        .arg("sh")
+        .arg(port.to_string())
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("moto_server must be installed: pip install 'moto[server]'");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return format!("http://127.0.0.1:{port}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("moto_server did not start on port {port}");
+}
+
+/// From now on every request is authenticated and checked against its caller's IAM policies:
+/// moto's `/moto-api/reset-auth` sets INITIAL_NO_AUTH_ACTION_COUNT (0: no more free calls).
+async fn enforce_iam(endpoint: &str) {
+    let answer = reqwest::Client::new()
+        .post(format!("{endpoint}/moto-api/reset-auth"))
+        .body("0")
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+}
+
+async fn sdk_config(endpoint: &str, key: &AccessKey) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            &key.id,
+            &key.secret,
+            None,
+            None,
+            "least-privilege",
+        ))
+        .load()
+        .await
+}
+
+#[derive(Clone)]
+struct AccessKey {
+    id: String,
+    secret: String,
+}
+
+/// One IAM query-protocol call, made while moto does not check signatures yet (setup only).
+async fn iam(endpoint: &str, params: &[(&str, &str)]) -> String {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .append_pair("Version", "2010-05-08")
+        .finish();
+    let answer = reqwest::Client::new()
+        .post(endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        // moto routes a request by the service of its credential scope.
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let text = answer.text().await.unwrap();
+    assert!(status.is_success(), "IAM {params:?}: {text}");
+    text
+}
+
+fn xml_element<'a>(xml: &'a str, name: &str) -> &'a str {
+    let open = format!("<{name}>");
+    let start = xml.find(&open).unwrap_or_else(|| panic!("{name} in {xml}")) + open.len();
+    let end = start + xml[start..].find(&format!("</{name}>")).unwrap();
+    &xml[start..end]
+}
+
+/// An IAM user whose only policy is `policy`, and its access key.
+async fn iam_user(endpoint: &str, name: &str, policy: &Json) -> AccessKey {
+    iam(endpoint, &[("Action", "CreateUser"), ("UserName", name)]).await;
+    iam(
+        endpoint,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", name),
+            ("PolicyName", name),
+            ("PolicyDocument", &policy.to_string()),
+        ],
+    )
+    .await;
+    let created = iam(
+        endpoint,
+        &[("Action", "CreateAccessKey"), ("UserName", name)],
+    )
+    .await;
+    AccessKey {
+        id: xml_element(&created, "AccessKeyId").to_string(),
+        secret: xml_element(&created, "SecretAccessKey").to_string(),
+    }
+}
+
+// ------------------------------------------------------------------------------ template
+
+/// What the template's `!Sub`, `!Ref` and `!GetAtt` resolve to on this moto.
+struct Deployment {
+    stack: String,
+    names: HashMap<String, String>,
+}
+
+impl Deployment {
+    fn new(stack: &str, queue_arns: &[(&str, String)]) -> Deployment {
+        let mut names: HashMap<String, String> = [
+            ("AWS::Partition", "aws".to_string()),
+            ("AWS::Region", REGION.to_string()),
+            ("AWS::AccountId", ACCOUNT_ID.to_string()),
+            ("AWS::StackName", stack.to_string()),
+            ("AWS::URLSuffix", "amazonaws.com".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (queue, arn) in queue_arns {
+            names.insert(format!("{queue}.Arn"), arn.clone());
+        }
+        for role in ROLES.iter().map(|f| f.role) {
+            names.insert(
+                format!("{role}.Arn"),
+                format!("arn:aws:iam::{ACCOUNT_ID}:role/{stack}-{role}"),
+            );
+        }
+        Deployment {
+            stack: stack.to_string(),
+            names,
+        }
+    }
+
+    fn name(&self, name: &str) -> String {
+        self.names
+            .get(name)
+            .unwrap_or_else(|| panic!("the test does not know what {name} is"))
+            .clone()
+    }
+
+    fn table(&self) -> String {
+        format!("{}-hub", self.stack)
+    }
+
+    fn table_arn(&self) -> String {
+        format!(
+            "arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{}",
+            self.table()
+        )
+    }
+
+    /// A template value with its intrinsic functions resolved, as JSON.
+    fn resolve(&self, value: &Yaml) -> Json {
+        match value {
+            Yaml::Tagged(tagged) => {
+                let tag = tagged.tag.to_string();
+                match (tag.as_str(), &tagged.value) {
+                    ("!Sub", Yaml::String(text)) => Json::String(self.substitute(text)),
+                    ("!Ref", Yaml::String(name)) => Json::String(self.name(name)),
+                    ("!GetAtt", Yaml::String(name)) => Json::String(self.name(name)),
+                    _ => panic!("the test cannot render {tag} {:?}", tagged.value),
+                }
+            }
+            Yaml::Mapping(map) => Json::Object(
+                map.iter()
+                    .map(|(k, v)| (k.as_str().unwrap().to_string(), self.resolve(v)))
+                    .collect(),
+            ),
+            Yaml::Sequence(items) => Json::Array(items.iter().map(|v| self.resolve(v)).collect()),
+            Yaml::String(s) => Json::String(s.clone()),
+            Yaml::Bool(b) => Json::Bool(*b),
+            Yaml::Number(n) => json!(n.as_f64()),
+            Yaml::Null => Json::Null,
+        }
+    }
+
+    fn substitute(&self, text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = start + rest[start..].find('}').unwrap();
+            out.push_str(&self.name(&rest[start + 2..end]));
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+struct Function {
+    name: &'static str,
+    role: &'static str,
+}
+
+const ROLES: [Function; 4] = [
+    Function {
+        name: "auth",
+        role: "AuthRole",
+    },
+    Function {
+        name: "users",
+        role: "UsersRole",
+    },
+    Function {
+        name: "sync-fanout",
+        role: "SyncFanoutRole",
+    },
+    Function {
+        name: "sync-worker",
+        role: "SyncWorkerRole",
+    },
+];
+
+/// A function's permissions as the template gives them, rendered for this deployment.
+#[derive(Debug)]
+struct Permissions {
+    /// Role policy statements and the key-policy statements naming the role, conditions of
+    /// the latter removed (see `encryption_context_keys`), resources as in the template.
+    statements: Vec<Json>,
+    /// Encryption context keys the key policy allows each KMS action with (its
+    /// `ForAllValues:StringEquals` on `kms:EncryptionContextKeys`, with `Null` false).
+    encryption_context_keys: HashMap<String, BTreeSet<String>>,
+}
+
+fn load_template() -> Yaml {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn permissions(template: &Yaml, deployment: &Deployment, role: &str) -> Permissions {
+    let resources = &template["Resources"];
+    let mut statements = Vec::new();
+    for policy in resources[role]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+    {
+        let document = deployment.resolve(&policy["PolicyDocument"]);
+        statements.extend(document["Statement"].as_array().unwrap().iter().cloned());
+    }
+    let role_arn = deployment.name(&format!("{role}.Arn"));
+    let key_policy = deployment.resolve(&resources["HubKey"]["Properties"]["KeyPolicy"]);
+    let mut encryption_context_keys = HashMap::new();
+    for statement in key_policy["Statement"].as_array().unwrap() {
+        let principals = strings(&statement["Principal"]["AWS"]);
+        if !principals.contains(&role_arn) {
+            continue;
+        }
+        let mut statement = statement.as_object().unwrap().clone();
+        statement.remove("Principal");
+        match statement.remove("Condition") {
+            None => {}
+            Some(condition) if is_for_aws_services_only(&condition) => continue,
+            Some(condition) => {
+                let keys = &condition["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"];
+                assert_eq!(
+                    condition["Null"]["kms:EncryptionContextKeys"], "false",
+                    "a token statement requires an encryption context: {condition}"
+                );
+                assert_eq!(
+                    condition.as_object().unwrap().len(),
+                    2,
+                    "the test knows no other condition: {condition}"
+                );
+                for action in strings(&statement["Action"]) {
+                    encryption_context_keys
+                        .insert(action, strings(keys).into_iter().collect::<BTreeSet<_>>());
+                }
+            }
+        }
+        statements.push(Json::Object(statement));
+    }
+    for statement in &statements {
+        assert_eq!(statement["Effect"], "Allow", "the test knows no Deny");
+    }
+    Permissions {
+        statements,
+        encryption_context_keys,
+    }
+}
+
+/// Conditions only an AWS service acting for the role meets: DynamoDB or Lambda using the key
+/// (`kms:ViaService`), Lambda decrypting a function's environment (its ARN in the context).
+fn is_for_aws_services_only(condition: &Json) -> bool {
+    let text = condition.to_string();
+    text.contains("kms:ViaService") || text.contains("kms:EncryptionContext:aws:lambda")
+}
+
+fn strings(value: &Json) -> Vec<String> {
+    match value {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// IAM's wildcard match (`*` any run, `?` one character), case-insensitive for actions.
+fn wildcard(pattern: &str, value: &str) -> bool {
+    fn go(p: &[u8], v: &[u8]) -> bool {
+        match (p.first(), v.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], v) || (!v.is_empty() && go(p, &v[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &v[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &v[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), value.as_bytes())
+}
+
+impl Permissions {
+    fn allows(&self, action: &str, resource: &str) -> bool {
+        self.statements.iter().any(|s| {
+            strings(&s["Action"])
+                .iter()
+                .any(|a| wildcard(&a.to_lowercase(), &action.to_lowercase()))
+                && strings(&s["Resource"])
+                    .iter()
+                    .any(|r| wildcard(r, resource))
+        })
+    }
+
+    /// The policy moto gets. SQS batch calls are authorized by their single action in AWS and
+    /// by their own name in moto; DynamoDB requests moto authorizes on `*` and by API name (so
+    /// a transaction needs its name there), their resources and items this test checks.
+    fn for_moto(&self) -> Json {
+        let statements: Vec<Json> = self
+            .statements
+            .iter()
+            .map(|statement| {
+                let mut actions = strings(&statement["Action"]);
+                let mut resource = statement["Resource"].clone();
+                for (single, batch) in [
+                    ("sqs:SendMessage", "sqs:SendMessageBatch"),
+                    ("sqs:DeleteMessage", "sqs:DeleteMessageBatch"),
+                    (
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:ChangeMessageVisibilityBatch",
+                    ),
+                    ("dynamodb:PutItem", "dynamodb:TransactWriteItems"),
+                    ("dynamodb:DeleteItem", "dynamodb:TransactWriteItems"),
+                    ("dynamodb:GetItem", "dynamodb:TransactGetItems"),
+                ] {
+                    if actions.iter().any(|a| a == single) && !actions.iter().any(|a| a == batch) {
+                        actions.push(batch.to_string());
+                    }
+                }
+                if actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                    resource = json!("*");
+                }
+                json!({"Effect": "Allow", "Action": actions, "Resource": resource})
+            })
+            .collect();
+        json!({"Version": "2012-10-17", "Statement": statements})
+    }
+}
+
+// ------------------------------------------------------------------------------ checking
+
+/// One AWS request as sent: the operation of its `X-Amz-Target` and its JSON body.
+#[derive(Clone, Debug)]
+struct Call {
+    operation: String,
+    body: Json,
+}
+
+/// What moto cannot check, checked on each DynamoDB and KMS request before it is sent: a
+/// request the template does not allow fails as AWS would fail it (`AccessDenied...`), so the
+/// hub sees the refusal and the work that needed it fails.
+#[derive(Clone, Debug)]
+struct Authorizer {
+    function: &'static str,
+    permissions: Arc<Permissions>,
+    table: String,
+    table_arn: String,
+    refusals: Arc<Mutex<Vec<String>>>,
+}
+
+impl Intercept for Authorizer {
+    fn name(&self) -> &'static str {
+        "Authorizer"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        let (service, operation) = target.split_once('.').unwrap_or_default();
+        let call = Call {
+            operation: operation.to_string(),
+            body: request
+                .body()
+                .bytes()
+                .and_then(|bytes| serde_json::from_slice(bytes).ok())
+                .unwrap_or(Json::Null),
+        };
+        let refusal = if service.starts_with("DynamoDB") {
+            self.dynamodb_refusal(&call)
+        } else if service == "TrentService" {
+            self.kms_refusal(&call)
+        } else {
+            Some(format!("{target}: not a DynamoDB or KMS request"))
+        };
+        match refusal {
+            None => Ok(()),
+            Some(refusal) => {
+                let refusal = format!("AccessDenied ({}): {refusal}", self.function);
+                self.refusals.lock().unwrap().push(refusal.clone());
+                Err(refusal.into())
+            }
+        }
+    }
+}
+
+impl Authorizer {
+    /// AWS authorizes a DynamoDB request by its action on the table or index it names; a batch
+    /// on every table; a transaction by each item's own action
+    /// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+    fn dynamodb_refusal(&self, call: &Call) -> Option<String> {
+        let operation = call.operation.as_str();
+        let body = &call.body;
+        let table_arn = |table: &Json| {
+            assert_eq!(
+                table.as_str(),
+                Some(self.table.as_str()),
+                "the hub's own table"
+            );
+            self.table_arn.clone()
+        };
+        let authorizations: Vec<(String, String)> = match operation {
+            "BatchGetItem" | "BatchWriteItem" => body["RequestItems"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|table| (format!("dynamodb:{operation}"), table_arn(&json!(table))))
+                .collect(),
+            "TransactWriteItems" | "TransactGetItems" => body["TransactItems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|item| item.as_object().unwrap().iter())
+                .map(|(kind, item)| {
+                    let action = match kind.as_str() {
+                        "ConditionCheck" => "ConditionCheckItem".to_string(),
+                        other => format!("{other}Item"),
+                    };
+                    (format!("dynamodb:{action}"), table_arn(&item["TableName"]))
+                })
+                .collect(),
+            _ => {
+                let mut resource = table_arn(&body["TableName"]);
+                if let Some(index) = body["IndexName"].as_str() {
+                    resource = format!("{resource}/index/{index}");
+                }
+                vec![(format!("dynamodb:{operation}"), resource)]
+            }
+        };
+        authorizations
+            .into_iter()
+            .find(|(action, resource)| !self.permissions.allows(action, resource))
+            .map(|(action, resource)| format!("{action} on {resource} is not in template.yaml"))
+    }
+
+    /// The key policy's conditions on the token statements: an encryption context, its keys
+    /// among those listed.
+    fn kms_refusal(&self, call: &Call) -> Option<String> {
+        let action = format!("kms:{}", call.operation);
+        let Some(allowed) = self.permissions.encryption_context_keys.get(&action) else {
+            return Some(format!("{action}: no key-policy statement for it"));
+        };
+        let keys: BTreeSet<String> = call.body["EncryptionContext"]
+            .as_object()
+            .map(|context| context.keys().cloned().collect())
+            .unwrap_or_default();
+        (keys.is_empty() || !keys.is_subset(allowed)).then(|| {
+            format!(
+                "{action} with encryption context keys {keys:?}, the key policy allows {allowed:?}"
+            )
+        })
+    }
+}
+
+// ------------------------------------------------------------------------------ hubs
+
+/// One function's hub, with its IAM user's credentials.
+struct FunctionHub {
+    hub: Hub,
+    sqs: aws_sdk_sqs::Client,
+    refusals: Arc<Mutex<Vec<String>>>,
+}
+
+impl FunctionHub {
+    /// No DynamoDB or KMS request of the work so far was refused (moto refuses SQS and KMS
+    /// actions itself, and the work fails with them).
+    fn assert_nothing_refused(&self) {
+        let refusals = std::mem::take(&mut *self.refusals.lock().unwrap());
+        assert!(refusals.is_empty(), "refused: {refusals:?}");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn function_hub(
+    function: &Function,
+    env: &Env,
+    endpoint: &str,
+    key: &AccessKey,
+    deployment: &Deployment,
+    key_arn: &str,
+    queue_url: &str,
+    permissions: Permissions,
+) -> FunctionHub {
+    let sdk = sdk_config(endpoint, key).await;
+    let authorizer = Authorizer {
+        function: function.name,
+        permissions: Arc::new(permissions),
+        table: deployment.table(),
+        table_arn: deployment.table_arn(),
+        refusals: Arc::default(),
+    };
+    let mut hub = Hub::build(env, RetryPolicy::default()).await.unwrap();
+    // Hub::build takes credentials from the SDK's default chain (the process environment),
+    // one set per process; each hub here needs its own, so its clients are made here.
+    hub.store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(authorizer.clone())
+                .build(),
+        ),
+        deployment.table(),
+    ));
+    hub.cipher = Arc::new(KmsCipher::new(
+        aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(&sdk)
+                .interceptor(authorizer.clone())
+                .build(),
+        ),
+        key_arn,
+    ));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    hub.queue = Arc::new(SqsQueue::new(sqs.clone(), queue_url));
+    FunctionHub {
+        hub,
+        sqs,
+        refusals: authorizer.refusals,
+    }
+}
+
+fn refused<T: std::fmt::Debug>(outcome: Result<T, impl std::fmt::Debug>, what: &str) {
+    let error = format!("{:?}", outcome.expect_err(what));
+    assert!(
+        error.contains("AccessDenied") || error.contains("not authorized"),
+        "{what}: refused for another reason: {error}"
+    );
+}
+
+/// Consents at the stand-in as a browser would, and completes the callback.
+async fn log_in(hub: &Hub, provider: &str) -> hub::model::AccountView {
+    let url = login::begin(hub, provider).await.unwrap();
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let query: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
+    login::complete(
+        hub,
+        provider,
+        Callback {
+            code: query.get("code").cloned(),
+            state: query.get("state").cloned(),
+            error: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+// ------------------------------------------------------------------------------ the test
+
+#[tokio::test]
+async fn each_function_works_with_its_role_and_nothing_more() {
+    let endpoint = start_moto().await;
+    let providers = FakeProviders::start().await;
+    let stack = format!("lp{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+
+    // Resources, as the template names them, created before IAM is enforced.
+    let admin = sdk_config(
+        &endpoint,
+        &AccessKey {
+            id: "testing".into(),
+            secret: "testing".into(),
+        },
+    )
+    .await;
+    let sqs_admin = aws_sdk_sqs::Client::new(&admin);
+    let mut queues = Vec::new();
+    for name in ["SyncQueue", "ScheduleDeadLetterQueue"] {
+        let url = sqs_admin
+            .create_queue()
+            .queue_name(format!("{stack}-{name}"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let arn = sqs_admin
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        queues.push((name, url, arn));
+    }
+    let (sync_queue_url, schedule_dlq_url) = (queues[0].1.clone(), queues[1].1.clone());
+    let deployment = Deployment::new(
+        &stack,
+        &queues
+            .iter()
+            .map(|(name, _, arn)| (*name, arn.clone()))
+            .collect::<Vec<_>>(),
+    );
+    hub::store::dynamo::create_table(&aws_sdk_dynamodb::Client::new(&admin), &deployment.table())
+        .await
+        .unwrap();
+    let key_arn = aws_sdk_kms::Client::new(&admin)
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+
+    let mut vars = vec![
+        ("HUB_BACKEND".to_string(), "aws".to_string()),
+        ("TABLE_NAME".into(), deployment.table()),
+        ("KMS_KEY_ID".into(), key_arn.clone()),
+        ("SYNC_QUEUE_URL".into(), sync_queue_url.clone()),
+        ("AWS_ENDPOINT_URL".into(), endpoint.clone()),
+        ("HUB_PUBLIC_URL".into(), "https://hub.example".into()),
+        ("HUB_API_KEY".into(), "k".repeat(32)),
+    ];
+    vars.extend(providers.handle().env_vars());
+    let env = Env::from_map(vars);
+
+    let template = load_template();
+    let mut hubs = Vec::new();
+    for function in &ROLES {
+        let permissions = permissions(&template, &deployment, function.role);
+        let key = iam_user(&endpoint, function.name, &permissions.for_moto()).await;
+        hubs.push(
+            function_hub(
+                function,
+                &env,
+                &endpoint,
+                &key,
+                &deployment,
+                &key_arn,
+                &sync_queue_url,
+                permissions,
+            )
+            .await,
+        );
+    }
+    enforce_iam(&endpoint).await;
+    let [auth, users, fanout_fn, sync_worker] = <[FunctionHub; 4]>::try_from(hubs).ok().unwrap();
+
+    // auth: a login (state put, callback opening the verifier, account and identity created),
+    // and a second account for the fan-out and the deletion below.
+    providers.handle().add_files("google", 3);
+    let first = log_in(&auth.hub, "google").await;
+    providers
+        .handle()
+        .set_next_identity("google", "second-user", "second@example.com");
+    let second = log_in(&auth.hub, "google").await;
+    auth.assert_nothing_refused();
+
+    // sync-fanout: POST /sync queues one job per active account.
+    let started = fanout::start(
+        &fanout_fn.hub,
+        SyncRequest {
+            source_type: Some("both".into()),
+            user_id: None,
+        },
+        SyncReason::Manual,
+    )
+    .await
+    .unwrap();
+    assert_eq!(started.jobs_enqueued, 2);
+    fanout_fn.assert_nothing_refused();
+
+    // sync-worker: receives the jobs as the event source mapping does, syncs (tokens opened,
+    // files stored, account updated), deletes them.
+    let received = sync_worker
+        .sqs
+        .receive_message()
+        .queue_url(&sync_queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let messages: Vec<_> = received
+        .messages()
+        .iter()
+        .map(|m| worker::Message {
+            id: m.message_id().unwrap().to_string(),
+            body: m.body().unwrap().to_string(),
+        })
+        .collect();
+    assert_eq!(messages.len(), 2);
+    let failed = worker::handle_batch(&sync_worker.hub, messages).await;
+    assert!(failed.is_empty(), "failed jobs: {failed:?}");
+    for message in received.messages() {
+        sync_worker
+            .sqs
+            .delete_message()
+            .queue_url(&sync_queue_url)
+            .receipt_handle(message.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    // A fan-out continuation, as the worker runs it: the index queried, jobs and the rest of
+    // the fan-out queued.
+    let queued = fanout::fan_out(
+        &sync_worker.hub,
+        FanOutPosition {
+            providers: vec!["google".into(), "onedrive".into()],
+            after: None,
+            reason: SyncReason::Schedule,
+        },
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(queued, 2);
+    sync_worker.assert_nothing_refused();
+
+    // users: list, files, delete (tokens opened to revoke them, account and index deleted).
+    let listed = accounts::list(&users.hub).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let files = accounts::files(&users.hub, &first.id, Some("10"), None)
+        .await
+        .unwrap();
+    assert_eq!(files.files.len(), 3);
+    accounts::delete(&users.hub, &second.id).await.unwrap();
+    assert!(
+        providers.handle().revocations() >= 1,
+        "the deletion revoked the grant"
+    );
+    users.assert_nothing_refused();
+
+    // Outside the roles: refused. The two SQS refusals are moto's own (nothing else checks
+    // SQS here), so they also prove that moto enforces IAM at all.
+    let job = hub::model::QueueMessage::Sync(hub::model::SyncJob {
+        user_id: first.id.clone(),
+        provider: "google".into(),
+        reason: SyncReason::Manual,
+        requested_at: chrono::Utc::now(),
+    });
+    refused(users.hub.queue.enqueue(&[job]).await, "users queues a job");
+    refused(
+        sync_worker
+            .sqs
+            .send_message()
+            .queue_url(&schedule_dlq_url)
+            .message_body("{}")
+            .send()
+            .await,
+        "sync-worker sends to the schedule dead-letter queue",
+    );
+    let account = users
+        .hub
+        .store
+        .get_account(&first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    refused(
+        tokens::open(&fanout_fn.hub, &account).await,
+        "sync-fanout opens a token",
+    );
+    refused(
+        tokens::seal(
+            &users.hub,
+            &account.id,
+            "google",
+            &tokens::open(&users.hub, &account).await.unwrap(),
+        )
+        .await,
+        "users seals a token",
+    );
+    refused(
+        users.hub.store.create_account(&account).await,
+        "users writes an account",
+    );
+    refused(
+        fanout_fn.hub.store.delete_account(&account.id).await,
+        "sync-fanout deletes an account",
+    );
+}
