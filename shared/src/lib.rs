@@ -17,6 +17,7 @@ pub mod login;
 pub mod model;
 pub mod providers;
 pub mod queue;
+pub mod retry;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

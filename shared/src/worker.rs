@@ -81,7 +81,7 @@ pub async fn sync(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
     if account.status == AccountStatus::NeedsReauth {
         return Ok(SyncResult::Skipped("needs re-authorisation"));
     }
-    let connector = hub.providers.get(&account.provider, true)?;
+    let connector = hub.providers.for_sync(&account.provider)?;
     let tokens = tokens::open(hub, &account).await?;
     let mut session = Session {
         hub,
@@ -193,7 +193,7 @@ impl Session<'_> {
     /// Refreshes and stores the new tokens at once (Microsoft has already invalidated the old
     /// refresh token). `Some(result)` when the job ends here.
     async fn refresh(&mut self) -> HubResult<Option<SyncResult>> {
-        match self.connector.refresh(&self.tokens).await {
+        match self.connector.oauth().refresh(&self.tokens).await {
             Ok(tokens) => {
                 self.commit(Change::Tokens(tokens)).await?;
                 Ok(None)

@@ -34,6 +34,7 @@ use serde::Serialize;
 use super::{merge_tombstone, Store, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
+use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 pub const PROVIDER_INDEX: &str = "by-provider";
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
@@ -47,8 +48,16 @@ const GET_BATCH_SIZE: usize = 100;
 const STATUS_ATTRIBUTE: &str = "status";
 /// Chunks written at once: enough to hide latency, few enough not to throttle a new table.
 const BATCHES_IN_FLIGHT: usize = 4;
-/// Rounds of re-sending unprocessed items before giving up (bounded, with backoff).
-const UNPROCESSED_RETRIES: u32 = 8;
+/// Re-sending what a batch call left unprocessed: AWS asks for exponential backoff there
+/// (BatchWriteItem and BatchGetItem API references), bounded so that a throttled table ends
+/// the call with an error instead of holding the invocation.
+const UNPROCESSED_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 9,
+    base_delay: Duration::from_millis(50),
+    max_delay: Duration::from_millis(3200),
+    // DynamoDB asks for no particular wait.
+    max_retry_after: Duration::ZERO,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -133,11 +142,19 @@ where
     ))
 }
 
-/// The pause before re-sending what a batch call left unprocessed (none before the first
-/// round): exponential from 100 ms, at most 3.2 s.
-async fn backoff_before(round: u32) {
-    if round > 0 {
-        tokio::time::sleep(Duration::from_millis(50 << round.min(6))).await;
+/// The error of a batch call that stopped: its own failure, or what it still left
+/// unprocessed when the rounds ran out.
+fn batch_failed<S>(
+    stopped: Stopped<S, HubError>,
+    what: &str,
+    count: impl Fn(&S) -> usize,
+) -> HubError {
+    match stopped {
+        Stopped::Failed(error) => error,
+        Stopped::Exhausted { left, attempts, .. } => HubError::internal(format!(
+            "DynamoDB left {} {what} unprocessed after {attempts} attempts",
+            count(&left)
+        )),
     }
 }
 
@@ -154,9 +171,8 @@ impl DynamoStore {
     }
 
     /// Sends one BatchWriteItem chunk, re-sending unprocessed items with backoff.
-    async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> HubResult<()> {
-        for round in 0..=UNPROCESSED_RETRIES {
-            backoff_before(round).await;
+    async fn write_batch(&self, requests: Vec<WriteRequest>) -> HubResult<()> {
+        retry(&UNPROCESSED_RETRY, requests, |requests| async move {
             let answer = self
                 .client
                 .batch_write_item()
@@ -164,18 +180,21 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| failed("BatchWriteItem", e))?;
-            requests = answer
+            let left = answer
                 .unprocessed_items
                 .and_then(|mut left| left.remove(&self.table))
                 .unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(());
-            }
-        }
-        Err(HubError::internal(format!(
-            "DynamoDB left {} items unprocessed after {UNPROCESSED_RETRIES} retries",
-            requests.len()
-        )))
+            Ok(if left.is_empty() {
+                Attempt::Done(())
+            } else {
+                Attempt::Again {
+                    left,
+                    retry_after: None,
+                }
+            })
+        })
+        .await
+        .map_err(|stopped| batch_failed(stopped, "items", Vec::len))
     }
 
     /// The accounts of `ids` that exist, in id order: BatchGetItem chunks, re-asking for
@@ -183,38 +202,42 @@ impl DynamoStore {
     async fn get_accounts(&self, ids: &[String]) -> HubResult<Vec<Account>> {
         let mut accounts: Vec<Account> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(GET_BATCH_SIZE) {
-            let mut keys = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()))
-                    .build()
-                    .map_err(HubError::internal)?,
-            );
-            let mut round = 0;
-            while let Some(wanted) = keys.take() {
-                if round > UNPROCESSED_RETRIES {
-                    return Err(HubError::internal(format!(
-                        "DynamoDB left {} keys unprocessed after {UNPROCESSED_RETRIES} retries",
-                        wanted.keys().len()
-                    )));
-                }
-                backoff_before(round).await;
-                round += 1;
-                let answer = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, wanted)
-                    .send()
-                    .await
-                    .map_err(|e| failed("BatchGetItem", e))?;
-                let found = answer
-                    .responses
-                    .and_then(|mut by_table| by_table.remove(&self.table));
-                accounts.extend(decode_all::<Account>(found)?);
-                keys = answer
-                    .unprocessed_keys
-                    .and_then(|mut left| left.remove(&self.table))
-                    .filter(|left| !left.keys().is_empty());
-            }
+            let wanted = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()))
+                .build()
+                .map_err(HubError::internal)?;
+            // What remains is the keys not yet answered, with the accounts found so far.
+            let found = retry(
+                &UNPROCESSED_RETRY,
+                (wanted, Vec::new()),
+                |(wanted, mut found): (KeysAndAttributes, Vec<Account>)| async move {
+                    let answer = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, wanted)
+                        .send()
+                        .await
+                        .map_err(|e| failed("BatchGetItem", e))?;
+                    let items = answer
+                        .responses
+                        .and_then(|mut by_table| by_table.remove(&self.table));
+                    found.extend(decode_all::<Account>(items)?);
+                    let left = answer
+                        .unprocessed_keys
+                        .and_then(|mut left| left.remove(&self.table))
+                        .filter(|left| !left.keys().is_empty());
+                    Ok(match left {
+                        None => Attempt::Done(found),
+                        Some(wanted) => Attempt::Again {
+                            left: (wanted, found),
+                            retry_after: None,
+                        },
+                    })
+                },
+            )
+            .await
+            .map_err(|stopped| batch_failed(stopped, "keys", |(wanted, _)| wanted.keys().len()))?;
+            accounts.extend(found);
         }
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(accounts)
