@@ -113,7 +113,7 @@ pub struct ProviderSpec {
 
 impl ProviderSpec {
     /// The provider's connector, or `None` when its client id or secret is not set.
-    fn from_env(
+    fn connector_from_env(
         &self,
         env: &Env,
         config: &Config,
@@ -148,7 +148,7 @@ impl Registry {
     pub fn from_env(env: &Env, config: &Config, http: &ProviderHttp) -> HubResult<Self> {
         let mut configured = BTreeMap::new();
         for spec in PROVIDERS {
-            if let Some(connector) = spec.from_env(env, config, http)? {
+            if let Some(connector) = spec.connector_from_env(env, config, http)? {
                 configured.insert(spec.name, connector);
             }
         }
