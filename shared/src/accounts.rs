@@ -91,9 +91,9 @@ pub async fn delete(hub: &Hub, account_id: &str) -> HubResult<()> {
         .get_account(account_id)
         .await?
         .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))?;
-    match hub.providers.get(&account.provider, false) {
+    match hub.providers.for_login(&account.provider) {
         Ok(connector) => match tokens::open(hub, &account).await {
-            Ok(tokens) => match connector.revoke(&tokens).await {
+            Ok(tokens) => match connector.oauth().revoke(&tokens).await {
                 Ok(revoked) => tracing::info!(account_id, revoked, "grant revocation"),
                 Err(e) => {
                     tracing::warn!(account_id, error = %e, "revocation failed; deleting anyway")

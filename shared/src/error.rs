@@ -121,9 +121,14 @@ pub enum ProviderError {
     /// The access token was refused (401).
     #[error("the access token was refused (401)")]
     Unauthorized,
-    /// Throttling or a server fault that outlived our bounded retries.
+    /// Throttling or a server fault that outlived our bounded retries; `retry_after` is the
+    /// wait the provider last asked for, when it gave one.
     #[error("the provider is unavailable after {attempts} attempts (last status {status:?})")]
-    Retryable { status: Option<u16>, attempts: u32 },
+    Retryable {
+        status: Option<u16>,
+        attempts: u32,
+        retry_after: Option<std::time::Duration>,
+    },
     /// The saved change cursor is no longer valid (Graph 410 Gone): start over.
     #[error("the change cursor expired (410)")]
     CursorExpired,

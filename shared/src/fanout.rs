@@ -39,7 +39,7 @@ fn target_providers(
 ) -> HubResult<Vec<&'static str>> {
     match source_type.unwrap_or("both") {
         "both" => Ok(registry.configured_names()),
-        name if Registry::is_known(name) => Ok(vec![registry.get(name, true)?.name()]),
+        name if Registry::is_known(name) => Ok(vec![registry.for_sync(name)?.name()]),
         other => Err(HubError::InvalidSourceType(other.to_string())),
     }
 }

@@ -4,6 +4,7 @@
 //! - [`providers`]: the cloud-drive connectors behind one trait, and their registry.
 //! - [`crypto`], [`store`], [`queue`]: token encryption, storage and the job queue, each with
 //!   an AWS and a local implementation chosen by `HUB_BACKEND`.
+//! - [`retry`]: the one retry engine (provider calls, DynamoDB and SQS batch rounds).
 //! - [`login`], [`accounts`], [`fanout`], [`worker`]: what the functions do.
 //! - [`web`]: the HTTP side shared by the API functions (errors, API key, JSON bodies).
 
@@ -17,6 +18,7 @@ pub mod login;
 pub mod model;
 pub mod providers;
 pub mod queue;
+pub mod retry;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

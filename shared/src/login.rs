@@ -20,7 +20,7 @@ pub const STATE_LIFETIME_MINUTES: i64 = 10;
 /// Starts a login: stores a single-use state with its PKCE verifier and returns the provider's
 /// consent URL.
 pub async fn begin(hub: &Hub, provider: &str) -> HubResult<String> {
-    let connector = hub.providers.get(provider, false)?;
+    let connector = hub.providers.for_login(provider)?;
     let mut random = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let state = B64URL.encode(random);
@@ -40,7 +40,7 @@ pub async fn begin(hub: &Hub, provider: &str) -> HubResult<String> {
             expires_at: Utc::now() + Duration::minutes(STATE_LIFETIME_MINUTES),
         })
         .await?;
-    Ok(connector.authorization_url(&state, challenge))
+    Ok(connector.oauth().authorization_url(&state, challenge))
 }
 
 /// The query of the provider's redirect back to the hub.
@@ -54,7 +54,7 @@ pub struct Callback {
 /// Finishes a login: checks the state, exchanges the code, reads the identity, stores the
 /// tokens encrypted, and returns the account (new, or the same one for a returning user).
 pub async fn complete(hub: &Hub, provider: &str, callback: Callback) -> HubResult<AccountView> {
-    let connector = hub.providers.get(provider, false)?;
+    let connector = hub.providers.for_login(provider)?;
     if let Some(error) = callback.error {
         // The state is spent either way: a denied login cannot be replayed.
         if let Some(state) = &callback.state {
@@ -84,7 +84,7 @@ pub async fn complete(hub: &Hub, provider: &str, callback: Callback) -> HubResul
         .await?;
     let verifier = std::str::from_utf8(&verifier).map_err(HubError::internal)?;
 
-    let tokens = connector.exchange_code(&code, verifier).await?;
+    let tokens = connector.oauth().exchange_code(&code, verifier).await?;
     let identity = connector.identity(&tokens.access_token).await?;
     let account = connect(hub, connector.as_ref(), identity, tokens).await?;
     tracing::info!(account_id = %account.id, provider, "account connected");

@@ -199,7 +199,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
     if account.status == AccountStatus::NeedsReauth {
         return Ok(SyncResult::Skipped(SkipReason::NeedsReauth));
     }
-    let connector = hub.providers.get(&account.provider, true)?;
+    let connector = hub.providers.for_sync(&account.provider)?;
     let tokens = tokens::open(hub, &account).await?;
     let mut session = Session {
         hub,
@@ -392,7 +392,7 @@ impl Session<'_> {
     /// Refreshes and stores the new tokens at once (Microsoft has already invalidated the old
     /// refresh token). `Some(result)` when the job ends here.
     async fn refresh(&mut self) -> HubResult<Option<SyncResult>> {
-        match self.connector.refresh(&self.tokens).await {
+        match self.connector.oauth().refresh(&self.tokens).await {
             Ok(fresh) => {
                 let sealed =
                     tokens::seal(self.hub, &self.account.id, &self.account.provider, &fresh)

@@ -50,11 +50,11 @@ fn registry(server: &MockServer) -> Registry {
 }
 
 fn google(server: &MockServer) -> Arc<dyn Connector> {
-    registry(server).get("google", false).unwrap()
+    registry(server).for_login("google").unwrap()
 }
 
 fn onedrive(server: &MockServer) -> Arc<dyn Connector> {
-    registry(server).get("onedrive", false).unwrap()
+    registry(server).for_login("onedrive").unwrap()
 }
 
 fn token(value: &str) -> SecretString {
@@ -87,7 +87,9 @@ fn form_of(body: &[u8]) -> HashMap<String, String> {
 async fn google_consent_url_carries_pkce_offline_and_consent() {
     let server = MockServer::start().await;
     let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
-    let url = google(&server).authorization_url("state-1", challenge.clone());
+    let url = google(&server)
+        .oauth()
+        .authorization_url("state-1", challenge.clone());
     assert!(url.starts_with(&format!("{}/o/oauth2/v2/auth?", server.uri())));
     let q = query_of(&url);
     assert_eq!(q["response_type"], "code");
@@ -110,7 +112,7 @@ async fn google_consent_url_carries_pkce_offline_and_consent() {
 async fn microsoft_consent_url_names_the_tenant_and_offline_access() {
     let server = MockServer::start().await;
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
-    let url = onedrive(&server).authorization_url("s", challenge);
+    let url = onedrive(&server).oauth().authorization_url("s", challenge);
     assert!(url.starts_with(&format!(
         "{}/consumers/oauth2/v2.0/authorize?",
         server.uri()
@@ -141,8 +143,9 @@ async fn code_exchange_is_a_form_post_with_the_pkce_verifier() {
         .await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let connector = google(&server);
-    let url = connector.authorization_url("st", challenge);
+    let url = connector.oauth().authorization_url("st", challenge);
     let got = connector
+        .oauth()
         .exchange_code("4/code with space", verifier.secret())
         .await
         .unwrap();
@@ -176,11 +179,16 @@ async fn refused_code_is_a_provider_error_and_refused_refresh_is_invalid_grant()
         .await;
     let connector = google(&server);
     assert_eq!(
-        connector.exchange_code("used", "v").await.unwrap_err(),
+        connector
+            .oauth()
+            .exchange_code("used", "v")
+            .await
+            .unwrap_err(),
         ProviderError::InvalidGrant
     );
     assert_eq!(
         connector
+            .oauth()
             .refresh(&tokens("a", Some("r")))
             .await
             .unwrap_err(),
@@ -188,7 +196,11 @@ async fn refused_code_is_a_provider_error_and_refused_refresh_is_invalid_grant()
     );
     // No refresh token at all: nothing to try, the user must log in again.
     assert_eq!(
-        connector.refresh(&tokens("a", None)).await.unwrap_err(),
+        connector
+            .oauth()
+            .refresh(&tokens("a", None))
+            .await
+            .unwrap_err(),
         ProviderError::InvalidGrant
     );
 }
@@ -206,6 +218,7 @@ async fn google_refresh_keeps_the_refresh_token_it_does_not_resend() {
         .mount(&server)
         .await;
     let refreshed = google(&server)
+        .oauth()
         .refresh(&tokens("old", Some("1//keep")))
         .await
         .unwrap();
@@ -226,12 +239,64 @@ async fn microsoft_refresh_rotates_the_refresh_token() {
         .mount(&server)
         .await;
     let refreshed = onedrive(&server)
+        .oauth()
         .refresh(&tokens("EwB.old", Some("M.old")))
         .await
         .unwrap();
     assert_eq!(
         refreshed.refresh_token.unwrap().expose_secret(),
         "M.rotated"
+    );
+}
+
+#[tokio::test]
+async fn microsoft_interaction_and_consent_required_mean_reauthorise() {
+    for code in ["interaction_required", "consent_required"] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/consumers/oauth2/v2.0/token"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "error": code,
+                "error_description": "AADSTS50076: Due to a configuration change made by your \
+                    administrator, you must use multi-factor authentication.",
+                "error_codes": [50076]
+            })))
+            .mount(&server)
+            .await;
+        assert_eq!(
+            onedrive(&server)
+                .oauth()
+                .refresh(&tokens("EwB.old", Some("M.old")))
+                .await
+                .unwrap_err(),
+            ProviderError::InvalidGrant,
+            "{code}"
+        );
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "{code} is not retried"
+        );
+    }
+}
+
+#[tokio::test]
+async fn interaction_required_is_microsoft_s_rule_not_google_s() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"error": "interaction_required"})),
+        )
+        .mount(&server)
+        .await;
+    assert_eq!(
+        google(&server)
+            .oauth()
+            .refresh(&tokens("a", Some("r")))
+            .await
+            .unwrap_err(),
+        ProviderError::Rejected("token endpoint refused: interaction_required".into())
     );
 }
 
@@ -252,6 +317,7 @@ async fn token_endpoint_429_is_retried_after_retry_after() {
         .mount(&server)
         .await;
     let refreshed = google(&server)
+        .oauth()
         .refresh(&tokens("a", Some("r")))
         .await
         .unwrap();
@@ -271,11 +337,13 @@ async fn google_revocation_posts_the_refresh_token() {
         .mount(&server)
         .await;
     assert!(google(&server)
+        .oauth()
         .revoke(&tokens("a", Some("1//refresh")))
         .await
         .unwrap());
     // Microsoft has no revocation endpoint: nothing is sent.
     assert!(!onedrive(&server)
+        .oauth()
         .revoke(&tokens("a", Some("M.r")))
         .await
         .unwrap());
@@ -525,10 +593,72 @@ async fn throttling_is_retried_with_retry_after_in_both_forms_then_given_up() {
         error,
         ProviderError::Retryable {
             status: Some(500),
-            attempts: 4
+            attempts: 4,
+            retry_after: None,
         }
     );
     assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+fn google_403(reason: &str) -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({"error": {
+        "errors": [{"domain": "usageLimits", "reason": reason, "message": reason}],
+        "code": 403,
+        "message": reason
+    }}))
+}
+
+#[tokio::test]
+async fn google_403_rate_limits_are_retried_like_429() {
+    for reason in ["rateLimitExceeded", "userRateLimitExceeded"] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(google_403(reason))
+            .up_to_n_times(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/oauth2/v3/userinfo"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"sub": "1", "email": "a@b.c"})),
+            )
+            .mount(&server)
+            .await;
+        let identity = google(&server).identity(&token("t")).await.unwrap();
+        assert_eq!(identity.provider_user_id, "1", "{reason}");
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            3,
+            "{reason}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn google_403_for_another_reason_is_a_rejection_without_retry() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(google_403("insufficientPermissions"))
+        .mount(&server)
+        .await;
+    let error = google(&server).identity(&token("t")).await.unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Rejected(text) if text.starts_with("HTTP 403")),
+        "{error:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_403_rate_limit_is_google_s_rule_not_microsoft_s() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(google_403("rateLimitExceeded"))
+        .mount(&server)
+        .await;
+    let error = onedrive(&server).identity(&token("t")).await.unwrap_err();
+    assert!(matches!(error, ProviderError::Rejected(_)), "{error:?}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -546,7 +676,8 @@ async fn a_retry_after_too_long_for_one_invocation_is_left_to_the_queue() {
         error,
         ProviderError::Retryable {
             status: Some(429),
-            attempts: 1
+            attempts: 1,
+            retry_after: Some(Duration::from_secs(3600)),
         }
     );
 }

@@ -840,7 +840,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     // Outside the roles: refused. The two SQS refusals are moto's own (nothing else checks
     // SQS here), so they also prove that moto enforces IAM at all.
     let job = hub::model::QueueMessage::Sync(hub::model::SyncJob {
-        user_id: first.id.clone(),
+        account_id: first.id.clone(),
         provider: "google".into(),
         reason: SyncReason::Manual,
         requested_at: chrono::Utc::now(),

@@ -9,13 +9,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use oauth2::reqwest::StatusCode;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints};
-use super::{client_credentials, get_json, Connector, FilePage, NextPage, ProviderSpec};
-use crate::config::{Config, Env};
+use super::{get_json, Connector, FilePage, NextPage, ProviderClient, ProviderSpec};
+use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
 use crate::model::{FileEntry, Identity};
 
@@ -23,7 +25,10 @@ pub const NAME: &str = "google";
 
 pub const SPEC: ProviderSpec = ProviderSpec {
     name: NAME,
-    from_env,
+    client_id_var: "GOOGLE_CLIENT_ID",
+    client_secret_var: "GOOGLE_CLIENT_SECRET",
+    answers: &GoogleAnswers,
+    build,
 };
 
 /// `drive.metadata.readonly` is enough to index names, sizes and links; `openid email` gives
@@ -44,21 +49,10 @@ pub struct GoogleDrive {
     api_url: String,
 }
 
-fn from_env(
-    env: &Env,
-    config: &Config,
-    http: &ProviderHttp,
-) -> HubResult<Option<Arc<dyn Connector>>> {
-    let Some((client_id, client_secret)) =
-        client_credentials(env, "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
-    else {
-        return Ok(None);
-    };
+fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
     let oauth = OAuthApp::new(
+        &client,
         OAuthEndpoints {
-            provider: NAME,
-            client_id,
-            client_secret,
             auth_url: env.url_or(
                 "GOOGLE_AUTH_URL",
                 "https://accounts.google.com/o/oauth2/v2/auth",
@@ -67,19 +61,58 @@ fn from_env(
             revoke_url: Some(
                 env.url_or("GOOGLE_REVOKE_URL", "https://oauth2.googleapis.com/revoke")?,
             ),
-            redirect_uri: config.redirect_uri(NAME),
             scopes: SCOPES,
             // offline + consent: Google returns a refresh token on every consent, not only the
             // first, so a user who reconnects gets a working grant again.
             extra_auth_params: &[("access_type", "offline"), ("prompt", "consent")],
         },
-        http.clone(),
     )?;
-    Ok(Some(Arc::new(GoogleDrive {
+    Ok(Arc::new(GoogleDrive {
         oauth,
-        http: http.clone(),
+        http: client.http,
         api_url: env.url_or("GOOGLE_API_URL", "https://www.googleapis.com")?,
-    })))
+    }))
+}
+
+/// Google's reading of its refusals. Drive answers rate limits with 403 as well as 429, told
+/// apart from a real refusal by `error.errors[0].reason`: `userRateLimitExceeded` and
+/// `rateLimitExceeded` are retried with backoff like 429, any other 403 (such as
+/// `insufficientPermissions` or `dailyLimitExceeded`) is a rejection
+/// (<https://developers.google.com/drive/api/guides/handle-errors>).
+#[derive(Debug)]
+pub struct GoogleAnswers;
+
+const RATE_LIMIT_REASONS: &[&str] = &["userRateLimitExceeded", "rateLimitExceeded"];
+
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    error: ApiError,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    errors: Vec<ApiErrorDetail>,
+}
+
+#[derive(Deserialize)]
+struct ApiErrorDetail {
+    reason: Option<String>,
+}
+
+impl AnswerClassifier for GoogleAnswers {
+    fn classify(&self, refusal: &Refusal<'_>) -> Verdict {
+        if refusal.endpoint == Endpoint::Api && refusal.status == StatusCode::FORBIDDEN {
+            let reason = serde_json::from_slice::<ApiErrorBody>(refusal.body)
+                .ok()
+                .and_then(|body| body.error.errors.into_iter().next())
+                .and_then(|detail| detail.reason);
+            if reason.is_some_and(|reason| RATE_LIMIT_REASONS.contains(&reason.as_str())) {
+                return Verdict::RetryAfterWait;
+            }
+        }
+        answers::common(refusal)
+    }
 }
 
 /// Where a Google sync stands, serialised as the opaque cursor.
@@ -278,15 +311,12 @@ impl GoogleDrive {
                 },
             )
             .collect();
-        let next = match (list.next_page_token, list.new_start_page_token) {
-            (Some(page_token), _) => NextPage::More(Cursor::Changes { page_token }.encode()),
-            (None, Some(page_token)) => NextPage::Done(Cursor::Changes { page_token }.encode()),
-            (None, None) => {
-                return Err(ProviderError::Rejected(
-                    "changes.list answered with neither nextPageToken nor newStartPageToken".into(),
-                ))
-            }
-        };
+        let changes_from = |page_token| Cursor::Changes { page_token }.encode();
+        let next = NextPage::from_links(
+            list.next_page_token.map(changes_from),
+            list.new_start_page_token.map(changes_from),
+            "nextPageToken nor newStartPageToken",
+        )?;
         Ok(FilePage { files, next })
     }
 }

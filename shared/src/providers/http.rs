@@ -1,10 +1,12 @@
 //! The one HTTP client every provider call goes through.
 //!
 //! It follows no redirects (a redirect from a token or API endpoint is never legitimate and
-//! could carry a bearer token elsewhere), uses rustls, puts timeouts on every call, and retries
-//! 429 and 5xx answers and transport failures with bounded exponential backoff and full jitter,
+//! could carry a bearer token elsewhere), uses rustls and puts timeouts on every call. Each
+//! non-success answer goes to the provider's [`AnswerClassifier`]; what it calls
+//! [`Verdict::RetryAfterWait`](super::answers::Verdict::RetryAfterWait), and transport failures, are retried by [`crate::retry`],
 //! honouring `Retry-After` in both its seconds and HTTP-date forms. The oauth2 crate uses the
-//! same client through its [`AsyncHttpClient`] trait, so token calls get the same retries.
+//! same client through its [`AsyncHttpClient`] trait, so token calls get the same retries and
+//! the same classifier.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,55 +14,14 @@ use std::time::{Duration, SystemTime};
 
 use oauth2::reqwest;
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
-use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::StatusCode;
 
+use super::answers::{AnswerClassifier, CommonAnswers, Endpoint, Refusal};
 use crate::error::ProviderError;
+use crate::retry::{retry, Attempt, Stopped};
 
-/// How hard to try before giving up and letting SQS redeliver the job later.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Total attempts, the first included.
-    pub max_attempts: u32,
-    /// Backoff before retry n is a random duration in [0, base * 2^n], capped by `max_delay`.
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// A `Retry-After` longer than this is not waited out inside a Lambda invocation: the
-    /// call fails as retryable and SQS brings the job back after its visibility timeout.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(8),
-            max_retry_after: Duration::from_secs(20),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before the next attempt, or `None` when we should stop.
-    fn delay(&self, attempt: u32, headers: Option<&HeaderMap>) -> Option<Duration> {
-        if attempt >= self.max_attempts {
-            return None;
-        }
-        if let Some(wait) = headers.and_then(retry_after) {
-            return (wait <= self.max_retry_after).then_some(wait);
-        }
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_delay);
-        let millis = ceiling.as_millis() as u64;
-        Some(Duration::from_millis(
-            rand::thread_rng().gen_range(0..=millis),
-        ))
-    }
-}
+/// Kept here too, where the provider client is configured.
+pub use crate::retry::RetryPolicy;
 
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 section 10.2.3).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -75,15 +36,20 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-fn is_retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+/// What the last failed attempt of a call came to, for the error and the log.
+#[derive(Debug, Default)]
+struct LastFailure {
+    status: Option<u16>,
+    transport: Option<String>,
 }
 
-/// The shared client: cheap to clone, built once per cold start.
+/// The shared client: cheap to clone, built once per cold start, then bound to each
+/// provider's classifier with [`ProviderHttp::answering_with`].
 #[derive(Clone, Debug)]
 pub struct ProviderHttp {
     client: reqwest::Client,
     retry: RetryPolicy,
+    answers: &'static dyn AnswerClassifier,
 }
 
 impl ProviderHttp {
@@ -98,70 +64,119 @@ impl ProviderHttp {
             ))
             .build()
             .map_err(|e| ProviderError::Rejected(format!("cannot build the HTTP client: {e}")))?;
-        Ok(ProviderHttp { client, retry })
+        Ok(ProviderHttp {
+            client,
+            retry,
+            answers: &CommonAnswers,
+        })
     }
 
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// The same client, reading refusals with a provider's rules.
+    pub fn answering_with(&self, answers: &'static dyn AnswerClassifier) -> Self {
+        ProviderHttp {
+            answers,
+            ..self.clone()
+        }
     }
 
     /// Sends the request built by `build` (called again for each attempt) and returns the
-    /// first answer that is not retryable. Exhausted retries become
-    /// [`ProviderError::Retryable`]; the body of the failed answer is never logged, since
-    /// token endpoints may echo secrets.
+    /// first success. A refusal becomes the error its classifier says; exhausted retries
+    /// become [`ProviderError::Retryable`]. The body of a failed answer is never logged,
+    /// since token endpoints may echo secrets.
     pub async fn send(
         &self,
+        endpoint: Endpoint,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
-        let mut attempt = 1;
-        loop {
-            let outcome = build(&self.client).send().await;
-            let (status, headers) = match &outcome {
-                Ok(response) if !is_retryable(response.status()) => {
-                    return Ok(outcome.expect("matched Ok"))
-                }
-                Ok(response) => (
-                    Some(response.status().as_u16()),
-                    Some(response.headers().clone()),
-                ),
-                Err(_) => (None, None),
-            };
-            let Some(wait) = self.retry.delay(attempt, headers.as_ref()) else {
-                if let Err(e) = &outcome {
-                    tracing::warn!(error = %without_url(e), attempt, "provider call failed");
-                }
-                return Err(ProviderError::Retryable {
-                    status,
-                    attempts: attempt,
-                });
-            };
-            tracing::info!(
-                ?status,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "retrying provider call"
-            );
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+        let outcome = retry(&self.retry, LastFailure::default(), |_| {
+            let request = build(&self.client);
+            async move { self.attempt(endpoint, request).await }
+        })
+        .await;
+        match outcome {
+            Ok(response) => Ok(response),
+            Err(Stopped::Failed(error)) => Err(error),
+            Err(Stopped::Exhausted {
+                left,
+                attempts,
+                retry_after,
+            }) => {
+                tracing::warn!(
+                    status = ?left.status,
+                    error = left.transport.as_deref().unwrap_or("none"),
+                    attempts,
+                    "provider call given up"
+                );
+                Err(ProviderError::Retryable {
+                    status: left.status,
+                    attempts,
+                    retry_after,
+                })
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: Endpoint,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Attempt<LastFailure, reqwest::Response>, ProviderError> {
+        let transport_failure = |error: reqwest::Error| Attempt::Again {
+            left: LastFailure {
+                status: None,
+                transport: Some(describe_transport_error(&error)),
+            },
+            retry_after: None,
+        };
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return Ok(transport_failure(error)),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Attempt::Done(response));
+        }
+        let headers = response.headers().clone();
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(error) => return Ok(transport_failure(error)),
+        };
+        let verdict = self.answers.classify(&Refusal {
+            endpoint,
+            status,
+            headers: &headers,
+            body: &body,
+        });
+        match verdict.into_error() {
+            Some(error) => Err(error),
+            None => {
+                tracing::info!(status = status.as_u16(), "provider asked to retry");
+                Ok(Attempt::Again {
+                    left: LastFailure {
+                        status: Some(status.as_u16()),
+                        transport: None,
+                    },
+                    retry_after: retry_after(&headers),
+                })
+            }
         }
     }
 }
 
 /// reqwest errors print the URL, which may carry a token in its query (Graph delta links
-/// carry opaque state): strip it before logging.
-fn without_url(error: &reqwest::Error) -> String {
-    let mut shown = String::new();
+/// carry opaque state): say only what kind of failure it was.
+fn describe_transport_error(error: &reqwest::Error) -> String {
     if error.is_timeout() {
-        shown.push_str("timeout");
+        "timeout"
     } else if error.is_connect() {
-        shown.push_str("connection failed");
+        "connection failed"
     } else {
-        shown.push_str("request failed");
+        "request failed"
     }
-    shown
+    .to_string()
 }
 
-/// An exhausted or failed attempt inside the oauth2 crate's request, carried out as is.
+/// A refused or exhausted token call inside the oauth2 crate's request, carried out as is.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct OAuthHttpError(pub ProviderError);
@@ -174,7 +189,7 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let response = self
-                .send(|client| {
+                .send(Endpoint::Token, |client| {
                     client
                         .request(parts.method.clone(), parts.uri.to_string())
                         .headers(parts.headers.clone())
@@ -189,7 +204,7 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
             let bytes = response.bytes().await.map_err(|e| {
                 OAuthHttpError(ProviderError::Rejected(format!(
                     "reading the token answer: {}",
-                    without_url(&e)
+                    describe_transport_error(&e)
                 )))
             })?;
             builder
@@ -233,27 +248,5 @@ mod tests {
 
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
-    fn backoff_is_bounded() {
-        let policy = RetryPolicy::default();
-        for attempt in 1..policy.max_attempts {
-            let wait = policy.delay(attempt, None).unwrap();
-            assert!(wait <= policy.max_delay);
-        }
-        assert_eq!(
-            policy.delay(policy.max_attempts, None),
-            None,
-            "no attempt past the limit"
-        );
-
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("3600"));
-        assert_eq!(
-            policy.delay(1, Some(&headers)),
-            None,
-            "an hour is left to SQS"
-        );
     }
 }

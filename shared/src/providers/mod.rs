@@ -4,6 +4,7 @@
 //! in [`PROVIDERS`]: the registry, `/config`, login, sync fan-out and the worker all go through
 //! here.
 
+pub mod answers;
 pub mod google;
 pub mod http;
 pub mod oauth;
@@ -13,12 +14,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use oauth2::PkceCodeChallenge;
 use secrecy::SecretString;
 
 use crate::config::{Config, Env};
 use crate::error::{HubError, HubResult, ProviderError};
-use crate::model::{FileEntry, Identity, TokenSet};
+use crate::model::{FileEntry, Identity};
+use answers::{AnswerClassifier, Endpoint};
 use http::ProviderHttp;
 use oauth::OAuthApp;
 
@@ -45,9 +46,28 @@ impl NextPage {
             NextPage::More(cursor) | NextPage::Done(cursor) => cursor,
         }
     }
+
+    /// The next page from a provider's "next link / done link" pair (Drive's `nextPageToken`
+    /// and `newStartPageToken`, Graph's `@odata.nextLink` and `@odata.deltaLink`): more pages
+    /// while there is a next link, done at the done link. An answer with neither is refused;
+    /// `names` names the two fields for the message.
+    pub fn from_links(
+        more: Option<String>,
+        done: Option<String>,
+        names: &str,
+    ) -> Result<Self, ProviderError> {
+        match (more, done) {
+            (Some(more), _) => Ok(NextPage::More(more)),
+            (None, Some(done)) => Ok(NextPage::Done(done)),
+            (None, None) => Err(ProviderError::Rejected(format!(
+                "the provider answered with neither {names}"
+            ))),
+        }
+    }
 }
 
-/// A cloud-drive provider.
+/// A cloud-drive provider. Its OAuth2 half (consent URL, code exchange, refresh,
+/// revocation) is [`Connector::oauth`].
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// The provider's name in routes, jobs and records (`google`, `onedrive`).
@@ -66,37 +86,53 @@ pub trait Connector: Send + Sync {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError>;
-
-    fn authorization_url(&self, state: &str, pkce_challenge: PkceCodeChallenge) -> String {
-        self.oauth().authorization_url(state, pkce_challenge)
-    }
-
-    async fn exchange_code(
-        &self,
-        code: &str,
-        pkce_verifier: &str,
-    ) -> Result<TokenSet, ProviderError> {
-        self.oauth().exchange_code(code, pkce_verifier).await
-    }
-
-    async fn refresh(&self, current: &TokenSet) -> Result<TokenSet, ProviderError> {
-        self.oauth().refresh(current).await
-    }
-
-    /// Revokes the grant; false where the provider has no revocation endpoint.
-    async fn revoke(&self, tokens: &TokenSet) -> Result<bool, ProviderError> {
-        self.oauth().revoke(tokens).await
-    }
 }
 
-/// Builds a provider's connector from the environment; `None` when it is not configured.
-pub type BuildConnector = fn(&Env, &Config, &ProviderHttp) -> HubResult<Option<Arc<dyn Connector>>>;
+/// What every connector is built from once its provider is configured.
+pub struct ProviderClient {
+    pub name: &'static str,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub redirect_uri: String,
+    /// The shared HTTP client, bound to the provider's classifier.
+    pub http: ProviderHttp,
+}
 
-/// What the registry needs of a provider module: its name, and how to build its connector
-/// from the environment (`None` when its client id or secret is not set).
+/// What the registry needs of a provider module.
 pub struct ProviderSpec {
     pub name: &'static str,
-    pub from_env: BuildConnector,
+    /// The variables holding the OAuth client id and secret; the provider is configured when
+    /// both are set (the contract's definition).
+    pub client_id_var: &'static str,
+    pub client_secret_var: &'static str,
+    /// How the provider's refusals are read.
+    pub answers: &'static dyn AnswerClassifier,
+    /// Builds the connector (reading the provider's endpoint variables).
+    pub build: fn(&Env, ProviderClient) -> HubResult<Arc<dyn Connector>>,
+}
+
+impl ProviderSpec {
+    /// The provider's connector, or `None` when its client id or secret is not set.
+    fn connector_from_env(
+        &self,
+        env: &Env,
+        config: &Config,
+        http: &ProviderHttp,
+    ) -> HubResult<Option<Arc<dyn Connector>>> {
+        let (Some(client_id), Some(client_secret)) =
+            (env.get(self.client_id_var), env.get(self.client_secret_var))
+        else {
+            return Ok(None);
+        };
+        let client = ProviderClient {
+            name: self.name,
+            client_id,
+            client_secret: SecretString::from(client_secret),
+            redirect_uri: config.redirect_uri(self.name),
+            http: http.answering_with(self.answers),
+        };
+        (self.build)(env, client).map(Some)
+    }
 }
 
 /// Every provider the hub knows. Register a new one here.
@@ -112,7 +148,7 @@ impl Registry {
     pub fn from_env(env: &Env, config: &Config, http: &ProviderHttp) -> HubResult<Self> {
         let mut configured = BTreeMap::new();
         for spec in PROVIDERS {
-            if let Some(connector) = (spec.from_env)(env, config, http)? {
+            if let Some(connector) = spec.connector_from_env(env, config, http)? {
                 configured.insert(spec.name, connector);
             }
         }
@@ -124,9 +160,18 @@ impl Registry {
         PROVIDERS.iter().any(|spec| spec.name == name)
     }
 
-    /// The connector, or the contract's error: `unknown_provider`, or
-    /// `provider_not_configured` (404 on auth routes, 400 for sync).
-    pub fn get(&self, name: &str, for_sync: bool) -> HubResult<Arc<dyn Connector>> {
+    /// The connector for the auth routes and account management: `unknown_provider`, or
+    /// `provider_not_configured` as a 404.
+    pub fn for_login(&self, name: &str) -> HubResult<Arc<dyn Connector>> {
+        self.configured(name, false)
+    }
+
+    /// The connector for a sync: `unknown_provider`, or `provider_not_configured` as a 400.
+    pub fn for_sync(&self, name: &str) -> HubResult<Arc<dyn Connector>> {
+        self.configured(name, true)
+    }
+
+    fn configured(&self, name: &str, for_sync: bool) -> HubResult<Arc<dyn Connector>> {
         if let Some(connector) = self.configured.get(name) {
             return Ok(connector.clone());
         }
@@ -150,30 +195,6 @@ impl Registry {
     }
 }
 
-/// The client id and secret of a provider, when both are set (the contract's definition of
-/// "configured").
-pub(crate) fn client_credentials(
-    env: &Env,
-    id_var: &str,
-    secret_var: &str,
-) -> Option<(String, SecretString)> {
-    Some((env.get(id_var)?, SecretString::from(env.get(secret_var)?)))
-}
-
-/// Turns a non-success answer of a provider API into the error callers act on.
-pub(crate) fn api_error(status: u16, body: &[u8]) -> ProviderError {
-    match status {
-        401 => ProviderError::Unauthorized,
-        410 => ProviderError::CursorExpired,
-        _ => {
-            // Provider error bodies are JSON with a message; keep a short, token-free excerpt.
-            let text = String::from_utf8_lossy(body);
-            let excerpt: String = text.chars().take(200).collect();
-            ProviderError::Rejected(format!("HTTP {status}: {excerpt}"))
-        }
-    }
-}
-
 /// GETs a provider API URL with a bearer token and decodes the JSON answer.
 pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
     http: &ProviderHttp,
@@ -183,21 +204,17 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ProviderError> {
     use secrecy::ExposeSecret;
     let response = http
-        .send(|client| {
+        .send(Endpoint::Api, |client| {
             client
                 .get(url)
                 .query(query)
                 .bearer_auth(access_token.expose_secret())
         })
         .await?;
-    let status = response.status().as_u16();
     let body = response
         .bytes()
         .await
         .map_err(|_| ProviderError::Rejected("the answer could not be read".into()))?;
-    if !(200..300).contains(&status) {
-        return Err(api_error(status, &body));
-    }
     serde_json::from_slice(&body)
         .map_err(|e| ProviderError::Rejected(format!("unexpected answer from the provider: {e}")))
 }

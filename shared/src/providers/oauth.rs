@@ -2,30 +2,28 @@
 //! extra consent parameters: authorisation URL with PKCE, code exchange, refresh, revocation.
 
 use chrono::Utc;
-use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
     Scope, TokenResponse, TokenUrl,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
+use super::answers::Endpoint;
 use super::http::{OAuthHttpError, ProviderHttp};
+use super::ProviderClient;
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::model::TokenSet;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
-/// What a provider's module tells [`OAuthApp::new`].
+/// What a provider's module tells [`OAuthApp::new`] besides its client.
 pub struct OAuthEndpoints<'a> {
-    pub provider: &'a str,
-    pub client_id: String,
-    pub client_secret: SecretString,
     pub auth_url: String,
     pub token_url: String,
     /// RFC 7009 endpoint; `None` where the provider offers none (Microsoft).
     pub revoke_url: Option<String>,
-    pub redirect_uri: String,
     pub scopes: &'a [&'a str],
     /// Extra consent-page parameters (Google: `access_type=offline`, `prompt=consent`).
     pub extra_auth_params: &'a [(&'a str, &'a str)],
@@ -44,11 +42,11 @@ fn bad_url(provider: &str, what: &str, e: impl std::fmt::Display) -> HubError {
 }
 
 impl OAuthApp {
-    pub fn new(endpoints: OAuthEndpoints<'_>, http: ProviderHttp) -> HubResult<Self> {
-        let p = endpoints.provider;
-        let client = BasicClient::new(ClientId::new(endpoints.client_id))
+    pub fn new(provider: &ProviderClient, endpoints: OAuthEndpoints<'_>) -> HubResult<Self> {
+        let p = provider.name;
+        let client = BasicClient::new(ClientId::new(provider.client_id.clone()))
             .set_client_secret(ClientSecret::new(
-                endpoints.client_secret.expose_secret().to_string(),
+                provider.client_secret.expose_secret().to_string(),
             ))
             // Both Google and Microsoft document the secret as a form field of the token
             // request; it also keeps the secret out of an Authorization header.
@@ -58,11 +56,12 @@ impl OAuthApp {
             )
             .set_token_uri(TokenUrl::new(endpoints.token_url).map_err(|e| bad_url(p, "token", e))?)
             .set_redirect_uri(
-                RedirectUrl::new(endpoints.redirect_uri).map_err(|e| bad_url(p, "redirect", e))?,
+                RedirectUrl::new(provider.redirect_uri.clone())
+                    .map_err(|e| bad_url(p, "redirect", e))?,
             );
         Ok(OAuthApp {
             client,
-            http,
+            http: provider.http.clone(),
             revoke_url: endpoints.revoke_url,
             scopes: endpoints.scopes.iter().map(|s| s.to_string()).collect(),
             extra_auth_params: endpoints
@@ -133,16 +132,13 @@ impl OAuthApp {
             .refresh_token
             .as_ref()
             .unwrap_or(&tokens.access_token);
-        let response = self
-            .http
-            .send(|client| client.post(url).form(&[("token", token.expose_secret())]))
+        // RFC 7009 section 2.2.1: a refusal has the token endpoint's error shape.
+        self.http
+            .send(Endpoint::Token, |client| {
+                client.post(url).form(&[("token", token.expose_secret())])
+            })
             .await?;
-        match response.status().as_u16() {
-            200..=299 => Ok(true),
-            status => Err(ProviderError::Rejected(format!(
-                "revocation answered HTTP {status}"
-            ))),
-        }
+        Ok(true)
     }
 }
 
@@ -157,33 +153,20 @@ fn token_set(answer: &BasicTokenResponse) -> TokenSet {
     }
 }
 
-/// The token endpoint's refusal, in terms callers act on. Descriptions are the provider's own
-/// words and never contain the token.
+/// The token call's failure. Refusals were already read by the provider's classifier inside
+/// [`ProviderHttp`] (the oauth2 crate only ever sees successful answers); what is left is an
+/// answer that is not a token response.
 fn token_error(error: RequestTokenError<OAuthHttpError, BasicErrorResponse>) -> ProviderError {
     match error {
-        RequestTokenError::ServerResponse(answer) => match answer.error() {
-            BasicErrorResponseType::InvalidGrant => ProviderError::InvalidGrant,
-            other => ProviderError::Rejected(format!(
-                "token endpoint refused: {}{}",
-                other.as_ref(),
-                answer
-                    .error_description()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            )),
-        },
         RequestTokenError::Request(OAuthHttpError(inner)) => inner,
-        other => ProviderError::Rejected(format!("token endpoint failed: {}", describe(&other))),
-    }
-}
-
-fn describe<E: std::error::Error, T: oauth2::ErrorResponse>(
-    error: &RequestTokenError<E, T>,
-) -> String {
-    match error {
-        RequestTokenError::Parse(_, _) => "the answer is not a valid token response".into(),
-        RequestTokenError::Other(text) => text.clone(),
-        RequestTokenError::Request(e) => e.to_string(),
-        RequestTokenError::ServerResponse(answer) => answer.to_string(),
+        RequestTokenError::Parse(_, _) => ProviderError::Rejected(
+            "token endpoint failed: the answer is not a valid token response".into(),
+        ),
+        RequestTokenError::Other(text) => {
+            ProviderError::Rejected(format!("token endpoint failed: {text}"))
+        }
+        RequestTokenError::ServerResponse(answer) => {
+            ProviderError::Rejected(format!("token endpoint refused: {answer}"))
+        }
     }
 }

@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints};
-use super::{client_credentials, get_json, Connector, FilePage, NextPage, ProviderSpec};
-use crate::config::{Config, Env};
+use super::{get_json, Connector, FilePage, NextPage, ProviderClient, ProviderSpec};
+use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
 use crate::model::{FileEntry, Identity};
 
@@ -23,7 +24,10 @@ pub const NAME: &str = "onedrive";
 
 pub const SPEC: ProviderSpec = ProviderSpec {
     name: NAME,
-    from_env,
+    client_id_var: "ONEDRIVE_CLIENT_ID",
+    client_secret_var: "ONEDRIVE_CLIENT_SECRET",
+    answers: &MicrosoftAnswers,
+    build,
 };
 
 /// `offline_access` is what makes the token endpoint return a refresh token.
@@ -37,42 +41,53 @@ pub struct OneDrive {
     graph_url: String,
 }
 
-fn from_env(
-    env: &Env,
-    config: &Config,
-    http: &ProviderHttp,
-) -> HubResult<Option<Arc<dyn Connector>>> {
-    let Some((client_id, client_secret)) =
-        client_credentials(env, "ONEDRIVE_CLIENT_ID", "ONEDRIVE_CLIENT_SECRET")
-    else {
-        return Ok(None);
-    };
+fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
     let authority = env.url_or(
         "ONEDRIVE_AUTHORITY_URL",
         "https://login.microsoftonline.com",
     )?;
     let tenant = env.get_or("ONEDRIVE_TENANT", "common");
     let oauth = OAuthApp::new(
+        &client,
         OAuthEndpoints {
-            provider: NAME,
-            client_id,
-            client_secret,
             auth_url: format!("{authority}/{tenant}/oauth2/v2.0/authorize"),
             token_url: format!("{authority}/{tenant}/oauth2/v2.0/token"),
             // The identity platform has no RFC 7009 endpoint; users withdraw consent in their
             // Microsoft account. Deleting an account removes our copy of the tokens.
             revoke_url: None,
-            redirect_uri: config.redirect_uri(NAME),
             scopes: SCOPES,
             extra_auth_params: &[],
         },
-        http.clone(),
     )?;
-    Ok(Some(Arc::new(OneDrive {
+    Ok(Arc::new(OneDrive {
         oauth,
-        http: http.clone(),
+        http: client.http,
         graph_url: env.url_or("ONEDRIVE_GRAPH_URL", "https://graph.microsoft.com/v1.0")?,
-    })))
+    }))
+}
+
+/// Microsoft's reading of its refusals. The identity platform reports many AADSTS errors
+/// (MFA now required, a policy change, consent withdrawn) under the OAuth codes
+/// `interaction_required` and `consent_required`: the refresh token cannot be used without
+/// the user, so they mean re-authorise, like `invalid_grant`. The codes are the documented
+/// contract; the AADSTS numbers "are subject to change" and are not keyed on
+/// (<https://learn.microsoft.com/entra/identity-platform/reference-error-codes#handling-error-codes-in-your-application>).
+#[derive(Debug)]
+pub struct MicrosoftAnswers;
+
+const REAUTHORISE_CODES: &[&str] = &["interaction_required", "consent_required"];
+
+impl AnswerClassifier for MicrosoftAnswers {
+    fn classify(&self, refusal: &Refusal<'_>) -> Verdict {
+        if refusal.endpoint == Endpoint::Token {
+            if let Some(error) = answers::token_error(refusal.body) {
+                if REAUTHORISE_CODES.contains(&error.error.as_str()) {
+                    return Verdict::Reauthorise;
+                }
+            }
+        }
+        answers::common(refusal)
+    }
 }
 
 #[derive(Deserialize)]
@@ -192,15 +207,11 @@ impl Connector for OneDrive {
                 get_json(&self.http, &url, &[("$select", DELTA_SELECT)], access_token).await?
             }
         };
-        let next = match (page.next_link, page.delta_link) {
-            (Some(next), _) => NextPage::More(self.answered_link(next)?),
-            (None, Some(delta)) => NextPage::Done(self.answered_link(delta)?),
-            (None, None) => {
-                return Err(ProviderError::Rejected(
-                    "delta answered with neither @odata.nextLink nor @odata.deltaLink".into(),
-                ))
-            }
-        };
+        let next = NextPage::from_links(
+            page.next_link.map(|l| self.answered_link(l)).transpose()?,
+            page.delta_link.map(|l| self.answered_link(l)).transpose()?,
+            "@odata.nextLink nor @odata.deltaLink",
+        )?;
         // The drive root is not a file of the user's.
         let files = page
             .value

@@ -12,9 +12,18 @@ use futures::{StreamExt, TryStreamExt};
 use super::{JobQueue, MAX_BATCH};
 use crate::error::{HubError, HubResult};
 use crate::model::QueueMessage;
+use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 const CHUNKS_IN_FLIGHT: usize = 8;
-const ENTRY_RETRIES: u32 = 3;
+/// Re-sending the entries SQS failed without blaming the sender (its side, worth another try),
+/// with the same bounded backoff as every other retry.
+const FAILED_ENTRY_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay: Duration::from_millis(100),
+    max_delay: Duration::from_millis(1600),
+    // SQS asks for no particular wait.
+    max_retry_after: Duration::ZERO,
+};
 
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
@@ -31,7 +40,7 @@ impl SqsQueue {
     }
 
     async fn send_chunk(&self, chunk: &[QueueMessage]) -> HubResult<()> {
-        let mut entries = chunk
+        let entries = chunk
             .iter()
             .enumerate()
             .map(|(i, job)| {
@@ -43,10 +52,7 @@ impl SqsQueue {
                     .map_err(HubError::internal)
             })
             .collect::<HubResult<Vec<_>>>()?;
-        for round in 0..=ENTRY_RETRIES {
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(100 << round)).await;
-            }
+        retry(&FAILED_ENTRY_RETRY, entries, |mut entries| async move {
             let answer = self
                 .client
                 .send_message_batch()
@@ -62,7 +68,7 @@ impl SqsQueue {
                 })?;
             let failed = answer.failed();
             if failed.is_empty() {
-                return Ok(());
+                return Ok(Attempt::Done(()));
             }
             if let Some(fault) = failed.iter().find(|f| f.sender_fault()) {
                 return Err(HubError::internal(format!(
@@ -72,11 +78,19 @@ impl SqsQueue {
                 )));
             }
             entries.retain(|entry| failed.iter().any(|f| f.id() == entry.id()));
-        }
-        Err(HubError::internal(format!(
-            "SQS failed {} jobs after {ENTRY_RETRIES} retries",
-            entries.len()
-        )))
+            Ok(Attempt::Again {
+                left: entries,
+                retry_after: None,
+            })
+        })
+        .await
+        .map_err(|stopped| match stopped {
+            Stopped::Failed(error) => error,
+            Stopped::Exhausted { left, attempts, .. } => HubError::internal(format!(
+                "SQS failed {} jobs after {attempts} attempts",
+                left.len()
+            )),
+        })
     }
 }
 

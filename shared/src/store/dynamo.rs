@@ -34,6 +34,7 @@ use serde::Serialize;
 use super::{storable, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
+use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 pub const PROVIDER_INDEX: &str = "by-provider";
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
@@ -47,11 +48,25 @@ const GET_BATCH_SIZE: usize = 100;
 const STATUS_ATTRIBUTE: &str = "status";
 /// Chunks written at once: enough to hide latency, few enough not to throttle a new table.
 const BATCHES_IN_FLIGHT: usize = 4;
-/// Tries of an account's delete transaction that DynamoDB cancelled for a conflict or
-/// throttling.
-const DELETE_ATTEMPTS: u32 = 4;
-/// Rounds of re-sending unprocessed items before giving up (bounded, with backoff).
-const UNPROCESSED_RETRIES: u32 = 8;
+/// An account's delete transaction that DynamoDB cancelled for a conflict with another
+/// write or for throttling is tried again (a cancellation says nothing about the account
+/// being gone), a few times, then reported as a failure the client retries.
+const DELETE_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay: Duration::from_millis(50),
+    max_delay: Duration::from_millis(800),
+    max_retry_after: Duration::ZERO,
+};
+/// Re-sending what a batch call left unprocessed: AWS asks for exponential backoff there
+/// (BatchWriteItem and BatchGetItem API references), bounded so that a throttled table ends
+/// the call with an error instead of holding the invocation.
+const UNPROCESSED_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 9,
+    base_delay: Duration::from_millis(50),
+    max_delay: Duration::from_millis(3200),
+    // DynamoDB asks for no particular wait.
+    max_retry_after: Duration::ZERO,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -147,11 +162,19 @@ where
     ))
 }
 
-/// The pause before re-sending what a batch call left unprocessed (none before the first
-/// round): exponential from 100 ms, at most 3.2 s.
-async fn backoff_before(round: u32) {
-    if round > 0 {
-        tokio::time::sleep(Duration::from_millis(50 << round.min(6))).await;
+/// The error of a batch call that stopped: its own failure, or what it still left
+/// unprocessed when the rounds ran out.
+fn batch_failed<S>(
+    stopped: Stopped<S, HubError>,
+    what: &str,
+    count: impl Fn(&S) -> usize,
+) -> HubError {
+    match stopped {
+        Stopped::Failed(error) => error,
+        Stopped::Exhausted { left, attempts, .. } => HubError::internal(format!(
+            "DynamoDB left {} {what} unprocessed after {attempts} attempts",
+            count(&left)
+        )),
     }
 }
 
@@ -168,9 +191,8 @@ impl DynamoStore {
     }
 
     /// Sends one BatchWriteItem chunk, re-sending unprocessed items with backoff.
-    async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> HubResult<()> {
-        for round in 0..=UNPROCESSED_RETRIES {
-            backoff_before(round).await;
+    async fn write_batch(&self, requests: Vec<WriteRequest>) -> HubResult<()> {
+        retry(&UNPROCESSED_RETRY, requests, |requests| async move {
             let answer = self
                 .client
                 .batch_write_item()
@@ -178,18 +200,21 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| failed("BatchWriteItem", e))?;
-            requests = answer
+            let left = answer
                 .unprocessed_items
                 .and_then(|mut left| left.remove(&self.table))
                 .unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(());
-            }
-        }
-        Err(HubError::internal(format!(
-            "DynamoDB left {} items unprocessed after {UNPROCESSED_RETRIES} retries",
-            requests.len()
-        )))
+            Ok(if left.is_empty() {
+                Attempt::Done(())
+            } else {
+                Attempt::Again {
+                    left,
+                    retry_after: None,
+                }
+            })
+        })
+        .await
+        .map_err(|stopped| batch_failed(stopped, "items", Vec::len))
     }
 
     /// The accounts of `ids` that exist, in id order: BatchGetItem chunks, re-asking for
@@ -197,38 +222,42 @@ impl DynamoStore {
     async fn get_accounts(&self, ids: &[String]) -> HubResult<Vec<Account>> {
         let mut accounts: Vec<Account> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(GET_BATCH_SIZE) {
-            let mut keys = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()))
-                    .build()
-                    .map_err(HubError::internal)?,
-            );
-            let mut round = 0;
-            while let Some(wanted) = keys.take() {
-                if round > UNPROCESSED_RETRIES {
-                    return Err(HubError::internal(format!(
-                        "DynamoDB left {} keys unprocessed after {UNPROCESSED_RETRIES} retries",
-                        wanted.keys().len()
-                    )));
-                }
-                backoff_before(round).await;
-                round += 1;
-                let answer = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, wanted)
-                    .send()
-                    .await
-                    .map_err(|e| failed("BatchGetItem", e))?;
-                let found = answer
-                    .responses
-                    .and_then(|mut by_table| by_table.remove(&self.table));
-                accounts.extend(decode_all::<Account>(found)?);
-                keys = answer
-                    .unprocessed_keys
-                    .and_then(|mut left| left.remove(&self.table))
-                    .filter(|left| !left.keys().is_empty());
-            }
+            let wanted = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()))
+                .build()
+                .map_err(HubError::internal)?;
+            // What remains is the keys not yet answered, with the accounts found so far.
+            let found = retry(
+                &UNPROCESSED_RETRY,
+                (wanted, Vec::new()),
+                |(wanted, mut found): (KeysAndAttributes, Vec<Account>)| async move {
+                    let answer = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, wanted)
+                        .send()
+                        .await
+                        .map_err(|e| failed("BatchGetItem", e))?;
+                    let items = answer
+                        .responses
+                        .and_then(|mut by_table| by_table.remove(&self.table));
+                    found.extend(decode_all::<Account>(items)?);
+                    let left = answer
+                        .unprocessed_keys
+                        .and_then(|mut left| left.remove(&self.table))
+                        .filter(|left| !left.keys().is_empty());
+                    Ok(match left {
+                        None => Attempt::Done(found),
+                        Some(wanted) => Attempt::Again {
+                            left: (wanted, found),
+                            retry_after: None,
+                        },
+                    })
+                },
+            )
+            .await
+            .map_err(|stopped| batch_failed(stopped, "keys", |(wanted, _)| wanted.keys().len()))?;
+            accounts.extend(found);
         }
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(accounts)
@@ -308,9 +337,7 @@ impl DynamoStore {
                 )
                 .build())
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let outcome = retry(&DELETE_RETRY, (), |()| async {
             let result = self
                 .client
                 .transact_write_items()
@@ -325,7 +352,7 @@ impl DynamoStore {
                 .send()
                 .await;
             let reasons = match result {
-                Ok(_) => return Ok(true),
+                Ok(_) => return Ok(Attempt::Done(true)),
                 Err(SdkError::ServiceError(e)) => match e.err() {
                     TransactWriteItemsError::TransactionCanceledException(t) => {
                         t.cancellation_reasons().to_vec()
@@ -339,14 +366,21 @@ impl DynamoStore {
                 .get(1)
                 .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
             {
-                return Ok(false);
+                return Ok(Attempt::Done(false));
             }
-            if attempt >= DELETE_ATTEMPTS {
-                return Err(HubError::internal(format!(
-                    "DynamoDB kept cancelling the delete: {reasons:?}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            tracing::info!(?reasons, "DynamoDB cancelled the delete; trying again");
+            Ok(Attempt::Again {
+                left: (),
+                retry_after: None,
+            })
+        })
+        .await;
+        match outcome {
+            Ok(existed) => Ok(existed),
+            Err(Stopped::Failed(e)) => Err(e),
+            Err(Stopped::Exhausted { attempts, .. }) => Err(HubError::internal(format!(
+                "DynamoDB cancelled the delete {attempts} times"
+            ))),
         }
     }
 
