@@ -1,10 +1,14 @@
 //! Helpers for the functions' tests (feature `testing`): a hub on the local backend in a
-//! given directory, configured like `.env.example`.
+//! given directory, configured like `.env.example`, and accounts as a login leaves them.
 
 use std::path::Path;
 
+use chrono::Utc;
+
 use crate::config::Env;
+use crate::crypto::Sealed;
 use crate::hub::Hub;
+use crate::model::{Account, AccountStatus, TokenSet};
 use crate::providers::http::RetryPolicy;
 
 /// The development API key of `.env.example` and the sample events.
@@ -29,4 +33,84 @@ pub async fn local_hub(data_dir: &Path, extra: &[(String, String)]) -> Hub {
     Hub::build(&Env::from_map(vars), RetryPolicy::default())
         .await
         .expect("test hub")
+}
+
+/// An account for tests, as a completed login leaves it: active, with a refresh token, never
+/// synced, at version 1. Every test builds its accounts here, so a field added to
+/// [`Account`] is filled in one place.
+#[derive(Clone, Debug)]
+pub struct AccountBuilder {
+    account: Account,
+}
+
+/// A new account of `provider` under a fresh id, for a fresh user `user-<id>`, with tokens
+/// that are not a sealed value (set them with [`AccountBuilder::tokens`] or
+/// [`AccountBuilder::sealed`] when the test opens them).
+pub fn account(provider: &str) -> AccountBuilder {
+    let id = uuid::Uuid::new_v4().to_string();
+    AccountBuilder {
+        account: Account {
+            provider_user_id: format!("user-{id}"),
+            email: format!("user-{}@example.com", &id[..8]),
+            id,
+            provider: provider.to_string(),
+            status: AccountStatus::Active,
+            connected_at: Utc::now(),
+            last_synced_at: None,
+            last_sync: None,
+            has_refresh_token: true,
+            tokens: Sealed {
+                data_key: None,
+                nonce: String::new(),
+                ciphertext: String::new(),
+            },
+            cursor: None,
+            version: 1,
+        },
+    }
+}
+
+impl AccountBuilder {
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.account.id = id.into();
+        self
+    }
+
+    /// The provider's user: its id, and an email address made from it.
+    pub fn user(mut self, provider_user_id: &str) -> Self {
+        self.account.provider_user_id = provider_user_id.to_string();
+        self.account.email = format!("{provider_user_id}@example.com");
+        self
+    }
+
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.account.email = email.into();
+        self
+    }
+
+    pub fn status(mut self, status: AccountStatus) -> Self {
+        self.account.status = status;
+        self
+    }
+
+    /// An already sealed value as the account's tokens.
+    pub fn tokens(mut self, tokens: Sealed) -> Self {
+        self.account.tokens = tokens;
+        self
+    }
+
+    pub fn build(self) -> Account {
+        self.account
+    }
+
+    /// The account with `tokens` sealed by `hub`'s cipher for this account, as a login
+    /// stores them.
+    pub async fn sealed(mut self, hub: &Hub, tokens: &TokenSet) -> Account {
+        self.account.has_refresh_token = tokens.refresh_token.is_some();
+        self.account.tokens =
+            crate::tokens::seal(hub, &self.account.id, &self.account.provider, tokens)
+                .await
+                .expect("seal the test account's tokens");
+        self.account
+    }
 }
