@@ -114,3 +114,28 @@ impl AccountBuilder {
         self.account
     }
 }
+
+/// The endpoint of a moto server (the AWS stand-in) for this test process:
+/// `AWS_ENDPOINT_URL` when the caller runs one (scripts/test does, for the whole run), else
+/// a new one from `scripts/moto`, the one place that starts moto, which stops it when this
+/// process exits. Blocks until the server accepts connections.
+pub fn moto_endpoint() -> String {
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
+        return url;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto");
+    let started = std::process::Command::new(&script)
+        .arg(std::process::id().to_string())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    assert!(
+        started.status.success(),
+        "scripts/moto could not start moto (pip install 'moto[server]', or source scripts/tools.sh)"
+    );
+    String::from_utf8(started.stdout)
+        .expect("scripts/moto prints a URL")
+        .trim()
+        .to_string()
+}

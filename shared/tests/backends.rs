@@ -31,20 +31,10 @@ fn sealed(tag: &str) -> Sealed {
 }
 
 fn account(provider: &str, user: &str) -> Account {
-    Account {
-        id: uuid::Uuid::new_v4().to_string(),
-        provider: provider.into(),
-        provider_user_id: user.into(),
-        email: format!("{user}@example.com"),
-        status: AccountStatus::Active,
-        connected_at: Utc::now(),
-        last_synced_at: None,
-        last_sync: None,
-        has_refresh_token: true,
-        tokens: sealed("v1"),
-        cursor: None,
-        version: 1,
-    }
+    hub::testing::account(provider)
+        .user(user)
+        .tokens(sealed("v1"))
+        .build()
 }
 
 fn file(id: &str, name: &str) -> FileEntry {
