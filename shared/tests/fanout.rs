@@ -6,11 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use hub::config::Env;
-use hub::crypto::Sealed;
 use hub::fanout::{self, SyncRequest};
-use hub::model::{Account, AccountStatus, FanOutPosition, QueueMessage, SyncReason};
+use hub::model::{AccountStatus, FanOutPosition, QueueMessage, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::JobQueue;
 use hub::{Hub, HubError, HubResult};

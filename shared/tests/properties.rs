@@ -104,7 +104,7 @@ proptest! {
                 expires_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
             };
             let known = testing::account("google").id(KNOWN_ACCOUNT).sealed(&hub, &tokens).await;
-            hub.store.create_account(&known).await.unwrap();
+            assert_eq!(hub.store.create_account(&known).await.unwrap(), hub::store::Write::Done);
         });
         let failed = rt.block_on(hub::worker::handle_batch(&hub, vec![hub::worker::Message { id: "m".into(), body: body.clone() }]));
         let should_fail = match serde_json::from_str::<QueueMessage>(&body) {
