@@ -47,17 +47,11 @@ fn spawn_watch(port: u16, env_file: &Path, log_path: &Path) -> Child {
         .append(true)
         .open(log_path)
         .unwrap();
-    Command::new("cargo")
-        .args([
-            "lambda",
-            "watch",
-            "--ignore-changes",
-            "--invoke-address",
-            "127.0.0.1",
-        ])
-        .args(["--invoke-port", &port.to_string()])
-        .arg("--env-file")
+    // scripts/lambda-watch execs `cargo lambda watch`: this child is cargo lambda itself.
+    Command::new(workspace_root().join("scripts/lambda-watch"))
+        .arg(port.to_string())
         .arg(env_file)
+        .arg("--ignore-changes")
         .current_dir(workspace_root())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -65,7 +59,7 @@ fn spawn_watch(port: u16, env_file: &Path, log_path: &Path) -> Child {
         // Its own process group, so that stopping it cannot reach the test process.
         .process_group(0)
         .spawn()
-        .expect("cargo lambda must be installed (scripts/test installs it)")
+        .expect("scripts/lambda-watch runs `cargo lambda watch`")
 }
 
 impl LocalHub {

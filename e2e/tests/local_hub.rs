@@ -64,156 +64,225 @@ async fn sync(hub: &LocalHub, body: &str) -> (StatusCode, Value) {
     .await
 }
 
+/// The hub under test and the provider stand-ins behind it, shared by the steps of the flow
+/// (one `cargo lambda watch` for all of them: starting it is what takes time).
+struct Flow {
+    providers: FakeProviders,
+    hub: LocalHub,
+}
+
+/// The account ids of the two connected users.
+struct Connected {
+    alice_id: String,
+    bob_id: String,
+}
+
 #[tokio::test]
 async fn the_whole_flow_through_the_real_binaries() {
     let providers = FakeProviders::start().await;
     providers.add_files("google", 120);
     providers.add_files("onedrive", 30);
     let hub = LocalHub::start(&providers.env_vars()).await;
+    let flow = Flow { providers, hub };
 
-    // Public configuration; management routes need the key.
-    let (status, config) = hub.json(hub.get("/config")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(config["mode"], "multi-provider");
-    let (status, error) = hub.json(hub.get("/users")).await;
-    assert_eq!(
-        (status, error["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
-    );
+    flow.config_is_public_and_management_needs_the_key().await;
+    flow.the_login_redirect_carries_what_the_contract_lists()
+        .await;
+    let connected = flow.connect_one_google_and_one_microsoft_account().await;
+    let alice_synced = flow.a_sync_lists_every_file(&connected).await;
+    let alice_synced = flow
+        .a_second_sync_fetches_only_what_changed(&connected, alice_synced)
+        .await;
+    flow.expired_access_tokens_are_refreshed_by_the_worker(&connected, alice_synced)
+        .await;
+    flow.a_revoked_grant_needs_reauth_and_is_skipped(&connected)
+        .await;
+    flow.bad_input_gets_the_contract_errors().await;
+    flow.deleting_revokes_and_removes_the_account_and_its_index(&connected)
+        .await;
+    flow.no_issued_token_is_in_the_logs_or_at_rest().await;
+}
 
-    // The login redirect carries everything the contract lists.
-    let login = hub.get("/auth/google/login").send().await.unwrap();
-    let consent = query_of(login.headers()["location"].to_str().unwrap());
-    assert_eq!(consent["response_type"], "code");
-    assert_eq!(
-        consent["redirect_uri"],
-        format!("{}/auth/google/callback", hub.url)
-    );
-    assert_eq!(consent["code_challenge_method"], "S256");
-    assert_eq!(
-        (consent["access_type"].as_str(), consent["prompt"].as_str()),
-        ("offline", "consent")
-    );
-
-    // Connect one Google and one Microsoft account.
-    let (status, alice) = hub.log_in("google").await;
-    assert_eq!(status, StatusCode::OK, "{alice}");
-    assert_eq!(alice["status"], "active");
-    assert_eq!(alice["has_refresh_token"], true);
-    let (status, bob) = hub.log_in("onedrive").await;
-    assert_eq!(status, StatusCode::OK, "{bob}");
-    let (alice_id, bob_id) = (
-        alice["id"].as_str().unwrap().to_string(),
-        bob["id"].as_str().unwrap().to_string(),
-    );
-    let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
-    assert_eq!(users.as_array().unwrap().len(), 2);
-
-    // A sync lists every file through the local queue and the worker.
-    let (status, started) = sync(&hub, r#"{"source_type": "both"}"#).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    assert_eq!(started["jobs_enqueued"], 2);
-    let alice_synced = synced_after(&hub, &alice_id, &Value::Null).await;
-    synced_after(&hub, &bob_id, &Value::Null).await;
-    assert_eq!(files_of(&hub, &alice_id).await.len(), 120);
-    assert_eq!(files_of(&hub, &bob_id).await.len(), 30);
-
-    // A second sync only fetches what changed.
-    let changed = providers.change_files("google", 3);
-    let (_, started) = sync(
-        &hub,
-        &format!(r#"{{"source_type": "google", "user_id": "{alice_id}"}}"#),
-    )
-    .await;
-    assert_eq!(started["jobs_enqueued"], 1);
-    let alice_synced = synced_after(&hub, &alice_id, &alice_synced["last_synced_at"]).await;
-    let files = files_of(&hub, &alice_id).await;
-    assert_eq!(files.len(), 120);
-    for id in &changed {
-        let file = files.iter().find(|f| f["id"] == id.as_str()).unwrap();
-        assert!(
-            file["name"].as_str().unwrap().starts_with("renamed-"),
-            "{file}"
+impl Flow {
+    async fn config_is_public_and_management_needs_the_key(&self) {
+        let hub = &self.hub;
+        let (status, config) = hub.json(hub.get("/config")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(config["mode"], "multi-provider");
+        let (status, error) = hub.json(hub.get("/users")).await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
         );
     }
 
-    // Expired access tokens are refreshed by the worker.
-    providers.expire_access_tokens();
-    sync(&hub, &format!(r#"{{"user_id": "{alice_id}"}}"#)).await;
-    let alice_synced = synced_after(&hub, &alice_id, &alice_synced["last_synced_at"]).await;
-    assert_eq!(alice_synced["status"], "active");
-
-    // A revoked grant: the account needs re-authorisation and is skipped from then on.
-    providers.expire_access_tokens();
-    providers.revoke_refresh_tokens("onedrive");
-    sync(&hub, &format!(r#"{{"user_id": "{bob_id}"}}"#)).await;
-    hub.eventually("needs_reauth", || async {
-        (account(&hub, &bob_id).await["status"] == "needs_reauth").then_some(())
-    })
-    .await;
-    let (_, started) = sync(&hub, r#"{}"#).await;
-    assert_eq!(
-        started["jobs_enqueued"], 1,
-        "only the active account is queued"
-    );
-
-    // Bad input gets the contract's errors.
-    let (status, error) = sync(&hub, r#"{"source_type": "dropbox"}"#).await;
-    assert_eq!(
-        (status, error["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_source_type"))
-    );
-    let (status, error) = sync(&hub, "{not json").await;
-    assert_eq!(
-        (status, error["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_json"))
-    );
-    let (status, error) = sync(&hub, r#"{"user_id": "nobody"}"#).await;
-    assert_eq!(
-        (status, error["error"].as_str()),
-        (StatusCode::NOT_FOUND, Some("user_not_found"))
-    );
-    let (status, error) = hub
-        .json(hub.get("/auth/google/callback?code=x%20y&state=no%20such%20state"))
-        .await;
-    assert_eq!(
-        (status, error["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_state"))
-    );
-
-    // Deleting revokes at Google and removes the account and its index.
-    let response = hub
-        .authed(Method::DELETE, &format!("/users/{alice_id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert!(providers.revocations() >= 1);
-    let (status, _) = hub
-        .json(hub.authed(Method::GET, &format!("/users/{alice_id}/files")))
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = hub
-        .json(hub.authed(Method::DELETE, &format!("/users/{alice_id}")))
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-
-    // No token the stand-ins issued appears in the logs or in the data dir.
-    let log = hub.log();
-    let at_rest: Vec<String> = hub
-        .data_files()
-        .iter()
-        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
-        .collect();
-    for token in providers.issued_tokens() {
-        assert!(!log.contains(&token), "a token leaked into the logs");
-        assert!(
-            at_rest.iter().all(|content| !content.contains(&token)),
-            "a token rests in clear text"
+    async fn the_login_redirect_carries_what_the_contract_lists(&self) {
+        let hub = &self.hub;
+        let login = hub.get("/auth/google/login").send().await.unwrap();
+        let consent = query_of(login.headers()["location"].to_str().unwrap());
+        assert_eq!(consent["response_type"], "code");
+        assert_eq!(
+            consent["redirect_uri"],
+            format!("{}/auth/google/callback", hub.url)
+        );
+        assert_eq!(consent["code_challenge_method"], "S256");
+        assert_eq!(
+            (consent["access_type"].as_str(), consent["prompt"].as_str()),
+            ("offline", "consent")
         );
     }
-    assert!(
-        log.contains("\"message\":\"file\""),
-        "the worker logs one line per file"
-    );
+
+    async fn connect_one_google_and_one_microsoft_account(&self) -> Connected {
+        let hub = &self.hub;
+        let (status, alice) = hub.log_in("google").await;
+        assert_eq!(status, StatusCode::OK, "{alice}");
+        assert_eq!(alice["status"], "active");
+        assert_eq!(alice["has_refresh_token"], true);
+        let (status, bob) = hub.log_in("onedrive").await;
+        assert_eq!(status, StatusCode::OK, "{bob}");
+        let (alice_id, bob_id) = (
+            alice["id"].as_str().unwrap().to_string(),
+            bob["id"].as_str().unwrap().to_string(),
+        );
+        let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
+        assert_eq!(users.as_array().unwrap().len(), 2);
+
+        Connected { alice_id, bob_id }
+    }
+
+    /// Returns Alice's account after the sync.
+    async fn a_sync_lists_every_file(&self, connected: &Connected) -> Value {
+        let (hub, alice_id, bob_id) = (&self.hub, &connected.alice_id, &connected.bob_id);
+        let (status, started) = sync(hub, r#"{"source_type": "both"}"#).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        assert_eq!(started["jobs_enqueued"], 2);
+        let alice_synced = synced_after(hub, alice_id, &Value::Null).await;
+        synced_after(hub, bob_id, &Value::Null).await;
+        assert_eq!(files_of(hub, alice_id).await.len(), 120);
+        assert_eq!(files_of(hub, bob_id).await.len(), 30);
+
+        alice_synced
+    }
+
+    async fn a_second_sync_fetches_only_what_changed(
+        &self,
+        connected: &Connected,
+        alice_synced: Value,
+    ) -> Value {
+        let (hub, providers, alice_id) = (&self.hub, &self.providers, &connected.alice_id);
+        let changed = providers.change_files("google", 3);
+        let (_, started) = sync(
+            hub,
+            &format!(r#"{{"source_type": "google", "user_id": "{alice_id}"}}"#),
+        )
+        .await;
+        assert_eq!(started["jobs_enqueued"], 1);
+        let alice_synced = synced_after(hub, alice_id, &alice_synced["last_synced_at"]).await;
+        let files = files_of(hub, alice_id).await;
+        assert_eq!(files.len(), 120);
+        for id in &changed {
+            let file = files.iter().find(|f| f["id"] == id.as_str()).unwrap();
+            assert!(
+                file["name"].as_str().unwrap().starts_with("renamed-"),
+                "{file}"
+            );
+        }
+
+        alice_synced
+    }
+
+    async fn expired_access_tokens_are_refreshed_by_the_worker(
+        &self,
+        connected: &Connected,
+        alice_synced: Value,
+    ) {
+        let (hub, providers, alice_id) = (&self.hub, &self.providers, &connected.alice_id);
+        providers.expire_access_tokens();
+        sync(hub, &format!(r#"{{"user_id": "{alice_id}"}}"#)).await;
+        let alice_synced = synced_after(hub, alice_id, &alice_synced["last_synced_at"]).await;
+        assert_eq!(alice_synced["status"], "active");
+    }
+
+    async fn a_revoked_grant_needs_reauth_and_is_skipped(&self, connected: &Connected) {
+        let (hub, providers, bob_id) = (&self.hub, &self.providers, &connected.bob_id);
+        providers.expire_access_tokens();
+        providers.revoke_refresh_tokens("onedrive");
+        sync(hub, &format!(r#"{{"user_id": "{bob_id}"}}"#)).await;
+        hub.eventually("needs_reauth", || async {
+            (account(hub, bob_id).await["status"] == "needs_reauth").then_some(())
+        })
+        .await;
+        let (_, started) = sync(hub, r#"{}"#).await;
+        assert_eq!(
+            started["jobs_enqueued"], 1,
+            "only the active account is queued"
+        );
+    }
+
+    async fn bad_input_gets_the_contract_errors(&self) {
+        let hub = &self.hub;
+        let (status, error) = sync(hub, r#"{"source_type": "dropbox"}"#).await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_source_type"))
+        );
+        let (status, error) = sync(hub, "{not json").await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_json"))
+        );
+        let (status, error) = sync(hub, r#"{"user_id": "nobody"}"#).await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("user_not_found"))
+        );
+        let (status, error) = hub
+            .json(hub.get("/auth/google/callback?code=x%20y&state=no%20such%20state"))
+            .await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_state"))
+        );
+    }
+
+    async fn deleting_revokes_and_removes_the_account_and_its_index(&self, connected: &Connected) {
+        let (hub, providers, alice_id) = (&self.hub, &self.providers, &connected.alice_id);
+        let response = hub
+            .authed(Method::DELETE, &format!("/users/{alice_id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert!(providers.revocations() >= 1);
+        let (status, _) = hub
+            .json(hub.authed(Method::GET, &format!("/users/{alice_id}/files")))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = hub
+            .json(hub.authed(Method::DELETE, &format!("/users/{alice_id}")))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    /// No token the stand-ins issued appears in the logs or in the data dir.
+    async fn no_issued_token_is_in_the_logs_or_at_rest(&self) {
+        let (hub, providers) = (&self.hub, &self.providers);
+        let log = hub.log();
+        let at_rest: Vec<String> = hub
+            .data_files()
+            .iter()
+            .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+            .collect();
+        for token in providers.issued_tokens() {
+            assert!(!log.contains(&token), "a token leaked into the logs");
+            assert!(
+                at_rest.iter().all(|content| !content.contains(&token)),
+                "a token rests in clear text"
+            );
+        }
+        assert!(
+            log.contains("\"message\":\"file\""),
+            "the worker logs one line per file"
+        );
+    }
 }

@@ -1,67 +1,85 @@
 //! Keeps the three descriptions of the HTTP API in step: the OpenAPI document, the SAM
 //! template's routes and `cargo lambda watch`'s router. (The functions' own routers are
 //! checked against the OpenAPI document by the schemathesis run in CI.)
+//!
+//! Each file is read with a real parser, so a reformatted file (other indentation, quoted
+//! keys, flow style) reads the same and a broken one fails here.
 
 use std::collections::BTreeSet;
+
+use serde_norway::Value;
+
+/// The HTTP methods an OpenAPI path item may hold operations under (OpenAPI 3.1, "Path
+/// Item Object"); its other keys (`parameters`, `summary`, ...) are not operations.
+const OPENAPI_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 fn workspace_file(path: &str) -> String {
     std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
+/// A YAML file as a value. CloudFormation's short-form intrinsics (`!Ref`, `!GetAtt`,
+/// `!Sub`, ...) are YAML tags: they parse as tagged values, which the lookups below never
+/// need to look inside.
+fn yaml_file(path: &str) -> Value {
+    serde_norway::from_str(&workspace_file(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// `(METHOD, /path)` of every operation in docs/openapi.yaml.
 fn openapi_operations() -> BTreeSet<(String, String)> {
+    let document = yaml_file("docs/openapi.yaml");
+    let paths = document["paths"]
+        .as_mapping()
+        .expect("openapi.yaml has paths");
     let mut operations = BTreeSet::new();
-    let mut path = None;
-    for line in workspace_file("docs/openapi.yaml").lines() {
-        if let Some(p) = line
-            .strip_prefix("  /")
-            .and_then(|rest| rest.strip_suffix(':'))
-        {
-            path = Some(format!("/{p}"));
-        } else if !line.starts_with("  ") {
-            path = None;
-        } else if let (Some(p), Some(method)) = (
-            &path,
-            line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')),
-        ) {
-            if ["get", "post", "put", "patch", "delete"].contains(&method) {
-                operations.insert((method.to_uppercase(), p.clone()));
+    for (path, item) in paths {
+        let path = path.as_str().expect("a path is a string");
+        let item = item.as_mapping().expect("a path item is a mapping");
+        for method in item.keys().filter_map(Value::as_str) {
+            if OPENAPI_METHODS.contains(&method) {
+                operations.insert((method.to_uppercase(), path.to_string()));
             }
         }
     }
     operations
 }
 
-#[test]
-fn the_template_routes_match_the_openapi_document() {
-    let template: BTreeSet<(String, String)> = workspace_file("template.yaml")
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("RouteKey: "))
-        .map(|key| {
-            let (method, path) = key.split_once(' ').unwrap();
+/// `(METHOD, /path)` of every `AWS::ApiGatewayV2::Route` in template.yaml.
+fn template_routes() -> BTreeSet<(String, String)> {
+    let template = yaml_file("template.yaml");
+    let resources = template["Resources"]
+        .as_mapping()
+        .expect("template.yaml has Resources");
+    resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some("AWS::ApiGatewayV2::Route"))
+        .map(|(name, resource)| {
+            let key = resource["Properties"]["RouteKey"]
+                .as_str()
+                .unwrap_or_else(|| panic!("route {name:?} has a literal RouteKey"));
+            let (method, path) = key
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("RouteKey {key:?} is `METHOD /path`"));
             (method.to_string(), path.to_string())
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_template_routes_match_the_openapi_document() {
+    let template = template_routes();
     assert_eq!(template, openapi_operations());
     assert_eq!(template.len(), 7);
 }
 
 #[test]
 fn the_local_router_serves_every_documented_path() {
-    let cargo = workspace_file("Cargo.toml");
-    let section = cargo
-        .split("[workspace.metadata.lambda.watch.router]")
-        .nth(1)
-        .unwrap();
-    let local: BTreeSet<String> = section
-        .lines()
-        .take_while(|line| !line.starts_with('['))
-        .filter_map(|line| {
-            line.strip_prefix('"')
-                .and_then(|l| l.split_once('"'))
-                .map(|(path, _)| path.to_string())
-        })
-        .collect();
+    let cargo: toml::Table = workspace_file("Cargo.toml").parse().expect("Cargo.toml");
+    let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .expect("Cargo.toml has [workspace.metadata.lambda.watch.router]");
+    let local: BTreeSet<String> = router.keys().cloned().collect();
     let documented: BTreeSet<String> = openapi_operations()
         .into_iter()
         .map(|(_, path)| path)

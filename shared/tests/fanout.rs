@@ -6,11 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use hub::config::Env;
-use hub::crypto::Sealed;
 use hub::fanout::{self, SyncRequest};
-use hub::model::{Account, AccountStatus, FanOutPosition, QueueMessage, SyncReason};
+use hub::model::{AccountStatus, FanOutPosition, QueueMessage, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::JobQueue;
 use hub::{Hub, HubError, HubResult};
@@ -47,25 +45,12 @@ async fn hub_with(
     let recorded = Arc::new(Recorded::default());
     hub.queue = recorded.clone();
     for (i, (provider, status)) in accounts.iter().enumerate() {
-        let account = Account {
-            id: format!("{provider}-{i:05}"),
-            provider: provider.to_string(),
-            provider_user_id: format!("u{i}"),
-            email: String::new(),
-            status: *status,
-            connected_at: Utc::now(),
-            last_synced_at: None,
-            last_sync: None,
-            has_refresh_token: true,
-            tokens: Sealed {
-                data_key: None,
-                nonce: String::new(),
-                ciphertext: String::new(),
-            },
-            cursor: None,
-            listing: Default::default(),
-            version: 1,
-        };
+        let account = hub::testing::account(provider)
+            .id(format!("{provider}-{i:05}"))
+            .user(&format!("u{i}"))
+            .email("")
+            .status(*status)
+            .build();
         assert_eq!(
             hub.store.create_account(&account).await.unwrap(),
             hub::store::Write::Done

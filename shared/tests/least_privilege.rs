@@ -39,7 +39,7 @@ use hub::store::dynamo::DynamoStore;
 use hub::{accounts, tokens, worker, Hub};
 use hub_testkit::FakeProviders;
 use serde_json::{json, Value as Json};
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 const ACCOUNT_ID: &str = "123456789012"; // moto's default account
 const REGION: &str = "us-east-1";
@@ -294,7 +294,7 @@ struct Permissions {
 
 fn load_template() -> Yaml {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn permissions(template: &Yaml, deployment: &Deployment, role: &str) -> Permissions {

@@ -4,7 +4,15 @@
 
 mod common;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 
 use chrono::Utc;
 use hub::config::Env;
@@ -14,6 +22,7 @@ use hub::worker::{self, SkipReason, SyncResult};
 use hub::{tokens, Hub};
 use secrecy::ExposeSecret;
 use serde_json::json;
+use tokio::sync::{Barrier, Notify};
 use wiremock::matchers::{body_string_contains, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -24,10 +33,16 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(&[]).await
+}
+
+/// The fixture with `overrides` on top of its variables, e.g. one provider endpoint pointed
+/// at a [`gated_stand_in`].
+async fn fixture_with(overrides: &[(&str, String)]) -> Fixture {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let base = server.uri();
-    let env = Env::from_map([
+    let mut vars = vec![
         ("HUB_DATA_DIR", dir.path().display().to_string()),
         ("ONEDRIVE_CLIENT_ID", "m-id".into()),
         ("ONEDRIVE_CLIENT_SECRET", "m-secret".into()),
@@ -37,7 +52,9 @@ async fn fixture() -> Fixture {
         ("GOOGLE_CLIENT_SECRET", "g-secret".into()),
         ("GOOGLE_TOKEN_URL", format!("{base}/google/token")),
         ("GOOGLE_API_URL", format!("{base}/google")),
-    ]);
+    ];
+    vars.extend(overrides.iter().cloned());
+    let env = Env::from_map(vars);
     let retry = RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(5),
@@ -164,6 +181,25 @@ impl Fixture {
             .mount(&self.server)
             .await;
     }
+}
+
+/// A stand-in endpoint served on the test's own runtime, built by `router` from its base
+/// URL. Its handlers may wait for the test, which is how the tests below order events
+/// between workers: wiremock's responders answer synchronously on the mock server's own
+/// thread, so they can only delay an answer, never hold it until something has happened.
+async fn gated_stand_in(router: impl FnOnce(String) -> Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(base.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+/// Fails the test instead of hanging it when a gate is never opened.
+async fn within_a_minute<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), work)
+        .await
+        .expect("the workers deadlocked on a gate")
 }
 
 fn hours(n: i64) -> chrono::Duration {
@@ -413,28 +449,31 @@ async fn the_same_job_twice_leaves_the_same_result() {
 
 #[tokio::test]
 async fn concurrent_workers_never_move_the_cursor_back() {
-    let f = fixture().await;
-    // Slow pages, so both workers are mid-sync at once.
-    Mock::given(method("GET"))
-        .and(query_param("token", "page2"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"value": [{"id": "f2", "name": "b.txt"}], "@odata.deltaLink": f.delta("delta1")}))
-                .set_delay(Duration::from_millis(150)),
+    // The first page is answered only once both workers have asked for it: both are then
+    // mid-sync from the same account version, and race to store the cursor after it.
+    let both_on_the_first_page = Arc::new(Barrier::new(2));
+    let graph = gated_stand_in(|base| {
+        Router::new().route(
+            "/v1.0/me/drive/root/delta",
+            get(move |Query(query): Query<HashMap<String, String>>| async move {
+                if query.get("token").map(String::as_str) == Some("page2") {
+                    return Json(json!({
+                        "value": [{"id": "f2", "name": "b.txt"}],
+                        "@odata.deltaLink": format!("{base}/v1.0/me/drive/root/delta?token=delta1"),
+                    }));
+                }
+                both_on_the_first_page.wait().await;
+                Json(json!({
+                    "value": [{"id": "f1", "name": "a.txt"}],
+                    "@odata.nextLink": format!("{base}/v1.0/me/drive/root/delta?token=page2"),
+                }))
+            }),
         )
-        .mount(&f.server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1.0/me/drive/root/delta"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"value": [{"id": "f1", "name": "a.txt"}], "@odata.nextLink": f.delta("page2")}))
-                .set_delay(Duration::from_millis(150)),
-        )
-        .mount(&f.server)
-        .await;
+    })
+    .await;
+    let f = fixture_with(&[("ONEDRIVE_GRAPH_URL", format!("{graph}/v1.0"))]).await;
     let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
-    let (a, b) = tokio::join!(f.sync(&account), f.sync(&account));
+    let (a, b) = within_a_minute(async { tokio::join!(f.sync(&account), f.sync(&account)) }).await;
     let results = [a.unwrap(), b.unwrap()];
     assert!(
         results
@@ -442,36 +481,63 @@ async fn concurrent_workers_never_move_the_cursor_back() {
             .any(|r| matches!(r, SyncResult::Synced { .. })),
         "{results:?}"
     );
-    assert_eq!(f.stored(&account).await.cursor, Some(f.delta("delta1")));
+    assert_eq!(
+        f.stored(&account).await.cursor,
+        Some(format!("{graph}/v1.0/me/drive/root/delta?token=delta1"))
+    );
     assert_eq!(f.index(&account).await.len(), 2);
 }
 
 #[tokio::test]
 async fn a_refresh_token_rotated_by_another_worker_is_adopted_not_lost() {
-    let f = fixture().await;
-    f.mount_full_enumeration().await;
-    // The first refresh with M.1 succeeds (slowly) and rotates it; M.1 is then refused.
-    Mock::given(method("POST"))
-        .and(path("/common/oauth2/v2.0/token"))
-        .and(body_string_contains("refresh_token=M.1"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"token_type": "Bearer", "expires_in": 3600, "access_token": "EwB.2", "refresh_token": "M.2"}))
-                .set_delay(Duration::from_millis(200)),
+    // The first refresh with M.1 succeeds and rotates it, but its answer is held until the
+    // second worker has had M.1 refused and given up on the grant; M.1 is refused after
+    // its first use.
+    let first_refresh_arrived = Arc::new(Notify::new());
+    let release_first_refresh = Arc::new(Notify::new());
+    let (arrived, release) = (first_refresh_arrived.clone(), release_first_refresh.clone());
+    let m1_used = Arc::new(AtomicBool::new(false));
+    let authority = gated_stand_in(|_| {
+        Router::new().route(
+            "/common/oauth2/v2.0/token",
+            post(move |form: String| async move {
+                if form.contains("refresh_token=M.1") && !m1_used.swap(true, Ordering::SeqCst) {
+                    arrived.notify_one();
+                    release.notified().await;
+                    return (
+                        StatusCode::OK,
+                        Json(json!({"token_type": "Bearer", "expires_in": 3600, "access_token": "EwB.2", "refresh_token": "M.2"})),
+                    );
+                }
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "invalid_grant", "error_description": "AADSTS70008"})),
+                )
+            }),
         )
-        .up_to_n_times(1)
-        .mount(&f.server)
-        .await;
-    f.mount_invalid_grant().await;
+    })
+    .await;
+    let f = fixture_with(&[("ONEDRIVE_AUTHORITY_URL", authority)]).await;
+    f.mount_full_enumeration().await;
     let account = f
         .account("onedrive", "EwB.1", "M.1", chrono::Duration::minutes(1))
         .await;
 
-    let (a, b) = tokio::join!(f.sync(&account), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        f.sync(&account).await
-    });
-    let _ = (a.unwrap(), b.unwrap());
+    let (a, b) = within_a_minute(async {
+        tokio::join!(f.sync(&account), async {
+            first_refresh_arrived.notified().await;
+            let refused = f.sync(&account).await;
+            release_first_refresh.notify_one();
+            refused
+        })
+    })
+    .await;
+    assert_eq!(
+        b.unwrap(),
+        SyncResult::NeedsReauth,
+        "the racing worker had its refresh refused"
+    );
+    assert!(matches!(a.unwrap(), SyncResult::Synced { .. }));
     let stored = f.stored(&account).await;
     assert_eq!(
         stored.status,

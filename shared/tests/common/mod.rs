@@ -1,54 +1,22 @@
 //! Test harness: a real AWS-compatible server (moto in server mode) and the AWS clients
 //! pointed at it.
 //!
-//! `.ci/run` starts one moto server and exports `AWS_ENDPOINT_URL`; a test run without it
-//! starts its own on a free loopback port, watched by a shell loop that stops moto when the
-//! test process exits.
+//! `scripts/test` starts one moto server and exports `AWS_ENDPOINT_URL`; a test run without
+//! it starts its own with `scripts/moto` (see `hub::testing::moto_endpoint`), which stops
+//! moto when the test process exits.
 #![allow(dead_code)]
-
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use aws_sdk_dynamodb::config::Credentials;
 use tokio::sync::OnceCell;
 
 static MOTO: OnceCell<String> = OnceCell::const_new();
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The endpoint of a running moto server.
+/// The endpoint of a running moto server, started once per test process.
 pub async fn moto_endpoint() -> String {
     MOTO.get_or_init(|| async {
-        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
-            return url;
-        }
-        let port = free_port();
-        // Detached on purpose: the watchdog loop ends moto when this test process exits.
-        #[allow(clippy::zombie_processes)]
-        Command::new("sh")
-            .arg("-c")
-            .arg(r#"moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & m=$!; while kill -0 "$2" 2>/dev/null; do sleep 1; done; kill $m"#)
-            .arg("sh")
-            .arg(port.to_string())
-            .arg(std::process::id().to_string())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("moto_server must be installed: pip install 'moto[server]'");
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return url;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("moto_server did not start on port {port}");
+        tokio::task::spawn_blocking(hub::testing::moto_endpoint)
+            .await
+            .expect("start moto")
     })
     .await
     .clone()
@@ -109,29 +77,12 @@ pub async fn connected_account(
     expires_in: chrono::Duration,
 ) -> hub::model::Account {
     use secrecy::SecretString;
-    let id = uuid::Uuid::new_v4().to_string();
     let tokens = hub::model::TokenSet {
         access_token: SecretString::from(access),
         refresh_token: Some(SecretString::from(refresh)),
         expires_at: Some(chrono::Utc::now() + expires_in),
     };
-    let account = hub::model::Account {
-        tokens: hub::tokens::seal(hub, &id, provider, &tokens)
-            .await
-            .unwrap(),
-        id,
-        provider: provider.into(),
-        provider_user_id: uuid::Uuid::new_v4().to_string(),
-        email: "user@example.com".into(),
-        status: hub::model::AccountStatus::Active,
-        connected_at: chrono::Utc::now(),
-        last_synced_at: None,
-        last_sync: None,
-        has_refresh_token: true,
-        cursor: None,
-        listing: Default::default(),
-        version: 1,
-    };
+    let account = hub::testing::account(provider).sealed(hub, &tokens).await;
     assert_eq!(
         hub.store.create_account(&account).await.unwrap(),
         hub::store::Write::Done
