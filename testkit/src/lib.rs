@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod dropbox;
 mod google;
 mod microsoft;
 mod oauth;
@@ -36,8 +37,9 @@ use serde_json::json;
 
 use state::{lock, Fault, Shared};
 pub use state::{
-    FileSpec, Provider, Reauthorization, DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER,
-    DEFAULT_MICROSOFT_EMAIL, DEFAULT_MICROSOFT_USER, FOLDER_MIME_TYPE, GOOGLE_CLIENT_ID,
+    FileSpec, Provider, Reauthorization, DEFAULT_DROPBOX_EMAIL, DEFAULT_DROPBOX_USER,
+    DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_EMAIL, DEFAULT_MICROSOFT_USER,
+    DROPBOX_CLIENT_ID, DROPBOX_CLIENT_SECRET, FOLDER_MIME_TYPE, GOOGLE_CLIENT_ID,
     GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET,
 };
 
@@ -139,6 +141,18 @@ fn router(state: Shared) -> Router {
         )
         .route("/graph/v1.0/me", get(microsoft::me))
         .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
+        .route("/dropbox/oauth2/authorize", get(oauth::dropbox_consent))
+        .route("/dropbox/oauth2/token", post(oauth::dropbox_token))
+        .route(
+            "/dropbox/2/users/get_current_account",
+            post(dropbox::get_current_account),
+        )
+        .route("/dropbox/2/files/list_folder", post(dropbox::list_folder))
+        .route(
+            "/dropbox/2/files/list_folder/continue",
+            post(dropbox::list_folder_continue),
+        )
+        .route("/dropbox/2/auth/token/revoke", post(dropbox::revoke))
         .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
         .method_not_allowed_fallback(json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -181,7 +195,17 @@ async fn record_and_inject_faults(
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let message = status.canonical_reason().unwrap_or("Injected fault");
     // Each provider's own error shape, so the hub's error parsing is exercised too.
-    let mut response = if path.starts_with("/google") {
+    let mut response = if path.starts_with("/dropbox") {
+        match (status, reason) {
+            (StatusCode::TOO_MANY_REQUESTS, _) => {
+                let seconds = retry_after.as_deref().and_then(|v| v.parse().ok());
+                dropbox::too_many_requests(seconds.unwrap_or(1))
+            }
+            (_, Some(summary)) => dropbox::api_error(status, &summary),
+            // Dropbox's 5xx answers are plain text.
+            (_, None) => (status, message.to_string()).into_response(),
+        }
+    } else if path.starts_with("/google") {
         let error = google::GoogleError::new(status, message);
         match reason {
             Some(reason) => error.with_reason(&reason).into_response(),
@@ -207,7 +231,8 @@ impl Handle {
         self.url.clone()
     }
 
-    /// The hub's variables pointing at the stand-ins, both providers configured.
+    /// The hub's variables pointing at the stand-ins, Google and Microsoft configured (add
+    /// [`Handle::dropbox_env_vars`] to configure Dropbox too).
     pub fn env_vars(&self) -> Vec<(String, String)> {
         let base = &self.url;
         [
@@ -221,6 +246,27 @@ impl Handle {
             ("ONEDRIVE_CLIENT_SECRET", ONEDRIVE_CLIENT_SECRET.to_string()),
             ("ONEDRIVE_AUTHORITY_URL", format!("{base}/microsoft")),
             ("ONEDRIVE_GRAPH_URL", format!("{base}/graph/v1.0")),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+    }
+
+    /// The hub's Dropbox variables (`DROPBOX_CLIENT_ID`, `DROPBOX_CLIENT_SECRET`,
+    /// `DROPBOX_AUTH_URL`, `DROPBOX_TOKEN_URL`, `DROPBOX_API_URL`) pointing at the stand-in.
+    /// Separate from [`Handle::env_vars`] so that hubs started without them keep syncing only
+    /// Google and OneDrive for `source_type` `all`.
+    pub fn dropbox_env_vars(&self) -> Vec<(String, String)> {
+        let base = &self.url;
+        [
+            ("DROPBOX_CLIENT_ID", DROPBOX_CLIENT_ID.to_string()),
+            ("DROPBOX_CLIENT_SECRET", DROPBOX_CLIENT_SECRET.to_string()),
+            (
+                "DROPBOX_AUTH_URL",
+                format!("{base}/dropbox/oauth2/authorize"),
+            ),
+            ("DROPBOX_TOKEN_URL", format!("{base}/dropbox/oauth2/token")),
+            ("DROPBOX_API_URL", format!("{base}/dropbox")),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
@@ -318,6 +364,32 @@ impl Handle {
         })
     }
 
+    /// Deletes a folder of `user` and everything under it. Dropbox then reports one `deleted`
+    /// entry for the folder and none for its contents; Drive and Graph report each item.
+    /// Panics if there is no such live folder.
+    pub fn delete_folder_tree(&self, provider: impl Into<Provider>, user: &str, id: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            let drive = s.drive(provider, user);
+            let mut doomed = vec![drive.live(id)];
+            let mut index = 0;
+            while let Some(folder) = doomed.get(index).map(|f| f.id.clone()) {
+                let children = drive
+                    .files
+                    .values()
+                    .filter(|f| !f.deleted && f.spec.parent.as_deref() == Some(folder.as_str()));
+                let children: Vec<FileSpec> = children.map(|f| f.spec.clone()).collect();
+                doomed.extend(children);
+                index += 1;
+            }
+            // The folder goes first, so a feed in change order never shows a child deleted
+            // under a live folder.
+            for spec in doomed {
+                drive.record(spec, true);
+            }
+        })
+    }
+
     // ------------------------------------------------------------ tokens and links
 
     /// Every access token issued so far now answers 401.
@@ -347,6 +419,12 @@ impl Handle {
     /// `pageToken`, as a stale listing token is; `changes` page tokens are not affected.
     pub fn expire_listing_tokens(&self) {
         self.with(|s| s.listing_epoch += 1)
+    }
+
+    /// Dropbox cursors issued so far answer 409 `reset` (`error_summary` `reset/...`): the
+    /// client must list the folder afresh.
+    pub fn reset_cursors(&self) {
+        self.with(|s| s.cursor_epoch += 1)
     }
 
     /// The provider's next consent grants only those of the requested scopes that are in
@@ -396,6 +474,12 @@ impl Handle {
         self.with(|s| s.graph_page_size = size.max(1))
     }
 
+    /// The most entries a Dropbox `list_folder` page holds (default 500); a smaller `limit`
+    /// in the request wins, as `limit` is only a hint to Dropbox.
+    pub fn set_dropbox_page_size(&self, size: usize) {
+        self.with(|s| s.dropbox_page_size = size.max(1))
+    }
+
     /// The most a Drive page holds whatever `pageSize` asks (default 1000, Drive's limit);
     /// lower it to make a client page through a small drive.
     pub fn set_drive_max_page_size(&self, size: usize) {
@@ -437,6 +521,21 @@ impl Handle {
         self.with(|s| s.faults.push(fault))
     }
 
+    /// The next `count` Dropbox API requests whose path starts with `path_prefix` (e.g.
+    /// `/dropbox/2/files/list_folder`) answer 409 with the endpoint error `error_summary`
+    /// names, e.g. `path/not_found`: `{"error_summary": "path/not_found/...", "error":
+    /// {".tag": "path", "path": {".tag": "not_found"}}}`.
+    pub fn fail_next_dropbox(&self, path_prefix: &str, error_summary: &str, count: usize) {
+        let fault = Fault {
+            path_prefix: path_prefix.to_string(),
+            status: 409,
+            retry_after: None,
+            remaining: count,
+            reason: Some(error_summary.to_string()),
+        };
+        self.with(|s| s.faults.push(fault))
+    }
+
     /// Every answer from now on takes at least `latency`.
     pub fn set_latency(&self, latency: Duration) {
         self.with(|s| s.latency = latency)
@@ -457,7 +556,7 @@ impl Handle {
         self.with(|s| s.issued.clone())
     }
 
-    /// The tokens posted to Google's revocation endpoint that it accepted.
+    /// The tokens Google's revocation endpoint and Dropbox's `auth/token/revoke` accepted.
     pub fn revoked_tokens(&self) -> Vec<String> {
         self.with(|s| s.revoked.clone())
     }

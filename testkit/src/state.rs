@@ -16,13 +16,20 @@ pub const DEFAULT_GOOGLE_USER: &str = "google-user-1";
 pub const DEFAULT_GOOGLE_EMAIL: &str = "alice@example.com";
 pub const DEFAULT_MICROSOFT_USER: &str = "ms-user-1";
 pub const DEFAULT_MICROSOFT_EMAIL: &str = "bob@example.onmicrosoft.com";
+/// Dropbox's app key and app secret (the secret also signs its webhook notifications).
+pub const DROPBOX_CLIENT_ID: &str = "dropbox-app-key";
+pub const DROPBOX_CLIENT_SECRET: &str = "dropbox-app-secret";
+/// Shaped like Dropbox's account ids: `dbid:` and 35 more characters (40 in all).
+pub const DEFAULT_DROPBOX_USER: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";
+pub const DEFAULT_DROPBOX_EMAIL: &str = "carol@example.com";
 
-/// Google or Microsoft. Test code may also name them as in the hub's routes:
-/// `"google"`, `"onedrive"` (or `"microsoft"`).
+/// Google, Microsoft or Dropbox. Test code may also name them as in the hub's routes:
+/// `"google"`, `"onedrive"` (or `"microsoft"`), `"dropbox"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Provider {
     Google,
     Microsoft,
+    Dropbox,
 }
 
 impl From<&str> for Provider {
@@ -31,6 +38,7 @@ impl From<&str> for Provider {
         match name {
             "google" => Provider::Google,
             "onedrive" | "microsoft" => Provider::Microsoft,
+            "dropbox" => Provider::Dropbox,
             other => panic!("no stand-in for provider {other:?}"),
         }
     }
@@ -42,6 +50,7 @@ impl Provider {
         match self {
             Provider::Google => (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET),
             Provider::Microsoft => (ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET),
+            Provider::Dropbox => (DROPBOX_CLIENT_ID, DROPBOX_CLIENT_SECRET),
         }
     }
 
@@ -49,6 +58,7 @@ impl Provider {
         match self {
             Provider::Google => DEFAULT_GOOGLE_USER,
             Provider::Microsoft => DEFAULT_MICROSOFT_USER,
+            Provider::Dropbox => DEFAULT_DROPBOX_USER,
         }
     }
 }
@@ -283,6 +293,10 @@ pub(crate) struct State {
     /// Graph answers as for a work or school account (OneDrive for Business).
     pub graph_business: bool,
     pub graph_page_size: usize,
+    /// The most entries a Dropbox `list_folder` page holds, whatever `limit` asks.
+    pub dropbox_page_size: usize,
+    /// Dropbox cursors carry the epoch they were issued in; `reset_cursors` moves it on.
+    pub cursor_epoch: u64,
     pub drive_max_page_size: usize,
     pub token_lifetime: u64,
     pub latency: Duration,
@@ -309,6 +323,7 @@ impl State {
             base_url,
             graph_page_size: 200,
             drive_max_page_size: 1000,
+            dropbox_page_size: 500,
             token_lifetime: 3600,
             ..State::default()
         };
@@ -317,6 +332,11 @@ impl State {
             Provider::Microsoft,
             DEFAULT_MICROSOFT_USER,
             DEFAULT_MICROSOFT_EMAIL,
+        );
+        state.set_identity(
+            Provider::Dropbox,
+            DEFAULT_DROPBOX_USER,
+            DEFAULT_DROPBOX_EMAIL,
         );
         state
     }
@@ -363,6 +383,7 @@ impl State {
             let id = match provider {
                 Provider::Google => format!("gfile{:08}", self.file_counter),
                 Provider::Microsoft => format!("MSFILE!{:08}", self.file_counter),
+                Provider::Dropbox => format!("id:dbfile{:08}", self.file_counter),
             };
             let drive = self.drive(provider, user);
             drive.generated += 1;
@@ -390,6 +411,8 @@ impl State {
         let token = random_token(match self.grants[grant].provider {
             Provider::Google => "gat-",
             Provider::Microsoft => "mat-",
+            // Dropbox's short-lived tokens start with `sl.`.
+            Provider::Dropbox => "sl.u.",
         });
         let lifetime = Duration::from_secs(self.token_lifetime);
         self.access_tokens.insert(
@@ -408,6 +431,7 @@ impl State {
         let token = random_token(match self.grants[grant].provider {
             Provider::Google => "grt-",
             Provider::Microsoft => "mrt-",
+            Provider::Dropbox => "dbrt-",
         });
         self.refresh_tokens.insert(
             token.clone(),
