@@ -1,5 +1,5 @@
-//! Local stand-ins of Google's and Microsoft's OAuth2 and drive APIs, for the hub's tests and
-//! benchmarks. They speak the public protocols the hub is written against: the consent
+//! Local stand-ins of Google's, Microsoft's and Dropbox's OAuth2 and drive APIs and push
+//! notifications, for the hub's tests and benchmarks. They speak the public protocols the hub is written against: the consent
 //! redirect, form-encoded token requests with PKCE S256 checked, Google's refresh answers
 //! without a refresh token, Microsoft's refresh-token rotation, `invalid_grant`, bearer
 //! checks with 401, Drive v3 `files` and `changes` with page tokens and `fields` partial
@@ -21,6 +21,7 @@ mod dropbox;
 mod google;
 mod microsoft;
 mod oauth;
+mod push;
 mod state;
 
 use std::collections::HashMap;
@@ -31,10 +32,11 @@ use axum::extract::{Request, State as Extract};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+pub use push::{Authenticity, Delivery, LifecycleEvent};
 use state::{lock, Fault, Shared};
 pub use state::{
     FileSpec, Provider, Reauthorization, DEFAULT_DROPBOX_EMAIL, DEFAULT_DROPBOX_USER,
@@ -131,6 +133,13 @@ fn router(state: Shared) -> Router {
         )
         .route("/google/drive/v3/files", get(google::list_files))
         .route("/google/drive/v3/changes", get(google::list_changes))
+        .route("/google/drive/v3/changes/watch", post(push::watch_changes))
+        .route("/google/drive/v3/channels/stop", post(push::stop_channel))
+        .route("/graph/v1.0/subscriptions", post(push::create_subscription))
+        .route(
+            "/graph/v1.0/subscriptions/{id}",
+            patch(push::renew_subscription).delete(push::delete_subscription),
+        )
         .route(
             "/microsoft/{tenant}/oauth2/v2.0/authorize",
             get(oauth::microsoft_consent),
@@ -539,6 +548,86 @@ impl Handle {
     /// Every answer from now on takes at least `latency`.
     pub fn set_latency(&self, latency: Duration) {
         self.with(|s| s.latency = latency)
+    }
+
+    // ------------------------------------------------------------ push notifications
+
+    /// The ids of `user`'s live Drive channels (made by `changes.watch`, not stopped, not
+    /// expired).
+    pub fn live_drive_channels(&self, user: &str) -> Vec<String> {
+        push::live_channels(&self.state, user)
+    }
+
+    /// Sends a `change` message to each of `user`'s live Drive channels, with the `X-Goog-*`
+    /// headers Google sends; `Forged` puts a wrong `X-Goog-Channel-Token` in.
+    pub async fn notify_drive_change(
+        &self,
+        user: &str,
+        authenticity: Authenticity,
+    ) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        for id in push::live_channels(&self.state, user) {
+            let sent = push::send_drive_message(&self.state, &id, "change", authenticity).await;
+            deliveries.extend(sent);
+        }
+        deliveries
+    }
+
+    /// The ids of `user`'s live Graph subscriptions.
+    pub fn live_graph_subscriptions(&self, user: &str) -> Vec<String> {
+        let live = push::live_subscriptions(&self.state, user);
+        live.into_iter().map(|s| s.id).collect()
+    }
+
+    /// Sends a change notification (`changeType` `updated`) for each of `user`'s live Graph
+    /// subscriptions to its `notificationUrl`; `Forged` puts a wrong `clientState` in. Graph
+    /// expects 202.
+    pub async fn notify_graph_change(
+        &self,
+        user: &str,
+        authenticity: Authenticity,
+    ) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        for subscription in push::live_subscriptions(&self.state, user) {
+            deliveries.push(push::send_graph_change(&subscription, authenticity).await);
+        }
+        deliveries
+    }
+
+    /// Sends a lifecycle notification for each of `user`'s live Graph subscriptions that has
+    /// a `lifecycleNotificationUrl`; `SubscriptionRemoved` also ends those subscriptions.
+    pub async fn send_graph_lifecycle_event(
+        &self,
+        user: &str,
+        event: LifecycleEvent,
+    ) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        for subscription in push::live_subscriptions(&self.state, user) {
+            let sent = push::send_graph_lifecycle(&self.state, &subscription, event).await;
+            deliveries.extend(sent);
+        }
+        deliveries
+    }
+
+    /// Sets the Dropbox app's webhook URI as the console does: only if it passes Dropbox's
+    /// verification (`GET ?challenge=` echoed in a 200 within 10 seconds). Returns whether
+    /// it did.
+    pub async fn register_dropbox_webhook(&self, uri: &str) -> bool {
+        let verified = push::dropbox_verifies(uri).await;
+        if verified {
+            self.with(|s| s.dropbox_webhook = Some(uri.to_string()));
+        }
+        verified
+    }
+
+    /// Sends a Dropbox webhook notification naming `accounts` (`dbid:…`) to the registered
+    /// URI, signed in `X-Dropbox-Signature` with the app secret (`Forged`: with another key).
+    /// Panics if no webhook URI is registered (a test mistake).
+    pub async fn notify_dropbox(&self, accounts: &[&str], authenticity: Authenticity) -> Delivery {
+        let uri = self.with(|s| s.dropbox_webhook.clone());
+        let uri = uri.expect("register_dropbox_webhook first");
+        let accounts: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
+        push::send_dropbox_notification(&uri, &accounts, authenticity).await
     }
 
     // ------------------------------------------------------------ what happened

@@ -295,6 +295,12 @@ pub(crate) struct State {
     pub graph_page_size: usize,
     /// The most entries a Dropbox `list_folder` page holds, whatever `limit` asks.
     pub dropbox_page_size: usize,
+    /// Drive push channels (`changes.watch`), live or expired.
+    pub channels: Vec<crate::push::Channel>,
+    /// Graph subscriptions, live or expired.
+    pub subscriptions: Vec<crate::push::Subscription>,
+    /// The Dropbox app's webhook URI, once it passed verification.
+    pub dropbox_webhook: Option<String>,
     /// Dropbox cursors carry the epoch they were issued in; `reset_cursors` moves it on.
     pub cursor_epoch: u64,
     pub drive_max_page_size: usize,

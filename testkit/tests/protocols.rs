@@ -1328,3 +1328,352 @@ async fn dropbox_env_vars_point_at_the_stand_in() {
     assert_eq!(env["DROPBOX_CLIENT_ID"], hub_testkit::DROPBOX_CLIENT_ID);
     assert_eq!(env.len(), 5);
 }
+
+// ------------------------------------------------------------ push notifications
+
+/// One request the test receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    method: String,
+    path: String,
+    query: HashMap<String, String>,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+type Inbox = std::sync::Arc<std::sync::Mutex<Vec<Received>>>;
+
+/// A tiny receiver standing in for the hub's webhook routes: `/google` answers 200, `/graph`
+/// echoes Graph's `validationToken` in text/plain and answers notifications 202, `/dropbox`
+/// echoes Dropbox's `challenge` and answers notifications 200, `/wrong` echoes nothing.
+async fn receiver() -> (String, Inbox) {
+    use axum::extract::{Request, State};
+    use axum::response::IntoResponse;
+
+    async fn record(State(inbox): State<Inbox>, request: Request) -> axum::response::Response {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap().to_vec();
+        let query: HashMap<String, String> = parts
+            .uri
+            .query()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        let path = parts.uri.path().to_string();
+        inbox.lock().unwrap().push(Received {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            headers,
+            body,
+        });
+        let echo = query.get("validationToken").or(query.get("challenge"));
+        let text = [("content-type", "text/plain")];
+        match (path.as_str(), echo) {
+            ("/wrong", _) => (text, "not the token").into_response(),
+            (_, Some(echo)) => (text, echo.clone()).into_response(),
+            ("/graph", None) => axum::http::StatusCode::ACCEPTED.into_response(),
+            _ => axum::http::StatusCode::OK.into_response(),
+        }
+    }
+
+    let inbox = Inbox::default();
+    let app = axum::Router::new()
+        .fallback(record)
+        .with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, inbox)
+}
+
+/// Waits (up to 5 s) until the inbox holds `n` requests; returns them.
+async fn received(inbox: &Inbox, n: usize) -> Vec<Received> {
+    for _ in 0..100 {
+        if inbox.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = inbox.lock().unwrap().clone();
+    assert!(got.len() >= n, "expected {n} requests, got {got:?}");
+    got
+}
+
+async fn send_json(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let answer = client()
+        .request(method, url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let text = answer.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn drive_watch_sends_sync_then_changes_until_the_channel_is_stopped() {
+    use hub_testkit::Authenticity;
+    let p = FakeProviders::start().await;
+    let (hook, inbox) = receiver().await;
+    let token = str_of(&log_in(&p, Provider::Google).await["access_token"]);
+    let watch = format!("{}/google/drive/v3/changes/watch", p.base_url());
+    let in_two_weeks = chrono::Utc::now().timestamp_millis() + 14 * 24 * 3600 * 1000;
+    let channel = serde_json::json!({
+        "id": "chan-1", "type": "web_hook", "address": format!("{hook}/google"),
+        "token": "channel-secret", "expiration": in_two_weeks,
+    });
+
+    let (status, body) = send_json(reqwest::Method::POST, &watch, &token, channel.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "pageToken is required");
+    assert_eq!(drive_reason(&body), "required");
+    let url = format!("{watch}?pageToken=42");
+    let (status, created) = send_json(reqwest::Method::POST, &url, &token, channel.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["kind"], "api#channel");
+    assert_eq!(
+        (created["id"].as_str(), created["token"].as_str()),
+        (Some("chan-1"), Some("channel-secret"))
+    );
+    assert!(created["resourceUri"]
+        .as_str()
+        .unwrap()
+        .contains("pageToken=42"));
+    let expiration: i64 = created["expiration"].as_str().unwrap().parse().unwrap();
+    let week = chrono::Utc::now().timestamp_millis() + 7 * 24 * 3600 * 1000;
+    assert!(expiration <= week + 1000, "a week at most");
+    let (status, body) = send_json(reqwest::Method::POST, &url, &token, channel).await;
+    assert_eq!(
+        (status, drive_reason(&body)),
+        (StatusCode::BAD_REQUEST, "channelIdNotUnique")
+    );
+
+    // The sync message comes first, on its own.
+    let sync = received(&inbox, 1).await.remove(0);
+    assert_eq!(
+        (sync.method.as_str(), sync.path.as_str()),
+        ("POST", "/google")
+    );
+    assert_eq!(sync.headers["x-goog-resource-state"], "sync");
+    assert_eq!(sync.headers["x-goog-message-number"], "1");
+    assert_eq!(sync.headers["x-goog-channel-id"], "chan-1");
+    assert_eq!(sync.headers["x-goog-channel-token"], "channel-secret");
+    assert_eq!(
+        sync.headers["x-goog-resource-id"],
+        str_of(&created["resourceId"])
+    );
+    assert_eq!(
+        sync.headers["x-goog-resource-uri"],
+        str_of(&created["resourceUri"])
+    );
+    assert!(sync.headers["x-goog-channel-expiration"].ends_with(" GMT"));
+
+    let user = hub_testkit::DEFAULT_GOOGLE_USER;
+    let sent = p.notify_drive_change(user, Authenticity::Genuine).await;
+    assert_eq!(
+        sent.iter().map(|d| d.status).collect::<Vec<_>>(),
+        [Some(200)]
+    );
+    p.notify_drive_change(user, Authenticity::Forged).await;
+    let got = received(&inbox, 3).await;
+    assert_eq!(got[1].headers["x-goog-resource-state"], "change");
+    assert_eq!(got[1].headers["x-goog-message-number"], "2");
+    assert_eq!(got[1].headers["x-goog-channel-token"], "channel-secret");
+    assert_ne!(got[2].headers["x-goog-channel-token"], "channel-secret");
+
+    let stop = format!("{}/google/drive/v3/channels/stop", p.base_url());
+    let which = serde_json::json!({"id": "chan-1", "resourceId": created["resourceId"]});
+    let (status, _) = send_json(reqwest::Method::POST, &stop, &token, which.clone()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = send_json(reqwest::Method::POST, &stop, &token, which).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(p.live_drive_channels(user).is_empty());
+    assert!(p
+        .notify_drive_change(user, Authenticity::Genuine)
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn graph_subscriptions_are_validated_first_then_notify_renew_and_delete() {
+    use hub_testkit::{Authenticity, LifecycleEvent};
+    let p = FakeProviders::start().await;
+    let (hook, inbox) = receiver().await;
+    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let subscriptions = format!("{}/graph/v1.0/subscriptions", p.base_url());
+    let in_a_day = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let subscription = |notification: &str| {
+        serde_json::json!({
+            "changeType": "updated", "notificationUrl": format!("{hook}{notification}"),
+            "lifecycleNotificationUrl": format!("{hook}/graph"), "resource": "me/drive/root",
+            "expirationDateTime": in_a_day, "clientState": "subscription-secret",
+        })
+    };
+
+    // An endpoint that does not echo the token: no subscription.
+    let (status, body) = send_json(
+        reqwest::Method::POST,
+        &subscriptions,
+        &token,
+        subscription("/wrong"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let user = hub_testkit::DEFAULT_MICROSOFT_USER;
+    assert!(p.live_graph_subscriptions(user).is_empty());
+    let mut too_long = subscription("/graph");
+    too_long["expirationDateTime"] =
+        Value::from((chrono::Utc::now() + chrono::Duration::minutes(42_301)).to_rfc3339());
+    let (status, _) = send_json(reqwest::Method::POST, &subscriptions, &token, too_long).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    inbox.lock().unwrap().clear();
+    let (status, created) = send_json(
+        reqwest::Method::POST,
+        &subscriptions,
+        &token,
+        subscription("/graph"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = str_of(&created["id"]);
+    assert_eq!(p.live_graph_subscriptions(user), vec![id.clone()]);
+    // Both URLs were validated before the answer.
+    let validations = inbox.lock().unwrap().clone();
+    assert_eq!(validations.len(), 2);
+    assert!(validations
+        .iter()
+        .all(|v| v.method == "POST" && v.query.contains_key("validationToken")));
+
+    let sent = p.notify_graph_change(user, Authenticity::Genuine).await;
+    assert_eq!(sent[0].status, Some(202));
+    p.notify_graph_change(user, Authenticity::Forged).await;
+    p.send_graph_lifecycle_event(user, LifecycleEvent::ReauthorizationRequired)
+        .await;
+    let got = received(&inbox, 5).await;
+    let bodies: Vec<Value> = got[2..]
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let change = &bodies[0]["value"][0];
+    assert_eq!(
+        (
+            change["subscriptionId"].as_str(),
+            change["clientState"].as_str()
+        ),
+        (Some(id.as_str()), Some("subscription-secret"))
+    );
+    assert_eq!(change["changeType"], "updated");
+    assert!(change["tenantId"].is_string() && change["subscriptionExpirationDateTime"].is_string());
+    assert_ne!(bodies[1]["value"][0]["clientState"], "subscription-secret");
+    assert_eq!(
+        bodies[2]["value"][0]["lifecycleEvent"],
+        "reauthorizationRequired"
+    );
+
+    let one = format!("{subscriptions}/{id}");
+    let in_two_days = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let (status, renewed) = send_json(
+        reqwest::Method::PATCH,
+        &one,
+        &token,
+        serde_json::json!({"expirationDateTime": in_two_days}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    let renewed_until =
+        chrono::DateTime::parse_from_rfc3339(renewed["expirationDateTime"].as_str().unwrap())
+            .unwrap();
+    assert!(renewed_until > chrono::Utc::now() + chrono::Duration::days(1));
+    let answer = client()
+        .delete(&one)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    let answer = client()
+        .delete(&one)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+
+    // `subscriptionRemoved`: Graph dropped it, and so does the stand-in.
+    let (_, again) = send_json(
+        reqwest::Method::POST,
+        &subscriptions,
+        &token,
+        subscription("/graph"),
+    )
+    .await;
+    let sent = p
+        .send_graph_lifecycle_event(user, LifecycleEvent::SubscriptionRemoved)
+        .await;
+    assert_eq!(sent[0].status, Some(202));
+    assert!(p.live_graph_subscriptions(user).is_empty());
+    let answer = client()
+        .delete(format!("{subscriptions}/{}", str_of(&again["id"])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn dropbox_webhooks_are_verified_then_signed_with_the_app_secret() {
+    use hmac::{Hmac, Mac};
+    use hub_testkit::Authenticity;
+    let p = FakeProviders::start().await;
+    let (hook, inbox) = receiver().await;
+    assert!(!p.register_dropbox_webhook(&format!("{hook}/wrong")).await);
+    assert!(p.register_dropbox_webhook(&format!("{hook}/dropbox")).await);
+    let challenge = &received(&inbox, 2).await[1];
+    assert_eq!(challenge.method, "GET");
+    assert!(challenge.query.contains_key("challenge"));
+
+    let account = hub_testkit::DEFAULT_DROPBOX_USER;
+    let sent = p.notify_dropbox(&[account], Authenticity::Genuine).await;
+    assert_eq!(sent.status, Some(200));
+    p.notify_dropbox(&[account], Authenticity::Forged).await;
+    let got = received(&inbox, 4).await;
+    let signature_of = |body: &[u8]| {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(hub_testkit::DROPBOX_CLIENT_SECRET.as_bytes()).unwrap();
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let genuine = &got[2];
+    assert_eq!(
+        genuine.headers["x-dropbox-signature"],
+        signature_of(&genuine.body)
+    );
+    let body: Value = serde_json::from_slice(&genuine.body).unwrap();
+    assert_eq!(
+        body["list_folder"]["accounts"],
+        serde_json::json!([account])
+    );
+    assert!(body["delta"]["users"][0].is_u64());
+    let forged = &got[3];
+    assert_ne!(
+        forged.headers["x-dropbox-signature"],
+        signature_of(&forged.body)
+    );
+}
