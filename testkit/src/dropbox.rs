@@ -506,7 +506,31 @@ fn page(state: &mut Inner, cursor: Cursor) -> Response {
     changed.sort_by_key(|f| f.seq);
     let has_more = changed.len() > page_size;
     changed.truncate(page_size);
-    let entries: Vec<Value> = changed.iter().map(|f| entry_json(drive, f)).collect();
+    let mut entries = Vec::new();
+    for file in &changed {
+        // A move or rename is a `deleted` entry at the old path, then the entry at the new
+        // one; clients apply entries in order (files/list_folder, description).
+        // The version the client last saw: the latest one delivered before this cursor.
+        let seen = file
+            .versions
+            .iter()
+            .rev()
+            .find(|(seq, _)| *seq <= cursor.after);
+        let moved_from = seen
+            .filter(|_| !is_gone(file))
+            .map(|(_, seen)| path_display(drive, seen))
+            .filter(|old| old.to_lowercase() != path_display(drive, &file.spec).to_lowercase());
+        if let Some(old) = moved_from {
+            let name = old.rsplit('/').next().unwrap_or_default().to_string();
+            entries.push(json!({
+                ".tag": "deleted",
+                "name": name,
+                "path_lower": old.to_lowercase(),
+                "path_display": old,
+            }));
+        }
+        entries.push(entry_json(drive, file));
+    }
     let next = match has_more {
         true => Cursor {
             after: changed.last().map_or(cursor.after, |f| f.seq),

@@ -1,13 +1,15 @@
 //! Local stand-ins of Google's, Microsoft's and Dropbox's OAuth2 and drive APIs and push
-//! notifications, for the hub's tests and benchmarks. They speak the public protocols the hub is written against: the consent
-//! redirect, form-encoded token requests with PKCE S256 checked, Google's refresh answers
-//! without a refresh token, Microsoft's refresh-token rotation, `invalid_grant`, bearer
-//! checks with 401, Drive v3 `files` and `changes` with page tokens and `fields` partial
-//! responses, Graph `/me/drive/root/delta` with `@odata.nextLink` / `@odata.deltaLink` and
-//! 410 for an expired link, and injected 429/5xx with `Retry-After`. `README.md` lists what
-//! they check the way the real services do (shared drives, Drive error reasons, stale listing
-//! tokens, granular consent, Microsoft re-authorisation, repeated delta items, folders,
-//! parents and hashes) and what they still simplify.
+//! notifications, for the hub's tests and benchmarks. They speak the public protocols the hub
+//! is written against: the consent redirect, form-encoded token requests with PKCE S256
+//! checked, Google's refresh answers without a refresh token, Microsoft's refresh-token
+//! rotation, `invalid_grant`, bearer checks with 401, Drive v3 `files` and `changes` with page
+//! tokens and `fields` partial responses, Graph `/me/drive/root/delta` with `@odata.nextLink` /
+//! `@odata.deltaLink` and 410 for an expired link, Dropbox `list_folder` cursors with `reset`,
+//! Drive channels, Graph subscriptions with their validation handshake, Dropbox's signed
+//! webhooks, and injected 429/5xx with `Retry-After`. `README.md` lists what they check the way
+//! the real services do (shared drives, Drive error reasons, stale listing tokens, granular
+//! consent, Microsoft re-authorisation, repeated delta items, folders, parents and hashes,
+//! Dropbox's call shapes and errors) and what they still simplify.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -329,6 +331,8 @@ impl Handle {
     }
 
     /// Renames a file (and bumps its modified time). Panics if there is no such live file.
+    /// Dropbox reports a rename as a `deleted` entry at the old path followed by the entry at
+    /// the new one, and a renamed folder's contents again at their new paths.
     pub fn modify_file(&self, provider: impl Into<Provider>, user: &str, id: &str, new_name: &str) {
         let provider = provider.into();
         self.with(|s| {
@@ -337,6 +341,13 @@ impl Handle {
             spec.name = new_name.to_string();
             spec.modified_time = chrono::Utc::now();
             drive.record(spec, false);
+            // Dropbox is path-based: a renamed folder's contents are at new paths, so its
+            // feed reports them again (Graph and Drive track items by id and do not).
+            if provider == Provider::Dropbox {
+                for moved in drive.descendants(id) {
+                    drive.record(moved, false);
+                }
+            }
         })
     }
 
@@ -380,20 +391,11 @@ impl Handle {
         let provider = provider.into();
         self.with(|s| {
             let drive = s.drive(provider, user);
-            let mut doomed = vec![drive.live(id)];
-            let mut index = 0;
-            while let Some(folder) = doomed.get(index).map(|f| f.id.clone()) {
-                let children = drive
-                    .files
-                    .values()
-                    .filter(|f| !f.deleted && f.spec.parent.as_deref() == Some(folder.as_str()));
-                let children: Vec<FileSpec> = children.map(|f| f.spec.clone()).collect();
-                doomed.extend(children);
-                index += 1;
-            }
+            let folder = drive.live(id);
+            let contents = drive.descendants(id);
             // The folder goes first, so a feed in change order never shows a child deleted
             // under a live folder.
-            for spec in doomed {
+            for spec in std::iter::once(folder).chain(contents) {
                 drive.record(spec, true);
             }
         })

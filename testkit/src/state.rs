@@ -170,6 +170,9 @@ pub(crate) struct File {
     pub changed_at: DateTime<Utc>,
     /// The version before the latest change, for feeds that repeat an item.
     pub previous: Option<FileSpec>,
+    /// The earlier versions with the sequence numbers of their changes, oldest first: what a
+    /// client that last looked at some point saw (Dropbox reports a move at the old path).
+    pub versions: Vec<(u64, FileSpec)>,
 }
 
 #[derive(Clone, Debug)]
@@ -198,15 +201,43 @@ impl Drive {
     pub fn record(&mut self, spec: FileSpec, deleted: bool) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let previous = self.files.get(&spec.id).map(|f| f.spec.clone());
+        let earlier = self.files.remove(&spec.id);
+        let previous = earlier.as_ref().map(|f| f.spec.clone());
+        let versions = match earlier {
+            None => Vec::new(),
+            Some(mut file) => {
+                file.versions.push((file.seq, file.spec));
+                file.versions
+            }
+        };
         let file = File {
             spec,
             deleted,
             seq,
             changed_at: Utc::now(),
             previous,
+            versions,
         };
         self.files.insert(file.spec.id.clone(), file);
+    }
+
+    /// The live items under a folder, at any depth, parents before their children.
+    pub fn descendants(&self, folder: &str) -> Vec<FileSpec> {
+        let mut found: Vec<FileSpec> = Vec::new();
+        let mut parents = vec![folder.to_string()];
+        while let Some(parent) = parents.pop() {
+            let children = self
+                .files
+                .values()
+                .filter(|f| !f.deleted && f.spec.parent.as_deref() == Some(parent.as_str()));
+            for child in children {
+                if found.iter().all(|f| f.id != child.spec.id) && child.spec.id != folder {
+                    parents.push(child.spec.id.clone());
+                    found.push(child.spec.clone());
+                }
+            }
+        }
+        found
     }
 
     /// The current version of a file that is not deleted; panics otherwise (a test mistake).

@@ -1229,16 +1229,64 @@ async fn dropbox_lists_pages_then_reports_changes_and_deleted_folders_once() {
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(
         tags_and_paths(entries),
-        [("file", "/Renamed.txt"), ("deleted", "/Docs")]
-            .map(|(t, path)| (t.to_string(), path.to_string()))
+        [
+            ("deleted", "/Top.txt"),
+            ("file", "/Renamed.txt"),
+            ("deleted", "/Docs")
+        ]
+        .map(|(t, path)| (t.to_string(), path.to_string()))
     );
-    assert!(entries[1].get("id").is_none(), "{}", entries[1]);
+    assert!(entries[2].get("id").is_none(), "{}", entries[2]);
 
     // A fresh listing leaves the deleted ones out.
     let (entries, _) = dropbox_listing(&p, &token, root_listing()).await;
     assert_eq!(
         tags_and_paths(&entries),
         [("file".to_string(), "/Renamed.txt".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn dropbox_reports_moves_at_the_old_path_and_a_renamed_folders_contents_again() {
+    let p = FakeProviders::start().await;
+    let user = hub_testkit::DEFAULT_DROPBOX_USER;
+    p.add_file("dropbox", user, FileSpec::folder("id:f", "Old"));
+    p.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:x", "x.txt").in_folder("id:f"),
+    );
+    p.add_file("dropbox", user, FileSpec::new("id:a", "a.txt"));
+    let token = str_of(&log_in(&p, Provider::Dropbox).await["access_token"]);
+    let (_, cursor) = dropbox_listing(&p, &token, root_listing()).await;
+
+    // a.txt becomes b.txt and a new a.txt appears: the old path's `deleted` comes first, so
+    // a client applying entries in order keeps both.
+    p.modify_file("dropbox", user, "id:a", "b.txt");
+    p.add_file("dropbox", user, FileSpec::new("id:new-a", "a.txt"));
+    p.modify_file("dropbox", user, "id:f", "New");
+    let (status, page) = dropbox_changes(&p, &token, &cursor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        tags_and_paths(page["entries"].as_array().unwrap()),
+        [
+            ("deleted", "/a.txt"),
+            ("file", "/b.txt"),
+            ("file", "/a.txt"),
+            ("deleted", "/Old"),
+            ("folder", "/New"),
+            ("file", "/New/x.txt"),
+        ]
+        .map(|(t, path)| (t.to_string(), path.to_string()))
+    );
+
+    // A later change without a move has no `deleted` entry.
+    let cursor = str_of(&page["cursor"]);
+    p.modify_file("dropbox", user, "id:a", "b.txt");
+    let (_, page) = dropbox_changes(&p, &token, &cursor).await;
+    assert_eq!(
+        tags_and_paths(page["entries"].as_array().unwrap()),
+        [("file".to_string(), "/b.txt".to_string())]
     );
 }
 
