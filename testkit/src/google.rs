@@ -74,7 +74,7 @@ impl GoogleError {
     }
 
     /// A refused query parameter: `locationType` `parameter`, `location` its name.
-    fn on_parameter(mut self, name: &'static str) -> GoogleError {
+    pub(crate) fn on_parameter(mut self, name: &'static str) -> GoogleError {
         self.location = Some(("parameter", name));
         self
     }
@@ -129,7 +129,7 @@ fn unauthorized() -> Refusal {
 }
 
 /// The Drive user behind the bearer token; the grant must include a Drive scope, as at Google.
-fn drive_user(state: &Inner, headers: &HeaderMap) -> Result<String, Refusal> {
+pub(crate) fn drive_user(state: &Inner, headers: &HeaderMap) -> Result<String, Refusal> {
     let grant = state
         .authenticate(Provider::Google, headers)
         .ok_or_else(unauthorized)?;

@@ -1,13 +1,15 @@
-//! Local stand-ins of Google's and Microsoft's OAuth2 and drive APIs, for the hub's tests and
-//! benchmarks. They speak the public protocols the hub is written against: the consent
-//! redirect, form-encoded token requests with PKCE S256 checked, Google's refresh answers
-//! without a refresh token, Microsoft's refresh-token rotation, `invalid_grant`, bearer
-//! checks with 401, Drive v3 `files` and `changes` with page tokens and `fields` partial
-//! responses, Graph `/me/drive/root/delta` with `@odata.nextLink` / `@odata.deltaLink` and
-//! 410 for an expired link, and injected 429/5xx with `Retry-After`. `README.md` lists what
-//! they check the way the real services do (shared drives, Drive error reasons, stale listing
-//! tokens, granular consent, Microsoft re-authorisation, repeated delta items, folders,
-//! parents and hashes) and what they still simplify.
+//! Local stand-ins of Google's, Microsoft's and Dropbox's OAuth2 and drive APIs and push
+//! notifications, for the hub's tests and benchmarks. They speak the public protocols the hub
+//! is written against: the consent redirect, form-encoded token requests with PKCE S256
+//! checked, Google's refresh answers without a refresh token, Microsoft's refresh-token
+//! rotation, `invalid_grant`, bearer checks with 401, Drive v3 `files` and `changes` with page
+//! tokens and `fields` partial responses, Graph `/me/drive/root/delta` with `@odata.nextLink` /
+//! `@odata.deltaLink` and 410 for an expired link, Dropbox `list_folder` cursors with `reset`,
+//! Drive channels, Graph subscriptions with their validation handshake, Dropbox's signed
+//! webhooks, and injected 429/5xx with `Retry-After`. `README.md` lists what they check the way
+//! the real services do (shared drives, Drive error reasons, stale listing tokens, granular
+//! consent, Microsoft re-authorisation, repeated delta items, folders, parents and hashes,
+//! Dropbox's call shapes and errors) and what they still simplify.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -17,9 +19,11 @@
 //! # }
 //! ```
 
+mod dropbox;
 mod google;
 mod microsoft;
 mod oauth;
+mod push;
 mod state;
 
 use std::collections::HashMap;
@@ -30,14 +34,16 @@ use axum::extract::{Request, State as Extract};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+pub use push::{Authenticity, Delivery, LifecycleEvent};
 use state::{lock, Fault, Shared};
 pub use state::{
-    FileSpec, Provider, Reauthorization, DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER,
-    DEFAULT_MICROSOFT_EMAIL, DEFAULT_MICROSOFT_USER, FOLDER_MIME_TYPE, GOOGLE_CLIENT_ID,
+    FileSpec, Provider, Reauthorization, DEFAULT_DROPBOX_EMAIL, DEFAULT_DROPBOX_USER,
+    DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_EMAIL, DEFAULT_MICROSOFT_USER,
+    DROPBOX_CLIENT_ID, DROPBOX_CLIENT_SECRET, FOLDER_MIME_TYPE, GOOGLE_CLIENT_ID,
     GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET,
 };
 
@@ -129,6 +135,13 @@ fn router(state: Shared) -> Router {
         )
         .route("/google/drive/v3/files", get(google::list_files))
         .route("/google/drive/v3/changes", get(google::list_changes))
+        .route("/google/drive/v3/changes/watch", post(push::watch_changes))
+        .route("/google/drive/v3/channels/stop", post(push::stop_channel))
+        .route("/graph/v1.0/subscriptions", post(push::create_subscription))
+        .route(
+            "/graph/v1.0/subscriptions/{id}",
+            patch(push::renew_subscription).delete(push::delete_subscription),
+        )
         .route(
             "/microsoft/{tenant}/oauth2/v2.0/authorize",
             get(oauth::microsoft_consent),
@@ -139,6 +152,18 @@ fn router(state: Shared) -> Router {
         )
         .route("/graph/v1.0/me", get(microsoft::me))
         .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
+        .route("/dropbox/oauth2/authorize", get(oauth::dropbox_consent))
+        .route("/dropbox/oauth2/token", post(oauth::dropbox_token))
+        .route(
+            "/dropbox/2/users/get_current_account",
+            post(dropbox::get_current_account),
+        )
+        .route("/dropbox/2/files/list_folder", post(dropbox::list_folder))
+        .route(
+            "/dropbox/2/files/list_folder/continue",
+            post(dropbox::list_folder_continue),
+        )
+        .route("/dropbox/2/auth/token/revoke", post(dropbox::revoke))
         .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
         .method_not_allowed_fallback(json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -181,7 +206,17 @@ async fn record_and_inject_faults(
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let message = status.canonical_reason().unwrap_or("Injected fault");
     // Each provider's own error shape, so the hub's error parsing is exercised too.
-    let mut response = if path.starts_with("/google") {
+    let mut response = if path.starts_with("/dropbox") {
+        match (status, reason) {
+            (StatusCode::TOO_MANY_REQUESTS, _) => {
+                let seconds = retry_after.as_deref().and_then(|v| v.parse().ok());
+                dropbox::too_many_requests(seconds.unwrap_or(1))
+            }
+            (_, Some(summary)) => dropbox::api_error(status, &summary),
+            // Dropbox's 5xx answers are plain text.
+            (_, None) => (status, message.to_string()).into_response(),
+        }
+    } else if path.starts_with("/google") {
         let error = google::GoogleError::new(status, message);
         match reason {
             Some(reason) => error.with_reason(&reason).into_response(),
@@ -207,7 +242,8 @@ impl Handle {
         self.url.clone()
     }
 
-    /// The hub's variables pointing at the stand-ins, both providers configured.
+    /// The hub's variables pointing at the stand-ins, Google and Microsoft configured (add
+    /// [`Handle::dropbox_env_vars`] to configure Dropbox too).
     pub fn env_vars(&self) -> Vec<(String, String)> {
         let base = &self.url;
         [
@@ -221,6 +257,27 @@ impl Handle {
             ("ONEDRIVE_CLIENT_SECRET", ONEDRIVE_CLIENT_SECRET.to_string()),
             ("ONEDRIVE_AUTHORITY_URL", format!("{base}/microsoft")),
             ("ONEDRIVE_GRAPH_URL", format!("{base}/graph/v1.0")),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+    }
+
+    /// The hub's Dropbox variables (`DROPBOX_CLIENT_ID`, `DROPBOX_CLIENT_SECRET`,
+    /// `DROPBOX_AUTH_URL`, `DROPBOX_TOKEN_URL`, `DROPBOX_API_URL`) pointing at the stand-in.
+    /// Separate from [`Handle::env_vars`] so that hubs started without them keep syncing only
+    /// Google and OneDrive for `source_type` `all`.
+    pub fn dropbox_env_vars(&self) -> Vec<(String, String)> {
+        let base = &self.url;
+        [
+            ("DROPBOX_CLIENT_ID", DROPBOX_CLIENT_ID.to_string()),
+            ("DROPBOX_CLIENT_SECRET", DROPBOX_CLIENT_SECRET.to_string()),
+            (
+                "DROPBOX_AUTH_URL",
+                format!("{base}/dropbox/oauth2/authorize"),
+            ),
+            ("DROPBOX_TOKEN_URL", format!("{base}/dropbox/oauth2/token")),
+            ("DROPBOX_API_URL", format!("{base}/dropbox")),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
@@ -274,6 +331,8 @@ impl Handle {
     }
 
     /// Renames a file (and bumps its modified time). Panics if there is no such live file.
+    /// Dropbox reports a rename as a `deleted` entry at the old path followed by the entry at
+    /// the new one, and a renamed folder's contents again at their new paths.
     pub fn modify_file(&self, provider: impl Into<Provider>, user: &str, id: &str, new_name: &str) {
         let provider = provider.into();
         self.with(|s| {
@@ -282,6 +341,13 @@ impl Handle {
             spec.name = new_name.to_string();
             spec.modified_time = chrono::Utc::now();
             drive.record(spec, false);
+            // Dropbox is path-based: a renamed folder's contents are at new paths, so its
+            // feed reports them again (Graph and Drive track items by id and do not).
+            if provider == Provider::Dropbox {
+                for moved in drive.descendants(id) {
+                    drive.record(moved, false);
+                }
+            }
         })
     }
 
@@ -318,6 +384,23 @@ impl Handle {
         })
     }
 
+    /// Deletes a folder of `user` and everything under it. Dropbox then reports one `deleted`
+    /// entry for the folder and none for its contents; Drive and Graph report each item.
+    /// Panics if there is no such live folder.
+    pub fn delete_folder_tree(&self, provider: impl Into<Provider>, user: &str, id: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            let drive = s.drive(provider, user);
+            let folder = drive.live(id);
+            let contents = drive.descendants(id);
+            // The folder goes first, so a feed in change order never shows a child deleted
+            // under a live folder.
+            for spec in std::iter::once(folder).chain(contents) {
+                drive.record(spec, true);
+            }
+        })
+    }
+
     // ------------------------------------------------------------ tokens and links
 
     /// Every access token issued so far now answers 401.
@@ -347,6 +430,12 @@ impl Handle {
     /// `pageToken`, as a stale listing token is; `changes` page tokens are not affected.
     pub fn expire_listing_tokens(&self) {
         self.with(|s| s.listing_epoch += 1)
+    }
+
+    /// Dropbox cursors issued so far answer 409 `reset` (`error_summary` `reset/...`): the
+    /// client must list the folder afresh.
+    pub fn reset_cursors(&self) {
+        self.with(|s| s.cursor_epoch += 1)
     }
 
     /// The provider's next consent grants only those of the requested scopes that are in
@@ -396,6 +485,12 @@ impl Handle {
         self.with(|s| s.graph_page_size = size.max(1))
     }
 
+    /// The most entries a Dropbox `list_folder` page holds (default 500); a smaller `limit`
+    /// in the request wins, as `limit` is only a hint to Dropbox.
+    pub fn set_dropbox_page_size(&self, size: usize) {
+        self.with(|s| s.dropbox_page_size = size.max(1))
+    }
+
     /// The most a Drive page holds whatever `pageSize` asks (default 1000, Drive's limit);
     /// lower it to make a client page through a small drive.
     pub fn set_drive_max_page_size(&self, size: usize) {
@@ -437,9 +532,104 @@ impl Handle {
         self.with(|s| s.faults.push(fault))
     }
 
+    /// The next `count` Dropbox API requests whose path starts with `path_prefix` (e.g.
+    /// `/dropbox/2/files/list_folder`) answer 409 with the endpoint error `error_summary`
+    /// names, e.g. `path/not_found`: `{"error_summary": "path/not_found/...", "error":
+    /// {".tag": "path", "path": {".tag": "not_found"}}}`.
+    pub fn fail_next_dropbox(&self, path_prefix: &str, error_summary: &str, count: usize) {
+        let fault = Fault {
+            path_prefix: path_prefix.to_string(),
+            status: 409,
+            retry_after: None,
+            remaining: count,
+            reason: Some(error_summary.to_string()),
+        };
+        self.with(|s| s.faults.push(fault))
+    }
+
     /// Every answer from now on takes at least `latency`.
     pub fn set_latency(&self, latency: Duration) {
         self.with(|s| s.latency = latency)
+    }
+
+    // ------------------------------------------------------------ push notifications
+
+    /// The ids of `user`'s live Drive channels (made by `changes.watch`, not stopped, not
+    /// expired).
+    pub fn live_drive_channels(&self, user: &str) -> Vec<String> {
+        push::live_channels(&self.state, user)
+    }
+
+    /// Sends a `change` message to each of `user`'s live Drive channels, with the `X-Goog-*`
+    /// headers Google sends; `Forged` puts a wrong `X-Goog-Channel-Token` in.
+    pub async fn notify_drive_change(
+        &self,
+        user: &str,
+        authenticity: Authenticity,
+    ) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        for id in push::live_channels(&self.state, user) {
+            let sent = push::send_drive_message(&self.state, &id, "change", authenticity).await;
+            deliveries.extend(sent);
+        }
+        deliveries
+    }
+
+    /// The ids of `user`'s live Graph subscriptions.
+    pub fn live_graph_subscriptions(&self, user: &str) -> Vec<String> {
+        let live = push::live_subscriptions(&self.state, user);
+        live.into_iter().map(|s| s.id).collect()
+    }
+
+    /// Sends a change notification (`changeType` `updated`) for each of `user`'s live Graph
+    /// subscriptions to its `notificationUrl`; `Forged` puts a wrong `clientState` in. Graph
+    /// expects 202.
+    pub async fn notify_graph_change(
+        &self,
+        user: &str,
+        authenticity: Authenticity,
+    ) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        for subscription in push::live_subscriptions(&self.state, user) {
+            deliveries.push(push::send_graph_change(&subscription, authenticity).await);
+        }
+        deliveries
+    }
+
+    /// Sends a lifecycle notification for each of `user`'s live Graph subscriptions that has
+    /// a `lifecycleNotificationUrl`; `SubscriptionRemoved` also ends those subscriptions.
+    pub async fn send_graph_lifecycle_event(
+        &self,
+        user: &str,
+        event: LifecycleEvent,
+    ) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        for subscription in push::live_subscriptions(&self.state, user) {
+            let sent = push::send_graph_lifecycle(&self.state, &subscription, event).await;
+            deliveries.extend(sent);
+        }
+        deliveries
+    }
+
+    /// Sets the Dropbox app's webhook URI as the console does: only if it passes Dropbox's
+    /// verification (`GET ?challenge=` echoed in a 200 within 10 seconds). Returns whether
+    /// it did.
+    pub async fn register_dropbox_webhook(&self, uri: &str) -> bool {
+        let verified = push::dropbox_verifies(uri).await;
+        if verified {
+            self.with(|s| s.dropbox_webhook = Some(uri.to_string()));
+        }
+        verified
+    }
+
+    /// Sends a Dropbox webhook notification naming `accounts` (`dbid:…`) to the registered
+    /// URI, signed in `X-Dropbox-Signature` with the app secret (`Forged`: with another key).
+    /// Panics if no webhook URI is registered (a test mistake).
+    pub async fn notify_dropbox(&self, accounts: &[&str], authenticity: Authenticity) -> Delivery {
+        let uri = self.with(|s| s.dropbox_webhook.clone());
+        let uri = uri.expect("register_dropbox_webhook first");
+        let accounts: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
+        push::send_dropbox_notification(&uri, &accounts, authenticity).await
     }
 
     // ------------------------------------------------------------ what happened
@@ -457,7 +647,7 @@ impl Handle {
         self.with(|s| s.issued.clone())
     }
 
-    /// The tokens posted to Google's revocation endpoint that it accepted.
+    /// The tokens Google's revocation endpoint and Dropbox's `auth/token/revoke` accepted.
     pub fn revoked_tokens(&self) -> Vec<String> {
         self.with(|s| s.revoked.clone())
     }

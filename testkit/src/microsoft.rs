@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::oauth::query_map;
-use crate::state::{lock, Drive, File, FileSpec, Provider, Shared};
+use crate::state::{lock, Drive, File, FileSpec, Provider, Shared, State as Inner};
 
 pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"error": {"code": code, "message": message}});
@@ -28,6 +28,26 @@ fn unauthorized() -> Response {
         "InvalidAuthenticationToken",
         "Access token has expired or is not yet valid.",
     )
+}
+
+/// The user behind the bearer token, whose grant must include a `Files.*` scope; else the
+/// 401 or 403 to answer (boxed: a `Response` is large).
+pub(crate) fn files_user(state: &Inner, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let Some(grant) = state.authenticate(Provider::Microsoft, headers) else {
+        return Err(Box::new(unauthorized()));
+    };
+    let files_scope = grant.scope.split(' ').any(|s| {
+        let name = s.rsplit('/').next().unwrap_or(s);
+        name.to_ascii_lowercase().starts_with("files.")
+    });
+    if !files_scope {
+        return Err(Box::new(graph_error(
+            StatusCode::FORBIDDEN,
+            "accessDenied",
+            "Either scp or roles claim need to be present in the token.",
+        )));
+    }
+    Ok(grant.user)
 }
 
 pub(crate) async fn me(State(shared): State<Shared>, headers: HeaderMap) -> Response {
@@ -204,21 +224,10 @@ fn resync_required(base: &str, dead: &Link, epoch: u64) -> Response {
 pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let query = query_map(&uri);
     let mut state = lock(&shared);
-    let Some(grant) = state.authenticate(Provider::Microsoft, &headers) else {
-        return unauthorized();
+    let user = match files_user(&state, &headers) {
+        Ok(user) => user,
+        Err(refusal) => return *refusal,
     };
-    let files_scope = grant.scope.split(' ').any(|s| {
-        let name = s.rsplit('/').next().unwrap_or(s);
-        name.to_ascii_lowercase().starts_with("files.")
-    });
-    if !files_scope {
-        return graph_error(
-            StatusCode::FORBIDDEN,
-            "accessDenied",
-            "Either scp or roles claim need to be present in the token.",
-        );
-    }
-    let user = grant.user;
     let epoch = state.delta_epoch;
     let next_seq = state.drive(Provider::Microsoft, &user).next_seq;
     let mut link = match query.get("token").map(String::as_str) {

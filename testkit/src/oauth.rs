@@ -1,5 +1,6 @@
-//! The OAuth2 endpoints of both providers: the consent page (authorization code + PKCE S256),
-//! the token endpoint (code exchange and refresh) and Google's RFC 7009 revocation.
+//! The OAuth2 endpoints of the providers: the consent page (authorization code + PKCE S256),
+//! the token endpoint (code exchange and refresh) and Google's RFC 7009 revocation. Dropbox
+//! revokes through its API (`dropbox::revoke`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -103,6 +104,10 @@ pub(crate) async fn microsoft_consent(State(state): State<Shared>, uri: Uri) -> 
     consent(&state, Provider::Microsoft, &uri)
 }
 
+pub(crate) async fn dropbox_consent(State(state): State<Shared>, uri: Uri) -> Response {
+    consent(&state, Provider::Dropbox, &uri)
+}
+
 /// The consent page. The user consents at once (or refuses, after `deny_next_consent`), so the
 /// answer is the redirect back to the client. A request the real page would show an error for
 /// gets a 400 with a plain-text reason, since no redirect is safe then.
@@ -134,11 +139,20 @@ fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
     if std::mem::take(&mut state.deny_next_consent) {
         let mut pairs = location.query_pairs_mut();
         pairs.append_pair("error", "access_denied");
-        if provider == Provider::Microsoft {
-            pairs.append_pair(
-                "error_description",
-                "AADSTS65004: User declined to consent to access the app.",
-            );
+        match provider {
+            Provider::Google => {}
+            Provider::Microsoft => {
+                pairs.append_pair(
+                    "error_description",
+                    "AADSTS65004: User declined to consent to access the app.",
+                );
+            }
+            Provider::Dropbox => {
+                pairs.append_pair(
+                    "error_description",
+                    "The user chose not to give your app access to their Dropbox account.",
+                );
+            }
         }
         pairs.append_pair("state", param("state"));
     } else {
@@ -146,6 +160,7 @@ fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
         let code = random_token(match provider {
             Provider::Google => "4/0gac-",
             Provider::Microsoft => "M.C5_mac-",
+            Provider::Dropbox => "dbac-",
         });
         let user = state.consenting_user(provider);
         // Granular consent: the user may untick some of the requested scopes, and the token
@@ -164,6 +179,9 @@ fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
         let offline = match provider {
             Provider::Google => param("access_type") == "offline",
             Provider::Microsoft => scope.split(' ').any(|s| s == "offline_access"),
+            // Without `token_access_type=offline` Dropbox hands out only a short-lived access
+            // token: <https://developers.dropbox.com/oauth-guide#using-refresh-tokens>.
+            Provider::Dropbox => param("token_access_type") == "offline",
         };
         let pending = PendingCode {
             provider,
@@ -230,6 +248,14 @@ pub(crate) async fn microsoft_token(
     token(&state, Provider::Microsoft, &headers, &body)
 }
 
+pub(crate) async fn dropbox_token(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(&state, Provider::Dropbox, &headers, &body)
+}
+
 fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -259,6 +285,7 @@ fn token(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]) 
     }
     let mut state = lock(shared);
     let param = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let exchanging_code = param("grant_type") == "authorization_code";
     let (grant, refresh_token) = match param("grant_type") {
         "authorization_code" => {
             if param("code").is_empty() {
@@ -341,6 +368,22 @@ fn token(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]) 
     match provider {
         Provider::Google => answer["id_token"] = json!("fake.jwt.value"),
         Provider::Microsoft => answer["ext_expires_in"] = json!(state.token_lifetime),
+        // Dropbox: `token_type` is lower-case `bearer`; the code exchange also names the
+        // account (`account_id`, `uid`), a refresh answers only `access_token`, `token_type`
+        // and `expires_in`: <https://www.dropbox.com/developers/documentation/http/documentation#oauth2-token>.
+        Provider::Dropbox if exchanging_code => {
+            let user = state.grants[grant].user.clone();
+            answer["token_type"] = json!("bearer");
+            answer["account_id"] = json!(user);
+            answer["uid"] = json!(crate::dropbox::uid_of(&user));
+        }
+        Provider::Dropbox => {
+            answer = json!({
+                "access_token": answer["access_token"],
+                "token_type": "bearer",
+                "expires_in": answer["expires_in"],
+            });
+        }
     }
     no_store(answer)
 }

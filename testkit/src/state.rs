@@ -16,13 +16,20 @@ pub const DEFAULT_GOOGLE_USER: &str = "google-user-1";
 pub const DEFAULT_GOOGLE_EMAIL: &str = "alice@example.com";
 pub const DEFAULT_MICROSOFT_USER: &str = "ms-user-1";
 pub const DEFAULT_MICROSOFT_EMAIL: &str = "bob@example.onmicrosoft.com";
+/// Dropbox's app key and app secret (the secret also signs its webhook notifications).
+pub const DROPBOX_CLIENT_ID: &str = "dropbox-app-key";
+pub const DROPBOX_CLIENT_SECRET: &str = "dropbox-app-secret";
+/// Shaped like Dropbox's account ids: `dbid:` and 35 more characters (40 in all).
+pub const DEFAULT_DROPBOX_USER: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";
+pub const DEFAULT_DROPBOX_EMAIL: &str = "carol@example.com";
 
-/// Google or Microsoft. Test code may also name them as in the hub's routes:
-/// `"google"`, `"onedrive"` (or `"microsoft"`).
+/// Google, Microsoft or Dropbox. Test code may also name them as in the hub's routes:
+/// `"google"`, `"onedrive"` (or `"microsoft"`), `"dropbox"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Provider {
     Google,
     Microsoft,
+    Dropbox,
 }
 
 impl From<&str> for Provider {
@@ -31,6 +38,7 @@ impl From<&str> for Provider {
         match name {
             "google" => Provider::Google,
             "onedrive" | "microsoft" => Provider::Microsoft,
+            "dropbox" => Provider::Dropbox,
             other => panic!("no stand-in for provider {other:?}"),
         }
     }
@@ -42,6 +50,7 @@ impl Provider {
         match self {
             Provider::Google => (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET),
             Provider::Microsoft => (ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET),
+            Provider::Dropbox => (DROPBOX_CLIENT_ID, DROPBOX_CLIENT_SECRET),
         }
     }
 
@@ -49,6 +58,7 @@ impl Provider {
         match self {
             Provider::Google => DEFAULT_GOOGLE_USER,
             Provider::Microsoft => DEFAULT_MICROSOFT_USER,
+            Provider::Dropbox => DEFAULT_DROPBOX_USER,
         }
     }
 }
@@ -160,6 +170,9 @@ pub(crate) struct File {
     pub changed_at: DateTime<Utc>,
     /// The version before the latest change, for feeds that repeat an item.
     pub previous: Option<FileSpec>,
+    /// The earlier versions with the sequence numbers of their changes, oldest first: what a
+    /// client that last looked at some point saw (Dropbox reports a move at the old path).
+    pub versions: Vec<(u64, FileSpec)>,
 }
 
 #[derive(Clone, Debug)]
@@ -188,15 +201,43 @@ impl Drive {
     pub fn record(&mut self, spec: FileSpec, deleted: bool) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let previous = self.files.get(&spec.id).map(|f| f.spec.clone());
+        let earlier = self.files.remove(&spec.id);
+        let previous = earlier.as_ref().map(|f| f.spec.clone());
+        let versions = match earlier {
+            None => Vec::new(),
+            Some(mut file) => {
+                file.versions.push((file.seq, file.spec));
+                file.versions
+            }
+        };
         let file = File {
             spec,
             deleted,
             seq,
             changed_at: Utc::now(),
             previous,
+            versions,
         };
         self.files.insert(file.spec.id.clone(), file);
+    }
+
+    /// The live items under a folder, at any depth, parents before their children.
+    pub fn descendants(&self, folder: &str) -> Vec<FileSpec> {
+        let mut found: Vec<FileSpec> = Vec::new();
+        let mut parents = vec![folder.to_string()];
+        while let Some(parent) = parents.pop() {
+            let children = self
+                .files
+                .values()
+                .filter(|f| !f.deleted && f.spec.parent.as_deref() == Some(parent.as_str()));
+            for child in children {
+                if found.iter().all(|f| f.id != child.spec.id) && child.spec.id != folder {
+                    parents.push(child.spec.id.clone());
+                    found.push(child.spec.clone());
+                }
+            }
+        }
+        found
     }
 
     /// The current version of a file that is not deleted; panics otherwise (a test mistake).
@@ -283,6 +324,16 @@ pub(crate) struct State {
     /// Graph answers as for a work or school account (OneDrive for Business).
     pub graph_business: bool,
     pub graph_page_size: usize,
+    /// The most entries a Dropbox `list_folder` page holds, whatever `limit` asks.
+    pub dropbox_page_size: usize,
+    /// Drive push channels (`changes.watch`), live or expired.
+    pub channels: Vec<crate::push::Channel>,
+    /// Graph subscriptions, live or expired.
+    pub subscriptions: Vec<crate::push::Subscription>,
+    /// The Dropbox app's webhook URI, once it passed verification.
+    pub dropbox_webhook: Option<String>,
+    /// Dropbox cursors carry the epoch they were issued in; `reset_cursors` moves it on.
+    pub cursor_epoch: u64,
     pub drive_max_page_size: usize,
     pub token_lifetime: u64,
     pub latency: Duration,
@@ -309,6 +360,7 @@ impl State {
             base_url,
             graph_page_size: 200,
             drive_max_page_size: 1000,
+            dropbox_page_size: 500,
             token_lifetime: 3600,
             ..State::default()
         };
@@ -317,6 +369,11 @@ impl State {
             Provider::Microsoft,
             DEFAULT_MICROSOFT_USER,
             DEFAULT_MICROSOFT_EMAIL,
+        );
+        state.set_identity(
+            Provider::Dropbox,
+            DEFAULT_DROPBOX_USER,
+            DEFAULT_DROPBOX_EMAIL,
         );
         state
     }
@@ -363,6 +420,7 @@ impl State {
             let id = match provider {
                 Provider::Google => format!("gfile{:08}", self.file_counter),
                 Provider::Microsoft => format!("MSFILE!{:08}", self.file_counter),
+                Provider::Dropbox => format!("id:dbfile{:08}", self.file_counter),
             };
             let drive = self.drive(provider, user);
             drive.generated += 1;
@@ -390,6 +448,8 @@ impl State {
         let token = random_token(match self.grants[grant].provider {
             Provider::Google => "gat-",
             Provider::Microsoft => "mat-",
+            // Dropbox's short-lived tokens start with `sl.`.
+            Provider::Dropbox => "sl.u.",
         });
         let lifetime = Duration::from_secs(self.token_lifetime);
         self.access_tokens.insert(
@@ -408,6 +468,7 @@ impl State {
         let token = random_token(match self.grants[grant].provider {
             Provider::Google => "grt-",
             Provider::Microsoft => "mrt-",
+            Provider::Dropbox => "dbrt-",
         });
         self.refresh_tokens.insert(
             token.clone(),

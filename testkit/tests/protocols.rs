@@ -33,6 +33,7 @@ fn authorize_url(p: &FakeProviders, provider: Provider) -> String {
     match provider {
         Provider::Google => format!("{}/google/o/oauth2/v2/auth", p.base_url()),
         Provider::Microsoft => format!("{}/microsoft/common/oauth2/v2.0/authorize", p.base_url()),
+        Provider::Dropbox => format!("{}/dropbox/oauth2/authorize", p.base_url()),
     }
 }
 
@@ -40,6 +41,7 @@ fn token_url(p: &FakeProviders, provider: Provider) -> String {
     match provider {
         Provider::Google => format!("{}/google/token", p.base_url()),
         Provider::Microsoft => format!("{}/microsoft/common/oauth2/v2.0/token", p.base_url()),
+        Provider::Dropbox => format!("{}/dropbox/oauth2/token", p.base_url()),
     }
 }
 
@@ -53,6 +55,10 @@ fn client_of(provider: Provider) -> (&'static str, &'static str) {
             hub_testkit::ONEDRIVE_CLIENT_ID,
             hub_testkit::ONEDRIVE_CLIENT_SECRET,
         ),
+        Provider::Dropbox => (
+            hub_testkit::DROPBOX_CLIENT_ID,
+            hub_testkit::DROPBOX_CLIENT_SECRET,
+        ),
     }
 }
 
@@ -61,6 +67,7 @@ async fn consent(p: &FakeProviders, provider: Provider, state: &str) -> HashMap<
     let scope = match provider {
         Provider::Google => "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
         Provider::Microsoft => "offline_access Files.Read User.Read",
+        Provider::Dropbox => "account_info.read files.metadata.read",
     };
     let challenge = challenge(VERIFIER);
     let mut query = vec![
@@ -74,6 +81,9 @@ async fn consent(p: &FakeProviders, provider: Provider, state: &str) -> HashMap<
     ];
     if provider == Provider::Google {
         query.extend([("access_type", "offline"), ("prompt", "consent")]);
+    }
+    if provider == Provider::Dropbox {
+        query.push(("token_access_type", "offline"));
     }
     let answer = client()
         .get(authorize_url(p, provider))
@@ -929,4 +939,789 @@ async fn graph_returns_folders_parents_and_hashes_and_business_parents_of_change
     assert!(file["file"]["hashes"].get("sha1Hash").is_none());
     assert_eq!(file["parentReference"]["driveType"], "business");
     assert!(by_id(&items, "F2")["folder"].is_object());
+}
+
+// ------------------------------------------------------------ Dropbox
+
+/// A Dropbox RPC call with a JSON argument; returns the status, headers and body (JSON when it
+/// parses, else the text as a string).
+async fn dropbox_rpc(
+    p: &FakeProviders,
+    endpoint: &str,
+    token: &str,
+    argument: Option<Value>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = client()
+        .post(format!("{}/dropbox/2/{endpoint}", p.base_url()))
+        .bearer_auth(token);
+    if let Some(argument) = argument {
+        request = request.json(&argument);
+    }
+    let answer = request.send().await.unwrap();
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    let text = answer.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, body)
+}
+
+/// `list_folder` and every `continue` page while `has_more`; returns the entries and the
+/// final cursor.
+async fn dropbox_listing(p: &FakeProviders, token: &str, first: Value) -> (Vec<Value>, String) {
+    let (status, _, mut page) = dropbox_rpc(p, "files/list_folder", token, Some(first)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let mut entries = Vec::new();
+    loop {
+        entries.extend(page["entries"].as_array().unwrap().iter().cloned());
+        let cursor = str_of(&page["cursor"]);
+        if page["has_more"] == false {
+            return (entries, cursor);
+        }
+        let argument = serde_json::json!({"cursor": cursor});
+        let (status, _, next) =
+            dropbox_rpc(p, "files/list_folder/continue", token, Some(argument)).await;
+        assert_eq!(status, StatusCode::OK, "{next}");
+        page = next;
+    }
+}
+
+async fn dropbox_changes(p: &FakeProviders, token: &str, cursor: &str) -> (StatusCode, Value) {
+    let argument = serde_json::json!({"cursor": cursor});
+    let (status, _, page) =
+        dropbox_rpc(p, "files/list_folder/continue", token, Some(argument)).await;
+    (status, page)
+}
+
+fn root_listing() -> Value {
+    serde_json::json!({"path": "", "recursive": true, "include_deleted": false})
+}
+
+fn tags_and_paths(entries: &[Value]) -> Vec<(String, String)> {
+    let pair = |e: &Value| (str_of(&e[".tag"]), str_of(&e["path_display"]));
+    entries.iter().map(pair).collect()
+}
+
+#[tokio::test]
+async fn dropbox_consent_and_tokens_follow_dropbox_oauth() {
+    let p = FakeProviders::start().await;
+    let tokens = log_in(&p, Provider::Dropbox).await;
+    let asked = p.last_authorize_query("dropbox").unwrap();
+    assert_eq!(asked["token_access_type"], "offline");
+    assert_eq!(tokens["token_type"], "bearer");
+    assert_eq!(tokens["account_id"], hub_testkit::DEFAULT_DROPBOX_USER);
+    assert!(tokens["uid"].as_str().unwrap().parse::<u64>().is_ok());
+    assert_eq!(tokens["scope"], "account_info.read files.metadata.read");
+    assert!(tokens["expires_in"].as_u64().unwrap() > 0);
+    let refresh_token = str_of(&tokens["refresh_token"]);
+
+    // HTTP Basic client authentication works as well as the form's, and a refresh answer
+    // has no refresh token.
+    let answer = client()
+        .post(token_url(&p, Provider::Dropbox))
+        .basic_auth(
+            hub_testkit::DROPBOX_CLIENT_ID,
+            Some(hub_testkit::DROPBOX_CLIENT_SECRET),
+        )
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let refreshed: Value = answer.json().await.unwrap();
+    assert!(refreshed.get("refresh_token").is_none(), "{refreshed}");
+    assert_eq!(refreshed["token_type"], "bearer");
+    assert!(str_of(&refreshed["access_token"]).starts_with("sl."));
+
+    // Without token_access_type=offline there is no refresh token.
+    let answer = client()
+        .get(authorize_url(&p, Provider::Dropbox))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", hub_testkit::DROPBOX_CLIENT_ID),
+            ("redirect_uri", REDIRECT),
+            ("scope", "account_info.read"),
+            ("state", "s"),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = query_of(answer.headers()["location"].to_str().unwrap())["code"].clone();
+    let (status, online) = exchange(&p, Provider::Dropbox, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(online.get("refresh_token").is_none(), "{online}");
+
+    // The PKCE verifier is checked.
+    let code = consent(&p, Provider::Dropbox, "s").await["code"].clone();
+    let (status, error) = exchange(&p, Provider::Dropbox, &code, &format!("{VERIFIER}x")).await;
+    assert_eq!(
+        (status, &error["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn dropbox_identity_checks_the_call_shape_and_the_token() {
+    let p = FakeProviders::start().await;
+    p.set_next_identity(
+        "dropbox",
+        "dbid:AAD-second-user-0000000000000000000",
+        "dora@example.com",
+    );
+    let token = str_of(&log_in(&p, Provider::Dropbox).await["access_token"]);
+    let url = format!("{}/dropbox/2/users/get_current_account", p.base_url());
+
+    // No body and no Content-Type, or the literal null as JSON: both fine.
+    let answer = client()
+        .post(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let account: Value = answer.json().await.unwrap();
+    assert_eq!(
+        account["account_id"],
+        "dbid:AAD-second-user-0000000000000000000"
+    );
+    assert_eq!(account["email"], "dora@example.com");
+    assert!(account["name"]["display_name"].is_string());
+    let (status, _, _) =
+        dropbox_rpc(&p, "users/get_current_account", &token, Some(Value::Null)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // `{}` is not null, and a form content type is refused: 400 in plain text.
+    let (status, _, body) = dropbox_rpc(
+        &p,
+        "users/get_current_account",
+        &token,
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        str_of(&body).contains("users/get_current_account"),
+        "{body}"
+    );
+    let answer = client()
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert!(answer.text().await.unwrap().contains("Content-Type"));
+
+    // An expired token and an unknown one are told apart.
+    let (status, _, body) = dropbox_rpc(&p, "users/get_current_account", "sl.nonsense", None).await;
+    assert_eq!(
+        (status, &body["error"][".tag"]),
+        (
+            StatusCode::UNAUTHORIZED,
+            &Value::from("invalid_access_token")
+        )
+    );
+    p.expire_access_tokens();
+    let (status, _, body) = dropbox_rpc(&p, "users/get_current_account", &token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        str_of(&body["error_summary"]).starts_with("expired_access_token/"),
+        "{body}"
+    );
+    assert_eq!(body["error"][".tag"], "expired_access_token");
+}
+
+#[tokio::test]
+async fn dropbox_scopes_are_enforced_and_revocation_ends_the_grant() {
+    let p = FakeProviders::start().await;
+    p.grant_only_on_next_consent("dropbox", "account_info.read");
+    let tokens = log_in(&p, Provider::Dropbox).await;
+    let token = str_of(&tokens["access_token"]);
+    let (status, _, body) =
+        dropbox_rpc(&p, "files/list_folder", &token, Some(root_listing())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"][".tag"], "missing_scope");
+    assert_eq!(body["error"]["required_scope"], "files.metadata.read");
+
+    let (status, _, body) = dropbox_rpc(&p, "auth/token/revoke", &token, None).await;
+    assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    assert_eq!(p.revoked_tokens(), vec![token.clone()]);
+    let (status, _, body) = dropbox_rpc(&p, "users/get_current_account", &token, None).await;
+    assert_eq!(
+        (status, &body["error"][".tag"]),
+        (
+            StatusCode::UNAUTHORIZED,
+            &Value::from("invalid_access_token")
+        )
+    );
+    let (status, error) = refresh(&p, Provider::Dropbox, &str_of(&tokens["refresh_token"])).await;
+    assert_eq!(
+        (status, &error["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn dropbox_lists_pages_then_reports_changes_and_deleted_folders_once() {
+    let p = FakeProviders::start().await;
+    let user = hub_testkit::DEFAULT_DROPBOX_USER;
+    p.add_file("dropbox", user, FileSpec::folder("id:docs", "Docs"));
+    p.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:a", "A.txt").in_folder("id:docs"),
+    );
+    p.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:b", "b.txt").in_folder("id:docs"),
+    );
+    p.add_file("dropbox", user, FileSpec::new("id:top", "Top.txt"));
+    p.set_dropbox_page_size(2);
+    let token = str_of(&log_in(&p, Provider::Dropbox).await["access_token"]);
+
+    let (entries, cursor) = dropbox_listing(&p, &token, root_listing()).await;
+    assert_eq!(
+        tags_and_paths(&entries),
+        [
+            ("folder", "/Docs"),
+            ("file", "/Docs/A.txt"),
+            ("file", "/Docs/b.txt"),
+            ("file", "/Top.txt"),
+        ]
+        .map(|(t, path)| (t.to_string(), path.to_string()))
+    );
+    let file = &entries[1];
+    assert_eq!(
+        (file["id"].as_str(), file["path_lower"].as_str()),
+        (Some("id:a"), Some("/docs/a.txt"))
+    );
+    for field in [
+        "server_modified",
+        "client_modified",
+        "rev",
+        "size",
+        "content_hash",
+    ] {
+        assert!(!file[field].is_null(), "{field} missing in {file}");
+    }
+    assert_eq!(file["content_hash"].as_str().unwrap().len(), 64);
+    assert!(entries[0].get("size").is_none(), "folders have no size");
+    assert_eq!(p.requests("/dropbox/2/files/list_folder/continue"), 1);
+
+    // Nothing changed: an empty page. Then a rename and a folder deleted with its children:
+    // one `deleted` entry for the folder, none for what was in it, and no id on it.
+    let (status, page) = dropbox_changes(&p, &token, &cursor).await;
+    assert_eq!(
+        (status, page["entries"].as_array().unwrap().len()),
+        (StatusCode::OK, 0)
+    );
+    let cursor = str_of(&page["cursor"]);
+    p.modify_file("dropbox", user, "id:top", "Renamed.txt");
+    p.delete_folder_tree("dropbox", user, "id:docs");
+    let (status, page) = dropbox_changes(&p, &token, &cursor).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(
+        tags_and_paths(entries),
+        [
+            ("deleted", "/Top.txt"),
+            ("file", "/Renamed.txt"),
+            ("deleted", "/Docs")
+        ]
+        .map(|(t, path)| (t.to_string(), path.to_string()))
+    );
+    assert!(entries[2].get("id").is_none(), "{}", entries[2]);
+
+    // A fresh listing leaves the deleted ones out.
+    let (entries, _) = dropbox_listing(&p, &token, root_listing()).await;
+    assert_eq!(
+        tags_and_paths(&entries),
+        [("file".to_string(), "/Renamed.txt".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn dropbox_reports_moves_at_the_old_path_and_a_renamed_folders_contents_again() {
+    let p = FakeProviders::start().await;
+    let user = hub_testkit::DEFAULT_DROPBOX_USER;
+    p.add_file("dropbox", user, FileSpec::folder("id:f", "Old"));
+    p.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:x", "x.txt").in_folder("id:f"),
+    );
+    p.add_file("dropbox", user, FileSpec::new("id:a", "a.txt"));
+    let token = str_of(&log_in(&p, Provider::Dropbox).await["access_token"]);
+    let (_, cursor) = dropbox_listing(&p, &token, root_listing()).await;
+
+    // a.txt becomes b.txt and a new a.txt appears: the old path's `deleted` comes first, so
+    // a client applying entries in order keeps both.
+    p.modify_file("dropbox", user, "id:a", "b.txt");
+    p.add_file("dropbox", user, FileSpec::new("id:new-a", "a.txt"));
+    p.modify_file("dropbox", user, "id:f", "New");
+    let (status, page) = dropbox_changes(&p, &token, &cursor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        tags_and_paths(page["entries"].as_array().unwrap()),
+        [
+            ("deleted", "/a.txt"),
+            ("file", "/b.txt"),
+            ("file", "/a.txt"),
+            ("deleted", "/Old"),
+            ("folder", "/New"),
+            ("file", "/New/x.txt"),
+        ]
+        .map(|(t, path)| (t.to_string(), path.to_string()))
+    );
+
+    // A later change without a move has no `deleted` entry.
+    let cursor = str_of(&page["cursor"]);
+    p.modify_file("dropbox", user, "id:a", "b.txt");
+    let (_, page) = dropbox_changes(&p, &token, &cursor).await;
+    assert_eq!(
+        tags_and_paths(page["entries"].as_array().unwrap()),
+        [("file".to_string(), "/b.txt".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn dropbox_cursors_reset_and_faults_carry_dropbox_errors() {
+    let p = FakeProviders::start().await;
+    p.add_files("dropbox", 3);
+    let token = str_of(&log_in(&p, Provider::Dropbox).await["access_token"]);
+    let (entries, cursor) = dropbox_listing(&p, &token, root_listing()).await;
+    assert_eq!(entries.len(), 3);
+
+    p.reset_cursors();
+    let (status, body) = dropbox_changes(&p, &token, &cursor).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        str_of(&body["error_summary"]).starts_with("reset/"),
+        "{body}"
+    );
+    assert_eq!(body["error"][".tag"], "reset");
+    let (entries, _) = dropbox_listing(&p, &token, root_listing()).await;
+    assert_eq!(entries.len(), 3, "a fresh listing works after a reset");
+
+    p.fail_next("/dropbox/2/files", 429, Some("7"), 1);
+    let (status, headers, body) =
+        dropbox_rpc(&p, "files/list_folder", &token, Some(root_listing())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(body["error"]["reason"][".tag"], "too_many_requests");
+    assert_eq!(body["error"]["retry_after"], 7);
+
+    p.fail_next_dropbox("/dropbox/2/files/list_folder", "path/not_found", 1);
+    let (status, _, body) =
+        dropbox_rpc(&p, "files/list_folder", &token, Some(root_listing())).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error_summary"], "path/not_found/...");
+    assert_eq!(body["error"]["path"][".tag"], "not_found");
+
+    // The root is "" (not "/"); a missing folder is a 409 path/not_found.
+    let slash = serde_json::json!({"path": "/", "recursive": true});
+    let (status, _, _) = dropbox_rpc(&p, "files/list_folder", &token, Some(slash)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let missing = serde_json::json!({"path": "/nowhere"});
+    let (status, _, body) = dropbox_rpc(&p, "files/list_folder", &token, Some(missing)).await;
+    assert_eq!(
+        (status, &body["error"]["path"][".tag"]),
+        (StatusCode::CONFLICT, &Value::from("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn dropbox_fresh_identities_are_per_consent() {
+    let p = FakeProviders::start().await;
+    p.add_files("dropbox", 2);
+    p.fresh_identity_per_consent();
+    let first = log_in(&p, Provider::Dropbox).await;
+    let second = log_in(&p, Provider::Dropbox).await;
+    assert_ne!(first["account_id"], second["account_id"]);
+    let (_, _, account) = dropbox_rpc(
+        &p,
+        "users/get_current_account",
+        &str_of(&second["access_token"]),
+        None,
+    )
+    .await;
+    assert_eq!(account["account_id"], second["account_id"]);
+    let (entries, _) = dropbox_listing(&p, &str_of(&second["access_token"]), root_listing()).await;
+    assert_eq!(
+        entries.len(),
+        2,
+        "a fresh identity's drive starts as a copy"
+    );
+}
+
+#[tokio::test]
+async fn dropbox_env_vars_point_at_the_stand_in() {
+    let p = FakeProviders::start().await;
+    let env: HashMap<String, String> = p.dropbox_env_vars().into_iter().collect();
+    assert_eq!(env["DROPBOX_API_URL"], format!("{}/dropbox", p.base_url()));
+    assert_eq!(
+        env["DROPBOX_AUTH_URL"],
+        format!("{}/dropbox/oauth2/authorize", p.base_url())
+    );
+    assert_eq!(
+        env["DROPBOX_TOKEN_URL"],
+        format!("{}/dropbox/oauth2/token", p.base_url())
+    );
+    assert_eq!(env["DROPBOX_CLIENT_ID"], hub_testkit::DROPBOX_CLIENT_ID);
+    assert_eq!(env.len(), 5);
+}
+
+// ------------------------------------------------------------ push notifications
+
+/// One request the test receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    method: String,
+    path: String,
+    query: HashMap<String, String>,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+type Inbox = std::sync::Arc<std::sync::Mutex<Vec<Received>>>;
+
+/// A tiny receiver standing in for the hub's webhook routes: `/google` answers 200, `/graph`
+/// echoes Graph's `validationToken` in text/plain and answers notifications 202, `/dropbox`
+/// echoes Dropbox's `challenge` and answers notifications 200, `/wrong` echoes nothing.
+async fn receiver() -> (String, Inbox) {
+    use axum::extract::{Request, State};
+    use axum::response::IntoResponse;
+
+    async fn record(State(inbox): State<Inbox>, request: Request) -> axum::response::Response {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap().to_vec();
+        let query: HashMap<String, String> = parts
+            .uri
+            .query()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        let path = parts.uri.path().to_string();
+        inbox.lock().unwrap().push(Received {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            headers,
+            body,
+        });
+        let echo = query.get("validationToken").or(query.get("challenge"));
+        let text = [("content-type", "text/plain")];
+        match (path.as_str(), echo) {
+            ("/wrong", _) => (text, "not the token").into_response(),
+            (_, Some(echo)) => (text, echo.clone()).into_response(),
+            ("/graph", None) => axum::http::StatusCode::ACCEPTED.into_response(),
+            _ => axum::http::StatusCode::OK.into_response(),
+        }
+    }
+
+    let inbox = Inbox::default();
+    let app = axum::Router::new()
+        .fallback(record)
+        .with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, inbox)
+}
+
+/// Waits (up to 5 s) until the inbox holds `n` requests; returns them.
+async fn received(inbox: &Inbox, n: usize) -> Vec<Received> {
+    for _ in 0..100 {
+        if inbox.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = inbox.lock().unwrap().clone();
+    assert!(got.len() >= n, "expected {n} requests, got {got:?}");
+    got
+}
+
+async fn send_json(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let answer = client()
+        .request(method, url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let text = answer.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn drive_watch_sends_sync_then_changes_until_the_channel_is_stopped() {
+    use hub_testkit::Authenticity;
+    let p = FakeProviders::start().await;
+    let (hook, inbox) = receiver().await;
+    let token = str_of(&log_in(&p, Provider::Google).await["access_token"]);
+    let watch = format!("{}/google/drive/v3/changes/watch", p.base_url());
+    let in_two_weeks = chrono::Utc::now().timestamp_millis() + 14 * 24 * 3600 * 1000;
+    let channel = serde_json::json!({
+        "id": "chan-1", "type": "web_hook", "address": format!("{hook}/google"),
+        "token": "channel-secret", "expiration": in_two_weeks,
+    });
+
+    let (status, body) = send_json(reqwest::Method::POST, &watch, &token, channel.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "pageToken is required");
+    assert_eq!(drive_reason(&body), "required");
+    let url = format!("{watch}?pageToken=42");
+    let (status, created) = send_json(reqwest::Method::POST, &url, &token, channel.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["kind"], "api#channel");
+    assert_eq!(
+        (created["id"].as_str(), created["token"].as_str()),
+        (Some("chan-1"), Some("channel-secret"))
+    );
+    assert!(created["resourceUri"]
+        .as_str()
+        .unwrap()
+        .contains("pageToken=42"));
+    let expiration: i64 = created["expiration"].as_str().unwrap().parse().unwrap();
+    let week = chrono::Utc::now().timestamp_millis() + 7 * 24 * 3600 * 1000;
+    assert!(expiration <= week + 1000, "a week at most");
+    let (status, body) = send_json(reqwest::Method::POST, &url, &token, channel).await;
+    assert_eq!(
+        (status, drive_reason(&body)),
+        (StatusCode::BAD_REQUEST, "channelIdNotUnique")
+    );
+
+    // The sync message comes first, on its own.
+    let sync = received(&inbox, 1).await.remove(0);
+    assert_eq!(
+        (sync.method.as_str(), sync.path.as_str()),
+        ("POST", "/google")
+    );
+    assert_eq!(sync.headers["x-goog-resource-state"], "sync");
+    assert_eq!(sync.headers["x-goog-message-number"], "1");
+    assert_eq!(sync.headers["x-goog-channel-id"], "chan-1");
+    assert_eq!(sync.headers["x-goog-channel-token"], "channel-secret");
+    assert_eq!(
+        sync.headers["x-goog-resource-id"],
+        str_of(&created["resourceId"])
+    );
+    assert_eq!(
+        sync.headers["x-goog-resource-uri"],
+        str_of(&created["resourceUri"])
+    );
+    assert!(sync.headers["x-goog-channel-expiration"].ends_with(" GMT"));
+
+    let user = hub_testkit::DEFAULT_GOOGLE_USER;
+    let sent = p.notify_drive_change(user, Authenticity::Genuine).await;
+    assert_eq!(
+        sent.iter().map(|d| d.status).collect::<Vec<_>>(),
+        [Some(200)]
+    );
+    p.notify_drive_change(user, Authenticity::Forged).await;
+    let got = received(&inbox, 3).await;
+    assert_eq!(got[1].headers["x-goog-resource-state"], "change");
+    assert_eq!(got[1].headers["x-goog-message-number"], "2");
+    assert_eq!(got[1].headers["x-goog-channel-token"], "channel-secret");
+    assert_ne!(got[2].headers["x-goog-channel-token"], "channel-secret");
+
+    let stop = format!("{}/google/drive/v3/channels/stop", p.base_url());
+    let which = serde_json::json!({"id": "chan-1", "resourceId": created["resourceId"]});
+    let (status, _) = send_json(reqwest::Method::POST, &stop, &token, which.clone()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = send_json(reqwest::Method::POST, &stop, &token, which).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(p.live_drive_channels(user).is_empty());
+    assert!(p
+        .notify_drive_change(user, Authenticity::Genuine)
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn graph_subscriptions_are_validated_first_then_notify_renew_and_delete() {
+    use hub_testkit::{Authenticity, LifecycleEvent};
+    let p = FakeProviders::start().await;
+    let (hook, inbox) = receiver().await;
+    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let subscriptions = format!("{}/graph/v1.0/subscriptions", p.base_url());
+    let in_a_day = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let subscription = |notification: &str| {
+        serde_json::json!({
+            "changeType": "updated", "notificationUrl": format!("{hook}{notification}"),
+            "lifecycleNotificationUrl": format!("{hook}/graph"), "resource": "me/drive/root",
+            "expirationDateTime": in_a_day, "clientState": "subscription-secret",
+        })
+    };
+
+    // An endpoint that does not echo the token: no subscription.
+    let (status, body) = send_json(
+        reqwest::Method::POST,
+        &subscriptions,
+        &token,
+        subscription("/wrong"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let user = hub_testkit::DEFAULT_MICROSOFT_USER;
+    assert!(p.live_graph_subscriptions(user).is_empty());
+    let mut too_long = subscription("/graph");
+    too_long["expirationDateTime"] =
+        Value::from((chrono::Utc::now() + chrono::Duration::minutes(42_301)).to_rfc3339());
+    let (status, _) = send_json(reqwest::Method::POST, &subscriptions, &token, too_long).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    inbox.lock().unwrap().clear();
+    let (status, created) = send_json(
+        reqwest::Method::POST,
+        &subscriptions,
+        &token,
+        subscription("/graph"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = str_of(&created["id"]);
+    assert_eq!(p.live_graph_subscriptions(user), vec![id.clone()]);
+    // Both URLs were validated before the answer.
+    let validations = inbox.lock().unwrap().clone();
+    assert_eq!(validations.len(), 2);
+    assert!(validations
+        .iter()
+        .all(|v| v.method == "POST" && v.query.contains_key("validationToken")));
+
+    let sent = p.notify_graph_change(user, Authenticity::Genuine).await;
+    assert_eq!(sent[0].status, Some(202));
+    p.notify_graph_change(user, Authenticity::Forged).await;
+    p.send_graph_lifecycle_event(user, LifecycleEvent::ReauthorizationRequired)
+        .await;
+    let got = received(&inbox, 5).await;
+    let bodies: Vec<Value> = got[2..]
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let change = &bodies[0]["value"][0];
+    assert_eq!(
+        (
+            change["subscriptionId"].as_str(),
+            change["clientState"].as_str()
+        ),
+        (Some(id.as_str()), Some("subscription-secret"))
+    );
+    assert_eq!(change["changeType"], "updated");
+    assert!(change["tenantId"].is_string() && change["subscriptionExpirationDateTime"].is_string());
+    assert_ne!(bodies[1]["value"][0]["clientState"], "subscription-secret");
+    assert_eq!(
+        bodies[2]["value"][0]["lifecycleEvent"],
+        "reauthorizationRequired"
+    );
+
+    let one = format!("{subscriptions}/{id}");
+    let in_two_days = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let (status, renewed) = send_json(
+        reqwest::Method::PATCH,
+        &one,
+        &token,
+        serde_json::json!({"expirationDateTime": in_two_days}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    let renewed_until =
+        chrono::DateTime::parse_from_rfc3339(renewed["expirationDateTime"].as_str().unwrap())
+            .unwrap();
+    assert!(renewed_until > chrono::Utc::now() + chrono::Duration::days(1));
+    let answer = client()
+        .delete(&one)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    let answer = client()
+        .delete(&one)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+
+    // `subscriptionRemoved`: Graph dropped it, and so does the stand-in.
+    let (_, again) = send_json(
+        reqwest::Method::POST,
+        &subscriptions,
+        &token,
+        subscription("/graph"),
+    )
+    .await;
+    let sent = p
+        .send_graph_lifecycle_event(user, LifecycleEvent::SubscriptionRemoved)
+        .await;
+    assert_eq!(sent[0].status, Some(202));
+    assert!(p.live_graph_subscriptions(user).is_empty());
+    let answer = client()
+        .delete(format!("{subscriptions}/{}", str_of(&again["id"])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn dropbox_webhooks_are_verified_then_signed_with_the_app_secret() {
+    use hmac::{Hmac, Mac};
+    use hub_testkit::Authenticity;
+    let p = FakeProviders::start().await;
+    let (hook, inbox) = receiver().await;
+    assert!(!p.register_dropbox_webhook(&format!("{hook}/wrong")).await);
+    assert!(p.register_dropbox_webhook(&format!("{hook}/dropbox")).await);
+    let challenge = &received(&inbox, 2).await[1];
+    assert_eq!(challenge.method, "GET");
+    assert!(challenge.query.contains_key("challenge"));
+
+    let account = hub_testkit::DEFAULT_DROPBOX_USER;
+    let sent = p.notify_dropbox(&[account], Authenticity::Genuine).await;
+    assert_eq!(sent.status, Some(200));
+    p.notify_dropbox(&[account], Authenticity::Forged).await;
+    let got = received(&inbox, 4).await;
+    let signature_of = |body: &[u8]| {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(hub_testkit::DROPBOX_CLIENT_SECRET.as_bytes()).unwrap();
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let genuine = &got[2];
+    assert_eq!(
+        genuine.headers["x-dropbox-signature"],
+        signature_of(&genuine.body)
+    );
+    let body: Value = serde_json::from_slice(&genuine.body).unwrap();
+    assert_eq!(
+        body["list_folder"]["accounts"],
+        serde_json::json!([account])
+    );
+    assert!(body["delta"]["users"][0].is_u64());
+    let forged = &got[3];
+    assert_ne!(
+        forged.headers["x-dropbox-signature"],
+        signature_of(&forged.body)
+    );
 }

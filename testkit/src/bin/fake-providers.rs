@@ -1,6 +1,6 @@
 //! Runs the provider stand-ins on their own, for shell-driven tests and benchmarks:
 //! `fake-providers [PORT] [--files N]` prints `FAKE_PROVIDERS_URL=...` and serves until killed.
-//! `--files N` gives the default Google and Microsoft users N files each.
+//! `--files N` gives the default Google, Microsoft and Dropbox users N files each.
 
 use std::io::Write;
 use std::process::exit;
@@ -32,6 +32,7 @@ async fn main() {
     let providers = FakeProviders::start_on(port).await;
     providers.add_files("google", files);
     providers.add_files("onedrive", files);
+    providers.add_files("dropbox", files);
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "FAKE_PROVIDERS_URL={}", providers.base_url());
     let _ = stdout.flush();

@@ -1,0 +1,546 @@
+//! Dropbox API v2 RPC endpoints: `users/get_current_account`, `files/list_folder` and
+//! `files/list_folder/continue` with cursors (changes since a cursor, deletions by path, `reset`)
+//! and `auth/token/revoke`, with Dropbox's error shapes: 400 in plain text for a malformed
+//! call, 401 `expired_access_token` / `invalid_access_token` / `missing_scope`, 409 endpoint
+//! errors as `.tag` unions with an `error_summary`.
+//! <https://www.dropbox.com/developers/documentation/http/documentation>
+
+use std::collections::HashSet;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::state::{lock, Drive, File, FileSpec, Grant, Provider, Shared, State as Inner};
+
+/// The content types an RPC endpoint accepts for its JSON argument; anything else is a 400
+/// ("Bad HTTP "Content-Type" header").
+const JSON_CONTENT_TYPES: [&str; 3] = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/plain; charset=dropbox-cors-hack",
+];
+
+/// A refused call's answer, boxed because a `Response` is large.
+type Refusal = Box<Response>;
+
+/// `list_folder`'s `limit` must be within 1..=2000 (files/list_folder, `limit`).
+const MAX_LIMIT: u64 = 2000;
+
+/// Dropbox's numeric user id (`uid` of the token answer), derived from the account id.
+pub(crate) fn uid_of(account_id: &str) -> String {
+    let digest = Sha256::digest(account_id.as_bytes());
+    let number = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    (number % 1_000_000_000).to_string()
+}
+
+/// A union value from its tag path: `["path", "not_found"]` is
+/// `{".tag": "path", "path": {".tag": "not_found"}}`, as Dropbox nests endpoint errors.
+fn union_of(tags: &[&str]) -> Value {
+    match tags {
+        [] => Value::Null,
+        [tag] => json!({".tag": tag}),
+        [tag, rest @ ..] => json!({".tag": tag, *tag: union_of(rest)}),
+    }
+}
+
+/// An endpoint error: `error_summary` is the tag path followed by `/...` (clients match its
+/// prefix, e.g. `reset/`), `error` the union.
+pub(crate) fn api_error(status: StatusCode, summary: &str) -> Response {
+    let tags: Vec<&str> = summary.split('/').filter(|t| !t.is_empty()).collect();
+    let body = json!({
+        "error_summary": format!("{}/...", tags.join("/")),
+        "error": union_of(&tags),
+    });
+    (status, Json(body)).into_response()
+}
+
+/// 429 as Dropbox sends it: `too_many_requests` with `retry_after` in seconds (also in the
+/// `Retry-After` header, which the caller sets).
+pub(crate) fn too_many_requests(retry_after: u64) -> Response {
+    let body = json!({
+        "error_summary": "too_many_requests/...",
+        "error": {"reason": {".tag": "too_many_requests"}, "retry_after": retry_after},
+    });
+    (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
+}
+
+/// A malformed call: Dropbox answers 400 with a plain-text explanation, not JSON.
+fn bad_input(endpoint: &str, problem: &str) -> Response {
+    let body = format!("Error in call to API function \"{endpoint}\": {problem}");
+    let content_type = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    (StatusCode::BAD_REQUEST, content_type, body).into_response()
+}
+
+/// The call's JSON argument. Endpoints without arguments take no body (and then no
+/// `Content-Type`) or the literal `null`; the others a JSON object. Either way a body needs
+/// one of [`JSON_CONTENT_TYPES`].
+fn argument(
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    void: bool,
+) -> Result<Value, Refusal> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("").trim().to_string());
+    if void && body.is_empty() && content_type.is_none() {
+        return Ok(Value::Null);
+    }
+    let Some(content_type) = content_type else {
+        return Err(Box::new(bad_input(
+            endpoint,
+            "Bad HTTP \"Content-Type\" header: missing.  Expecting one of \"application/json\", \
+             \"application/json; charset=utf-8\", \"text/plain; charset=dropbox-cors-hack\".",
+        )));
+    };
+    if !JSON_CONTENT_TYPES.contains(&content_type.to_ascii_lowercase().as_str()) {
+        return Err(Box::new(bad_input(
+            endpoint,
+            &format!(
+                "Bad HTTP \"Content-Type\" header: \"{content_type}\".  Expecting one of \
+                 \"application/json\", \"application/json; charset=utf-8\", \
+                 \"text/plain; charset=dropbox-cors-hack\"."
+            ),
+        )));
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Err(Box::new(bad_input(
+            endpoint,
+            "request body: could not decode input as JSON",
+        )));
+    };
+    match (void, &value) {
+        (true, Value::Null) | (false, Value::Object(_)) => Ok(value),
+        (true, _) => Err(Box::new(bad_input(
+            endpoint,
+            "request body: expected null, got value",
+        ))),
+        (false, _) => Err(Box::new(bad_input(
+            endpoint,
+            "request body: expected object",
+        ))),
+    }
+}
+
+fn unauthorized(tag: &str) -> Response {
+    let mut response = api_error(StatusCode::UNAUTHORIZED, tag);
+    let challenge = "Bearer realm=\"Dropbox-API\""
+        .parse()
+        .expect("a valid header value");
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge);
+    response
+}
+
+/// The grant behind the bearer token, which must carry `scope`. A missing header is a 400;
+/// an unknown or revoked token 401 `invalid_access_token`, an expired one 401
+/// `expired_access_token`, one without the scope 401 `missing_scope` naming it
+/// (<https://www.dropbox.com/developers/documentation/http/documentation#error-handling>).
+fn authenticate(
+    state: &Inner,
+    endpoint: &str,
+    headers: &HeaderMap,
+    scope: Option<&str>,
+) -> Result<Grant, Refusal> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(Box::new(bad_input(
+            endpoint,
+            "Must provide HTTP header \"Authorization\" or URL parameter \"authorization\".",
+        )));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(access) = token.and_then(|t| state.access_tokens.get(t)) else {
+        return Err(Box::new(unauthorized("invalid_access_token")));
+    };
+    let grant = &state.grants[access.grant];
+    if grant.revoked || grant.provider != Provider::Dropbox {
+        return Err(Box::new(unauthorized("invalid_access_token")));
+    }
+    if access.expired || access.expires_at <= std::time::Instant::now() {
+        return Err(Box::new(unauthorized("expired_access_token")));
+    }
+    if let Some(scope) = scope {
+        if !grant.scope.split_whitespace().any(|s| s == scope) {
+            let body = json!({
+                "error_summary": "missing_scope/...",
+                "error": {".tag": "missing_scope", "required_scope": scope},
+            });
+            return Err(Box::new(
+                (StatusCode::UNAUTHORIZED, Json(body)).into_response(),
+            ));
+        }
+    }
+    Ok(grant.clone())
+}
+
+pub(crate) async fn get_current_account(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    const ENDPOINT: &str = "users/get_current_account";
+    if let Err(refusal) = argument(ENDPOINT, &headers, &body, true) {
+        return *refusal;
+    }
+    let state = lock(&shared);
+    let grant = match authenticate(&state, ENDPOINT, &headers, Some("account_info.read")) {
+        Ok(grant) => grant,
+        Err(refusal) => return *refusal,
+    };
+    let email = state.email(Provider::Dropbox, &grant.user);
+    let local = email.split('@').next().unwrap_or("").to_string();
+    let mut given = local.clone();
+    if let Some(first) = given.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    let namespace = uid_of(&format!("namespace:{}", grant.user));
+    Json(json!({
+        "account_id": grant.user,
+        "name": {
+            "given_name": given,
+            "surname": "Example",
+            "familiar_name": given,
+            "display_name": format!("{given} Example"),
+            "abbreviated_name": format!("{}E", given.get(..1).unwrap_or("")),
+        },
+        "email": email,
+        "email_verified": true,
+        "disabled": false,
+        "locale": "en",
+        "referral_link": "https://db.tt/stand-in",
+        "is_paired": false,
+        "account_type": {".tag": "basic"},
+        "root_info": {
+            ".tag": "user",
+            "root_namespace_id": namespace,
+            "home_namespace_id": namespace,
+        },
+        "country": "US",
+    }))
+    .into_response()
+}
+
+/// Disables the access token of the call and, with it, its refresh token and every other
+/// access token of that refresh token (auth/token/revoke).
+pub(crate) async fn revoke(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    const ENDPOINT: &str = "auth/token/revoke";
+    if let Err(refusal) = argument(ENDPOINT, &headers, &body, true) {
+        return *refusal;
+    }
+    let mut state = lock(&shared);
+    if let Err(refusal) = authenticate(&state, ENDPOINT, &headers, None) {
+        return *refusal;
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, token)| token.trim().to_string())
+        .unwrap_or_default();
+    if let Some(grant) = state.access_tokens.get(&token).map(|t| t.grant) {
+        state.grants[grant].revoked = true;
+        state.revoked.push(token);
+    }
+    Json(Value::Null).into_response()
+}
+
+/// What a cursor stands for: the listing's scope and the last change it has delivered.
+#[derive(Clone, Serialize, Deserialize)]
+struct Cursor {
+    user: String,
+    /// The listed folder's `path_lower`; `""` is the root.
+    folder: String,
+    recursive: bool,
+    include_deleted: bool,
+    /// The sequence number of the last change delivered; 0 before the first page.
+    after: u64,
+    /// Deletions older than this (those before the first listing began) are left out unless
+    /// `include_deleted`; later ones are changes the client must hear about.
+    snapshot: u64,
+    /// Entries per page the client asked for (a hint, capped by the stand-in's page size).
+    limit: Option<usize>,
+    epoch: u64,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(cursor: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Paths come from the parent chain: Dropbox has no parent ids, only paths.
+fn path_display(drive: &Drive, spec: &FileSpec) -> String {
+    let mut names = vec![spec.name.clone()];
+    let mut seen = HashSet::new();
+    let mut next = spec.parent.clone();
+    while let Some(id) = next {
+        let Some(folder) = drive.files.get(&id).filter(|_| seen.insert(id.clone())) else {
+            break;
+        };
+        names.push(folder.spec.name.clone());
+        next = folder.spec.parent.clone();
+    }
+    names.reverse();
+    format!("/{}", names.join("/"))
+}
+
+/// Dropbox shows no trash through this API: a trashed item is a deleted one.
+fn is_gone(file: &File) -> bool {
+    file.deleted || file.spec.trashed
+}
+
+/// Whether a folder above the item is gone too: then only that folder's `deleted` entry is
+/// reported, none for what was in it.
+fn under_gone_folder(drive: &Drive, spec: &FileSpec) -> bool {
+    let mut seen = HashSet::new();
+    let mut next = spec.parent.clone();
+    while let Some(id) = next {
+        let Some(folder) = drive.files.get(&id).filter(|_| seen.insert(id.clone())) else {
+            return false;
+        };
+        if is_gone(folder) {
+            return true;
+        }
+        next = folder.spec.parent.clone();
+    }
+    false
+}
+
+fn timestamp(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// One `Metadata` entry (files/list_folder, `entries`): `file`, `folder` or `deleted`; a
+/// `deleted` entry has no id, only the name and paths it had.
+fn entry_json(drive: &Drive, file: &File) -> Value {
+    let spec = &file.spec;
+    let path = path_display(drive, spec);
+    let lower = path.to_lowercase();
+    if is_gone(file) {
+        return json!({".tag": "deleted", "name": spec.name, "path_lower": lower, "path_display": path});
+    }
+    if spec.is_folder() {
+        return json!({".tag": "folder", "name": spec.name, "id": spec.id, "path_lower": lower, "path_display": path});
+    }
+    let content_hash: String = spec
+        .content_digest()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    json!({
+        ".tag": "file",
+        "name": spec.name,
+        "id": spec.id,
+        "client_modified": timestamp(spec.modified_time),
+        "server_modified": timestamp(file.changed_at.max(spec.modified_time)),
+        // Revisions are hex strings of at least 9 characters.
+        "rev": format!("{:015x}", file.seq),
+        "size": spec.size.unwrap_or(0),
+        "path_lower": lower,
+        "path_display": path,
+        "is_downloadable": true,
+        "content_hash": content_hash,
+    })
+}
+
+#[derive(Deserialize)]
+struct ListFolderArgs {
+    path: String,
+    #[serde(default)]
+    recursive: bool,
+    #[serde(default)]
+    include_deleted: bool,
+    limit: Option<u64>,
+}
+
+pub(crate) async fn list_folder(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    const ENDPOINT: &str = "files/list_folder";
+    let args = match argument(ENDPOINT, &headers, &body, false) {
+        Ok(value) => value,
+        Err(refusal) => return *refusal,
+    };
+    let args: ListFolderArgs = match serde_json::from_value(args) {
+        Ok(args) => args,
+        Err(e) => return bad_input(ENDPOINT, &format!("request body: {e}")),
+    };
+    // The root is "", not "/" (files/list_folder, `path` pattern).
+    if args.path == "/"
+        || (!args.path.is_empty() && !args.path.starts_with('/') && !args.path.starts_with("id:"))
+    {
+        return bad_input(
+            ENDPOINT,
+            &format!("request body: path: '{}' did not match pattern '(/(.|[\\r\\n])*)?|id:.*|(ns:[0-9]+(/.*)?)'", args.path),
+        );
+    }
+    if let Some(limit) = args.limit {
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return bad_input(
+                ENDPOINT,
+                &format!("request body: limit: {limit} is not within 1 and {MAX_LIMIT}"),
+            );
+        }
+    }
+    let mut state = lock(&shared);
+    let grant = match authenticate(&state, ENDPOINT, &headers, Some("files.metadata.read")) {
+        Ok(grant) => grant,
+        Err(refusal) => return *refusal,
+    };
+    let epoch = state.cursor_epoch;
+    let drive = state.drive(Provider::Dropbox, &grant.user);
+    let folder = match args.path.as_str() {
+        "" => String::new(),
+        path => {
+            let wanted = path.to_lowercase();
+            let found = drive.files.values().find(|f| {
+                !is_gone(f)
+                    && (f.spec.id == path || path_display(drive, &f.spec).to_lowercase() == wanted)
+            });
+            match found {
+                None => return api_error(StatusCode::CONFLICT, "path/not_found"),
+                Some(f) if !f.spec.is_folder() => {
+                    return api_error(StatusCode::CONFLICT, "path/not_folder")
+                }
+                Some(f) => path_display(drive, &f.spec).to_lowercase(),
+            }
+        }
+    };
+    let cursor = Cursor {
+        user: grant.user,
+        folder,
+        recursive: args.recursive,
+        include_deleted: args.include_deleted,
+        after: 0,
+        snapshot: drive.next_seq,
+        limit: args.limit.map(|l| l as usize),
+        epoch,
+    };
+    page(&mut state, cursor)
+}
+
+#[derive(Deserialize)]
+struct ContinueArgs {
+    cursor: String,
+}
+
+pub(crate) async fn list_folder_continue(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    const ENDPOINT: &str = "files/list_folder/continue";
+    let args = match argument(ENDPOINT, &headers, &body, false) {
+        Ok(value) => value,
+        Err(refusal) => return *refusal,
+    };
+    let args: ContinueArgs = match serde_json::from_value(args) {
+        Ok(args) => args,
+        Err(e) => return bad_input(ENDPOINT, &format!("request body: {e}")),
+    };
+    let mut state = lock(&shared);
+    let grant = match authenticate(&state, ENDPOINT, &headers, Some("files.metadata.read")) {
+        Ok(grant) => grant,
+        Err(refusal) => return *refusal,
+    };
+    let Some(cursor) = Cursor::decode(&args.cursor).filter(|c| c.user == grant.user) else {
+        return bad_input(ENDPOINT, "Invalid \"cursor\" parameter.");
+    };
+    // A reset cursor cannot be continued: the client must list the folder afresh
+    // (ListFolderContinueError `reset`).
+    if cursor.epoch != state.cursor_epoch {
+        return api_error(StatusCode::CONFLICT, "reset");
+    }
+    page(&mut state, cursor)
+}
+
+/// The entries after the cursor, in the order they changed (so a folder comes before what
+/// was put in it), at most a page of them.
+fn page(state: &mut Inner, cursor: Cursor) -> Response {
+    let page_size = cursor
+        .limit
+        .map_or(state.dropbox_page_size, |l| l.min(state.dropbox_page_size))
+        .max(1);
+    let drive = state.drive(Provider::Dropbox, &cursor.user);
+    let in_scope = |path_lower: &str| -> bool {
+        let Some(rest) = path_lower.strip_prefix(&format!("{}/", cursor.folder)) else {
+            return false;
+        };
+        cursor.recursive || !rest.contains('/')
+    };
+    let mut changed: Vec<&File> = drive
+        .files
+        .values()
+        .filter(|f| f.seq > cursor.after)
+        .filter(|f| !is_gone(f) || cursor.include_deleted || f.seq >= cursor.snapshot)
+        .filter(|f| !under_gone_folder(drive, &f.spec))
+        .filter(|f| in_scope(&path_display(drive, &f.spec).to_lowercase()))
+        .collect();
+    changed.sort_by_key(|f| f.seq);
+    let has_more = changed.len() > page_size;
+    changed.truncate(page_size);
+    let mut entries = Vec::new();
+    for file in &changed {
+        // A move or rename is a `deleted` entry at the old path, then the entry at the new
+        // one; clients apply entries in order (files/list_folder, description).
+        // The version the client last saw: the latest one delivered before this cursor.
+        let seen = file
+            .versions
+            .iter()
+            .rev()
+            .find(|(seq, _)| *seq <= cursor.after);
+        let moved_from = seen
+            .filter(|_| !is_gone(file))
+            .map(|(_, seen)| path_display(drive, seen))
+            .filter(|old| old.to_lowercase() != path_display(drive, &file.spec).to_lowercase());
+        if let Some(old) = moved_from {
+            let name = old.rsplit('/').next().unwrap_or_default().to_string();
+            entries.push(json!({
+                ".tag": "deleted",
+                "name": name,
+                "path_lower": old.to_lowercase(),
+                "path_display": old,
+            }));
+        }
+        entries.push(entry_json(drive, file));
+    }
+    let next = match has_more {
+        true => Cursor {
+            after: changed.last().map_or(cursor.after, |f| f.seq),
+            ..cursor
+        },
+        // Everything up to now is delivered; what changes next comes in `continue`.
+        false => Cursor {
+            after: drive.next_seq - 1,
+            ..cursor
+        },
+    };
+    Json(json!({"entries": entries, "cursor": next.encode(), "has_more": has_more})).into_response()
+}
