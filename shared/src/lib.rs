@@ -5,7 +5,9 @@
 //! - [`crypto`], [`store`], [`queue`]: token encryption, storage and the job queue, each with
 //!   an AWS and a local implementation chosen by `HUB_BACKEND`.
 //! - [`login`], [`accounts`], [`fanout`], [`worker`]: what the functions do.
-//! - [`web`]: the HTTP side shared by the API functions (errors, API key, JSON bodies).
+//! - `web` (feature `web`): the HTTP side shared by the API functions (error responses, API
+//!   key, extractors into the domain's typed arguments). Nothing else depends on HTTP, so the
+//!   worker builds without axum.
 
 pub mod accounts;
 pub mod config;
@@ -20,6 +22,7 @@ pub mod queue;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+#[cfg(feature = "web")]
 pub mod web;
 pub mod worker;
 
