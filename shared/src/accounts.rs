@@ -10,6 +10,7 @@ use crate::tokens;
 
 /// Accounts read from the store per round trip.
 const ACCOUNT_PAGE: usize = 500;
+/// The contract's page size of `/users/{id}/files`: 100 unless asked, at most 1000.
 pub const DEFAULT_FILE_PAGE: usize = 100;
 pub const MAX_FILE_PAGE: usize = 1000;
 
@@ -40,35 +41,15 @@ pub struct FilesPage {
     pub next_cursor: Option<String>,
 }
 
-/// One page of an account's file index. The cursor is opaque to clients (the hex of the last
-/// file id) and `limit` is 1 to 1000.
+/// One page of an account's file index: up to `limit` files (1 to [`MAX_FILE_PAGE`]) after
+/// the file id `after`. `next_cursor` is opaque to clients: the hex of the last file id, which
+/// the web layer (`web::FilesQuery`) decodes back into `after`.
 pub async fn files(
     hub: &Hub,
     account_id: &str,
-    limit: Option<&str>,
-    cursor: Option<&str>,
+    limit: usize,
+    after: Option<String>,
 ) -> HubResult<FilesPage> {
-    let limit = match limit {
-        None => DEFAULT_FILE_PAGE,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_FILE_PAGE).contains(n))
-            .ok_or_else(|| {
-                HubError::InvalidRequest(format!(
-                    "limit must be a whole number from 1 to {MAX_FILE_PAGE}"
-                ))
-            })?,
-    };
-    // Any hex cursor is a position in the index (one we did not issue just starts somewhere);
-    // only a cursor that is not hex at all is refused.
-    let after = cursor
-        .map(|c| {
-            hex::decode(c)
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                .map_err(|_| HubError::InvalidRequest("cursor is not one this hub issued".into()))
-        })
-        .transpose()?;
     if hub.store.get_account(account_id).await?.is_none() {
         return Err(HubError::UserNotFound(account_id.to_string()));
     }

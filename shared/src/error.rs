@@ -1,10 +1,10 @@
 //! One error type for the whole hub.
 //!
 //! Every variant knows the contract's `error` code and HTTP status, so handlers never decide
-//! them. Internal failures carry their detail for the logs only: the response says
+//! them. The status is a plain number so that the domain does not depend on an HTTP crate;
+//! the web layer (`crate::web`, feature `web`) turns it into a response. Internal failures carry their detail for the logs only: the response says
 //! `internal_error` and nothing else, so no stack trace, token or secret can leak out.
 
-use axum::http::StatusCode;
 use thiserror::Error;
 
 /// What went wrong, in the terms of the contract's error list.
@@ -63,24 +63,23 @@ impl HubError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    /// The contract's HTTP status code for this error.
+    pub fn status(&self) -> u16 {
         match self {
-            HubError::Unauthorized => StatusCode::UNAUTHORIZED,
-            HubError::UnknownProvider(_) | HubError::UserNotFound(_) | HubError::NotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            HubError::Unauthorized => 401,
+            HubError::UnknownProvider(_) | HubError::UserNotFound(_) | HubError::NotFound(_) => 404,
             HubError::ProviderNotConfigured {
                 for_sync: false, ..
-            } => StatusCode::NOT_FOUND,
+            } => 404,
             HubError::ProviderNotConfigured { for_sync: true, .. }
             | HubError::InvalidState
             | HubError::AuthorizationDenied
             | HubError::InvalidRequest(_)
             | HubError::InvalidJson(_)
-            | HubError::InvalidSourceType(_) => StatusCode::BAD_REQUEST,
-            HubError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            HubError::Provider(_) => StatusCode::BAD_GATEWAY,
-            HubError::Config(_) | HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | HubError::InvalidSourceType(_) => 400,
+            HubError::MethodNotAllowed => 405,
+            HubError::Provider(_) => 502,
+            HubError::Config(_) | HubError::Internal(_) => 500,
         }
     }
 

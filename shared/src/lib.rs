@@ -6,7 +6,9 @@
 //!   an AWS and a local implementation chosen by `HUB_BACKEND`.
 //! - [`retry`]: the one retry engine (provider calls, DynamoDB and SQS batch rounds).
 //! - [`login`], [`accounts`], [`fanout`], [`worker`]: what the functions do.
-//! - [`web`]: the HTTP side shared by the API functions (errors, API key, JSON bodies).
+//! - `web` (feature `web`): the HTTP side shared by the API functions (error responses, API
+//!   key, extractors into the domain's typed arguments). Nothing else depends on HTTP, so the
+//!   worker builds without axum.
 
 pub mod accounts;
 pub mod config;
@@ -22,6 +24,7 @@ pub mod retry;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+#[cfg(feature = "web")]
 pub mod web;
 pub mod worker;
 

@@ -43,7 +43,8 @@ pub async fn begin(hub: &Hub, provider: &str) -> HubResult<String> {
     Ok(connector.oauth().authorization_url(&state, challenge))
 }
 
-/// The query of the provider's redirect back to the hub.
+/// What the provider's redirect back to the hub carries (`web::CallbackParams` reads it from
+/// the query).
 #[derive(Debug, Default)]
 pub struct Callback {
     pub code: Option<String>,

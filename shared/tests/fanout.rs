@@ -218,7 +218,7 @@ async fn sync_requests_are_checked() {
     ));
     let not_configured = error(request(Some("onedrive"), None)).await;
     assert_eq!(
-        (not_configured.code(), not_configured.status().as_u16()),
+        (not_configured.code(), not_configured.status()),
         ("provider_not_configured", 400)
     );
 }

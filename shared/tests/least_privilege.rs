@@ -826,7 +826,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     // users: list, files, delete (tokens opened to revoke them, account and index deleted).
     let listed = accounts::list(&users.hub).await.unwrap();
     assert_eq!(listed.len(), 2);
-    let files = accounts::files(&users.hub, &first.id, Some("10"), None)
+    let files = accounts::files(&users.hub, &first.id, 10, None)
         .await
         .unwrap();
     assert_eq!(files.files.len(), 3);

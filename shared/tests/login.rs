@@ -195,7 +195,7 @@ async fn refusals_map_to_the_contract_errors() {
         refused,
         HubError::Provider(ProviderError::InvalidGrant)
     ));
-    assert_eq!(refused.status().as_u16(), 502);
+    assert_eq!(refused.status(), 502);
 
     let state = state_of(&login::begin(&hub, "google").await.unwrap());
     let denied = Callback {

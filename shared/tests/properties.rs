@@ -37,7 +37,7 @@ proptest! {
             Ok(_) => {}
             Err(error) => {
                 prop_assert!(matches!(error, HubError::InvalidJson(_)), "{error:?}");
-                prop_assert_eq!(error.status().as_u16(), 400);
+                prop_assert_eq!(error.status(), 400);
             }
         }
     }

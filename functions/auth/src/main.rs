@@ -8,9 +8,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use hub::login::{self, Callback};
+use hub::login;
 use hub::model::AccountView;
-use hub::web::{with_fallbacks, PathParam, QueryParams};
+use hub::web::{with_fallbacks, CallbackParams, PathParam};
 use hub::{Hub, HubError};
 
 #[tokio::main]
@@ -47,13 +47,8 @@ async fn begin_login(
 async fn complete_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
-    mut query: QueryParams,
+    CallbackParams(callback): CallbackParams,
 ) -> Result<Json<AccountView>, HubError> {
-    let callback = Callback {
-        code: query.take("code"),
-        state: query.take("state"),
-        error: query.take("error"),
-    };
     Ok(Json(login::complete(&hub, &provider, callback).await?))
 }
 

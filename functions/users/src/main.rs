@@ -10,7 +10,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
 use hub::model::AccountView;
-use hub::web::{require_api_key, with_fallbacks, ApiKey, PathParam, QueryParams};
+use hub::web::{require_api_key, with_fallbacks, ApiKey, FilesQuery, PathParam};
 use hub::{Hub, HubError};
 
 #[tokio::main]
@@ -37,11 +37,9 @@ async fn list_accounts(State(hub): State<Arc<Hub>>) -> Result<Json<Vec<AccountVi
 async fn list_files(
     State(hub): State<Arc<Hub>>,
     PathParam(id): PathParam,
-    query: QueryParams,
+    FilesQuery { limit, after }: FilesQuery,
 ) -> Result<Json<FilesPage>, HubError> {
-    Ok(Json(
-        accounts::files(&hub, &id, query.get("limit"), query.get("cursor")).await?,
-    ))
+    Ok(Json(accounts::files(&hub, &id, limit, after).await?))
 }
 
 async fn delete_account(

@@ -1,78 +1,13 @@
-//! The HTTP side shared by the API functions: the contract's error shape, the bearer API key,
-//! JSON bodies and parameters that answer bad input with a clear 4xx instead of a rejection
-//! with a text body.
+//! Generic extractors: JSON bodies, path parameters and query strings, each refusing bad
+//! input with the contract's error instead of axum's text rejection.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{header, Uri};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
-use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::error::HubError;
-
-impl IntoResponse for HubError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(code = self.code(), error = %self, "request failed");
-        } else {
-            tracing::info!(code = self.code(), error = %self, "request refused");
-        }
-        let body = json!({ "error": self.code(), "message": self.public_message() });
-        (status, Json(body)).into_response()
-    }
-}
-
-/// The management routes' bearer key, kept as a digest: comparing two fixed-length digests in
-/// constant time leaks neither the key's bytes nor its length.
-#[derive(Clone)]
-pub struct ApiKey(Arc<[u8; 32]>);
-
-impl ApiKey {
-    pub fn new(key: &SecretString) -> Self {
-        ApiKey(Arc::new(
-            Sha256::digest(key.expose_secret().as_bytes()).into(),
-        ))
-    }
-
-    pub fn matches(&self, presented: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        bool::from(digest.ct_eq(self.0.as_ref()))
-    }
-}
-
-/// Middleware: 401 `unauthorized` unless `Authorization: Bearer <HUB_API_KEY>`.
-pub async fn require_api_key(State(key): State<ApiKey>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match presented {
-        Some(token) if key.matches(token) => next.run(request).await,
-        _ => HubError::Unauthorized.into_response(),
-    }
-}
-
-/// Answers unknown paths and methods in the contract's error shape.
-pub fn with_fallbacks(router: Router) -> Router {
-    router
-        .fallback(|uri: Uri| async move { HubError::NotFound(uri.path().to_string()) })
-        .method_not_allowed_fallback(|| async { HubError::MethodNotAllowed })
-}
 
 /// A JSON object body; an empty body is `T::default()`, anything else that is not a JSON
 /// object of the right shape is `invalid_json`.
@@ -144,19 +79,5 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
             }
         }
         Ok(QueryParams(params))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_key_matches_exactly() {
-        let key = ApiKey::new(&SecretString::from("s3cret-key"));
-        assert!(key.matches("s3cret-key"));
-        assert!(!key.matches("s3cret-ke"));
-        assert!(!key.matches("s3cret-key "));
-        assert!(!key.matches(""));
     }
 }

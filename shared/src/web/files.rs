@@ -1,0 +1,84 @@
+//! The query of `GET /users/{id}/files`: `limit` and `cursor`, checked and decoded into the
+//! typed arguments of [`crate::accounts::files`].
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::QueryParams;
+use crate::accounts::{DEFAULT_FILE_PAGE, MAX_FILE_PAGE};
+use crate::error::HubError;
+
+/// A page request: `limit` is 1 to 1000 (100 when absent); `cursor` is the `next_cursor` of
+/// the previous page, decoded back into the file id to start after.
+#[derive(Debug, PartialEq)]
+pub struct FilesQuery {
+    pub limit: usize,
+    pub after: Option<String>,
+}
+
+impl FilesQuery {
+    /// Anything but a whole number in range, or a cursor that is not hex, is `invalid_request`.
+    pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, HubError> {
+        let limit = match limit {
+            None => DEFAULT_FILE_PAGE,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_FILE_PAGE).contains(n))
+                .ok_or_else(|| {
+                    HubError::InvalidRequest(format!(
+                        "limit must be a whole number from 1 to {MAX_FILE_PAGE}"
+                    ))
+                })?,
+        };
+        // The cursor is the hex of the last file id (see `accounts::files`). Any hex cursor is
+        // a position in the index (one we did not issue just starts somewhere); only a cursor
+        // that is not hex at all is refused.
+        let after = cursor
+            .map(|c| {
+                hex::decode(c)
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .map_err(|_| {
+                        HubError::InvalidRequest("cursor is not one this hub issued".into())
+                    })
+            })
+            .transpose()?;
+        Ok(FilesQuery { limit, after })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for FilesQuery {
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let query = QueryParams::from_request_parts(parts, state).await?;
+        FilesQuery::parse(query.get("limit"), query.get("cursor"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_defaults_to_100_and_must_be_1_to_1000() {
+        assert_eq!(FilesQuery::parse(None, None).unwrap().limit, 100);
+        assert_eq!(FilesQuery::parse(Some("1"), None).unwrap().limit, 1);
+        assert_eq!(FilesQuery::parse(Some("1000"), None).unwrap().limit, 1000);
+        for bad in ["0", "1001", "abc", "", "-5", "2.5"] {
+            let error = FilesQuery::parse(Some(bad), None).unwrap_err();
+            assert_eq!(error.code(), "invalid_request", "limit={bad}");
+        }
+    }
+
+    #[test]
+    fn cursor_is_the_hex_of_the_id_to_start_after() {
+        let cursor = hex::encode("file-42");
+        assert_eq!(
+            FilesQuery::parse(None, Some(&cursor)).unwrap().after,
+            Some("file-42".to_string())
+        );
+        let error = FilesQuery::parse(None, Some("not hex")).unwrap_err();
+        assert_eq!(error.code(), "invalid_request");
+    }
+}

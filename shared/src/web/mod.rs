@@ -1,0 +1,30 @@
+//! The HTTP side shared by the API functions (feature `web`): the contract's error shape, the
+//! bearer API key, and extractors that turn requests into the domain's typed arguments,
+//! answering bad input with a clear 4xx instead of a rejection with a text body.
+//!
+//! The domain modules (`login`, `accounts`, `fanout`, `worker`) know nothing of HTTP; this
+//! layer is the only one that depends on axum, so `sync-worker` builds without it.
+
+mod api_key;
+mod error;
+mod extract;
+mod files;
+mod login;
+
+use axum::http::Uri;
+use axum::Router;
+
+use crate::error::HubError;
+
+pub use api_key::{require_api_key, ApiKey};
+pub use error::status_code;
+pub use extract::{JsonBody, PathParam, QueryParams};
+pub use files::FilesQuery;
+pub use login::CallbackParams;
+
+/// Answers unknown paths and methods in the contract's error shape.
+pub fn with_fallbacks(router: Router) -> Router {
+    router
+        .fallback(|uri: Uri| async move { HubError::NotFound(uri.path().to_string()) })
+        .method_not_allowed_fallback(|| async { HubError::MethodNotAllowed })
+}
