@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use hub::crypto::Sealed;
-use hub::model::{Account, AccountStatus, TokenSet};
+use hub::model::{Account, TokenSet};
 
 use crate::support::Result;
 
@@ -117,22 +117,7 @@ pub fn sample_tokens() -> TokenSet {
 /// sealed value for every account: the fan-out never opens tokens, and the item keeps its
 /// real size.
 pub fn synthetic_account(provider: &str, sealed: &Sealed) -> Account {
-    let id = uuid::Uuid::new_v4().to_string();
-    Account {
-        provider_user_id: format!("user-{id}"),
-        email: format!("{}@example.com", &id[..8]),
-        id,
-        provider: provider.to_string(),
-        status: AccountStatus::Active,
-        connected_at: Utc::now(),
-        last_synced_at: None,
-        last_sync: None,
-        has_refresh_token: true,
-        tokens: sealed.clone(),
-        cursor: None,
-        listing: Default::default(),
-        version: 1,
-    }
+    hub::testing::account(provider).tokens(sealed.clone()).build()
 }
 
 /// The account item as `hub::store::dynamo` writes it: the record plus its table and

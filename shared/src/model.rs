@@ -307,3 +307,13 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
 }
+
+impl<T> Page<T> {
+    /// The last page, with nothing on it.
+    pub fn empty() -> Self {
+        Page {
+            items: Vec::new(),
+            next: None,
+        }
+    }
+}

@@ -22,10 +22,13 @@ use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// Requests to throttle, by `X-Amz-Target` (`usize::MAX` for ever), and what was seen.
+/// Requests to throttle, by `X-Amz-Target` (`usize::MAX` for ever), transactions to cancel
+/// for a conflict, and what was seen. The proxy also refuses, as DynamoDB does and moto does
+/// not, a `BatchWriteItem` that names one key twice.
 #[derive(Clone, Default)]
 struct Faults {
     throttle: Arc<Mutex<HashMap<String, usize>>>,
+    cancel_transactions: Arc<Mutex<usize>>,
     seen: Arc<Mutex<HashMap<String, usize>>>,
     upstream: String,
 }
@@ -36,6 +39,10 @@ impl Faults {
             .lock()
             .unwrap()
             .insert(target.to_string(), times);
+    }
+
+    fn cancel_transactions(&self, times: usize) {
+        *self.cancel_transactions.lock().unwrap() = times;
     }
 
     fn seen(&self, target: &str) -> usize {
@@ -82,6 +89,28 @@ async fn proxy(State(faults): State<Faults>, request: Request) -> Response {
             .unwrap();
     }
     let bytes = to_bytes(body, 16 << 20).await.unwrap();
+    if target == "DynamoDB_20120810.BatchWriteItem" && names_a_key_twice(&bytes) {
+        return dynamodb_error(
+            "ValidationException",
+            json!({"message": "Provided list of item keys contains duplicates"}),
+        );
+    }
+    if target == "DynamoDB_20120810.TransactWriteItems" {
+        let mut left = faults.cancel_transactions.lock().unwrap();
+        if *left > 0 {
+            *left = left.saturating_sub(1);
+            return dynamodb_error(
+                "TransactionCanceledException",
+                json!({
+                    "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+                    "CancellationReasons": [
+                        {"Code": "None"},
+                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+                    ]
+                }),
+            );
+        }
+    }
     let url = format!(
         "{}{}",
         faults.upstream,
@@ -109,6 +138,45 @@ async fn proxy(State(faults): State<Faults>, request: Request) -> Response {
         .unwrap()
 }
 
+/// A DynamoDB error answer as the service sends it (JSON 1.0 protocol).
+fn dynamodb_error(kind: &str, mut body: serde_json::Value) -> Response {
+    body["__type"] = json!(format!("com.amazonaws.dynamodb.v20120810#{kind}"));
+    Response::builder()
+        .status(400)
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// Whether a `BatchWriteItem` body puts or deletes one table key twice, which DynamoDB
+/// refuses whole ("Provided list of item keys contains duplicates").
+fn names_a_key_twice(body: &[u8]) -> bool {
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut keys = std::collections::HashSet::new();
+    let tables = request["RequestItems"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (table, writes) in tables {
+        for write in writes.as_array().cloned().unwrap_or_default() {
+            let item = if write["PutRequest"].is_object() {
+                &write["PutRequest"]["Item"]
+            } else {
+                &write["DeleteRequest"]["Key"]
+            };
+            let key = (
+                table.clone(),
+                item["pk"].to_string(),
+                item["sk"].to_string(),
+            );
+            if !keys.insert(key) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 struct Fixture {
     hub: Hub,
     faults: Faults,
@@ -116,6 +184,14 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(
+        json!([{"id": "f1", "name": "a.txt", "size": 1, "file": {"mimeType": "text/plain"}}]),
+    )
+    .await
+}
+
+/// The hub on moto behind the proxy, with a Graph whose delta answers `items` in one page.
+async fn fixture_with(items: serde_json::Value) -> Fixture {
     // One set of test credentials for the whole process; the endpoint goes through `Env`.
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
@@ -137,7 +213,7 @@ async fn fixture() -> Fixture {
     let graph = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "value": [{"id": "f1", "name": "a.txt", "size": 1, "file": {"mimeType": "text/plain"}}],
+            "value": items,
             "@odata.deltaLink": format!("{}/v1.0/me/drive/root/delta?token=d1", graph.uri()),
         })))
         .mount(&graph)
@@ -244,4 +320,63 @@ async fn lasting_dynamodb_throttling_fails_the_job_after_bounded_retries() {
     );
     let stored = f.hub.store.get_account(&account.id).await.unwrap().unwrap();
     assert_eq!(stored.cursor, None, "the cursor never passes unsaved files");
+}
+
+#[tokio::test]
+async fn an_item_twice_in_one_delta_page_is_stored_once_at_its_last_state() {
+    // Graph documents that an item may appear more than once in a delta feed, the last
+    // occurrence winning; DynamoDB refuses a batch holding one key twice.
+    let f = fixture_with(json!([
+        {"id": "f1", "name": "old.txt", "size": 1, "file": {"mimeType": "text/plain"}},
+        {"id": "f2", "name": "b.txt", "size": 2, "file": {"mimeType": "text/plain"}},
+        {"id": "f1", "name": "new.txt", "size": 3, "file": {"mimeType": "text/plain"}}
+    ]))
+    .await;
+    let account = f.account().await;
+    let failed = tokio::time::timeout(Duration::from_secs(60), f.run_job(&account))
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "the page was stored");
+    let index = f
+        .hub
+        .store
+        .list_files(&account.id, None, 10)
+        .await
+        .unwrap()
+        .items;
+    let names: Vec<_> = index
+        .iter()
+        .map(|e| (e.id.as_str(), e.name.as_str()))
+        .collect();
+    assert_eq!(names, [("f1", "new.txt"), ("f2", "b.txt")]);
+}
+
+#[tokio::test]
+async fn a_delete_cancelled_by_a_conflict_is_retried_and_never_reported_as_not_found() {
+    let f = fixture().await;
+    let account = f.account().await;
+    f.faults.cancel_transactions(2);
+    assert!(
+        f.hub.store.delete_account(&account.id).await.unwrap(),
+        "deleted once the conflict passed"
+    );
+    assert!(f
+        .hub
+        .store
+        .get_account(&account.id)
+        .await
+        .unwrap()
+        .is_none());
+
+    let other = f.account().await;
+    f.faults.cancel_transactions(usize::MAX);
+    let before = f.faults.seen("DynamoDB_20120810.TransactWriteItems");
+    let refused = f.hub.store.delete_account(&other.id).await;
+    assert!(
+        matches!(&refused, Err(e) if e.status() >= 500),
+        "a lasting conflict is a failure the client retries, not a 404: {refused:?}"
+    );
+    assert!(f.hub.store.get_account(&other.id).await.unwrap().is_some());
+    let attempts = f.faults.seen("DynamoDB_20120810.TransactWriteItems") - before;
+    assert_eq!(attempts, 4, "bounded retries");
 }

@@ -710,10 +710,7 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
         if !storable(account_id) || after.is_some_and(|after| !storable(after)) {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(Page::empty());
         }
         let page = self.query_files(account_id, after, limit).await?;
         let items = page

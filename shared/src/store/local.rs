@@ -506,10 +506,7 @@ impl Store for LocalStore {
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
         if !storable(account_id) {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(Page::empty());
         }
         let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
         let page = self
