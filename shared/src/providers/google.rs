@@ -64,8 +64,9 @@ const ALL_DRIVES_CHANGES: &[(&str, &str)] = &[
     ("supportsAllDrives", "true"),
     ("includeItemsFromAllDrives", "true"),
 ];
-/// `changes/startPageToken` must say it supports shared drives too, or the token it gives
-/// does not follow them (<https://developers.google.com/drive/api/reference/rest/v3/changes/getStartPageToken>).
+/// `changes/startPageToken` is asked as an application that supports shared drives too, like
+/// the `changes.list` calls that follow the token
+/// (<https://developers.google.com/drive/api/reference/rest/v3/changes/getStartPageToken>).
 const ALL_DRIVES_START: &[(&str, &str)] = &[("supportsAllDrives", "true")];
 
 pub struct GoogleDrive {
