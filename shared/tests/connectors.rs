@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use hub::config::{Config, Env};
-use hub::model::TokenSet;
+use hub::model::{ContentHash, FileKind, TokenSet};
 use hub::providers::http::{ProviderHttp, RetryPolicy};
 use hub::providers::{Connector, NextPage, Registry};
 use hub::ProviderError;
@@ -485,6 +485,9 @@ async fn google_first_sync_saves_the_start_token_then_pages_through_files() {
         "webViewLink",
         "trashed",
         "nextPageToken",
+        "parents",
+        "md5Checksum",
+        "driveId",
     ] {
         assert!(
             files_query["fields"].contains(field),
@@ -493,6 +496,114 @@ async fn google_first_sync_saves_the_start_token_then_pages_through_files() {
     }
     assert_eq!(files_query["pageSize"], "1000");
     assert_eq!(files_query["q"], "trashed = false");
+    // Shared drives and what is shared with the user are listed only when asked for.
+    assert_eq!(files_query["supportsAllDrives"], "true");
+    assert_eq!(files_query["includeItemsFromAllDrives"], "true");
+    assert_eq!(files_query["corpora"], "allDrives");
+    let start_query = requests
+        .iter()
+        .find(|r| r.url.path() == "/drive/v3/changes/startPageToken")
+        .unwrap()
+        .url
+        .query_pairs()
+        .into_owned()
+        .collect::<HashMap<_, _>>();
+    assert_eq!(start_query["supportsAllDrives"], "true");
+}
+
+fn drive_400_invalid(location: &str) -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "code": 400,
+        "message": "Invalid Value",
+        "errors": [{"domain": "global", "reason": "invalid", "message": "Invalid Value",
+                    "locationType": "parameter", "location": location}]
+    }}))
+}
+
+#[tokio::test]
+async fn a_stale_files_list_page_token_means_start_over_but_a_refused_change_token_does_not() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(drive_400_invalid("pageToken"))
+        .mount(&server)
+        .await;
+    let drive = google(&server);
+    let listing = r#"{"phase":"listing","start_page_token":"100","page_token":"stale"}"#;
+    assert_eq!(
+        drive
+            .list_page(&token("t"), Some(listing))
+            .await
+            .unwrap_err(),
+        ProviderError::CursorExpired,
+        "a listing continued with a stale page token starts over"
+    );
+    // Starting over would read a change token the same way and fail again at every sync.
+    let changes = r#"{"phase":"changes","page_token":"100"}"#;
+    let refused = drive
+        .list_page(&token("t"), Some(changes))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ProviderError::Rejected(text) if text.starts_with("HTTP 400")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "neither is retried"
+    );
+}
+
+#[tokio::test]
+async fn another_invalid_parameter_of_a_continued_listing_is_a_rejection() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(drive_400_invalid("corpora"))
+        .mount(&server)
+        .await;
+    let listing = r#"{"phase":"listing","start_page_token":"100","page_token":"p2"}"#;
+    let refused = google(&server)
+        .list_page(&token("t"), Some(listing))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ProviderError::Rejected(_)), "{refused:?}");
+}
+
+#[tokio::test]
+async fn drive_files_carry_kind_parents_drive_and_md5() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/drive/v3/changes/startPageToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"startPageToken": "1"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/drive/v3/files"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"files": [
+            {"id": "d", "name": "Team", "mimeType": "application/vnd.google-apps.folder",
+             "parents": ["0Adrive"], "driveId": "0Adrive"},
+            {"id": "f", "name": "a.bin", "mimeType": "application/octet-stream",
+             "parents": ["d"], "driveId": "0Adrive", "md5Checksum": "0cc175b9c0f1b6a831c399e269772661"},
+            {"id": "s", "name": "shared.txt", "mimeType": "text/plain"}
+        ]})))
+        .mount(&server)
+        .await;
+    let page = google(&server).list_page(&token("t"), None).await.unwrap();
+    let [folder, file, shared] = &page.files[..] else {
+        panic!("{:?}", page.files)
+    };
+    assert_eq!(folder.kind, Some(FileKind::Folder));
+    assert_eq!(folder.content_hash, None);
+    assert_eq!(file.kind, Some(FileKind::File));
+    assert_eq!(file.parent_ids, Some(vec!["d".to_string()]));
+    assert_eq!(file.drive_id.as_deref(), Some("0Adrive"));
+    assert_eq!(
+        file.content_hash,
+        Some(ContentHash::new("md5", "0cc175b9c0f1b6a831c399e269772661"))
+    );
+    assert_eq!(shared.parent_ids, Some(vec![]), "no parents: []");
+    assert_eq!(shared.drive_id, None);
+    assert_eq!(shared.path, None);
 }
 
 #[tokio::test]
@@ -722,6 +833,16 @@ async fn graph_delta_follows_next_links_to_the_delta_link() {
         ["f1", "d1"],
         "the root is not a file"
     );
+    assert_eq!(first.files[0].kind, Some(FileKind::File));
+    assert_eq!(first.files[1].kind, Some(FileKind::Folder));
+    let select = server.received_requests().await.unwrap()[0]
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "$select")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(select.contains("parentReference"), "{select}");
     assert_eq!(first.files[0].mime_type.as_deref(), Some("text/plain"));
     let NextPage::More(next) = first.next else {
         panic!()
@@ -731,6 +852,46 @@ async fn graph_delta_follows_next_links_to_the_delta_link() {
     assert_eq!(
         second.next,
         NextPage::Done(format!("{base}/v1.0/me/drive/root/delta?token=delta1"))
+    );
+}
+
+#[tokio::test]
+async fn graph_items_carry_parents_drive_and_the_strongest_hash() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let parent = json!({"id": "dir", "driveId": "b!drive", "driveType": "business"});
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "@odata.deltaLink": format!("{base}/v1.0/me/drive/root/delta?token=d"),
+            "value": [
+                {"id": "biz", "name": "a", "parentReference": parent,
+                 "file": {"mimeType": "text/plain", "hashes": {"quickXorHash": "qx==", "sha256Hash": "AB12"}}},
+                {"id": "personal", "name": "b", "parentReference": parent,
+                 "file": {"mimeType": "text/plain", "hashes": {"quickXorHash": "qx==", "sha1Hash": "CD34"}}},
+                {"id": "gone", "deleted": {"state": "deleted"}, "parentReference": parent}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let page = onedrive(&server)
+        .list_page(&token("t"), None)
+        .await
+        .unwrap();
+    let [biz, personal, gone] = &page.files[..] else {
+        panic!("{:?}", page.files)
+    };
+    assert_eq!(biz.content_hash, Some(ContentHash::new("sha256", "AB12")));
+    assert_eq!(
+        personal.content_hash,
+        Some(ContentHash::new("quickXorHash", "qx=="))
+    );
+    assert_eq!(biz.parent_ids, Some(vec!["dir".to_string()]));
+    assert_eq!(biz.drive_id.as_deref(), Some("b!drive"));
+    assert!(gone.deleted);
+    assert_eq!(
+        gone.kind, None,
+        "a deleted item keeps the kind the index knows"
     );
 }
 

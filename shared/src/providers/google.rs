@@ -19,7 +19,7 @@ use super::oauth::{OAuthApp, OAuthEndpoints};
 use super::{get_json, Connector, FilePage, NextPage, ProviderClient, ProviderSpec};
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{FileEntry, Identity};
+use crate::model::{ContentHash, FileEntry, FileKind, Identity};
 
 pub const NAME: &str = "google";
 
@@ -39,13 +39,42 @@ const SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/drive.metadata.readonly",
 ];
 
-/// Drive answers only id, name and mimeType unless asked for more with `fields`.
-const FILE_FIELDS: &str = "id,name,mimeType,size,modifiedTime,webViewLink,trashed";
+/// Drive answers only id, name and mimeType unless asked for more with `fields`; `parents`,
+/// `md5Checksum` and `driveId` too come only when named
+/// (<https://developers.google.com/drive/api/guides/fields-parameter>).
+const FILE_FIELDS: &str =
+    "id,name,mimeType,size,modifiedTime,webViewLink,trashed,parents,md5Checksum,driveId";
 const PAGE_SIZE: &str = "1000";
+
+/// Drive's folder type (<https://developers.google.com/drive/api/guides/mime-types>).
+const FOLDER_MIME_TYPE: &str = "application/vnd.google-apps.folder";
+
+/// Shared-drive items are reached only by a client that says it supports them
+/// (`supportsAllDrives`) and asks for them (`includeItemsFromAllDrives`); `corpora=allDrives`
+/// then lists My Drive, the files shared with the user and every shared drive the user is a
+/// member of (<https://developers.google.com/drive/api/guides/enable-shareddrives>).
+const ALL_DRIVES_LISTING: &[(&str, &str)] = &[
+    ("supportsAllDrives", "true"),
+    ("includeItemsFromAllDrives", "true"),
+    ("corpora", "allDrives"),
+];
+/// `changes.list` reports shared-drive changes under the same two flags; it has no
+/// `corpora` (<https://developers.google.com/drive/api/reference/rest/v3/changes/list>).
+const ALL_DRIVES_CHANGES: &[(&str, &str)] = &[
+    ("supportsAllDrives", "true"),
+    ("includeItemsFromAllDrives", "true"),
+];
+/// `changes/startPageToken` is asked as an application that supports shared drives too, like
+/// the `changes.list` calls that follow the token
+/// (<https://developers.google.com/drive/api/reference/rest/v3/changes/getStartPageToken>).
+const ALL_DRIVES_START: &[(&str, &str)] = &[("supportsAllDrives", "true")];
 
 pub struct GoogleDrive {
     oauth: OAuthApp,
     http: ProviderHttp,
+    /// The same client for `files.list` calls that continue a listing with a page token,
+    /// where Drive's refusal of the token means "start over" ([`ListingAnswers`]).
+    continued_listing_http: ProviderHttp,
     api_url: String,
 }
 
@@ -69,6 +98,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
     )?;
     Ok(Arc::new(GoogleDrive {
         oauth,
+        continued_listing_http: client.http.answering_with(&ListingAnswers),
         http: client.http,
         api_url: env.url_or("GOOGLE_API_URL", "https://www.googleapis.com")?,
     }))
@@ -98,20 +128,50 @@ struct ApiError {
 #[derive(Deserialize)]
 struct ApiErrorDetail {
     reason: Option<String>,
+    location: Option<String>,
+}
+
+/// The first of Drive's `error.errors[]`, when the body is Drive's error.
+fn first_error_detail(body: &[u8]) -> Option<ApiErrorDetail> {
+    serde_json::from_slice::<ApiErrorBody>(body)
+        .ok()
+        .and_then(|body| body.error.errors.into_iter().next())
 }
 
 impl AnswerClassifier for GoogleAnswers {
     fn classify(&self, refusal: &Refusal<'_>) -> Verdict {
         if refusal.endpoint == Endpoint::Api && refusal.status == StatusCode::FORBIDDEN {
-            let reason = serde_json::from_slice::<ApiErrorBody>(refusal.body)
-                .ok()
-                .and_then(|body| body.error.errors.into_iter().next())
-                .and_then(|detail| detail.reason);
+            let reason = first_error_detail(refusal.body).and_then(|detail| detail.reason);
             if reason.is_some_and(|reason| RATE_LIMIT_REASONS.contains(&reason.as_str())) {
                 return Verdict::RetryAfterWait;
             }
         }
         answers::common(refusal)
+    }
+}
+
+/// Google's rules for a `files.list` call that sent a `pageToken`: Drive refuses a page token
+/// that went stale with 400 `invalid` on `location` `pageToken` (Drive documents no lifetime
+/// for them), and the listing can only start over: the worker then restarts from a new
+/// `startPageToken` read before the new listing, so nothing changing meanwhile is missed, and
+/// reconciles what the new listing no longer sees. Bound only to those calls: the same
+/// refusal of a `changes.list` token, or of a first page, stays a rejection, since starting
+/// over would get the same answer and restart every sync.
+#[derive(Debug)]
+pub struct ListingAnswers;
+
+impl AnswerClassifier for ListingAnswers {
+    fn classify(&self, refusal: &Refusal<'_>) -> Verdict {
+        if refusal.endpoint == Endpoint::Api && refusal.status == StatusCode::BAD_REQUEST {
+            let stale_page_token = first_error_detail(refusal.body).is_some_and(|detail| {
+                detail.reason.as_deref() == Some("invalid")
+                    && detail.location.as_deref() == Some("pageToken")
+            });
+            if stale_page_token {
+                return Verdict::CursorExpired;
+            }
+        }
+        GoogleAnswers.classify(refusal)
     }
 }
 
@@ -146,10 +206,22 @@ struct DriveFile {
     web_view_link: Option<String>,
     #[serde(default)]
     trashed: bool,
+    /// Absent for files shared with the user from a folder the user cannot see, and for
+    /// shared-drive roots.
+    #[serde(default)]
+    parents: Vec<String>,
+    /// Only for files with binary content: not for Google Docs, Sheets or folders.
+    md5_checksum: Option<String>,
+    /// The shared drive of the item; absent in My Drive and for files shared with the user.
+    drive_id: Option<String>,
 }
 
 impl DriveFile {
     fn into_entry(self) -> FileEntry {
+        let kind = match self.mime_type.as_deref() {
+            Some(FOLDER_MIME_TYPE) => FileKind::Folder,
+            _ => FileKind::File,
+        };
         FileEntry {
             id: self.id,
             name: self.name.unwrap_or_default(),
@@ -158,11 +230,11 @@ impl DriveFile {
             modified_at: self.modified_time,
             web_url: self.web_view_link,
             deleted: self.trashed,
-            kind: None,
-            parent_ids: None,
-            drive_id: None,
+            kind: Some(kind),
+            parent_ids: Some(self.parents),
+            drive_id: self.drive_id,
             path: None,
-            content_hash: None,
+            content_hash: self.md5_checksum.map(|md5| ContentHash::new("md5", md5)),
             changed_at: None,
         }
     }
@@ -211,7 +283,7 @@ impl GoogleDrive {
         let start: StartPageToken = get_json(
             &self.http,
             &format!("{}/drive/v3/changes/startPageToken", self.api_url),
-            &[],
+            ALL_DRIVES_START,
             token,
         )
         .await?;
@@ -231,11 +303,16 @@ impl GoogleDrive {
             ("q", "trashed = false"),
             ("spaces", "drive"),
         ];
-        if let Some(page_token) = page_token {
-            query.push(("pageToken", page_token));
-        }
+        query.extend_from_slice(ALL_DRIVES_LISTING);
+        let http = match page_token {
+            Some(page_token) => {
+                query.push(("pageToken", page_token));
+                &self.continued_listing_http
+            }
+            None => &self.http,
+        };
         let list: FileList = get_json(
-            &self.http,
+            http,
             &format!("{}/drive/v3/files", self.api_url),
             &query,
             token,
@@ -269,13 +346,14 @@ impl GoogleDrive {
     ) -> Result<FilePage, ProviderError> {
         let fields =
             format!("nextPageToken,newStartPageToken,changes(fileId,removed,file({FILE_FIELDS}))");
-        let query = [
+        let mut query = vec![
             ("pageToken", page_token),
             ("pageSize", PAGE_SIZE),
             ("fields", fields.as_str()),
             ("includeRemoved", "true"),
             ("spaces", "drive"),
         ];
+        query.extend_from_slice(ALL_DRIVES_CHANGES);
         let list: ChangeList = get_json(
             &self.http,
             &format!("{}/drive/v3/changes", self.api_url),
@@ -294,18 +372,7 @@ impl GoogleDrive {
                             .as_ref()
                             .and_then(|f| f.name.clone())
                             .unwrap_or_default(),
-                        id,
-                        mime_type: None,
-                        size: None,
-                        modified_at: None,
-                        web_url: None,
-                        deleted: true,
-                        kind: None,
-                        parent_ids: None,
-                        drive_id: None,
-                        path: None,
-                        content_hash: None,
-                        changed_at: None,
+                        ..FileEntry::tombstone(id)
                     }),
                     _ => None,
                 },

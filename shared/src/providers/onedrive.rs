@@ -18,7 +18,7 @@ use super::oauth::{OAuthApp, OAuthEndpoints};
 use super::{get_json, Connector, FilePage, NextPage, ProviderClient, ProviderSpec};
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{FileEntry, Identity};
+use crate::model::{ContentHash, FileEntry, FileKind, Identity};
 
 pub const NAME: &str = "onedrive";
 
@@ -33,7 +33,9 @@ pub const SPEC: ProviderSpec = ProviderSpec {
 /// `offline_access` is what makes the token endpoint return a refresh token.
 const SCOPES: &[&str] = &["offline_access", "Files.Read", "User.Read"];
 
-const DELTA_SELECT: &str = "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl";
+/// `parentReference` carries the parent's `id` and the `driveId`; `file` carries `hashes`.
+const DELTA_SELECT: &str =
+    "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl,parentReference";
 
 pub struct OneDrive {
     oauth: OAuthApp,
@@ -117,31 +119,79 @@ struct DriveItem {
     last_modified_date_time: Option<DateTime<Utc>>,
     web_url: Option<String>,
     file: Option<FileFacet>,
+    folder: Option<serde_json::Value>,
     root: Option<serde_json::Value>,
     deleted: Option<serde_json::Value>,
+    parent_reference: Option<ParentReference>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct FileFacet {
     mime_type: Option<String>,
+    hashes: Option<Hashes>,
+}
+
+/// Which hashes Graph computes depends on the drive: OneDrive for Business and SharePoint
+/// give `sha256Hash` (not always) and `quickXorHash`, OneDrive personal `sha1Hash` and
+/// `quickXorHash` (<https://learn.microsoft.com/en-us/graph/api/resources/hashes>).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Hashes {
+    sha256_hash: Option<String>,
+    quick_xor_hash: Option<String>,
+}
+
+impl Hashes {
+    /// The strongest hash there is: `sha256Hash`, else `quickXorHash` (contract section 6).
+    fn content_hash(self) -> Option<ContentHash> {
+        match (self.sha256_hash, self.quick_xor_hash) {
+            (Some(sha256), _) => Some(ContentHash::new("sha256", sha256)),
+            (None, Some(quick_xor)) => Some(ContentHash::new("quickXorHash", quick_xor)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Delta's `parentReference` has the parent folder's `id` and the `driveId`, never a `path`
+/// (<https://learn.microsoft.com/en-us/graph/api/driveitem-delta>, Remarks).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ParentReference {
+    id: Option<String>,
+    drive_id: Option<String>,
 }
 
 impl DriveItem {
     fn into_entry(self) -> FileEntry {
+        // The `folder` facet marks a folder; a deleted item carries neither facet and keeps
+        // the kind the index already has.
+        let kind = match (&self.deleted, &self.folder, &self.file) {
+            (Some(_), _, _) => None,
+            (None, Some(_), _) => Some(FileKind::Folder),
+            (None, None, _) => Some(FileKind::File),
+        };
+        let (parent_id, drive_id) = match self.parent_reference {
+            Some(parent) => (parent.id, parent.drive_id),
+            None => (None, None),
+        };
+        let (mime_type, content_hash) = match self.file {
+            Some(file) => (file.mime_type, file.hashes.and_then(Hashes::content_hash)),
+            None => (None, None),
+        };
         FileEntry {
             id: self.id,
             name: self.name.unwrap_or_default(),
-            mime_type: self.file.and_then(|f| f.mime_type),
+            kind,
+            mime_type,
             size: self.size,
             modified_at: self.last_modified_date_time,
             web_url: self.web_url,
             deleted: self.deleted.is_some(),
-            kind: None,
-            parent_ids: None,
-            drive_id: None,
+            parent_ids: Some(parent_id.into_iter().collect()),
+            drive_id,
             path: None,
-            content_hash: None,
+            content_hash,
             changed_at: None,
         }
     }

@@ -1,0 +1,353 @@
+//! The worker (`hub::worker::sync`) against the strict stand-ins of Drive v3 and Graph
+//! (`hub_testkit::FakeProviders`): shared drives and files shared with the user, a stale
+//! `files.list` page token mid-enumeration, an expired Graph delta link, an item repeated in a
+//! delta page, Drive's 403 rate limits, and folders, parents and hashes for both providers.
+//! Accounts are connected by a real login through the stand-ins' consent pages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hub::login::Callback;
+use hub::model::{ContentHash, FileEntry, FileKind, SyncJob, SyncReason};
+use hub::worker::SyncResult;
+use hub::Hub;
+use hub_testkit::{FakeProviders, FileSpec, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_USER};
+
+/// A local-backend hub pointed at the stand-ins, in its own data directory.
+async fn hub_for(providers: &FakeProviders) -> (Hub, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub::testing::local_hub(dir.path(), &providers.env_vars()).await;
+    (hub, dir)
+}
+
+/// Logs in as a browser would: the hub's consent URL, the stand-in's redirect back with a
+/// code (it consents at once), the hub's callback. Returns the new account's id.
+async fn connect(hub: &Hub, provider: &str) -> String {
+    let consent = hub::login::begin(hub, provider).await.unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = browser.get(&consent).send().await.unwrap();
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    let query: HashMap<String, String> = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let callback = Callback {
+        code: query.get("code").cloned(),
+        state: query.get("state").cloned(),
+        error: query.get("error").cloned(),
+    };
+    hub::login::complete(hub, provider, callback)
+        .await
+        .unwrap()
+        .id
+}
+
+fn job(account_id: &str, provider: &str) -> SyncJob {
+    SyncJob {
+        account_id: account_id.to_string(),
+        provider: provider.to_string(),
+        reason: SyncReason::Manual,
+        requested_at: Utc::now(),
+    }
+}
+
+async fn sync(hub: &Hub, account_id: &str, provider: &str) -> SyncResult {
+    hub::worker::sync(hub, &job(account_id, provider))
+        .await
+        .unwrap()
+}
+
+/// The account's index, by file id.
+async fn index(hub: &Hub, account_id: &str) -> HashMap<String, FileEntry> {
+    let page = hub.store.list_files(account_id, None, 1000).await.unwrap();
+    assert!(page.next.is_none(), "the test drives fit one page");
+    page.items
+        .into_iter()
+        .map(|entry| (entry.id.clone(), entry))
+        .collect()
+}
+
+fn assert_synced(result: &SyncResult) {
+    assert!(
+        matches!(result, SyncResult::Synced { .. }),
+        "the sync finished: {result:?}"
+    );
+}
+
+// ---------------------------------------------------------------- Google Drive
+
+#[tokio::test]
+async fn shared_drive_and_shared_with_me_files_are_indexed_by_a_first_google_sync() {
+    let providers = FakeProviders::start().await;
+    let user = DEFAULT_GOOGLE_USER;
+    providers.add_file("google", user, FileSpec::new("mine", "mine.txt"));
+    providers.add_file(
+        "google",
+        user,
+        FileSpec::new("team", "team.txt").in_shared_drive("0A-team-drive"),
+    );
+    providers.add_file(
+        "google",
+        user,
+        FileSpec::new("from-bob", "from-bob.txt").shared_with_me(),
+    );
+    let (hub, _dir) = hub_for(&providers).await;
+    let account = connect(&hub, "google").await;
+
+    assert_synced(&sync(&hub, &account, "google").await);
+
+    let index = index(&hub, &account).await;
+    let team = &index["team"];
+    assert_eq!(team.drive_id.as_deref(), Some("0A-team-drive"));
+    assert!(!team.deleted);
+    let shared = &index["from-bob"];
+    assert_eq!(
+        shared.drive_id, None,
+        "shared with the user, not in a shared drive"
+    );
+    assert_eq!(
+        shared.parent_ids,
+        Some(vec![]),
+        "Drive gives no parents for a file in a folder the user cannot see"
+    );
+    assert_eq!(index["mine"].drive_id, None, "My Drive has no drive id");
+}
+
+#[tokio::test]
+async fn a_stale_listing_token_restarts_the_enumeration_and_reconciles_what_went_meanwhile() {
+    let providers = FakeProviders::start().await;
+    let user = DEFAULT_GOOGLE_USER;
+    for id in ["a1", "a2", "a3", "a4", "a5"] {
+        providers.add_file("google", user, FileSpec::new(id, format!("{id}.txt")));
+    }
+    providers.set_drive_max_page_size(2);
+    let (hub, _dir) = hub_for(&providers).await;
+    let hub = Arc::new(hub);
+    let account = connect(&hub, "google").await;
+
+    // Every answer takes a while, so that the test can act between the worker storing page 1
+    // (with its cursor) and Drive answering its request for page 2.
+    providers.set_latency(Duration::from_millis(700));
+    let running = {
+        let (hub, account) = (hub.clone(), account.clone());
+        tokio::spawn(async move { sync(&hub, &account, "google").await })
+    };
+    let mut waited = Duration::ZERO;
+    loop {
+        let stored = hub.store.get_account(&account).await.unwrap().unwrap();
+        if stored.cursor.is_some() {
+            assert!(
+                stored.cursor.as_deref().unwrap().contains("listing"),
+                "page 1 stored, the enumeration under way: {:?}",
+                stored.cursor
+            );
+            break;
+        }
+        assert!(waited < Duration::from_secs(20), "page 1 never stored");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += Duration::from_millis(5);
+    }
+    // Page 2's request is in flight: its token goes stale, and a file of page 1 goes away.
+    providers.expire_listing_tokens();
+    providers.delete_file_for("google", user, "a1");
+    providers.set_latency(Duration::ZERO);
+
+    assert_synced(&running.await.unwrap());
+    assert_eq!(
+        providers.requests("/google/drive/v3/changes/startPageToken"),
+        2,
+        "the restart read a new start page token before listing again"
+    );
+    let index = index(&hub, &account).await;
+    assert!(index["a1"].deleted, "not seen again: reconciled as deleted");
+    for id in ["a2", "a3", "a4", "a5"] {
+        assert!(!index[id].deleted, "{id} is live");
+    }
+    let stored = hub.store.get_account(&account).await.unwrap().unwrap();
+    assert!(
+        !stored.listing.reconcile,
+        "the reconciliation is finished with the enumeration"
+    );
+
+    // The next sync reads changes from the token taken before the new listing.
+    providers.add_file("google", user, FileSpec::new("a6", "a6.txt"));
+    assert_synced(&sync(&hub, &account, "google").await);
+    assert!(!index_of(&hub, &account, "a6").await.deleted);
+}
+
+async fn index_of(hub: &Hub, account_id: &str, id: &str) -> FileEntry {
+    index(hub, account_id)
+        .await
+        .remove(id)
+        .expect("in the index")
+}
+
+#[tokio::test]
+async fn drive_403_rate_limits_are_waited_out_and_the_sync_succeeds() {
+    let providers = FakeProviders::start().await;
+    providers.add_file("google", DEFAULT_GOOGLE_USER, FileSpec::new("f1", "f1.txt"));
+    let (hub, _dir) = hub_for(&providers).await;
+    let account = connect(&hub, "google").await;
+    providers.fail_next_drive(403, "userRateLimitExceeded", 2);
+
+    assert_synced(&sync(&hub, &account, "google").await);
+
+    assert!(!index_of(&hub, &account, "f1").await.deleted);
+}
+
+#[tokio::test]
+async fn google_folders_parents_and_md5_checksums_are_indexed() {
+    let providers = FakeProviders::start().await;
+    let user = DEFAULT_GOOGLE_USER;
+    providers.add_file("google", user, FileSpec::folder("dir", "Reports"));
+    providers.add_file(
+        "google",
+        user,
+        FileSpec::new("inside", "q1.pdf").in_folder("dir"),
+    );
+    let (hub, _dir) = hub_for(&providers).await;
+    let account = connect(&hub, "google").await;
+
+    assert_synced(&sync(&hub, &account, "google").await);
+
+    let index = index(&hub, &account).await;
+    let folder = &index["dir"];
+    assert_eq!(folder.kind, Some(FileKind::Folder));
+    assert_eq!(
+        folder.content_hash, None,
+        "Drive has no checksum for folders"
+    );
+    assert_eq!(
+        folder.parent_ids.as_ref().map(Vec::len),
+        Some(1),
+        "in My Drive's root"
+    );
+    let file = &index["inside"];
+    assert_eq!(file.kind, Some(FileKind::File));
+    assert_eq!(file.parent_ids, Some(vec!["dir".to_string()]));
+    assert_eq!(file.path, None);
+    assert_md5(file.content_hash.as_ref());
+}
+
+fn assert_md5(hash: Option<&ContentHash>) {
+    let hash = hash.expect("a content hash");
+    assert_eq!(hash.algorithm, "md5");
+    assert!(
+        hash.value.len() == 32 && hash.value.chars().all(|c| c.is_ascii_hexdigit()),
+        "md5Checksum is 32 hex digits: {}",
+        hash.value
+    );
+}
+
+// ---------------------------------------------------------------- Microsoft Graph
+
+#[tokio::test]
+async fn an_expired_delta_link_restarts_and_marks_what_was_deleted_meanwhile() {
+    let providers = FakeProviders::start().await;
+    let user = DEFAULT_MICROSOFT_USER;
+    for id in ["m1", "m2", "m3"] {
+        providers.add_file("onedrive", user, FileSpec::new(id, format!("{id}.txt")));
+    }
+    let (hub, _dir) = hub_for(&providers).await;
+    let account = connect(&hub, "onedrive").await;
+    assert_synced(&sync(&hub, &account, "onedrive").await);
+
+    // While the delta link is dead, m2 goes: the fresh enumeration simply lacks it.
+    providers.expire_delta_links();
+    providers.delete_file_for("onedrive", user, "m2");
+    assert_synced(&sync(&hub, &account, "onedrive").await);
+
+    let index = index(&hub, &account).await;
+    assert!(
+        index["m2"].deleted,
+        "reconciled as deleted after the restart"
+    );
+    assert!(!index["m1"].deleted && !index["m3"].deleted);
+    assert_eq!(
+        index["m2"].name, "m2.txt",
+        "the tombstone keeps what was known"
+    );
+}
+
+#[tokio::test]
+async fn an_item_twice_in_one_delta_page_is_stored_at_its_last_state() {
+    let providers = FakeProviders::start().await;
+    let user = DEFAULT_MICROSOFT_USER;
+    providers.add_file("onedrive", user, FileSpec::new("m1", "draft.txt"));
+    let (hub, _dir) = hub_for(&providers).await;
+    let account = connect(&hub, "onedrive").await;
+    assert_synced(&sync(&hub, &account, "onedrive").await);
+
+    providers.modify_file("onedrive", user, "m1", "final.txt");
+    providers.repeat_in_next_delta_page(user, "m1");
+    assert_synced(&sync(&hub, &account, "onedrive").await);
+
+    assert_eq!(index_of(&hub, &account, "m1").await.name, "final.txt");
+}
+
+/// A folder with a file in it, synced once: the index.
+async fn synced_graph_folder(business: bool) -> HashMap<String, FileEntry> {
+    let providers = FakeProviders::start().await;
+    providers.set_graph_business(business);
+    let user = DEFAULT_MICROSOFT_USER;
+    providers.add_file("onedrive", user, FileSpec::folder("dir", "Reports"));
+    providers.add_file(
+        "onedrive",
+        user,
+        FileSpec::new("inside", "q1.pdf").in_folder("dir"),
+    );
+    let (hub, _dir) = hub_for(&providers).await;
+    let account = connect(&hub, "onedrive").await;
+    assert_synced(&sync(&hub, &account, "onedrive").await);
+    let index = index(&hub, &account).await;
+
+    assert!(
+        index.keys().all(|id| !id.starts_with("root-")),
+        "the drive root stays out of the index: {:?}",
+        index.keys()
+    );
+    let folder = &index["dir"];
+    assert_eq!(folder.kind, Some(FileKind::Folder), "folders are entries");
+    assert_eq!(folder.content_hash, None);
+    let drive = format!("drive-{user}");
+    assert_eq!(folder.drive_id.as_deref(), Some(drive.as_str()));
+    assert_eq!(
+        folder.parent_ids,
+        Some(vec![format!("root-{user}")]),
+        "parentReference.id"
+    );
+    let file = &index["inside"];
+    assert_eq!(file.kind, Some(FileKind::File));
+    assert_eq!(file.parent_ids, Some(vec!["dir".to_string()]));
+    assert_eq!(file.drive_id.as_deref(), Some(drive.as_str()));
+    assert_eq!(file.path, None);
+    index
+}
+
+#[tokio::test]
+async fn graph_business_folders_parents_and_sha256_hashes_are_indexed() {
+    let index = synced_graph_folder(true).await;
+    let hash = index["inside"].content_hash.clone().expect("a hash");
+    assert_eq!(
+        hash.algorithm, "sha256",
+        "sha256Hash wins when there is one"
+    );
+    assert_eq!(hash.value.len(), 64);
+}
+
+#[tokio::test]
+async fn graph_personal_folders_parents_and_quick_xor_hashes_are_indexed() {
+    let index = synced_graph_folder(false).await;
+    let hash = index["inside"].content_hash.clone().expect("a hash");
+    assert_eq!(
+        hash.algorithm, "quickXorHash",
+        "personal drives have no sha256Hash"
+    );
+    assert!(!hash.value.is_empty());
+}
