@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use hub_e2e::{LocalHub, StatusCode};
+use hub_e2e::{LocalHub, StatusCode, API_KEY};
 use hub_testkit::FakeProviders;
 use oauth2::reqwest::Method;
 use serde_json::Value;
@@ -283,6 +283,53 @@ impl Flow {
         assert!(
             log.contains("\"message\":\"file\""),
             "the worker logs one line per file"
+        );
+    }
+}
+
+/// At `trace`, the most a user can ask for, the logs still hold no secret: not the API key of
+/// the management requests, nor a login's `state` or PKCE challenge, nor a code or token the
+/// stand-ins issued (the runtime would log each raw event, headers and query included, and the
+/// HTTP and SDK crates their requests, were they not capped in `hub::telemetry`).
+#[tokio::test]
+async fn nothing_secret_is_logged_even_at_trace() {
+    let providers = FakeProviders::start().await;
+    providers.add_files("google", 5);
+    providers.add_files("onedrive", 5);
+    let mut env = providers.env_vars();
+    env.push(("RUST_LOG".to_string(), "trace".to_string()));
+    let hub = LocalHub::start(&env).await;
+
+    let mut secrets = vec![API_KEY.to_string()];
+    let mut ids = Vec::new();
+    for provider in ["google", "onedrive"] {
+        let (status, account) = hub.log_in(provider).await;
+        assert_eq!(status, StatusCode::OK, "{account}");
+        ids.push(account["id"].as_str().unwrap().to_string());
+        let consent = providers
+            .last_authorize_query(provider)
+            .expect("the stand-in saw the authorization request");
+        secrets.push(consent["state"].clone());
+        secrets.push(consent["code_challenge"].clone());
+    }
+    let (status, _) = sync(&hub, r#"{"source_type": "both"}"#).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    for id in &ids {
+        synced_after(&hub, id, &Value::Null).await;
+        assert_eq!(files_of(&hub, id).await.len(), 5);
+    }
+    secrets.extend(providers.issued_tokens());
+
+    let log = hub.log();
+    assert!(
+        log.contains("\"level\":\"TRACE\""),
+        "the functions logged at trace"
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret ({} characters) is in the trace-level logs",
+            secret.len()
         );
     }
 }

@@ -6,33 +6,123 @@ use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::{AccountView, FileEntry};
 use crate::providers::PROVIDERS;
+use crate::store::{storable, AccountScope};
 use crate::tokens;
 
-/// Accounts read from the store per round trip.
-const ACCOUNT_PAGE: usize = 500;
+/// The contract's page size of `/users`: 1000 unless asked, at most 1000.
+pub const DEFAULT_ACCOUNT_PAGE: usize = 1000;
+pub const MAX_ACCOUNT_PAGE: usize = 1000;
 /// The contract's page size of `/users/{id}/files`: 100 unless asked, at most 1000.
 pub const DEFAULT_FILE_PAGE: usize = 100;
 pub const MAX_FILE_PAGE: usize = 1000;
 
-/// Every connected account, of every provider the hub knows (an account outlives its
-/// provider's configuration: it still shows, and can still be deleted).
-pub async fn list(hub: &Hub) -> HubResult<Vec<AccountView>> {
-    let mut views = Vec::new();
-    for spec in PROVIDERS {
-        let mut after = None;
+/// Where a page of `/users` ended: the last account's provider and id. Accounts are listed
+/// provider by provider in [`PROVIDERS`] order, each provider's in id order, so this
+/// position names exactly where the next page resumes, whatever was connected meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountPosition {
+    pub provider: &'static str,
+    pub id: String,
+}
+
+impl AccountPosition {
+    /// The opaque cursor clients send back: the hex of `<provider>/<id>`.
+    pub fn to_cursor(&self) -> String {
+        hex::encode(format!("{}/{}", self.provider, self.id))
+    }
+
+    /// A cursor that is not hex of a known provider and a storable id is `invalid_request`
+    /// (never a store error: a key too long for DynamoDB would be a 5xx there).
+    pub fn from_cursor(cursor: &str) -> HubResult<Self> {
+        let refused = || HubError::InvalidRequest("cursor is not one this hub issued".into());
+        let decoded = hex::decode(cursor).map_err(|_| refused())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| refused())?;
+        let (provider, id) = decoded.split_once('/').ok_or_else(refused)?;
+        let spec = PROVIDERS
+            .iter()
+            .find(|spec| spec.name == provider)
+            .ok_or_else(refused)?;
+        if id.is_empty() || !storable(id) {
+            return Err(refused());
+        }
+        Ok(AccountPosition {
+            provider: spec.name,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// One page of `/users`: the rows, and where the next page starts while accounts remain.
+#[derive(Debug, PartialEq)]
+pub struct AccountsPage {
+    pub accounts: Vec<AccountView>,
+    pub next: Option<AccountPosition>,
+}
+
+/// Up to `limit` connected accounts after `after`, of every provider the hub knows (an
+/// account outlives its provider's configuration: it still shows, and can still be deleted).
+pub async fn page(
+    hub: &Hub,
+    limit: usize,
+    after: Option<AccountPosition>,
+) -> HubResult<AccountsPage> {
+    let first = after.as_ref().map_or(0, |position| {
+        PROVIDERS
+            .iter()
+            .position(|spec| spec.name == position.provider)
+            .expect("positions name known providers")
+    });
+    // One row more than asked tells whether accounts remain, so the last page carries no
+    // `Link` to an empty one.
+    let wanted = limit + 1;
+    let mut rows: Vec<AccountView> = Vec::with_capacity(wanted);
+    'providers: for (index, spec) in PROVIDERS.iter().enumerate().skip(first) {
+        let scope = AccountScope::provider(spec.name);
+        let mut after_id = after
+            .as_ref()
+            .filter(|_| index == first)
+            .map(|position| position.id.clone());
         loop {
             let page = hub
                 .store
-                .list_accounts(spec.name, after.as_deref(), ACCOUNT_PAGE)
+                .list_account_views(&scope, after_id.as_deref(), wanted - rows.len())
                 .await?;
-            views.extend(page.items.iter().map(AccountView::from));
+            rows.extend(page.items);
+            if rows.len() >= wanted {
+                break 'providers;
+            }
             match page.next {
-                Some(next) => after = Some(next),
+                Some(next) => after_id = Some(next),
                 None => break,
             }
         }
     }
-    Ok(views)
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|last| AccountPosition {
+            provider: PROVIDERS
+                .iter()
+                .find(|spec| spec.name == last.provider)
+                .expect("rows come from the providers' scopes")
+                .name,
+            id: last.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(AccountsPage {
+        accounts: rows,
+        next,
+    })
+}
+
+/// One account's row: `user_not_found` when there is none.
+pub async fn get(hub: &Hub, account_id: &str) -> HubResult<AccountView> {
+    hub.store
+        .get_account(account_id)
+        .await?
+        .map(|account| AccountView::from(&account))
+        .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))
 }
 
 #[derive(Debug, Serialize, PartialEq)]

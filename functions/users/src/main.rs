@@ -1,16 +1,19 @@
-//! `users`: accounts (`GET /users`, `GET /users/{id}/files`, `DELETE /users/{id}`, behind the
-//! API key) and the public `GET /config`.
+//! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
+//! `DELETE /users/{id}`, behind the API key) and the public `GET /config`.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get};
+use axum::response::Response;
+use axum::routing::get;
 use axum::{Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
 use hub::model::AccountView;
-use hub::web::{require_api_key, with_fallbacks, ApiKey, FilesQuery, PathParam};
+use hub::web::{
+    require_api_key, users_page_response, with_fallbacks, ApiKey, FilesQuery, PathParam, UsersQuery,
+};
 use hub::{Hub, HubError};
 
 #[tokio::main]
@@ -24,14 +27,25 @@ async fn main() -> Result<(), lambda_http::Error> {
 fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
     let management = Router::new()
         .route("/users", get(list_accounts))
-        .route("/users/{id}", delete(delete_account))
+        .route("/users/{id}", get(get_account).delete(delete_account))
         .route("/users/{id}/files", get(list_files))
         .route_layer(from_fn_with_state(api_key, require_api_key));
     with_fallbacks(management.route("/config", get(config)).with_state(hub))
 }
 
-async fn list_accounts(State(hub): State<Arc<Hub>>) -> Result<Json<Vec<AccountView>>, HubError> {
-    Ok(Json(accounts::list(&hub).await?))
+async fn list_accounts(
+    State(hub): State<Arc<Hub>>,
+    UsersQuery { limit, after }: UsersQuery,
+) -> Result<Response, HubError> {
+    let page = accounts::page(&hub, limit, after).await?;
+    Ok(users_page_response(&hub.config.public_url, limit, page))
+}
+
+async fn get_account(
+    State(hub): State<Arc<Hub>>,
+    PathParam(id): PathParam,
+) -> Result<Json<AccountView>, HubError> {
+    Ok(Json(accounts::get(&hub, &id).await?))
 }
 
 async fn list_files(
@@ -58,23 +72,44 @@ async fn config(State(hub): State<Arc<Hub>>) -> Json<ConfigView> {
 mod tests {
     use super::*;
     use axum::body::to_bytes;
+    use axum::http::HeaderMap;
+    use hub::model::AccountStatus;
     use hub::testing::DEV_API_KEY;
     use lambda_http::tower::ServiceExt;
     use secrecy::SecretString;
     use serde_json::{json, Value};
+    use std::collections::HashSet;
 
     async fn call(event: &str, extra: &[(String, String)]) -> (StatusCode, Value) {
         let dir = tempfile::tempdir().unwrap();
         let hub = Arc::new(hub::testing::local_hub(dir.path(), extra).await);
+        let (status, _, body) = serve(&hub, event).await;
+        (status, body)
+    }
+
+    async fn serve(hub: &Arc<Hub>, event: &str) -> (StatusCode, HeaderMap, Value) {
         let key = ApiKey::new(&SecretString::from(DEV_API_KEY));
         let request = lambda_http::request::from_str(event).expect("sample event parses");
-        let response = app(hub, key).oneshot(request).await.unwrap();
+        let response = app(hub.clone(), key).oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = to_bytes(body, 1 << 20).await.unwrap();
         (
             parts.status,
+            parts.headers,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    /// The sample `GET /users` event with `query` as its query string.
+    fn users_list_event(query: &str) -> String {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../../events/users-list.json")).unwrap();
+        event["rawQueryString"] = json!(query);
+        let params: serde_json::Map<String, Value> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), json!(v)))
+            .collect();
+        event["queryStringParameters"] = Value::Object(params);
+        event.to_string()
     }
 
     #[tokio::test]
@@ -129,6 +164,122 @@ mod tests {
         assert_eq!(
             (status, body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        );
+    }
+
+    #[tokio::test]
+    async fn users_are_paged_by_link_to_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let mut ids = Vec::new();
+        for (i, provider) in [
+            "google", "onedrive", "onedrive", "google", "onedrive", "google", "google",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let status = if i == 3 {
+                AccountStatus::NeedsReauth
+            } else {
+                AccountStatus::Active
+            };
+            let account = hub::testing::account(provider).status(status).build();
+            ids.push(account.id.clone());
+            assert_eq!(
+                hub.store.create_account(&account).await.unwrap(),
+                hub::store::Write::Done
+            );
+        }
+
+        let (status, headers, all) = serve(&hub, &users_list_event("")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers.get("link").is_none(), "one page holds them all");
+        let all = all.as_array().unwrap().clone();
+        assert_eq!(all.len(), 7);
+        assert!(all.iter().all(|row| row.get("tokens").is_none()));
+
+        let (mut query, mut pages, mut rows) = ("limit=3".to_string(), 0, Vec::new());
+        loop {
+            let (status, headers, page) = serve(&hub, &users_list_event(&query)).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let page = page.as_array().unwrap();
+            assert!(page.len() <= 3);
+            rows.extend(page.iter().cloned());
+            pages += 1;
+            let Some(link) = headers.get("link") else {
+                break;
+            };
+            let link = link.to_str().unwrap();
+            let target = link
+                .strip_prefix("<http://localhost:9000/users?")
+                .and_then(|rest| rest.strip_suffix(">; rel=\"next\""))
+                .unwrap_or_else(|| panic!("an RFC 8288 next link: {link}"));
+            query = target.to_string();
+            assert!(query.starts_with("limit=3&cursor="), "{query}");
+        }
+        assert_eq!(pages, 3, "7 rows in pages of 3, no empty last page");
+        assert_eq!(rows, all, "the pages are the whole list, in its order");
+        let unique: HashSet<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(unique, ids.iter().map(String::as_str).collect());
+
+        // Provider by provider, then by id: the order a cursor resumes in.
+        let keys: Vec<(usize, String)> = rows
+            .iter()
+            .map(|r| {
+                let provider = r["provider"].as_str().unwrap();
+                let rank = hub::providers::PROVIDERS
+                    .iter()
+                    .position(|spec| spec.name == provider)
+                    .unwrap();
+                (rank, r["id"].as_str().unwrap().to_string())
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+
+    #[tokio::test]
+    async fn bad_limits_and_cursors_are_400() {
+        for query in [
+            "limit=0",
+            "limit=1001",
+            "limit=ten",
+            "cursor=zz",
+            "cursor=676f6f676c65",
+            "limit=5&cursor=6e6f70652f616263",
+        ] {
+            let (status, body) = call(&users_list_event(query), &[]).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{query}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn one_user_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let event = include_str!("../../../events/users-get.json");
+        let (status, _, body) = serve(&hub, event).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("user_not_found"))
+        );
+        let account = hub::testing::account("onedrive")
+            .id("00000000-0000-4000-8000-000000000000")
+            .build();
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        let (status, _, body) = serve(&hub, event).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            serde_json::to_value(AccountView::from(&account)).unwrap()
         );
     }
 }

@@ -31,9 +31,9 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{storable, Store, StoredFile, Write};
+use super::{storable, AccountScope, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
-use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
+use crate::model::{Account, AccountStatus, AccountView, FileEntry, LoginState, Page};
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 pub const PROVIDER_INDEX: &str = "by-provider";
@@ -46,6 +46,17 @@ const BATCH_SIZE: usize = 25;
 const GET_BATCH_SIZE: usize = 100;
 /// The attribute the `by-provider` index projects besides the keys.
 const STATUS_ATTRIBUTE: &str = "status";
+/// The account attributes a `/users` row shows ([`AccountView`]'s fields): what
+/// `list_account_views` reads, leaving the sealed tokens and the sync state in the table.
+const VIEW_ATTRIBUTES: &[&str] = &[
+    "id",
+    "email",
+    "provider",
+    "has_refresh_token",
+    "status",
+    "connected_at",
+    "last_synced_at",
+];
 /// Chunks written at once: enough to hide latency, few enough not to throttle a new table.
 const BATCHES_IN_FLIGHT: usize = 4;
 /// An account's delete transaction that DynamoDB cancelled for a conflict with another
@@ -261,6 +272,63 @@ impl DynamoStore {
         }
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(accounts)
+    }
+
+    /// The `/users` rows of the accounts of `ids` that exist, in id order: BatchGetItem chunks
+    /// projected on [`VIEW_ATTRIBUTES`], re-asking for unprocessed keys with backoff.
+    async fn get_account_views(&self, ids: &[String]) -> HubResult<Vec<AccountView>> {
+        // Every name goes through a placeholder: `status` is a DynamoDB reserved word.
+        let placeholders: Vec<String> = (0..VIEW_ATTRIBUTES.len())
+            .map(|i| format!("#a{i}"))
+            .collect();
+        let mut views: Vec<AccountView> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(GET_BATCH_SIZE) {
+            let wanted = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()))
+                .projection_expression(placeholders.join(", "))
+                .set_expression_attribute_names(Some(
+                    placeholders
+                        .iter()
+                        .cloned()
+                        .zip(VIEW_ATTRIBUTES.iter().map(|name| name.to_string()))
+                        .collect(),
+                ))
+                .build()
+                .map_err(HubError::internal)?;
+            let found = retry(
+                &UNPROCESSED_RETRY,
+                (wanted, Vec::new()),
+                |(wanted, mut found): (KeysAndAttributes, Vec<AccountView>)| async move {
+                    let answer = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, wanted)
+                        .send()
+                        .await
+                        .map_err(|e| failed("BatchGetItem", e))?;
+                    let items = answer
+                        .responses
+                        .and_then(|mut by_table| by_table.remove(&self.table));
+                    found.extend(decode_all::<AccountView>(items)?);
+                    let left = answer
+                        .unprocessed_keys
+                        .and_then(|mut left| left.remove(&self.table))
+                        .filter(|left| !left.keys().is_empty());
+                    Ok(match left {
+                        None => Attempt::Done(found),
+                        Some(wanted) => Attempt::Again {
+                            left: (wanted, found),
+                            retry_after: None,
+                        },
+                    })
+                },
+            )
+            .await
+            .map_err(|stopped| batch_failed(stopped, "keys", |(wanted, _)| wanted.keys().len()))?;
+            views.extend(found);
+        }
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(views)
     }
 
     /// One page of the `by-provider` index: the account ids (in order) and the key to go on
@@ -550,6 +618,21 @@ impl Store for DynamoStore {
             .await?;
         Ok(Page {
             items: self.get_accounts(&ids.items).await?,
+            next: ids.next,
+        })
+    }
+
+    async fn list_account_views(
+        &self,
+        scope: &AccountScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<AccountView>> {
+        let ids = self
+            .query_provider_index(&scope.provider, after, limit, false)
+            .await?;
+        Ok(Page {
+            items: self.get_account_views(&ids.items).await?,
             next: ids.next,
         })
     }

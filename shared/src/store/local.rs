@@ -24,9 +24,9 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{storable, Store, StoredFile, Write};
+use super::{storable, AccountScope, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
-use crate::model::{Account, AccountStatus, FileEntry, LoginState, Page};
+use crate::model::{Account, AccountStatus, AccountView, FileEntry, LoginState, Page};
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -347,6 +347,20 @@ impl Store for LocalStore {
             )
         })
         .await
+    }
+
+    async fn list_account_views(
+        &self,
+        scope: &AccountScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<AccountView>> {
+        // An account file is a few hundred bytes: reading it whole costs nothing here.
+        let page = self.list_accounts(&scope.provider, after, limit).await?;
+        Ok(Page {
+            items: page.items.iter().map(AccountView::from).collect(),
+            next: page.next,
+        })
     }
 
     async fn list_active_account_ids(

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::HubResult;
-use crate::model::{Account, FileEntry, LoginState, Page};
+use crate::model::{Account, AccountView, FileEntry, LoginState, Page};
 
 /// How a conditional write ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,16 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<Account>>;
+
+    /// One page of the `/users` rows of the accounts in `scope`, in id order, starting after
+    /// the account id `after`. Reads only what a row shows: never the sealed tokens, so a
+    /// page of a thousand rows stays small.
+    async fn list_account_views(
+        &self,
+        scope: &AccountScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<AccountView>>;
 
     /// One page of the ids of a provider's active accounts in id order, starting after
     /// `after`: what fan-out needs, without reading whole accounts. `next` is set while
@@ -110,6 +120,22 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<FileEntry>>;
+}
+
+/// Which accounts a listing covers: one provider's. A field per further filter joins it (the
+/// account `owner`, once accounts have one), so callers of
+/// [`Store::list_account_views`] keep their shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountScope {
+    pub provider: String,
+}
+
+impl AccountScope {
+    pub fn provider(provider: impl Into<String>) -> Self {
+        AccountScope {
+            provider: provider.into(),
+        }
+    }
 }
 
 /// Ids and states are ours (UUIDs, 43-character states) or a provider's (file ids of a few

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod files;
 mod login;
+mod users;
 
 use axum::http::Uri;
 use axum::Router;
@@ -21,6 +22,7 @@ pub use error::status_code;
 pub use extract::{JsonBody, PathParam, QueryParams};
 pub use files::FilesQuery;
 pub use login::CallbackParams;
+pub use users::{users_page_response, UsersQuery};
 
 /// Answers unknown paths and methods in the contract's error shape.
 pub fn with_fallbacks(router: Router) -> Router {
