@@ -26,7 +26,12 @@ impl Deadline {
     /// The same deadline `reserve` earlier: the time kept back to store a place and requeue.
     pub fn less(self, reserve: Duration) -> Self {
         // An instant before the process started cannot be represented: that is "now", passed.
-        Deadline(self.0.checked_sub(reserve).unwrap_or_else(Instant::now).min(self.0))
+        Deadline(
+            self.0
+                .checked_sub(reserve)
+                .unwrap_or_else(Instant::now)
+                .min(self.0),
+        )
     }
 
     /// Whichever comes first.
@@ -64,6 +69,9 @@ mod tests {
         assert!(Deadline::at(past).passed());
         let soon = Deadline::at(SystemTime::now() + Duration::from_secs(60));
         assert!(soon.remaining() > Duration::from_secs(58));
-        assert_eq!(soon.earlier(Deadline::after(Duration::ZERO)).remaining(), Duration::ZERO);
+        assert_eq!(
+            soon.earlier(Deadline::after(Duration::ZERO)).remaining(),
+            Duration::ZERO
+        );
     }
 }

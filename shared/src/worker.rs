@@ -52,7 +52,9 @@ pub enum SyncResult {
     Skipped(SkipReason),
     /// Out of time, or asked by the provider to wait: the place is stored and a job for the
     /// account is back on the queue, delivered `after` from now.
-    Requeued { after: std::time::Duration },
+    Requeued {
+        after: std::time::Duration,
+    },
 }
 
 /// Why a job had nothing to do.
@@ -256,7 +258,10 @@ async fn requeue(hub: &Hub, job: &SyncJob, after: std::time::Duration) -> HubRes
     hub.queue
         .enqueue_delayed(&QueueMessage::Sync(job.clone()), after)
         .await?;
-    tracing::info!(after_secs = after.as_secs(), "sync requeued; it goes on from its stored place");
+    tracing::info!(
+        after_secs = after.as_secs(),
+        "sync requeued; it goes on from its stored place"
+    );
     Ok(SyncResult::Requeued { after })
 }
 

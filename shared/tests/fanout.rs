@@ -66,7 +66,11 @@ async fn hub_with(
 }
 
 fn manual() -> Trigger {
-    Trigger::new(SyncReason::Manual, Deadline::after(Duration::from_secs(20)), None)
+    Trigger::new(
+        SyncReason::Manual,
+        Deadline::after(Duration::from_secs(20)),
+        None,
+    )
 }
 
 fn take(recorded: &Recorded) -> Vec<QueueMessage> {
@@ -203,24 +207,16 @@ async fn sync_requests_are_checked() {
     .await
     .unwrap();
     assert_eq!(one.jobs_enqueued, 1);
-    let skipped = fanout::start(
-        &hub,
-        request(None, Some("google-00001")),
-        manual(),
-    )
-    .await
-    .unwrap();
+    let skipped = fanout::start(&hub, request(None, Some("google-00001")), manual())
+        .await
+        .unwrap();
     assert_eq!(
         skipped.jobs_enqueued, 0,
         "needs_reauth accounts are skipped"
     );
     assert_eq!(take(&recorded).len(), 2);
 
-    let error = |r| async {
-        fanout::start(&hub, r, manual())
-            .await
-            .unwrap_err()
-    };
+    let error = |r| async { fanout::start(&hub, r, manual()).await.unwrap_err() };
     assert!(matches!(
         error(request(Some("dropbox"), None)).await,
         HubError::InvalidSourceType(_)
@@ -244,12 +240,23 @@ async fn sync_requests_are_checked() {
 async fn a_duplicated_continuation_queues_no_account_twice_and_forks_no_chain() {
     let (hub, recorded, _dir) = hub_with(&[("google", AccountStatus::Active); 250], true).await;
     // The deadline has passed: the step queues one chunk and hands the rest over.
-    let trigger = Trigger::new(SyncReason::Schedule, Deadline::after(Duration::ZERO), Some("event-1"));
-    let first = fanout::start(&hub, SyncRequest::default(), trigger.clone()).await.unwrap();
+    let trigger = Trigger::new(
+        SyncReason::Schedule,
+        Deadline::after(Duration::ZERO),
+        Some("event-1"),
+    );
+    let first = fanout::start(&hub, SyncRequest::default(), trigger.clone())
+        .await
+        .unwrap();
     assert_eq!(first.jobs_enqueued, 100);
     // Lambda retries the same scheduled event: its first step is already done.
-    let retried = fanout::start(&hub, SyncRequest::default(), trigger).await.unwrap();
-    assert_eq!(retried.jobs_enqueued, 0, "a retried schedule starts no second chain");
+    let retried = fanout::start(&hub, SyncRequest::default(), trigger)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.jobs_enqueued, 0,
+        "a retried schedule starts no second chain"
+    );
 
     let mut jobs = HashSet::new();
     let mut steps = 0;
@@ -258,7 +265,9 @@ async fn a_duplicated_continuation_queues_no_account_twice_and_forks_no_chain() 
         let mut continuations = Vec::new();
         for message in pending {
             match message {
-                QueueMessage::Sync(job) => assert!(jobs.insert(job.account_id), "each account once"),
+                QueueMessage::Sync(job) => {
+                    assert!(jobs.insert(job.account_id), "each account once")
+                }
                 continuation @ QueueMessage::FanOut { .. } => continuations.push(continuation),
             }
         }
@@ -270,13 +279,22 @@ async fn a_duplicated_continuation_queues_no_account_twice_and_forks_no_chain() 
             let failed = hub::worker::handle_batch(
                 &hub,
                 vec![
-                    hub::worker::Message { id: "m1".into(), body: body.clone() },
-                    hub::worker::Message { id: "m2".into(), body },
+                    hub::worker::Message {
+                        id: "m1".into(),
+                        body: body.clone(),
+                    },
+                    hub::worker::Message {
+                        id: "m2".into(),
+                        body,
+                    },
                 ],
                 Deadline::after(Duration::ZERO),
             )
             .await;
-            assert!(failed.is_empty(), "a duplicate is done, not failed: {failed:?}");
+            assert!(
+                failed.is_empty(),
+                "a duplicate is done, not failed: {failed:?}"
+            );
         }
         pending = take(&recorded);
     }

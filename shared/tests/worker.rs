@@ -364,8 +364,8 @@ async fn a_refused_refresh_marks_the_account_and_is_not_retried() {
         Default::default(),
         hub::fanout::Trigger::new(SyncReason::Schedule, worker::fresh_invocation(), None),
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     assert_eq!(started.jobs_enqueued, 0);
 }
 
