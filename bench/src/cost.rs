@@ -166,7 +166,7 @@ pub async fn run(options: Options) -> Result<Results> {
         expiring.push(crate::worker::connect_account(&hub, PROVIDER).await?.id);
     }
     for id in fresh.iter().chain(&expiring) {
-        hub::worker::sync(&hub, &job(id)).await?;
+        hub::worker::sync(&hub, &job(id), hub::worker::fresh_invocation()).await?;
     }
 
     note(
@@ -185,7 +185,12 @@ pub async fn run(options: Options) -> Result<Results> {
     moto::seed_accounts(&dynamo, &resources.table, &extra).await?;
     let accounts = connected.max(options.fanout_accounts);
     proxy.start_counting();
-    fanout::start(&hub, SyncRequest::default(), SyncReason::Schedule).await?;
+    fanout::start(
+        &hub,
+        SyncRequest::default(),
+        fanout::Trigger::new(SyncReason::Schedule, hub::worker::fresh_invocation(), None),
+    )
+    .await?;
     let mut fanout_run = proxy.stop_counting();
     // The scheduled invocation itself.
     *fanout_run
@@ -317,7 +322,7 @@ async fn invoke_worker(
             body: m.body().unwrap_or_default().to_string(),
         })
         .collect();
-    let failed = hub::worker::handle_batch(hub, messages).await;
+    let failed = hub::worker::handle_batch(hub, messages, hub::worker::fresh_invocation()).await;
     if !failed.is_empty() {
         return Err(format!("{} jobs of the batch failed", failed.len()).into());
     }

@@ -232,7 +232,12 @@ async fn drive(
     delivered: Arc<Tally>,
 ) -> Result<Timings> {
     let start = Instant::now();
-    let answer = fanout::start(hub, SyncRequest::default(), SyncReason::Manual).await?;
+    let answer = fanout::start(
+        hub,
+        SyncRequest::default(),
+        fanout::Trigger::new(SyncReason::Manual, hub::worker::fresh_invocation(), None),
+    )
+    .await?;
     let answered = start.elapsed();
     note(
         "fanout",
@@ -253,7 +258,7 @@ async fn drive(
             .ok_or("the consumer stopped")?;
         waited += waiting.elapsed();
         count += 1;
-        queued += fanout::fan_out(hub, position, fanout::BACKGROUND_BUDGET).await?;
+        queued += fanout::fan_out(hub, position, hub::worker::fresh_invocation()).await?;
         note(
             "fanout",
             format!(

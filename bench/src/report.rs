@@ -221,7 +221,7 @@ fn section_fanout(md: &mut String, results: Option<&fanout::Results>) {
          sent by a tight `SendMessageBatch` loop (10 per call, 8 calls in flight as the hub's SQS \
          queue does) with the same consumer. Load average before/after: {} / {}.\n",
         hub::fanout::HTTP_BUDGET.as_secs(),
-        hub::fanout::BACKGROUND_BUDGET.as_secs(),
+        (hub::queue::local::WORKER_TIMEOUT - hub::worker::RESERVE).as_secs(),
         r.loadavg_before,
         r.loadavg_after
     );

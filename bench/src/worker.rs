@@ -299,7 +299,7 @@ pub async fn child(account_id: &str, provider: &str) -> Result<()> {
         requested_at: chrono::Utc::now(),
     };
     let start = Instant::now();
-    let result = hub::worker::sync(&hub, &job).await?;
+    let result = hub::worker::sync(&hub, &job, hub::worker::fresh_invocation()).await?;
     let seconds = start.elapsed().as_secs_f64();
     let SyncResult::Synced { pages, files } = result else {
         return Err(format!("the sync did not run: {result:?}").into());

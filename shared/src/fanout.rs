@@ -1,11 +1,12 @@
 //! Sync fan-out: one job per matching active account onto the queue (`POST /sync` and the
 //! schedule).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::{AccountStatus, FanOutPosition, QueueMessage, SyncJob, SyncReason};
@@ -56,12 +57,41 @@ fn job(account_id: &str, provider: &str, reason: SyncReason) -> QueueMessage {
 /// How long `POST /sync` queues jobs before handing the rest to a continuation: the answer
 /// comes within a few seconds whatever the number of accounts (API Gateway allows 29 s; the
 /// benchmarks showed a longer budget only makes the caller wait, as the continuation
-/// carries the rest anyway).
+/// carries the rest anyway). Never past the invocation's own deadline.
 pub const HTTP_BUDGET: Duration = Duration::from_secs(3);
-/// The same for the schedule and for continuations run by the worker (a 120 s function).
-pub const BACKGROUND_BUDGET: Duration = Duration::from_secs(60);
+/// Kept back from a fan-out invocation's deadline: the chunk under way when the budget runs
+/// out (ten `SendMessageBatch` calls, each retried for up to about 3 s) and the continuation.
+pub const RESERVE: Duration = Duration::from_secs(8);
+/// How long a claimed step is remembered: longer than SQS keeps a message (14 days at most),
+/// so no redelivery outlives it.
+const CLAIM_DAYS: i64 = 15;
 
-pub async fn start(hub: &Hub, request: SyncRequest, reason: SyncReason) -> HubResult<SyncStarted> {
+/// Who asked for a fan-out, and until when it may run.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub reason: SyncReason,
+    /// The invocation's deadline less [`RESERVE`]; `POST /sync` stops sooner, after
+    /// [`HTTP_BUDGET`].
+    pub deadline: Deadline,
+    /// Names the chain of continuations: the schedule's event id, so that Lambda's retry of
+    /// the same event claims the same first step and does nothing twice.
+    pub chain: String,
+}
+
+impl Trigger {
+    /// `chain` names the fan-out when its trigger has an id of its own that a retry keeps;
+    /// otherwise it is a new one.
+    pub fn new(reason: SyncReason, deadline: Deadline, chain: Option<&str>) -> Self {
+        Trigger {
+            reason,
+            deadline,
+            chain: chain.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string),
+        }
+    }
+}
+
+pub async fn start(hub: &Hub, request: SyncRequest, trigger: Trigger) -> HubResult<SyncStarted> {
+    let reason = trigger.reason;
     let targets = target_providers(&hub.providers, request.source_type.as_deref())?;
     let jobs_enqueued = match &request.user_id {
         Some(user_id) => {
@@ -82,16 +112,18 @@ pub async fn start(hub: &Hub, request: SyncRequest, reason: SyncReason) -> HubRe
             }
         }
         None => {
-            let budget = match reason {
-                SyncReason::Manual => HTTP_BUDGET,
-                SyncReason::Schedule => BACKGROUND_BUDGET,
+            let deadline = match reason {
+                SyncReason::Manual => trigger.deadline.earlier(Deadline::after(HTTP_BUDGET)),
+                SyncReason::Schedule => trigger.deadline,
             };
             let position = FanOutPosition {
                 providers: targets.iter().map(|p| p.to_string()).collect(),
                 after: None,
                 reason,
+                chain: trigger.chain,
+                step: 0,
             };
-            fan_out(hub, position, budget).await?
+            fan_out(hub, position, deadline).await?
         }
     };
     tracing::info!(?targets, jobs_enqueued, ?reason, "sync fan-out");
@@ -102,15 +134,36 @@ pub async fn start(hub: &Hub, request: SyncRequest, reason: SyncReason) -> HubRe
     })
 }
 
-/// Queues a job per active account from `position` on, a page at a time. When `budget` runs
-/// out first, the rest goes on the queue as a continuation that the worker picks up, so no
-/// invocation ever has to list every account. Returns the jobs queued by this call.
-pub async fn fan_out(
+/// The claim of one step of a chain.
+fn step_key(position: &FanOutPosition) -> String {
+    format!("fanout#{}#{}", position.chain, position.step)
+}
+
+/// Queues a job per active account from `position` on, a page at a time. When `deadline`
+/// comes first, the rest goes on the queue as the chain's next step, which the worker picks
+/// up, so no invocation ever has to list every account. Each step runs once: a step already
+/// claimed (a redelivered or duplicated continuation, a retried schedule) queues nothing; a
+/// step that fails gives its claim back, for the queue's retry. Returns the jobs queued.
+pub async fn fan_out(hub: &Hub, position: FanOutPosition, deadline: Deadline) -> HubResult<usize> {
+    let key = step_key(&position);
+    let expires_at = Utc::now() + chrono::Duration::days(CLAIM_DAYS);
+    if !hub.store.claim(&key, expires_at).await? {
+        tracing::info!(chain = %position.chain, step = position.step, "fan-out step already done; dropped");
+        return Ok(0);
+    }
+    let result = fan_out_step(hub, position, deadline).await;
+    if result.is_err() {
+        // Best effort: the error itself is what the caller acts on.
+        let _ = hub.store.release_claim(&key).await;
+    }
+    result
+}
+
+async fn fan_out_step(
     hub: &Hub,
     mut position: FanOutPosition,
-    budget: Duration,
+    deadline: Deadline,
 ) -> HubResult<usize> {
-    let deadline = Instant::now() + budget;
     let mut queued = 0;
     while let Some(provider) = position.providers.first().cloned() {
         let page = hub
@@ -137,7 +190,8 @@ pub async fn fan_out(
                 }
             }
             // At least one chunk per invocation, so a continuation always makes progress.
-            if !position.providers.is_empty() && Instant::now() >= deadline {
+            if !position.providers.is_empty() && deadline.passed() {
+                position.step += 1;
                 tracing::info!(queued, ?position, "fan-out continues in the background");
                 hub.queue
                     .enqueue(&[QueueMessage::FanOut {

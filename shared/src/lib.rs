@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod config;
 pub mod crypto;
+pub mod deadline;
 pub mod error;
 pub mod fanout;
 pub mod hub;

@@ -289,6 +289,10 @@ pub struct FanOutPosition {
     pub providers: Vec<String>,
     pub after: Option<String>,
     pub reason: SyncReason,
+    /// The fan-out this position belongs to, and which of its invocations runs it: each
+    /// step is claimed once, so a redelivered continuation does not start a second chain.
+    pub chain: String,
+    pub step: u32,
 }
 
 /// Everything that travels on the sync queue.

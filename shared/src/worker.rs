@@ -8,6 +8,12 @@
 //!   moved by another worker stops (the other one is ahead); one that finds the tokens
 //!   refreshed by another adopts them. So a cursor never moves backwards and a rotated refresh
 //!   token is never overwritten by an older one.
+//!
+//! A sync never runs into its function's timeout (contract section 2, "Time"): no provider
+//! call starts, or runs, past the deadline the caller passes, which keeps its own reserve for
+//! storing the place. Then, or when a provider asks to wait longer than the retry engine
+//! waits, the job goes back on the queue for the same account, delayed by the wait asked:
+//! the message itself is done, so it neither uses up its receives nor fails its batch.
 
 use std::sync::Arc;
 
@@ -15,6 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::Instrument;
 
 use crate::crypto::Sealed;
+use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::fanout;
 use crate::hub::Hub;
@@ -23,6 +30,7 @@ use crate::model::{
     TokenSet,
 };
 use crate::providers::{Connector, FilePage, NextPage};
+use crate::queue::MAX_DELAY;
 use crate::store::Write;
 use crate::tokens;
 
@@ -42,6 +50,11 @@ pub enum SyncResult {
     NeedsReauth,
     /// Nothing to do.
     Skipped(SkipReason),
+    /// Out of time, or asked by the provider to wait: the place is stored and a job for the
+    /// account is back on the queue, delivered `after` from now.
+    Requeued {
+        after: std::time::Duration,
+    },
 }
 
 /// Why a job had nothing to do.
@@ -171,20 +184,22 @@ struct Session<'a> {
     connector: Arc<dyn Connector>,
     account: Account,
     tokens: TokenSet,
+    deadline: Deadline,
 }
 
 /// Syncs the account a job names, inside one span that every log line of it carries.
-pub async fn sync(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
+/// No provider call starts or runs past `deadline`.
+pub async fn sync(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
     let span = tracing::info_span!(
         "sync",
         account_id = %job.account_id,
         provider = %job.provider,
         reason = ?job.reason,
     );
-    sync_account(hub, job).instrument(span).await
+    sync_account(hub, job, deadline).instrument(span).await
 }
 
-async fn sync_account(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
+async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
     let Some(account) = hub.store.get_account(&job.account_id).await? else {
         // A sync that died after storing a page of an account deleted meanwhile may have
         // left entries behind: the job that comes back for it removes them.
@@ -206,6 +221,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
         connector,
         account,
         tokens,
+        deadline,
     };
     let result = match session.run().await {
         Err(HubError::UserNotFound(_)) => {
@@ -215,6 +231,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
             tracing::info!("account deleted during its sync; its index removed");
             Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
         }
+        Ok(SyncResult::Requeued { after }) => requeue(hub, job, after).await,
         other => other,
     };
     match &result {
@@ -233,6 +250,53 @@ async fn sync_account(hub: &Hub, job: &SyncJob) -> HubResult<SyncResult> {
         }
     }
     result
+}
+
+/// Puts a job for the account back on the queue, `after` from now (at most SQS's 15 minutes).
+async fn requeue(hub: &Hub, job: &SyncJob, after: std::time::Duration) -> HubResult<SyncResult> {
+    let after = after.min(MAX_DELAY);
+    hub.queue
+        .enqueue_delayed(&QueueMessage::Sync(job.clone()), after)
+        .await?;
+    tracing::info!(
+        after_secs = after.as_secs(),
+        "sync requeued; it goes on from its stored place"
+    );
+    Ok(SyncResult::Requeued { after })
+}
+
+/// What a provider call bounded by the deadline brought.
+enum Bounded<T> {
+    Answered(Result<T, ProviderError>),
+    /// The deadline came first: the call was not made, or was dropped unanswered.
+    OutOfTime,
+}
+
+/// Runs `call` unless `deadline` has passed, and never past it.
+async fn bounded<T>(
+    deadline: Deadline,
+    call: impl std::future::Future<Output = Result<T, ProviderError>>,
+) -> Bounded<T> {
+    if deadline.passed() {
+        return Bounded::OutOfTime;
+    }
+    match tokio::time::timeout(deadline.remaining(), call).await {
+        Ok(answer) => Bounded::Answered(answer),
+        Err(_) => Bounded::OutOfTime,
+    }
+}
+
+/// The requeue a provider error asks for: it outlived the retry engine's own waits and named
+/// a wait of its own (`Retry-After`), which the queue's delay honours instead of holding the
+/// invocation.
+fn asked_to_wait(error: &ProviderError) -> Option<SyncResult> {
+    match error {
+        ProviderError::Retryable {
+            retry_after: Some(after),
+            ..
+        } => Some(SyncResult::Requeued { after: *after }),
+        _ => None,
+    }
 }
 
 /// Where the listing goes on from, and the one-time recoveries already spent on it.
@@ -307,10 +371,18 @@ impl Session<'_> {
     /// reconciles when it resumes).
     async fn next_page(&mut self, position: &mut Position) -> HubResult<Step> {
         loop {
-            let listed = self
+            let call = self
                 .connector
-                .list_page(&self.tokens.access_token, position.cursor.as_deref())
-                .await;
+                .list_page(&self.tokens.access_token, position.cursor.as_deref());
+            let listed = match bounded(self.deadline, call).await {
+                Bounded::Answered(listed) => listed,
+                // The cursor of the last stored page is saved: the next job goes on from it.
+                Bounded::OutOfTime => {
+                    return Ok(Step::Ended(SyncResult::Requeued {
+                        after: std::time::Duration::ZERO,
+                    }))
+                }
+            };
             match listed {
                 Ok(page) => return Ok(Step::Page(page)),
                 Err(ProviderError::Unauthorized) if !position.refreshed_after_401 => {
@@ -334,7 +406,10 @@ impl Session<'_> {
                     }
                     position.cursor = None;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => match asked_to_wait(&e) {
+                    Some(requeued) => return Ok(Step::Ended(requeued)),
+                    None => return Err(e.into()),
+                },
             }
         }
     }
@@ -391,8 +466,20 @@ impl Session<'_> {
 
     /// Refreshes and stores the new tokens at once (Microsoft has already invalidated the old
     /// refresh token). `Some(result)` when the job ends here.
+    ///
+    /// Bounded by the deadline like every provider call: a refresh cut short loses its answer,
+    /// but a function stopped by its timeout would lose it too, and the whole batch with it.
     async fn refresh(&mut self) -> HubResult<Option<SyncResult>> {
-        match self.connector.oauth().refresh(&self.tokens).await {
+        let oauth = self.connector.oauth();
+        let refreshed = match bounded(self.deadline, oauth.refresh(&self.tokens)).await {
+            Bounded::Answered(refreshed) => refreshed,
+            Bounded::OutOfTime => {
+                return Ok(Some(SyncResult::Requeued {
+                    after: std::time::Duration::ZERO,
+                }))
+            }
+        };
+        match refreshed {
             Ok(fresh) => {
                 let sealed =
                     tokens::seal(self.hub, &self.account.id, &self.account.provider, &fresh)
@@ -421,7 +508,10 @@ impl Session<'_> {
                     Committed::Superseded => Ok(None),
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => match asked_to_wait(&e) {
+                Some(requeued) => Ok(Some(requeued)),
+                None => Err(e.into()),
+            },
         }
     }
     /// The account as stored now; `UserNotFound` when it was deleted during the sync.
@@ -480,20 +570,33 @@ pub struct Message {
     pub body: String,
 }
 
-/// Runs a batch of queue messages (sync jobs, and fan-out continuations) and returns the ids of those that failed, for SQS's
-/// partial batch response: only they come back, after the visibility timeout, until the
-/// redrive policy moves them to the dead-letter queue. A body that is not a sync job fails
-/// too, so it lands in the dead-letter queue for inspection instead of vanishing.
-pub async fn handle_batch(hub: &Hub, messages: Vec<Message>) -> Vec<String> {
+/// Kept back from the worker invocation's deadline: the longest store-and-requeue after the
+/// last provider call (a page of up to a thousand entries in 40 `BatchWriteItem` calls, the
+/// cursor, the requeue, each with its bounded retries), well inside the 120 s function.
+pub const RESERVE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The deadline of a worker invocation that starts now, less [`RESERVE`]: for callers that
+/// run the worker's code outside Lambda (tests, benchmarks).
+pub fn fresh_invocation() -> Deadline {
+    Deadline::after(crate::queue::local::WORKER_TIMEOUT).less(RESERVE)
+}
+
+/// Runs a batch of queue messages (sync jobs, and fan-out continuations) and returns the ids
+/// of those that failed, for SQS's partial batch response: only they come back, after the
+/// visibility timeout, until the redrive policy moves them to the dead-letter queue. A body
+/// that is not a sync job fails too, so it lands in the dead-letter queue for inspection
+/// instead of vanishing. No work starts past `deadline` (the invocation's less [`RESERVE`]):
+/// a job out of time is requeued and reported done, so the batch always answers.
+pub async fn handle_batch(hub: &Hub, messages: Vec<Message>, deadline: Deadline) -> Vec<String> {
     use futures::StreamExt;
     futures::stream::iter(messages)
         .map(|message| {
             let span = tracing::info_span!("message", message_id = %message.id);
             async move {
                 let outcome = match serde_json::from_str::<QueueMessage>(&message.body) {
-                    Ok(QueueMessage::Sync(job)) => sync(hub, &job).await.map(|_| ()),
+                    Ok(QueueMessage::Sync(job)) => sync(hub, &job, deadline).await.map(|_| ()),
                     Ok(QueueMessage::FanOut { continue_fanout }) => {
-                        fanout::fan_out(hub, continue_fanout, fanout::BACKGROUND_BUDGET)
+                        fanout::fan_out(hub, continue_fanout, deadline)
                             .await
                             .map(|_| ())
                     }

@@ -262,6 +262,7 @@ impl Fixture {
                 id: "job-1".into(),
                 body,
             }],
+            worker::fresh_invocation(),
         )
         .await
     }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hub::config::Env;
-use hub::fanout::{self, SyncRequest};
+use hub::deadline::Deadline;
+use hub::fanout::{self, SyncRequest, Trigger};
 use hub::model::{AccountStatus, FanOutPosition, QueueMessage, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::JobQueue;
@@ -21,6 +22,11 @@ struct Recorded(Mutex<Vec<QueueMessage>>);
 impl JobQueue for Recorded {
     async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
         self.0.lock().unwrap().extend_from_slice(messages);
+        Ok(())
+    }
+
+    async fn enqueue_delayed(&self, message: &QueueMessage, _delay: Duration) -> HubResult<()> {
+        self.0.lock().unwrap().push(message.clone());
         Ok(())
     }
 }
@@ -59,6 +65,14 @@ async fn hub_with(
     (hub, recorded, dir)
 }
 
+fn manual() -> Trigger {
+    Trigger::new(
+        SyncReason::Manual,
+        Deadline::after(Duration::from_secs(20)),
+        None,
+    )
+}
+
 fn take(recorded: &Recorded) -> Vec<QueueMessage> {
     std::mem::take(&mut *recorded.0.lock().unwrap())
 }
@@ -73,11 +87,13 @@ async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
         providers: vec!["google".into(), "onedrive".into()],
         after: None,
         reason: SyncReason::Schedule,
+        chain: "c1".into(),
+        step: 0,
     };
 
     // No time at all: each invocation still queues one chunk of 100, then hands over.
     let mut invocations = 1;
-    let mut queued = fanout::fan_out(&hub, position, Duration::ZERO)
+    let mut queued = fanout::fan_out(&hub, position, Deadline::after(Duration::ZERO))
         .await
         .unwrap();
     let mut jobs = HashSet::new();
@@ -93,7 +109,7 @@ async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
         }
         let Some(position) = continuation else { break };
         invocations += 1;
-        queued += fanout::fan_out(&hub, position, Duration::ZERO)
+        queued += fanout::fan_out(&hub, position, Deadline::after(Duration::ZERO))
             .await
             .unwrap();
     }
@@ -114,9 +130,11 @@ async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
         providers: vec!["google".into()],
         after: None,
         reason: SyncReason::Manual,
+        chain: "c2".into(),
+        step: 0,
     };
     assert_eq!(
-        fanout::fan_out(&hub, position, Duration::from_secs(60))
+        fanout::fan_out(&hub, position, Deadline::after(Duration::from_secs(60)))
             .await
             .unwrap(),
         1099
@@ -134,6 +152,8 @@ async fn a_continuation_message_round_trips_through_the_worker() {
             providers: vec!["google".into()],
             after: Some("google-00000".into()),
             reason: SyncReason::Schedule,
+            chain: "c1".into(),
+            step: 1,
         },
     };
     let body = serde_json::to_string(&message).unwrap();
@@ -143,6 +163,7 @@ async fn a_continuation_message_round_trips_through_the_worker() {
             id: "m1".into(),
             body,
         }],
+        hub::worker::fresh_invocation(),
     )
     .await;
     assert!(failed.is_empty());
@@ -171,7 +192,7 @@ async fn sync_requests_are_checked() {
         user_id: user.map(Into::into),
     };
 
-    let started = fanout::start(&hub, request(None, None), SyncReason::Manual)
+    let started = fanout::start(&hub, request(None, None), manual())
         .await
         .unwrap();
     assert_eq!(
@@ -181,29 +202,21 @@ async fn sync_requests_are_checked() {
     let one = fanout::start(
         &hub,
         request(Some("google"), Some("google-00000")),
-        SyncReason::Manual,
+        manual(),
     )
     .await
     .unwrap();
     assert_eq!(one.jobs_enqueued, 1);
-    let skipped = fanout::start(
-        &hub,
-        request(None, Some("google-00001")),
-        SyncReason::Manual,
-    )
-    .await
-    .unwrap();
+    let skipped = fanout::start(&hub, request(None, Some("google-00001")), manual())
+        .await
+        .unwrap();
     assert_eq!(
         skipped.jobs_enqueued, 0,
         "needs_reauth accounts are skipped"
     );
     assert_eq!(take(&recorded).len(), 2);
 
-    let error = |r| async {
-        fanout::start(&hub, r, SyncReason::Manual)
-            .await
-            .unwrap_err()
-    };
+    let error = |r| async { fanout::start(&hub, r, manual()).await.unwrap_err() };
     assert!(matches!(
         error(request(Some("dropbox"), None)).await,
         HubError::InvalidSourceType(_)
@@ -221,4 +234,70 @@ async fn sync_requests_are_checked() {
         (not_configured.code(), not_configured.status()),
         ("provider_not_configured", 400)
     );
+}
+
+#[tokio::test]
+async fn a_duplicated_continuation_queues_no_account_twice_and_forks_no_chain() {
+    let (hub, recorded, _dir) = hub_with(&[("google", AccountStatus::Active); 250], true).await;
+    // The deadline has passed: the step queues one chunk and hands the rest over.
+    let trigger = Trigger::new(
+        SyncReason::Schedule,
+        Deadline::after(Duration::ZERO),
+        Some("event-1"),
+    );
+    let first = fanout::start(&hub, SyncRequest::default(), trigger.clone())
+        .await
+        .unwrap();
+    assert_eq!(first.jobs_enqueued, 100);
+    // Lambda retries the same scheduled event: its first step is already done.
+    let retried = fanout::start(&hub, SyncRequest::default(), trigger)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.jobs_enqueued, 0,
+        "a retried schedule starts no second chain"
+    );
+
+    let mut jobs = HashSet::new();
+    let mut steps = 0;
+    let mut pending: Vec<QueueMessage> = take(&recorded);
+    while !pending.is_empty() {
+        let mut continuations = Vec::new();
+        for message in pending {
+            match message {
+                QueueMessage::Sync(job) => {
+                    assert!(jobs.insert(job.account_id), "each account once")
+                }
+                continuation @ QueueMessage::FanOut { .. } => continuations.push(continuation),
+            }
+        }
+        assert!(continuations.len() <= 1, "one chain: {continuations:?}");
+        for continuation in continuations {
+            steps += 1;
+            let body = serde_json::to_string(&continuation).unwrap();
+            // SQS delivers the continuation twice (at-least-once), in one batch.
+            let failed = hub::worker::handle_batch(
+                &hub,
+                vec![
+                    hub::worker::Message {
+                        id: "m1".into(),
+                        body: body.clone(),
+                    },
+                    hub::worker::Message {
+                        id: "m2".into(),
+                        body,
+                    },
+                ],
+                Deadline::after(Duration::ZERO),
+            )
+            .await;
+            assert!(
+                failed.is_empty(),
+                "a duplicate is done, not failed: {failed:?}"
+            );
+        }
+        pending = take(&recorded);
+    }
+    assert_eq!(jobs.len(), 250);
+    assert_eq!(steps, 2, "two continuations after the first step");
 }

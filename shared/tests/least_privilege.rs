@@ -769,7 +769,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
             source_type: Some("both".into()),
             user_id: None,
         },
-        SyncReason::Manual,
+        fanout::Trigger::new(SyncReason::Manual, worker::fresh_invocation(), None),
     )
     .await
     .unwrap();
@@ -795,7 +795,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         })
         .collect();
     assert_eq!(messages.len(), 2);
-    let failed = worker::handle_batch(&sync_worker.hub, messages).await;
+    let failed = worker::handle_batch(&sync_worker.hub, messages, worker::fresh_invocation()).await;
     assert!(failed.is_empty(), "failed jobs: {failed:?}");
     for message in received.messages() {
         sync_worker
@@ -815,8 +815,10 @@ async fn each_function_works_with_its_role_and_nothing_more() {
             providers: vec!["google".into(), "onedrive".into()],
             after: None,
             reason: SyncReason::Schedule,
+            chain: "least-privilege".into(),
+            step: 1,
         },
-        Duration::ZERO,
+        hub::deadline::Deadline::after(Duration::ZERO),
     )
     .await
     .unwrap();

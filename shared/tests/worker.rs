@@ -95,7 +95,7 @@ impl Fixture {
             reason: SyncReason::Manual,
             requested_at: Utc::now(),
         };
-        worker::sync(&self.hub, &job).await
+        worker::sync(&self.hub, &job, worker::fresh_invocation()).await
     }
 
     async fn stored(&self, account: &Account) -> Account {
@@ -359,9 +359,13 @@ async fn a_refused_refresh_marks_the_account_and_is_not_retried() {
     );
     assert_eq!(f.server.received_requests().await.unwrap().len(), before);
     // And the fan-out leaves it out.
-    let started = hub::fanout::start(&f.hub, Default::default(), SyncReason::Schedule)
-        .await
-        .unwrap();
+    let started = hub::fanout::start(
+        &f.hub,
+        Default::default(),
+        hub::fanout::Trigger::new(SyncReason::Schedule, worker::fresh_invocation(), None),
+    )
+    .await
+    .unwrap();
     assert_eq!(started.jobs_enqueued, 0);
 }
 

@@ -10,8 +10,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::routing::post;
-use axum::{Json, Router};
-use hub::fanout::{self, SyncRequest, SyncStarted};
+use axum::{Extension, Json, Router};
+use hub::deadline::Deadline;
+use hub::fanout::{self, SyncRequest, SyncStarted, Trigger};
 use hub::model::SyncReason;
 use hub::web::{require_api_key, with_fallbacks, ApiKey, JsonBody};
 use hub::{Hub, HubError};
@@ -28,14 +29,24 @@ async fn main() -> Result<(), Error> {
     let hub = Arc::new(Hub::from_env().await?);
     let router = app(hub.clone(), ApiKey::new(&hub.config.api_key()?));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        handle(hub.clone(), router.clone(), event.payload)
+        // Every answer comes from the hub, never from the function's (or API Gateway's)
+        // timeout: the fan-out hands over to a continuation before this deadline.
+        let deadline = Deadline::at(event.context.deadline()).less(fanout::RESERVE);
+        handle(hub.clone(), router.clone(), event.payload, deadline)
     }))
     .await
 }
 
-async fn handle(hub: Arc<Hub>, router: Router, event: Value) -> Result<Value, Error> {
+async fn handle(
+    hub: Arc<Hub>,
+    router: Router,
+    event: Value,
+    deadline: Deadline,
+) -> Result<Value, Error> {
     if fanout::is_scheduled_event(&event) {
-        let started = fanout::start(&hub, SyncRequest::default(), SyncReason::Schedule).await?;
+        // EventBridge keeps the event id when Lambda retries the invocation.
+        let trigger = Trigger::new(SyncReason::Schedule, deadline, event["id"].as_str());
+        let started = fanout::start(&hub, SyncRequest::default(), trigger).await?;
         return Ok(serde_json::to_value(started)?);
     }
     let request: LambdaRequest = serde_json::from_value(event).map_err(|e| {
@@ -43,7 +54,8 @@ async fn handle(hub: Arc<Hub>, router: Router, event: Value) -> Result<Value, Er
             "neither an API Gateway request nor a scheduled event: {e}"
         ))
     })?;
-    let request: lambda_http::Request = request.into();
+    let mut request: lambda_http::Request = request.into();
+    request.extensions_mut().insert(deadline);
     let response = router.oneshot(request).await?;
     Ok(serde_json::to_value(
         apigw::to_http_api_response(response).await?,
@@ -61,11 +73,13 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
 
 async fn start_sync(
     State(hub): State<Arc<Hub>>,
+    Extension(deadline): Extension<Deadline>,
     JsonBody(request): JsonBody<SyncRequest>,
 ) -> Result<(StatusCode, Json<SyncStarted>), HubError> {
+    let trigger = Trigger::new(SyncReason::Manual, deadline, None);
     Ok((
         StatusCode::ACCEPTED,
-        Json(fanout::start(&hub, request, SyncReason::Manual).await?),
+        Json(fanout::start(&hub, request, trigger).await?),
     ))
 }
 
@@ -80,7 +94,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
         let router = app(hub.clone(), ApiKey::new(&SecretString::from(DEV_API_KEY)));
-        handle(hub, router, serde_json::from_str(event).unwrap())
+        let deadline = Deadline::after(std::time::Duration::from_secs(20));
+        handle(hub, router, serde_json::from_str(event).unwrap(), deadline)
             .await
             .unwrap()
     }
@@ -132,7 +147,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
         let router = app(hub.clone(), ApiKey::new(&SecretString::from(DEV_API_KEY)));
-        assert!(handle(hub, router, json!({"hello": "world"}))
+        let deadline = Deadline::after(std::time::Duration::from_secs(20));
+        assert!(handle(hub, router, json!({"hello": "world"}), deadline)
             .await
             .is_err());
     }

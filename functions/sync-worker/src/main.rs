@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use hub::deadline::Deadline;
 use hub::worker::{self, Message};
 use hub::Hub;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -28,7 +29,9 @@ async fn handle(hub: Arc<Hub>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
             body: record.body.unwrap_or_default(),
         })
         .collect();
-    let failed = worker::handle_batch(&hub, messages).await;
+    // The invocation's own deadline, less the time kept to store places and requeue.
+    let deadline = Deadline::at(event.context.deadline()).less(worker::RESERVE);
+    let failed = worker::handle_batch(&hub, messages, deadline).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()

@@ -16,7 +16,7 @@ use oauth2::reqwest;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{JobQueue, MAX_BATCH};
+use super::{JobQueue, MAX_BATCH, MAX_DELAY};
 use crate::error::{HubError, HubResult};
 use crate::model::QueueMessage;
 
@@ -167,6 +167,17 @@ impl LocalQueue {
 #[async_trait]
 impl JobQueue for LocalQueue {
     async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
+        self.schedule(messages, Duration::ZERO)
+    }
+
+    async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()> {
+        self.schedule(std::slice::from_ref(message), delay.min(MAX_DELAY))
+    }
+}
+
+impl LocalQueue {
+    /// Delivers `messages` after `delay`, as SQS's `DelaySeconds` would.
+    fn schedule(&self, messages: &[QueueMessage], delay: Duration) -> HubResult<()> {
         let deliveries = messages
             .iter()
             .map(|message| {
@@ -181,6 +192,7 @@ impl JobQueue for LocalQueue {
         // (`cargo lambda watch` keeps this process alive between invocations). A couple of
         // batches at a time, as a small event-source concurrency would.
         tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
             let batches: Vec<Vec<Delivery>> =
                 deliveries.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
             futures::stream::iter(batches)

@@ -4,6 +4,8 @@
 pub mod local;
 pub mod sqs;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::error::HubResult;
@@ -11,9 +13,16 @@ use crate::model::QueueMessage;
 
 /// SQS's batch limit, also used locally so the worker sees batches of the same shape.
 pub const MAX_BATCH: usize = 10;
+/// The longest delay SQS gives one message (`DelaySeconds`, 0 to 900: SendMessage API
+/// reference); longer waits are cut to it.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     /// Puts every message on the queue, or fails saying how many could not be queued.
     async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()>;
+
+    /// Puts one message on the queue, delivered no sooner than `delay` from now (at most
+    /// [`MAX_DELAY`]).
+    async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()>;
 }

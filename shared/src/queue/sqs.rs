@@ -9,7 +9,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{JobQueue, MAX_BATCH};
+use super::{JobQueue, MAX_BATCH, MAX_DELAY};
 use crate::error::{HubError, HubResult};
 use crate::model::QueueMessage;
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
@@ -39,7 +39,8 @@ impl SqsQueue {
         }
     }
 
-    async fn send_chunk(&self, chunk: &[QueueMessage]) -> HubResult<()> {
+    /// `delay_seconds` applies to every entry (SQS's per-message `DelaySeconds`).
+    async fn send_chunk(&self, chunk: &[QueueMessage], delay_seconds: i32) -> HubResult<()> {
         let entries = chunk
             .iter()
             .enumerate()
@@ -48,6 +49,7 @@ impl SqsQueue {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
+                    .delay_seconds(delay_seconds)
                     .build()
                     .map_err(HubError::internal)
             })
@@ -100,9 +102,16 @@ impl JobQueue for SqsQueue {
         let chunks: Vec<Vec<QueueMessage>> =
             messages.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
         futures::stream::iter(chunks)
-            .map(|chunk| async move { self.send_chunk(&chunk).await })
+            .map(|chunk| async move { self.send_chunk(&chunk, 0).await })
             .buffer_unordered(CHUNKS_IN_FLIGHT)
             .try_collect::<()>()
+            .await
+    }
+
+    async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()> {
+        // Rounded up: a message must not come back before the wait the provider asked for.
+        let delay_seconds = delay.min(MAX_DELAY).as_secs_f64().ceil() as i32;
+        self.send_chunk(std::slice::from_ref(message), delay_seconds)
             .await
     }
 }

@@ -5,6 +5,7 @@
 //! | account         | `ACCOUNT#<id>`                    | `ACCOUNT`       | `gsi1pk` `PROVIDER#<p>`, `gsi1sk` `<id>` |
 //! | provider identity | `IDENTITY#<provider>#<user id>` | `IDENTITY`      | `account_id`                  |
 //! | login state     | `STATE#<state>`                   | `STATE`         | `expires_at_epoch` (TTL)      |
+//! | claim           | `CLAIM#<key>`                     | `CLAIM`         | `expires_at_epoch` (TTL)      |
 //! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`|                               |
 //!
 //! The `by-provider` index (`gsi1pk`, `gsi1sk`) lets fan-out page through one provider's
@@ -109,6 +110,13 @@ fn account_key(id: &str) -> Item {
     HashMap::from([
         ("pk".to_string(), s(account_pk(id))),
         ("sk".to_string(), s(ACCOUNT_SK)),
+    ])
+}
+
+fn claim_key(key: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("CLAIM#{key}"))),
+        ("sk".to_string(), s("CLAIM")),
     ])
 }
 
@@ -695,6 +703,40 @@ impl Store for DynamoStore {
                 return Ok(());
             }
         }
+    }
+
+    async fn claim(&self, key: &str, expires_at: DateTime<Utc>) -> HubResult<bool> {
+        let mut item = claim_key(key);
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            AttributeValue::N(expires_at.timestamp().to_string()),
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(failed("PutItem", e)),
+        }
+    }
+
+    async fn release_claim(&self, key: &str) -> HubResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(claim_key(key)))
+            .send()
+            .await
+            .map_err(|e| failed("DeleteItem", e))?;
+        Ok(())
     }
 
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {

@@ -44,7 +44,7 @@ struct IdentityRecord {
     account_id: String,
 }
 
-const DIRS: &[&str] = &["accounts", "identities", "states", "files"];
+const DIRS: &[&str] = &["accounts", "identities", "states", "files", "claims"];
 
 impl LocalStore {
     pub fn open(data_dir: &Path) -> HubResult<Self> {
@@ -110,6 +110,10 @@ fn identity_path(root: &Path, provider: &str, provider_user_id: &str) -> PathBuf
 
 fn state_path(root: &Path, state: &str) -> PathBuf {
     root.join("states").join(file_name(state))
+}
+
+fn claim_path(root: &Path, key: &str) -> PathBuf {
+    root.join("claims").join(file_name(key))
 }
 
 fn files_dir(root: &Path, account_id: &str) -> PathBuf {
@@ -420,6 +424,30 @@ impl Store for LocalStore {
         self.run(move |root| {
             let _lock = lock(root)?;
             purge_index(root, &account_id)
+        })
+        .await
+    }
+
+    async fn claim(&self, key: &str, _expires_at: DateTime<Utc>) -> HubResult<bool> {
+        // Local claims are few (one per fan-out step) and are kept: nothing sweeps them.
+        let key = key.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = claim_path(root, &key);
+            if path.exists() {
+                return Ok(false);
+            }
+            write_durably(&path, &())?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn release_claim(&self, key: &str) -> HubResult<()> {
+        let key = key.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            remove_durably(&claim_path(root, &key)).map(|_| ())
         })
         .await
     }

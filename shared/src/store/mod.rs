@@ -80,6 +80,15 @@ pub trait Store: Send + Sync {
     /// it after its last write, so entries it stored after the delete's own purge go too.
     async fn purge_files(&self, account_id: &str) -> HubResult<()>;
 
+    /// Takes the single-use marker `key`: true for the first caller only, whether the
+    /// others come later or at the same time (a conditional create). The marker may be
+    /// forgotten after `expires_at`. Makes a redelivered queue message a no-op.
+    async fn claim(&self, key: &str, expires_at: DateTime<Utc>) -> HubResult<bool>;
+
+    /// Gives a claimed marker back, so that the work it guarded can be done again (after a
+    /// failure the queue retries).
+    async fn release_claim(&self, key: &str) -> HubResult<()>;
+
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()>;
 
     /// Removes and returns the state; `None` when unknown, already used or expired.

@@ -1,0 +1,235 @@
+//! Contract section 2, "Time": a sync never runs into its invocation's deadline. Out of time,
+//! or asked by a provider to wait longer than the hub waits, the worker stores its place and
+//! requeues the account; the message is done, never failed.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hub::config::Env;
+use hub::deadline::Deadline;
+use hub::model::{QueueMessage, SyncJob, SyncReason};
+use hub::providers::http::RetryPolicy;
+use hub::queue::JobQueue;
+use hub::worker::{self, Message};
+use hub::{Hub, HubResult};
+use serde_json::json;
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// What was queued, with its delay.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<(QueueMessage, Duration)>>);
+
+#[async_trait]
+impl JobQueue for Recorded {
+    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
+        let mut queued = self.0.lock().unwrap();
+        queued.extend(messages.iter().map(|m| (m.clone(), Duration::ZERO)));
+        Ok(())
+    }
+
+    async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()> {
+        self.0.lock().unwrap().push((message.clone(), delay));
+        Ok(())
+    }
+}
+
+impl Recorded {
+    fn take(&self) -> Vec<(QueueMessage, Duration)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct Fixture {
+    server: MockServer,
+    hub: Hub,
+    queue: Arc<Recorded>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = server.uri();
+    let env = Env::from_map(vec![
+        ("HUB_DATA_DIR", dir.path().display().to_string()),
+        ("ONEDRIVE_CLIENT_ID", "m-id".into()),
+        ("ONEDRIVE_CLIENT_SECRET", "m-secret".into()),
+        ("ONEDRIVE_AUTHORITY_URL", base.clone()),
+        ("ONEDRIVE_GRAPH_URL", format!("{base}/v1.0")),
+    ]);
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(10),
+        max_retry_after: Duration::from_secs(1),
+    };
+    let mut hub = Hub::build(&env, retry).await.unwrap();
+    let queue = Arc::new(Recorded::default());
+    hub.queue = queue.clone();
+    Fixture {
+        server,
+        hub,
+        queue,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    fn delta(&self, token: &str) -> String {
+        format!(
+            "{}/v1.0/me/drive/root/delta?token={token}",
+            self.server.uri()
+        )
+    }
+
+    /// A OneDrive account whose access token is `access`; its job as a queue message.
+    async fn account(&self, access: &str) -> (String, Message) {
+        let account = common::connected_account(
+            &self.hub,
+            "onedrive",
+            access,
+            "refresh",
+            chrono::Duration::hours(1),
+        )
+        .await;
+        let job = QueueMessage::Sync(SyncJob {
+            account_id: account.id.clone(),
+            provider: "onedrive".into(),
+            reason: SyncReason::Schedule,
+            requested_at: chrono::Utc::now(),
+        });
+        let message = Message {
+            id: format!("m-{access}"),
+            body: serde_json::to_string(&job).unwrap(),
+        };
+        (account.id, message)
+    }
+}
+
+fn requeued_ids(queued: &[(QueueMessage, Duration)]) -> Vec<String> {
+    queued
+        .iter()
+        .map(|(m, _)| match m {
+            QueueMessage::Sync(job) => job.account_id.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_drive_bigger_than_one_invocation_finishes_across_several() {
+    let f = fixture().await;
+    const PAGES: usize = 6;
+    const PAGE_DELAY: Duration = Duration::from_millis(400);
+    for page in 0..PAGES {
+        let next = if page + 1 == PAGES {
+            json!({"@odata.deltaLink": f.delta("done")})
+        } else {
+            json!({"@odata.nextLink": f.delta(&format!("p{}", page + 1))})
+        };
+        let mut body = json!({"value": [{"id": format!("f{page}"), "name": format!("{page}.txt"), "file": {}}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(next.as_object().unwrap().clone());
+        let answer = ResponseTemplate::new(200)
+            .set_body_json(body)
+            .set_delay(PAGE_DELAY);
+        let mock = Mock::given(method("GET")).and(path("/v1.0/me/drive/root/delta"));
+        let mock = if page == 0 {
+            mock.and(query_param_is_missing("token"))
+        } else {
+            mock.and(query_param("token", format!("p{page}")))
+        };
+        mock.respond_with(answer).mount(&f.server).await;
+    }
+    let (id, message) = f.account("a").await;
+
+    let mut pending = vec![message];
+    let mut invocations = 0;
+    while let Some(message) = pending.pop() {
+        invocations += 1;
+        assert!(invocations < 20, "the sync makes progress");
+        // Room for about two slow pages per invocation.
+        let deadline = Deadline::after(Duration::from_millis(1000));
+        let failed = worker::handle_batch(&f.hub, vec![message], deadline).await;
+        assert!(failed.is_empty(), "out of time is not a failure");
+        for (queued, delay) in f.queue.take() {
+            assert_eq!(delay, Duration::ZERO);
+            pending.push(Message {
+                id: format!("m{invocations}"),
+                body: serde_json::to_string(&queued).unwrap(),
+            });
+        }
+    }
+    assert!(invocations >= 3, "{invocations} invocations");
+    let account = f.hub.store.get_account(&id).await.unwrap().unwrap();
+    assert_eq!(account.cursor.as_deref(), Some(f.delta("done").as_str()));
+    let files = f.hub.store.list_files(&id, None, 100).await.unwrap();
+    assert_eq!(files.items.len(), PAGES);
+}
+
+#[tokio::test]
+async fn a_long_retry_after_requeues_with_that_delay_and_is_not_a_failure() {
+    let f = fixture().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "600"))
+        .mount(&f.server)
+        .await;
+    let (id, message) = f.account("a").await;
+    let failed = worker::handle_batch(
+        &f.hub,
+        vec![message],
+        Deadline::after(Duration::from_secs(30)),
+    )
+    .await;
+    assert!(failed.is_empty());
+    let queued = f.queue.take();
+    assert_eq!(requeued_ids(&queued), [id]);
+    assert_eq!(queued[0].1, Duration::from_secs(600));
+}
+
+#[tokio::test]
+async fn a_slow_job_is_requeued_and_fails_no_other_job_of_its_batch() {
+    let f = fixture().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(header("authorization", "Bearer slow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": [], "@odata.deltaLink": f.delta("d")}))
+                .set_delay(Duration::from_secs(10)),
+        )
+        .mount(&f.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(header("authorization", "Bearer fast"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": [], "@odata.deltaLink": f.delta("d")})),
+        )
+        .mount(&f.server)
+        .await;
+    let (slow, slow_message) = f.account("slow").await;
+    let (fast, fast_message) = f.account("fast").await;
+    let started = std::time::Instant::now();
+    let failed = worker::handle_batch(
+        &f.hub,
+        vec![slow_message, fast_message],
+        Deadline::after(Duration::from_secs(2)),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the batch answers by its deadline"
+    );
+    assert!(failed.is_empty(), "both done: {failed:?}");
+    assert_eq!(requeued_ids(&f.queue.take()), [slow]);
+    let fast = f.hub.store.get_account(&fast).await.unwrap().unwrap();
+    assert_eq!(fast.cursor.as_deref(), Some(f.delta("d").as_str()));
+}
