@@ -117,7 +117,9 @@ pub fn sample_tokens() -> TokenSet {
 /// sealed value for every account: the fan-out never opens tokens, and the item keeps its
 /// real size.
 pub fn synthetic_account(provider: &str, sealed: &Sealed) -> Account {
-    hub::testing::account(provider).tokens(sealed.clone()).build()
+    hub::testing::account(provider)
+        .tokens(sealed.clone())
+        .build()
 }
 
 /// The account item as `hub::store::dynamo` writes it: the record plus its table and

@@ -1,7 +1,10 @@
 //! Accounts and configuration: `/users`, `/users/{id}`, `/users/{id}/files`, `/config`.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
+use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::{AccountView, FileEntry};
@@ -153,10 +156,19 @@ pub async fn files(
     })
 }
 
-/// Revokes the grant at the provider (best effort: a provider that is down or has no
-/// revocation endpoint does not keep the user's data here), then deletes the account, its
-/// tokens and its file index.
+/// How long `DELETE /users/{id}` waits for the provider's revocation: a revocation is best
+/// effort, and a slow or failing endpoint must not keep the account from being deleted.
+pub const REVOKE_BUDGET: Duration = Duration::from_secs(3);
+
+/// [`delete_by`] with the HTTP functions' whole timeout from now.
 pub async fn delete(hub: &Hub, account_id: &str) -> HubResult<()> {
+    delete_by(hub, account_id, Deadline::of_invocation(None)).await
+}
+
+/// Revokes the grant at the provider (best effort, within [`REVOKE_BUDGET`] and never past
+/// `deadline`: a provider that is down, slow or has no revocation endpoint does not keep the
+/// user's data here), then deletes the account, its tokens and its file index.
+pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubResult<()> {
     let account = hub
         .store
         .get_account(account_id)
@@ -164,7 +176,11 @@ pub async fn delete(hub: &Hub, account_id: &str) -> HubResult<()> {
         .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))?;
     match hub.providers.for_login(&account.provider) {
         Ok(connector) => match tokens::open(hub, &account).await {
-            Ok(tokens) => match connector.oauth().revoke(&tokens).await {
+            Ok(tokens) => match deadline
+                .at_most(REVOKE_BUDGET)
+                .bound(connector.oauth().revoke(&tokens))
+                .await
+            {
                 Ok(revoked) => tracing::info!(account_id, revoked, "grant revocation"),
                 Err(e) => {
                     tracing::warn!(account_id, error = %e, "revocation failed; deleting anyway")

@@ -1,9 +1,22 @@
 //! The time an invocation has left. Every budget derives from the invocation's real
 //! deadline (`lambda_runtime::Context::deadline`), never from a constant: a function that
 //! runs into its timeout answers nothing (an SQS batch then comes back whole, a schedule is
-//! retried from the start, an HTTP caller gets API Gateway's 503).
+//! retried from the start, an HTTP caller gets API Gateway's bare 500 and whatever the
+//! function was doing is left half-done). Provider calls of a request run inside
+//! [`Deadline::bound`], retry waits included, and stop with [`ProviderError::TimedOut`] while
+//! there is still time to answer.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::ProviderError;
+
+/// The HTTP functions' Lambda timeout (`template.yaml`, `Globals.Function.Timeout`), for an
+/// invocation that does not say its deadline (tests, the bench).
+pub const HTTP_FUNCTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a request keeps back from its deadline to store its result and answer.
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(2);
 
 /// A point in time past which no new work starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,6 +59,35 @@ impl Deadline {
     pub fn passed(&self) -> bool {
         self.remaining().is_zero()
     }
+
+    /// The provider-call deadline of an HTTP invocation: its deadline (milliseconds since the
+    /// Unix epoch, as `lambda_http`'s `Context::deadline` gives it) minus [`ANSWER_MARGIN`].
+    /// Without one, the HTTP functions' timeout from now, minus the margin too.
+    pub fn of_invocation(deadline_epoch_ms: Option<u64>) -> Self {
+        let deadline = match deadline_epoch_ms {
+            Some(ms) => Deadline::at(UNIX_EPOCH + Duration::from_millis(ms)),
+            None => Deadline::after(HTTP_FUNCTION_TIMEOUT),
+        };
+        deadline.less(ANSWER_MARGIN)
+    }
+
+    /// The sooner of this deadline and `budget` from now: a best-effort call gets a short
+    /// budget, never past the request's own deadline.
+    pub fn at_most(self, budget: Duration) -> Self {
+        self.earlier(Deadline::after(budget))
+    }
+
+    /// Runs a provider call, giving up with [`ProviderError::TimedOut`] at the deadline (the
+    /// call is dropped, with whatever attempt or retry wait it was in).
+    pub async fn bound<T>(
+        &self,
+        call: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let budget = self.remaining();
+        tokio::time::timeout(budget, call)
+            .await
+            .unwrap_or(Err(ProviderError::TimedOut { budget }))
+    }
 }
 
 #[cfg(test)]
@@ -73,5 +115,47 @@ mod tests {
             soon.earlier(Deadline::after(Duration::ZERO)).remaining(),
             Duration::ZERO
         );
+    }
+
+    #[tokio::test]
+    async fn a_call_past_the_deadline_times_out() {
+        let deadline = Deadline::after(Duration::from_millis(20));
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<_, ProviderError>(())
+        };
+        let started = std::time::Instant::now();
+        let result = deadline.bound(slow).await;
+        assert!(
+            matches!(result, Err(ProviderError::TimedOut { .. })),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let quick = Deadline::after(Duration::from_secs(5))
+            .bound(async { Ok::<_, ProviderError>(7) })
+            .await;
+        assert_eq!(quick, Ok(7));
+    }
+
+    #[test]
+    fn an_invocation_deadline_keeps_the_answer_margin() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let deadline = Deadline::of_invocation(Some(now_ms + 10_000));
+        let left = deadline.remaining();
+        assert!(
+            left <= Duration::from_secs(8) && left > Duration::from_secs(7),
+            "{left:?}"
+        );
+        let past = Deadline::of_invocation(Some(now_ms - 1_000));
+        assert_eq!(past.remaining(), Duration::ZERO);
+        let default = Deadline::of_invocation(None).remaining();
+        assert!(default <= HTTP_FUNCTION_TIMEOUT - ANSWER_MARGIN);
+        let short = Deadline::after(Duration::from_secs(60)).at_most(Duration::from_secs(3));
+        assert!(short.remaining() <= Duration::from_secs(3));
+        let shorter = Deadline::after(Duration::from_secs(1)).at_most(Duration::from_secs(3));
+        assert!(shorter.remaining() <= Duration::from_secs(1));
     }
 }

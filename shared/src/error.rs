@@ -22,6 +22,10 @@ pub enum HubError {
     InvalidState,
     #[error("the user denied access at the provider")]
     AuthorizationDenied,
+    /// The user did not grant every scope the hub needs (Google lets the user untick the
+    /// Drive box on the consent page).
+    #[error("the provider did not grant the permissions the hub needs: {}", .missing.join(" "))]
+    ScopeNotGranted { missing: Vec<String> },
     #[error("{0}")]
     InvalidRequest(String),
     #[error("the request body is not valid JSON: {0}")]
@@ -52,6 +56,7 @@ impl HubError {
             HubError::ProviderNotConfigured { .. } => "provider_not_configured",
             HubError::InvalidState => "invalid_state",
             HubError::AuthorizationDenied => "authorization_denied",
+            HubError::ScopeNotGranted { .. } => "scope_not_granted",
             HubError::InvalidRequest(_) => "invalid_request",
             HubError::InvalidJson(_) => "invalid_json",
             HubError::InvalidSourceType(_) => "invalid_source_type",
@@ -74,6 +79,7 @@ impl HubError {
             HubError::ProviderNotConfigured { for_sync: true, .. }
             | HubError::InvalidState
             | HubError::AuthorizationDenied
+            | HubError::ScopeNotGranted { .. }
             | HubError::InvalidRequest(_)
             | HubError::InvalidJson(_)
             | HubError::InvalidSourceType(_) => 400,
@@ -128,6 +134,10 @@ pub enum ProviderError {
         attempts: u32,
         retry_after: Option<std::time::Duration>,
     },
+    /// The call did not finish within the time its request had left (the request's
+    /// [`crate::deadline::Deadline`]).
+    #[error("the provider did not answer within {budget:?}")]
+    TimedOut { budget: std::time::Duration },
     /// The saved change cursor is no longer valid (Graph 410 Gone): start over.
     #[error("the change cursor expired (410)")]
     CursorExpired,

@@ -7,6 +7,7 @@ use oauth2::PkceCodeChallenge;
 use rand::RngCore;
 
 use crate::crypto::EncryptionContext;
+use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::hub::Hub;
 use crate::model::{Account, AccountStatus, AccountView, Identity, LoginState, TokenSet};
@@ -52,9 +53,21 @@ pub struct Callback {
     pub error: Option<String>,
 }
 
-/// Finishes a login: checks the state, exchanges the code, reads the identity, stores the
-/// tokens encrypted, and returns the account (new, or the same one for a returning user).
+/// [`complete_by`] with the HTTP functions' whole timeout from now.
 pub async fn complete(hub: &Hub, provider: &str, callback: Callback) -> HubResult<AccountView> {
+    complete_by(hub, provider, callback, Deadline::of_invocation(None)).await
+}
+
+/// Finishes a login: checks the state, exchanges the code, checks the granted scopes, reads
+/// the identity, stores the tokens encrypted, and returns the account (new, or the same one
+/// for a returning user). The provider calls end by `deadline`: once the state is spent, a
+/// slow provider must cost the user a `provider_error`, not a timed-out function.
+pub async fn complete_by(
+    hub: &Hub,
+    provider: &str,
+    callback: Callback,
+    deadline: Deadline,
+) -> HubResult<AccountView> {
     let connector = hub.providers.for_login(provider)?;
     if let Some(error) = callback.error {
         // The state is spent either way: a denied login cannot be replayed.
@@ -85,8 +98,22 @@ pub async fn complete(hub: &Hub, provider: &str, callback: Callback) -> HubResul
         .await?;
     let verifier = std::str::from_utf8(&verifier).map_err(HubError::internal)?;
 
-    let tokens = connector.oauth().exchange_code(&code, verifier).await?;
-    let identity = connector.identity(&tokens.access_token).await?;
+    let oauth = connector.oauth();
+    let grant = deadline.bound(oauth.exchange_code(&code, verifier)).await?;
+    let tokens = grant.tokens;
+    let missing = oauth.missing_scopes(grant.granted_scopes.as_deref());
+    if !missing.is_empty() {
+        // Nothing is stored, and the partial grant is withdrawn so that the user's next
+        // consent page asks for everything again.
+        match deadline.bound(oauth.revoke(&tokens)).await {
+            Ok(revoked) => tracing::info!(provider, revoked, "partial grant revocation"),
+            Err(e) => tracing::warn!(provider, error = %e, "partial grant not revoked"),
+        }
+        return Err(HubError::ScopeNotGranted { missing });
+    }
+    let identity = deadline
+        .bound(connector.identity(&tokens.access_token))
+        .await?;
     let account = connect(hub, connector.as_ref(), identity, tokens).await?;
     tracing::info!(account_id = %account.id, provider, "account connected");
     Ok(AccountView::from(&account))
@@ -111,8 +138,16 @@ async fn connect(
             .await?
         {
             Some(existing) => {
-                let previous = tokens::open(hub, &existing).await?;
-                let tokens = tokens.clone().keeping_refresh_token_of(&previous);
+                // Tokens sealed under a key the hub no longer has (a changed local key, a
+                // KMS key change) are replaced by this login's: the user just proved the
+                // account is theirs, and only the old refresh token would be worth keeping.
+                let tokens = match tokens::open(hub, &existing).await {
+                    Ok(previous) => tokens.clone().keeping_refresh_token_of(&previous),
+                    Err(e) => {
+                        tracing::warn!(account_id = %existing.id, error = %e, "stored tokens unreadable; replacing them");
+                        tokens.clone()
+                    }
+                };
                 let mut updated = existing.clone();
                 updated.email = identity.email.clone();
                 updated.status = AccountStatus::Active;

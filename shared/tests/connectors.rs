@@ -148,7 +148,8 @@ async fn code_exchange_is_a_form_post_with_the_pkce_verifier() {
         .oauth()
         .exchange_code("4/code with space", verifier.secret())
         .await
-        .unwrap();
+        .unwrap()
+        .tokens;
     assert_eq!(got.access_token.expose_secret(), "ya29.access");
     assert_eq!(got.refresh_token.unwrap().expose_secret(), "1//refresh");
     assert!(got.expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::minutes(59));

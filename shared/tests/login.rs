@@ -1,8 +1,15 @@
 //! The OAuth2 login against a wiremock stand-in of Google: state single use, expiry and
-//! provider binding, PKCE, re-login keeping the account and its refresh token, refusals.
+//! provider binding, PKCE, re-login keeping the account and its refresh token (or replacing
+//! tokens it can no longer open), refusals, provider calls bounded by the request's deadline;
+//! and against the testkit's providers: granular consent.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hub::config::Env;
+use hub::crypto::Sealed;
+use hub::deadline::Deadline;
 use hub::login::{self, Callback};
 use hub::providers::http::RetryPolicy;
 use hub::{Hub, HubError, ProviderError};
@@ -22,6 +29,7 @@ async fn fixture() -> (MockServer, Hub, tempfile::TempDir) {
         ("GOOGLE_CLIENT_SECRET", "g-secret".into()),
         ("GOOGLE_AUTH_URL", format!("{base}/auth")),
         ("GOOGLE_TOKEN_URL", format!("{base}/token")),
+        ("GOOGLE_REVOKE_URL", format!("{base}/revoke")),
         ("GOOGLE_API_URL", base.clone()),
         ("ONEDRIVE_CLIENT_ID", "m-id".into()),
         ("ONEDRIVE_CLIENT_SECRET", "m-secret".into()),
@@ -222,4 +230,216 @@ async fn refusals_map_to_the_contract_errors() {
         login::begin(&hub, "dropbox").await.unwrap_err(),
         HubError::UnknownProvider(_)
     ));
+}
+
+/// A hub whose providers are the testkit's stand-ins.
+async fn stand_in_hub(providers: &hub_testkit::FakeProviders) -> (Hub, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = providers.env_vars();
+    vars.push(("HUB_DATA_DIR".into(), dir.path().display().to_string()));
+    vars.push(("HUB_PUBLIC_URL".into(), "https://hub.example".into()));
+    let hub = Hub::build(&Env::from_map(vars), RetryPolicy::default())
+        .await
+        .unwrap();
+    (hub, dir)
+}
+
+/// Consents at the stand-in as a browser would, and returns what the redirect carries.
+async fn consent(hub: &Hub, provider: &str) -> Callback {
+    let url = login::begin(hub, provider).await.unwrap();
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let query: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
+    Callback {
+        code: query.get("code").cloned(),
+        state: query.get("state").cloned(),
+        error: query.get("error").cloned(),
+    }
+}
+
+#[tokio::test]
+async fn a_consent_without_the_drive_scope_is_refused_revoked_and_stores_nothing() {
+    let providers = hub_testkit::FakeProviders::start().await;
+    let handle = providers.handle();
+    let (hub, _dir) = stand_in_hub(&providers).await;
+
+    handle.set_next_identity("google", "g-partial", "partial@example.com");
+    handle.grant_only_on_next_consent("google", "openid email");
+    let callback = consent(&hub, "google").await;
+    let refused = login::complete(&hub, "google", callback).await.unwrap_err();
+    assert!(
+        matches!(&refused, HubError::ScopeNotGranted { missing }
+            if missing == &["https://www.googleapis.com/auth/drive.metadata.readonly"]),
+        "{refused:?}"
+    );
+    assert_eq!(
+        (refused.status(), refused.code()),
+        (400, "scope_not_granted")
+    );
+    assert_eq!(handle.revocations(), 1, "the partial grant is revoked");
+    assert!(hub::accounts::list(&hub).await.unwrap().is_empty());
+    assert!(hub
+        .store
+        .find_account("google", "g-partial")
+        .await
+        .unwrap()
+        .is_none());
+
+    // Microsoft has no revocation endpoint: refused, nothing stored, nothing revoked.
+    handle.set_next_identity("onedrive", "m-partial", "partial@example.com");
+    handle.grant_only_on_next_consent("onedrive", "offline_access User.Read");
+    let callback = consent(&hub, "onedrive").await;
+    let refused = login::complete(&hub, "onedrive", callback)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "scope_not_granted", "{refused:?}");
+    assert_eq!(handle.revocations(), 1);
+    assert!(hub::accounts::list(&hub).await.unwrap().is_empty());
+
+    // A full consent afterwards connects as usual.
+    handle.set_next_identity("google", "g-partial", "partial@example.com");
+    let callback = consent(&hub, "google").await;
+    let account = login::complete(&hub, "google", callback).await.unwrap();
+    assert_eq!(account.email, "partial@example.com");
+}
+
+#[tokio::test]
+async fn a_hanging_token_endpoint_is_a_provider_error_within_the_budget() {
+    let (server, hub, _dir) = fixture().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "ya29.late", "token_type": "Bearer"}))
+                .set_delay(Duration::from_secs(60)),
+        )
+        .mount(&server)
+        .await;
+    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let started = Instant::now();
+    let late = login::complete_by(
+        &hub,
+        "google",
+        callback("slow-code", &state),
+        Deadline::after(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(late, HubError::Provider(ProviderError::TimedOut { .. })),
+        "{late:?}"
+    );
+    assert_eq!((late.status(), late.code()), (502, "provider_error"));
+    assert!(hub::accounts::list(&hub).await.unwrap().is_empty());
+}
+
+/// Connects the fixture's user and makes Google's revocation endpoint answer with `revoke`.
+async fn account_with_revocation(
+    revoke: ResponseTemplate,
+) -> (MockServer, Hub, tempfile::TempDir, String) {
+    let (server, hub, dir) = fixture().await;
+    mount_token(&server, "code-1", "ya29.one", Some("1//refresh-one")).await;
+    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let account = login::complete(&hub, "google", callback("code-1", &state))
+        .await
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(revoke)
+        .mount(&server)
+        .await;
+    (server, hub, dir, account.id)
+}
+
+async fn assert_deleted_within_the_revoke_budget(hub: &Hub, server: &MockServer, id: &str) {
+    let started = Instant::now();
+    hub::accounts::delete_by(hub, id, Deadline::after(Duration::from_secs(14)))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < hub::accounts::REVOKE_BUDGET + Duration::from_secs(1),
+        "{took:?}"
+    );
+    assert!(hub.store.get_account(id).await.unwrap().is_none());
+    assert!(hub
+        .store
+        .find_account("google", "g-123")
+        .await
+        .unwrap()
+        .is_none());
+    let revocations = server.received_requests().await.unwrap();
+    assert!(
+        revocations.iter().any(|r| r.url.path() == "/revoke"),
+        "the revocation was tried"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_revocation_does_not_keep_an_account_from_being_deleted() {
+    let (server, hub, _dir, id) =
+        account_with_revocation(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+            .await;
+    assert_deleted_within_the_revoke_budget(&hub, &server, &id).await;
+}
+
+#[tokio::test]
+async fn a_revocation_answering_503_forever_does_not_keep_an_account_from_being_deleted() {
+    let (server, hub, _dir, id) = account_with_revocation(
+        ResponseTemplate::new(503)
+            .insert_header("retry-after", "2")
+            .set_body_json(json!({"error": "backend_error"})),
+    )
+    .await;
+    assert_deleted_within_the_revoke_budget(&hub, &server, &id).await;
+}
+
+#[tokio::test]
+async fn logging_in_again_replaces_tokens_that_can_no_longer_be_opened() {
+    let (server, hub, _dir) = fixture().await;
+    mount_token(&server, "first", "ya29.one", Some("1//old")).await;
+    mount_token(&server, "second", "ya29.two", Some("1//new")).await;
+    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let first = login::complete(&hub, "google", callback("first", &state))
+        .await
+        .unwrap();
+    // As if the hub's key had changed since the tokens were sealed.
+    let mut stored = hub.store.get_account(&first.id).await.unwrap().unwrap();
+    stored.tokens = Sealed {
+        data_key: None,
+        nonce: "bm90LWEtbm9uY2U".into(),
+        ciphertext: "Z2FyYmFnZQ".into(),
+    };
+    stored.version += 1;
+    assert_eq!(
+        hub.store
+            .update_account(&stored, stored.version - 1)
+            .await
+            .unwrap(),
+        hub::store::Write::Done
+    );
+    assert!(hub::tokens::open(&hub, &stored).await.is_err());
+
+    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let second = login::complete(&hub, "google", callback("second", &state))
+        .await
+        .unwrap();
+    assert_eq!(second.id, first.id);
+    assert!(second.has_refresh_token);
+    let stored = hub.store.get_account(&first.id).await.unwrap().unwrap();
+    let tokens = hub::tokens::open(&hub, &stored).await.unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), "ya29.two");
+    assert_eq!(tokens.refresh_token.unwrap().expose_secret(), "1//new");
 }

@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use hub::deadline::Deadline;
 use hub::login;
 use hub::model::AccountView;
 use hub::web::{with_fallbacks, CallbackParams, PathParam};
@@ -44,12 +45,18 @@ async fn begin_login(
         .into_response())
 }
 
+/// The callback's provider calls end before the invocation's deadline, with a margin to
+/// answer (the context is absent outside Lambda: then the function's timeout from now).
 async fn complete_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
+    invocation: Option<Extension<lambda_http::Context>>,
     CallbackParams(callback): CallbackParams,
 ) -> Result<Json<AccountView>, HubError> {
-    Ok(Json(login::complete(&hub, &provider, callback).await?))
+    let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
+    Ok(Json(
+        login::complete_by(&hub, &provider, callback, deadline).await?,
+    ))
 }
 
 #[cfg(test)]

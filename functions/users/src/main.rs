@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
+use hub::deadline::Deadline;
 use hub::model::AccountView;
 use hub::web::{
     require_api_key, users_page_response, with_fallbacks, ApiKey, FilesQuery, PathParam, UsersQuery,
@@ -56,11 +57,15 @@ async fn list_files(
     Ok(Json(accounts::files(&hub, &id, limit, after).await?))
 }
 
+/// The revocation ends before the invocation's deadline (outside Lambda there is no context:
+/// then the function's timeout from now).
 async fn delete_account(
     State(hub): State<Arc<Hub>>,
     PathParam(id): PathParam,
+    invocation: Option<Extension<lambda_http::Context>>,
 ) -> Result<StatusCode, HubError> {
-    accounts::delete(&hub, &id).await?;
+    let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
+    accounts::delete_by(&hub, &id, deadline).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

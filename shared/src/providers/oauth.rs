@@ -1,7 +1,7 @@
 //! The OAuth2 half of a connector, the same for every provider but for URLs, scopes and the
 //! extra consent parameters: authorisation URL with PKCE, code exchange, refresh, revocation.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
@@ -29,11 +29,33 @@ pub struct OAuthEndpoints<'a> {
     pub extra_auth_params: &'a [(&'a str, &'a str)],
 }
 
+/// The scopes without which each provider's connector cannot list a drive, whatever else the
+/// consent granted. Google's consent page lets the user untick the Drive box ("granular
+/// consent", <https://developers.google.com/identity/protocols/oauth2/resources/granular-permissions>);
+/// Microsoft grants what the app registration allows. (This belongs with each provider's
+/// `OAuthEndpoints`; it is here while those modules are changed elsewhere.)
+const REQUIRED_SCOPES: &[(&str, &[&str])] = &[
+    (
+        "google",
+        &["https://www.googleapis.com/auth/drive.metadata.readonly"],
+    ),
+    ("onedrive", &["Files.Read"]),
+];
+
+/// What a code exchange gave: the tokens, and the scopes the token answer says were granted
+/// (`None` when it has no `scope` field).
+#[derive(Debug)]
+pub struct CodeGrant {
+    pub tokens: TokenSet,
+    pub granted_scopes: Option<Vec<String>>,
+}
+
 pub struct OAuthApp {
     client: Client,
     http: ProviderHttp,
     revoke_url: Option<String>,
     scopes: Vec<String>,
+    required_scopes: Vec<String>,
     extra_auth_params: Vec<(String, String)>,
 }
 
@@ -64,6 +86,11 @@ impl OAuthApp {
             http: provider.http.clone(),
             revoke_url: endpoints.revoke_url,
             scopes: endpoints.scopes.iter().map(|s| s.to_string()).collect(),
+            required_scopes: REQUIRED_SCOPES
+                .iter()
+                .filter(|(name, _)| *name == p)
+                .flat_map(|(_, scopes)| scopes.iter().map(|s| s.to_string()))
+                .collect(),
             extra_auth_params: endpoints
                 .extra_auth_params
                 .iter()
@@ -91,7 +118,7 @@ impl OAuthApp {
         &self,
         code: &str,
         pkce_verifier: &str,
-    ) -> Result<TokenSet, ProviderError> {
+    ) -> Result<CodeGrant, ProviderError> {
         let answer = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -99,7 +126,27 @@ impl OAuthApp {
             .request_async(&self.http)
             .await
             .map_err(token_error)?;
-        Ok(token_set(&answer))
+        Ok(CodeGrant {
+            tokens: token_set(&answer),
+            granted_scopes: answer
+                .scopes()
+                .map(|scopes| scopes.iter().map(|s| s.to_string()).collect()),
+        })
+    }
+
+    /// The scopes the hub needs that a grant lacks. A token answer without `scope` granted
+    /// what was requested (RFC 6749 section 5.1: the field is optional when identical to the
+    /// request). Scopes compare case-insensitively by their last path segment, because
+    /// Microsoft may answer `https://graph.microsoft.com/Files.Read` for `Files.Read`.
+    pub fn missing_scopes(&self, granted: Option<&[String]>) -> Vec<String> {
+        let granted: Vec<&str> = granted
+            .map(|scopes| scopes.iter().map(String::as_str).collect())
+            .unwrap_or_else(|| self.scopes.iter().map(String::as_str).collect());
+        self.required_scopes
+            .iter()
+            .filter(|required| !granted.iter().any(|g| same_scope(g, required)))
+            .cloned()
+            .collect()
     }
 
     /// A new token set; the refresh token is the rotated one when the provider sent one,
@@ -142,15 +189,36 @@ impl OAuthApp {
     }
 }
 
+fn same_scope(a: &str, b: &str) -> bool {
+    fn name(scope: &str) -> &str {
+        scope.rsplit('/').next().unwrap_or(scope)
+    }
+    name(a).eq_ignore_ascii_case(name(b))
+}
+
+/// The longest access-token lifetime believed: a token endpoint answering a huge
+/// `expires_in` must not overflow the expiry (`DateTime + Duration` panics past year 262143).
+const MAX_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::days(3650);
+
 fn token_set(answer: &BasicTokenResponse) -> TokenSet {
     TokenSet {
         access_token: answer.access_token().secret().clone().into(),
         refresh_token: answer.refresh_token().map(|t| t.secret().clone().into()),
         expires_at: answer
             .expires_in()
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| Utc::now() + d),
+            .map(|lifetime| expiry_after(Utc::now(), lifetime)),
     }
+}
+
+/// When a token with `lifetime` left expires, capped at [`MAX_TOKEN_LIFETIME`]. The oauth2
+/// crate reads `expires_in` as unsigned, so 0 or a negative value arrives as zero (or fails
+/// to parse): expired now, and refreshed before use.
+fn expiry_after(now: DateTime<Utc>, lifetime: std::time::Duration) -> DateTime<Utc> {
+    let lifetime = chrono::Duration::from_std(lifetime)
+        .unwrap_or(MAX_TOKEN_LIFETIME)
+        .min(MAX_TOKEN_LIFETIME);
+    now.checked_add_signed(lifetime)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The token call's failure. Refusals were already read by the provider's classifier inside
@@ -168,5 +236,56 @@ fn token_error(error: RequestTokenError<OAuthHttpError, BasicErrorResponse>) -> 
         RequestTokenError::ServerResponse(answer) => {
             ProviderError::Rejected(format!("token endpoint refused: {answer}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_huge_lifetime_saturates_and_zero_is_expired_now() {
+        let now = Utc::now();
+        for huge in [u64::MAX, i64::MAX as u64, 10_000_000_000_000] {
+            assert_eq!(
+                expiry_after(now, Duration::from_secs(huge)),
+                now + MAX_TOKEN_LIFETIME,
+                "{huge}"
+            );
+        }
+        assert_eq!(expiry_after(now, Duration::ZERO), now);
+        assert_eq!(
+            expiry_after(now, Duration::from_secs(3599)),
+            now + chrono::Duration::seconds(3599)
+        );
+    }
+
+    #[test]
+    fn a_token_answer_with_a_huge_expires_in_parses_without_panicking() {
+        let answer: BasicTokenResponse = serde_json::from_value(serde_json::json!({
+            "access_token": "a", "token_type": "Bearer", "expires_in": u64::MAX
+        }))
+        .unwrap();
+        let expires_at = token_set(&answer).expires_at.unwrap();
+        assert!(expires_at > Utc::now() + chrono::Duration::days(3649));
+    }
+
+    #[test]
+    fn scopes_compare_by_last_segment_ignoring_case() {
+        assert!(same_scope(
+            "https://graph.microsoft.com/Files.Read",
+            "Files.Read"
+        ));
+        assert!(same_scope("files.read", "Files.Read"));
+        assert!(same_scope(
+            "https://www.googleapis.com/auth/drive.metadata.readonly",
+            "https://www.googleapis.com/auth/drive.metadata.readonly"
+        ));
+        assert!(!same_scope("Files.Read.All", "Files.Read"));
+        assert!(!same_scope(
+            "email",
+            "https://www.googleapis.com/auth/drive.metadata.readonly"
+        ));
     }
 }
