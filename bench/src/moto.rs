@@ -131,6 +131,8 @@ pub fn synthetic_account(provider: &str, sealed: &Sealed) -> Account {
         tokens: sealed.clone(),
         cursor: None,
         listing: Default::default(),
+        lease: None,
+        feed_seq: 0,
         version: 1,
     }
 }

@@ -22,7 +22,7 @@ use hub::worker::{self, SkipReason, SyncResult};
 use hub::{tokens, Hub};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tokio::sync::{Barrier, Notify};
+use tokio::sync::Notify;
 use wiremock::matchers::{body_string_contains, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -449,9 +449,12 @@ async fn the_same_job_twice_leaves_the_same_result() {
 
 #[tokio::test]
 async fn concurrent_workers_never_move_the_cursor_back() {
-    // The first page is answered only once both workers have asked for it: both are then
-    // mid-sync from the same account version, and race to store the cursor after it.
-    let both_on_the_first_page = Arc::new(Barrier::new(2));
+    // The first page is answered only once the second worker has ended: the first one then
+    // holds the account's lease, so the second one finds it and ends without listing (one
+    // enumeration of an account at a time), and the first one's cursor stands.
+    let first_on_the_first_page = Arc::new(Notify::new());
+    let second_ended = Arc::new(Notify::new());
+    let (on_page, ended) = (first_on_the_first_page.clone(), second_ended.clone());
     let graph = gated_stand_in(|base| {
         Router::new().route(
             "/v1.0/me/drive/root/delta",
@@ -462,7 +465,8 @@ async fn concurrent_workers_never_move_the_cursor_back() {
                         "@odata.deltaLink": format!("{base}/v1.0/me/drive/root/delta?token=delta1"),
                     }));
                 }
-                both_on_the_first_page.wait().await;
+                on_page.notify_one();
+                ended.notified().await;
                 Json(json!({
                     "value": [{"id": "f1", "name": "a.txt"}],
                     "@odata.nextLink": format!("{base}/v1.0/me/drive/root/delta?token=page2"),
@@ -473,8 +477,20 @@ async fn concurrent_workers_never_move_the_cursor_back() {
     .await;
     let f = fixture_with(&[("ONEDRIVE_GRAPH_URL", format!("{graph}/v1.0"))]).await;
     let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
-    let (a, b) = within_a_minute(async { tokio::join!(f.sync(&account), f.sync(&account)) }).await;
+    let (a, b) = within_a_minute(async {
+        tokio::join!(f.sync(&account), async {
+            first_on_the_first_page.notified().await;
+            let second = f.sync(&account).await;
+            second_ended.notify_one();
+            second
+        })
+    })
+    .await;
     let results = [a.unwrap(), b.unwrap()];
+    assert_eq!(
+        results[1],
+        SyncResult::Skipped(SkipReason::AnotherWorkerSyncing)
+    );
     assert!(
         results
             .iter()
