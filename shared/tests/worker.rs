@@ -231,8 +231,9 @@ async fn first_sync_enumerates_and_later_syncs_ask_only_for_changes() {
     assert_eq!(stored.cursor, Some(f.delta("delta1")));
     assert_eq!(
         stored.version,
-        account.version + 2,
-        "one account write per page, the last one with the outcome"
+        account.version + 3,
+        "the lease, then one account write per page, the last one with the outcome \
+         (which gives the lease back)"
     );
     assert!(stored.last_synced_at.is_some());
     assert_eq!(stored.last_sync.unwrap().result, SyncStatus::Ok);
@@ -257,8 +258,8 @@ async fn first_sync_enumerates_and_later_syncs_ask_only_for_changes() {
     assert_eq!(after_changes.cursor, Some(f.delta("delta2")));
     assert_eq!(
         after_changes.version,
-        stored.version + 1,
-        "a one-page sync writes once"
+        stored.version + 2,
+        "a one-page sync writes twice: the lease, then the page with the outcome"
     );
     assert_eq!(after_changes.last_sync.unwrap().files_changed, 2);
     assert_eq!(
