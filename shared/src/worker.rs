@@ -104,11 +104,12 @@ enum Change {
     },
     /// The saved cursor expired: enumerate again from scratch as a new generation, whose
     /// end marks deleted what it did not see again.
-    Restart {
-        from: Option<String>,
-    },
+    Restart { from: Option<String> },
     /// The job ends on a failure; the lease goes back if `holder` has it.
-    Finished { outcome: SyncOutcome, holder: String },
+    Finished {
+        outcome: SyncOutcome,
+        holder: String,
+    },
     /// The grant is gone; the lease goes back if `holder` has it.
     NeedsReauth { at: DateTime<Utc>, holder: String },
 }
@@ -768,9 +769,9 @@ mod tests {
                 holder: "h1".into(),
             },
             Change::NeedsReauth {
-            at: Utc::now(),
-            holder: "h1".into(),
-        },
+                at: Utc::now(),
+                holder: "h1".into(),
+            },
         ];
         for change in &changes {
             assert_eq!(applied(&before, change).version, 8, "{change:?}");
@@ -826,20 +827,26 @@ mod tests {
     #[test]
     fn a_failure_is_recorded_without_moving_last_synced_at() {
         let before = account();
-        let after = applied(&before, &Change::Finished {
+        let after = applied(
+            &before,
+            &Change::Finished {
                 outcome: outcome(SyncStatus::Failed),
                 holder: "h1".into(),
-            });
+            },
+        );
         assert_eq!(after.last_sync.unwrap().result, SyncStatus::Failed);
         assert_eq!(after.last_synced_at, None);
     }
 
     #[test]
     fn a_refused_grant_marks_the_account() {
-        let after = applied(&account(), &Change::NeedsReauth {
-            at: Utc::now(),
-            holder: "h1".into(),
-        });
+        let after = applied(
+            &account(),
+            &Change::NeedsReauth {
+                at: Utc::now(),
+                holder: "h1".into(),
+            },
+        );
         assert_eq!(after.status, AccountStatus::NeedsReauth);
         assert_eq!(after.last_sync.unwrap().result, SyncStatus::NeedsReauth);
         assert_eq!(
@@ -916,7 +923,10 @@ mod tests {
             },
         );
         assert_eq!(taken.lease.as_ref().unwrap().holder, "me");
-        assert_eq!(taken.feed_seq, 14, "entries left above the watermark join the feed");
+        assert_eq!(
+            taken.feed_seq, 14,
+            "entries left above the watermark join the feed"
+        );
         let page = applied(
             &taken,
             &Change::Cursor {

@@ -296,7 +296,10 @@ async fn file_index(store: &dyn Store) {
         .collect();
     let before = Utc::now();
     store.put_files(&owner.id, &files, 0, 1).await.unwrap();
-    store.put_files(&owner.id, &files[..10], 0, 61).await.unwrap();
+    store
+        .put_files(&owner.id, &files[..10], 0, 61)
+        .await
+        .unwrap();
 
     let listed = whole_index(store, &owner.id).await;
     assert_eq!(unstamped(&listed), files, "every file once, in id order");
@@ -309,7 +312,10 @@ async fn file_index(store: &dyn Store) {
 
     // A removal reported with only the id keeps what the index knew.
     let tombstone = FileEntry::tombstone("f001!x");
-    store.put_files(&owner.id, &[tombstone], 0, 71).await.unwrap();
+    store
+        .put_files(&owner.id, &[tombstone], 0, 71)
+        .await
+        .unwrap();
     let page = store
         .list_files(&owner.id, Some("f000!x"), 1)
         .await
@@ -351,7 +357,10 @@ async fn reconciliation(store: &dyn Store) {
     store.put_files(&owner.id, &files, 0, 1).await.unwrap();
     let mut gone_before = FileEntry::tombstone("r29");
     gone_before.name = "already gone".into();
-    store.put_files(&owner.id, &[gone_before], 0, 31).await.unwrap();
+    store
+        .put_files(&owner.id, &[gone_before], 0, 31)
+        .await
+        .unwrap();
     // The new enumeration sees the even ones again.
     let seen: Vec<FileEntry> = files.iter().step_by(2).cloned().collect();
     store.put_files(&owner.id, &seen, 1, 32).await.unwrap();
@@ -394,13 +403,13 @@ async fn index_left_after_a_delete(store: &dyn Store) {
     assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
     store
         .put_files(&owner.id, &[file("a", "a")], 0, 1)
-.await
+        .await
         .unwrap();
     assert!(store.delete_account(&owner.id).await.unwrap());
     // The late page of a sync that was running.
     store
         .put_files(&owner.id, &[file("b", "b")], 0, 1)
-.await
+        .await
         .unwrap();
     assert_eq!(whole_index(store, &owner.id).await.len(), 1);
     store.purge_files(&owner.id).await.unwrap();
@@ -409,7 +418,7 @@ async fn index_left_after_a_delete(store: &dyn Store) {
     // A delete retried after such a page: 404, and nothing left either.
     store
         .put_files(&owner.id, &[file("c", "c")], 0, 1)
-.await
+        .await
         .unwrap();
     assert!(!store.delete_account(&owner.id).await.unwrap());
     assert!(whole_index(store, &owner.id).await.is_empty());

@@ -251,7 +251,12 @@ async fn survives_a_crash_between_page_and_cursor(backend: Backend) {
     client.catch_up(&bench, 2).await;
 
     let account = bench.account().await;
-    let mut dying = bench.index().await.into_values().take(4).collect::<Vec<_>>();
+    let mut dying = bench
+        .index()
+        .await
+        .into_values()
+        .take(4)
+        .collect::<Vec<_>>();
     for entry in &mut dying {
         entry.name = format!("half-synced-{}", entry.name);
         entry.changed_at = None;
@@ -275,14 +280,24 @@ async fn survives_a_crash_between_page_and_cursor(backend: Backend) {
         .await;
     let before = client.received;
     client.catch_up(&bench, 2).await;
-    assert_eq!(client.received, before, "{backend:?}: uncommitted entries stay out");
+    assert_eq!(
+        client.received, before,
+        "{backend:?}: uncommitted entries stay out"
+    );
 
     // The retried job finds one change at the provider: fewer entries than the dead page.
     bench.providers.change_files("onedrive", 1);
-    assert!(synced(&bench.sync().await), "an expired lease does not block");
+    assert!(
+        synced(&bench.sync().await),
+        "an expired lease does not block"
+    );
     assert_eq!(bench.account().await.lease, None, "given back at the end");
     client.catch_up(&bench, 2).await;
-    assert_eq!(client.files, bench.index().await, "{backend:?}: after the crash");
+    assert_eq!(
+        client.files,
+        bench.index().await,
+        "{backend:?}: after the crash"
+    );
 }
 
 #[tokio::test]

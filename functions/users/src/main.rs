@@ -9,8 +9,8 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
-use hub::model::AccountView;
 use hub::changes::{self, ChangesPage};
+use hub::model::AccountView;
 use hub::web::{require_api_key, with_fallbacks, ApiKey, ChangesQuery, FilesQuery, PathParam};
 use hub::{Hub, HubError};
 
@@ -168,7 +168,11 @@ mod tests {
         let with_query = |query: &str| event.replace("limit=50", query);
         let (status, again) = call_on(hub.clone(), &with_query(&format!("cursor={issued}"))).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(again["next_cursor"], json!(issued), "nothing new: same position");
+        assert_eq!(
+            again["next_cursor"],
+            json!(issued),
+            "nothing new: same position"
+        );
 
         let other = hub::changes::FeedCursor::encode("another-account", None);
         for query in [

@@ -29,9 +29,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection,
-    ProjectionType, Put, PutRequest,
-    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+    KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection, ProjectionType,
+    Put, PutRequest, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -763,7 +763,10 @@ impl Store for DynamoStore {
         // An index query's start key is the index key and the table key of the last item.
         let start = after.map(|after| {
             let mut key = file_key(account_id, &after.file_id);
-            key.insert(SEQ_ATTRIBUTE.into(), AttributeValue::N(after.seq.to_string()));
+            key.insert(
+                SEQ_ATTRIBUTE.into(),
+                AttributeValue::N(after.seq.to_string()),
+            );
             key
         });
         let from = after.map_or(0, |after| after.seq);

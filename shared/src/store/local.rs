@@ -508,12 +508,8 @@ impl Store for LocalStore {
     async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
         let account_id = account_id.to_string();
         self.run(move |root| {
-            let entries = read_page::<StoredFile>(
-                &files_dir(root, &account_id),
-                None,
-                usize::MAX,
-                |_| true,
-            )?;
+            let entries =
+                read_page::<StoredFile>(&files_dir(root, &account_id), None, usize::MAX, |_| true)?;
             Ok(entries
                 .items
                 .iter()
@@ -541,12 +537,8 @@ impl Store for LocalStore {
         }
         let (account_id, after) = (account_id.to_string(), after.cloned());
         self.run(move |root| {
-            let index = read_page::<StoredFile>(
-                &files_dir(root, &account_id),
-                None,
-                usize::MAX,
-                |_| true,
-            )?;
+            let index =
+                read_page::<StoredFile>(&files_dir(root, &account_id), None, usize::MAX, |_| true)?;
             let mut feed: Vec<(FeedPosition, FileEntry)> = index
                 .items
                 .into_iter()
