@@ -159,7 +159,10 @@ mod tests {
         let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
         let id = "00000000-0000-4000-8000-000000000000";
         let account = hub::testing::account("onedrive").id(id).build();
-        hub.store.create_account(&account).await.unwrap();
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
         let (status, body) = call_on(hub.clone(), event).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["changes"], json!([]));
