@@ -5,13 +5,14 @@
 //! - [`crypto`], [`store`], [`queue`]: token encryption, storage and the job queue, each with
 //!   an AWS and a local implementation chosen by `HUB_BACKEND`.
 //! - [`retry`]: the one retry engine (provider calls, DynamoDB and SQS batch rounds).
-//! - [`deadline`]: the time a request has left, which bounds its provider calls.
-//! - [`login`], [`accounts`], [`fanout`], [`worker`]: what the functions do.
+//! - [`deadline`]: the time an invocation has left, from which every budget derives.
+//! - [`login`], [`accounts`], [`changes`], [`fanout`], [`worker`]: what the functions do.
 //! - `web` (feature `web`): the HTTP side shared by the API functions (error responses, API
 //!   key, extractors into the domain's typed arguments). Nothing else depends on HTTP, so the
 //!   worker builds without axum.
 
 pub mod accounts;
+pub mod changes;
 pub mod config;
 pub mod crypto;
 pub mod deadline;

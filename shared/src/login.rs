@@ -173,6 +173,8 @@ async fn connect(
                     has_refresh_token: tokens.refresh_token.is_some(),
                     cursor: None,
                     listing: Default::default(),
+                    lease: None,
+                    feed_seq: 0,
                     version: 1,
                 };
                 if hub.store.create_account(&account).await? == Write::Done {

@@ -127,7 +127,32 @@ pub struct Account {
     /// Which enumeration of the drive the index entries were last seen in.
     #[serde(default)]
     pub listing: Listing,
+    /// The sync that holds the account now: one enumeration at a time (contract section 2).
+    #[serde(default)]
+    pub lease: Option<Lease>,
+    /// The change feed's watermark: the highest sequence number committed. Entries stored
+    /// with a higher one belong to a page whose cursor is not saved yet, and stay out of
+    /// the feed until it is (see `crate::changes`).
+    #[serde(default)]
+    pub feed_seq: u64,
     pub version: u64,
+}
+
+/// A sync's claim on its account, taken and released with the account's conditional write.
+/// It outlasts the worker's invocation, so a lease whose `until` has passed was left by a
+/// worker that is gone (killed at its timeout) and is free to take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Random per sync: tells two syncs of one account apart, even on one worker.
+    pub holder: String,
+    pub until: DateTime<Utc>,
+}
+
+impl Lease {
+    /// Whether a sync other than `holder` holds it at `now`.
+    pub fn blocks(&self, holder: &str, now: DateTime<Utc>) -> bool {
+        self.holder != holder && self.until > now
+    }
 }
 
 /// Which enumeration of the drive is under way. Every entry stored carries the generation it

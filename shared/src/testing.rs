@@ -66,6 +66,8 @@ pub fn account(provider: &str) -> AccountBuilder {
             },
             cursor: None,
             listing: Default::default(),
+            lease: None,
+            feed_seq: 0,
             version: 1,
         },
     }

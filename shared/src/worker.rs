@@ -7,7 +7,16 @@
 //! - every account write is conditional on the version read. A worker that finds the cursor
 //!   moved by another worker stops (the other one is ahead); one that finds the tokens
 //!   refreshed by another adopts them. So a cursor never moves backwards and a rotated refresh
-//!   token is never overwritten by an older one.
+//!   token is never overwritten by an older one;
+//! - one enumeration of an account at a time: a sync takes the account's lease (a field of
+//!   the account, so the same conditional write) before it lists, keeps it on every write,
+//!   and gives it back with its last one. A second sync that finds a live lease ends; one
+//!   that finds its own lease taken stops. A lease outlasts the worker's invocation, so an
+//!   expired one was left by a worker that is gone;
+//! - each page's entries are numbered for the change feed (`crate::changes`) above the
+//!   account's watermark `feed_seq`, and the page's cursor commit raises the watermark past
+//!   them: the feed serves nothing above the watermark, so a reader never sees a number
+//!   that a later entry could still land below.
 //!
 //! A sync never runs into its function's timeout (contract section 2, "Time"): no provider
 //! call starts, or runs, past the deadline the caller passes, which keeps its own reserve for
@@ -26,8 +35,8 @@ use crate::error::{HubError, HubResult, ProviderError};
 use crate::fanout;
 use crate::hub::Hub;
 use crate::model::{
-    Account, AccountStatus, FileEntry, Listing, QueueMessage, SyncJob, SyncOutcome, SyncStatus,
-    TokenSet,
+    Account, AccountStatus, FileEntry, Lease, Listing, QueueMessage, SyncJob, SyncOutcome,
+    SyncStatus, TokenSet,
 };
 use crate::providers::{Connector, FilePage, NextPage};
 use crate::queue::MAX_DELAY;
@@ -38,6 +47,18 @@ use crate::tokens;
 const REFRESH_MARGIN_MINUTES: i64 = 5;
 /// Attempts at a conditional write before giving the job back to the queue.
 const WRITE_ATTEMPTS: usize = 5;
+/// How long a lease outlives the worker's timeout (`Timeout` of `SyncWorkerFunction` in
+/// template.yaml, mirrored by the local queue's [`crate::queue::local::WORKER_TIMEOUT`]):
+/// Lambda has ended the invocation by then, so the holder of an expired lease cannot still
+/// be writing, and clocks of two workers a few seconds apart do not matter.
+const LEASE_MARGIN_SECONDS: i64 = 30;
+
+/// Until when a lease taken at `now` holds.
+fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
+    let timeout = Duration::from_std(crate::queue::local::WORKER_TIMEOUT)
+        .expect("the worker timeout is a few minutes");
+    now + timeout + Duration::seconds(LEASE_MARGIN_SECONDS)
+}
 
 /// How a job ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,32 +89,60 @@ pub enum SkipReason {
     NeedsReauth,
     /// Another worker moved the cursor meanwhile: it is ahead of this one.
     AnotherWorkerAhead,
+    /// Another worker holds the account's lease: it is syncing the account now.
+    AnotherWorkerSyncing,
 }
 
 /// A change to the account record, applied to the latest version on conflict.
 #[derive(Debug, Clone)]
 enum Change {
+    /// Take the lease before listing. `last_seq` is the highest sequence number found in
+    /// the index: a sync that died between storing a page and saving its cursor left
+    /// entries above the watermark, which the watermark now covers (they are states the
+    /// index holds, above any position a reader was given) so that numbers stay unique.
+    Acquire { lease: Lease, last_seq: u64 },
     /// Freshly refreshed tokens, already sealed for this account.
     Tokens {
         sealed: Sealed,
         has_refresh_token: bool,
     },
-    /// The cursor after a stored page; with the outcome too when it was the last page, so
-    /// that a sync with nothing new writes the account once.
+    /// The cursor after a stored page, and the feed's watermark past its entries; with the
+    /// outcome too when it was the last page (which gives the lease back), so that a sync
+    /// with nothing new writes the account twice (lease, then cursor).
     Cursor {
         from: Option<String>,
         to: String,
+        feed_seq: u64,
         finished: Option<SyncOutcome>,
     },
     /// The saved cursor expired: enumerate again from scratch as a new generation, whose
     /// end marks deleted what it did not see again.
-    Restart {
-        from: Option<String>,
+    Restart { from: Option<String> },
+    /// The job ends on a failure; the lease goes back if `holder` has it.
+    Finished {
+        outcome: SyncOutcome,
+        holder: String,
     },
-    Finished(SyncOutcome),
-    NeedsReauth {
-        at: DateTime<Utc>,
-    },
+    /// The grant is gone; the lease goes back if `holder` has it.
+    NeedsReauth { at: DateTime<Utc>, holder: String },
+}
+
+impl Change {
+    /// Whether only the holder of the lease may write it: the changes of an enumeration.
+    fn needs_lease(&self) -> bool {
+        matches!(self, Change::Cursor { .. } | Change::Restart { .. })
+    }
+}
+
+/// Gives the lease back if `holder` has it; another sync's lease stays.
+fn release(account: &mut Account, holder: &str) {
+    if account
+        .lease
+        .as_ref()
+        .is_some_and(|lease| lease.holder == holder)
+    {
+        account.lease = None;
+    }
 }
 
 /// The account as `change` leaves it, one version later. Pure: the conditional write and
@@ -101,6 +150,10 @@ enum Change {
 fn applied(account: &Account, change: &Change) -> Account {
     let mut next = account.clone();
     match change {
+        Change::Acquire { lease, last_seq } => {
+            next.lease = Some(lease.clone());
+            next.feed_seq = account.feed_seq.max(*last_seq);
+        }
         Change::Tokens {
             sealed,
             has_refresh_token,
@@ -111,12 +164,20 @@ fn applied(account: &Account, change: &Change) -> Account {
             // concluded from its own, older refresh token.
             next.status = AccountStatus::Active;
         }
-        Change::Cursor { to, finished, .. } => {
+        Change::Cursor {
+            to,
+            feed_seq,
+            finished,
+            ..
+        } => {
             next.cursor = Some(to.clone());
+            next.feed_seq = account.feed_seq.max(*feed_seq);
             if let Some(outcome) = finished {
                 record_outcome(&mut next, outcome);
                 // The enumeration is complete, reconciled by the worker before this write.
                 next.listing.reconcile = false;
+                // Written only by the lease's holder (see `Session::commit`).
+                next.lease = None;
             }
         }
         Change::Restart { .. } => {
@@ -126,8 +187,12 @@ fn applied(account: &Account, change: &Change) -> Account {
                 reconcile: true,
             };
         }
-        Change::Finished(outcome) => record_outcome(&mut next, outcome),
-        Change::NeedsReauth { at } => {
+        Change::Finished { outcome, holder } => {
+            record_outcome(&mut next, outcome);
+            release(&mut next, holder);
+        }
+        Change::NeedsReauth { at, holder } => {
+            release(&mut next, holder);
             next.status = AccountStatus::NeedsReauth;
             next.last_sync = Some(SyncOutcome {
                 finished_at: *at,
@@ -163,12 +228,17 @@ fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
 /// Whether `change`, refused because the account moved from `ours` to `latest`, has been
 /// overtaken by another worker instead of needing to be applied again on top of `latest`:
 /// that worker moved the cursor (it is ahead: this one stops), or stored other tokens (a
-/// refresh of its own: they are current, and a grant this one saw refused is alive). Pure.
+/// refresh of its own: they are current, and a grant this one saw refused is alive), or
+/// took the lease this one wanted. Pure.
 fn superseded(change: &Change, ours: &Account, latest: &Account) -> bool {
     match change {
+        Change::Acquire { lease, .. } => latest
+            .lease
+            .as_ref()
+            .is_some_and(|theirs| theirs.blocks(&lease.holder, Utc::now())),
         Change::Cursor { from, .. } | Change::Restart { from } => latest.cursor != *from,
         Change::Tokens { .. } | Change::NeedsReauth { .. } => latest.tokens != ours.tokens,
-        Change::Finished(_) => false,
+        Change::Finished { .. } => false,
     }
 }
 
@@ -185,6 +255,8 @@ struct Session<'a> {
     account: Account,
     tokens: TokenSet,
     deadline: Deadline,
+    /// This sync's name on the account's lease.
+    holder: String,
 }
 
 /// Syncs the account a job names, inside one span that every log line of it carries.
@@ -222,6 +294,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
         account,
         tokens,
         deadline,
+        holder: uuid::Uuid::new_v4().to_string(),
     };
     let result = match session.run().await {
         Err(HubError::UserNotFound(_)) => {
@@ -245,8 +318,10 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
                 files_changed: 0,
                 detail: Some(e.to_string()),
             };
-            // Best effort: the failure itself is what the queue acts on.
-            let _ = session.commit(Change::Finished(outcome)).await;
+            // Best effort: the failure itself is what the queue acts on. Giving the lease
+            // back lets the retry start at once instead of after the lease expires.
+            let holder = session.holder.clone();
+            let _ = session.commit(Change::Finished { outcome, holder }).await;
         }
     }
     result
@@ -327,6 +402,9 @@ impl Session<'_> {
                 return Ok(ended);
             }
         }
+        if let Some(ended) = self.acquire_lease().await? {
+            return Ok(ended);
+        }
         let (mut pages, mut files) = (0u64, 0u64);
         let mut position = Position {
             cursor: self.account.cursor.clone(),
@@ -338,16 +416,23 @@ impl Session<'_> {
                 Step::Page(page) => page,
                 Step::Ended(result) => return Ok(result),
             };
-            files += self.store_files(page.files).await?;
+            // Numbered from the watermark each time, so a page stored again after a crash
+            // reuses its numbers (upserts) rather than leaving gaps above the watermark.
+            let stored = self.store_files(page.files).await?;
+            let mut feed_seq = self.account.feed_seq + stored;
+            files += stored;
             pages += 1;
             let last = matches!(page.next, NextPage::Done(_));
             if last && self.account.listing.reconcile {
-                files += self.mark_unseen_deleted().await?;
+                let marked = self.mark_unseen_deleted(feed_seq + 1).await?;
+                feed_seq += marked;
+                files += marked;
             }
             let next = page.next.cursor().to_string();
             let change = Change::Cursor {
                 from: self.account.cursor.clone(),
                 to: next.clone(),
+                feed_seq,
                 finished: last.then(|| SyncOutcome {
                     finished_at: Utc::now(),
                     result: SyncStatus::Ok,
@@ -363,6 +448,42 @@ impl Session<'_> {
             }
             position.cursor = Some(next);
         }
+    }
+
+    /// Takes the account's lease for this enumeration; `Some(result)` when another sync
+    /// holds it, which ends this job without an error: that sync lists the account now.
+    async fn acquire_lease(&mut self) -> HubResult<Option<SyncResult>> {
+        let now = Utc::now();
+        let busy = Some(SyncResult::Skipped(SkipReason::AnotherWorkerSyncing));
+        if self
+            .account
+            .lease
+            .as_ref()
+            .is_some_and(|lease| lease.blocks(&self.holder, now))
+        {
+            tracing::info!("another worker is syncing the account; job ended");
+            return Ok(busy);
+        }
+        let last_seq = self.hub.store.last_seq(&self.account.id).await?;
+        let lease = Lease {
+            holder: self.holder.clone(),
+            until: lease_until(now),
+        };
+        match self.commit(Change::Acquire { lease, last_seq }).await? {
+            Committed::Yes => Ok(None),
+            Committed::Superseded => {
+                tracing::info!("another worker took the account's lease first; job ended");
+                Ok(busy)
+            }
+        }
+    }
+
+    /// Whether this sync still holds the account's lease.
+    fn holds_lease(&self) -> bool {
+        self.account
+            .lease
+            .as_ref()
+            .is_some_and(|lease| lease.holder == self.holder)
     }
 
     /// The next page of the listing at `position`, recovering once from a refused access
@@ -416,12 +537,18 @@ impl Session<'_> {
 
     /// Stores a page's entries, each id once at its last state in the page (Graph documents
     /// that an item may come more than once in one delta page, and DynamoDB refuses a batch
-    /// with two equal keys). Returns how many were stored.
+    /// with two equal keys). They take the feed's numbers just above the watermark.
+    /// Returns how many were stored.
     async fn store_files(&self, files: Vec<FileEntry>) -> HubResult<u64> {
         let files = last_occurrences(files);
         self.hub
             .store
-            .put_files(&self.account.id, &files, self.account.listing.generation)
+            .put_files(
+                &self.account.id,
+                &files,
+                self.account.listing.generation,
+                self.account.feed_seq + 1,
+            )
             .await?;
         for file in &files {
             tracing::info!(
@@ -436,8 +563,9 @@ impl Session<'_> {
     }
 
     /// At the end of an enumeration that replaced an expired cursor: whatever it did not see
-    /// again was deleted at the provider meanwhile. Returns how many entries it marked.
-    async fn mark_unseen_deleted(&self) -> HubResult<u64> {
+    /// again was deleted at the provider meanwhile. The tombstones take the feed's numbers
+    /// from `first_seq` on. Returns how many entries it marked.
+    async fn mark_unseen_deleted(&self, first_seq: u64) -> HubResult<u64> {
         let generation = self.account.listing.generation;
         let (mut marked, mut after) = (0, None);
         loop {
@@ -449,6 +577,7 @@ impl Session<'_> {
                     generation,
                     after.as_deref(),
                     RECONCILE_PAGE,
+                    first_seq + marked,
                 )
                 .await?;
             marked += count;
@@ -503,7 +632,11 @@ impl Session<'_> {
                     return Ok(None);
                 }
                 tracing::warn!("refresh refused (invalid_grant); account needs re-authorisation");
-                match self.commit(Change::NeedsReauth { at: Utc::now() }).await? {
+                let refusal = Change::NeedsReauth {
+                    at: Utc::now(),
+                    holder: self.holder.clone(),
+                };
+                match self.commit(refusal).await? {
                     Committed::Yes => Ok(Some(SyncResult::NeedsReauth)),
                     Committed::Superseded => Ok(None),
                 }
@@ -533,9 +666,14 @@ impl Session<'_> {
     }
 
     /// Applies `change` to the account with a conditional write, re-reading and re-applying
-    /// it when another writer got there first.
+    /// it when another writer got there first. A change of the enumeration is refused once
+    /// another sync has taken the lease (this one's expired): that sync is listing now.
     async fn commit(&mut self, change: Change) -> HubResult<Committed> {
         for _ in 0..WRITE_ATTEMPTS {
+            if change.needs_lease() && !self.holds_lease() {
+                tracing::warn!("the account's lease was taken by another worker; stopping");
+                return Ok(Committed::Superseded);
+            }
             let next = applied(&self.account, &change);
             if self
                 .hub
@@ -633,6 +771,8 @@ mod tests {
             tokens: sealed("old"),
             cursor: Some("c1".into()),
             listing: Listing::default(),
+            lease: None,
+            feed_seq: 0,
             version: 7,
         }
     }
@@ -687,6 +827,7 @@ mod tests {
             &Change::Cursor {
                 from: None,
                 to: "p2".into(),
+                feed_seq: 0,
                 finished: None,
             },
         );
@@ -699,6 +840,7 @@ mod tests {
             &Change::Cursor {
                 from: Some("p2".into()),
                 to: "d1".into(),
+                feed_seq: 0,
                 finished: Some(outcome(SyncStatus::Ok)),
             },
         );
@@ -722,10 +864,17 @@ mod tests {
             Change::Cursor {
                 from: Some("c1".into()),
                 to: "c2".into(),
+                feed_seq: 0,
                 finished: None,
             },
-            Change::Finished(outcome(SyncStatus::Failed)),
-            Change::NeedsReauth { at: Utc::now() },
+            Change::Finished {
+                outcome: outcome(SyncStatus::Failed),
+                holder: "h1".into(),
+            },
+            Change::NeedsReauth {
+                at: Utc::now(),
+                holder: "h1".into(),
+            },
         ];
         for change in &changes {
             assert_eq!(applied(&before, change).version, 8, "{change:?}");
@@ -758,6 +907,7 @@ mod tests {
             &Change::Cursor {
                 from: Some("c1".into()),
                 to: "c2".into(),
+                feed_seq: 0,
                 finished: Some(ok.clone()),
             },
         );
@@ -770,6 +920,7 @@ mod tests {
             &Change::Cursor {
                 from: Some("c1".into()),
                 to: "c2".into(),
+                feed_seq: 0,
                 finished: None,
             },
         );
@@ -779,14 +930,26 @@ mod tests {
     #[test]
     fn a_failure_is_recorded_without_moving_last_synced_at() {
         let before = account();
-        let after = applied(&before, &Change::Finished(outcome(SyncStatus::Failed)));
+        let after = applied(
+            &before,
+            &Change::Finished {
+                outcome: outcome(SyncStatus::Failed),
+                holder: "h1".into(),
+            },
+        );
         assert_eq!(after.last_sync.unwrap().result, SyncStatus::Failed);
         assert_eq!(after.last_synced_at, None);
     }
 
     #[test]
     fn a_refused_grant_marks_the_account() {
-        let after = applied(&account(), &Change::NeedsReauth { at: Utc::now() });
+        let after = applied(
+            &account(),
+            &Change::NeedsReauth {
+                at: Utc::now(),
+                holder: "h1".into(),
+            },
+        );
         assert_eq!(after.status, AccountStatus::NeedsReauth);
         assert_eq!(after.last_sync.unwrap().result, SyncStatus::NeedsReauth);
         assert_eq!(
@@ -805,11 +968,15 @@ mod tests {
         let cursor = Change::Cursor {
             from: Some("c1".into()),
             to: "c2".into(),
+            feed_seq: 0,
             finished: None,
         };
         assert!(superseded(&cursor, &ours, &latest));
         assert!(!superseded(
-            &Change::Finished(outcome(SyncStatus::Failed)),
+            &Change::Finished {
+                outcome: outcome(SyncStatus::Failed),
+                holder: "h1".into(),
+            },
             &ours,
             &latest
         ));
@@ -829,11 +996,89 @@ mod tests {
             sealed: sealed("new"),
             has_refresh_token: true,
         };
-        let refusal = Change::NeedsReauth { at: Utc::now() };
+        let refusal = Change::NeedsReauth {
+            at: Utc::now(),
+            holder: "h1".into(),
+        };
         assert!(superseded(&refresh, &ours, &latest));
         assert!(superseded(&refusal, &ours, &latest));
         latest.tokens = ours.tokens.clone();
         assert!(!superseded(&refresh, &ours, &latest));
         assert!(!superseded(&refusal, &ours, &latest));
+    }
+
+    fn lease(holder: &str, seconds_left: i64) -> Lease {
+        Lease {
+            holder: holder.into(),
+            until: Utc::now() + Duration::seconds(seconds_left),
+        }
+    }
+
+    #[test]
+    fn the_lease_is_taken_with_the_watermark_over_what_a_dead_sync_left() {
+        let mut before = account();
+        before.feed_seq = 10;
+        let taken = applied(
+            &before,
+            &Change::Acquire {
+                lease: lease("me", 150),
+                last_seq: 14,
+            },
+        );
+        assert_eq!(taken.lease.as_ref().unwrap().holder, "me");
+        assert_eq!(
+            taken.feed_seq, 14,
+            "entries left above the watermark join the feed"
+        );
+        let page = applied(
+            &taken,
+            &Change::Cursor {
+                from: Some("c1".into()),
+                to: "c2".into(),
+                feed_seq: 17,
+                finished: None,
+            },
+        );
+        assert_eq!(page.feed_seq, 17);
+        assert!(page.lease.is_some(), "kept mid-enumeration");
+        let done = applied(
+            &page,
+            &Change::Cursor {
+                from: Some("c2".into()),
+                to: "c3".into(),
+                feed_seq: 17,
+                finished: Some(outcome(SyncStatus::Ok)),
+            },
+        );
+        assert_eq!(done.lease, None, "given back with the last page");
+    }
+
+    #[test]
+    fn a_failure_gives_back_only_its_own_lease() {
+        let mut before = account();
+        before.lease = Some(lease("other", 60));
+        let failed = Change::Finished {
+            outcome: outcome(SyncStatus::Failed),
+            holder: "me".into(),
+        };
+        assert!(applied(&before, &failed).lease.is_some());
+        before.lease = Some(lease("me", 60));
+        assert_eq!(applied(&before, &failed).lease, None);
+    }
+
+    #[test]
+    fn a_live_lease_of_another_sync_supersedes_taking_it_and_an_expired_one_does_not() {
+        let ours = account();
+        let mut latest = account();
+        let acquire = Change::Acquire {
+            lease: lease("me", 150),
+            last_seq: 0,
+        };
+        latest.lease = Some(lease("other", 60));
+        assert!(superseded(&acquire, &ours, &latest));
+        latest.lease = Some(lease("other", -1));
+        assert!(!superseded(&acquire, &ours, &latest));
+        latest.lease = None;
+        assert!(!superseded(&acquire, &ours, &latest));
     }
 }

@@ -362,8 +362,11 @@ async fn file_index(store: &dyn Store) {
         .map(|i| file(&format!("f{i:03}!x"), &format!("name {i}")))
         .collect();
     let before = Utc::now();
-    store.put_files(&owner.id, &files, 0).await.unwrap();
-    store.put_files(&owner.id, &files[..10], 0).await.unwrap();
+    store.put_files(&owner.id, &files, 0, 1).await.unwrap();
+    store
+        .put_files(&owner.id, &files[..10], 0, 61)
+        .await
+        .unwrap();
 
     let listed = whole_index(store, &owner.id).await;
     assert_eq!(unstamped(&listed), files, "every file once, in id order");
@@ -376,7 +379,10 @@ async fn file_index(store: &dyn Store) {
 
     // A removal reported with only the id keeps what the index knew.
     let tombstone = FileEntry::tombstone("f001!x");
-    store.put_files(&owner.id, &[tombstone], 0).await.unwrap();
+    store
+        .put_files(&owner.id, &[tombstone], 0, 71)
+        .await
+        .unwrap();
     let page = store
         .list_files(&owner.id, Some("f000!x"), 1)
         .await
@@ -415,18 +421,21 @@ async fn reconciliation(store: &dyn Store) {
     let owner = account("onedrive", &uuid::Uuid::new_v4().to_string());
     assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
     let files: Vec<FileEntry> = (0..30).map(|i| file(&format!("r{i:02}"), "x")).collect();
-    store.put_files(&owner.id, &files, 0).await.unwrap();
+    store.put_files(&owner.id, &files, 0, 1).await.unwrap();
     let mut gone_before = FileEntry::tombstone("r29");
     gone_before.name = "already gone".into();
-    store.put_files(&owner.id, &[gone_before], 0).await.unwrap();
+    store
+        .put_files(&owner.id, &[gone_before], 0, 31)
+        .await
+        .unwrap();
     // The new enumeration sees the even ones again.
     let seen: Vec<FileEntry> = files.iter().step_by(2).cloned().collect();
-    store.put_files(&owner.id, &seen, 1).await.unwrap();
+    store.put_files(&owner.id, &seen, 1, 32).await.unwrap();
 
     let (mut marked, mut after) = (0, None);
     loop {
         let (count, next) = store
-            .mark_unseen_deleted(&owner.id, 1, after.as_deref(), 7)
+            .mark_unseen_deleted(&owner.id, 1, after.as_deref(), 7, 47 + marked)
             .await
             .unwrap();
         marked += count;
@@ -447,7 +456,7 @@ async fn reconciliation(store: &dyn Store) {
         );
     }
     let (again, _) = store
-        .mark_unseen_deleted(&owner.id, 1, None, 100)
+        .mark_unseen_deleted(&owner.id, 1, None, 100, 61)
         .await
         .unwrap();
     assert_eq!(again, 0, "idempotent");
@@ -460,13 +469,13 @@ async fn index_left_after_a_delete(store: &dyn Store) {
     let owner = account("google", &uuid::Uuid::new_v4().to_string());
     assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
     store
-        .put_files(&owner.id, &[file("a", "a")], 0)
+        .put_files(&owner.id, &[file("a", "a")], 0, 1)
         .await
         .unwrap();
     assert!(store.delete_account(&owner.id).await.unwrap());
     // The late page of a sync that was running.
     store
-        .put_files(&owner.id, &[file("b", "b")], 0)
+        .put_files(&owner.id, &[file("b", "b")], 0, 1)
         .await
         .unwrap();
     assert_eq!(whole_index(store, &owner.id).await.len(), 1);
@@ -475,7 +484,7 @@ async fn index_left_after_a_delete(store: &dyn Store) {
 
     // A delete retried after such a page: 404, and nothing left either.
     store
-        .put_files(&owner.id, &[file("c", "c")], 0)
+        .put_files(&owner.id, &[file("c", "c")], 0, 1)
         .await
         .unwrap();
     assert!(!store.delete_account(&owner.id).await.unwrap());
@@ -702,6 +711,7 @@ async fn child_writer() {
                 "shared-index",
                 &[file(&format!("{name}-{round}"), &name)],
                 0,
+                1,
             )
             .await
             .unwrap();

@@ -58,9 +58,13 @@ fn job(account_id: &str, provider: &str) -> SyncJob {
 }
 
 async fn sync(hub: &Hub, account_id: &str, provider: &str) -> SyncResult {
-    hub::worker::sync(hub, &job(account_id, provider))
-        .await
-        .unwrap()
+    hub::worker::sync(
+        hub,
+        &job(account_id, provider),
+        hub::worker::fresh_invocation(),
+    )
+    .await
+    .unwrap()
 }
 
 /// The account's index, by file id.

@@ -22,7 +22,7 @@ use hub::worker::{self, SkipReason, SyncResult};
 use hub::{tokens, Hub};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tokio::sync::{Barrier, Notify};
+use tokio::sync::Notify;
 use wiremock::matchers::{body_string_contains, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -231,8 +231,9 @@ async fn first_sync_enumerates_and_later_syncs_ask_only_for_changes() {
     assert_eq!(stored.cursor, Some(f.delta("delta1")));
     assert_eq!(
         stored.version,
-        account.version + 2,
-        "one account write per page, the last one with the outcome"
+        account.version + 3,
+        "the lease, then one account write per page, the last one with the outcome \
+         (which gives the lease back)"
     );
     assert!(stored.last_synced_at.is_some());
     assert_eq!(stored.last_sync.unwrap().result, SyncStatus::Ok);
@@ -257,8 +258,8 @@ async fn first_sync_enumerates_and_later_syncs_ask_only_for_changes() {
     assert_eq!(after_changes.cursor, Some(f.delta("delta2")));
     assert_eq!(
         after_changes.version,
-        stored.version + 1,
-        "a one-page sync writes once"
+        stored.version + 2,
+        "a one-page sync writes twice: the lease, then the page with the outcome"
     );
     assert_eq!(after_changes.last_sync.unwrap().files_changed, 2);
     assert_eq!(
@@ -453,9 +454,12 @@ async fn the_same_job_twice_leaves_the_same_result() {
 
 #[tokio::test]
 async fn concurrent_workers_never_move_the_cursor_back() {
-    // The first page is answered only once both workers have asked for it: both are then
-    // mid-sync from the same account version, and race to store the cursor after it.
-    let both_on_the_first_page = Arc::new(Barrier::new(2));
+    // The first page is answered only once the second worker has ended: the first one then
+    // holds the account's lease, so the second one finds it and ends without listing (one
+    // enumeration of an account at a time), and the first one's cursor stands.
+    let first_on_the_first_page = Arc::new(Notify::new());
+    let second_ended = Arc::new(Notify::new());
+    let (on_page, ended) = (first_on_the_first_page.clone(), second_ended.clone());
     let graph = gated_stand_in(|base| {
         Router::new().route(
             "/v1.0/me/drive/root/delta",
@@ -466,7 +470,8 @@ async fn concurrent_workers_never_move_the_cursor_back() {
                         "@odata.deltaLink": format!("{base}/v1.0/me/drive/root/delta?token=delta1"),
                     }));
                 }
-                both_on_the_first_page.wait().await;
+                on_page.notify_one();
+                ended.notified().await;
                 Json(json!({
                     "value": [{"id": "f1", "name": "a.txt"}],
                     "@odata.nextLink": format!("{base}/v1.0/me/drive/root/delta?token=page2"),
@@ -477,8 +482,20 @@ async fn concurrent_workers_never_move_the_cursor_back() {
     .await;
     let f = fixture_with(&[("ONEDRIVE_GRAPH_URL", format!("{graph}/v1.0"))]).await;
     let account = f.account("onedrive", "EwB.a", "M.r", hours(1)).await;
-    let (a, b) = within_a_minute(async { tokio::join!(f.sync(&account), f.sync(&account)) }).await;
+    let (a, b) = within_a_minute(async {
+        tokio::join!(f.sync(&account), async {
+            first_on_the_first_page.notified().await;
+            let second = f.sync(&account).await;
+            second_ended.notify_one();
+            second
+        })
+    })
+    .await;
     let results = [a.unwrap(), b.unwrap()];
+    assert_eq!(
+        results[1],
+        SyncResult::Skipped(SkipReason::AnotherWorkerSyncing)
+    );
     assert!(
         results
             .iter()

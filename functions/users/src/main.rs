@@ -1,4 +1,5 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
+//! `GET /users/{id}/changes`,
 //! `DELETE /users/{id}`, behind the API key) and the public `GET /config`.
 
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
+use hub::changes::{self, ChangesPage};
 use hub::deadline::Deadline;
 use hub::model::AccountView;
 use hub::web::{
-    require_api_key, users_page_response, with_fallbacks, ApiKey, FilesQuery, PathParam, UsersQuery,
+    require_api_key, users_page_response, with_fallbacks, ApiKey, ChangesQuery, FilesQuery,
+    PathParam, UsersQuery,
 };
 use hub::{Hub, HubError};
 
@@ -30,6 +33,7 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users", get(list_accounts))
         .route("/users/{id}", get(get_account).delete(delete_account))
         .route("/users/{id}/files", get(list_files))
+        .route("/users/{id}/changes", get(list_changes))
         .route_layer(from_fn_with_state(api_key, require_api_key));
     with_fallbacks(management.route("/config", get(config)).with_state(hub))
 }
@@ -55,6 +59,14 @@ async fn list_files(
     FilesQuery { limit, after }: FilesQuery,
 ) -> Result<Json<FilesPage>, HubError> {
     Ok(Json(accounts::files(&hub, &id, limit, after).await?))
+}
+
+async fn list_changes(
+    State(hub): State<Arc<Hub>>,
+    PathParam(id): PathParam,
+    ChangesQuery { limit, cursor }: ChangesQuery,
+) -> Result<Json<ChangesPage>, HubError> {
+    Ok(Json(changes::feed(&hub, &id, cursor, limit).await?))
 }
 
 /// The revocation ends before the invocation's deadline (outside Lambda there is no context:
@@ -286,5 +298,66 @@ mod tests {
             body,
             serde_json::to_value(AccountView::from(&account)).unwrap()
         );
+    }
+
+    async fn call_on(hub: Arc<Hub>, event: &str) -> (StatusCode, Value) {
+        let key = ApiKey::new(&SecretString::from(DEV_API_KEY));
+        let request = lambda_http::request::from_str(event).expect("sample event parses");
+        let response = app(hub, key).oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_change_feed_takes_only_its_own_cursors() {
+        let event = include_str!("../../../events/users-changes.json");
+        let (status, body) = call(event, &[]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("user_not_found"))
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let id = "00000000-0000-4000-8000-000000000000";
+        let account = hub::testing::account("onedrive").id(id).build();
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        let (status, body) = call_on(hub.clone(), event).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["changes"], json!([]));
+        assert_eq!(body["has_more"], json!(false));
+        let issued = body["next_cursor"].as_str().expect("always a string");
+        let with_query = |query: &str| event.replace("limit=50", query);
+        let (status, again) = call_on(hub.clone(), &with_query(&format!("cursor={issued}"))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            again["next_cursor"],
+            json!(issued),
+            "nothing new: same position"
+        );
+
+        let other = hub::changes::FeedCursor::encode("another-account", None);
+        for query in [
+            "cursor=Zm9yZ2Vk".to_string(),
+            "cursor=not%20a%20cursor".to_string(),
+            format!("cursor={other}"),
+            "limit=0".to_string(),
+            "limit=1001".to_string(),
+            "limit=ten".to_string(),
+        ] {
+            let (status, body) = call_on(hub.clone(), &with_query(&query)).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{query}"
+            );
+        }
     }
 }

@@ -6,13 +6,20 @@
 //! | provider identity | `IDENTITY#<provider>#<user id>` | `IDENTITY`      | `account_id`                  |
 //! | login state     | `STATE#<state>`                   | `STATE`         | `expires_at_epoch` (TTL)      |
 //! | claim           | `CLAIM#<key>`                     | `CLAIM`         | `expires_at_epoch` (TTL)      |
-//! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`|                               |
+//! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`| `seq` (N): its place in the feed |
 //!
 //! The `by-provider` index (`gsi1pk`, `gsi1sk`) lets fan-out page through one provider's
 //! accounts. It projects the keys and `status` only: what fan-out reads. A sync rewrites the
 //! account (cursor, outcome, tokens) without touching those, so DynamoDB writes nothing to the
 //! index, which halves the write units of every sync (see BENCHMARKS.md). Account and files
 //! share a partition so deleting an account is one query away.
+//!
+//! The `by-seq` local secondary index (`pk`, `seq`) orders an account's entries by their
+//! place in the change feed, so that a feed page is one query however large the index, and
+//! storing a page costs no read. It is sparse: only entries with a `seq` are in it, so the
+//! account item (which has none) never is. It projects all attributes, since the feed
+//! returns whole entries. LSIs allow strongly consistent reads, which the feed uses so that
+//! every entry at most at the watermark it read is there.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,8 +30,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest,
-    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+    KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection, ProjectionType,
+    Put, PutRequest, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -32,12 +40,15 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{storable, AccountScope, Store, StoredFile, Write};
+use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, AccountView, FileEntry, LoginState, Page};
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 pub const PROVIDER_INDEX: &str = "by-provider";
+pub const SEQ_INDEX: &str = "by-seq";
+/// The feed's sequence number of an entry, the sort key of [`SEQ_INDEX`].
+const SEQ_ATTRIBUTE: &str = "seq";
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 const ACCOUNT_SK: &str = "ACCOUNT";
 const FILE_PREFIX: &str = "FILE#";
@@ -791,16 +802,17 @@ impl Store for DynamoStore {
         account_id: &str,
         files: &[FileEntry],
         generation: u64,
+        first_seq: u64,
     ) -> HubResult<()> {
         let now = Utc::now();
         let mut requests = Vec::with_capacity(files.len());
-        for file in files {
+        for (seq, file) in (first_seq..).zip(files) {
             let known = if file.deleted {
                 self.get_file(account_id, &file.id).await?
             } else {
                 None
             };
-            let stored = StoredFile::stamped(file, known, generation, now);
+            let stored = StoredFile::stamped(file, known, generation, seq, now);
             requests.push(put_file_request(account_id, &stored)?);
         }
         self.write_batches(requests).await
@@ -812,6 +824,7 @@ impl Store for DynamoStore {
         generation: u64,
         after: Option<&str>,
         limit: usize,
+        first_seq: u64,
     ) -> HubResult<(u64, Option<String>)> {
         let page = self.query_files(account_id, after, limit).await?;
         let now = Utc::now();
@@ -819,13 +832,106 @@ impl Store for DynamoStore {
         for item in page.items {
             let stored: StoredFile = from_item(item)?;
             if stored.unseen_since(generation) {
-                let tombstone = stored.reconciled(generation, now);
+                let seq = first_seq + requests.len() as u64;
+                let tombstone = stored.reconciled(generation, seq, now);
                 requests.push(put_file_request(account_id, &tombstone)?);
             }
         }
         let marked = requests.len() as u64;
         self.write_batches(requests).await?;
         Ok((marked, page.next))
+    }
+
+    async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
+        if !storable(account_id) {
+            return Ok(0);
+        }
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SEQ_INDEX)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .projection_expression("#seq")
+            .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let highest = answer
+            .items
+            .unwrap_or_default()
+            .first()
+            .and_then(|item| item.get(SEQ_ATTRIBUTE))
+            .and_then(|value| value.as_n().ok())
+            .map(|n| n.parse::<u64>().map_err(HubError::internal))
+            .transpose()?;
+        Ok(highest.unwrap_or(0))
+    }
+
+    async fn changes(
+        &self,
+        account_id: &str,
+        after: Option<&FeedPosition>,
+        watermark: u64,
+        limit: usize,
+    ) -> HubResult<FeedPage> {
+        if !storable(account_id) || after.is_some_and(|after| !storable(&after.file_id)) {
+            return Ok(FeedPage {
+                entries: Vec::new(),
+                has_more: false,
+            });
+        }
+        // An index query's start key is the index key and the table key of the last item.
+        let start = after.map(|after| {
+            let mut key = file_key(account_id, &after.file_id);
+            key.insert(
+                SEQ_ATTRIBUTE.into(),
+                AttributeValue::N(after.seq.to_string()),
+            );
+            key
+        });
+        let from = after.map_or(0, |after| after.seq);
+        // One more than asked tells whether more remain without a second query.
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SEQ_INDEX)
+            .key_condition_expression("pk = :pk AND #seq BETWEEN :from AND :watermark")
+            .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
+            .expression_attribute_values(":watermark", AttributeValue::N(watermark.to_string()))
+            .set_exclusive_start_key(start)
+            .limit((limit.clamp(1, 1000) + 1) as i32)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        // Cut short by the 1 MB a query returns at most: more remain too.
+        let truncated = answer.last_evaluated_key.is_some();
+        let mut entries = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let stored: StoredFile = from_item(item)?;
+                let seq = stored
+                    .seq
+                    .ok_or_else(|| HubError::internal("an entry of by-seq has no seq"))?;
+                Ok(FeedEntry {
+                    seq,
+                    entry: stored.entry,
+                })
+            })
+            .collect::<HubResult<Vec<_>>>()?;
+        let has_more = entries.len() > limit || truncated;
+        entries.truncate(limit);
+        Ok(FeedPage { entries, has_more })
     }
 
     async fn list_files(
@@ -850,7 +956,7 @@ impl Store for DynamoStore {
     }
 }
 
-/// Creates the table as `template.yaml` does (keys, `by-provider` index, TTL), for tests,
+/// Creates the table as `template.yaml` does (keys, `by-provider` and `by-seq` indexes, TTL), for tests,
 /// benchmarks and local emulators.
 pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
     let key = |name: &str, kind: KeyType| {
@@ -859,12 +965,13 @@ pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
             .key_type(kind)
             .build()
     };
-    let attr = |name: &str| {
+    let attr_of = |name: &str, kind: ScalarAttributeType| {
         AttributeDefinition::builder()
             .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(kind)
             .build()
     };
+    let attr = |name: &str| attr_of(name, ScalarAttributeType::S);
     let index = GlobalSecondaryIndex::builder()
         .index_name(PROVIDER_INDEX)
         .key_schema(key("gsi1pk", KeyType::Hash).map_err(HubError::internal)?)
@@ -873,6 +980,17 @@ pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
             Projection::builder()
                 .projection_type(ProjectionType::Include)
                 .non_key_attributes(STATUS_ATTRIBUTE)
+                .build(),
+        )
+        .build()
+        .map_err(HubError::internal)?;
+    let feed_index = LocalSecondaryIndex::builder()
+        .index_name(SEQ_INDEX)
+        .key_schema(key("pk", KeyType::Hash).map_err(HubError::internal)?)
+        .key_schema(key(SEQ_ATTRIBUTE, KeyType::Range).map_err(HubError::internal)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
                 .build(),
         )
         .build()
@@ -887,7 +1005,11 @@ pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
         .attribute_definitions(attr("sk").map_err(HubError::internal)?)
         .attribute_definitions(attr("gsi1pk").map_err(HubError::internal)?)
         .attribute_definitions(attr("gsi1sk").map_err(HubError::internal)?)
+        .attribute_definitions(
+            attr_of(SEQ_ATTRIBUTE, ScalarAttributeType::N).map_err(HubError::internal)?,
+        )
         .global_secondary_indexes(index)
+        .local_secondary_indexes(feed_index)
         .send()
         .await
         .map_err(|e| failed("CreateTable", e))?;

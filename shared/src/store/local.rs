@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{storable, AccountScope, Store, StoredFile, Write};
+use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, AccountView, FileEntry, LoginState, Page};
 
@@ -491,6 +491,7 @@ impl Store for LocalStore {
         account_id: &str,
         files: &[FileEntry],
         generation: u64,
+        first_seq: u64,
     ) -> HubResult<()> {
         let (account_id, files) = (account_id.to_string(), files.to_vec());
         self.run(move |root| {
@@ -498,14 +499,17 @@ impl Store for LocalStore {
             fs::create_dir_all(&dir)?;
             let _lock = lock(root)?;
             let now = Utc::now();
-            for file in &files {
+            for (seq, file) in (first_seq..).zip(&files) {
                 let path = dir.join(file_name(&file.id));
                 let known = if file.deleted {
                     read_json::<StoredFile>(&path)?.map(|stored| stored.entry)
                 } else {
                     None
                 };
-                write_file(&path, &StoredFile::stamped(file, known, generation, now))?;
+                write_file(
+                    &path,
+                    &StoredFile::stamped(file, known, generation, seq, now),
+                )?;
             }
             sync_dir(&dir)
         })
@@ -518,6 +522,7 @@ impl Store for LocalStore {
         generation: u64,
         after: Option<&str>,
         limit: usize,
+        first_seq: u64,
     ) -> HubResult<(u64, Option<String>)> {
         let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
         self.run(move |root| {
@@ -529,7 +534,8 @@ impl Store for LocalStore {
             for stored in page.items {
                 if stored.unseen_since(generation) {
                     let path = dir.join(file_name(&stored.entry.id));
-                    write_file(&path, &stored.reconciled(generation, now))?;
+                    let seq = first_seq + marked;
+                    write_file(&path, &stored.reconciled(generation, seq, now))?;
                     marked += 1;
                 }
             }
@@ -537,6 +543,65 @@ impl Store for LocalStore {
                 sync_dir(&dir)?;
             }
             Ok((marked, page.next))
+        })
+        .await
+    }
+
+    async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
+        let account_id = account_id.to_string();
+        self.run(move |root| {
+            let entries =
+                read_page::<StoredFile>(&files_dir(root, &account_id), None, usize::MAX, |_| true)?;
+            Ok(entries
+                .items
+                .iter()
+                .filter_map(|stored| stored.seq)
+                .max()
+                .unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Reads the whole index and orders it by position: fine for a development store of a
+    /// few thousand entries, where DynamoDB queries its `by-seq` index instead.
+    async fn changes(
+        &self,
+        account_id: &str,
+        after: Option<&FeedPosition>,
+        watermark: u64,
+        limit: usize,
+    ) -> HubResult<FeedPage> {
+        if !storable(account_id) {
+            return Ok(FeedPage {
+                entries: Vec::new(),
+                has_more: false,
+            });
+        }
+        let (account_id, after) = (account_id.to_string(), after.cloned());
+        self.run(move |root| {
+            let index =
+                read_page::<StoredFile>(&files_dir(root, &account_id), None, usize::MAX, |_| true)?;
+            let mut feed: Vec<(FeedPosition, FileEntry)> = index
+                .items
+                .into_iter()
+                .filter_map(|stored| Some((stored.feed_position()?, stored.entry)))
+                .filter(|(position, _)| {
+                    position.seq <= watermark && after.as_ref().is_none_or(|after| position > after)
+                })
+                .collect();
+            feed.sort_by(|a, b| a.0.cmp(&b.0));
+            let has_more = feed.len() > limit;
+            feed.truncate(limit);
+            Ok(FeedPage {
+                entries: feed
+                    .into_iter()
+                    .map(|(position, entry)| FeedEntry {
+                        seq: position.seq,
+                        entry,
+                    })
+                    .collect(),
+                has_more,
+            })
         })
         .await
     }

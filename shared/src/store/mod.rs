@@ -4,7 +4,9 @@
 //!   second login with the same identity finds and updates the same account;
 //! - account updates are conditional on the version read, so a stale writer loses cleanly;
 //! - a login state is consumed at most once, and an expired one is absent;
-//! - file index writes are upserts, and deleting an account removes its index first.
+//! - file index writes are upserts, and deleting an account removes its index first;
+//! - every entry written carries the change feed's sequence number it was given, and the feed
+//!   reads entries in that order up to a watermark.
 
 pub mod dynamo;
 pub mod local;
@@ -99,28 +101,47 @@ pub trait Store: Send + Sync {
     ) -> HubResult<Option<LoginState>>;
 
     /// Upserts index entries seen by enumeration `generation`, stamping each with the time
-    /// it was stored (`changed_at`). A deleted entry keeps the metadata already known for
-    /// the file, since providers report removals with little more than the id. The caller
-    /// passes each id once.
+    /// it was stored (`changed_at`) and with the feed's sequence numbers `first_seq`,
+    /// `first_seq + 1`, ... in the order given. A deleted entry keeps the metadata already
+    /// known for the file, since providers report removals with little more than the id.
+    /// The caller passes each id once.
     async fn put_files(
         &self,
         account_id: &str,
         files: &[FileEntry],
         generation: u64,
+        first_seq: u64,
     ) -> HubResult<()>;
 
     /// Marks deleted, in one page of the index in file-id order after `after`, the live
     /// entries last seen before enumeration `generation`: what a restarted enumeration did
-    /// not see again is gone at the provider. Returns how many it marked and where the next
-    /// page starts (`None` at the end). Idempotent: a reconciliation killed half-way is
-    /// simply run again.
+    /// not see again is gone at the provider. The tombstones take the sequence numbers
+    /// from `first_seq` on. Returns how many it marked and where the next page starts
+    /// (`None` at the end). Idempotent: a reconciliation killed half-way is simply run again.
     async fn mark_unseen_deleted(
         &self,
         account_id: &str,
         generation: u64,
         after: Option<&str>,
         limit: usize,
+        first_seq: u64,
     ) -> HubResult<(u64, Option<String>)>;
+
+    /// The highest sequence number among the account's entries (0 when none has one): what
+    /// a sync that crashed between storing a page and committing it may have left above the
+    /// watermark. One small read, whatever the size of the index.
+    async fn last_seq(&self, account_id: &str) -> HubResult<u64>;
+
+    /// Up to `limit` entries of the account's change feed, in sequence order, after the
+    /// position `after` (from the start when `None`) and at most at `watermark`. Entries
+    /// stored before the feed existed (without a sequence number) are not in it.
+    async fn changes(
+        &self,
+        account_id: &str,
+        after: Option<&FeedPosition>,
+        watermark: u64,
+        limit: usize,
+    ) -> HubResult<FeedPage>;
 
     /// One page of an account's index in file-id order, starting after the file id `after`.
     async fn list_files(
@@ -182,7 +203,30 @@ pub(crate) fn merge_tombstone(tombstone: &FileEntry, known: Option<FileEntry>) -
     }
 }
 
-/// An index entry as stored: the entry, and the enumeration it was last seen in.
+/// A place in an account's change feed: the sequence number of an entry, and its file id
+/// (which orders entries should two ever share a number).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedPosition {
+    pub seq: u64,
+    pub file_id: String,
+}
+
+/// An entry of the change feed, at its position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedEntry {
+    pub seq: u64,
+    pub entry: FileEntry,
+}
+
+/// One page of the change feed; `has_more` while entries at most at the watermark remain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedPage {
+    pub entries: Vec<FeedEntry>,
+    pub has_more: bool,
+}
+
+/// An index entry as stored: the entry, the enumeration it was last seen in, and its place
+/// in the change feed.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StoredFile {
     #[serde(flatten)]
@@ -190,15 +234,21 @@ pub(crate) struct StoredFile {
     /// [`crate::model::Listing::generation`] when this state was stored (0 before v2).
     #[serde(default)]
     pub generation: u64,
+    /// The feed's sequence number of this state. Absent on entries stored before the feed
+    /// existed, and left out rather than written as null: DynamoDB refuses a null index key,
+    /// and an absent one keeps the entry out of the sparse `by-seq` index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 impl StoredFile {
     /// `file` as it goes into the index now: a tombstone completed from what was `known`,
-    /// stamped with the time and the enumeration.
+    /// stamped with the time, the enumeration and its feed sequence number.
     pub fn stamped(
         file: &FileEntry,
         known: Option<FileEntry>,
         generation: u64,
+        seq: u64,
         now: DateTime<Utc>,
     ) -> Self {
         let mut entry = if file.deleted {
@@ -207,7 +257,11 @@ impl StoredFile {
             file.clone()
         };
         entry.changed_at = Some(now);
-        StoredFile { entry, generation }
+        StoredFile {
+            entry,
+            generation,
+            seq: Some(seq),
+        }
     }
 
     /// Whether a reconciliation at the end of enumeration `generation` marks it deleted: it
@@ -216,11 +270,20 @@ impl StoredFile {
         !self.entry.deleted && self.generation < generation
     }
 
-    /// The tombstone a reconciliation stores in its place.
-    pub fn reconciled(mut self, generation: u64, now: DateTime<Utc>) -> Self {
+    /// The tombstone a reconciliation stores in its place, at feed position `seq`.
+    pub fn reconciled(mut self, generation: u64, seq: u64, now: DateTime<Utc>) -> Self {
         self.entry.deleted = true;
         self.entry.changed_at = Some(now);
         self.generation = generation;
+        self.seq = Some(seq);
         self
+    }
+
+    /// Its place in the feed, if it has one.
+    pub fn feed_position(&self) -> Option<FeedPosition> {
+        self.seq.map(|seq| FeedPosition {
+            seq,
+            file_id: self.entry.id.clone(),
+        })
     }
 }

@@ -16,10 +16,24 @@ pub struct FilesQuery {
     pub after: Option<String>,
 }
 
+/// A `limit` parameter: `default` when absent, else a whole number from 1 to `max`.
+pub(super) fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, HubError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                HubError::InvalidRequest(format!("limit must be a whole number from 1 to {max}"))
+            }),
+    }
+}
+
 impl FilesQuery {
     /// Anything but a whole number in range, or a cursor that is not hex, is `invalid_request`.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, HubError> {
-        let limit = parse_limit(limit, DEFAULT_FILE_PAGE, MAX_FILE_PAGE)?;
+        let limit = page_limit(limit, DEFAULT_FILE_PAGE, MAX_FILE_PAGE)?;
         // The cursor is the hex of the last file id (see `accounts::files`). Any hex cursor is
         // a position in the index (one we did not issue just starts somewhere); only a cursor
         // that is not hex at all is refused.
@@ -33,25 +47,6 @@ impl FilesQuery {
             })
             .transpose()?;
         Ok(FilesQuery { limit, after })
-    }
-}
-
-/// A page size: `default` when absent, else a whole number from 1 to `max`
-/// (`invalid_request` otherwise).
-pub(super) fn parse_limit(
-    raw: Option<&str>,
-    default: usize,
-    max: usize,
-) -> Result<usize, HubError> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                HubError::InvalidRequest(format!("limit must be a whole number from 1 to {max}"))
-            }),
     }
 }
 

@@ -6,6 +6,7 @@
 //! layer is the only one that depends on axum, so `sync-worker` builds without it.
 
 mod api_key;
+mod changes;
 mod error;
 mod extract;
 mod files;
@@ -18,6 +19,7 @@ use axum::Router;
 use crate::error::HubError;
 
 pub use api_key::{require_api_key, ApiKey};
+pub use changes::ChangesQuery;
 pub use error::status_code;
 pub use extract::{JsonBody, PathParam, QueryParams};
 pub use files::FilesQuery;

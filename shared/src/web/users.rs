@@ -8,7 +8,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::files::parse_limit;
+use super::files::page_limit;
 use super::QueryParams;
 use crate::accounts::{AccountPosition, AccountsPage, DEFAULT_ACCOUNT_PAGE, MAX_ACCOUNT_PAGE};
 use crate::error::HubError;
@@ -25,7 +25,7 @@ impl UsersQuery {
     /// A limit out of range, or a cursor this hub could not have issued, is `invalid_request`.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, HubError> {
         Ok(UsersQuery {
-            limit: parse_limit(limit, DEFAULT_ACCOUNT_PAGE, MAX_ACCOUNT_PAGE)?,
+            limit: page_limit(limit, DEFAULT_ACCOUNT_PAGE, MAX_ACCOUNT_PAGE)?,
             after: cursor.map(AccountPosition::from_cursor).transpose()?,
         })
     }

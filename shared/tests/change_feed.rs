@@ -1,0 +1,401 @@
+//! The change feed's guarantee (contract section 6), on both stores: a client that follows
+//! `changes` from the start, always passing the last `next_cursor`, sees every change, never
+//! an older state of a file after a newer one, and once caught up holds exactly the index's
+//! current entries: through first and incremental syncs, deletions, a restarted enumeration
+//! with its reconciliation, a worker that died between storing a page and saving its
+//! cursor, and duplicate jobs racing for one account (one sync per account: the lease).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hub::changes::{self, FeedCursor};
+use hub::login::{self, Callback};
+use hub::model::{Account, FileEntry, Lease, SyncJob, SyncReason};
+use hub::store::dynamo::DynamoStore;
+use hub::store::Write;
+use hub::worker::{self, SkipReason, SyncResult};
+use hub::Hub;
+use hub_testkit::FakeProviders;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Local,
+    Dynamo,
+}
+
+const BACKENDS: [Backend; 2] = [Backend::Local, Backend::Dynamo];
+
+struct Bench {
+    providers: FakeProviders,
+    hub: Hub,
+    account_id: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A hub on `backend` with one OneDrive account of the stand-in's default user connected,
+/// whose drive holds `files` files and is listed three entries a page.
+async fn bench(backend: Backend, files: usize) -> Bench {
+    let providers = FakeProviders::start().await;
+    providers.set_graph_page_size(3);
+    providers.add_files("onedrive", files);
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = hub::testing::local_hub(dir.path(), &providers.env_vars()).await;
+    if let Backend::Dynamo = backend {
+        let (client, table) = common::dynamo_table().await;
+        hub.store = Arc::new(DynamoStore::new(client, table));
+    }
+    let account_id = log_in(&hub, "onedrive").await.id;
+    Bench {
+        providers,
+        hub,
+        account_id,
+        _dir: dir,
+    }
+}
+
+/// Consents at the stand-in as a browser would, and completes the callback.
+async fn log_in(hub: &Hub, provider: &str) -> hub::model::AccountView {
+    let url = login::begin(hub, provider).await.unwrap();
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    login::complete(
+        hub,
+        provider,
+        Callback {
+            code: query.get("code").cloned(),
+            state: query.get("state").cloned(),
+            error: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+impl Bench {
+    async fn sync(&self) -> SyncResult {
+        let job = SyncJob {
+            account_id: self.account_id.clone(),
+            provider: "onedrive".into(),
+            reason: SyncReason::Manual,
+            requested_at: Utc::now(),
+        };
+        worker::sync(&self.hub, &job, worker::fresh_invocation()).await.unwrap()
+    }
+
+    async fn account(&self) -> Account {
+        self.hub
+            .store
+            .get_account(&self.account_id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The whole index, by id.
+    async fn index(&self) -> BTreeMap<String, FileEntry> {
+        let (mut index, mut after) = (BTreeMap::new(), None);
+        loop {
+            let page = self
+                .hub
+                .store
+                .list_files(&self.account_id, after.as_deref(), 100)
+                .await
+                .unwrap();
+            index.extend(page.items.into_iter().map(|e| (e.id.clone(), e)));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return index,
+            }
+        }
+    }
+
+    /// Stores the account with `lease` on it, as a worker that took it would.
+    async fn lease(&self, lease: Lease) {
+        let before = self.account().await;
+        let mut next = before.clone();
+        next.lease = Some(lease);
+        next.version += 1;
+        assert_eq!(
+            self.hub
+                .store
+                .update_account(&next, before.version)
+                .await
+                .unwrap(),
+            Write::Done
+        );
+    }
+}
+
+/// A client of the feed: what it last saw of each file.
+#[derive(Default)]
+struct Follower {
+    cursor: Option<String>,
+    files: BTreeMap<String, FileEntry>,
+    received: usize,
+}
+
+impl Follower {
+    /// Reads the feed `limit` entries at a time until `has_more` is false, checking that no
+    /// file ever comes back in an older state than one already seen.
+    async fn catch_up(&mut self, bench: &Bench, limit: usize) {
+        loop {
+            let cursor = self
+                .cursor
+                .as_deref()
+                .map(|c| FeedCursor::decode(c).unwrap());
+            let page = changes::feed(&bench.hub, &bench.account_id, cursor, limit)
+                .await
+                .unwrap();
+            assert!(page.changes.len() <= limit);
+            for entry in page.changes {
+                if let Some(earlier) = self.files.get(&entry.id) {
+                    assert!(
+                        entry.changed_at >= earlier.changed_at,
+                        "an older state after a newer one: {earlier:?} then {entry:?}"
+                    );
+                }
+                self.received += 1;
+                self.files.insert(entry.id.clone(), entry);
+            }
+            self.cursor = Some(page.next_cursor);
+            if !page.has_more {
+                return;
+            }
+        }
+    }
+}
+
+fn synced(result: &SyncResult) -> bool {
+    matches!(result, SyncResult::Synced { .. })
+}
+
+async fn follows_syncs_deletions_and_a_restart(backend: Backend) {
+    let bench = bench(backend, 7).await;
+    let mut client = Follower::default();
+    client.catch_up(&bench, 2).await;
+    assert!(client.files.is_empty(), "nothing synced yet");
+    let start = client.cursor.clone();
+
+    assert!(synced(&bench.sync().await));
+    client.catch_up(&bench, 2).await;
+    assert_eq!(client.files, bench.index().await, "{backend:?}: first sync");
+
+    // Nothing new: the same position, and nothing to read.
+    let before = client.received;
+    let kept = client.cursor.clone();
+    client.catch_up(&bench, 2).await;
+    assert_eq!((client.received, &client.cursor), (before, &kept));
+    assert_ne!(kept, start, "the cursor moved past the first sync");
+
+    let ids: Vec<String> = bench.index().await.into_values().map(|e| e.id).collect();
+    let changed = bench.providers.change_files("onedrive", 2);
+    let gone = ids.iter().find(|id| !changed.contains(id)).unwrap().clone();
+    bench.providers.delete_file("onedrive", &gone);
+    bench.providers.add_files("onedrive", 2);
+    assert!(synced(&bench.sync().await));
+    client.catch_up(&bench, 3).await;
+    let index = bench.index().await;
+    assert_eq!(client.files, index, "{backend:?}: incremental sync");
+    assert!(client.files[&gone].deleted, "the deletion was seen");
+    for id in &changed {
+        assert!(client.files[id].name.starts_with("renamed-"));
+    }
+
+    // A dead delta link: the enumeration starts over, and what it does not see again (a
+    // file deleted while the link was dead) is marked deleted at its end.
+    let live: Vec<String> = index
+        .values()
+        .filter(|e| !e.deleted)
+        .map(|e| e.id.clone())
+        .collect();
+    bench.providers.expire_delta_links();
+    bench.providers.delete_file("onedrive", &live[0]);
+    assert!(synced(&bench.sync().await));
+    client.catch_up(&bench, 4).await;
+    assert_eq!(client.files, bench.index().await, "{backend:?}: restart");
+    assert!(client.files[&live[0]].deleted);
+
+    // A second client starting now from scratch gets the same picture.
+    let mut late = Follower::default();
+    late.catch_up(&bench, 1000).await;
+    assert_eq!(late.files, client.files);
+}
+
+#[tokio::test]
+async fn a_follower_sees_every_sync_deletion_and_restart() {
+    for backend in BACKENDS {
+        follows_syncs_deletions_and_a_restart(backend).await;
+    }
+}
+
+/// A worker killed after storing a page and before saving its cursor (its lease left to
+/// expire): the page stays invisible until a commit covers it, then shows above every
+/// position a client holds; the next sync is not blocked, numbers what it stores above it,
+/// and the client ends with the index.
+async fn survives_a_crash_between_page_and_cursor(backend: Backend) {
+    let bench = bench(backend, 5).await;
+    assert!(synced(&bench.sync().await));
+    let mut client = Follower::default();
+    client.catch_up(&bench, 2).await;
+
+    let account = bench.account().await;
+    let mut dying = bench
+        .index()
+        .await
+        .into_values()
+        .take(4)
+        .collect::<Vec<_>>();
+    for entry in &mut dying {
+        entry.name = format!("half-synced-{}", entry.name);
+        entry.changed_at = None;
+    }
+    bench
+        .hub
+        .store
+        .put_files(
+            &bench.account_id,
+            &dying,
+            account.listing.generation,
+            account.feed_seq + 1,
+        )
+        .await
+        .unwrap();
+    bench
+        .lease(Lease {
+            holder: "killed-worker".into(),
+            until: Utc::now() - chrono::Duration::seconds(1),
+        })
+        .await;
+    let before = client.received;
+    client.catch_up(&bench, 2).await;
+    assert_eq!(
+        client.received, before,
+        "{backend:?}: uncommitted entries stay out"
+    );
+
+    // The retried job finds one change at the provider: fewer entries than the dead page.
+    bench.providers.change_files("onedrive", 1);
+    assert!(
+        synced(&bench.sync().await),
+        "an expired lease does not block"
+    );
+    assert_eq!(bench.account().await.lease, None, "given back at the end");
+    client.catch_up(&bench, 2).await;
+    assert_eq!(
+        client.files,
+        bench.index().await,
+        "{backend:?}: after the crash"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_page_and_cursor_loses_nothing() {
+    for backend in BACKENDS {
+        survives_a_crash_between_page_and_cursor(backend).await;
+    }
+}
+
+/// Two copies of one job at once (a duplicate delivery, or a schedule overlapping a push):
+/// one syncs, the other ends without error, and nothing is lost.
+async fn one_sync_at_a_time(backend: Backend) {
+    let bench = bench(backend, 8).await;
+    // Slow answers keep the first sync listing while the second one starts.
+    bench.providers.set_latency(Duration::from_millis(150));
+    let (a, b) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(bench.sync(), bench.sync())
+    })
+    .await
+    .expect("the syncs ended");
+    let mut results = [a, b];
+    results.sort_by_key(|r| !synced(r));
+    assert!(synced(&results[0]), "{backend:?}: {results:?}");
+    assert_eq!(
+        results[1],
+        SyncResult::Skipped(SkipReason::AnotherWorkerSyncing),
+        "{backend:?}"
+    );
+    let account = bench.account().await;
+    assert_eq!(account.lease, None);
+    let index = bench.index().await;
+    assert!(index.values().filter(|e| !e.deleted).count() >= 8);
+    let mut client = Follower::default();
+    client.catch_up(&bench, 3).await;
+    assert_eq!(client.files, index);
+    assert_eq!(
+        client.received,
+        index.len(),
+        "each file once: one enumeration"
+    );
+
+    // A live lease of another worker ends a job at once; an expired one does not.
+    bench
+        .lease(Lease {
+            holder: "busy-worker".into(),
+            until: Utc::now() + chrono::Duration::seconds(60),
+        })
+        .await;
+    assert_eq!(
+        bench.sync().await,
+        SyncResult::Skipped(SkipReason::AnotherWorkerSyncing)
+    );
+    bench
+        .lease(Lease {
+            holder: "busy-worker".into(),
+            until: Utc::now() - chrono::Duration::seconds(1),
+        })
+        .await;
+    assert!(synced(&bench.sync().await));
+}
+
+#[tokio::test]
+async fn duplicate_jobs_never_interleave_two_enumerations() {
+    for backend in BACKENDS {
+        one_sync_at_a_time(backend).await;
+    }
+}
+
+async fn cursors_of_other_accounts_and_ahead_of_the_feed(backend: Backend) {
+    let bench = bench(backend, 2).await;
+    assert!(synced(&bench.sync().await));
+    let other = FeedCursor::encode("another-account", None);
+    let ahead = {
+        let watermark = bench.account().await.feed_seq;
+        FeedCursor::encode(
+            &bench.account_id,
+            Some(&hub::store::FeedPosition {
+                seq: watermark + 1,
+                file_id: "f".into(),
+            }),
+        )
+    };
+    for raw in [other, ahead] {
+        let cursor = FeedCursor::decode(&raw).unwrap();
+        let error = changes::feed(&bench.hub, &bench.account_id, Some(cursor), 10)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "invalid_request", "{backend:?}");
+    }
+    let error = changes::feed(&bench.hub, "no-such-account", None, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "user_not_found");
+}
+
+#[tokio::test]
+async fn a_cursor_not_issued_for_this_feed_is_refused() {
+    for backend in BACKENDS {
+        cursors_of_other_accounts_and_ahead_of_the_feed(backend).await;
+    }
+}
