@@ -56,17 +56,27 @@ async fn a_hub_killed_mid_sync_keeps_what_it_stored_and_the_next_sync_resumes() 
          ({before_kill} files before the kill, {after_restart} after)"
     );
 
-    // The job died with the hub; the next sync picks up the stored cursor.
-    let (status, _) = hub
-        .json(
-            hub.authed(Method::POST, "/sync")
-                .header("content-type", "application/json")
-                .body(format!(r#"{{"user_id": "{id}"}}"#)),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    // The job died with the hub, and its lease lives on until it expires (the worker's
+    // timeout and a margin): syncs asked for meanwhile end at once, and the first one after
+    // the expiry picks up the stored cursor. Asked for every few seconds, as a schedule would.
+    let ask_for_a_sync = || async {
+        let (status, _) = hub
+            .json(
+                hub.authed(Method::POST, "/sync")
+                    .header("content-type", "application/json")
+                    .body(format!(r#"{{"user_id": "{id}"}}"#)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    };
+    let asked = std::cell::Cell::new(std::time::Instant::now());
+    ask_for_a_sync().await;
     let account: Value = hub
         .eventually("the resumed sync to finish", || async {
+            if asked.get().elapsed() > Duration::from_secs(5) {
+                asked.set(std::time::Instant::now());
+                ask_for_a_sync().await;
+            }
             let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
             users
                 .as_array()

@@ -138,7 +138,7 @@ async fn concurrent_logins_syncs_and_reads_lose_nothing() {
         let (status, page) = hub
             .json(hub.authed(Method::GET, &format!("/users/{id}/files?limit=100")))
             .await;
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(status, StatusCode::OK, "{page}; log:\n{}", hub.log());
         assert_eq!(
             page["files"].as_array().map(Vec::len),
             Some(50),

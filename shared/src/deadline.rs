@@ -18,6 +18,9 @@ pub const HTTP_FUNCTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// What a request keeps back from its deadline to store its result and answer.
 pub const ANSWER_MARGIN: Duration = Duration::from_secs(2);
 
+/// How far in the past an invocation's deadline may lie before it is read as no deadline.
+const IMPLAUSIBLY_LATE: Duration = Duration::from_secs(60);
+
 /// A point in time past which no new work starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Deadline(Instant);
@@ -60,12 +63,27 @@ impl Deadline {
         self.remaining().is_zero()
     }
 
+    /// An invocation's deadline as Lambda gives it (`Lambda-Runtime-Deadline-Ms`), for a
+    /// function whose timeout is `timeout`. Lambda's deadline is in the future when the
+    /// handler starts; one long past is no deadline at all but an emulator's placeholder
+    /// (`cargo lambda watch` sends one in 1970), and the function's own timeout from now is
+    /// the budget then.
+    pub fn of_lambda(deadline: SystemTime, timeout: Duration) -> Self {
+        match SystemTime::now().duration_since(deadline) {
+            Ok(late) if late > IMPLAUSIBLY_LATE => Deadline::after(timeout),
+            _ => Deadline::at(deadline),
+        }
+    }
+
     /// The provider-call deadline of an HTTP invocation: its deadline (milliseconds since the
     /// Unix epoch, as `lambda_http`'s `Context::deadline` gives it) minus [`ANSWER_MARGIN`].
     /// Without one, the HTTP functions' timeout from now, minus the margin too.
     pub fn of_invocation(deadline_epoch_ms: Option<u64>) -> Self {
         let deadline = match deadline_epoch_ms {
-            Some(ms) => Deadline::at(UNIX_EPOCH + Duration::from_millis(ms)),
+            Some(ms) => Deadline::of_lambda(
+                UNIX_EPOCH + Duration::from_millis(ms),
+                HTTP_FUNCTION_TIMEOUT,
+            ),
             None => Deadline::after(HTTP_FUNCTION_TIMEOUT),
         };
         deadline.less(ANSWER_MARGIN)
@@ -103,6 +121,17 @@ mod tests {
         assert!(less.remaining() > Duration::from_secs(19));
         let short = Deadline::after(Duration::from_secs(1)).less(Duration::from_secs(10));
         assert!(short.passed());
+    }
+
+    #[test]
+    fn an_emulator_placeholder_deadline_is_the_function_timeout() {
+        let timeout = Duration::from_secs(120);
+        let placeholder = Deadline::of_lambda(UNIX_EPOCH, timeout);
+        assert!(placeholder.remaining() > Duration::from_secs(119));
+        let just_past = Deadline::of_lambda(SystemTime::now() - Duration::from_secs(1), timeout);
+        assert!(just_past.passed(), "a real deadline just past is passed");
+        let real = Deadline::of_lambda(SystemTime::now() + Duration::from_secs(5), timeout);
+        assert!(real.remaining() <= Duration::from_secs(5));
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub const HTTP_BUDGET: Duration = Duration::from_secs(3);
 /// Kept back from a fan-out invocation's deadline: the chunk under way when the budget runs
 /// out (ten `SendMessageBatch` calls, each retried for up to about 3 s) and the continuation.
 pub const RESERVE: Duration = Duration::from_secs(8);
+/// The scheduled fan-out's Lambda timeout (`template.yaml`), the budget when the invocation
+/// states no usable deadline.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(29);
 /// How long a claimed step is remembered: longer than SQS keeps a message (14 days at most),
 /// so no redelivery outlives it.
 const CLAIM_DAYS: i64 = 15;

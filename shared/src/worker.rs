@@ -125,6 +125,9 @@ enum Change {
     },
     /// The grant is gone; the lease goes back if `holder` has it.
     NeedsReauth { at: DateTime<Utc>, holder: String },
+    /// The sync stops short of its end (out of time, or told to wait) and is requeued: the
+    /// lease goes back if `holder` has it, so that the requeued job can take it at once.
+    Paused { holder: String },
 }
 
 impl Change {
@@ -191,6 +194,7 @@ fn applied(account: &Account, change: &Change) -> Account {
             record_outcome(&mut next, outcome);
             release(&mut next, holder);
         }
+        Change::Paused { holder } => release(&mut next, holder),
         Change::NeedsReauth { at, holder } => {
             release(&mut next, holder);
             next.status = AccountStatus::NeedsReauth;
@@ -238,7 +242,7 @@ fn superseded(change: &Change, ours: &Account, latest: &Account) -> bool {
             .is_some_and(|theirs| theirs.blocks(&lease.holder, Utc::now())),
         Change::Cursor { from, .. } | Change::Restart { from } => latest.cursor != *from,
         Change::Tokens { .. } | Change::NeedsReauth { .. } => latest.tokens != ours.tokens,
-        Change::Finished { .. } => false,
+        Change::Finished { .. } | Change::Paused { .. } => false,
     }
 }
 
@@ -304,7 +308,11 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
             tracing::info!("account deleted during its sync; its index removed");
             Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
         }
-        Ok(SyncResult::Requeued { after }) => requeue(hub, job, after).await,
+        Ok(SyncResult::Requeued { after }) => {
+            let holder = session.holder.clone();
+            session.commit(Change::Paused { holder }).await?;
+            requeue(hub, job, after).await
+        }
         other => other,
     };
     match &result {

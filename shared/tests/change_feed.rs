@@ -91,7 +91,9 @@ impl Bench {
             reason: SyncReason::Manual,
             requested_at: Utc::now(),
         };
-        worker::sync(&self.hub, &job, worker::fresh_invocation()).await.unwrap()
+        worker::sync(&self.hub, &job, worker::fresh_invocation())
+            .await
+            .unwrap()
     }
 
     async fn account(&self) -> Account {

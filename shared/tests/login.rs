@@ -284,7 +284,11 @@ async fn a_consent_without_the_drive_scope_is_refused_revoked_and_stores_nothing
         (400, "scope_not_granted")
     );
     assert_eq!(handle.revocations(), 1, "the partial grant is revoked");
-    assert!(hub::accounts::page(&hub, 1000, None).await.unwrap().accounts.is_empty());
+    assert!(hub::accounts::page(&hub, 1000, None)
+        .await
+        .unwrap()
+        .accounts
+        .is_empty());
     assert!(hub
         .store
         .find_account("google", "g-partial")
@@ -301,7 +305,11 @@ async fn a_consent_without_the_drive_scope_is_refused_revoked_and_stores_nothing
         .unwrap_err();
     assert_eq!(refused.code(), "scope_not_granted", "{refused:?}");
     assert_eq!(handle.revocations(), 1);
-    assert!(hub::accounts::page(&hub, 1000, None).await.unwrap().accounts.is_empty());
+    assert!(hub::accounts::page(&hub, 1000, None)
+        .await
+        .unwrap()
+        .accounts
+        .is_empty());
 
     // A full consent afterwards connects as usual.
     handle.set_next_identity("google", "g-partial", "partial@example.com");
@@ -342,7 +350,11 @@ async fn a_hanging_token_endpoint_is_a_provider_error_within_the_budget() {
         "{late:?}"
     );
     assert_eq!((late.status(), late.code()), (502, "provider_error"));
-    assert!(hub::accounts::page(&hub, 1000, None).await.unwrap().accounts.is_empty());
+    assert!(hub::accounts::page(&hub, 1000, None)
+        .await
+        .unwrap()
+        .accounts
+        .is_empty());
 }
 
 /// Connects the fixture's user and makes Google's revocation endpoint answer with `revoke`.

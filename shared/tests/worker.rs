@@ -147,7 +147,7 @@ impl Fixture {
             .and(path("/v1.0/me/drive/root/delta"))
             .and(query_param(
                 "$select",
-                "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl",
+                "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl,parentReference",
             ))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "value": [

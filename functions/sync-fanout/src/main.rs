@@ -31,7 +31,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         // Every answer comes from the hub, never from the function's (or API Gateway's)
         // timeout: the fan-out hands over to a continuation before this deadline.
-        let deadline = Deadline::at(event.context.deadline()).less(fanout::RESERVE);
+        let deadline = Deadline::of_lambda(event.context.deadline(), fanout::FUNCTION_TIMEOUT)
+            .less(fanout::RESERVE);
         handle(hub.clone(), router.clone(), event.payload, deadline)
     }))
     .await

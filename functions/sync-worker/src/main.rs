@@ -30,7 +30,8 @@ async fn handle(hub: Arc<Hub>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
         })
         .collect();
     // The invocation's own deadline, less the time kept to store places and requeue.
-    let deadline = Deadline::at(event.context.deadline()).less(worker::RESERVE);
+    let deadline = Deadline::of_lambda(event.context.deadline(), hub::queue::local::WORKER_TIMEOUT)
+        .less(worker::RESERVE);
     let failed = worker::handle_batch(&hub, messages, deadline).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed

@@ -247,77 +247,58 @@ impl DynamoStore {
         .map_err(|stopped| batch_failed(stopped, "items", Vec::len))
     }
 
-    /// The accounts of `ids` that exist, in id order: BatchGetItem chunks, re-asking for
-    /// unprocessed keys with backoff.
+    /// The accounts of `ids` that exist, in id order.
     async fn get_accounts(&self, ids: &[String]) -> HubResult<Vec<Account>> {
-        let mut accounts: Vec<Account> = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(GET_BATCH_SIZE) {
-            let wanted = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()))
-                .build()
-                .map_err(HubError::internal)?;
-            // What remains is the keys not yet answered, with the accounts found so far.
-            let found = retry(
-                &UNPROCESSED_RETRY,
-                (wanted, Vec::new()),
-                |(wanted, mut found): (KeysAndAttributes, Vec<Account>)| async move {
-                    let answer = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, wanted)
-                        .send()
-                        .await
-                        .map_err(|e| failed("BatchGetItem", e))?;
-                    let items = answer
-                        .responses
-                        .and_then(|mut by_table| by_table.remove(&self.table));
-                    found.extend(decode_all::<Account>(items)?);
-                    let left = answer
-                        .unprocessed_keys
-                        .and_then(|mut left| left.remove(&self.table))
-                        .filter(|left| !left.keys().is_empty());
-                    Ok(match left {
-                        None => Attempt::Done(found),
-                        Some(wanted) => Attempt::Again {
-                            left: (wanted, found),
-                            retry_after: None,
-                        },
-                    })
-                },
-            )
-            .await
-            .map_err(|stopped| batch_failed(stopped, "keys", |(wanted, _)| wanted.keys().len()))?;
-            accounts.extend(found);
-        }
+        let mut accounts: Vec<Account> = self.batch_get_accounts(ids, None).await?;
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(accounts)
     }
 
-    /// The `/users` rows of the accounts of `ids` that exist, in id order: BatchGetItem chunks
-    /// projected on [`VIEW_ATTRIBUTES`], re-asking for unprocessed keys with backoff.
+    /// The `/users` rows of the accounts of `ids` that exist, in id order, read with only
+    /// [`VIEW_ATTRIBUTES`] (never the sealed tokens).
     async fn get_account_views(&self, ids: &[String]) -> HubResult<Vec<AccountView>> {
+        let mut views: Vec<AccountView> =
+            self.batch_get_accounts(ids, Some(VIEW_ATTRIBUTES)).await?;
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(views)
+    }
+
+    /// The account records of `ids` that exist, decoded as `T`, in no particular order:
+    /// BatchGetItem chunks, projected on `attributes` when given, re-asking for unprocessed
+    /// keys with backoff.
+    async fn batch_get_accounts<T: DeserializeOwned>(
+        &self,
+        ids: &[String],
+        attributes: Option<&[&str]>,
+    ) -> HubResult<Vec<T>> {
         // Every name goes through a placeholder: `status` is a DynamoDB reserved word.
-        let placeholders: Vec<String> = (0..VIEW_ATTRIBUTES.len())
-            .map(|i| format!("#a{i}"))
+        let placeholders: Vec<String> = attributes
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, _)| format!("#a{i}"))
             .collect();
-        let mut views: Vec<AccountView> = Vec::with_capacity(ids.len());
+        let mut records: Vec<T> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(GET_BATCH_SIZE) {
-            let wanted = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()))
-                .projection_expression(placeholders.join(", "))
-                .set_expression_attribute_names(Some(
-                    placeholders
-                        .iter()
-                        .cloned()
-                        .zip(VIEW_ATTRIBUTES.iter().map(|name| name.to_string()))
-                        .collect(),
-                ))
-                .build()
-                .map_err(HubError::internal)?;
+            let mut wanted = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()));
+            if let Some(attributes) = attributes {
+                wanted = wanted
+                    .projection_expression(placeholders.join(", "))
+                    .set_expression_attribute_names(Some(
+                        placeholders
+                            .iter()
+                            .cloned()
+                            .zip(attributes.iter().map(|name| name.to_string()))
+                            .collect(),
+                    ));
+            }
+            let wanted = wanted.build().map_err(HubError::internal)?;
+            // What remains is the keys not yet answered, with the records found so far.
             let found = retry(
                 &UNPROCESSED_RETRY,
                 (wanted, Vec::new()),
-                |(wanted, mut found): (KeysAndAttributes, Vec<AccountView>)| async move {
+                |(wanted, mut found): (KeysAndAttributes, Vec<T>)| async move {
                     let answer = self
                         .client
                         .batch_get_item()
@@ -328,7 +309,7 @@ impl DynamoStore {
                     let items = answer
                         .responses
                         .and_then(|mut by_table| by_table.remove(&self.table));
-                    found.extend(decode_all::<AccountView>(items)?);
+                    found.extend(decode_all::<T>(items)?);
                     let left = answer
                         .unprocessed_keys
                         .and_then(|mut left| left.remove(&self.table))
@@ -344,10 +325,9 @@ impl DynamoStore {
             )
             .await
             .map_err(|stopped| batch_failed(stopped, "keys", |(wanted, _)| wanted.keys().len()))?;
-            views.extend(found);
+            records.extend(found);
         }
-        views.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(views)
+        Ok(records)
     }
 
     /// One page of the `by-provider` index: the account ids (in order) and the key to go on
@@ -681,6 +661,9 @@ impl Store for DynamoStore {
     }
 
     async fn purge_files(&self, account_id: &str) -> HubResult<()> {
+        if !storable(account_id) {
+            return Ok(());
+        }
         let mut start = None;
         loop {
             let answer = self

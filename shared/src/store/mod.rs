@@ -173,8 +173,9 @@ impl AccountScope {
 /// instead of reaching a file-name or DynamoDB key-size limit.
 pub const MAX_KEY_LEN: usize = 100;
 
+/// An empty key names nothing either (and locally would name a whole directory).
 pub(crate) fn storable(key: &str) -> bool {
-    key.len() <= MAX_KEY_LEN
+    !key.is_empty() && key.len() <= MAX_KEY_LEN
 }
 
 /// Fills the blanks of a tombstone from what the index knew of the entry.

@@ -1,0 +1,205 @@
+//! The index an app builds on, through the real binaries under `cargo lambda watch`: a consent
+//! without the Drive scope stores nothing; a client that follows the change feed from the start
+//! through a first sync, changes, deletions and a Graph 410 restart ends with exactly the
+//! index; `/users` is paged by its `Link` header.
+
+use std::collections::BTreeMap;
+
+use hub_e2e::{LocalHub, StatusCode};
+use hub_testkit::FakeProviders;
+use oauth2::reqwest::Method;
+use serde_json::Value;
+
+/// The whole index of an account, by file id.
+async fn index_of(hub: &LocalHub, id: &str) -> BTreeMap<String, Value> {
+    let mut files = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/users/{id}/files?limit=7&cursor={c}"),
+            None => format!("/users/{id}/files?limit=7"),
+        };
+        let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for file in page["files"].as_array().unwrap() {
+            files.insert(file["id"].as_str().unwrap().to_string(), file.clone());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return files,
+        }
+    }
+}
+
+/// A client of the change feed: what it has seen of each file, and where it stands.
+#[derive(Default)]
+struct FeedClient {
+    seen: BTreeMap<String, Value>,
+    cursor: Option<String>,
+}
+
+impl FeedClient {
+    /// Reads the feed until it is caught up, checking that no file ever goes back to a state
+    /// older than one already seen.
+    async fn catch_up(&mut self, hub: &LocalHub, id: &str) {
+        loop {
+            let path = match &self.cursor {
+                Some(c) => format!("/users/{id}/changes?limit=5&cursor={c}"),
+                None => format!("/users/{id}/changes?limit=5"),
+            };
+            let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            for entry in page["changes"].as_array().unwrap() {
+                let file_id = entry["id"].as_str().unwrap().to_string();
+                if let Some(before) = self.seen.get(&file_id) {
+                    assert!(
+                        entry["changed_at"].as_str() >= before["changed_at"].as_str(),
+                        "an older state after a newer one: {before} then {entry}"
+                    );
+                }
+                self.seen.insert(file_id, entry.clone());
+            }
+            self.cursor = Some(
+                page["next_cursor"]
+                    .as_str()
+                    .expect("next_cursor is always a string")
+                    .to_string(),
+            );
+            if page["has_more"] == false {
+                return;
+            }
+        }
+    }
+}
+
+async fn sync_and_wait(hub: &LocalHub, id: &str) {
+    let (_, before) = hub
+        .json(hub.authed(Method::GET, &format!("/users/{id}")))
+        .await;
+    let (status, started) = hub
+        .json(
+            hub.authed(Method::POST, "/sync")
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"user_id": "{id}"}}"#)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    hub.eventually("the sync to finish", || async {
+        let (_, account) = hub
+            .json(hub.authed(Method::GET, &format!("/users/{id}")))
+            .await;
+        (!account["last_synced_at"].is_null()
+            && account["last_synced_at"] != before["last_synced_at"])
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_feed_the_index_and_the_accounts_through_the_real_binaries() {
+    let providers = FakeProviders::start().await;
+    let files = providers.add_files("onedrive", 23);
+    providers.set_graph_page_size(6);
+    let hub = LocalHub::start(&providers.env_vars()).await;
+
+    // Granular consent: the Drive box unticked stores nothing.
+    providers.grant_only_on_next_consent("google", "openid email");
+    let (status, refused) = hub.log_in("google").await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("scope_not_granted")),
+        "{refused}"
+    );
+    let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
+    assert_eq!(users, serde_json::json!([]));
+
+    let (status, bob) = hub.log_in("onedrive").await;
+    assert_eq!(status, StatusCode::OK, "{bob}");
+    let bob = bob["id"].as_str().unwrap().to_string();
+
+    // The first sync, followed from the start of the feed.
+    let mut client = FeedClient::default();
+    sync_and_wait(&hub, &bob).await;
+    client.catch_up(&hub, &bob).await;
+    let index = index_of(&hub, &bob).await;
+    assert_eq!(index.len(), 23);
+    assert_eq!(client.seen, index, "the feed ends at the index");
+    let entry = index.values().next().unwrap();
+    for field in [
+        "kind",
+        "parent_ids",
+        "drive_id",
+        "path",
+        "content_hash",
+        "changed_at",
+    ] {
+        assert!(
+            entry.get(field).is_some(),
+            "{field} is never missing: {entry}"
+        );
+    }
+
+    // Changes and a deletion: the client reads only what changed.
+    let changed = providers.change_files("onedrive", 3);
+    providers.delete_file("onedrive", &files[0]);
+    sync_and_wait(&hub, &bob).await;
+    let before = client.seen.clone();
+    client.catch_up(&hub, &bob).await;
+    let index = index_of(&hub, &bob).await;
+    assert_eq!(client.seen, index);
+    assert_eq!(index[&files[0]]["deleted"], true);
+    for id in &changed {
+        assert_ne!(before[id], index[id], "{id} changed");
+    }
+
+    // The delta link expires while a file is deleted: the restart reconciles it away.
+    providers.expire_delta_links();
+    providers.delete_file("onedrive", &files[1]);
+    sync_and_wait(&hub, &bob).await;
+    client.catch_up(&hub, &bob).await;
+    let index = index_of(&hub, &bob).await;
+    assert_eq!(
+        client.seen, index,
+        "the feed ends at the index after a restart"
+    );
+    assert_eq!(index[&files[1]]["deleted"], true, "not seen again: deleted");
+    assert_eq!(index.values().filter(|f| f["deleted"] == false).count(), 21);
+
+    // A nothing-new read keeps the position.
+    let cursor = client.cursor.clone();
+    client.catch_up(&hub, &bob).await;
+    assert_eq!(client.cursor, cursor);
+
+    // `/users` one row a page, by its Link header; `/users/{id}` one row.
+    let (status, alice) = hub.log_in("google").await;
+    assert_eq!(status, StatusCode::OK, "{alice}");
+    let mut ids = Vec::new();
+    let mut next = Some(format!("{}/users?limit=1", hub.url));
+    while let Some(url) = next {
+        let path = url
+            .strip_prefix(&hub.url)
+            .expect("links point at the hub")
+            .to_string();
+        let response = hub.authed(Method::GET, &path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        next = response.headers().get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.ends_with(r#">; rel="next""#), "{link}");
+            link[1..link.find('>').unwrap()].to_string()
+        });
+        let page: Value = response.json().await.unwrap();
+        assert_eq!(page.as_array().unwrap().len(), 1);
+        ids.push(page[0]["id"].as_str().unwrap().to_string());
+    }
+    ids.sort();
+    let mut expected = vec![bob.clone(), alice["id"].as_str().unwrap().to_string()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let (status, row) = hub
+        .json(hub.authed(Method::GET, &format!("/users/{bob}")))
+        .await;
+    assert_eq!(
+        (status, row["id"].as_str()),
+        (StatusCode::OK, Some(bob.as_str()))
+    );
+}
