@@ -16,3 +16,4 @@ def filter_body(ctx, body):
         except UnicodeDecodeError:
             return False
     return True
+
