@@ -165,6 +165,7 @@ async fn connect(
                     id,
                     provider: provider.to_string(),
                     provider_user_id: identity.provider_user_id.clone(),
+                    owner: None,
                     email: identity.email.clone(),
                     status: AccountStatus::Active,
                     connected_at: Utc::now(),

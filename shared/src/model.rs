@@ -113,6 +113,10 @@ pub struct Account {
     pub id: String,
     pub provider: String,
     pub provider_user_id: String,
+    /// The app's user this account was connected for (a connect session's owner, contract
+    /// section 5); `None` for a login without a session.
+    #[serde(default)]
+    pub owner: Option<String>,
     pub email: String,
     pub status: AccountStatus,
     pub connected_at: DateTime<Utc>,
@@ -145,6 +149,9 @@ pub struct Account {
 pub struct Lease {
     /// Random per sync: tells two syncs of one account apart, even on one worker.
     pub holder: String,
+    /// When the holder took it (`None` on leases written before this field existed).
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
     pub until: DateTime<Utc>,
 }
 
@@ -152,6 +159,13 @@ impl Lease {
     /// Whether a sync other than `holder` holds it at `now`.
     pub fn blocks(&self, holder: &str, now: DateTime<Utc>) -> bool {
         self.holder != holder && self.until > now
+    }
+
+    /// Whether the holder's enumeration started after a job was requested at `requested_at`,
+    /// so it lists whatever that job was asked for. A job requested later (a push for a
+    /// change the holder may have listed past already) still has work to do.
+    pub fn covers(&self, requested_at: DateTime<Utc>) -> bool {
+        self.since.is_some_and(|since| since >= requested_at)
     }
 }
 
@@ -179,6 +193,7 @@ pub struct AccountView {
     pub status: AccountStatus,
     pub connected_at: DateTime<Utc>,
     pub last_synced_at: Option<DateTime<Utc>>,
+    pub owner: Option<String>,
 }
 
 impl From<&Account> for AccountView {
@@ -191,6 +206,7 @@ impl From<&Account> for AccountView {
             status: account.status,
             connected_at: account.connected_at,
             last_synced_at: account.last_synced_at,
+            owner: account.owner.clone(),
         }
     }
 }

@@ -51,6 +51,7 @@ pub fn account(provider: &str) -> AccountBuilder {
     AccountBuilder {
         account: Account {
             provider_user_id: format!("user-{id}"),
+            owner: None,
             email: format!("user-{}@example.com", &id[..8]),
             id,
             provider: provider.to_string(),

@@ -10,8 +10,9 @@
 //!   token is never overwritten by an older one;
 //! - one enumeration of an account at a time: a sync takes the account's lease (a field of
 //!   the account, so the same conditional write) before it lists, keeps it on every write,
-//!   and gives it back with its last one. A second sync that finds a live lease ends; one
-//!   that finds its own lease taken stops. A lease outlasts the worker's invocation, so an
+//!   and gives it back with its last one. A second sync that finds a live lease ends when
+//!   the lease was taken after its job was asked for, and is requeued until the lease ends
+//!   otherwise; one that finds its own lease taken stops. A lease outlasts the worker's invocation, so an
 //!   expired one was left by a worker that is gone;
 //! - each page's entries are numbered for the change feed (`crate::changes`) above the
 //!   account's watermark `feed_seq`, and the page's cursor commit raises the watermark past
@@ -259,6 +260,8 @@ struct Session<'a> {
     account: Account,
     tokens: TokenSet,
     deadline: Deadline,
+    /// When the job was asked for: a lease taken later covers it (see [`Lease::covers`]).
+    requested_at: DateTime<Utc>,
     /// This sync's name on the account's lease.
     holder: String,
 }
@@ -298,6 +301,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
         account,
         tokens,
         deadline,
+        requested_at: job.requested_at,
         holder: uuid::Uuid::new_v4().to_string(),
     };
     let result = match session.run().await {
@@ -309,8 +313,10 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
             Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
         }
         Ok(SyncResult::Requeued { after }) => {
-            let holder = session.holder.clone();
-            session.commit(Change::Paused { holder }).await?;
+            if session.holds_lease() {
+                let holder = session.holder.clone();
+                session.commit(Change::Paused { holder }).await?;
+            }
             requeue(hub, job, after).await
         }
         other => other,
@@ -463,18 +469,29 @@ impl Session<'_> {
     async fn acquire_lease(&mut self) -> HubResult<Option<SyncResult>> {
         let now = Utc::now();
         let busy = Some(SyncResult::Skipped(SkipReason::AnotherWorkerSyncing));
-        if self
+        if let Some(theirs) = self
             .account
             .lease
             .as_ref()
-            .is_some_and(|lease| lease.blocks(&self.holder, now))
+            .filter(|lease| lease.blocks(&self.holder, now))
         {
-            tracing::info!("another worker is syncing the account; job ended");
-            return Ok(busy);
+            if theirs.covers(self.requested_at) {
+                tracing::info!("another worker is syncing the account; job ended");
+                return Ok(busy);
+            }
+            // Asked for after that sync started (or by a sync that died): it may have
+            // listed past what this job is for, so the job comes back when the lease ends.
+            let after = (theirs.until - now).to_std().unwrap_or_default();
+            tracing::info!(
+                after_secs = after.as_secs(),
+                "another worker is syncing the account since before this job; requeued"
+            );
+            return Ok(Some(SyncResult::Requeued { after }));
         }
         let last_seq = self.hub.store.last_seq(&self.account.id).await?;
         let lease = Lease {
             holder: self.holder.clone(),
+            since: Some(now),
             until: lease_until(now),
         };
         match self.commit(Change::Acquire { lease, last_seq }).await? {
@@ -770,6 +787,7 @@ mod tests {
             id: "a1".into(),
             provider: "onedrive".into(),
             provider_user_id: "u1".into(),
+            owner: None,
             email: "a@example.com".into(),
             status: AccountStatus::Active,
             connected_at: Utc::now(),
@@ -1018,6 +1036,7 @@ mod tests {
     fn lease(holder: &str, seconds_left: i64) -> Lease {
         Lease {
             holder: holder.into(),
+            since: Some(Utc::now()),
             until: Utc::now() + Duration::seconds(seconds_left),
         }
     }

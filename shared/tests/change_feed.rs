@@ -85,11 +85,15 @@ async fn log_in(hub: &Hub, provider: &str) -> hub::model::AccountView {
 
 impl Bench {
     async fn sync(&self) -> SyncResult {
+        self.sync_requested_at(Utc::now()).await
+    }
+
+    async fn sync_requested_at(&self, requested_at: chrono::DateTime<Utc>) -> SyncResult {
         let job = SyncJob {
             account_id: self.account_id.clone(),
             provider: "onedrive".into(),
             reason: SyncReason::Manual,
-            requested_at: Utc::now(),
+            requested_at,
         };
         worker::sync(&self.hub, &job, worker::fresh_invocation())
             .await
@@ -277,6 +281,7 @@ async fn survives_a_crash_between_page_and_cursor(backend: Backend) {
     bench
         .lease(Lease {
             holder: "killed-worker".into(),
+            since: Some(Utc::now() - chrono::Duration::seconds(200)),
             until: Utc::now() - chrono::Duration::seconds(1),
         })
         .await;
@@ -341,20 +346,46 @@ async fn one_sync_at_a_time(backend: Backend) {
         "each file once: one enumeration"
     );
 
-    // A live lease of another worker ends a job at once; an expired one does not.
+    // A live lease of another worker taken after the job was asked for ends the job at once:
+    // that sync lists what the job wanted. One taken before it (or left by a worker that
+    // died) may have listed past it: the job comes back when the lease ends. An expired
+    // lease blocks nothing.
+    let asked = Utc::now();
     bench
         .lease(Lease {
             holder: "busy-worker".into(),
-            until: Utc::now() + chrono::Duration::seconds(60),
+            since: Some(asked + chrono::Duration::milliseconds(1)),
+            until: asked + chrono::Duration::seconds(60),
         })
         .await;
     assert_eq!(
-        bench.sync().await,
+        bench.sync_requested_at(asked).await,
         SyncResult::Skipped(SkipReason::AnotherWorkerSyncing)
     );
     bench
         .lease(Lease {
             holder: "busy-worker".into(),
+            since: Some(asked - chrono::Duration::seconds(5)),
+            until: asked + chrono::Duration::seconds(60),
+        })
+        .await;
+    let before = bench.account().await;
+    match bench.sync_requested_at(asked).await {
+        SyncResult::Requeued { after } => assert!(
+            (55..=60).contains(&after.as_secs()),
+            "back when the lease ends: {after:?}"
+        ),
+        other => panic!("requeued until the lease ends, not {other:?}"),
+    }
+    assert_eq!(
+        bench.account().await,
+        before,
+        "the account is left to the lease's holder"
+    );
+    bench
+        .lease(Lease {
+            holder: "busy-worker".into(),
+            since: Some(asked - chrono::Duration::seconds(200)),
             until: Utc::now() - chrono::Duration::seconds(1),
         })
         .await;
