@@ -24,6 +24,9 @@ pub struct Counts {
     /// `Service.Operation` → requests.
     pub requests: BTreeMap<String, f64>,
     pub write_units: f64,
+    /// The part of `write_units` spent on the change feed's `by-seq` index.
+    #[serde(default)]
+    pub feed_index_write_units: f64,
     pub read_units: f64,
     /// The largest account item written: what each account write pays for, twice.
     pub largest_item_bytes: usize,
@@ -35,6 +38,7 @@ impl Counts {
             *self.requests.entry(operation.clone()).or_default() += n * factor;
         }
         self.write_units += other.write_units * factor;
+        self.feed_index_write_units += other.feed_index_write_units * factor;
         self.read_units += other.read_units * factor;
         self.largest_item_bytes = self.largest_item_bytes.max(other.largest_item_bytes);
     }
@@ -63,6 +67,9 @@ struct Shared {
     /// every write seen, counted or not: an account write costs index units only when that
     /// changes, as DynamoDB charges.
     index_entries: Mutex<HashMap<String, String>>,
+    /// What the `by-seq` index holds of each file item (its `seq`), by key, from every
+    /// write seen: see [`feed_index_write_units`].
+    feed_entries: Mutex<HashMap<String, String>>,
 }
 
 impl Proxy {
@@ -75,6 +82,7 @@ impl Proxy {
             counting: AtomicBool::new(false),
             counts: Mutex::new(Counts::default()),
             index_entries: Mutex::new(HashMap::new()),
+            feed_entries: Mutex::new(HashMap::new()),
         });
         let app = Router::new().fallback(forward).with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -122,16 +130,20 @@ async fn relay(shared: &Shared, request: Request) -> Result<Response> {
     let response_body = answer.bytes().await?;
     let operation = operation(&parts.headers, parts.uri.query(), &body);
     let dynamo = operation.starts_with("DynamoDB.") && status.is_success();
-    let index_writes = if dynamo {
+    let (index_writes, feed_writes) = if dynamo {
         let mut entries = shared.index_entries.lock().expect("index lock");
-        index_write_units(&body, &mut entries)
+        let mut feed = shared.feed_entries.lock().expect("feed index lock");
+        (
+            index_write_units(&body, &mut entries),
+            feed_index_write_units(&body, &mut feed),
+        )
     } else {
-        0.0
+        (0.0, 0.0)
     };
     if shared.counting.load(Ordering::SeqCst) {
         let (writes, reads) = if dynamo {
             let (writes, reads) = capacity_units(&operation, &body, &response_body);
-            (writes + index_writes, reads)
+            (writes + index_writes + feed_writes, reads)
         } else {
             (0.0, 0.0)
         };
@@ -143,6 +155,9 @@ async fn relay(shared: &Shared, request: Request) -> Result<Response> {
         let mut counts = shared.counts.lock().expect("counts lock");
         *counts.requests.entry(operation).or_default() += 1.0;
         counts.write_units += writes;
+        if dynamo {
+            counts.feed_index_write_units += feed_writes;
+        }
         counts.read_units += reads;
         counts.largest_item_bytes = counts.largest_item_bytes.max(largest);
     }
@@ -286,6 +301,52 @@ pub fn index_write_units(request: &[u8], entries: &mut HashMap<String, String>) 
     units
 }
 
+/// The change feed's `by-seq` local secondary index's write units for the file items a write
+/// request puts or deletes. The index is sparse (only items with `seq`) and projects every
+/// attribute, so DynamoDB charges it as a table: a put of a new entry costs one unit per
+/// started KB; a put that gives an entry a new `seq` (every change of a file) deletes the old
+/// index entry (one unit) and puts the new one; a delete of an indexed item deletes its entry
+/// (one unit). (Amazon DynamoDB Developer Guide, "Provisioned throughput considerations for
+/// Local Secondary Indexes".)
+pub fn feed_index_write_units(request: &[u8], entries: &mut HashMap<String, String>) -> f64 {
+    let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    let key = |item: &Map<String, Value>| {
+        let part = |name: &str| item.get(name).map(Value::to_string).unwrap_or_default();
+        format!("{}|{}", part("pk"), part("sk"))
+    };
+    let mut units = 0.0;
+    let transact = request["TransactItems"].as_array().into_iter().flatten();
+    let batch: Vec<&Value> = per_table_entries(&request["RequestItems"]).collect();
+    let puts = std::iter::once(&request["Item"])
+        .chain(transact.clone().map(|t| &t["Put"]["Item"]))
+        .chain(batch.iter().map(|w| &w["PutRequest"]["Item"]))
+        .filter_map(Value::as_object);
+    for item in puts {
+        let before = entries.remove(&key(item));
+        match item.get("seq").map(Value::to_string) {
+            Some(seq) => {
+                if before.as_ref().is_some_and(|old| *old != seq) {
+                    units += 1.0;
+                }
+                units += (item_size(item) as f64 / 1024.0).ceil().max(1.0);
+                entries.insert(key(item), seq);
+            }
+            None if before.is_some() => units += 1.0,
+            None => {}
+        }
+    }
+    let deletes = std::iter::once(&request["Key"])
+        .chain(transact.map(|t| &t["Delete"]["Key"]))
+        .chain(batch.iter().map(|w| &w["DeleteRequest"]["Key"]))
+        .filter_map(Value::as_object);
+    for item in deletes {
+        if entries.remove(&key(item)).is_some() {
+            units += 1.0;
+        }
+    }
+    units
+}
+
 /// The size of the account item a `PutItem` or transaction writes (0 if none).
 fn largest_account_item(request: &[u8]) -> usize {
     let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
@@ -370,6 +431,44 @@ mod tests {
         );
         let body = Bytes::from_static(b"Action=ReceiveMessage&Version=2012-11-05");
         assert_eq!(operation(&headers, None, &body), "SQS.ReceiveMessage");
+    }
+
+    #[test]
+    fn file_writes_count_for_the_feed_index_by_their_seq() {
+        let put = |seq: Option<u64>| {
+            let mut item =
+                json!({"pk": {"S": "ACCOUNT#a"}, "sk": {"S": "FILE#1"}, "name": {"S": "x"}});
+            if let Some(seq) = seq {
+                item["seq"] = json!({"N": seq.to_string()});
+            }
+            json!({"RequestItems": {"t": [{"PutRequest": {"Item": item}}]}}).to_string()
+        };
+        let mut entries = HashMap::new();
+        assert_eq!(
+            feed_index_write_units(put(Some(1)).as_bytes(), &mut entries),
+            1.0,
+            "new"
+        );
+        assert_eq!(
+            feed_index_write_units(put(Some(7)).as_bytes(), &mut entries),
+            2.0,
+            "changed: the old entry out, the new one in"
+        );
+        assert_eq!(
+            feed_index_write_units(put(None).as_bytes(), &mut entries),
+            1.0,
+            "out of the sparse index"
+        );
+        assert_eq!(
+            feed_index_write_units(put(None).as_bytes(), &mut entries),
+            0.0
+        );
+        feed_index_write_units(put(Some(8)).as_bytes(), &mut entries);
+        let delete = json!({"RequestItems": {"t": [{"DeleteRequest": {"Key": {"pk": {"S": "ACCOUNT#a"}, "sk": {"S": "FILE#1"}}}}]}});
+        assert_eq!(
+            feed_index_write_units(delete.to_string().as_bytes(), &mut entries),
+            1.0
+        );
     }
 
     #[test]

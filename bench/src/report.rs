@@ -365,8 +365,10 @@ fn section_cost(md: &mut String, results: Option<&cost::Results>) {
          DynamoDB capacity units estimated from the items in each request and answer (on-demand \
          rules: 1 WRU per started KB written, 2x in a transaction, plus 1 WRU for the \
          `by-provider` index when an account write creates or changes its keys or `status`, the \
-         only attributes the index projects; 1 RRU per started 4 KB read strongly consistent, half \
-         when eventually consistent). An account-sync = its share of a scheduled fan-out over {} \
+         only attributes the index projects; for the change feed's `by-seq` index, which holds \
+         every file item with all its attributes, 1 WRU per started KB of each entry put and 1 \
+         for each entry a new `seq` replaces or a delete removes; 1 RRU per started 4 KB read \
+         strongly consistent, half when eventually consistent). An account-sync = its share of a scheduled fan-out over {} \
          accounts + its share of one worker invocation of a batch of {} (the event source \
          mapping's `ReceiveMessage` and `DeleteMessageBatch`, one Lambda request) + the worker's \
          sync of a OneDrive drive of {} files synced before. Log bytes are the hub's own log lines \
@@ -399,6 +401,9 @@ fn section_cost(md: &mut String, results: Option<&cost::Results>) {
     };
     row(md, "DynamoDB write units (est.)", &|s| {
         format!("{:.2}", s.per_sync.write_units)
+    });
+    row(md, "of which the feed's `by-seq` index", &|s| {
+        format!("{:.2}", s.per_sync.feed_index_write_units)
     });
     row(md, "DynamoDB read units (est.)", &|s| {
         format!("{:.2}", s.per_sync.read_units)

@@ -1,5 +1,8 @@
-//! Runs the hub as a user does: `cargo lambda watch` on a free loopback port with the local
-//! backend, every function in its own process, and a plain HTTP client.
+//! Runs the hub as a user does: `cargo lambda watch` on a free loopback port, every function
+//! in its own process, and a plain HTTP client; with the local backend by default, or with
+//! the AWS backend on moto ([`aws`]).
+
+pub mod aws;
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -70,16 +73,23 @@ impl LocalHub {
         let url = format!("http://127.0.0.1:{port}");
         let data_dir = tempfile::tempdir().unwrap();
         let env_file = data_dir.path().join("hub.env");
-        let mut lines = vec![
-            "HUB_BACKEND=local".to_string(),
-            format!("HUB_DATA_DIR={}", data_dir.path().join("data").display()),
-            format!("HUB_PUBLIC_URL={url}"),
-            format!("HUB_API_KEY={API_KEY}"),
+        // The local defaults, each unless the test sets it (`HUB_BACKEND=aws`, or `RUST_LOG`:
+        // the leak search runs at `trace`).
+        let defaults = [
+            ("HUB_BACKEND", "local".to_string()),
+            (
+                "HUB_DATA_DIR",
+                data_dir.path().join("data").display().to_string(),
+            ),
+            ("HUB_PUBLIC_URL", url.clone()),
+            ("HUB_API_KEY", API_KEY.to_string()),
+            ("RUST_LOG", "info".to_string()),
         ];
-        // `info` unless the test asks for another level (the leak search runs at `trace`).
-        if !env.iter().any(|(name, _)| name == "RUST_LOG") {
-            lines.push("RUST_LOG=info".to_string());
-        }
+        let mut lines: Vec<String> = defaults
+            .iter()
+            .filter(|(name, _)| !env.iter().any(|(set, _)| set == name))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
         lines.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
         let log_path = data_dir.path().join("watch.log");

@@ -1,10 +1,13 @@
-//! The index an app builds on, through the real binaries under `cargo lambda watch`: a consent
-//! without the Drive scope stores nothing; a client that follows the change feed from the start
-//! through a first sync, changes, deletions and a Graph 410 restart ends with exactly the
-//! index; `/users` is paged by its `Link` header.
+//! The index an app builds on, through the real binaries under `cargo lambda watch`, on the
+//! local backend and on the AWS backend (moto, with an SQS event source in front of the
+//! worker): a consent without the Drive scope stores nothing; a client that follows the change
+//! feed from the start through a first sync, changes, deletions, a Graph 410 restart and a
+//! crash mid-sync ends with exactly the index; `/users` is paged by its `Link` header.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use hub_e2e::aws::AwsResources;
 use hub_e2e::{LocalHub, StatusCode};
 use hub_testkit::FakeProviders;
 use oauth2::reqwest::Method;
@@ -95,12 +98,40 @@ async fn sync_and_wait(hub: &LocalHub, id: &str) {
     .await;
 }
 
+/// Asks for a sync of `id` and returns at once.
+async fn ask_for_a_sync(hub: &LocalHub, id: &str) {
+    let (status, started) = hub
+        .json(
+            hub.authed(Method::POST, "/sync")
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"user_id": "{id}"}}"#)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+}
+
 #[tokio::test]
-async fn the_feed_the_index_and_the_accounts_through_the_real_binaries() {
+async fn the_feed_the_index_and_the_accounts_on_the_local_backend() {
     let providers = FakeProviders::start().await;
+    let mut hub = LocalHub::start(&providers.env_vars()).await;
+    the_feed_the_index_and_the_accounts(&providers, &mut hub).await;
+}
+
+#[tokio::test]
+async fn the_feed_the_index_and_the_accounts_on_the_aws_backend() {
+    let providers = FakeProviders::start().await;
+    let aws = AwsResources::create().await;
+    let mut env = providers.env_vars();
+    env.extend(aws.env_vars());
+    let mut hub = LocalHub::start(&env).await;
+    let _worker_trigger = aws.event_source(&hub.url);
+    the_feed_the_index_and_the_accounts(&providers, &mut hub).await;
+    assert_eq!(aws.dead_letters().await, 0, "no job failed for good");
+}
+
+async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mut LocalHub) {
     let files = providers.add_files("onedrive", 23);
     providers.set_graph_page_size(6);
-    let hub = LocalHub::start(&providers.env_vars()).await;
 
     // Granular consent: the Drive box unticked stores nothing.
     providers.grant_only_on_next_consent("google", "openid email");
@@ -169,6 +200,40 @@ async fn the_feed_the_index_and_the_accounts_through_the_real_binaries() {
     let cursor = client.cursor.clone();
     client.catch_up(&hub, &bob).await;
     assert_eq!(client.cursor, cursor);
+
+    // The hub killed mid-sync (slow pages keep the sync in flight): the client reads what
+    // was stored meanwhile; the job died with the hub (local) or comes back after its
+    // visibility timeout (SQS), and the dead worker's lease lives on until it expires. One
+    // more request for a sync is enough: it waits for the lease, then resumes.
+    let added = providers.add_files("onedrive", 60);
+    providers.set_latency(Duration::from_millis(400));
+    ask_for_a_sync(&hub, &bob).await;
+    hub.eventually("a few pages of the sync stored", || async {
+        let index = index_of(&hub, &bob).await;
+        let stored = added.iter().filter(|id| index.contains_key(*id)).count();
+        (stored >= 12).then_some(())
+    })
+    .await;
+    assert!(hub.is_running("sync-worker"), "the sync is in flight");
+    hub.crash_and_restart().await;
+    providers.set_latency(Duration::ZERO);
+    client.catch_up(&hub, &bob).await;
+    let partial = added
+        .iter()
+        .filter(|id| client.seen.contains_key(*id))
+        .count();
+    assert!(
+        partial < added.len(),
+        "the crash came mid-sync: {partial} seen"
+    );
+    sync_and_wait(&hub, &bob).await;
+    client.catch_up(&hub, &bob).await;
+    let index = index_of(&hub, &bob).await;
+    assert_eq!(
+        client.seen, index,
+        "the feed ends at the index after a crash"
+    );
+    assert_eq!(index.values().filter(|f| f["deleted"] == false).count(), 81);
 
     // `/users` one row a page, by its Link header; `/users/{id}` one row.
     let (status, alice) = hub.log_in("google").await;

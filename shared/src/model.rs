@@ -152,6 +152,10 @@ pub struct Lease {
     /// When the holder took it (`None` on leases written before this field existed).
     #[serde(default)]
     pub since: Option<DateTime<Utc>>,
+    /// When the holder's own job was requested: names that job, so that a redelivery of it
+    /// (its holder died) is told apart from another job.
+    #[serde(default)]
+    pub job_requested_at: Option<DateTime<Utc>>,
     pub until: DateTime<Utc>,
 }
 
@@ -161,11 +165,13 @@ impl Lease {
         self.holder != holder && self.until > now
     }
 
-    /// Whether the holder's enumeration started after a job was requested at `requested_at`,
-    /// so it lists whatever that job was asked for. A job requested later (a push for a
-    /// change the holder may have listed past already) still has work to do.
+    /// Whether the holder's enumeration lists whatever a job requested at `requested_at` was
+    /// asked for: it started after the request, and is not that same job delivered before
+    /// (a redelivery means the earlier attempt may have died holding the lease). A job
+    /// requested later (a push for a change the holder may have listed past) still has work.
     pub fn covers(&self, requested_at: DateTime<Utc>) -> bool {
         self.since.is_some_and(|since| since >= requested_at)
+            && self.job_requested_at != Some(requested_at)
     }
 }
 

@@ -492,6 +492,7 @@ impl Session<'_> {
         let lease = Lease {
             holder: self.holder.clone(),
             since: Some(now),
+            job_requested_at: Some(self.requested_at),
             until: lease_until(now),
         };
         match self.commit(Change::Acquire { lease, last_seq }).await? {
@@ -1037,6 +1038,7 @@ mod tests {
         Lease {
             holder: holder.into(),
             since: Some(Utc::now()),
+            job_requested_at: None,
             until: Utc::now() + Duration::seconds(seconds_left),
         }
     }

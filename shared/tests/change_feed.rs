@@ -282,6 +282,7 @@ async fn survives_a_crash_between_page_and_cursor(backend: Backend) {
         .lease(Lease {
             holder: "killed-worker".into(),
             since: Some(Utc::now() - chrono::Duration::seconds(200)),
+            job_requested_at: None,
             until: Utc::now() - chrono::Duration::seconds(1),
         })
         .await;
@@ -355,6 +356,7 @@ async fn one_sync_at_a_time(backend: Backend) {
         .lease(Lease {
             holder: "busy-worker".into(),
             since: Some(asked + chrono::Duration::milliseconds(1)),
+            job_requested_at: Some(asked - chrono::Duration::seconds(1)),
             until: asked + chrono::Duration::seconds(60),
         })
         .await;
@@ -362,10 +364,24 @@ async fn one_sync_at_a_time(backend: Backend) {
         bench.sync_requested_at(asked).await,
         SyncResult::Skipped(SkipReason::AnotherWorkerSyncing)
     );
+    // The same job delivered again: its earlier attempt holds the lease, and may be dead.
+    bench
+        .lease(Lease {
+            holder: "busy-worker".into(),
+            since: Some(asked + chrono::Duration::milliseconds(1)),
+            job_requested_at: Some(asked),
+            until: asked + chrono::Duration::seconds(60),
+        })
+        .await;
+    assert!(matches!(
+        bench.sync_requested_at(asked).await,
+        SyncResult::Requeued { .. }
+    ));
     bench
         .lease(Lease {
             holder: "busy-worker".into(),
             since: Some(asked - chrono::Duration::seconds(5)),
+            job_requested_at: None,
             until: asked + chrono::Duration::seconds(60),
         })
         .await;
@@ -386,6 +402,7 @@ async fn one_sync_at_a_time(backend: Backend) {
         .lease(Lease {
             holder: "busy-worker".into(),
             since: Some(asked - chrono::Duration::seconds(200)),
+            job_requested_at: None,
             until: Utc::now() - chrono::Duration::seconds(1),
         })
         .await;
