@@ -150,9 +150,9 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
 
     // The first sync, followed from the start of the feed.
     let mut client = FeedClient::default();
-    sync_and_wait(&hub, &bob).await;
-    client.catch_up(&hub, &bob).await;
-    let index = index_of(&hub, &bob).await;
+    sync_and_wait(hub, &bob).await;
+    client.catch_up(hub, &bob).await;
+    let index = index_of(hub, &bob).await;
     assert_eq!(index.len(), 23);
     assert_eq!(client.seen, index, "the feed ends at the index");
     let entry = index.values().next().unwrap();
@@ -173,10 +173,10 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     // Changes and a deletion: the client reads only what changed.
     let changed = providers.change_files("onedrive", 3);
     providers.delete_file("onedrive", &files[0]);
-    sync_and_wait(&hub, &bob).await;
+    sync_and_wait(hub, &bob).await;
     let before = client.seen.clone();
-    client.catch_up(&hub, &bob).await;
-    let index = index_of(&hub, &bob).await;
+    client.catch_up(hub, &bob).await;
+    let index = index_of(hub, &bob).await;
     assert_eq!(client.seen, index);
     assert_eq!(index[&files[0]]["deleted"], true);
     for id in &changed {
@@ -186,9 +186,9 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     // The delta link expires while a file is deleted: the restart reconciles it away.
     providers.expire_delta_links();
     providers.delete_file("onedrive", &files[1]);
-    sync_and_wait(&hub, &bob).await;
-    client.catch_up(&hub, &bob).await;
-    let index = index_of(&hub, &bob).await;
+    sync_and_wait(hub, &bob).await;
+    client.catch_up(hub, &bob).await;
+    let index = index_of(hub, &bob).await;
     assert_eq!(
         client.seen, index,
         "the feed ends at the index after a restart"
@@ -198,7 +198,7 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
 
     // A nothing-new read keeps the position.
     let cursor = client.cursor.clone();
-    client.catch_up(&hub, &bob).await;
+    client.catch_up(hub, &bob).await;
     assert_eq!(client.cursor, cursor);
 
     // The hub killed mid-sync (slow pages keep the sync in flight): the client reads what
@@ -207,9 +207,9 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     // more request for a sync is enough: it waits for the lease, then resumes.
     let added = providers.add_files("onedrive", 60);
     providers.set_latency(Duration::from_millis(400));
-    ask_for_a_sync(&hub, &bob).await;
+    ask_for_a_sync(hub, &bob).await;
     hub.eventually("a few pages of the sync stored", || async {
-        let index = index_of(&hub, &bob).await;
+        let index = index_of(hub, &bob).await;
         let stored = added.iter().filter(|id| index.contains_key(*id)).count();
         (stored >= 12).then_some(())
     })
@@ -217,7 +217,7 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     assert!(hub.is_running("sync-worker"), "the sync is in flight");
     hub.crash_and_restart().await;
     providers.set_latency(Duration::ZERO);
-    client.catch_up(&hub, &bob).await;
+    client.catch_up(hub, &bob).await;
     let partial = added
         .iter()
         .filter(|id| client.seen.contains_key(*id))
@@ -226,9 +226,9 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
         partial < added.len(),
         "the crash came mid-sync: {partial} seen"
     );
-    sync_and_wait(&hub, &bob).await;
-    client.catch_up(&hub, &bob).await;
-    let index = index_of(&hub, &bob).await;
+    sync_and_wait(hub, &bob).await;
+    client.catch_up(hub, &bob).await;
+    let index = index_of(hub, &bob).await;
     assert_eq!(
         client.seen, index,
         "the feed ends at the index after a crash"
