@@ -108,8 +108,7 @@ enum Change {
         has_refresh_token: bool,
     },
     /// The cursor after a stored page, and the feed's watermark past its entries; with the
-    /// outcome too when it was the last page (which gives the lease back), so that a sync
-    /// with nothing new writes the account twice (lease, then cursor).
+    /// outcome too when it was the last page (which gives the lease back).
     Cursor {
         from: Option<String>,
         to: String,
@@ -119,6 +118,13 @@ enum Change {
     /// The saved cursor expired: enumerate again from scratch as a new generation, whose
     /// end marks deleted what it did not see again.
     Restart { from: Option<String> },
+    /// A sync that found nothing new, without a lease: the cursor the provider answered
+    /// with and the outcome, unless another sync moved the cursor or took the lease.
+    NothingNew {
+        from: Option<String>,
+        to: String,
+        outcome: SyncOutcome,
+    },
     /// The job ends on a failure; the lease goes back if `holder` has it.
     Finished {
         outcome: SyncOutcome,
@@ -184,6 +190,10 @@ fn applied(account: &Account, change: &Change) -> Account {
                 next.lease = None;
             }
         }
+        Change::NothingNew { to, outcome, .. } => {
+            next.cursor = Some(to.clone());
+            record_outcome(&mut next, outcome);
+        }
         Change::Restart { .. } => {
             next.cursor = None;
             next.listing = Listing {
@@ -242,6 +252,13 @@ fn superseded(change: &Change, ours: &Account, latest: &Account) -> bool {
             .as_ref()
             .is_some_and(|theirs| theirs.blocks(&lease.holder, Utc::now())),
         Change::Cursor { from, .. } | Change::Restart { from } => latest.cursor != *from,
+        Change::NothingNew { from, .. } => {
+            latest.cursor != *from
+                || latest
+                    .lease
+                    .as_ref()
+                    .is_some_and(|theirs| theirs.until > Utc::now())
+        }
         Change::Tokens { .. } | Change::NeedsReauth { .. } => latest.tokens != ours.tokens,
         Change::Finished { .. } | Change::Paused { .. } => false,
     }
@@ -396,6 +413,13 @@ struct Position {
     restarted: bool,
 }
 
+/// What listing before the lease found: the job's end, or work for the leased enumeration
+/// (with the page already listed, and the cursor it was listed from).
+enum Peek {
+    Ended(SyncResult),
+    Work(Option<(Option<String>, FilePage)>),
+}
+
 /// What the next step of a listing brought.
 enum Step {
     Page(FilePage),
@@ -416,6 +440,10 @@ impl Session<'_> {
                 return Ok(ended);
             }
         }
+        let mut listed = match self.unless_nothing_new().await? {
+            Peek::Ended(result) => return Ok(result),
+            Peek::Work(listed) => listed,
+        };
         if let Some(ended) = self.acquire_lease().await? {
             return Ok(ended);
         }
@@ -426,9 +454,14 @@ impl Session<'_> {
             restarted: false,
         };
         loop {
-            let page = match self.next_page(&mut position).await? {
-                Step::Page(page) => page,
-                Step::Ended(result) => return Ok(result),
+            // The page listed before the lease serves if the cursor did not move meanwhile.
+            let prefetched = listed.take().filter(|(from, _)| *from == position.cursor);
+            let page = match prefetched {
+                Some((_, page)) => page,
+                None => match self.next_page(&mut position).await? {
+                    Step::Page(page) => page,
+                    Step::Ended(result) => return Ok(result),
+                },
             };
             // Numbered from the watermark each time, so a page stored again after a crash
             // reuses its numbers (upserts) rather than leaving gaps above the watermark.
@@ -461,6 +494,65 @@ impl Session<'_> {
                 return Ok(SyncResult::Synced { pages, files });
             }
             position.cursor = Some(next);
+        }
+    }
+
+    /// Most syncs find nothing new: those take no lease, and end with one write of the
+    /// account (the cursor and the outcome, conditional on the version read). A sync lists
+    /// one page first, from the stored cursor, when the last sync ended cleanly (no lease
+    /// left) and no reconciliation is pending; an empty last page ends it here. Otherwise
+    /// the page (with the cursor it was listed from) goes to the leased enumeration.
+    /// Recoveries (a refresh after a 401, a restart on an expired cursor) are left to that
+    /// enumeration, which asks again.
+    async fn unless_nothing_new(&mut self) -> HubResult<Peek> {
+        if self.account.lease.is_some()
+            || self.account.listing.reconcile
+            || self.account.cursor.is_none()
+        {
+            return Ok(Peek::Work(None));
+        }
+        let from = self.account.cursor.clone();
+        let call = self
+            .connector
+            .list_page(&self.tokens.access_token, from.as_deref());
+        let page = match bounded(self.deadline, call).await {
+            Bounded::OutOfTime => {
+                return Ok(Peek::Ended(SyncResult::Requeued {
+                    after: std::time::Duration::ZERO,
+                }))
+            }
+            Bounded::Answered(Ok(page)) => page,
+            Bounded::Answered(Err(ProviderError::Unauthorized | ProviderError::CursorExpired)) => {
+                return Ok(Peek::Work(None))
+            }
+            Bounded::Answered(Err(e)) => match asked_to_wait(&e) {
+                Some(requeued) => return Ok(Peek::Ended(requeued)),
+                None => return Err(e.into()),
+            },
+        };
+        let NextPage::Done(to) = &page.next else {
+            return Ok(Peek::Work(Some((from, page))));
+        };
+        if !page.files.is_empty() {
+            return Ok(Peek::Work(Some((from, page))));
+        }
+        let change = Change::NothingNew {
+            from,
+            to: to.clone(),
+            outcome: SyncOutcome {
+                finished_at: Utc::now(),
+                result: SyncStatus::Ok,
+                files_changed: 0,
+                detail: None,
+            },
+        };
+        match self.commit(change).await? {
+            Committed::Yes => Ok(Peek::Ended(SyncResult::Synced { pages: 1, files: 0 })),
+            // Another sync moved the cursor or holds the lease: it started after this
+            // listing's cursor was read, and this listing found nothing since.
+            Committed::Superseded => Ok(Peek::Ended(SyncResult::Skipped(
+                SkipReason::AnotherWorkerSyncing,
+            ))),
         }
     }
 
@@ -1109,5 +1201,30 @@ mod tests {
         assert!(!superseded(&acquire, &ours, &latest));
         latest.lease = None;
         assert!(!superseded(&acquire, &ours, &latest));
+    }
+
+    #[test]
+    fn nothing_new_moves_the_cursor_and_records_the_outcome_unless_a_sync_got_there() {
+        let mut ours = account();
+        ours.cursor = Some("c1".into());
+        ours.feed_seq = 9;
+        let nothing_new = Change::NothingNew {
+            from: Some("c1".into()),
+            to: "c2".into(),
+            outcome: outcome(SyncStatus::Ok),
+        };
+        let next = applied(&ours, &nothing_new);
+        assert_eq!(next.cursor.as_deref(), Some("c2"));
+        assert!(next.last_synced_at.is_some());
+        assert_eq!((next.lease, next.feed_seq), (None, 9), "no lease, no feed");
+
+        let mut latest = ours.clone();
+        assert!(!superseded(&nothing_new, &ours, &latest), "unchanged");
+        latest.lease = Some(lease("other", 60));
+        assert!(superseded(&nothing_new, &ours, &latest), "a sync holds it");
+        latest.lease = Some(lease("other", -1));
+        assert!(!superseded(&nothing_new, &ours, &latest), "a dead one");
+        latest.cursor = Some("c3".into());
+        assert!(superseded(&nothing_new, &ours, &latest), "a sync moved it");
     }
 }
