@@ -1,5 +1,6 @@
-//! `auth`: the OAuth2 login (`GET /auth/{provider}/login`) and callback
-//! (`GET /auth/{provider}/callback`). Public routes: the `state` and PKCE protect them.
+//! `auth`: the OAuth2 login (`GET /auth/{provider}/login`), its callback
+//! (`GET /auth/{provider}/callback`) and the connect page (`GET /connect?session=`). Public
+//! routes: the `state`, PKCE and the session's token protect them.
 
 use std::sync::Arc;
 
@@ -7,11 +8,12 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use hub::deadline::Deadline;
 use hub::login;
-use hub::model::AccountView;
-use hub::web::{with_fallbacks, CallbackParams, PathParam};
+use hub::web::{
+    callback_response, connect_page, with_fallbacks, CallbackParams, PathParam, QueryParams,
+};
 use hub::{Hub, HubError};
 
 #[tokio::main]
@@ -26,6 +28,7 @@ fn app(hub: Arc<Hub>) -> Router {
         Router::new()
             .route("/auth/{provider}/login", get(begin_login))
             .route("/auth/{provider}/callback", get(complete_login))
+            .route("/connect", get(show_connect_page))
             .with_state(hub),
     )
 }
@@ -33,8 +36,10 @@ fn app(hub: Arc<Hub>) -> Router {
 async fn begin_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
+    mut query: QueryParams,
 ) -> Result<Response, HubError> {
-    let consent_url = login::begin(&hub, &provider).await?;
+    let session = query.take("session");
+    let consent_url = login::begin_with(&hub, &provider, session.as_deref()).await?;
     Ok((
         StatusCode::FOUND,
         [
@@ -52,11 +57,14 @@ async fn complete_login(
     PathParam(provider): PathParam,
     invocation: Option<Extension<lambda_http::Context>>,
     CallbackParams(callback): CallbackParams,
-) -> Result<Json<AccountView>, HubError> {
+) -> Response {
     let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
-    Ok(Json(
-        login::complete_by(&hub, &provider, callback, deadline).await?,
-    ))
+    callback_response(login::finish_by(&hub, &provider, callback, deadline).await)
+}
+
+/// The page lists the session's providers; a missing `session` is an invalid one.
+async fn show_connect_page(State(hub): State<Arc<Hub>>, query: QueryParams) -> Response {
+    connect_page(&hub, query.get("session").filter(|token| !token.is_empty())).await
 }
 
 #[cfg(test)]

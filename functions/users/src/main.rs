@@ -1,6 +1,7 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
 //! `GET /users/{id}/changes`,
-//! `DELETE /users/{id}`, behind the API key) and the public `GET /config`.
+//! `DELETE /users/{id}`, behind the API key), connect sessions (`POST /connect/sessions`,
+//! behind the API key) and the public `GET /config`.
 
 use std::sync::Arc;
 
@@ -8,15 +9,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
 use hub::changes::{self, ChangesPage};
 use hub::deadline::Deadline;
 use hub::model::AccountView;
 use hub::web::{
-    require_api_key, users_page_response, with_fallbacks, ApiKey, ChangesQuery, FilesQuery,
-    PathParam, UsersQuery,
+    create_session_response, require_api_key, users_page_response, with_fallbacks, ApiKey,
+    ChangesQuery, FilesQuery, PathParam, SessionRequest, UsersQuery,
 };
 use hub::{Hub, HubError};
 
@@ -34,16 +35,33 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users/{id}", get(get_account).delete(delete_account))
         .route("/users/{id}/files", get(list_files))
         .route("/users/{id}/changes", get(list_changes))
+        .route("/connect/sessions", post(create_session))
         .route_layer(from_fn_with_state(api_key, require_api_key));
     with_fallbacks(management.route("/config", get(config)).with_state(hub))
 }
 
 async fn list_accounts(
     State(hub): State<Arc<Hub>>,
-    UsersQuery { limit, after }: UsersQuery,
+    UsersQuery {
+        owner,
+        limit,
+        after,
+    }: UsersQuery,
 ) -> Result<Response, HubError> {
-    let page = accounts::page(&hub, limit, after).await?;
-    Ok(users_page_response(&hub.config.public_url, limit, page))
+    let page = accounts::page_of(&hub, owner.as_deref(), limit, after).await?;
+    Ok(users_page_response(
+        &hub.config.public_url,
+        owner.as_deref(),
+        limit,
+        page,
+    ))
+}
+
+async fn create_session(
+    State(hub): State<Arc<Hub>>,
+    SessionRequest(request): SessionRequest,
+) -> Response {
+    create_session_response(&hub, request).await
 }
 
 async fn get_account(
