@@ -198,8 +198,9 @@ struct AllowedReturn {
     scheme: String,
     host: String,
     port: u16,
-    /// The path, ending with `/`: what a `return_to`'s path must equal (without that last
-    /// slash) or start with.
+    /// The path: a `return_to`'s path equals it or starts with `path_prefix`.
+    path: String,
+    /// The path followed by `/`, unless it already ends with one.
     path_prefix: String,
 }
 
@@ -223,6 +224,7 @@ impl ReturnAllowlist {
                 path_prefix.push('/');
             }
             entries.push(AllowedReturn {
+                path: url.path().to_string(),
                 scheme: url.scheme().to_string(),
                 host: url.host_str().unwrap_or_default().to_ascii_lowercase(),
                 port: url.port_or_known_default().unwrap_or_default(),
@@ -248,8 +250,7 @@ impl ReturnAllowlist {
             allowed.scheme == url.scheme()
                 && allowed.host == host
                 && allowed.port == port
-                && (path.starts_with(&allowed.path_prefix)
-                    || path == allowed.path_prefix.trim_end_matches('/'))
+                && (path == allowed.path || path.starts_with(&allowed.path_prefix))
         })
     }
 }
