@@ -208,7 +208,10 @@ pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubRe
         .await?
         .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))?;
     if grant_shared(hub, &account).await? {
-        tracing::info!(account_id, "grant shared with another owner's account; not revoked");
+        tracing::info!(
+            account_id,
+            "grant shared with another owner's account; not revoked"
+        );
     } else {
         revoke(hub, &account, deadline).await;
     }

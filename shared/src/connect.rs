@@ -214,7 +214,9 @@ impl ReturnAllowlist {
                 continue;
             }
             let url = checked_absolute(entry).ok_or_else(|| {
-                format!("'{entry}' is not an absolute http(s) URL without user info or dot segments")
+                format!(
+                    "'{entry}' is not an absolute http(s) URL without user info or dot segments"
+                )
             })?;
             if url.query().is_some() || url.fragment().is_some() {
                 return Err(format!("'{entry}' must not have a query or fragment"));

@@ -21,7 +21,9 @@ pub enum HubError {
     #[error("the login state is unknown, expired, already used or for another provider")]
     InvalidState,
     /// A connect session that is unknown, expired, spent, or does not allow the provider.
-    #[error("the connect session is unknown, expired, already used or does not allow this provider")]
+    #[error(
+        "the connect session is unknown, expired, already used or does not allow this provider"
+    )]
     InvalidSession,
     /// A `return_to` outside `HUB_ALLOWED_RETURN_URLS`.
     #[error("return_to is not one of the URLs this hub may return to")]

@@ -214,7 +214,11 @@ async fn complete_login(
         .bound(connector.identity(&tokens.access_token))
         .await?;
     if let Some(session) = &session {
-        if !hub.store.spend_connect_session(&session.id, Utc::now()).await? {
+        if !hub
+            .store
+            .spend_connect_session(&session.id, Utc::now())
+            .await?
+        {
             return Err(HubError::InvalidSession);
         }
     }

@@ -125,7 +125,10 @@ async fn a_session_is_validated_when_created() {
             .unwrap();
         assert_eq!(
             created.connect_url,
-            format!("{}/connect?session={}", hub.config.public_url, created.token)
+            format!(
+                "{}/connect?session={}",
+                hub.config.public_url, created.token
+            )
         );
         let lifetime = created.expires_at - Utc::now();
         assert!(lifetime > Duration::minutes(29) && lifetime <= Duration::minutes(30));
@@ -336,7 +339,11 @@ async fn accounts_are_keyed_by_owner_provider_and_identity() {
         assert_eq!(listed("bob").await, [bob.id.clone()]);
         assert!(listed("carol").await.is_empty());
         assert_eq!(
-            accounts::page(&hub, 1000, None).await.unwrap().accounts.len(),
+            accounts::page(&hub, 1000, None)
+                .await
+                .unwrap()
+                .accounts
+                .len(),
             3
         );
 
@@ -364,7 +371,13 @@ async fn owner_listings_page() {
                 .await
                 .unwrap()
                 .token;
-            ids.push(connect_with(&hub, &token, provider).await.result.unwrap().id);
+            ids.push(
+                connect_with(&hub, &token, provider)
+                    .await
+                    .result
+                    .unwrap()
+                    .id,
+            );
         }
         let mut seen = Vec::new();
         let mut after = None;

@@ -378,4 +378,75 @@ mod tests {
             );
         }
     }
+
+    #[tokio::test]
+    async fn a_connect_session_is_created_and_bad_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let allow = [(
+            "HUB_ALLOWED_RETURN_URLS".to_string(),
+            "https://app.example.com/return".to_string(),
+        )];
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &allow).await);
+        let event = include_str!("../../../events/connect-session.json");
+        let (status, headers, body) = serve(&hub, event).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        let token = body["token"].as_str().unwrap();
+        assert_eq!(
+            body["connect_url"],
+            format!("http://localhost:9000/connect?session={token}")
+        );
+        assert!(body["expires_at"].as_str().is_some());
+
+        let with_body = |body: &str| {
+            let mut event: Value = serde_json::from_str(event).unwrap();
+            event["body"] = json!(body);
+            event.to_string()
+        };
+        for (body, code) in [
+            ("{}", "invalid_request"),
+            (r#"{"owner": ""}"#, "invalid_request"),
+            (r#"{"owner": 42}"#, "invalid_request"),
+            (r#"{"owner": "a b"}"#, "invalid_request"),
+            (
+                r#"{"owner": "u", "providers": ["nosuch"]}"#,
+                "invalid_request",
+            ),
+            (
+                r#"{"owner": "u", "providers": "google"}"#,
+                "invalid_request",
+            ),
+            (
+                r#"{"owner": "u", "return_to": "https://app.example.com.evil.net/return"}"#,
+                "invalid_return_to",
+            ),
+            (
+                r#"{"owner": "u", "return_to": "https://app.example.com/return/%2e%2e/x"}"#,
+                "invalid_return_to",
+            ),
+            ("[1]", "invalid_json"),
+            ("{", "invalid_json"),
+        ] {
+            let (status, _, answer) = serve(&hub, &with_body(body)).await;
+            assert_eq!(
+                (status, answer["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some(code)),
+                "{body}"
+            );
+        }
+        let no_key = event.replace(DEV_API_KEY, "wrong");
+        let (status, _, _) = serve(&hub, &no_key).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_owner_filter_is_refused() {
+        let (status, body) = call(&users_list_event("owner=a%20b"), &[]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        );
+        let (status, body) = call(&users_list_event("owner=app-user-1"), &[]).await;
+        assert_eq!((status, body), (StatusCode::OK, json!([])));
+    }
 }

@@ -459,7 +459,10 @@ impl Store for LocalStore {
                     limit,
                     |a: &Account| {
                         a.provider == scope.provider
-                            && scope.owner.as_ref().is_none_or(|owner| a.owner.as_ref() == Some(owner))
+                            && scope
+                                .owner
+                                .as_ref()
+                                .is_none_or(|owner| a.owner.as_ref() == Some(owner))
                     },
                 )
             })

@@ -225,8 +225,15 @@ fn escape(text: &str) -> String {
 /// A value in a URL's path or query, percent-encoded: a token is base64url and a provider a
 /// known name, but the page never trusts that.
 fn url_part(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, URL_PART).to_string()
 }
+
+/// Everything but RFC 3986's unreserved characters.
+const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 #[cfg(test)]
 mod tests {
@@ -235,7 +242,10 @@ mod tests {
     #[test]
     fn values_are_escaped() {
         let escaped = escape("<a href=\"x\">&'");
-        assert!(escaped.starts_with("&lt;a href=&quot;x&quot;&gt;&amp;"), "{escaped}");
+        assert!(
+            escaped.starts_with("&lt;a href=&quot;x&quot;&gt;&amp;"),
+            "{escaped}"
+        );
         assert!(!escaped.contains(['<', '>', '"', '\'']), "{escaped}");
         assert_eq!(url_part("a b/\"<"), "a%20b%2F%22%3C");
     }

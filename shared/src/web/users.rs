@@ -64,7 +64,9 @@ pub fn next_link(
     limit: usize,
     next: &AccountPosition,
 ) -> String {
-    let owner = owner.map(|owner| format!("owner={owner}&")).unwrap_or_default();
+    let owner = owner
+        .map(|owner| format!("owner={owner}&"))
+        .unwrap_or_default();
     format!(
         "<{public_url}/users?{owner}limit={limit}&cursor={}>; rel=\"next\"",
         next.to_cursor()
