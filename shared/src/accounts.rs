@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
-use crate::model::{AccountView, FileEntry};
+use crate::model::{Account, AccountView, FileEntry};
 use crate::providers::PROVIDERS;
 use crate::store::{storable, AccountScope};
 use crate::tokens;
@@ -69,6 +69,16 @@ pub async fn page(
     limit: usize,
     after: Option<AccountPosition>,
 ) -> HubResult<AccountsPage> {
+    page_of(hub, None, limit, after).await
+}
+
+/// [`page`], of one `owner`'s accounts when one is given (`/users?owner=`).
+pub async fn page_of(
+    hub: &Hub,
+    owner: Option<&str>,
+    limit: usize,
+    after: Option<AccountPosition>,
+) -> HubResult<AccountsPage> {
     let first = after.as_ref().map_or(0, |position| {
         PROVIDERS
             .iter()
@@ -80,7 +90,10 @@ pub async fn page(
     let wanted = limit + 1;
     let mut rows: Vec<AccountView> = Vec::with_capacity(wanted);
     'providers: for (index, spec) in PROVIDERS.iter().enumerate().skip(first) {
-        let scope = AccountScope::provider(spec.name);
+        let scope = match owner {
+            Some(owner) => AccountScope::provider(spec.name).owned_by(owner),
+            None => AccountScope::provider(spec.name),
+        };
         let mut after_id = after
             .as_ref()
             .filter(|_| index == first)
@@ -165,17 +178,55 @@ pub async fn delete(hub: &Hub, account_id: &str) -> HubResult<()> {
     delete_by(hub, account_id, Deadline::of_invocation(None)).await
 }
 
+/// Whether another owner's account holds a grant of the same provider identity: revoking
+/// this account's grant would end that one too (providers revoke per user and app), so the
+/// revocation is skipped.
+async fn grant_shared(hub: &Hub, account: &Account) -> HubResult<bool> {
+    let holders = hub
+        .store
+        .identity_holders(&account.provider, &account.provider_user_id)
+        .await?;
+    for id in holders.iter().filter(|id| **id != account.id) {
+        // A record left by a crash names no account; only a live one holds a grant.
+        if let Some(other) = hub.store.get_account(id).await? {
+            if other.owner != account.owner {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Revokes the grant at the provider (best effort, within [`REVOKE_BUDGET`] and never past
 /// `deadline`: a provider that is down, slow or has no revocation endpoint does not keep the
-/// user's data here), then deletes the account, its tokens and its file index.
+/// user's data here; skipped while another owner's account shares the grant), then deletes
+/// the account, its tokens and its file index.
 pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubResult<()> {
     let account = hub
         .store
         .get_account(account_id)
         .await?
         .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))?;
+    if grant_shared(hub, &account).await? {
+        tracing::info!(
+            account_id,
+            "grant shared with another owner's account; not revoked"
+        );
+    } else {
+        revoke(hub, &account, deadline).await;
+    }
+    if !hub.store.delete_account(account_id).await? {
+        return Err(HubError::UserNotFound(account_id.to_string()));
+    }
+    tracing::info!(account_id, "account deleted");
+    Ok(())
+}
+
+/// The best-effort revocation of `DELETE`: every failure is logged, none stops the delete.
+async fn revoke(hub: &Hub, account: &Account, deadline: Deadline) {
+    let account_id = account.id.as_str();
     match hub.providers.for_login(&account.provider) {
-        Ok(connector) => match tokens::open(hub, &account).await {
+        Ok(connector) => match tokens::open(hub, account).await {
             Ok(tokens) => match deadline
                 .at_most(REVOKE_BUDGET)
                 .bound(connector.oauth().revoke(&tokens))
@@ -194,11 +245,6 @@ pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubRe
             tracing::warn!(account_id, provider = %account.provider, "provider not configured; deleting without revocation")
         }
     }
-    if !hub.store.delete_account(account_id).await? {
-        return Err(HubError::UserNotFound(account_id.to_string()));
-    }
-    tracing::info!(account_id, "account deleted");
-    Ok(())
 }
 
 #[derive(Debug, Serialize, PartialEq)]

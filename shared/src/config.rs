@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::connect::ReturnAllowlist;
 use crate::error::{HubError, HubResult};
 
 /// Where the environment comes from: the process, or a map in tests.
@@ -110,6 +111,9 @@ pub struct Config {
     api_key: Option<SecretString>,
     pub local: LocalSettings,
     aws: Option<AwsResources>,
+    /// `HUB_ALLOWED_RETURN_URLS`: where connect sessions may return the browser (empty:
+    /// sessions cannot have a `return_to`).
+    pub return_urls: ReturnAllowlist,
 }
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";
@@ -143,7 +147,10 @@ impl Config {
             key: env.get("HUB_LOCAL_KEY").map(SecretString::from),
             invoke_url: env.url_or("HUB_LOCAL_INVOKE_URL", &public_url)?,
         };
+        let return_urls = ReturnAllowlist::parse(env.get("HUB_ALLOWED_RETURN_URLS").as_deref())
+            .map_err(|e| HubError::Config(format!("HUB_ALLOWED_RETURN_URLS: {e}")))?;
         Ok(Config {
+            return_urls,
             backend,
             public_url,
             api_key: env.get("HUB_API_KEY").map(SecretString::from),
@@ -191,6 +198,7 @@ mod tests {
             "http://localhost:9000/auth/google/callback"
         );
         assert!(config.aws().is_err());
+        assert!(config.return_urls.is_empty());
     }
 
     #[test]
@@ -209,6 +217,12 @@ mod tests {
         assert!(err.to_string().contains("HUB_BACKEND"));
         let err = Config::from_env(&Env::from_map([("HUB_PUBLIC_URL", "not a url")])).unwrap_err();
         assert!(err.to_string().contains("HUB_PUBLIC_URL"));
+        let err = Config::from_env(&Env::from_map([(
+            "HUB_ALLOWED_RETURN_URLS",
+            "https://app.example/ok,//evil.net",
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("HUB_ALLOWED_RETURN_URLS"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,14 @@ pub enum HubError {
     ProviderNotConfigured { provider: String, for_sync: bool },
     #[error("the login state is unknown, expired, already used or for another provider")]
     InvalidState,
+    /// A connect session that is unknown, expired, spent, or does not allow the provider.
+    #[error(
+        "the connect session is unknown, expired, already used or does not allow this provider"
+    )]
+    InvalidSession,
+    /// A `return_to` outside `HUB_ALLOWED_RETURN_URLS`.
+    #[error("return_to is not one of the URLs this hub may return to")]
+    InvalidReturnTo,
     #[error("the user denied access at the provider")]
     AuthorizationDenied,
     /// The user did not grant every scope the hub needs (Google lets the user untick the
@@ -55,6 +63,8 @@ impl HubError {
             HubError::UnknownProvider(_) => "unknown_provider",
             HubError::ProviderNotConfigured { .. } => "provider_not_configured",
             HubError::InvalidState => "invalid_state",
+            HubError::InvalidSession => "invalid_session",
+            HubError::InvalidReturnTo => "invalid_return_to",
             HubError::AuthorizationDenied => "authorization_denied",
             HubError::ScopeNotGranted { .. } => "scope_not_granted",
             HubError::InvalidRequest(_) => "invalid_request",
@@ -78,6 +88,8 @@ impl HubError {
             } => 404,
             HubError::ProviderNotConfigured { for_sync: true, .. }
             | HubError::InvalidState
+            | HubError::InvalidSession
+            | HubError::InvalidReturnTo
             | HubError::AuthorizationDenied
             | HubError::ScopeNotGranted { .. }
             | HubError::InvalidRequest(_)

@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod changes;
 pub mod config;
+pub mod connect;
 pub mod crypto;
 pub mod deadline;
 pub mod error;

@@ -1,4 +1,5 @@
-//! The OAuth2 login: `/auth/{provider}/login` and `/auth/{provider}/callback`.
+//! The OAuth2 login: `/auth/{provider}/login` and `/auth/{provider}/callback`, with or
+//! without a connect session (contract section 5).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -6,11 +7,14 @@ use chrono::{Duration, Utc};
 use oauth2::PkceCodeChallenge;
 use rand::RngCore;
 
+use crate::connect;
 use crate::crypto::EncryptionContext;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::hub::Hub;
-use crate::model::{Account, AccountStatus, AccountView, Identity, LoginState, TokenSet};
+use crate::model::{
+    Account, AccountStatus, AccountView, ConnectSession, Identity, LoginState, TokenSet,
+};
 use crate::providers::Connector;
 use crate::store::Write;
 use crate::tokens;
@@ -18,10 +22,24 @@ use crate::tokens;
 /// How long a user has between the consent page and the callback.
 pub const STATE_LIFETIME_MINUTES: i64 = 10;
 
-/// Starts a login: stores a single-use state with its PKCE verifier and returns the provider's
-/// consent URL.
+/// Starts a login without a session (version 1: the account has no owner).
 pub async fn begin(hub: &Hub, provider: &str) -> HubResult<String> {
+    begin_with(hub, provider, None).await
+}
+
+/// Starts a login: checks the connect session of `session_token` when there is one (usable,
+/// and allowing `provider`: otherwise `invalid_session`), stores a single-use state with its
+/// PKCE verifier and the session's id, and returns the provider's consent URL.
+pub async fn begin_with(
+    hub: &Hub,
+    provider: &str,
+    session_token: Option<&str>,
+) -> HubResult<String> {
     let connector = hub.providers.for_login(provider)?;
+    let session = match session_token {
+        Some(token) => Some(connect::open_for(hub, Some(token), provider).await?.id),
+        None => None,
+    };
     let mut random = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let state = B64URL.encode(random);
@@ -39,6 +57,7 @@ pub async fn begin(hub: &Hub, provider: &str) -> HubResult<String> {
             provider: provider.to_string(),
             pkce_verifier: sealed_verifier,
             expires_at: Utc::now() + Duration::minutes(STATE_LIFETIME_MINUTES),
+            session,
         })
         .await?;
     Ok(connector.oauth().authorization_url(&state, challenge))
@@ -58,42 +77,122 @@ pub async fn complete(hub: &Hub, provider: &str, callback: Callback) -> HubResul
     complete_by(hub, provider, callback, Deadline::of_invocation(None)).await
 }
 
-/// Finishes a login: checks the state, exchanges the code, checks the granted scopes, reads
-/// the identity, stores the tokens encrypted, and returns the account (new, or the same one
-/// for a returning user). The provider calls end by `deadline`: once the state is spent, a
-/// slow provider must cost the user a `provider_error`, not a timed-out function.
+/// [`finish_by`]'s result, for callers that send no browser back anywhere.
 pub async fn complete_by(
     hub: &Hub,
     provider: &str,
     callback: Callback,
     deadline: Deadline,
 ) -> HubResult<AccountView> {
+    finish_by(hub, provider, callback, deadline).await.result
+}
+
+/// How a callback ended, and where the browser goes back to: `return_to` is the session's,
+/// set once the state matched a session that has one (the web layer then answers every
+/// outcome, error or not, with a redirect there).
+#[derive(Debug)]
+pub struct Finished {
+    pub result: HubResult<AccountView>,
+    pub return_to: Option<String>,
+}
+
+/// Finishes a login: checks the state, exchanges the code, checks the granted scopes, reads
+/// the identity, stores the tokens encrypted, and returns the account (new, or the same one
+/// for a returning user of the same owner). With a connect session, the account is the
+/// session's owner's and the session is spent. The provider calls end by `deadline`: once the
+/// state is spent, a slow provider must cost the user a `provider_error`, not a timed-out
+/// function.
+pub async fn finish_by(
+    hub: &Hub,
+    provider: &str,
+    callback: Callback,
+    deadline: Deadline,
+) -> Finished {
+    let matched = match match_state(hub, provider, &callback).await {
+        Ok(matched) => matched,
+        Err(error) => {
+            return Finished {
+                result: Err(error),
+                return_to: None,
+            }
+        }
+    };
+    let return_to = matched
+        .as_ref()
+        .and_then(|(_, session)| session.as_ref())
+        .and_then(|session| session.return_to.clone());
+    let result = match matched {
+        Some((login, session)) => {
+            complete_login(hub, provider, callback, login, session, deadline).await
+        }
+        // Only a denial comes without a state to match.
+        None => Err(HubError::AuthorizationDenied),
+    };
+    Finished { result, return_to }
+}
+
+/// Takes the callback's state (a denial's too: a denied login cannot be replayed) and reads
+/// its connect session. `None` for a denial that carries no state.
+async fn match_state(
+    hub: &Hub,
+    provider: &str,
+    callback: &Callback,
+) -> HubResult<Option<(LoginState, Option<ConnectSession>)>> {
+    hub.providers.for_login(provider)?;
+    let Some(state) = &callback.state else {
+        return match callback.error {
+            Some(_) => Ok(None),
+            None => Err(HubError::InvalidState),
+        };
+    };
+    let login = hub.store.take_login_state(state, Utc::now()).await?;
+    let login = match login.filter(|login| login.provider == provider) {
+        Some(login) => login,
+        // A denial with a stale state is still a denial.
+        None if callback.error.is_some() => return Ok(None),
+        None => return Err(HubError::InvalidState),
+    };
+    let session = match &login.session {
+        Some(id) => Some(
+            hub.store
+                .get_connect_session(id)
+                .await?
+                .ok_or(HubError::InvalidSession)?,
+        ),
+        None => None,
+    };
+    Ok(Some((login, session)))
+}
+
+/// The login after its state matched: the provider's answer, the code exchange, the scopes,
+/// the identity, then (spending the session first, so one session connects one account) the
+/// account.
+async fn complete_login(
+    hub: &Hub,
+    provider: &str,
+    callback: Callback,
+    login: LoginState,
+    session: Option<ConnectSession>,
+    deadline: Deadline,
+) -> HubResult<AccountView> {
     let connector = hub.providers.for_login(provider)?;
     if let Some(error) = callback.error {
-        // The state is spent either way: a denied login cannot be replayed.
-        if let Some(state) = &callback.state {
-            hub.store.take_login_state(state, Utc::now()).await?;
-        }
         return Err(match error.as_str() {
             "access_denied" => HubError::AuthorizationDenied,
             other => ProviderError::Rejected(format!("the consent page answered '{other}'")).into(),
         });
     }
-    let state = callback.state.ok_or(HubError::InvalidState)?;
+    if session.as_ref().is_some_and(|s| !s.usable(Utc::now())) {
+        return Err(HubError::InvalidSession);
+    }
     let code = callback
         .code
         .ok_or_else(|| HubError::InvalidRequest("the callback has no code parameter".into()))?;
-    let login = hub
-        .store
-        .take_login_state(&state, Utc::now())
-        .await?
-        .filter(|login| login.provider == provider)
-        .ok_or(HubError::InvalidState)?;
     let verifier = hub
         .cipher
         .open(
             &login.pkce_verifier,
-            &EncryptionContext::login_state(&state, provider),
+            &EncryptionContext::login_state(&login.state, provider),
         )
         .await?;
     let verifier = std::str::from_utf8(&verifier).map_err(HubError::internal)?;
@@ -114,7 +213,17 @@ pub async fn complete_by(
     let identity = deadline
         .bound(connector.identity(&tokens.access_token))
         .await?;
-    let account = connect(hub, connector.as_ref(), identity, tokens).await?;
+    if let Some(session) = &session {
+        if !hub
+            .store
+            .spend_connect_session(&session.id, Utc::now())
+            .await?
+        {
+            return Err(HubError::InvalidSession);
+        }
+    }
+    let owner = session.map(|session| session.owner);
+    let account = connect(hub, connector.as_ref(), identity, tokens, owner).await?;
     tracing::info!(account_id = %account.id, provider, "account connected");
     Ok(AccountView::from(&account))
 }
@@ -122,19 +231,20 @@ pub async fn complete_by(
 /// How many times a login retries after losing a race with another writer of the account.
 const CONNECT_ATTEMPTS: usize = 5;
 
-/// Creates the account, or updates the one this identity already has (same id), keeping its
-/// refresh token when the provider sent none this time.
+/// Creates the owner's account of this identity, or updates the one the owner already has
+/// (same id), keeping its refresh token when the provider sent none this time.
 async fn connect(
     hub: &Hub,
     connector: &dyn Connector,
     identity: Identity,
     tokens: TokenSet,
+    owner: Option<String>,
 ) -> HubResult<Account> {
     let provider = connector.name();
     for _ in 0..CONNECT_ATTEMPTS {
         match hub
             .store
-            .find_account(provider, &identity.provider_user_id)
+            .find_account(owner.as_deref(), provider, &identity.provider_user_id)
             .await?
         {
             Some(existing) => {
@@ -165,7 +275,7 @@ async fn connect(
                     id,
                     provider: provider.to_string(),
                     provider_user_id: identity.provider_user_id.clone(),
-                    owner: None,
+                    owner: owner.clone(),
                     email: identity.email.clone(),
                     status: AccountStatus::Active,
                     connected_at: Utc::now(),

@@ -308,6 +308,34 @@ pub struct LoginState {
     /// The PKCE verifier, sealed like tokens so no secret rests in clear text.
     pub pkce_verifier: Sealed,
     pub expires_at: DateTime<Utc>,
+    /// The id (token hash) of the connect session the login was started with, if any
+    /// (section 5): the callback connects the account for that session's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}
+
+/// A connect session (contract section 5): an app's backend asks for one so that one of its
+/// users (the `owner`) connects one drive. Stored under `id`, the SHA-256 of its token: the
+/// token itself is never kept.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ConnectSession {
+    pub id: String,
+    pub owner: String,
+    /// The providers its page offers, each configured when the session was created.
+    pub providers: Vec<String>,
+    /// Where the callback sends the browser back, checked against the allowlist.
+    pub return_to: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    /// Set once, by the callback that connected its account.
+    #[serde(default)]
+    pub spent: bool,
+}
+
+impl ConnectSession {
+    /// Whether it can still start or finish a login at `now`.
+    pub fn usable(&self, now: DateTime<Utc>) -> bool {
+        !self.spent && self.expires_at > now
+    }
 }
 
 /// Why a sync was asked for.

@@ -89,12 +89,12 @@ async fn accounts_and_identities(store: &dyn Store) {
         Some(&alice)
     );
     let found = store
-        .find_account("google", &alice.provider_user_id)
+        .find_account(None, "google", &alice.provider_user_id)
         .await
         .unwrap();
     assert_eq!(found.map(|a| a.id), Some(alice.id.clone()));
     assert!(store
-        .find_account("onedrive", &alice.provider_user_id)
+        .find_account(None, "onedrive", &alice.provider_user_id)
         .await
         .unwrap()
         .is_none());
@@ -309,6 +309,7 @@ async fn login_states(store: &dyn Store) {
         provider: "google".into(),
         pkce_verifier: sealed("verifier"),
         expires_at,
+        session: None,
     };
     let fresh = format!("fresh-{}", uuid::Uuid::new_v4());
     store
@@ -395,7 +396,7 @@ async fn file_index(store: &dyn Store) {
     assert!(store.delete_account(&owner.id).await.unwrap());
     assert!(store.get_account(&owner.id).await.unwrap().is_none());
     assert!(store
-        .find_account("google", &owner.provider_user_id)
+        .find_account(None, "google", &owner.provider_user_id)
         .await
         .unwrap()
         .is_none());
@@ -946,6 +947,7 @@ async fn local_store_cleans_up_after_crashes_and_expired_logins() {
         provider: "google".into(),
         pkce_verifier: sealed("verifier"),
         expires_at,
+        session: None,
     };
     let past = Utc::now() - Age::minutes(11);
     for i in 0..5 {

@@ -355,6 +355,34 @@ fn is_for_aws_services_only(condition: &Json) -> bool {
     text.contains("kms:ViaService") || text.contains("kms:EncryptionContext:aws:lambda")
 }
 
+/// A statement's condition on the items' partition keys: none, or `dynamodb:LeadingKeys`
+/// patterns the key must match.
+fn leading_keys_allowed(condition: &Json, leading_key: Option<&str>) -> bool {
+    if condition.is_null() {
+        return true;
+    }
+    let conditions = condition.as_object().unwrap();
+    assert_eq!(
+        conditions.len(),
+        1,
+        "the test knows one table condition: {condition}"
+    );
+    let patterns = strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+    assert!(
+        !patterns.is_empty(),
+        "the test knows only dynamodb:LeadingKeys: {condition}"
+    );
+    leading_key.is_some_and(|key| patterns.iter().any(|p| wildcard(p, key)))
+}
+
+/// The partition key an item request names (`Key` or `Item`).
+fn leading_key(request: &Json) -> Option<String> {
+    request["Key"]["pk"]["S"]
+        .as_str()
+        .or_else(|| request["Item"]["pk"]["S"].as_str())
+        .map(str::to_string)
+}
+
 fn strings(value: &Json) -> Vec<String> {
     match value {
         Json::String(s) => vec![s.clone()],
@@ -381,7 +409,10 @@ fn wildcard(pattern: &str, value: &str) -> bool {
 }
 
 impl Permissions {
-    fn allows(&self, action: &str, resource: &str) -> bool {
+    /// Whether a statement allows `action` on `resource` for an item whose partition key is
+    /// `leading_key`. The one condition the template uses on the table is
+    /// `ForAllValues:StringLike` on `dynamodb:LeadingKeys` (a statement for some records only).
+    fn allows(&self, action: &str, resource: &str, leading_key: Option<&str>) -> bool {
         self.statements.iter().any(|s| {
             strings(&s["Action"])
                 .iter()
@@ -389,6 +420,7 @@ impl Permissions {
                 && strings(&s["Resource"])
                     .iter()
                     .any(|r| wildcard(r, resource))
+                && leading_keys_allowed(&s["Condition"], leading_key)
         })
     }
 
@@ -503,12 +535,18 @@ impl Authorizer {
             );
             self.table_arn.clone()
         };
-        let authorizations: Vec<(String, String)> = match operation {
+        let authorizations: Vec<(String, String, Option<String>)> = match operation {
             "BatchGetItem" | "BatchWriteItem" => body["RequestItems"]
                 .as_object()
                 .unwrap()
                 .keys()
-                .map(|table| (format!("dynamodb:{operation}"), table_arn(&json!(table))))
+                .map(|table| {
+                    (
+                        format!("dynamodb:{operation}"),
+                        table_arn(&json!(table)),
+                        None,
+                    )
+                })
                 .collect(),
             "TransactWriteItems" | "TransactGetItems" => body["TransactItems"]
                 .as_array()
@@ -520,7 +558,11 @@ impl Authorizer {
                         "ConditionCheck" => "ConditionCheckItem".to_string(),
                         other => format!("{other}Item"),
                     };
-                    (format!("dynamodb:{action}"), table_arn(&item["TableName"]))
+                    (
+                        format!("dynamodb:{action}"),
+                        table_arn(&item["TableName"]),
+                        leading_key(item),
+                    )
                 })
                 .collect(),
             _ => {
@@ -528,13 +570,17 @@ impl Authorizer {
                 if let Some(index) = body["IndexName"].as_str() {
                     resource = format!("{resource}/index/{index}");
                 }
-                vec![(format!("dynamodb:{operation}"), resource)]
+                vec![(format!("dynamodb:{operation}"), resource, leading_key(body))]
             }
         };
         authorizations
             .into_iter()
-            .find(|(action, resource)| !self.permissions.allows(action, resource))
-            .map(|(action, resource)| format!("{action} on {resource} is not in template.yaml"))
+            .find(|(action, resource, key)| {
+                !self.permissions.allows(action, resource, key.as_deref())
+            })
+            .map(|(action, resource, key)| {
+                format!("{action} on {resource} (item {key:?}) is not in template.yaml")
+            })
     }
 
     /// The key policy's conditions on the token statements: an encryption context, its keys
@@ -655,6 +701,31 @@ async fn log_in(hub: &Hub, provider: &str) -> hub::model::AccountView {
     .unwrap()
 }
 
+/// Follows a consent URL to the stand-in and hands its redirect to the callback.
+async fn consent_and_finish(hub: &Hub, provider: &str, consent_url: &str) -> login::Finished {
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(consent_url)
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let query: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
+    login::finish_by(
+        hub,
+        provider,
+        Callback {
+            code: query.get("code").cloned(),
+            state: query.get("state").cloned(),
+            error: None,
+        },
+        hub::deadline::Deadline::of_invocation(None),
+    )
+    .await
+}
+
 // ------------------------------------------------------------------------------ the test
 
 #[tokio::test]
@@ -756,6 +827,14 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     // and a second account for the fan-out and the deletion below.
     providers.handle().add_files("google", 3);
     let first = log_in(&auth.hub, "google").await;
+    let first_identity = auth
+        .hub
+        .store
+        .get_account(&first.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .provider_user_id;
     providers
         .handle()
         .set_next_identity("google", "second-user", "second@example.com");
@@ -839,6 +918,41 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         providers.handle().revocations() >= 1,
         "the deletion revoked the grant"
     );
+
+    // Connect sessions: users creates one (conditional put), auth checks it at the login and
+    // spends it at the callback (get, conditional update), users lists the owner's accounts
+    // (owner query) and deletes the owned account, finding that the first account shares
+    // its grant (identity query) and deleting the owner's record in the transaction.
+    let session = hub::connect::create(
+        &users.hub,
+        hub::connect::NewSession {
+            owner: Some("app-user-1".into()),
+            return_to: None,
+            providers: Some(vec!["google".into()]),
+        },
+    )
+    .await
+    .unwrap();
+    providers
+        .handle()
+        .set_next_identity("google", &first_identity, &first.email);
+    let consent_url = login::begin_with(&auth.hub, "google", Some(&session.token))
+        .await
+        .unwrap();
+    let owned = consent_and_finish(&auth.hub, "google", &consent_url)
+        .await
+        .result
+        .unwrap();
+    assert_eq!(owned.owner.as_deref(), Some("app-user-1"));
+    assert_ne!(owned.id, first.id);
+    auth.assert_nothing_refused();
+    let listed = accounts::page_of(&users.hub, Some("app-user-1"), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(listed.accounts.len(), 1);
+    let revocations = providers.handle().revocations();
+    accounts::delete(&users.hub, &owned.id).await.unwrap();
+    assert_eq!(providers.handle().revocations(), revocations);
     users.assert_nothing_refused();
 
     // Outside the roles: refused. The two SQS refusals are moto's own (nothing else checks

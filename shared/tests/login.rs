@@ -291,7 +291,7 @@ async fn a_consent_without_the_drive_scope_is_refused_revoked_and_stores_nothing
         .is_empty());
     assert!(hub
         .store
-        .find_account("google", "g-partial")
+        .find_account(None, "google", "g-partial")
         .await
         .unwrap()
         .is_none());
@@ -388,7 +388,7 @@ async fn assert_deleted_within_the_revoke_budget(hub: &Hub, server: &MockServer,
     assert!(hub.store.get_account(id).await.unwrap().is_none());
     assert!(hub
         .store
-        .find_account("google", "g-123")
+        .find_account(None, "google", "g-123")
         .await
         .unwrap()
         .is_none());

@@ -1,5 +1,6 @@
-//! `auth`: the OAuth2 login (`GET /auth/{provider}/login`) and callback
-//! (`GET /auth/{provider}/callback`). Public routes: the `state` and PKCE protect them.
+//! `auth`: the OAuth2 login (`GET /auth/{provider}/login`), its callback
+//! (`GET /auth/{provider}/callback`) and the connect page (`GET /connect?session=`). Public
+//! routes: the `state`, PKCE and the session's token protect them.
 
 use std::sync::Arc;
 
@@ -7,11 +8,12 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 use hub::deadline::Deadline;
 use hub::login;
-use hub::model::AccountView;
-use hub::web::{with_fallbacks, CallbackParams, PathParam};
+use hub::web::{
+    callback_response, connect_page, with_fallbacks, CallbackParams, PathParam, QueryParams,
+};
 use hub::{Hub, HubError};
 
 #[tokio::main]
@@ -26,6 +28,7 @@ fn app(hub: Arc<Hub>) -> Router {
         Router::new()
             .route("/auth/{provider}/login", get(begin_login))
             .route("/auth/{provider}/callback", get(complete_login))
+            .route("/connect", get(show_connect_page))
             .with_state(hub),
     )
 }
@@ -33,8 +36,10 @@ fn app(hub: Arc<Hub>) -> Router {
 async fn begin_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
+    mut query: QueryParams,
 ) -> Result<Response, HubError> {
-    let consent_url = login::begin(&hub, &provider).await?;
+    let session = query.take("session");
+    let consent_url = login::begin_with(&hub, &provider, session.as_deref()).await?;
     Ok((
         StatusCode::FOUND,
         [
@@ -52,11 +57,14 @@ async fn complete_login(
     PathParam(provider): PathParam,
     invocation: Option<Extension<lambda_http::Context>>,
     CallbackParams(callback): CallbackParams,
-) -> Result<Json<AccountView>, HubError> {
+) -> Response {
     let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
-    Ok(Json(
-        login::complete_by(&hub, &provider, callback, deadline).await?,
-    ))
+    callback_response(login::finish_by(&hub, &provider, callback, deadline).await)
+}
+
+/// The page lists the session's providers; a missing `session` is an invalid one.
+async fn show_connect_page(State(hub): State<Arc<Hub>>, query: QueryParams) -> Response {
+    connect_page(&hub, query.get("session").filter(|token| !token.is_empty())).await
 }
 
 #[cfg(test)]
@@ -167,6 +175,109 @@ mod tests {
         assert_eq!(
             (status, body["error"].as_str()),
             (StatusCode::NOT_FOUND, Some("provider_not_configured"))
+        );
+    }
+
+    async fn page(hub: Arc<Hub>, event: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        let request = lambda_http::request::from_str(event).expect("sample event parses");
+        let response = app(hub).oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    fn with_session(event: &str, token: &str) -> String {
+        let mut event: Value = serde_json::from_str(event).unwrap();
+        event["rawQueryString"] = Value::String(format!("session={token}"));
+        event["queryStringParameters"] = serde_json::json!({ "session": token });
+        event.to_string()
+    }
+
+    fn assert_page_headers(headers: &axum::http::HeaderMap) {
+        assert!(headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    }
+
+    #[tokio::test]
+    async fn the_connect_page_lists_the_sessions_providers() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let created = hub::connect::create(
+            &hub,
+            hub::connect::NewSession {
+                owner: Some("app-user-1".into()),
+                return_to: None,
+                providers: Some(vec!["onedrive".into(), "google".into()]),
+            },
+        )
+        .await
+        .unwrap();
+        let event = include_str!("../../../events/connect-page.json");
+        let (status, headers, html) = page(hub.clone(), &with_session(event, &created.token)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_page_headers(&headers);
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(html.contains("<html lang=\"en\">") && html.contains("<title>"));
+        assert!(!html.contains("<script"));
+        for (provider, name) in [
+            ("google", "Google Drive"),
+            ("onedrive", "Microsoft OneDrive"),
+        ] {
+            assert!(
+                html.contains(&format!(
+                    "href=\"&#x2F;auth&#x2F;{provider}&#x2F;login?session={}\"",
+                    created.token
+                )),
+                "{html}"
+            );
+            assert!(html.contains(&format!("Connect {name}</a>")));
+        }
+        assert!(!html.contains("Dropbox"));
+        // The login of a session goes to the consent page.
+        let login = with_session(
+            include_str!("../../../events/auth-login.json"),
+            &created.token,
+        );
+        let (status, _, _) = call(hub.clone(), &login).await;
+        assert_eq!(status, StatusCode::FOUND);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_session_gets_the_error_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let event = include_str!("../../../events/connect-page.json");
+        let mut missing: Value = serde_json::from_str(event).unwrap();
+        missing["rawQueryString"] = Value::String(String::new());
+        missing["queryStringParameters"] = serde_json::json!({});
+        for event in [
+            event.to_string(),
+            missing.to_string(),
+            with_session(event, &"x".repeat(5000)),
+            with_session(event, "%3Cscript%3Ealert(1)%3C%2Fscript%3E"),
+        ] {
+            let (status, headers, html) = page(hub.clone(), &event).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_page_headers(&headers);
+            assert!(html.contains("invalid_session"));
+            assert!(!html.contains("<script"));
+        }
+        // A login with an unknown session is the contract's JSON error.
+        let login = with_session(include_str!("../../../events/auth-login.json"), "nope");
+        let (status, _, body) = call(hub, &login).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_session"))
         );
     }
 }

@@ -1,6 +1,7 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
 //! `GET /users/{id}/changes`,
-//! `DELETE /users/{id}`, behind the API key) and the public `GET /config`.
+//! `DELETE /users/{id}`, behind the API key), connect sessions (`POST /connect/sessions`,
+//! behind the API key) and the public `GET /config`.
 
 use std::sync::Arc;
 
@@ -8,15 +9,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
 use hub::changes::{self, ChangesPage};
 use hub::deadline::Deadline;
 use hub::model::AccountView;
 use hub::web::{
-    require_api_key, users_page_response, with_fallbacks, ApiKey, ChangesQuery, FilesQuery,
-    PathParam, UsersQuery,
+    create_session_response, require_api_key, users_page_response, with_fallbacks, ApiKey,
+    ChangesQuery, FilesQuery, PathParam, SessionRequest, UsersQuery,
 };
 use hub::{Hub, HubError};
 
@@ -34,16 +35,33 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users/{id}", get(get_account).delete(delete_account))
         .route("/users/{id}/files", get(list_files))
         .route("/users/{id}/changes", get(list_changes))
+        .route("/connect/sessions", post(create_session))
         .route_layer(from_fn_with_state(api_key, require_api_key));
     with_fallbacks(management.route("/config", get(config)).with_state(hub))
 }
 
 async fn list_accounts(
     State(hub): State<Arc<Hub>>,
-    UsersQuery { limit, after }: UsersQuery,
+    UsersQuery {
+        owner,
+        limit,
+        after,
+    }: UsersQuery,
 ) -> Result<Response, HubError> {
-    let page = accounts::page(&hub, limit, after).await?;
-    Ok(users_page_response(&hub.config.public_url, limit, page))
+    let page = accounts::page_of(&hub, owner.as_deref(), limit, after).await?;
+    Ok(users_page_response(
+        &hub.config.public_url,
+        owner.as_deref(),
+        limit,
+        page,
+    ))
+}
+
+async fn create_session(
+    State(hub): State<Arc<Hub>>,
+    SessionRequest(request): SessionRequest,
+) -> Response {
+    create_session_response(&hub, request).await
 }
 
 async fn get_account(
@@ -359,5 +377,76 @@ mod tests {
                 "{query}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_connect_session_is_created_and_bad_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let allow = [(
+            "HUB_ALLOWED_RETURN_URLS".to_string(),
+            "https://app.example.com/return".to_string(),
+        )];
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &allow).await);
+        let event = include_str!("../../../events/connect-session.json");
+        let (status, headers, body) = serve(&hub, event).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        let token = body["token"].as_str().unwrap();
+        assert_eq!(
+            body["connect_url"],
+            format!("http://localhost:9000/connect?session={token}")
+        );
+        assert!(body["expires_at"].as_str().is_some());
+
+        let with_body = |body: &str| {
+            let mut event: Value = serde_json::from_str(event).unwrap();
+            event["body"] = json!(body);
+            event.to_string()
+        };
+        for (body, code) in [
+            ("{}", "invalid_request"),
+            (r#"{"owner": ""}"#, "invalid_request"),
+            (r#"{"owner": 42}"#, "invalid_request"),
+            (r#"{"owner": "a b"}"#, "invalid_request"),
+            (
+                r#"{"owner": "u", "providers": ["nosuch"]}"#,
+                "invalid_request",
+            ),
+            (
+                r#"{"owner": "u", "providers": "google"}"#,
+                "invalid_request",
+            ),
+            (
+                r#"{"owner": "u", "return_to": "https://app.example.com.evil.net/return"}"#,
+                "invalid_return_to",
+            ),
+            (
+                r#"{"owner": "u", "return_to": "https://app.example.com/return/%2e%2e/x"}"#,
+                "invalid_return_to",
+            ),
+            ("[1]", "invalid_json"),
+            ("{", "invalid_json"),
+        ] {
+            let (status, _, answer) = serve(&hub, &with_body(body)).await;
+            assert_eq!(
+                (status, answer["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some(code)),
+                "{body}"
+            );
+        }
+        let no_key = event.replace(DEV_API_KEY, "wrong");
+        let (status, _, _) = serve(&hub, &no_key).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_owner_filter_is_refused() {
+        let (status, body) = call(&users_list_event("owner=a%20b"), &[]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        );
+        let (status, body) = call(&users_list_event("owner=app-user-1"), &[]).await;
+        assert_eq!((status, body), (StatusCode::OK, json!([])));
     }
 }

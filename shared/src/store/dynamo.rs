@@ -3,10 +3,17 @@
 //! | record          | pk                                | sk              | also                          |
 //! |-----------------|-----------------------------------|-----------------|-------------------------------|
 //! | account         | `ACCOUNT#<id>`                    | `ACCOUNT`       | `gsi1pk` `PROVIDER#<p>`, `gsi1sk` `<id>` |
-//! | provider identity | `IDENTITY#<provider>#<user id>` | `IDENTITY`      | `account_id`                  |
+//! | provider identity | `IDENTITY#<provider>#<user id>` | `IDENTITY` (no owner) or `OWNER#<owner>` | `account_id` |
+//! | owner's account | `OWNER#<owner>`                   | `<provider>#<id>` | `account_id`                |
 //! | login state     | `STATE#<state>`                   | `STATE`         | `expires_at_epoch` (TTL)      |
+//! | connect session | `SESSION#<token hash>`            | `SESSION`       | `expires_at_epoch` (TTL)      |
 //! | claim           | `CLAIM#<key>`                     | `CLAIM`         | `expires_at_epoch` (TTL)      |
 //! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`| `seq` (N): its place in the feed |
+//!
+//! An identity's records share a partition, one per owner, so that `DELETE` finds every
+//! account holding a grant with one query; accounts without an owner keep version 1's key.
+//! The owner's records list one owner's accounts (`/users?owner=`) in provider and id order
+//! with one query; they are written and deleted in the account's own transactions.
 //!
 //! The `by-provider` index (`gsi1pk`, `gsi1sk`) lets fan-out page through one provider's
 //! accounts. It projects the keys and `status` only: what fan-out reads. A sync rewrites the
@@ -42,7 +49,9 @@ use serde::Serialize;
 
 use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
-use crate::model::{Account, AccountStatus, AccountView, FileEntry, LoginState, Page};
+use crate::model::{
+    Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page,
+};
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 pub const PROVIDER_INDEX: &str = "by-provider";
@@ -68,6 +77,7 @@ const VIEW_ATTRIBUTES: &[&str] = &[
     "status",
     "connected_at",
     "last_synced_at",
+    "owner",
 ];
 /// Chunks written at once: enough to hide latency, few enough not to throttle a new table.
 const BATCHES_IN_FLIGHT: usize = 4;
@@ -107,15 +117,42 @@ fn account_pk(id: &str) -> String {
     format!("ACCOUNT#{id}")
 }
 
-fn identity_key(provider: &str, provider_user_id: &str) -> Item {
+fn identity_pk(provider: &str, provider_user_id: &str) -> String {
+    format!("IDENTITY#{provider}#{provider_user_id}")
+}
+
+/// The identity record of an owner's account; version 1's key when there is no owner.
+fn identity_key(owner: Option<&str>, provider: &str, provider_user_id: &str) -> Item {
+    let sk = match owner {
+        None => "IDENTITY".to_string(),
+        Some(owner) => format!("OWNER#{owner}"),
+    };
     HashMap::from([
-        (
-            "pk".to_string(),
-            s(format!("IDENTITY#{provider}#{provider_user_id}")),
-        ),
-        ("sk".to_string(), s("IDENTITY")),
+        ("pk".to_string(), s(identity_pk(provider, provider_user_id))),
+        ("sk".to_string(), s(sk)),
     ])
 }
+
+/// The record that lists an account under its owner.
+fn owner_key(owner: &str, provider: &str, id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("OWNER#{owner}"))),
+        ("sk".to_string(), s(format!("{provider}#{id}"))),
+    ])
+}
+
+fn session_key(id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("SESSION#{id}"))),
+        ("sk".to_string(), s("SESSION")),
+    ])
+}
+
+/// How long a session's item outlives the session, so that a callback that comes late still
+/// finds where to send the browser back to (DynamoDB's TTL removes it after that).
+const SESSION_KEPT_SECONDS: i64 = 3600;
+/// A session's end in Unix seconds, what the spend's condition compares.
+const SESSION_END_ATTRIBUTE: &str = "ends_at_epoch";
 
 fn account_key(id: &str) -> Item {
     HashMap::from([
@@ -378,6 +415,43 @@ impl DynamoStore {
         Ok(Page { items, next })
     }
 
+    /// One page of an owner's account ids of one provider, in id order, after `after`.
+    async fn query_owner(
+        &self,
+        owner: &str,
+        provider: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<String>> {
+        let prefix = format!("{provider}#");
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :provider)")
+            .expression_attribute_values(":pk", s(format!("OWNER#{owner}")))
+            .expression_attribute_values(":provider", s(&prefix))
+            .projection_expression("account_id")
+            .consistent_read(true)
+            .set_exclusive_start_key(after.map(|id| owner_key(owner, provider, id)))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let items = answer
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| string_attr(item, "account_id"))
+            .collect();
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| string_attr(key, "sk"))
+            .and_then(|sk| sk.strip_prefix(&prefix).map(str::to_string));
+        Ok(Page { items, next })
+    }
+
     async fn write_batches(&self, requests: Vec<WriteRequest>) -> HubResult<()> {
         let chunks: Vec<Vec<WriteRequest>> =
             requests.chunks(BATCH_SIZE).map(<[_]>::to_vec).collect();
@@ -405,19 +479,28 @@ impl DynamoStore {
                 .build())
         };
         let outcome = retry(&DELETE_RETRY, (), |()| async {
-            let result = self
+            let mut transaction = self
                 .client
                 .transact_write_items()
                 .transact_items(delete(
-                    identity_key(&account.provider, &account.provider_user_id),
+                    identity_key(
+                        account.owner.as_deref(),
+                        &account.provider,
+                        &account.provider_user_id,
+                    ),
                     None,
                 )?)
                 .transact_items(delete(
                     account_key(&account.id),
                     Some("attribute_exists(pk)"),
-                )?)
-                .send()
-                .await;
+                )?);
+            if let Some(owner) = &account.owner {
+                transaction = transaction.transact_items(delete(
+                    owner_key(owner, &account.provider, &account.id),
+                    None,
+                )?);
+            }
+            let result = transaction.send().await;
             let reasons = match result {
                 Ok(_) => return Ok(Attempt::Done(true)),
                 Err(SdkError::ServiceError(e)) => match e.err() {
@@ -515,6 +598,7 @@ impl Store for DynamoStore {
 
     async fn find_account(
         &self,
+        owner: Option<&str>,
         provider: &str,
         provider_user_id: &str,
     ) -> HubResult<Option<Account>> {
@@ -522,7 +606,7 @@ impl Store for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(identity_key(provider, provider_user_id)))
+            .set_key(Some(identity_key(owner, provider, provider_user_id)))
             .consistent_read(true)
             .send()
             .await
@@ -537,8 +621,46 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn identity_holders(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> HubResult<Vec<String>> {
+        let mut holders = Vec::new();
+        let mut start = None;
+        loop {
+            let answer = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(identity_pk(provider, provider_user_id)))
+                .projection_expression("account_id")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| failed("Query", e))?;
+            holders.extend(
+                answer
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|item| string_attr(item, "account_id")),
+            );
+            start = answer.last_evaluated_key;
+            if start.is_none() {
+                return Ok(holders);
+            }
+        }
+    }
+
     async fn create_account(&self, account: &Account) -> HubResult<Write> {
-        let mut identity = identity_key(&account.provider, &account.provider_user_id);
+        let mut identity = identity_key(
+            account.owner.as_deref(),
+            &account.provider,
+            &account.provider_user_id,
+        );
         identity.insert("account_id".into(), s(&account.id));
         let put = |item: Item| -> HubResult<TransactWriteItem> {
             Ok(TransactWriteItem::builder()
@@ -552,13 +674,17 @@ impl Store for DynamoStore {
                 )
                 .build())
         };
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .transact_items(put(identity)?)
-            .transact_items(put(account_item(account)?)?)
-            .send()
-            .await;
+            .transact_items(put(account_item(account)?)?);
+        if let Some(owner) = &account.owner {
+            let mut listed = owner_key(owner, &account.provider, &account.id);
+            listed.insert("account_id".into(), s(&account.id));
+            transaction = transaction.transact_items(put(listed)?);
+        }
+        let result = transaction.send().await;
         match result {
             Ok(_) => Ok(Write::Done),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
@@ -627,9 +753,16 @@ impl Store for DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<AccountView>> {
-        let ids = self
-            .query_provider_index(&scope.provider, after, limit, false)
-            .await?;
+        let ids = match &scope.owner {
+            Some(owner) => {
+                self.query_owner(owner, &scope.provider, after, limit)
+                    .await?
+            }
+            None => {
+                self.query_provider_index(&scope.provider, after, limit, false)
+                    .await?
+            }
+        };
         Ok(Page {
             items: self.get_account_views(&ids.items).await?,
             next: ids.next,
@@ -747,6 +880,72 @@ impl Store for DynamoStore {
             .await
             .map_err(|e| failed("PutItem", e))?;
         Ok(())
+    }
+
+    async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()> {
+        let mut key = session_key(&session.id);
+        key.insert(
+            TTL_ATTRIBUTE.into(),
+            AttributeValue::N((session.expires_at.timestamp() + SESSION_KEPT_SECONDS).to_string()),
+        );
+        key.insert(
+            SESSION_END_ATTRIBUTE.into(),
+            AttributeValue::N(session.expires_at.timestamp().to_string()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(session, key)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| failed("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        answer.item.map(from_item).transpose()
+    }
+
+    async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        // The session's end is checked on its own number, not the TTL's (which keeps the item
+        // an hour longer), nor on the RFC 3339 text, which does not order as a string.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(id)))
+            .update_expression("SET #spent = :spent")
+            .condition_expression("attribute_exists(pk) AND #spent = :unspent AND #end > :now")
+            .expression_attribute_names("#spent", "spent")
+            .expression_attribute_names("#end", SESSION_END_ATTRIBUTE)
+            .expression_attribute_values(":spent", AttributeValue::Bool(true))
+            .expression_attribute_values(":unspent", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(failed("UpdateItem", e)),
+        }
     }
 
     async fn take_login_state(

@@ -9,9 +9,13 @@
 //! DynamoDB.
 //!
 //! ```text
-//! accounts/<hex id>.json          identities/<hex provider:user>.json
-//! states/<hex state>.json         files/<hex account id>/<hex file id>.json
+//! accounts/<hex id>.json          identities/<hex provider:user>.json           (no owner)
+//! states/<hex state>.json         identities/<hex provider:user>.owners/<sha256 owner>.json
+//! sessions/<hex session id>.json  files/<hex account id>/<hex file id>.json
 //! ```
+//!
+//! An owner is up to 128 characters: its hash, not its hex, names its identity file, so that
+//! the name stays within file-name limits.
 
 use std::fs::{self, File};
 use std::io::{self, Write as _};
@@ -23,10 +27,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
-use crate::model::{Account, AccountStatus, AccountView, FileEntry, LoginState, Page};
+use crate::model::{
+    Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page,
+};
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -44,7 +51,14 @@ struct IdentityRecord {
     account_id: String,
 }
 
-const DIRS: &[&str] = &["accounts", "identities", "states", "files", "claims"];
+const DIRS: &[&str] = &[
+    "accounts",
+    "identities",
+    "states",
+    "sessions",
+    "files",
+    "claims",
+];
 
 impl LocalStore {
     pub fn open(data_dir: &Path) -> HubResult<Self> {
@@ -103,9 +117,34 @@ fn account_path(root: &Path, id: &str) -> PathBuf {
     root.join("accounts").join(file_name(id))
 }
 
-fn identity_path(root: &Path, provider: &str, provider_user_id: &str) -> PathBuf {
-    root.join("identities")
-        .join(file_name(&format!("{provider}:{provider_user_id}")))
+/// The identity record of an owner's account (version 1's name when there is no owner).
+fn identity_path(
+    root: &Path,
+    owner: Option<&str>,
+    provider: &str,
+    provider_user_id: &str,
+) -> PathBuf {
+    match owner {
+        None => root
+            .join("identities")
+            .join(file_name(&format!("{provider}:{provider_user_id}"))),
+        Some(owner) => owners_dir(root, provider, provider_user_id).join(format!(
+            "{}.json",
+            hex::encode(sha2::Sha256::digest(owner.as_bytes()))
+        )),
+    }
+}
+
+/// Where the identity records of the owners of one provider identity are.
+fn owners_dir(root: &Path, provider: &str, provider_user_id: &str) -> PathBuf {
+    root.join("identities").join(format!(
+        "{}.owners",
+        hex::encode(format!("{provider}:{provider_user_id}"))
+    ))
+}
+
+fn session_path(root: &Path, id: &str) -> PathBuf {
+    root.join("sessions").join(file_name(id))
 }
 
 fn state_path(root: &Path, state: &str) -> PathBuf {
@@ -251,20 +290,33 @@ fn remove_doomed_indexes(files: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes the login states that expired: anonymous `/login` calls must not grow `states/`
-/// without bound. A state that cannot be read is left for the next sweep.
+/// Removes the login states and connect sessions that expired: anonymous `/login` calls
+/// must not grow `states/` without bound, nor the apps' sessions `sessions/`. A record that
+/// cannot be read is left for the next sweep.
 fn remove_expired_states(root: &Path, now: DateTime<Utc>) -> io::Result<()> {
-    let dir = root.join("states");
     let _lock = lock(root)?;
-    for name in sorted_names(&dir, None)? {
-        let path = dir.join(name);
+    let states = root.join("states");
+    for name in sorted_names(&states, None)? {
+        let path = states.join(name);
         if let Ok(Some(state)) = read_json::<LoginState>(&path) {
             if state.expires_at <= now {
                 fs::remove_file(&path)?;
             }
         }
     }
-    sync_dir(&dir)
+    sync_dir(&states)?;
+    let sessions = root.join("sessions");
+    for name in sorted_names(&sessions, None)? {
+        let path = sessions.join(name);
+        if let Ok(Some(session)) = read_json::<ConnectSession>(&path) {
+            // Kept a while past its end, so that a callback that comes late still finds
+            // where to send the browser back to.
+            if session.expires_at + chrono::Duration::hours(1) <= now {
+                fs::remove_file(&path)?;
+            }
+        }
+    }
+    sync_dir(&sessions)
 }
 
 #[async_trait]
@@ -280,10 +332,11 @@ impl Store for LocalStore {
 
     async fn find_account(
         &self,
+        owner: Option<&str>,
         provider: &str,
         provider_user_id: &str,
     ) -> HubResult<Option<Account>> {
-        let path_of_identity = identity_path(&self.root, provider, provider_user_id);
+        let path_of_identity = identity_path(&self.root, owner, provider, provider_user_id);
         self.run(
             move |root| match read_json::<IdentityRecord>(&path_of_identity)? {
                 Some(identity) => read_json(&account_path(root, &identity.account_id)),
@@ -293,11 +346,40 @@ impl Store for LocalStore {
         .await
     }
 
+    async fn identity_holders(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> HubResult<Vec<String>> {
+        let (provider, user) = (provider.to_string(), provider_user_id.to_string());
+        self.run(move |root| {
+            let mut holders = Vec::new();
+            if let Some(record) =
+                read_json::<IdentityRecord>(&identity_path(root, None, &provider, &user))?
+            {
+                holders.push(record.account_id);
+            }
+            let owners = owners_dir(root, &provider, &user);
+            for name in sorted_names(&owners, None)? {
+                if let Some(record) = read_json::<IdentityRecord>(&owners.join(name))? {
+                    holders.push(record.account_id);
+                }
+            }
+            Ok(holders)
+        })
+        .await
+    }
+
     async fn create_account(&self, account: &Account) -> HubResult<Write> {
         let account = account.clone();
         self.run(move |root| {
             let _lock = lock(root)?;
-            let identity = identity_path(root, &account.provider, &account.provider_user_id);
+            let identity = identity_path(
+                root,
+                account.owner.as_deref(),
+                &account.provider,
+                &account.provider_user_id,
+            );
             let path = account_path(root, &account.id);
             let claimed = read_json::<IdentityRecord>(&identity)?
                 .is_some_and(|record| account_path(root, &record.account_id).exists());
@@ -307,6 +389,12 @@ impl Store for LocalStore {
             // The identity first, then the account: a crash between the two leaves an identity
             // pointing at no account, which counts as unclaimed and is overwritten by the next
             // login, so no orphan account ever shows in /users.
+            let identities = root.join("identities");
+            let parent = identity.parent().expect("identity paths have a parent");
+            if parent != identities && !parent.exists() {
+                fs::create_dir_all(parent)?;
+                sync_dir(&identities)?;
+            }
             write_durably(
                 &identity,
                 &IdentityRecord {
@@ -359,8 +447,26 @@ impl Store for LocalStore {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<AccountView>> {
-        // An account file is a few hundred bytes: reading it whole costs nothing here.
-        let page = self.list_accounts(&scope.provider, after, limit).await?;
+        // An account file is a few hundred bytes: reading it whole costs nothing here, and a
+        // development store can filter the owner by reading (DynamoDB keeps an owner index).
+        let scope = scope.clone();
+        let after = after.map(str::to_string);
+        let page = self
+            .run(move |root| {
+                read_page(
+                    &root.join("accounts"),
+                    after.as_deref(),
+                    limit,
+                    |a: &Account| {
+                        a.provider == scope.provider
+                            && scope
+                                .owner
+                                .as_ref()
+                                .is_none_or(|owner| a.owner.as_ref() == Some(owner))
+                    },
+                )
+            })
+            .await?;
         Ok(Page {
             items: page.items.iter().map(AccountView::from).collect(),
             next: page.next,
@@ -401,6 +507,7 @@ impl Store for LocalStore {
                     remove_durably(&path)?;
                     remove_durably(&identity_path(
                         root,
+                        account.owner.as_deref(),
                         &account.provider,
                         &account.provider_user_id,
                     ))?;
@@ -461,6 +568,48 @@ impl Store for LocalStore {
                 remove_expired_states(root, Utc::now())?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()> {
+        let session = session.clone();
+        let sweep = self.sweep_due();
+        self.run(move |root| {
+            write_durably(&session_path(root, &session.id), &session)?;
+            if sweep {
+                remove_expired_states(root, Utc::now())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        let id = id.to_string();
+        self.run(move |root| read_json(&session_path(root, &id)))
+            .await
+    }
+
+    async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        let id = id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = session_path(root, &id);
+            match read_json::<ConnectSession>(&path)? {
+                Some(mut session) if session.usable(now) => {
+                    session.spent = true;
+                    write_durably(&path, &session)?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
         })
         .await
     }

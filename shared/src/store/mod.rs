@@ -4,6 +4,9 @@
 //!   second login with the same identity finds and updates the same account;
 //! - account updates are conditional on the version read, so a stale writer loses cleanly;
 //! - a login state is consumed at most once, and an expired one is absent;
+//! - accounts are keyed by owner, provider and provider identity: one identity connected by
+//!   two owners is two accounts (accounts without an owner keep their version 1 keys);
+//! - a connect session is spent at most once (a conditional write), and never once expired;
 //! - file index writes are upserts, and deleting an account removes its index first;
 //! - every entry written carries the change feed's sequence number it was given, and the feed
 //!   reads entries in that order up to a watermark.
@@ -15,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::HubResult;
-use crate::model::{Account, AccountView, FileEntry, LoginState, Page};
+use crate::model::{Account, AccountView, ConnectSession, FileEntry, LoginState, Page};
 
 /// How a conditional write ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,15 +33,26 @@ pub enum Write {
 pub trait Store: Send + Sync {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>>;
 
-    /// The account of a provider identity, if one is connected.
+    /// The account of a provider identity for `owner` (`None`: the accounts of logins
+    /// without a session), if one is connected.
     async fn find_account(
         &self,
+        owner: Option<&str>,
         provider: &str,
         provider_user_id: &str,
     ) -> HubResult<Option<Account>>;
 
-    /// Creates the account and its identity record together. `Conflict` when the identity
-    /// is already connected (a concurrent login won).
+    /// The ids of the accounts holding a provider identity, whatever their owner: what
+    /// `DELETE` looks at before it revokes a grant that other accounts share. May name an
+    /// account a crash left half-created; callers read the accounts they act on.
+    async fn identity_holders(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> HubResult<Vec<String>>;
+
+    /// Creates the account and its identity record (for its owner) together. `Conflict`
+    /// when the owner already has this identity connected (a concurrent login won).
     async fn create_account(&self, account: &Account) -> HubResult<Write>;
 
     /// Replaces the account if its stored version is still `expected_version`. The caller
@@ -92,6 +106,17 @@ pub trait Store: Send + Sync {
     async fn release_claim(&self, key: &str) -> HubResult<()>;
 
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()>;
+
+    /// Stores a new connect session under its id (the hash of its token).
+    async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()>;
+
+    /// The session as stored, spent or expired alike (the callback still needs the
+    /// `return_to` of an expired one); `None` when unknown.
+    async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>>;
+
+    /// Spends the session: true for one caller only, and only while it is unspent and not
+    /// expired at `now` (a conditional write, so two callbacks cannot both spend it).
+    async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool>;
 
     /// Removes and returns the state; `None` when unknown, already used or expired.
     async fn take_login_state(
@@ -152,19 +177,25 @@ pub trait Store: Send + Sync {
     ) -> HubResult<Page<FileEntry>>;
 }
 
-/// Which accounts a listing covers: one provider's. A field per further filter joins it (the
-/// account `owner`, once accounts have one), so callers of
-/// [`Store::list_account_views`] keep their shape.
+/// Which accounts a listing covers: one provider's, and with `owner` only that owner's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountScope {
     pub provider: String,
+    pub owner: Option<String>,
 }
 
 impl AccountScope {
     pub fn provider(provider: impl Into<String>) -> Self {
         AccountScope {
             provider: provider.into(),
+            owner: None,
         }
+    }
+
+    /// Narrowed to one owner's accounts.
+    pub fn owned_by(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
     }
 }
 

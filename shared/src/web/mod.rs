@@ -7,6 +7,7 @@
 
 mod api_key;
 mod changes;
+mod connect;
 mod error;
 mod extract;
 mod files;
@@ -20,6 +21,10 @@ use crate::error::HubError;
 
 pub use api_key::{require_api_key, ApiKey};
 pub use changes::ChangesQuery;
+pub use connect::{
+    callback_response, connect_page, create_session_response, display_name, SessionRequest,
+    PAGE_CSP,
+};
 pub use error::status_code;
 pub use extract::{JsonBody, PathParam, QueryParams};
 pub use files::FilesQuery;

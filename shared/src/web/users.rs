@@ -17,6 +17,8 @@ use crate::error::HubError;
 /// previous page's `Link`, decoded back into the position to resume after.
 #[derive(Debug, PartialEq)]
 pub struct UsersQuery {
+    /// `?owner=`: one owner's accounts only.
+    pub owner: Option<String>,
     pub limit: usize,
     pub after: Option<AccountPosition>,
 }
@@ -25,6 +27,7 @@ impl UsersQuery {
     /// A limit out of range, or a cursor this hub could not have issued, is `invalid_request`.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, HubError> {
         Ok(UsersQuery {
+            owner: None,
             limit: page_limit(limit, DEFAULT_ACCOUNT_PAGE, MAX_ACCOUNT_PAGE)?,
             after: cursor.map(AccountPosition::from_cursor).transpose()?,
         })
@@ -36,25 +39,51 @@ impl<S: Send + Sync> FromRequestParts<S> for UsersQuery {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let query = QueryParams::from_request_parts(parts, state).await?;
-        UsersQuery::parse(query.get("limit"), query.get("cursor"))
+        let owner = match query.get("owner") {
+            Some(owner) if crate::connect::valid_owner(owner) => Some(owner.to_string()),
+            Some(_) => {
+                return Err(HubError::InvalidRequest(
+                    "owner must be 1 to 128 characters of A-Za-z0-9._:@-".into(),
+                ))
+            }
+            None => None,
+        };
+        Ok(UsersQuery {
+            owner,
+            ..UsersQuery::parse(query.get("limit"), query.get("cursor"))?
+        })
     }
 }
 
-/// The `Link` of the page after `next`, with the same `limit` (RFC 8288 §3: a URI reference
-/// in angle brackets, then `rel="next"`). The cursor is hex, so it needs no escaping.
-pub fn next_link(public_url: &str, limit: usize, next: &AccountPosition) -> String {
+/// The `Link` of the page after `next`, with the same `limit` and `owner` (RFC 8288 §3: a URI
+/// reference in angle brackets, then `rel="next"`). The cursor is hex and an owner's
+/// characters are all allowed in a query, so neither needs escaping.
+pub fn next_link(
+    public_url: &str,
+    owner: Option<&str>,
+    limit: usize,
+    next: &AccountPosition,
+) -> String {
+    let owner = owner
+        .map(|owner| format!("owner={owner}&"))
+        .unwrap_or_default();
     format!(
-        "<{public_url}/users?limit={limit}&cursor={}>; rel=\"next\"",
+        "<{public_url}/users?{owner}limit={limit}&cursor={}>; rel=\"next\"",
         next.to_cursor()
     )
 }
 
 /// 200 with the page's rows as a plain list, and a `Link` to the next page while accounts
 /// remain.
-pub fn users_page_response(public_url: &str, limit: usize, page: AccountsPage) -> Response {
+pub fn users_page_response(
+    public_url: &str,
+    owner: Option<&str>,
+    limit: usize,
+    page: AccountsPage,
+) -> Response {
     let mut response = Json(page.accounts).into_response();
     if let Some(next) = &page.next {
-        match HeaderValue::from_str(&next_link(public_url, limit, next)) {
+        match HeaderValue::from_str(&next_link(public_url, owner, limit, next)) {
             Ok(link) => {
                 response.headers_mut().insert(LINK, link);
             }
@@ -109,9 +138,16 @@ mod tests {
             id: "abc".into(),
         };
         assert_eq!(
-            next_link("https://hub.example", 50, &next),
+            next_link("https://hub.example", None, 50, &next),
             format!(
                 "<https://hub.example/users?limit=50&cursor={}>; rel=\"next\"",
+                hex::encode("google/abc")
+            )
+        );
+        assert_eq!(
+            next_link("https://hub.example", Some("u-1"), 50, &next),
+            format!(
+                "<https://hub.example/users?owner=u-1&limit=50&cursor={}>; rel=\"next\"",
                 hex::encode("google/abc")
             )
         );

@@ -1,0 +1,259 @@
+//! The HTTP side of connect sessions (contract section 5): the body of
+//! `POST /connect/sessions`, the connect page `GET /connect?session=`, and the callback's
+//! redirect back to the app.
+//!
+//! The page is plain HTML: no script, no external asset, one link per provider. Its headers
+//! keep the token where it is: `no-store` (no cache keeps the page), `no-referrer` (the
+//! provider's consent page never sees the hub's URL with the token) and a CSP that allows no
+//! script and no framing (a page that connects a drive must not be clickjacked).
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+
+use super::JsonBody;
+use crate::connect::{self, NewSession};
+use crate::error::HubError;
+use crate::hub::Hub;
+use crate::login::Finished;
+
+/// What the page allows: its own inline style only, nothing else, and no framing at all.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; \
+     script-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The body of `POST /connect/sessions`. A field of the wrong type is `invalid_request` like
+/// a missing owner (the contract's code for a malformed session request), not `invalid_json`,
+/// which stays for bodies that are not a JSON object.
+pub struct SessionRequest(pub NewSession);
+
+impl<S: Send + Sync> FromRequest<S> for SessionRequest {
+    type Rejection = HubError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(body) = JsonBody::<Value>::from_request(request, state).await?;
+        let text = |name: &str| -> Result<Option<String>, HubError> {
+            match body.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(value)) => Ok(Some(value.clone())),
+                Some(_) => Err(HubError::InvalidRequest(format!("{name} must be a string"))),
+            }
+        };
+        let providers = match body.get("providers") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(names)) => Some(
+                names
+                    .iter()
+                    .map(|name| name.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        HubError::InvalidRequest("providers must be a list of names".into())
+                    })?,
+            ),
+            Some(_) => {
+                return Err(HubError::InvalidRequest(
+                    "providers must be a list of names".into(),
+                ))
+            }
+        };
+        Ok(SessionRequest(NewSession {
+            owner: text("owner")?,
+            return_to: text("return_to")?,
+            providers,
+        }))
+    }
+}
+
+/// 201 with the new session.
+pub async fn create_session_response(hub: &Hub, request: NewSession) -> Response {
+    match connect::create(hub, request).await {
+        Ok(created) => (
+            StatusCode::CREATED,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(created),
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The name a person knows the provider by.
+pub fn display_name(provider: &str) -> &str {
+    match provider {
+        "google" => "Google Drive",
+        "onedrive" => "Microsoft OneDrive",
+        "dropbox" => "Dropbox",
+        other => other,
+    }
+}
+
+/// `GET /connect?session=`: the page of a usable session, or the `invalid_session` page.
+/// A store failure is the hub's fault: a 500 page, never the error page of a bad session.
+pub async fn connect_page(hub: &Hub, token: Option<&str>) -> Response {
+    match connect::open(hub, token).await {
+        Ok(session) => {
+            let token = token.unwrap_or_default();
+            let links: String = session
+                .providers
+                .iter()
+                .map(|provider| {
+                    let href = format!(
+                        "/auth/{}/login?session={}",
+                        url_part(provider),
+                        url_part(token)
+                    );
+                    format!(
+                        "      <li><a class=\"provider\" href=\"{}\">Connect {}</a></li>\n",
+                        escape(&href),
+                        escape(display_name(provider))
+                    )
+                })
+                .collect();
+            page(
+                StatusCode::OK,
+                "Connect a drive",
+                &format!(
+                    "    <h1>Connect a drive</h1>\n    <p>Choose where your files are. \
+                     You will be asked to allow access, then brought back.</p>\n    \
+                     <ul class=\"providers\">\n{links}    </ul>\n"
+                ),
+            )
+        }
+        Err(error @ HubError::InvalidSession) => page(
+            StatusCode::BAD_REQUEST,
+            "Link expired",
+            &format!(
+                "    <h1>This connect link cannot be used</h1>\n    <p>{}</p>\n    \
+                 <p>Go back to the app and start again. Error code: \
+                 <code class=\"error-code\">{}</code></p>\n",
+                escape(&error.public_message()),
+                error.code()
+            ),
+        ),
+        Err(error) => {
+            tracing::error!(error = %error, "connect page failed");
+            page(
+                crate::web::status_code(&error),
+                "Something went wrong",
+                &format!(
+                    "    <h1>Something went wrong</h1>\n    <p>{}</p>\n    <p>Error code: \
+                     <code class=\"error-code\">{}</code></p>\n",
+                    escape(&error.public_message()),
+                    error.code()
+                ),
+            )
+        }
+    }
+}
+
+/// The callback's answer: a 302 back to the session's `return_to` with the outcome when it
+/// has one, the contract's JSON otherwise.
+pub fn callback_response(finished: Finished) -> Response {
+    match finished.return_to {
+        Some(return_to) => {
+            let outcome = finished
+                .result
+                .as_ref()
+                .map(|account| (account.id.clone(), account.provider.clone()));
+            let location = connect::return_url(&return_to, &outcome);
+            match HeaderValue::from_str(&location) {
+                Ok(location) => (
+                    StatusCode::FOUND,
+                    [
+                        (header::LOCATION, location),
+                        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                        (
+                            header::REFERRER_POLICY,
+                            HeaderValue::from_static("no-referrer"),
+                        ),
+                    ],
+                )
+                    .into_response(),
+                // An allowlisted URL serialised by the url crate is a valid header value.
+                Err(e) => HubError::internal(format!("return_to header: {e}")).into_response(),
+            }
+        }
+        None => match finished.result {
+            Ok(account) => Json(account).into_response(),
+            Err(error) => error.into_response(),
+        },
+    }
+}
+
+/// A whole page with the connect page's headers.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\">\n  <head>\n    <meta charset=\"utf-8\">\n    \
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n    \
+         <title>{}</title>\n    <style>{STYLE}</style>\n  </head>\n  <body>\n  <main>\n{body}  \
+         </main>\n  </body>\n</html>\n",
+        escape(title)
+    );
+    let mut response = (status, Html(html)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Large, high-contrast targets with a visible focus ring; system fonts, nothing fetched.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f5f6f8;\
+color:#1b1f24}main{max-width:28rem;margin:4rem auto;padding:2rem;background:#fff;\
+border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.12)}h1{font-size:1.5rem;margin-top:0}\
+ul.providers{list-style:none;padding:0}ul.providers li{margin:.75rem 0}\
+a.provider{display:block;padding:.9rem 1rem;border:2px solid #1b5fd1;border-radius:8px;\
+color:#0b3d91;font-weight:600;text-decoration:none;text-align:center}\
+a.provider:hover{background:#eaf1fd}a.provider:focus{outline:3px solid #f0b400;\
+outline-offset:2px}code{background:#eef0f3;padding:.1rem .3rem;border-radius:4px}";
+
+fn escape(text: &str) -> String {
+    html_escape::encode_safe(text).into_owned()
+}
+
+/// A value in a URL's path or query, percent-encoded: a token is base64url and a provider a
+/// known name, but the page never trusts that.
+fn url_part(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, URL_PART).to_string()
+}
+
+/// Everything but RFC 3986's unreserved characters.
+const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped() {
+        let escaped = escape("<a href=\"x\">&'");
+        assert!(
+            escaped.starts_with("&lt;a href=&quot;x&quot;&gt;&amp;"),
+            "{escaped}"
+        );
+        assert!(!escaped.contains(['<', '>', '"', '\'']), "{escaped}");
+        assert_eq!(url_part("a b/\"<"), "a%20b%2F%22%3C");
+    }
+
+    #[test]
+    fn the_csp_allows_no_script_and_no_framing() {
+        assert!(PAGE_CSP.contains("script-src 'none'"));
+        assert!(PAGE_CSP.contains("frame-ancestors 'none'"));
+        assert!(!PAGE_CSP.contains("http"));
+    }
+}

@@ -1,0 +1,399 @@
+//! Connect sessions (contract section 5) on both stores, against the testkit's stand-ins:
+//! creation and its refusals, the login bound to the session's providers, the callback that
+//! connects for the session's owner and spends the session, expiry, one spend out of many
+//! concurrent ones, accounts keyed by owner, `/users?owner=` and DELETE's revocation rule.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use hub::accounts;
+use hub::connect::{self, NewSession};
+use hub::deadline::Deadline;
+use hub::login::{self, Callback, Finished};
+use hub::model::ConnectSession;
+use hub::store::dynamo::DynamoStore;
+use hub::{Hub, HubError};
+use hub_testkit::FakeProviders;
+
+const RETURN_TO: &str = "https://app.example.com/return";
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Local,
+    Dynamo,
+}
+
+const BACKENDS: [Backend; 2] = [Backend::Local, Backend::Dynamo];
+
+async fn fixture(backend: Backend) -> (FakeProviders, Hub, tempfile::TempDir) {
+    let providers = FakeProviders::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = providers.env_vars();
+    vars.push((
+        "HUB_ALLOWED_RETURN_URLS".into(),
+        format!("{RETURN_TO}, http://127.0.0.1:1/done"),
+    ));
+    let mut hub = hub::testing::local_hub(dir.path(), &vars).await;
+    if let Backend::Dynamo = backend {
+        let (client, table) = common::dynamo_table().await;
+        hub.store = Arc::new(DynamoStore::new(client, table));
+    }
+    (providers, hub, dir)
+}
+
+fn request(owner: &str, return_to: Option<&str>, providers: Option<&[&str]>) -> NewSession {
+    NewSession {
+        owner: Some(owner.into()),
+        return_to: return_to.map(str::to_string),
+        providers: providers.map(|names| names.iter().map(|n| n.to_string()).collect()),
+    }
+}
+
+/// Follows the consent URL to the stand-in, which consents (or denies) at once, and hands
+/// its redirect to the callback.
+async fn consent(hub: &Hub, provider: &str, consent_url: &str) -> Finished {
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(consent_url)
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    login::finish_by(
+        hub,
+        provider,
+        Callback {
+            code: query.get("code").cloned(),
+            state: query.get("state").cloned(),
+            error: query.get("error").cloned(),
+        },
+        Deadline::of_invocation(None),
+    )
+    .await
+}
+
+async fn connect_with(hub: &Hub, token: &str, provider: &str) -> Finished {
+    let url = login::begin_with(hub, provider, Some(token)).await.unwrap();
+    consent(hub, provider, &url).await
+}
+
+#[tokio::test]
+async fn a_session_is_validated_when_created() {
+    for backend in BACKENDS {
+        let (_providers, hub, _dir) = fixture(backend).await;
+        let code = |r: Result<_, HubError>| r.map(|_| ()).unwrap_err().code();
+        let missing = NewSession::default();
+        assert_eq!(
+            code(connect::create(&hub, missing).await),
+            "invalid_request"
+        );
+        for owner in ["", "has space", "a/b", &"x".repeat(129)] {
+            assert_eq!(
+                code(connect::create(&hub, request(owner, None, None)).await),
+                "invalid_request",
+                "{owner}"
+            );
+        }
+        for providers in [&["nosuch"][..], &["dropbox"][..], &[][..]] {
+            assert_eq!(
+                code(connect::create(&hub, request("u-1", None, Some(providers))).await),
+                "invalid_request",
+                "{providers:?}"
+            );
+        }
+        for bad in [
+            "https://app.example.com.evil.net/return",
+            "https://app.example.com/return/../admin",
+            "//evil.net",
+            "https://app.example.com@evil.net/return",
+        ] {
+            assert_eq!(
+                code(connect::create(&hub, request("u-1", Some(bad), None)).await),
+                "invalid_return_to",
+                "{bad}"
+            );
+        }
+
+        let created = connect::create(&hub, request("u-1", Some(RETURN_TO), None))
+            .await
+            .unwrap();
+        assert_eq!(
+            created.connect_url,
+            format!(
+                "{}/connect?session={}",
+                hub.config.public_url, created.token
+            )
+        );
+        let lifetime = created.expires_at - Utc::now();
+        assert!(lifetime > Duration::minutes(29) && lifetime <= Duration::minutes(30));
+        // Only the hash is kept.
+        let stored = hub
+            .store
+            .get_connect_session(&connect::session_id(&created.token))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(stored.id, created.token);
+        assert_eq!(stored.owner, "u-1");
+        assert_eq!(stored.providers, ["google", "onedrive"]);
+        assert!(hub
+            .store
+            .get_connect_session(&created.token)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_session_connects_one_account_for_its_owner_then_is_spent() {
+    for backend in BACKENDS {
+        let (providers, hub, _dir) = fixture(backend).await;
+        let created = connect::create(&hub, request("u-1", Some(RETURN_TO), Some(&["google"])))
+            .await
+            .unwrap();
+        // A provider the session does not offer, and tokens that are not one.
+        for (provider, token) in [
+            ("onedrive", created.token.as_str()),
+            ("google", "not-a-token"),
+            ("google", &"A".repeat(43)),
+        ] {
+            assert!(
+                matches!(
+                    login::begin_with(&hub, provider, Some(token)).await,
+                    Err(HubError::InvalidSession)
+                ),
+                "{backend:?} {provider}"
+            );
+        }
+
+        // A denied consent comes back to the app and leaves the session usable.
+        providers.deny_next_consent();
+        let denied = connect_with(&hub, &created.token, "google").await;
+        assert_eq!(denied.return_to.as_deref(), Some(RETURN_TO));
+        assert!(matches!(denied.result, Err(HubError::AuthorizationDenied)));
+        connect::open(&hub, Some(&created.token)).await.unwrap();
+
+        let connected = connect_with(&hub, &created.token, "google").await;
+        assert_eq!(connected.return_to.as_deref(), Some(RETURN_TO));
+        let account = connected.result.unwrap();
+        assert_eq!(account.owner.as_deref(), Some("u-1"));
+
+        // Spent: neither the page nor a login can use it again.
+        assert!(matches!(
+            connect::open(&hub, Some(&created.token)).await,
+            Err(HubError::InvalidSession)
+        ));
+        assert!(matches!(
+            login::begin_with(&hub, "google", Some(&created.token)).await,
+            Err(HubError::InvalidSession)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_login_started_before_the_session_was_spent_cannot_connect_a_second_account() {
+    for backend in BACKENDS {
+        let (providers, hub, _dir) = fixture(backend).await;
+        providers.fresh_identity_per_consent();
+        let created = connect::create(&hub, request("u-1", Some(RETURN_TO), None))
+            .await
+            .unwrap();
+        let first = login::begin_with(&hub, "google", Some(&created.token))
+            .await
+            .unwrap();
+        let second = login::begin_with(&hub, "google", Some(&created.token))
+            .await
+            .unwrap();
+        consent(&hub, "google", &first).await.result.unwrap();
+        let late = consent(&hub, "google", &second).await;
+        assert_eq!(late.return_to.as_deref(), Some(RETURN_TO));
+        assert!(
+            matches!(late.result, Err(HubError::InvalidSession)),
+            "{backend:?}"
+        );
+        let owned = accounts::page_of(&hub, Some("u-1"), 1000, None)
+            .await
+            .unwrap();
+        assert_eq!(owned.accounts.len(), 1, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refused_and_cannot_be_spent() {
+    for backend in BACKENDS {
+        let (_providers, hub, _dir) = fixture(backend).await;
+        let token = "E".repeat(43);
+        let expired = ConnectSession {
+            id: connect::session_id(&token),
+            owner: "u-1".into(),
+            providers: vec!["google".into()],
+            return_to: None,
+            expires_at: Utc::now() - Duration::seconds(5),
+            spent: false,
+        };
+        hub.store.put_connect_session(&expired).await.unwrap();
+        assert!(matches!(
+            connect::open(&hub, Some(&token)).await,
+            Err(HubError::InvalidSession)
+        ));
+        assert!(matches!(
+            login::begin_with(&hub, "google", Some(&token)).await,
+            Err(HubError::InvalidSession)
+        ));
+        assert!(!hub
+            .store
+            .spend_connect_session(&expired.id, Utc::now())
+            .await
+            .unwrap());
+        assert!(!hub
+            .store
+            .spend_connect_session("no-such-session", Utc::now())
+            .await
+            .unwrap());
+    }
+}
+
+#[tokio::test]
+async fn of_concurrent_spends_exactly_one_wins() {
+    for backend in BACKENDS {
+        let (_providers, hub, _dir) = fixture(backend).await;
+        let hub = Arc::new(hub);
+        let created = connect::create(&hub, request("u-1", None, None))
+            .await
+            .unwrap();
+        let id = connect::session_id(&created.token);
+        let spends = (0..8).map(|_| {
+            let (hub, id) = (hub.clone(), id.clone());
+            tokio::spawn(async move { hub.store.spend_connect_session(&id, Utc::now()).await })
+        });
+        let mut won = 0;
+        for spend in futures::future::join_all(spends).await {
+            if spend.unwrap().unwrap() {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn accounts_are_keyed_by_owner_provider_and_identity() {
+    for backend in BACKENDS {
+        let (providers, hub, _dir) = fixture(backend).await;
+        let session = |owner: &'static str| {
+            let hub = &hub;
+            async move {
+                connect::create(hub, request(owner, None, None))
+                    .await
+                    .unwrap()
+                    .token
+            }
+        };
+        providers.set_next_identity("google", "g-shared", "shared@example.com");
+        let alice = connect_with(&hub, &session("alice").await, "google")
+            .await
+            .result
+            .unwrap();
+        providers.set_next_identity("google", "g-shared", "shared@example.com");
+        let bob = connect_with(&hub, &session("bob").await, "google")
+            .await
+            .result
+            .unwrap();
+        assert_ne!(alice.id, bob.id, "{backend:?}");
+        assert_eq!(bob.owner.as_deref(), Some("bob"));
+        providers.set_next_identity("google", "g-shared", "shared@example.com");
+        let alice_again = connect_with(&hub, &session("alice").await, "google")
+            .await
+            .result
+            .unwrap();
+        assert_eq!(alice_again.id, alice.id, "{backend:?}");
+        // A login without a session is version 1's account, with no owner.
+        providers.set_next_identity("google", "g-shared", "shared@example.com");
+        let url = login::begin(&hub, "google").await.unwrap();
+        let anonymous = consent(&hub, "google", &url).await;
+        assert_eq!(anonymous.return_to, None);
+        let anonymous = anonymous.result.unwrap();
+        assert_eq!(anonymous.owner, None);
+        assert!(anonymous.id != alice.id && anonymous.id != bob.id);
+
+        let listed = |owner: &'static str| {
+            let hub = &hub;
+            async move {
+                accounts::page_of(hub, Some(owner), 1000, None)
+                    .await
+                    .unwrap()
+                    .accounts
+                    .into_iter()
+                    .map(|a| a.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(listed("alice").await, [alice.id.clone()], "{backend:?}");
+        assert_eq!(listed("bob").await, [bob.id.clone()]);
+        assert!(listed("carol").await.is_empty());
+        assert_eq!(
+            accounts::page(&hub, 1000, None)
+                .await
+                .unwrap()
+                .accounts
+                .len(),
+            3
+        );
+
+        // Bob's account shares the grant: deleting Alice's revokes nothing.
+        let revocations = providers.revocations();
+        accounts::delete(&hub, &alice.id).await.unwrap();
+        assert_eq!(providers.revocations(), revocations, "{backend:?}");
+        accounts::delete(&hub, &bob.id).await.unwrap();
+        assert_eq!(providers.revocations(), revocations);
+        // The last holder's delete revokes the grant.
+        accounts::delete(&hub, &anonymous.id).await.unwrap();
+        assert_eq!(providers.revocations(), revocations + 1, "{backend:?}");
+        assert!(listed("bob").await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn owner_listings_page() {
+    for backend in BACKENDS {
+        let (providers, hub, _dir) = fixture(backend).await;
+        providers.fresh_identity_per_consent();
+        let mut ids = Vec::new();
+        for provider in ["google", "onedrive", "google"] {
+            let token = connect::create(&hub, request("pager", None, None))
+                .await
+                .unwrap()
+                .token;
+            ids.push(
+                connect_with(&hub, &token, provider)
+                    .await
+                    .result
+                    .unwrap()
+                    .id,
+            );
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = accounts::page_of(&hub, Some("pager"), 2, after)
+                .await
+                .unwrap();
+            assert!(page.accounts.len() <= 2);
+            seen.extend(page.accounts.into_iter().map(|a| a.id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        seen.sort();
+        ids.sort();
+        assert_eq!(seen, ids, "{backend:?}");
+    }
+}
