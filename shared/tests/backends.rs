@@ -481,7 +481,10 @@ async fn removals_by_path(store: &dyn Store) {
         file("no-path", "no path"),
     ];
     for i in 0..9 {
-        entries.push(at(&format!("id:n{i}"), &format!("/docs/Sub{}/f{i}.txt", i % 3)));
+        entries.push(at(
+            &format!("id:n{i}"),
+            &format!("/docs/Sub{}/f{i}.txt", i % 3),
+        ));
     }
     store.put_files(&owner.id, &entries, 0, 1).await.unwrap();
 
@@ -516,7 +519,11 @@ async fn removals_by_path(store: &dyn Store) {
         .map(|e| e.seq)
         .collect();
     removed_seqs.sort();
-    assert_eq!(removed_seqs, (100..110).collect::<Vec<_>>(), "each tombstone its own seq");
+    assert_eq!(
+        removed_seqs,
+        (100..110).collect::<Vec<_>>(),
+        "each tombstone its own seq"
+    );
 
     let (again, _) = store
         .mark_path_deleted(&owner.id, "/docs", None, 100, 200)

@@ -280,9 +280,21 @@ async fn dropbox_deletions_by_path(backend: Backend) {
     let user = hub_testkit::DEFAULT_DROPBOX_USER;
     let dbx = &bench.providers;
     dbx.add_file("dropbox", user, FileSpec::folder("id:docs", "Docs"));
-    dbx.add_file("dropbox", user, FileSpec::new("id:a", "a.txt").in_folder("id:docs"));
-    dbx.add_file("dropbox", user, FileSpec::folder("id:sub", "Sub").in_folder("id:docs"));
-    dbx.add_file("dropbox", user, FileSpec::new("id:b", "B.txt").in_folder("id:sub"));
+    dbx.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:a", "a.txt").in_folder("id:docs"),
+    );
+    dbx.add_file(
+        "dropbox",
+        user,
+        FileSpec::folder("id:sub", "Sub").in_folder("id:docs"),
+    );
+    dbx.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:b", "B.txt").in_folder("id:sub"),
+    );
     dbx.add_file("dropbox", user, FileSpec::new("id:keep", "keep.txt"));
     dbx.add_file("dropbox", user, FileSpec::new("id:docsx", "Docsx.txt"));
     let mut client = Follower::default();
@@ -295,7 +307,10 @@ async fn dropbox_deletions_by_path(backend: Backend) {
     assert_eq!(index["id:sub"].kind, Some(hub::model::FileKind::Folder));
     assert_eq!(index["id:b"].parent_ids, Some(vec![]));
     assert_eq!(
-        index["id:b"].content_hash.as_ref().map(|h| h.algorithm.as_str()),
+        index["id:b"]
+            .content_hash
+            .as_ref()
+            .map(|h| h.algorithm.as_str()),
         Some("dropbox")
     );
 
@@ -310,9 +325,15 @@ async fn dropbox_deletions_by_path(backend: Backend) {
     let index = bench.index().await;
     assert_eq!(client.files, index, "{backend:?}: incremental sync");
     for gone in ["id:docs", "id:a", "id:sub", "id:b"] {
-        assert!(client.files[gone].deleted, "{backend:?}: {gone} deleted with its tree");
+        assert!(
+            client.files[gone].deleted,
+            "{backend:?}: {gone} deleted with its tree"
+        );
     }
-    assert!(!client.files["id:docsx"].deleted, "a sibling with a longer name stays");
+    assert!(
+        !client.files["id:docsx"].deleted,
+        "a sibling with a longer name stays"
+    );
     assert!(!client.files["id:keep"].deleted, "renamed, not deleted");
     assert_eq!(client.files["id:keep"].path.as_deref(), Some("/kept.txt"));
     assert!(!client.files["id:new"].deleted);

@@ -1001,7 +1001,10 @@ async fn dropbox_code_exchange_and_a_refresh_that_keeps_the_refresh_token() {
     );
     let form = form_of(&server.received_requests().await.unwrap()[0].body);
     assert_eq!(form["client_id"], "d-key");
-    assert_eq!(form["redirect_uri"], "https://hub.example/auth/dropbox/callback");
+    assert_eq!(
+        form["redirect_uri"],
+        "https://hub.example/auth/dropbox/callback"
+    );
 
     let refreshed = oauth.refresh(&grant.tokens).await.unwrap();
     assert_eq!(refreshed.access_token.expose_secret(), "sl.second");
@@ -1028,7 +1031,10 @@ async fn dropbox_identity_is_get_current_account_without_a_body() {
     assert_eq!(identity.provider_user_id, "dbid:AAH4f99");
     assert_eq!(identity.email, "ada@example.com");
     let request = &server.received_requests().await.unwrap()[0];
-    assert!(request.body.is_empty(), "an endpoint without arguments takes no body");
+    assert!(
+        request.body.is_empty(),
+        "an endpoint without arguments takes no body"
+    );
     assert!(request.headers.get("content-type").is_none());
 }
 
@@ -1087,9 +1093,15 @@ async fn dropbox_lists_recursively_from_the_root_then_continues_with_the_cursor(
         "2026-11-02T10:00:00+00:00",
         "modified_at is server_modified"
     );
-    assert_eq!(file.content_hash, Some(ContentHash::new("dropbox", "e3b0c4")));
+    assert_eq!(
+        file.content_hash,
+        Some(ContentHash::new("dropbox", "e3b0c4"))
+    );
 
-    let second = connector.list_page(&token("sl.t"), Some("c1")).await.unwrap();
+    let second = connector
+        .list_page(&token("sl.t"), Some("c1"))
+        .await
+        .unwrap();
     assert_eq!(second.next, NextPage::Done("c2".into()));
     assert_eq!(second.removed_paths.len(), 1);
     assert_eq!(second.removed_paths[0].path_lower, "/old");
@@ -1146,7 +1158,11 @@ async fn dropbox_expired_access_token_asks_for_a_refresh_but_a_missing_scope_doe
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(header("authorization", "Bearer sl.old"))
-        .respond_with(dropbox_error(401, "expired_access_token/..", "expired_access_token"))
+        .respond_with(dropbox_error(
+            401,
+            "expired_access_token/..",
+            "expired_access_token",
+        ))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -1161,7 +1177,10 @@ async fn dropbox_expired_access_token_asks_for_a_refresh_but_a_missing_scope_doe
         connector.list_page(&token("sl.old"), None).await,
         Err(ProviderError::Unauthorized)
     );
-    let error = connector.list_page(&token("sl.narrow"), None).await.unwrap_err();
+    let error = connector
+        .list_page(&token("sl.narrow"), None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&error, ProviderError::Rejected(m) if m.contains("missing_scope")),
         "{error:?}"

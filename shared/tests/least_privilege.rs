@@ -846,7 +846,11 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     // rewritten), after a first sync.
     let dbx = providers.handle();
     let dbx_user = hub_testkit::DEFAULT_DROPBOX_USER;
-    dbx.add_file("dropbox", dbx_user, hub_testkit::FileSpec::folder("id:d", "D"));
+    dbx.add_file(
+        "dropbox",
+        dbx_user,
+        hub_testkit::FileSpec::folder("id:d", "D"),
+    );
     dbx.add_file(
         "dropbox",
         dbx_user,

@@ -56,7 +56,10 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
     let oauth = OAuthApp::new(
         &client,
         OAuthEndpoints {
-            auth_url: env.url_or("DROPBOX_AUTH_URL", "https://www.dropbox.com/oauth2/authorize")?,
+            auth_url: env.url_or(
+                "DROPBOX_AUTH_URL",
+                "https://www.dropbox.com/oauth2/authorize",
+            )?,
             token_url: env.url_or(
                 "DROPBOX_TOKEN_URL",
                 "https://api.dropboxapi.com/oauth2/token",
@@ -305,7 +308,9 @@ mod tests {
             {".tag": "file", "id": "id:a", "name": "a.txt", "path_display": "/Docs/a.txt",
              "size": 3, "server_modified": "2026-11-30T10:00:00Z", "content_hash": "abc"},
             {".tag": "deleted", "name": "Old", "path_lower": "/old", "path_display": "/Old"},
-            {".tag": "folder", "id": "id:f", "name": "Old", "path_display": "/Old"}
+            {".tag": "folder", "id": "id:f", "name": "Old", "path_display": "/Old"},
+            {".tag": "some_future_kind", "name": "x"},
+            {".tag": "deleted", "name": "Unmounted"}
         ]))
         .unwrap();
         let (files, removed) = page_of(entries);
@@ -323,7 +328,8 @@ mod tests {
                 path_lower: "/old".into(),
                 before: 1
             }],
-            "the folder re-created after the removal is not removed with it"
+            "the folder re-created after the removal is not removed with it; an unknown tag and \
+             a deletion without a path change nothing"
         );
     }
 

@@ -8,7 +8,7 @@ use oauth2::{
     EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
     Scope, TokenResponse, TokenUrl,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::answers::Endpoint;
 use super::http::{OAuthHttpError, ProviderHttp};
@@ -206,18 +206,30 @@ impl OAuthApp {
                 Ok(true)
             }
             Revocation::BearerCall(url) => {
-                let expired = tokens.expires_at.is_some_and(|at| at <= Utc::now());
-                let fresh = if expired && tokens.refresh_token.is_some() {
-                    Some(self.refresh(tokens).await?)
-                } else {
-                    None
+                let call = |access_token: SecretString| async move {
+                    self.http
+                        .send(Endpoint::Api, |client| {
+                            client.post(url).bearer_auth(access_token.expose_secret())
+                        })
+                        .await
                 };
-                let access_token = &fresh.as_ref().unwrap_or(tokens).access_token;
-                self.http
-                    .send(Endpoint::Api, |client| {
-                        client.post(url).bearer_auth(access_token.expose_secret())
-                    })
-                    .await?;
+                let expired = tokens.expires_at.is_some_and(|at| at <= Utc::now());
+                let access_token = if expired && tokens.refresh_token.is_some() {
+                    self.refresh(tokens).await?.access_token
+                } else {
+                    tokens.access_token.clone()
+                };
+                match call(access_token).await {
+                    // Refused before its recorded expiry: refreshed once, like a sync.
+                    Err(ProviderError::Unauthorized)
+                        if !expired && tokens.refresh_token.is_some() =>
+                    {
+                        call(self.refresh(tokens).await?.access_token).await?;
+                    }
+                    answer => {
+                        answer?;
+                    }
+                }
                 Ok(true)
             }
         }

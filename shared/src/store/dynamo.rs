@@ -881,8 +881,9 @@ impl Store for DynamoStore {
                 let file_id = string_attr(key, "sk")
                     .and_then(|sk| sk.strip_prefix(FILE_PREFIX).map(str::to_string));
                 match (path, file_id) {
-                    (Some(path), Some(file_id)) => serde_json::to_string(&(path, file_id))
-                        .map_err(HubError::internal),
+                    (Some(path), Some(file_id)) => {
+                        serde_json::to_string(&(path, file_id)).map_err(HubError::internal)
+                    }
                     _ => Err(HubError::internal("a by-path page ended without its key")),
                 }
             })
