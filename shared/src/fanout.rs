@@ -33,13 +33,22 @@ pub struct SyncStarted {
     pub jobs_enqueued: usize,
 }
 
-/// The providers a `source_type` names: `both` (every configured one) or one provider.
+/// The providers `both` names: the two of the first version, whose clients send it.
+const BOTH: &[&str] = &["google", "onedrive"];
+
+/// The providers a `source_type` names (contract section 1): `all` (the default: every
+/// configured one), `both` (Google and OneDrive, where configured) or one provider.
 fn target_providers(
     registry: &Registry,
     source_type: Option<&str>,
 ) -> HubResult<Vec<&'static str>> {
-    match source_type.unwrap_or("both") {
-        "both" => Ok(registry.configured_names()),
+    match source_type.unwrap_or("all") {
+        "all" => Ok(registry.configured_names()),
+        "both" => Ok(registry
+            .configured_names()
+            .into_iter()
+            .filter(|name| BOTH.contains(name))
+            .collect()),
         name if Registry::is_known(name) => Ok(vec![registry.for_sync(name)?.name()]),
         other => Err(HubError::InvalidSourceType(other.to_string())),
     }

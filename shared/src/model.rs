@@ -298,6 +298,19 @@ impl FileEntry {
             ..FileEntry::new(id, "")
         }
     }
+
+    /// The key a removal by path matches this entry on: its path in lower case.
+    pub fn path_key(&self) -> Option<String> {
+        self.path.as_deref().map(path_key)
+    }
+}
+
+/// A path as removals by path compare it: Dropbox paths are case-insensitive, and its
+/// `path_lower` is the lower-cased full path (Dropbox documents no case-folding rule; both
+/// sides go through this one function, so an entry's `path_display` and a deletion's
+/// `path_lower` agree whatever case each came in).
+pub fn path_key(path: &str) -> String {
+    path.to_lowercase()
 }
 
 /// A pending OAuth login: created by `/login`, consumed once by `/callback`.

@@ -39,7 +39,7 @@ use crate::model::{
     Account, AccountStatus, FileEntry, Lease, Listing, QueueMessage, SyncJob, SyncOutcome,
     SyncStatus, TokenSet,
 };
-use crate::providers::{Connector, FilePage, NextPage};
+use crate::providers::{Connector, FilePage, NextPage, RemovedPath};
 use crate::queue::MAX_DELAY;
 use crate::store::Write;
 use crate::tokens;
@@ -465,7 +465,7 @@ impl Session<'_> {
             };
             // Numbered from the watermark each time, so a page stored again after a crash
             // reuses its numbers (upserts) rather than leaving gaps above the watermark.
-            let stored = self.store_files(page.files).await?;
+            let stored = self.store_page(page.files, page.removed_paths).await?;
             let mut feed_seq = self.account.feed_seq + stored;
             files += stored;
             pages += 1;
@@ -653,11 +653,36 @@ impl Session<'_> {
         }
     }
 
-    /// Stores a page's entries, each id once at its last state in the page (Graph documents
-    /// that an item may come more than once in one delta page, and DynamoDB refuses a batch
-    /// with two equal keys). They take the feed's numbers just above the watermark.
-    /// Returns how many were stored.
-    async fn store_files(&self, files: Vec<FileEntry>) -> HubResult<u64> {
+    /// Stores a page: its entries and tombstones, and its removals by path, in the page's
+    /// order. Each removal splits the page: the entries before it are stored, then it marks
+    /// deleted what is at or under its path (those entries included), then the entries after
+    /// it are stored, so one re-created at the same path later in the page stays. Everything
+    /// takes the feed's numbers just above the watermark, in that order. Returns how many
+    /// entries it stored or marked.
+    async fn store_page(&self, files: Vec<FileEntry>, removed: Vec<RemovedPath>) -> HubResult<u64> {
+        let first_seq = self.account.feed_seq + 1;
+        let mut files = files.into_iter();
+        let (mut taken, mut count) = (0usize, 0u64);
+        for removal in removed {
+            let before = removal.before.max(taken);
+            let segment: Vec<FileEntry> = files.by_ref().take(before - taken).collect();
+            taken += segment.len();
+            count += self.store_files(segment, first_seq + count).await?;
+            count += self
+                .mark_path_deleted(&removal.path_lower, first_seq + count)
+                .await?;
+        }
+        count += self.store_files(files.collect(), first_seq + count).await?;
+        Ok(count)
+    }
+
+    /// Stores entries, each id once at its last state among them (Graph documents that an
+    /// item may come more than once in one delta page, and DynamoDB refuses a batch with two
+    /// equal keys), numbered from `first_seq`. Returns how many were stored.
+    async fn store_files(&self, files: Vec<FileEntry>, first_seq: u64) -> HubResult<u64> {
+        if files.is_empty() {
+            return Ok(0);
+        }
         let files = last_occurrences(files);
         self.hub
             .store
@@ -665,7 +690,7 @@ impl Session<'_> {
                 &self.account.id,
                 &files,
                 self.account.listing.generation,
-                self.account.feed_seq + 1,
+                first_seq,
             )
             .await?;
         for file in &files {
@@ -678,6 +703,33 @@ impl Session<'_> {
             );
         }
         Ok(files.len() as u64)
+    }
+
+    /// A removal by path: marks deleted, a page of the index at a time, the entry at
+    /// `path_lower` and every entry under it, numbered from `first_seq`. Returns how many
+    /// entries it marked.
+    async fn mark_path_deleted(&self, path_lower: &str, first_seq: u64) -> HubResult<u64> {
+        let (mut marked, mut after) = (0, None);
+        loop {
+            let (count, next) = self
+                .hub
+                .store
+                .mark_path_deleted(
+                    &self.account.id,
+                    path_lower,
+                    after.as_deref(),
+                    RECONCILE_PAGE,
+                    first_seq + marked,
+                )
+                .await?;
+            marked += count;
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(marked, "entries at or under a removed path marked deleted");
+        Ok(marked)
     }
 
     /// At the end of an enumeration that replaced an expired cursor: whatever it did not see

@@ -464,6 +464,81 @@ async fn reconciliation(store: &dyn Store) {
     assert!(store.delete_account(&owner.id).await.unwrap());
 }
 
+/// A removal by path (Dropbox's deleted folder): the entry at the path and everything under
+/// it, found whatever the case of their display paths, page by page; a sibling whose name
+/// merely starts with the folder's stays, and so do entries without a path.
+async fn removals_by_path(store: &dyn Store) {
+    let owner = account("dropbox", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    let at = |id: &str, path: &str| FileEntry {
+        path: Some(path.into()),
+        parent_ids: Some(vec![]),
+        ..file(id, path.rsplit('/').next().unwrap())
+    };
+    let mut entries = vec![
+        at("id:docs", "/Docs"),
+        at("id:docsx", "/Docsx"),
+        at("id:other", "/Other/a.txt"),
+        file("no-path", "no path"),
+    ];
+    for i in 0..9 {
+        entries.push(at(
+            &format!("id:n{i}"),
+            &format!("/docs/Sub{}/f{i}.txt", i % 3),
+        ));
+    }
+    store.put_files(&owner.id, &entries, 0, 1).await.unwrap();
+
+    let (mut marked, mut after, mut pages) = (0, None, 0);
+    loop {
+        let (count, next) = store
+            .mark_path_deleted(&owner.id, "/docs", after.as_deref(), 4, 100 + marked)
+            .await
+            .unwrap();
+        marked += count;
+        pages += 1;
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(marked, 10, "the folder and its nine descendants");
+    assert!(pages > 1, "in pages");
+    let index = whole_index(store, &owner.id).await;
+    for entry in &index {
+        let gone = entry.id == "id:docs" || entry.id.starts_with("id:n");
+        assert_eq!(entry.deleted, gone, "{entry:?}");
+        if gone {
+            assert_eq!(entry.size, Some(42), "a removed entry keeps its metadata");
+        }
+    }
+    let feed = store.changes(&owner.id, None, 1000, 1000).await.unwrap();
+    let mut removed_seqs: Vec<u64> = feed
+        .entries
+        .iter()
+        .filter(|e| e.entry.deleted)
+        .map(|e| e.seq)
+        .collect();
+    removed_seqs.sort();
+    assert_eq!(
+        removed_seqs,
+        (100..110).collect::<Vec<_>>(),
+        "each tombstone its own seq"
+    );
+
+    let (again, _) = store
+        .mark_path_deleted(&owner.id, "/docs", None, 100, 200)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "idempotent");
+    let (one, _) = store
+        .mark_path_deleted(&owner.id, "/other/a.txt", None, 100, 200)
+        .await
+        .unwrap();
+    assert_eq!(one, 1, "a file by its own path");
+    assert!(store.delete_account(&owner.id).await.unwrap());
+}
+
 /// A sync that stores a page after its account was deleted leaves entries under a deleted
 /// account: its own purge, or a retried delete, removes them.
 async fn index_left_after_a_delete(store: &dyn Store) {
@@ -516,6 +591,7 @@ async fn store_suite(store: &dyn Store) {
     login_states(store).await;
     file_index(store).await;
     reconciliation(store).await;
+    removals_by_path(store).await;
     index_left_after_a_delete(store).await;
 }
 

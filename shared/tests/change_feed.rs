@@ -19,7 +19,7 @@ use hub::store::dynamo::DynamoStore;
 use hub::store::Write;
 use hub::worker::{self, SkipReason, SyncResult};
 use hub::Hub;
-use hub_testkit::FakeProviders;
+use hub_testkit::{FakeProviders, FileSpec};
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
@@ -32,6 +32,7 @@ const BACKENDS: [Backend; 2] = [Backend::Local, Backend::Dynamo];
 struct Bench {
     providers: FakeProviders,
     hub: Hub,
+    provider: &'static str,
     account_id: String,
     _dir: tempfile::TempDir,
 }
@@ -52,6 +53,30 @@ async fn bench(backend: Backend, files: usize) -> Bench {
     Bench {
         providers,
         hub,
+        provider: "onedrive",
+        account_id,
+        _dir: dir,
+    }
+}
+
+/// A hub on `backend` with Dropbox configured and the stand-in's default Dropbox user
+/// connected, listed three entries a page.
+async fn dropbox_bench(backend: Backend) -> Bench {
+    let providers = FakeProviders::start().await;
+    providers.set_dropbox_page_size(3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = providers.env_vars();
+    env.extend(providers.dropbox_env_vars());
+    let mut hub = hub::testing::local_hub(dir.path(), &env).await;
+    if let Backend::Dynamo = backend {
+        let (client, table) = common::dynamo_table().await;
+        hub.store = Arc::new(DynamoStore::new(client, table));
+    }
+    let account_id = log_in(&hub, "dropbox").await.id;
+    Bench {
+        providers,
+        hub,
+        provider: "dropbox",
         account_id,
         _dir: dir,
     }
@@ -91,7 +116,7 @@ impl Bench {
     async fn sync_requested_at(&self, requested_at: chrono::DateTime<Utc>) -> SyncResult {
         let job = SyncJob {
             account_id: self.account_id.clone(),
-            provider: "onedrive".into(),
+            provider: self.provider.into(),
             reason: SyncReason::Manual,
             requested_at,
         };
@@ -243,6 +268,101 @@ async fn follows_syncs_deletions_and_a_restart(backend: Backend) {
 async fn a_follower_sees_every_sync_deletion_and_restart() {
     for backend in BACKENDS {
         follows_syncs_deletions_and_a_restart(backend).await;
+    }
+}
+
+/// Dropbox reports a deleted folder by its path only: the worker marks the folder and every
+/// entry under it deleted (nested folders included, an entry re-created at a path after its
+/// deletion stays), each with its place in the feed; a rename is a deletion at the old path
+/// and the entry at the new one; a `reset` cursor restarts and reconciles.
+async fn dropbox_deletions_by_path(backend: Backend) {
+    let bench = dropbox_bench(backend).await;
+    let user = hub_testkit::DEFAULT_DROPBOX_USER;
+    let dbx = &bench.providers;
+    dbx.add_file("dropbox", user, FileSpec::folder("id:docs", "Docs"));
+    dbx.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:a", "a.txt").in_folder("id:docs"),
+    );
+    dbx.add_file(
+        "dropbox",
+        user,
+        FileSpec::folder("id:sub", "Sub").in_folder("id:docs"),
+    );
+    dbx.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:b", "B.txt").in_folder("id:sub"),
+    );
+    dbx.add_file("dropbox", user, FileSpec::new("id:keep", "keep.txt"));
+    dbx.add_file("dropbox", user, FileSpec::new("id:docsx", "Docsx.txt"));
+    let mut client = Follower::default();
+    assert!(synced(&bench.sync().await));
+    client.catch_up(&bench, 2).await;
+    let index = bench.index().await;
+    assert_eq!(client.files, index, "{backend:?}: first sync");
+    assert_eq!(index.len(), 6);
+    assert_eq!(index["id:b"].path.as_deref(), Some("/Docs/Sub/B.txt"));
+    assert_eq!(index["id:sub"].kind, Some(hub::model::FileKind::Folder));
+    assert_eq!(index["id:b"].parent_ids, Some(vec![]));
+    assert_eq!(
+        index["id:b"]
+            .content_hash
+            .as_ref()
+            .map(|h| h.algorithm.as_str()),
+        Some("dropbox")
+    );
+
+    // A folder tree deleted and a new folder made at its path, a file renamed, a file
+    // added: one `deleted` entry for the tree, before the new folder's entry.
+    dbx.delete_folder_tree("dropbox", user, "id:docs");
+    dbx.add_file("dropbox", user, FileSpec::folder("id:docs2", "Docs"));
+    dbx.modify_file("dropbox", user, "id:keep", "kept.txt");
+    dbx.add_file("dropbox", user, FileSpec::new("id:new", "new.txt"));
+    assert!(synced(&bench.sync().await));
+    client.catch_up(&bench, 3).await;
+    let index = bench.index().await;
+    assert_eq!(client.files, index, "{backend:?}: incremental sync");
+    for gone in ["id:docs", "id:a", "id:sub", "id:b"] {
+        assert!(
+            client.files[gone].deleted,
+            "{backend:?}: {gone} deleted with its tree"
+        );
+    }
+    assert!(
+        !client.files["id:docsx"].deleted,
+        "a sibling with a longer name stays"
+    );
+    assert!(!client.files["id:keep"].deleted, "renamed, not deleted");
+    assert_eq!(client.files["id:keep"].path.as_deref(), Some("/kept.txt"));
+    assert!(!client.files["id:new"].deleted);
+    assert!(
+        !client.files["id:docs2"].deleted,
+        "the folder made at the deleted path after the deletion stays"
+    );
+
+    // A reset cursor: the enumeration starts over and what it no longer sees is deleted.
+    dbx.reset_cursors();
+    dbx.delete_file_for("dropbox", user, "id:new");
+    assert!(synced(&bench.sync().await));
+    client.catch_up(&bench, 4).await;
+    assert_eq!(client.files, bench.index().await, "{backend:?}: reset");
+    assert!(client.files["id:new"].deleted);
+
+    // An expired access token: one refresh, and the sync goes on.
+    dbx.expire_access_tokens();
+    dbx.add_file("dropbox", user, FileSpec::new("id:late", "late.txt"));
+    assert!(synced(&bench.sync().await));
+    client.catch_up(&bench, 4).await;
+    assert!(!client.files["id:late"].deleted);
+    assert_eq!(client.files, bench.index().await);
+}
+
+#[tokio::test]
+async fn a_dropbox_folder_deleted_by_path_is_deleted_with_its_tree() {
+    for backend in BACKENDS {
+        dropbox_deletions_by_path(backend).await;
     }
 }
 

@@ -1,6 +1,7 @@
-//! The connectors against wiremock stand-ins that answer as Google's and Microsoft's public
-//! protocols do: form-encoded token requests with PKCE, Drive `fields` partial responses and
-//! page tokens, Graph delta links, 401, 410, 429 with `Retry-After`, `invalid_grant`.
+//! The connectors against wiremock stand-ins that answer as Google's, Microsoft's and
+//! Dropbox's public protocols do: form-encoded token requests with PKCE, Drive `fields`
+//! partial responses and page tokens, Graph delta links, Dropbox RPC listings with cursors and
+//! deletions by path, 401, 409, 410, 429 with `Retry-After`, `invalid_grant`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,6 +45,11 @@ fn registry(server: &MockServer) -> Registry {
         ("ONEDRIVE_TENANT", "consumers".into()),
         ("ONEDRIVE_AUTHORITY_URL", base.clone()),
         ("ONEDRIVE_GRAPH_URL", format!("{base}/v1.0")),
+        ("DROPBOX_CLIENT_ID", "d-key".into()),
+        ("DROPBOX_CLIENT_SECRET", "d-secret".into()),
+        ("DROPBOX_AUTH_URL", format!("{base}/oauth2/authorize")),
+        ("DROPBOX_TOKEN_URL", format!("{base}/oauth2/token")),
+        ("DROPBOX_API_URL", format!("{base}/dbx")),
     ]);
     let config = Config::from_env(&env).unwrap();
     Registry::from_env(&env, &config, &ProviderHttp::new(fast_retries()).unwrap()).unwrap()
@@ -55,6 +61,10 @@ fn google(server: &MockServer) -> Arc<dyn Connector> {
 
 fn onedrive(server: &MockServer) -> Arc<dyn Connector> {
     registry(server).for_login("onedrive").unwrap()
+}
+
+fn dropbox(server: &MockServer) -> Arc<dyn Connector> {
+    registry(server).for_login("dropbox").unwrap()
 }
 
 fn token(value: &str) -> SecretString {
@@ -928,4 +938,338 @@ async fn graph_410_means_start_over_and_foreign_links_are_not_followed() {
         before,
         "the bearer token never left"
     );
+}
+
+// ---------------------------------------------------------------- Dropbox
+
+#[tokio::test]
+async fn dropbox_consent_url_asks_offline_access_and_the_two_scopes() {
+    let server = MockServer::start().await;
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let url = dropbox(&server)
+        .oauth()
+        .authorization_url("s-1", challenge.clone());
+    assert!(url.starts_with(&format!("{}/oauth2/authorize?", server.uri())));
+    let q = query_of(&url);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], "d-key");
+    assert_eq!(
+        q["redirect_uri"],
+        "https://hub.example/auth/dropbox/callback"
+    );
+    assert_eq!(q["state"], "s-1");
+    assert_eq!(q["code_challenge"], challenge.as_str());
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["token_access_type"], "offline");
+    assert_eq!(q["scope"], "account_info.read files.metadata.read");
+}
+
+#[tokio::test]
+async fn dropbox_code_exchange_and_a_refresh_that_keeps_the_refresh_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .and(body_string_contains("code_verifier=verifier-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "sl.first", "token_type": "bearer", "expires_in": 14400,
+            "refresh_token": "dbx-refresh", "scope": "account_info.read files.metadata.read",
+            "account_id": "dbid:A", "uid": "12"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=dbx-refresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "sl.second", "token_type": "bearer", "expires_in": 14400
+        })))
+        .mount(&server)
+        .await;
+    let oauth = dropbox(&server);
+    let oauth = oauth.oauth();
+    let grant = oauth.exchange_code("code-1", "verifier-1").await.unwrap();
+    assert_eq!(grant.tokens.access_token.expose_secret(), "sl.first");
+    assert!(oauth
+        .missing_scopes(grant.granted_scopes.as_deref())
+        .is_empty());
+    let partial = vec!["account_info.read".to_string()];
+    assert_eq!(
+        oauth.missing_scopes(Some(&partial)),
+        vec!["files.metadata.read".to_string()]
+    );
+    let form = form_of(&server.received_requests().await.unwrap()[0].body);
+    assert_eq!(form["client_id"], "d-key");
+    assert_eq!(
+        form["redirect_uri"],
+        "https://hub.example/auth/dropbox/callback"
+    );
+
+    let refreshed = oauth.refresh(&grant.tokens).await.unwrap();
+    assert_eq!(refreshed.access_token.expose_secret(), "sl.second");
+    assert_eq!(
+        refreshed.refresh_token.unwrap().expose_secret(),
+        "dbx-refresh",
+        "Dropbox's refresh answer carries no refresh token: the old one is kept"
+    );
+}
+
+#[tokio::test]
+async fn dropbox_identity_is_get_current_account_without_a_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/users/get_current_account"))
+        .and(header("authorization", "Bearer sl.t"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "account_id": "dbid:AAH4f99", "email": "ada@example.com",
+            "name": {"display_name": "Ada"}, "account_type": {".tag": "basic"}
+        })))
+        .mount(&server)
+        .await;
+    let identity = dropbox(&server).identity(&token("sl.t")).await.unwrap();
+    assert_eq!(identity.provider_user_id, "dbid:AAH4f99");
+    assert_eq!(identity.email, "ada@example.com");
+    let request = &server.received_requests().await.unwrap()[0];
+    assert!(
+        request.body.is_empty(),
+        "an endpoint without arguments takes no body"
+    );
+    assert!(request.headers.get("content-type").is_none());
+}
+
+#[tokio::test]
+async fn dropbox_lists_recursively_from_the_root_then_continues_with_the_cursor() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder"))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [
+                {".tag": "folder", "id": "id:F", "name": "Docs", "path_lower": "/docs",
+                 "path_display": "/Docs"},
+                {".tag": "file", "id": "id:a", "name": "A.txt", "path_lower": "/docs/a.txt",
+                 "path_display": "/Docs/A.txt", "size": 12, "rev": "015",
+                 "client_modified": "2026-11-01T09:00:00Z",
+                 "server_modified": "2026-11-02T10:00:00Z", "content_hash": "e3b0c4"}
+            ],
+            "cursor": "c1", "has_more": true
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder/continue"))
+        .and(body_string_contains("\"cursor\":\"c1\""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [
+                {".tag": "deleted", "name": "Old", "path_lower": "/old", "path_display": "/Old"},
+                {".tag": "folder", "id": "id:O", "name": "Old", "path_lower": "/old",
+                 "path_display": "/Old"}
+            ],
+            "cursor": "c2", "has_more": false
+        })))
+        .mount(&server)
+        .await;
+    let connector = dropbox(&server);
+    let first = connector.list_page(&token("sl.t"), None).await.unwrap();
+    let argument: serde_json::Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(argument["path"], "");
+    assert_eq!(argument["recursive"], true);
+    assert_eq!(argument["include_deleted"], false);
+    assert_eq!(first.next, NextPage::More("c1".into()));
+    assert!(first.removed_paths.is_empty());
+    let (folder, file) = (&first.files[0], &first.files[1]);
+    assert_eq!(folder.kind, Some(FileKind::Folder));
+    assert_eq!(folder.path.as_deref(), Some("/Docs"));
+    assert_eq!(file.kind, Some(FileKind::File));
+    assert_eq!(file.id, "id:a");
+    assert_eq!(file.size, Some(12));
+    assert_eq!(file.path.as_deref(), Some("/Docs/A.txt"));
+    assert_eq!(file.parent_ids, Some(vec![]));
+    assert_eq!(file.drive_id, None);
+    assert_eq!(
+        file.modified_at.unwrap().to_rfc3339(),
+        "2026-11-02T10:00:00+00:00",
+        "modified_at is server_modified"
+    );
+    assert_eq!(
+        file.content_hash,
+        Some(ContentHash::new("dropbox", "e3b0c4"))
+    );
+
+    let second = connector
+        .list_page(&token("sl.t"), Some("c1"))
+        .await
+        .unwrap();
+    assert_eq!(second.next, NextPage::Done("c2".into()));
+    assert_eq!(second.removed_paths.len(), 1);
+    assert_eq!(second.removed_paths[0].path_lower, "/old");
+    assert_eq!(
+        second.removed_paths[0].before, 0,
+        "the deletion comes before the folder re-created at its path"
+    );
+    assert_eq!(second.files[0].id, "id:O");
+}
+
+fn dropbox_error(status: u16, summary: &str, tag: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "error_summary": summary, "error": {".tag": tag}
+    }))
+}
+
+#[tokio::test]
+async fn dropbox_reset_expires_the_cursor_and_other_409s_are_rejections() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder/continue"))
+        .and(body_string_contains("dead"))
+        .respond_with(dropbox_error(409, "reset/..", "reset"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder/continue"))
+        .respond_with(dropbox_error(409, "path/not_found/...", "path"))
+        .mount(&server)
+        .await;
+    let connector = dropbox(&server);
+    assert_eq!(
+        connector.list_page(&token("sl.t"), Some("dead")).await,
+        Err(ProviderError::CursorExpired)
+    );
+    let error = connector
+        .list_page(&token("sl.secret-token"), Some("c"))
+        .await
+        .unwrap_err();
+    let ProviderError::Rejected(message) = error else {
+        panic!("{error:?}")
+    };
+    assert!(message.contains("path/not_found"), "{message}");
+    assert!(!message.contains("secret-token"));
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "409s are not retried"
+    );
+}
+
+#[tokio::test]
+async fn dropbox_expired_access_token_asks_for_a_refresh_but_a_missing_scope_does_not() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("authorization", "Bearer sl.old"))
+        .respond_with(dropbox_error(
+            401,
+            "expired_access_token/..",
+            "expired_access_token",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "error_summary": "missing_scope/..",
+            "error": {".tag": "missing_scope", "required_scope": "files.metadata.read"}
+        })))
+        .mount(&server)
+        .await;
+    let connector = dropbox(&server);
+    assert_eq!(
+        connector.list_page(&token("sl.old"), None).await,
+        Err(ProviderError::Unauthorized)
+    );
+    let error = connector
+        .list_page(&token("sl.narrow"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::Rejected(m) if m.contains("missing_scope")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn dropbox_429_waits_retry_after() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_json(json!({
+                    "error_summary": "too_many_requests/..",
+                    "error": {"reason": {".tag": "too_many_requests"}, "retry_after": 1}
+                })),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [], "cursor": "c", "has_more": false
+        })))
+        .mount(&server)
+        .await;
+    let started = std::time::Instant::now();
+    let page = dropbox(&server).list_page(&token("t"), None).await.unwrap();
+    assert_eq!(page.next, NextPage::Done("c".into()));
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn dropbox_revocation_is_a_bearer_call_refreshing_an_expired_token_first() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "sl.fresh", "token_type": "bearer", "expires_in": 14400
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/auth/token/revoke"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("null"))
+        .mount(&server)
+        .await;
+    let connector = dropbox(&server);
+    let live = TokenSet {
+        expires_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ..tokens("sl.live", Some("r"))
+    };
+    assert!(connector.oauth().revoke(&live).await.unwrap());
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].url.path(), "/dbx/2/auth/token/revoke");
+    assert_eq!(requests[0].headers["authorization"], "Bearer sl.live");
+    assert!(requests[0].body.is_empty());
+
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "sl.fresh", "token_type": "bearer", "expires_in": 14400
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/auth/token/revoke"))
+        .and(header("authorization", "Bearer sl.fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("null"))
+        .mount(&server)
+        .await;
+    let expired = TokenSet {
+        expires_at: Some(chrono::Utc::now() - chrono::Duration::minutes(1)),
+        ..tokens("sl.expired", Some("r"))
+    };
+    assert!(connector.oauth().revoke(&expired).await.unwrap());
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(paths, ["/oauth2/token", "/dbx/2/auth/token/revoke"]);
 }

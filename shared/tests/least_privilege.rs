@@ -799,6 +799,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         ("HUB_API_KEY".into(), "k".repeat(32)),
     ];
     vars.extend(providers.handle().env_vars());
+    vars.extend(providers.handle().dropbox_env_vars());
     let env = Env::from_map(vars);
 
     let template = load_template();
@@ -954,6 +955,55 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     accounts::delete(&users.hub, &owned.id).await.unwrap();
     assert_eq!(providers.handle().revocations(), revocations);
     users.assert_nothing_refused();
+
+    // sync-worker: a Dropbox folder deleted by path (the by-path index queried, the tree
+    // rewritten), after a first sync.
+    let dbx = providers.handle();
+    let dbx_user = hub_testkit::DEFAULT_DROPBOX_USER;
+    dbx.add_file(
+        "dropbox",
+        dbx_user,
+        hub_testkit::FileSpec::folder("id:d", "D"),
+    );
+    dbx.add_file(
+        "dropbox",
+        dbx_user,
+        hub_testkit::FileSpec::new("id:e", "e.txt").in_folder("id:d"),
+    );
+    let dropbox = log_in(&auth.hub, "dropbox").await;
+    let dropbox_job = hub::model::SyncJob {
+        account_id: dropbox.id.clone(),
+        provider: "dropbox".into(),
+        reason: SyncReason::Manual,
+        requested_at: chrono::Utc::now(),
+    };
+    worker::sync(&sync_worker.hub, &dropbox_job, worker::fresh_invocation())
+        .await
+        .unwrap();
+    dbx.delete_folder_tree("dropbox", dbx_user, "id:d");
+    let dropbox_job = hub::model::SyncJob {
+        requested_at: chrono::Utc::now(),
+        ..dropbox_job
+    };
+    worker::sync(&sync_worker.hub, &dropbox_job, worker::fresh_invocation())
+        .await
+        .unwrap();
+    let files = accounts::files(&users.hub, &dropbox.id, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(files.files.len(), 2);
+    assert!(files.files.iter().all(|f| f.deleted), "the tree is deleted");
+    sync_worker.assert_nothing_refused();
+    auth.assert_nothing_refused();
+    users.assert_nothing_refused();
+    refused(
+        users
+            .hub
+            .store
+            .mark_path_deleted(&dropbox.id, "/d", None, 10, 1)
+            .await,
+        "users queries the by-path index",
+    );
 
     // Outside the roles: refused. The two SQS refusals are moto's own (nothing else checks
     // SQS here), so they also prove that moto enforces IAM at all.

@@ -355,3 +355,82 @@ async fn graph_personal_folders_parents_and_quick_xor_hashes_are_indexed() {
     );
     assert!(!hash.value.is_empty());
 }
+
+/// A local hub with Dropbox configured too.
+async fn dropbox_hub(providers: &FakeProviders) -> (Hub, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = providers.env_vars();
+    env.extend(providers.dropbox_env_vars());
+    let hub = hub::testing::local_hub(dir.path(), &env).await;
+    (hub, dir)
+}
+
+#[tokio::test]
+async fn a_dropbox_consent_without_files_metadata_read_stores_nothing_and_is_revoked() {
+    let providers = FakeProviders::start().await;
+    let (hub, _dir) = dropbox_hub(&providers).await;
+    providers.grant_only_on_next_consent("dropbox", "account_info.read");
+    let consent = hub::login::begin(&hub, "dropbox").await.unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = browser.get(&consent).send().await.unwrap();
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    let query: HashMap<String, String> = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let refused = hub::login::complete(
+        &hub,
+        "dropbox",
+        Callback {
+            code: query.get("code").cloned(),
+            state: query.get("state").cloned(),
+            error: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), "scope_not_granted", "{refused}");
+    assert_eq!(providers.revocations(), 1, "the partial grant was revoked");
+    assert!(hub
+        .store
+        .list_accounts("dropbox", None, 10)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+#[tokio::test]
+async fn dropbox_409_other_than_reset_fails_the_sync_and_429_is_waited_out() {
+    let providers = FakeProviders::start().await;
+    let (hub, _dir) = dropbox_hub(&providers).await;
+    providers.add_files("dropbox", 3);
+    let id = connect(&hub, "dropbox").await;
+    assert_synced(&sync(&hub, &id, "dropbox").await);
+
+    providers.add_files("dropbox", 1);
+    providers.fail_next("/dropbox/2/files/list_folder/continue", 429, Some("1"), 1);
+    assert_synced(&sync(&hub, &id, "dropbox").await);
+    assert_eq!(index(&hub, &id).await.len(), 4);
+
+    providers.fail_next_dropbox(
+        "/dropbox/2/files/list_folder/continue",
+        "path/not_found/..",
+        1,
+    );
+    let failed = hub::worker::sync(&hub, &job(&id, "dropbox"), hub::worker::fresh_invocation())
+        .await
+        .unwrap_err();
+    let message = failed.to_string();
+    assert!(message.contains("path/not_found"), "{message}");
+    let account = hub.store.get_account(&id).await.unwrap().unwrap();
+    assert!(
+        account.cursor.is_some(),
+        "the cursor stays for the next try"
+    );
+    assert_synced(&sync(&hub, &id, "dropbox").await);
+}

@@ -4,8 +4,8 @@
 //! wraps AADSTS errors in a few OAuth codes, Dropbox answers 409 with an error summary. Each
 //! connector module has its own [`AnswerClassifier`] that reads its provider's answers and
 //! falls back on [`common`] (plain HTTP and RFC 6749) for the rest, so a provider's rules live
-//! in that provider's module. A future `dropbox.rs` would say `409` with an `error_summary`
-//! starting `reset/` is [`Verdict::CursorExpired`] and any other 409 is [`Verdict::Reject`].
+//! in that provider's module: `dropbox.rs` says a `409` with an `error_summary` starting
+//! `reset/` is [`Verdict::CursorExpired`] and any other 409 is [`Verdict::Reject`].
 
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
-use super::oauth::{OAuthApp, OAuthEndpoints};
+use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{get_json, Connector, FilePage, NextPage, ProviderClient, ProviderSpec};
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
@@ -87,7 +87,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
                 "https://accounts.google.com/o/oauth2/v2/auth",
             )?,
             token_url: env.url_or("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token")?,
-            revoke_url: Some(
+            revocation: Revocation::Rfc7009(
                 env.url_or("GOOGLE_REVOKE_URL", "https://oauth2.googleapis.com/revoke")?,
             ),
             scopes: SCOPES,
@@ -333,10 +333,10 @@ impl GoogleDrive {
                 .encode(),
             ),
         };
-        Ok(FilePage {
-            files: list.files.into_iter().map(DriveFile::into_entry).collect(),
+        Ok(FilePage::of_files(
+            list.files.into_iter().map(DriveFile::into_entry).collect(),
             next,
-        })
+        ))
     }
 
     async fn list_changes(
@@ -384,7 +384,7 @@ impl GoogleDrive {
             list.new_start_page_token.map(changes_from),
             "nextPageToken nor newStartPageToken",
         )?;
-        Ok(FilePage { files, next })
+        Ok(FilePage::of_files(files, next))
     }
 }
 

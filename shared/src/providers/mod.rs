@@ -5,6 +5,7 @@
 //! here.
 
 pub mod answers;
+pub mod dropbox;
 pub mod google;
 pub mod http;
 pub mod oauth;
@@ -24,10 +25,38 @@ use http::ProviderHttp;
 use oauth::OAuthApp;
 
 /// One page of a drive listing and where to go next.
+///
+/// A provider says "this id is gone" with a deleted entry in `files` (a tombstone: Google,
+/// Graph) and "everything under this path is gone" with a [`RemovedPath`] (Dropbox, whose
+/// deletions carry no id). The worker applies both in the page's order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilePage {
     pub files: Vec<FileEntry>,
+    /// Paths removed at the provider, each at its place among `files`.
+    pub removed_paths: Vec<RemovedPath>,
     pub next: NextPage,
+}
+
+impl FilePage {
+    /// A page of entries and tombstones only, without removals by path.
+    pub fn of_files(files: Vec<FileEntry>, next: NextPage) -> Self {
+        FilePage {
+            files,
+            removed_paths: Vec::new(),
+            next,
+        }
+    }
+}
+
+/// "The entry at this path, and everything under it, is gone": marks deleted the entry whose
+/// lower-case path is `path_lower` and every entry under `path_lower/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovedPath {
+    /// The path in lower case, as [`crate::model::path_key`] makes it.
+    pub path_lower: String,
+    /// Its place in the page: it applies after `files[..before]` and before
+    /// `files[before..]`, so an entry re-created at the same path later in the page stays.
+    pub before: usize,
 }
 
 /// The opaque cursor after a page. The worker stores it only after the page's files are
@@ -70,7 +99,7 @@ impl NextPage {
 /// revocation) is [`Connector::oauth`].
 #[async_trait]
 pub trait Connector: Send + Sync {
-    /// The provider's name in routes, jobs and records (`google`, `onedrive`).
+    /// The provider's name in routes, jobs and records (`google`, `onedrive`, `dropbox`).
     fn name(&self) -> &'static str;
 
     /// The OAuth2 client (consent URL, code exchange, refresh, revocation).
@@ -136,7 +165,7 @@ impl ProviderSpec {
 }
 
 /// Every provider the hub knows. Register a new one here.
-pub const PROVIDERS: &[ProviderSpec] = &[google::SPEC, onedrive::SPEC];
+pub const PROVIDERS: &[ProviderSpec] = &[google::SPEC, onedrive::SPEC, dropbox::SPEC];
 
 /// The configured connectors, by name.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use oauth2::{
     EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
     Scope, TokenResponse, TokenUrl,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::answers::Endpoint;
 use super::http::{OAuthHttpError, ProviderHttp};
@@ -22,11 +22,24 @@ type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointN
 pub struct OAuthEndpoints<'a> {
     pub auth_url: String,
     pub token_url: String,
-    /// RFC 7009 endpoint; `None` where the provider offers none (Microsoft).
-    pub revoke_url: Option<String>,
+    /// How a grant is withdrawn.
+    pub revocation: Revocation,
     pub scopes: &'a [&'a str],
     /// Extra consent-page parameters (Google: `access_type=offline`, `prompt=consent`).
     pub extra_auth_params: &'a [(&'a str, &'a str)],
+}
+
+/// How a provider lets a client withdraw a grant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// No endpoint (Microsoft: users withdraw consent in their account).
+    None,
+    /// An RFC 7009 endpoint taking the token as a form field (Google).
+    Rfc7009(String),
+    /// An API call authorised with the access token itself, which ends the whole grant
+    /// (Dropbox's `POST /2/auth/token/revoke`, no body:
+    /// <https://www.dropbox.com/developers/documentation/http/documentation#auth-token-revoke>).
+    BearerCall(String),
 }
 
 /// The scopes without which each provider's connector cannot list a drive, whatever else the
@@ -40,6 +53,9 @@ const REQUIRED_SCOPES: &[(&str, &[&str])] = &[
         &["https://www.googleapis.com/auth/drive.metadata.readonly"],
     ),
     ("onedrive", &["Files.Read"]),
+    // Dropbox's consent page grants what the app's permissions allow; a token answer's
+    // `scope` says which (<https://developers.dropbox.com/oauth-guide>, scopes).
+    ("dropbox", &["account_info.read", "files.metadata.read"]),
 ];
 
 /// What a code exchange gave: the tokens, and the scopes the token answer says were granted
@@ -53,7 +69,7 @@ pub struct CodeGrant {
 pub struct OAuthApp {
     client: Client,
     http: ProviderHttp,
-    revoke_url: Option<String>,
+    revocation: Revocation,
     scopes: Vec<String>,
     required_scopes: Vec<String>,
     extra_auth_params: Vec<(String, String)>,
@@ -84,7 +100,7 @@ impl OAuthApp {
         Ok(OAuthApp {
             client,
             http: provider.http.clone(),
-            revoke_url: endpoints.revoke_url,
+            revocation: endpoints.revocation,
             scopes: endpoints.scopes.iter().map(|s| s.to_string()).collect(),
             required_scopes: REQUIRED_SCOPES
                 .iter()
@@ -167,25 +183,56 @@ impl OAuthApp {
         Ok(token_set(&answer).keeping_refresh_token_of(current))
     }
 
-    /// Revokes the grant with an RFC 7009 form post of the refresh token (which revokes the
-    /// whole grant at Google), or of the access token when there is none. Returns false when
-    /// the provider has no revocation endpoint. Sent by hand rather than through the oauth2
-    /// crate, which insists on https and so could not be pointed at a local stand-in.
+    /// Revokes the grant. RFC 7009: a form post of the refresh token (which revokes the whole
+    /// grant at Google), or of the access token when there is none. A bearer call: the access
+    /// token authorises its own revocation, so an expired one is refreshed first (the caller
+    /// bounds the whole). Returns false when the provider has no revocation endpoint. Sent by
+    /// hand rather than through the oauth2 crate, which insists on https and so could not be
+    /// pointed at a local stand-in.
     pub async fn revoke(&self, tokens: &TokenSet) -> Result<bool, ProviderError> {
-        let Some(url) = &self.revoke_url else {
-            return Ok(false);
-        };
-        let token = tokens
-            .refresh_token
-            .as_ref()
-            .unwrap_or(&tokens.access_token);
-        // RFC 7009 section 2.2.1: a refusal has the token endpoint's error shape.
-        self.http
-            .send(Endpoint::Token, |client| {
-                client.post(url).form(&[("token", token.expose_secret())])
-            })
-            .await?;
-        Ok(true)
+        match &self.revocation {
+            Revocation::None => Ok(false),
+            Revocation::Rfc7009(url) => {
+                let token = tokens
+                    .refresh_token
+                    .as_ref()
+                    .unwrap_or(&tokens.access_token);
+                // RFC 7009 section 2.2.1: a refusal has the token endpoint's error shape.
+                self.http
+                    .send(Endpoint::Token, |client| {
+                        client.post(url).form(&[("token", token.expose_secret())])
+                    })
+                    .await?;
+                Ok(true)
+            }
+            Revocation::BearerCall(url) => {
+                let call = |access_token: SecretString| async move {
+                    self.http
+                        .send(Endpoint::Api, |client| {
+                            client.post(url).bearer_auth(access_token.expose_secret())
+                        })
+                        .await
+                };
+                let expired = tokens.expires_at.is_some_and(|at| at <= Utc::now());
+                let access_token = if expired && tokens.refresh_token.is_some() {
+                    self.refresh(tokens).await?.access_token
+                } else {
+                    tokens.access_token.clone()
+                };
+                match call(access_token).await {
+                    // Refused before its recorded expiry: refreshed once, like a sync.
+                    Err(ProviderError::Unauthorized)
+                        if !expired && tokens.refresh_token.is_some() =>
+                    {
+                        call(self.refresh(tokens).await?.access_token).await?;
+                    }
+                    answer => {
+                        answer?;
+                    }
+                }
+                Ok(true)
+            }
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
-use super::oauth::{OAuthApp, OAuthEndpoints};
+use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{get_json, Connector, FilePage, NextPage, ProviderClient, ProviderSpec};
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
@@ -56,7 +56,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             token_url: format!("{authority}/{tenant}/oauth2/v2.0/token"),
             // The identity platform has no RFC 7009 endpoint; users withdraw consent in their
             // Microsoft account. Deleting an account removes our copy of the tokens.
-            revoke_url: None,
+            revocation: Revocation::None,
             scopes: SCOPES,
             extra_auth_params: &[],
         },
@@ -269,6 +269,6 @@ impl Connector for OneDrive {
             .filter(|item| item.root.is_none())
             .map(DriveItem::into_entry)
             .collect();
-        Ok(FilePage { files, next })
+        Ok(FilePage::of_files(files, next))
     }
 }

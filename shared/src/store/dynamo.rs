@@ -27,6 +27,12 @@
 //! account item (which has none) never is. It projects all attributes, since the feed
 //! returns whole entries. LSIs allow strongly consistent reads, which the feed uses so that
 //! every entry at most at the watermark it read is there.
+//!
+//! The `by-path` local secondary index (`pk`, `path_lower`) finds the entries at or under a
+//! path that a provider removed (Dropbox reports a deleted folder by its path only): a
+//! `begins_with` query, paged, strongly consistent so that entries stored earlier in the same
+//! page are found. Sparse too: only entries with a path key are in it. It projects all
+//! attributes, since a removal rewrites whole entries.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -56,6 +62,9 @@ use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 pub const PROVIDER_INDEX: &str = "by-provider";
 pub const SEQ_INDEX: &str = "by-seq";
+pub const PATH_INDEX: &str = "by-path";
+/// An entry's lower-case path, the sort key of [`PATH_INDEX`].
+const PATH_ATTRIBUTE: &str = "path_lower";
 /// The feed's sequence number of an entry, the sort key of [`SEQ_INDEX`].
 const SEQ_ATTRIBUTE: &str = "seq";
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
@@ -1024,6 +1033,74 @@ impl Store for DynamoStore {
         Ok((marked, page.next))
     }
 
+    async fn mark_path_deleted(
+        &self,
+        account_id: &str,
+        path_lower: &str,
+        after: Option<&str>,
+        limit: usize,
+        first_seq: u64,
+    ) -> HubResult<(u64, Option<String>)> {
+        if !storable(account_id) {
+            return Ok((0, None));
+        }
+        // An index query's start key is the index key and the table key of the last item:
+        // the position is that item's path key and file id.
+        let start = match after {
+            Some(after) => {
+                let (path, file_id): (String, String) = serde_json::from_str(after)
+                    .map_err(|e| HubError::internal(format!("a by-path position: {e}")))?;
+                let mut key = file_key(account_id, &file_id);
+                key.insert(PATH_ATTRIBUTE.into(), s(path));
+                Some(key)
+            }
+            None => None,
+        };
+        // `begins_with` also finds `/a/bc` for `/a/b`: those are left by `removed_with`.
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PATH_INDEX)
+            .key_condition_expression("pk = :pk AND begins_with(#path, :path)")
+            .expression_attribute_names("#path", PATH_ATTRIBUTE)
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":path", s(path_lower))
+            .set_exclusive_start_key(start)
+            .limit(limit.clamp(1, 1000) as i32)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .map(|key| {
+                let path = string_attr(key, PATH_ATTRIBUTE);
+                let file_id = string_attr(key, "sk")
+                    .and_then(|sk| sk.strip_prefix(FILE_PREFIX).map(str::to_string));
+                match (path, file_id) {
+                    (Some(path), Some(file_id)) => {
+                        serde_json::to_string(&(path, file_id)).map_err(HubError::internal)
+                    }
+                    _ => Err(HubError::internal("a by-path page ended without its key")),
+                }
+            })
+            .transpose()?;
+        let now = Utc::now();
+        let mut requests = Vec::new();
+        for item in answer.items.unwrap_or_default() {
+            let stored: StoredFile = from_item(item)?;
+            if stored.removed_with(path_lower) {
+                let seq = first_seq + requests.len() as u64;
+                requests.push(put_file_request(account_id, &stored.removed(seq, now))?);
+            }
+        }
+        let marked = requests.len() as u64;
+        self.write_batches(requests).await?;
+        Ok((marked, next))
+    }
+
     async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
         if !storable(account_id) {
             return Ok(0);
@@ -1138,7 +1215,8 @@ impl Store for DynamoStore {
     }
 }
 
-/// Creates the table as `template.yaml` does (keys, `by-provider` and `by-seq` indexes, TTL), for tests,
+/// Creates the table as `template.yaml` does (keys, `by-provider`, `by-seq` and `by-path`
+/// indexes, TTL), for tests,
 /// benchmarks and local emulators.
 pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
     let key = |name: &str, kind: KeyType| {
@@ -1162,6 +1240,17 @@ pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
             Projection::builder()
                 .projection_type(ProjectionType::Include)
                 .non_key_attributes(STATUS_ATTRIBUTE)
+                .build(),
+        )
+        .build()
+        .map_err(HubError::internal)?;
+    let path_index = LocalSecondaryIndex::builder()
+        .index_name(PATH_INDEX)
+        .key_schema(key("pk", KeyType::Hash).map_err(HubError::internal)?)
+        .key_schema(key(PATH_ATTRIBUTE, KeyType::Range).map_err(HubError::internal)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
                 .build(),
         )
         .build()
@@ -1191,7 +1280,9 @@ pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
             attr_of(SEQ_ATTRIBUTE, ScalarAttributeType::N).map_err(HubError::internal)?,
         )
         .global_secondary_indexes(index)
+        .attribute_definitions(attr(PATH_ATTRIBUTE).map_err(HubError::internal)?)
         .local_secondary_indexes(feed_index)
+        .local_secondary_indexes(path_index)
         .send()
         .await
         .map_err(|e| failed("CreateTable", e))?;

@@ -696,6 +696,46 @@ impl Store for LocalStore {
         .await
     }
 
+    /// Reads the account's entries a page at a time in file-id order and marks those at or
+    /// under the path: a development store has no path index, and a page of `limit` entries
+    /// is all it holds at once. `after` is the page's last file id.
+    async fn mark_path_deleted(
+        &self,
+        account_id: &str,
+        path_lower: &str,
+        after: Option<&str>,
+        limit: usize,
+        first_seq: u64,
+    ) -> HubResult<(u64, Option<String>)> {
+        if !storable(account_id) {
+            return Ok((0, None));
+        }
+        let (account_id, path_lower, after) = (
+            account_id.to_string(),
+            path_lower.to_string(),
+            after.map(str::to_string),
+        );
+        self.run(move |root| {
+            let dir = files_dir(root, &account_id);
+            let _lock = lock(root)?;
+            let page = read_page::<StoredFile>(&dir, after.as_deref(), limit, |_| true)?;
+            let now = Utc::now();
+            let mut marked = 0;
+            for stored in page.items {
+                if stored.removed_with(&path_lower) {
+                    let path = dir.join(file_name(&stored.entry.id));
+                    write_file(&path, &stored.removed(first_seq + marked, now))?;
+                    marked += 1;
+                }
+            }
+            if marked > 0 {
+                sync_dir(&dir)?;
+            }
+            Ok((marked, page.next))
+        })
+        .await
+    }
+
     async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
         let account_id = account_id.to_string();
         self.run(move |root| {

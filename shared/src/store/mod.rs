@@ -9,7 +9,9 @@
 //! - a connect session is spent at most once (a conditional write), and never once expired;
 //! - file index writes are upserts, and deleting an account removes its index first;
 //! - every entry written carries the change feed's sequence number it was given, and the feed
-//!   reads entries in that order up to a watermark.
+//!   reads entries in that order up to a watermark;
+//! - a removal by path marks deleted the entry at that path and every entry under it, a page
+//!   at a time, without reading the account's whole index at once.
 
 pub mod dynamo;
 pub mod local;
@@ -152,6 +154,21 @@ pub trait Store: Send + Sync {
         first_seq: u64,
     ) -> HubResult<(u64, Option<String>)>;
 
+    /// Marks deleted, in one page, the live entries whose path key ([`FileEntry::path_key`])
+    /// is `path_lower` or starts with `path_lower/`: a file, or a folder with everything under
+    /// it, removed at the provider. The tombstones take the sequence numbers from `first_seq`
+    /// on. `after` is where the previous page ended: an opaque position of this store.
+    /// Returns how many it marked and where the next page starts (`None` at the end).
+    /// Idempotent: entries already deleted are left as they are.
+    async fn mark_path_deleted(
+        &self,
+        account_id: &str,
+        path_lower: &str,
+        after: Option<&str>,
+        limit: usize,
+        first_seq: u64,
+    ) -> HubResult<(u64, Option<String>)>;
+
     /// The highest sequence number among the account's entries (0 when none has one): what
     /// a sync that crashed between storing a page and committing it may have left above the
     /// watermark. One small read, whatever the size of the index.
@@ -271,6 +288,22 @@ pub(crate) struct StoredFile {
     /// and an absent one keeps the entry out of the sparse `by-seq` index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The entry's path key, for removals by path (the sort key of DynamoDB's sparse `by-path`
+    /// index): absent where the provider gives no path, and for paths longer than an index
+    /// key may be ([`MAX_PATH_KEY_LEN`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_lower: Option<String>,
+}
+
+/// DynamoDB's limit on a sort key, in bytes. Dropbox paths are far shorter in practice; an
+/// entry with a longer one is stored without a path key, and only a removal of its own id
+/// (not of a folder above it) marks it deleted.
+pub const MAX_PATH_KEY_LEN: usize = 1024;
+
+/// Whether the entry with path key `key` is at `path_lower` or under it.
+pub(crate) fn at_or_under(key: &str, path_lower: &str) -> bool {
+    key.strip_prefix(path_lower)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 impl StoredFile {
@@ -289,11 +322,33 @@ impl StoredFile {
             file.clone()
         };
         entry.changed_at = Some(now);
+        let path_lower = entry
+            .path_key()
+            .filter(|key| !key.is_empty() && key.len() <= MAX_PATH_KEY_LEN);
         StoredFile {
             entry,
             generation,
             seq: Some(seq),
+            path_lower,
         }
+    }
+
+    /// Whether a removal of `path_lower` marks it deleted: it is live and at or under it.
+    pub fn removed_with(&self, path_lower: &str) -> bool {
+        !self.entry.deleted
+            && self
+                .path_lower
+                .as_deref()
+                .is_some_and(|key| at_or_under(key, path_lower))
+    }
+
+    /// The tombstone a removal by path stores in its place, at feed position `seq`. It keeps
+    /// its generation: a removal is no sighting.
+    pub fn removed(mut self, seq: u64, now: DateTime<Utc>) -> Self {
+        self.entry.deleted = true;
+        self.entry.changed_at = Some(now);
+        self.seq = Some(seq);
+        self
     }
 
     /// Whether a reconciliation at the end of enumeration `generation` marks it deleted: it

@@ -1,0 +1,207 @@
+//! Dropbox through the real binaries under `cargo lambda watch`: login through the stand-in's
+//! consent, `POST /sync {"source_type": "dropbox"}` syncing only the Dropbox account, a first
+//! sync, an incremental one with a file added, one renamed and a folder tree deleted (one
+//! `deleted` entry by path at Dropbox), a `reset` cursor, a refresh after expiry, and the
+//! grant revoked on `DELETE`; `/files` and `/changes` show every deletion.
+
+use std::collections::BTreeMap;
+
+use hub_e2e::{LocalHub, StatusCode};
+use hub_testkit::{FakeProviders, FileSpec, DEFAULT_DROPBOX_USER};
+use oauth2::reqwest::Method;
+use serde_json::Value;
+
+/// The whole index of an account, by file id.
+async fn index_of(hub: &LocalHub, id: &str) -> BTreeMap<String, Value> {
+    let mut files = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/users/{id}/files?limit=3&cursor={c}"),
+            None => format!("/users/{id}/files?limit=3"),
+        };
+        let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for file in page["files"].as_array().unwrap() {
+            files.insert(file["id"].as_str().unwrap().to_string(), file.clone());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return files,
+        }
+    }
+}
+
+/// What a client of the change feed has seen of each file.
+#[derive(Default)]
+struct FeedClient {
+    seen: BTreeMap<String, Value>,
+    cursor: Option<String>,
+}
+
+impl FeedClient {
+    async fn catch_up(&mut self, hub: &LocalHub, id: &str) {
+        loop {
+            let path = match &self.cursor {
+                Some(c) => format!("/users/{id}/changes?limit=4&cursor={c}"),
+                None => format!("/users/{id}/changes?limit=4"),
+            };
+            let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            for entry in page["changes"].as_array().unwrap() {
+                let file_id = entry["id"].as_str().unwrap().to_string();
+                if let Some(before) = self.seen.get(&file_id) {
+                    assert!(
+                        entry["changed_at"].as_str() >= before["changed_at"].as_str(),
+                        "an older state after a newer one: {before} then {entry}"
+                    );
+                }
+                self.seen.insert(file_id, entry.clone());
+            }
+            self.cursor = Some(page["next_cursor"].as_str().unwrap().to_string());
+            if page["has_more"] == false {
+                return;
+            }
+        }
+    }
+}
+
+async fn last_synced_at(hub: &LocalHub, id: &str) -> Value {
+    let (_, account) = hub
+        .json(hub.authed(Method::GET, &format!("/users/{id}")))
+        .await;
+    account["last_synced_at"].clone()
+}
+
+/// `POST /sync {"source_type": "dropbox"}`: one job, for the Dropbox account only; waits for
+/// its sync to finish.
+async fn sync_dropbox(hub: &LocalHub, id: &str) {
+    let before = last_synced_at(hub, id).await;
+    let (status, started) = hub
+        .json(
+            hub.authed(Method::POST, "/sync")
+                .header("content-type", "application/json")
+                .body(r#"{"source_type": "dropbox"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["target_providers"], serde_json::json!(["dropbox"]));
+    assert_eq!(started["jobs_enqueued"], 1);
+    hub.eventually("the Dropbox sync to finish", || async {
+        let now = last_synced_at(hub, id).await;
+        (!now.is_null() && now != before).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropbox_login_syncs_and_deletions_by_path_through_the_real_binaries() {
+    let providers = FakeProviders::start().await;
+    providers.set_dropbox_page_size(4);
+    let user = DEFAULT_DROPBOX_USER;
+    providers.add_file("dropbox", user, FileSpec::folder("id:docs", "Docs"));
+    providers.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:a", "a.txt").in_folder("id:docs"),
+    );
+    providers.add_file(
+        "dropbox",
+        user,
+        FileSpec::folder("id:sub", "Sub").in_folder("id:docs"),
+    );
+    providers.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:b", "b.txt").in_folder("id:sub"),
+    );
+    providers.add_file("dropbox", user, FileSpec::new("id:keep", "keep.txt"));
+    providers.add_files("onedrive", 2);
+    let mut env = providers.env_vars();
+    env.extend(providers.dropbox_env_vars());
+    let hub = LocalHub::start(&env).await;
+
+    let (status, config) = hub.json(hub.get("/config")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        config["available_providers"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("dropbox")),
+        "{config}"
+    );
+    let (status, account) = hub.log_in("dropbox").await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    assert_eq!(account["provider"], "dropbox");
+    let id = account["id"].as_str().unwrap().to_string();
+    let (status, other) = hub.log_in("onedrive").await;
+    assert_eq!(status, StatusCode::OK, "{other}");
+    let other = other["id"].as_str().unwrap().to_string();
+
+    // First sync: every entry, folders included, with Dropbox's paths.
+    let mut client = FeedClient::default();
+    sync_dropbox(&hub, &id).await;
+    assert!(
+        last_synced_at(&hub, &other).await.is_null(),
+        "source_type dropbox leaves the OneDrive account alone"
+    );
+    client.catch_up(&hub, &id).await;
+    let index = index_of(&hub, &id).await;
+    assert_eq!(index.len(), 5);
+    assert_eq!(client.seen, index, "the feed ends at the index");
+    let b = &index["id:b"];
+    assert_eq!(b["path"], "/Docs/Sub/b.txt");
+    assert_eq!(b["parent_ids"], serde_json::json!([]));
+    assert_eq!(b["drive_id"], Value::Null);
+    assert_eq!(b["content_hash"]["algorithm"], "dropbox");
+    assert_eq!(index["id:sub"]["kind"], "folder");
+
+    // A folder tree deleted, a file renamed, a file added.
+    providers.delete_folder_tree("dropbox", user, "id:docs");
+    providers.modify_file("dropbox", user, "id:keep", "kept.txt");
+    providers.add_file("dropbox", user, FileSpec::new("id:new", "new.txt"));
+    sync_dropbox(&hub, &id).await;
+    client.catch_up(&hub, &id).await;
+    let index = index_of(&hub, &id).await;
+    assert_eq!(client.seen, index, "the feed shows every deletion");
+    for gone in ["id:docs", "id:a", "id:sub", "id:b"] {
+        assert_eq!(index[gone]["deleted"], true, "{gone}: {}", index[gone]);
+    }
+    assert_eq!(index["id:keep"]["deleted"], false);
+    assert_eq!(index["id:keep"]["path"], "/kept.txt");
+    assert_eq!(index["id:new"]["deleted"], false);
+
+    // A reset cursor while a file is deleted: the enumeration restarts and reconciles.
+    providers.reset_cursors();
+    providers.delete_file_for("dropbox", user, "id:new");
+    sync_dropbox(&hub, &id).await;
+    client.catch_up(&hub, &id).await;
+    let index = index_of(&hub, &id).await;
+    assert_eq!(client.seen, index);
+    assert_eq!(index["id:new"]["deleted"], true);
+
+    // Expired access tokens: the worker refreshes once and syncs.
+    providers.expire_access_tokens();
+    providers.add_file("dropbox", user, FileSpec::new("id:late", "late.txt"));
+    sync_dropbox(&hub, &id).await;
+    let index = index_of(&hub, &id).await;
+    assert_eq!(index["id:late"]["deleted"], false);
+
+    // DELETE revokes the grant at Dropbox.
+    let revocations = providers.revocations();
+    let response = hub
+        .authed(Method::DELETE, &format!("/users/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        providers.revocations(),
+        revocations + 1,
+        "the grant was revoked"
+    );
+    let (status, _) = hub
+        .json(hub.authed(Method::GET, &format!("/users/{id}")))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,356 @@
+//! Dropbox (API v2) and its OAuth2 endpoints.
+//!
+//! Dropbox's RPC endpoints take and answer JSON by POST. `/2/files/list_folder` (recursive, from
+//! the root) enumerates the account and ends with a cursor; `/2/files/list_folder/continue`
+//! with that cursor pages on while `has_more`, and later returns only what changed since.
+//! Deletions come by path, not id: a `deleted` entry carries only the path, and a deleted
+//! folder stands for everything under it. A cursor Dropbox no longer accepts is a 409 whose
+//! `error_summary` starts with `reset/`: the enumeration starts over.
+//! (<https://developers.dropbox.com/detecting-changes-guide>,
+//! <https://www.dropbox.com/developers/documentation/http/documentation#files-list_folder>)
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use oauth2::reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
+use super::http::ProviderHttp;
+use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
+use super::{Connector, FilePage, NextPage, ProviderClient, ProviderSpec, RemovedPath};
+use crate::config::Env;
+use crate::error::{HubResult, ProviderError};
+use crate::model::{path_key, ContentHash, FileEntry, FileKind, Identity};
+
+pub const NAME: &str = "dropbox";
+
+pub const SPEC: ProviderSpec = ProviderSpec {
+    name: NAME,
+    client_id_var: "DROPBOX_CLIENT_ID",
+    client_secret_var: "DROPBOX_CLIENT_SECRET",
+    answers: &DropboxAnswers,
+    build,
+};
+
+/// What the hub reads: who the user is, and the metadata of every file.
+const SCOPES: &[&str] = &["account_info.read", "files.metadata.read"];
+
+/// Entries per page asked of `list_folder` (a hint: Dropbox may answer fewer). Dropbox allows
+/// up to 2000; a thousand keeps a page within what the worker stores after its last call
+/// ([`crate::worker::RESERVE`]).
+const PAGE_LIMIT: u32 = 1000;
+
+pub struct Dropbox {
+    oauth: OAuthApp,
+    http: ProviderHttp,
+    api_url: String,
+}
+
+fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
+    let api_url = env.url_or("DROPBOX_API_URL", "https://api.dropboxapi.com")?;
+    let oauth = OAuthApp::new(
+        &client,
+        OAuthEndpoints {
+            auth_url: env.url_or(
+                "DROPBOX_AUTH_URL",
+                "https://www.dropbox.com/oauth2/authorize",
+            )?,
+            token_url: env.url_or(
+                "DROPBOX_TOKEN_URL",
+                "https://api.dropboxapi.com/oauth2/token",
+            )?,
+            // Not RFC 7009: an API call with the access token, which ends the whole grant.
+            revocation: Revocation::BearerCall(format!("{api_url}/2/auth/token/revoke")),
+            scopes: SCOPES,
+            // Without it Dropbox issues a short-lived access token and no refresh token.
+            extra_auth_params: &[("token_access_type", "offline")],
+        },
+    )?;
+    Ok(Arc::new(Dropbox {
+        oauth,
+        http: client.http,
+        api_url,
+    }))
+}
+
+/// Dropbox's reading of its refusals: endpoint errors are 409 with an `error_summary` (the
+/// union's tag path, e.g. `reset/...` or `path/not_found/...`); only `reset/` says the cursor
+/// is dead; any other 409 is a rejection that names the summary (which never holds a token).
+/// A 401 `expired_access_token` or `invalid_access_token` asks for one refresh (a revoked
+/// grant then fails the refresh with `invalid_grant`), but `missing_scope` cannot be cured by
+/// a refresh and is a rejection. 429 and 5xx wait `Retry-After` (the common rules).
+/// (<https://www.dropbox.com/developers/documentation/http/documentation#error-handling>)
+#[derive(Debug)]
+pub struct DropboxAnswers;
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error_summary: Option<String>,
+}
+
+/// An endpoint error's `error_summary` (the union's tags joined by `/`), or "" when the body
+/// is not Dropbox's error shape. Cut short: it goes into logs and job outcomes.
+fn error_summary(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|body| body.error_summary)
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+impl AnswerClassifier for DropboxAnswers {
+    fn classify(&self, refusal: &Refusal<'_>) -> Verdict {
+        if refusal.endpoint == Endpoint::Api {
+            match refusal.status {
+                StatusCode::CONFLICT => {
+                    let summary = error_summary(refusal.body);
+                    if summary.starts_with("reset/") {
+                        return Verdict::CursorExpired;
+                    }
+                    tracing::warn!(error_summary = %summary, "Dropbox refused the call");
+                    return Verdict::Reject(format!("Dropbox refused: {summary}"));
+                }
+                StatusCode::UNAUTHORIZED => {
+                    let summary = error_summary(refusal.body);
+                    if summary.starts_with("missing_scope/") {
+                        return Verdict::Reject(format!("Dropbox refused: {summary}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        answers::common(refusal)
+    }
+}
+
+#[derive(Deserialize)]
+struct Account {
+    account_id: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+struct ListFolder {
+    entries: Vec<Metadata>,
+    cursor: String,
+    has_more: bool,
+}
+
+/// One entry of a listing, a union tagged by `.tag`.
+#[derive(Deserialize)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+enum Metadata {
+    File {
+        id: String,
+        name: String,
+        path_display: Option<String>,
+        size: Option<u64>,
+        server_modified: Option<DateTime<Utc>>,
+        content_hash: Option<String>,
+    },
+    Folder {
+        id: String,
+        name: String,
+        path_display: Option<String>,
+    },
+    /// Only a path: the file, or the folder and everything under it, is gone. The path is
+    /// null when the item is not mounted (nothing of it is in the index then).
+    Deleted { path_lower: Option<String> },
+    /// A tag this hub does not know (Dropbox's unions are open): nothing to index.
+    #[serde(other)]
+    Other,
+}
+
+impl Dropbox {
+    /// POSTs a JSON argument to an RPC endpoint and reads its JSON answer.
+    async fn rpc<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        argument: Option<Value>,
+        access_token: &SecretString,
+    ) -> Result<T, ProviderError> {
+        let url = format!("{}/2/{endpoint}", self.api_url);
+        let response = self
+            .http
+            .send(Endpoint::Api, |client| {
+                let request = client.post(&url).bearer_auth(access_token.expose_secret());
+                match &argument {
+                    Some(argument) => request.json(argument),
+                    // An endpoint without arguments takes no body (and no content type).
+                    None => request,
+                }
+            })
+            .await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|_| ProviderError::Rejected("the answer could not be read".into()))?;
+        serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Rejected(format!("unexpected answer from Dropbox: {e}")))
+    }
+}
+
+/// A page of Dropbox entries, in Dropbox's order: a removal applies to what came before it
+/// in the page, and an entry after it at the same path is a new one ("iterate through each
+/// entry in order", `files/list_folder`). Folders are entries too; Dropbox has no parent ids.
+fn page_of(entries: Vec<Metadata>) -> (Vec<FileEntry>, Vec<RemovedPath>) {
+    let (mut files, mut removed) = (Vec::new(), Vec::new());
+    for entry in entries {
+        match entry {
+            Metadata::File {
+                id,
+                name,
+                path_display,
+                size,
+                server_modified,
+                content_hash,
+            } => files.push(FileEntry {
+                kind: Some(FileKind::File),
+                size,
+                modified_at: server_modified,
+                path: path_display,
+                parent_ids: Some(Vec::new()),
+                content_hash: content_hash.map(|value| ContentHash::new("dropbox", value)),
+                ..FileEntry::new(id, name)
+            }),
+            Metadata::Folder {
+                id,
+                name,
+                path_display,
+            } => files.push(FileEntry {
+                kind: Some(FileKind::Folder),
+                path: path_display,
+                parent_ids: Some(Vec::new()),
+                ..FileEntry::new(id, name)
+            }),
+            Metadata::Deleted {
+                path_lower: Some(path_lower),
+            } => removed.push(RemovedPath {
+                path_lower: path_key(&path_lower),
+                before: files.len(),
+            }),
+            Metadata::Deleted { path_lower: None } | Metadata::Other => {}
+        }
+    }
+    (files, removed)
+}
+
+#[async_trait]
+impl Connector for Dropbox {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn oauth(&self) -> &OAuthApp {
+        &self.oauth
+    }
+
+    async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {
+        let account: Account = self
+            .rpc("users/get_current_account", None, access_token)
+            .await?;
+        Ok(Identity {
+            provider_user_id: account.account_id,
+            email: account.email,
+        })
+    }
+
+    async fn list_page(
+        &self,
+        access_token: &SecretString,
+        cursor: Option<&str>,
+    ) -> Result<FilePage, ProviderError> {
+        let list: ListFolder = match cursor {
+            None => {
+                let argument = json!({
+                    "path": "",
+                    "recursive": true,
+                    "include_deleted": false,
+                    "limit": PAGE_LIMIT,
+                });
+                self.rpc("files/list_folder", Some(argument), access_token)
+                    .await?
+            }
+            Some(cursor) => {
+                let argument = json!({ "cursor": cursor });
+                self.rpc("files/list_folder/continue", Some(argument), access_token)
+                    .await?
+            }
+        };
+        let (files, removed_paths) = page_of(list.entries);
+        let next = if list.has_more {
+            NextPage::More(list.cursor)
+        } else {
+            NextPage::Done(list.cursor)
+        };
+        Ok(FilePage {
+            files,
+            removed_paths,
+            next,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removals_keep_their_place_in_the_page() {
+        let entries: Vec<Metadata> = serde_json::from_value(json!([
+            {".tag": "file", "id": "id:a", "name": "a.txt", "path_display": "/Docs/a.txt",
+             "size": 3, "server_modified": "2026-11-30T10:00:00Z", "content_hash": "abc"},
+            {".tag": "deleted", "name": "Old", "path_lower": "/old", "path_display": "/Old"},
+            {".tag": "folder", "id": "id:f", "name": "Old", "path_display": "/Old"},
+            {".tag": "some_future_kind", "name": "x"},
+            {".tag": "deleted", "name": "Unmounted"}
+        ]))
+        .unwrap();
+        let (files, removed) = page_of(entries);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].path.as_deref(), Some("/Docs/a.txt"));
+        assert_eq!(
+            files[0].content_hash,
+            Some(ContentHash::new("dropbox", "abc"))
+        );
+        assert_eq!(files[0].parent_ids, Some(vec![]));
+        assert_eq!(files[1].kind, Some(FileKind::Folder));
+        assert_eq!(
+            removed,
+            vec![RemovedPath {
+                path_lower: "/old".into(),
+                before: 1
+            }],
+            "the folder re-created after the removal is not removed with it; an unknown tag and \
+             a deletion without a path change nothing"
+        );
+    }
+
+    #[test]
+    fn only_reset_expires_the_cursor() {
+        let headers = Default::default();
+        let refusal = |body: &'static str| Refusal {
+            endpoint: Endpoint::Api,
+            status: StatusCode::CONFLICT,
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        assert_eq!(
+            DropboxAnswers.classify(&refusal(
+                r#"{"error_summary": "reset/..", "error": {".tag": "reset"}}"#
+            )),
+            Verdict::CursorExpired
+        );
+        assert!(matches!(
+            DropboxAnswers.classify(&refusal(r#"{"error_summary": "path/not_found/.."}"#)),
+            Verdict::Reject(_)
+        ));
+    }
+}
