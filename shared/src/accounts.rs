@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
+use crate::events::{self, Event};
 use crate::hub::Hub;
 use crate::model::{AccountView, FileEntry};
 use crate::providers::PROVIDERS;
@@ -194,6 +195,9 @@ pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubRe
             tracing::warn!(account_id, provider = %account.provider, "provider not configured; deleting without revocation")
         }
     }
+    // Queued before the delete: a delete that then fails is retried by its client, and the
+    // app may hear of it twice, never not at all.
+    events::emit(hub, Event::deleted(&account)).await?;
     if !hub.store.delete_account(account_id).await? {
         return Err(HubError::UserNotFound(account_id.to_string()));
     }

@@ -9,6 +9,7 @@ use rand::RngCore;
 use crate::crypto::EncryptionContext;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult, ProviderError};
+use crate::events::{self, Event};
 use crate::hub::Hub;
 use crate::model::{Account, AccountStatus, AccountView, Identity, LoginState, TokenSet};
 use crate::providers::Connector;
@@ -116,7 +117,10 @@ pub async fn complete_by(
         .await?;
     let account = connect(hub, connector.as_ref(), identity, tokens).await?;
     tracing::info!(account_id = %account.id, provider, "account connected");
-    Ok(AccountView::from(&account))
+    let view = AccountView::from(&account);
+    // Queued before the answer: a failure to queue fails the login, which the user retries.
+    events::emit(hub, Event::connected(&view)).await?;
+    Ok(view)
 }
 
 /// How many times a login retries after losing a race with another writer of the account.

@@ -33,11 +33,12 @@ use tracing::Instrument;
 use crate::crypto::Sealed;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult, ProviderError};
+use crate::events::{self, Event};
 use crate::fanout;
 use crate::hub::Hub;
 use crate::model::{
     Account, AccountStatus, FileEntry, Lease, Listing, QueueMessage, SyncJob, SyncOutcome,
-    SyncStatus, TokenSet,
+    SyncReason, SyncStatus, TokenSet,
 };
 use crate::providers::{Connector, FilePage, NextPage};
 use crate::queue::MAX_DELAY;
@@ -223,6 +224,16 @@ fn last_occurrences(files: Vec<FileEntry>) -> Vec<FileEntry> {
     kept
 }
 
+/// How many of a page's entries end in a deletion, each id counted once at its last state,
+/// as [`last_occurrences`] stores them.
+fn tombstones(files: &[FileEntry]) -> u64 {
+    let mut last_state = std::collections::HashMap::new();
+    for file in files {
+        last_state.insert(file.id.as_str(), file.deleted);
+    }
+    last_state.values().filter(|deleted| **deleted).count() as u64
+}
+
 fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
     account.last_sync = Some(outcome.clone());
     if outcome.result == SyncStatus::Ok {
@@ -262,6 +273,8 @@ struct Session<'a> {
     deadline: Deadline,
     /// When the job was asked for: a lease taken later covers it (see [`Lease::covers`]).
     requested_at: DateTime<Utc>,
+    /// Why: `sync.completed` says it.
+    reason: SyncReason,
     /// This sync's name on the account's lease.
     holder: String,
 }
@@ -302,6 +315,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
         tokens,
         deadline,
         requested_at: job.requested_at,
+        reason: job.reason,
         holder: uuid::Uuid::new_v4().to_string(),
     };
     let result = match session.run().await {
@@ -419,7 +433,7 @@ impl Session<'_> {
         if let Some(ended) = self.acquire_lease().await? {
             return Ok(ended);
         }
-        let (mut pages, mut files) = (0u64, 0u64);
+        let (mut pages, mut files, mut deleted) = (0u64, 0u64, 0u64);
         let mut position = Position {
             cursor: self.account.cursor.clone(),
             refreshed_after_401: false,
@@ -432,6 +446,7 @@ impl Session<'_> {
             };
             // Numbered from the watermark each time, so a page stored again after a crash
             // reuses its numbers (upserts) rather than leaving gaps above the watermark.
+            deleted += tombstones(&page.files);
             let stored = self.store_files(page.files).await?;
             let mut feed_seq = self.account.feed_seq + stored;
             files += stored;
@@ -441,6 +456,17 @@ impl Session<'_> {
                 let marked = self.mark_unseen_deleted(feed_seq + 1).await?;
                 feed_seq += marked;
                 files += marked;
+                deleted += marked;
+            }
+            if let Some(event) = last
+                .then(|| {
+                    Event::sync_completed(&self.account, self.reason, files - deleted, deleted)
+                })
+                .flatten()
+            {
+                // Queued before the commit that ends the job: a crash in between brings the
+                // job back, and the app hears of these changes at least once.
+                events::emit(self.hub, event).await?;
             }
             let next = page.next.cursor().to_string();
             let change = Change::Cursor {
@@ -657,6 +683,8 @@ impl Session<'_> {
                     return Ok(None);
                 }
                 tracing::warn!("refresh refused (invalid_grant); account needs re-authorisation");
+                // Queued before the write: once the account is `needs_reauth` no job retries.
+                events::emit(self.hub, Event::reauth_required(&self.account)).await?;
                 let refusal = Change::NeedsReauth {
                     at: Utc::now(),
                     holder: self.holder.clone(),
