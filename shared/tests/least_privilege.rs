@@ -35,7 +35,6 @@ use hub::login::{self, Callback};
 use hub::model::{FanOutPosition, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
-use hub::queue::EventQueue;
 use hub::store::dynamo::DynamoStore;
 use hub::{accounts, tokens, worker, Hub};
 use hub_testkit::webhook_receiver::{Answer, WebhookReceiver};
