@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::connect::ReturnAllowlist;
 use crate::error::{HubError, HubResult};
+use crate::webhook_signature::WebhookSecret;
 
 /// Where the environment comes from: the process, or a map in tests.
 #[derive(Clone, Debug, Default)]
@@ -88,6 +89,17 @@ pub struct AwsResources {
     pub table_name: String,
     pub kms_key_id: String,
     pub sync_queue_url: String,
+    /// `EVENTS_QUEUE_URL`: required when events are on (`HUB_WEBHOOK_URL` set).
+    pub events_queue_url: Option<String>,
+}
+
+/// Where events go and how they are signed (contract section 7).
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// `HUB_WEBHOOK_URL`, as given.
+    pub url: String,
+    /// `HUB_WEBHOOK_SECRET`, required with the URL.
+    pub secret: WebhookSecret,
 }
 
 /// The embedded backend's settings.
@@ -100,6 +112,9 @@ pub struct LocalSettings {
     /// `cargo lambda watch` serves. `HUB_LOCAL_INVOKE_URL`, default `HUB_PUBLIC_URL`
     /// (locally the hub *is* `cargo lambda watch`).
     pub invoke_url: String,
+    /// `HUB_LOCAL_EVENT_RETRY_SCALE` (tests only, default 1): the factor applied to the
+    /// webhook retry delays by the local queue, so a test sees six attempts in seconds.
+    pub event_retry_scale: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -111,9 +126,14 @@ pub struct Config {
     api_key: Option<SecretString>,
     pub local: LocalSettings,
     aws: Option<AwsResources>,
+<<<<<<< HEAD
     /// `HUB_ALLOWED_RETURN_URLS`: where connect sessions may return the browser (empty:
     /// sessions cannot have a `return_to`).
     pub return_urls: ReturnAllowlist,
+=======
+    /// `None` when `HUB_WEBHOOK_URL` is unset: no events, and no queue calls for them.
+    pub webhook: Option<WebhookSettings>,
+>>>>>>> h14
 }
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";
@@ -134,18 +154,39 @@ impl Config {
             }
         };
         let public_url = env.url_or("HUB_PUBLIC_URL", DEFAULT_PUBLIC_URL)?;
+        let webhook = webhook_settings(env, backend)?;
         let aws = match backend {
             Backend::Aws => Some(AwsResources {
                 table_name: env.required("TABLE_NAME", "when HUB_BACKEND=aws")?,
                 kms_key_id: env.required("KMS_KEY_ID", "when HUB_BACKEND=aws")?,
                 sync_queue_url: env.required("SYNC_QUEUE_URL", "when HUB_BACKEND=aws")?,
+                events_queue_url: match webhook {
+                    Some(_) => Some(env.required(
+                        "EVENTS_QUEUE_URL",
+                        "when HUB_BACKEND=aws and HUB_WEBHOOK_URL is set",
+                    )?),
+                    None => None,
+                },
             }),
             Backend::Local => None,
+        };
+        let event_retry_scale = match env.get("HUB_LOCAL_EVENT_RETRY_SCALE") {
+            None => 1.0,
+            Some(raw) => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|scale| scale.is_finite() && *scale > 0.0 && *scale <= 1.0)
+                .ok_or_else(|| {
+                    HubError::Config(format!(
+                        "HUB_LOCAL_EVENT_RETRY_SCALE must be a number above 0 and at most 1 (got '{raw}')"
+                    ))
+                })?,
         };
         let local = LocalSettings {
             data_dir: PathBuf::from(env.get_or("HUB_DATA_DIR", ".hub-data")),
             key: env.get("HUB_LOCAL_KEY").map(SecretString::from),
             invoke_url: env.url_or("HUB_LOCAL_INVOKE_URL", &public_url)?,
+            event_retry_scale,
         };
         let return_urls = ReturnAllowlist::parse(env.get("HUB_ALLOWED_RETURN_URLS").as_deref())
             .map_err(|e| HubError::Config(format!("HUB_ALLOWED_RETURN_URLS: {e}")))?;
@@ -156,6 +197,7 @@ impl Config {
             api_key: env.get("HUB_API_KEY").map(SecretString::from),
             local,
             aws,
+            webhook,
         })
     }
 
@@ -180,6 +222,48 @@ impl Config {
     pub fn redirect_uri(&self, provider: &str) -> String {
         format!("{}/auth/{provider}/callback", self.public_url)
     }
+}
+
+/// `HUB_WEBHOOK_URL` and `HUB_WEBHOOK_SECRET`. In `aws` mode the URL must be https (events
+/// carry account data), unless `HUB_WEBHOOK_ALLOW_HTTP=true`, which only tests set.
+fn webhook_settings(env: &Env, backend: Backend) -> HubResult<Option<WebhookSettings>> {
+    let Some(raw_url) = env.get("HUB_WEBHOOK_URL") else {
+        return Ok(None);
+    };
+    let url = Url::parse(&raw_url)
+        .map_err(|e| HubError::Config(format!("HUB_WEBHOOK_URL is not a valid URL ({e})")))?;
+    let allow_http = match env.get("HUB_WEBHOOK_ALLOW_HTTP").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(HubError::Config(
+                "HUB_WEBHOOK_ALLOW_HTTP must be 'true' or 'false'".into(),
+            ))
+        }
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if backend == Backend::Local || allow_http => {}
+        "http" => {
+            return Err(HubError::Config(
+                "HUB_WEBHOOK_URL must be https when HUB_BACKEND=aws".into(),
+            ))
+        }
+        _ => {
+            return Err(HubError::Config(
+                "HUB_WEBHOOK_URL must be an http or https URL".into(),
+            ))
+        }
+    }
+    let raw_secret = env.get("HUB_WEBHOOK_SECRET").ok_or_else(|| {
+        HubError::Config("HUB_WEBHOOK_SECRET is required when HUB_WEBHOOK_URL is set".into())
+    })?;
+    let secret = WebhookSecret::parse(&raw_secret)
+        .map_err(|why| HubError::Config(format!("HUB_WEBHOOK_SECRET {why}")))?;
+    Ok(Some(WebhookSettings {
+        url: url.to_string(),
+        secret,
+    }))
 }
 
 #[cfg(test)]
@@ -223,6 +307,55 @@ mod tests {
         )]))
         .unwrap_err();
         assert!(err.to_string().contains("HUB_ALLOWED_RETURN_URLS"), "{err}");
+    }
+
+    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+    #[test]
+    fn events_are_off_without_a_webhook_url() {
+        let config = Config::from_env(&Env::from_map([("HUB_WEBHOOK_SECRET", "garbage")])).unwrap();
+        assert!(config.webhook.is_none());
+    }
+
+    #[test]
+    fn webhook_settings_name_what_is_wrong() {
+        let error = |vars: &[(&str, &str)]| {
+            Config::from_env(&Env::from_map(vars.iter().copied()))
+                .unwrap_err()
+                .to_string()
+        };
+        let url = ("HUB_WEBHOOK_URL", "https://app.example/hooks");
+        assert!(error(&[url]).contains("HUB_WEBHOOK_SECRET is required"));
+        let malformed = error(&[url, ("HUB_WEBHOOK_SECRET", "whsec_!!")]);
+        assert!(malformed.contains("HUB_WEBHOOK_SECRET"), "{malformed}");
+        assert!(!malformed.contains("whsec_!!"), "{malformed}");
+        assert!(error(&[
+            ("HUB_WEBHOOK_URL", "not a url"),
+            ("HUB_WEBHOOK_SECRET", SECRET)
+        ])
+        .contains("HUB_WEBHOOK_URL"));
+        let aws = [
+            ("HUB_BACKEND", "aws"),
+            ("TABLE_NAME", "t"),
+            ("KMS_KEY_ID", "k"),
+            ("SYNC_QUEUE_URL", "q"),
+            ("HUB_WEBHOOK_SECRET", SECRET),
+        ];
+        let mut plain = aws.to_vec();
+        plain.push(("HUB_WEBHOOK_URL", "http://app.example/hooks"));
+        plain.push(("EVENTS_QUEUE_URL", "e"));
+        assert!(error(&plain).contains("must be https"));
+        plain.push(("HUB_WEBHOOK_ALLOW_HTTP", "true"));
+        assert!(Config::from_env(&Env::from_map(plain)).is_ok());
+        let mut no_queue = aws.to_vec();
+        no_queue.push(url);
+        assert!(error(&no_queue).contains("EVENTS_QUEUE_URL"));
+        let config =
+            Config::from_env(&Env::from_map([url, ("HUB_WEBHOOK_SECRET", SECRET)])).unwrap();
+        assert_eq!(config.webhook.unwrap().url, "https://app.example/hooks");
+        assert!(
+            error(&[("HUB_LOCAL_EVENT_RETRY_SCALE", "0")]).contains("HUB_LOCAL_EVENT_RETRY_SCALE")
+        );
     }
 
     #[test]

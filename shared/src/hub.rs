@@ -7,7 +7,7 @@ use crate::crypto::{kms::KmsCipher, local::LocalCipher, TokenCipher};
 use crate::error::{HubError, HubResult};
 use crate::providers::http::{ProviderHttp, RetryPolicy};
 use crate::providers::Registry;
-use crate::queue::{local::LocalQueue, sqs::SqsQueue, JobQueue};
+use crate::queue::{local::LocalQueue, sqs::SqsQueue, EventQueue, JobQueue};
 use crate::store::{dynamo::DynamoStore, local::LocalStore, Store};
 
 pub struct Hub {
@@ -16,6 +16,8 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub cipher: Arc<dyn TokenCipher>,
     pub queue: Arc<dyn JobQueue>,
+    /// The events queue; `None` when `HUB_WEBHOOK_URL` is unset (no events at all).
+    pub events: Option<Arc<dyn EventQueue>>,
 }
 
 impl Hub {
@@ -30,48 +32,65 @@ impl Hub {
         let config = Config::from_env(env)?;
         let http = ProviderHttp::new(retry).map_err(|e| HubError::Config(e.to_string()))?;
         let providers = Registry::from_env(env, &config, &http)?;
-        let (store, cipher, queue): (Arc<dyn Store>, Arc<dyn TokenCipher>, Arc<dyn JobQueue>) =
-            match config.backend {
-                Backend::Local => {
-                    let dir = &config.local.data_dir;
-                    (
-                        Arc::new(LocalStore::open(dir)?),
-                        Arc::new(LocalCipher::load(config.local.key.as_ref(), dir)?),
-                        Arc::new(LocalQueue::new(&config.local.invoke_url, dir.clone())?),
-                    )
+        let events_on = config.webhook.is_some();
+        let (store, cipher, queue, events): (
+            Arc<dyn Store>,
+            Arc<dyn TokenCipher>,
+            Arc<dyn JobQueue>,
+            Option<Arc<dyn EventQueue>>,
+        ) = match config.backend {
+            Backend::Local => {
+                let dir = &config.local.data_dir;
+                let events: Option<Arc<dyn EventQueue>> = match events_on {
+                    true => Some(Arc::new(LocalQueue::events(
+                        &config.local.invoke_url,
+                        dir.clone(),
+                        config.local.event_retry_scale,
+                    )?)),
+                    false => None,
+                };
+                (
+                    Arc::new(LocalStore::open(dir)?),
+                    Arc::new(LocalCipher::load(config.local.key.as_ref(), dir)?),
+                    Arc::new(LocalQueue::new(&config.local.invoke_url, dir.clone())?),
+                    events,
+                )
+            }
+            Backend::Aws => {
+                let resources = config.aws()?.clone();
+                // Read through `Env` so a test can point one hub at an emulator without
+                // touching the process environment; with the process environment this is
+                // what the SDK itself does.
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
+                    loader = loader.endpoint_url(endpoint);
                 }
-                Backend::Aws => {
-                    let resources = config.aws()?.clone();
-                    // Read through `Env` so a test can point one hub at an emulator without
-                    // touching the process environment; with the process environment this is
-                    // what the SDK itself does.
-                    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-                    if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
-                        loader = loader.endpoint_url(endpoint);
-                    }
-                    let sdk = loader.load().await;
-                    (
-                        Arc::new(DynamoStore::new(
-                            aws_sdk_dynamodb::Client::new(&sdk),
-                            resources.table_name,
-                        )),
-                        Arc::new(KmsCipher::new(
-                            aws_sdk_kms::Client::new(&sdk),
-                            resources.kms_key_id,
-                        )),
-                        Arc::new(SqsQueue::new(
-                            aws_sdk_sqs::Client::new(&sdk),
-                            resources.sync_queue_url,
-                        )),
-                    )
-                }
-            };
+                let sdk = loader.load().await;
+                let sqs = aws_sdk_sqs::Client::new(&sdk);
+                let events: Option<Arc<dyn EventQueue>> = resources
+                    .events_queue_url
+                    .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)) as _);
+                (
+                    Arc::new(DynamoStore::new(
+                        aws_sdk_dynamodb::Client::new(&sdk),
+                        resources.table_name,
+                    )),
+                    Arc::new(KmsCipher::new(
+                        aws_sdk_kms::Client::new(&sdk),
+                        resources.kms_key_id,
+                    )),
+                    Arc::new(SqsQueue::new(sqs, resources.sync_queue_url)),
+                    events,
+                )
+            }
+        };
         Ok(Hub {
             config,
             providers,
             store,
             cipher,
             queue,
+            events,
         })
     }
 }

@@ -7,6 +7,8 @@
 //! - [`retry`]: the one retry engine (provider calls, DynamoDB and SQS batch rounds).
 //! - [`deadline`]: the time an invocation has left, from which every budget derives.
 //! - [`login`], [`accounts`], [`changes`], [`fanout`], [`worker`]: what the functions do.
+//! - [`events`], [`delivery`], [`webhook_signature`]: events to the app, queued by those
+//!   and delivered, signed, by `app-webhooks`.
 //! - `web` (feature `web`): the HTTP side shared by the API functions (error responses, API
 //!   key, extractors into the domain's typed arguments). Nothing else depends on HTTP, so the
 //!   worker builds without axum.
@@ -17,7 +19,9 @@ pub mod config;
 pub mod connect;
 pub mod crypto;
 pub mod deadline;
+pub mod delivery;
 pub mod error;
+pub mod events;
 pub mod fanout;
 pub mod hub;
 pub mod login;
@@ -30,6 +34,7 @@ pub mod telemetry;
 pub mod tokens;
 #[cfg(feature = "web")]
 pub mod web;
+pub mod webhook_signature;
 pub mod worker;
 
 pub use error::{HubError, HubResult, ProviderError};

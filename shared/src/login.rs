@@ -11,6 +11,7 @@ use crate::connect;
 use crate::crypto::EncryptionContext;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult, ProviderError};
+use crate::events::{self, Event};
 use crate::hub::Hub;
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, Identity, LoginState, TokenSet,
@@ -225,7 +226,10 @@ async fn complete_login(
     let owner = session.map(|session| session.owner);
     let account = connect(hub, connector.as_ref(), identity, tokens, owner).await?;
     tracing::info!(account_id = %account.id, provider, "account connected");
-    Ok(AccountView::from(&account))
+    let view = AccountView::from(&account);
+    // Queued before the answer: a failure to queue fails the login, which the user retries.
+    events::emit(hub, Event::connected(&view)).await?;
+    Ok(view)
 }
 
 /// How many times a login retries after losing a race with another writer of the account.

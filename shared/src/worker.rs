@@ -33,11 +33,12 @@ use tracing::Instrument;
 use crate::crypto::Sealed;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult, ProviderError};
+use crate::events::{self, Event};
 use crate::fanout;
 use crate::hub::Hub;
 use crate::model::{
     Account, AccountStatus, FileEntry, Lease, Listing, QueueMessage, SyncJob, SyncOutcome,
-    SyncStatus, TokenSet,
+    SyncReason, SyncStatus, TokenSet,
 };
 use crate::providers::{Connector, FilePage, NextPage, RemovedPath};
 use crate::queue::MAX_DELAY;
@@ -233,6 +234,16 @@ fn last_occurrences(files: Vec<FileEntry>) -> Vec<FileEntry> {
     kept
 }
 
+/// How many of a page's entries end in a deletion, each id counted once at its last state,
+/// as [`last_occurrences`] stores them.
+fn tombstones(files: &[FileEntry]) -> u64 {
+    let mut last_state = std::collections::HashMap::new();
+    for file in files {
+        last_state.insert(file.id.as_str(), file.deleted);
+    }
+    last_state.values().filter(|deleted| **deleted).count() as u64
+}
+
 fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
     account.last_sync = Some(outcome.clone());
     if outcome.result == SyncStatus::Ok {
@@ -279,6 +290,8 @@ struct Session<'a> {
     deadline: Deadline,
     /// When the job was asked for: a lease taken later covers it (see [`Lease::covers`]).
     requested_at: DateTime<Utc>,
+    /// Why: `sync.completed` says it.
+    reason: SyncReason,
     /// This sync's name on the account's lease.
     holder: String,
 }
@@ -319,6 +332,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
         tokens,
         deadline,
         requested_at: job.requested_at,
+        reason: job.reason,
         holder: uuid::Uuid::new_v4().to_string(),
     };
     let result = match session.run().await {
@@ -447,7 +461,7 @@ impl Session<'_> {
         if let Some(ended) = self.acquire_lease().await? {
             return Ok(ended);
         }
-        let (mut pages, mut files) = (0u64, 0u64);
+        let (mut pages, mut files, mut deleted) = (0u64, 0u64, 0u64);
         let mut position = Position {
             cursor: self.account.cursor.clone(),
             refreshed_after_401: false,
@@ -465,7 +479,8 @@ impl Session<'_> {
             };
             // Numbered from the watermark each time, so a page stored again after a crash
             // reuses its numbers (upserts) rather than leaving gaps above the watermark.
-            let stored = self.store_page(page.files, page.removed_paths).await?;
+            let (stored, removed) = self.store_page(page.files, page.removed_paths).await?;
+            deleted += removed;
             let mut feed_seq = self.account.feed_seq + stored;
             files += stored;
             pages += 1;
@@ -474,6 +489,17 @@ impl Session<'_> {
                 let marked = self.mark_unseen_deleted(feed_seq + 1).await?;
                 feed_seq += marked;
                 files += marked;
+                deleted += marked;
+            }
+            if let Some(event) = last
+                .then(|| {
+                    Event::sync_completed(&self.account, self.reason, files - deleted, deleted)
+                })
+                .flatten()
+            {
+                // Queued before the commit that ends the job: a crash in between brings the
+                // job back, and the app hears of these changes at least once.
+                events::emit(self.hub, event).await?;
             }
             let next = page.next.cursor().to_string();
             let change = Change::Cursor {
@@ -658,9 +684,14 @@ impl Session<'_> {
     /// deleted what is at or under its path (those entries included), then the entries after
     /// it are stored, so one re-created at the same path later in the page stays. Everything
     /// takes the feed's numbers just above the watermark, in that order. Returns how many
-    /// entries it stored or marked.
-    async fn store_page(&self, files: Vec<FileEntry>, removed: Vec<RemovedPath>) -> HubResult<u64> {
+    /// entries it stored or marked, and how many of them are deletions.
+    async fn store_page(
+        &self,
+        files: Vec<FileEntry>,
+        removed: Vec<RemovedPath>,
+    ) -> HubResult<(u64, u64)> {
         let first_seq = self.account.feed_seq + 1;
+        let mut deleted = tombstones(&files);
         let mut files = files.into_iter();
         let (mut taken, mut count) = (0usize, 0u64);
         for removal in removed {
@@ -668,12 +699,14 @@ impl Session<'_> {
             let segment: Vec<FileEntry> = files.by_ref().take(before - taken).collect();
             taken += segment.len();
             count += self.store_files(segment, first_seq + count).await?;
-            count += self
+            let marked = self
                 .mark_path_deleted(&removal.path_lower, first_seq + count)
                 .await?;
+            count += marked;
+            deleted += marked;
         }
         count += self.store_files(files.collect(), first_seq + count).await?;
-        Ok(count)
+        Ok((count, deleted))
     }
 
     /// Stores entries, each id once at its last state among them (Graph documents that an
@@ -802,6 +835,8 @@ impl Session<'_> {
                     return Ok(None);
                 }
                 tracing::warn!("refresh refused (invalid_grant); account needs re-authorisation");
+                // Queued before the write: once the account is `needs_reauth` no job retries.
+                events::emit(self.hub, Event::reauth_required(&self.account)).await?;
                 let refusal = Change::NeedsReauth {
                     at: Utc::now(),
                     holder: self.holder.clone(),

@@ -37,6 +37,7 @@ use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
 use hub::store::dynamo::DynamoStore;
 use hub::{accounts, tokens, worker, Hub};
+use hub_testkit::webhook_receiver::{Answer, WebhookReceiver};
 use hub_testkit::FakeProviders;
 use serde_json::{json, Value as Json};
 use serde_norway::Value as Yaml;
@@ -262,7 +263,7 @@ struct Function {
     role: &'static str,
 }
 
-const ROLES: [Function; 4] = [
+const ROLES: [Function; 5] = [
     Function {
         name: "auth",
         role: "AuthRole",
@@ -278,6 +279,10 @@ const ROLES: [Function; 4] = [
     Function {
         name: "sync-worker",
         role: "SyncWorkerRole",
+    },
+    Function {
+        name: "app-webhooks",
+        role: "AppWebhooksRole",
     },
 ];
 
@@ -728,10 +733,13 @@ async fn consent_and_finish(hub: &Hub, provider: &str, consent_url: &str) -> log
 
 // ------------------------------------------------------------------------------ the test
 
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJf6zXZsZqeY=";
+
 #[tokio::test]
 async fn each_function_works_with_its_role_and_nothing_more() {
     let endpoint = start_moto().await;
     let providers = FakeProviders::start().await;
+    let receiver = WebhookReceiver::start(WEBHOOK_SECRET).await;
     let stack = format!("lp{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
 
     // Resources, as the template names them, created before IAM is enforced.
@@ -745,7 +753,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     .await;
     let sqs_admin = aws_sdk_sqs::Client::new(&admin);
     let mut queues = Vec::new();
-    for name in ["SyncQueue", "ScheduleDeadLetterQueue"] {
+    for name in ["SyncQueue", "ScheduleDeadLetterQueue", "EventsQueue"] {
         let url = sqs_admin
             .create_queue()
             .queue_name(format!("{stack}-{name}"))
@@ -767,7 +775,11 @@ async fn each_function_works_with_its_role_and_nothing_more() {
             .clone();
         queues.push((name, url, arn));
     }
-    let (sync_queue_url, schedule_dlq_url) = (queues[0].1.clone(), queues[1].1.clone());
+    let (sync_queue_url, schedule_dlq_url, events_queue_url) = (
+        queues[0].1.clone(),
+        queues[1].1.clone(),
+        queues[2].1.clone(),
+    );
     let deployment = Deployment::new(
         &stack,
         &queues
@@ -797,6 +809,10 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         ("AWS_ENDPOINT_URL".into(), endpoint.clone()),
         ("HUB_PUBLIC_URL".into(), "https://hub.example".into()),
         ("HUB_API_KEY".into(), "k".repeat(32)),
+        ("EVENTS_QUEUE_URL".into(), events_queue_url.clone()),
+        ("HUB_WEBHOOK_URL".into(), receiver.url()),
+        ("HUB_WEBHOOK_ALLOW_HTTP".into(), "true".into()),
+        ("HUB_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
     ];
     vars.extend(providers.handle().env_vars());
     vars.extend(providers.handle().dropbox_env_vars());
@@ -807,22 +823,26 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     for function in &ROLES {
         let permissions = permissions(&template, &deployment, function.role);
         let key = iam_user(&endpoint, function.name, &permissions.for_moto()).await;
-        hubs.push(
-            function_hub(
-                function,
-                &env,
-                &endpoint,
-                &key,
-                &deployment,
-                &key_arn,
-                &sync_queue_url,
-                permissions,
-            )
-            .await,
-        );
+        let mut function_hub = function_hub(
+            function,
+            &env,
+            &endpoint,
+            &key,
+            &deployment,
+            &key_arn,
+            &sync_queue_url,
+            permissions,
+        )
+        .await;
+        function_hub.hub.events = Some(Arc::new(SqsQueue::new(
+            function_hub.sqs.clone(),
+            &events_queue_url,
+        )));
+        hubs.push(function_hub);
     }
     enforce_iam(&endpoint).await;
-    let [auth, users, fanout_fn, sync_worker] = <[FunctionHub; 4]>::try_from(hubs).ok().unwrap();
+    let [auth, users, fanout_fn, sync_worker, app_webhooks] =
+        <[FunctionHub; 5]>::try_from(hubs).ok().unwrap();
 
     // auth: a login (state put, callback opening the verifier, account and identity created),
     // and a second account for the fan-out and the deletion below.
@@ -1005,6 +1025,83 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         "users queries the by-path index",
     );
 
+    // app-webhooks: receives the events the others queued (the logins, the syncs that
+    // stored changes, the deletions), delivers them, delays the one the app refused
+    // (ChangeMessageVisibility) and deletes the others, as the event source mapping does.
+    let sender =
+        hub::delivery::Sender::new(app_webhooks.hub.config.webhook.clone().unwrap()).unwrap();
+    receiver.answer_next(Answer::Status(500), 1);
+    let mut records = Vec::new();
+    for _ in 0..10 {
+        let received = app_webhooks
+            .sqs
+            .receive_message()
+            .queue_url(&events_queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send()
+            .await
+            .unwrap();
+        records.extend(
+            received
+                .messages()
+                .iter()
+                .map(|m| hub::delivery::EventRecord {
+                    message_id: m.message_id().unwrap().into(),
+                    receipt_handle: m.receipt_handle().unwrap().into(),
+                    receive_count: 1,
+                    body: m.body().unwrap().into(),
+                }),
+        );
+        if received.messages().is_empty() {
+            break;
+        }
+    }
+    let types: std::collections::BTreeSet<String> = records
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            body["type"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["account.connected", "account.deleted", "sync.completed"],
+        "{records:?}"
+    );
+    let failed = hub::delivery::handle_batch(
+        &app_webhooks.hub,
+        &sender,
+        records.clone(),
+        worker::fresh_invocation(),
+    )
+    .await;
+    assert_eq!(failed.len(), 1, "the app refused one");
+    let refused_record = records.iter().find(|r| r.message_id == failed[0]).unwrap();
+    app_webhooks
+        .hub
+        .events
+        .as_ref()
+        .unwrap()
+        .retry_after(&refused_record.receipt_handle, Duration::from_secs(60))
+        .await
+        .expect("app-webhooks changes a message's visibility");
+    for record in records.iter().filter(|r| !failed.contains(&r.message_id)) {
+        app_webhooks
+            .sqs
+            .delete_message()
+            .queue_url(&events_queue_url)
+            .receipt_handle(&record.receipt_handle)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(receiver.received().len(), records.len());
+    assert!(receiver.received().iter().all(|r| r.verified));
+    app_webhooks.assert_nothing_refused();
+
     // Outside the roles: refused. The two SQS refusals are moto's own (nothing else checks
     // SQS here), so they also prove that moto enforces IAM at all.
     let job = hub::model::QueueMessage::Sync(hub::model::SyncJob {
@@ -1014,6 +1111,23 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         requested_at: chrono::Utc::now(),
     });
     refused(users.hub.queue.enqueue(&[job]).await, "users queues a job");
+    let event = hub::events::Event::deleted(&hub::testing::account("google").build())
+        .produce(chrono::Utc::now())
+        .unwrap();
+    refused(
+        fanout_fn.hub.events.as_ref().unwrap().publish(&event).await,
+        "sync-fanout queues an event",
+    );
+    refused(
+        app_webhooks
+            .hub
+            .events
+            .as_ref()
+            .unwrap()
+            .publish(&event)
+            .await,
+        "app-webhooks queues an event",
+    );
     refused(
         sync_worker
             .sqs

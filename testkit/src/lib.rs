@@ -25,6 +25,7 @@ mod microsoft;
 mod oauth;
 mod push;
 mod state;
+pub mod webhook_receiver;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,11 +1,14 @@
-//! The local queue: hands jobs to the `sync-worker` function through the Lambda Invoke API
-//! (`POST /2015-03-31/functions/sync-worker/invocations`) that `cargo lambda watch` serves,
-//! as SQS-shaped events of up to ten records.
+//! The local queue: hands jobs to the `sync-worker` function (and events to `app-webhooks`)
+//! through the Lambda Invoke API (`POST /2015-03-31/functions/<function>/invocations`) that
+//! `cargo lambda watch` serves, as SQS-shaped events of up to ten records.
 //!
 //! Like SQS it is asynchronous: `enqueue` returns once the deliveries are scheduled, and the
-//! records the worker reports in `batchItemFailures` are delivered again with backoff, up to
-//! [`MAX_RECEIVES`] times (the template's `maxReceiveCount`); then they are written to
-//! `HUB_DATA_DIR/dead-letter/` as the dead-letter queue would hold them.
+//! records the function reports in `batchItemFailures` are delivered again with backoff, up
+//! to the template's `maxReceiveCount`; then they are written to
+//! `HUB_DATA_DIR/dead-letter/` (`dead-letter-events/` for events) as the dead-letter queue
+//! would hold them. Sync jobs come back after a linear backoff; events after the delays of
+//! [`crate::delivery::retry_delay`], the ones `app-webhooks` sets as the message's visibility
+//! in AWS.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,11 +19,14 @@ use oauth2::reqwest;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{JobQueue, MAX_BATCH, MAX_DELAY};
+use super::{EventQueue, JobQueue, MAX_BATCH, MAX_DELAY};
+use crate::delivery;
 use crate::error::{HubError, HubResult};
+use crate::events::QueuedEvent;
 use crate::model::QueueMessage;
 
 pub const WORKER_FUNCTION: &str = "sync-worker";
+pub const EVENTS_FUNCTION: &str = "app-webhooks";
 pub const MAX_RECEIVES: u32 = 5;
 /// The worker's function timeout in `template.yaml`. An invocation that has not answered by
 /// then failed, as Lambda would have stopped it: a worker process that died half-way never
@@ -31,9 +37,36 @@ const CONCURRENT_BATCHES: usize = 2;
 #[derive(Clone, Debug)]
 pub struct LocalQueue {
     client: reqwest::Client,
+    function: &'static str,
     invoke_url: String,
     dead_letter_dir: PathBuf,
-    redelivery_delay: Duration,
+    redelivery: Redelivery,
+}
+
+/// When a failed record comes back.
+#[derive(Clone, Copy, Debug)]
+enum Redelivery {
+    /// Sync jobs: `delay` times the receive count, [`MAX_RECEIVES`] receives.
+    Linear { delay: Duration },
+    /// Events: [`delivery::retry_delay`] of the receive count, scaled by `scale` (1 but in
+    /// tests), [`delivery::MAX_ATTEMPTS`] receives.
+    Webhook { scale: f64 },
+}
+
+impl Redelivery {
+    fn max_receives(self) -> u32 {
+        match self {
+            Redelivery::Linear { .. } => MAX_RECEIVES,
+            Redelivery::Webhook { .. } => delivery::MAX_ATTEMPTS,
+        }
+    }
+
+    fn after(self, receive_count: u32) -> Duration {
+        match self {
+            Redelivery::Linear { delay } => delay * receive_count,
+            Redelivery::Webhook { scale } => delivery::retry_delay(receive_count).mul_f64(scale),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,19 +98,40 @@ impl LocalQueue {
             .map_err(HubError::internal)?;
         Ok(LocalQueue {
             client,
+            function: WORKER_FUNCTION,
             invoke_url: format!("{invoke_base}/2015-03-31/functions/{WORKER_FUNCTION}/invocations"),
             dead_letter_dir: data_dir.join("dead-letter"),
-            redelivery_delay: Duration::from_secs(2),
+            redelivery: Redelivery::Linear {
+                delay: Duration::from_secs(2),
+            },
         })
     }
 
-    /// Shorter redelivery backoff, for tests.
+    /// The events queue: invokes `app-webhooks`, retrying failed events after the webhook
+    /// schedule times `retry_scale` (`HUB_LOCAL_EVENT_RETRY_SCALE`, 1 unless a test shortens
+    /// it).
+    pub fn events(invoke_base: &str, data_dir: PathBuf, retry_scale: f64) -> HubResult<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(delivery::FUNCTION_TIMEOUT)
+            .build()
+            .map_err(HubError::internal)?;
+        Ok(LocalQueue {
+            client,
+            function: EVENTS_FUNCTION,
+            invoke_url: format!("{invoke_base}/2015-03-31/functions/{EVENTS_FUNCTION}/invocations"),
+            dead_letter_dir: data_dir.join("dead-letter-events"),
+            redelivery: Redelivery::Webhook { scale: retry_scale },
+        })
+    }
+
+    /// Shorter redelivery backoff of sync jobs, for tests.
     pub fn with_redelivery_delay(mut self, delay: Duration) -> Self {
-        self.redelivery_delay = delay;
+        self.redelivery = Redelivery::Linear { delay };
         self
     }
 
-    fn event(deliveries: &[Delivery], receive_count: u32) -> serde_json::Value {
+    fn event(&self, deliveries: &[Delivery], receive_count: u32) -> serde_json::Value {
+        let source = format!("arn:aws:sqs:local:000000000000:hub-{}-local", self.function);
         let records: Vec<_> = deliveries
             .iter()
             .map(|d| {
@@ -91,7 +145,7 @@ impl LocalQueue {
                     },
                     "messageAttributes": {},
                     "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:local:000000000000:hub-sync-local",
+                    "eventSourceARN": source,
                     "awsRegion": "local",
                 })
             })
@@ -105,7 +159,7 @@ impl LocalQueue {
             .client
             .post(&self.invoke_url)
             .header("content-type", "application/json")
-            .body(Self::event(deliveries, receive_count).to_string())
+            .body(self.event(deliveries, receive_count).to_string())
             .send()
             .await;
         let failed_ids: Option<Vec<String>> = match answer {
@@ -123,12 +177,13 @@ impl LocalQueue {
             Ok(response) => {
                 tracing::warn!(
                     status = response.status().as_u16(),
-                    "local worker invocation failed"
+                    function = self.function,
+                    "local invocation failed"
                 );
                 None
             }
             Err(e) => {
-                tracing::warn!(error = %e.without_url(), "local worker unreachable");
+                tracing::warn!(function = self.function, error = %e.without_url(), "local function unreachable");
                 None
             }
         };
@@ -143,15 +198,18 @@ impl LocalQueue {
     }
 
     async fn deliver(self, mut pending: Vec<Delivery>) {
-        for receive_count in 1..=MAX_RECEIVES {
+        let max_receives = self.redelivery.max_receives();
+        for receive_count in 1..=max_receives {
             pending = self.invoke(&pending, receive_count).await;
             if pending.is_empty() {
                 return;
             }
-            tokio::time::sleep(self.redelivery_delay * receive_count).await;
+            if receive_count < max_receives {
+                tokio::time::sleep(self.redelivery.after(receive_count)).await;
+            }
         }
         for delivery in pending {
-            tracing::error!(message_id = %delivery.message_id, "sync job dead-lettered after {MAX_RECEIVES} receives");
+            tracing::error!(function = self.function, message_id = %delivery.message_id, "message dead-lettered after {max_receives} receives");
             let path = self
                 .dead_letter_dir
                 .join(format!("{}.json", delivery.message_id));
@@ -175,9 +233,23 @@ impl JobQueue for LocalQueue {
     }
 }
 
+#[async_trait]
+impl EventQueue for LocalQueue {
+    async fn publish(&self, event: &QueuedEvent) -> HubResult<()> {
+        self.schedule(std::slice::from_ref(event), Duration::ZERO)
+    }
+
+    /// The local queue brings a failed event back itself, after [`delivery::retry_delay`] of
+    /// its receive count (see [`LocalQueue::events`]): the delay the function asks for is
+    /// that one already, so there is no visibility to change.
+    async fn retry_after(&self, _receipt_handle: &str, _delay: Duration) -> HubResult<()> {
+        Ok(())
+    }
+}
+
 impl LocalQueue {
     /// Delivers `messages` after `delay`, as SQS's `DelaySeconds` would.
-    fn schedule(&self, messages: &[QueueMessage], delay: Duration) -> HubResult<()> {
+    fn schedule<M: serde::Serialize>(&self, messages: &[M], delay: Duration) -> HubResult<()> {
         let deliveries = messages
             .iter()
             .map(|message| {

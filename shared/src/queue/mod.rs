@@ -1,5 +1,6 @@
-//! The sync job queue: SQS in AWS; locally, direct invocations of the worker through the
-//! Lambda Invoke API that `cargo lambda watch` serves, with SQS-like redelivery.
+//! The sync job queue and the events queue: SQS in AWS; locally, direct invocations of the
+//! consuming function (`sync-worker`, `app-webhooks`) through the Lambda Invoke API that
+//! `cargo lambda watch` serves, with SQS-like redelivery.
 
 pub mod local;
 pub mod sqs;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::HubResult;
+use crate::events::QueuedEvent;
 use crate::model::QueueMessage;
 
 /// SQS's batch limit, also used locally so the worker sees batches of the same shape.
@@ -25,4 +27,17 @@ pub trait JobQueue: Send + Sync {
     /// Puts one message on the queue, delivered no sooner than `delay` from now (at most
     /// [`MAX_DELAY`]).
     async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()>;
+}
+
+/// The queue of events to the app (`EVENTS_QUEUE_URL`; locally the local queue invoking
+/// `app-webhooks`).
+#[async_trait]
+pub trait EventQueue: Send + Sync {
+    /// Puts the event on the queue, or fails (the producer then fails too: see
+    /// [`crate::events`]).
+    async fn publish(&self, event: &QueuedEvent) -> HubResult<()>;
+
+    /// Delivers a message that failed again no sooner than `delay` from now, whatever the
+    /// queue's own visibility timeout: SQS `ChangeMessageVisibility` on `receipt_handle`.
+    async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> HubResult<()>;
 }

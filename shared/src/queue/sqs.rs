@@ -1,5 +1,6 @@
 //! SQS: `SendMessageBatch` in chunks of ten, several chunks in flight, failed entries re-sent
-//! a bounded number of times.
+//! a bounded number of times. The same adapter serves the sync queue and the events queue,
+//! each with its own URL.
 
 use std::time::Duration;
 
@@ -9,8 +10,9 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{JobQueue, MAX_BATCH, MAX_DELAY};
+use super::{EventQueue, JobQueue, MAX_BATCH, MAX_DELAY};
 use crate::error::{HubError, HubResult};
+use crate::events::QueuedEvent;
 use crate::model::QueueMessage;
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
@@ -41,11 +43,19 @@ impl SqsQueue {
 
     /// `delay_seconds` applies to every entry (SQS's per-message `DelaySeconds`).
     async fn send_chunk(&self, chunk: &[QueueMessage], delay_seconds: i32) -> HubResult<()> {
-        let entries = chunk
+        let bodies = chunk
             .iter()
+            .map(|job| serde_json::to_string(job).map_err(HubError::internal))
+            .collect::<HubResult<Vec<_>>>()?;
+        self.send_bodies(bodies, delay_seconds).await
+    }
+
+    /// Up to ten message bodies in one `SendMessageBatch`, failed entries re-sent.
+    async fn send_bodies(&self, bodies: Vec<String>, delay_seconds: i32) -> HubResult<()> {
+        let entries = bodies
+            .into_iter()
             .enumerate()
-            .map(|(i, job)| {
-                let body = serde_json::to_string(job).map_err(HubError::internal)?;
+            .map(|(i, body)| {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
@@ -113,5 +123,32 @@ impl JobQueue for SqsQueue {
         let delay_seconds = delay.min(MAX_DELAY).as_secs_f64().ceil() as i32;
         self.send_chunk(std::slice::from_ref(message), delay_seconds)
             .await
+    }
+}
+
+#[async_trait]
+impl EventQueue for SqsQueue {
+    async fn publish(&self, event: &QueuedEvent) -> HubResult<()> {
+        let body = serde_json::to_string(event).map_err(HubError::internal)?;
+        self.send_bodies(vec![body], 0).await
+    }
+
+    async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> HubResult<()> {
+        // SQS allows a visibility timeout of 0 to 43,200 s (12 hours).
+        let seconds = delay.as_secs().min(43_200) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| {
+                HubError::internal(format!(
+                    "SQS ChangeMessageVisibility failed: {}",
+                    DisplayErrorContext(e)
+                ))
+            })?;
+        Ok(())
     }
 }
