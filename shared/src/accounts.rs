@@ -216,6 +216,9 @@ pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubRe
     } else {
         revoke(hub, &account, deadline).await;
     }
+    // Queued before the delete: a delete that then fails is retried by its client, and the
+    // app may hear of it twice, never not at all.
+    events::emit(hub, Event::deleted(&account)).await?;
     if !hub.store.delete_account(account_id).await? {
         return Err(HubError::UserNotFound(account_id.to_string()));
     }
@@ -246,17 +249,6 @@ async fn revoke(hub: &Hub, account: &Account, deadline: Deadline) {
             tracing::warn!(account_id, provider = %account.provider, "provider not configured; deleting without revocation")
         }
     }
-<<<<<<< HEAD
-=======
-    // Queued before the delete: a delete that then fails is retried by its client, and the
-    // app may hear of it twice, never not at all.
-    events::emit(hub, Event::deleted(&account)).await?;
-    if !hub.store.delete_account(account_id).await? {
-        return Err(HubError::UserNotFound(account_id.to_string()));
-    }
-    tracing::info!(account_id, "account deleted");
-    Ok(())
->>>>>>> h14
 }
 
 #[derive(Debug, Serialize, PartialEq)]

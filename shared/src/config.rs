@@ -126,14 +126,11 @@ pub struct Config {
     api_key: Option<SecretString>,
     pub local: LocalSettings,
     aws: Option<AwsResources>,
-<<<<<<< HEAD
     /// `HUB_ALLOWED_RETURN_URLS`: where connect sessions may return the browser (empty:
     /// sessions cannot have a `return_to`).
     pub return_urls: ReturnAllowlist,
-=======
     /// `None` when `HUB_WEBHOOK_URL` is unset: no events, and no queue calls for them.
     pub webhook: Option<WebhookSettings>,
->>>>>>> h14
 }
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";

@@ -32,64 +32,72 @@ impl Hub {
         let config = Config::from_env(env)?;
         let http = ProviderHttp::new(retry).map_err(|e| HubError::Config(e.to_string()))?;
         let providers = Registry::from_env(env, &config, &http)?;
-        let events_on = config.webhook.is_some();
-        let (store, cipher, queue, events): (
-            Arc<dyn Store>,
-            Arc<dyn TokenCipher>,
-            Arc<dyn JobQueue>,
-            Option<Arc<dyn EventQueue>>,
-        ) = match config.backend {
-            Backend::Local => {
-                let dir = &config.local.data_dir;
-                let events: Option<Arc<dyn EventQueue>> = match events_on {
-                    true => Some(Arc::new(LocalQueue::events(
-                        &config.local.invoke_url,
-                        dir.clone(),
-                        config.local.event_retry_scale,
-                    )?)),
-                    false => None,
-                };
-                (
-                    Arc::new(LocalStore::open(dir)?),
-                    Arc::new(LocalCipher::load(config.local.key.as_ref(), dir)?),
-                    Arc::new(LocalQueue::new(&config.local.invoke_url, dir.clone())?),
-                    events,
-                )
-            }
-            Backend::Aws => {
-                let resources = config.aws()?.clone();
-                // Read through `Env` so a test can point one hub at an emulator without
-                // touching the process environment; with the process environment this is
-                // what the SDK itself does.
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-                if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
-                    loader = loader.endpoint_url(endpoint);
-                }
-                let sdk = loader.load().await;
-                let sqs = aws_sdk_sqs::Client::new(&sdk);
-                let events: Option<Arc<dyn EventQueue>> = resources
-                    .events_queue_url
-                    .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)) as _);
-                (
-                    Arc::new(DynamoStore::new(
-                        aws_sdk_dynamodb::Client::new(&sdk),
-                        resources.table_name,
-                    )),
-                    Arc::new(KmsCipher::new(
-                        aws_sdk_kms::Client::new(&sdk),
-                        resources.kms_key_id,
-                    )),
-                    Arc::new(SqsQueue::new(sqs, resources.sync_queue_url)),
-                    events,
-                )
-            }
+        let adapters = match config.backend {
+            Backend::Local => Adapters::local(&config)?,
+            Backend::Aws => Adapters::aws(env, &config).await?,
         };
         Ok(Hub {
             config,
             providers,
-            store,
-            cipher,
-            queue,
+            store: adapters.store,
+            cipher: adapters.cipher,
+            queue: adapters.queue,
+            events: adapters.events,
+        })
+    }
+}
+
+/// The backend's adapters: where the hub stores, seals and queues.
+struct Adapters {
+    store: Arc<dyn Store>,
+    cipher: Arc<dyn TokenCipher>,
+    queue: Arc<dyn JobQueue>,
+    /// `None` without `HUB_WEBHOOK_URL`: no events.
+    events: Option<Arc<dyn EventQueue>>,
+}
+
+impl Adapters {
+    fn local(config: &Config) -> HubResult<Self> {
+        let dir = &config.local.data_dir;
+        let events: Option<Arc<dyn EventQueue>> = match config.webhook.is_some() {
+            true => Some(Arc::new(LocalQueue::events(
+                &config.local.invoke_url,
+                dir.clone(),
+                config.local.event_retry_scale,
+            )?)),
+            false => None,
+        };
+        Ok(Adapters {
+            store: Arc::new(LocalStore::open(dir)?),
+            cipher: Arc::new(LocalCipher::load(config.local.key.as_ref(), dir)?),
+            queue: Arc::new(LocalQueue::new(&config.local.invoke_url, dir.clone())?),
+            events,
+        })
+    }
+
+    async fn aws(env: &Env, config: &Config) -> HubResult<Self> {
+        let resources = config.aws()?.clone();
+        // Read through `Env` so a test can point one hub at an emulator without touching the
+        // process environment; with the process environment this is what the SDK itself does.
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(endpoint) = env.get("AWS_ENDPOINT_URL") {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let sdk = loader.load().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let events: Option<Arc<dyn EventQueue>> = resources
+            .events_queue_url
+            .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)) as _);
+        Ok(Adapters {
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                resources.table_name,
+            )),
+            cipher: Arc::new(KmsCipher::new(
+                aws_sdk_kms::Client::new(&sdk),
+                resources.kms_key_id,
+            )),
+            queue: Arc::new(SqsQueue::new(sqs, resources.sync_queue_url)),
             events,
         })
     }

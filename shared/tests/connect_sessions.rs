@@ -335,8 +335,12 @@ async fn accounts_are_keyed_by_owner_provider_and_identity() {
                     .collect::<Vec<_>>()
             }
         };
-        assert_eq!(listed("alice").await, [alice.id.clone()], "{backend:?}");
-        assert_eq!(listed("bob").await, [bob.id.clone()]);
+        assert_eq!(
+            listed("alice").await,
+            std::slice::from_ref(&alice.id),
+            "{backend:?}"
+        );
+        assert_eq!(listed("bob").await, std::slice::from_ref(&bob.id));
         assert!(listed("carol").await.is_empty());
         assert_eq!(
             accounts::page(&hub, 1000, None)
