@@ -22,3 +22,19 @@ ensure_tools() {
     fi
     export PATH="$TOOLS_VENV/bin:$PATH"
 }
+
+ensure_browser() {
+    # The connect page's end-to-end test drives a real Chromium through chromedriver
+    # (Debian's `chromium` and `chromium-driver`). Installed with apt-get when missing, as
+    # root or through sudo; a machine where neither works gets a message naming the packages.
+    if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+        return 0
+    fi
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    echo "installing chromium and chromium-driver with apt-get" >&2
+    if ! { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium chromium-driver >/dev/null; }; then
+        echo "could not install chromium and chromium-driver (apt-get); the connect page test needs them" >&2
+        return 1
+    fi
+}

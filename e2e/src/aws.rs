@@ -1,5 +1,6 @@
 //! The hub's AWS backend under `cargo lambda watch`: DynamoDB, KMS and SQS on a moto server,
-//! and an SQS event source mapping in front of `sync-worker`, as Lambda's would be.
+//! and SQS event source mappings in front of `sync-worker` and `app-webhooks`, as Lambda's
+//! would be.
 //!
 //! The mapping ([`SqsEventSource`]) receives batches of up to ten messages, invokes the
 //! worker through the Lambda Invoke API that `cargo lambda watch` serves, deletes the
@@ -29,6 +30,8 @@ pub struct AwsResources {
     pub key_id: String,
     pub queue_url: String,
     pub dead_letter_url: String,
+    /// The events queue for `app-webhooks` (template: `EventsQueue`).
+    pub events_queue_url: String,
     sqs: aws_sdk_sqs::Client,
 }
 
@@ -59,43 +62,26 @@ impl AwsResources {
             .expect("create the key");
         let key_id = key.key_metadata().unwrap().key_id().to_string();
         let sqs = aws_sdk_sqs::Client::new(&config);
-        let dead_letter_url = sqs
-            .create_queue()
-            .queue_name(format!("e2e-sync-dlq-{suffix}"))
-            .send()
-            .await
-            .expect("create the dead-letter queue")
-            .queue_url()
-            .unwrap()
-            .to_string();
-        let dead_letter_arn = format!("arn:aws:sqs:us-east-1:123456789012:e2e-sync-dlq-{suffix}");
-        let redrive =
-            json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVES});
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(format!("e2e-sync-{suffix}"))
+        let (queue_url, dead_letter_url) = queue_with_dead_letters(
+            &sqs,
+            &format!("e2e-sync-{suffix}"),
             // The function's timeout and a margin, so that a batch in flight is not
             // delivered twice (the template keeps six times the timeout).
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                (WORKER_TIMEOUT.as_secs() + 30).to_string(),
-            )
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                redrive.to_string(),
-            )
-            .send()
-            .await
-            .expect("create the sync queue")
-            .queue_url()
-            .unwrap()
-            .to_string();
+            WORKER_TIMEOUT.as_secs() + 30,
+            MAX_RECEIVES,
+        )
+        .await;
+        // As the template's `EventsQueue`: app-webhooks' timeout and a margin, and six
+        // attempts (the delivery schedule) before its dead-letter queue.
+        let (events_queue_url, _) =
+            queue_with_dead_letters(&sqs, &format!("e2e-events-{suffix}"), 120, 6).await;
         AwsResources {
             endpoint,
             table,
             key_id,
             queue_url,
             dead_letter_url,
+            events_queue_url,
             sqs,
         }
     }
@@ -107,6 +93,9 @@ impl AwsResources {
             ("TABLE_NAME", &self.table),
             ("KMS_KEY_ID", &self.key_id),
             ("SYNC_QUEUE_URL", &self.queue_url),
+            ("EVENTS_QUEUE_URL", &self.events_queue_url),
+            // The test's app listens on http://127.0.0.1.
+            ("HUB_WEBHOOK_ALLOW_HTTP", "true"),
             ("AWS_ENDPOINT_URL", &self.endpoint),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "testing"),
@@ -120,10 +109,19 @@ impl AwsResources {
     /// Starts the event source mapping from the sync queue to `sync-worker` of the
     /// `cargo lambda watch` at `hub_url`; it stops when dropped.
     pub fn event_source(&self, hub_url: &str) -> SqsEventSource {
+        self.mapping(&self.queue_url, "sync-worker", hub_url)
+    }
+
+    /// The same from the events queue to `app-webhooks`.
+    pub fn events_source(&self, hub_url: &str) -> SqsEventSource {
+        self.mapping(&self.events_queue_url, "app-webhooks", hub_url)
+    }
+
+    fn mapping(&self, queue_url: &str, function: &str, hub_url: &str) -> SqsEventSource {
         let mapping = Mapping {
             sqs: self.sqs.clone(),
-            queue_url: self.queue_url.clone(),
-            invoke_url: format!("{hub_url}/2015-03-31/functions/sync-worker/invocations"),
+            queue_url: queue_url.to_string(),
+            invoke_url: format!("{hub_url}/2015-03-31/functions/{function}/invocations"),
             client: reqwest::Client::builder()
                 .timeout(WORKER_TIMEOUT)
                 .build()
@@ -152,6 +150,51 @@ impl AwsResources {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// A queue with its dead-letter queue after `max_receives`; their URLs.
+async fn queue_with_dead_letters(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_seconds: u64,
+    max_receives: u32,
+) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let dead_letter_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .expect("create a dead-letter queue")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let dead_letter_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dead_letter_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("read the dead-letter queue's ARN")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("a queue ARN");
+    let redrive = json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receives});
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_seconds.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .expect("create a queue")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    (url, dead_letter_url)
 }
 
 /// A running event source mapping; dropping it stops the polling.

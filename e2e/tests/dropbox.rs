@@ -2,10 +2,12 @@
 //! consent, `POST /sync {"source_type": "dropbox"}` syncing only the Dropbox account, a first
 //! sync, an incremental one with a file added, one renamed and a folder tree deleted (one
 //! `deleted` entry by path at Dropbox), a `reset` cursor, a refresh after expiry, and the
-//! grant revoked on `DELETE`; `/files` and `/changes` show every deletion.
+//! grant revoked on `DELETE`; `/files` and `/changes` show every deletion. On the local
+//! backend and on the AWS backend (moto, an SQS event source in front of the worker).
 
 use std::collections::BTreeMap;
 
+use hub_e2e::aws::AwsResources;
 use hub_e2e::{LocalHub, StatusCode};
 use hub_testkit::{FakeProviders, FileSpec, DEFAULT_DROPBOX_USER};
 use oauth2::reqwest::Method;
@@ -95,8 +97,28 @@ async fn sync_dropbox(hub: &LocalHub, id: &str) {
 }
 
 #[tokio::test]
-async fn dropbox_login_syncs_and_deletions_by_path_through_the_real_binaries() {
+async fn dropbox_through_the_real_binaries_on_the_local_backend() {
     let providers = FakeProviders::start().await;
+    let mut env = providers.env_vars();
+    env.extend(providers.dropbox_env_vars());
+    let hub = LocalHub::start(&env).await;
+    dropbox_login_syncs_and_deletions_by_path(&providers, &hub).await;
+}
+
+#[tokio::test]
+async fn dropbox_through_the_real_binaries_on_the_aws_backend() {
+    let providers = FakeProviders::start().await;
+    let aws = AwsResources::create().await;
+    let mut env = providers.env_vars();
+    env.extend(providers.dropbox_env_vars());
+    env.extend(aws.env_vars());
+    let hub = LocalHub::start(&env).await;
+    let _worker_trigger = aws.event_source(&hub.url);
+    dropbox_login_syncs_and_deletions_by_path(&providers, &hub).await;
+    assert_eq!(aws.dead_letters().await, 0, "no job failed for good");
+}
+
+async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hub: &LocalHub) {
     providers.set_dropbox_page_size(4);
     let user = DEFAULT_DROPBOX_USER;
     providers.add_file("dropbox", user, FileSpec::folder("id:docs", "Docs"));
@@ -117,9 +139,6 @@ async fn dropbox_login_syncs_and_deletions_by_path_through_the_real_binaries() {
     );
     providers.add_file("dropbox", user, FileSpec::new("id:keep", "keep.txt"));
     providers.add_files("onedrive", 2);
-    let mut env = providers.env_vars();
-    env.extend(providers.dropbox_env_vars());
-    let hub = LocalHub::start(&env).await;
 
     let (status, config) = hub.json(hub.get("/config")).await;
     assert_eq!(status, StatusCode::OK);
@@ -140,13 +159,13 @@ async fn dropbox_login_syncs_and_deletions_by_path_through_the_real_binaries() {
 
     // First sync: every entry, folders included, with Dropbox's paths.
     let mut client = FeedClient::default();
-    sync_dropbox(&hub, &id).await;
+    sync_dropbox(hub, &id).await;
     assert!(
-        last_synced_at(&hub, &other).await.is_null(),
+        last_synced_at(hub, &other).await.is_null(),
         "source_type dropbox leaves the OneDrive account alone"
     );
-    client.catch_up(&hub, &id).await;
-    let index = index_of(&hub, &id).await;
+    client.catch_up(hub, &id).await;
+    let index = index_of(hub, &id).await;
     assert_eq!(index.len(), 5);
     assert_eq!(client.seen, index, "the feed ends at the index");
     let b = &index["id:b"];
@@ -160,9 +179,9 @@ async fn dropbox_login_syncs_and_deletions_by_path_through_the_real_binaries() {
     providers.delete_folder_tree("dropbox", user, "id:docs");
     providers.modify_file("dropbox", user, "id:keep", "kept.txt");
     providers.add_file("dropbox", user, FileSpec::new("id:new", "new.txt"));
-    sync_dropbox(&hub, &id).await;
-    client.catch_up(&hub, &id).await;
-    let index = index_of(&hub, &id).await;
+    sync_dropbox(hub, &id).await;
+    client.catch_up(hub, &id).await;
+    let index = index_of(hub, &id).await;
     assert_eq!(client.seen, index, "the feed shows every deletion");
     for gone in ["id:docs", "id:a", "id:sub", "id:b"] {
         assert_eq!(index[gone]["deleted"], true, "{gone}: {}", index[gone]);
@@ -174,17 +193,17 @@ async fn dropbox_login_syncs_and_deletions_by_path_through_the_real_binaries() {
     // A reset cursor while a file is deleted: the enumeration restarts and reconciles.
     providers.reset_cursors();
     providers.delete_file_for("dropbox", user, "id:new");
-    sync_dropbox(&hub, &id).await;
-    client.catch_up(&hub, &id).await;
-    let index = index_of(&hub, &id).await;
+    sync_dropbox(hub, &id).await;
+    client.catch_up(hub, &id).await;
+    let index = index_of(hub, &id).await;
     assert_eq!(client.seen, index);
     assert_eq!(index["id:new"]["deleted"], true);
 
     // Expired access tokens: the worker refreshes once and syncs.
     providers.expire_access_tokens();
     providers.add_file("dropbox", user, FileSpec::new("id:late", "late.txt"));
-    sync_dropbox(&hub, &id).await;
-    let index = index_of(&hub, &id).await;
+    sync_dropbox(hub, &id).await;
+    let index = index_of(hub, &id).await;
     assert_eq!(index["id:late"]["deleted"], false);
 
     // DELETE revokes the grant at Dropbox.

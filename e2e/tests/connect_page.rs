@@ -1,0 +1,273 @@
+//! The connect page in a real browser (headless Chromium through chromedriver), against the
+//! real binaries under `cargo lambda watch`: an app asks for a connect session for its user,
+//! sends the browser to the page, the user picks a provider and consents at the stand-in, and
+//! the browser lands back in the app with the new account's id; a denied consent lands there
+//! too, with the error; a spent session's page says `invalid_session`.
+//!
+//! Needs `chromium` and `chromedriver` (Debian's `chromium` and `chromium-driver`, which
+//! `scripts/test` installs when they are missing): the test fails, never skips, without them.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hub_e2e::{LocalHub, StatusCode};
+use hub_testkit::FakeProviders;
+use oauth2::reqwest::Method;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A chromedriver on a free loopback port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "chromedriver runs (apt-get install chromium chromium-driver; scripts/test does)",
+            );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Driver { child, url }
+    }
+
+    /// A headless Chromium session (no sandbox: CI runs as root).
+    async fn browser(&self) -> Client {
+        // The workspace links both of rustls' crypto providers, so fantoccini's client
+        // cannot pick one by itself (chromedriver is plain HTTP on loopback anyway).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]}),
+        );
+        ClientBuilder::rustls()
+            .expect("TLS roots")
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the browser is at a page of the app under `prefix` and returns its query.
+async fn landed_in_app(browser: &Client, prefix: &str) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let current = browser.current_url().await.unwrap();
+        if current.as_str().starts_with(prefix) {
+            return current.query_pairs().into_owned().collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the browser did not come back to the app; it is at {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+async fn new_session(hub: &LocalHub, body: Value) -> (StatusCode, Value) {
+    hub.json(
+        hub.authed(Method::POST, "/connect/sessions")
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
+    let providers = FakeProviders::start().await;
+    // The app: its return page answers every visit (the hub appends the outcome).
+    let app = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/return"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "<!doctype html><title>Back in the app</title><p>Back in the app</p>",
+            "text/html",
+        ))
+        .mount(&app)
+        .await;
+    let mut env = providers.env_vars();
+    env.push((
+        "HUB_ALLOWED_RETURN_URLS".into(),
+        format!("{}/return", app.uri()),
+    ));
+    let hub = LocalHub::start(&env).await;
+    let return_to = format!("{}/return/drive?tab=files", app.uri());
+
+    // A return address outside the allowlist is refused, however it is dressed up.
+    for forged in [
+        format!("{}/returnx", app.uri()),
+        format!("{}/return/../admin", app.uri()),
+        format!("{}@evil.example/return", app.uri()),
+        "https://evil.example/return".to_string(),
+    ] {
+        let (status, refused) =
+            new_session(&hub, json!({"owner": "app-user-7", "return_to": forged})).await;
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_return_to")),
+            "{forged}: {refused}"
+        );
+    }
+
+    let (status, session) = new_session(
+        &hub,
+        json!({"owner": "app-user-7", "return_to": return_to, "providers": ["google", "onedrive"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let connect_url = session["connect_url"].as_str().unwrap().to_string();
+    assert!(connect_url.starts_with(&format!("{}/connect?session=", hub.url)));
+
+    // The page's headers, as a browser gets them.
+    let page = hub.client.get(&connect_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert!(header("content-type").starts_with("text/html"));
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    let csp = header("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'none'"), "no script: {csp}");
+
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+
+    // The user sees one clear button per provider the app allowed, and picks OneDrive.
+    browser.goto(&connect_url).await.unwrap();
+    // Kept as a test artifact (target/ is not committed): what the user sees.
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(
+        artifacts.join("connect-page.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    let mut labels = Vec::new();
+    for link in browser.find_all(Locator::Css("a.provider")).await.unwrap() {
+        labels.push(link.text().await.unwrap());
+    }
+    assert_eq!(
+        labels,
+        ["Connect Google Drive", "Connect Microsoft OneDrive"]
+    );
+    browser
+        .find(Locator::LinkText("Connect Microsoft OneDrive"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let back = landed_in_app(&browser, &format!("{}/return/drive", app.uri())).await;
+    assert_eq!(
+        param(&back, "tab"),
+        Some("files"),
+        "the app's own query is kept"
+    );
+    assert_eq!(param(&back, "status"), Some("connected"), "{back:?}");
+    assert_eq!(param(&back, "provider"), Some("onedrive"));
+    let account_id = param(&back, "account_id").unwrap().to_string();
+
+    // The account belongs to the session's owner.
+    let (status, owned) = hub
+        .json(hub.authed(Method::GET, "/users?owner=app-user-7"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(owned.as_array().unwrap().len(), 1, "{owned}");
+    assert_eq!(owned[0]["id"], account_id.as_str());
+    assert_eq!(owned[0]["owner"], "app-user-7");
+
+    // The session is spent: its page now says so, readably, and a login with it is refused.
+    browser.goto(&connect_url).await.unwrap();
+    let code = browser
+        .find(Locator::Css("code.error-code"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(code, "invalid_session");
+    let spent = hub.client.get(&connect_url).send().await.unwrap();
+    assert_eq!(spent.status(), StatusCode::BAD_REQUEST);
+    let token = session["token"].as_str().unwrap();
+    let (status, refused) = hub
+        .json(hub.get(&format!("/auth/google/login?session={token}")))
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_session"))
+    );
+
+    // A denied consent brings the user back with the error, and leaves the session usable.
+    let (_, session) = new_session(
+        &hub,
+        json!({"owner": "app-user-8", "return_to": return_to, "providers": ["google"]}),
+    )
+    .await;
+    let connect_url = session["connect_url"].as_str().unwrap().to_string();
+    providers.deny_next_consent();
+    browser.goto(&connect_url).await.unwrap();
+    browser
+        .find(Locator::LinkText("Connect Google Drive"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let back = landed_in_app(&browser, &format!("{}/return/drive", app.uri())).await;
+    assert_eq!(param(&back, "status"), Some("error"), "{back:?}");
+    assert_eq!(param(&back, "error"), Some("authorization_denied"));
+    assert_eq!(param(&back, "account_id"), None);
+    let again = hub.client.get(&connect_url).send().await.unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "still usable after a denial"
+    );
+    let (_, none) = hub
+        .json(hub.authed(Method::GET, "/users?owner=app-user-8"))
+        .await;
+    assert_eq!(none, json!([]));
+
+    browser.close().await.unwrap();
+}
