@@ -221,10 +221,16 @@ impl Flow {
 
     async fn bad_input_gets_the_contract_errors(&self) {
         let hub = &self.hub;
-        let (status, error) = sync(hub, r#"{"source_type": "dropbox"}"#).await;
+        let (status, error) = sync(hub, r#"{"source_type": "box"}"#).await;
         assert_eq!(
             (status, error["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_source_type"))
+        );
+        // A provider the hub knows, without its client here.
+        let (status, error) = sync(hub, r#"{"source_type": "dropbox"}"#).await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("provider_not_configured"))
         );
         let (status, error) = sync(hub, "{not json").await;
         assert_eq!(

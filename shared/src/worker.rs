@@ -559,7 +559,7 @@ impl Session<'_> {
         let NextPage::Done(to) = &page.next else {
             return Ok(Peek::Work(Some((from, page))));
         };
-        if !page.files.is_empty() {
+        if !page.changes_nothing() {
             return Ok(Peek::Work(Some((from, page))));
         }
         let change = Change::NothingNew {

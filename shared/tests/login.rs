@@ -227,7 +227,7 @@ async fn refusals_map_to_the_contract_errors() {
     ));
 
     assert!(matches!(
-        login::begin(&hub, "dropbox").await.unwrap_err(),
+        login::begin(&hub, "box").await.unwrap_err(),
         HubError::UnknownProvider(_)
     ));
 }

@@ -38,6 +38,11 @@ pub struct FilePage {
 }
 
 impl FilePage {
+    /// Whether the page changes nothing: no entry, no tombstone, no removal by path.
+    pub fn changes_nothing(&self) -> bool {
+        self.files.is_empty() && self.removed_paths.is_empty()
+    }
+
     /// A page of entries and tombstones only, without removals by path.
     pub fn of_files(files: Vec<FileEntry>, next: NextPage) -> Self {
         FilePage {
