@@ -140,7 +140,10 @@ impl LocalHub {
     }
 
     pub async fn json(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let response = request.send().await.unwrap();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => panic!("the hub did not answer: {e}; log:\n{}", self.log()),
+        };
         let status = response.status();
         let body = response.bytes().await.unwrap();
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))

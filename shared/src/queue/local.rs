@@ -33,6 +33,12 @@ pub const MAX_RECEIVES: u32 = 5;
 /// answers (`cargo lambda watch` holds the request open), and its jobs must be delivered again.
 pub const WORKER_TIMEOUT: Duration = Duration::from_secs(120);
 const CONCURRENT_BATCHES: usize = 2;
+/// Invocations one process has waiting in `cargo lambda watch` at most. Watch queues at most
+/// 100 requests per function and, once that queue is full, blocks every function's requests
+/// (cargo-lambda 1.9, `RequestCache::upsert` awaits the full channel under its global lock,
+/// which the function's own `pop` needs): a burst of requeued jobs froze the whole hub. Each
+/// enqueue has its own batches, so only a bound shared by the process keeps the total small.
+static INVOCATIONS_IN_FLIGHT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
 
 #[derive(Clone, Debug)]
 pub struct LocalQueue {
@@ -155,6 +161,10 @@ impl LocalQueue {
 
     /// One invocation; the records to deliver again (all of them when the call failed).
     async fn invoke(&self, deliveries: &[Delivery], receive_count: u32) -> Vec<Delivery> {
+        let _in_flight = INVOCATIONS_IN_FLIGHT
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let answer = self
             .client
             .post(&self.invoke_url)
