@@ -38,3 +38,18 @@ ensure_browser() {
         return 1
     fi
 }
+
+forget_cargo_test_env() {
+    # A test that runs these scripts hands down the variables cargo sets for a test process
+    # (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...). Build scripts such as ring's read them with
+    # `rerun-if-env-changed`, and cargo compares them with its own environment: called from a
+    # test, cargo would rerun ring's build and rebuild rustls, reqwest and the AWS SDK behind
+    # the hub's first request, minutes that the tests read as a hub that does not answer.
+    local name
+    for name in $(compgen -e); do
+        case "$name" in
+            CARGO_PKG_* | CARGO_MANIFEST_* | CARGO_CRATE_NAME | CARGO_BIN_* | CARGO_PRIMARY_PACKAGE | CARGO_TARGET_TMPDIR | CARGO_RUSTC_CURRENT_DIR)
+                unset "$name" ;;
+        esac
+    done
+}

@@ -3,6 +3,7 @@
 //! the AWS backend on moto ([`aws`]).
 
 pub mod aws;
+pub mod feed;
 
 use std::fs::File;
 use std::net::TcpListener;

@@ -8,65 +8,14 @@
 use std::collections::BTreeMap;
 
 use hub_e2e::aws::AwsResources;
+use hub_e2e::feed::{index_of, FeedClient};
 use hub_e2e::{LocalHub, StatusCode};
 use hub_testkit::{FakeProviders, FileSpec, DEFAULT_DROPBOX_USER};
 use oauth2::reqwest::Method;
 use serde_json::Value;
 
-/// The whole index of an account, by file id.
-async fn index_of(hub: &LocalHub, id: &str) -> BTreeMap<String, Value> {
-    let mut files = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/users/{id}/files?limit=3&cursor={c}"),
-            None => format!("/users/{id}/files?limit=3"),
-        };
-        let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        for file in page["files"].as_array().unwrap() {
-            files.insert(file["id"].as_str().unwrap().to_string(), file.clone());
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
-            None => return files,
-        }
-    }
-}
-
-/// What a client of the change feed has seen of each file.
-#[derive(Default)]
-struct FeedClient {
-    seen: BTreeMap<String, Value>,
-    cursor: Option<String>,
-}
-
-impl FeedClient {
-    async fn catch_up(&mut self, hub: &LocalHub, id: &str) {
-        loop {
-            let path = match &self.cursor {
-                Some(c) => format!("/users/{id}/changes?limit=4&cursor={c}"),
-                None => format!("/users/{id}/changes?limit=4"),
-            };
-            let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            for entry in page["changes"].as_array().unwrap() {
-                let file_id = entry["id"].as_str().unwrap().to_string();
-                if let Some(before) = self.seen.get(&file_id) {
-                    assert!(
-                        entry["changed_at"].as_str() >= before["changed_at"].as_str(),
-                        "an older state after a newer one: {before} then {entry}"
-                    );
-                }
-                self.seen.insert(file_id, entry.clone());
-            }
-            self.cursor = Some(page["next_cursor"].as_str().unwrap().to_string());
-            if page["has_more"] == false {
-                return;
-            }
-        }
-    }
-}
+const FILES_PAGE: usize = 3;
+const CHANGES_PAGE: usize = 4;
 
 async fn last_synced_at(hub: &LocalHub, id: &str) -> Value {
     let (_, account) = hub
@@ -158,14 +107,14 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     let other = other["id"].as_str().unwrap().to_string();
 
     // First sync: every entry, folders included, with Dropbox's paths.
-    let mut client = FeedClient::default();
+    let mut client = FeedClient::new(CHANGES_PAGE);
     sync_dropbox(hub, &id).await;
     assert!(
         last_synced_at(hub, &other).await.is_null(),
         "source_type dropbox leaves the OneDrive account alone"
     );
     client.catch_up(hub, &id).await;
-    let index = index_of(hub, &id).await;
+    let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(index.len(), 5);
     assert_eq!(client.seen, index, "the feed ends at the index");
     let b = &index["id:b"];
@@ -181,7 +130,7 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     providers.add_file("dropbox", user, FileSpec::new("id:new", "new.txt"));
     sync_dropbox(hub, &id).await;
     client.catch_up(hub, &id).await;
-    let index = index_of(hub, &id).await;
+    let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(client.seen, index, "the feed shows every deletion");
     for gone in ["id:docs", "id:a", "id:sub", "id:b"] {
         assert_eq!(index[gone]["deleted"], true, "{gone}: {}", index[gone]);
@@ -195,7 +144,7 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     providers.delete_file_for("dropbox", user, "id:new");
     sync_dropbox(hub, &id).await;
     client.catch_up(hub, &id).await;
-    let index = index_of(hub, &id).await;
+    let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(client.seen, index);
     assert_eq!(index["id:new"]["deleted"], true);
 
@@ -203,7 +152,7 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     providers.expire_access_tokens();
     providers.add_file("dropbox", user, FileSpec::new("id:late", "late.txt"));
     sync_dropbox(hub, &id).await;
-    let index = index_of(hub, &id).await;
+    let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(index["id:late"]["deleted"], false);
 
     // DELETE revokes the grant at Dropbox.

@@ -8,72 +8,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hub_e2e::aws::AwsResources;
+use hub_e2e::feed::{index_of, FeedClient};
 use hub_e2e::{LocalHub, StatusCode};
 use hub_testkit::FakeProviders;
 use oauth2::reqwest::Method;
 use serde_json::Value;
 
-/// The whole index of an account, by file id.
-async fn index_of(hub: &LocalHub, id: &str) -> BTreeMap<String, Value> {
-    let mut files = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/users/{id}/files?limit=7&cursor={c}"),
-            None => format!("/users/{id}/files?limit=7"),
-        };
-        let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        for file in page["files"].as_array().unwrap() {
-            files.insert(file["id"].as_str().unwrap().to_string(), file.clone());
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
-            None => return files,
-        }
-    }
-}
-
-/// A client of the change feed: what it has seen of each file, and where it stands.
-#[derive(Default)]
-struct FeedClient {
-    seen: BTreeMap<String, Value>,
-    cursor: Option<String>,
-}
-
-impl FeedClient {
-    /// Reads the feed until it is caught up, checking that no file ever goes back to a state
-    /// older than one already seen.
-    async fn catch_up(&mut self, hub: &LocalHub, id: &str) {
-        loop {
-            let path = match &self.cursor {
-                Some(c) => format!("/users/{id}/changes?limit=5&cursor={c}"),
-                None => format!("/users/{id}/changes?limit=5"),
-            };
-            let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            for entry in page["changes"].as_array().unwrap() {
-                let file_id = entry["id"].as_str().unwrap().to_string();
-                if let Some(before) = self.seen.get(&file_id) {
-                    assert!(
-                        entry["changed_at"].as_str() >= before["changed_at"].as_str(),
-                        "an older state after a newer one: {before} then {entry}"
-                    );
-                }
-                self.seen.insert(file_id, entry.clone());
-            }
-            self.cursor = Some(
-                page["next_cursor"]
-                    .as_str()
-                    .expect("next_cursor is always a string")
-                    .to_string(),
-            );
-            if page["has_more"] == false {
-                return;
-            }
-        }
-    }
-}
+const FILES_PAGE: usize = 7;
+const CHANGES_PAGE: usize = 5;
 
 async fn sync_and_wait(hub: &LocalHub, id: &str) {
     let (_, before) = hub
@@ -149,10 +91,10 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     let bob = bob["id"].as_str().unwrap().to_string();
 
     // The first sync, followed from the start of the feed.
-    let mut client = FeedClient::default();
+    let mut client = FeedClient::new(CHANGES_PAGE);
     sync_and_wait(hub, &bob).await;
     client.catch_up(hub, &bob).await;
-    let index = index_of(hub, &bob).await;
+    let index = index_of(hub, &bob, FILES_PAGE).await;
     assert_eq!(index.len(), 23);
     assert_eq!(client.seen, index, "the feed ends at the index");
     let entry = index.values().next().unwrap();
@@ -176,7 +118,7 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     sync_and_wait(hub, &bob).await;
     let before = client.seen.clone();
     client.catch_up(hub, &bob).await;
-    let index = index_of(hub, &bob).await;
+    let index = index_of(hub, &bob, FILES_PAGE).await;
     assert_eq!(client.seen, index);
     assert_eq!(index[&files[0]]["deleted"], true);
     for id in &changed {
@@ -188,7 +130,7 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     providers.delete_file("onedrive", &files[1]);
     sync_and_wait(hub, &bob).await;
     client.catch_up(hub, &bob).await;
-    let index = index_of(hub, &bob).await;
+    let index = index_of(hub, &bob, FILES_PAGE).await;
     assert_eq!(
         client.seen, index,
         "the feed ends at the index after a restart"
@@ -209,7 +151,7 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     providers.set_latency(Duration::from_millis(400));
     ask_for_a_sync(hub, &bob).await;
     hub.eventually("a few pages of the sync stored", || async {
-        let index = index_of(hub, &bob).await;
+        let index = index_of(hub, &bob, FILES_PAGE).await;
         let stored = added.iter().filter(|id| index.contains_key(*id)).count();
         (stored >= 12).then_some(())
     })
@@ -228,7 +170,7 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
     );
     sync_and_wait(hub, &bob).await;
     client.catch_up(hub, &bob).await;
-    let index = index_of(hub, &bob).await;
+    let index = index_of(hub, &bob, FILES_PAGE).await;
     assert_eq!(
         client.seen, index,
         "the feed ends at the index after a crash"

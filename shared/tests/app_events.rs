@@ -87,25 +87,8 @@ async fn recording_hub(providers: &FakeProviders) -> (Hub, Arc<Recorder>, tempfi
 /// Logs in as a browser would, through the stand-in's consent page.
 async fn connect(hub: &Hub, provider: &str) -> hub::model::AccountView {
     let consent = hub::login::begin(hub, provider).await.unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = browser.get(&consent).send().await.unwrap();
-    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let query: std::collections::HashMap<String, String> =
-        location.query_pairs().into_owned().collect();
-    hub::login::complete(
-        hub,
-        provider,
-        Callback {
-            code: query.get("code").cloned(),
-            state: query.get("state").cloned(),
-            error: query.get("error").cloned(),
-        },
-    )
-    .await
-    .unwrap()
+    let callback = common::consent(&consent).await;
+    hub::login::complete(hub, provider, callback).await.unwrap()
 }
 
 async fn sync(hub: &Hub, account_id: &str, provider: &str) -> SyncResult {

@@ -85,27 +85,8 @@ async fn dropbox_bench(backend: Backend) -> Bench {
 /// Consents at the stand-in as a browser would, and completes the callback.
 async fn log_in(hub: &Hub, provider: &str) -> hub::model::AccountView {
     let url = login::begin(hub, provider).await.unwrap();
-    let answer = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
-    login::complete(
-        hub,
-        provider,
-        Callback {
-            code: query.get("code").cloned(),
-            state: query.get("state").cloned(),
-            error: None,
-        },
-    )
-    .await
-    .unwrap()
+    let callback = common::consent(&url).await;
+    login::complete(hub, provider, callback).await.unwrap()
 }
 
 impl Bench {

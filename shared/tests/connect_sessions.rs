@@ -55,27 +55,8 @@ fn request(owner: &str, return_to: Option<&str>, providers: Option<&[&str]>) -> 
 /// Follows the consent URL to the stand-in, which consents (or denies) at once, and hands
 /// its redirect to the callback.
 async fn consent(hub: &Hub, provider: &str, consent_url: &str) -> Finished {
-    let answer = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(consent_url)
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
-    login::finish_by(
-        hub,
-        provider,
-        Callback {
-            code: query.get("code").cloned(),
-            state: query.get("state").cloned(),
-            error: query.get("error").cloned(),
-        },
-        Deadline::of_invocation(None),
-    )
-    .await
+    let callback = common::consent(consent_url).await;
+    login::finish_by(hub, provider, callback, Deadline::of_invocation(None)).await
 }
 
 async fn connect_with(hub: &Hub, token: &str, provider: &str) -> Finished {

@@ -19,6 +19,8 @@
 //! Lambda environment's `aws:lambda:FunctionArn` context) are left out: the hub never makes
 //! those calls itself.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -683,52 +685,14 @@ fn refused<T: std::fmt::Debug>(outcome: Result<T, impl std::fmt::Debug>, what: &
 /// Consents at the stand-in as a browser would, and completes the callback.
 async fn log_in(hub: &Hub, provider: &str) -> hub::model::AccountView {
     let url = login::begin(hub, provider).await.unwrap();
-    let answer = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let query: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
-    login::complete(
-        hub,
-        provider,
-        Callback {
-            code: query.get("code").cloned(),
-            state: query.get("state").cloned(),
-            error: None,
-        },
-    )
-    .await
-    .unwrap()
+    let callback = common::consent(&url).await;
+    login::complete(hub, provider, callback).await.unwrap()
 }
 
 /// Follows a consent URL to the stand-in and hands its redirect to the callback.
 async fn consent_and_finish(hub: &Hub, provider: &str, consent_url: &str) -> login::Finished {
-    let answer = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(consent_url)
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let query: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
-    login::finish_by(
-        hub,
-        provider,
-        Callback {
-            code: query.get("code").cloned(),
-            state: query.get("state").cloned(),
-            error: None,
-        },
-        hub::deadline::Deadline::of_invocation(None),
-    )
-    .await
+    let callback = common::consent(consent_url).await;
+    login::finish_by(hub, provider, callback, hub::deadline::Deadline::of_invocation(None)).await
 }
 
 // ------------------------------------------------------------------------------ the test

@@ -3,6 +3,8 @@
 //! tokens it can no longer open), refusals, provider calls bounded by the request's deadline;
 //! and against the testkit's providers: granular consent.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -247,21 +249,7 @@ async fn stand_in_hub(providers: &hub_testkit::FakeProviders) -> (Hub, tempfile:
 /// Consents at the stand-in as a browser would, and returns what the redirect carries.
 async fn consent(hub: &Hub, provider: &str) -> Callback {
     let url = login::begin(hub, provider).await.unwrap();
-    let answer = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let query: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
-    Callback {
-        code: query.get("code").cloned(),
-        state: query.get("state").cloned(),
-        error: query.get("error").cloned(),
-    }
+    common::consent(&url).await
 }
 
 #[tokio::test]

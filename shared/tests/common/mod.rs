@@ -89,3 +89,24 @@ pub async fn connected_account(
     );
     account
 }
+
+/// Follows a consent URL to the provider stand-in, which consents at once (or refuses, when
+/// told to), and returns the callback its redirect carries, as a browser would bring it.
+pub async fn consent(consent_url: &str) -> hub::login::Callback {
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(consent_url)
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    hub::login::Callback {
+        code: query.get("code").cloned(),
+        state: query.get("state").cloned(),
+        error: query.get("error").cloned(),
+    }
+}
