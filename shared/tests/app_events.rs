@@ -18,7 +18,6 @@ use chrono::Utc;
 use hub::deadline::Deadline;
 use hub::delivery::{self, EventRecord, Failure, Sender};
 use hub::events::{Event, QueuedEvent};
-use hub::login::Callback;
 use hub::model::{SyncJob, SyncReason};
 use hub::queue::EventQueue;
 use hub::worker::SyncResult;

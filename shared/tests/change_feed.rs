@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use hub::changes::{self, FeedCursor};
-use hub::login::{self, Callback};
+use hub::login;
 use hub::model::{Account, FileEntry, Lease, SyncJob, SyncReason};
 use hub::store::dynamo::DynamoStore;
 use hub::store::Write;

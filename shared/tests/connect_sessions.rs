@@ -5,14 +5,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use hub::accounts;
 use hub::connect::{self, NewSession};
 use hub::deadline::Deadline;
-use hub::login::{self, Callback, Finished};
+use hub::login::{self, Finished};
 use hub::model::ConnectSession;
 use hub::store::dynamo::DynamoStore;
 use hub::{Hub, HubError};

@@ -21,7 +21,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -33,7 +33,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use hub::config::Env;
 use hub::crypto::kms::KmsCipher;
 use hub::fanout::{self, SyncRequest};
-use hub::login::{self, Callback};
+use hub::login;
 use hub::model::{FanOutPosition, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
@@ -692,7 +692,13 @@ async fn log_in(hub: &Hub, provider: &str) -> hub::model::AccountView {
 /// Follows a consent URL to the stand-in and hands its redirect to the callback.
 async fn consent_and_finish(hub: &Hub, provider: &str, consent_url: &str) -> login::Finished {
     let callback = common::consent(consent_url).await;
-    login::finish_by(hub, provider, callback, hub::deadline::Deadline::of_invocation(None)).await
+    login::finish_by(
+        hub,
+        provider,
+        callback,
+        hub::deadline::Deadline::of_invocation(None),
+    )
+    .await
 }
 
 // ------------------------------------------------------------------------------ the test
