@@ -92,6 +92,16 @@ impl LocalHub {
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
         lines.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+        // Single quotes: cargo lambda's env-file parser refuses an unquoted `=` in a value
+        // (a base64 secret's padding) and reads quoted values literally.
+        let lines: Vec<String> = lines
+            .into_iter()
+            .map(|line| {
+                let (name, value) = line.split_once('=').unwrap();
+                assert!(!value.contains('\''), "{name}: no single quote in e2e values");
+                format!("{name}='{value}'")
+            })
+            .collect();
         std::fs::write(&env_file, lines.join("\n") + "\n").unwrap();
         let log_path = data_dir.path().join("watch.log");
         let child = spawn_watch(port, &env_file, &log_path);
@@ -100,7 +110,7 @@ impl LocalHub {
             .timeout(Duration::from_secs(300))
             .build()
             .unwrap();
-        let hub = LocalHub {
+        let mut hub = LocalHub {
             child,
             url,
             data_dir,
@@ -111,10 +121,13 @@ impl LocalHub {
         hub
     }
 
-    async fn wait_until_ready(&self) {
+    async fn wait_until_ready(&mut self) {
         // The first request to a function builds it: allow for a cold build.
         let deadline = Instant::now() + Duration::from_secs(600);
         while Instant::now() < deadline {
+            if let Ok(Some(exit)) = self.child.try_wait() {
+                panic!("cargo lambda watch exited ({exit}); log:\n{}", self.log());
+            }
             if let Ok(response) = self.client.get(format!("{}/config", self.url)).send().await {
                 if response.status().is_success() {
                     return;

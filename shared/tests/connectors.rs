@@ -91,6 +91,31 @@ fn form_of(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
+/// The parameters every consent URL carries (an authorization code request for the client,
+/// the hub's callback, the state, the PKCE S256 challenge) checked; the whole query returned
+/// for the provider's own parameters.
+fn consent_query(
+    url: &str,
+    endpoint: &str,
+    client_id: &str,
+    provider: &str,
+    state: &str,
+    challenge: &PkceCodeChallenge,
+) -> HashMap<String, String> {
+    assert!(url.starts_with(&format!("{endpoint}?")), "{url}");
+    let q = query_of(url);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], client_id);
+    assert_eq!(
+        q["redirect_uri"],
+        format!("https://hub.example/auth/{provider}/callback")
+    );
+    assert_eq!(q["state"], state);
+    assert_eq!(q["code_challenge"], challenge.as_str());
+    assert_eq!(q["code_challenge_method"], "S256");
+    q
+}
+
 // ---------------------------------------------------------------- OAuth2
 
 #[tokio::test]
@@ -100,17 +125,14 @@ async fn google_consent_url_carries_pkce_offline_and_consent() {
     let url = google(&server)
         .oauth()
         .authorization_url("state-1", challenge.clone());
-    assert!(url.starts_with(&format!("{}/o/oauth2/v2/auth?", server.uri())));
-    let q = query_of(&url);
-    assert_eq!(q["response_type"], "code");
-    assert_eq!(q["client_id"], "g-id");
-    assert_eq!(
-        q["redirect_uri"],
-        "https://hub.example/auth/google/callback"
+    let q = consent_query(
+        &url,
+        &format!("{}/o/oauth2/v2/auth", server.uri()),
+        "g-id",
+        "google",
+        "state-1",
+        &challenge,
     );
-    assert_eq!(q["state"], "state-1");
-    assert_eq!(q["code_challenge"], challenge.as_str());
-    assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["access_type"], "offline");
     assert_eq!(q["prompt"], "consent");
     let scopes: Vec<&str> = q["scope"].split(' ').collect();
@@ -122,17 +144,17 @@ async fn google_consent_url_carries_pkce_offline_and_consent() {
 async fn microsoft_consent_url_names_the_tenant_and_offline_access() {
     let server = MockServer::start().await;
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
-    let url = onedrive(&server).oauth().authorization_url("s", challenge);
-    assert!(url.starts_with(&format!(
-        "{}/consumers/oauth2/v2.0/authorize?",
-        server.uri()
-    )));
-    let q = query_of(&url);
-    assert_eq!(
-        q["redirect_uri"],
-        "https://hub.example/auth/onedrive/callback"
+    let url = onedrive(&server)
+        .oauth()
+        .authorization_url("s", challenge.clone());
+    let q = consent_query(
+        &url,
+        &format!("{}/consumers/oauth2/v2.0/authorize", server.uri()),
+        "m-id",
+        "onedrive",
+        "s",
+        &challenge,
     );
-    assert_eq!(q["code_challenge_method"], "S256");
     let scopes: Vec<&str> = q["scope"].split(' ').collect();
     assert_eq!(scopes, ["offline_access", "Files.Read", "User.Read"]);
 }
@@ -949,17 +971,14 @@ async fn dropbox_consent_url_asks_offline_access_and_the_two_scopes() {
     let url = dropbox(&server)
         .oauth()
         .authorization_url("s-1", challenge.clone());
-    assert!(url.starts_with(&format!("{}/oauth2/authorize?", server.uri())));
-    let q = query_of(&url);
-    assert_eq!(q["response_type"], "code");
-    assert_eq!(q["client_id"], "d-key");
-    assert_eq!(
-        q["redirect_uri"],
-        "https://hub.example/auth/dropbox/callback"
+    let q = consent_query(
+        &url,
+        &format!("{}/oauth2/authorize", server.uri()),
+        "d-key",
+        "dropbox",
+        "s-1",
+        &challenge,
     );
-    assert_eq!(q["state"], "s-1");
-    assert_eq!(q["code_challenge"], challenge.as_str());
-    assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["token_access_type"], "offline");
     assert_eq!(q["scope"], "account_info.read files.metadata.read");
 }

@@ -4,12 +4,13 @@
 //! delta page, Drive's 403 rate limits, and folders, parents and hashes for both providers.
 //! Accounts are connected by a real login through the stand-ins' consent pages.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use hub::login::Callback;
 use hub::model::{ContentHash, FileEntry, FileKind, SyncJob, SyncReason};
 use hub::worker::SyncResult;
 use hub::Hub;
@@ -26,22 +27,7 @@ async fn hub_for(providers: &FakeProviders) -> (Hub, tempfile::TempDir) {
 /// code (it consents at once), the hub's callback. Returns the new account's id.
 async fn connect(hub: &Hub, provider: &str) -> String {
     let consent = hub::login::begin(hub, provider).await.unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = browser.get(&consent).send().await.unwrap();
-    let location = answer.headers()["location"].to_str().unwrap().to_string();
-    let query: HashMap<String, String> = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
-    let callback = Callback {
-        code: query.get("code").cloned(),
-        state: query.get("state").cloned(),
-        error: query.get("error").cloned(),
-    };
+    let callback = common::consent(&consent).await;
     hub::login::complete(hub, provider, callback)
         .await
         .unwrap()
@@ -371,28 +357,10 @@ async fn a_dropbox_consent_without_files_metadata_read_stores_nothing_and_is_rev
     let (hub, _dir) = dropbox_hub(&providers).await;
     providers.grant_only_on_next_consent("dropbox", "account_info.read");
     let consent = hub::login::begin(&hub, "dropbox").await.unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = browser.get(&consent).send().await.unwrap();
-    let location = answer.headers()["location"].to_str().unwrap().to_string();
-    let query: HashMap<String, String> = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
-    let refused = hub::login::complete(
-        &hub,
-        "dropbox",
-        Callback {
-            code: query.get("code").cloned(),
-            state: query.get("state").cloned(),
-            error: None,
-        },
-    )
-    .await
-    .unwrap_err();
+    let callback = common::consent(&consent).await;
+    let refused = hub::login::complete(&hub, "dropbox", callback)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), "scope_not_granted", "{refused}");
     assert_eq!(providers.revocations(), 1, "the partial grant was revoked");
     assert!(hub
