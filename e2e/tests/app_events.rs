@@ -44,7 +44,6 @@ fn webhook_env(providers: &FakeProviders, receiver: &WebhookReceiver) -> Vec<(St
 }
 
 #[tokio::test]
-#[ignore = "not yet seen passing: the hub under cargo lambda watch did not answer within 600 s in both runs on this machine (builds and package-cache locks under load); run with --ignored"]
 async fn events_reach_the_app_signed_on_the_local_backend() {
     let providers = FakeProviders::start().await;
     let receiver = WebhookReceiver::start(SECRET).await;
@@ -62,7 +61,6 @@ async fn events_reach_the_app_signed_on_the_local_backend() {
 }
 
 #[tokio::test]
-#[ignore = "not yet seen passing: the hub under cargo lambda watch did not answer within 600 s in both runs on this machine (builds and package-cache locks under load); run with --ignored"]
 async fn events_reach_the_app_signed_on_the_aws_backend() {
     let providers = FakeProviders::start().await;
     let receiver = WebhookReceiver::start(SECRET).await;
