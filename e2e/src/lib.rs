@@ -98,7 +98,10 @@ impl LocalHub {
             .into_iter()
             .map(|line| {
                 let (name, value) = line.split_once('=').unwrap();
-                assert!(!value.contains('\''), "{name}: no single quote in e2e values");
+                assert!(
+                    !value.contains('\''),
+                    "{name}: no single quote in e2e values"
+                );
                 format!("{name}='{value}'")
             })
             .collect();

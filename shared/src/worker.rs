@@ -742,25 +742,13 @@ impl Session<'_> {
     /// `path_lower` and every entry under it, numbered from `first_seq`. Returns how many
     /// entries it marked.
     async fn mark_path_deleted(&self, path_lower: &str, first_seq: u64) -> HubResult<u64> {
-        let (mut marked, mut after) = (0, None);
-        loop {
-            let (count, next) = self
-                .hub
-                .store
-                .mark_path_deleted(
-                    &self.account.id,
-                    path_lower,
-                    after.as_deref(),
-                    RECONCILE_PAGE,
-                    first_seq + marked,
-                )
-                .await?;
-            marked += count;
-            match next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+        let (store, id) = (&self.hub.store, &self.account.id);
+        let marked = mark_every_page(first_seq, |after, seq| async move {
+            store
+                .mark_path_deleted(id, path_lower, after.as_deref(), RECONCILE_PAGE, seq)
+                .await
+        })
+        .await?;
         tracing::info!(marked, "entries at or under a removed path marked deleted");
         Ok(marked)
     }
@@ -770,25 +758,13 @@ impl Session<'_> {
     /// from `first_seq` on. Returns how many entries it marked.
     async fn mark_unseen_deleted(&self, first_seq: u64) -> HubResult<u64> {
         let generation = self.account.listing.generation;
-        let (mut marked, mut after) = (0, None);
-        loop {
-            let (count, next) = self
-                .hub
-                .store
-                .mark_unseen_deleted(
-                    &self.account.id,
-                    generation,
-                    after.as_deref(),
-                    RECONCILE_PAGE,
-                    first_seq + marked,
-                )
-                .await?;
-            marked += count;
-            match next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+        let (store, id) = (&self.hub.store, &self.account.id);
+        let marked = mark_every_page(first_seq, |after, seq| async move {
+            store
+                .mark_unseen_deleted(id, generation, after.as_deref(), RECONCILE_PAGE, seq)
+                .await
+        })
+        .await?;
         tracing::info!(
             marked,
             "entries not seen again by the new enumeration marked deleted"
@@ -956,6 +932,25 @@ pub async fn handle_batch(hub: &Hub, messages: Vec<Message>, deadline: Deadline)
         .filter_map(|failed| async move { failed })
         .collect()
         .await
+}
+
+/// Runs a store marking that goes a page of the index at a time (`mark_page(after, first seq)`
+/// answers how many it marked and where the next page starts) to the end of the index,
+/// numbering the marked entries from `first_seq` on. Returns how many it marked.
+async fn mark_every_page<F, Page>(first_seq: u64, mut mark_page: F) -> HubResult<u64>
+where
+    F: FnMut(Option<String>, u64) -> Page,
+    Page: std::future::Future<Output = HubResult<(u64, Option<String>)>>,
+{
+    let (mut marked, mut after) = (0, None);
+    loop {
+        let (count, next) = mark_page(after.take(), first_seq + marked).await?;
+        marked += count;
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(marked),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -259,6 +259,25 @@ fn string_attr(item: &Item, name: &str) -> Option<String> {
 }
 
 impl DynamoStore {
+    /// One item by its key, read consistently: what was written before is seen.
+    async fn get_item(&self, key: Item) -> HubResult<Option<Item>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        Ok(answer.item)
+    }
+
+    /// The record stored under `key`, if any.
+    async fn get_record<T: DeserializeOwned>(&self, key: Item) -> HubResult<Option<T>> {
+        self.get_item(key).await?.map(from_item).transpose()
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
@@ -593,16 +612,7 @@ impl Store for DynamoStore {
         if !storable(id) {
             return Ok(None);
         }
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failed("GetItem", e))?;
-        answer.item.map(from_item).transpose()
+        self.get_record(account_key(id)).await
     }
 
     async fn find_account(
@@ -611,17 +621,10 @@ impl Store for DynamoStore {
         provider: &str,
         provider_user_id: &str,
     ) -> HubResult<Option<Account>> {
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(identity_key(owner, provider, provider_user_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failed("GetItem", e))?;
-        match answer
-            .item
+        let identity = self
+            .get_item(identity_key(owner, provider, provider_user_id))
+            .await?;
+        match identity
             .as_ref()
             .and_then(|item| string_attr(item, "account_id"))
         {
@@ -916,16 +919,7 @@ impl Store for DynamoStore {
         if !storable(id) {
             return Ok(None);
         }
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failed("GetItem", e))?;
-        answer.item.map(from_item).transpose()
+        self.get_record(session_key(id)).await
     }
 
     async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {

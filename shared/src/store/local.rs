@@ -102,6 +102,56 @@ impl LocalStore {
             .map_err(|e| HubError::internal(format!("local store task failed: {e}")))?
             .map_err(|e| HubError::internal(format!("local store: {e}")))
     }
+
+    /// Writes a short-lived record (a login state, a connect session) and, now and then,
+    /// removes the expired ones: nothing else would, as no TTL runs here.
+    async fn put_sweeping<T: Serialize + Send + 'static>(
+        &self,
+        path: PathBuf,
+        record: T,
+    ) -> HubResult<()> {
+        let sweep = self.sweep_due();
+        self.run(move |root| {
+            write_durably(&path, &record)?;
+            if sweep {
+                remove_expired_states(root, Utc::now())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reads one page of the account's entries in file-id order and rewrites those `mark`
+    /// gives a new state for, numbered from `first_seq`: how many, and where the page ends.
+    async fn mark_page(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        first_seq: u64,
+        mark: impl Fn(StoredFile, u64, DateTime<Utc>) -> Option<StoredFile> + Send + 'static,
+    ) -> HubResult<(u64, Option<String>)> {
+        let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
+        self.run(move |root| {
+            let dir = files_dir(root, &account_id);
+            let _lock = lock(root)?;
+            let page = read_page::<StoredFile>(&dir, after.as_deref(), limit, |_| true)?;
+            let now = Utc::now();
+            let mut marked = 0;
+            for stored in page.items {
+                let path = dir.join(file_name(&stored.entry.id));
+                if let Some(state) = mark(stored, first_seq + marked, now) {
+                    write_file(&path, &state)?;
+                    marked += 1;
+                }
+            }
+            if marked > 0 {
+                sync_dir(&dir)?;
+            }
+            Ok((marked, page.next))
+        })
+        .await
+    }
 }
 
 fn file_name(key: &str) -> String {
@@ -560,29 +610,13 @@ impl Store for LocalStore {
     }
 
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
-        let state = state.clone();
-        let sweep = self.sweep_due();
-        self.run(move |root| {
-            write_durably(&state_path(root, &state.state), &state)?;
-            if sweep {
-                remove_expired_states(root, Utc::now())?;
-            }
-            Ok(())
-        })
-        .await
+        let path = state_path(&self.root, &state.state);
+        self.put_sweeping(path, state.clone()).await
     }
 
     async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()> {
-        let session = session.clone();
-        let sweep = self.sweep_due();
-        self.run(move |root| {
-            write_durably(&session_path(root, &session.id), &session)?;
-            if sweep {
-                remove_expired_states(root, Utc::now())?;
-            }
-            Ok(())
-        })
-        .await
+        let path = session_path(&self.root, &session.id);
+        self.put_sweeping(path, session.clone()).await
     }
 
     async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>> {
@@ -673,26 +707,17 @@ impl Store for LocalStore {
         limit: usize,
         first_seq: u64,
     ) -> HubResult<(u64, Option<String>)> {
-        let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
-        self.run(move |root| {
-            let dir = files_dir(root, &account_id);
-            let _lock = lock(root)?;
-            let page = read_page::<StoredFile>(&dir, after.as_deref(), limit, |_| true)?;
-            let now = Utc::now();
-            let mut marked = 0;
-            for stored in page.items {
-                if stored.unseen_since(generation) {
-                    let path = dir.join(file_name(&stored.entry.id));
-                    let seq = first_seq + marked;
-                    write_file(&path, &stored.reconciled(generation, seq, now))?;
-                    marked += 1;
-                }
-            }
-            if marked > 0 {
-                sync_dir(&dir)?;
-            }
-            Ok((marked, page.next))
-        })
+        self.mark_page(
+            account_id,
+            after,
+            limit,
+            first_seq,
+            move |stored, seq, now| {
+                stored
+                    .unseen_since(generation)
+                    .then(|| stored.reconciled(generation, seq, now))
+            },
+        )
         .await
     }
 
@@ -710,29 +735,18 @@ impl Store for LocalStore {
         if !storable(account_id) {
             return Ok((0, None));
         }
-        let (account_id, path_lower, after) = (
-            account_id.to_string(),
-            path_lower.to_string(),
-            after.map(str::to_string),
-        );
-        self.run(move |root| {
-            let dir = files_dir(root, &account_id);
-            let _lock = lock(root)?;
-            let page = read_page::<StoredFile>(&dir, after.as_deref(), limit, |_| true)?;
-            let now = Utc::now();
-            let mut marked = 0;
-            for stored in page.items {
-                if stored.removed_with(&path_lower) {
-                    let path = dir.join(file_name(&stored.entry.id));
-                    write_file(&path, &stored.removed(first_seq + marked, now))?;
-                    marked += 1;
-                }
-            }
-            if marked > 0 {
-                sync_dir(&dir)?;
-            }
-            Ok((marked, page.next))
-        })
+        let path_lower = path_lower.to_string();
+        self.mark_page(
+            account_id,
+            after,
+            limit,
+            first_seq,
+            move |stored, seq, now| {
+                stored
+                    .removed_with(&path_lower)
+                    .then(|| stored.removed(seq, now))
+            },
+        )
         .await
     }
 
