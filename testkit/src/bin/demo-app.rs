@@ -190,7 +190,7 @@ async fn connected(
     let mut body = String::new();
     match field("status") {
         Some("connected") => {
-            let provider = field("provider").unwrap_or("your");
+            let provider = field("provider").map_or("your", provider_name);
             body += &format!(
                 "<p class=\"outcome ok\" role=\"status\">Your <strong>{}</strong> drive is \
                  connected (account <code class=\"account-id\">{}</code>).</p>\n",
@@ -231,7 +231,7 @@ async fn connected(
         syncing |= !synced;
         body += &format!(
             "<section class=\"account\">\n<h2>{} <span class=\"email\">{}</span></h2>\n",
-            escape(account["provider"].as_str().unwrap_or("")),
+            escape(provider_name(account["provider"].as_str().unwrap_or(""))),
             escape(account["email"].as_str().unwrap_or("")),
         );
         if !synced {
@@ -259,6 +259,16 @@ async fn connected(
     // has synced once.
     let refresh = syncing.then_some(REFRESH_SECONDS);
     page(StatusCode::OK, "Demo app: connected drives", refresh, &body)
+}
+
+/// The hub's provider names as people know them.
+fn provider_name(provider: &str) -> &str {
+    match provider {
+        "google" => "Google Drive",
+        "onedrive" => "Microsoft OneDrive",
+        "dropbox" => "Dropbox",
+        other => other,
+    }
 }
 
 fn file_item(file: &Value) -> String {
