@@ -64,7 +64,10 @@ impl Dev {
         let deadline = Instant::now() + Duration::from_secs(1800);
         while !self.log().lines().any(|printed| printed.trim() == line) {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("scripts/dev ended ({status}) before printing {line}:\n{}", self.log());
+                panic!(
+                    "scripts/dev ended ({status}) before printing {line}:\n{}",
+                    self.log()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -74,10 +77,9 @@ impl Dev {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-}
 
-    /// Stops scripts/dev as a terminal's Ctrl-C would not quite: SIGTERM to every process of
-    /// its tree (the functions are in process groups of their own), then to its group.
+    /// SIGTERM to every process of its tree (the functions are in process groups of their
+    /// own), then to its process group; once.
     fn stop(&mut self) {
         if !std::mem::replace(&mut self.stopped, true) {
             stop_process_tree(&mut self.child, Signal::TERM);
@@ -116,7 +118,10 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
     );
     let env_file = std::fs::read_to_string(dir.path().join("hub.env")).unwrap();
     let example = std::fs::read_to_string(workspace_root().join(".env.example")).unwrap();
-    assert_eq!(env_file, example, "the first run's env file is .env.example");
+    assert_eq!(
+        env_file, example,
+        "the first run's env file is .env.example"
+    );
 
     let driver = Driver::start().await;
     let browser = driver.browser().await;
@@ -195,7 +200,10 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
     kill_process(script, Signal::TERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while dev.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "scripts/dev did not end on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "scripts/dev did not end on SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -211,5 +219,8 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
         .map(|entry| entry.file_name())
         .filter(|name| name.to_string_lossy().starts_with("hub-demo."))
         .collect();
-    assert!(left.is_empty(), "the demo's working dir is removed: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the demo's working dir is removed: {left:?}"
+    );
 }
