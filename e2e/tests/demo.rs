@@ -106,7 +106,10 @@ fn ended(pid: i32) -> bool {
 #[tokio::test]
 async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = [free_port(), free_port(), free_port()];
+    let mut ports = [free_port(), free_port(), free_port()];
+    while ports[1] == ports[0] || ports[2] == ports[0] || ports[2] == ports[1] {
+        ports = [free_port(), free_port(), free_port()];
+    }
     let [hub_port, standins_port, demo_port] = ports;
     let mut dev = Dev::start(dir.path(), ports);
     let demo_url = format!("http://localhost:{demo_port}/");
