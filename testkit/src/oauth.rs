@@ -153,7 +153,7 @@ fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
     state.authorize_queries.insert(provider, query.clone());
     let redirect = match check_authorization_request(provider, &query) {
         Ok(redirect) => redirect,
-        Err(refused) => return refused,
+        Err(reason) => return bad_consent(reason),
     };
     if state.interactive_consent {
         return consent_page(&state, provider, uri.path(), &query);
@@ -181,16 +181,16 @@ fn decision(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8
     let mut state = lock(shared);
     match check_authorization_request(provider, &request) {
         Ok(redirect) => redirect_after(&mut state, provider, &request, redirect, decision),
-        Err(refused) => refused,
+        Err(reason) => bad_consent(reason),
     }
 }
 
 /// Checks an authorization request as the provider's page does; the client's redirect URI
-/// when it is acceptable, the error page otherwise.
+/// when it is acceptable, what is wrong with it otherwise.
 fn check_authorization_request(
     provider: Provider,
     query: &HashMap<String, String>,
-) -> Result<url::Url, Response> {
+) -> Result<url::Url, &'static str> {
     let param = |name: &str| query.get(name).map(String::as_str).unwrap_or("");
     let problem = if param("response_type") != "code" {
         Some("response_type must be code")
@@ -208,8 +208,8 @@ fn check_authorization_request(
         None
     };
     match (problem, url::Url::parse(param("redirect_uri"))) {
-        (Some(reason), _) => Err(bad_consent(reason)),
-        (None, Err(_)) => Err(bad_consent("redirect_uri must be an absolute URL")),
+        (Some(reason), _) => Err(reason),
+        (None, Err(_)) => Err("redirect_uri must be an absolute URL"),
         (None, Ok(url)) => Ok(url),
     }
 }
