@@ -3,6 +3,7 @@
 //! the AWS backend on moto ([`aws`]).
 
 pub mod aws;
+pub mod browser;
 pub mod feed;
 
 use std::fs::File;
@@ -29,7 +30,8 @@ pub struct LocalHub {
     pub client: Client,
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now, on loopback.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -37,7 +39,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn workspace_root() -> PathBuf {
+/// The repository's top directory.
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -213,17 +216,9 @@ impl LocalHub {
         self.wait_until_ready().await;
     }
 
-    /// Sends `signal` to every process of the hub and waits for `cargo lambda watch` to end:
-    /// the functions first (they are not in the hub's process group), then `cargo lambda
-    /// watch`, which was started as the leader of a process group of its own.
+    /// Sends `signal` to every process of the hub and waits for `cargo lambda watch` to end.
     fn stop(&mut self, signal: Signal) {
-        for (pid, _) in self.processes() {
-            let _ = kill_process(pid, signal);
-        }
-        if let Some(group) = Pid::from_raw(self.child.id() as i32) {
-            let _ = kill_process_group(group, signal);
-        }
-        let _ = self.child.wait();
+        stop_process_tree(&mut self.child, signal);
     }
 
     /// Whether any process of the hub runs `function`'s binary.
@@ -234,26 +229,9 @@ impl LocalHub {
             .any(|(_, program)| program.ends_with(&binary))
     }
 
-    /// The processes under this hub's `cargo lambda watch` (which starts each function in a
-    /// process group of its own, so the hub's group does not hold them), with their programs.
+    /// The processes under this hub's `cargo lambda watch`, with their programs.
     fn processes(&self) -> Vec<(Pid, String)> {
-        let hub = self.child.id();
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-            if descends_from(pid, hub) {
-                if let Some(pid) = Pid::from_raw(pid as i32) {
-                    found.push((pid, String::from_utf8_lossy(program).into_owned()));
-                }
-            }
-        }
-        found
+        descendants(self.child.id())
     }
 
     /// Every file under the data dir, for at-rest checks.
@@ -272,6 +250,40 @@ impl LocalHub {
         walk(&self.data_dir.path().join("data"), &mut files);
         files
     }
+}
+
+/// Sends `signal` to every process under `leader` (a child started as the leader of a process
+/// group of its own, such as `cargo lambda watch` or `scripts/dev`) and waits for it to end:
+/// the descendants first, since `cargo lambda watch` starts each function in a process group of
+/// its own that the leader's group does not hold, then the leader's whole group.
+pub fn stop_process_tree(leader: &mut Child, signal: Signal) {
+    for (pid, _) in descendants(leader.id()) {
+        let _ = kill_process(pid, signal);
+    }
+    if let Some(group) = Pid::from_raw(leader.id() as i32) {
+        let _ = kill_process_group(group, signal);
+    }
+    let _ = leader.wait();
+}
+
+/// The processes that descend from `root` (read from /proc), with their programs.
+pub fn descendants(root: u32) -> Vec<(Pid, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+        if descends_from(pid, root) {
+            if let Some(pid) = Pid::from_raw(pid as i32) {
+                found.push((pid, String::from_utf8_lossy(program).into_owned()));
+            }
+        }
+    }
+    found
 }
 
 impl Drop for LocalHub {

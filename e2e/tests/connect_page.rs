@@ -4,99 +4,17 @@
 //! the browser lands back in the app with the new account's id; a denied consent lands there
 //! too, with the error; a spent session's page says `invalid_session`.
 //!
-//! Needs `chromium` and `chromedriver` (Debian's `chromium` and `chromium-driver`, which
-//! `scripts/test` installs when they are missing): the test fails, never skips, without them.
+//! The stand-ins show their interactive consent page, so the browser clicks Allow or Deny
+//! there as a user does. Needs `chromium` and `chromedriver` (see `hub_e2e::browser`).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
+use hub_e2e::browser::{click, landed_at, param, screenshot, Driver};
 use hub_e2e::{LocalHub, StatusCode};
 use hub_testkit::FakeProviders;
 use oauth2::reqwest::Method;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// A chromedriver on a free loopback port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "chromedriver runs (apt-get install chromium chromium-driver; scripts/test does)",
-            );
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Driver { child, url }
-    }
-
-    /// A headless Chromium session (no sandbox: CI runs as root).
-    async fn browser(&self) -> Client {
-        // The workspace links both of rustls' crypto providers, so fantoccini's client
-        // cannot pick one by itself (chromedriver is plain HTTP on loopback anyway).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]}),
-        );
-        ClientBuilder::rustls()
-            .expect("TLS roots")
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .expect("a Chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits until the browser is at a page of the app under `prefix` and returns its query.
-async fn landed_in_app(browser: &Client, prefix: &str) -> Vec<(String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let current = browser.current_url().await.unwrap();
-        if current.as_str().starts_with(prefix) {
-            return current.query_pairs().into_owned().collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the browser did not come back to the app; it is at {current}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
-}
 
 async fn new_session(hub: &LocalHub, body: Value) -> (StatusCode, Value) {
     hub.json(
@@ -110,6 +28,7 @@ async fn new_session(hub: &LocalHub, body: Value) -> (StatusCode, Value) {
 #[tokio::test]
 async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
     let providers = FakeProviders::start().await;
+    providers.interactive_consent(true);
     // The app: its return page answers every visit (the hub appends the outcome).
     let app = MockServer::start().await;
     Mock::given(method("GET"))
@@ -172,17 +91,10 @@ async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
     let driver = Driver::start().await;
     let browser = driver.browser().await;
 
-    // The user sees one clear button per provider the app allowed, and picks OneDrive.
+    // The user sees one clear button per provider the app allowed, and picks Google.
     browser.goto(&connect_url).await.unwrap();
-    // Kept as a test artifact (target/ is not committed): what the user sees.
-    let artifacts =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    std::fs::write(
-        artifacts.join("connect-page.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    // Kept as a test artifact: what the user sees.
+    screenshot(&browser, "connect-page").await;
     let mut labels = Vec::new();
     for link in browser.find_all(Locator::Css("a.provider")).await.unwrap() {
         labels.push(link.text().await.unwrap());
@@ -191,21 +103,34 @@ async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
         labels,
         ["Connect Google Drive", "Connect Microsoft OneDrive"]
     );
-    browser
-        .find(Locator::LinkText("Connect Microsoft OneDrive"))
+    click(&browser, Locator::LinkText("Connect Google Drive")).await;
+
+    // The stand-in's consent page: who asks, as whom; the user allows.
+    landed_at(&browser, &format!("{}/google/", providers.base_url())).await;
+    let consent = browser
+        .find(Locator::Css("main h1"))
         .await
         .unwrap()
-        .click()
+        .text()
         .await
         .unwrap();
-    let back = landed_in_app(&browser, &format!("{}/return/drive", app.uri())).await;
+    assert_eq!(consent, "Cloud Drive Connector Hub wants to see your files");
+    let signed_in = browser.find(Locator::Css("strong.email")).await.unwrap();
+    assert_eq!(
+        signed_in.text().await.unwrap(),
+        hub_testkit::DEFAULT_GOOGLE_EMAIL
+    );
+    screenshot(&browser, "consent-page").await;
+    click(&browser, Locator::Css("button.allow")).await;
+
+    let back = landed_at(&browser, &format!("{}/return/drive", app.uri())).await;
     assert_eq!(
         param(&back, "tab"),
         Some("files"),
         "the app's own query is kept"
     );
     assert_eq!(param(&back, "status"), Some("connected"), "{back:?}");
-    assert_eq!(param(&back, "provider"), Some("onedrive"));
+    assert_eq!(param(&back, "provider"), Some("google"));
     let account_id = param(&back, "account_id").unwrap().to_string();
 
     // The account belongs to the session's owner.
@@ -245,16 +170,10 @@ async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
     )
     .await;
     let connect_url = session["connect_url"].as_str().unwrap().to_string();
-    providers.deny_next_consent();
     browser.goto(&connect_url).await.unwrap();
-    browser
-        .find(Locator::LinkText("Connect Google Drive"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let back = landed_in_app(&browser, &format!("{}/return/drive", app.uri())).await;
+    click(&browser, Locator::LinkText("Connect Google Drive")).await;
+    click(&browser, Locator::Css("button.deny")).await;
+    let back = landed_at(&browser, &format!("{}/return/drive", app.uri())).await;
     assert_eq!(param(&back, "status"), Some("error"), "{back:?}");
     assert_eq!(param(&back, "error"), Some("authorization_denied"));
     assert_eq!(param(&back, "account_id"), None);

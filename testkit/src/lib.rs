@@ -24,6 +24,7 @@ mod google;
 mod microsoft;
 mod oauth;
 mod push;
+pub mod sample_drive;
 mod state;
 pub mod webhook_receiver;
 
@@ -126,7 +127,10 @@ fn router(state: Shared) -> Router {
         }
     };
     Router::new()
-        .route("/google/o/oauth2/v2/auth", get(oauth::google_consent))
+        .route(
+            "/google/o/oauth2/v2/auth",
+            get(oauth::google_consent).post(oauth::google_decision),
+        )
         .route("/google/token", post(oauth::google_token))
         .route("/google/revoke", post(oauth::google_revoke))
         .route("/google/oauth2/v3/userinfo", get(google::userinfo))
@@ -145,7 +149,7 @@ fn router(state: Shared) -> Router {
         )
         .route(
             "/microsoft/{tenant}/oauth2/v2.0/authorize",
-            get(oauth::microsoft_consent),
+            get(oauth::microsoft_consent).post(oauth::microsoft_decision),
         )
         .route(
             "/microsoft/{tenant}/oauth2/v2.0/token",
@@ -153,7 +157,10 @@ fn router(state: Shared) -> Router {
         )
         .route("/graph/v1.0/me", get(microsoft::me))
         .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
-        .route("/dropbox/oauth2/authorize", get(oauth::dropbox_consent))
+        .route(
+            "/dropbox/oauth2/authorize",
+            get(oauth::dropbox_consent).post(oauth::dropbox_decision),
+        )
         .route("/dropbox/oauth2/token", post(oauth::dropbox_token))
         .route(
             "/dropbox/2/users/get_current_account",
@@ -303,9 +310,19 @@ impl Handle {
         self.with(|s| s.fresh_identities = true)
     }
 
-    /// The next consent is refused by the user (`error=access_denied`).
+    /// The next consent is refused by the user (`error=access_denied`). Instant mode only: on
+    /// the interactive page the user's button decides.
     pub fn deny_next_consent(&self) {
         self.with(|s| s.deny_next_consent = true)
+    }
+
+    /// `true`: the authorize endpoints answer a checked request with an HTML consent page
+    /// (the app's name, the provider's, the signed-in user's email, Allow and Deny buttons
+    /// that post it back), for people and browser tests. `false` (the default): the stand-in
+    /// consents at once with the redirect, for clients that follow redirects without a
+    /// browser. Either way Allow is the instant consent and Deny the provider's refusal.
+    pub fn interactive_consent(&self, interactive: bool) {
+        self.with(|s| s.interactive_consent = interactive)
     }
 
     /// Adds `n` files (`file-00001.txt`, ...) to the default user's drive; returns their ids.

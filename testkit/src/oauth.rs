@@ -108,13 +108,89 @@ pub(crate) async fn dropbox_consent(State(state): State<Shared>, uri: Uri) -> Re
     consent(&state, Provider::Dropbox, &uri)
 }
 
-/// The consent page. The user consents at once (or refuses, after `deny_next_consent`), so the
-/// answer is the redirect back to the client. A request the real page would show an error for
-/// gets a 400 with a plain-text reason, since no redirect is safe then.
+pub(crate) async fn google_decision(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    decision(&state, Provider::Google, &headers, &body)
+}
+
+pub(crate) async fn microsoft_decision(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    decision(&state, Provider::Microsoft, &headers, &body)
+}
+
+pub(crate) async fn dropbox_decision(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    decision(&state, Provider::Dropbox, &headers, &body)
+}
+
+/// What the user answers on the consent page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Allow,
+    Deny,
+}
+
+/// The name of the consent form's buttons (`allow` or `deny`); no OAuth parameter has it.
+const DECISION_FIELD: &str = "decision";
+
+/// The consent page. Instantly (the default) the user consents at once, or refuses after
+/// `deny_next_consent`, so the answer is the redirect back to the client. Interactively the
+/// answer is an HTML page whose Allow and Deny buttons post the request back
+/// ([`decision`]). A request the real page would show an error for gets a 400 with a
+/// plain-text reason either way, since no redirect is safe then.
 fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
     let query = query_map(uri);
     let mut state = lock(shared);
     state.authorize_queries.insert(provider, query.clone());
+    let redirect = match check_authorization_request(provider, &query) {
+        Ok(redirect) => redirect,
+        Err(reason) => return bad_consent(reason),
+    };
+    if state.interactive_consent {
+        return consent_page(&state, provider, uri.path(), &query);
+    }
+    let decision = if std::mem::take(&mut state.deny_next_consent) {
+        Decision::Deny
+    } else {
+        Decision::Allow
+    };
+    redirect_after(&mut state, provider, &query, redirect, decision)
+}
+
+/// The consent page's form: the authorization request again, in hidden fields, and the button
+/// the user pressed. The request is checked again, as it came back from the browser.
+fn decision(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]) -> Response {
+    if !is_form(headers) {
+        return bad_consent("the consent form must be application/x-www-form-urlencoded");
+    }
+    let mut request = form_map(body);
+    let decision = match request.remove(DECISION_FIELD).as_deref() {
+        Some("allow") => Decision::Allow,
+        Some("deny") => Decision::Deny,
+        _ => return bad_consent("the consent form carries no decision"),
+    };
+    let mut state = lock(shared);
+    match check_authorization_request(provider, &request) {
+        Ok(redirect) => redirect_after(&mut state, provider, &request, redirect, decision),
+        Err(reason) => bad_consent(reason),
+    }
+}
+
+/// Checks an authorization request as the provider's page does; the client's redirect URI
+/// when it is acceptable, what is wrong with it otherwise.
+fn check_authorization_request(
+    provider: Provider,
+    query: &HashMap<String, String>,
+) -> Result<url::Url, &'static str> {
     let param = |name: &str| query.get(name).map(String::as_str).unwrap_or("");
     let problem = if param("response_type") != "code" {
         Some("response_type must be code")
@@ -131,12 +207,24 @@ fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
     } else {
         None
     };
-    let mut location = match (problem, url::Url::parse(param("redirect_uri"))) {
-        (Some(reason), _) => return bad_consent(reason),
-        (None, Err(_)) => return bad_consent("redirect_uri must be an absolute URL"),
-        (None, Ok(url)) => url,
-    };
-    if std::mem::take(&mut state.deny_next_consent) {
+    match (problem, url::Url::parse(param("redirect_uri"))) {
+        (Some(reason), _) => Err(reason),
+        (None, Err(_)) => Err("redirect_uri must be an absolute URL"),
+        (None, Ok(url)) => Ok(url),
+    }
+}
+
+/// The one place that turns the user's answer to a checked request into the redirect back to
+/// the client: a code and the state (Allow), or the provider's documented refusal (Deny).
+fn redirect_after(
+    state: &mut crate::state::State,
+    provider: Provider,
+    query: &HashMap<String, String>,
+    mut location: url::Url,
+    decision: Decision,
+) -> Response {
+    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or("");
+    if decision == Decision::Deny {
         let mut pairs = location.query_pairs_mut();
         pairs.append_pair("error", "access_denied");
         match provider {
@@ -202,6 +290,85 @@ fn consent(shared: &Shared, provider: Provider, uri: &Uri) -> Response {
     let location = location.to_string();
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
+
+/// The app the stand-ins' one registered client belongs to, as a consent page names it.
+const CLIENT_APP_NAME: &str = "Cloud Drive Connector Hub";
+
+/// The interactive consent page: who asks, for what, as whom, and two buttons that post the
+/// request back to `action` (the authorize endpoint) with the user's answer. Every value from
+/// the request is HTML-escaped; no script, nothing fetched, and no framing (consent pages
+/// refuse to be framed, against clickjacking).
+fn consent_page(
+    state: &crate::state::State,
+    provider: Provider,
+    action: &str,
+    query: &HashMap<String, String>,
+) -> Response {
+    let escape = |text: &str| html_escape::encode_double_quoted_attribute(text).into_owned();
+    let email = state.email(provider, &state.next_identity[&provider]);
+    let name = provider.display_name();
+    let mut fields: Vec<(&String, &String)> = query
+        .iter()
+        .filter(|(field, _)| field.as_str() != DECISION_FIELD)
+        .collect();
+    fields.sort();
+    let hidden: String = fields
+        .iter()
+        .map(|(field, value)| {
+            format!(
+                "      <input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
+                escape(field),
+                escape(value)
+            )
+        })
+        .collect();
+    let scopes: String = query
+        .get("scope")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|scope| format!("      <li><code>{}</code></li>\n", escape(scope)))
+        .collect();
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n  \
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n  \
+         <title>{name} (stand-in): {app} wants to see your files</title>\n  \
+         <style>{CONSENT_STYLE}</style>\n</head>\n<body>\n<main>\n  \
+         <p class=\"provider\">{name} <span>(testkit stand-in, not the real service)</span></p>\n  \
+         <h1>{app} wants to see your files</h1>\n  \
+         <p>Signed in as <strong class=\"email\">{email}</strong></p>\n  \
+         <p>It asks for:</p>\n  <ul class=\"scopes\">\n{scopes}  </ul>\n  \
+         <form method=\"post\" action=\"{action}\">\n{hidden}      \
+         <button type=\"submit\" name=\"{DECISION_FIELD}\" value=\"deny\" class=\"deny\">Deny</button>\n      \
+         <button type=\"submit\" name=\"{DECISION_FIELD}\" value=\"allow\" class=\"allow\">Allow</button>\n  \
+         </form>\n</main>\n</body>\n</html>\n",
+        name = escape(name),
+        app = escape(CLIENT_APP_NAME),
+        email = escape(&email),
+        action = escape(action),
+    );
+    let headers = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    (headers, axum::response::Html(html)).into_response()
+}
+
+/// Large, high-contrast buttons with a visible focus ring; system fonts, nothing fetched.
+const CONSENT_STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f1f3f4;\
+color:#202124}main{max-width:30rem;margin:4rem auto;padding:2rem;background:#fff;\
+border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.4rem}\
+p.provider{font-weight:600}p.provider span{font-weight:400;color:#5f6368}\
+form{display:flex;gap:1rem;justify-content:flex-end;margin-top:2rem}\
+button{font:inherit;font-weight:600;padding:.7rem 1.6rem;border-radius:6px;cursor:pointer}\
+button.allow{background:#1a56c4;color:#fff;border:2px solid #1a56c4}\
+button.deny{background:#fff;color:#1a56c4;border:2px solid #1a56c4}\
+button:focus{outline:3px solid #f0b400;outline-offset:2px}";
 
 fn bad_consent(reason: &str) -> Response {
     let body = format!("400. That's an error. Invalid authorization request: {reason}\n");

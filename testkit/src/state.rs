@@ -54,6 +54,15 @@ impl Provider {
         }
     }
 
+    /// The provider's name as its own pages show it.
+    pub(crate) fn display_name(self) -> &'static str {
+        match self {
+            Provider::Google => "Google",
+            Provider::Microsoft => "Microsoft",
+            Provider::Dropbox => "Dropbox",
+        }
+    }
+
     pub(crate) fn default_user(self) -> &'static str {
         match self {
             Provider::Google => DEFAULT_GOOGLE_USER,
@@ -301,6 +310,8 @@ pub(crate) struct State {
     pub fresh_identities: bool,
     pub consents: u64,
     pub deny_next_consent: bool,
+    /// The consent page is an HTML page with Allow and Deny instead of an instant redirect.
+    pub interactive_consent: bool,
     pub authorize_queries: HashMap<Provider, HashMap<String, String>>,
     pub codes: HashMap<String, PendingCode>,
     /// Indexed by grant number.

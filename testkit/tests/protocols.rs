@@ -62,8 +62,8 @@ fn client_of(provider: Provider) -> (&'static str, &'static str) {
     }
 }
 
-/// Consents as the hub's login would; returns the redirect's query.
-async fn consent(p: &FakeProviders, provider: Provider, state: &str) -> HashMap<String, String> {
+/// The authorization request the hub's login sends to `provider`.
+fn authorize_request(provider: Provider, state: &str) -> Vec<(String, String)> {
     let scope = match provider {
         Provider::Google => "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
         Provider::Microsoft => "offline_access Files.Read User.Read",
@@ -85,9 +85,17 @@ async fn consent(p: &FakeProviders, provider: Provider, state: &str) -> HashMap<
     if provider == Provider::Dropbox {
         query.push(("token_access_type", "offline"));
     }
+    query
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+/// Consents as the hub's login would; returns the redirect's query.
+async fn consent(p: &FakeProviders, provider: Provider, state: &str) -> HashMap<String, String> {
     let answer = client()
         .get(authorize_url(p, provider))
-        .query(&query)
+        .query(&authorize_request(provider, state))
         .send()
         .await
         .unwrap();
@@ -190,6 +198,141 @@ async fn consent_redirects_with_code_and_state_and_checks_the_request() {
         ),
         ("access_denied", "xyz", "1")
     );
+}
+
+/// The interactive consent page's form, as a browser would submit it: its `action` and the
+/// hidden fields, unescaped.
+fn consent_form(page: &str) -> (String, Vec<(String, String)>) {
+    let attribute = |tag: &str, name: &str| {
+        let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        let end = start + tag[start..].find('"').unwrap();
+        html_escape::decode_html_entities(&tag[start..end]).into_owned()
+    };
+    let form = page.split("<form").nth(1).expect("a form");
+    let action = attribute(form.split('>').next().unwrap(), "action");
+    let hidden = form
+        .split("<input")
+        .skip(1)
+        .map(|tag| tag.split('>').next().unwrap())
+        .filter(|tag| tag.contains("type=\"hidden\""))
+        .map(|tag| (attribute(tag, "name"), attribute(tag, "value")))
+        .collect();
+    (action, hidden)
+}
+
+#[tokio::test]
+async fn the_interactive_consent_page_asks_and_allow_or_deny_decide() {
+    let p = FakeProviders::start().await;
+    p.interactive_consent(true);
+    // A state with markup in it: the page must carry it back intact, never as markup.
+    let state = "\"><script>alert(1)</script>&amp;é";
+    let page = client()
+        .get(authorize_url(&p, Provider::Dropbox))
+        .query(&authorize_request(Provider::Dropbox, state))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let header = |name: &str| page.headers()[name].to_str().unwrap().to_string();
+    assert!(header("content-type").starts_with("text/html"));
+    assert_eq!(header("cache-control"), "no-store");
+    let csp = header("content-security-policy");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Cloud Drive Connector Hub wants to see your files"),
+        "{html}"
+    );
+    assert!(html.contains("Dropbox"));
+    assert!(
+        html.contains(hub_testkit::DEFAULT_DROPBOX_EMAIL),
+        "the signed-in user"
+    );
+    assert!(!html.contains("<script>"), "escaped: {html}");
+    assert!(html.contains(">Allow</button>") && html.contains(">Deny</button>"));
+    let (action, hidden) = consent_form(&html);
+    assert_eq!(action, "/dropbox/oauth2/authorize");
+    let mut expected = authorize_request(Provider::Dropbox, state);
+    expected.sort();
+    assert_eq!(hidden, expected, "the original request, in hidden fields");
+    // Nothing is issued until the user answers.
+    assert!(p.issued_tokens().is_empty());
+
+    let submit = |decision: Option<&str>, fields: Vec<(String, String)>| {
+        let mut form = fields;
+        form.extend(decision.map(|d| ("decision".to_string(), d.to_string())));
+        client()
+            .post(format!("{}{action}", p.base_url()))
+            .form(&form)
+            .send()
+    };
+    // Allow: a code and the state, as the instant consent gives; the code works.
+    let allowed = submit(Some("allow"), hidden.clone()).await.unwrap();
+    assert_eq!(allowed.status(), StatusCode::FOUND);
+    let back = query_of(allowed.headers()["location"].to_str().unwrap());
+    assert_eq!(back["state"], state);
+    let (status, tokens) = exchange(&p, Provider::Dropbox, &back["code"], VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["account_id"], hub_testkit::DEFAULT_DROPBOX_USER);
+
+    // Deny: Dropbox's documented refusal, with the state.
+    let denied = submit(Some("deny"), hidden.clone()).await.unwrap();
+    assert_eq!(denied.status(), StatusCode::FOUND);
+    let back = query_of(denied.headers()["location"].to_str().unwrap());
+    assert_eq!(back["error"], "access_denied");
+    assert_eq!(back["state"], state);
+    assert!(back["error_description"].contains("chose not to give your app access"));
+    assert!(!back.contains_key("code"));
+
+    // No decision, or a request changed on the way back: the provider's error page.
+    let undecided = submit(None, hidden.clone()).await.unwrap();
+    assert_eq!(undecided.status(), StatusCode::BAD_REQUEST);
+    let forged: Vec<(String, String)> = hidden
+        .iter()
+        .map(|(name, value)| match name.as_str() {
+            "client_id" => (name.clone(), "someone-else".to_string()),
+            _ => (name.clone(), value.clone()),
+        })
+        .collect();
+    let forged = submit(Some("allow"), forged).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+
+    // A bad request gets the error page, not the consent page, in this mode too.
+    let mut no_pkce = authorize_request(Provider::Google, "s");
+    no_pkce.retain(|(name, _)| name != "code_challenge");
+    let refused = client()
+        .get(authorize_url(&p, Provider::Google))
+        .query(&no_pkce)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    // Google's and Microsoft's pages name their provider and signed-in user.
+    for (provider, name, email) in [
+        (
+            Provider::Google,
+            "Google",
+            hub_testkit::DEFAULT_GOOGLE_EMAIL,
+        ),
+        (
+            Provider::Microsoft,
+            "Microsoft",
+            hub_testkit::DEFAULT_MICROSOFT_EMAIL,
+        ),
+    ] {
+        let page = client()
+            .get(authorize_url(&p, provider))
+            .query(&authorize_request(provider, "s"))
+            .send()
+            .await
+            .unwrap();
+        let html = page.text().await.unwrap();
+        assert!(html.contains(name) && html.contains(email), "{html}");
+    }
 }
 
 #[tokio::test]

@@ -1,14 +1,22 @@
-//! Runs the provider stand-ins on their own, for shell-driven tests and benchmarks:
-//! `fake-providers [PORT] [--files N]` prints `FAKE_PROVIDERS_URL=...` and serves until killed.
-//! `--files N` gives the default Google, Microsoft and Dropbox users N files each.
+//! Runs the provider stand-ins on their own, for shell-driven tests, benchmarks and the demo:
+//! `fake-providers [PORT] [--files N] [--sample-drive] [--interactive] [--hub-env]` prints
+//! `FAKE_PROVIDERS_URL=...` and serves until killed.
+//! `--files N` gives the default Google, Microsoft and Dropbox users N files each;
+//! `--sample-drive` gives them a small drive of realistic folders and files;
+//! `--interactive` shows an HTML consent page with Allow and Deny instead of consenting at once;
+//! `--hub-env` also prints the hub's variables that point it at the stand-ins (the three
+//! providers' clients and endpoints), one `NAME=value` a line, then an empty line.
 
 use std::io::Write;
 use std::process::exit;
 
 use hub_testkit::FakeProviders;
 
+const USAGE: &str =
+    "usage: fake-providers [PORT] [--files N] [--sample-drive] [--interactive] [--hub-env]";
+
 fn usage(problem: &str) -> ! {
-    eprintln!("fake-providers: {problem}\nusage: fake-providers [PORT] [--files N]");
+    eprintln!("fake-providers: {problem}\n{USAGE}");
     exit(2)
 }
 
@@ -16,6 +24,9 @@ fn usage(problem: &str) -> ! {
 async fn main() {
     let mut port = 0;
     let mut files = 0;
+    let mut sample_drive = false;
+    let mut interactive = false;
+    let mut hub_env = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -23,6 +34,9 @@ async fn main() {
                 Some(n) => files = n,
                 None => usage("--files takes a number"),
             },
+            "--sample-drive" => sample_drive = true,
+            "--interactive" => interactive = true,
+            "--hub-env" => hub_env = true,
             other => match other.parse() {
                 Ok(p) => port = p,
                 Err(_) => usage(&format!("not a port: {other}")),
@@ -30,11 +44,22 @@ async fn main() {
         }
     }
     let providers = FakeProviders::start_on(port).await;
+    providers.interactive_consent(interactive);
+    if sample_drive {
+        hub_testkit::sample_drive::add_sample_drives(&providers);
+    }
     providers.add_files("google", files);
     providers.add_files("onedrive", files);
     providers.add_files("dropbox", files);
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "FAKE_PROVIDERS_URL={}", providers.base_url());
+    if hub_env {
+        let variables = providers.env_vars().into_iter();
+        for (name, value) in variables.chain(providers.dropbox_env_vars()) {
+            let _ = writeln!(stdout, "{name}={value}");
+        }
+        let _ = writeln!(stdout);
+    }
     let _ = stdout.flush();
     std::future::pending::<()>().await;
 }
