@@ -5,8 +5,6 @@
 //! grant revoked on `DELETE`; `/files` and `/changes` show every deletion. On the local
 //! backend and on the AWS backend (moto, an SQS event source in front of the worker).
 
-use std::collections::BTreeMap;
-
 use hub_e2e::aws::AwsResources;
 use hub_e2e::feed::{index_of, FeedClient};
 use hub_e2e::{LocalHub, StatusCode};

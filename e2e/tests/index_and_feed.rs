@@ -4,7 +4,6 @@
 //! feed from the start through a first sync, changes, deletions, a Graph 410 restart and a
 //! crash mid-sync ends with exactly the index; `/users` is paged by its `Link` header.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hub_e2e::aws::AwsResources;
