@@ -357,6 +357,8 @@ impl ConnectSession {
 pub enum SyncReason {
     Manual,
     Schedule,
+    /// A provider's push notification (contract section 8).
+    Push,
 }
 
 /// A queue message: sync one account.

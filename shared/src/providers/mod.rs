@@ -100,6 +100,17 @@ impl NextPage {
     }
 }
 
+/// Why a provider's push notification is not taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushRefusal {
+    /// The provider sends no such notification.
+    Unsupported,
+    /// Its signature or secret does not match: a forgery, or meant for another app.
+    Forged,
+    /// Authentic, but not in the shape the provider documents.
+    Malformed(String),
+}
+
 /// A cloud-drive provider. Its OAuth2 half (consent URL, code exchange, refresh,
 /// revocation) is [`Connector::oauth`].
 #[async_trait]
@@ -120,6 +131,19 @@ pub trait Connector: Send + Sync {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError>;
+
+    /// Checks an app-wide push notification (one body for every account of the app, signed
+    /// with the app's secret: Dropbox's webhook) over its raw body, before reading it, and
+    /// returns the provider identities it names. Providers without one refuse it as
+    /// unsupported.
+    fn app_notification(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<String>, PushRefusal> {
+        let _ = (signature, body);
+        Err(PushRefusal::Unsupported)
+    }
 }
 
 /// What every connector is built from once its provider is configured.

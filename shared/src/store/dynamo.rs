@@ -177,6 +177,15 @@ fn claim_key(key: &str) -> Item {
     ])
 }
 
+/// An account's push mark (a push job queued and not started): its own item, so that marking
+/// never races the account's versioned writes.
+fn push_mark_key(account_id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("PUSH#{account_id}"))),
+        ("sk".to_string(), s("PENDING")),
+    ])
+}
+
 fn state_key(state: &str) -> Item {
     HashMap::from([
         ("pk".to_string(), s(format!("STATE#{state}"))),
@@ -799,6 +808,7 @@ impl Store for DynamoStore {
         // Also when the account was already gone: what a crashed delete, or a sync that
         // stored a page after it, left behind goes now.
         self.purge_files(id).await?;
+        self.clear_push_pending(id).await?;
         Ok(existed)
     }
 
@@ -862,6 +872,56 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(failed("PutItem", e)),
         }
+    }
+
+    async fn mark_push_pending(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> HubResult<bool> {
+        if !storable(account_id) {
+            return Ok(false);
+        }
+        let mut item = push_mark_key(account_id);
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            AttributeValue::N(until.timestamp().to_string()),
+        );
+        // DynamoDB's TTL deletes expired items late (within days): the condition reads the
+        // expiry itself.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(format!(
+                "attribute_not_exists(pk) OR {TTL_ATTRIBUTE} <= :now"
+            ))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(failed("PutItem", e)),
+        }
+    }
+
+    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
+        if !storable(account_id) {
+            return Ok(());
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(push_mark_key(account_id)))
+            .send()
+            .await
+            .map_err(|e| failed("DeleteItem", e))?;
+        Ok(())
     }
 
     async fn release_claim(&self, key: &str) -> HubResult<()> {

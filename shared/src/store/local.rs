@@ -12,6 +12,7 @@
 //! accounts/<hex id>.json          identities/<hex provider:user>.json           (no owner)
 //! states/<hex state>.json         identities/<hex provider:user>.owners/<sha256 owner>.json
 //! sessions/<hex session id>.json  files/<hex account id>/<hex file id>.json
+//! claims/<hex key>.json           push-pending/<hex account id>.json
 //! ```
 //!
 //! An owner is up to 128 characters: its hash, not its hex, names its identity file, so that
@@ -58,7 +59,14 @@ const DIRS: &[&str] = &[
     "sessions",
     "files",
     "claims",
+    "push-pending",
 ];
+
+/// A push mark: a push job of the account is queued and not started, until `until`.
+#[derive(Serialize, Deserialize)]
+struct PushMark {
+    until: DateTime<Utc>,
+}
 
 impl LocalStore {
     pub fn open(data_dir: &Path) -> HubResult<Self> {
@@ -153,6 +161,10 @@ fn state_path(root: &Path, state: &str) -> PathBuf {
 
 fn claim_path(root: &Path, key: &str) -> PathBuf {
     root.join("claims").join(file_name(key))
+}
+
+fn push_mark_path(root: &Path, account_id: &str) -> PathBuf {
+    root.join("push-pending").join(file_name(account_id))
 }
 
 fn files_dir(root: &Path, account_id: &str) -> PathBuf {
@@ -518,6 +530,7 @@ impl Store for LocalStore {
             // Also when the account was already gone: a crashed delete, or a sync that
             // stored a page after it, may have left entries.
             purge_index(root, &id)?;
+            remove_durably(&push_mark_path(root, &id))?;
             Ok(existed)
         })
         .await
@@ -546,6 +559,40 @@ impl Store for LocalStore {
             }
             write_durably(&path, &())?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn mark_push_pending(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> HubResult<bool> {
+        if !storable(account_id) {
+            return Ok(false);
+        }
+        let account_id = account_id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = push_mark_path(root, &account_id);
+            if read_json::<PushMark>(&path)?.is_some_and(|mark| mark.until > now) {
+                return Ok(false);
+            }
+            write_durably(&path, &PushMark { until })?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
+        if !storable(account_id) {
+            return Ok(());
+        }
+        let account_id = account_id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            remove_durably(&push_mark_path(root, &account_id)).map(|_| ())
         })
         .await
     }

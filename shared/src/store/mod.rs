@@ -10,6 +10,7 @@
 //! - file index writes are upserts, and deleting an account removes its index first;
 //! - every entry written carries the change feed's sequence number it was given, and the feed
 //!   reads entries in that order up to a watermark;
+//! - a push mark is taken by one caller at a time, until it is cleared or expires;
 //! - a removal by path marks deleted the entry at that path and every entry under it, a page
 //!   at a time, without reading the account's whole index at once.
 
@@ -106,6 +107,22 @@ pub trait Store: Send + Sync {
     /// Gives a claimed marker back, so that the work it guarded can be done again (after a
     /// failure the queue retries).
     async fn release_claim(&self, key: &str) -> HubResult<()>;
+
+    /// Marks a push job of the account queued and not yet started, until `until`: true when
+    /// no such mark was live at `now` (the caller then queues the job), false while one is
+    /// (that job will sync whatever this notification announces). A conditional write, so of
+    /// two notifications at the same time only one queues. The expiry bounds what a mark
+    /// whose job was never queued (a crash in between) can hold back.
+    async fn mark_push_pending(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> HubResult<bool>;
+
+    /// Clears the account's push mark: the worker starts its job (or the job could not be
+    /// queued), so the next notification queues again.
+    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()>;
 
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()>;
 

@@ -1,0 +1,350 @@
+//! Push notifications (contract section 8) on both stores: a Dropbox webhook checked over its
+//! raw body, one `push` job per connected account of each identity it names, coalesced while
+//! a job is queued and not started, and the mark cleared when the worker starts the job.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{Duration as Age, Utc};
+use hmac::{Hmac, Mac};
+use hub::config::Env;
+use hub::model::{Account, AccountStatus, QueueMessage, SyncReason};
+use hub::providers::http::RetryPolicy;
+use hub::push::{self, Queued};
+use hub::queue::JobQueue;
+use hub::store::dynamo::DynamoStore;
+use hub::store::Write;
+use hub::{Hub, HubError, HubResult};
+
+const APP_SECRET: &str = "dropbox-app-secret";
+
+/// Keeps what was queued; fails every call while `failing` is set.
+#[derive(Default)]
+struct Recorded {
+    messages: Mutex<Vec<QueueMessage>>,
+    failing: AtomicBool,
+}
+
+impl Recorded {
+    fn take(&self) -> Vec<QueueMessage> {
+        std::mem::take(&mut *self.messages.lock().unwrap())
+    }
+}
+
+#[async_trait]
+impl JobQueue for Recorded {
+    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(HubError::internal("queue down"));
+        }
+        self.messages.lock().unwrap().extend_from_slice(messages);
+        Ok(())
+    }
+
+    async fn enqueue_delayed(&self, message: &QueueMessage, _delay: Duration) -> HubResult<()> {
+        self.enqueue(std::slice::from_ref(message)).await
+    }
+}
+
+enum Backend {
+    Local,
+    Dynamo,
+}
+
+async fn hub_on(
+    backend: Backend,
+    push: &str,
+    dropbox: bool,
+) -> (Hub, Arc<Recorded>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = vec![
+        ("HUB_DATA_DIR", dir.path().display().to_string()),
+        ("HUB_PUSH", push.to_string()),
+    ];
+    if dropbox {
+        vars.push(("DROPBOX_CLIENT_ID", "dropbox-app-key".into()));
+        vars.push(("DROPBOX_CLIENT_SECRET", APP_SECRET.into()));
+    }
+    let mut hub = Hub::build(&Env::from_map(vars), RetryPolicy::default())
+        .await
+        .unwrap();
+    if let Backend::Dynamo = backend {
+        let (client, table) = common::dynamo_table().await;
+        hub.store = Arc::new(DynamoStore::new(client, table));
+    }
+    let recorded = Arc::new(Recorded::default());
+    hub.queue = recorded.clone();
+    (hub, recorded, dir)
+}
+
+async fn connect(hub: &Hub, identity: &str, owner: Option<&str>) -> Account {
+    let mut account = hub::testing::account("dropbox").user(identity).build();
+    account.owner = owner.map(str::to_string);
+    assert_eq!(
+        hub.store.create_account(&account).await.unwrap(),
+        Write::Done
+    );
+    account
+}
+
+fn signed(body: &[u8], secret: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn notification(accounts: &[&str]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "list_folder": {"accounts": accounts},
+        "delta": {"users": [12345]}
+    }))
+    .unwrap()
+}
+
+/// The accounts the queued jobs name, each checked to be a `push` job of Dropbox.
+fn pushed(messages: Vec<QueueMessage>) -> Vec<String> {
+    let mut ids: Vec<String> = messages
+        .into_iter()
+        .map(|message| match message {
+            QueueMessage::Sync(job) => {
+                assert_eq!(job.reason, SyncReason::Push);
+                assert_eq!(job.provider, "dropbox");
+                job.account_id
+            }
+            other => panic!("not a sync job: {other:?}"),
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn dropbox_webhook_suite(backend: Backend) {
+    let (hub, queue, _dir) = hub_on(backend, "on", true).await;
+    let identity = format!("dbid:{}", uuid::Uuid::new_v4().simple());
+    let alone = connect(&hub, &identity, None).await;
+    let owned = connect(&hub, &identity, Some("app-user-7")).await;
+    let other = connect(&hub, "dbid:someone-else", None).await;
+    let mut reauth = hub::testing::account("dropbox").user("dbid:reauth").build();
+    reauth.status = AccountStatus::NeedsReauth;
+    assert_eq!(
+        hub.store.create_account(&reauth).await.unwrap(),
+        Write::Done
+    );
+
+    // Forged: another key, or no signature at all. Nothing is queued, nothing is marked.
+    let body = notification(&[&identity, "dbid:reauth", "dbid:nobody"]);
+    for signature in [Some(signed(&body, "not-the-secret")), None] {
+        let refused = push::dropbox_notification(&hub, signature.as_deref(), &body).await;
+        assert!(
+            matches!(refused, Err(HubError::ForgedNotification)),
+            "{refused:?}"
+        );
+    }
+    // A valid signature over a body that is not Dropbox's is a 400, not a 5xx.
+    let garbage = b"[1, 2]";
+    let malformed =
+        push::dropbox_notification(&hub, Some(&signed(garbage, APP_SECRET)), garbage).await;
+    assert!(
+        matches!(malformed, Err(HubError::InvalidRequest(_))),
+        "{malformed:?}"
+    );
+    assert!(queue.take().is_empty());
+
+    // Genuine: both accounts of the identity, whatever their owner; not the one that must log
+    // in again, nor an identity nobody connected.
+    let signature = signed(&body, APP_SECRET);
+    let queued = push::dropbox_notification(&hub, Some(&signature), &body)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued,
+        Queued {
+            jobs: 2,
+            coalesced: 0
+        }
+    );
+    let mut expected = vec![alone.id.clone(), owned.id.clone()];
+    expected.sort();
+    assert_eq!(pushed(queue.take()), expected);
+
+    // A burst (and a replay) while the jobs are queued queues nothing more.
+    for _ in 0..3 {
+        let queued = push::dropbox_notification(&hub, Some(&signature), &body)
+            .await
+            .unwrap();
+        assert_eq!(
+            queued,
+            Queued {
+                jobs: 0,
+                coalesced: 2
+            }
+        );
+    }
+    assert!(queue.take().is_empty());
+
+    // The worker starts one of them: that account's next notification queues again. The sync
+    // itself ends at once (the account must log in again meanwhile), after clearing the mark.
+    let mut started = hub.store.get_account(&alone.id).await.unwrap().unwrap();
+    started.status = AccountStatus::NeedsReauth;
+    started.version += 1;
+    assert_eq!(
+        hub.store
+            .update_account(&started, alone.version)
+            .await
+            .unwrap(),
+        Write::Done
+    );
+    let job = hub::model::SyncJob {
+        account_id: alone.id.clone(),
+        provider: "dropbox".into(),
+        reason: SyncReason::Push,
+        requested_at: Utc::now(),
+    };
+    hub::worker::sync(&hub, &job, hub::worker::fresh_invocation())
+        .await
+        .unwrap();
+    started.status = AccountStatus::Active;
+    started.version += 1;
+    assert_eq!(
+        hub.store
+            .update_account(&started, started.version - 1)
+            .await
+            .unwrap(),
+        Write::Done
+    );
+    let queued = push::dropbox_notification(&hub, Some(&signature), &body)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued,
+        Queued {
+            jobs: 1,
+            coalesced: 1
+        }
+    );
+    assert_eq!(pushed(queue.take()), vec![alone.id.clone()]);
+
+    // A queue failure leaves no mark behind: the provider's retry queues the job.
+    let other_body = notification(&["dbid:someone-else"]);
+    let other_signature = signed(&other_body, APP_SECRET);
+    queue.failing.store(true, Ordering::SeqCst);
+    assert!(
+        push::dropbox_notification(&hub, Some(&other_signature), &other_body)
+            .await
+            .is_err()
+    );
+    queue.failing.store(false, Ordering::SeqCst);
+    let queued = push::dropbox_notification(&hub, Some(&other_signature), &other_body)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued,
+        Queued {
+            jobs: 1,
+            coalesced: 0
+        }
+    );
+    assert_eq!(pushed(queue.take()), vec![other.id.clone()]);
+
+    // Deleting an account removes its mark with it.
+    assert!(hub.store.delete_account(&other.id).await.unwrap());
+    let now = Utc::now();
+    assert!(hub
+        .store
+        .mark_push_pending(&other.id, now, now + Age::minutes(1))
+        .await
+        .unwrap());
+}
+
+async fn push_mark_suite(backend: Backend) {
+    let (hub, _queue, _dir) = hub_on(backend, "on", true).await;
+    let store = hub.store.clone();
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now();
+    // Of many at once, one takes the mark.
+    let attempts = (0..8).map(|_| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            store
+                .mark_push_pending(&id, now, now + Age::minutes(15))
+                .await
+                .unwrap()
+        }
+    });
+    let taken = futures::future::join_all(attempts).await;
+    assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
+    // An expired mark is free again, even before any sweep removed it.
+    let later = now + Age::minutes(16);
+    assert!(store
+        .mark_push_pending(&id, later, later + Age::minutes(15))
+        .await
+        .unwrap());
+    assert!(!store
+        .mark_push_pending(&id, later, later + Age::minutes(15))
+        .await
+        .unwrap());
+    store.clear_push_pending(&id).await.unwrap();
+    assert!(store
+        .mark_push_pending(&id, later, later + Age::minutes(15))
+        .await
+        .unwrap());
+    // Keys too long to name a record are never marked, and clearing them is a no-op.
+    let long = "x".repeat(200);
+    assert!(!store.mark_push_pending(&long, now, later).await.unwrap());
+    store.clear_push_pending(&long).await.unwrap();
+}
+
+#[tokio::test]
+async fn dropbox_webhook_on_the_local_store() {
+    dropbox_webhook_suite(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn dropbox_webhook_on_dynamodb() {
+    dropbox_webhook_suite(Backend::Dynamo).await;
+}
+
+#[tokio::test]
+async fn push_mark_on_the_local_store() {
+    push_mark_suite(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn push_mark_on_dynamodb() {
+    push_mark_suite(Backend::Dynamo).await;
+}
+
+#[tokio::test]
+async fn push_off_answers_and_queues_nothing_and_unconfigured_dropbox_is_refused() {
+    let (hub, queue, _dir) = hub_on(Backend::Local, "off", true).await;
+    let account = connect(&hub, "dbid:quiet", None).await;
+    let body = notification(&["dbid:quiet"]);
+    let queued = push::dropbox_notification(&hub, Some(&signed(&body, APP_SECRET)), &body)
+        .await
+        .unwrap();
+    assert_eq!(queued, Queued::default());
+    assert!(queue.take().is_empty());
+    // Forgeries are refused all the same.
+    assert!(matches!(
+        push::dropbox_notification(&hub, Some(&signed(&body, "x")), &body).await,
+        Err(HubError::ForgedNotification)
+    ));
+    let now = Utc::now();
+    assert!(hub
+        .store
+        .mark_push_pending(&account.id, now, now + Age::minutes(1))
+        .await
+        .unwrap());
+
+    let (unconfigured, _, _dir) = hub_on(Backend::Local, "on", false).await;
+    let refused = push::dropbox_notification(&unconfigured, None, &body).await;
+    assert!(
+        matches!(refused, Err(HubError::ProviderNotConfigured { .. })),
+        "{refused:?}"
+    );
+}
