@@ -351,6 +351,33 @@ impl ConnectSession {
     }
 }
 
+/// A push channel the worker keeps for an account (contract section 8): a Google Drive
+/// `changes.watch` channel. Stored before the provider is asked to open it, since its first
+/// notification may come before that call returns; found by `(provider, id)` alone when a
+/// notification names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushChannel {
+    pub provider: String,
+    /// The channel's id, which the hub picks (a new UUID per channel).
+    pub id: String,
+    pub account_id: String,
+    /// The SHA-256 (hex) of the channel's secret (Google's `token`): the secret itself is
+    /// never stored.
+    pub secret_hash: String,
+    /// What the provider needs besides the id to stop the channel (Drive's `resourceId`);
+    /// `None` until the provider has answered the subscribe call.
+    pub resource_id: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl PushChannel {
+    /// Whether the provider confirmed it and it is still live at `now`.
+    pub fn live(&self, now: DateTime<Utc>) -> bool {
+        self.resource_id.is_some() && self.expires_at > now
+    }
+}
+
 /// Why a sync was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,13 +12,22 @@
 //! Each provider's rules (signatures, secrets, shapes) live in its own module behind
 //! [`crate::providers::Connector`]; here only what every provider shares.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine as _;
 use chrono::{Duration, Utc};
 use futures::StreamExt;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
+use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
-use crate::model::{Account, AccountStatus, QueueMessage, SyncJob, SyncReason};
-use crate::providers::{dropbox, PushRefusal};
+use crate::model::{
+    Account, AccountStatus, PushChannel, QueueMessage, SyncJob, SyncReason, TokenSet,
+};
+use crate::providers::{dropbox, ChannelRequest, Connector, PushRefusal, PushStyle};
 use crate::store::MAX_KEY_LEN;
 
 /// How long a push mark holds back further jobs when its own job never starts (the
@@ -152,4 +161,203 @@ pub async fn queue_push_job(hub: &Hub, account: &Account) -> HubResult<Queued> {
         jobs: 1,
         coalesced: 0,
     })
+}
+
+// ------------------------------------------------------------ channels kept by the worker
+
+/// A channel is replaced when it ends within this (contract section 8: "renew when it
+/// expires within a day").
+pub const RENEW_WITHIN: Duration = Duration::days(1);
+
+/// Asked a little short of the provider's longest life, so that clocks a few seconds apart
+/// never make the request too long.
+const LIFETIME_MARGIN: Duration = Duration::minutes(1);
+
+/// A channel the provider never confirmed (its subscribe call failed, or its worker died)
+/// is forgotten after this.
+const UNCONFIRMED_FOR: Duration = Duration::minutes(10);
+
+/// Keeps the account's push channel alive after a successful sync (with `HUB_PUSH=on`, for
+/// providers with per-account channels): opens one when none is live, and when the live one
+/// ends within [`RENEW_WITHIN`] opens a new one (new id, new secret), then stops the old.
+/// The new channel is stored before the provider is asked, since its first notification may
+/// come before the call returns. Never fails the sync: a failure is logged, and the next sync
+/// tries again.
+pub async fn keep_channel(
+    hub: &Hub,
+    connector: &dyn Connector,
+    account: &Account,
+    tokens: &TokenSet,
+    deadline: Deadline,
+) {
+    if !hub.config.push
+        || connector.push_style() != PushStyle::Channels
+        || account.status != AccountStatus::Active
+    {
+        return;
+    }
+    if let Err(error) = renew_if_due(hub, connector, account, tokens, deadline).await {
+        tracing::warn!(error = %error, "push channel not kept; the next sync tries again");
+    }
+}
+
+async fn renew_if_due(
+    hub: &Hub,
+    connector: &dyn Connector,
+    account: &Account,
+    tokens: &TokenSet,
+    deadline: Deadline,
+) -> HubResult<()> {
+    let now = Utc::now();
+    let channels = hub.store.account_channels(&account.id).await?;
+    if channels
+        .iter()
+        .any(|channel| channel.live(now + RENEW_WITHIN))
+    {
+        return Ok(());
+    }
+    let secret = SecretString::from(random_secret());
+    let mut channel = PushChannel {
+        provider: account.provider.clone(),
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: account.id.clone(),
+        secret_hash: secret_hash(&secret),
+        resource_id: None,
+        expires_at: now + connector.channel_lifetime() - LIFETIME_MARGIN,
+        created_at: now,
+    };
+    hub.store.put_channel(&channel).await?;
+    let address = format!("{}/webhooks/{}", hub.config.public_url, account.provider);
+    let request = ChannelRequest {
+        id: &channel.id,
+        address: &address,
+        secret: &secret,
+        expires_at: channel.expires_at,
+        cursor: account.cursor.as_deref(),
+    };
+    let opened = match deadline
+        .bound(connector.open_channel(&tokens.access_token, &request))
+        .await
+    {
+        Ok(opened) => opened,
+        Err(error) => {
+            hub.store.delete_channel(&channel).await?;
+            return Err(error.into());
+        }
+    };
+    channel.resource_id = Some(opened.resource_id);
+    channel.expires_at = opened.expires_at;
+    hub.store.put_channel(&channel).await?;
+    tracing::info!(channel_id = %channel.id, expires_at = %channel.expires_at, "push channel opened");
+    // The old ones: live ones are stopped at the provider, the others only forgotten (an
+    // unconfirmed one of a sync running now is left to that sync).
+    for old in channels {
+        if old.resource_id.is_none() && old.created_at > now - UNCONFIRMED_FOR {
+            continue;
+        }
+        close(hub, connector, tokens, &old, deadline).await;
+    }
+    Ok(())
+}
+
+/// Stops a channel at the provider (best effort, logged) and forgets it.
+async fn close(
+    hub: &Hub,
+    connector: &dyn Connector,
+    tokens: &TokenSet,
+    channel: &PushChannel,
+    deadline: Deadline,
+) {
+    if channel.live(Utc::now()) {
+        match deadline
+            .bound(connector.close_channel(&tokens.access_token, channel))
+            .await
+        {
+            Ok(()) => tracing::info!(channel_id = %channel.id, "push channel stopped"),
+            Err(error) => {
+                tracing::warn!(channel_id = %channel.id, error = %error, "push channel not stopped; it ends at its expiry")
+            }
+        }
+    }
+    if let Err(error) = hub.store.delete_channel(channel).await {
+        tracing::warn!(channel_id = %channel.id, error = %error, "push channel record not removed");
+    }
+}
+
+/// `DELETE /users/{id}`: stops the account's channels first (the provider needs the live
+/// token for that), best effort and never past `deadline`; their records go with the account.
+pub async fn close_channels(hub: &Hub, account: &Account, deadline: Deadline) {
+    let Ok(connector) = hub.providers.for_login(&account.provider) else {
+        return;
+    };
+    if connector.push_style() != PushStyle::Channels {
+        return;
+    }
+    let channels = match hub.store.account_channels(&account.id).await {
+        Ok(channels) if channels.is_empty() => return,
+        Ok(channels) => channels,
+        Err(error) => {
+            tracing::warn!(error = %error, "push channels not read; not stopped");
+            return;
+        }
+    };
+    let tokens = match crate::tokens::open(hub, account).await {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            tracing::warn!(error = %error, "tokens unreadable; push channels not stopped");
+            return;
+        }
+    };
+    for channel in channels {
+        close(hub, connector.as_ref(), &tokens, &channel, deadline).await;
+    }
+}
+
+/// A notification on a channel: `channel_id` must name a live channel of `provider` (one key
+/// lookup) and `secret` match its secret (compared in constant time), else it is refused as
+/// forged and queues nothing. A `handshake` (Drive's `sync` message, sent when the channel
+/// opens) is taken and queues nothing either.
+pub async fn channel_notification(
+    hub: &Hub,
+    provider: &str,
+    channel_id: Option<&str>,
+    secret: Option<&str>,
+    handshake: bool,
+) -> HubResult<Queued> {
+    let found = match channel_id {
+        Some(id) => hub.store.get_channel(provider, id).await?,
+        None => None,
+    };
+    let Some(channel) = found.filter(|channel| channel.expires_at > Utc::now()) else {
+        tracing::warn!(provider, "push notification refused: no such live channel");
+        return Err(HubError::ForgedNotification);
+    };
+    let presented = secret.map(|s| secret_hash(&SecretString::from(s.to_string())));
+    let matches = presented
+        .is_some_and(|hash| bool::from(hash.as_bytes().ct_eq(channel.secret_hash.as_bytes())));
+    if !matches {
+        tracing::warn!(provider, channel_id = %channel.id, "push notification refused: wrong channel secret");
+        return Err(HubError::ForgedNotification);
+    }
+    if handshake || !hub.config.push {
+        return Ok(Queued::default());
+    }
+    let Some(account) = hub.store.get_account(&channel.account_id).await? else {
+        return Ok(Queued::default());
+    };
+    let queued = queue_push_job(hub, &account).await?;
+    tracing::info!(provider, account_id = %account.id, jobs = queued.jobs, coalesced = queued.coalesced, "push notification taken");
+    Ok(queued)
+}
+
+/// 32 random bytes, base64url: a channel's secret (Drive allows 256 characters).
+fn random_secret() -> String {
+    let mut random = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    B64URL.encode(random)
+}
+
+/// What is stored of a channel secret: its SHA-256, hex.
+fn secret_hash(secret: &SecretString) -> String {
+    hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))
 }

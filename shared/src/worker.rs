@@ -357,6 +357,16 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
         }
         other => other,
     };
+    if let Ok(SyncResult::Synced { .. }) = &result {
+        crate::push::keep_channel(
+            hub,
+            session.connector.as_ref(),
+            &session.account,
+            &session.tokens,
+            deadline,
+        )
+        .await;
+    }
     match &result {
         Ok(SyncResult::Synced { pages, files }) => tracing::info!(pages, files, "sync finished"),
         Ok(other) => tracing::info!(result = ?other, "sync ended"),

@@ -348,3 +348,226 @@ async fn push_off_answers_and_queues_nothing_and_unconfigured_dropbox_is_refused
         "{refused:?}"
     );
 }
+
+// ------------------------------------------------------------ Google Drive channels
+
+/// A hub on `backend` behind a receiver that serves `POST /webhooks/{provider}` as
+/// `provider-webhooks` does, with Google at the stand-in and one account of its default user
+/// connected through a real login.
+struct DriveBench {
+    providers: hub_testkit::FakeProviders,
+    hub: Arc<Hub>,
+    queue: Arc<Recorded>,
+    account: Account,
+    _dir: tempfile::TempDir,
+}
+
+const DRIVE_USER: &str = hub_testkit::DEFAULT_GOOGLE_USER;
+
+async fn drive_bench(backend: Backend) -> DriveBench {
+    use axum::routing::post;
+    let providers = hub_testkit::FakeProviders::start().await;
+    providers.add_files("google", 3);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public_url = format!("http://{}", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = providers.env_vars();
+    env.push(("HUB_PUSH".into(), "on".into()));
+    env.push(("HUB_PUBLIC_URL".into(), public_url));
+    let mut hub = hub::testing::local_hub(dir.path(), &env).await;
+    if let Backend::Dynamo = backend {
+        let (client, table) = common::dynamo_table().await;
+        hub.store = Arc::new(DynamoStore::new(client, table));
+    }
+    let queue = Arc::new(Recorded::default());
+    hub.queue = queue.clone();
+    let hub = Arc::new(hub);
+    let receiver = axum::Router::new()
+        .route(
+            "/webhooks/{provider}",
+            post(
+                |axum::extract::State(hub): axum::extract::State<Arc<Hub>>,
+                 axum::extract::Path(provider): axum::extract::Path<String>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    hub::web::notification_response(&hub, &provider, &headers, &body).await
+                },
+            ),
+        )
+        .with_state(hub.clone());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let account = log_in(&hub).await;
+    DriveBench {
+        providers,
+        hub,
+        queue,
+        account,
+        _dir: dir,
+    }
+}
+
+/// Consents at the stand-in as a browser would, and completes the callback.
+async fn log_in(hub: &Hub) -> Account {
+    let url = hub::login::begin(hub, "google").await.unwrap();
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    let view = hub::login::complete(
+        hub,
+        "google",
+        hub::login::Callback {
+            code: query.get("code").cloned(),
+            state: query.get("state").cloned(),
+            error: None,
+        },
+    )
+    .await
+    .unwrap();
+    hub.store.get_account(&view.id).await.unwrap().unwrap()
+}
+
+impl DriveBench {
+    async fn sync(&self) {
+        let job = hub::model::SyncJob {
+            account_id: self.account.id.clone(),
+            provider: "google".into(),
+            reason: SyncReason::Schedule,
+            requested_at: Utc::now(),
+        };
+        let result = hub::worker::sync(&self.hub, &job, hub::worker::fresh_invocation())
+            .await
+            .unwrap();
+        assert!(
+            matches!(result, hub::worker::SyncResult::Synced { .. }),
+            "{result:?}"
+        );
+    }
+
+    async fn channels(&self) -> Vec<hub::model::PushChannel> {
+        self.hub
+            .store
+            .account_channels(&self.account.id)
+            .await
+            .unwrap()
+    }
+
+    async fn statuses(&self, authenticity: hub_testkit::Authenticity) -> Vec<Option<u16>> {
+        let deliveries = self
+            .providers
+            .notify_drive_change(DRIVE_USER, authenticity)
+            .await;
+        deliveries.into_iter().map(|d| d.status).collect()
+    }
+}
+
+async fn drive_channel_suite(backend: Backend) {
+    let bench = drive_bench(backend).await;
+    // The first sync opens a channel; it is stored with its secret hashed, never in clear.
+    bench.sync().await;
+    let live = bench.providers.live_drive_channels(DRIVE_USER);
+    assert_eq!(live.len(), 1, "{live:?}");
+    let channels = bench.channels().await;
+    assert_eq!(channels.len(), 1);
+    let first = channels[0].clone();
+    assert_eq!(first.id, live[0]);
+    assert!(first.resource_id.is_some());
+    assert_eq!(first.secret_hash.len(), 64);
+    assert!(first.expires_at > Utc::now() + Age::days(6));
+    // A sync while it lives long enough keeps it.
+    bench.sync().await;
+    assert_eq!(bench.providers.live_drive_channels(DRIVE_USER), live);
+
+    // A forged token is a 401 and queues nothing; a genuine change queues one push job, and a
+    // burst while it waits queues nothing more.
+    assert_eq!(
+        bench.statuses(hub_testkit::Authenticity::Forged).await,
+        vec![Some(401)]
+    );
+    assert!(bench.queue.take().is_empty());
+    for _ in 0..3 {
+        assert_eq!(
+            bench.statuses(hub_testkit::Authenticity::Genuine).await,
+            vec![Some(200)]
+        );
+    }
+    let jobs = bench.queue.take();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    match &jobs[0] {
+        QueueMessage::Sync(job) => {
+            assert_eq!(job.account_id, bench.account.id);
+            assert_eq!(job.reason, SyncReason::Push);
+        }
+        other => panic!("{other:?}"),
+    }
+    // An unknown channel is refused without a scan; `sync` messages queue nothing.
+    let refused =
+        push::channel_notification(&bench.hub, "google", Some("no-such"), None, false).await;
+    assert!(matches!(refused, Err(HubError::ForgedNotification)));
+
+    // Within a day of its end: a new channel (new id), then the old one is stopped.
+    let mut ending = first.clone();
+    ending.expires_at = Utc::now() + Age::hours(2);
+    bench.hub.store.put_channel(&ending).await.unwrap();
+    bench.sync().await;
+    let renewed = bench.providers.live_drive_channels(DRIVE_USER);
+    assert_eq!(renewed.len(), 1, "{renewed:?}");
+    assert_ne!(renewed[0], first.id);
+    let channels = bench.channels().await;
+    assert_eq!(channels.len(), 1);
+    assert_eq!(channels[0].id, renewed[0]);
+    assert!(bench
+        .hub
+        .store
+        .get_channel("google", &first.id)
+        .await
+        .unwrap()
+        .is_none());
+
+    // A watch the provider refuses never fails the sync, and leaves no channel behind.
+    let mut dying = channels[0].clone();
+    dying.expires_at = Utc::now() + Age::hours(1);
+    bench.hub.store.put_channel(&dying).await.unwrap();
+    bench
+        .providers
+        .fail_next("/google/drive/v3/changes/watch", 400, None, 1);
+    bench.sync().await;
+    let channels = bench.channels().await;
+    assert_eq!(channels.len(), 1, "the old one stays until a renewal works");
+    assert_eq!(channels[0].id, dying.id);
+
+    // DELETE stops the channel and leaves no record of it.
+    hub::accounts::delete_by(
+        &bench.hub,
+        &bench.account.id,
+        hub::worker::fresh_invocation(),
+    )
+    .await
+    .unwrap();
+    assert!(bench.providers.live_drive_channels(DRIVE_USER).is_empty());
+    assert!(bench
+        .hub
+        .store
+        .get_channel("google", &dying.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(bench.channels().await.is_empty());
+}
+
+#[tokio::test]
+async fn drive_channels_on_the_local_store() {
+    drive_channel_suite(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn drive_channels_on_dynamodb() {
+    drive_channel_suite(Backend::Dynamo).await;
+}

@@ -23,7 +23,8 @@ use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{
-    Connector, FilePage, NextPage, ProviderClient, ProviderSpec, PushRefusal, RemovedPath,
+    Connector, FilePage, NextPage, ProviderClient, ProviderSpec, PushRefusal, PushStyle,
+    RemovedPath,
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
@@ -303,6 +304,10 @@ impl Connector for Dropbox {
             removed_paths,
             next,
         })
+    }
+
+    fn push_style(&self) -> PushStyle {
+        PushStyle::AppWide
     }
 
     fn app_notification(

@@ -19,7 +19,7 @@ use secrecy::SecretString;
 
 use crate::config::{Config, Env};
 use crate::error::{HubError, HubResult, ProviderError};
-use crate::model::{FileEntry, Identity};
+use crate::model::{FileEntry, Identity, PushChannel};
 use answers::{AnswerClassifier, Endpoint};
 use http::ProviderHttp;
 use oauth::OAuthApp;
@@ -111,6 +111,39 @@ pub enum PushRefusal {
     Malformed(String),
 }
 
+/// How a provider tells the hub of changes (contract section 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushStyle {
+    /// The hub takes no push notifications from it.
+    Unsupported,
+    /// One app-wide webhook, set in the provider's console (Dropbox): nothing to subscribe.
+    AppWide,
+    /// A channel per account, opened and renewed by the worker (Google Drive).
+    Channels,
+}
+
+/// What opening a push channel needs.
+pub struct ChannelRequest<'a> {
+    /// The channel's id, picked by the hub.
+    pub id: &'a str,
+    /// Where the provider sends notifications: `{HUB_PUBLIC_URL}/webhooks/{provider}`.
+    pub address: &'a str,
+    /// The channel's secret, which every notification carries back.
+    pub secret: &'a SecretString,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The account's cursor after its sync: where the provider starts watching.
+    pub cursor: Option<&'a str>,
+}
+
+/// A channel as the provider opened it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenedChannel {
+    /// What stopping it takes besides its id (Drive's `resourceId`).
+    pub resource_id: String,
+    /// When it ends, as the provider set it (it may cut what was asked).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// A cloud-drive provider. Its OAuth2 half (consent URL, code exchange, refresh,
 /// revocation) is [`Connector::oauth`].
 #[async_trait]
@@ -143,6 +176,39 @@ pub trait Connector: Send + Sync {
     ) -> Result<Vec<String>, PushRefusal> {
         let _ = (signature, body);
         Err(PushRefusal::Unsupported)
+    }
+
+    /// How the provider pushes changes.
+    fn push_style(&self) -> PushStyle {
+        PushStyle::Unsupported
+    }
+
+    /// The longest a channel may live (for [`PushStyle::Channels`]).
+    fn channel_lifetime(&self) -> chrono::Duration {
+        chrono::Duration::zero()
+    }
+
+    /// Opens a push channel for the account of `access_token` (for [`PushStyle::Channels`]).
+    async fn open_channel(
+        &self,
+        access_token: &SecretString,
+        request: &ChannelRequest<'_>,
+    ) -> Result<OpenedChannel, ProviderError> {
+        let _ = (access_token, request);
+        Err(ProviderError::Rejected(format!(
+            "{} has no per-account push channels",
+            self.name()
+        )))
+    }
+
+    /// Stops a channel; one the provider no longer knows counts as stopped.
+    async fn close_channel(
+        &self,
+        access_token: &SecretString,
+        channel: &PushChannel,
+    ) -> Result<(), ProviderError> {
+        let _ = (access_token, channel);
+        Ok(())
     }
 }
 

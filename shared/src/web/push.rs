@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::HubError;
 use crate::hub::Hub;
-use crate::providers::dropbox;
+use crate::providers::{dropbox, google};
 use crate::push;
 use crate::web::QueryParams;
 
@@ -42,6 +42,23 @@ pub async fn notification_response(
         dropbox::NAME => {
             let signature = header_text(headers, "x-dropbox-signature");
             match push::dropbox_notification(hub, signature, body).await {
+                Ok(_) => StatusCode::OK.into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+        // Drive's channel messages: the channel and its secret in `X-Goog-*` headers, no body
+        // (<https://developers.google.com/drive/api/guides/push#receive-notifications>).
+        google::NAME => {
+            let handshake = header_text(headers, "x-goog-resource-state") == Some("sync");
+            let queued = push::channel_notification(
+                hub,
+                google::NAME,
+                header_text(headers, "x-goog-channel-id"),
+                header_text(headers, "x-goog-channel-token"),
+                handshake,
+            )
+            .await;
+            match queued {
                 Ok(_) => StatusCode::OK.into_response(),
                 Err(error) => error.into_response(),
             }
