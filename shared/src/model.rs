@@ -352,7 +352,7 @@ impl ConnectSession {
 }
 
 /// A push channel the worker keeps for an account (contract section 8): a Google Drive
-/// `changes.watch` channel. Stored before the provider is asked to open it, since its first
+/// `changes.watch` channel, or a Graph subscription. Stored before the provider is asked to open it, since its first
 /// notification may come before that call returns; found by `(provider, id)` alone when a
 /// notification names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,11 +364,15 @@ pub struct PushChannel {
     /// The SHA-256 (hex) of the channel's secret (Google's `token`): the secret itself is
     /// never stored.
     pub secret_hash: String,
-    /// What the provider needs besides the id to stop the channel (Drive's `resourceId`);
-    /// `None` until the provider has answered the subscribe call.
+    /// The provider's own name for it, needed to stop it (Drive's `resourceId`, Graph's
+    /// subscription id); `None` until the provider has answered the subscribe call.
     pub resource_id: Option<String>,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// The provider asked for it to be renewed before its end (Graph's
+    /// `reauthorizationRequired`): the next sync renews it.
+    #[serde(default)]
+    pub renew: bool,
 }
 
 impl PushChannel {

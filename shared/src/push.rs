@@ -27,7 +27,9 @@ use crate::hub::Hub;
 use crate::model::{
     Account, AccountStatus, PushChannel, QueueMessage, SyncJob, SyncReason, TokenSet,
 };
-use crate::providers::{dropbox, ChannelRequest, Connector, PushRefusal, PushStyle};
+use crate::providers::{
+    dropbox, ChannelRequest, Connector, NoticeEvent, PushRefusal, PushStyle, SubscriptionNotice,
+};
 use crate::store::MAX_KEY_LEN;
 
 /// How long a push mark holds back further jobs when its own job never starts (the
@@ -210,21 +212,48 @@ async fn renew_if_due(
 ) -> HubResult<()> {
     let now = Utc::now();
     let channels = hub.store.account_channels(&account.id).await?;
-    if channels
+    let current = channels
         .iter()
-        .any(|channel| channel.live(now + RENEW_WITHIN))
-    {
-        return Ok(());
+        .filter(|channel| channel.live(now))
+        .max_by_key(|channel| channel.created_at);
+    if let Some(current) = current {
+        if !current.renew && current.live(now + RENEW_WITHIN) {
+            return Ok(());
+        }
+        // In place where the provider can (Graph's PATCH); else, or if that fails (the
+        // subscription is gone), a new one replaces it.
+        let until = now + connector.channel_lifetime() - LIFETIME_MARGIN;
+        match deadline
+            .bound(connector.renew_channel(&tokens.access_token, current, until))
+            .await
+        {
+            Ok(Some(expires_at)) => {
+                let renewed = PushChannel {
+                    expires_at,
+                    renew: false,
+                    ..current.clone()
+                };
+                hub.store.put_channel(&renewed).await?;
+                tracing::info!(channel_id = %renewed.id, %expires_at, "push channel renewed");
+                return Ok(());
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::info!(channel_id = %current.id, error = %error, "push channel not renewed in place; replacing it")
+            }
+        }
     }
-    let secret = SecretString::from(random_secret());
+    let id = uuid::Uuid::new_v4().to_string();
+    let secret = channel_secret(&id);
     let mut channel = PushChannel {
         provider: account.provider.clone(),
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         account_id: account.id.clone(),
         secret_hash: secret_hash(&secret),
         resource_id: None,
         expires_at: now + connector.channel_lifetime() - LIFETIME_MARGIN,
         created_at: now,
+        renew: false,
     };
     hub.store.put_channel(&channel).await?;
     let address = format!("{}/webhooks/{}", hub.config.public_url, account.provider);
@@ -332,10 +361,7 @@ pub async fn channel_notification(
         tracing::warn!(provider, "push notification refused: no such live channel");
         return Err(HubError::ForgedNotification);
     };
-    let presented = secret.map(|s| secret_hash(&SecretString::from(s.to_string())));
-    let matches = presented
-        .is_some_and(|hash| bool::from(hash.as_bytes().ct_eq(channel.secret_hash.as_bytes())));
-    if !matches {
+    if !secret_matches(&channel, secret) {
         tracing::warn!(provider, channel_id = %channel.id, "push notification refused: wrong channel secret");
         return Err(HubError::ForgedNotification);
     }
@@ -350,14 +376,106 @@ pub async fn channel_notification(
     Ok(queued)
 }
 
-/// 32 random bytes, base64url: a channel's secret (Drive allows 256 characters).
-fn random_secret() -> String {
+/// A channel's secret: its own id, a dot, and 32 random bytes in base64url (80 characters;
+/// Drive allows 256, Graph's `clientState` 128). The id in front lets a Graph notice, which
+/// names only Graph's subscription id, find the channel stored before Graph named it, with
+/// one key lookup.
+fn channel_secret(id: &str) -> SecretString {
     let mut random = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut random);
-    B64URL.encode(random)
+    SecretString::from(format!("{id}.{}", B64URL.encode(random)))
+}
+
+/// Whether `presented` is the channel's secret: its hash compared in constant time.
+fn secret_matches(channel: &PushChannel, presented: Option<&str>) -> bool {
+    presented.is_some_and(|secret| {
+        let hash = secret_hash(&SecretString::from(secret.to_string()));
+        bool::from(hash.as_bytes().ct_eq(channel.secret_hash.as_bytes()))
+    })
 }
 
 /// What is stored of a channel secret: its SHA-256, hex.
 fn secret_hash(secret: &SecretString) -> String {
     hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))
+}
+
+/// A notification for subscriptions (Graph's `{"value": [...]}`): each item must carry its
+/// subscription's secret (`clientState`), whose channel id part finds the stored channel
+/// with one key lookup; items that do not check out are ignored (and logged without their
+/// secret), as Graph's documentation says. A change or `missed` queues the push job;
+/// `reauthorizationRequired` marks the channel for renewal and `subscriptionRemoved` forgets
+/// it, each with a push job whose sync then renews or re-creates it: the route itself makes
+/// no provider call.
+pub async fn subscription_notification(
+    hub: &Hub,
+    provider: &str,
+    body: &[u8],
+) -> HubResult<Queued> {
+    let connector = hub.providers.for_login(provider)?;
+    let notices = connector
+        .subscription_notices(body)
+        .map_err(|refusal| refused(provider, refusal))?;
+    let mut queued = Queued::default();
+    for notice in notices {
+        let Some(channel) = checked_channel(hub, provider, &notice).await? else {
+            tracing::warn!(
+                provider,
+                "subscription notice ignored: it does not check out"
+            );
+            continue;
+        };
+        match notice.event {
+            NoticeEvent::Changed | NoticeEvent::Missed => {}
+            NoticeEvent::RenewalRequired => {
+                hub.store
+                    .put_channel(&PushChannel {
+                        renew: true,
+                        ..channel.clone()
+                    })
+                    .await?;
+            }
+            NoticeEvent::Removed => hub.store.delete_channel(&channel).await?,
+        }
+        if !hub.config.push {
+            continue;
+        }
+        if let Some(account) = hub.store.get_account(&channel.account_id).await? {
+            queued = queued.add(queue_push_job(hub, &account).await?);
+        }
+    }
+    tracing::info!(
+        provider,
+        jobs = queued.jobs,
+        coalesced = queued.coalesced,
+        "subscription notification taken"
+    );
+    Ok(queued)
+}
+
+/// The stored channel a notice is for, if its secret matches and it names the channel's
+/// subscription (or the channel is not confirmed yet: the notice came before Graph's answer).
+async fn checked_channel(
+    hub: &Hub,
+    provider: &str,
+    notice: &SubscriptionNotice,
+) -> HubResult<Option<PushChannel>> {
+    let Some(id) = notice
+        .secret
+        .as_deref()
+        .and_then(|secret| secret.split_once('.'))
+        .map(|(id, _)| id)
+    else {
+        return Ok(None);
+    };
+    let Some(channel) = hub.store.get_channel(provider, id).await? else {
+        return Ok(None);
+    };
+    let same_subscription = channel
+        .resource_id
+        .as_deref()
+        .is_none_or(|subscription| subscription == notice.subscription_id);
+    Ok(
+        (same_subscription && secret_matches(&channel, notice.secret.as_deref()))
+            .then_some(channel),
+    )
 }

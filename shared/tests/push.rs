@@ -355,6 +355,7 @@ async fn push_off_answers_and_queues_nothing_and_unconfigured_dropbox_is_refused
 /// `provider-webhooks` does, with Google at the stand-in and one account of its default user
 /// connected through a real login.
 struct DriveBench {
+    provider: &'static str,
     providers: hub_testkit::FakeProviders,
     hub: Arc<Hub>,
     queue: Arc<Recorded>,
@@ -365,9 +366,13 @@ struct DriveBench {
 const DRIVE_USER: &str = hub_testkit::DEFAULT_GOOGLE_USER;
 
 async fn drive_bench(backend: Backend) -> DriveBench {
+    bench(backend, "google").await
+}
+
+async fn bench(backend: Backend, provider: &'static str) -> DriveBench {
     use axum::routing::post;
     let providers = hub_testkit::FakeProviders::start().await;
-    providers.add_files("google", 3);
+    providers.add_files(provider, 3);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public_url = format!("http://{}", listener.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();
@@ -388,16 +393,18 @@ async fn drive_bench(backend: Backend) -> DriveBench {
             post(
                 |axum::extract::State(hub): axum::extract::State<Arc<Hub>>,
                  axum::extract::Path(provider): axum::extract::Path<String>,
+                 query: hub::web::QueryParams,
                  headers: axum::http::HeaderMap,
                  body: axum::body::Bytes| async move {
-                    hub::web::notification_response(&hub, &provider, &headers, &body).await
+                    hub::web::notification_response(&hub, &provider, &query, &headers, &body).await
                 },
             ),
         )
         .with_state(hub.clone());
     tokio::spawn(async move { axum::serve(listener, receiver).await });
-    let account = log_in(&hub).await;
+    let account = log_in(&hub, provider).await;
     DriveBench {
+        provider,
         providers,
         hub,
         queue,
@@ -407,8 +414,8 @@ async fn drive_bench(backend: Backend) -> DriveBench {
 }
 
 /// Consents at the stand-in as a browser would, and completes the callback.
-async fn log_in(hub: &Hub) -> Account {
-    let url = hub::login::begin(hub, "google").await.unwrap();
+async fn log_in(hub: &Hub, provider: &str) -> Account {
+    let url = hub::login::begin(hub, provider).await.unwrap();
     let answer = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -422,7 +429,7 @@ async fn log_in(hub: &Hub) -> Account {
         location.query_pairs().into_owned().collect();
     let view = hub::login::complete(
         hub,
-        "google",
+        provider,
         hub::login::Callback {
             code: query.get("code").cloned(),
             state: query.get("state").cloned(),
@@ -436,10 +443,14 @@ async fn log_in(hub: &Hub) -> Account {
 
 impl DriveBench {
     async fn sync(&self) {
+        self.sync_for(SyncReason::Schedule).await
+    }
+
+    async fn sync_for(&self, reason: SyncReason) {
         let job = hub::model::SyncJob {
             account_id: self.account.id.clone(),
-            provider: "google".into(),
-            reason: SyncReason::Schedule,
+            provider: self.provider.into(),
+            reason,
             requested_at: Utc::now(),
         };
         let result = hub::worker::sync(&self.hub, &job, hub::worker::fresh_invocation())
@@ -570,4 +581,148 @@ async fn drive_channels_on_the_local_store() {
 #[tokio::test]
 async fn drive_channels_on_dynamodb() {
     drive_channel_suite(Backend::Dynamo).await;
+}
+
+// ------------------------------------------------------------ Microsoft Graph subscriptions
+
+const GRAPH_USER: &str = hub_testkit::DEFAULT_MICROSOFT_USER;
+
+impl DriveBench {
+    async fn graph_statuses(&self, authenticity: hub_testkit::Authenticity) -> Vec<Option<u16>> {
+        let deliveries = self
+            .providers
+            .notify_graph_change(GRAPH_USER, authenticity)
+            .await;
+        deliveries.into_iter().map(|d| d.status).collect()
+    }
+
+    async fn lifecycle(&self, event: hub_testkit::LifecycleEvent) -> Vec<Option<u16>> {
+        let deliveries = self
+            .providers
+            .send_graph_lifecycle_event(GRAPH_USER, event)
+            .await;
+        deliveries.into_iter().map(|d| d.status).collect()
+    }
+
+    fn push_jobs(&self) -> usize {
+        let jobs = self.queue.take();
+        for job in &jobs {
+            assert!(
+                matches!(job, QueueMessage::Sync(job) if job.reason == SyncReason::Push
+                    && job.account_id == self.account.id),
+                "{job:?}"
+            );
+        }
+        jobs.len()
+    }
+}
+
+async fn graph_subscription_suite(backend: Backend) {
+    use hub_testkit::{Authenticity, LifecycleEvent};
+    let bench = bench(backend, "onedrive").await;
+    // The first sync subscribes (Graph validates the address against the hub first).
+    bench.sync().await;
+    let live = bench.providers.live_graph_subscriptions(GRAPH_USER);
+    assert_eq!(live.len(), 1, "{live:?}");
+    let channels = bench.channels().await;
+    assert_eq!(channels.len(), 1);
+    assert_eq!(channels[0].resource_id.as_deref(), Some(live[0].as_str()));
+    assert!(channels[0].expires_at > Utc::now() + Age::days(20));
+
+    // A wrong clientState is ignored (202, nothing queued); a genuine change queues one job,
+    // and more while it waits queue nothing.
+    assert_eq!(
+        bench.graph_statuses(Authenticity::Forged).await,
+        vec![Some(202)]
+    );
+    assert_eq!(bench.push_jobs(), 0);
+    for _ in 0..2 {
+        assert_eq!(
+            bench.graph_statuses(Authenticity::Genuine).await,
+            vec![Some(202)]
+        );
+    }
+    assert_eq!(bench.push_jobs(), 1);
+
+    // reauthorizationRequired: the push sync renews the same subscription in place.
+    let ending = only_channel(&bench).await;
+    assert_eq!(
+        bench
+            .lifecycle(LifecycleEvent::ReauthorizationRequired)
+            .await,
+        vec![Some(202)]
+    );
+    assert!(bench.channels().await[0].renew);
+    assert_eq!(bench.push_jobs(), 0, "the job queued before covers it");
+    bench.sync_for(SyncReason::Push).await;
+    let renewed = bench.channels().await;
+    assert_eq!(renewed.len(), 1);
+    assert!(!renewed[0].renew);
+    assert_eq!(renewed[0].resource_id, ending.resource_id);
+    assert_eq!(bench.providers.live_graph_subscriptions(GRAPH_USER), live);
+
+    // Renewal by PATCH when it ends within a day.
+    let mut soon = renewed[0].clone();
+    soon.expires_at = Utc::now() + Age::hours(2);
+    bench.hub.store.put_channel(&soon).await.unwrap();
+    bench.sync().await;
+    let patched = bench.channels().await;
+    assert_eq!(patched[0].resource_id, soon.resource_id);
+    assert!(patched[0].expires_at > Utc::now() + Age::days(20));
+
+    // missed queues a sync.
+    assert_eq!(
+        bench.lifecycle(LifecycleEvent::Missed).await,
+        vec![Some(202)]
+    );
+    assert_eq!(bench.push_jobs(), 1);
+    bench.sync_for(SyncReason::Push).await;
+
+    // subscriptionRemoved: forgotten at once, and the sync it queues subscribes again.
+    assert_eq!(
+        bench.lifecycle(LifecycleEvent::SubscriptionRemoved).await,
+        vec![Some(202)]
+    );
+    assert!(bench.channels().await.is_empty());
+    assert_eq!(bench.push_jobs(), 1);
+    bench.sync_for(SyncReason::Push).await;
+    let again = bench.providers.live_graph_subscriptions(GRAPH_USER);
+    assert_eq!(again.len(), 1);
+    assert_ne!(again, live);
+
+    // A body that is not Graph's is a 400; DELETE deletes the subscription.
+    let refused = push::subscription_notification(&bench.hub, "onedrive", b"[]").await;
+    assert!(
+        matches!(refused, Err(HubError::InvalidRequest(_))),
+        "{refused:?}"
+    );
+    hub::accounts::delete_by(
+        &bench.hub,
+        &bench.account.id,
+        hub::worker::fresh_invocation(),
+    )
+    .await
+    .unwrap();
+    assert!(bench
+        .providers
+        .live_graph_subscriptions(GRAPH_USER)
+        .is_empty());
+    assert!(bench.channels().await.is_empty());
+}
+
+/// The account's one channel as it is now.
+async fn only_channel(bench: &DriveBench) -> hub::model::PushChannel {
+    let channels = bench.channels().await;
+    assert_eq!(channels.len(), 1);
+    channels[0].clone()
+}
+
+#[tokio::test]
+async fn graph_subscriptions_on_the_local_store() {
+    graph_subscription_suite(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn graph_subscriptions_on_dynamodb() {
+    graph_subscription_suite(Backend::Dynamo).await;
 }

@@ -41,10 +41,11 @@ async fn verify(
 async fn notify(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
+    query: QueryParams,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    notification_response(&hub, &provider, &headers, &body).await
+    notification_response(&hub, &provider, &query, &headers, &body).await
 }
 
 #[cfg(test)]
@@ -111,6 +112,36 @@ mod tests {
         let (status, _, body) = send(&hub, get("/webhooks/dropbox")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("invalid_request"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn graph_validation_tokens_are_echoed_on_get_and_post() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(dir.path()).await;
+        let uri = "/webhooks/onedrive?validationToken=Validation%3A%20Testing%20client";
+        for request in [get(uri), Request::post(uri).body(Body::empty()).unwrap()] {
+            let (status, headers, body) = send(&hub, request).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(body, "Validation: Testing client");
+            assert!(headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain"));
+        }
+        // A notice that checks out against no subscription is ignored: 202, as Graph expects.
+        let notice = r#"{"value": [{"subscriptionId": "s", "clientState": "c.x"}]}"#;
+        let request = Request::post("/webhooks/onedrive")
+            .body(Body::from(notice))
+            .unwrap();
+        assert_eq!(send(&hub, request).await.0, StatusCode::ACCEPTED);
+        // Google: no such channel.
+        let request = Request::post("/webhooks/google")
+            .header("X-Goog-Channel-ID", "unknown")
+            .header("X-Goog-Channel-Token", "t")
+            .header("X-Goog-Resource-State", "change")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&hub, request).await.0, StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]

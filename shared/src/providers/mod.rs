@@ -144,6 +144,30 @@ pub struct OpenedChannel {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// One item of a notification for a subscription (Graph's `value[]`), as the provider's
+/// module read it; [`crate::push`] checks it against the stored channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionNotice {
+    /// The provider's id of the subscription.
+    pub subscription_id: String,
+    /// The secret it carries back (Graph's `clientState`).
+    pub secret: Option<String>,
+    pub event: NoticeEvent,
+}
+
+/// What a subscription notice says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeEvent {
+    /// Something changed: sync.
+    Changed,
+    /// Renew the subscription, or it ends (Graph `reauthorizationRequired`).
+    RenewalRequired,
+    /// The provider ended the subscription: make a new one (Graph `subscriptionRemoved`).
+    Removed,
+    /// Notifications were lost: sync (Graph `missed`).
+    Missed,
+}
+
 /// A cloud-drive provider. Its OAuth2 half (consent URL, code exchange, refresh,
 /// revocation) is [`Connector::oauth`].
 #[async_trait]
@@ -199,6 +223,25 @@ pub trait Connector: Send + Sync {
             "{} has no per-account push channels",
             self.name()
         )))
+    }
+
+    /// Extends a live channel in place until `expires_at`, returning its new end; `Ok(None)`
+    /// when the provider cannot (Drive), so that a new channel replaces it.
+    async fn renew_channel(
+        &self,
+        access_token: &SecretString,
+        channel: &PushChannel,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ProviderError> {
+        let _ = (access_token, channel, expires_at);
+        Ok(None)
+    }
+
+    /// Reads a notification body for subscriptions (Graph's `{"value": [...]}`); providers
+    /// without one refuse it as unsupported.
+    fn subscription_notices(&self, body: &[u8]) -> Result<Vec<SubscriptionNotice>, PushRefusal> {
+        let _ = body;
+        Err(PushRefusal::Unsupported)
     }
 
     /// Stops a channel; one the provider no longer knows counts as stopped.

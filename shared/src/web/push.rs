@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::HubError;
 use crate::hub::Hub;
-use crate::providers::{dropbox, google};
+use crate::providers::{dropbox, google, onedrive};
 use crate::push;
 use crate::web::QueryParams;
 
@@ -24,6 +24,10 @@ pub async fn verification_response(hub: &Hub, provider: &str, query: &QueryParam
             Some(challenge) => echo(challenge),
             None => HubError::InvalidRequest("challenge is required".into()).into_response(),
         },
+        onedrive::NAME => match graph_validation(query) {
+            Some(answer) => answer,
+            None => HubError::InvalidRequest("validationToken is required".into()).into_response(),
+        },
         other => no_such_webhook(other),
     }
 }
@@ -32,6 +36,7 @@ pub async fn verification_response(hub: &Hub, provider: &str, query: &QueryParam
 pub async fn notification_response(
     hub: &Hub,
     provider: &str,
+    query: &QueryParams,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
@@ -63,8 +68,26 @@ pub async fn notification_response(
                 Err(error) => error.into_response(),
             }
         }
+        // Graph validates an address by POSTing `validationToken`, to be echoed within 10 s:
+        // nothing else is done then
+        // (<https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks#notificationurl-validation>).
+        onedrive::NAME => match graph_validation(query) {
+            Some(answer) => answer,
+            None => match push::subscription_notification(hub, onedrive::NAME, body).await {
+                Ok(_) => StatusCode::ACCEPTED.into_response(),
+                Err(error) => error.into_response(),
+            },
+        },
         other => no_such_webhook(other),
     }
+}
+
+/// Graph's validation request answered: the token echoed.
+fn graph_validation(query: &QueryParams) -> Option<Response> {
+    query
+        .get("validationToken")
+        .filter(|token| !token.is_empty())
+        .map(echo)
 }
 
 /// The verification token, echoed as the provider asks: 200, plain text, and `nosniff` so that
