@@ -1018,7 +1018,7 @@ impl Store for DynamoStore {
             channels.extend(decode_all::<PushChannel>(answer.items)?);
             start = answer.last_evaluated_key;
             if start.is_none() {
-                channels.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+                channels.sort_by_key(|channel| channel.created_at);
                 return Ok(channels);
             }
         }

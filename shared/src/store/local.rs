@@ -690,7 +690,7 @@ impl Store for LocalStore {
                     channels.push(channel);
                 }
             }
-            channels.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+            channels.sort_by_key(|channel| channel.created_at);
             Ok(channels)
         })
         .await
