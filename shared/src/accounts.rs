@@ -208,13 +208,17 @@ pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubRe
         .get_account(account_id)
         .await?
         .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))?;
+    // One budget for both best-effort calls: the channels first, since stopping them needs
+    // the grant the revocation ends.
+    let budget = deadline.at_most(REVOKE_BUDGET);
+    crate::push::close_channels(hub, &account, budget).await;
     if grant_shared(hub, &account).await? {
         tracing::info!(
             account_id,
             "grant shared with another owner's account; not revoked"
         );
     } else {
-        revoke(hub, &account, deadline).await;
+        revoke(hub, &account, budget).await;
     }
     // Queued before the delete: a delete that then fails is retried by its client, and the
     // app may hear of it twice, never not at all.

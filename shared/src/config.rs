@@ -131,6 +131,9 @@ pub struct Config {
     pub return_urls: ReturnAllowlist,
     /// `None` when `HUB_WEBHOOK_URL` is unset: no events, and no queue calls for them.
     pub webhook: Option<WebhookSettings>,
+    /// `HUB_PUSH`: whether the hub subscribes to the providers' push notifications and acts
+    /// on them (contract section 8).
+    pub push: bool,
 }
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";
@@ -185,6 +188,7 @@ impl Config {
             invoke_url: env.url_or("HUB_LOCAL_INVOKE_URL", &public_url)?,
             event_retry_scale,
         };
+        let push = push_setting(env, &public_url)?;
         let return_urls = ReturnAllowlist::parse(env.get("HUB_ALLOWED_RETURN_URLS").as_deref())
             .map_err(|e| HubError::Config(format!("HUB_ALLOWED_RETURN_URLS: {e}")))?;
         Ok(Config {
@@ -195,6 +199,7 @@ impl Config {
             local,
             aws,
             webhook,
+            push,
         })
     }
 
@@ -218,6 +223,23 @@ impl Config {
     /// request headers (a forged Host header must not redirect a code elsewhere).
     pub fn redirect_uri(&self, provider: &str) -> String {
         format!("{}/auth/{provider}/callback", self.public_url)
+    }
+}
+
+/// `HUB_PUSH`: `on` or `off`; by default on exactly when `HUB_PUBLIC_URL` is https, since
+/// Google and Microsoft deliver notifications only to https addresses (contract section 3).
+fn push_setting(env: &Env, public_url: &str) -> HubResult<bool> {
+    match env
+        .get("HUB_PUSH")
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None => Ok(public_url.starts_with("https://")),
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(HubError::Config(format!(
+            "HUB_PUSH must be 'on' or 'off' (got '{other}')"
+        ))),
     }
 }
 
@@ -280,6 +302,18 @@ mod tests {
         );
         assert!(config.aws().is_err());
         assert!(config.return_urls.is_empty());
+        assert!(!config.push, "push is off behind an http public URL");
+    }
+
+    #[test]
+    fn push_follows_the_public_url_unless_set() {
+        let push = |vars: &[(&str, &str)]| Config::from_env(&Env::from_map(vars.iter().copied()));
+        let https = ("HUB_PUBLIC_URL", "https://hub.example");
+        assert!(push(&[https]).unwrap().push);
+        assert!(!push(&[https, ("HUB_PUSH", "off")]).unwrap().push);
+        assert!(push(&[("HUB_PUSH", "ON")]).unwrap().push);
+        let err = push(&[("HUB_PUSH", "yes")]).unwrap_err().to_string();
+        assert!(err.contains("HUB_PUSH"), "{err}");
     }
 
     #[test]

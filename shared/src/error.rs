@@ -12,6 +12,9 @@ use thiserror::Error;
 pub enum HubError {
     #[error("a valid API key is required")]
     Unauthorized,
+    /// A push notification whose signature, channel or secret does not check out.
+    #[error("the notification's signature or secret does not match")]
+    ForgedNotification,
     #[error("unknown provider '{0}'")]
     UnknownProvider(String),
     /// The provider exists but its client id or secret is not set. `for_sync` picks the
@@ -59,7 +62,7 @@ impl HubError {
     /// The contract's snake_case code.
     pub fn code(&self) -> &'static str {
         match self {
-            HubError::Unauthorized => "unauthorized",
+            HubError::Unauthorized | HubError::ForgedNotification => "unauthorized",
             HubError::UnknownProvider(_) => "unknown_provider",
             HubError::ProviderNotConfigured { .. } => "provider_not_configured",
             HubError::InvalidState => "invalid_state",
@@ -81,7 +84,7 @@ impl HubError {
     /// The contract's HTTP status code for this error.
     pub fn status(&self) -> u16 {
         match self {
-            HubError::Unauthorized => 401,
+            HubError::Unauthorized | HubError::ForgedNotification => 401,
             HubError::UnknownProvider(_) | HubError::UserNotFound(_) | HubError::NotFound(_) => 404,
             HubError::ProviderNotConfigured {
                 for_sync: false, ..

@@ -126,7 +126,8 @@ pub async fn start(hub: &Hub, request: SyncRequest, trigger: Trigger) -> HubResu
         None => {
             let deadline = match reason {
                 SyncReason::Manual => trigger.deadline.earlier(Deadline::after(HTTP_BUDGET)),
-                SyncReason::Schedule => trigger.deadline,
+                // Push jobs are queued one by one by `provider-webhooks`, never fanned out.
+                SyncReason::Schedule | SyncReason::Push => trigger.deadline,
             };
             let position = FanOutPosition {
                 providers: targets.iter().map(|p| p.to_string()).collect(),

@@ -6,7 +6,8 @@
 //!   an AWS and a local implementation chosen by `HUB_BACKEND`.
 //! - [`retry`]: the one retry engine (provider calls, DynamoDB and SQS batch rounds).
 //! - [`deadline`]: the time an invocation has left, from which every budget derives.
-//! - [`login`], [`accounts`], [`changes`], [`fanout`], [`worker`]: what the functions do.
+//! - [`login`], [`accounts`], [`changes`], [`fanout`], [`worker`], [`push`]: what the
+//!   functions do.
 //! - [`events`], [`delivery`], [`webhook_signature`]: events to the app, queued by those
 //!   and delivered, signed, by `app-webhooks`.
 //! - `web` (feature `web`): the HTTP side shared by the API functions (error responses, API
@@ -27,6 +28,7 @@ pub mod hub;
 pub mod login;
 pub mod model;
 pub mod providers;
+pub mod push;
 pub mod queue;
 pub mod retry;
 pub mod store;

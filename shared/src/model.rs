@@ -351,12 +351,45 @@ impl ConnectSession {
     }
 }
 
+/// A push channel the worker keeps for an account (contract section 8): a Google Drive
+/// `changes.watch` channel, or a Graph subscription. Stored before the provider is asked to open it, since its first
+/// notification may come before that call returns; found by `(provider, id)` alone when a
+/// notification names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushChannel {
+    pub provider: String,
+    /// The channel's id, which the hub picks (a new UUID per channel).
+    pub id: String,
+    pub account_id: String,
+    /// The SHA-256 (hex) of the channel's secret (Google's `token`): the secret itself is
+    /// never stored.
+    pub secret_hash: String,
+    /// The provider's own name for it, needed to stop it (Drive's `resourceId`, Graph's
+    /// subscription id); `None` until the provider has answered the subscribe call.
+    pub resource_id: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// The provider asked for it to be renewed before its end (Graph's
+    /// `reauthorizationRequired`): the next sync renews it.
+    #[serde(default)]
+    pub renew: bool,
+}
+
+impl PushChannel {
+    /// Whether the provider confirmed it and it is still live at `now`.
+    pub fn live(&self, now: DateTime<Utc>) -> bool {
+        self.resource_id.is_some() && self.expires_at > now
+    }
+}
+
 /// Why a sync was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncReason {
     Manual,
     Schedule,
+    /// A provider's push notification (contract section 8).
+    Push,
 }
 
 /// A queue message: sync one account.

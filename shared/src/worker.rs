@@ -309,6 +309,11 @@ pub async fn sync(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<Syn
 }
 
 async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
+    if job.reason == SyncReason::Push {
+        // The job starts: a notification from now on may announce a change this sync lists
+        // past, so it queues the next job (`crate::push`).
+        hub.store.clear_push_pending(&job.account_id).await?;
+    }
     let Some(account) = hub.store.get_account(&job.account_id).await? else {
         // A sync that died after storing a page of an account deleted meanwhile may have
         // left entries behind: the job that comes back for it removes them.
@@ -352,6 +357,16 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
         }
         other => other,
     };
+    if let Ok(SyncResult::Synced { .. }) = &result {
+        crate::push::keep_channel(
+            hub,
+            session.connector.as_ref(),
+            &session.account,
+            &session.tokens,
+            deadline,
+        )
+        .await;
+    }
     match &result {
         Ok(SyncResult::Synced { pages, files }) => tracing::info!(pages, files, "sync finished"),
         Ok(other) => tracing::info!(result = ?other, "sync ended"),

@@ -265,7 +265,7 @@ struct Function {
     role: &'static str,
 }
 
-const ROLES: [Function; 5] = [
+const ROLES: [Function; 6] = [
     Function {
         name: "auth",
         role: "AuthRole",
@@ -285,6 +285,10 @@ const ROLES: [Function; 5] = [
     Function {
         name: "app-webhooks",
         role: "AppWebhooksRole",
+    },
+    Function {
+        name: "provider-webhooks",
+        role: "ProviderWebhooksRole",
     },
 ];
 
@@ -811,8 +815,8 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         hubs.push(function_hub);
     }
     enforce_iam(&endpoint).await;
-    let [auth, users, fanout_fn, sync_worker, app_webhooks] =
-        <[FunctionHub; 5]>::try_from(hubs).ok().unwrap();
+    let [auth, users, fanout_fn, sync_worker, app_webhooks, provider_webhooks] =
+        <[FunctionHub; 6]>::try_from(hubs).ok().unwrap();
 
     // auth: a login (state put, callback opening the verifier, account and identity created),
     // and a second account for the fan-out and the deletion below.
@@ -867,6 +871,16 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     assert_eq!(messages.len(), 2);
     let failed = worker::handle_batch(&sync_worker.hub, messages, worker::fresh_invocation()).await;
     assert!(failed.is_empty(), "failed jobs: {failed:?}");
+    // With HUB_PUSH on (an https public URL), each sync opened a Drive channel (stored
+    // before the watch call, then confirmed).
+    let channels = sync_worker
+        .hub
+        .store
+        .account_channels(&first.id)
+        .await
+        .unwrap();
+    assert_eq!(channels.len(), 1);
+    assert!(channels[0].resource_id.is_some());
     for message in received.messages() {
         sync_worker
             .sqs
@@ -993,6 +1007,45 @@ async fn each_function_works_with_its_role_and_nothing_more() {
             .mark_path_deleted(&dropbox.id, "/d", None, 10, 1)
             .await,
         "users queries the by-path index",
+    );
+
+    // provider-webhooks: a Dropbox notification (the identity's records queried, the account
+    // read, its push mark put, the job queued), a burst coalesced, a Drive notification with
+    // a wrong token (the channel read by its id) refused.
+    let body = serde_json::to_vec(&json!({"list_folder": {"accounts": [dbx_user]}})).unwrap();
+    let signature = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(
+            hub_testkit::DROPBOX_CLIENT_SECRET.as_bytes(),
+        )
+        .unwrap();
+        mac.update(&body);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    for expected_jobs in [1, 0] {
+        let queued =
+            hub::push::dropbox_notification(&provider_webhooks.hub, Some(&signature), &body)
+                .await
+                .unwrap();
+        assert_eq!(queued.jobs, expected_jobs);
+    }
+    let forged = hub::push::channel_notification(
+        &provider_webhooks.hub,
+        "google",
+        Some(&channels[0].id),
+        Some("not-the-token"),
+        false,
+    )
+    .await;
+    assert!(matches!(forged, Err(hub::HubError::ForgedNotification)));
+    provider_webhooks.assert_nothing_refused();
+    refused(
+        provider_webhooks
+            .hub
+            .store
+            .create_account(&hub::testing::account("google").build())
+            .await,
+        "provider-webhooks writes an account",
     );
 
     // app-webhooks: receives the events the others queued (the logins, the syncs that

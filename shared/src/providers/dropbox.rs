@@ -22,7 +22,10 @@ use serde_json::{json, Value};
 use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
-use super::{Connector, FilePage, NextPage, ProviderClient, ProviderSpec, RemovedPath};
+use super::{
+    Connector, FilePage, NextPage, ProviderClient, ProviderSpec, PushRefusal, PushStyle,
+    RemovedPath,
+};
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
 use crate::model::{path_key, ContentHash, FileEntry, FileKind, Identity};
@@ -49,6 +52,8 @@ pub struct Dropbox {
     oauth: OAuthApp,
     http: ProviderHttp,
     api_url: String,
+    /// The app secret: it keys the webhook's `X-Dropbox-Signature`.
+    app_secret: SecretString,
 }
 
 fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
@@ -75,6 +80,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
         oauth,
         http: client.http,
         api_url,
+        app_secret: client.client_secret,
     }))
 }
 
@@ -299,6 +305,51 @@ impl Connector for Dropbox {
             next,
         })
     }
+
+    fn push_style(&self) -> PushStyle {
+        PushStyle::AppWide
+    }
+
+    fn app_notification(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<String>, PushRefusal> {
+        if !signed_by(self.app_secret.expose_secret(), signature, body) {
+            return Err(PushRefusal::Forged);
+        }
+        let notification: WebhookNotification = serde_json::from_slice(body)
+            .map_err(|e| PushRefusal::Malformed(format!("not Dropbox's notification: {e}")))?;
+        Ok(notification.list_folder.accounts)
+    }
+}
+
+/// The webhook's body: the accounts whose files changed
+/// (<https://www.dropbox.com/developers/reference/webhooks#notifications>). `delta.users`, the
+/// legacy uids, is not read: `list_folder.accounts` holds the same accounts by account id,
+/// which is what the hub stores as the identity.
+#[derive(Deserialize)]
+struct WebhookNotification {
+    list_folder: WebhookAccounts,
+}
+
+#[derive(Deserialize)]
+struct WebhookAccounts {
+    accounts: Vec<String>,
+}
+
+/// Whether `signature` (`X-Dropbox-Signature`) is the hex HMAC-SHA256 of the raw body keyed
+/// with the app secret. Checked before the body is parsed, and compared in constant time
+/// (`verify_slice`), so a forger learns nothing from how long the refusal takes.
+fn signed_by(app_secret: &str, signature: Option<&str>, body: &[u8]) -> bool {
+    use hmac::{Hmac, Mac};
+    let Some(expected) = signature.and_then(|hex_text| hex::decode(hex_text.trim()).ok()) else {
+        return false;
+    };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes())
+        .expect("HMAC takes keys of any size");
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
 }
 
 #[cfg(test)]
@@ -334,6 +385,26 @@ mod tests {
             "the folder re-created after the removal is not removed with it; an unknown tag and \
              a deletion without a path change nothing"
         );
+    }
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn the_webhook_signature_covers_the_raw_body_with_the_app_secret() {
+        let body = br#"{"list_folder": {"accounts": ["dbid:A"]}, "delta": {"users": [1]}}"#;
+        let good = sign("app-secret", body);
+        assert!(signed_by("app-secret", Some(&good), body));
+        assert!(signed_by("app-secret", Some(&good.to_uppercase()), body));
+        assert!(!signed_by("other-secret", Some(&good), body));
+        assert!(!signed_by("app-secret", Some(&good), b"{}"));
+        assert!(!signed_by("app-secret", Some(&good[..62]), body));
+        assert!(!signed_by("app-secret", Some("not hex"), body));
+        assert!(!signed_by("app-secret", None, body));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use secrecy::SecretString;
 
 use crate::config::{Config, Env};
 use crate::error::{HubError, HubResult, ProviderError};
-use crate::model::{FileEntry, Identity};
+use crate::model::{FileEntry, Identity, PushChannel};
 use answers::{AnswerClassifier, Endpoint};
 use http::ProviderHttp;
 use oauth::OAuthApp;
@@ -100,6 +100,74 @@ impl NextPage {
     }
 }
 
+/// Why a provider's push notification is not taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushRefusal {
+    /// The provider sends no such notification.
+    Unsupported,
+    /// Its signature or secret does not match: a forgery, or meant for another app.
+    Forged,
+    /// Authentic, but not in the shape the provider documents.
+    Malformed(String),
+}
+
+/// How a provider tells the hub of changes (contract section 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushStyle {
+    /// The hub takes no push notifications from it.
+    Unsupported,
+    /// One app-wide webhook, set in the provider's console (Dropbox): nothing to subscribe.
+    AppWide,
+    /// A channel per account, opened and renewed by the worker (Google Drive).
+    Channels,
+}
+
+/// What opening a push channel needs.
+pub struct ChannelRequest<'a> {
+    /// The channel's id, picked by the hub.
+    pub id: &'a str,
+    /// Where the provider sends notifications: `{HUB_PUBLIC_URL}/webhooks/{provider}`.
+    pub address: &'a str,
+    /// The channel's secret, which every notification carries back.
+    pub secret: &'a SecretString,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The account's cursor after its sync: where the provider starts watching.
+    pub cursor: Option<&'a str>,
+}
+
+/// A channel as the provider opened it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenedChannel {
+    /// What stopping it takes besides its id (Drive's `resourceId`).
+    pub resource_id: String,
+    /// When it ends, as the provider set it (it may cut what was asked).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One item of a notification for a subscription (Graph's `value[]`), as the provider's
+/// module read it; [`crate::push`] checks it against the stored channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionNotice {
+    /// The provider's id of the subscription.
+    pub subscription_id: String,
+    /// The secret it carries back (Graph's `clientState`).
+    pub secret: Option<String>,
+    pub event: NoticeEvent,
+}
+
+/// What a subscription notice says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeEvent {
+    /// Something changed: sync.
+    Changed,
+    /// Renew the subscription, or it ends (Graph `reauthorizationRequired`).
+    RenewalRequired,
+    /// The provider ended the subscription: make a new one (Graph `subscriptionRemoved`).
+    Removed,
+    /// Notifications were lost: sync (Graph `missed`).
+    Missed,
+}
+
 /// A cloud-drive provider. Its OAuth2 half (consent URL, code exchange, refresh,
 /// revocation) is [`Connector::oauth`].
 #[async_trait]
@@ -120,6 +188,71 @@ pub trait Connector: Send + Sync {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError>;
+
+    /// Checks an app-wide push notification (one body for every account of the app, signed
+    /// with the app's secret: Dropbox's webhook) over its raw body, before reading it, and
+    /// returns the provider identities it names. Providers without one refuse it as
+    /// unsupported.
+    fn app_notification(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<String>, PushRefusal> {
+        let _ = (signature, body);
+        Err(PushRefusal::Unsupported)
+    }
+
+    /// How the provider pushes changes.
+    fn push_style(&self) -> PushStyle {
+        PushStyle::Unsupported
+    }
+
+    /// The longest a channel may live (for [`PushStyle::Channels`]).
+    fn channel_lifetime(&self) -> chrono::Duration {
+        chrono::Duration::zero()
+    }
+
+    /// Opens a push channel for the account of `access_token` (for [`PushStyle::Channels`]).
+    async fn open_channel(
+        &self,
+        access_token: &SecretString,
+        request: &ChannelRequest<'_>,
+    ) -> Result<OpenedChannel, ProviderError> {
+        let _ = (access_token, request);
+        Err(ProviderError::Rejected(format!(
+            "{} has no per-account push channels",
+            self.name()
+        )))
+    }
+
+    /// Extends a live channel in place until `expires_at`, returning its new end; `Ok(None)`
+    /// when the provider cannot (Drive), so that a new channel replaces it.
+    async fn renew_channel(
+        &self,
+        access_token: &SecretString,
+        channel: &PushChannel,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ProviderError> {
+        let _ = (access_token, channel, expires_at);
+        Ok(None)
+    }
+
+    /// Reads a notification body for subscriptions (Graph's `{"value": [...]}`); providers
+    /// without one refuse it as unsupported.
+    fn subscription_notices(&self, body: &[u8]) -> Result<Vec<SubscriptionNotice>, PushRefusal> {
+        let _ = body;
+        Err(PushRefusal::Unsupported)
+    }
+
+    /// Stops a channel; one the provider no longer knows counts as stopped.
+    async fn close_channel(
+        &self,
+        access_token: &SecretString,
+        channel: &PushChannel,
+    ) -> Result<(), ProviderError> {
+        let _ = (access_token, channel);
+        Ok(())
+    }
 }
 
 /// What every connector is built from once its provider is configured.

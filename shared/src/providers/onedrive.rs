@@ -9,16 +9,22 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use oauth2::reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
-use super::{get_json, Connector, FilePage, NextPage, ProviderClient, ProviderSpec};
+use super::{
+    get_json, ChannelRequest, Connector, FilePage, NextPage, NoticeEvent, OpenedChannel,
+    ProviderClient, ProviderSpec, PushRefusal, PushStyle, SubscriptionNotice,
+};
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{ContentHash, FileEntry, FileKind, Identity};
+use crate::model::{ContentHash, FileEntry, FileKind, Identity, PushChannel};
 
 pub const NAME: &str = "onedrive";
 
@@ -36,6 +42,37 @@ const SCOPES: &[&str] = &["offline_access", "Files.Read", "User.Read"];
 /// `parentReference` carries the parent's `id` and the `driveId`; `file` carries `hashes`.
 const DELTA_SELECT: &str =
     "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl,parentReference";
+
+/// Graph's longest subscription to driveItems: 42,300 minutes
+/// (<https://learn.microsoft.com/en-us/graph/api/resources/subscription#subscription-lifetime>).
+const SUBSCRIPTION_LIFETIME: chrono::Duration = chrono::Duration::minutes(42_300);
+
+/// The resource subscribed to: changes anywhere in the user's drive come as `updated` on its
+/// root (<https://learn.microsoft.com/en-us/onedrive/developer/rest-api/concepts/using-webhooks>).
+const SUBSCRIPTION_RESOURCE: &str = "me/drive/root";
+
+/// A subscription as Graph answers it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionAnswer {
+    id: String,
+    expiration_date_time: DateTime<Utc>,
+}
+
+/// A notification body: `value[]`, change notifications or lifecycle ones
+/// (<https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events>).
+#[derive(Deserialize)]
+struct NotificationBody {
+    value: Vec<NotificationItem>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NotificationItem {
+    subscription_id: Option<String>,
+    client_state: Option<String>,
+    lifecycle_event: Option<String>,
+}
 
 pub struct OneDrive {
     oauth: OAuthApp,
@@ -270,5 +307,136 @@ impl Connector for OneDrive {
             .map(DriveItem::into_entry)
             .collect();
         Ok(FilePage::of_files(files, next))
+    }
+
+    fn push_style(&self) -> PushStyle {
+        PushStyle::Channels
+    }
+
+    fn channel_lifetime(&self) -> chrono::Duration {
+        SUBSCRIPTION_LIFETIME
+    }
+
+    /// `POST /subscriptions`, notifications and lifecycle notifications to the same address;
+    /// Graph validates the address (`validationToken`) before it answers
+    /// (<https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions>).
+    async fn open_channel(
+        &self,
+        access_token: &SecretString,
+        request: &ChannelRequest<'_>,
+    ) -> Result<OpenedChannel, ProviderError> {
+        let body = json!({
+            "changeType": "updated",
+            "notificationUrl": request.address,
+            "lifecycleNotificationUrl": request.address,
+            "resource": SUBSCRIPTION_RESOURCE,
+            "expirationDateTime": graph_time(request.expires_at),
+            "clientState": request.secret.expose_secret(),
+        });
+        let url = format!("{}/subscriptions", self.graph_url);
+        let answer: SubscriptionAnswer = self
+            .send_json(Method::POST, &url, Some(body), access_token)
+            .await?;
+        Ok(OpenedChannel {
+            resource_id: answer.id,
+            expires_at: answer.expiration_date_time,
+        })
+    }
+
+    /// `PATCH /subscriptions/{id}` with a new `expirationDateTime`.
+    async fn renew_channel(
+        &self,
+        access_token: &SecretString,
+        channel: &PushChannel,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, ProviderError> {
+        let Some(id) = &channel.resource_id else {
+            return Ok(None);
+        };
+        let url = format!("{}/subscriptions/{id}", self.graph_url);
+        let body = json!({ "expirationDateTime": graph_time(expires_at) });
+        let answer: SubscriptionAnswer = self
+            .send_json(Method::PATCH, &url, Some(body), access_token)
+            .await?;
+        Ok(Some(answer.expiration_date_time))
+    }
+
+    /// `DELETE /subscriptions/{id}`.
+    async fn close_channel(
+        &self,
+        access_token: &SecretString,
+        channel: &PushChannel,
+    ) -> Result<(), ProviderError> {
+        let Some(id) = &channel.resource_id else {
+            return Ok(());
+        };
+        let url = format!("{}/subscriptions/{id}", self.graph_url);
+        self.http
+            .send(Endpoint::Api, |client| {
+                client
+                    .delete(&url)
+                    .bearer_auth(access_token.expose_secret())
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn subscription_notices(&self, body: &[u8]) -> Result<Vec<SubscriptionNotice>, PushRefusal> {
+        let body: NotificationBody = serde_json::from_slice(body)
+            .map_err(|e| PushRefusal::Malformed(format!("not a Graph notification: {e}")))?;
+        Ok(body
+            .value
+            .into_iter()
+            .filter_map(|item| {
+                let event = match item.lifecycle_event.as_deref() {
+                    None => NoticeEvent::Changed,
+                    Some("reauthorizationRequired") => NoticeEvent::RenewalRequired,
+                    Some("subscriptionRemoved") => NoticeEvent::Removed,
+                    Some("missed") => NoticeEvent::Missed,
+                    // A lifecycle event Graph adds later: nothing the hub knows to do.
+                    Some(_) => return None,
+                };
+                Some(SubscriptionNotice {
+                    subscription_id: item.subscription_id?,
+                    secret: item.client_state,
+                    event,
+                })
+            })
+            .collect())
+    }
+}
+
+/// Graph's date-time form (RFC 3339, UTC).
+fn graph_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl OneDrive {
+    /// Sends a JSON body to Graph and decodes the JSON answer.
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+        access_token: &SecretString,
+    ) -> Result<T, ProviderError> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let response = self
+            .http
+            .send(Endpoint::Api, |client| {
+                client
+                    .request(method.clone(), url)
+                    .bearer_auth(access_token.expose_secret())
+                    // Built by hand: reqwest's `json` feature is not among the hub's.
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|_| ProviderError::Rejected("the answer could not be read".into()))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ProviderError::Rejected(format!("unexpected answer from Graph: {e}")))
     }
 }

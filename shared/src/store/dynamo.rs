@@ -56,7 +56,7 @@ use serde::Serialize;
 use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{
-    Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page,
+    Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
 };
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
@@ -176,6 +176,43 @@ fn claim_key(key: &str) -> Item {
         ("sk".to_string(), s("CLAIM")),
     ])
 }
+
+/// An account's push mark (a push job queued and not started): its own item, so that marking
+/// never races the account's versioned writes.
+fn push_mark_key(account_id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("PUSH#{account_id}"))),
+        ("sk".to_string(), s("PENDING")),
+    ])
+}
+
+/// A push channel, under its own key so that a notification finds it with one `GetItem`.
+fn channel_key(provider: &str, id: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("CHANNEL#{provider}#{id}"))),
+        ("sk".to_string(), s("CHANNEL")),
+    ])
+}
+
+const ACCOUNT_CHANNEL_PREFIX: &str = "CHANNEL#";
+
+/// The account's copy of one of its channels, beside its push mark: one `Query` lists them.
+fn account_channel_key(channel: &PushChannel) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(format!("PUSH#{}", channel.account_id))),
+        (
+            "sk".to_string(),
+            s(format!(
+                "{ACCOUNT_CHANNEL_PREFIX}{}#{}",
+                channel.provider, channel.id
+            )),
+        ),
+    ])
+}
+
+/// A channel's records outlive its expiry by a day (a late notification still finds it and is
+/// told apart from a forgery in the logs), then DynamoDB's TTL removes them.
+const CHANNEL_KEPT_SECONDS: i64 = 86_400;
 
 fn state_key(state: &str) -> Item {
     HashMap::from([
@@ -802,6 +839,10 @@ impl Store for DynamoStore {
         // Also when the account was already gone: what a crashed delete, or a sync that
         // stored a page after it, left behind goes now.
         self.purge_files(id).await?;
+        for channel in self.account_channels(id).await? {
+            self.delete_channel(&channel).await?;
+        }
+        self.clear_push_pending(id).await?;
         Ok(existed)
     }
 
@@ -865,6 +906,144 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(failed("PutItem", e)),
         }
+    }
+
+    async fn mark_push_pending(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> HubResult<bool> {
+        if !storable(account_id) {
+            return Ok(false);
+        }
+        let mut item = push_mark_key(account_id);
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            AttributeValue::N(until.timestamp().to_string()),
+        );
+        // DynamoDB's TTL deletes expired items late (within days): the condition reads the
+        // expiry itself.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(format!(
+                "attribute_not_exists(pk) OR {TTL_ATTRIBUTE} <= :now"
+            ))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(failed("PutItem", e)),
+        }
+    }
+
+    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
+        if !storable(account_id) {
+            return Ok(());
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(push_mark_key(account_id)))
+            .send()
+            .await
+            .map_err(|e| failed("DeleteItem", e))?;
+        Ok(())
+    }
+
+    async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
+        if !storable(&channel.id) || !storable(&channel.account_id) {
+            return Err(HubError::internal("push channel key too long"));
+        }
+        let ttl =
+            AttributeValue::N((channel.expires_at.timestamp() + CHANNEL_KEPT_SECONDS).to_string());
+        // The account's copy first: a crash in between leaves a channel that no notification
+        // finds but the worker sees, and removes.
+        for key in [
+            account_channel_key(channel),
+            channel_key(&channel.provider, &channel.id),
+        ] {
+            let mut item = to_item(channel, key)?;
+            item.insert(TTL_ATTRIBUTE.into(), ttl.clone());
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| failed("PutItem", e))?;
+        }
+        Ok(())
+    }
+
+    async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(channel_key(provider, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        answer.item.map(from_item).transpose()
+    }
+
+    async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
+        if !storable(account_id) {
+            return Ok(Vec::new());
+        }
+        let mut channels: Vec<PushChannel> = Vec::new();
+        let mut start = None;
+        loop {
+            let answer = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :channels)")
+                .expression_attribute_values(":pk", s(format!("PUSH#{account_id}")))
+                .expression_attribute_values(":channels", s(ACCOUNT_CHANNEL_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| failed("Query", e))?;
+            channels.extend(decode_all::<PushChannel>(answer.items)?);
+            start = answer.last_evaluated_key;
+            if start.is_none() {
+                channels.sort_by_key(|channel| channel.created_at);
+                return Ok(channels);
+            }
+        }
+    }
+
+    async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
+        if !storable(&channel.id) || !storable(&channel.account_id) {
+            return Ok(());
+        }
+        for key in [
+            channel_key(&channel.provider, &channel.id),
+            account_channel_key(channel),
+        ] {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map_err(|e| failed("DeleteItem", e))?;
+        }
+        Ok(())
     }
 
     async fn release_claim(&self, key: &str) -> HubResult<()> {

@@ -12,6 +12,8 @@
 //! accounts/<hex id>.json          identities/<hex provider:user>.json           (no owner)
 //! states/<hex state>.json         identities/<hex provider:user>.owners/<sha256 owner>.json
 //! sessions/<hex session id>.json  files/<hex account id>/<hex file id>.json
+//! claims/<hex key>.json           push-pending/<hex account id>.json
+//! channels/<hex provider:id>.json account-channels/<hex account id>/<hex provider:id>.json
 //! ```
 //!
 //! An owner is up to 128 characters: its hash, not its hex, names its identity file, so that
@@ -32,7 +34,7 @@ use sha2::Digest as _;
 use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
 use crate::model::{
-    Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page,
+    Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
 };
 
 #[derive(Clone, Debug)]
@@ -58,7 +60,16 @@ const DIRS: &[&str] = &[
     "sessions",
     "files",
     "claims",
+    "push-pending",
+    "channels",
+    "account-channels",
 ];
+
+/// A push mark: a push job of the account is queued and not started, until `until`.
+#[derive(Serialize, Deserialize)]
+struct PushMark {
+    until: DateTime<Utc>,
+}
 
 impl LocalStore {
     pub fn open(data_dir: &Path) -> HubResult<Self> {
@@ -203,6 +214,49 @@ fn state_path(root: &Path, state: &str) -> PathBuf {
 
 fn claim_path(root: &Path, key: &str) -> PathBuf {
     root.join("claims").join(file_name(key))
+}
+
+fn push_mark_path(root: &Path, account_id: &str) -> PathBuf {
+    root.join("push-pending").join(file_name(account_id))
+}
+
+fn channel_path(root: &Path, provider: &str, id: &str) -> PathBuf {
+    root.join("channels")
+        .join(file_name(&format!("{provider}:{id}")))
+}
+
+/// The account's own copies of its channels, so that listing them reads one directory.
+fn account_channels_dir(root: &Path, account_id: &str) -> PathBuf {
+    root.join("account-channels").join(hex::encode(account_id))
+}
+
+fn account_channel_path(root: &Path, channel: &PushChannel) -> PathBuf {
+    account_channels_dir(root, &channel.account_id)
+        .join(file_name(&format!("{}:{}", channel.provider, channel.id)))
+}
+
+/// Removes every channel of the account (both records of each).
+fn remove_channels(root: &Path, account_id: &str) -> io::Result<()> {
+    let dir = account_channels_dir(root, account_id);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        // Under the lock no write is under way: a `.tmp-*` file was left by a crash.
+        if path.extension().is_some_and(|ext| ext == "json") {
+            if let Some(channel) = read_json::<PushChannel>(&path)? {
+                remove_durably(&channel_path(root, &channel.provider, &channel.id))?;
+            }
+        }
+        remove_durably(&path)?;
+    }
+    fs::remove_dir(&dir).or_else(|e| match e.kind() {
+        io::ErrorKind::NotFound => Ok(()),
+        _ => Err(e),
+    })
 }
 
 fn files_dir(root: &Path, account_id: &str) -> PathBuf {
@@ -568,6 +622,8 @@ impl Store for LocalStore {
             // Also when the account was already gone: a crashed delete, or a sync that
             // stored a page after it, may have left entries.
             purge_index(root, &id)?;
+            remove_channels(root, &id)?;
+            remove_durably(&push_mark_path(root, &id))?;
             Ok(existed)
         })
         .await
@@ -596,6 +652,109 @@ impl Store for LocalStore {
             }
             write_durably(&path, &())?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn mark_push_pending(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> HubResult<bool> {
+        if !storable(account_id) {
+            return Ok(false);
+        }
+        let account_id = account_id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = push_mark_path(root, &account_id);
+            if read_json::<PushMark>(&path)?.is_some_and(|mark| mark.until > now) {
+                return Ok(false);
+            }
+            write_durably(&path, &PushMark { until })?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
+        if !storable(account_id) {
+            return Ok(());
+        }
+        let account_id = account_id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            remove_durably(&push_mark_path(root, &account_id)).map(|_| ())
+        })
+        .await
+    }
+
+    async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
+        if !storable(&channel.id) || !storable(&channel.account_id) {
+            return Err(HubError::internal("push channel key too long"));
+        }
+        let channel = channel.clone();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            // The account's copy first: a crash in between leaves a channel that no
+            // notification finds but the worker sees, and removes.
+            let own = account_channel_path(root, &channel);
+            fs::create_dir_all(own.parent().expect("channel paths have a parent"))?;
+            write_durably(&own, &channel)?;
+            write_durably(
+                &channel_path(root, &channel.provider, &channel.id),
+                &channel,
+            )
+        })
+        .await
+    }
+
+    async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        let path = channel_path(&self.root, provider, id);
+        self.run(move |_| read_json::<PushChannel>(&path)).await
+    }
+
+    async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
+        if !storable(account_id) {
+            return Ok(Vec::new());
+        }
+        let dir = account_channels_dir(&self.root, account_id);
+        self.run(move |_| {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let mut channels = Vec::new();
+            for entry in entries {
+                let path = entry?.path();
+                // Skips a write under way (`.tmp-*`).
+                if path.extension().is_none_or(|ext| ext != "json") {
+                    continue;
+                }
+                if let Some(channel) = read_json::<PushChannel>(&path)? {
+                    channels.push(channel);
+                }
+            }
+            channels.sort_by_key(|channel| channel.created_at);
+            Ok(channels)
+        })
+        .await
+    }
+
+    async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
+        if !storable(&channel.id) || !storable(&channel.account_id) {
+            return Ok(());
+        }
+        let channel = channel.clone();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            remove_durably(&channel_path(root, &channel.provider, &channel.id))?;
+            remove_durably(&account_channel_path(root, &channel)).map(|_| ())
         })
         .await
     }

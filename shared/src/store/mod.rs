@@ -10,6 +10,8 @@
 //! - file index writes are upserts, and deleting an account removes its index first;
 //! - every entry written carries the change feed's sequence number it was given, and the feed
 //!   reads entries in that order up to a watermark;
+//! - a push channel is found by its id alone, and deleting an account deletes its channels;
+//! - a push mark is taken by one caller at a time, until it is cleared or expires;
 //! - a removal by path marks deleted the entry at that path and every entry under it, a page
 //!   at a time, without reading the account's whole index at once.
 
@@ -20,7 +22,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::HubResult;
-use crate::model::{Account, AccountView, ConnectSession, FileEntry, LoginState, Page};
+use crate::model::{
+    Account, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
+};
 
 /// How a conditional write ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +93,8 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> HubResult<Page<String>>;
 
-    /// Deletes the account and its identity record together, then its file index. False
+    /// Deletes the account and its identity record together, then its file index, push
+    /// channels and push mark. False
     /// when there was no such account; the index is purged then too, so a retried delete
     /// after a crash half-way leaves nothing behind.
     async fn delete_account(&self, id: &str) -> HubResult<bool>;
@@ -106,6 +111,36 @@ pub trait Store: Send + Sync {
     /// Gives a claimed marker back, so that the work it guarded can be done again (after a
     /// failure the queue retries).
     async fn release_claim(&self, key: &str) -> HubResult<()>;
+
+    /// Marks a push job of the account queued and not yet started, until `until`: true when
+    /// no such mark was live at `now` (the caller then queues the job), false while one is
+    /// (that job will sync whatever this notification announces). A conditional write, so of
+    /// two notifications at the same time only one queues. The expiry bounds what a mark
+    /// whose job was never queued (a crash in between) can hold back.
+    async fn mark_push_pending(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> HubResult<bool>;
+
+    /// Clears the account's push mark: the worker starts its job (or the job could not be
+    /// queued), so the next notification queues again.
+    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()>;
+
+    /// Stores (or replaces) a push channel, findable by `(provider, id)` and among its
+    /// account's channels.
+    async fn put_channel(&self, channel: &PushChannel) -> HubResult<()>;
+
+    /// The channel a notification names: one key lookup, never a scan. `None` when unknown
+    /// (or the key is too long to name one).
+    async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>>;
+
+    /// The account's channels, live or not.
+    async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>>;
+
+    /// Forgets a channel (both of its records); a no-op when it is already gone.
+    async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()>;
 
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()>;
 

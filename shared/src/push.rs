@@ -1,0 +1,481 @@
+//! Provider push notifications (contract section 8): what `provider-webhooks` does with a
+//! notification once the web layer has read it, and nothing else, so that it answers within
+//! the providers' few seconds: check it, and queue one `push` sync job per account it names.
+//!
+//! Coalescing: a job is queued only when the account's push mark
+//! ([`crate::store::Store::mark_push_pending`], a conditional write) was free; the worker
+//! clears the mark when it starts the job. A burst of notifications while the job waits in
+//! the queue therefore queues nothing more, and one that comes once the job has started
+//! queues the next, so a change made during a sync is not missed. A replayed notification at
+//! worst queues one more sync.
+//!
+//! Each provider's rules (signatures, secrets, shapes) live in its own module behind
+//! [`crate::providers::Connector`]; here only what every provider shares.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine as _;
+use chrono::{Duration, Utc};
+use futures::StreamExt;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::deadline::Deadline;
+use crate::error::{HubError, HubResult};
+use crate::hub::Hub;
+use crate::model::{
+    Account, AccountStatus, PushChannel, QueueMessage, SyncJob, SyncReason, TokenSet,
+};
+use crate::providers::{
+    dropbox, ChannelRequest, Connector, NoticeEvent, PushRefusal, PushStyle, SubscriptionNotice,
+};
+use crate::store::MAX_KEY_LEN;
+
+/// How long a push mark holds back further jobs when its own job never starts (the
+/// notification's invocation died between the mark and the queue call, or the job sits behind
+/// a long backlog): then the next notification queues again.
+pub const PENDING_FOR: Duration = Duration::minutes(15);
+
+/// Identities looked up at once for one app-wide notification.
+const LOOKUPS_IN_FLIGHT: usize = 8;
+
+/// What a notification led to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queued {
+    /// Push jobs queued.
+    pub jobs: usize,
+    /// Accounts whose job was already queued and not started.
+    pub coalesced: usize,
+}
+
+impl Queued {
+    fn add(mut self, other: Queued) -> Queued {
+        self.jobs += other.jobs;
+        self.coalesced += other.coalesced;
+        self
+    }
+}
+
+/// A Dropbox webhook notification: `signature` is `X-Dropbox-Signature`, `body` the raw body,
+/// checked before it is read. Every connected account of each Dropbox account id it names
+/// gets a push job (one identity may be connected by several owners). With `HUB_PUSH=off`
+/// an authentic notification is answered and queues nothing.
+pub async fn dropbox_notification(
+    hub: &Hub,
+    signature: Option<&str>,
+    body: &[u8],
+) -> HubResult<Queued> {
+    let connector = hub.providers.for_login(dropbox::NAME)?;
+    let identities = connector
+        .app_notification(signature, body)
+        .map_err(|refusal| refused(dropbox::NAME, refusal))?;
+    if !hub.config.push {
+        tracing::info!(
+            provider = dropbox::NAME,
+            "push notification ignored: HUB_PUSH is off"
+        );
+        return Ok(Queued::default());
+    }
+    let mut identities: Vec<String> = identities
+        .into_iter()
+        // A key this long names no identity (see `MAX_KEY_LEN`): nothing to look up.
+        .filter(|id| !id.is_empty() && id.len() <= MAX_KEY_LEN)
+        .collect();
+    identities.sort();
+    identities.dedup();
+    let outcomes: Vec<HubResult<Queued>> = futures::stream::iter(identities)
+        .map(|identity| async move { queue_for_identity(hub, dropbox::NAME, &identity).await })
+        .buffer_unordered(LOOKUPS_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut queued = Queued::default();
+    for outcome in outcomes {
+        queued = queued.add(outcome?);
+    }
+    tracing::info!(
+        provider = dropbox::NAME,
+        jobs = queued.jobs,
+        coalesced = queued.coalesced,
+        "push notification taken"
+    );
+    Ok(queued)
+}
+
+/// The contract's answer to a refused notification: 401 for a forgery (logged without what
+/// it carried), 400 for an authentic one in a shape the provider does not send.
+fn refused(provider: &str, refusal: PushRefusal) -> HubError {
+    match refusal {
+        PushRefusal::Forged => {
+            tracing::warn!(provider, "push notification refused: it does not check out");
+            HubError::ForgedNotification
+        }
+        PushRefusal::Malformed(why) => HubError::InvalidRequest(why),
+        PushRefusal::Unsupported => {
+            HubError::NotFound(format!("/webhooks/{provider} (no such notification)"))
+        }
+    }
+}
+
+/// Queues a push job for every active account holding the identity: a direct lookup of the
+/// identity's records, never a scan.
+async fn queue_for_identity(hub: &Hub, provider: &str, identity: &str) -> HubResult<Queued> {
+    let mut queued = Queued::default();
+    for account_id in hub.store.identity_holders(provider, identity).await? {
+        // The identity records may name an account a crash left half-created or half-deleted.
+        let Some(account) = hub.store.get_account(&account_id).await? else {
+            continue;
+        };
+        queued = queued.add(queue_push_job(hub, &account).await?);
+    }
+    Ok(queued)
+}
+
+/// Queues one push job for the account unless one is queued and not started yet. Accounts
+/// that must log in again are left alone: their sync would only be skipped.
+pub async fn queue_push_job(hub: &Hub, account: &Account) -> HubResult<Queued> {
+    if account.status != AccountStatus::Active {
+        return Ok(Queued::default());
+    }
+    let now = Utc::now();
+    if !hub
+        .store
+        .mark_push_pending(&account.id, now, now + PENDING_FOR)
+        .await?
+    {
+        return Ok(Queued {
+            jobs: 0,
+            coalesced: 1,
+        });
+    }
+    let job = QueueMessage::Sync(SyncJob {
+        account_id: account.id.clone(),
+        provider: account.provider.clone(),
+        reason: SyncReason::Push,
+        requested_at: now,
+    });
+    if let Err(error) = hub.queue.enqueue(&[job]).await {
+        // No job stands behind the mark: free it, so the provider's retry queues one.
+        hub.store.clear_push_pending(&account.id).await?;
+        return Err(error);
+    }
+    Ok(Queued {
+        jobs: 1,
+        coalesced: 0,
+    })
+}
+
+// ------------------------------------------------------------ channels kept by the worker
+
+/// A channel is replaced when it ends within this (contract section 8: "renew when it
+/// expires within a day").
+pub const RENEW_WITHIN: Duration = Duration::days(1);
+
+/// Asked a little short of the provider's longest life, so that clocks a few seconds apart
+/// never make the request too long.
+const LIFETIME_MARGIN: Duration = Duration::minutes(1);
+
+/// A channel the provider never confirmed (its subscribe call failed, or its worker died)
+/// is forgotten after this.
+const UNCONFIRMED_FOR: Duration = Duration::minutes(10);
+
+/// Keeps the account's push channel alive after a successful sync (with `HUB_PUSH=on`, for
+/// providers with per-account channels): opens one when none is live, and when the live one
+/// ends within [`RENEW_WITHIN`] opens a new one (new id, new secret), then stops the old.
+/// The new channel is stored before the provider is asked, since its first notification may
+/// come before the call returns. Never fails the sync: a failure is logged, and the next sync
+/// tries again.
+pub async fn keep_channel(
+    hub: &Hub,
+    connector: &dyn Connector,
+    account: &Account,
+    tokens: &TokenSet,
+    deadline: Deadline,
+) {
+    if !hub.config.push
+        || connector.push_style() != PushStyle::Channels
+        || account.status != AccountStatus::Active
+    {
+        return;
+    }
+    if let Err(error) = renew_if_due(hub, connector, account, tokens, deadline).await {
+        tracing::warn!(error = %error, "push channel not kept; the next sync tries again");
+    }
+}
+
+async fn renew_if_due(
+    hub: &Hub,
+    connector: &dyn Connector,
+    account: &Account,
+    tokens: &TokenSet,
+    deadline: Deadline,
+) -> HubResult<()> {
+    let now = Utc::now();
+    let channels = hub.store.account_channels(&account.id).await?;
+    let current = channels
+        .iter()
+        .filter(|channel| channel.live(now))
+        .max_by_key(|channel| channel.created_at);
+    if let Some(current) = current {
+        if !current.renew && current.live(now + RENEW_WITHIN) {
+            return Ok(());
+        }
+        // In place where the provider can (Graph's PATCH); else, or if that fails (the
+        // subscription is gone), a new one replaces it.
+        let until = now + connector.channel_lifetime() - LIFETIME_MARGIN;
+        match deadline
+            .bound(connector.renew_channel(&tokens.access_token, current, until))
+            .await
+        {
+            Ok(Some(expires_at)) => {
+                let renewed = PushChannel {
+                    expires_at,
+                    renew: false,
+                    ..current.clone()
+                };
+                hub.store.put_channel(&renewed).await?;
+                tracing::info!(channel_id = %renewed.id, %expires_at, "push channel renewed");
+                return Ok(());
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::info!(channel_id = %current.id, error = %error, "push channel not renewed in place; replacing it")
+            }
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let secret = channel_secret(&id);
+    let mut channel = PushChannel {
+        provider: account.provider.clone(),
+        id,
+        account_id: account.id.clone(),
+        secret_hash: secret_hash(&secret),
+        resource_id: None,
+        expires_at: now + connector.channel_lifetime() - LIFETIME_MARGIN,
+        created_at: now,
+        renew: false,
+    };
+    hub.store.put_channel(&channel).await?;
+    let address = format!("{}/webhooks/{}", hub.config.public_url, account.provider);
+    let request = ChannelRequest {
+        id: &channel.id,
+        address: &address,
+        secret: &secret,
+        expires_at: channel.expires_at,
+        cursor: account.cursor.as_deref(),
+    };
+    let opened = match deadline
+        .bound(connector.open_channel(&tokens.access_token, &request))
+        .await
+    {
+        Ok(opened) => opened,
+        Err(error) => {
+            hub.store.delete_channel(&channel).await?;
+            return Err(error.into());
+        }
+    };
+    channel.resource_id = Some(opened.resource_id);
+    channel.expires_at = opened.expires_at;
+    hub.store.put_channel(&channel).await?;
+    tracing::info!(channel_id = %channel.id, expires_at = %channel.expires_at, "push channel opened");
+    // The old ones: live ones are stopped at the provider, the others only forgotten (an
+    // unconfirmed one of a sync running now is left to that sync).
+    for old in channels {
+        if old.resource_id.is_none() && old.created_at > now - UNCONFIRMED_FOR {
+            continue;
+        }
+        close(hub, connector, tokens, &old, deadline).await;
+    }
+    Ok(())
+}
+
+/// Stops a channel at the provider (best effort, logged) and forgets it.
+async fn close(
+    hub: &Hub,
+    connector: &dyn Connector,
+    tokens: &TokenSet,
+    channel: &PushChannel,
+    deadline: Deadline,
+) {
+    if channel.live(Utc::now()) {
+        match deadline
+            .bound(connector.close_channel(&tokens.access_token, channel))
+            .await
+        {
+            Ok(()) => tracing::info!(channel_id = %channel.id, "push channel stopped"),
+            Err(error) => {
+                tracing::warn!(channel_id = %channel.id, error = %error, "push channel not stopped; it ends at its expiry")
+            }
+        }
+    }
+    if let Err(error) = hub.store.delete_channel(channel).await {
+        tracing::warn!(channel_id = %channel.id, error = %error, "push channel record not removed");
+    }
+}
+
+/// `DELETE /users/{id}`: stops the account's channels first (the provider needs the live
+/// token for that), best effort and never past `deadline`; their records go with the account.
+pub async fn close_channels(hub: &Hub, account: &Account, deadline: Deadline) {
+    let Ok(connector) = hub.providers.for_login(&account.provider) else {
+        return;
+    };
+    if connector.push_style() != PushStyle::Channels {
+        return;
+    }
+    let channels = match hub.store.account_channels(&account.id).await {
+        Ok(channels) if channels.is_empty() => return,
+        Ok(channels) => channels,
+        Err(error) => {
+            tracing::warn!(error = %error, "push channels not read; not stopped");
+            return;
+        }
+    };
+    let tokens = match crate::tokens::open(hub, account).await {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            tracing::warn!(error = %error, "tokens unreadable; push channels not stopped");
+            return;
+        }
+    };
+    for channel in channels {
+        close(hub, connector.as_ref(), &tokens, &channel, deadline).await;
+    }
+}
+
+/// A notification on a channel: `channel_id` must name a live channel of `provider` (one key
+/// lookup) and `secret` match its secret (compared in constant time), else it is refused as
+/// forged and queues nothing. A `handshake` (Drive's `sync` message, sent when the channel
+/// opens) is taken and queues nothing either.
+pub async fn channel_notification(
+    hub: &Hub,
+    provider: &str,
+    channel_id: Option<&str>,
+    secret: Option<&str>,
+    handshake: bool,
+) -> HubResult<Queued> {
+    let found = match channel_id {
+        Some(id) => hub.store.get_channel(provider, id).await?,
+        None => None,
+    };
+    let Some(channel) = found.filter(|channel| channel.expires_at > Utc::now()) else {
+        tracing::warn!(provider, "push notification refused: no such live channel");
+        return Err(HubError::ForgedNotification);
+    };
+    if !secret_matches(&channel, secret) {
+        tracing::warn!(provider, channel_id = %channel.id, "push notification refused: wrong channel secret");
+        return Err(HubError::ForgedNotification);
+    }
+    if handshake || !hub.config.push {
+        return Ok(Queued::default());
+    }
+    let Some(account) = hub.store.get_account(&channel.account_id).await? else {
+        return Ok(Queued::default());
+    };
+    let queued = queue_push_job(hub, &account).await?;
+    tracing::info!(provider, account_id = %account.id, jobs = queued.jobs, coalesced = queued.coalesced, "push notification taken");
+    Ok(queued)
+}
+
+/// A channel's secret: its own id, a dot, and 32 random bytes in base64url (80 characters;
+/// Drive allows 256, Graph's `clientState` 128). The id in front lets a Graph notice, which
+/// names only Graph's subscription id, find the channel stored before Graph named it, with
+/// one key lookup.
+fn channel_secret(id: &str) -> SecretString {
+    let mut random = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    SecretString::from(format!("{id}.{}", B64URL.encode(random)))
+}
+
+/// Whether `presented` is the channel's secret: its hash compared in constant time.
+fn secret_matches(channel: &PushChannel, presented: Option<&str>) -> bool {
+    presented.is_some_and(|secret| {
+        let hash = secret_hash(&SecretString::from(secret.to_string()));
+        bool::from(hash.as_bytes().ct_eq(channel.secret_hash.as_bytes()))
+    })
+}
+
+/// What is stored of a channel secret: its SHA-256, hex.
+fn secret_hash(secret: &SecretString) -> String {
+    hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))
+}
+
+/// A notification for subscriptions (Graph's `{"value": [...]}`): each item must carry its
+/// subscription's secret (`clientState`), whose channel id part finds the stored channel
+/// with one key lookup; items that do not check out are ignored (and logged without their
+/// secret), as Graph's documentation says. A change or `missed` queues the push job;
+/// `reauthorizationRequired` marks the channel for renewal and `subscriptionRemoved` forgets
+/// it, each with a push job whose sync then renews or re-creates it: the route itself makes
+/// no provider call.
+pub async fn subscription_notification(
+    hub: &Hub,
+    provider: &str,
+    body: &[u8],
+) -> HubResult<Queued> {
+    let connector = hub.providers.for_login(provider)?;
+    let notices = connector
+        .subscription_notices(body)
+        .map_err(|refusal| refused(provider, refusal))?;
+    let mut queued = Queued::default();
+    for notice in notices {
+        let Some(channel) = checked_channel(hub, provider, &notice).await? else {
+            tracing::warn!(
+                provider,
+                "subscription notice ignored: it does not check out"
+            );
+            continue;
+        };
+        match notice.event {
+            NoticeEvent::Changed | NoticeEvent::Missed => {}
+            NoticeEvent::RenewalRequired => {
+                hub.store
+                    .put_channel(&PushChannel {
+                        renew: true,
+                        ..channel.clone()
+                    })
+                    .await?;
+            }
+            NoticeEvent::Removed => hub.store.delete_channel(&channel).await?,
+        }
+        if !hub.config.push {
+            continue;
+        }
+        if let Some(account) = hub.store.get_account(&channel.account_id).await? {
+            queued = queued.add(queue_push_job(hub, &account).await?);
+        }
+    }
+    tracing::info!(
+        provider,
+        jobs = queued.jobs,
+        coalesced = queued.coalesced,
+        "subscription notification taken"
+    );
+    Ok(queued)
+}
+
+/// The stored channel a notice is for, if its secret matches and it names the channel's
+/// subscription (or the channel is not confirmed yet: the notice came before Graph's answer).
+async fn checked_channel(
+    hub: &Hub,
+    provider: &str,
+    notice: &SubscriptionNotice,
+) -> HubResult<Option<PushChannel>> {
+    let Some(id) = notice
+        .secret
+        .as_deref()
+        .and_then(|secret| secret.split_once('.'))
+        .map(|(id, _)| id)
+    else {
+        return Ok(None);
+    };
+    let Some(channel) = hub.store.get_channel(provider, id).await? else {
+        return Ok(None);
+    };
+    let same_subscription = channel
+        .resource_id
+        .as_deref()
+        .is_none_or(|subscription| subscription == notice.subscription_id);
+    Ok(
+        (same_subscription && secret_matches(&channel, notice.secret.as_deref()))
+            .then_some(channel),
+    )
+}

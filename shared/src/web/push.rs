@@ -1,0 +1,121 @@
+//! The HTTP side of `provider-webhooks` (contract section 8): each provider's verification
+//! echo, and its notification handed to [`crate::push`] as plain values (headers read here,
+//! the raw body untouched, so a signature covers exactly what was received).
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::HubError;
+use crate::hub::Hub;
+use crate::providers::{dropbox, google, onedrive};
+use crate::push;
+use crate::web::QueryParams;
+
+/// `GET /webhooks/{provider}`: the provider's verification request.
+pub async fn verification_response(hub: &Hub, provider: &str, query: &QueryParams) -> Response {
+    if let Err(error) = hub.providers.for_login(provider) {
+        return error.into_response();
+    }
+    match provider {
+        // Dropbox checks the webhook URI by asking it to echo `challenge`
+        // (<https://www.dropbox.com/developers/reference/webhooks#verification>).
+        dropbox::NAME => match query.get("challenge").filter(|c| !c.is_empty()) {
+            Some(challenge) => echo(challenge),
+            None => HubError::InvalidRequest("challenge is required".into()).into_response(),
+        },
+        onedrive::NAME => match graph_validation(query) {
+            Some(answer) => answer,
+            None => HubError::InvalidRequest("validationToken is required".into()).into_response(),
+        },
+        other => no_such_webhook(other),
+    }
+}
+
+/// `POST /webhooks/{provider}`: a notification. Answers at once; the sync runs in the worker.
+pub async fn notification_response(
+    hub: &Hub,
+    provider: &str,
+    query: &QueryParams,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    if let Err(error) = hub.providers.for_login(provider) {
+        return error.into_response();
+    }
+    match provider {
+        dropbox::NAME => {
+            let signature = header_text(headers, "x-dropbox-signature");
+            match push::dropbox_notification(hub, signature, body).await {
+                Ok(_) => StatusCode::OK.into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+        // Drive's channel messages: the channel and its secret in `X-Goog-*` headers, no body
+        // (<https://developers.google.com/drive/api/guides/push#receive-notifications>).
+        google::NAME => {
+            let handshake = header_text(headers, "x-goog-resource-state") == Some("sync");
+            let queued = push::channel_notification(
+                hub,
+                google::NAME,
+                header_text(headers, "x-goog-channel-id"),
+                header_text(headers, "x-goog-channel-token"),
+                handshake,
+            )
+            .await;
+            match queued {
+                Ok(_) => StatusCode::OK.into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+        // Graph validates an address by POSTing `validationToken`, to be echoed within 10 s:
+        // nothing else is done then
+        // (<https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks#notificationurl-validation>).
+        onedrive::NAME => match graph_validation(query) {
+            Some(answer) => answer,
+            None => match push::subscription_notification(hub, onedrive::NAME, body).await {
+                Ok(_) => StatusCode::ACCEPTED.into_response(),
+                Err(error) => error.into_response(),
+            },
+        },
+        other => no_such_webhook(other),
+    }
+}
+
+/// Graph's validation request answered: the token echoed.
+fn graph_validation(query: &QueryParams) -> Option<Response> {
+    query
+        .get("validationToken")
+        .filter(|token| !token.is_empty())
+        .map(echo)
+}
+
+/// The verification token, echoed as the provider asks: 200, plain text, and `nosniff` so that
+/// no browser reads a crafted token as HTML.
+fn echo(token: &str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        token.to_string(),
+    )
+        .into_response()
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// A configured provider that sends no notifications to this route.
+fn no_such_webhook(provider: &str) -> Response {
+    HubError::NotFound(format!("/webhooks/{provider}")).into_response()
+}
