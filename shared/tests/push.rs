@@ -416,28 +416,8 @@ async fn bench(backend: Backend, provider: &'static str) -> DriveBench {
 /// Consents at the stand-in as a browser would, and completes the callback.
 async fn log_in(hub: &Hub, provider: &str) -> Account {
     let url = hub::login::begin(hub, provider).await.unwrap();
-    let answer = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let query: std::collections::HashMap<String, String> =
-        location.query_pairs().into_owned().collect();
-    let view = hub::login::complete(
-        hub,
-        provider,
-        hub::login::Callback {
-            code: query.get("code").cloned(),
-            state: query.get("state").cloned(),
-            error: None,
-        },
-    )
-    .await
-    .unwrap();
+    let callback = common::consent(&url).await;
+    let view = hub::login::complete(hub, provider, callback).await.unwrap();
     hub.store.get_account(&view.id).await.unwrap().unwrap()
 }
 

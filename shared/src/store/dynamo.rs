@@ -310,6 +310,27 @@ impl DynamoStore {
         Ok(answer.item)
     }
 
+    /// A conditional put of `item` (the condition set on `put`): whether it was written,
+    /// `false` when the condition held it back (someone else holds the key).
+    async fn put_unless_held(
+        &self,
+        put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+        item: Item,
+    ) -> HubResult<bool> {
+        match put
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(failed("PutItem", e)),
+        }
+    }
+
     /// The record stored under `key`, if any.
     async fn get_record<T: DeserializeOwned>(&self, key: Item) -> HubResult<Option<T>> {
         self.get_item(key).await?.map(from_item).transpose()
@@ -891,21 +912,13 @@ impl Store for DynamoStore {
             TTL_ATTRIBUTE.into(),
             AttributeValue::N(expires_at.timestamp().to_string()),
         );
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(failed("PutItem", e)),
-        }
+        self.put_unless_held(
+            self.client
+                .put_item()
+                .condition_expression("attribute_not_exists(pk)"),
+            item,
+        )
+        .await
     }
 
     async fn mark_push_pending(
@@ -924,24 +937,14 @@ impl Store for DynamoStore {
         );
         // DynamoDB's TTL deletes expired items late (within days): the condition reads the
         // expiry itself.
-        let result = self
+        let put = self
             .client
             .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
             .condition_expression(format!(
                 "attribute_not_exists(pk) OR {TTL_ATTRIBUTE} <= :now"
             ))
-            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(failed("PutItem", e)),
-        }
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()));
+        self.put_unless_held(put, item).await
     }
 
     async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
