@@ -115,6 +115,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sample_challenge_event_is_answered_as_dropbox_expects() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(dir.path()).await;
+        let request = lambda_http::request::from_str(include_str!(
+            "../../../events/provider-webhooks-challenge.json"
+        ))
+        .expect("sample event parses");
+        let (parts, event_body) = request.into_parts();
+        let request = Request::from_parts(parts, Body::from(event_body.to_vec()));
+        let (status, headers, body) = send(&hub, request).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "dropbox-challenge-1");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+    }
+
+    #[tokio::test]
     async fn graph_validation_tokens_are_echoed_on_get_and_post() {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(dir.path()).await;
