@@ -112,6 +112,11 @@ const UNPROCESSED_RETRY: RetryPolicy = RetryPolicy {
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The table key of an item: partition `pk`, sort `sk`.
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
@@ -136,25 +141,16 @@ fn identity_key(owner: Option<&str>, provider: &str, provider_user_id: &str) -> 
         None => "IDENTITY".to_string(),
         Some(owner) => format!("OWNER#{owner}"),
     };
-    HashMap::from([
-        ("pk".to_string(), s(identity_pk(provider, provider_user_id))),
-        ("sk".to_string(), s(sk)),
-    ])
+    key(identity_pk(provider, provider_user_id), sk)
 }
 
 /// The record that lists an account under its owner.
 fn owner_key(owner: &str, provider: &str, id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(format!("OWNER#{owner}"))),
-        ("sk".to_string(), s(format!("{provider}#{id}"))),
-    ])
+    key(format!("OWNER#{owner}"), format!("{provider}#{id}"))
 }
 
 fn session_key(id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(format!("SESSION#{id}"))),
-        ("sk".to_string(), s("SESSION")),
-    ])
+    key(format!("SESSION#{id}"), "SESSION")
 }
 
 /// How long a session's item outlives the session, so that a callback that comes late still
@@ -164,50 +160,35 @@ const SESSION_KEPT_SECONDS: i64 = 3600;
 const SESSION_END_ATTRIBUTE: &str = "ends_at_epoch";
 
 fn account_key(id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(account_pk(id))),
-        ("sk".to_string(), s(ACCOUNT_SK)),
-    ])
+    key(account_pk(id), ACCOUNT_SK)
 }
 
-fn claim_key(key: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(format!("CLAIM#{key}"))),
-        ("sk".to_string(), s("CLAIM")),
-    ])
+fn claim_key(claim: &str) -> Item {
+    key(format!("CLAIM#{claim}"), "CLAIM")
 }
 
 /// An account's push mark (a push job queued and not started): its own item, so that marking
 /// never races the account's versioned writes.
 fn push_mark_key(account_id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(format!("PUSH#{account_id}"))),
-        ("sk".to_string(), s("PENDING")),
-    ])
+    key(format!("PUSH#{account_id}"), "PENDING")
 }
 
 /// A push channel, under its own key so that a notification finds it with one `GetItem`.
 fn channel_key(provider: &str, id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(format!("CHANNEL#{provider}#{id}"))),
-        ("sk".to_string(), s("CHANNEL")),
-    ])
+    key(format!("CHANNEL#{provider}#{id}"), "CHANNEL")
 }
 
 const ACCOUNT_CHANNEL_PREFIX: &str = "CHANNEL#";
 
 /// The account's copy of one of its channels, beside its push mark: one `Query` lists them.
 fn account_channel_key(channel: &PushChannel) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(format!("PUSH#{}", channel.account_id))),
-        (
-            "sk".to_string(),
-            s(format!(
-                "{ACCOUNT_CHANNEL_PREFIX}{}#{}",
-                channel.provider, channel.id
-            )),
+    key(
+        format!("PUSH#{}", channel.account_id),
+        format!(
+            "{ACCOUNT_CHANNEL_PREFIX}{}#{}",
+            channel.provider, channel.id
         ),
-    ])
+    )
 }
 
 /// A channel's records outlive its expiry by a day (a late notification still finds it and is
@@ -215,17 +196,11 @@ fn account_channel_key(channel: &PushChannel) -> Item {
 const CHANNEL_KEPT_SECONDS: i64 = 86_400;
 
 fn state_key(state: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(format!("STATE#{state}"))),
-        ("sk".to_string(), s("STATE")),
-    ])
+    key(format!("STATE#{state}"), "STATE")
 }
 
 fn file_key(account_id: &str, file_id: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(account_pk(account_id))),
-        ("sk".to_string(), s(format!("{FILE_PREFIX}{file_id}"))),
-    ])
+    key(account_pk(account_id), format!("{FILE_PREFIX}{file_id}"))
 }
 
 fn put_file_request(account_id: &str, stored: &StoredFile) -> HubResult<WriteRequest> {
