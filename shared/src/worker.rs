@@ -449,6 +449,22 @@ enum Peek {
     Work(Option<(Option<String>, FilePage)>),
 }
 
+/// A page's answer listed ahead of its turn, and the cursor it was listed from.
+struct Ahead {
+    from: Option<String>,
+    answer: Bounded<FilePage>,
+}
+
+/// What an enumeration has stored so far.
+#[derive(Default)]
+struct Tally {
+    pages: u64,
+    /// Entries stored or marked deleted.
+    files: u64,
+    /// Of which deletions.
+    deleted: u64,
+}
+
 /// What the next step of a listing brought.
 enum Step {
     Page(FilePage),
@@ -469,73 +485,117 @@ impl Session<'_> {
                 return Ok(ended);
             }
         }
-        let mut listed = match self.unless_nothing_new().await? {
+        let mut ahead = match self.unless_nothing_new().await? {
             Peek::Ended(result) => return Ok(result),
-            Peek::Work(listed) => listed,
+            Peek::Work(listed) => listed.map(|(from, page)| Ahead {
+                from,
+                answer: Bounded::Answered(Ok(page)),
+            }),
         };
         if let Some(ended) = self.acquire_lease().await? {
             return Ok(ended);
         }
-        let (mut pages, mut files, mut deleted) = (0u64, 0u64, 0u64);
+        let mut tally = Tally::default();
         let mut position = Position {
             cursor: self.account.cursor.clone(),
             refreshed_after_401: false,
             restarted: false,
         };
         loop {
-            // The page listed before the lease serves if the cursor did not move meanwhile.
-            let prefetched = listed.take().filter(|(from, _)| *from == position.cursor);
-            let page = match prefetched {
-                Some((_, page)) => page,
-                None => match self.next_page(&mut position).await? {
-                    Step::Page(page) => page,
-                    Step::Ended(result) => return Ok(result),
-                },
+            // An answer listed ahead serves if the cursor did not move meanwhile.
+            let answer = ahead
+                .take()
+                .filter(|ahead| ahead.from == position.cursor)
+                .map(|ahead| ahead.answer);
+            let page = match self.next_page(&mut position, answer).await? {
+                Step::Page(page) => page,
+                Step::Ended(result) => return Ok(result),
             };
-            // Numbered from the watermark each time, so a page stored again after a crash
-            // reuses its numbers (upserts) rather than leaving gaps above the watermark.
-            let (stored, removed) = self.store_page(page.files, page.removed_paths).await?;
-            deleted += removed;
-            let mut feed_seq = self.account.feed_seq + stored;
-            files += stored;
-            pages += 1;
-            let last = matches!(page.next, NextPage::Done(_));
-            if last && self.account.listing.reconcile {
-                let marked = self.mark_unseen_deleted(feed_seq + 1).await?;
-                feed_seq += marked;
-                files += marked;
-                deleted += marked;
-            }
-            if let Some(event) = last
-                .then(|| {
-                    Event::sync_completed(&self.account, self.reason, files - deleted, deleted)
-                })
-                .flatten()
-            {
-                // Queued before the commit that ends the job: a crash in between brings the
-                // job back, and the app hears of these changes at least once.
-                events::emit(self.hub, event).await?;
-            }
-            let next = page.next.cursor().to_string();
-            let change = Change::Cursor {
-                from: self.account.cursor.clone(),
-                to: next.clone(),
-                feed_seq,
-                finished: last.then(|| SyncOutcome {
-                    finished_at: Utc::now(),
-                    result: SyncStatus::Ok,
-                    files_changed: files,
-                    detail: None,
-                }),
+            let more = match &page.next {
+                NextPage::More(cursor) => Some(cursor.clone()),
+                NextPage::Done(_) => None,
             };
-            if let Committed::Superseded = self.commit(change).await? {
-                return Ok(SyncResult::Skipped(SkipReason::AnotherWorkerAhead));
+            // The next page is listed while this one is stored, so that the provider's
+            // latency hides the store's (or the other way round). Only its answer is taken
+            // early: it is stored in the next round, after the cursor that passes this page.
+            let list_ahead = more.clone().map(|cursor| {
+                let (connector, token) = (self.connector.clone(), self.tokens.access_token.clone());
+                let deadline = self.deadline;
+                async move {
+                    let answer =
+                        bounded(deadline, connector.list_page(&token, Some(&cursor))).await;
+                    Ahead {
+                        from: Some(cursor),
+                        answer,
+                    }
+                }
+            });
+            let (stored, listed) = futures::join!(
+                self.store_and_commit(page, &mut tally),
+                futures::future::OptionFuture::from(list_ahead)
+            );
+            if let Some(ended) = stored? {
+                return Ok(ended);
             }
-            if last {
-                return Ok(SyncResult::Synced { pages, files });
-            }
-            position.cursor = Some(next);
+            ahead = listed;
+            position.cursor = more;
         }
+    }
+
+    /// Stores a page, then commits the cursor that follows it (with the sync's outcome on the
+    /// last page, after queueing its `sync.completed`). `Some(result)` when the job ends here.
+    async fn store_and_commit(
+        &mut self,
+        page: FilePage,
+        tally: &mut Tally,
+    ) -> HubResult<Option<SyncResult>> {
+        // Numbered from the watermark each time, so a page stored again after a crash
+        // reuses its numbers (upserts) rather than leaving gaps above the watermark.
+        let (stored, removed) = self.store_page(page.files, page.removed_paths).await?;
+        tally.deleted += removed;
+        let mut feed_seq = self.account.feed_seq + stored;
+        tally.files += stored;
+        tally.pages += 1;
+        let last = matches!(page.next, NextPage::Done(_));
+        if last && self.account.listing.reconcile {
+            let marked = self.mark_unseen_deleted(feed_seq + 1).await?;
+            feed_seq += marked;
+            tally.files += marked;
+            tally.deleted += marked;
+        }
+        if let Some(event) = last
+            .then(|| {
+                Event::sync_completed(
+                    &self.account,
+                    self.reason,
+                    tally.files - tally.deleted,
+                    tally.deleted,
+                )
+            })
+            .flatten()
+        {
+            // Queued before the commit that ends the job: a crash in between brings the
+            // job back, and the app hears of these changes at least once.
+            events::emit(self.hub, event).await?;
+        }
+        let change = Change::Cursor {
+            from: self.account.cursor.clone(),
+            to: page.next.cursor().to_string(),
+            feed_seq,
+            finished: last.then(|| SyncOutcome {
+                finished_at: Utc::now(),
+                result: SyncStatus::Ok,
+                files_changed: tally.files,
+                detail: None,
+            }),
+        };
+        if let Committed::Superseded = self.commit(change).await? {
+            return Ok(Some(SyncResult::Skipped(SkipReason::AnotherWorkerAhead)));
+        }
+        Ok(last.then_some(SyncResult::Synced {
+            pages: tally.pages,
+            files: tally.files,
+        }))
     }
 
     /// Most syncs find nothing new: those take no lease, and end with one write of the
@@ -648,13 +708,24 @@ impl Session<'_> {
     /// The next page of the listing at `position`, recovering once from a refused access
     /// token (refresh, then ask again) and once from an expired cursor (a new enumeration
     /// from scratch, recorded on the account first so that a sync killed during it still
-    /// reconciles when it resumes).
-    async fn next_page(&mut self, position: &mut Position) -> HubResult<Step> {
+    /// reconciles when it resumes). `answer` is the listing's answer at `position` when it
+    /// was asked ahead; the recoveries apply to it as to an answer asked here.
+    async fn next_page(
+        &mut self,
+        position: &mut Position,
+        mut answer: Option<Bounded<FilePage>>,
+    ) -> HubResult<Step> {
         loop {
-            let call = self
-                .connector
-                .list_page(&self.tokens.access_token, position.cursor.as_deref());
-            let listed = match bounded(self.deadline, call).await {
+            let answer = match answer.take() {
+                Some(answer) => answer,
+                None => {
+                    let call = self
+                        .connector
+                        .list_page(&self.tokens.access_token, position.cursor.as_deref());
+                    bounded(self.deadline, call).await
+                }
+            };
+            let listed = match answer {
                 Bounded::Answered(listed) => listed,
                 // The cursor of the last stored page is saved: the next job goes on from it.
                 Bounded::OutOfTime => {

@@ -660,13 +660,22 @@ async fn an_account_deleted_during_its_sync_leaves_no_index_behind() {
 
     let sync = f.sync(&account);
     let delete_meanwhile = async {
-        // Page 1 is stored and page 2 asked for: the account is deleted now, its index
-        // purged, and only then does page 2 arrive and get stored.
+        // Page 2 is asked for while page 1 is stored; once page 1 is in the index, the
+        // account is deleted, its index purged, and only then does page 2 arrive and get
+        // stored.
         tokio::task::spawn_blocking(move || asked.recv_timeout(Duration::from_secs(20)))
             .await
             .unwrap()
             .expect("page 2 asked for");
-        assert_eq!(f.index(&account).await.len(), 1);
+        let mut indexed = 0;
+        for _ in 0..2000 {
+            indexed = f.index(&account).await.len();
+            if indexed == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(indexed, 1, "page 1 stored while page 2 is listed");
         assert!(f.hub.store.delete_account(&account.id).await.unwrap());
         open.send(()).unwrap();
     };
