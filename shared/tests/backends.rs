@@ -1003,20 +1003,38 @@ async fn concurrent_creates_in_one_process_all_land() {
     }
 }
 
-/// The local store's crash windows: a purge interrupted after its rename leaves a
-/// `.deleted-*` directory, removed at the next start; expired login states are swept by the
-/// logins themselves, so anonymous `/login` calls cannot grow `states/` without bound.
+/// The local store's crash windows and its earlier layout: a data directory of an earlier
+/// version (one JSON file per index entry under `files/`, with a `.deleted-*` directory that
+/// an interrupted purge left) has its index imported at start; expired login states are
+/// swept by the logins themselves, so anonymous `/login` calls cannot grow `states/` without
+/// bound.
 #[tokio::test]
 async fn local_store_cleans_up_after_crashes_and_expired_logins() {
     let dir = tempfile::tempdir().unwrap();
-    let doomed = dir.path().join("files").join(".deleted-crashed");
+    let legacy = dir.path().join("files");
+    let doomed = legacy.join(".deleted-crashed");
     std::fs::create_dir_all(&doomed).unwrap();
     std::fs::write(doomed.join("00.json"), "{}").unwrap();
+    let account_dir = legacy.join(hex::encode("acct-old"));
+    std::fs::create_dir_all(&account_dir).unwrap();
+    let entry = file("f1", "kept.txt");
+    let mut stored = serde_json::to_value(&entry).unwrap();
+    stored["generation"] = 1.into();
+    stored["seq"] = 7.into();
+    std::fs::write(
+        account_dir.join(format!("{}.json", hex::encode("f1"))),
+        stored.to_string(),
+    )
+    .unwrap();
+    std::fs::write(account_dir.join(".tmp-crashed"), "{\"torn").unwrap();
     let store = LocalStore::open(dir.path()).unwrap();
-    assert!(
-        !doomed.exists(),
-        "an interrupted purge is finished at start"
-    );
+    assert!(!legacy.exists(), "the earlier layout is gone once imported");
+    let imported = store.list_files("acct-old", None, 10).await.unwrap();
+    assert_eq!(imported.items, [entry]);
+    assert_eq!(store.last_seq("acct-old").await.unwrap(), 7);
+    let feed = store.changes("acct-old", None, 7, 10).await.unwrap();
+    assert_eq!(feed.entries.len(), 1);
+    assert_eq!(feed.entries[0].seq, 7);
 
     let state = |name: &str, expires_at| LoginState {
         state: name.into(),

@@ -400,12 +400,4 @@ impl StoredFile {
         self.seq = Some(seq);
         self
     }
-
-    /// Its place in the feed, if it has one.
-    pub fn feed_position(&self) -> Option<FeedPosition> {
-        self.seq.map(|seq| FeedPosition {
-            seq,
-            file_id: self.entry.id.clone(),
-        })
-    }
 }

@@ -1,4 +1,5 @@
-//! The embedded store: JSON files under `HUB_DATA_DIR`, no database and no server.
+//! The embedded store, under `HUB_DATA_DIR`, with no server: JSON files for the records,
+//! and an LMDB environment for the file index and its change feed ([`file_index`]).
 //!
 //! Each function runs in its own process under `cargo lambda watch`, so the store must be safe
 //! across processes: every file is replaced atomically (temp file, fsync, rename, fsync of the
@@ -6,12 +7,14 @@
 //! read-modify-write holds an exclusive lock on `store.lock` (an OS file lock, released by the
 //! kernel if the process dies). File names are the hex of the record's key: any id is a safe
 //! name (no path traversal) and hex keeps the byte order, so pages come out in key order as in
-//! DynamoDB.
+//! DynamoDB. The file index is the one part written a thousand entries at a time, which a file
+//! and an fsync per entry made slow: LMDB stores a page in one transaction, and serialises its
+//! writers across processes by itself.
 //!
 //! ```text
 //! accounts/<hex id>.json          identities/<hex provider:user>.json           (no owner)
 //! states/<hex state>.json         identities/<hex provider:user>.owners/<sha256 owner>.json
-//! sessions/<hex session id>.json  files/<hex account id>/<hex file id>.json
+//! sessions/<hex session id>.json  index/data.mdb, index/lock.mdb      (file index and feed)
 //! claims/<hex key>.json           push-pending/<hex account id>.json
 //! channels/<hex provider:id>.json account-channels/<hex account id>/<hex provider:id>.json
 //! ```
@@ -33,6 +36,9 @@ use sha2::Digest as _;
 
 use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
 use crate::error::{HubError, HubResult};
+use file_index::FileIndex;
+mod file_index;
+
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
 };
@@ -40,6 +46,7 @@ use crate::model::{
 #[derive(Clone, Debug)]
 pub struct LocalStore {
     root: Arc<PathBuf>,
+    index: Arc<FileIndex>,
     /// When this process last removed expired login states (Unix seconds): DynamoDB's TTL
     /// does it in AWS; here the logins do it, at most once a minute.
     last_sweep: Arc<AtomicI64>,
@@ -58,7 +65,6 @@ const DIRS: &[&str] = &[
     "identities",
     "states",
     "sessions",
-    "files",
     "claims",
     "push-pending",
     "channels",
@@ -78,15 +84,18 @@ impl LocalStore {
                 HubError::internal(format!("creating {}: {e}", data_dir.join(dir).display()))
             })?;
         }
-        // Purges that a crash interrupted left `.deleted-*` directories behind.
+        let local_error = |e: io::Error| HubError::internal(format!("local store: {e}"));
+        let index = FileIndex::open(&data_dir.join("index")).map_err(local_error)?;
+        // A data directory of an earlier version keeps its index in `files/`.
         {
-            let _lock =
-                lock(data_dir).map_err(|e| HubError::internal(format!("local store: {e}")))?;
-            remove_doomed_indexes(&data_dir.join("files"))
-                .map_err(|e| HubError::internal(format!("local store: {e}")))?;
+            let _lock = lock(data_dir).map_err(local_error)?;
+            index
+                .import_json_layout(&data_dir.join("files"))
+                .map_err(local_error)?;
         }
         Ok(LocalStore {
             root: Arc::new(data_dir.to_path_buf()),
+            index,
             last_sweep: Arc::new(AtomicI64::new(0)),
         })
     }
@@ -109,6 +118,18 @@ impl LocalStore {
     ) -> HubResult<T> {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || work(&root))
+            .await
+            .map_err(|e| HubError::internal(format!("local store task failed: {e}")))?
+            .map_err(|e| HubError::internal(format!("local store: {e}")))
+    }
+
+    /// Runs blocking work on the file index off the async threads.
+    async fn run_index<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&FileIndex) -> io::Result<T> + Send + 'static,
+    ) -> HubResult<T> {
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || work(&index))
             .await
             .map_err(|e| HubError::internal(format!("local store task failed: {e}")))?
             .map_err(|e| HubError::internal(format!("local store: {e}")))
@@ -142,24 +163,12 @@ impl LocalStore {
         first_seq: u64,
         mark: impl Fn(StoredFile, u64, DateTime<Utc>) -> Option<StoredFile> + Send + 'static,
     ) -> HubResult<(u64, Option<String>)> {
+        if !storable(account_id) {
+            return Ok((0, None));
+        }
         let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
-        self.run(move |root| {
-            let dir = files_dir(root, &account_id);
-            let _lock = lock(root)?;
-            let page = read_page::<StoredFile>(&dir, after.as_deref(), limit, |_| true)?;
-            let now = Utc::now();
-            let mut marked = 0;
-            for stored in page.items {
-                let path = dir.join(file_name(&stored.entry.id));
-                if let Some(state) = mark(stored, first_seq + marked, now) {
-                    write_file(&path, &state)?;
-                    marked += 1;
-                }
-            }
-            if marked > 0 {
-                sync_dir(&dir)?;
-            }
-            Ok((marked, page.next))
+        self.run_index(move |index| {
+            index.mark_page(&account_id, after.as_deref(), limit, first_seq, mark)
         })
         .await
     }
@@ -257,10 +266,6 @@ fn remove_channels(root: &Path, account_id: &str) -> io::Result<()> {
         io::ErrorKind::NotFound => Ok(()),
         _ => Err(e),
     })
-}
-
-fn files_dir(root: &Path, account_id: &str) -> PathBuf {
-    root.join("files").join(hex::encode(account_id))
 }
 
 /// Holds the store-wide lock until dropped.
@@ -366,32 +371,6 @@ fn read_page<T: DeserializeOwned>(
     }
     let next = if items.len() == limit { last_key } else { None };
     Ok(Page { items, next })
-}
-
-/// Removes an account's index: renamed out of the way first, so that a crash mid-removal
-/// leaves no half index under the account's name, only a `.deleted-*` directory that the
-/// next purge (or the next start) removes. Called with the store lock held.
-fn purge_index(root: &Path, account_id: &str) -> io::Result<()> {
-    let files = root.join("files");
-    let index = files_dir(root, account_id);
-    if index.exists() {
-        let doomed = files.join(format!(".deleted-{}", uuid::Uuid::new_v4()));
-        fs::rename(&index, &doomed)?;
-        sync_dir(&files)?;
-    }
-    remove_doomed_indexes(&files)
-}
-
-/// Removes the `.deleted-*` directories of purges that did not finish. Called with the
-/// store lock held.
-fn remove_doomed_indexes(files: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(files)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(".deleted-") {
-            fs::remove_dir_all(entry.path())?;
-        }
-    }
-    Ok(())
 }
 
 /// Removes the login states and connect sessions that expired: anonymous `/login` calls
@@ -600,6 +579,7 @@ impl Store for LocalStore {
             return Ok(false);
         }
         let id = id.to_string();
+        let index = self.index.clone();
         self.run(move |root| {
             let _lock = lock(root)?;
             let path = account_path(root, &id);
@@ -621,7 +601,7 @@ impl Store for LocalStore {
             };
             // Also when the account was already gone: a crashed delete, or a sync that
             // stored a page after it, may have left entries.
-            purge_index(root, &id)?;
+            index.purge(&id)?;
             remove_channels(root, &id)?;
             remove_durably(&push_mark_path(root, &id))?;
             Ok(existed)
@@ -634,11 +614,7 @@ impl Store for LocalStore {
             return Ok(());
         }
         let account_id = account_id.to_string();
-        self.run(move |root| {
-            let _lock = lock(root)?;
-            purge_index(root, &account_id)
-        })
-        .await
+        self.run_index(move |index| index.purge(&account_id)).await
     }
 
     async fn claim(&self, key: &str, _expires_at: DateTime<Utc>) -> HubResult<bool> {
@@ -835,25 +811,12 @@ impl Store for LocalStore {
         generation: u64,
         first_seq: u64,
     ) -> HubResult<()> {
+        if !storable(account_id) {
+            return Err(HubError::internal("account id too long for the file index"));
+        }
         let (account_id, files) = (account_id.to_string(), files.to_vec());
-        self.run(move |root| {
-            let dir = files_dir(root, &account_id);
-            fs::create_dir_all(&dir)?;
-            let _lock = lock(root)?;
-            let now = Utc::now();
-            for (seq, file) in (first_seq..).zip(&files) {
-                let path = dir.join(file_name(&file.id));
-                let known = if file.deleted {
-                    read_json::<StoredFile>(&path)?.map(|stored| stored.entry)
-                } else {
-                    None
-                };
-                write_file(
-                    &path,
-                    &StoredFile::stamped(file, known, generation, seq, now),
-                )?;
-            }
-            sync_dir(&dir)
+        self.run_index(move |index| {
+            index.put(&account_id, &files, generation, first_seq, Utc::now())
         })
         .await
     }
@@ -910,22 +873,14 @@ impl Store for LocalStore {
     }
 
     async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
+        if !storable(account_id) {
+            return Ok(0);
+        }
         let account_id = account_id.to_string();
-        self.run(move |root| {
-            let entries =
-                read_page::<StoredFile>(&files_dir(root, &account_id), None, usize::MAX, |_| true)?;
-            Ok(entries
-                .items
-                .iter()
-                .filter_map(|stored| stored.seq)
-                .max()
-                .unwrap_or(0))
-        })
-        .await
+        self.run_index(move |index| index.last_seq(&account_id))
+            .await
     }
 
-    /// Reads the whole index and orders it by position: fine for a development store of a
-    /// few thousand entries, where DynamoDB queries its `by-seq` index instead.
     async fn changes(
         &self,
         account_id: &str,
@@ -940,32 +895,16 @@ impl Store for LocalStore {
             });
         }
         let (account_id, after) = (account_id.to_string(), after.cloned());
-        self.run(move |root| {
-            let index =
-                read_page::<StoredFile>(&files_dir(root, &account_id), None, usize::MAX, |_| true)?;
-            let mut feed: Vec<(FeedPosition, FileEntry)> = index
-                .items
+        let (entries, has_more) = self
+            .run_index(move |index| index.changes(&account_id, after.as_ref(), watermark, limit))
+            .await?;
+        Ok(FeedPage {
+            entries: entries
                 .into_iter()
-                .filter_map(|stored| Some((stored.feed_position()?, stored.entry)))
-                .filter(|(position, _)| {
-                    position.seq <= watermark && after.as_ref().is_none_or(|after| position > after)
-                })
-                .collect();
-            feed.sort_by(|a, b| a.0.cmp(&b.0));
-            let has_more = feed.len() > limit;
-            feed.truncate(limit);
-            Ok(FeedPage {
-                entries: feed
-                    .into_iter()
-                    .map(|(position, entry)| FeedEntry {
-                        seq: position.seq,
-                        entry,
-                    })
-                    .collect(),
-                has_more,
-            })
+                .map(|(seq, entry)| FeedEntry { seq, entry })
+                .collect(),
+            has_more,
         })
-        .await
     }
 
     async fn list_files(
@@ -979,14 +918,7 @@ impl Store for LocalStore {
         }
         let (account_id, after) = (account_id.to_string(), after.map(str::to_string));
         let page = self
-            .run(move |root| {
-                read_page::<StoredFile>(
-                    &files_dir(root, &account_id),
-                    after.as_deref(),
-                    limit,
-                    |_| true,
-                )
-            })
+            .run_index(move |index| index.page(&account_id, after.as_deref(), limit))
             .await?;
         Ok(Page {
             items: page.items.into_iter().map(|stored| stored.entry).collect(),

@@ -1,0 +1,403 @@
+//! The embedded store's file index and change feed: an LMDB environment (through `heed`)
+//! under `HUB_DATA_DIR/index`, shared by the function processes of `cargo lambda watch`.
+//!
+//! A first sync writes its index a page at a time, and one JSON file and fsync per entry
+//! made the local backend 89 times slower than the page fetches it stored. LMDB writes a
+//! page in one transaction: one commit, two fsyncs, whatever the page's size. It is safe
+//! across processes (its lock file serialises the writers with robust mutexes, so a writer
+//! killed mid-transaction leaves nothing behind and blocks no one) and copy-on-write: a
+//! reader sees the last commit, never half of a page, and a crash loses only the page whose
+//! commit had not returned, which its sync, not having moved its cursor, lists again.
+//!
+//! Two databases, keyed by the account first so that an account's entries are one range:
+//!
+//! ```text
+//! entries  <len(account)><account><file id>            -> StoredFile as JSON
+//! feed     <len(account)><account><seq: u64 BE><file id> -> ()
+//! ```
+//!
+//! `entries` is in file-id order, as DynamoDB's sort key: `/files` pages and the page-wise
+//! markings walk it. `feed` is in feed-position order, as DynamoDB's `by-seq` index: the feed
+//! and the account's last sequence number read only what they return. Every write of an entry
+//! moves its feed key in the same transaction, so the two never disagree.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::{fs, io};
+
+use chrono::{DateTime, Utc};
+use heed::types::{Bytes, Unit};
+use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+
+use super::super::{FeedPosition, StoredFile};
+use crate::model::{FileEntry, Page};
+
+/// The largest the index may grow. LMDB reserves it as address space, not disk: the data
+/// file grows with what is stored (100,000 entries take about 60 MB).
+const MAP_SIZE: usize = 16 << 30;
+
+pub(super) struct FileIndex {
+    env: Env<WithoutTls>,
+    entries: Database<'static, Bytes, Bytes>,
+    feed: Database<'static, Bytes, Unit>,
+}
+
+impl std::fmt::Debug for FileIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileIndex")
+            .field("path", &self.env.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The indexes this process has open, by directory: LMDB must not be opened twice by one
+/// process (heed refuses it), and the tests open many stores, some on the same directory.
+/// Weak, so that an index closes with its last store.
+static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<FileIndex>>>> = LazyLock::new(Default::default);
+
+fn heed_error(e: heed::Error) -> io::Error {
+    match e {
+        heed::Error::Io(e) => e,
+        other => io::Error::other(format!("file index: {other}")),
+    }
+}
+
+/// `<len(account)><account>`: what every key of the account starts with. The length byte
+/// keeps one account's keys from running into another's whose id extends it.
+fn account_prefix(account_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + account_id.len() + 48);
+    // Account ids are at most `MAX_KEY_LEN` (100) bytes.
+    key.push(account_id.len() as u8);
+    key.extend_from_slice(account_id.as_bytes());
+    key
+}
+
+fn entry_key(account_id: &str, file_id: &str) -> Vec<u8> {
+    let mut key = account_prefix(account_id);
+    key.extend_from_slice(file_id.as_bytes());
+    key
+}
+
+fn feed_key(account_id: &str, seq: u64, file_id: &str) -> Vec<u8> {
+    let mut key = account_prefix(account_id);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key.extend_from_slice(file_id.as_bytes());
+    key
+}
+
+/// The feed position a feed key names, given the length of its account prefix.
+fn feed_position(key: &[u8], prefix_len: usize) -> io::Result<FeedPosition> {
+    let rest = &key[prefix_len..];
+    let (seq, file_id) = rest
+        .split_first_chunk::<8>()
+        .ok_or_else(|| io::Error::other("file index: a feed key without its sequence number"))?;
+    Ok(FeedPosition {
+        seq: u64::from_be_bytes(*seq),
+        file_id: String::from_utf8(file_id.to_vec()).map_err(io::Error::other)?,
+    })
+}
+
+fn decode(bytes: &[u8]) -> io::Result<StoredFile> {
+    serde_json::from_slice(bytes).map_err(io::Error::other)
+}
+
+fn encode(stored: &StoredFile) -> io::Result<Vec<u8>> {
+    serde_json::to_vec(stored).map_err(io::Error::other)
+}
+
+impl FileIndex {
+    /// The index in `dir` (created if need be), shared with the other stores of this process
+    /// that opened it.
+    pub fn open(dir: &Path) -> io::Result<Arc<FileIndex>> {
+        fs::create_dir_all(dir)?;
+        let dir = dir.canonicalize()?;
+        let mut open = OPEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(index) = open.get(&dir).and_then(Weak::upgrade) {
+            return Ok(index);
+        }
+        // Safety: the environment is opened once per process (the registry above), with
+        // LMDB's default, durable flags, on a local directory that only LMDB writes.
+        let env = unsafe {
+            EnvOpenOptions::new()
+                .read_txn_without_tls()
+                .map_size(MAP_SIZE)
+                .max_dbs(2)
+                .open(&dir)
+        }
+        .map_err(heed_error)?;
+        // Reader slots of processes that died (a killed `cargo lambda watch`) would otherwise
+        // keep old pages from being reused.
+        env.clear_stale_readers().map_err(heed_error)?;
+        let txn = env.write_txn().map_err(heed_error)?;
+        let (entries, feed) = env
+            .create_databases_and_commit(txn, |opener, txn| -> heed::Result<_> {
+                let entries = opener.create_database(txn, Some("entries"))?;
+                let feed = opener.create_database(txn, Some("feed"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((entries, feed)))
+            })
+            .map_err(heed_error)?
+            .unwrap_commit();
+        let index = Arc::new(FileIndex { env, entries, feed });
+        open.retain(|_, index| index.strong_count() > 0);
+        open.insert(dir, Arc::downgrade(&index));
+        Ok(index)
+    }
+
+    fn read(&self) -> io::Result<RoTxn<'_, WithoutTls>> {
+        self.env.read_txn().map_err(heed_error)
+    }
+
+    fn write(&self) -> io::Result<RwTxn<'_>> {
+        self.env.write_txn().map_err(heed_error)
+    }
+
+    fn get(&self, txn: &RoTxn<'_, WithoutTls>, key: &[u8]) -> io::Result<Option<StoredFile>> {
+        self.entries
+            .get(txn, key)
+            .map_err(heed_error)?
+            .map(decode)
+            .transpose()
+    }
+
+    /// Stores `stored` in place of the state whose feed number was `old_seq`, moving its
+    /// feed key.
+    fn replace(
+        &self,
+        txn: &mut RwTxn<'_>,
+        account_id: &str,
+        old_seq: Option<u64>,
+        stored: &StoredFile,
+    ) -> io::Result<()> {
+        let id = &stored.entry.id;
+        if let Some(seq) = old_seq {
+            self.feed
+                .delete(txn, &feed_key(account_id, seq, id))
+                .map_err(heed_error)?;
+        }
+        self.entries
+            .put(txn, &entry_key(account_id, id), &encode(stored)?)
+            .map_err(heed_error)?;
+        if let Some(seq) = stored.seq {
+            self.feed
+                .put(txn, &feed_key(account_id, seq, id), &())
+                .map_err(heed_error)?;
+        }
+        Ok(())
+    }
+
+    /// Stores a page of a listing, numbered from `first_seq`, in one transaction.
+    pub fn put(
+        &self,
+        account_id: &str,
+        files: &[FileEntry],
+        generation: u64,
+        first_seq: u64,
+        now: DateTime<Utc>,
+    ) -> io::Result<()> {
+        let mut txn = self.write()?;
+        for (seq, file) in (first_seq..).zip(files) {
+            let old = self.get(&txn, &entry_key(account_id, &file.id))?;
+            let known = old
+                .as_ref()
+                .filter(|_| file.deleted)
+                .map(|old| old.entry.clone());
+            let stored = StoredFile::stamped(file, known, generation, seq, now);
+            self.replace(&mut txn, account_id, old.and_then(|old| old.seq), &stored)?;
+        }
+        txn.commit().map_err(heed_error)
+    }
+
+    /// Reads up to `limit` entries after file id `after` and rewrites, in the same
+    /// transaction, those `mark` gives a new state for, numbered from `first_seq`: how many,
+    /// and the page's last file id when the page is full.
+    pub fn mark_page(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        first_seq: u64,
+        mark: impl Fn(StoredFile, u64, DateTime<Utc>) -> Option<StoredFile>,
+    ) -> io::Result<(u64, Option<String>)> {
+        let mut txn = self.write()?;
+        let page = self.page_in(&txn, account_id, after, limit)?;
+        let now = Utc::now();
+        let mut marked = 0;
+        for stored in page.items {
+            let old_seq = stored.seq;
+            if let Some(state) = mark(stored, first_seq + marked, now) {
+                self.replace(&mut txn, account_id, old_seq, &state)?;
+                marked += 1;
+            }
+        }
+        txn.commit().map_err(heed_error)?;
+        Ok((marked, page.next))
+    }
+
+    /// Up to `limit` entries after file id `after`, in file-id order.
+    pub fn page(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> io::Result<Page<StoredFile>> {
+        self.page_in(&self.read()?, account_id, after, limit)
+    }
+
+    fn page_in(
+        &self,
+        txn: &RoTxn<'_, WithoutTls>,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> io::Result<Page<StoredFile>> {
+        let prefix = account_prefix(account_id);
+        let start = after.map(|after| entry_key(account_id, after));
+        let lower = match &start {
+            Some(start) => Bound::Excluded(start.as_slice()),
+            None => Bound::Included(prefix.as_slice()),
+        };
+        let mut items = Vec::new();
+        for item in self
+            .entries
+            .range(txn, &(lower, Bound::Unbounded))
+            .map_err(heed_error)?
+        {
+            let (key, value) = item.map_err(heed_error)?;
+            if !key.starts_with(&prefix) || items.len() == limit {
+                break;
+            }
+            items.push(decode(value)?);
+        }
+        let next = (items.len() == limit)
+            .then(|| {
+                items
+                    .last()
+                    .map(|stored: &StoredFile| stored.entry.id.clone())
+            })
+            .flatten();
+        Ok(Page { items, next })
+    }
+
+    /// The account's highest feed sequence number, 0 when it has none.
+    pub fn last_seq(&self, account_id: &str) -> io::Result<u64> {
+        let txn = self.read()?;
+        let prefix = account_prefix(account_id);
+        let last = self
+            .feed
+            .rev_prefix_iter(&txn, &prefix)
+            .map_err(heed_error)?
+            .next()
+            .transpose()
+            .map_err(heed_error)?;
+        match last {
+            Some((key, ())) => Ok(feed_position(key, prefix.len())?.seq),
+            None => Ok(0),
+        }
+    }
+
+    /// Up to `limit` feed entries after `after` and at most at `watermark`, in position
+    /// order, and whether more such entries follow.
+    pub fn changes(
+        &self,
+        account_id: &str,
+        after: Option<&FeedPosition>,
+        watermark: u64,
+        limit: usize,
+    ) -> io::Result<(Vec<(u64, FileEntry)>, bool)> {
+        let txn = self.read()?;
+        let prefix = account_prefix(account_id);
+        let start = after.map(|after| feed_key(account_id, after.seq, &after.file_id));
+        let lower = match &start {
+            Some(start) => Bound::Excluded(start.as_slice()),
+            None => Bound::Included(prefix.as_slice()),
+        };
+        let mut entries = Vec::new();
+        for item in self
+            .feed
+            .range(&txn, &(lower, Bound::Unbounded))
+            .map_err(heed_error)?
+        {
+            let (key, ()) = item.map_err(heed_error)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let position = feed_position(key, prefix.len())?;
+            if position.seq > watermark {
+                break;
+            }
+            if entries.len() == limit {
+                return Ok((entries, true));
+            }
+            let stored = self.get(&txn, &entry_key(account_id, &position.file_id))?;
+            if let Some(stored) = stored.filter(|stored| stored.seq == Some(position.seq)) {
+                entries.push((position.seq, stored.entry));
+            }
+        }
+        Ok((entries, false))
+    }
+
+    /// Removes the account's entries and feed, in one transaction.
+    pub fn purge(&self, account_id: &str) -> io::Result<()> {
+        let prefix = account_prefix(account_id);
+        let mut txn = self.write()?;
+        let mut entries = self
+            .entries
+            .prefix_iter_mut(&mut txn, &prefix)
+            .map_err(heed_error)?;
+        while entries.next().transpose().map_err(heed_error)?.is_some() {
+            // Safety: nothing borrowed from the deleted entry is kept.
+            unsafe { entries.del_current() }.map_err(heed_error)?;
+        }
+        drop(entries);
+        let mut feed = self
+            .feed
+            .prefix_iter_mut(&mut txn, &prefix)
+            .map_err(heed_error)?;
+        while feed.next().transpose().map_err(heed_error)?.is_some() {
+            // Safety: as above.
+            unsafe { feed.del_current() }.map_err(heed_error)?;
+        }
+        drop(feed);
+        txn.commit().map_err(heed_error)
+    }
+
+    /// Brings in the index of an earlier version of the store, one JSON file per entry
+    /// under `files/<hex account id>/`, then removes those files. Entries the index already
+    /// holds are kept: a crash between the commit and the removal imports the same files
+    /// again, and by then a sync may have stored newer states.
+    pub fn import_json_layout(&self, files_dir: &Path) -> io::Result<()> {
+        if !files_dir.exists() {
+            return Ok(());
+        }
+        for account_dir in fs::read_dir(files_dir)? {
+            let account_dir = account_dir?.path();
+            let name = account_dir
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // `.deleted-*`: a purge that a crash interrupted.
+            let account_id = hex::decode(&name)
+                .ok()
+                .and_then(|id| String::from_utf8(id).ok());
+            if let (Some(account_id), false) = (account_id, name.starts_with('.')) {
+                let mut txn = self.write()?;
+                for file in fs::read_dir(&account_dir)? {
+                    let path = file?.path();
+                    if path.extension().is_none_or(|ext| ext != "json") {
+                        continue; // a `.tmp-*` file a crash left
+                    }
+                    let stored = decode(&fs::read(&path)?)?;
+                    let key = entry_key(&account_id, &stored.entry.id);
+                    if self.entries.get(&txn, &key).map_err(heed_error)?.is_none() {
+                        self.replace(&mut txn, &account_id, None, &stored)?;
+                    }
+                }
+                txn.commit().map_err(heed_error)?;
+            }
+            fs::remove_dir_all(&account_dir)?;
+        }
+        fs::remove_dir(files_dir)
+    }
+}
