@@ -157,7 +157,10 @@ fn section_coldstart(md: &mut String, results: Option<&coldstart::Results>) {
          stripped) started {} times as Lambda starts it: a stand-in of the Lambda Runtime API on \
          127.0.0.1 hands out one event (`events/`), the `AWS_LAMBDA_*` variables are set, and the hub \
          runs in `aws` mode against moto, so it reads its configuration and builds its DynamoDB, KMS \
-         and SQS clients. **Native {} binaries**: arm64 cannot run on this machine, and a process on \
+         and SQS clients; `provider-webhooks` answers Dropbox's challenge (Dropbox configured, as \
+         the template does) and `app-webhooks` signs and delivers one event to a webhook receiver \
+         on 127.0.0.1; an answer with an HTTP error or a failed batch item counts as a failed run. \
+         **Native {} binaries**: arm64 cannot run on this machine, and a process on \
          a local VM is not a Firecracker micro-VM, so compare ratios, not absolute values. \
          *Init* is spawn to the first `next` poll; *first answer* is spawn to the first response \
          (the handler's calls to moto included); *peak RSS* is `VmHWM` read right after the first \
