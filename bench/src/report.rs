@@ -19,6 +19,9 @@ const DEPLOY_NO_CHANGES: f64 = 10.6;
 const DEPLOY_TEN_CHANGES: f64 = 18.7;
 /// The issue's target for a first sync on moto against the raw `BatchWriteItem` loop.
 const WORKER_RAW_TARGET: f64 = 1.2;
+/// Write units of an incremental sync with 10 changes measured on 2026-11-24, before the
+/// change feed existed: the reference for the feed's cost.
+const PRE_FEED_TEN_CHANGES_WRU: f64 = 12.0;
 /// API Gateway's HTTP API gives up on an integration after this long.
 const API_GATEWAY_LIMIT_SECONDS: f64 = 29.0;
 
@@ -415,8 +418,17 @@ fn section_cost(md: &mut String, results: Option<&cost::Results>) {
     row(md, "DynamoDB write units (est.)", &|s| {
         format!("{:.2}", s.per_sync.write_units)
     });
+    row(md, "of which file items (table)", &|s| {
+        format!("{:.2}", s.per_sync.file_write_units)
+    });
     row(md, "of which the feed's `by-seq` index", &|s| {
         format!("{:.2}", s.per_sync.feed_index_write_units)
+    });
+    row(md, "of which lease / account writes", &|s| {
+        format!("{:.2}", s.per_sync.account_write_units)
+    });
+    row(md, "of which other items", &|s| {
+        format!("{:.2}", other_write_units(&s.per_sync))
     });
     row(md, "DynamoDB read units (est.)", &|s| {
         format!("{:.2}", s.per_sync.read_units)
@@ -464,6 +476,14 @@ fn section_cost(md: &mut String, results: Option<&cost::Results>) {
          idle polling of the event source mapping, the KMS key, alarms and storage (fixed monthly \
          costs, listed in docs/DEPLOY.md).\n"
     );
+}
+
+/// The write units of neither file items, the feed's index nor accounts (claims, marks...).
+fn other_write_units(counts: &crate::proxy::Counts) -> f64 {
+    counts.write_units
+        - counts.file_write_units
+        - counts.feed_index_write_units
+        - counts.account_write_units
 }
 
 fn section_sizes(md: &mut String, results: Option<&sizes::Results>) {
@@ -843,27 +863,32 @@ fn observe_cost(md: &mut String, r: &cost::Results) {
         .iter()
         .find(|s| s.per_sync.feed_index_write_units > 0.0)
     {
-        let feed = changed.per_sync.feed_index_write_units;
+        let c = &changed.per_sync;
         let _ = writeln!(
             md,
-            "- **The change feed's price** ({}): {:.0} WRU per sync, of which {feed:.0} in the \
-             `by-seq` index (each changed entry takes a new `seq`, so DynamoDB deletes its old \
-             index entry and puts the new one: 2 WRU for an entry under 1 KB) and {:.0} account \
-             write(s) instead of one (the lease is taken before the entries are numbered). The \
-             run of 2026-11-24, before the feed, measured 12 WRU for the same sync. The floor \
-             for a feed in key order with in-place entries: a projection of the keys only costs \
-             the same units for entries under 1 KB, and numbering entries apart from them would \
-             need a read of each entry per page. A sync that finds nothing new takes no lease \
-             and writes the account once, as before the feed.",
+            "- **The change feed's price** ({}): {:.1} WRU per sync against {PRE_FEED_TEN_CHANGES_WRU:.0} \
+             before the feed (the run of 2026-11-24), {:+.1} WRU ({:.2}x). Split: {:.1} for the file \
+             items in the table, {:.1} in the `by-seq` index (each changed entry takes a new `seq`, \
+             so DynamoDB deletes its old index entry and puts the new one: 2 WRU for an entry \
+             under 1 KB), {:.1} for the account (the lease is taken before the entries are \
+             numbered and given back with the last page's cursor and the outcome: {:.0} account \
+             `PutItem`s), {:.1} other. The floor for a feed in key order with in-place entries: a \
+             projection of the keys only costs the same units for entries under 1 KB, and \
+             numbering entries apart from them would need a read of each entry per page. A sync \
+             that finds nothing new takes no lease and writes the account once, as before the feed.",
             changed.name,
-            changed.per_sync.write_units,
-            changed
-                .per_sync
-                .requests
+            c.write_units,
+            c.write_units - PRE_FEED_TEN_CHANGES_WRU,
+            c.write_units / PRE_FEED_TEN_CHANGES_WRU,
+            c.file_write_units,
+            c.feed_index_write_units,
+            c.account_write_units,
+            c.requests
                 .get("DynamoDB.PutItem")
                 .copied()
                 .unwrap_or(0.0)
                 .round(),
+            other_write_units(c),
         );
     }
     if let Some(refresh) = r.scenarios.iter().find(|s| s.name.contains("refresh")) {
