@@ -21,16 +21,23 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use hub_testkit::webhook_receiver::WebhookReceiver;
+
 use crate::moto::{self, Resources};
 use crate::support::{self, note, Result, Summary};
 
 /// Each function and the sample event of `events/` it answers on its first invocation.
-pub const FUNCTIONS: [(&str, &str); 4] = [
+pub const FUNCTIONS: [(&str, &str); 6] = [
     ("auth", "auth-login.json"),
     ("users", "config.json"),
     ("sync-fanout", "sync-schedule.json"),
     ("sync-worker", "sync-worker-batch.json"),
+    ("provider-webhooks", "provider-webhooks-challenge.json"),
+    ("app-webhooks", "app-webhooks-batch.json"),
 ];
+
+/// The Standard Webhooks secret `app-webhooks` signs with (any valid one does).
+const WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 /// Published figures for a hello-world Rust function on arm64 (provided.al2023) in
 /// maxday's lambda-perf: about 14 ms of init and 15 MB of memory.
@@ -74,6 +81,8 @@ pub async fn run(options: Options) -> Result<Results> {
     let endpoint = moto::endpoint()?;
     let sdk = moto::sdk_config(&endpoint).await;
     let resources = Resources::create(&sdk, "bench-cold").await?;
+    // `app-webhooks` delivers its sample event here; it stops at cold start without a URL.
+    let receiver = WebhookReceiver::start(WEBHOOK_SECRET).await;
     let loadavg_before = support::loadavg();
     let mut setups = Vec::new();
     for (function, event_file) in FUNCTIONS {
@@ -92,7 +101,7 @@ pub async fn run(options: Options) -> Result<Results> {
             binary,
             binary_bytes,
             event: std::fs::read(options.events_dir.join(event_file))?,
-            env: lambda_env(function, &resources, &endpoint),
+            env: lambda_env(function, &resources, &endpoint, &receiver.url()),
             log: options.log_dir.join(format!("coldstart-{function}.log")),
             samples: Vec::new(),
             failed_runs: 0,
@@ -125,9 +134,34 @@ pub async fn run(options: Options) -> Result<Results> {
     })
 }
 
-/// What Lambda sets for a `provided.al2023` function, plus the hub's own variables.
-fn lambda_env(function: &str, resources: &Resources, endpoint: &str) -> Vec<(String, String)> {
+/// What Lambda sets for a `provided.al2023` function, plus the hub's own variables and
+/// those only one function needs (as the template sets them: Dropbox for the providers'
+/// webhooks, the webhook URL and the events queue for the delivery).
+fn lambda_env(
+    function: &str,
+    resources: &Resources,
+    endpoint: &str,
+    webhook_url: &str,
+) -> Vec<(String, String)> {
     let mut env = resources.hub_env(endpoint);
+    let own: Vec<(&str, &str)> = match function {
+        // The sample event is Dropbox's challenge, which only a configured Dropbox answers.
+        "provider-webhooks" => vec![
+            ("DROPBOX_CLIENT_ID", hub_testkit::DROPBOX_CLIENT_ID),
+            ("DROPBOX_CLIENT_SECRET", hub_testkit::DROPBOX_CLIENT_SECRET),
+            ("HUB_PUSH", "on"),
+        ],
+        // The receiver is plain http on 127.0.0.1; the events queue is the benchmark's queue
+        // (the delivery only touches it when an event fails).
+        "app-webhooks" => vec![
+            ("HUB_WEBHOOK_URL", webhook_url),
+            ("HUB_WEBHOOK_ALLOW_HTTP", "true"),
+            ("HUB_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("EVENTS_QUEUE_URL", &resources.queue_url),
+        ],
+        _ => Vec::new(),
+    };
+    env.extend(own.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let lambda = [
         ("AWS_LAMBDA_FUNCTION_NAME", function.to_string()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
@@ -253,12 +287,31 @@ async fn cold_start(
     else {
         return Err("the runtime answered without polling".into());
     };
+    refused(&answer)?;
     Ok(Sample {
         init_ms: support::ms(next_at - spawned),
         first_answer_ms: support::ms(answered_at - spawned),
         peak_rss_kib,
         answer,
     })
+}
+
+/// An answer that says the event was not handled (an HTTP error, or an SQS batch with failed
+/// items) fails the run: a cold start that ends in an error path measures the wrong thing.
+fn refused(answer: &str) -> Result<()> {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(answer) else {
+        return Ok(());
+    };
+    if let Some(status) = json["statusCode"].as_u64().filter(|s| *s >= 400) {
+        return Err(format!("the function answered HTTP {status}: {answer}").into());
+    }
+    if json["batchItemFailures"]
+        .as_array()
+        .is_some_and(|failed| !failed.is_empty())
+    {
+        return Err(format!("the function failed items of its batch: {answer}").into());
+    }
+    Ok(())
 }
 
 /// A stand-in of the Lambda Runtime API that hands out one event and records when the

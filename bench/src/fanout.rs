@@ -1,5 +1,7 @@
 //! Fan-out at scale: N accounts in the store, then `fanout::start` as `POST /sync` calls it,
-//! then every continuation it leaves on the queue, until one job per account is queued.
+//! then every continuation it leaves on the queue, until one job per account is queued; then
+//! the same accounts again through the scheduled path (the EventBridge event), with the
+//! deadline `functions/sync-fanout` derives from its real 29 s timeout.
 //!
 //! The continuations are taken from the queue the way the worker gets them: a consumer
 //! receives everything the hub queued (on moto's SQS by `ReceiveMessage`, locally through a
@@ -19,7 +21,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use axum::body::Bytes;
@@ -28,7 +30,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use futures::{StreamExt, TryStreamExt};
 use hub::config::Env;
-use hub::fanout::{self, SyncRequest};
+use hub::deadline::Deadline;
+use hub::fanout::{self, SyncRequest, Trigger};
 use hub::model::{Account, FanOutPosition, QueueMessage, SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::Hub;
@@ -65,10 +68,14 @@ pub struct Results {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Run {
     pub backend: String,
+    /// `POST /sync` or `schedule`.
+    #[serde(default)]
+    pub path: String,
     pub accounts: usize,
     pub seed_seconds: f64,
     pub seed_method: String,
-    /// `fanout::start` with `SyncReason::Manual`: what `POST /sync` waits for.
+    /// The first invocation, `fanout::start`: with `SyncReason::Manual` what `POST /sync`
+    /// waits for; on the scheduled path the scheduled invocation.
     pub answer_seconds: f64,
     pub jobs_in_answer: usize,
     pub continuations: usize,
@@ -82,16 +89,77 @@ pub struct Run {
     /// The same number of messages sent by a tight `SendMessageBatch` loop (10 per call,
     /// the same chunks in flight, the same consumer); AWS only.
     pub raw_send_seconds: Option<f64>,
+    /// The first invocation's Lambda deadline (the function's timeout) and the budget the
+    /// hub gives itself in it (less the reserve, and `POST /sync`'s short budget).
+    #[serde(default)]
+    pub first_deadline_seconds: f64,
+    #[serde(default)]
+    pub first_budget_seconds: f64,
+    /// The same for each continuation, run by the worker.
+    #[serde(default)]
+    pub continuation_deadline_seconds: f64,
+    #[serde(default)]
+    pub continuation_budget_seconds: f64,
+    /// The longest continuation (`fan_out` as the worker runs it); 0 without continuations.
+    #[serde(default)]
+    pub longest_continuation_seconds: f64,
+}
+
+/// How the first invocation of a fan-out is triggered.
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    /// `POST /sync`: a budget of `HTTP_BUDGET`, inside the function's deadline.
+    Http,
+    /// The EventBridge schedule: the function's deadline less the reserve.
+    Schedule,
+}
+
+impl Path {
+    const BOTH: [Path; 2] = [Path::Http, Path::Schedule];
+
+    fn name(self) -> &'static str {
+        match self {
+            Path::Http => "POST /sync",
+            Path::Schedule => "schedule",
+        }
+    }
+
+    /// The trigger `functions/sync-fanout` builds for an invocation that starts now: Lambda's
+    /// deadline is its 29 s timeout from now, and the handler keeps `RESERVE` back, as
+    /// `main` does with the context's deadline.
+    fn trigger(self) -> Trigger {
+        let lambda_deadline = SystemTime::now() + fanout::FUNCTION_TIMEOUT;
+        let deadline =
+            Deadline::of_lambda(lambda_deadline, fanout::FUNCTION_TIMEOUT).less(fanout::RESERVE);
+        match self {
+            Path::Http => Trigger::new(SyncReason::Manual, deadline, None),
+            // EventBridge's event id names the chain.
+            Path::Schedule => Trigger::new(
+                SyncReason::Schedule,
+                deadline,
+                Some(&uuid::Uuid::new_v4().to_string()),
+            ),
+        }
+    }
+
+    /// The budget `fanout::start` gives itself in that deadline.
+    fn budget(self) -> Duration {
+        let deadline = fanout::FUNCTION_TIMEOUT - fanout::RESERVE;
+        match self {
+            Path::Http => deadline.min(fanout::HTTP_BUDGET),
+            Path::Schedule => deadline,
+        }
+    }
 }
 
 pub async fn run(options: Options) -> Result<Results> {
     let loadavg_before = support::loadavg();
     let mut runs = Vec::new();
     if options.aws_accounts > 0 {
-        runs.push(aws_run(options.aws_accounts).await?);
+        runs.extend(aws_runs(options.aws_accounts).await?);
     }
     for &n in &options.local_accounts {
-        runs.push(local_run(n).await?);
+        runs.extend(local_runs(n).await?);
     }
     Ok(Results {
         loadavg_before,
@@ -112,7 +180,8 @@ async fn seeded_accounts(hub: &Hub, n: usize) -> Result<Vec<Account>> {
         .collect())
 }
 
-async fn aws_run(n: usize) -> Result<Run> {
+/// Both paths over the same seeded accounts, and the raw loop once.
+async fn aws_runs(n: usize) -> Result<Vec<Run>> {
     let endpoint = moto::endpoint()?;
     let sdk = moto::sdk_config(&endpoint).await;
     let resources = Resources::create(&sdk, "bench-fanout").await?;
@@ -131,12 +200,23 @@ async fn aws_run(n: usize) -> Result<Run> {
     drop(accounts);
 
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let (continuations, arrivals) = mpsc::unbounded_channel();
+    let (continuations, mut arrivals) = mpsc::unbounded_channel();
     let consumer = SqsConsumer::start(&sqs, &resources.queue_url, Some(continuations));
-    note("fanout", format!("aws: fan-out of {n} accounts"));
-    let timings = drive(&hub, n, arrivals, consumer.jobs.clone()).await;
+    let mut timings = Vec::new();
+    for path in Path::BOTH {
+        note(
+            "fanout",
+            format!("aws: fan-out of {n} accounts ({})", path.name()),
+        );
+        match drive(&hub, n, path, &mut arrivals, &consumer.jobs).await {
+            Ok(run) => timings.push(run),
+            Err(e) => {
+                consumer.stop().await;
+                return Err(e);
+            }
+        }
+    }
     consumer.stop().await;
-    let timings = timings?;
 
     note(
         "fanout",
@@ -144,17 +224,20 @@ async fn aws_run(n: usize) -> Result<Run> {
     );
     let raw_send_seconds = raw_send(&sdk, n).await?;
 
-    Ok(Run {
-        backend: "aws (moto)".into(),
-        accounts: n,
-        seed_seconds,
-        seed_method: "BatchWriteItem of account items, 25 per call, 8 calls in flight".into(),
-        raw_send_seconds: Some(raw_send_seconds),
-        ..timings.into_run()
-    })
+    Ok(timings
+        .into_iter()
+        .map(|timings| Run {
+            backend: "aws (moto)".into(),
+            seed_seconds,
+            seed_method: "BatchWriteItem of account items, 25 per call, 8 calls in flight".into(),
+            raw_send_seconds: Some(raw_send_seconds),
+            ..timings.into_run()
+        })
+        .collect())
 }
 
-async fn local_run(n: usize) -> Result<Run> {
+/// Both paths over the same seeded accounts.
+async fn local_runs(n: usize) -> Result<Vec<Run>> {
     let dir = tempfile::tempdir()?;
     let invoke = InvokeStandIn::start().await?;
     let mut env = moto::base_env();
@@ -180,20 +263,28 @@ async fn local_run(n: usize) -> Result<Run> {
     .await??;
     let seed_seconds = seeding.elapsed().as_secs_f64();
 
-    note("fanout", format!("local: fan-out of {n} accounts"));
-    let arrivals = invoke.take_continuations();
-    let timings = drive(&hub, n, arrivals, invoke.jobs.clone()).await?;
-    Ok(Run {
-        backend: "local".into(),
-        accounts: n,
-        seed_seconds,
-        seed_method: "account files written directly in the local store's layout, no fsync".into(),
-        raw_send_seconds: None,
-        ..timings.into_run()
-    })
+    let mut arrivals = invoke.take_continuations();
+    let mut runs = Vec::new();
+    for path in Path::BOTH {
+        note(
+            "fanout",
+            format!("local: fan-out of {n} accounts ({})", path.name()),
+        );
+        let timings = drive(&hub, n, path, &mut arrivals, &invoke.jobs).await?;
+        runs.push(Run {
+            backend: "local".into(),
+            seed_seconds,
+            seed_method: "account files written directly in the local store's layout, no fsync"
+                .into(),
+            raw_send_seconds: None,
+            ..timings.into_run()
+        });
+    }
+    Ok(runs)
 }
 
 struct Timings {
+    path: Path,
     accounts: usize,
     answer: Duration,
     jobs_in_answer: usize,
@@ -202,12 +293,14 @@ struct Timings {
     continuation_wait: Duration,
     all_delivered: Duration,
     jobs_delivered: usize,
+    longest_continuation: Duration,
 }
 
 impl Timings {
     fn into_run(self) -> Run {
         Run {
             backend: String::new(),
+            path: self.path.name().to_string(),
             accounts: self.accounts,
             seed_seconds: 0.0,
             seed_method: String::new(),
@@ -219,30 +312,36 @@ impl Timings {
             all_delivered_seconds: self.all_delivered.as_secs_f64(),
             jobs_delivered: self.jobs_delivered,
             raw_send_seconds: None,
+            first_deadline_seconds: fanout::FUNCTION_TIMEOUT.as_secs_f64(),
+            first_budget_seconds: self.path.budget().as_secs_f64(),
+            continuation_deadline_seconds: hub::queue::local::WORKER_TIMEOUT.as_secs_f64(),
+            continuation_budget_seconds: (hub::queue::local::WORKER_TIMEOUT - hub::worker::RESERVE)
+                .as_secs_f64(),
+            longest_continuation_seconds: self.longest_continuation.as_secs_f64(),
         }
     }
 }
 
-/// `POST /sync`'s fan-out, then each continuation as it comes back from the queue, until
-/// one job per account is queued and delivered.
+/// The fan-out's first invocation on `path`, then each continuation as it comes back from
+/// the queue, run with the worker's deadline as `worker::handle_batch` runs it, until one
+/// job per account is queued and delivered.
 async fn drive(
     hub: &Hub,
     accounts: usize,
-    mut continuations: mpsc::UnboundedReceiver<FanOutPosition>,
-    delivered: Arc<Tally>,
+    path: Path,
+    continuations: &mut mpsc::UnboundedReceiver<FanOutPosition>,
+    delivered: &Tally,
 ) -> Result<Timings> {
+    delivered.clear();
+    let trigger = path.trigger();
+    let chain = trigger.chain.clone();
     let start = Instant::now();
-    let answer = fanout::start(
-        hub,
-        SyncRequest::default(),
-        fanout::Trigger::new(SyncReason::Manual, hub::worker::fresh_invocation(), None),
-    )
-    .await?;
+    let answer = fanout::start(hub, SyncRequest::default(), trigger).await?;
     let answered = start.elapsed();
     note(
         "fanout",
         format!(
-            "  202 after {:.2} s with {} jobs queued",
+            "  first invocation ended after {:.2} s with {} jobs queued",
             answered.as_secs_f64(),
             answer.jobs_enqueued
         ),
@@ -250,6 +349,7 @@ async fn drive(
     let mut queued = answer.jobs_enqueued;
     let mut count = 0;
     let mut waited = Duration::ZERO;
+    let mut longest = Duration::ZERO;
     while queued < accounts {
         let waiting = Instant::now();
         let position = tokio::time::timeout(PATIENCE, continuations.recv())
@@ -257,8 +357,15 @@ async fn drive(
             .map_err(|_| format!("{queued} of {accounts} jobs queued and no continuation came"))?
             .ok_or("the consumer stopped")?;
         waited += waiting.elapsed();
+        // A continuation left over from the other path's fan-out (one that had nothing
+        // left to queue) is not part of this one.
+        if position.chain != chain {
+            continue;
+        }
         count += 1;
+        let invoked = Instant::now();
         queued += fanout::fan_out(hub, position, hub::worker::fresh_invocation()).await?;
+        longest = longest.max(invoked.elapsed());
         note(
             "fanout",
             format!(
@@ -273,6 +380,7 @@ async fn drive(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(Timings {
+        path,
         accounts,
         answer: answered,
         jobs_in_answer: answer.jobs_enqueued,
@@ -281,6 +389,7 @@ async fn drive(
         continuation_wait: waited,
         all_delivered: start.elapsed(),
         jobs_delivered: delivered.count(),
+        longest_continuation: longest,
     })
 }
 
@@ -294,6 +403,11 @@ struct Tally {
 impl Tally {
     fn record(&self, account_id: String) {
         self.accounts.lock().expect("tally lock").insert(account_id);
+    }
+
+    /// Forgets every account, for the next fan-out over the same accounts.
+    fn clear(&self) {
+        self.accounts.lock().expect("tally lock").clear();
     }
 
     fn count(&self) -> usize {

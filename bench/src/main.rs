@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! hub-bench coldstart [--bin-dir target/release] [--events events] [--runs 10]
-//! hub-bench fanout    [--aws-accounts 5000] [--local-accounts 10000,100000]
+//! hub-bench fanout    [--aws-accounts 10000] [--local-accounts 10000,100000]
 //! hub-bench worker    [--sizes 10000,50000,100000] [--aws-sizes 10000,100000] [--changes 10]
 //! hub-bench cost      [--fanout-accounts 1000] [--batch 10] [--drive-files 100] [--changes 10]
 //! hub-bench sizes
@@ -118,7 +118,7 @@ async fn dispatch() -> Result<()> {
         }
         "fanout" => {
             let options = fanout::Options {
-                aws_accounts: args.number("aws-accounts", 5_000)?,
+                aws_accounts: args.number("aws-accounts", 10_000)?,
                 local_accounts: args.numbers("local-accounts", &[10_000, 100_000])?,
             };
             write_results(&results, "fanout", &fanout::run(options).await?)

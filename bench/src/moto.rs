@@ -143,12 +143,25 @@ pub async fn seed_accounts(
     table: &str,
     accounts: &[Account],
 ) -> Result<()> {
-    let requests = accounts
+    let items = accounts
         .iter()
-        .map(|account| {
-            let put = PutRequest::builder()
-                .set_item(Some(account_item(account)?))
-                .build()?;
+        .map(account_item)
+        .collect::<Result<Vec<_>>>()?;
+    write_items(client, table, items, 8).await
+}
+
+/// Writes items with `BatchWriteItem`, 25 per call (the API's limit), `in_flight` calls at
+/// a time, re-sending what a call leaves unprocessed.
+pub async fn write_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: Vec<HashMap<String, AttributeValue>>,
+    in_flight: usize,
+) -> Result<()> {
+    let requests = items
+        .into_iter()
+        .map(|item| {
+            let put = PutRequest::builder().set_item(Some(item)).build()?;
             Ok(WriteRequest::builder().put_request(put).build())
         })
         .collect::<Result<Vec<_>>>()?;
@@ -169,7 +182,7 @@ pub async fn seed_accounts(
             }
             Ok::<(), crate::support::BoxError>(())
         })
-        .buffer_unordered(8)
+        .buffer_unordered(in_flight)
         .try_collect::<()>()
         .await
 }

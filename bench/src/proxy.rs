@@ -27,6 +27,13 @@ pub struct Counts {
     /// The part of `write_units` spent on the change feed's `by-seq` index.
     #[serde(default)]
     pub feed_index_write_units: f64,
+    /// The part of `write_units` spent on file items (`FILE#` sort keys) in the table.
+    #[serde(default)]
+    pub file_write_units: f64,
+    /// The part of `write_units` spent on account items (`ACCOUNT` sort key) and their
+    /// `by-provider` index: the lease, the cursor and the outcome are fields of the account.
+    #[serde(default)]
+    pub account_write_units: f64,
     pub read_units: f64,
     /// The largest account item written: what each account write pays for, twice.
     pub largest_item_bytes: usize,
@@ -39,6 +46,8 @@ impl Counts {
         }
         self.write_units += other.write_units * factor;
         self.feed_index_write_units += other.feed_index_write_units * factor;
+        self.file_write_units += other.file_write_units * factor;
+        self.account_write_units += other.account_write_units * factor;
         self.read_units += other.read_units * factor;
         self.largest_item_bytes = self.largest_item_bytes.max(other.largest_item_bytes);
     }
@@ -147,6 +156,11 @@ async fn relay(shared: &Shared, request: Request) -> Result<Response> {
         } else {
             (0.0, 0.0)
         };
+        let split = if dynamo {
+            write_units_by_item(&operation, &body)
+        } else {
+            WriteSplit::default()
+        };
         let largest = if dynamo {
             largest_account_item(&body)
         } else {
@@ -157,6 +171,8 @@ async fn relay(shared: &Shared, request: Request) -> Result<Response> {
         counts.write_units += writes;
         if dynamo {
             counts.feed_index_write_units += feed_writes;
+            counts.file_write_units += split.files;
+            counts.account_write_units += split.accounts + index_writes;
         }
         counts.read_units += reads;
         counts.largest_item_bytes = counts.largest_item_bytes.max(largest);
@@ -281,6 +297,68 @@ pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64,
         }
         _ => (0.0, 0.0),
     }
+}
+
+/// The table's write units of one write call, split by the kind of item written (the
+/// indexes are counted apart).
+#[derive(Debug, Default, PartialEq)]
+pub struct WriteSplit {
+    pub files: f64,
+    pub accounts: f64,
+    pub other: f64,
+}
+
+/// [`capacity_units`]'s write units of a call, by the sort key of each item it writes or
+/// deletes: `FILE#…` (file entries), `ACCOUNT` (the account, with its lease, cursor and
+/// outcome), anything else (claims, sessions, push marks...).
+pub fn write_units_by_item(operation: &str, request: &[u8]) -> WriteSplit {
+    let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    let mut split = WriteSplit::default();
+    // Each entry: the item or key it writes, and the units capacity_units charges for it.
+    let mut add = |target: &Value, units: f64| {
+        let sk = target["sk"]["S"].as_str().unwrap_or_default();
+        let kind = if sk.starts_with("FILE#") {
+            &mut split.files
+        } else if sk == "ACCOUNT" {
+            &mut split.accounts
+        } else {
+            &mut split.other
+        };
+        *kind += units;
+    };
+    let put_units = |item: &Value| {
+        item.as_object().map_or(0.0, |item| {
+            (item_size(item) as f64 / 1024.0).ceil().max(1.0)
+        })
+    };
+    match operation.trim_start_matches("DynamoDB.") {
+        "PutItem" => add(&request["Item"], put_units(&request["Item"])),
+        "DeleteItem" | "UpdateItem" => add(&request["Key"], 1.0),
+        "BatchWriteItem" => {
+            for entry in per_table_entries(&request["RequestItems"]) {
+                match entry.get("PutRequest") {
+                    Some(put) => add(&put["Item"], put_units(&put["Item"])),
+                    None => add(&entry["DeleteRequest"]["Key"], 1.0),
+                }
+            }
+        }
+        "TransactWriteItems" => {
+            for entry in request["TransactItems"].as_array().into_iter().flatten() {
+                match entry.get("Put") {
+                    Some(put) => add(&put["Item"], 2.0 * put_units(&put["Item"])),
+                    None => {
+                        let key = ["Update", "Delete", "ConditionCheck"]
+                            .iter()
+                            .find_map(|kind| entry.get(*kind))
+                            .map_or(&Value::Null, |op| &op["Key"]);
+                        add(key, 2.0);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    split
 }
 
 /// The `by-provider` index's write units for the account items a write request puts: the
@@ -501,6 +579,26 @@ mod tests {
             b"{}",
         );
         assert_eq!(writes, 1.0);
+    }
+
+    #[test]
+    fn write_units_are_split_by_the_kind_of_item() {
+        let key = |sk: &str| json!({"pk": {"S": "ACCOUNT#a"}, "sk": {"S": sk}});
+        let batch = json!({"RequestItems": {"t": [
+            {"PutRequest": {"Item": key("FILE#1")}},
+            {"DeleteRequest": {"Key": key("FILE#2")}},
+        ]}});
+        let split = write_units_by_item("DynamoDB.BatchWriteItem", batch.to_string().as_bytes());
+        assert_eq!(split.files, 2.0);
+        let update = json!({"Key": key("ACCOUNT")});
+        let split = write_units_by_item("DynamoDB.UpdateItem", update.to_string().as_bytes());
+        assert_eq!(split.accounts, 1.0);
+        let transact = json!({"TransactItems": [{"Put": {"Item": key("ACCOUNT")}}, {"Delete": {"Key": key("CLAIM#x")}}]});
+        let split = write_units_by_item(
+            "DynamoDB.TransactWriteItems",
+            transact.to_string().as_bytes(),
+        );
+        assert_eq!((split.accounts, split.other), (2.0, 2.0));
     }
 
     #[test]

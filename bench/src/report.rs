@@ -17,6 +17,11 @@ pub struct Options {
 /// The estimates of docs/DEPLOY.md (dollars per million account-syncs), to compare with.
 const DEPLOY_NO_CHANGES: f64 = 10.6;
 const DEPLOY_TEN_CHANGES: f64 = 18.7;
+/// The issue's target for a first sync on moto against the raw `BatchWriteItem` loop.
+const WORKER_RAW_TARGET: f64 = 1.2;
+/// Write units of an incremental sync with 10 changes measured on 2026-11-24, before the
+/// change feed existed: the reference for the feed's cost.
+const PRE_FEED_TEN_CHANGES_WRU: f64 = 12.0;
 /// API Gateway's HTTP API gives up on an integration after this long.
 const API_GATEWAY_LIMIT_SECONDS: f64 = 29.0;
 
@@ -157,7 +162,10 @@ fn section_coldstart(md: &mut String, results: Option<&coldstart::Results>) {
          stripped) started {} times as Lambda starts it: a stand-in of the Lambda Runtime API on \
          127.0.0.1 hands out one event (`events/`), the `AWS_LAMBDA_*` variables are set, and the hub \
          runs in `aws` mode against moto, so it reads its configuration and builds its DynamoDB, KMS \
-         and SQS clients. **Native {} binaries**: arm64 cannot run on this machine, and a process on \
+         and SQS clients; `provider-webhooks` answers Dropbox's challenge (Dropbox configured, as \
+         the template does) and `app-webhooks` signs and delivers one event to a webhook receiver \
+         on 127.0.0.1; an answer with an HTTP error or a failed batch item counts as a failed run. \
+         **Native {} binaries**: arm64 cannot run on this machine, and a process on \
          a local VM is not a Firecracker micro-VM, so compare ratios, not absolute values. \
          *Init* is spawn to the first `next` poll; *first answer* is spawn to the first response \
          (the handler's calls to moto included); *peak RSS* is `VmHWM` read right after the first \
@@ -217,24 +225,31 @@ fn section_fanout(md: &mut String, results: Option<&fanout::Results>) {
          worker's {} s budget, until one job per account is queued. A consumer plays the worker \
          fleet: it receives everything (SQS `ReceiveMessage` on moto; locally, a stand-in of the \
          Invoke API that the local queue calls), counts the jobs, hands the continuations on and \
-         deletes the jobs without syncing them. *Raw* is the same number of job-sized messages \
+         deletes the jobs without syncing them. Each backend runs twice over the same accounts: \
+         through `POST /sync`, and through the EventBridge schedule's path, whose first \
+         invocation has the deadline `sync-fanout` derives from its real {} s timeout (less its \
+         {} s reserve: {} s of fan-out before the continuation). *Raw* is the same number of job-sized messages \
          sent by a tight `SendMessageBatch` loop (10 per call, 8 calls in flight as the hub's SQS \
          queue does) with the same consumer. Load average before/after: {} / {}.\n",
         hub::fanout::HTTP_BUDGET.as_secs(),
         (hub::queue::local::WORKER_TIMEOUT - hub::worker::RESERVE).as_secs(),
+        hub::fanout::FUNCTION_TIMEOUT.as_secs(),
+        hub::fanout::RESERVE.as_secs(),
+        (hub::fanout::FUNCTION_TIMEOUT - hub::fanout::RESERVE).as_secs(),
         r.loadavg_before,
         r.loadavg_after
     );
     md.push_str(
-        "| backend | accounts | 202 after (s) | jobs in the 202 | continuations | every job queued (s) | of which waiting for continuations (s) | every job delivered (s) | jobs/s | raw `SendMessageBatch` (s) | hub / raw |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| backend | path | accounts | first invocation (s) | jobs in the first | continuations | every job queued (s) | of which waiting for continuations (s) | every job delivered (s) | jobs/s | raw `SendMessageBatch` (s) | hub / raw |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for run in &r.runs {
         let raw = run.raw_send_seconds;
         let _ = writeln!(
             md,
-            "| {} | {} | {:.2} | {} | {} | {:.1} | {:.1} | {:.1} ({} jobs) | {:.0} | {} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {} | {:.1} | {:.1} | {:.1} ({} jobs) | {:.0} | {} | {} |",
             run.backend,
+            run.path,
             run.accounts,
             run.answer_seconds,
             run.jobs_in_answer,
@@ -248,8 +263,40 @@ fn section_fanout(md: &mut String, results: Option<&fanout::Results>) {
             raw.map_or("-".into(), |s| format!("{:.2}", run.all_queued_seconds / s)),
         );
     }
-    md.push('\n');
+    md.push_str(
+        "\nInvocations against their deadlines: the first is `sync-fanout`'s (Lambda timeout \
+         and the budget the hub keeps inside it), each continuation runs in the worker (its \
+         timeout, less the worker's reserve).\n\n\
+         | backend | path | accounts | invocations (first + continuations) | every job queued (s) | first invocation (s) / budget / deadline | longest continuation (s) / budget / deadline |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
     for run in &r.runs {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} (1 + {}) | {:.1} | {:.2} / {:.0} / {:.0} | {} |",
+            run.backend,
+            run.path,
+            run.accounts,
+            1 + run.continuations,
+            run.continuations,
+            run.all_queued_seconds,
+            run.answer_seconds,
+            run.first_budget_seconds,
+            run.first_deadline_seconds,
+            if run.continuations == 0 {
+                "-".to_string()
+            } else {
+                format!(
+                    "{:.2} / {:.0} / {:.0}",
+                    run.longest_continuation_seconds,
+                    run.continuation_budget_seconds,
+                    run.continuation_deadline_seconds
+                )
+            },
+        );
+    }
+    md.push('\n');
+    for run in r.runs.iter().filter(|run| run.path != "schedule") {
         let _ = writeln!(
             md,
             "- {}: {} accounts seeded in {:.1} s ({}).",
@@ -293,19 +340,23 @@ fn section_worker(md: &mut String, results: Option<&worker::Results>) {
          (`VmHWM`) is the sync's alone; the stand-in lives in the parent. Tracing is **not** \
          initialised in the child (the worker logs one line per file at info level). The \
          incremental sync follows {} renamed files through the saved delta link. *Fetch only* is the \
-         same pages through a plain reqwest loop (no parsing, no storage). The local backend writes \
+         same pages through a plain reqwest loop (no parsing, no storage). *Raw writes* (moto only) \
+         are the same file items, read back as the hub stored them and written under another \
+         account id on the same moto by a tight `BatchWriteItem` loop (25 per call, {} calls in \
+         flight as the hub's store keeps): what the store can do with nothing of the sync around \
+         it; the target is the first sync within {WORKER_RAW_TARGET}x of it. The local backend writes \
          each file entry as its own JSON file with an fsync (ext4 here). Load average before/after: \
          {} / {}.\n",
-        r.page_size, r.changes, r.loadavg_before, r.loadavg_after
+        r.page_size, r.changes, worker::HUB_BATCHES_IN_FLIGHT, r.loadavg_before, r.loadavg_after
     );
     md.push_str(
-        "| backend | sync | drive files | pages | files synced | time (s) | files/s | peak RSS (MB) | RSS before the sync (MB) | fetch only (s) | sync / fetch |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| backend | sync | drive files | pages | files synced | time (s) | files/s | peak RSS (MB) | RSS before the sync (MB) | fetch only (s) | sync / fetch | raw writes (s) | sync / raw |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for run in &r.runs {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} |",
             run.backend,
             run.kind,
             run.drive_files,
@@ -321,6 +372,10 @@ fn section_worker(md: &mut String, results: Option<&worker::Results>) {
             },
             run.fetch_only_seconds
                 .map_or("-".into(), |s| format!("{:.1}", run.seconds / s)),
+            run.raw_write_seconds
+                .map_or("-".into(), |s| format!("{s:.2}")),
+            run.raw_write_seconds
+                .map_or("-".into(), |s| format!("{:.2}", run.seconds / s)),
         );
     }
     let aws_largest = r
@@ -402,8 +457,17 @@ fn section_cost(md: &mut String, results: Option<&cost::Results>) {
     row(md, "DynamoDB write units (est.)", &|s| {
         format!("{:.2}", s.per_sync.write_units)
     });
+    row(md, "of which file items (table)", &|s| {
+        format!("{:.2}", s.per_sync.file_write_units)
+    });
     row(md, "of which the feed's `by-seq` index", &|s| {
         format!("{:.2}", s.per_sync.feed_index_write_units)
+    });
+    row(md, "of which lease / account writes", &|s| {
+        format!("{:.2}", s.per_sync.account_write_units)
+    });
+    row(md, "of which other items", &|s| {
+        format!("{:.2}", other_write_units(&s.per_sync))
     });
     row(md, "DynamoDB read units (est.)", &|s| {
         format!("{:.2}", s.per_sync.read_units)
@@ -451,6 +515,14 @@ fn section_cost(md: &mut String, results: Option<&cost::Results>) {
          idle polling of the event source mapping, the KMS key, alarms and storage (fixed monthly \
          costs, listed in docs/DEPLOY.md).\n"
     );
+}
+
+/// The write units of neither file items, the feed's index nor accounts (claims, marks...).
+fn other_write_units(counts: &crate::proxy::Counts) -> f64 {
+    counts.write_units
+        - counts.file_write_units
+        - counts.feed_index_write_units
+        - counts.account_write_units
 }
 
 fn section_sizes(md: &mut String, results: Option<&sizes::Results>) {
@@ -640,6 +712,29 @@ fn observe_worker(md: &mut String, r: &worker::Results) {
             calls as f64 * 0.010 / 4.0
         );
     }
+    for run in r.runs.iter().filter(|run| run.kind == "first") {
+        let Some(raw) = run.raw_write_seconds else {
+            continue;
+        };
+        let ratio = run.seconds / raw;
+        let within = ratio <= WORKER_RAW_TARGET;
+        let _ = writeln!(
+            md,
+            "- **First sync against the raw `BatchWriteItem` loop, {} files on moto: {ratio:.2}x, {} \
+             the {WORKER_RAW_TARGET}x target** ({:.1} s against {raw:.1} s for the same items). {}",
+            run.files_synced,
+            if within { "within" } else { "not within" },
+            run.seconds,
+            if within {
+                "The sync adds little to the store's own cost: fetching the next page while the \
+                 current one is stored hides the provider's time."
+            } else {
+                "The difference is what the sync adds to the writes: fetching and parsing pages \
+                 (overlapped with the writes of the page before), the cursor's account write per \
+                 page, and any wait between pages."
+            }
+        );
+    }
     if let Some(inc) = r.runs.iter().find(|run| run.kind == "incremental") {
         let _ = writeln!(
             md,
@@ -665,20 +760,25 @@ fn observe_fanout(md: &mut String, r: &fanout::Results) {
                 run.all_queued_seconds / raw
             )
         });
+        let scheduled = run.path == "schedule";
         let what = if run.continuations == 0 {
             format!(
-                "every job was queued before the 202, which came after {:.1} s ({rate:.0} jobs/s{raw})",
+                "every job was queued by the first invocation, which ended after {:.1} s ({rate:.0} jobs/s{raw})",
                 run.answer_seconds
             )
         } else {
             format!(
-                "the 202 came after {:.1} s ({} API Gateway's {API_GATEWAY_LIMIT_SECONDS:.0} s) with {} \
+                "the first invocation ended after {:.1} s ({}) with {} \
                  jobs; {} continuation{} queued the rest, every job after {:.0} s ({rate:.0} jobs/s{raw})",
                 run.answer_seconds,
-                if run.answer_seconds < API_GATEWAY_LIMIT_SECONDS {
-                    "inside"
-                } else {
-                    "**outside**"
+                match (scheduled, run.answer_seconds < API_GATEWAY_LIMIT_SECONDS) {
+                    (true, _) => "no caller waits for it".to_string(),
+                    (false, true) => {
+                        format!("the 202, inside API Gateway's {API_GATEWAY_LIMIT_SECONDS:.0} s")
+                    }
+                    (false, false) => format!(
+                        "the 202, **outside** API Gateway's {API_GATEWAY_LIMIT_SECONDS:.0} s"
+                    ),
                 },
                 run.jobs_in_answer,
                 run.continuations,
@@ -686,15 +786,41 @@ fn observe_fanout(md: &mut String, r: &fanout::Results) {
                 run.all_queued_seconds
             )
         };
+        let past = run.answer_seconds > run.first_deadline_seconds
+            || run.longest_continuation_seconds > run.continuation_deadline_seconds;
+        let deadlines = format!(
+            "; the first invocation took {:.1} s of its {:.0} s budget ({:.0} s deadline){}",
+            run.answer_seconds,
+            run.first_budget_seconds,
+            run.first_deadline_seconds,
+            if run.continuations == 0 {
+                String::new()
+            } else {
+                format!(
+                    ", the longest continuation {:.1} s of {:.0} s ({:.0} s deadline)",
+                    run.longest_continuation_seconds,
+                    run.continuation_budget_seconds,
+                    run.continuation_deadline_seconds
+                )
+            }
+        );
         let _ = writeln!(
             md,
-            "- **Fan-out, {} with {} accounts**: {what}.",
-            run.backend, run.accounts
+            "- **Fan-out, {} via {} with {} accounts**: {what}{deadlines}{}.",
+            run.backend,
+            run.path,
+            run.accounts,
+            if past {
+                " (**an invocation ran past its deadline**)"
+            } else {
+                ""
+            }
         );
     }
     if let Some(slowest) = r
         .runs
         .iter()
+        .filter(|run| run.path != "schedule")
         .max_by(|a, b| a.answer_seconds.total_cmp(&b.answer_seconds))
     {
         if slowest.answer_seconds > budget {
@@ -710,7 +836,11 @@ fn observe_fanout(md: &mut String, r: &fanout::Results) {
             );
         }
     }
-    let locals: Vec<&fanout::Run> = r.runs.iter().filter(|run| run.backend == "local").collect();
+    let locals: Vec<&fanout::Run> = r
+        .runs
+        .iter()
+        .filter(|run| run.backend == "local" && run.path != "schedule")
+        .collect();
     let small = locals.iter().min_by_key(|run| run.accounts);
     let large = locals.iter().max_by_key(|run| run.accounts);
     let pair = small.zip(large).filter(|(s, l)| l.accounts > s.accounts);
@@ -807,27 +937,32 @@ fn observe_cost(md: &mut String, r: &cost::Results) {
         .iter()
         .find(|s| s.per_sync.feed_index_write_units > 0.0)
     {
-        let feed = changed.per_sync.feed_index_write_units;
+        let c = &changed.per_sync;
         let _ = writeln!(
             md,
-            "- **The change feed's price** ({}): {:.0} WRU per sync, of which {feed:.0} in the \
-             `by-seq` index (each changed entry takes a new `seq`, so DynamoDB deletes its old \
-             index entry and puts the new one: 2 WRU for an entry under 1 KB) and {:.0} account \
-             write(s) instead of one (the lease is taken before the entries are numbered). The \
-             run of 2026-11-24, before the feed, measured 12 WRU for the same sync. The floor \
-             for a feed in key order with in-place entries: a projection of the keys only costs \
-             the same units for entries under 1 KB, and numbering entries apart from them would \
-             need a read of each entry per page. A sync that finds nothing new takes no lease \
-             and writes the account once, as before the feed.",
+            "- **The change feed's price** ({}): {:.1} WRU per sync against {PRE_FEED_TEN_CHANGES_WRU:.0} \
+             before the feed (the run of 2026-11-24), {:+.1} WRU ({:.2}x). Split: {:.1} for the file \
+             items in the table, {:.1} in the `by-seq` index (each changed entry takes a new `seq`, \
+             so DynamoDB deletes its old index entry and puts the new one: 2 WRU for an entry \
+             under 1 KB), {:.1} for the account (the lease is taken before the entries are \
+             numbered and given back with the last page's cursor and the outcome: {:.0} account \
+             `PutItem`s), {:.1} other. The floor for a feed in key order with in-place entries: a \
+             projection of the keys only costs the same units for entries under 1 KB, and \
+             numbering entries apart from them would need a read of each entry per page. A sync \
+             that finds nothing new takes no lease and writes the account once, as before the feed.",
             changed.name,
-            changed.per_sync.write_units,
-            changed
-                .per_sync
-                .requests
+            c.write_units,
+            c.write_units - PRE_FEED_TEN_CHANGES_WRU,
+            c.write_units / PRE_FEED_TEN_CHANGES_WRU,
+            c.file_write_units,
+            c.feed_index_write_units,
+            c.account_write_units,
+            c.requests
                 .get("DynamoDB.PutItem")
                 .copied()
                 .unwrap_or(0.0)
                 .round(),
+            other_write_units(c),
         );
     }
     if let Some(refresh) = r.scenarios.iter().find(|s| s.name.contains("refresh")) {

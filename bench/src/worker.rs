@@ -6,13 +6,15 @@
 //! Tracing is not initialised in the child: the worker logs one line per file at info
 //! level, and writing 100,000 lines would measure the terminal, not the sync.
 //!
-//! The reference is the same pages fetched by a plain reqwest loop (no parsing beyond
-//! finding the next link, no storage).
+//! The references: the same pages fetched by a plain reqwest loop (no parsing beyond
+//! finding the next link, no storage), and on moto the same file items written by a tight
+//! `BatchWriteItem` loop (what the store can do, with nothing of the sync around it).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use hub::config::Env;
 use hub::login::Callback;
 use hub::model::{AccountView, SyncJob, SyncReason};
@@ -31,6 +33,9 @@ pub const PAGE_SIZE: usize = 1000;
 /// pages.
 const DELTA_SELECT: &str = "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl";
 const PROVIDER: &str = "onedrive";
+/// `hub::store::dynamo`'s `BATCHES_IN_FLIGHT` (private there): the raw loop keeps as many
+/// `BatchWriteItem` calls in flight as the hub's store does.
+pub const HUB_BATCHES_IN_FLIGHT: usize = 4;
 
 pub struct Options {
     /// Drive sizes of the first syncs on the local backend.
@@ -65,6 +70,10 @@ pub struct SyncRun {
     /// The same pages through a plain reqwest loop; first syncs only.
     pub fetch_only_seconds: Option<f64>,
     pub fetch_only_pages: Option<u64>,
+    /// The same file items written by a tight `BatchWriteItem` loop on the same moto; first
+    /// syncs on moto only.
+    #[serde(default)]
+    pub raw_write_seconds: Option<f64>,
 }
 
 /// What `worker-child` prints as its last line.
@@ -106,7 +115,19 @@ pub async fn run(options: Options) -> Result<Results> {
         let mut env = resources.hub_env(&endpoint);
         env.extend(providers.env_vars());
         let drive = Drive::connect(&providers, env, size, &format!("aws-{size}")).await?;
-        runs.push(drive.first_sync("aws (moto)").await?);
+        let mut first = drive.first_sync("aws (moto)").await?;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let raw = raw_writes(&client, &resources.table, &drive.account_id).await?;
+        note(
+            "worker",
+            format!(
+                "  raw BatchWriteItem loop: {} items in {raw:.2} s (hub / raw {:.2})",
+                first.files_synced,
+                first.seconds / raw
+            ),
+        );
+        first.raw_write_seconds = Some(raw);
+        runs.push(first);
         if size == largest && options.changes > 0 {
             runs.push(
                 drive
@@ -249,6 +270,7 @@ impl Drive {
             before_sync_rss_mb: report.before_sync_kib as f64 / 1024.0,
             fetch_only_seconds: fetch_only.map(|(seconds, _)| seconds),
             fetch_only_pages: fetch_only.map(|(_, pages)| pages),
+            raw_write_seconds: None,
         };
         note(
             "worker",
@@ -313,6 +335,57 @@ pub async fn child(account_id: &str, provider: &str) -> Result<()> {
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// The reference for the store: the file items the hub's first sync wrote for `account_id`,
+/// read back as stored (so the key shape and attributes are the hub's own), written again
+/// under another account id by a tight loop of `BatchWriteItem`s, 25 items per call and as
+/// many calls in flight as the hub's store keeps. Returns the seconds of the writes alone.
+async fn raw_writes(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    account_id: &str,
+) -> Result<f64> {
+    let items = stored_file_items(client, table, account_id).await?;
+    // Another account, so nothing overwrites the hub's items; the table's indexes (`by-seq`,
+    // `by-path`) are local to the partition and see the same attributes.
+    let pk = AttributeValue::S(format!("ACCOUNT#raw-{}", uuid::Uuid::new_v4()));
+    let items = items
+        .into_iter()
+        .map(|mut item| {
+            item.insert("pk".into(), pk.clone());
+            item
+        })
+        .collect();
+    let start = Instant::now();
+    moto::write_items(client, table, items, HUB_BATCHES_IN_FLIGHT).await?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Every `FILE#` item of the account, page by page.
+async fn stored_file_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    account_id: &str,
+) -> Result<Vec<HashMap<String, AttributeValue>>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let answer = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :file)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{account_id}")))
+            .expression_attribute_values(":file", AttributeValue::S("FILE#".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        items.extend(answer.items.unwrap_or_default());
+        start = answer.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
 }
 
 /// The delta pages through a plain reqwest loop: the floor any sync of this drive has.
