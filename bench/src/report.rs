@@ -19,6 +19,8 @@ const DEPLOY_NO_CHANGES: f64 = 10.6;
 const DEPLOY_TEN_CHANGES: f64 = 18.7;
 /// The issue's target for a first sync on moto against the raw `BatchWriteItem` loop.
 const WORKER_RAW_TARGET: f64 = 1.2;
+/// The issue's target for the local first sync: within this multiple of fetching its pages.
+const LOCAL_FETCH_TARGET: f64 = 3.0;
 /// Write units of an incremental sync with 10 changes measured on 2026-11-24, before the
 /// change feed existed: the reference for the feed's cost.
 const PRE_FEED_TEN_CHANGES_WRU: f64 = 12.0;
@@ -344,9 +346,10 @@ fn section_worker(md: &mut String, results: Option<&worker::Results>) {
          are the same file items, read back as the hub stored them and written under another \
          account id on the same moto by a tight `BatchWriteItem` loop (25 per call, {} calls in \
          flight as the hub's store keeps): what the store can do with nothing of the sync around \
-         it; the target is the first sync within {WORKER_RAW_TARGET}x of it. The local backend writes \
-         each file entry as its own JSON file with an fsync (ext4 here). Load average before/after: \
-         {} / {}.\n",
+         it; the target is the first sync within {WORKER_RAW_TARGET}x of it. The local backend keeps \
+         the index in LMDB, one write transaction (one durable commit) per page (ext4 here); its \
+         target is the first sync within {LOCAL_FETCH_TARGET}x of *fetch only*. Load average \
+         before/after: {} / {}.\n",
         r.page_size, r.changes, worker::HUB_BATCHES_IN_FLIGHT, r.loadavg_before, r.loadavg_after
     );
     md.push_str(
@@ -678,17 +681,25 @@ fn observe_worker(md: &mut String, r: &worker::Results) {
         .max_by_key(|run| run.drive_files);
     if let Some(run) = largest_local {
         if let Some(fetch) = run.fetch_only_seconds {
+            let ratio = run.seconds / fetch;
+            let within = ratio <= LOCAL_FETCH_TARGET;
             let _ = writeln!(
                 md,
-                "- **The local store is the worker's bottleneck**: the first sync of {} files took {:.1} s, \
-                 {:.0}x the {:.2} s the pages take to fetch, because the local store writes every entry \
-                 as its own file with an fsync ({:.2} ms per file). Fine for development; a local \
-                 store meant for large drives would write a page per file (or use an embedded database).",
+                "- **Local first sync against the fetch loop, {} files: {ratio:.1}x, {} the \
+                 {LOCAL_FETCH_TARGET}x target** ({:.2} s against {fetch:.2} s to fetch the pages; \
+                 {:.3} ms per file). {}",
                 run.files_synced,
+                if within { "within" } else { "not within" },
                 run.seconds,
-                run.seconds / fetch,
-                fetch,
-                run.seconds * 1000.0 / run.files_synced.max(1) as f64
+                run.seconds * 1000.0 / run.files_synced.max(1) as f64,
+                if within {
+                    "The local store writes a page in one LMDB transaction, where it wrote one JSON \
+                     file and one fsync per entry before (38.5 s, 89x, on 2026-11-25): a laptop \
+                     indexes a large drive about as fast as the stand-in serves it."
+                } else {
+                    "The store still sets the pace: profile the page's transaction (JSON encoding, \
+                     the feed key moves) before the provider's share."
+                }
             );
         }
     }
