@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::coldstart::{self, REFERENCE_INIT_MS, REFERENCE_MEMORY_MB};
 use crate::cost::{self, Dollars};
 use crate::support::{read_results, Result};
-use crate::{fanout, sizes, worker};
+use crate::{fanout, large_drive, sizes, worker};
 
 pub struct Options {
     pub results_dir: PathBuf,
@@ -36,6 +36,7 @@ pub fn run(options: Options) -> Result<String> {
     section_worker(&mut md, work.as_ref());
     section_cost(&mut md, money.as_ref());
     section_sizes(&mut md, size.as_ref());
+    section_large_drive(&mut md, read_results(dir, "large-drive").as_ref());
     observations(
         &mut md,
         cold.as_ref(),
@@ -870,4 +871,47 @@ fn observe_cost(md: &mut String, r: &cost::Results) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+fn section_large_drive(md: &mut String, results: Option<&large_drive::Results>) {
+    md.push_str("## 6. Large drive across invocations\n\n");
+    let Some(r) = results else {
+        return not_run(md, "large-drive");
+    };
+    let _ = writeln!(
+        md,
+        "The first sync of one OneDrive account whose drive holds {} files, on the testkit stand-in \
+         answering every request after {:.0} ms, in delta pages of {}. The worker runs as Lambda \
+         runs it (`hub-bench large-drive`): each invocation is a batch from the queue handed to \
+         `hub::worker::handle_batch` with the function's timeout ({:.0} s) less the worker's reserve \
+         ({:.0} s); a sync out of time stores its place, pauses its lease and is requeued by the hub \
+         as a new message, until the first sync ends. On moto the benchmark plays the SQS event \
+         source mapping (receive, run, delete what succeeded); locally, the Invoke API the local \
+         queue calls. A *timeout* is an invocation that ran past the function's timeout; *receives* \
+         counts every delivery of every message. Load average before/after: {} / {}.\n",
+        r.files, r.latency_ms, r.page_size, r.timeout_seconds, r.reserve_seconds, r.loadavg_before, r.loadavg_after
+    );
+    md.push_str(
+        "| backend | completed | files indexed | pages | invocations | longest invocation (s) / timeout | timeouts | failures | receives | highest receive count | wall time (s) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for run in &r.runs {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {:.1} / {:.0} | {} | {} | {} | {} | {:.1} |",
+            run.backend,
+            if run.completed { "yes" } else { "**no**" },
+            run.files_indexed,
+            run.pages,
+            run.invocations,
+            run.longest_invocation_seconds,
+            r.timeout_seconds,
+            run.timeouts,
+            run.failures,
+            run.receives,
+            run.max_receive_count,
+            run.wall_seconds,
+        );
+    }
+    md.push('\n');
 }
