@@ -7,6 +7,7 @@
 //! hub-bench cost      [--fanout-accounts 1000] [--batch 10] [--drive-files 100] [--changes 10]
 //! hub-bench sizes
 //! hub-bench large-drive [--files 300000] [--latency-ms 300] [--timeout-secs 120] [--backends local,aws]
+//! hub-bench push        [--runs 5] [--backends local,aws]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
 //!
@@ -21,6 +22,7 @@ mod fanout;
 mod large_drive;
 mod moto;
 mod proxy;
+mod push_latency;
 mod report;
 mod sizes;
 mod support;
@@ -158,6 +160,15 @@ async fn dispatch() -> Result<()> {
             };
             write_results(&results, "large-drive", &large_drive::run(options).await?)
         }
+        "push" => {
+            let backends = args.flags.get("backends").map_or("local,aws", String::as_str);
+            let options = push_latency::Options {
+                runs: args.number("runs", 5)?,
+                local: backends.split(',').any(|b| b.trim() == "local"),
+                aws: backends.split(',').any(|b| b.trim() == "aws"),
+            };
+            write_results(&results, "push", &push_latency::run(options).await?)
+        }
         "sizes" => {
             let options = sizes::Options { workspace };
             write_results(&results, "sizes", &sizes::run(options)?)
@@ -172,7 +183,7 @@ async fn dispatch() -> Result<()> {
             Ok(())
         }
         _ => Err(format!(
-            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive or report"
+            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push or report"
         )
         .into()),
     }

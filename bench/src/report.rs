@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::coldstart::{self, REFERENCE_INIT_MS, REFERENCE_MEMORY_MB};
 use crate::cost::{self, Dollars};
 use crate::support::{read_results, Result};
-use crate::{fanout, large_drive, sizes, worker};
+use crate::{fanout, large_drive, push_latency, sizes, worker};
 
 pub struct Options {
     pub results_dir: PathBuf,
@@ -37,6 +37,7 @@ pub fn run(options: Options) -> Result<String> {
     section_cost(&mut md, money.as_ref());
     section_sizes(&mut md, size.as_ref());
     section_large_drive(&mut md, read_results(dir, "large-drive").as_ref());
+    section_push(&mut md, read_results(dir, "push").as_ref());
     observations(
         &mut md,
         cold.as_ref(),
@@ -911,6 +912,46 @@ fn section_large_drive(md: &mut String, results: Option<&large_drive::Results>) 
             run.receives,
             run.max_receive_count,
             run.wall_seconds,
+        );
+    }
+    md.push('\n');
+}
+
+fn section_push(md: &mut String, results: Option<&push_latency::Results>) {
+    md.push_str("## 7. Push latency\n\n");
+    let Some(r) = results else {
+        return not_run(md, "push");
+    };
+    let _ = writeln!(
+        md,
+        "One account per provider, its first sync done (which opens the Drive channel and the \
+         Graph subscription) and the Dropbox webhook registered. Each of {} runs per provider adds \
+         a file at the testkit stand-in (on loopback, no added latency) and has the stand-in send \
+         its notification to the `provider-webhooks` routes served in process \
+         (`hub::web::notification_response`), which queue a push job; the worker consumes it \
+         (`hub::worker::handle_batch`) until the file is in the index. The latency runs from \
+         sending the notification to the file found in the index. **Not included**: the SQS \
+         event source mapping's batching window (the worker's `MaximumBatchingWindowInSeconds: 5` \
+         in template.yaml: up to 5 s more when the queue is quiet) and the Lambda invoke (a cold \
+         start when no worker is warm; see section 1); on moto the consumer long-polls `ReceiveMessage` \
+         in a loop, locally the local queue calls the worker at once. Load average \
+         before/after: {} / {}.\n",
+        r.runs, r.loadavg_before, r.loadavg_after
+    );
+    md.push_str(
+        "| backend | provider | runs | notification to index, median (ms) | max (ms) | webhook answer, median (ms) |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for case in &r.cases {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.0} | {:.1} |",
+            case.backend,
+            case.provider,
+            case.latency_ms.count,
+            case.latency_ms.median,
+            case.latency_ms.max,
+            case.webhook_answer_ms.median,
         );
     }
     md.push('\n');
