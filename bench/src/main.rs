@@ -8,6 +8,7 @@
 //! hub-bench sizes
 //! hub-bench large-drive [--files 300000] [--latency-ms 300] [--timeout-secs 120] [--backends local,aws]
 //! hub-bench push        [--runs 5] [--backends local,aws]
+//! hub-bench delivery    [--events 1000]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
 //!
@@ -18,6 +19,7 @@
 mod coldstart;
 mod consumer;
 mod cost;
+mod delivery;
 mod fanout;
 mod large_drive;
 mod moto;
@@ -169,6 +171,12 @@ async fn dispatch() -> Result<()> {
             };
             write_results(&results, "push", &push_latency::run(options).await?)
         }
+        "delivery" => {
+            let options = delivery::Options {
+                events: args.number("events", 1_000)?,
+            };
+            write_results(&results, "delivery", &delivery::run(options).await?)
+        }
         "sizes" => {
             let options = sizes::Options { workspace };
             write_results(&results, "sizes", &sizes::run(options)?)
@@ -183,7 +191,7 @@ async fn dispatch() -> Result<()> {
             Ok(())
         }
         _ => Err(format!(
-            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push or report"
+            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery or report"
         )
         .into()),
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::coldstart::{self, REFERENCE_INIT_MS, REFERENCE_MEMORY_MB};
 use crate::cost::{self, Dollars};
 use crate::support::{read_results, Result};
-use crate::{fanout, large_drive, push_latency, sizes, worker};
+use crate::{delivery, fanout, large_drive, push_latency, sizes, worker};
 
 pub struct Options {
     pub results_dir: PathBuf,
@@ -38,6 +38,7 @@ pub fn run(options: Options) -> Result<String> {
     section_sizes(&mut md, size.as_ref());
     section_large_drive(&mut md, read_results(dir, "large-drive").as_ref());
     section_push(&mut md, read_results(dir, "push").as_ref());
+    section_delivery(&mut md, read_results(dir, "delivery").as_ref());
     observations(
         &mut md,
         cold.as_ref(),
@@ -955,4 +956,57 @@ fn section_push(md: &mut String, results: Option<&push_latency::Results>) {
         );
     }
     md.push('\n');
+}
+
+fn section_delivery(md: &mut String, results: Option<&delivery::Results>) {
+    md.push_str("## 8. Event delivery to the app\n\n");
+    let Some(r) = results else {
+        return not_run(md, "delivery");
+    };
+    let _ = writeln!(
+        md,
+        "{} events (`account.deleted`) queued on moto's SQS as the hub's producers queue them \
+         (`hub::events::emit`), then delivered by `app-webhooks`' handling \
+         (`hub::delivery::handle_batch`) from {} consumers at once (the template's \
+         `MaximumConcurrency`), batches of up to ten, to the testkit webhook receiver, which \
+         checks each Standard Webhooks signature. Requests counted by the proxy in front of moto; \
+         Lambda duration is each batch's measured time, rounded up to the millisecond, at {:.0} MB \
+         (arm64). The receiver is on loopback and answers at once: a real app's answer time adds \
+         to every invocation's duration. Load average before/after: {} / {}.\n",
+        r.events, r.consumers, r.memory_mb, r.loadavg_before, r.loadavg_after
+    );
+    md.push_str(
+        "| events | delivered, signature valid | invalid | failed | invocations | delivery time (s) | events/s | queueing time (s) |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} |\n",
+        r.events,
+        r.verified,
+        r.unverified,
+        r.failed,
+        r.invocations,
+        r.seconds,
+        r.events_per_second,
+        r.publish_seconds,
+    );
+    md.push_str("Per delivered event:\n\n| requests | per event |\n|---|---|\n");
+    for (operation, n) in &r.per_event.requests {
+        let _ = writeln!(md, "| {operation} | {n:.3} |");
+    }
+    let _ = writeln!(
+        md,
+        "| DynamoDB units (write / read) | {:.3} / {:.3} |\n| Lambda GB-s | {:.6} |\n",
+        r.per_event.write_units, r.per_event.read_units, r.gb_seconds_per_event
+    );
+    let d = &r.dollars_per_million;
+    let _ = writeln!(
+        md,
+        "Dollars per million delivered events: SQS ${:.3}, DynamoDB ${:.3}, Lambda requests ${:.3}, \
+         Lambda duration ${:.3}; **total ${:.2}**. The `ReceiveMessage` calls include the empty \
+         long polls at the end of the run; the event source mapping keeps polling an idle queue \
+         too, a cost of the deployment rather than of an event.\n",
+        d.sqs, d.dynamodb, d.lambda_requests, d.lambda_duration, d.total
+    );
 }
