@@ -6,7 +6,7 @@
 //! hub-bench worker    [--sizes 10000,50000,100000] [--aws-sizes 10000,100000] [--changes 10]
 //! hub-bench cost      [--fanout-accounts 1000] [--batch 10] [--drive-files 100] [--changes 10]
 //! hub-bench sizes
-//! hub-bench large-drive [--files 300000] [--latency-ms 300] [--timeout-secs 120] [--backends local,aws]
+//! hub-bench large-drive [--files 300000] [--latency-ms 300] [--timeout-secs 120] [--backends local,aws] [--budget-secs 1100]
 //! hub-bench push        [--runs 5] [--backends local,aws]
 //! hub-bench delivery    [--events 1000]
 //! hub-bench report    [--output BENCHMARKS.md]
@@ -159,6 +159,7 @@ async fn dispatch() -> Result<()> {
                 timeout: std::time::Duration::from_secs(args.number("timeout-secs", 120)? as u64),
                 local: backends.split(',').any(|b| b.trim() == "local"),
                 aws: backends.split(',').any(|b| b.trim() == "aws"),
+                budget: std::time::Duration::from_secs(args.number("budget-secs", 1_100)? as u64),
             };
             write_results(&results, "large-drive", &large_drive::run(options).await?)
         }

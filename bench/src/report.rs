@@ -890,8 +890,10 @@ fn section_large_drive(md: &mut String, results: Option<&large_drive::Results>) 
          as a new message, until the first sync ends. On moto the benchmark plays the SQS event \
          source mapping (receive, run, delete what succeeded); locally, the Invoke API the local \
          queue calls. A *timeout* is an invocation that ran past the function's timeout; *receives* \
-         counts every delivery of every message. Load average before/after: {} / {}.\n",
-        r.files, r.latency_ms, r.page_size, r.timeout_seconds, r.reserve_seconds, r.loadavg_before, r.loadavg_after
+         counts every delivery of every message. The moto run goes first; a first sync not ended \
+         within the benchmark's {:.0} s is reported as not completed. Load average before/after: \
+         {} / {}.\n",
+        r.files, r.latency_ms, r.page_size, r.timeout_seconds, r.reserve_seconds, r.budget_seconds, r.loadavg_before, r.loadavg_after
     );
     md.push_str(
         "| backend | completed | files indexed | pages | invocations | longest invocation (s) / timeout | timeouts | failures | receives | highest receive count | wall time (s) |\n\
