@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message as SqsMessage, MessageSystemAttributeName,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
@@ -67,29 +69,13 @@ pub struct SqsConsumer {
 }
 
 impl SqsConsumer {
-    /// One poll: receives up to ten messages (waiting up to a second, as a long poll would),
-    /// runs them as one invocation and deletes those that succeeded. `None` when the queue
-    /// had nothing to deliver.
+    /// One poll: receives a batch, runs it as one invocation and deletes the messages that
+    /// succeeded. `None` when the queue had nothing to deliver.
     pub async fn poll(&self, hub: &Hub) -> Result<Option<Invocation>> {
-        let answer = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(hub::queue::MAX_BATCH as i32)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await?;
-        let received = answer.messages();
+        let received = receive(&self.sqs, &self.queue_url).await?;
         if received.is_empty() {
             return Ok(None);
         }
-        let receive_count = |m: &aws_sdk_sqs::types::Message| -> u32 {
-            m.attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1)
-        };
         let max_receive_count = received.iter().map(receive_count).max().unwrap_or(1);
         let messages = received
             .iter()
@@ -99,29 +85,62 @@ impl SqsConsumer {
             })
             .collect();
         let (failed, invocation) = invoke(hub, messages, max_receive_count, self.timeout).await;
-        // Failed messages are not deleted: they come back after the visibility timeout.
-        let entries: Vec<_> = received
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !failed.iter().any(|id| Some(id.as_str()) == m.message_id()))
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .set_receipt_handle(m.receipt_handle().map(str::to_string))
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if !entries.is_empty() {
-            self.sqs
-                .delete_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await?;
-        }
+        delete_succeeded(&self.sqs, &self.queue_url, &received, &failed).await?;
         Ok(Some(invocation))
     }
+}
+
+/// What an SQS event source mapping receives for one invocation: up to ten messages, with
+/// their receive counts, after a long poll of up to a second.
+pub async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<Vec<SqsMessage>> {
+    let answer = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(hub::queue::MAX_BATCH as i32)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await?;
+    Ok(answer.messages.unwrap_or_default())
+}
+
+/// A received message's `ApproximateReceiveCount` (1 the first time).
+pub fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Deletes the messages the function did not report failed, as the event source mapping
+/// does: the failed ones come back after their visibility timeout.
+pub async fn delete_succeeded(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    received: &[SqsMessage],
+    failed: &[String],
+) -> Result<()> {
+    let entries: Vec<_> = received
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !failed.iter().any(|id| Some(id.as_str()) == m.message_id()))
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .set_receipt_handle(m.receipt_handle().map(str::to_string))
+                .build()
+                .ok()
+        })
+        .collect();
+    if !entries.is_empty() {
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+    }
+    Ok(())
 }
 
 /// A stand-in of the Lambda Invoke API that the local queue calls

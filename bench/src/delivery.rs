@@ -9,9 +9,10 @@
 //! The receiver is on loopback and answers at once: a real app's answer time adds to every
 //! invocation's duration (and so to its GB-seconds) and lowers the throughput.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use futures::{StreamExt, TryStreamExt};
 use hub::config::Env;
 use hub::deadline::Deadline;
@@ -49,9 +50,12 @@ pub struct Results {
     pub events: usize,
     pub consumers: usize,
     pub memory_mb: f64,
-    /// Events the receiver got with a valid signature, and without.
+    /// Distinct events the receiver got with a valid signature; requests without one.
     pub verified: usize,
     pub unverified: usize,
+    /// Events delivered more than once (SQS delivers at least once; the app dedupes by
+    /// `webhook-id`): valid requests beyond the first of each id.
+    pub duplicates: usize,
     /// From the first receive to the last event delivered.
     pub seconds: f64,
     pub events_per_second: f64,
@@ -59,6 +63,8 @@ pub struct Results {
     pub publish_seconds: f64,
     /// Batches handled (Lambda invocations), empty receives excluded.
     pub invocations: usize,
+    /// The batches' durations added up: the time in `handle_batch`, not in SQS calls.
+    pub invocation_seconds: f64,
     pub failed: usize,
     /// Everything per delivered event: publishing, receiving, deleting, the invocations.
     pub per_event: Counts,
@@ -83,6 +89,8 @@ pub async fn run(options: Options) -> Result<Results> {
     let events_queue = aws_sdk_sqs::Client::new(&sdk)
         .create_queue()
         .queue_name(format!("bench-events-{}", uuid::Uuid::new_v4().simple()))
+        // The events queue's visibility timeout in template.yaml.
+        .attributes(QueueAttributeName::VisibilityTimeout, "120")
         .send()
         .await?
         .queue_url()
@@ -136,7 +144,8 @@ pub async fn run(options: Options) -> Result<Results> {
     let batches: Vec<Batch> = batches.into_iter().flatten().collect();
 
     let received = receiver.received();
-    let verified = received.iter().filter(|r| r.verified).count();
+    let verified = distinct_verified(&receiver);
+    let duplicates = received.iter().filter(|r| r.verified).count() - verified;
     let invocations = batches.len();
     // Lambda bills each invocation's duration rounded up to the millisecond.
     let gb_seconds: f64 = batches
@@ -169,11 +178,13 @@ pub async fn run(options: Options) -> Result<Results> {
         consumers: CONSUMERS,
         memory_mb: WEBHOOKS_MEMORY_MB,
         verified,
-        unverified: received.len() - verified,
+        unverified: received.iter().filter(|r| !r.verified).count(),
+        duplicates,
         seconds,
         events_per_second: verified as f64 / seconds,
         publish_seconds,
         invocations,
+        invocation_seconds: batches.iter().map(|b| b.seconds).sum(),
         failed: batches.iter().map(|b| b.failed).sum(),
         per_event,
         gb_seconds_per_event,
@@ -182,9 +193,10 @@ pub async fn run(options: Options) -> Result<Results> {
     note(
         "delivery",
         format!(
-            "  {} of {} delivered and verified in {:.2} s ({:.0} events/s), {} invocations, {} failed; ${:.2} per million events",
+            "  {} of {} delivered and verified ({} duplicates) in {:.2} s ({:.0} events/s), {} invocations, {} failed; ${:.2} per million events",
             results.verified,
             results.events,
+            results.duplicates,
             results.seconds,
             results.events_per_second,
             results.invocations,
@@ -193,6 +205,17 @@ pub async fn run(options: Options) -> Result<Results> {
         ),
     );
     Ok(results)
+}
+
+/// Distinct `webhook-id`s the receiver got with a valid signature.
+fn distinct_verified(receiver: &WebhookReceiver) -> usize {
+    let received = receiver.received();
+    let ids: HashSet<&str> = received
+        .iter()
+        .filter(|r| r.verified)
+        .map(|r| r.webhook_id.as_str())
+        .collect();
+    ids.len()
 }
 
 /// One handled batch.
@@ -218,16 +241,7 @@ impl Consumer<'_> {
     async fn run(&self) -> Result<Vec<Batch>> {
         let mut batches = Vec::new();
         while self.receiver.received().len() < self.events && self.start.elapsed() < GIVE_UP_AFTER {
-            let answer = self
-                .sqs
-                .receive_message()
-                .queue_url(self.queue_url)
-                .max_number_of_messages(hub::queue::MAX_BATCH as i32)
-                .wait_time_seconds(1)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .send()
-                .await?;
-            let received = answer.messages();
+            let received = crate::consumer::receive(self.sqs, self.queue_url).await?;
             if received.is_empty() {
                 continue;
             }
@@ -236,11 +250,7 @@ impl Consumer<'_> {
                 .map(|m| EventRecord {
                     message_id: m.message_id().unwrap_or_default().to_string(),
                     receipt_handle: m.receipt_handle().unwrap_or_default().to_string(),
-                    receive_count: m
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or(1),
+                    receive_count: crate::consumer::receive_count(m),
                     body: m.body().unwrap_or_default().to_string(),
                 })
                 .collect();
@@ -253,27 +263,7 @@ impl Consumer<'_> {
                 seconds: invoked.elapsed().as_secs_f64(),
                 failed: failed.len(),
             });
-            // The event source mapping deletes what the function did not report failed.
-            let entries: Vec<_> = received
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| !failed.iter().any(|id| Some(id.as_str()) == m.message_id()))
-                .filter_map(|(i, m)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .set_receipt_handle(m.receipt_handle().map(str::to_string))
-                        .build()
-                        .ok()
-                })
-                .collect();
-            if !entries.is_empty() {
-                self.sqs
-                    .delete_message_batch()
-                    .queue_url(self.queue_url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await?;
-            }
+            crate::consumer::delete_succeeded(self.sqs, self.queue_url, &received, &failed).await?;
         }
         Ok(batches)
     }

@@ -974,25 +974,39 @@ fn section_delivery(md: &mut String, results: Option<&delivery::Results>) {
          checks each Standard Webhooks signature. Requests counted by the proxy in front of moto; \
          Lambda duration is each batch's measured time, rounded up to the millisecond, at {:.0} MB \
          (arm64). The receiver is on loopback and answers at once: a real app's answer time adds \
-         to every invocation's duration. Load average before/after: {} / {}.\n",
+         to every invocation's duration. *Duplicates* are events the receiver got more than once \
+         (SQS delivers at least once; the app dedupes by `webhook-id`); the figures per event count \
+         each distinct event once. Load average before/after: {} / {}.\n",
         r.events, r.consumers, r.memory_mb, r.loadavg_before, r.loadavg_after
     );
     md.push_str(
-        "| events | delivered, signature valid | invalid | failed | invocations | delivery time (s) | events/s | queueing time (s) |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| events | delivered, signature valid | invalid | duplicates | failed | invocations | time in `handle_batch` (s) | delivery time (s) | events/s | queueing time (s) |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     let _ = writeln!(
         md,
-        "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} |\n",
+        "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} |\n",
         r.events,
         r.verified,
         r.unverified,
+        r.duplicates,
         r.failed,
         r.invocations,
+        r.invocation_seconds,
         r.seconds,
         r.events_per_second,
         r.publish_seconds,
     );
+    if r.invocation_seconds > 0.0 {
+        let _ = writeln!(
+            md,
+            "The delivery time is mostly moto's SQS (receive and delete, in Python): the \
+             delivering itself, `handle_batch`, took {:.2} s in all, {:.0} events per second of \
+             invocation time.\n",
+            r.invocation_seconds,
+            r.verified as f64 / r.invocation_seconds
+        );
+    }
     md.push_str("Per delivered event:\n\n| requests | per event |\n|---|---|\n");
     for (operation, n) in &r.per_event.requests {
         let _ = writeln!(md, "| {operation} | {n:.3} |");
