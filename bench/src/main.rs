@@ -7,7 +7,7 @@
 //! hub-bench cost      [--fanout-accounts 1000] [--batch 10] [--drive-files 100] [--changes 10]
 //! hub-bench sizes
 //! hub-bench large-drive [--files 300000] [--latency-ms 300] [--timeout-secs 120] [--backends local,aws] [--budget-secs 1100]
-//! hub-bench push        [--runs 5] [--backends local,aws]
+//! hub-bench push        [--runs 5] [--latency-ms 0] [--backends local,aws]
 //! hub-bench delivery    [--events 1000]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
@@ -167,6 +167,7 @@ async fn dispatch() -> Result<()> {
             let backends = args.flags.get("backends").map_or("local,aws", String::as_str);
             let options = push_latency::Options {
                 runs: args.number("runs", 5)?,
+                latency: std::time::Duration::from_millis(args.number("latency-ms", 0)? as u64),
                 local: backends.split(',').any(|b| b.trim() == "local"),
                 aws: backends.split(',').any(|b| b.trim() == "aws"),
             };

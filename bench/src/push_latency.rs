@@ -42,6 +42,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(10);
 pub struct Options {
     /// Notifications per provider and backend.
     pub runs: usize,
+    /// The stand-ins' latency on every answer to the hub while measuring (none in the setup).
+    pub latency: Duration,
     pub local: bool,
     pub aws: bool,
 }
@@ -51,6 +53,8 @@ pub struct Results {
     pub loadavg_before: String,
     pub loadavg_after: String,
     pub runs: usize,
+    #[serde(default)]
+    pub latency_ms: f64,
     pub cases: Vec<Case>,
 }
 
@@ -69,15 +73,16 @@ pub async fn run(options: Options) -> Result<Results> {
     let loadavg_before = support::loadavg();
     let mut cases = Vec::new();
     if options.local {
-        cases.extend(backend_run(Backend::Local, options.runs).await?);
+        cases.extend(backend_run(Backend::Local, &options).await?);
     }
     if options.aws {
-        cases.extend(backend_run(Backend::Aws, options.runs).await?);
+        cases.extend(backend_run(Backend::Aws, &options).await?);
     }
     Ok(Results {
         loadavg_before,
         loadavg_after: support::loadavg(),
         runs: options.runs,
+        latency_ms: support::ms(options.latency),
         cases,
     })
 }
@@ -94,7 +99,7 @@ enum Consumer {
     Sqs(SqsConsumer),
 }
 
-async fn backend_run(backend: Backend, runs: usize) -> Result<Vec<Case>> {
+async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
     let providers = FakeProviders::start().await;
     let webhooks = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let public_url = format!("http://{}", webhooks.local_addr()?);
@@ -165,10 +170,11 @@ async fn backend_run(backend: Backend, runs: usize) -> Result<Vec<Case>> {
         return Err("the first syncs opened no Drive channel or Graph subscription".into());
     }
 
+    providers.set_latency(options.latency);
     let mut cases = Vec::new();
     for (provider, account_id) in PROVIDERS.iter().zip(&accounts) {
         let (mut latencies, mut answers) = (Vec::new(), Vec::new());
-        for n in 0..runs {
+        for n in 0..options.runs {
             let file_id = match *provider {
                 "dropbox" => format!("id:pushed-{n}"),
                 _ => format!("{provider}-pushed-{n}"),

@@ -929,7 +929,7 @@ fn section_push(md: &mut String, results: Option<&push_latency::Results>) {
         md,
         "One account per provider, its first sync done (which opens the Drive channel and the \
          Graph subscription) and the Dropbox webhook registered. Each of {} runs per provider adds \
-         a file at the testkit stand-in (on loopback, no added latency) and has the stand-in send \
+         a file at the testkit stand-in (on loopback, answering the hub after {:.0} ms) and has the stand-in send \
          its notification to the `provider-webhooks` routes served in process \
          (`hub::web::notification_response`), which queue a push job; the worker consumes it \
          (`hub::worker::handle_batch`) until the file is in the index. The latency runs from \
@@ -939,7 +939,7 @@ fn section_push(md: &mut String, results: Option<&push_latency::Results>) {
          start when no worker is warm; see section 1); on moto the consumer long-polls `ReceiveMessage` \
          in a loop, locally the local queue calls the worker at once. Load average \
          before/after: {} / {}.\n",
-        r.runs, r.loadavg_before, r.loadavg_after
+        r.runs, r.latency_ms, r.loadavg_before, r.loadavg_after
     );
     md.push_str(
         "| backend | provider | runs | notification to index, median (ms) | max (ms) | webhook answer, median (ms) |\n\
