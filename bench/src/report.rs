@@ -917,6 +917,12 @@ fn section_large_drive(md: &mut String, results: Option<&large_drive::Results>) 
             run.wall_seconds,
         );
     }
+    if r.files < 300_000 || r.timeout_seconds < 120.0 {
+        md.push_str(
+            "\nThis run is **scaled down** from the issue's 300,000 files and 120 s function \
+             (see `BENCH_LARGE_DRIVE`, `--timeout-secs`).\n",
+        );
+    }
     md.push('\n');
 }
 
