@@ -5,7 +5,8 @@
 //! On moto it plays the SQS event source mapping (receive up to ten, delete the ones that did
 //! not fail, leave the failed ones to come back); locally it is a stand-in of the Lambda
 //! Invoke API that the local queue calls, so the local queue's own redelivery is measured.
-//! Both record every invocation the same way.
+//! Both record every invocation the same way. The SQS steps (`receive`, `delete_succeeded`)
+//! serve the events queue's consumer in `crate::delivery` too.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
