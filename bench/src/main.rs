@@ -6,6 +6,9 @@
 //! hub-bench worker    [--sizes 10000,50000,100000] [--aws-sizes 10000,100000] [--changes 10]
 //! hub-bench cost      [--fanout-accounts 1000] [--batch 10] [--drive-files 100] [--changes 10]
 //! hub-bench sizes
+//! hub-bench large-drive [--files 300000] [--latency-ms 300] [--timeout-secs 120] [--backends local,aws] [--budget-secs 1100]
+//! hub-bench push        [--runs 5] [--latency-ms 0] [--backends local,aws]
+//! hub-bench delivery    [--events 1000]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
 //!
@@ -14,10 +17,14 @@
 //! benchmarks need `AWS_ENDPOINT_URL` naming a moto server. Nothing here asserts a duration.
 
 mod coldstart;
+mod consumer;
 mod cost;
+mod delivery;
 mod fanout;
+mod large_drive;
 mod moto;
 mod proxy;
+mod push_latency;
 mod report;
 mod sizes;
 mod support;
@@ -144,6 +151,34 @@ async fn dispatch() -> Result<()> {
             };
             write_results(&results, "cost", &cost::run(options).await?)
         }
+        "large-drive" => {
+            let backends = args.flags.get("backends").map_or("local,aws", String::as_str);
+            let options = large_drive::Options {
+                files: args.number("files", 300_000)?,
+                latency: std::time::Duration::from_millis(args.number("latency-ms", 300)? as u64),
+                timeout: std::time::Duration::from_secs(args.number("timeout-secs", 120)? as u64),
+                local: backends.split(',').any(|b| b.trim() == "local"),
+                aws: backends.split(',').any(|b| b.trim() == "aws"),
+                budget: std::time::Duration::from_secs(args.number("budget-secs", 1_100)? as u64),
+            };
+            write_results(&results, "large-drive", &large_drive::run(options).await?)
+        }
+        "push" => {
+            let backends = args.flags.get("backends").map_or("local,aws", String::as_str);
+            let options = push_latency::Options {
+                runs: args.number("runs", 5)?,
+                latency: std::time::Duration::from_millis(args.number("latency-ms", 0)? as u64),
+                local: backends.split(',').any(|b| b.trim() == "local"),
+                aws: backends.split(',').any(|b| b.trim() == "aws"),
+            };
+            write_results(&results, "push", &push_latency::run(options).await?)
+        }
+        "delivery" => {
+            let options = delivery::Options {
+                events: args.number("events", 1_000)?,
+            };
+            write_results(&results, "delivery", &delivery::run(options).await?)
+        }
         "sizes" => {
             let options = sizes::Options { workspace };
             write_results(&results, "sizes", &sizes::run(options)?)
@@ -158,7 +193,7 @@ async fn dispatch() -> Result<()> {
             Ok(())
         }
         _ => Err(format!(
-            "unknown command '{command}': coldstart, fanout, worker, cost, sizes or report"
+            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery or report"
         )
         .into()),
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::coldstart::{self, REFERENCE_INIT_MS, REFERENCE_MEMORY_MB};
 use crate::cost::{self, Dollars};
 use crate::support::{read_results, Result};
-use crate::{fanout, sizes, worker};
+use crate::{delivery, fanout, large_drive, push_latency, sizes, worker};
 
 pub struct Options {
     pub results_dir: PathBuf,
@@ -43,6 +43,9 @@ pub fn run(options: Options) -> Result<String> {
     section_worker(&mut md, work.as_ref());
     section_cost(&mut md, money.as_ref());
     section_sizes(&mut md, size.as_ref());
+    section_large_drive(&mut md, read_results(dir, "large-drive").as_ref());
+    section_push(&mut md, read_results(dir, "push").as_ref());
+    section_delivery(&mut md, read_results(dir, "delivery").as_ref());
     observations(
         &mut md,
         cold.as_ref(),
@@ -1015,5 +1018,168 @@ fn observe_cost(md: &mut String, r: &cost::Results) {
             .map(|s| format!("${:.2} ({})", s.dollars_per_million.total, s.name))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+}
+
+fn section_large_drive(md: &mut String, results: Option<&large_drive::Results>) {
+    md.push_str("## 6. Large drive across invocations\n\n");
+    let Some(r) = results else {
+        return not_run(md, "large-drive");
+    };
+    let _ = writeln!(
+        md,
+        "The first sync of one OneDrive account whose drive holds {} files, on the testkit stand-in \
+         answering every request after {:.0} ms, in delta pages of {}. The worker runs as Lambda \
+         runs it (`hub-bench large-drive`): each invocation is a batch from the queue handed to \
+         `hub::worker::handle_batch` with the function's timeout ({:.0} s) less the worker's reserve \
+         ({:.0} s); a sync out of time stores its place, pauses its lease and is requeued by the hub \
+         as a new message, until the first sync ends. On moto the benchmark plays the SQS event \
+         source mapping (receive, run, delete what succeeded); locally, the Invoke API the local \
+         queue calls. A *timeout* is an invocation that ran past the function's timeout; *receives* \
+         counts every delivery of every message. The moto run goes first; a first sync not ended \
+         within the benchmark's {:.0} s is reported as not completed. Load average before/after: \
+         {} / {}.\n",
+        r.files, r.latency_ms, r.page_size, r.timeout_seconds, r.reserve_seconds, r.budget_seconds, r.loadavg_before, r.loadavg_after
+    );
+    md.push_str(
+        "| backend | completed | files indexed | pages | invocations | longest invocation (s) / timeout | timeouts | failures | receives | highest receive count | wall time (s) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for run in &r.runs {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {:.1} / {:.0} | {} | {} | {} | {} | {:.1} |",
+            run.backend,
+            if run.completed { "yes" } else { "**no**" },
+            run.files_indexed,
+            run.pages,
+            run.invocations,
+            run.longest_invocation_seconds,
+            r.timeout_seconds,
+            run.timeouts,
+            run.failures,
+            run.receives,
+            run.max_receive_count,
+            run.wall_seconds,
+        );
+    }
+    if r.files < 300_000 || r.timeout_seconds < 120.0 {
+        md.push_str(
+            "\nThis run is **scaled down** from the issue's 300,000 files and 120 s function \
+             (see `BENCH_LARGE_DRIVE`, `--timeout-secs`).\n",
+        );
+    }
+    md.push('\n');
+}
+
+fn section_push(md: &mut String, results: Option<&push_latency::Results>) {
+    md.push_str("## 7. Push latency\n\n");
+    let Some(r) = results else {
+        return not_run(md, "push");
+    };
+    let _ = writeln!(
+        md,
+        "One account per provider, its first sync done (which opens the Drive channel and the \
+         Graph subscription) and the Dropbox webhook registered. Each of {} runs per provider adds \
+         a file at the testkit stand-in (on loopback, answering the hub after {:.0} ms) and has the stand-in send \
+         its notification to the `provider-webhooks` routes served in process \
+         (`hub::web::notification_response`), which queue a push job; the worker consumes it \
+         (`hub::worker::handle_batch`) until the file is in the index. The latency runs from \
+         sending the notification to the file found in the index. **Not included**: the SQS \
+         event source mapping's batching window (the worker's `MaximumBatchingWindowInSeconds: 5` \
+         in template.yaml: up to 5 s more when the queue is quiet) and the Lambda invoke (a cold \
+         start when no worker is warm; see section 1); on moto the consumer long-polls `ReceiveMessage` \
+         in a loop, locally the local queue calls the worker at once. Load average \
+         before/after: {} / {}.\n",
+        r.runs, r.latency_ms, r.loadavg_before, r.loadavg_after
+    );
+    md.push_str(
+        "| backend | provider | runs | notification to index, median (ms) | max (ms) | webhook answer, median (ms) |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for case in &r.cases {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.0} | {:.1} |",
+            case.backend,
+            case.provider,
+            case.latency_ms.count,
+            case.latency_ms.median,
+            case.latency_ms.max,
+            case.webhook_answer_ms.median,
+        );
+    }
+    md.push('\n');
+}
+
+fn section_delivery(md: &mut String, results: Option<&delivery::Results>) {
+    md.push_str("## 8. Event delivery to the app\n\n");
+    let Some(r) = results else {
+        return not_run(md, "delivery");
+    };
+    let _ = writeln!(
+        md,
+        "{} events (`account.deleted`) queued on moto's SQS as the hub's producers queue them \
+         (`hub::events::emit`), then delivered by `app-webhooks`' handling \
+         (`hub::delivery::handle_batch`) from {} consumers at once (the template's \
+         `MaximumConcurrency`), batches of up to ten, to the testkit webhook receiver, which \
+         checks each Standard Webhooks signature. Requests counted by the proxy in front of moto; \
+         Lambda duration is each batch's measured time, rounded up to the millisecond, at {:.0} MB \
+         (arm64). The receiver is on loopback and answers at once: a real app's answer time adds \
+         to every invocation's duration. *Duplicates* are events the receiver got more than once \
+         (SQS delivers at least once; the app dedupes by `webhook-id`); the figures per event count \
+         each distinct event once. Load average before/after: {} / {}.\n",
+        r.events, r.consumers, r.memory_mb, r.loadavg_before, r.loadavg_after
+    );
+    md.push_str(
+        "| events | delivered, signature valid | invalid | duplicates | failed | invocations | time in `handle_batch` (s) | delivery time (s) | events/s | queueing time (s) |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} |\n",
+        r.events,
+        r.verified,
+        r.unverified,
+        r.duplicates,
+        r.failed,
+        r.invocations,
+        r.invocation_seconds,
+        r.seconds,
+        r.events_per_second,
+        r.publish_seconds,
+    );
+    if r.invocation_seconds > 0.0 {
+        // Two consumers: their invocation time adds up to twice the wall time at most.
+        let delivering = if r.invocation_seconds < r.seconds / 2.0 {
+            "The delivery time is mostly moto's SQS (receive and delete, in Python): delivering itself"
+        } else {
+            "Delivering itself"
+        };
+        let _ = writeln!(
+            md,
+            "{delivering} (`handle_batch`) took {:.2} s in all, {:.0} events per second of \
+             invocation time.\n",
+            r.invocation_seconds,
+            r.verified as f64 / r.invocation_seconds
+        );
+    }
+    md.push_str("Per delivered event:\n\n| requests | per event |\n|---|---|\n");
+    for (operation, n) in &r.per_event.requests {
+        let _ = writeln!(md, "| {operation} | {n:.3} |");
+    }
+    let _ = writeln!(
+        md,
+        "| DynamoDB units (write / read) | {:.3} / {:.3} |\n| Lambda GB-s | {:.6} |\n",
+        r.per_event.write_units, r.per_event.read_units, r.gb_seconds_per_event
+    );
+    let d = &r.dollars_per_million;
+    let _ = writeln!(
+        md,
+        "Dollars per million delivered events: SQS ${:.3}, DynamoDB ${:.3}, Lambda requests ${:.3}, \
+         Lambda duration ${:.3}; **total ${:.2}**. The `ReceiveMessage` calls include the empty \
+         long polls at the end of the run; the event source mapping keeps polling an idle queue \
+         too, a cost of the deployment rather than of an event.\n",
+        d.sqs, d.dynamodb, d.lambda_requests, d.lambda_duration, d.total
     );
 }
