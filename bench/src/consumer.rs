@@ -78,14 +78,8 @@ impl SqsConsumer {
             return Ok(None);
         }
         let max_receive_count = received.iter().map(receive_count).max().unwrap_or(1);
-        let messages = received
-            .iter()
-            .map(|m| Message {
-                id: m.message_id().unwrap_or_default().to_string(),
-                body: m.body().unwrap_or_default().to_string(),
-            })
-            .collect();
-        let (failed, invocation) = invoke(hub, messages, max_receive_count, self.timeout).await;
+        let (failed, invocation) =
+            invoke(hub, messages(&received), max_receive_count, self.timeout).await;
         delete_succeeded(&self.sqs, &self.queue_url, &received, &failed).await?;
         Ok(Some(invocation))
     }
@@ -103,6 +97,17 @@ pub async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<Vec<S
         .send()
         .await?;
     Ok(answer.messages.unwrap_or_default())
+}
+
+/// The received messages as the worker's `handle_batch` takes them.
+pub fn messages(received: &[SqsMessage]) -> Vec<Message> {
+    received
+        .iter()
+        .map(|m| Message {
+            id: m.message_id().unwrap_or_default().to_string(),
+            body: m.body().unwrap_or_default().to_string(),
+        })
+        .collect()
 }
 
 /// A received message's `ApproximateReceiveCount` (1 the first time).

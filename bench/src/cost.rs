@@ -12,16 +12,16 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use hub::config::Env;
 use hub::fanout::{self, SyncRequest};
 use hub::model::{QueueMessage, SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
-use hub::worker::Message;
 use hub::Hub;
 use hub_testkit::FakeProviders;
 use serde::{Deserialize, Serialize};
 
+use crate::consumer;
 use crate::moto::{self, Resources};
 use crate::proxy::{Counts, Proxy};
 use crate::support::{note, Result};
@@ -306,41 +306,17 @@ async fn invoke_worker(
 ) -> Result<()> {
     let mut received = Vec::new();
     while received.len() < expected {
-        let answer = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await?;
-        received.extend(answer.messages().iter().cloned());
+        received.extend(consumer::receive(sqs, queue_url).await?);
     }
-    let messages = received
-        .iter()
-        .map(|m| Message {
-            id: m.message_id().unwrap_or_default().to_string(),
-            body: m.body().unwrap_or_default().to_string(),
-        })
-        .collect();
-    let failed = hub::worker::handle_batch(hub, messages, hub::worker::fresh_invocation()).await;
+    let failed = hub::worker::handle_batch(
+        hub,
+        consumer::messages(&received),
+        hub::worker::fresh_invocation(),
+    )
+    .await;
     if !failed.is_empty() {
         return Err(format!("{} jobs of the batch failed", failed.len()).into());
     }
-    let entries = received
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .set_receipt_handle(m.receipt_handle().map(str::to_string))
-                .build()
-                .ok()
-        })
-        .collect();
-    sqs.delete_message_batch()
-        .queue_url(queue_url)
-        .set_entries(Some(entries))
-        .send()
-        .await?;
+    consumer::delete_succeeded(sqs, queue_url, &received, &failed).await?;
     Ok(())
 }

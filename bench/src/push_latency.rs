@@ -12,16 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use hub::config::Env;
 use hub::model::{SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
-use hub::web::{notification_response, verification_response, PathParam, QueryParams};
 use hub::Hub;
 use hub_testkit::{
     Authenticity, FakeProviders, FileSpec, DEFAULT_DROPBOX_USER, DEFAULT_GOOGLE_USER,
@@ -282,30 +275,10 @@ async fn indexed(hub: &Hub, account_id: &str, file_id: &str) -> Result<bool> {
     }
 }
 
-/// The `provider-webhooks` function's routes (functions/provider-webhooks/src/main.rs),
-/// served by this process for the stand-ins to notify.
+/// The `provider-webhooks` function's routes, served by this process for the stand-ins to
+/// notify.
 fn serve_webhooks(listener: tokio::net::TcpListener, hub: Arc<Hub>) {
-    let app = Router::new()
-        .route("/webhooks/{provider}", get(verify).post(notified))
-        .with_state(hub);
+    let app = hub::web::webhook_routes(hub);
     // Lives as long as the benchmark process.
     tokio::spawn(async move { axum::serve(listener, app).await });
-}
-
-async fn verify(
-    State(hub): State<Arc<Hub>>,
-    PathParam(provider): PathParam,
-    query: QueryParams,
-) -> Response {
-    verification_response(&hub, &provider, &query).await
-}
-
-async fn notified(
-    State(hub): State<Arc<Hub>>,
-    PathParam(provider): PathParam,
-    query: QueryParams,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    notification_response(&hub, &provider, &query, &headers, &body).await
 }

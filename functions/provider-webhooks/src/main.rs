@@ -4,15 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::get;
 use axum::Router;
-use hub::web::{
-    notification_response, verification_response, with_fallbacks, PathParam, QueryParams,
-};
+use hub::web::{webhook_routes, with_fallbacks};
 use hub::Hub;
 
 #[tokio::main]
@@ -23,36 +16,14 @@ async fn main() -> Result<(), lambda_http::Error> {
 }
 
 fn app(hub: Arc<Hub>) -> Router {
-    with_fallbacks(
-        Router::new()
-            .route("/webhooks/{provider}", get(verify).post(notify))
-            .with_state(hub),
-    )
-}
-
-async fn verify(
-    State(hub): State<Arc<Hub>>,
-    PathParam(provider): PathParam,
-    query: QueryParams,
-) -> Response {
-    verification_response(&hub, &provider, &query).await
-}
-
-async fn notify(
-    State(hub): State<Arc<Hub>>,
-    PathParam(provider): PathParam,
-    query: QueryParams,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    notification_response(&hub, &provider, &query, &headers, &body).await
+    with_fallbacks(webhook_routes(hub))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::{to_bytes, Body};
-    use axum::http::{Request, StatusCode};
+    use axum::http::{HeaderMap, Request, StatusCode};
     use hmac::{Hmac, Mac};
     use lambda_http::tower::ServiceExt;
 

@@ -30,7 +30,7 @@ pub use error::status_code;
 pub use extract::{JsonBody, PathParam, QueryParams};
 pub use files::FilesQuery;
 pub use login::CallbackParams;
-pub use push::{notification_response, verification_response};
+pub use push::{notification_response, verification_response, webhook_routes};
 pub use users::{users_page_response, UsersQuery};
 
 /// Answers unknown paths and methods in the contract's error shape.

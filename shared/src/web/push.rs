@@ -2,15 +2,46 @@
 //! echo, and its notification handed to [`crate::push`] as plain values (headers read here,
 //! the raw body untouched, so a signature covers exactly what was received).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 
 use crate::error::HubError;
 use crate::hub::Hub;
 use crate::providers::{dropbox, google, onedrive};
 use crate::push;
-use crate::web::QueryParams;
+use crate::web::{PathParam, QueryParams};
+
+/// `GET|POST /webhooks/{provider}`: the routes of `provider-webhooks`, also served in process
+/// by the push benchmark.
+pub fn webhook_routes(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/webhooks/{provider}", get(verify).post(notify))
+        .with_state(hub)
+}
+
+async fn verify(
+    State(hub): State<Arc<Hub>>,
+    PathParam(provider): PathParam,
+    query: QueryParams,
+) -> Response {
+    verification_response(&hub, &provider, &query).await
+}
+
+async fn notify(
+    State(hub): State<Arc<Hub>>,
+    PathParam(provider): PathParam,
+    query: QueryParams,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    notification_response(&hub, &provider, &query, &headers, &body).await
+}
 
 /// `GET /webhooks/{provider}`: the provider's verification request.
 pub async fn verification_response(hub: &Hub, provider: &str, query: &QueryParams) -> Response {
