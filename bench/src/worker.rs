@@ -1,6 +1,6 @@
 //! Worker: the first sync of one OneDrive account whose drive holds 10k, 50k and 100k files
-//! (Graph delta pages of 1,000 from the testkit stand-in), then an incremental sync with 10
-//! changes. Each sync runs in a child process (this binary's `worker-child`), so its peak
+//! (Graph delta pages of 1,000 from the testkit stand-in), each followed by an incremental
+//! sync with 10 changes. Each sync runs in a child process (this binary's `worker-child`), so its peak
 //! RSS is the sync's alone: the stand-in and its drives live in this, the parent, process.
 //!
 //! Tracing is not initialised in the child: the worker logs one line per file at info
@@ -40,8 +40,8 @@ pub const HUB_BATCHES_IN_FLIGHT: usize = 4;
 pub struct Options {
     /// Drive sizes of the first syncs on the local backend.
     pub local_sizes: Vec<usize>,
-    /// Drive sizes of the first syncs on the AWS backend (moto); empty skips it. The
-    /// incremental sync follows the largest.
+    /// Drive sizes of the first syncs on the AWS backend (moto); empty skips it. On both
+    /// backends an incremental sync follows each first sync.
     pub aws_sizes: Vec<usize>,
     pub changes: usize,
 }
@@ -70,6 +70,12 @@ pub struct SyncRun {
     /// The same pages through a plain reqwest loop; first syncs only.
     pub fetch_only_seconds: Option<f64>,
     pub fetch_only_pages: Option<u64>,
+    /// RSS at the end of the sync: anonymous (the worker's own memory) and file-backed
+    /// (mapped files: locally LMDB's map of the index, page cache the kernel can reclaim).
+    #[serde(default)]
+    pub anon_rss_mb: f64,
+    #[serde(default)]
+    pub file_rss_mb: f64,
     /// The same file items written by a tight `BatchWriteItem` loop on the same moto; first
     /// syncs on moto only.
     #[serde(default)]
@@ -84,6 +90,12 @@ struct ChildReport {
     files: u64,
     peak_rss_kib: u64,
     before_sync_kib: u64,
+    /// At the end of the sync: the process's own memory (heap, stacks) and the file pages it
+    /// has mapped (locally, LMDB's map of the index), which the peak RSS counts together.
+    #[serde(default)]
+    anon_kib: u64,
+    #[serde(default)]
+    file_kib: u64,
 }
 
 pub async fn run(options: Options) -> Result<Results> {
@@ -92,13 +104,12 @@ pub async fn run(options: Options) -> Result<Results> {
     providers.set_graph_page_size(PAGE_SIZE);
     let mut runs = Vec::new();
 
-    let largest = options.local_sizes.iter().copied().max().unwrap_or(0);
     for &size in &options.local_sizes {
         let dir = tempfile::tempdir()?;
         let env = local_env(&providers, dir.path().to_path_buf());
         let drive = Drive::connect(&providers, env, size, &format!("local-{size}")).await?;
         runs.push(drive.first_sync("local").await?);
-        if size == largest && options.changes > 0 {
+        if options.changes > 0 {
             runs.push(
                 drive
                     .incremental_sync("local", &providers, options.changes)
@@ -107,7 +118,6 @@ pub async fn run(options: Options) -> Result<Results> {
         }
     }
 
-    let largest = options.aws_sizes.iter().copied().max().unwrap_or(0);
     for &size in &options.aws_sizes {
         let endpoint = moto::endpoint()?;
         let sdk = moto::sdk_config(&endpoint).await;
@@ -128,7 +138,7 @@ pub async fn run(options: Options) -> Result<Results> {
         );
         first.raw_write_seconds = Some(raw);
         runs.push(first);
-        if size == largest && options.changes > 0 {
+        if options.changes > 0 {
             runs.push(
                 drive
                     .incremental_sync("aws (moto)", &providers, options.changes)
@@ -268,6 +278,8 @@ impl Drive {
             seconds: report.seconds,
             peak_rss_mb: report.peak_rss_kib as f64 / 1024.0,
             before_sync_rss_mb: report.before_sync_kib as f64 / 1024.0,
+            anon_rss_mb: report.anon_kib as f64 / 1024.0,
+            file_rss_mb: report.file_kib as f64 / 1024.0,
             fetch_only_seconds: fetch_only.map(|(seconds, _)| seconds),
             fetch_only_pages: fetch_only.map(|(_, pages)| pages),
             raw_write_seconds: None,
@@ -332,6 +344,8 @@ pub async fn child(account_id: &str, provider: &str) -> Result<()> {
         files,
         peak_rss_kib: support::own_peak_rss_kib(),
         before_sync_kib,
+        anon_kib: support::proc_status_kib("self", "RssAnon").unwrap_or(0),
+        file_kib: support::proc_status_kib("self", "RssFile").unwrap_or(0),
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
