@@ -35,7 +35,7 @@ use super::super::{FeedPosition, StoredFile};
 use crate::model::{FileEntry, Page};
 
 /// The largest the index may grow. LMDB reserves it as address space, not disk: the data
-/// file grows with what is stored (100,000 entries take about 60 MB).
+/// file grows with what is stored.
 const MAP_SIZE: usize = 16 << 30;
 
 pub(super) struct FileIndex {
