@@ -1115,8 +1115,8 @@ fn observe_cost(md: &mut String, r: &cost::Results) {
              items in the table, {:.1} in the `by-seq` index (each changed entry takes a new `seq`, \
              so DynamoDB deletes its old index entry and puts the new one: 2 WRU for an entry \
              under 1 KB), {:.1} for the account (the lease is taken before the entries are \
-             numbered and given back with the last page's cursor and the outcome: {:.0} account \
-             `PutItem`s), {:.1} other. The floor for a feed in key order with in-place entries: a \
+             numbered and given back with the last page's cursor and the outcome), {:.1} other \
+             (see the push channel below). The floor for a feed in key order with in-place entries: a \
              projection of the keys only costs the same units for entries under 1 KB, and \
              numbering entries apart from them would need a read of each entry per page. A sync \
              that finds nothing new takes no lease and writes the account once, as before the feed.",
@@ -1127,12 +1127,32 @@ fn observe_cost(md: &mut String, r: &cost::Results) {
             c.file_write_units,
             c.feed_index_write_units,
             c.account_write_units,
-            c.requests
-                .get("DynamoDB.PutItem")
-                .copied()
-                .unwrap_or(0.0)
-                .round(),
             other_write_units(c),
+        );
+    }
+    if let Some(quiet) = r
+        .scenarios
+        .iter()
+        .find(|s| s.per_sync.feed_index_write_units == 0.0 && other_write_units(&s.per_sync) > 0.0)
+    {
+        let c = &quiet.per_sync;
+        let _ = writeln!(
+            md,
+            "- **A push channel that cannot open costs every sync** ({}: {:.1} WRU of other writes, \
+             {:.0} `DeleteItem`s per sync). The benchmark's hub has push on (its `HUB_PUBLIC_URL` is \
+             https), and the Graph stand-in, as Graph does, validates a new subscription by calling \
+             its `notificationUrl`, which it cannot reach here: so every sync stores the channel's \
+             two records, fails to open the subscription and removes them again, a provider call \
+             and 4 WRU for nothing. A deployment whose subscriptions keep failing (a wrong public \
+             URL, a route the provider cannot reach) pays that on every sync. Not changed in this \
+             round: the change is to remember a failed open on the account and try again after a \
+             back-off (hours), instead of at the next sync.",
+            quiet.name,
+            other_write_units(c),
+            c.requests
+                .get("DynamoDB.DeleteItem")
+                .copied()
+                .unwrap_or(0.0),
         );
     }
     if let Some(refresh) = r.scenarios.iter().find(|s| s.name.contains("refresh")) {
