@@ -99,6 +99,23 @@ fn feed_position(key: &[u8], prefix_len: usize) -> io::Result<FeedPosition> {
     })
 }
 
+/// Deletes every key of `db` that starts with `prefix`.
+fn delete_prefix<DC>(
+    db: &Database<'static, Bytes, DC>,
+    txn: &mut RwTxn<'_>,
+    prefix: &[u8],
+) -> io::Result<()>
+where
+    DC: for<'a> heed::BytesDecode<'a> + 'static,
+{
+    let mut keys = db.prefix_iter_mut(txn, prefix).map_err(heed_error)?;
+    while keys.next().transpose().map_err(heed_error)?.is_some() {
+        // Safety: nothing borrowed from the deleted entry is kept.
+        unsafe { keys.del_current() }.map_err(heed_error)?;
+    }
+    Ok(())
+}
+
 fn decode(bytes: &[u8]) -> io::Result<StoredFile> {
     serde_json::from_slice(bytes).map_err(io::Error::other)
 }
@@ -342,24 +359,8 @@ impl FileIndex {
     pub fn purge(&self, account_id: &str) -> io::Result<()> {
         let prefix = account_prefix(account_id);
         let mut txn = self.write()?;
-        let mut entries = self
-            .entries
-            .prefix_iter_mut(&mut txn, &prefix)
-            .map_err(heed_error)?;
-        while entries.next().transpose().map_err(heed_error)?.is_some() {
-            // Safety: nothing borrowed from the deleted entry is kept.
-            unsafe { entries.del_current() }.map_err(heed_error)?;
-        }
-        drop(entries);
-        let mut feed = self
-            .feed
-            .prefix_iter_mut(&mut txn, &prefix)
-            .map_err(heed_error)?;
-        while feed.next().transpose().map_err(heed_error)?.is_some() {
-            // Safety: as above.
-            unsafe { feed.del_current() }.map_err(heed_error)?;
-        }
-        drop(feed);
+        delete_prefix(&self.entries, &mut txn, &prefix)?;
+        delete_prefix(&self.feed, &mut txn, &prefix)?;
         txn.commit().map_err(heed_error)
     }
 

@@ -117,10 +117,7 @@ impl LocalStore {
         work: impl FnOnce(&Path) -> io::Result<T> + Send + 'static,
     ) -> HubResult<T> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || work(&root))
-            .await
-            .map_err(|e| HubError::internal(format!("local store task failed: {e}")))?
-            .map_err(|e| HubError::internal(format!("local store: {e}")))
+        blocking(move || work(&root)).await
     }
 
     /// Runs blocking work on the file index off the async threads.
@@ -129,10 +126,7 @@ impl LocalStore {
         work: impl FnOnce(&FileIndex) -> io::Result<T> + Send + 'static,
     ) -> HubResult<T> {
         let index = self.index.clone();
-        tokio::task::spawn_blocking(move || work(&index))
-            .await
-            .map_err(|e| HubError::internal(format!("local store task failed: {e}")))?
-            .map_err(|e| HubError::internal(format!("local store: {e}")))
+        blocking(move || work(&index)).await
     }
 
     /// Writes a short-lived record (a login state, a connect session) and, now and then,
@@ -172,6 +166,16 @@ impl LocalStore {
         })
         .await
     }
+}
+
+/// Runs `work` on tokio's blocking threads, its I/O errors as the hub's.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> HubResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| HubError::internal(format!("local store task failed: {e}")))?
+        .map_err(|e| HubError::internal(format!("local store: {e}")))
 }
 
 fn file_name(key: &str) -> String {
