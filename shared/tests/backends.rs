@@ -1062,3 +1062,32 @@ async fn local_store_cleans_up_after_crashes_and_expired_logins() {
         .collect();
     assert_eq!(left, [format!("{}.json", hex::encode("live"))]);
 }
+
+/// Stores of one data directory opened and dropped on many threads at once: the file index's
+/// environment is shared while one is open and reopened once the last is gone, and nothing
+/// written by one is lost to another. (The narrow window where a drop on another thread is
+/// still closing the environment, which `FileIndex::open` waits out, is not forced here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_stores_open_and_close_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let path = dir.path().to_path_buf();
+            tokio::spawn(async move {
+                for round in 0..25 {
+                    let store = LocalStore::open(&path).unwrap();
+                    let id = format!("f{task}-{round}");
+                    store
+                        .put_files("acct", &[file(&id, "a.txt")], 1, 1)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let store = LocalStore::open(dir.path()).unwrap();
+    assert_eq!(whole_index(&store, "acct").await.len(), 8 * 25);
+}

@@ -99,6 +99,18 @@ fn feed_position(key: &[u8], prefix_len: usize) -> io::Result<FeedPosition> {
     })
 }
 
+fn open_env(dir: &Path) -> heed::Result<Env<WithoutTls>> {
+    // Safety: the environment is opened once per process (the registry `OPEN`), with LMDB's
+    // default, durable flags, on a local directory that only LMDB writes.
+    unsafe {
+        EnvOpenOptions::new()
+            .read_txn_without_tls()
+            .map_size(MAP_SIZE)
+            .max_dbs(2)
+            .open(dir)
+    }
+}
+
 /// Deletes every key of `db` that starts with `prefix`.
 fn delete_prefix<DC>(
     db: &Database<'static, Bytes, DC>,
@@ -134,14 +146,16 @@ impl FileIndex {
         if let Some(index) = open.get(&dir).and_then(Weak::upgrade) {
             return Ok(index);
         }
-        // Safety: the environment is opened once per process (the registry above), with
-        // LMDB's default, durable flags, on a local directory that only LMDB writes.
-        let env = unsafe {
-            EnvOpenOptions::new()
-                .read_txn_without_tls()
-                .map_size(MAP_SIZE)
-                .max_dbs(2)
-                .open(&dir)
+        let env = match open_env(&dir) {
+            // The last store of this index is being dropped on another thread, and its
+            // environment is still closing: wait for it, then open anew.
+            Err(heed::Error::EnvAlreadyOpened) => {
+                if let Some(closing) = heed::env_closing_event(&dir) {
+                    closing.wait_timeout(std::time::Duration::from_secs(5));
+                }
+                open_env(&dir)
+            }
+            opened => opened,
         }
         .map_err(heed_error)?;
         // Reader slots of processes that died (a killed `cargo lambda watch`) would otherwise
