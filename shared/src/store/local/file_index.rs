@@ -111,6 +111,14 @@ fn open_env(dir: &Path) -> heed::Result<Env<WithoutTls>> {
     }
 }
 
+/// Where a scan of an account's keys starts: just after `after`, or at the account's first.
+fn lower_bound<'k>(prefix: &'k [u8], after: Option<&'k [u8]>) -> Bound<&'k [u8]> {
+    match after {
+        Some(after) => Bound::Excluded(after),
+        None => Bound::Included(prefix),
+    }
+}
+
 /// Deletes every key of `db` that starts with `prefix`.
 fn delete_prefix<DC>(
     db: &Database<'static, Bytes, DC>,
@@ -285,10 +293,7 @@ impl FileIndex {
     ) -> io::Result<Page<StoredFile>> {
         let prefix = account_prefix(account_id);
         let start = after.map(|after| entry_key(account_id, after));
-        let lower = match &start {
-            Some(start) => Bound::Excluded(start.as_slice()),
-            None => Bound::Included(prefix.as_slice()),
-        };
+        let lower = lower_bound(&prefix, start.as_deref());
         let mut items = Vec::new();
         for item in self
             .entries
@@ -340,10 +345,7 @@ impl FileIndex {
         let txn = self.read()?;
         let prefix = account_prefix(account_id);
         let start = after.map(|after| feed_key(account_id, after.seq, &after.file_id));
-        let lower = match &start {
-            Some(start) => Bound::Excluded(start.as_slice()),
-            None => Bound::Included(prefix.as_slice()),
-        };
+        let lower = lower_bound(&prefix, start.as_deref());
         let mut entries = Vec::new();
         for item in self
             .feed

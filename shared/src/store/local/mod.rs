@@ -34,14 +34,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
-use crate::error::{HubError, HubResult};
-use file_index::FileIndex;
 mod file_index;
 
+use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
+use crate::error::{HubError, HubResult};
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
 };
+use file_index::FileIndex;
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
