@@ -188,6 +188,7 @@ mod tests {
             },
             cursor: None,
             listing: Default::default(),
+            unreported: Default::default(),
             lease: None,
             feed_seq: 0,
             version: 1,

@@ -288,6 +288,7 @@ async fn connect(
                     has_refresh_token: tokens.refresh_token.is_some(),
                     cursor: None,
                     listing: Default::default(),
+                    unreported: Default::default(),
                     lease: None,
                     feed_seq: 0,
                     version: 1,

@@ -139,7 +139,37 @@ pub struct Account {
     /// the feed until it is (see `crate::changes`).
     #[serde(default)]
     pub feed_seq: u64,
+    /// What the sync under way stored in the pages whose cursors are committed, for the one
+    /// `sync.completed` at its end: a sync that goes on in another invocation (out of time,
+    /// or after its worker died) reports every change it stored, once.
+    #[serde(default, skip_serializing_if = "ChangeCount::is_zero")]
+    pub unreported: ChangeCount,
     pub version: u64,
+}
+
+/// Index entries a sync stored: `stored` counts them all (present or marked deleted), and
+/// `deleted` those of them marked deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeCount {
+    pub stored: u64,
+    pub deleted: u64,
+}
+
+impl ChangeCount {
+    pub fn is_zero(&self) -> bool {
+        *self == ChangeCount::default()
+    }
+}
+
+impl std::ops::Add for ChangeCount {
+    type Output = ChangeCount;
+
+    fn add(self, other: ChangeCount) -> ChangeCount {
+        ChangeCount {
+            stored: self.stored + other.stored,
+            deleted: self.deleted + other.deleted,
+        }
+    }
 }
 
 /// A sync's claim on its account, taken and released with the account's conditional write.

@@ -67,6 +67,7 @@ pub fn account(provider: &str) -> AccountBuilder {
             },
             cursor: None,
             listing: Default::default(),
+            unreported: Default::default(),
             lease: None,
             feed_seq: 0,
             version: 1,

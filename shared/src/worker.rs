@@ -37,8 +37,8 @@ use crate::events::{self, Event};
 use crate::fanout;
 use crate::hub::Hub;
 use crate::model::{
-    Account, AccountStatus, FileEntry, Lease, Listing, QueueMessage, SyncJob, SyncOutcome,
-    SyncReason, SyncStatus, TokenSet,
+    Account, AccountStatus, ChangeCount, FileEntry, Lease, Listing, QueueMessage, SyncJob,
+    SyncOutcome, SyncReason, SyncStatus, TokenSet,
 };
 use crate::providers::{Connector, FilePage, NextPage, RemovedPath};
 use crate::queue::MAX_DELAY;
@@ -108,12 +108,14 @@ enum Change {
         sealed: Sealed,
         has_refresh_token: bool,
     },
-    /// The cursor after a stored page, and the feed's watermark past its entries; with the
-    /// outcome too when it was the last page (which gives the lease back).
+    /// The cursor after a stored page, the feed's watermark past its entries and what the
+    /// page changed; with the outcome too when it was the last page (which gives the lease
+    /// back, its changes reported).
     Cursor {
         from: Option<String>,
         to: String,
         feed_seq: u64,
+        counted: ChangeCount,
         finished: Option<SyncOutcome>,
     },
     /// The saved cursor expired: enumerate again from scratch as a new generation, whose
@@ -178,13 +180,17 @@ fn applied(account: &Account, change: &Change) -> Account {
         Change::Cursor {
             to,
             feed_seq,
+            counted,
             finished,
             ..
         } => {
             next.cursor = Some(to.clone());
             next.feed_seq = account.feed_seq.max(*feed_seq);
+            next.unreported = account.unreported + *counted;
             if let Some(outcome) = finished {
                 record_outcome(&mut next, outcome);
+                // Reported by the `sync.completed` queued before this write.
+                next.unreported = ChangeCount::default();
                 // The enumeration is complete, reconciled by the worker before this write.
                 next.listing.reconcile = false;
                 // Written only by the lease's holder (see `Session::commit`).
@@ -455,14 +461,13 @@ struct Ahead {
     answer: Bounded<FilePage>,
 }
 
-/// What an enumeration has stored so far.
+/// What this invocation of an enumeration has stored so far (the whole sync's changes, for
+/// its event, are the account's `unreported`).
 #[derive(Default)]
 struct Tally {
     pages: u64,
     /// Entries stored or marked deleted.
     files: u64,
-    /// Of which deletions.
-    deleted: u64,
 }
 
 /// What the next step of a listing brought.
@@ -551,25 +556,30 @@ impl Session<'_> {
     ) -> HubResult<Option<SyncResult>> {
         // Numbered from the watermark each time, so a page stored again after a crash
         // reuses its numbers (upserts) rather than leaving gaps above the watermark.
-        let (stored, removed) = self.store_page(page.files, page.removed_paths).await?;
-        tally.deleted += removed;
-        let mut feed_seq = self.account.feed_seq + stored;
-        tally.files += stored;
-        tally.pages += 1;
+        let mut counted = self.store_page(page.files, page.removed_paths).await?;
         let last = matches!(page.next, NextPage::Done(_));
         if last && self.account.listing.reconcile {
-            let marked = self.mark_unseen_deleted(feed_seq + 1).await?;
-            feed_seq += marked;
-            tally.files += marked;
-            tally.deleted += marked;
+            let marked = self
+                .mark_unseen_deleted(self.account.feed_seq + counted.stored + 1)
+                .await?;
+            counted = counted
+                + ChangeCount {
+                    stored: marked,
+                    deleted: marked,
+                };
         }
+        let feed_seq = self.account.feed_seq + counted.stored;
+        tally.files += counted.stored;
+        tally.pages += 1;
+        // The whole sync's, from its first invocation.
+        let sync_changes = self.account.unreported + counted;
         if let Some(event) = last
             .then(|| {
                 Event::sync_completed(
                     &self.account,
                     self.reason,
-                    tally.files - tally.deleted,
-                    tally.deleted,
+                    sync_changes.stored - sync_changes.deleted,
+                    sync_changes.deleted,
                 )
             })
             .flatten()
@@ -582,10 +592,11 @@ impl Session<'_> {
             from: self.account.cursor.clone(),
             to: page.next.cursor().to_string(),
             feed_seq,
+            counted,
             finished: last.then(|| SyncOutcome {
                 finished_at: Utc::now(),
                 result: SyncStatus::Ok,
-                files_changed: tally.files,
+                files_changed: sync_changes.stored,
                 detail: None,
             }),
         };
@@ -601,13 +612,15 @@ impl Session<'_> {
     /// Most syncs find nothing new: those take no lease, and end with one write of the
     /// account (the cursor and the outcome, conditional on the version read). A sync lists
     /// one page first, from the stored cursor, when the last sync ended cleanly (no lease
-    /// left) and no reconciliation is pending; an empty last page ends it here. Otherwise
-    /// the page (with the cursor it was listed from) goes to the leased enumeration.
+    /// left, no changes waiting for their event) and no reconciliation is pending; an empty
+    /// last page ends it here. Otherwise the page (with the cursor it was listed from) goes
+    /// to the leased enumeration.
     /// Recoveries (a refresh after a 401, a restart on an expired cursor) are left to that
     /// enumeration, which asks again.
     async fn unless_nothing_new(&mut self) -> HubResult<Peek> {
         if self.account.lease.is_some()
             || self.account.listing.reconcile
+            || !self.account.unreported.is_zero()
             || self.account.cursor.is_none()
         {
             return Ok(Peek::Work(None));
@@ -775,7 +788,7 @@ impl Session<'_> {
         &self,
         files: Vec<FileEntry>,
         removed: Vec<RemovedPath>,
-    ) -> HubResult<(u64, u64)> {
+    ) -> HubResult<ChangeCount> {
         let first_seq = self.account.feed_seq + 1;
         let mut deleted = tombstones(&files);
         let mut files = files.into_iter();
@@ -792,7 +805,10 @@ impl Session<'_> {
             deleted += marked;
         }
         count += self.store_files(files.collect(), first_seq + count).await?;
-        Ok((count, deleted))
+        Ok(ChangeCount {
+            stored: count,
+            deleted,
+        })
     }
 
     /// Stores entries, each id once at its last state among them (Graph documents that an
@@ -1058,6 +1074,7 @@ mod tests {
             tokens: sealed("old"),
             cursor: Some("c1".into()),
             listing: Listing::default(),
+            unreported: Default::default(),
             lease: None,
             feed_seq: 0,
             version: 7,
@@ -1115,6 +1132,7 @@ mod tests {
                 from: None,
                 to: "p2".into(),
                 feed_seq: 0,
+                counted: ChangeCount::default(),
                 finished: None,
             },
         );
@@ -1128,6 +1146,7 @@ mod tests {
                 from: Some("p2".into()),
                 to: "d1".into(),
                 feed_seq: 0,
+                counted: ChangeCount::default(),
                 finished: Some(outcome(SyncStatus::Ok)),
             },
         );
@@ -1152,6 +1171,7 @@ mod tests {
                 from: Some("c1".into()),
                 to: "c2".into(),
                 feed_seq: 0,
+                counted: ChangeCount::default(),
                 finished: None,
             },
             Change::Finished {
@@ -1195,6 +1215,7 @@ mod tests {
                 from: Some("c1".into()),
                 to: "c2".into(),
                 feed_seq: 0,
+                counted: ChangeCount::default(),
                 finished: Some(ok.clone()),
             },
         );
@@ -1208,6 +1229,7 @@ mod tests {
                 from: Some("c1".into()),
                 to: "c2".into(),
                 feed_seq: 0,
+                counted: ChangeCount::default(),
                 finished: None,
             },
         );
@@ -1256,6 +1278,7 @@ mod tests {
             from: Some("c1".into()),
             to: "c2".into(),
             feed_seq: 0,
+            counted: ChangeCount::default(),
             finished: None,
         };
         assert!(superseded(&cursor, &ours, &latest));
@@ -1325,6 +1348,7 @@ mod tests {
                 from: Some("c1".into()),
                 to: "c2".into(),
                 feed_seq: 17,
+                counted: ChangeCount::default(),
                 finished: None,
             },
         );
@@ -1336,10 +1360,51 @@ mod tests {
                 from: Some("c2".into()),
                 to: "c3".into(),
                 feed_seq: 17,
+                counted: ChangeCount::default(),
                 finished: Some(outcome(SyncStatus::Ok)),
             },
         );
         assert_eq!(done.lease, None, "given back with the last page");
+    }
+
+    #[test]
+    fn a_syncs_changes_add_up_across_its_pages_and_invocations_until_its_end() {
+        let page = |counted, finished| Change::Cursor {
+            from: None,
+            to: "c".into(),
+            feed_seq: 0,
+            counted,
+            finished,
+        };
+        let two = ChangeCount {
+            stored: 2,
+            deleted: 1,
+        };
+        let first = applied(&account(), &page(two, None));
+        let paused = applied(
+            &first,
+            &Change::Paused {
+                holder: "me".into(),
+            },
+        );
+        let failed = applied(
+            &paused,
+            &Change::Finished {
+                outcome: outcome(SyncStatus::Failed),
+                holder: "me".into(),
+            },
+        );
+        let second = applied(&failed, &page(two, None));
+        assert_eq!(
+            second.unreported,
+            ChangeCount {
+                stored: 4,
+                deleted: 2
+            },
+            "kept through a pause and a failure"
+        );
+        let done = applied(&second, &page(two, Some(outcome(SyncStatus::Ok))));
+        assert!(done.unreported.is_zero(), "reported with the last page");
     }
 
     #[test]

@@ -7,62 +7,26 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
+use common::EventRecorder;
 use hub::deadline::Deadline;
 use hub::delivery::{self, EventRecord, Failure, Sender};
 use hub::events::{Event, QueuedEvent};
 use hub::model::{SyncJob, SyncReason};
 use hub::queue::EventQueue;
 use hub::worker::SyncResult;
-use hub::{Hub, HubResult};
+use hub::Hub;
 use hub_testkit::webhook_receiver::{Answer, WebhookReceiver};
 use hub_testkit::{FakeProviders, DEFAULT_GOOGLE_USER};
 use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJf6zXZsZqeY=";
-
-/// Records what producers queue, in order.
-#[derive(Default)]
-struct Recorder {
-    queued: Mutex<Vec<QueuedEvent>>,
-}
-
-#[async_trait]
-impl EventQueue for Recorder {
-    async fn publish(&self, event: &QueuedEvent) -> HubResult<()> {
-        self.queued.lock().unwrap().push(event.clone());
-        Ok(())
-    }
-
-    async fn retry_after(&self, _receipt_handle: &str, _delay: Duration) -> HubResult<()> {
-        Ok(())
-    }
-}
-
-impl Recorder {
-    fn bodies(&self) -> Vec<Value> {
-        self.queued
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| serde_json::from_str(&e.body).unwrap())
-            .collect()
-    }
-
-    fn types(&self) -> Vec<String> {
-        self.bodies()
-            .iter()
-            .map(|b| b["type"].as_str().unwrap().to_string())
-            .collect()
-    }
-}
 
 fn webhook_env(url: &str) -> Vec<(String, String)> {
     vec![
@@ -71,14 +35,14 @@ fn webhook_env(url: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// A local hub at the stand-ins whose events go to a [`Recorder`].
-async fn recording_hub(providers: &FakeProviders) -> (Hub, Arc<Recorder>, tempfile::TempDir) {
+/// A local hub at the stand-ins whose events go to a [`EventRecorder`].
+async fn recording_hub(providers: &FakeProviders) -> (Hub, Arc<EventRecorder>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut env = providers.env_vars();
     env.extend(webhook_env("https://app.example/hooks"));
     let mut hub = hub::testing::local_hub(dir.path(), &env).await;
     assert!(hub.events.is_some(), "HUB_WEBHOOK_URL turns events on");
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Arc::new(EventRecorder::default());
     hub.events = Some(recorder.clone());
     (hub, recorder, dir)
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use common::EventRecorder;
 use hub::config::Env;
 use hub::deadline::Deadline;
 use hub::model::{QueueMessage, SyncJob, SyncReason};
@@ -122,7 +123,9 @@ fn requeued_ids(queued: &[(QueueMessage, Duration)]) -> Vec<String> {
 
 #[tokio::test]
 async fn a_drive_bigger_than_one_invocation_finishes_across_several() {
-    let f = fixture().await;
+    let mut f = fixture().await;
+    let events = Arc::new(EventRecorder::default());
+    f.hub.events = Some(events.clone());
     const PAGES: usize = 6;
     const PAGE_DELAY: Duration = Duration::from_millis(400);
     for page in 0..PAGES {
@@ -170,6 +173,13 @@ async fn a_drive_bigger_than_one_invocation_finishes_across_several() {
     assert_eq!(account.cursor.as_deref(), Some(f.delta("done").as_str()));
     let files = f.hub.store.list_files(&id, None, 100).await.unwrap();
     assert_eq!(files.items.len(), PAGES);
+    // One `sync.completed`, at the end, for what every invocation of the sync stored.
+    let completed = events.syncs_completed();
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert_eq!(completed[0]["files_changed"], PAGES);
+    assert_eq!(completed[0]["files_deleted"], 0);
+    assert_eq!(account.last_sync.unwrap().files_changed, PAGES as u64);
+    assert!(account.unreported.is_zero());
 }
 
 #[tokio::test]

@@ -399,7 +399,9 @@ async fn an_expired_delta_link_starts_the_enumeration_over() {
 
 #[tokio::test]
 async fn a_sync_that_dies_half_way_resumes_from_the_last_stored_page() {
-    let f = fixture().await;
+    let mut f = fixture().await;
+    let events = Arc::new(common::EventRecorder::default());
+    f.hub.events = Some(events.clone());
     // Page 2 fails past the bounded retries: the job fails after page 1 was stored.
     Mock::given(method("GET"))
         .and(query_param("token", "page2"))
@@ -427,6 +429,10 @@ async fn a_sync_that_dies_half_way_resumes_from_the_last_stored_page() {
     );
     assert_eq!(f.index(&account).await.len(), 2);
     assert_eq!(f.requests_to("select=id").await, 1);
+    // The failed job's page is reported too, once, with the sync's end.
+    let completed = events.syncs_completed();
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert_eq!(completed[0]["files_changed"], 2);
 }
 
 #[tokio::test]

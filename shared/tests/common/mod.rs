@@ -6,7 +6,15 @@
 //! moto when the test process exits.
 #![allow(dead_code)]
 
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
 use aws_sdk_dynamodb::config::Credentials;
+use hub::events::QueuedEvent;
+use hub::queue::EventQueue;
+use hub::HubResult;
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 static MOTO: OnceCell<String> = OnceCell::const_new();
@@ -108,5 +116,50 @@ pub async fn consent(consent_url: &str) -> hub::login::Callback {
         code: query.get("code").cloned(),
         state: query.get("state").cloned(),
         error: query.get("error").cloned(),
+    }
+}
+
+/// An events queue that records what producers queue, in order.
+#[derive(Default)]
+pub struct EventRecorder {
+    pub queued: Mutex<Vec<QueuedEvent>>,
+}
+
+#[async_trait]
+impl EventQueue for EventRecorder {
+    async fn publish(&self, event: &QueuedEvent) -> HubResult<()> {
+        self.queued.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+
+    async fn retry_after(&self, _receipt_handle: &str, _delay: Duration) -> HubResult<()> {
+        Ok(())
+    }
+}
+
+impl EventRecorder {
+    pub fn bodies(&self) -> Vec<Value> {
+        self.queued
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::from_str(&e.body).unwrap())
+            .collect()
+    }
+
+    pub fn types(&self) -> Vec<String> {
+        self.bodies()
+            .iter()
+            .map(|b| b["type"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The `data` of each `sync.completed`.
+    pub fn syncs_completed(&self) -> Vec<Value> {
+        self.bodies()
+            .into_iter()
+            .filter(|b| b["type"] == "sync.completed")
+            .map(|b| b["data"].clone())
+            .collect()
     }
 }
