@@ -1,15 +1,17 @@
 //! The hub killed in the middle of a sync, as a crash, an out-of-memory kill or a Lambda
-//! timeout would: what was stored stays whole, and the next sync resumes from the last stored
-//! page and misses no file.
+//! timeout would: what was stored stays whole, the next sync resumes from the last stored
+//! page and misses no file, and the app hears of every file once the sync ends.
 
 use std::time::Duration;
 
 use hub_e2e::{LocalHub, StatusCode};
+use hub_testkit::webhook_receiver::WebhookReceiver;
 use hub_testkit::FakeProviders;
 use oauth2::reqwest::Method;
 use serde_json::Value;
 
 const FILES: usize = 300;
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJf6zXZsZqeY=";
 
 async fn indexed(hub: &LocalHub, id: &str) -> usize {
     let (status, page) = hub
@@ -24,7 +26,13 @@ async fn a_hub_killed_mid_sync_keeps_what_it_stored_and_the_next_sync_resumes() 
     let providers = FakeProviders::start().await;
     providers.add_files("onedrive", FILES);
     providers.set_graph_page_size(20);
-    let mut hub = LocalHub::start(&providers.env_vars()).await;
+    let receiver = WebhookReceiver::start(SECRET).await;
+    let mut env = providers.env_vars();
+    env.extend([
+        ("HUB_WEBHOOK_URL".to_string(), receiver.url()),
+        ("HUB_WEBHOOK_SECRET".to_string(), SECRET.to_string()),
+    ]);
+    let mut hub = LocalHub::start(&env).await;
     let (status, account) = hub.log_in("onedrive").await;
     assert_eq!(status, StatusCode::OK, "{account}");
     let id = account["id"].as_str().unwrap().to_string();
@@ -94,4 +102,29 @@ async fn a_hub_killed_mid_sync_keeps_what_it_stored_and_the_next_sync_resumes() 
         fresh_enumerations, 1,
         "the next sync resumed instead of starting over"
     );
+
+    // One `sync.completed`, from the resumed sync, counts the pages the killed worker
+    // stored as well as its own: every file once.
+    let completed = |received: &[hub_testkit::webhook_receiver::Received]| {
+        received
+            .iter()
+            .filter(|r| r.event_type() == "sync.completed")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let received = receiver
+        .wait_for(Duration::from_secs(60), |r| !completed(r).is_empty())
+        .await;
+    let completed = completed(&received);
+    assert!(!completed.is_empty(), "the sync's end reached the app");
+    for event in &completed {
+        assert!(event.verified);
+        let data = &event.json()["data"];
+        assert_eq!(data["account_id"], id.as_str());
+        assert_eq!(data["files_changed"], FILES, "{data}");
+        assert_eq!(data["files_deleted"], 0);
+    }
+    let mut ids: Vec<_> = completed.iter().map(|e| &e.webhook_id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one event (a retry keeps its id)");
 }
