@@ -14,8 +14,8 @@ use hub::crypto::local::LocalCipher;
 use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
 use hub::model::AccountView;
 use hub::model::{
-    Account, AccountStatus, ContentHash, FileEntry, FileKind, LoginState, QueueMessage, SyncJob,
-    SyncReason,
+    Account, AccountStatus, ChangeCount, ContentHash, FileEntry, FileKind, LoginState,
+    QueueMessage, SyncJob, SyncReason,
 };
 use hub::queue::local::LocalQueue;
 use hub::queue::sqs::SqsQueue;
@@ -120,8 +120,17 @@ async fn conditional_updates(store: &dyn Store) {
 
     let mut next = original.clone();
     next.cursor = Some("cursor-2".into());
+    next.unreported = ChangeCount {
+        stored: 40,
+        deleted: 3,
+    };
     next.version = 2;
     assert_eq!(store.update_account(&next, 1).await.unwrap(), Write::Done);
+    assert_eq!(
+        store.get_account(&original.id).await.unwrap().as_ref(),
+        Some(&next),
+        "the whole account, a sync's unreported changes included"
+    );
 
     // A writer that read version 1 cannot move the cursor back.
     let mut stale = original.clone();
