@@ -267,6 +267,7 @@ fn job(account_id: &str) -> SyncJob {
         provider: PROVIDER.to_string(),
         reason: SyncReason::Schedule,
         requested_at: chrono::Utc::now(),
+        stalled_requeues: 0,
     }
 }
 

@@ -522,6 +522,7 @@ async fn raw_send(sdk: &aws_config::SdkConfig, n: usize) -> Result<f64> {
             provider: "onedrive".into(),
             reason: SyncReason::Manual,
             requested_at: chrono::Utc::now(),
+            stalled_requeues: 0,
         }))
     };
     let consumer = SqsConsumer::start(&client, &queue_url, None);

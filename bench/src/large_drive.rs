@@ -237,6 +237,7 @@ fn first_sync(account_id: &str) -> QueueMessage {
         provider: PROVIDER.to_string(),
         reason: SyncReason::Manual,
         requested_at: chrono::Utc::now(),
+        stalled_requeues: 0,
     })
 }
 

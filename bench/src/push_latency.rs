@@ -143,6 +143,7 @@ async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
             provider: provider.to_string(),
             reason: SyncReason::Manual,
             requested_at: chrono::Utc::now(),
+            stalled_requeues: 0,
         };
         hub::worker::sync(&hub, &job, hub::worker::fresh_invocation()).await?;
         accounts.push(account.id);

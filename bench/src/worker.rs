@@ -331,6 +331,7 @@ pub async fn child(account_id: &str, provider: &str) -> Result<()> {
         provider: provider.to_string(),
         reason: SyncReason::Manual,
         requested_at: chrono::Utc::now(),
+        stalled_requeues: 0,
     };
     let start = Instant::now();
     let result = hub::worker::sync(&hub, &job, hub::worker::fresh_invocation()).await?;

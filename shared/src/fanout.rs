@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
+use crate::jobs;
 use crate::model::{AccountStatus, FanOutPosition, QueueMessage, SyncJob, SyncReason};
 use crate::providers::Registry;
 
 /// Account ids read per round: the fan-out never holds all accounts at once.
 const PAGE: usize = 500;
-/// Jobs queued between two looks at the clock (ten `SendMessageBatch` calls), so that a
-/// slow queue or store delays the answer by a fraction of a second, not by a whole page.
+/// Jobs queued between two looks at the clock (ten `SendMessageBatch` calls, and the
+/// accounts' job marks, written 16 at a time: see `crate::jobs`), so that a slow queue or
+/// store delays the answer by a fraction of a second, not by a whole page.
 const CHUNK: usize = 100;
 
 /// The body of `POST /sync`; both fields optional.
@@ -54,13 +56,14 @@ fn target_providers(
     }
 }
 
-fn job(account_id: &str, provider: &str, reason: SyncReason) -> QueueMessage {
-    QueueMessage::Sync(SyncJob {
+fn job(account_id: &str, provider: &str, reason: SyncReason) -> SyncJob {
+    SyncJob {
         account_id: account_id.to_string(),
         provider: provider.to_string(),
         reason,
         requested_at: Utc::now(),
-    })
+        stalled_requeues: 0,
+    }
 }
 
 /// How long `POST /sync` queues jobs before handing the rest to a continuation: the answer
@@ -115,9 +118,9 @@ pub async fn start(hub: &Hub, request: SyncRequest, trigger: Trigger) -> HubResu
             if account.status == AccountStatus::Active
                 && targets.contains(&account.provider.as_str())
             {
-                hub.queue
-                    .enqueue(&[job(&account.id, &account.provider, reason)])
-                    .await?;
+                // Counted when a job of the account was already waiting too: one is on the
+                // queue for it, as the contract says (`crate::jobs`).
+                jobs::queue(hub, vec![job(&account.id, &account.provider, reason)]).await?;
                 1
             } else {
                 0
@@ -188,12 +191,20 @@ async fn fan_out_step(
         loop {
             let (chunk, after_chunk) = rest.split_at(rest.len().min(CHUNK));
             rest = after_chunk;
-            let jobs: Vec<QueueMessage> = chunk
+            let jobs: Vec<SyncJob> = chunk
                 .iter()
                 .map(|id| job(id, &provider, position.reason))
                 .collect();
-            hub.queue.enqueue(&jobs).await?;
-            queued += jobs.len();
+            // An account whose job already waits (queued, or requeued by its sync) gets none
+            // on top: it counts as queued, since one is on the queue for it.
+            let done = jobs::queue(hub, jobs).await?;
+            if done.coalesced > 0 {
+                tracing::info!(
+                    coalesced = done.coalesced,
+                    "accounts whose job was already waiting"
+                );
+            }
+            queued += done.jobs + done.coalesced;
             match (chunk.last(), &page.next) {
                 (Some(id), _) if !rest.is_empty() => position.after = Some(id.clone()),
                 (_, Some(next)) => position.after = Some(next.clone()),

@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod fanout;
 pub mod hub;
+pub mod jobs;
 pub mod login;
 pub mod model;
 pub mod providers;

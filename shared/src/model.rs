@@ -431,6 +431,16 @@ pub struct SyncJob {
     pub provider: String,
     pub reason: SyncReason,
     pub requested_at: DateTime<Utc>,
+    /// How many times in a row this job was requeued by a sync that stored nothing (out of
+    /// time or told to wait before its first page): bounded by the worker, so that a sync
+    /// that never gets anywhere fails and reaches the dead-letter queue (`crate::worker`).
+    /// Not in the contract's body: absent means 0, and 0 is not written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stalled_requeues: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Where a fan-out stands: the providers still to go (the first one in progress) and the

@@ -2,12 +2,12 @@
 //! notification once the web layer has read it, and nothing else, so that it answers within
 //! the providers' few seconds: check it, and queue one `push` sync job per account it names.
 //!
-//! Coalescing: a job is queued only when the account's push mark
+//! Coalescing ([`crate::jobs`]): a job is queued only when the account's job mark
 //! ([`crate::store::Store::mark_push_pending`], a conditional write) was free; the worker
-//! clears the mark when it starts the job. A burst of notifications while the job waits in
-//! the queue therefore queues nothing more, and one that comes once the job has started
-//! queues the next, so a change made during a sync is not missed. A replayed notification at
-//! worst queues one more sync.
+//! clears the mark when it starts a job. A burst of notifications while a job waits in the
+//! queue (a push job, or any other) therefore queues nothing more, and one that comes once
+//! the job has started queues the next, so a change made during a sync is not missed. A
+//! replayed notification at worst queues one more sync.
 //!
 //! Each provider's rules (signatures, secrets, shapes) live in its own module behind
 //! [`crate::providers::Connector`]; here only what every provider shares.
@@ -24,38 +24,18 @@ use subtle::ConstantTimeEq;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
-use crate::model::{
-    Account, AccountStatus, PushChannel, QueueMessage, SyncJob, SyncReason, TokenSet,
-};
+use crate::model::{Account, AccountStatus, PushChannel, SyncJob, SyncReason, TokenSet};
 use crate::providers::{
     dropbox, ChannelRequest, Connector, NoticeEvent, PushRefusal, PushStyle, SubscriptionNotice,
 };
 use crate::store::MAX_KEY_LEN;
 
-/// How long a push mark holds back further jobs when its own job never starts (the
-/// notification's invocation died between the mark and the queue call, or the job sits behind
-/// a long backlog): then the next notification queues again.
-pub const PENDING_FOR: Duration = Duration::minutes(15);
+/// The account's job mark and what queueing came to: see [`crate::jobs`], which every
+/// producer of sync jobs shares.
+pub use crate::jobs::{Queued, PENDING_FOR};
 
 /// Identities looked up at once for one app-wide notification.
 const LOOKUPS_IN_FLIGHT: usize = 8;
-
-/// What a notification led to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Queued {
-    /// Push jobs queued.
-    pub jobs: usize,
-    /// Accounts whose job was already queued and not started.
-    pub coalesced: usize,
-}
-
-impl Queued {
-    fn add(mut self, other: Queued) -> Queued {
-        self.jobs += other.jobs;
-        self.coalesced += other.coalesced;
-        self
-    }
-}
 
 /// A Dropbox webhook notification: `signature` is `X-Dropbox-Signature`, `body` the raw body,
 /// checked before it is read. Every connected account of each Dropbox account id it names
@@ -137,32 +117,14 @@ pub async fn queue_push_job(hub: &Hub, account: &Account) -> HubResult<Queued> {
     if account.status != AccountStatus::Active {
         return Ok(Queued::default());
     }
-    let now = Utc::now();
-    if !hub
-        .store
-        .mark_push_pending(&account.id, now, now + PENDING_FOR)
-        .await?
-    {
-        return Ok(Queued {
-            jobs: 0,
-            coalesced: 1,
-        });
-    }
-    let job = QueueMessage::Sync(SyncJob {
+    let job = SyncJob {
         account_id: account.id.clone(),
         provider: account.provider.clone(),
         reason: SyncReason::Push,
-        requested_at: now,
-    });
-    if let Err(error) = hub.queue.enqueue(&[job]).await {
-        // No job stands behind the mark: free it, so the provider's retry queues one.
-        hub.store.clear_push_pending(&account.id).await?;
-        return Err(error);
-    }
-    Ok(Queued {
-        jobs: 1,
-        coalesced: 0,
-    })
+        requested_at: Utc::now(),
+        stalled_requeues: 0,
+    };
+    crate::jobs::queue(hub, vec![job]).await
 }
 
 // ------------------------------------------------------------ channels kept by the worker

@@ -42,6 +42,7 @@ use crate::model::{
 };
 use crate::providers::{Connector, FilePage, NextPage, RemovedPath};
 use crate::queue::MAX_DELAY;
+use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 use crate::store::Write;
 use crate::tokens;
 
@@ -135,6 +136,9 @@ enum Change {
     },
     /// The grant is gone; the lease goes back if `holder` has it.
     NeedsReauth { at: DateTime<Utc>, holder: String },
+    /// A refusal written but not reported (its event could not be queued): the account is
+    /// active again, so that the job's retry is refused again and reports it.
+    ReauthUnreported,
     /// The sync stops short of its end (out of time, or told to wait) and is requeued: the
     /// lease goes back if `holder` has it, so that the requeued job can take it at once.
     Paused { holder: String },
@@ -213,6 +217,7 @@ fn applied(account: &Account, change: &Change) -> Account {
             release(&mut next, holder);
         }
         Change::Paused { holder } => release(&mut next, holder),
+        Change::ReauthUnreported => next.status = AccountStatus::Active,
         Change::NeedsReauth { at, holder } => {
             release(&mut next, holder);
             next.status = AccountStatus::NeedsReauth;
@@ -278,6 +283,8 @@ fn superseded(change: &Change, ours: &Account, latest: &Account) -> bool {
         }
         Change::Tokens { .. } | Change::NeedsReauth { .. } => latest.tokens != ours.tokens,
         Change::Finished { .. } | Change::Paused { .. } => false,
+        // Nothing to undo once another worker made the account active again.
+        Change::ReauthUnreported => latest.status != AccountStatus::NeedsReauth,
     }
 }
 
@@ -300,6 +307,9 @@ struct Session<'a> {
     reason: SyncReason,
     /// This sync's name on the account's lease.
     holder: String,
+    /// Whether this invocation stored a page (its cursor committed), or found the account's
+    /// sync under way in another worker: a requeue after that is not a stall.
+    progressed: bool,
 }
 
 /// Syncs the account a job names, inside one span that every log line of it carries.
@@ -315,11 +325,10 @@ pub async fn sync(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<Syn
 }
 
 async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
-    if job.reason == SyncReason::Push {
-        // The job starts: a notification from now on may announce a change this sync lists
-        // past, so it queues the next job (`crate::push`).
-        hub.store.clear_push_pending(&job.account_id).await?;
-    }
+    // The job starts: it no longer waits, so a notification or a `POST /sync` from now on
+    // (which may announce a change this sync lists past) queues the next job
+    // (`crate::jobs`).
+    hub.store.clear_push_pending(&job.account_id).await?;
     let Some(account) = hub.store.get_account(&job.account_id).await? else {
         // A sync that died after storing a page of an account deleted meanwhile may have
         // left entries behind: the job that comes back for it removes them.
@@ -345,6 +354,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
         requested_at: job.requested_at,
         reason: job.reason,
         holder: uuid::Uuid::new_v4().to_string(),
+        progressed: false,
     };
     let result = match session.run().await {
         Err(HubError::UserNotFound(_)) => {
@@ -359,7 +369,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
                 let holder = session.holder.clone();
                 session.commit(Change::Paused { holder }).await?;
             }
-            requeue(hub, job, after).await
+            requeue(hub, job, after, session.progressed).await
         }
         other => other,
     };
@@ -393,14 +403,48 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
     result
 }
 
-/// Puts a job for the account back on the queue, `after` from now (at most SQS's 15 minutes).
-async fn requeue(hub: &Hub, job: &SyncJob, after: std::time::Duration) -> HubResult<SyncResult> {
+/// Requeues in a row without progress after which a job fails instead (a batch item
+/// failure: SQS brings the message back after its visibility timeout, and dead-letters it
+/// after its receives when it still gets nowhere). A requeue asks for at most 15 minutes,
+/// so 8 of them are up to two hours of a provider saying "wait" (or of invocations that
+/// could not list one page), far past any real throttling window (Graph and Drive ask for
+/// seconds to minutes), yet the job still ends in the dead-letter queue the same day instead
+/// of coming back for ever. A requeue after a stored page starts the count again.
+pub const MAX_STALLED_REQUEUES: u32 = 8;
+
+/// Puts a job for the account back on the queue, `after` from now (at most SQS's 15 minutes),
+/// counting the requeues in a row of a sync that did not store a page (`progressed`);
+/// past [`MAX_STALLED_REQUEUES`] the job fails instead.
+async fn requeue(
+    hub: &Hub,
+    job: &SyncJob,
+    after: std::time::Duration,
+    progressed: bool,
+) -> HubResult<SyncResult> {
     let after = after.min(MAX_DELAY);
-    hub.queue
-        .enqueue_delayed(&QueueMessage::Sync(job.clone()), after)
-        .await?;
+    let stalled_requeues = if progressed {
+        0
+    } else {
+        job.stalled_requeues + 1
+    };
+    if stalled_requeues > MAX_STALLED_REQUEUES {
+        tracing::warn!(
+            stalled_requeues = job.stalled_requeues,
+            "sync requeued too often without storing a page; failed for the queue's retries"
+        );
+        return Err(HubError::internal(format!(
+            "the sync made no progress over {} requeues",
+            job.stalled_requeues
+        )));
+    }
+    let next = SyncJob {
+        stalled_requeues,
+        ..job.clone()
+    };
+    crate::jobs::requeue(hub, &next, after).await?;
     tracing::info!(
         after_secs = after.as_secs(),
+        stalled_requeues,
         "sync requeued; it goes on from its stored place"
     );
     Ok(SyncResult::Requeued { after })
@@ -438,6 +482,15 @@ fn asked_to_wait(error: &ProviderError) -> Option<SyncResult> {
         } => Some(SyncResult::Requeued { after: *after }),
         _ => None,
     }
+}
+
+/// A page that says "more" and hands back the very cursor it was listed from: followed, it
+/// would be listed (stored, numbered for the feed) again for ever, so it is the provider's
+/// error. Only a continuation counts: a last page whose cursor equals the saved one is a
+/// legitimate "nothing new" (Drive's `newStartPageToken`, a Dropbox cursor with `has_more`
+/// false, a Graph `deltaLink`), and every connector maps those to [`NextPage::Done`].
+fn repeated_cursor() -> ProviderError {
+    ProviderError::Rejected("the provider repeated its continuation cursor".into())
 }
 
 /// Where the listing goes on from, and the one-time recoveries already spent on it.
@@ -520,6 +573,9 @@ impl Session<'_> {
                 NextPage::More(cursor) => Some(cursor.clone()),
                 NextPage::Done(_) => None,
             };
+            if more.is_some() && more == position.cursor {
+                return Err(repeated_cursor().into());
+            }
             // The next page is listed while this one is stored, so that the provider's
             // latency hides the store's (or the other way round). Only its answer is taken
             // early: it is stored in the next round, after the cursor that passes this page.
@@ -603,6 +659,7 @@ impl Session<'_> {
         if let Committed::Superseded = self.commit(change).await? {
             return Ok(Some(SyncResult::Skipped(SkipReason::AnotherWorkerAhead)));
         }
+        self.progressed = true;
         Ok(last.then_some(SyncResult::Synced {
             pages: tally.pages,
             files: tally.files,
@@ -688,6 +745,9 @@ impl Session<'_> {
             // Asked for after that sync started (or by a sync that died): it may have
             // listed past what this job is for, so the job comes back when the lease ends.
             let after = (theirs.until - now).to_std().unwrap_or_default();
+            // Not a stall: the account's sync moves on in the other worker, and its lease
+            // ends by itself if that worker is gone.
+            self.progressed = true;
             tracing::info!(
                 after_secs = after.as_secs(),
                 "another worker is syncing the account since before this job; requeued"
@@ -891,38 +951,51 @@ impl Session<'_> {
         };
         match refreshed {
             Ok(fresh) => {
-                let sealed =
-                    tokens::seal(self.hub, &self.account.id, &self.account.provider, &fresh)
-                        .await?;
-                let change = Change::Tokens {
-                    sealed,
-                    has_refresh_token: fresh.refresh_token.is_some(),
-                };
-                if let Committed::Yes = self.commit(change).await? {
-                    self.tokens = fresh;
+                // Microsoft has already invalidated the old refresh token: until stored, the
+                // new one exists only here, so a short KMS or DynamoDB failure is retried
+                // (bounded) rather than failing the job and losing the grant. Bounded in time
+                // too: past the deadline by at most half the invocation's reserve.
+                let budget = self.deadline.remaining() + TOKENS_GRACE;
+                match tokio::time::timeout(budget, self.store_tokens(fresh)).await {
+                    Ok(stored) => stored?,
+                    Err(_) => {
+                        tracing::error!(
+                            "refreshed tokens not stored in time; the grant may be lost"
+                        );
+                        return Err(HubError::internal(
+                            "the refreshed tokens could not be stored in time",
+                        ));
+                    }
                 }
-                // Otherwise another worker stored fresher tokens, which `commit` adopted.
                 Ok(None)
             }
             Err(ProviderError::InvalidGrant) => {
                 // Another worker may have rotated the refresh token a moment ago: then the
-                // stored one is newer than ours and the account is fine.
-                let latest = self.reload().await?;
-                if latest.tokens != self.account.tokens {
-                    self.adopt(latest).await?;
-                    return Ok(None);
-                }
-                tracing::warn!("refresh refused (invalid_grant); account needs re-authorisation");
-                // Queued before the write: once the account is `needs_reauth` no job retries.
-                events::emit(self.hub, Event::reauth_required(&self.account)).await?;
+                // stored tokens are newer than the ones refused and the account is fine. The
+                // refusal is written conditionally on the version this sync read, so tokens
+                // stored by another worker at any time since supersede it (`superseded`:
+                // `commit` adopts them), and the app hears of it only once it is written: an
+                // account that a concurrent refresh keeps active is never reported.
                 let refusal = Change::NeedsReauth {
                     at: Utc::now(),
                     holder: self.holder.clone(),
                 };
-                match self.commit(refusal).await? {
-                    Committed::Yes => Ok(Some(SyncResult::NeedsReauth)),
-                    Committed::Superseded => Ok(None),
+                if let Committed::Superseded = self.commit(refusal).await? {
+                    return Ok(None);
                 }
+                tracing::warn!("refresh refused (invalid_grant); account needs re-authorisation");
+                if let Err(error) =
+                    events::emit(self.hub, Event::reauth_required(&self.account)).await
+                {
+                    // Not told: once the account is `needs_reauth` no job would retry, so it
+                    // is put back as it was and the job fails; its retry is refused again,
+                    // and tells. Best effort: when this write fails too, the event is lost.
+                    if let Err(undo) = self.commit(Change::ReauthUnreported).await {
+                        tracing::error!(error = %undo, "reauth_required neither sent nor undone");
+                    }
+                    return Err(error);
+                }
+                Ok(Some(SyncResult::NeedsReauth))
             }
             Err(e) => match asked_to_wait(&e) {
                 Some(requeued) => Ok(Some(requeued)),
@@ -930,6 +1003,41 @@ impl Session<'_> {
             },
         }
     }
+
+    /// Seals and stores freshly refreshed tokens, each step retried on a storage or KMS
+    /// failure by [`TOKENS_RETRY`]; then works with them (or with fresher ones another
+    /// worker stored meanwhile, which `commit` adopted).
+    async fn store_tokens(&mut self, fresh: TokenSet) -> HubResult<()> {
+        let (hub, id, provider) = (
+            self.hub,
+            self.account.id.clone(),
+            self.account.provider.clone(),
+        );
+        let sealed = retry_transient((), |()| {
+            let (id, provider, fresh) = (&id, &provider, &fresh);
+            async move { ((), tokens::seal(hub, id, provider, fresh).await) }
+        })
+        .await?;
+        let change = Change::Tokens {
+            sealed,
+            has_refresh_token: fresh.refresh_token.is_some(),
+        };
+        // A write that failed after DynamoDB applied it is found, on the next attempt, as a
+        // change of tokens by "another worker": the ones this sync wrote, adopted.
+        let committed = retry_transient(&mut *self, |session| {
+            let change = change.clone();
+            async move {
+                let committed = session.commit(change).await;
+                (session, committed)
+            }
+        })
+        .await?;
+        if let Committed::Yes = committed {
+            self.tokens = fresh;
+        }
+        Ok(())
+    }
+
     /// The account as stored now; `UserNotFound` when it was deleted during the sync.
     async fn reload(&self) -> HubResult<Account> {
         self.hub
@@ -978,6 +1086,53 @@ impl Session<'_> {
         Err(HubError::internal(
             "the account kept changing during its sync",
         ))
+    }
+}
+
+/// Storing refreshed tokens (sealing with KMS, then the account write) is tried again after
+/// a failure of either: each SDK call already retries a throttled request a few times, so
+/// these attempts cover a fault that outlasts one call's retries, a few seconds of it.
+const TOKENS_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay: std::time::Duration::from_millis(200),
+    max_delay: std::time::Duration::from_millis(1600),
+    max_retry_after: std::time::Duration::ZERO,
+};
+/// How far past the deadline storing refreshed tokens may go: half of [`RESERVE`], whose
+/// other half still stores the place and requeues.
+const TOKENS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `attempt` on `state` again, by [`TOKENS_RETRY`], while it fails with a storage or KMS
+/// failure ([`HubError::Internal`]); any other error ends it. The state goes in and out of
+/// each attempt (it may be the session itself).
+async fn retry_transient<S, T, F, Fut>(state: S, mut attempt: F) -> HubResult<T>
+where
+    F: FnMut(S) -> Fut,
+    Fut: std::future::Future<Output = (S, HubResult<T>)>,
+{
+    let outcome = retry(&TOKENS_RETRY, (state, None), |(state, _)| {
+        let call = attempt(state);
+        async move {
+            match call.await {
+                (_, Ok(done)) => Ok(Attempt::Done(done)),
+                (state, Err(error @ HubError::Internal(_))) => {
+                    tracing::warn!(error = %error, "storing refreshed tokens failed; trying again");
+                    Ok(Attempt::Again {
+                        left: (state, Some(error)),
+                        retry_after: None,
+                    })
+                }
+                (_, Err(error)) => Err(error),
+            }
+        }
+    })
+    .await;
+    match outcome {
+        Ok(done) => Ok(done),
+        Err(Stopped::Failed(error)) => Err(error),
+        Err(Stopped::Exhausted {
+            left: (_, last), ..
+        }) => Err(last.unwrap_or_else(|| HubError::internal("storing refreshed tokens failed"))),
     }
 }
 

@@ -60,6 +60,7 @@ async fn sync(hub: &Hub, account_id: &str, provider: &str) -> SyncResult {
         provider: provider.into(),
         reason: SyncReason::Manual,
         requested_at: Utc::now(),
+        stalled_requeues: 0,
     };
     hub::worker::sync(hub, &job, hub::worker::fresh_invocation())
         .await

@@ -254,6 +254,7 @@ impl Fixture {
             provider: "onedrive".into(),
             reason: SyncReason::Schedule,
             requested_at: Utc::now(),
+            stalled_requeues: 0,
         };
         let body = serde_json::to_string(&job).unwrap();
         worker::handle_batch(

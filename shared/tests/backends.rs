@@ -862,6 +862,7 @@ fn jobs(n: usize) -> Vec<QueueMessage> {
                 provider: "google".into(),
                 reason: SyncReason::Manual,
                 requested_at: Utc::now(),
+                stalled_requeues: 0,
             })
         })
         .collect()

@@ -100,6 +100,7 @@ impl Bench {
             provider: self.provider.into(),
             reason: SyncReason::Manual,
             requested_at,
+            stalled_requeues: 0,
         };
         worker::sync(&self.hub, &job, worker::fresh_invocation())
             .await

@@ -102,6 +102,7 @@ impl Fixture {
             provider: "onedrive".into(),
             reason: SyncReason::Schedule,
             requested_at: chrono::Utc::now(),
+            stalled_requeues: 0,
         });
         let message = Message {
             id: format!("m-{access}"),
@@ -242,4 +243,96 @@ async fn a_slow_job_is_requeued_and_fails_no_other_job_of_its_batch() {
     assert_eq!(requeued_ids(&f.queue.take()), [slow]);
     let fast = f.hub.store.get_account(&fast).await.unwrap().unwrap();
     assert_eq!(fast.cursor.as_deref(), Some(f.delta("d").as_str()));
+}
+
+#[tokio::test]
+async fn a_sync_told_to_wait_every_time_fails_after_a_bound_so_that_it_dead_letters() {
+    let f = fixture().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "600"))
+        .mount(&f.server)
+        .await;
+    let (id, mut message) = f.account("a").await;
+    // Each round delivers what the last one requeued, as SQS would after the delay.
+    let mut rounds = 0;
+    let failed = loop {
+        rounds += 1;
+        assert!(rounds <= 20, "requeued for ever");
+        let failed = worker::handle_batch(
+            &f.hub,
+            vec![message],
+            Deadline::after(Duration::from_secs(30)),
+        )
+        .await;
+        let queued = f.queue.take();
+        if !failed.is_empty() {
+            assert!(queued.is_empty(), "a failed job is not requeued as well");
+            break failed;
+        }
+        assert_eq!(requeued_ids(&queued), [id.clone()]);
+        let QueueMessage::Sync(job) = &queued[0].0 else {
+            panic!("{queued:?}")
+        };
+        assert_eq!(job.stalled_requeues, rounds, "counted in the job");
+        message = Message {
+            id: format!("m-{rounds}"),
+            body: serde_json::to_string(&queued[0].0).unwrap(),
+        };
+    };
+    assert_eq!(rounds, worker::MAX_STALLED_REQUEUES + 1);
+    assert_eq!(
+        failed,
+        [format!("m-{}", worker::MAX_STALLED_REQUEUES)],
+        "a batch item failure: SQS retries it, then dead-letters it"
+    );
+    // The failure is on the account too.
+    let redelivered = f.hub.store.get_account(&id).await.unwrap().unwrap();
+    assert_eq!(
+        redelivered.last_sync.unwrap().result,
+        hub::model::SyncStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn a_requeue_after_a_stored_page_starts_the_count_again() {
+    let f = fixture().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(query_param("token", "p2"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "600"))
+        .mount(&f.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(query_param_is_missing("token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"value": [{"id": "f1", "name": "a.txt", "file": {}}], "@odata.nextLink": f.delta("p2")}),
+        ))
+        .mount(&f.server)
+        .await;
+    let (_, message) = f.account("a").await;
+    let mut job: SyncJob = serde_json::from_str(&message.body).unwrap();
+    job.stalled_requeues = worker::MAX_STALLED_REQUEUES;
+    let message = Message {
+        id: "m".into(),
+        body: serde_json::to_string(&QueueMessage::Sync(job)).unwrap(),
+    };
+    let failed = worker::handle_batch(
+        &f.hub,
+        vec![message],
+        Deadline::after(Duration::from_secs(30)),
+    )
+    .await;
+    assert!(failed.is_empty(), "it stored a page: not a stall");
+    let queued = f.queue.take();
+    let QueueMessage::Sync(requeued) = &queued[0].0 else {
+        panic!("{queued:?}")
+    };
+    assert_eq!(requeued.stalled_requeues, 0);
+    let body = serde_json::to_value(&queued[0].0).unwrap();
+    assert!(
+        body.get("stalled_requeues").is_none(),
+        "a count of 0 is not written: the contract's body: {body}"
+    );
 }

@@ -1,6 +1,8 @@
 //! The fan-out: one job per active account, never all accounts at once, continued through
 //! the queue when an invocation's time budget runs out.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -214,7 +216,11 @@ async fn sync_requests_are_checked() {
         skipped.jobs_enqueued, 0,
         "needs_reauth accounts are skipped"
     );
-    assert_eq!(take(&recorded).len(), 2);
+    assert_eq!(
+        take(&recorded).len(),
+        1,
+        "the second request found the account's job still waiting (`hub::jobs`)"
+    );
 
     let error = |r| async { fanout::start(&hub, r, manual()).await.unwrap_err() };
     assert!(matches!(
@@ -300,4 +306,112 @@ async fn a_duplicated_continuation_queues_no_account_twice_and_forks_no_chain() 
     }
     assert_eq!(jobs.len(), 250);
     assert_eq!(steps, 2, "two continuations after the first step");
+}
+
+/// One job per active account of `accounts` is on the queue after each producer, whatever
+/// it is: a fan-out, `POST /sync` for one account, or a sync requeued for a long wait.
+async fn one_waiting_job_per_account(store: Arc<dyn hub::store::Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = vec![
+        ("HUB_DATA_DIR", dir.path().display().to_string()),
+        ("GOOGLE_CLIENT_ID", "g".to_string()),
+        ("GOOGLE_CLIENT_SECRET", "s".to_string()),
+    ];
+    let mut hub = Hub::build(&Env::from_map(vars), RetryPolicy::default())
+        .await
+        .unwrap();
+    let recorded = Arc::new(Recorded::default());
+    hub.queue = recorded.clone();
+    hub.store = store;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let account = hub::testing::account("google")
+            .user(&common::unique("u"))
+            .email("")
+            .build();
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        ids.push(account.id);
+    }
+    let mine = |queued: Vec<QueueMessage>| -> Vec<String> {
+        let mut jobs: Vec<String> = queued
+            .into_iter()
+            .filter_map(|m| match m {
+                QueueMessage::Sync(job) if ids.contains(&job.account_id) => Some(job.account_id),
+                _ => None,
+            })
+            .collect();
+        jobs.sort();
+        jobs
+    };
+    let request = |user: Option<&str>| SyncRequest {
+        source_type: Some("google".into()),
+        user_id: user.map(Into::into),
+    };
+    fanout::start(&hub, request(None), manual()).await.unwrap();
+    assert_eq!(mine(take(&recorded)).len(), 3);
+
+    // While those wait, neither the schedule nor `POST /sync` piles a second job on them.
+    let again = fanout::start(&hub, request(None), manual()).await.unwrap();
+    assert!(again.jobs_enqueued >= 3, "one is on the queue for each");
+    let one = fanout::start(&hub, request(Some(&ids[0])), manual())
+        .await
+        .unwrap();
+    assert_eq!(one.jobs_enqueued, 1);
+    assert_eq!(
+        mine(take(&recorded)),
+        Vec::<String>::new(),
+        "nothing more queued"
+    );
+
+    // A worker starts the first account's job (one it drops at once, naming another
+    // provider): from then on a job for it is queued again, since the sync may list past a
+    // change made now.
+    let start = |id: &str| hub::model::SyncJob {
+        account_id: id.to_string(),
+        provider: "onedrive".into(),
+        reason: SyncReason::Schedule,
+        requested_at: chrono::Utc::now(),
+        stalled_requeues: 0,
+    };
+    let started = hub::worker::sync(&hub, &start(&ids[0]), hub::worker::fresh_invocation())
+        .await
+        .unwrap();
+    assert!(matches!(started, hub::worker::SyncResult::Skipped(_)));
+    fanout::start(&hub, request(Some(&ids[0])), manual())
+        .await
+        .unwrap();
+    assert_eq!(mine(take(&recorded)), [ids[0].clone()]);
+
+    // The second account's job starts and is requeued for a long Retry-After: its
+    // continuation waits, and holds the fan-out off for that long too.
+    hub::worker::sync(&hub, &start(&ids[1]), hub::worker::fresh_invocation())
+        .await
+        .unwrap();
+    hub::jobs::requeue(&hub, &start(&ids[1]), Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert_eq!(mine(take(&recorded)), [ids[1].clone()]);
+    fanout::start(&hub, request(None), manual()).await.unwrap();
+    assert_eq!(mine(take(&recorded)), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_account_whose_job_waits_gets_no_second_one_in_the_local_store() {
+    let dir = tempfile::tempdir().unwrap();
+    one_waiting_job_per_account(Arc::new(
+        hub::store::local::LocalStore::open(dir.path()).unwrap(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn an_account_whose_job_waits_gets_no_second_one_in_dynamodb() {
+    let (client, table) = common::dynamo_table().await;
+    one_waiting_job_per_account(Arc::new(hub::store::dynamo::DynamoStore::new(
+        client, table,
+    )))
+    .await;
 }

@@ -980,6 +980,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         provider: "dropbox".into(),
         reason: SyncReason::Manual,
         requested_at: chrono::Utc::now(),
+        stalled_requeues: 0,
     };
     worker::sync(&sync_worker.hub, &dropbox_job, worker::fresh_invocation())
         .await
@@ -1132,6 +1133,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         provider: "google".into(),
         reason: SyncReason::Manual,
         requested_at: chrono::Utc::now(),
+        stalled_requeues: 0,
     });
     refused(users.hub.queue.enqueue(&[job]).await, "users queues a job");
     let event = hub::events::Event::deleted(&hub::testing::account("google").build())

@@ -203,6 +203,7 @@ async fn dropbox_webhook_suite(backend: Backend) {
         provider: "dropbox".into(),
         reason: SyncReason::Push,
         requested_at: Utc::now(),
+        stalled_requeues: 0,
     };
     hub::worker::sync(&hub, &job, hub::worker::fresh_invocation())
         .await
@@ -432,6 +433,7 @@ impl DriveBench {
             provider: self.provider.into(),
             reason,
             requested_at: Utc::now(),
+            stalled_requeues: 0,
         };
         let result = hub::worker::sync(&self.hub, &job, hub::worker::fresh_invocation())
             .await

@@ -40,6 +40,7 @@ fn job(account_id: &str, provider: &str) -> SyncJob {
         provider: provider.to_string(),
         reason: SyncReason::Manual,
         requested_at: Utc::now(),
+        stalled_requeues: 0,
     }
 }
 

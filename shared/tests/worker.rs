@@ -94,6 +94,7 @@ impl Fixture {
             provider: account.provider.clone(),
             reason: SyncReason::Manual,
             requested_at: Utc::now(),
+            stalled_requeues: 0,
         };
         worker::sync(&self.hub, &job, worker::fresh_invocation()).await
     }
@@ -705,5 +706,377 @@ async fn an_account_deleted_during_its_sync_leaves_no_index_behind() {
         f.hub.store.last_seq(&account.id).await.unwrap(),
         0,
         "nor its change feed"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_repeating_its_continuation_cursor_fails_the_job_instead_of_looping() {
+    let f = fixture().await;
+    // The first page hands over `loop`, and the page listed from `loop` hands `loop` back.
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(query_param("token", "loop"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [{"id": "f2", "name": "b.txt", "size": 2, "file": {"mimeType": "text/plain"}}],
+            "@odata.nextLink": f.delta("loop"),
+        })))
+        .mount(&f.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(wiremock::matchers::query_param_is_missing("token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [{"id": "f1", "name": "a.txt", "size": 1, "file": {"mimeType": "text/plain"}}],
+            "@odata.nextLink": f.delta("loop"),
+        })))
+        .mount(&f.server)
+        .await;
+    let account = f.account("onedrive", "EwB.a", "M.1", hours(1)).await;
+    let job = SyncJob {
+        account_id: account.id.clone(),
+        provider: account.provider.clone(),
+        reason: SyncReason::Manual,
+        requested_at: Utc::now(),
+        stalled_requeues: 0,
+    };
+    let ended = worker::sync(
+        &f.hub,
+        &job,
+        hub::deadline::Deadline::after(Duration::from_secs(3)),
+    )
+    .await;
+    let error = ended.expect_err("a provider error, not a requeue of the same page");
+    assert!(
+        error
+            .to_string()
+            .contains("repeated its continuation cursor"),
+        "{error}"
+    );
+    assert!(
+        f.requests_to("token=loop").await <= 2,
+        "asked once (and perhaps once ahead), not until the deadline"
+    );
+    let stored = f.stored(&account).await;
+    assert_eq!(stored.cursor.as_deref(), Some(f.delta("loop").as_str()));
+    assert!(
+        stored.feed_seq <= 2,
+        "the feed was not renumbered: {}",
+        stored.feed_seq
+    );
+    assert_eq!(stored.last_sync.unwrap().result, SyncStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_last_page_naming_the_saved_cursor_is_nothing_new_not_a_loop() {
+    let f = fixture().await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [],
+            "@odata.deltaLink": f.delta("same"),
+        })))
+        .mount(&f.server)
+        .await;
+    let account = f.account("onedrive", "EwB.a", "M.1", hours(1)).await;
+    assert!(matches!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { .. }
+    ));
+    assert!(matches!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { .. }
+    ));
+    assert_eq!(
+        f.stored(&account).await.cursor.as_deref(),
+        Some(f.delta("same").as_str())
+    );
+}
+
+/// A stand-in of Google whose answers are endless: the token endpoint answers 503 with a
+/// 20 MiB error page, every API call 200 with a 200 MiB body, both streamed a MiB at a time
+/// (never held in the test's memory), counting the MiB taken from them.
+async fn huge_google(sent: Arc<std::sync::atomic::AtomicUsize>) -> String {
+    use axum::body::{Body, Bytes};
+    use futures::StreamExt;
+    let chunk = Bytes::from(vec![b' '; 1 << 20]);
+    let stream = move |mib: usize, sent: Arc<std::sync::atomic::AtomicUsize>| {
+        let chunk = chunk.clone();
+        Body::from_stream(futures::stream::iter(0..mib).map(move |_| {
+            sent.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(chunk.clone())
+        }))
+    };
+    let (api, token) = (stream.clone(), stream);
+    let (api_sent, token_sent) = (sent.clone(), sent);
+    gated_stand_in(move |_| {
+        Router::new()
+            .route(
+                "/google/token",
+                post(move || {
+                    let body = token(20, token_sent.clone());
+                    async move { (StatusCode::SERVICE_UNAVAILABLE, body) }
+                }),
+            )
+            .fallback(get(move || {
+                let body = api(200, api_sent.clone());
+                async move { (StatusCode::OK, body) }
+            }))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn huge_answers_fail_their_own_jobs_and_not_the_batch() {
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let google = huge_google(sent.clone()).await;
+    let f = fixture_with(&[
+        ("GOOGLE_API_URL", format!("{google}/google")),
+        ("GOOGLE_TOKEN_URL", format!("{google}/google/token")),
+    ])
+    .await;
+    f.mount_full_enumeration().await;
+    let healthy = f.account("onedrive", "EwB.a", "M.1", hours(1)).await;
+    let huge_page = f.account("google", "ya29.a", "1//r", hours(1)).await;
+    let huge_error = f
+        .account("google", "ya29.b", "1//s", chrono::Duration::minutes(-5))
+        .await;
+    let message = |account: &Account| worker::Message {
+        id: account.id.clone(),
+        body: serde_json::to_string(&SyncJob {
+            account_id: account.id.clone(),
+            provider: account.provider.clone(),
+            reason: SyncReason::Schedule,
+            requested_at: Utc::now(),
+            stalled_requeues: 0,
+        })
+        .unwrap(),
+    };
+    let mut failed = within_a_minute(worker::handle_batch(
+        &f.hub,
+        vec![message(&huge_page), message(&healthy), message(&huge_error)],
+        worker::fresh_invocation(),
+    ))
+    .await;
+    failed.sort();
+    let mut expected = vec![huge_page.id.clone(), huge_error.id.clone()];
+    expected.sort();
+    assert_eq!(failed, expected, "each huge answer fails its own job only");
+    assert_eq!(f.index(&healthy).await.len(), 2, "the healthy job synced");
+    assert!(f.stored(&healthy).await.last_synced_at.is_some());
+    // Read up to the caps (16 MiB of page, 64 KiB of error, and what the sockets buffer),
+    // once each: not 200 MiB, and the oversized error page is not asked for again.
+    let taken = sent.load(Ordering::SeqCst);
+    assert!(taken < 64, "{taken} MiB were taken from the stand-in");
+}
+
+/// An events queue that, when `account.reauth_required` is queued, notes the account's
+/// stored status at that moment, then lets a concurrent refresh win: it stores `winner`'s
+/// tokens on the account (active), as another worker's refresh would.
+struct WinnerAtReauthEvent {
+    store: Arc<dyn hub::store::Store>,
+    winner: hub::crypto::Sealed,
+    seen: std::sync::Mutex<Vec<AccountStatus>>,
+}
+
+#[async_trait::async_trait]
+impl hub::queue::EventQueue for WinnerAtReauthEvent {
+    async fn publish(&self, event: &hub::events::QueuedEvent) -> hub::HubResult<()> {
+        if event.kind != "account.reauth_required" {
+            return Ok(());
+        }
+        let body: serde_json::Value = serde_json::from_str(&event.body).unwrap();
+        let id = body["data"]["account_id"].as_str().unwrap();
+        let now = self.store.get_account(id).await?.unwrap();
+        self.seen.lock().unwrap().push(now.status);
+        let mut won = now.clone();
+        won.tokens = self.winner.clone();
+        won.status = AccountStatus::Active;
+        won.version = now.version + 1;
+        assert_eq!(
+            self.store.update_account(&won, now.version).await?,
+            hub::store::Write::Done
+        );
+        Ok(())
+    }
+
+    async fn retry_after(&self, _: &str, _: Duration) -> hub::HubResult<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn reauth_required_is_sent_only_once_the_refusal_is_written() {
+    let mut f = fixture().await;
+    f.mount_invalid_grant().await;
+    f.mount_full_enumeration().await;
+    let account = f
+        .account("onedrive", "EwB.a", "M.1", chrono::Duration::minutes(-5))
+        .await;
+    let winner = TokenSet {
+        access_token: "EwB.2".to_string().into(),
+        refresh_token: Some("M.2".to_string().into()),
+        expires_at: Some(Utc::now() + hours(1)),
+    };
+    let events = Arc::new(WinnerAtReauthEvent {
+        store: f.hub.store.clone(),
+        winner: tokens::seal(&f.hub, &account.id, "onedrive", &winner)
+            .await
+            .unwrap(),
+        seen: Default::default(),
+    });
+    f.hub.events = Some(events.clone());
+    let ended = f.sync(&account).await.unwrap();
+    let seen = events.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [AccountStatus::NeedsReauth],
+        "the app is told only about a refusal already written"
+    );
+    assert_eq!(ended, SyncResult::NeedsReauth);
+    assert_eq!(
+        f.stored_tokens(&account)
+            .await
+            .refresh_token
+            .unwrap()
+            .expose_secret(),
+        "M.2",
+        "the winner's tokens are kept"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_stored_by_another_worker_before_the_refusal_is_written_sends_nothing() {
+    // The other worker's refresh lands while this one's is being refused: the refusal's
+    // conditional write finds newer tokens, adopts them and syncs with them.
+    let recorder = Arc::new(common::EventRecorder::default());
+    let slot: Arc<
+        std::sync::Mutex<Option<(Arc<dyn hub::store::Store>, Account, hub::crypto::Sealed)>>,
+    > = Default::default();
+    let winner_slot = slot.clone();
+    let authority = gated_stand_in(move |_| {
+        Router::new().route(
+            "/common/oauth2/v2.0/token",
+            post(move || {
+                let winner_slot = winner_slot.clone();
+                async move {
+                    let (store, account, sealed) = winner_slot.lock().unwrap().clone().unwrap();
+                    let now = store.get_account(&account.id).await.unwrap().unwrap();
+                    let mut won = now.clone();
+                    won.tokens = sealed;
+                    won.version = now.version + 1;
+                    assert_eq!(
+                        store.update_account(&won, now.version).await.unwrap(),
+                        hub::store::Write::Done
+                    );
+                    (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"error": "invalid_grant", "error_description": "AADSTS70008"})),
+                    )
+                }
+            }),
+        )
+    })
+    .await;
+    let mut f = fixture_with(&[("ONEDRIVE_AUTHORITY_URL", authority)]).await;
+    f.hub.events = Some(recorder.clone());
+    f.mount_full_enumeration().await;
+    let account = f
+        .account("onedrive", "EwB.a", "M.1", chrono::Duration::minutes(-5))
+        .await;
+    let winner = TokenSet {
+        access_token: "EwB.2".to_string().into(),
+        refresh_token: Some("M.2".to_string().into()),
+        expires_at: Some(Utc::now() + hours(1)),
+    };
+    let sealed = tokens::seal(&f.hub, &account.id, "onedrive", &winner)
+        .await
+        .unwrap();
+    *slot.lock().unwrap() = Some((f.hub.store.clone(), account.clone(), sealed));
+    assert!(matches!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { .. }
+    ));
+    assert!(
+        !recorder
+            .types()
+            .contains(&"account.reauth_required".to_string()),
+        "{:?}",
+        recorder.types()
+    );
+    assert_eq!(f.stored(&account).await.status, AccountStatus::Active);
+}
+
+/// A cipher that fails its next `failures` seals, as KMS does during a short outage.
+struct FlakySeals {
+    inner: Arc<dyn hub::crypto::TokenCipher>,
+    failures: std::sync::atomic::AtomicUsize,
+    seals: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl hub::crypto::TokenCipher for FlakySeals {
+    async fn seal(
+        &self,
+        plaintext: &[u8],
+        context: &hub::crypto::EncryptionContext,
+    ) -> hub::HubResult<hub::crypto::Sealed> {
+        self.seals.fetch_add(1, Ordering::SeqCst);
+        let failing = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if failing {
+            return Err(hub::HubError::internal("KMS: ThrottlingException"));
+        }
+        self.inner.seal(plaintext, context).await
+    }
+
+    async fn open(
+        &self,
+        sealed: &hub::crypto::Sealed,
+        context: &hub::crypto::EncryptionContext,
+    ) -> hub::HubResult<zeroize::Zeroizing<Vec<u8>>> {
+        self.inner.open(sealed, context).await
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_survives_a_short_kms_failure_right_after_the_refresh() {
+    let mut f = fixture().await;
+    f.mount_full_enumeration().await;
+    f.mount_refresh("M.1", "EwB.new", "M.2").await;
+    let account = f
+        .account("onedrive", "EwB.a", "M.1", chrono::Duration::minutes(1))
+        .await;
+    let flaky = Arc::new(FlakySeals {
+        inner: f.hub.cipher.clone(),
+        failures: 2.into(),
+        seals: 0.into(),
+    });
+    f.hub.cipher = flaky.clone();
+    assert!(matches!(
+        f.sync(&account).await.unwrap(),
+        SyncResult::Synced { .. }
+    ));
+    assert_eq!(
+        flaky.seals.load(Ordering::SeqCst),
+        3,
+        "two failures, then sealed"
+    );
+    assert_eq!(
+        f.stored_tokens(&account)
+            .await
+            .refresh_token
+            .unwrap()
+            .expose_secret(),
+        "M.2",
+        "the rotated refresh token is stored, not lost"
+    );
+    assert_eq!(
+        f.requests_to("oauth2/v2.0/token").await,
+        1,
+        "refreshed once"
     );
 }

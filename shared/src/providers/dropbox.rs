@@ -197,12 +197,7 @@ impl Dropbox {
                 }
             })
             .await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|_| ProviderError::Rejected("the answer could not be read".into()))?;
-        serde_json::from_slice(&body)
-            .map_err(|e| ProviderError::Rejected(format!("unexpected answer from Dropbox: {e}")))
+        super::http::read_json(response, "Dropbox").await
     }
 }
 

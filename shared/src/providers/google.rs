@@ -508,12 +508,7 @@ impl Connector for GoogleDrive {
                     .body(body.clone())
             })
             .await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|_| ProviderError::Rejected("the answer could not be read".into()))?;
-        let answer: WatchAnswer = serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::Rejected(format!("unexpected answer from Drive: {e}")))?;
+        let answer: WatchAnswer = super::http::read_json(response, "Drive").await?;
         let expires_at = answer
             .expiration
             .and_then(|ms| ms.parse::<i64>().ok())

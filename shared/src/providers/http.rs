@@ -23,6 +23,76 @@ use crate::retry::{retry, Attempt, Stopped};
 /// Kept here too, where the provider client is configured.
 pub use crate::retry::RetryPolicy;
 
+/// The largest listing or API answer the hub reads. The largest real pages are a few MB: a
+/// Drive `files`/`changes` page of 1,000 entries with the hub's `fields` (about 1 KB each),
+/// a Graph delta page (a few hundred items of 1-2 KB), a Dropbox `list_folder` page (up to
+/// 2,000 entries of under 1 KB). 16 MiB is several times that, and four of them (the
+/// worker's [`crate::worker::CONCURRENT_RECORDS`]), with their decoded entries, still fit
+/// the worker's 256 MB beside everything else.
+pub const PAGE_CAP: usize = 16 << 20;
+/// The largest error answer read: enough for any provider's JSON error (a code and a
+/// sentence), which is all the classifier looks at. An HTML error page is cut off here.
+pub const ERROR_CAP: usize = 64 << 10;
+/// The largest token answer read: tokens (Microsoft's run to a few KB each, with an
+/// `id_token`) and their lifetimes.
+pub const TOKEN_CAP: usize = 64 << 10;
+
+/// Reads an answer's body, never holding more than `cap` bytes: the declared length is
+/// checked first, then the body is read a chunk at a time and given up on as soon as it
+/// passes the cap. An answer too large is a refusal ([`ProviderError::Rejected`]) for the
+/// job, not something to retry: the provider would answer the same, and reading it whole
+/// would cost the worker its memory and the other jobs of its batch. `what` names it in the
+/// error; the body itself is never quoted.
+pub async fn read_capped(
+    response: reqwest::Response,
+    cap: usize,
+    what: &str,
+) -> Result<Vec<u8>, ProviderError> {
+    match read_at_most(response, cap).await {
+        Ok(Some(body)) => Ok(body),
+        Ok(None) => Err(too_large(what, cap)),
+        Err(e) => Err(ProviderError::Rejected(format!(
+            "reading the provider's {what}: {}",
+            describe_transport_error(&e)
+        ))),
+    }
+}
+
+fn too_large(what: &str, cap: usize) -> ProviderError {
+    ProviderError::Rejected(format!("the provider's {what} exceeds {cap} bytes"))
+}
+
+/// The body, or `None` as soon as it is known to pass `cap` (by its declared length, or by
+/// what has come so far): what is read is dropped then, and the rest never read.
+async fn read_at_most(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let declared = response.content_length().unwrap_or(0);
+    if declared > cap as u64 {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// Reads a successful API answer (at most [`PAGE_CAP`]) and decodes it as JSON; `provider`
+/// names who answered in the error.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    provider: &str,
+) -> Result<T, ProviderError> {
+    let body = read_capped(response, PAGE_CAP, "answer").await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ProviderError::Rejected(format!("unexpected answer from {provider}: {e}")))
+}
+
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 section 10.2.3).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -137,8 +207,11 @@ impl ProviderHttp {
             return Ok(Attempt::Done(response));
         }
         let headers = response.headers().clone();
-        let body = match response.bytes().await {
-            Ok(body) => body,
+        // An error page larger than any JSON error is a refusal (see `read_capped`); a
+        // transport failure while reading it is retried like any other.
+        let body = match read_at_most(response, ERROR_CAP).await {
+            Ok(Some(body)) => body,
+            Ok(None) => return Err(too_large("error answer", ERROR_CAP)),
             Err(error) => return Ok(transport_failure(error)),
         };
         let verdict = self.answers.classify(&Refusal {
@@ -201,14 +274,11 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
             for (name, value) in response.headers() {
                 builder = builder.header(name, value);
             }
-            let bytes = response.bytes().await.map_err(|e| {
-                OAuthHttpError(ProviderError::Rejected(format!(
-                    "reading the token answer: {}",
-                    describe_transport_error(&e)
-                )))
-            })?;
+            let bytes = read_capped(response, TOKEN_CAP, "token answer")
+                .await
+                .map_err(OAuthHttpError)?;
             builder
-                .body(bytes.to_vec())
+                .body(bytes)
                 .map_err(|e| OAuthHttpError(ProviderError::Rejected(e.to_string())))
         })
     }

@@ -378,10 +378,5 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
                 .bearer_auth(access_token.expose_secret())
         })
         .await?;
-    let body = response
-        .bytes()
-        .await
-        .map_err(|_| ProviderError::Rejected("the answer could not be read".into()))?;
-    serde_json::from_slice(&body)
-        .map_err(|e| ProviderError::Rejected(format!("unexpected answer from the provider: {e}")))
+    http::read_json(response, "the provider").await
 }

@@ -432,11 +432,6 @@ impl OneDrive {
                     .body(body.clone())
             })
             .await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|_| ProviderError::Rejected("the answer could not be read".into()))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::Rejected(format!("unexpected answer from Graph: {e}")))
+        super::http::read_json(response, "Graph").await
     }
 }
