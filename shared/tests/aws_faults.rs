@@ -19,7 +19,7 @@ use hub::worker::{self, Message};
 use hub::Hub;
 use oauth2::reqwest;
 use serde_json::json;
-use wiremock::matchers::method;
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Requests to throttle, by `X-Amz-Target` (`usize::MAX` for ever), transactions to cancel
@@ -227,6 +227,7 @@ async fn fixture_with(items: serde_json::Value) -> Fixture {
         ("ONEDRIVE_CLIENT_ID", "m".into()),
         ("ONEDRIVE_CLIENT_SECRET", "s".into()),
         ("ONEDRIVE_GRAPH_URL", format!("{}/v1.0", graph.uri())),
+        ("ONEDRIVE_AUTHORITY_URL", graph.uri()),
     ]);
     let hub = Hub::build(&env, RetryPolicy::default()).await.unwrap();
     Fixture {
@@ -381,4 +382,45 @@ async fn a_delete_cancelled_by_a_conflict_is_retried_and_never_reported_as_not_f
     assert!(f.hub.store.get_account(&other.id).await.unwrap().is_some());
     let attempts = f.faults.seen("DynamoDB_20120810.TransactWriteItems") - before;
     assert_eq!(attempts, 4, "bounded retries");
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_survives_short_kms_and_dynamodb_failures_after_the_refresh() {
+    let f = fixture().await;
+    // Microsoft rotates the refresh token: once this answer is out, M.r no longer works.
+    Mock::given(method("POST"))
+        .and(path("/common/oauth2/v2.0/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "token_type": "Bearer", "expires_in": 3600, "access_token": "EwB.new", "refresh_token": "M.rotated"
+        })))
+        .up_to_n_times(1)
+        .mount(&f._graph)
+        .await;
+    let account = common::connected_account(
+        &f.hub,
+        "onedrive",
+        "EwB.a",
+        "M.r",
+        chrono::Duration::minutes(1),
+    )
+    .await;
+    // Right after the refresh, sealing the new tokens (a KMS data key) and then writing
+    // them (the account's PutItem) each fail for longer than one SDK call's own retries.
+    f.faults.throttle("TrentService.GenerateDataKey", 4);
+    f.faults.throttle("DynamoDB_20120810.PutItem", 4);
+    let failed = tokio::time::timeout(Duration::from_secs(90), f.run_job(&account))
+        .await
+        .unwrap();
+    assert!(failed.is_empty(), "the job succeeded: {failed:?}");
+    assert!(f.faults.seen("TrentService.GenerateDataKey") >= 5);
+    assert!(f.faults.seen("DynamoDB_20120810.PutItem") >= 5);
+    let stored = f.hub.store.get_account(&account.id).await.unwrap().unwrap();
+    let tokens = hub::tokens::open(&f.hub, &stored).await.unwrap();
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        tokens.refresh_token.unwrap().expose_secret(),
+        "M.rotated",
+        "the rotated refresh token was stored, not lost"
+    );
+    assert!(stored.last_synced_at.is_some());
 }
