@@ -44,6 +44,8 @@ pub struct Queued {
 }
 
 impl Queued {
+    /// Both counts summed (named as `crate::push`, its first user, calls it).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, other: Queued) -> Queued {
         self.jobs += other.jobs;
         self.coalesced += other.coalesced;

@@ -270,7 +270,7 @@ async fn a_sync_told_to_wait_every_time_fails_after_a_bound_so_that_it_dead_lett
             assert!(queued.is_empty(), "a failed job is not requeued as well");
             break failed;
         }
-        assert_eq!(requeued_ids(&queued), [id.clone()]);
+        assert_eq!(requeued_ids(&queued), std::slice::from_ref(&id));
         let QueueMessage::Sync(job) = &queued[0].0 else {
             panic!("{queued:?}")
         };

@@ -944,14 +944,15 @@ async fn reauth_required_is_sent_only_once_the_refusal_is_written() {
     );
 }
 
+/// What a concurrent refresh stores: the store, the account, its new sealed tokens.
+type Winner = (Arc<dyn hub::store::Store>, Account, hub::crypto::Sealed);
+
 #[tokio::test]
 async fn a_refresh_stored_by_another_worker_before_the_refusal_is_written_sends_nothing() {
     // The other worker's refresh lands while this one's is being refused: the refusal's
     // conditional write finds newer tokens, adopts them and syncs with them.
     let recorder = Arc::new(common::EventRecorder::default());
-    let slot: Arc<
-        std::sync::Mutex<Option<(Arc<dyn hub::store::Store>, Account, hub::crypto::Sealed)>>,
-    > = Default::default();
+    let slot: Arc<std::sync::Mutex<Option<Winner>>> = Default::default();
     let winner_slot = slot.clone();
     let authority = gated_stand_in(move |_| {
         Router::new().route(
