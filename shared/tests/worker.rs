@@ -1081,3 +1081,90 @@ async fn a_rotated_refresh_token_survives_a_short_kms_failure_right_after_the_re
         "refreshed once"
     );
 }
+
+#[tokio::test]
+async fn dropbox_and_drive_continuations_that_repeat_their_cursor_fail_and_final_ones_do_not() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let f = fixture_with(&[
+        ("DROPBOX_CLIENT_ID", "d-id".into()),
+        ("DROPBOX_CLIENT_SECRET", "d-secret".into()),
+        ("DROPBOX_API_URL", format!("{base}/dropbox")),
+        ("GOOGLE_API_URL", format!("{base}/google")),
+    ])
+    .await;
+    // Dropbox: `has_more` with the cursor it was continued from is a loop.
+    Mock::given(method("POST"))
+        .and(path("/dropbox/2/files/list_folder"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [{".tag": "file", "id": "id:a", "name": "a.txt", "path_lower": "/a.txt", "path_display": "/a.txt", "size": 1}],
+            "cursor": "c1", "has_more": true
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dropbox/2/files/list_folder/continue"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [], "cursor": "c1", "has_more": true
+        })))
+        .mount(&server)
+        .await;
+    // Drive: a `files` page whose `nextPageToken` is the one it was asked with.
+    Mock::given(method("GET"))
+        .and(path("/google/drive/v3/changes/startPageToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"startPageToken": "s1"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/google/drive/v3/files"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "files": [], "nextPageToken": "p1"
+        })))
+        .mount(&server)
+        .await;
+    for provider in ["dropbox", "google"] {
+        let account = f.account(provider, "at", "rt", hours(1)).await;
+        let job = SyncJob {
+            account_id: account.id.clone(),
+            provider: provider.into(),
+            reason: SyncReason::Manual,
+            requested_at: Utc::now(),
+            stalled_requeues: 0,
+        };
+        let deadline = hub::deadline::Deadline::after(Duration::from_secs(3));
+        let error = worker::sync(&f.hub, &job, deadline)
+            .await
+            .expect_err(provider);
+        assert!(
+            error
+                .to_string()
+                .contains("repeated its continuation cursor"),
+            "{provider}: {error}"
+        );
+    }
+
+    // A Dropbox cursor handed back with `has_more` false is "nothing new", every time.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/dropbox/2/files/list_folder"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [], "cursor": "c9", "has_more": false
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dropbox/2/files/list_folder/continue"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [], "cursor": "c9", "has_more": false
+        })))
+        .mount(&server)
+        .await;
+    let account = f.account("dropbox", "at2", "rt2", hours(1)).await;
+    for _ in 0..2 {
+        assert!(matches!(
+            f.sync(&account).await.unwrap(),
+            SyncResult::Synced { .. }
+        ));
+    }
+    assert_eq!(f.stored(&account).await.cursor.as_deref(), Some("c9"));
+}
