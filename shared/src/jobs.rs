@@ -15,8 +15,9 @@
 //! [`PENDING_FOR`] at most; a requeued job's mark holds for its delay on top of that.
 //!
 //! Cost: one conditional write per account per fan-out (a mark held fails its condition and
-//! costs the same), beside the one SQS message it may save; written concurrently, so the
-//! fan-out's time per chunk stays a few round trips.
+//! costs the same), beside the one SQS message it may save, and one delete per job when the
+//! worker starts it; the fan-out writes its marks concurrently, so its time per chunk stays a
+//! few round trips.
 
 use chrono::Utc;
 use futures::StreamExt;

@@ -23,7 +23,10 @@
 //! call starts, or runs, past the deadline the caller passes, which keeps its own reserve for
 //! storing the place. Then, or when a provider asks to wait longer than the retry engine
 //! waits, the job goes back on the queue for the same account, delayed by the wait asked:
-//! the message itself is done, so it neither uses up its receives nor fails its batch.
+//! the message itself is done, so it neither uses up its receives nor fails its batch. That
+//! cannot go on for ever: a job counts its requeues without a stored page and fails past
+//! [`MAX_STALLED_REQUEUES`], and a provider that hands back the continuation cursor it was
+//! asked with fails the job at once (see `repeated_cursor`).
 
 use std::sync::Arc;
 
