@@ -1168,3 +1168,47 @@ async fn dropbox_and_drive_continuations_that_repeat_their_cursor_fail_and_final
     }
     assert_eq!(f.stored(&account).await.cursor.as_deref(), Some("c9"));
 }
+
+/// An events queue that refuses its first event, then records.
+#[derive(Default)]
+struct DownOnce {
+    refused: AtomicBool,
+    recorded: common::EventRecorder,
+}
+
+#[async_trait::async_trait]
+impl hub::queue::EventQueue for DownOnce {
+    async fn publish(&self, event: &hub::events::QueuedEvent) -> hub::HubResult<()> {
+        if !self.refused.swap(true, Ordering::SeqCst) {
+            return Err(hub::HubError::internal("SQS: ServiceUnavailable"));
+        }
+        self.recorded.publish(event).await
+    }
+
+    async fn retry_after(&self, _: &str, _: Duration) -> hub::HubResult<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_whose_event_cannot_be_queued_is_undone_and_reported_by_the_retry() {
+    let mut f = fixture().await;
+    f.mount_invalid_grant().await;
+    let events = Arc::new(DownOnce::default());
+    f.hub.events = Some(events.clone());
+    let account = f
+        .account("onedrive", "EwB.a", "M.1", chrono::Duration::minutes(-5))
+        .await;
+    assert!(
+        f.sync(&account).await.is_err(),
+        "the job fails, for SQS to retry"
+    );
+    assert_eq!(
+        f.stored(&account).await.status,
+        AccountStatus::Active,
+        "not left needs_reauth unreported"
+    );
+    assert_eq!(f.sync(&account).await.unwrap(), SyncResult::NeedsReauth);
+    assert_eq!(events.recorded.types(), ["account.reauth_required"]);
+    assert_eq!(f.stored(&account).await.status, AccountStatus::NeedsReauth);
+}
