@@ -20,6 +20,7 @@ use hub::{Hub, HubError};
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::AUTH.check(&hub.config)?;
     lambda_http::run(app(hub)).await
 }
 

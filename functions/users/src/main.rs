@@ -25,6 +25,7 @@ use hub::{Hub, HubError};
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::USERS.check(&hub.config)?;
     let api_key = ApiKey::new(&hub.config.api_key()?);
     lambda_http::run(app(hub, api_key)).await
 }
