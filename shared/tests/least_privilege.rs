@@ -1126,4 +1126,30 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         fanout_fn.hub.store.delete_account(&account.id).await,
         "sync-fanout deletes an account",
     );
+
+    // auth, a public function, writes its own records only (its statement's
+    // dynamodb:LeadingKeys): no fan-out claim, push mark or channel, though its work above
+    // wrote login states, accounts, identities, owner records and spent a session.
+    refused(
+        auth.hub
+            .store
+            .claim(
+                "auth-claim",
+                chrono::Utc::now() + chrono::Duration::hours(1),
+            )
+            .await,
+        "auth claims a fan-out step",
+    );
+    refused(
+        auth.hub.store.clear_push_pending(&first.id).await,
+        "auth deletes a push mark",
+    );
+    refused(
+        auth.hub.store.put_channel(&channels[0]).await,
+        "auth writes a channel",
+    );
+    refused(
+        auth.hub.store.get_channel("google", &channels[0].id).await,
+        "auth reads a channel",
+    );
 }

@@ -31,6 +31,7 @@ fn resolver(template: &Yaml) -> Resolver {
         ("AWS::AccountId", ACCOUNT_ID),
         ("AWS::StackName", "hub"),
         ("AWS::URLSuffix", "amazonaws.com"),
+        ("AWS::NoValue", "AWS::NoValue"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -365,5 +366,67 @@ fn every_timeout_and_receive_count_the_code_assumes_is_the_templates() {
             "{} batching window",
             queue.resource
         );
+    }
+}
+
+/// `(METHOD /path)` of every operation docs/openapi.yaml documents as public (`security: []`).
+fn public_operations() -> BTreeSet<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml");
+    let document: Yaml = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut public = BTreeSet::new();
+    for (path, item) in document["paths"].as_mapping().unwrap() {
+        for (method, operation) in item.as_mapping().unwrap() {
+            if operation["security"]
+                .as_sequence()
+                .is_some_and(|security| security.is_empty())
+            {
+                public.insert(format!(
+                    "{} {}",
+                    method.as_str().unwrap().to_uppercase(),
+                    path.as_str().unwrap()
+                ));
+            }
+        }
+    }
+    public
+}
+
+/// A flood of the public routes cannot take the account's whole Lambda pool: each function
+/// behind one has reserved concurrency, from `PublicFunctionsReservedConcurrency` (0 leaves
+/// it out, for accounts whose quota allows no reservation), on by default.
+#[test]
+fn the_public_routes_functions_have_reserved_concurrency() {
+    let template = load_template();
+    let resolver = resolver(&template);
+    let public = public_operations();
+    assert!(public.contains("GET /connect") && public.contains("POST /webhooks/{provider}"));
+    let parameter = "PublicFunctionsReservedConcurrency";
+    assert!(template["Parameters"][parameter]["Default"].as_u64() > Some(0));
+    let functions: BTreeSet<String> = routes(&template, &resolver)
+        .into_iter()
+        .filter(|(key, _)| public.contains(key))
+        .map(|(_, function)| function)
+        .collect();
+    assert_eq!(
+        functions,
+        ["AuthFunction", "ProviderWebhooksFunction", "UsersFunction"]
+            .map(String::from)
+            .into()
+    );
+    for function in &functions {
+        let reserved =
+            &template["Resources"][function.as_str()]["Properties"]["ReservedConcurrentExecutions"];
+        let Yaml::Tagged(reserved) = reserved else {
+            panic!("{function}: no ReservedConcurrentExecutions");
+        };
+        assert_eq!(reserved.tag.to_string(), "!If", "{function}");
+        let branches = reserved.value.as_sequence().unwrap();
+        let condition = &template["Conditions"][branches[0].as_str().unwrap()];
+        assert!(
+            format!("{condition:?}").contains(parameter),
+            "{function}: the condition tests {parameter}"
+        );
+        assert_eq!(resolver.resolve(&branches[1]), parameter, "{function}");
+        assert_eq!(resolver.resolve(&branches[2]), "AWS::NoValue", "{function}");
     }
 }
