@@ -19,9 +19,9 @@ use oauth2::reqwest;
 use serde_json::{json, Value};
 
 /// The worker's function timeout in `template.yaml`.
-const WORKER_TIMEOUT: Duration = Duration::from_secs(120);
+const WORKER_TIMEOUT: Duration = hub::deployment::SYNC_WORKER.timeout;
 /// The template's `maxReceiveCount` before the dead-letter queue.
-const MAX_RECEIVES: u32 = 5;
+const MAX_RECEIVES: u32 = hub::deployment::SYNC_QUEUE.max_receive_count;
 
 /// DynamoDB, KMS and SQS resources of one hub on moto, laid out as `template.yaml` does.
 pub struct AwsResources {

@@ -305,6 +305,22 @@ mod tests {
         assert!(!config.push, "push is off behind an http public URL");
     }
 
+    /// A public URL with a path (the hub behind a proxy under `/hub`) keeps it in every URL
+    /// built from it.
+    #[test]
+    fn a_public_url_with_a_path_keeps_it() {
+        let config = Config::from_env(&Env::from_map([(
+            "HUB_PUBLIC_URL",
+            "https://example.com/hub/",
+        )]))
+        .unwrap();
+        assert_eq!(config.public_url, "https://example.com/hub");
+        assert_eq!(
+            config.redirect_uri("dropbox"),
+            "https://example.com/hub/auth/dropbox/callback"
+        );
+    }
+
     #[test]
     fn push_follows_the_public_url_unless_set() {
         let push = |vars: &[(&str, &str)]| Config::from_env(&Env::from_map(vars.iter().copied()));

@@ -13,10 +13,16 @@ use crate::error::ProviderError;
 
 /// The HTTP functions' Lambda timeout (`template.yaml`, `Globals.Function.Timeout`), for an
 /// invocation that does not say its deadline (tests, the bench).
-pub const HTTP_FUNCTION_TIMEOUT: Duration = Duration::from_secs(15);
+pub const HTTP_FUNCTION_TIMEOUT: Duration = crate::deployment::AUTH.timeout;
 
 /// What a request keeps back from its deadline to store its result and answer.
-pub const ANSWER_MARGIN: Duration = Duration::from_secs(2);
+pub const ANSWER_MARGIN: Duration = crate::deployment::AUTH.reserve;
+
+// auth and users both take their deadlines from `of_invocation`.
+const _: () = assert!(
+    crate::deployment::USERS.timeout.as_secs() == HTTP_FUNCTION_TIMEOUT.as_secs()
+        && crate::deployment::USERS.reserve.as_secs() == ANSWER_MARGIN.as_secs()
+);
 
 /// How far in the past an invocation's deadline may lie before it is read as no deadline.
 const IMPLAUSIBLY_LATE: Duration = Duration::from_secs(60);

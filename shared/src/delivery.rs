@@ -21,11 +21,11 @@ use crate::webhook_signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `app-webhooks` function's timeout in `template.yaml`: a batch's attempts run side by
 /// side, each within [`ATTEMPT_TIMEOUT`], with [`RESERVE`] left to report.
-pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(20);
+pub const FUNCTION_TIMEOUT: Duration = crate::deployment::APP_WEBHOOKS.timeout;
 /// Kept back from the invocation's deadline to change visibilities and answer.
-pub const RESERVE: Duration = Duration::from_secs(3);
+pub const RESERVE: Duration = crate::deployment::APP_WEBHOOKS.reserve;
 /// Receives of one event before the dead-letter queue (the events queue's `maxReceiveCount`).
-pub const MAX_ATTEMPTS: u32 = 6;
+pub const MAX_ATTEMPTS: u32 = crate::deployment::EVENTS_QUEUE.max_receive_count;
 
 /// The wait after the `attempt`-th failed delivery: 1, 5, 15, 30 and 60 minutes, so the first
 /// retry comes within two minutes and the sixth and last attempt about 1 h 51 min after the

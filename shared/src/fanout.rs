@@ -73,13 +73,15 @@ fn job(account_id: &str, provider: &str, reason: SyncReason) -> SyncJob {
 pub const HTTP_BUDGET: Duration = Duration::from_secs(3);
 /// Kept back from a fan-out invocation's deadline: the chunk under way when the budget runs
 /// out (ten `SendMessageBatch` calls, each retried for up to about 3 s) and the continuation.
-pub const RESERVE: Duration = Duration::from_secs(8);
+pub const RESERVE: Duration = crate::deployment::SYNC_FANOUT.reserve;
 /// The scheduled fan-out's Lambda timeout (`template.yaml`), the budget when the invocation
 /// states no usable deadline.
-pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(29);
+pub const FUNCTION_TIMEOUT: Duration = crate::deployment::SYNC_FANOUT.timeout;
 /// How long a claimed step is remembered: longer than SQS keeps a message (14 days at most),
 /// so no redelivery outlives it.
 const CLAIM_DAYS: i64 = 15;
+const _: () =
+    assert!(CLAIM_DAYS as u64 * 86_400 > crate::deployment::SYNC_QUEUE.message_retention.as_secs());
 
 /// Who asked for a fan-out, and until when it may run.
 #[derive(Clone, Debug)]

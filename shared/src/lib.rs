@@ -6,6 +6,8 @@
 //!   an AWS and a local implementation chosen by `HUB_BACKEND`.
 //! - [`retry`]: the one retry engine (provider calls, DynamoDB and SQS batch rounds).
 //! - [`deadline`]: the time an invocation has left, from which every budget derives.
+//! - [`deployment`]: what the code assumes of `template.yaml` (timeouts, reserves, receive
+//!   counts, required variables), compared with the template by `tests/template.rs`.
 //! - [`login`], [`accounts`], [`changes`], [`fanout`], [`worker`], [`push`]: what the
 //!   functions do.
 //! - [`events`], [`delivery`], [`webhook_signature`]: events to the app, queued by those
@@ -21,6 +23,7 @@ pub mod connect;
 pub mod crypto;
 pub mod deadline;
 pub mod delivery;
+pub mod deployment;
 pub mod error;
 pub mod events;
 pub mod fanout;

@@ -1152,7 +1152,7 @@ pub struct Message {
 /// Kept back from the worker invocation's deadline: the longest store-and-requeue after the
 /// last provider call (a page of up to a thousand entries in 40 `BatchWriteItem` calls, the
 /// cursor, the requeue, each with its bounded retries), well inside the 120 s function.
-pub const RESERVE: std::time::Duration = std::time::Duration::from_secs(10);
+pub const RESERVE: std::time::Duration = crate::deployment::SYNC_WORKER.reserve;
 
 /// The deadline of a worker invocation that starts now, less [`RESERVE`]: for callers that
 /// run the worker's code outside Lambda (tests, benchmarks).

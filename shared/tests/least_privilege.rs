@@ -21,6 +21,8 @@
 
 mod common;
 
+use common::template::{load_template, strings, wildcard, Resolver};
+
 use std::collections::{BTreeSet, HashMap};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -173,7 +175,7 @@ async fn iam_user(endpoint: &str, name: &str, policy: &Json) -> AccessKey {
 /// What the template's `!Sub`, `!Ref` and `!GetAtt` resolve to on this moto.
 struct Deployment {
     stack: String,
-    names: HashMap<String, String>,
+    resolver: Resolver,
 }
 
 impl Deployment {
@@ -199,15 +201,12 @@ impl Deployment {
         }
         Deployment {
             stack: stack.to_string(),
-            names,
+            resolver: Resolver { names },
         }
     }
 
     fn name(&self, name: &str) -> String {
-        self.names
-            .get(name)
-            .unwrap_or_else(|| panic!("the test does not know what {name} is"))
-            .clone()
+        self.resolver.name(name)
     }
 
     fn table(&self) -> String {
@@ -223,40 +222,7 @@ impl Deployment {
 
     /// A template value with its intrinsic functions resolved, as JSON.
     fn resolve(&self, value: &Yaml) -> Json {
-        match value {
-            Yaml::Tagged(tagged) => {
-                let tag = tagged.tag.to_string();
-                match (tag.as_str(), &tagged.value) {
-                    ("!Sub", Yaml::String(text)) => Json::String(self.substitute(text)),
-                    ("!Ref", Yaml::String(name)) => Json::String(self.name(name)),
-                    ("!GetAtt", Yaml::String(name)) => Json::String(self.name(name)),
-                    _ => panic!("the test cannot render {tag} {:?}", tagged.value),
-                }
-            }
-            Yaml::Mapping(map) => Json::Object(
-                map.iter()
-                    .map(|(k, v)| (k.as_str().unwrap().to_string(), self.resolve(v)))
-                    .collect(),
-            ),
-            Yaml::Sequence(items) => Json::Array(items.iter().map(|v| self.resolve(v)).collect()),
-            Yaml::String(s) => Json::String(s.clone()),
-            Yaml::Bool(b) => Json::Bool(*b),
-            Yaml::Number(n) => json!(n.as_f64()),
-            Yaml::Null => Json::Null,
-        }
-    }
-
-    fn substitute(&self, text: &str) -> String {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let end = start + rest[start..].find('}').unwrap();
-            out.push_str(&self.name(&rest[start + 2..end]));
-            rest = &rest[end + 1..];
-        }
-        out.push_str(rest);
-        out
+        self.resolver.resolve(value)
     }
 }
 
@@ -301,11 +267,6 @@ struct Permissions {
     /// Encryption context keys the key policy allows each KMS action with (its
     /// `ForAllValues:StringEquals` on `kms:EncryptionContextKeys`, with `Null` false).
     encryption_context_keys: HashMap<String, BTreeSet<String>>,
-}
-
-fn load_template() -> Yaml {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn permissions(template: &Yaml, deployment: &Deployment, role: &str) -> Permissions {
@@ -392,31 +353,6 @@ fn leading_key(request: &Json) -> Option<String> {
         .as_str()
         .or_else(|| request["Item"]["pk"]["S"].as_str())
         .map(str::to_string)
-}
-
-fn strings(value: &Json) -> Vec<String> {
-    match value {
-        Json::String(s) => vec![s.clone()],
-        Json::Array(items) => items
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect(),
-        _ => vec![],
-    }
-}
-
-/// IAM's wildcard match (`*` any run, `?` one character), case-insensitive for actions.
-fn wildcard(pattern: &str, value: &str) -> bool {
-    fn go(p: &[u8], v: &[u8]) -> bool {
-        match (p.first(), v.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], v) || (!v.is_empty() && go(p, &v[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &v[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &v[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), value.as_bytes())
 }
 
 impl Permissions {
@@ -1191,5 +1127,31 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     refused(
         fanout_fn.hub.store.delete_account(&account.id).await,
         "sync-fanout deletes an account",
+    );
+
+    // auth, a public function, writes its own records only (its statement's
+    // dynamodb:LeadingKeys): no fan-out claim, push mark or channel, though its work above
+    // wrote login states, accounts, identities, owner records and spent a session.
+    refused(
+        auth.hub
+            .store
+            .claim(
+                "auth-claim",
+                chrono::Utc::now() + chrono::Duration::hours(1),
+            )
+            .await,
+        "auth claims a fan-out step",
+    );
+    refused(
+        auth.hub.store.clear_push_pending(&first.id).await,
+        "auth deletes a push mark",
+    );
+    refused(
+        auth.hub.store.put_channel(&channels[0]).await,
+        "auth writes a channel",
+    );
+    refused(
+        auth.hub.store.get_channel("google", &channels[0].id).await,
+        "auth reads a channel",
     );
 }

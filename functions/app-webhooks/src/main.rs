@@ -15,6 +15,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::APP_WEBHOOKS.check(&hub.config)?;
     let sender = Arc::new(sender(&hub)?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         handle(hub.clone(), sender.clone(), event)

@@ -20,6 +20,7 @@ use hub::{Hub, HubError};
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::AUTH.check(&hub.config)?;
     lambda_http::run(app(hub)).await
 }
 
@@ -232,7 +233,7 @@ mod tests {
         ] {
             assert!(
                 html.contains(&format!(
-                    "href=\"&#x2F;auth&#x2F;{provider}&#x2F;login?session={}\"",
+                    "href=\"http:&#x2F;&#x2F;localhost:9000&#x2F;auth&#x2F;{provider}&#x2F;login?session={}\"",
                     created.token
                 )),
                 "{html}"
@@ -247,6 +248,59 @@ mod tests {
         );
         let (status, _, _) = call(hub.clone(), &login).await;
         assert_eq!(status, StatusCode::FOUND);
+    }
+
+    /// A hub served under a path (`HUB_PUBLIC_URL=https://example.com/hub`, behind a proxy
+    /// that maps `/hub/*` to the API) links to its login under that path, and its OAuth
+    /// redirect URI keeps the path too.
+    #[tokio::test]
+    async fn the_connect_pages_links_keep_the_public_urls_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = [(
+            "HUB_PUBLIC_URL".to_string(),
+            "https://example.com/hub".to_string(),
+        )];
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &public).await);
+        let created = hub::connect::create(
+            &hub,
+            hub::connect::NewSession {
+                owner: Some("app-user-1".into()),
+                return_to: None,
+                providers: Some(vec!["google".into()]),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            created.connect_url,
+            format!("https://example.com/hub/connect?session={}", created.token)
+        );
+        let event = include_str!("../../../events/connect-page.json");
+        let (status, _, html) = page(hub.clone(), &with_session(event, &created.token)).await;
+        assert_eq!(status, StatusCode::OK);
+        // The page escapes `/` in attribute values (the token is base64url: nothing else).
+        let href = format!(
+            "href=\"{}\"",
+            format!(
+                "https://example.com/hub/auth/google/login?session={}",
+                created.token
+            )
+            .replace('/', "&#x2F;")
+        );
+        assert!(html.contains(&href), "{href} in {html}");
+        let login = with_session(
+            include_str!("../../../events/auth-login.json"),
+            &created.token,
+        );
+        let (status, headers, _) = call(hub, &login).await;
+        assert_eq!(status, StatusCode::FOUND);
+        let location = headers[header::LOCATION].to_str().unwrap();
+        assert!(
+            location.contains(
+                "redirect_uri=https%3A%2F%2Fexample.com%2Fhub%2Fauth%2Fgoogle%2Fcallback"
+            ),
+            "{location}"
+        );
     }
 
     #[tokio::test]

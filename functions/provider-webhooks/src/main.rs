@@ -12,6 +12,7 @@ use hub::Hub;
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::PROVIDER_WEBHOOKS.check(&hub.config)?;
     lambda_http::run(app(hub)).await
 }
 

@@ -27,6 +27,7 @@ mod apigw;
 async fn main() -> Result<(), Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::SYNC_FANOUT.check(&hub.config)?;
     let router = app(hub.clone(), ApiKey::new(&hub.config.api_key()?));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         // Every answer comes from the hub, never from the function's (or API Gateway's)

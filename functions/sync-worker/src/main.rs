@@ -13,6 +13,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::SYNC_WORKER.check(&hub.config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         handle(hub.clone(), event)
     }))

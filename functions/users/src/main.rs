@@ -25,6 +25,7 @@ use hub::{Hub, HubError};
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::USERS.check(&hub.config)?;
     let api_key = ApiKey::new(&hub.config.api_key()?);
     lambda_http::run(app(hub, api_key)).await
 }
@@ -437,6 +438,40 @@ mod tests {
         let no_key = event.replace(DEV_API_KEY, "wrong");
         let (status, _, _) = serve(&hub, &no_key).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    /// Behind a path (`HUB_PUBLIC_URL=https://example.com/hub`), the links the hub hands out
+    /// keep it: a session's `connect_url` and the `Link` to the next page of users.
+    #[tokio::test]
+    async fn links_keep_the_public_urls_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = [(
+            "HUB_PUBLIC_URL".to_string(),
+            "https://example.com/hub".to_string(),
+        )];
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &public).await);
+        let (status, _, body) =
+            serve(&hub, include_str!("../../../events/connect-session.json")).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let token = body["token"].as_str().unwrap();
+        assert_eq!(
+            body["connect_url"],
+            format!("https://example.com/hub/connect?session={token}")
+        );
+        for provider in ["google", "onedrive"] {
+            let account = hub::testing::account(provider).build();
+            assert_eq!(
+                hub.store.create_account(&account).await.unwrap(),
+                hub::store::Write::Done
+            );
+        }
+        let (status, headers, _) = serve(&hub, &users_list_event("limit=1")).await;
+        assert_eq!(status, StatusCode::OK);
+        let link = headers["link"].to_str().unwrap();
+        assert!(
+            link.starts_with("<https://example.com/hub/users?limit=1&cursor="),
+            "{link}"
+        );
     }
 
     #[tokio::test]

@@ -27,11 +27,11 @@ use crate::model::QueueMessage;
 
 pub const WORKER_FUNCTION: &str = "sync-worker";
 pub const EVENTS_FUNCTION: &str = "app-webhooks";
-pub const MAX_RECEIVES: u32 = 5;
+pub const MAX_RECEIVES: u32 = crate::deployment::SYNC_QUEUE.max_receive_count;
 /// The worker's function timeout in `template.yaml`. An invocation that has not answered by
 /// then failed, as Lambda would have stopped it: a worker process that died half-way never
 /// answers (`cargo lambda watch` holds the request open), and its jobs must be delivered again.
-pub const WORKER_TIMEOUT: Duration = Duration::from_secs(120);
+pub const WORKER_TIMEOUT: Duration = crate::deployment::SYNC_WORKER.timeout;
 const CONCURRENT_BATCHES: usize = 2;
 /// Invocations one process has waiting in `cargo lambda watch` at most. Watch queues at most
 /// 100 requests per function and, once that queue is full, blocks every function's requests

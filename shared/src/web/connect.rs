@@ -98,11 +98,7 @@ pub async fn connect_page(hub: &Hub, token: Option<&str>) -> Response {
                 .providers
                 .iter()
                 .map(|provider| {
-                    let href = format!(
-                        "/auth/{}/login?session={}",
-                        url_part(provider),
-                        url_part(token)
-                    );
+                    let href = login_link(&hub.config.public_url, provider, token);
                     format!(
                         "      <li><a class=\"provider\" href=\"{}\">Connect {}</a></li>\n",
                         escape(&href),
@@ -145,6 +141,19 @@ pub async fn connect_page(hub: &Hub, token: Option<&str>) -> Response {
             )
         }
     }
+}
+
+/// The login link of a session's provider, built from `HUB_PUBLIC_URL` (as the redirect URIs
+/// and `connect_url` are): a hub served under a path (`https://example.com/hub`, behind a
+/// proxy mapping `/hub/*` to the API) has its login there, and a root-relative `/auth/...`
+/// would leave the path out. Absolute rather than relative to the page, so it holds whatever
+/// URL the page itself was reached at.
+fn login_link(public_url: &str, provider: &str, token: &str) -> String {
+    format!(
+        "{public_url}/auth/{}/login?session={}",
+        url_part(provider),
+        url_part(token)
+    )
 }
 
 /// The callback's answer: a 302 back to the session's `return_to` with the outcome when it
@@ -238,6 +247,18 @@ const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_links_keep_the_public_urls_path() {
+        assert_eq!(
+            login_link("https://example.com/hub", "google", "tok_en-1"),
+            "https://example.com/hub/auth/google/login?session=tok_en-1"
+        );
+        assert_eq!(
+            login_link("http://localhost:9000", "one drive", "a&b"),
+            "http://localhost:9000/auth/one%20drive/login?session=a%26b"
+        );
+    }
 
     #[test]
     fn values_are_escaped() {

@@ -6,6 +6,8 @@
 //! moto when the test process exits.
 #![allow(dead_code)]
 
+pub mod template;
+
 use std::sync::Mutex;
 use std::time::Duration;
 

@@ -1,0 +1,304 @@
+//! What the code assumes of `template.yaml`: each function's timeout and the reserve it keeps
+//! back from its deadline, the variables it needs at cold start, and the queues' visibility
+//! timeouts and receive counts.
+//!
+//! The template is the deployment, so it is the source of truth; this module is the code's
+//! one copy of it, and `shared/tests/template.rs` reads the template and compares every value
+//! here with it, so neither can change alone. The rest of the code takes these numbers from
+//! here (the modules' own constants, such as [`crate::worker::RESERVE`], are these).
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::{HubError, HubResult};
+
+/// A Lambda function as `template.yaml` deploys it.
+#[derive(Debug)]
+pub struct Function {
+    /// The cargo binary, and the suffix of its `FunctionName` (`${AWS::StackName}-<name>`).
+    pub name: &'static str,
+    /// Its logical id in the template.
+    pub resource: &'static str,
+    /// Its `Timeout` (the function's own, or `Globals.Function.Timeout`).
+    pub timeout: Duration,
+    /// Kept back from the invocation's deadline to store what was done and answer: no new
+    /// work starts after `timeout - reserve`.
+    pub reserve: Duration,
+    /// What it needs at cold start beyond the backend's resources (see [`Need`]).
+    pub needs: &'static [Need],
+}
+
+/// A part of the configuration a function cannot start without.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// `HUB_API_KEY`: the function serves management routes (without it they would be open).
+    ApiKey,
+    /// `HUB_WEBHOOK_URL` and its secret: the function delivers events (and nothing else).
+    Webhook,
+}
+
+impl Need {
+    /// The variables of this need in an `aws` deployment.
+    pub fn variables(self) -> &'static [&'static str] {
+        match self {
+            Need::ApiKey => &["HUB_API_KEY"],
+            Need::Webhook => &EVENTS_ENV,
+        }
+    }
+}
+
+/// What `Config::from_env` requires when `HUB_BACKEND=aws`.
+pub const AWS_ENV: [&str; 3] = ["TABLE_NAME", "KMS_KEY_ID", "SYNC_QUEUE_URL"];
+
+/// Variables the code defaults for a local run but a deployment must set, with the value it
+/// must have when there is only one: in Lambda the local backend would keep the hub's data in
+/// a function's `/tmp`, and the localhost public URL would send every OAuth redirect URI and
+/// connect link to the user's own machine.
+pub const DEPLOYMENT_ENV: [(&str, Option<&str>); 2] =
+    [("HUB_BACKEND", Some("aws")), ("HUB_PUBLIC_URL", None)];
+
+/// Events to the app: optional for every function, but when `HUB_WEBHOOK_URL` is set the
+/// others are required with it (`Config::from_env` refuses one without the other), so a
+/// function given the URL must be given all three.
+pub const EVENTS_ENV: [&str; 3] = ["HUB_WEBHOOK_URL", "HUB_WEBHOOK_SECRET", "EVENTS_QUEUE_URL"];
+
+impl Function {
+    /// Every variable this function requires in an `aws` deployment: the backend's, the
+    /// deployment's, and those of its [`Need`]s.
+    pub fn required_env(&self) -> Vec<&'static str> {
+        let mut vars: Vec<&'static str> = AWS_ENV.to_vec();
+        vars.extend(DEPLOYMENT_ENV.iter().map(|(name, _)| *name));
+        for need in self.needs {
+            for var in need.variables() {
+                if !vars.contains(var) {
+                    vars.push(var);
+                }
+            }
+        }
+        vars
+    }
+
+    /// The cold-start check of the function's needs, run by its `main` right after the
+    /// configuration is read: a missing one stops the function at once with its name, rather
+    /// than failing (or, for the API key, leaving the routes open) at the first request.
+    pub fn check(&self, config: &Config) -> HubResult<()> {
+        for need in self.needs {
+            match need {
+                Need::ApiKey => {
+                    config.api_key()?;
+                }
+                Need::Webhook if config.webhook.is_none() => {
+                    return Err(HubError::Config(format!(
+                        "HUB_WEBHOOK_URL is required by {}",
+                        self.name
+                    )))
+                }
+                Need::Webhook => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest point of an invocation at which work may start, as a budget from its start.
+    pub const fn working_time(&self) -> Duration {
+        self.timeout.saturating_sub(self.reserve)
+    }
+}
+
+/// HTTP functions: `Globals.Function.Timeout`. The login callback and a deletion call
+/// providers; [`crate::deadline::ANSWER_MARGIN`] is what they keep to answer.
+pub const AUTH: Function = Function {
+    name: "auth",
+    resource: "AuthFunction",
+    timeout: Duration::from_secs(15),
+    reserve: Duration::from_secs(2),
+    needs: &[],
+};
+
+pub const USERS: Function = Function {
+    name: "users",
+    resource: "UsersFunction",
+    timeout: Duration::from_secs(15),
+    reserve: Duration::from_secs(2),
+    needs: &[Need::ApiKey],
+};
+
+/// The fan-out pages through every account and hands the rest to a continuation before its
+/// deadline; behind `POST /sync` it must answer before API Gateway's [`API_TIMEOUT`]. The
+/// reserve covers the chunk under way when the budget runs out (ten `SendMessageBatch` calls,
+/// each retried for up to about 3 s) and the continuation.
+pub const SYNC_FANOUT: Function = Function {
+    name: "sync-fanout",
+    resource: "SyncFanoutFunction",
+    timeout: Duration::from_secs(29),
+    reserve: Duration::from_secs(8),
+    needs: &[Need::ApiKey],
+};
+
+/// The reserve is the longest store-and-requeue after the last provider call (a page of up
+/// to a thousand entries in 40 `BatchWriteItem` calls, the cursor, the requeue, each with its
+/// bounded retries). The local queue waits this long for an invocation, and a sync's lease
+/// outlives it.
+pub const SYNC_WORKER: Function = Function {
+    name: "sync-worker",
+    resource: "SyncWorkerFunction",
+    timeout: Duration::from_secs(120),
+    reserve: Duration::from_secs(10),
+    needs: &[],
+};
+
+/// A batch's deliveries run side by side, each within the contract's 10 s
+/// ([`crate::delivery::ATTEMPT_TIMEOUT`]); the reserve changes visibilities and answers.
+pub const APP_WEBHOOKS: Function = Function {
+    name: "app-webhooks",
+    resource: "AppWebhooksFunction",
+    timeout: Duration::from_secs(20),
+    reserve: Duration::from_secs(3),
+    needs: &[Need::Webhook],
+};
+
+/// Graph and Dropbox give a notification's receiver 10 s; the route only checks and queues.
+pub const PROVIDER_WEBHOOKS: Function = Function {
+    name: "provider-webhooks",
+    resource: "ProviderWebhooksFunction",
+    timeout: Duration::from_secs(8),
+    reserve: Duration::from_secs(2),
+    needs: &[],
+};
+
+/// Every function of the template, each once.
+pub const FUNCTIONS: [&Function; 6] = [
+    &AUTH,
+    &USERS,
+    &SYNC_FANOUT,
+    &SYNC_WORKER,
+    &APP_WEBHOOKS,
+    &PROVIDER_WEBHOOKS,
+];
+
+/// How long the HTTP API waits for a Lambda integration (API Gateway's fixed maximum for
+/// HTTP APIs): a function behind a route that runs longer answers the caller nothing.
+pub const API_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An SQS queue with a Lambda consumer and a dead-letter queue, as the template deploys it.
+#[derive(Debug)]
+pub struct Queue {
+    /// Its logical id in the template.
+    pub resource: &'static str,
+    /// The function its event source mapping invokes.
+    pub consumer: &'static Function,
+    /// Its `VisibilityTimeout`: at least six times the consumer's timeout plus the batching
+    /// window, as Lambda recommends (a throttled or retried batch must not come back while it
+    /// is still being worked on).
+    pub visibility_timeout: Duration,
+    /// The mapping's `MaximumBatchingWindowInSeconds`.
+    pub batching_window: Duration,
+    /// The redrive policy's `maxReceiveCount`: receives before the dead-letter queue.
+    pub max_receive_count: u32,
+    /// Its `MessageRetentionPeriod`: no message (so no redelivery) is older.
+    pub message_retention: Duration,
+}
+
+/// Sync jobs; the local queue dead-letters after the same number of receives.
+pub const SYNC_QUEUE: Queue = Queue {
+    resource: "SyncQueue",
+    consumer: &SYNC_WORKER,
+    visibility_timeout: Duration::from_secs(900),
+    batching_window: Duration::from_secs(5),
+    max_receive_count: 5,
+    message_retention: Duration::from_secs(4 * 86_400),
+};
+
+/// Events to the app: a failed delivery's visibility is set to its retry delay
+/// ([`crate::delivery::retry_delay`]), so this timeout only applies to an invocation that
+/// died without answering; the sixth receive comes about 1 h 51 min after the first.
+pub const EVENTS_QUEUE: Queue = Queue {
+    resource: "EventsQueue",
+    consumer: &APP_WEBHOOKS,
+    visibility_timeout: Duration::from_secs(130),
+    batching_window: Duration::from_secs(1),
+    max_receive_count: 6,
+    message_retention: Duration::from_secs(4 * 86_400),
+};
+
+pub const QUEUES: [&Queue; 2] = [&SYNC_QUEUE, &EVENTS_QUEUE];
+
+// What holds between these numbers, checked when the crate compiles.
+const _: () = {
+    let mut i = 0;
+    while i < FUNCTIONS.len() {
+        assert!(FUNCTIONS[i].reserve.as_secs() < FUNCTIONS[i].timeout.as_secs());
+        i += 1;
+    }
+    let mut q = 0;
+    while q < QUEUES.len() {
+        let queue = QUEUES[q];
+        assert!(
+            queue.visibility_timeout.as_secs()
+                >= 6 * queue.consumer.timeout.as_secs() + queue.batching_window.as_secs()
+        );
+        q += 1;
+    }
+    // Behind POST /sync, the fan-out answers before the HTTP API gives up.
+    assert!(SYNC_FANOUT.timeout.as_secs() < API_TIMEOUT.as_secs());
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Env;
+
+    /// A valid value for each variable a function may require.
+    fn value(var: &str) -> &'static str {
+        match var {
+            "HUB_BACKEND" => "aws",
+            "HUB_PUBLIC_URL" => "https://hub.example/base",
+            "HUB_WEBHOOK_URL" => "https://app.example/hooks",
+            "HUB_WEBHOOK_SECRET" => "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "HUB_API_KEY" => "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
+            _ => "configured",
+        }
+    }
+
+    fn starts(function: &Function, vars: &[&str]) -> HubResult<()> {
+        let env = Env::from_map(vars.iter().map(|var| (*var, value(var))));
+        let config = Config::from_env(&env)?;
+        function.check(&config)
+    }
+
+    /// `required_env` is exactly what the code requires at cold start in an `aws`
+    /// deployment: with those variables alone each function starts, and without any one of
+    /// those the code requires (all but the deployment's own, which the code defaults) it
+    /// does not.
+    #[test]
+    fn each_functions_required_variables_are_exactly_what_its_cold_start_needs() {
+        for function in FUNCTIONS {
+            let required = function.required_env();
+            starts(function, &required)
+                .unwrap_or_else(|e| panic!("{} with {required:?}: {e}", function.name));
+            for missing in required
+                .iter()
+                .filter(|var| !DEPLOYMENT_ENV.iter().any(|(name, _)| name == *var))
+            {
+                let rest: Vec<&str> = required
+                    .iter()
+                    .copied()
+                    .filter(|var| var != missing)
+                    .collect();
+                let error = starts(function, &rest)
+                    .expect_err(&format!("{} starts without {missing}", function.name));
+                assert!(
+                    error.to_string().contains(missing),
+                    "{}: {error}",
+                    function.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_function_is_listed_once() {
+        let names: std::collections::BTreeSet<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+        assert_eq!(names.len(), FUNCTIONS.len());
+    }
+}
