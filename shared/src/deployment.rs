@@ -98,11 +98,6 @@ impl Function {
         }
         Ok(())
     }
-
-    /// The latest point of an invocation at which work may start, as a budget from its start.
-    pub const fn working_time(&self) -> Duration {
-        self.timeout.saturating_sub(self.reserve)
-    }
 }
 
 /// HTTP functions: `Globals.Function.Timeout`. The login callback and a deletion call

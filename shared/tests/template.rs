@@ -250,6 +250,14 @@ fn every_function_gets_the_variables_its_cold_start_requires() {
                 missing.push(format!("{}: {var}", function.name));
             }
         }
+        // The management key goes only where it is checked: a function serving public
+        // routes only has no use for it.
+        assert_eq!(
+            env.contains_key("HUB_API_KEY"),
+            function.needs.contains(&hub::deployment::Need::ApiKey),
+            "{}: HUB_API_KEY",
+            function.name
+        );
         for (var, value) in DEPLOYMENT_ENV {
             if let Some(value) = value {
                 assert_eq!(
