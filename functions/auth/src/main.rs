@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use hub::deadline::Deadline;
 use hub::login;
 use hub::web::{
-    callback_response, connect_page, with_fallbacks, CallbackParams, PathParam, QueryParams,
+    callback_response, clear_login_cookie, connect_page, login_response, with_fallbacks,
+    CallbackParams, PathParam, QueryParams,
 };
 use hub::{Hub, HubError};
 
@@ -33,25 +33,20 @@ fn app(hub: Arc<Hub>) -> Router {
     )
 }
 
+/// The 302 to the consent page sets the login's cookie (section 16).
 async fn begin_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
     mut query: QueryParams,
 ) -> Result<Response, HubError> {
     let session = query.take("session");
-    let consent_url = login::begin_with(&hub, &provider, session.as_deref()).await?;
-    Ok((
-        StatusCode::FOUND,
-        [
-            (header::LOCATION, consent_url),
-            (header::CACHE_CONTROL, "no-store".into()),
-        ],
-    )
-        .into_response())
+    let started = login::begin_with(&hub, &provider, session.as_deref()).await?;
+    Ok(login_response(&started, &hub.config.public_url))
 }
 
 /// The callback's provider calls end before the invocation's deadline, with a margin to
 /// answer (the context is absent outside Lambda: then the function's timeout from now).
+/// Whatever the outcome, the login's cookie goes: its state is spent.
 async fn complete_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
@@ -59,7 +54,9 @@ async fn complete_login(
     CallbackParams(callback): CallbackParams,
 ) -> Response {
     let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
-    callback_response(login::finish_by(&hub, &provider, callback, deadline).await)
+    let state = callback.state.clone();
+    let response = callback_response(login::finish_by(&hub, &provider, callback, deadline).await);
+    clear_login_cookie(response, state.as_deref(), &hub.config.public_url)
 }
 
 /// The page lists the session's providers; a missing `session` is an invalid one.
@@ -70,6 +67,7 @@ async fn show_connect_page(State(hub): State<Arc<Hub>>, query: QueryParams) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::{header, StatusCode};
     use axum::body::to_bytes;
     use lambda_http::tower::ServiceExt;
     use serde_json::Value;
