@@ -86,8 +86,8 @@ pub fn login_response(started: &Started, public_url: &str) -> Response {
     }
 }
 
-/// Adds to a callback's answer the removal of its login cookie, when the browser sent one:
-/// the state is spent either way.
+/// Adds to a callback's answer the removal of the login cookie its state names (a state
+/// that could name one): the state is spent whatever the outcome.
 pub fn clear_login_cookie(
     mut response: Response,
     state: Option<&str>,
