@@ -184,14 +184,15 @@ pub async fn finish_by(
         Some((login, session)) => {
             complete_login(hub, provider, callback, login, session, deadline).await
         }
-        // Only a denial comes without a state to match.
+        // Only a denial comes without a state to match (or with one of another browser's).
         None => Err(HubError::AuthorizationDenied),
     };
     Finished { result, return_to }
 }
 
-/// Takes the callback's state (a denial's too: a denied login cannot be replayed) and reads
-/// its connect session. `None` for a denial that carries no state.
+/// Takes the callback's state (a denial's too: a denied login cannot be replayed), checks that
+/// the callback's browser is the one that started the login, and reads its connect session.
+/// `None` for a denial that carries no state, a stale one, or one of another browser.
 async fn match_state(
     hub: &Hub,
     provider: &str,
