@@ -172,7 +172,7 @@ pub async fn connect_account(hub: &Hub, provider: &str) -> Result<AccountView> {
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let answer = browser.get(&consent).send().await?;
+    let answer = browser.get(&consent.consent_url).send().await?;
     let location = answer
         .headers()
         .get("location")
@@ -188,11 +188,16 @@ pub async fn connect_account(hub: &Hub, provider: &str) -> Result<AccountView> {
         .query_pairs()
         .into_owned()
         .collect();
-    let callback = Callback {
-        code: query.get("code").cloned(),
-        state: query.get("state").cloned(),
-        error: query.get("error").cloned(),
-    };
+    // The browser that started the login brings its key back (the login's cookie).
+    let callback = Callback::for_browser(
+        &consent,
+        Callback {
+            code: query.get("code").cloned(),
+            state: query.get("state").cloned(),
+            error: query.get("error").cloned(),
+            browser_key: None,
+        },
+    );
     Ok(hub::login::complete(hub, provider, callback).await?)
 }
 

@@ -30,6 +30,19 @@ pub struct LocalHub {
     pub client: Client,
 }
 
+/// The `name=value` of the login cookie a `/auth/{provider}/login` answer sets: what a
+/// browser sends back to the callback (the client keeps no cookies itself).
+pub fn login_cookie(login: &Response) -> String {
+    let set_cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("hub_login_"))
+        .expect("the login sets its cookie");
+    set_cookie.split(';').next().unwrap().trim().to_string()
+}
+
 /// A port nothing listens on now, on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -186,14 +199,23 @@ impl LocalHub {
     }
 
     /// Follows a login as a browser would: hub, consent page (the stand-in consents at once),
-    /// hub callback. Returns the callback's answer.
+    /// hub callback with the login's cookie. Returns the callback's answer.
     pub async fn log_in(&self, provider: &str) -> (StatusCode, Value) {
+        let (cookie, callback) = self.consent(provider).await;
+        self.json(self.client.get(&callback).header("cookie", cookie))
+            .await
+    }
+
+    /// Starts a login and consents at the stand-in: the login's cookie (as `name=value`, what
+    /// the browser sends back) and the callback URL the stand-in redirects to.
+    pub async fn consent(&self, provider: &str) -> (String, String) {
         let login = self
             .get(&format!("/auth/{provider}/login"))
             .send()
             .await
             .unwrap();
         assert_eq!(login.status(), StatusCode::FOUND);
+        let cookie = login_cookie(&login);
         let consent_url = login.headers()["location"].to_str().unwrap().to_string();
         let consent = self.client.get(&consent_url).send().await.unwrap();
         assert_eq!(consent.status(), StatusCode::FOUND, "the stand-in consents");
@@ -202,7 +224,7 @@ impl LocalHub {
             callback.starts_with(&format!("{}/auth/{provider}/callback?", self.url)),
             "{callback}"
         );
-        self.json(self.client.get(&callback)).await
+        (cookie, callback)
     }
 
     /// Kills (SIGKILL) every process of the hub at once, as a power cut or an out-of-memory

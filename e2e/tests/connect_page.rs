@@ -2,7 +2,8 @@
 //! real binaries under `cargo lambda watch`: an app asks for a connect session for its user,
 //! sends the browser to the page, the user picks a provider and consents at the stand-in, and
 //! the browser lands back in the app with the new account's id; a denied consent lands there
-//! too, with the error; a spent session's page says `invalid_session`.
+//! too, with the error; a spent session's page says `invalid_session`; a consent link
+//! forwarded to another browser connects nothing.
 //!
 //! The stand-ins show their interactive consent page, so the browser clicks Allow or Deny
 //! there as a user does. Needs `chromium` and `chromedriver` (see `hub_e2e::browser`).
@@ -187,6 +188,40 @@ async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
         .json(hub.authed(Method::GET, "/users?owner=app-user-8"))
         .await;
     assert_eq!(none, json!([]));
+
+    // A consent link forwarded to someone else (section 16): the sender's browser starts
+    // the login, the victim's (another Chromium session, with cookies of its own) consents.
+    // The callback is refused and nothing is connected to the sender's owner.
+    let (_, session) = new_session(
+        &hub,
+        json!({"owner": "sender-9", "return_to": return_to, "providers": ["google"]}),
+    )
+    .await;
+    browser
+        .goto(session["connect_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    click(&browser, Locator::LinkText("Connect Google Drive")).await;
+    landed_at(&browser, &format!("{}/google/", providers.base_url())).await;
+    let forwarded = browser.current_url().await.unwrap();
+    let victim = driver.browser().await;
+    victim.goto(forwarded.as_str()).await.unwrap();
+    click(&victim, Locator::Css("button.allow")).await;
+    landed_at(&victim, &format!("{}/auth/google/callback", hub.url)).await;
+    let answer = victim
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("invalid_state"), "{answer}");
+    screenshot(&victim, "forwarded-consent-refused").await;
+    let (_, none) = hub
+        .json(hub.authed(Method::GET, "/users?owner=sender-9"))
+        .await;
+    assert_eq!(none, json!([]), "the victim's drive is not the sender's");
+    victim.close().await.unwrap();
 
     browser.close().await.unwrap();
 }

@@ -88,6 +88,8 @@ async fn the_whole_flow_through_the_real_binaries() {
     flow.config_is_public_and_management_needs_the_key().await;
     flow.the_login_redirect_carries_what_the_contract_lists()
         .await;
+    flow.a_consent_link_forwarded_to_another_browser_connects_nothing()
+        .await;
     let connected = flow.connect_one_google_and_one_microsoft_account().await;
     let alice_synced = flow.a_sync_lists_every_file(&connected).await;
     let alice_synced = flow
@@ -130,6 +132,45 @@ impl Flow {
             (consent["access_type"].as_str(), consent["prompt"].as_str()),
             ("offline", "consent")
         );
+        // The cookie that binds the login to this browser (section 16): named after the
+        // state, for the login routes only, gone with the state; not `Secure` over http.
+        let set_cookie = login.headers()["set-cookie"].to_str().unwrap();
+        assert!(
+            set_cookie.starts_with(&format!("hub_login_{}=", consent["state"])),
+            "{set_cookie}"
+        );
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/auth/", "Max-Age=600"] {
+            assert!(set_cookie.contains(attribute), "{attribute}: {set_cookie}");
+        }
+        assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    }
+
+    /// Two user agents: the login starts in the sender's, the consent and the callback
+    /// happen in the victim's (a forwarded consent link). Nothing is connected, and the
+    /// state dies with it, so the sender cannot replay the victim's code either.
+    async fn a_consent_link_forwarded_to_another_browser_connects_nothing(&self) {
+        let hub = &self.hub;
+        let (cookie, callback) = hub.consent("google").await;
+        let victim = hub_e2e::Client::builder()
+            .redirect(oauth2::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (status, refused) = hub.json(victim.get(&callback)).await;
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_state")),
+            "{refused}"
+        );
+        let (status, replayed) = hub
+            .json(hub.client.get(&callback).header("cookie", cookie))
+            .await;
+        assert_eq!(
+            (status, replayed["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_state")),
+            "{replayed}"
+        );
+        let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
+        assert_eq!(users.as_array().unwrap().len(), 0, "{users}");
     }
 
     async fn connect_one_google_and_one_microsoft_account(&self) -> Connected {
@@ -146,6 +187,19 @@ impl Flow {
         );
         let (_, users) = hub.json(hub.authed(Method::GET, "/users")).await;
         assert_eq!(users.as_array().unwrap().len(), 2);
+
+        // Two logins in two tabs of one browser both finish, the later one first: each has
+        // its own cookie, and the browser sends all of them.
+        let first_tab = hub.consent("google").await;
+        let second_tab = hub.consent("onedrive").await;
+        let both = format!("{}; {}", first_tab.0, second_tab.0);
+        for ((_, callback), id) in [(second_tab, &bob_id), (first_tab, &alice_id)] {
+            let (status, again) = hub
+                .json(hub.client.get(&callback).header("cookie", both.clone()))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{again}");
+            assert_eq!(again["id"], id.as_str(), "the same account again");
+        }
 
         Connected { alice_id, bob_id }
     }

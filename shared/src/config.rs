@@ -134,6 +134,8 @@ pub struct Config {
     /// `HUB_PUSH`: whether the hub subscribes to the providers' push notifications and acts
     /// on them (contract section 8).
     pub push: bool,
+    /// `HUB_REQUIRE_SESSION`: refuse logins without a connect session (section 16).
+    pub require_session: bool,
 }
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";
@@ -189,6 +191,19 @@ impl Config {
             event_retry_scale,
         };
         let push = push_setting(env, &public_url)?;
+        let require_session = match env
+            .get("HUB_REQUIRE_SESSION")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(HubError::Config(format!(
+                    "HUB_REQUIRE_SESSION must be 'true' or 'false' (got '{other}')"
+                )))
+            }
+        };
         let return_urls = ReturnAllowlist::parse(env.get("HUB_ALLOWED_RETURN_URLS").as_deref())
             .map_err(|e| HubError::Config(format!("HUB_ALLOWED_RETURN_URLS: {e}")))?;
         Ok(Config {
@@ -200,6 +215,7 @@ impl Config {
             aws,
             webhook,
             push,
+            require_session,
         })
     }
 
@@ -303,6 +319,23 @@ mod tests {
         assert!(config.aws().is_err());
         assert!(config.return_urls.is_empty());
         assert!(!config.push, "push is off behind an http public URL");
+        assert!(
+            !config.require_session,
+            "logins without a session are allowed"
+        );
+    }
+
+    #[test]
+    fn require_session_is_true_or_false() {
+        let read = |value: &str| {
+            Config::from_env(&Env::from_map([("HUB_REQUIRE_SESSION", value)]))
+                .map(|config| config.require_session)
+        };
+        assert!(read("true").unwrap());
+        assert!(read("TRUE").unwrap());
+        assert!(!read("false").unwrap());
+        let err = read("yes").unwrap_err().to_string();
+        assert!(err.contains("HUB_REQUIRE_SESSION"), "{err}");
     }
 
     /// A public URL with a path (the hub behind a proxy under `/hub`) keeps it in every URL

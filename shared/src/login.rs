@@ -6,6 +6,9 @@ use base64::Engine;
 use chrono::{Duration, Utc};
 use oauth2::PkceCodeChallenge;
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::connect;
 use crate::crypto::EncryptionContext;
@@ -17,33 +20,48 @@ use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, Identity, LoginState, TokenSet,
 };
 use crate::providers::Connector;
-use crate::store::Write;
+use crate::store::SpendingWrite;
 use crate::tokens;
 
 /// How long a user has between the consent page and the callback.
 pub const STATE_LIFETIME_MINUTES: i64 = 10;
 
 /// Starts a login without a session (version 1: the account has no owner).
-pub async fn begin(hub: &Hub, provider: &str) -> HubResult<String> {
+pub async fn begin(hub: &Hub, provider: &str) -> HubResult<Started> {
     begin_with(hub, provider, None).await
 }
 
+/// A login just started: where to send the browser, and the key that browser must bring back
+/// to the callback (the web layer keeps it in a cookie, section 16).
+#[derive(Debug)]
+pub struct Started {
+    pub consent_url: String,
+    /// The login's `state`, as the consent URL carries it.
+    pub state: String,
+    /// 32 random bytes in base64url; the store keeps only its SHA-256.
+    pub browser_key: SecretString,
+}
+
 /// Starts a login: checks the connect session of `session_token` when there is one (usable,
-/// and allowing `provider`: otherwise `invalid_session`), stores a single-use state with its
-/// PKCE verifier and the session's id, and returns the provider's consent URL.
+/// and allowing `provider`: otherwise `invalid_session`; and required when
+/// `HUB_REQUIRE_SESSION=true`), stores a single-use state with its PKCE verifier, the
+/// session's id and the hash of a fresh browser key, and returns the provider's consent URL
+/// with that key.
 pub async fn begin_with(
     hub: &Hub,
     provider: &str,
     session_token: Option<&str>,
-) -> HubResult<String> {
+) -> HubResult<Started> {
     let connector = hub.providers.for_login(provider)?;
     let session = match session_token {
         Some(token) => Some(connect::open_for(hub, Some(token), provider).await?.id),
+        // A hub that serves only apps refuses ownerless logins: anyone could otherwise
+        // connect a drive that no app user owns but every `/users` listing shows.
+        None if hub.config.require_session => return Err(HubError::InvalidSession),
         None => None,
     };
-    let mut random = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut random);
-    let state = B64URL.encode(random);
+    let state = random_token();
+    let browser_key = random_token();
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let sealed_verifier = hub
         .cipher
@@ -59,9 +77,37 @@ pub async fn begin_with(
             pkce_verifier: sealed_verifier,
             expires_at: Utc::now() + Duration::minutes(STATE_LIFETIME_MINUTES),
             session,
+            browser_key_hash: Some(browser_key_hash(&browser_key)),
         })
         .await?;
-    Ok(connector.oauth().authorization_url(&state, challenge))
+    Ok(Started {
+        consent_url: connector.oauth().authorization_url(&state, challenge),
+        state,
+        browser_key: SecretString::from(browser_key),
+    })
+}
+
+/// 32 random bytes in base64url (43 characters).
+fn random_token() -> String {
+    let mut random = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    B64URL.encode(random)
+}
+
+/// What the store keeps of a browser key: its hex SHA-256 (the key has 256 random bits, so a
+/// plain hash is enough; a leaked table gives no cookie to present).
+fn browser_key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Whether the callback's browser presented the key of the browser that started the login:
+/// hashes compared in constant time, and a state stored without a hash matches nothing.
+fn same_browser(login: &LoginState, presented: Option<&SecretString>) -> bool {
+    let (Some(stored), Some(presented)) = (&login.browser_key_hash, presented) else {
+        return false;
+    };
+    let hash = browser_key_hash(presented.expose_secret());
+    bool::from(hash.as_bytes().ct_eq(stored.as_bytes()))
 }
 
 /// What the provider's redirect back to the hub carries (`web::CallbackParams` reads it from
@@ -71,6 +117,18 @@ pub struct Callback {
     pub code: Option<String>,
     pub state: Option<String>,
     pub error: Option<String>,
+    /// The browser key the callback's browser sent back ([`Started::browser_key`]), if any.
+    pub browser_key: Option<SecretString>,
+}
+
+impl Callback {
+    /// The callback the provider's redirect brings to the browser that started `started`.
+    pub fn for_browser(started: &Started, query: Callback) -> Callback {
+        Callback {
+            browser_key: Some(started.browser_key.clone()),
+            ..query
+        }
+    }
 }
 
 /// [`complete_by`] with the HTTP functions' whole timeout from now.
@@ -126,14 +184,15 @@ pub async fn finish_by(
         Some((login, session)) => {
             complete_login(hub, provider, callback, login, session, deadline).await
         }
-        // Only a denial comes without a state to match.
+        // Only a denial comes without a state to match (or with one of another browser's).
         None => Err(HubError::AuthorizationDenied),
     };
     Finished { result, return_to }
 }
 
-/// Takes the callback's state (a denial's too: a denied login cannot be replayed) and reads
-/// its connect session. `None` for a denial that carries no state.
+/// Takes the callback's state (a denial's too: a denied login cannot be replayed), checks that
+/// the callback's browser is the one that started the login, and reads its connect session.
+/// `None` for a denial that carries no state, a stale one, or one of another browser.
 async fn match_state(
     hub: &Hub,
     provider: &str,
@@ -153,6 +212,24 @@ async fn match_state(
         None if callback.error.is_some() => return Ok(None),
         None => return Err(HubError::InvalidState),
     };
+    // RFC 9700 §4.7: only the browser that started the login may finish it, or a consent
+    // link forwarded to someone else would connect their drive to the sender's owner. The
+    // state is taken above before this check, on purpose: the code a foreign browser brought
+    // dies with its state (and PKCE verifier), so the sender cannot replay it later from
+    // their own browser (a victim may well send the failing URL back to them). The cost is
+    // that whoever learns a state can spoil that one login; its user simply starts again.
+    if !same_browser(&login, callback.browser_key.as_ref()) {
+        tracing::warn!(
+            provider,
+            "a callback came from a browser that did not start its login"
+        );
+        return match callback.error {
+            // A denial connects nothing: it stays a denial, but sends no one to the
+            // session's `return_to`, since this browser is not the session's.
+            Some(_) => Ok(None),
+            None => Err(HubError::InvalidState),
+        };
+    }
     let session = match &login.session {
         Some(id) => Some(
             hub.store
@@ -166,8 +243,7 @@ async fn match_state(
 }
 
 /// The login after its state matched: the provider's answer, the code exchange, the scopes,
-/// the identity, then (spending the session first, so one session connects one account) the
-/// account.
+/// the identity, then the account, stored together with the session's spend.
 async fn complete_login(
     hub: &Hub,
     provider: &str,
@@ -214,39 +290,85 @@ async fn complete_login(
     let identity = deadline
         .bound(connector.identity(&tokens.access_token))
         .await?;
-    if let Some(session) = &session {
-        if !hub
-            .store
-            .spend_connect_session(&session.id, Utc::now())
-            .await?
-        {
+    let provider_user_id = identity.provider_user_id.clone();
+    let account = match connect(hub, connector.as_ref(), identity, &tokens, session.as_ref()).await
+    {
+        Ok(account) => account,
+        Err(HubError::InvalidSession) => {
+            // Another callback of the session connected first (two tabs of one session both
+            // consented), or the session ended during the consent: this grant is stored
+            // nowhere, so it is withdrawn, unless a stored account holds a grant of the same
+            // identity (the winner's, most likely), which a revocation would end too.
+            withdraw_unstored_grant(
+                hub,
+                connector.as_ref(),
+                &provider_user_id,
+                &tokens,
+                deadline,
+            )
+            .await;
             return Err(HubError::InvalidSession);
         }
-    }
-    let owner = session.map(|session| session.owner);
-    let account = connect(hub, connector.as_ref(), identity, tokens, owner).await?;
+        Err(error) => return Err(error),
+    };
     tracing::info!(account_id = %account.id, provider, "account connected");
     let view = AccountView::from(&account);
     // Queued before the answer: a failure to queue fails the login, which the user retries.
-    events::emit(hub, Event::connected(&view)).await?;
+    // The session is given back for that retry (the same identity then updates this same
+    // account and queues the event again); left spent, it would leave the app never told of
+    // an account its user cannot connect again.
+    if let Err(error) = events::emit(hub, Event::connected(&view)).await {
+        if let Some(session) = &session {
+            if let Err(e) = hub.store.restore_connect_session(&session.id).await {
+                tracing::warn!(error = %e, "the session could not be given back");
+            }
+        }
+        return Err(error);
+    }
     Ok(view)
+}
+
+/// Revokes a grant the login did not store, where no stored account holds one of the same
+/// provider identity (best effort, bounded by the request's deadline).
+async fn withdraw_unstored_grant(
+    hub: &Hub,
+    connector: &dyn Connector,
+    provider_user_id: &str,
+    tokens: &TokenSet,
+    deadline: Deadline,
+) {
+    let provider = connector.name();
+    match hub.store.identity_holders(provider, provider_user_id).await {
+        Ok(holders) if holders.is_empty() => {
+            match deadline.bound(connector.oauth().revoke(tokens)).await {
+                Ok(revoked) => tracing::info!(provider, revoked, "unstored grant revocation"),
+                Err(e) => tracing::warn!(provider, error = %e, "unstored grant not revoked"),
+            }
+        }
+        Ok(_) => tracing::info!(provider, "unstored grant kept: a stored account shares it"),
+        Err(e) => tracing::warn!(provider, error = %e, "unstored grant not revoked"),
+    }
 }
 
 /// How many times a login retries after losing a race with another writer of the account.
 const CONNECT_ATTEMPTS: usize = 5;
 
 /// Creates the owner's account of this identity, or updates the one the owner already has
-/// (same id), keeping its refresh token when the provider sent none this time.
+/// (same id), keeping its refresh token when the provider sent none this time. With a
+/// session, the account is the session's owner's and is written in one write with the
+/// session's spend: a failed write leaves the session usable for the user's retry, and of
+/// two callbacks of one session exactly one connects (the other gets `invalid_session`).
 async fn connect(
     hub: &Hub,
     connector: &dyn Connector,
     identity: Identity,
-    tokens: TokenSet,
-    owner: Option<String>,
+    tokens: &TokenSet,
+    session: Option<&ConnectSession>,
 ) -> HubResult<Account> {
     let provider = connector.name();
+    let owner = session.map(|session| session.owner.clone());
     for _ in 0..CONNECT_ATTEMPTS {
-        match hub
+        let (account, expected_version) = match hub
             .store
             .find_account(owner.as_deref(), provider, &identity.provider_user_id)
             .await?
@@ -268,14 +390,12 @@ async fn connect(
                 updated.has_refresh_token = tokens.refresh_token.is_some();
                 updated.tokens = tokens::seal(hub, &existing.id, provider, &tokens).await?;
                 updated.version = existing.version + 1;
-                if hub.store.update_account(&updated, existing.version).await? == Write::Done {
-                    return Ok(updated);
-                }
+                (updated, Some(existing.version))
             }
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
                 let account = Account {
-                    tokens: tokens::seal(hub, &id, provider, &tokens).await?,
+                    tokens: tokens::seal(hub, &id, provider, tokens).await?,
                     id,
                     provider: provider.to_string(),
                     provider_user_id: identity.provider_user_id.clone(),
@@ -293,10 +413,27 @@ async fn connect(
                     feed_seq: 0,
                     version: 1,
                 };
-                if hub.store.create_account(&account).await? == Write::Done {
-                    return Ok(account);
-                }
+                (account, None)
             }
+        };
+        let written = match (session, expected_version) {
+            (None, Some(version)) => hub.store.update_account(&account, version).await?.into(),
+            (None, None) => hub.store.create_account(&account).await?.into(),
+            (Some(session), Some(version)) => {
+                hub.store
+                    .update_account_spending(&account, version, &session.id, Utc::now())
+                    .await?
+            }
+            (Some(session), None) => {
+                hub.store
+                    .create_account_spending(&account, &session.id, Utc::now())
+                    .await?
+            }
+        };
+        match written {
+            SpendingWrite::Done => return Ok(account),
+            SpendingWrite::Conflict => continue,
+            SpendingWrite::SessionUnusable => return Err(HubError::InvalidSession),
         }
     }
     Err(HubError::internal(

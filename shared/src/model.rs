@@ -355,6 +355,11 @@ pub struct LoginState {
     /// (section 5): the callback connects the account for that session's owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// The hex SHA-256 of the browser key the login's cookie holds (section 16): only the
+    /// browser that started the login can finish it. The key itself is never stored. A state
+    /// stored without one (before this field existed) matches no browser: it fails closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_key_hash: Option<String>,
 }
 
 /// A connect session (contract section 5): an app's backend asks for one so that one of its

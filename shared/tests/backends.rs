@@ -14,15 +14,15 @@ use hub::crypto::local::LocalCipher;
 use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
 use hub::model::AccountView;
 use hub::model::{
-    Account, AccountStatus, ChangeCount, ContentHash, FileEntry, FileKind, LoginState,
-    QueueMessage, SyncJob, SyncReason,
+    Account, AccountStatus, ChangeCount, ConnectSession, ContentHash, FileEntry, FileKind,
+    LoginState, QueueMessage, SyncJob, SyncReason,
 };
 use hub::queue::local::LocalQueue;
 use hub::queue::sqs::SqsQueue;
 use hub::queue::JobQueue;
 use hub::store::dynamo::DynamoStore;
 use hub::store::local::LocalStore;
-use hub::store::{AccountScope, Store, Write};
+use hub::store::{AccountScope, SpendingWrite, Store, Write};
 
 fn sealed(tag: &str) -> Sealed {
     Sealed {
@@ -319,6 +319,7 @@ async fn login_states(store: &dyn Store) {
         pkce_verifier: sealed("verifier"),
         expires_at,
         session: None,
+        browser_key_hash: Some("hex-sha256-of-the-browser-key".into()),
     };
     let fresh = format!("fresh-{}", uuid::Uuid::new_v4());
     store
@@ -592,9 +593,145 @@ async fn index_left_after_a_delete(store: &dyn Store) {
         .is_none());
 }
 
+/// A connect session's account and its spend are one write: both or neither (item 10).
+async fn writes_that_spend_a_session(store: &dyn Store) {
+    let session = |id: &str| ConnectSession {
+        id: id.into(),
+        owner: "app-user".into(),
+        providers: vec!["google".into()],
+        return_to: None,
+        expires_at: Utc::now() + Age::minutes(30),
+        spent: false,
+    };
+    let id = hub::connect::session_id(&uuid::Uuid::new_v4().to_string());
+    store.put_connect_session(&session(&id)).await.unwrap();
+    let mut first = account("google", &uuid::Uuid::new_v4().to_string());
+    first.owner = Some("app-user".into());
+    let now = Utc::now();
+
+    // The account's condition fails (its identity is taken): nothing is written, and the
+    // session stays usable.
+    assert_eq!(store.create_account(&first).await.unwrap(), Write::Done);
+    let twin = Account {
+        id: uuid::Uuid::new_v4().to_string(),
+        ..first.clone()
+    };
+    assert_eq!(
+        store
+            .create_account_spending(&twin, &id, now)
+            .await
+            .unwrap(),
+        SpendingWrite::Conflict
+    );
+    assert!(store.get_account(&twin.id).await.unwrap().is_none());
+    let kept = store.get_connect_session(&id).await.unwrap().unwrap();
+    assert!(kept.usable(now), "a failed write leaves the session usable");
+
+    // Both writes happen together.
+    let mut updated = first.clone();
+    updated.version = 2;
+    assert_eq!(
+        store
+            .update_account_spending(&updated, 1, &id, now)
+            .await
+            .unwrap(),
+        SpendingWrite::Done
+    );
+    assert_eq!(
+        store.get_account(&first.id).await.unwrap().unwrap().version,
+        2
+    );
+    assert!(store.get_connect_session(&id).await.unwrap().unwrap().spent);
+
+    // A spent session writes nothing, whatever the account's condition.
+    let other = account("google", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(
+        store
+            .create_account_spending(&other, &id, now)
+            .await
+            .unwrap(),
+        SpendingWrite::SessionUnusable
+    );
+    assert!(store.get_account(&other.id).await.unwrap().is_none());
+    let mut stale = updated.clone();
+    stale.version = 3;
+    assert_eq!(
+        store
+            .update_account_spending(&stale, 2, &id, now)
+            .await
+            .unwrap(),
+        SpendingWrite::SessionUnusable
+    );
+    assert_eq!(
+        store.get_account(&first.id).await.unwrap().unwrap().version,
+        2
+    );
+
+    // Given back (the login's event could not be queued), it can be spent once more.
+    assert!(store.restore_connect_session(&id).await.unwrap());
+    assert!(
+        !store.restore_connect_session(&id).await.unwrap(),
+        "only a spent one"
+    );
+    assert_eq!(
+        store
+            .create_account_spending(&other, &id, now)
+            .await
+            .unwrap(),
+        SpendingWrite::Done
+    );
+    assert!(store.get_account(&other.id).await.unwrap().is_some());
+
+    // An expired or unknown session spends nothing.
+    let expired = hub::connect::session_id(&uuid::Uuid::new_v4().to_string());
+    store
+        .put_connect_session(&ConnectSession {
+            expires_at: Utc::now() - Age::seconds(1),
+            ..session(&expired)
+        })
+        .await
+        .unwrap();
+    for id in [expired.as_str(), "no-such-session"] {
+        let late = account("google", &uuid::Uuid::new_v4().to_string());
+        assert_eq!(
+            store.create_account_spending(&late, id, now).await.unwrap(),
+            SpendingWrite::SessionUnusable
+        );
+        assert!(store.get_account(&late.id).await.unwrap().is_none());
+    }
+
+    // Two callbacks of one session racing with different identities: exactly one lands.
+    let raced = hub::connect::session_id(&uuid::Uuid::new_v4().to_string());
+    store.put_connect_session(&session(&raced)).await.unwrap();
+    let candidates: Vec<Account> = (0..4)
+        .map(|_| account("google", &uuid::Uuid::new_v4().to_string()))
+        .collect();
+    let results = futures::future::join_all(
+        candidates
+            .iter()
+            .map(|c| store.create_account_spending(c, &raced, now)),
+    )
+    .await;
+    let mut landed = 0;
+    for (result, candidate) in results.into_iter().zip(&candidates) {
+        let stored = store.get_account(&candidate.id).await.unwrap().is_some();
+        match result.unwrap() {
+            SpendingWrite::Done => {
+                landed += 1;
+                assert!(stored);
+            }
+            // A store may also answer a collision as a conflict to retry; the retry then
+            // finds the session spent.
+            _ => assert!(!stored),
+        }
+    }
+    assert_eq!(landed, 1);
+}
+
 async fn store_suite(store: &dyn Store) {
     accounts_and_identities(store).await;
     conditional_updates(store).await;
+    writes_that_spend_a_session(store).await;
     provider_paging(store).await;
     account_views(store).await;
     login_states(store).await;
@@ -1052,6 +1189,7 @@ async fn local_store_cleans_up_after_crashes_and_expired_logins() {
         pkce_verifier: sealed("verifier"),
         expires_at,
         session: None,
+        browser_key_hash: None,
     };
     let past = Utc::now() - Age::minutes(11);
     for i in 0..5 {

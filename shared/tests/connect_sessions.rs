@@ -5,17 +5,22 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use hub::accounts;
 use hub::connect::{self, NewSession};
+use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
 use hub::deadline::Deadline;
+use hub::events::QueuedEvent;
 use hub::login::{self, Finished};
 use hub::model::ConnectSession;
+use hub::queue::EventQueue;
 use hub::store::dynamo::DynamoStore;
-use hub::{Hub, HubError};
+use hub::{Hub, HubError, HubResult};
 use hub_testkit::FakeProviders;
+use zeroize::Zeroizing;
 
 const RETURN_TO: &str = "https://app.example.com/return";
 
@@ -53,8 +58,8 @@ fn request(owner: &str, return_to: Option<&str>, providers: Option<&[&str]>) -> 
 
 /// Follows the consent URL to the stand-in, which consents (or denies) at once, and hands
 /// its redirect to the callback.
-async fn consent(hub: &Hub, provider: &str, consent_url: &str) -> Finished {
-    let callback = common::consent(consent_url).await;
+async fn consent(hub: &Hub, provider: &str, started: &login::Started) -> Finished {
+    let callback = common::consent(started).await;
     login::finish_by(hub, provider, callback, Deadline::of_invocation(None)).await
 }
 
@@ -379,5 +384,269 @@ async fn owner_listings_page() {
         seen.sort();
         ids.sort();
         assert_eq!(seen, ids, "{backend:?}");
+    }
+}
+
+// ------------------------------------------------ the browser binding (section 16, item 2)
+
+#[tokio::test]
+async fn a_consent_link_forwarded_to_another_browser_connects_nothing() {
+    for backend in BACKENDS {
+        let (providers, hub, _dir) = fixture(backend).await;
+        let created = connect::create(&hub, request("sender", Some(RETURN_TO), None))
+            .await
+            .unwrap();
+        // The sender starts the login in their browser and forwards the consent link; the
+        // victim consents in theirs, which holds no cookie of this login.
+        let started = login::begin_with(&hub, "google", Some(&created.token))
+            .await
+            .unwrap();
+        providers.set_next_identity("google", "g-victim", "victim@example.com");
+        let victims = common::consent_elsewhere(&started.consent_url).await;
+        let code = victims.code.clone();
+        let refused =
+            login::finish_by(&hub, "google", victims, Deadline::of_invocation(None)).await;
+        assert!(
+            matches!(refused.result, Err(HubError::InvalidState)),
+            "{backend:?}: {:?}",
+            refused.result
+        );
+        // Not matched to a browser of the session: no redirect into the app.
+        assert_eq!(refused.return_to, None);
+        // The sender's own browser cannot bring the victim's code back either: the state
+        // died with the foreign callback.
+        let replayed = login::Callback::for_browser(
+            &started,
+            login::Callback {
+                code,
+                state: Some(started.state.clone()),
+                ..Default::default()
+            },
+        );
+        let replayed =
+            login::finish_by(&hub, "google", replayed, Deadline::of_invocation(None)).await;
+        assert!(matches!(replayed.result, Err(HubError::InvalidState)));
+        assert!(accounts::page(&hub, 1000, None)
+            .await
+            .unwrap()
+            .accounts
+            .is_empty());
+        // The session is untouched: its own user can still connect, in one browser.
+        let connected = connect_with(&hub, &created.token, "google").await;
+        assert_eq!(connected.result.unwrap().owner.as_deref(), Some("sender"));
+    }
+}
+
+#[tokio::test]
+async fn two_logins_in_two_tabs_of_one_browser_both_finish() {
+    for backend in BACKENDS {
+        let (providers, hub, _dir) = fixture(backend).await;
+        providers.fresh_identity_per_consent();
+        let first = connect::create(&hub, request("u-1", None, None))
+            .await
+            .unwrap();
+        let second = connect::create(&hub, request("u-2", None, None))
+            .await
+            .unwrap();
+        let first = login::begin_with(&hub, "google", Some(&first.token))
+            .await
+            .unwrap();
+        let second = login::begin_with(&hub, "onedrive", Some(&second.token))
+            .await
+            .unwrap();
+        // Each callback carries its own login's key; the later login finishes first.
+        let late = consent(&hub, "onedrive", &second).await.result.unwrap();
+        let early = consent(&hub, "google", &first).await.result.unwrap();
+        assert_eq!(late.owner.as_deref(), Some("u-2"), "{backend:?}");
+        assert_eq!(early.owner.as_deref(), Some("u-1"), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn require_session_refuses_logins_without_one() {
+    let providers = FakeProviders::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = providers.env_vars();
+    vars.push(("HUB_REQUIRE_SESSION".into(), "true".into()));
+    let hub = hub::testing::local_hub(dir.path(), &vars).await;
+    assert!(matches!(
+        login::begin(&hub, "google").await,
+        Err(HubError::InvalidSession)
+    ));
+    // An unknown provider is still a 404, not a session error.
+    assert!(matches!(
+        login::begin(&hub, "box").await,
+        Err(HubError::UnknownProvider(_))
+    ));
+    let created = connect::create(&hub, request("u-1", None, None))
+        .await
+        .unwrap();
+    let connected = connect_with(&hub, &created.token, "google").await;
+    assert_eq!(connected.result.unwrap().owner.as_deref(), Some("u-1"));
+}
+
+// ------------------------------------- the session is spent with the account (item 10)
+
+/// Seals as the hub's cipher does, except while `failing`: then every seal fails, as a KMS
+/// outage would.
+struct FlakyCipher {
+    inner: Arc<dyn TokenCipher>,
+    failing: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl TokenCipher for FlakyCipher {
+    async fn seal(&self, plaintext: &[u8], context: &EncryptionContext) -> HubResult<Sealed> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(HubError::internal("KMS is unavailable"));
+        }
+        self.inner.seal(plaintext, context).await
+    }
+
+    async fn open(
+        &self,
+        sealed: &Sealed,
+        context: &EncryptionContext,
+    ) -> HubResult<Zeroizing<Vec<u8>>> {
+        self.inner.open(sealed, context).await
+    }
+}
+
+/// Publishes nothing while `failing` (an SQS outage), then records.
+#[derive(Default)]
+struct FlakyEvents {
+    failing: AtomicBool,
+    recorded: common::EventRecorder,
+}
+
+#[async_trait::async_trait]
+impl EventQueue for FlakyEvents {
+    async fn publish(&self, event: &QueuedEvent) -> HubResult<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(HubError::internal("SQS is unavailable"));
+        }
+        self.recorded.publish(event).await
+    }
+
+    async fn retry_after(&self, receipt_handle: &str, delay: std::time::Duration) -> HubResult<()> {
+        self.recorded.retry_after(receipt_handle, delay).await
+    }
+}
+
+#[tokio::test]
+async fn a_login_that_fails_to_store_its_account_leaves_the_session_usable() {
+    for backend in BACKENDS {
+        let (_providers, mut hub, _dir) = fixture(backend).await;
+        let cipher = Arc::new(FlakyCipher {
+            inner: hub.cipher.clone(),
+            failing: AtomicBool::new(false),
+        });
+        hub.cipher = cipher.clone();
+        let created = connect::create(&hub, request("u-1", Some(RETURN_TO), None))
+            .await
+            .unwrap();
+        let started = login::begin_with(&hub, "google", Some(&created.token))
+            .await
+            .unwrap();
+        // The tokens cannot be sealed: nothing is stored, and the session stays usable.
+        cipher.failing.store(true, Ordering::SeqCst);
+        let failed = consent(&hub, "google", &started).await;
+        assert!(failed.result.is_err(), "{backend:?}");
+        assert_eq!(failed.return_to.as_deref(), Some(RETURN_TO));
+        cipher.failing.store(false, Ordering::SeqCst);
+        connect::open(&hub, Some(&created.token))
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: the session was lost: {e}"));
+        assert!(accounts::page(&hub, 1000, None)
+            .await
+            .unwrap()
+            .accounts
+            .is_empty());
+        // The user's retry connects.
+        let retried = connect_with(&hub, &created.token, "google").await;
+        assert_eq!(retried.result.unwrap().owner.as_deref(), Some("u-1"));
+    }
+}
+
+#[tokio::test]
+async fn a_login_whose_event_cannot_be_queued_gives_the_session_back() {
+    for backend in BACKENDS {
+        let (_providers, mut hub, _dir) = fixture(backend).await;
+        let events = Arc::new(FlakyEvents::default());
+        hub.events = Some(events.clone());
+        let created = connect::create(&hub, request("u-1", None, None))
+            .await
+            .unwrap();
+        events.failing.store(true, Ordering::SeqCst);
+        let failed = connect_with(&hub, &created.token, "google").await;
+        assert!(failed.result.is_err(), "{backend:?}");
+        events.failing.store(false, Ordering::SeqCst);
+        connect::open(&hub, Some(&created.token))
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: the session was lost: {e}"));
+        // The retry updates the same account and the app hears of it.
+        let first = accounts::page(&hub, 1000, None).await.unwrap().accounts;
+        let retried = connect_with(&hub, &created.token, "google")
+            .await
+            .result
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(retried.id, first[0].id, "{backend:?}: the same account");
+        assert_eq!(events.recorded.types(), ["account.connected"]);
+        assert!(connect::open(&hub, Some(&created.token)).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn of_two_tabs_of_one_session_racing_exactly_one_connects_and_the_other_grant_is_revoked() {
+    for backend in BACKENDS {
+        let (providers, hub, _dir) = fixture(backend).await;
+        providers.fresh_identity_per_consent();
+        let created = connect::create(&hub, request("u-1", Some(RETURN_TO), None))
+            .await
+            .unwrap();
+        let tabs = [
+            login::begin_with(&hub, "google", Some(&created.token))
+                .await
+                .unwrap(),
+            login::begin_with(&hub, "google", Some(&created.token))
+                .await
+                .unwrap(),
+        ];
+        let callbacks = [
+            common::consent(&tabs[0]).await,
+            common::consent(&tabs[1]).await,
+        ];
+        // Both callbacks find the session usable and exchange their codes before either
+        // stores its account: the provider answers slowly.
+        providers.set_latency(std::time::Duration::from_millis(400));
+        let revocations = providers.revocations();
+        let [a, b] = callbacks;
+        let (a, b) = tokio::join!(
+            login::finish_by(&hub, "google", a, Deadline::of_invocation(None)),
+            login::finish_by(&hub, "google", b, Deadline::of_invocation(None)),
+        );
+        providers.set_latency(std::time::Duration::ZERO);
+        let results = [a.result, b.result];
+        let connected: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(connected.len(), 1, "{backend:?}: {results:?}");
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(HubError::InvalidSession))),
+            "{backend:?}: {results:?}"
+        );
+        let owned = accounts::page_of(&hub, Some("u-1"), 1000, None)
+            .await
+            .unwrap()
+            .accounts;
+        assert_eq!(owned.len(), 1, "{backend:?}");
+        assert_eq!(owned[0].id, connected[0].id);
+        // The loser's grant (another identity, stored nowhere) is withdrawn.
+        assert_eq!(
+            providers.revocations(),
+            revocations + 1,
+            "{backend:?}: the losing tab's grant is revoked"
+        );
     }
 }

@@ -630,8 +630,12 @@ async fn log_in(hub: &Hub, provider: &str) -> hub::model::AccountView {
 }
 
 /// Follows a consent URL to the stand-in and hands its redirect to the callback.
-async fn consent_and_finish(hub: &Hub, provider: &str, consent_url: &str) -> login::Finished {
-    let callback = common::consent(consent_url).await;
+async fn consent_and_finish(
+    hub: &Hub,
+    provider: &str,
+    started: &login::Started,
+) -> login::Finished {
+    let callback = common::consent(started).await;
     login::finish_by(
         hub,
         provider,

@@ -11,7 +11,7 @@ use chrono::Utc;
 use hub::config::Env;
 use hub::crypto::Sealed;
 use hub::deadline::Deadline;
-use hub::login::{self, Callback};
+use hub::login::{self, Callback, Started};
 use hub::providers::http::RetryPolicy;
 use hub::{Hub, HubError, ProviderError};
 use secrecy::ExposeSecret;
@@ -61,21 +61,17 @@ async fn mount_token(server: &MockServer, code: &str, access: &str, refresh: Opt
         .await;
 }
 
-fn state_of(url: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned()
+/// The callback of `started`'s login with `code`, from the browser that started it.
+fn callback(code: &str, started: &Started) -> Callback {
+    Callback::for_browser(started, elsewhere(code, &started.state))
 }
 
-fn callback(code: &str, state: &str) -> Callback {
+/// The callback of the login of `state` with `code`, from a browser without its cookie.
+fn elsewhere(code: &str, state: &str) -> Callback {
     Callback {
         code: Some(code.into()),
         state: Some(state.into()),
-        error: None,
+        ..Default::default()
     }
 }
 
@@ -83,9 +79,10 @@ fn callback(code: &str, state: &str) -> Callback {
 async fn a_login_connects_the_account_and_its_state_works_once() {
     let (server, hub, _dir) = fixture().await;
     mount_token(&server, "code-1", "ya29.one", Some("1//refresh-one")).await;
-    let url = login::begin(&hub, "google").await.unwrap();
-    assert!(url.contains("redirect_uri=https%3A%2F%2Fhub.example%2Fauth%2Fgoogle%2Fcallback"));
-    let state = state_of(&url);
+    let state = login::begin(&hub, "google").await.unwrap();
+    assert!(state
+        .consent_url
+        .contains("redirect_uri=https%3A%2F%2Fhub.example%2Fauth%2Fgoogle%2Fcallback"));
 
     let account = login::complete(&hub, "google", callback("code-1", &state))
         .await
@@ -110,7 +107,7 @@ async fn a_login_connects_the_account_and_its_state_works_once() {
 #[tokio::test]
 async fn a_state_is_bound_to_its_provider_and_spent_by_a_wrong_use() {
     let (_server, hub, _dir) = fixture().await;
-    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let state = login::begin(&hub, "google").await.unwrap();
     let wrong = login::complete(&hub, "onedrive", callback("c", &state))
         .await
         .unwrap_err();
@@ -119,7 +116,7 @@ async fn a_state_is_bound_to_its_provider_and_spent_by_a_wrong_use() {
         .await
         .unwrap_err();
     assert!(matches!(right_but_spent, HubError::InvalidState));
-    let unknown = login::complete(&hub, "google", callback("c", "never-issued"))
+    let unknown = login::complete(&hub, "google", elsewhere("c", "never-issued"))
         .await
         .unwrap_err();
     assert!(matches!(unknown, HubError::InvalidState));
@@ -138,10 +135,10 @@ async fn a_state_is_bound_to_its_provider_and_spent_by_a_wrong_use() {
 #[tokio::test]
 async fn a_state_expires_after_ten_minutes() {
     let (_server, hub, _dir) = fixture().await;
-    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let state = login::begin(&hub, "google").await.unwrap();
     let mut pending = hub
         .store
-        .take_login_state(&state, Utc::now())
+        .take_login_state(&state.state, Utc::now())
         .await
         .unwrap()
         .unwrap();
@@ -162,20 +159,14 @@ async fn logging_in_again_updates_the_same_account_and_keeps_its_refresh_token()
     let first = login::complete(
         &hub,
         "google",
-        callback(
-            "first",
-            &state_of(&login::begin(&hub, "google").await.unwrap()),
-        ),
+        callback("first", &login::begin(&hub, "google").await.unwrap()),
     )
     .await
     .unwrap();
     let second = login::complete(
         &hub,
         "google",
-        callback(
-            "second",
-            &state_of(&login::begin(&hub, "google").await.unwrap()),
-        ),
+        callback("second", &login::begin(&hub, "google").await.unwrap()),
     )
     .await
     .unwrap();
@@ -199,7 +190,7 @@ async fn refusals_map_to_the_contract_errors() {
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"})))
         .mount(&server)
         .await;
-    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let state = login::begin(&hub, "google").await.unwrap();
     let refused = login::complete(&hub, "google", callback("stale-code", &state))
         .await
         .unwrap_err();
@@ -209,12 +200,15 @@ async fn refusals_map_to_the_contract_errors() {
     ));
     assert_eq!(refused.status(), 502);
 
-    let state = state_of(&login::begin(&hub, "google").await.unwrap());
-    let denied = Callback {
-        error: Some("access_denied".into()),
-        state: Some(state.clone()),
-        code: None,
-    };
+    let state = login::begin(&hub, "google").await.unwrap();
+    let denied = Callback::for_browser(
+        &state,
+        Callback {
+            error: Some("access_denied".into()),
+            state: Some(state.state.clone()),
+            ..Default::default()
+        },
+    );
     assert!(matches!(
         login::complete(&hub, "google", denied).await.unwrap_err(),
         HubError::AuthorizationDenied
@@ -317,7 +311,7 @@ async fn a_hanging_token_endpoint_is_a_provider_error_within_the_budget() {
         )
         .mount(&server)
         .await;
-    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let state = login::begin(&hub, "google").await.unwrap();
     let started = Instant::now();
     let late = login::complete_by(
         &hub,
@@ -350,7 +344,7 @@ async fn account_with_revocation(
 ) -> (MockServer, Hub, tempfile::TempDir, String) {
     let (server, hub, dir) = fixture().await;
     mount_token(&server, "code-1", "ya29.one", Some("1//refresh-one")).await;
-    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let state = login::begin(&hub, "google").await.unwrap();
     let account = login::complete(&hub, "google", callback("code-1", &state))
         .await
         .unwrap();
@@ -410,7 +404,7 @@ async fn logging_in_again_replaces_tokens_that_can_no_longer_be_opened() {
     let (server, hub, _dir) = fixture().await;
     mount_token(&server, "first", "ya29.one", Some("1//old")).await;
     mount_token(&server, "second", "ya29.two", Some("1//new")).await;
-    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let state = login::begin(&hub, "google").await.unwrap();
     let first = login::complete(&hub, "google", callback("first", &state))
         .await
         .unwrap();
@@ -431,7 +425,7 @@ async fn logging_in_again_replaces_tokens_that_can_no_longer_be_opened() {
     );
     assert!(hub::tokens::open(&hub, &stored).await.is_err());
 
-    let state = state_of(&login::begin(&hub, "google").await.unwrap());
+    let state = login::begin(&hub, "google").await.unwrap();
     let second = login::complete(&hub, "google", callback("second", &state))
         .await
         .unwrap();
@@ -441,4 +435,75 @@ async fn logging_in_again_replaces_tokens_that_can_no_longer_be_opened() {
     let tokens = hub::tokens::open(&hub, &stored).await.unwrap();
     assert_eq!(tokens.access_token.expose_secret(), "ya29.two");
     assert_eq!(tokens.refresh_token.unwrap().expose_secret(), "1//new");
+}
+
+#[tokio::test]
+async fn only_the_browser_that_started_a_login_can_finish_it() {
+    let (server, hub, _dir) = fixture().await;
+    mount_token(&server, "code-1", "ya29.one", Some("1//refresh-one")).await;
+    // Another browser: no cookie, or another login's key.
+    let started = login::begin(&hub, "google").await.unwrap();
+    let other = login::begin(&hub, "google").await.unwrap();
+    for foreign in [
+        elsewhere("code-1", &started.state),
+        Callback {
+            browser_key: Some(other.browser_key.clone()),
+            ..elsewhere("code-1", &started.state)
+        },
+    ] {
+        let refused = login::complete(&hub, "google", foreign).await.unwrap_err();
+        assert!(matches!(refused, HubError::InvalidState), "{refused:?}");
+        // The state is spent by the foreign callback: its code cannot be replayed from the
+        // right browser.
+    }
+    let replayed = login::complete(&hub, "google", callback("code-1", &started))
+        .await
+        .unwrap_err();
+    assert!(matches!(replayed, HubError::InvalidState), "{replayed:?}");
+    assert!(hub::accounts::page(&hub, 1000, None)
+        .await
+        .unwrap()
+        .accounts
+        .is_empty());
+    // A denial from another browser is a denial, and spends the state too.
+    let denied = Callback {
+        error: Some("access_denied".into()),
+        ..elsewhere("", &other.state)
+    };
+    assert!(matches!(
+        login::complete(&hub, "google", denied).await.unwrap_err(),
+        HubError::AuthorizationDenied
+    ));
+    // Nothing of the key is stored, only its hash.
+    let pending = login::begin(&hub, "google").await.unwrap();
+    let stored = hub
+        .store
+        .take_login_state(&pending.state, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let key = pending.browser_key.expose_secret();
+    let stored = serde_json::to_string(&stored).unwrap();
+    assert!(!stored.contains(key), "{stored}");
+    assert!(stored.contains("browser_key_hash"), "{stored}");
+}
+
+#[tokio::test]
+async fn two_logins_in_one_browser_finish_in_any_order() {
+    let (server, hub, _dir) = fixture().await;
+    mount_token(&server, "first", "ya29.one", Some("1//one")).await;
+    mount_token(&server, "second", "ya29.two", Some("1//two")).await;
+    let first = login::begin(&hub, "google").await.unwrap();
+    let second = login::begin(&hub, "google").await.unwrap();
+    assert_ne!(
+        first.browser_key.expose_secret(),
+        second.browser_key.expose_secret()
+    );
+    let b = login::complete(&hub, "google", callback("second", &second))
+        .await
+        .unwrap();
+    let a = login::complete(&hub, "google", callback("first", &first))
+        .await
+        .unwrap();
+    assert_eq!(a.id, b.id, "the same identity: one account");
 }

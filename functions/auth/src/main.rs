@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use hub::deadline::Deadline;
 use hub::login;
 use hub::web::{
-    callback_response, connect_page, with_fallbacks, CallbackParams, PathParam, QueryParams,
+    callback_response, clear_login_cookie, connect_page, login_response, with_fallbacks,
+    CallbackParams, PathParam, QueryParams,
 };
 use hub::{Hub, HubError};
 
@@ -34,25 +34,20 @@ fn app(hub: Arc<Hub>) -> Router {
     )
 }
 
+/// The 302 to the consent page sets the login's cookie (section 16).
 async fn begin_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
     mut query: QueryParams,
 ) -> Result<Response, HubError> {
     let session = query.take("session");
-    let consent_url = login::begin_with(&hub, &provider, session.as_deref()).await?;
-    Ok((
-        StatusCode::FOUND,
-        [
-            (header::LOCATION, consent_url),
-            (header::CACHE_CONTROL, "no-store".into()),
-        ],
-    )
-        .into_response())
+    let started = login::begin_with(&hub, &provider, session.as_deref()).await?;
+    Ok(login_response(&started, &hub.config.public_url))
 }
 
 /// The callback's provider calls end before the invocation's deadline, with a margin to
 /// answer (the context is absent outside Lambda: then the function's timeout from now).
+/// Whatever the outcome, the login's cookie goes: its state is spent.
 async fn complete_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
@@ -60,7 +55,9 @@ async fn complete_login(
     CallbackParams(callback): CallbackParams,
 ) -> Response {
     let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
-    callback_response(login::finish_by(&hub, &provider, callback, deadline).await)
+    let state = callback.state.clone();
+    let response = callback_response(login::finish_by(&hub, &provider, callback, deadline).await);
+    clear_login_cookie(response, state.as_deref(), &hub.config.public_url)
 }
 
 /// The page lists the session's providers; a missing `session` is an invalid one.
@@ -72,6 +69,7 @@ async fn show_connect_page(State(hub): State<Arc<Hub>>, query: QueryParams) -> R
 mod tests {
     use super::*;
     use axum::body::to_bytes;
+    use axum::http::{header, StatusCode};
     use lambda_http::tower::ServiceExt;
     use serde_json::Value;
 
@@ -330,5 +328,131 @@ mod tests {
             (status, body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_session"))
         );
+    }
+
+    /// The login event for `provider` (`?session=` when given).
+    fn login_event(provider: &str, session: Option<&str>) -> String {
+        let event = include_str!("../../../events/auth-login.json")
+            .replace("/auth/google/", &format!("/auth/{provider}/"));
+        match session {
+            Some(token) => with_session(&event, token),
+            None => event,
+        }
+    }
+
+    /// The callback event a browser sends after the stand-in's consent: the redirect's
+    /// query, and the cookies the browser holds for `/auth/`.
+    fn callback_event(callback_url: &str, cookies: &[&str]) -> String {
+        let url = reqwest::Url::parse(callback_url).unwrap();
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../../events/auth-callback.json")).unwrap();
+        event["rawQueryString"] = Value::String(url.query().unwrap_or_default().to_string());
+        let params: serde_json::Map<String, Value> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        event["queryStringParameters"] = Value::Object(params);
+        // API Gateway's payload 2.0 carries the request's cookies in `cookies`.
+        event["cookies"] = serde_json::json!(cookies);
+        event.to_string()
+    }
+
+    /// Starts a login through the handler and consents at the stand-in: the login's
+    /// `name=value` cookie and the callback URL the stand-in redirects to.
+    async fn consent_through_the_handler(hub: Arc<Hub>, session: Option<&str>) -> (String, String) {
+        let (status, headers, _) = call(hub, &login_event("google", session)).await;
+        assert_eq!(status, StatusCode::FOUND);
+        let set_cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let consent_url = headers[header::LOCATION].to_str().unwrap();
+        let consent = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(consent_url)
+            .send()
+            .await
+            .unwrap();
+        let callback = consent.headers()["location"].to_str().unwrap().to_string();
+        (cookie, callback)
+    }
+
+    #[tokio::test]
+    async fn a_login_sets_its_cookie_and_only_that_browser_finishes_it() {
+        let providers = hub_testkit::FakeProviders::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut vars = providers.env_vars();
+        vars.push(("HUB_PUBLIC_URL".into(), "https://hub.example".into()));
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &vars).await);
+
+        let (status, headers, _) = call(hub.clone(), &login_event("google", None)).await;
+        assert_eq!(status, StatusCode::FOUND);
+        let set_cookie = headers[header::SET_COOKIE].to_str().unwrap();
+        for attribute in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Path=/auth/",
+            "Max-Age=600",
+            "Secure",
+        ] {
+            assert!(set_cookie.contains(attribute), "{attribute}: {set_cookie}");
+        }
+        assert!(set_cookie.starts_with("hub_login_"), "{set_cookie}");
+
+        // Two user agents: the login in one, the consent and the callback in the other.
+        let (cookie, callback) = consent_through_the_handler(hub.clone(), None).await;
+        let (status, _, body) = call(hub.clone(), &callback_event(&callback, &[])).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_state"))
+        );
+        // Another login's key, under this login's cookie name, does not pass either.
+        let (other, _) = consent_through_the_handler(hub.clone(), None).await;
+        let (mine, other_callback) = consent_through_the_handler(hub.clone(), None).await;
+        let forged = format!(
+            "{}={}",
+            mine.split_once('=').unwrap().0,
+            other.split_once('=').unwrap().1
+        );
+        let (status, _, body) =
+            call(hub.clone(), &callback_event(&other_callback, &[&forged])).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_state"))
+        );
+        // The state of the refused callback is spent: its own browser cannot use it now.
+        let (status, _, _) = call(hub.clone(), &callback_event(&callback, &[&cookie])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(hub::accounts::page(&hub, 10, None)
+            .await
+            .unwrap()
+            .accounts
+            .is_empty());
+
+        // One browser, two tabs: the browser sends every login cookie it holds.
+        let first = consent_through_the_handler(hub.clone(), None).await;
+        let second = consent_through_the_handler(hub.clone(), None).await;
+        for callback in [&second.1, &first.1] {
+            let request = callback_event(callback, &["theme=dark", &first.0, &second.0]);
+            let (status, headers, body) = call(hub.clone(), &request).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["provider"], "google");
+            // The spent login's cookie is removed.
+            let cleared = headers[header::SET_COOKIE].to_str().unwrap();
+            assert!(cleared.contains("Max-Age=0"), "{cleared}");
+        }
+    }
+
+    #[tokio::test]
+    async fn require_session_refuses_a_login_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let strict = [("HUB_REQUIRE_SESSION".to_string(), "true".to_string())];
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &strict).await);
+        let (status, headers, body) = call(hub, &login_event("google", None)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_session"))
+        );
+        assert!(headers.get(header::SET_COOKIE).is_none());
     }
 }

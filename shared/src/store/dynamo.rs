@@ -42,10 +42,10 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection, ProjectionType,
-    Put, PutRequest, ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    WriteRequest,
+    AttributeDefinition, BillingMode, CancellationReason, Delete, DeleteRequest,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex,
+    Projection, ProjectionType, Put, PutRequest, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -53,7 +53,10 @@ use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
+use super::{
+    storable, AccountScope, FeedEntry, FeedPage, FeedPosition, SpendingWrite, Store, StoredFile,
+    Write,
+};
 use crate::error::{HubError, HubResult};
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
@@ -639,6 +642,111 @@ impl DynamoStore {
     }
 }
 
+/// Why a transaction was cancelled, item by item (in the order of its items).
+type Cancelled = Vec<CancellationReason>;
+
+fn condition_failed(reason: &CancellationReason) -> bool {
+    reason.code() == Some("ConditionalCheckFailed")
+}
+
+impl DynamoStore {
+    /// The items that create an account: its identity record, the account, and its owner's
+    /// listing, each only where none exists yet.
+    fn create_account_items(&self, account: &Account) -> HubResult<Vec<TransactWriteItem>> {
+        let mut identity = identity_key(
+            account.owner.as_deref(),
+            &account.provider,
+            &account.provider_user_id,
+        );
+        identity.insert("account_id".into(), s(&account.id));
+        let put = |item: Item| -> HubResult<TransactWriteItem> {
+            Ok(TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(HubError::internal)?,
+                )
+                .build())
+        };
+        let mut items = vec![put(identity)?, put(account_item(account)?)?];
+        if let Some(owner) = &account.owner {
+            let mut listed = owner_key(owner, &account.provider, &account.id);
+            listed.insert("account_id".into(), s(&account.id));
+            items.push(put(listed)?);
+        }
+        Ok(items)
+    }
+
+    /// Runs a transaction: `Ok(Err(reasons))` when a condition failed or it collided with
+    /// another transaction on the same items (both mean: read again and retry), an error
+    /// for any other cancellation or failure.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> HubResult<Result<(), Cancelled>> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                let reasons = match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(t) => {
+                        t.cancellation_reasons().to_vec()
+                    }
+                    _ => Vec::new(),
+                };
+                let retryable = reasons
+                    .iter()
+                    .any(|r| condition_failed(r) || r.code() == Some("TransactionConflict"));
+                if retryable {
+                    Ok(Err(reasons))
+                } else {
+                    Err(HubError::internal(format!(
+                        "DynamoDB transaction cancelled: {reasons:?}"
+                    )))
+                }
+            }
+            Err(e) => Err(failed("TransactWriteItems", e)),
+        }
+    }
+
+    /// `items` (an account's write) and the session's spend in one transaction. The spend's
+    /// condition is that of [`Store::spend_connect_session`]; a failed one outranks a failed
+    /// account condition, since retrying cannot help then.
+    async fn write_spending(
+        &self,
+        mut items: Vec<TransactWriteItem>,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        let spend = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(session_key(session_id)))
+            .update_expression("SET #spent = :spent")
+            .condition_expression("attribute_exists(pk) AND #spent = :unspent AND #end > :now")
+            .expression_attribute_names("#spent", "spent")
+            .expression_attribute_names("#end", SESSION_END_ATTRIBUTE)
+            .expression_attribute_values(":spent", AttributeValue::Bool(true))
+            .expression_attribute_values(":unspent", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .build()
+            .map_err(HubError::internal)?;
+        let session_index = items.len();
+        items.push(TransactWriteItem::builder().update(spend).build());
+        Ok(match self.transact(items).await? {
+            Ok(()) => SpendingWrite::Done,
+            Err(reasons) if reasons.get(session_index).is_some_and(condition_failed) => {
+                SpendingWrite::SessionUnusable
+            }
+            Err(_) => SpendingWrite::Conflict,
+        })
+    }
+}
+
 #[async_trait]
 impl Store for DynamoStore {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
@@ -701,57 +809,11 @@ impl Store for DynamoStore {
     }
 
     async fn create_account(&self, account: &Account) -> HubResult<Write> {
-        let mut identity = identity_key(
-            account.owner.as_deref(),
-            &account.provider,
-            &account.provider_user_id,
-        );
-        identity.insert("account_id".into(), s(&account.id));
-        let put = |item: Item| -> HubResult<TransactWriteItem> {
-            Ok(TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .map_err(HubError::internal)?,
-                )
-                .build())
-        };
-        let mut transaction = self
-            .client
-            .transact_write_items()
-            .transact_items(put(identity)?)
-            .transact_items(put(account_item(account)?)?);
-        if let Some(owner) = &account.owner {
-            let mut listed = owner_key(owner, &account.provider, &account.id);
-            listed.insert("account_id".into(), s(&account.id));
-            transaction = transaction.transact_items(put(listed)?);
-        }
-        let result = transaction.send().await;
-        match result {
-            Ok(_) => Ok(Write::Done),
-            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
-                let reasons = match e.err() {
-                    TransactWriteItemsError::TransactionCanceledException(t) => {
-                        t.cancellation_reasons().to_vec()
-                    }
-                    _ => Vec::new(),
-                };
-                let condition_failed = reasons
-                    .iter()
-                    .any(|r| r.code() == Some("ConditionalCheckFailed"));
-                if condition_failed {
-                    Ok(Write::Conflict)
-                } else {
-                    Err(HubError::internal(format!(
-                        "DynamoDB transaction cancelled: {reasons:?}"
-                    )))
-                }
-            }
-            Err(e) => Err(failed("TransactWriteItems", e)),
-        }
+        let items = self.create_account_items(account)?;
+        Ok(match self.transact(items).await? {
+            Ok(()) => Write::Done,
+            Err(_) => Write::Conflict,
+        })
     }
 
     async fn update_account(&self, account: &Account, expected_version: u64) -> HubResult<Write> {
@@ -774,6 +836,43 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(failed("PutItem", e)),
         }
+    }
+
+    async fn create_account_spending(
+        &self,
+        account: &Account,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        if !storable(session_id) {
+            return Ok(SpendingWrite::SessionUnusable);
+        }
+        let items = self.create_account_items(account)?;
+        self.write_spending(items, session_id, now).await
+    }
+
+    async fn update_account_spending(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        if !storable(session_id) {
+            return Ok(SpendingWrite::SessionUnusable);
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(account_item(account)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_version.to_string()),
+            )
+            .build()
+            .map_err(HubError::internal)?;
+        let items = vec![TransactWriteItem::builder().put(put).build()];
+        self.write_spending(items, session_id, now).await
     }
 
     async fn list_accounts(
@@ -1097,6 +1196,31 @@ impl Store for DynamoStore {
             .expression_attribute_values(":spent", AttributeValue::Bool(true))
             .expression_attribute_values(":unspent", AttributeValue::Bool(false))
             .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(failed("UpdateItem", e)),
+        }
+    }
+
+    async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(id)))
+            .update_expression("SET #spent = :unspent")
+            .condition_expression("attribute_exists(pk) AND #spent = :spent")
+            .expression_attribute_names("#spent", "spent")
+            .expression_attribute_values(":spent", AttributeValue::Bool(true))
+            .expression_attribute_values(":unspent", AttributeValue::Bool(false))
             .send()
             .await;
         match result {

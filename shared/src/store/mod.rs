@@ -35,6 +35,29 @@ pub enum Write {
     Conflict,
 }
 
+/// How a write of an account that also spends a connect session ended: both happened, or
+/// neither did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum SpendingWrite {
+    Done,
+    /// The account's condition failed (it changed, appeared or vanished since it was read):
+    /// read it again and retry.
+    Conflict,
+    /// The session is spent, expired or gone: another callback of it connected first.
+    SessionUnusable,
+}
+
+impl From<Write> for SpendingWrite {
+    /// A write that spends no session.
+    fn from(write: Write) -> Self {
+        match write {
+            Write::Done => SpendingWrite::Done,
+            Write::Conflict => SpendingWrite::Conflict,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>>;
@@ -154,6 +177,31 @@ pub trait Store: Send + Sync {
     /// Spends the session: true for one caller only, and only while it is unspent and not
     /// expired at `now` (a conditional write, so two callbacks cannot both spend it).
     async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool>;
+
+    /// [`Store::create_account`] and [`Store::spend_connect_session`] as one write: the
+    /// account of a session's login is stored exactly when its session is spent, so a failed
+    /// write leaves the session usable, and of two callbacks of one session exactly one
+    /// connects.
+    async fn create_account_spending(
+        &self,
+        account: &Account,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite>;
+
+    /// [`Store::update_account`] and [`Store::spend_connect_session`] as one write.
+    async fn update_account_spending(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite>;
+
+    /// Undoes a spend (the connected account's event could not be queued, so the login
+    /// failed and its user must be able to retry with the same session): true when the
+    /// session was spent and now is not.
+    async fn restore_connect_session(&self, id: &str) -> HubResult<bool>;
 
     /// Removes and returns the state; `None` when unknown, already used or expired.
     async fn take_login_state(

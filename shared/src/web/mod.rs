@@ -29,7 +29,7 @@ pub use connect::{
 pub use error::status_code;
 pub use extract::{JsonBody, PathParam, QueryParams};
 pub use files::FilesQuery;
-pub use login::CallbackParams;
+pub use login::{clear_login_cookie, login_cookie_name, login_response, CallbackParams};
 pub use push::{notification_response, verification_response, webhook_routes};
 pub use users::{users_page_response, UsersQuery};
 

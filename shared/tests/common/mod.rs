@@ -100,9 +100,16 @@ pub async fn connected_account(
     account
 }
 
-/// Follows a consent URL to the provider stand-in, which consents at once (or refuses, when
-/// told to), and returns the callback its redirect carries, as a browser would bring it.
-pub async fn consent(consent_url: &str) -> hub::login::Callback {
+/// Follows a login's consent URL to the provider stand-in, which consents at once (or
+/// refuses, when told to), and returns the callback its redirect carries, as the browser
+/// that started the login would bring it (with the login's cookie).
+pub async fn consent(started: &hub::login::Started) -> hub::login::Callback {
+    hub::login::Callback::for_browser(started, consent_elsewhere(&started.consent_url).await)
+}
+
+/// The callback a consent URL's redirect carries, as a browser that did not start the login
+/// brings it (without the login's cookie): the consent link forwarded to someone else.
+pub async fn consent_elsewhere(consent_url: &str) -> hub::login::Callback {
     let answer = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -118,6 +125,7 @@ pub async fn consent(consent_url: &str) -> hub::login::Callback {
         code: query.get("code").cloned(),
         state: query.get("state").cloned(),
         error: query.get("error").cloned(),
+        browser_key: None,
     }
 }
 

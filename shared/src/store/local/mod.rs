@@ -36,7 +36,10 @@ use sha2::Digest as _;
 
 mod file_index;
 
-use super::{storable, AccountScope, FeedEntry, FeedPage, FeedPosition, Store, StoredFile, Write};
+use super::{
+    storable, AccountScope, FeedEntry, FeedPage, FeedPosition, SpendingWrite, Store, StoredFile,
+    Write,
+};
 use crate::error::{HubError, HubResult};
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
@@ -406,6 +409,99 @@ fn remove_expired_states(root: &Path, now: DateTime<Utc>) -> io::Result<()> {
     sync_dir(&sessions)
 }
 
+/// Creates the account and its identity record when neither exists; the caller holds the
+/// store's lock.
+fn create_account_locked(root: &Path, account: &Account) -> io::Result<Write> {
+    let identity = identity_path(
+        root,
+        account.owner.as_deref(),
+        &account.provider,
+        &account.provider_user_id,
+    );
+    let path = account_path(root, &account.id);
+    let claimed = read_json::<IdentityRecord>(&identity)?
+        .is_some_and(|record| account_path(root, &record.account_id).exists());
+    if claimed || path.exists() {
+        return Ok(Write::Conflict);
+    }
+    // The identity first, then the account: a crash between the two leaves an identity
+    // pointing at no account, which counts as unclaimed and is overwritten by the next
+    // login, so no orphan account ever shows in /users.
+    let identities = root.join("identities");
+    let parent = identity.parent().expect("identity paths have a parent");
+    if parent != identities && !parent.exists() {
+        fs::create_dir_all(parent)?;
+        sync_dir(&identities)?;
+    }
+    write_durably(
+        &identity,
+        &IdentityRecord {
+            account_id: account.id.clone(),
+        },
+    )?;
+    write_durably(&path, account)?;
+    Ok(Write::Done)
+}
+
+/// Replaces the account when it is still at `expected_version`; the caller holds the lock.
+fn update_account_locked(
+    root: &Path,
+    account: &Account,
+    expected_version: u64,
+) -> io::Result<Write> {
+    let path = account_path(root, &account.id);
+    match read_json::<Account>(&path)? {
+        Some(stored) if stored.version == expected_version => {
+            write_durably(&path, account)?;
+            Ok(Write::Done)
+        }
+        _ => Ok(Write::Conflict),
+    }
+}
+
+impl LocalStore {
+    /// Runs an account write and spends the session under one lock, so no other callback
+    /// sees the one without the other. The session is written spent first and given back
+    /// when the account write does not happen: a crash in between loses the session (the
+    /// app asks for another), where the other order could let a second callback connect a
+    /// second account with it.
+    async fn spending(
+        &self,
+        session_id: &str,
+        now: DateTime<Utc>,
+        write: impl FnOnce(&Path) -> io::Result<Write> + Send + 'static,
+    ) -> HubResult<SpendingWrite> {
+        if !storable(session_id) {
+            return Ok(SpendingWrite::SessionUnusable);
+        }
+        let session_id = session_id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = session_path(root, &session_id);
+            let Some(session) = read_json::<ConnectSession>(&path)?.filter(|s| s.usable(now))
+            else {
+                return Ok(SpendingWrite::SessionUnusable);
+            };
+            write_durably(
+                &path,
+                &ConnectSession {
+                    spent: true,
+                    ..session.clone()
+                },
+            )?;
+            let written = write(root);
+            if !matches!(written, Ok(Write::Done)) {
+                write_durably(&path, &session)?;
+            }
+            Ok(match written? {
+                Write::Done => SpendingWrite::Done,
+                Write::Conflict => SpendingWrite::Conflict,
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Store for LocalStore {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
@@ -461,35 +557,7 @@ impl Store for LocalStore {
         let account = account.clone();
         self.run(move |root| {
             let _lock = lock(root)?;
-            let identity = identity_path(
-                root,
-                account.owner.as_deref(),
-                &account.provider,
-                &account.provider_user_id,
-            );
-            let path = account_path(root, &account.id);
-            let claimed = read_json::<IdentityRecord>(&identity)?
-                .is_some_and(|record| account_path(root, &record.account_id).exists());
-            if claimed || path.exists() {
-                return Ok(Write::Conflict);
-            }
-            // The identity first, then the account: a crash between the two leaves an identity
-            // pointing at no account, which counts as unclaimed and is overwritten by the next
-            // login, so no orphan account ever shows in /users.
-            let identities = root.join("identities");
-            let parent = identity.parent().expect("identity paths have a parent");
-            if parent != identities && !parent.exists() {
-                fs::create_dir_all(parent)?;
-                sync_dir(&identities)?;
-            }
-            write_durably(
-                &identity,
-                &IdentityRecord {
-                    account_id: account.id.clone(),
-                },
-            )?;
-            write_durably(&path, &account)?;
-            Ok(Write::Done)
+            create_account_locked(root, &account)
         })
         .await
     }
@@ -498,14 +566,34 @@ impl Store for LocalStore {
         let account = account.clone();
         self.run(move |root| {
             let _lock = lock(root)?;
-            let path = account_path(root, &account.id);
-            match read_json::<Account>(&path)? {
-                Some(stored) if stored.version == expected_version => {
-                    write_durably(&path, &account)?;
-                    Ok(Write::Done)
-                }
-                _ => Ok(Write::Conflict),
-            }
+            update_account_locked(root, &account, expected_version)
+        })
+        .await
+    }
+
+    async fn create_account_spending(
+        &self,
+        account: &Account,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        let account = account.clone();
+        self.spending(session_id, now, move |root| {
+            create_account_locked(root, &account)
+        })
+        .await
+    }
+
+    async fn update_account_spending(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        let account = account.clone();
+        self.spending(session_id, now, move |root| {
+            update_account_locked(root, &account, expected_version)
         })
         .await
     }
@@ -778,6 +866,26 @@ impl Store for LocalStore {
             match read_json::<ConnectSession>(&path)? {
                 Some(mut session) if session.usable(now) => {
                     session.spent = true;
+                    write_durably(&path, &session)?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
+    }
+
+    async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        let id = id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = session_path(root, &id);
+            match read_json::<ConnectSession>(&path)? {
+                Some(mut session) if session.spent => {
+                    session.spent = false;
                     write_durably(&path, &session)?;
                     Ok(true)
                 }
