@@ -41,6 +41,12 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub use push::{Authenticity, Delivery, LifecycleEvent};
+
+/// `X-Dropbox-Signature` for `body` as Dropbox signs it (hex HMAC-SHA256 keyed with the
+/// stand-in app's secret), for tests that send a webhook body of their own making.
+pub fn dropbox_signature(body: &[u8]) -> String {
+    push::dropbox_signature(body, state::DROPBOX_CLIENT_SECRET)
+}
 use state::{lock, Fault, Shared};
 pub use state::{
     FileSpec, Provider, Reauthorization, DEFAULT_DROPBOX_EMAIL, DEFAULT_DROPBOX_USER,
