@@ -1080,8 +1080,8 @@ impl Store for DynamoStore {
         tokio::time::timeout(deadline.remaining(), self.batch_get(keys, None))
             .await
             .unwrap_or_else(|_| {
-                Err(HubError::internal(
-                    "DynamoDB BatchGetItem of push channels unfinished at the deadline",
+                Err(HubError::Unavailable(
+                    "DynamoDB BatchGetItem of push channels unfinished at the deadline".into(),
                 ))
             })
     }

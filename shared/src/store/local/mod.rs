@@ -750,7 +750,11 @@ impl Store for LocalStore {
         });
         tokio::time::timeout(deadline.remaining(), read)
             .await
-            .unwrap_or_else(|_| Err(HubError::internal("push channels not read by the deadline")))
+            .unwrap_or_else(|_| {
+                Err(HubError::Unavailable(
+                    "push channels not read by the deadline".into(),
+                ))
+            })
     }
 
     async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
