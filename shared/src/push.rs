@@ -63,6 +63,10 @@ const WORK_WITHIN: std::time::Duration = std::time::Duration::from_millis(1500);
 /// A step that started in time but hangs (a stalled store) is dropped here, leaving the
 /// rest of [`ANSWER_WITHIN`] to answer.
 const STOP_AFTER: std::time::Duration = std::time::Duration::from_millis(1800);
+const _: () = assert!(
+    WORK_WITHIN.as_millis() < STOP_AFTER.as_millis()
+        && STOP_AFTER.as_millis() < ANSWER_WITHIN.as_millis()
+);
 
 /// Runs a notification's work within the route's answer time: at [`STOP_AFTER`] whatever is
 /// under way is dropped and the answer is 503. A step dropped between a push mark and its
