@@ -188,3 +188,148 @@ async fn changes_arrive_by_push(providers: &FakeProviders, hub: &LocalHub) {
         .live_graph_subscriptions(DEFAULT_MICROSOFT_USER)
         .is_empty());
 }
+
+/// Contract section 16 through the real `provider-webhooks` binary: a body naming 20,000
+/// notifications is 400 and one over 1 MB is 413, each in the contract's error shape and
+/// within 2 seconds, on every webhook route.
+#[tokio::test]
+async fn the_webhook_routes_refuse_floods_within_two_seconds_through_the_binaries() {
+    let providers = FakeProviders::start().await;
+    let hub = LocalHub::start(&push_env(&providers)).await;
+    // Warm the function up (its first invocation starts its process).
+    let (status, _) = hub
+        .json(hub.get("/webhooks/onedrive?validationToken=warm"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let items: Vec<Value> = (0..20_000)
+        .map(|i| serde_json::json!({"subscriptionId": "s", "clientState": format!("{i:x}.x")}))
+        .collect();
+    let flood = serde_json::to_vec(&serde_json::json!({ "value": items })).unwrap();
+    assert!(flood.len() < 1_000_000);
+    let accounts: Vec<String> = (0..20_000).map(|i| format!("dbid:{i}")).collect();
+    let dropbox_flood =
+        serde_json::to_vec(&serde_json::json!({"list_folder": {"accounts": accounts}})).unwrap();
+    let dropbox_signature = hub_testkit::dropbox_signature(&dropbox_flood);
+    let oversized = vec![b' '; 1_000_001];
+    let cases = [
+        ("/webhooks/onedrive", flood, None, 400, "invalid_request"),
+        (
+            "/webhooks/dropbox",
+            dropbox_flood,
+            Some(dropbox_signature),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/webhooks/onedrive",
+            oversized.clone(),
+            None,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "/webhooks/google",
+            oversized.clone(),
+            None,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "/webhooks/dropbox",
+            oversized,
+            None,
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (path, body, signature, expected, code) in cases {
+        let mut request = hub
+            .client
+            .post(format!("{}{path}", hub.url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("X-Dropbox-Signature", signature);
+        }
+        let started = std::time::Instant::now();
+        let (status, answer) = hub.json(request).await;
+        let took = started.elapsed();
+        assert_eq!(status.as_u16(), expected, "{path}: {answer}");
+        assert_eq!(answer["error"], code, "{path}: {answer}");
+        assert!(answer["message"].is_string(), "{answer}");
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "{path} answered after {took:?}"
+        );
+    }
+}
+
+/// Issue 24 item 5 through the real binaries: Graph holds the worker's subscribe call while
+/// `DELETE /users/{id}` answers 204; the worker then deletes the subscription it made, and
+/// neither a subscription nor a channel record is left.
+#[tokio::test]
+async fn a_delete_during_the_subscribe_call_leaves_no_subscription_through_the_binaries() {
+    let providers = FakeProviders::start().await;
+    let hub = LocalHub::start(&push_env(&providers)).await;
+    providers.add_files("onedrive", 1);
+    let (status, account) = hub.log_in("onedrive").await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    let id = account["id"].as_str().unwrap().to_string();
+    providers.delay_next(
+        "POST",
+        "/graph/v1.0/subscriptions",
+        std::time::Duration::from_secs(8),
+        1,
+    );
+    let (status, started) = hub
+        .json(
+            hub.authed(Method::POST, "/sync")
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"source_type": "onedrive", "user_id": "{id}"}}"#
+                )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    hub.eventually("the worker's subscribe call", || async {
+        (providers.requests("/graph/v1.0/subscriptions") > 0).then_some(())
+    })
+    .await;
+    let answer = hub
+        .authed(Method::DELETE, &format!("/users/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        providers.requests("/graph/v1.0/subscriptions/"),
+        0,
+        "the DELETE answered while Graph held the subscribe call"
+    );
+    // Once Graph answers, the worker finds the account gone and deletes what it opened.
+    hub.eventually("the worker's DELETE /subscriptions/{id}", || async {
+        (providers.requests("/graph/v1.0/subscriptions/") > 0).then_some(())
+    })
+    .await;
+    assert!(providers
+        .live_graph_subscriptions(DEFAULT_MICROSOFT_USER)
+        .is_empty());
+    let channel_files: Vec<_> = hub
+        .data_files()
+        .into_iter()
+        .filter(|path| {
+            path.components().any(|c| {
+                matches!(
+                    c.as_os_str().to_str(),
+                    Some("channels" | "account-channels")
+                )
+            })
+        })
+        .collect();
+    assert!(channel_files.is_empty(), "{channel_files:?}");
+    let (status, _) = hub
+        .json(hub.authed(Method::GET, &format!("/users/{id}")))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

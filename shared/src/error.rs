@@ -49,6 +49,13 @@ pub enum HubError {
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A request body over what its route takes (`limit` bytes).
+    #[error("the request body is larger than the {limit} bytes this route takes")]
+    PayloadTooLarge { limit: usize },
+    /// The work did not finish within the time the route answers in (a slow store): nothing
+    /// about the request was wrong, and the caller may send it again.
+    #[error("the hub could not finish in time; send the request again later")]
+    Unavailable(String),
     #[error("the provider answered with an error: {0}")]
     Provider(#[from] ProviderError),
     #[error("configuration error: {0}")]
@@ -76,6 +83,8 @@ impl HubError {
             HubError::UserNotFound(_) => "user_not_found",
             HubError::NotFound(_) => "not_found",
             HubError::MethodNotAllowed => "method_not_allowed",
+            HubError::PayloadTooLarge { .. } => "payload_too_large",
+            HubError::Unavailable(_) => "service_unavailable",
             HubError::Provider(_) => "provider_error",
             HubError::Config(_) | HubError::Internal(_) => "internal_error",
         }
@@ -99,6 +108,8 @@ impl HubError {
             | HubError::InvalidJson(_)
             | HubError::InvalidSourceType(_) => 400,
             HubError::MethodNotAllowed => 405,
+            HubError::PayloadTooLarge { .. } => 413,
+            HubError::Unavailable(_) => 503,
             HubError::Provider(_) => 502,
             HubError::Config(_) | HubError::Internal(_) => 500,
         }
@@ -109,6 +120,10 @@ impl HubError {
         match self {
             HubError::Config(_) | HubError::Internal(_) => {
                 "The hub could not complete the request; see its logs for details.".to_string()
+            }
+            // The detail (what was slow) is for the logs.
+            HubError::Unavailable(_) => {
+                "The hub could not finish in time; send the request again later.".to_string()
             }
             HubError::Provider(_) => {
                 "The provider refused or failed the request; try again or log in again.".to_string()

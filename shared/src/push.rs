@@ -12,6 +12,8 @@
 //! Each provider's rules (signatures, secrets, shapes) live in its own module behind
 //! [`crate::providers::Connector`]; here only what every provider shares.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use chrono::{Duration, Utc};
@@ -28,7 +30,7 @@ use crate::model::{Account, AccountStatus, PushChannel, SyncJob, SyncReason, Tok
 use crate::providers::{
     dropbox, ChannelRequest, Connector, NoticeEvent, PushRefusal, PushStyle, SubscriptionNotice,
 };
-use crate::store::MAX_KEY_LEN;
+use crate::store::{Write, MAX_KEY_LEN};
 
 /// The account's job mark and what queueing came to: see [`crate::jobs`], which every
 /// producer of sync jobs shares.
@@ -36,6 +38,59 @@ pub use crate::jobs::{Queued, PENDING_FOR};
 
 /// Identities looked up at once for one app-wide notification.
 const LOOKUPS_IN_FLIGHT: usize = 8;
+
+/// Contract section 16: a webhook body names at most this many notifications (Graph's
+/// `value[]` items, Dropbox's `list_folder.accounts`); more is 400 `invalid_request`, refused
+/// before any lookup. The public route's work per request is bounded by this, not by what a
+/// sender chooses to put in.
+pub const MAX_NOTICES: usize = 100;
+
+/// Contract section 16: a webhook body is at most 1 MB (10^6 bytes); more is 413
+/// `payload_too_large`, refused while reading, so a bigger one is never held whole.
+pub const MAX_BODY_BYTES: usize = 1_000_000;
+
+/// Contract section 16: a webhook's answer comes within 2 seconds.
+pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// No new step (a lookup, a write, a job) starts after this: what was not done by then is
+/// answered 503, and the provider sends the notification again (Graph, Google and Dropbox
+/// all retry a failed delivery), when the jobs already queued coalesce it.
+const WORK_WITHIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// A step that started in time but hangs (a stalled store) is dropped here, leaving the
+/// rest of [`ANSWER_WITHIN`] to answer.
+const STOP_AFTER: std::time::Duration = std::time::Duration::from_millis(1800);
+const _: () = assert!(
+    WORK_WITHIN.as_millis() < STOP_AFTER.as_millis()
+        && STOP_AFTER.as_millis() < ANSWER_WITHIN.as_millis()
+);
+
+/// Runs a notification's work within the route's answer time: at [`STOP_AFTER`] whatever is
+/// under way is dropped and the answer is 503. A step dropped between a push mark and its
+/// job leaves the mark to expire ([`PENDING_FOR`]); the schedule's polling covers that.
+async fn within_answer_time<T>(
+    work: impl std::future::Future<Output = HubResult<T>>,
+) -> HubResult<T> {
+    tokio::time::timeout(STOP_AFTER, work)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!("push notification cut at its answer time");
+            Err(HubError::Unavailable(
+                "push notification not handled within its answer time".into(),
+            ))
+        })
+}
+
+/// Refuses to start another step once the work deadline passed.
+fn time_left(deadline: &Deadline) -> HubResult<()> {
+    if deadline.passed() {
+        tracing::warn!("push notification unfinished at its deadline");
+        return Err(HubError::Unavailable(
+            "push notification unfinished at its deadline".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// A Dropbox webhook notification: `signature` is `X-Dropbox-Signature`, `body` the raw body,
 /// checked before it is read. Every connected account of each Dropbox account id it names
@@ -45,6 +100,16 @@ pub async fn dropbox_notification(
     hub: &Hub,
     signature: Option<&str>,
     body: &[u8],
+) -> HubResult<Queued> {
+    let deadline = Deadline::after(WORK_WITHIN);
+    within_answer_time(take_dropbox_notification(hub, signature, body, deadline)).await
+}
+
+async fn take_dropbox_notification(
+    hub: &Hub,
+    signature: Option<&str>,
+    body: &[u8],
+    deadline: Deadline,
 ) -> HubResult<Queued> {
     let connector = hub.providers.for_login(dropbox::NAME)?;
     let identities = connector
@@ -65,7 +130,10 @@ pub async fn dropbox_notification(
     identities.sort();
     identities.dedup();
     let outcomes: Vec<HubResult<Queued>> = futures::stream::iter(identities)
-        .map(|identity| async move { queue_for_identity(hub, dropbox::NAME, &identity).await })
+        .map(|identity| async move {
+            time_left(&deadline)?;
+            queue_for_identity(hub, dropbox::NAME, &identity).await
+        })
         .buffer_unordered(LOOKUPS_IN_FLIGHT)
         .collect()
         .await;
@@ -91,6 +159,9 @@ fn refused(provider: &str, refusal: PushRefusal) -> HubError {
             HubError::ForgedNotification
         }
         PushRefusal::Malformed(why) => HubError::InvalidRequest(why),
+        PushRefusal::TooMany(count) => HubError::InvalidRequest(format!(
+            "a notification names at most {MAX_NOTICES} items; this one names {count}"
+        )),
         PushRefusal::Unsupported => {
             HubError::NotFound(format!("/webhooks/{provider} (no such notification)"))
         }
@@ -195,7 +266,12 @@ async fn renew_if_due(
                     renew: false,
                     ..current.clone()
                 };
-                hub.store.put_channel(&renewed).await?;
+                if !keep_if_account_live(hub, &renewed).await? {
+                    // Deleted during the renewal: its DELETE may have stopped the
+                    // subscription before the renewal reached it, or not. Stop it again.
+                    close_for_deleted_account(hub, connector, tokens, &renewed, deadline).await;
+                    return Ok(());
+                }
                 tracing::info!(channel_id = %renewed.id, %expires_at, "push channel renewed");
                 return Ok(());
             }
@@ -217,7 +293,10 @@ async fn renew_if_due(
         created_at: now,
         renew: false,
     };
-    hub.store.put_channel(&channel).await?;
+    if !keep_if_account_live(hub, &channel).await? {
+        tracing::info!("account deleted since its sync read it; no push channel opened");
+        return Ok(());
+    }
     let address = format!("{}/webhooks/{}", hub.config.public_url, account.provider);
     let request = ChannelRequest {
         id: &channel.id,
@@ -238,7 +317,12 @@ async fn renew_if_due(
     };
     channel.resource_id = Some(opened.resource_id);
     channel.expires_at = opened.expires_at;
-    hub.store.put_channel(&channel).await?;
+    if !keep_if_account_live(hub, &channel).await? {
+        // A DELETE ran during the subscribe call: it found only the unconfirmed record, so
+        // nothing stopped what the provider just opened. Stop it here, and store nothing.
+        close_for_deleted_account(hub, connector, tokens, &channel, deadline).await;
+        return Ok(());
+    }
     tracing::info!(channel_id = %channel.id, expires_at = %channel.expires_at, "push channel opened");
     // The old ones: live ones are stopped at the provider, the others only forgotten (an
     // unconfirmed one of a sync running now is left to that sync).
@@ -249,6 +333,28 @@ async fn renew_if_due(
         close(hub, connector, tokens, &old, deadline).await;
     }
     Ok(())
+}
+
+/// Stores the channel only while its account is live (true), in one atomic step with the
+/// check ([`crate::store::Store::put_channel_if_account_live`]). Every channel write after a
+/// provider call or a notice goes through here, so that a `DELETE` that ran meanwhile is
+/// not undone: the one place that says what "the account still exists" means to push.
+async fn keep_if_account_live(hub: &Hub, channel: &PushChannel) -> HubResult<bool> {
+    Ok(hub.store.put_channel_if_account_live(channel).await? == Write::Done)
+}
+
+/// What a worker opened or renewed for an account deleted meanwhile: stopped at the
+/// provider (Graph `DELETE /subscriptions/{id}`, Drive `channels/stop`) with the tokens the
+/// sync holds, and no record kept.
+async fn close_for_deleted_account(
+    hub: &Hub,
+    connector: &dyn Connector,
+    tokens: &TokenSet,
+    channel: &PushChannel,
+    deadline: Deadline,
+) {
+    tracing::info!(channel_id = %channel.id, "account deleted during the provider call; stopping the push channel");
+    close(hub, connector, tokens, channel, deadline).await;
 }
 
 /// Stops a channel at the provider (best effort, logged) and forgets it.
@@ -315,6 +421,21 @@ pub async fn channel_notification(
     secret: Option<&str>,
     handshake: bool,
 ) -> HubResult<Queued> {
+    let deadline = Deadline::after(WORK_WITHIN);
+    within_answer_time(take_channel_notification(
+        hub, provider, channel_id, secret, handshake, deadline,
+    ))
+    .await
+}
+
+async fn take_channel_notification(
+    hub: &Hub,
+    provider: &str,
+    channel_id: Option<&str>,
+    secret: Option<&str>,
+    handshake: bool,
+    deadline: Deadline,
+) -> HubResult<Queued> {
     let found = match channel_id {
         Some(id) => hub.store.get_channel(provider, id).await?,
         None => None,
@@ -330,9 +451,11 @@ pub async fn channel_notification(
     if handshake || !hub.config.push {
         return Ok(Queued::default());
     }
+    time_left(&deadline)?;
     let Some(account) = hub.store.get_account(&channel.account_id).await? else {
         return Ok(Queued::default());
     };
+    time_left(&deadline)?;
     let queued = queue_push_job(hub, &account).await?;
     tracing::info!(provider, account_id = %account.id, jobs = queued.jobs, coalesced = queued.coalesced, "push notification taken");
     Ok(queued)
@@ -361,47 +484,109 @@ fn secret_hash(secret: &SecretString) -> String {
     hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))
 }
 
-/// A notification for subscriptions (Graph's `{"value": [...]}`): each item must carry its
-/// subscription's secret (`clientState`), whose channel id part finds the stored channel
-/// with one key lookup; items that do not check out are ignored (and logged without their
+/// A notification for subscriptions (Graph's `{"value": [...]}`, at most [`MAX_NOTICES`]
+/// items): each item must carry its subscription's secret (`clientState`), whose channel id
+/// part names the stored channel; the channels of all items are read in one batch, each
+/// once. Items that do not check out are ignored (and counted in the logs, without their
 /// secret), as Graph's documentation says. A change or `missed` queues the push job;
-/// `reauthorizationRequired` marks the channel for renewal and `subscriptionRemoved` forgets
-/// it, each with a push job whose sync then renews or re-creates it: the route itself makes
-/// no provider call.
+/// `reauthorizationRequired` marks the channel for renewal (only while its account is live)
+/// and `subscriptionRemoved` forgets it, each with a push job whose sync then renews or
+/// re-creates it: the route itself makes no provider call. With `HUB_PUSH=off` the items
+/// are read and nothing is looked up.
 pub async fn subscription_notification(
     hub: &Hub,
     provider: &str,
     body: &[u8],
 ) -> HubResult<Queued> {
+    let deadline = Deadline::after(WORK_WITHIN);
+    within_answer_time(take_subscription_notices(hub, provider, body, deadline)).await
+}
+
+async fn take_subscription_notices(
+    hub: &Hub,
+    provider: &str,
+    body: &[u8],
+    deadline: Deadline,
+) -> HubResult<Queued> {
     let connector = hub.providers.for_login(provider)?;
     let notices = connector
         .subscription_notices(body)
         .map_err(|refusal| refused(provider, refusal))?;
-    let mut queued = Queued::default();
-    for notice in notices {
-        let Some(channel) = checked_channel(hub, provider, &notice).await? else {
-            tracing::warn!(
-                provider,
-                "subscription notice ignored: it does not check out"
-            );
+    if !hub.config.push {
+        tracing::info!(provider, "push notification ignored: HUB_PUSH is off");
+        return Ok(Queued::default());
+    }
+    // Each channel once, however many items name it.
+    let ids: Vec<String> = notices
+        .iter()
+        .filter_map(channel_id_of)
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let channels: HashMap<String, PushChannel> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        hub.store
+            .get_channels(provider, &ids, deadline)
+            .await?
+            .into_iter()
+            .map(|channel| (channel.id.clone(), channel))
+            .collect()
+    };
+    // What the checked items ask, each channel and account once however often it is named.
+    let now = Utc::now();
+    let mut renew: BTreeMap<&str, &PushChannel> = BTreeMap::new();
+    let mut removed: BTreeMap<&str, &PushChannel> = BTreeMap::new();
+    let mut accounts: BTreeSet<&str> = BTreeSet::new();
+    let mut ignored = 0usize;
+    for notice in &notices {
+        let Some(channel) = checked_channel(&channels, notice, now) else {
+            ignored += 1;
             continue;
         };
         match notice.event {
             NoticeEvent::Changed | NoticeEvent::Missed => {}
             NoticeEvent::RenewalRequired => {
-                hub.store
-                    .put_channel(&PushChannel {
-                        renew: true,
-                        ..channel.clone()
-                    })
-                    .await?;
+                renew.insert(&channel.id, channel);
             }
-            NoticeEvent::Removed => hub.store.delete_channel(&channel).await?,
+            NoticeEvent::Removed => {
+                removed.insert(&channel.id, channel);
+            }
         }
-        if !hub.config.push {
+        accounts.insert(&channel.account_id);
+    }
+    if ignored > 0 {
+        tracing::warn!(
+            provider,
+            ignored,
+            "subscription notices ignored: they do not check out"
+        );
+    }
+    for (id, channel) in renew {
+        if removed.contains_key(id) {
             continue;
         }
-        if let Some(account) = hub.store.get_account(&channel.account_id).await? {
+        time_left(&deadline)?;
+        let marked = PushChannel {
+            renew: true,
+            ..channel.clone()
+        };
+        // Conditional: a notice read before a DELETE must not bring the channel back after.
+        if !keep_if_account_live(hub, &marked).await? {
+            tracing::info!(channel_id = %channel.id, "renewal notice for a deleted account; ignored");
+            accounts.remove(channel.account_id.as_str());
+        }
+    }
+    for channel in removed.into_values() {
+        time_left(&deadline)?;
+        hub.store.delete_channel(channel).await?;
+    }
+    let mut queued = Queued::default();
+    for account_id in accounts {
+        time_left(&deadline)?;
+        if let Some(account) = hub.store.get_account(account_id).await? {
+            time_left(&deadline)?;
             queued = queued.add(queue_push_job(hub, &account).await?);
         }
     }
@@ -414,30 +599,36 @@ pub async fn subscription_notification(
     Ok(queued)
 }
 
-/// The stored channel a notice is for, if its secret matches and it names the channel's
-/// subscription (or the channel is not confirmed yet: the notice came before Graph's answer).
-async fn checked_channel(
-    hub: &Hub,
-    provider: &str,
-    notice: &SubscriptionNotice,
-) -> HubResult<Option<PushChannel>> {
-    let Some(id) = notice
+/// The channel id a notice's secret names (the part before its dot), if any.
+fn channel_id_of(notice: &SubscriptionNotice) -> Option<&str> {
+    notice
         .secret
         .as_deref()
         .and_then(|secret| secret.split_once('.'))
         .map(|(id, _)| id)
-    else {
-        return Ok(None);
+}
+
+/// The stored channel a notice is for, when the notice is to be honoured: the channel has
+/// not expired, the notice carries its secret, and it names the channel's subscription. A
+/// channel the provider has not confirmed yet (the notice came before Graph's answer to the
+/// subscribe call, which the contract allows for) takes a change or `missed`, which only
+/// queue a sync, and for [`UNCONFIRMED_FOR`] at most; never a lifecycle notice that would
+/// write or remove it, since nothing yet ties it to the subscription the notice names.
+fn checked_channel<'a>(
+    channels: &'a HashMap<String, PushChannel>,
+    notice: &SubscriptionNotice,
+    now: chrono::DateTime<Utc>,
+) -> Option<&'a PushChannel> {
+    let channel = channels.get(channel_id_of(notice)?)?;
+    if channel.expires_at <= now {
+        return None;
+    }
+    let named = match channel.resource_id.as_deref() {
+        Some(subscription) => subscription == notice.subscription_id,
+        None => {
+            matches!(notice.event, NoticeEvent::Changed | NoticeEvent::Missed)
+                && channel.created_at > now - UNCONFIRMED_FOR
+        }
     };
-    let Some(channel) = hub.store.get_channel(provider, id).await? else {
-        return Ok(None);
-    };
-    let same_subscription = channel
-        .resource_id
-        .as_deref()
-        .is_none_or(|subscription| subscription == notice.subscription_id);
-    Ok(
-        (same_subscription && secret_matches(&channel, notice.secret.as_deref()))
-            .then_some(channel),
-    )
+    (named && secret_matches(channel, notice.secret.as_deref())).then_some(channel)
 }

@@ -29,6 +29,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 struct Faults {
     throttle: Arc<Mutex<HashMap<String, usize>>>,
     cancel_transactions: Arc<Mutex<usize>>,
+    /// BatchGetItem answers to give with every key left unprocessed.
+    unprocessed_gets: Arc<Mutex<usize>>,
     seen: Arc<Mutex<HashMap<String, usize>>>,
     upstream: String,
 }
@@ -43,6 +45,10 @@ impl Faults {
 
     fn cancel_transactions(&self, times: usize) {
         *self.cancel_transactions.lock().unwrap() = times;
+    }
+
+    fn leave_gets_unprocessed(&self, times: usize) {
+        *self.unprocessed_gets.lock().unwrap() = times;
     }
 
     fn seen(&self, target: &str) -> usize {
@@ -94,6 +100,26 @@ async fn proxy(State(faults): State<Faults>, request: Request) -> Response {
             "ValidationException",
             json!({"message": "Provided list of item keys contains duplicates"}),
         );
+    }
+    if target == "DynamoDB_20120810.BatchGetItem" {
+        let mut left = faults.unprocessed_gets.lock().unwrap();
+        if *left > 0 {
+            *left = left.saturating_sub(1);
+            // As DynamoDB answers past its limits: nothing read, every key given back.
+            let request: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let responses: serde_json::Map<String, serde_json::Value> = request["RequestItems"]
+                .as_object()
+                .map(|tables| tables.keys().map(|t| (t.clone(), json!([]))).collect())
+                .unwrap_or_default();
+            return Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(Body::from(
+                    json!({"Responses": responses, "UnprocessedKeys": request["RequestItems"]})
+                        .to_string(),
+                ))
+                .unwrap();
+        }
     }
     if target == "DynamoDB_20120810.TransactWriteItems" {
         let mut left = faults.cancel_transactions.lock().unwrap();
@@ -423,4 +449,60 @@ async fn a_rotated_refresh_token_survives_short_kms_and_dynamodb_failures_after_
         "the rotated refresh token was stored, not lost"
     );
     assert!(stored.last_synced_at.is_some());
+}
+
+/// A notification's batched channel read asks again for what DynamoDB left unprocessed, but
+/// never past its deadline; a conditional channel write cancelled by a conflict is retried.
+#[tokio::test]
+async fn unprocessed_channel_reads_are_retried_within_the_deadline() {
+    let f = fixture().await;
+    let account = f.account().await;
+    let now = Utc::now();
+    let channel = hub::model::PushChannel {
+        provider: "onedrive".into(),
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: account.id.clone(),
+        secret_hash: "0".repeat(64),
+        resource_id: Some("subscription".into()),
+        expires_at: now + chrono::Duration::days(1),
+        created_at: now,
+        renew: false,
+    };
+    f.faults.cancel_transactions(2);
+    assert_eq!(
+        f.hub
+            .store
+            .put_channel_if_account_live(&channel)
+            .await
+            .unwrap(),
+        hub::store::Write::Done,
+        "written once the conflict passed"
+    );
+    let ids = [channel.id.clone(), "unknown".to_string()];
+    let deadline = || hub::deadline::Deadline::after(Duration::from_secs(1));
+
+    f.faults.leave_gets_unprocessed(2);
+    let before = f.faults.seen("DynamoDB_20120810.BatchGetItem");
+    let found = f
+        .hub
+        .store
+        .get_channels("onedrive", &ids, deadline())
+        .await
+        .unwrap();
+    assert_eq!(found, vec![channel.clone()]);
+    assert_eq!(f.faults.seen("DynamoDB_20120810.BatchGetItem") - before, 3);
+
+    f.faults.leave_gets_unprocessed(usize::MAX);
+    let started = std::time::Instant::now();
+    let cut = f.hub.store.get_channels("onedrive", &ids, deadline()).await;
+    assert!(
+        matches!(&cut, Err(e) if e.status() == 503),
+        "unfinished at the deadline: {cut:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    f.faults.leave_gets_unprocessed(0);
 }

@@ -12,10 +12,11 @@ use chrono::{Duration as Age, Utc};
 use hub::crypto::kms::KmsCipher;
 use hub::crypto::local::LocalCipher;
 use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
+use hub::deadline::Deadline;
 use hub::model::AccountView;
 use hub::model::{
     Account, AccountStatus, ChangeCount, ConnectSession, ContentHash, FileEntry, FileKind,
-    LoginState, QueueMessage, SyncJob, SyncReason,
+    LoginState, PushChannel, QueueMessage, SyncJob, SyncReason,
 };
 use hub::queue::local::LocalQueue;
 use hub::queue::sqs::SqsQueue;
@@ -728,6 +729,104 @@ async fn writes_that_spend_a_session(store: &dyn Store) {
     assert_eq!(landed, 1);
 }
 
+fn channel(provider: &str, account_id: &str) -> PushChannel {
+    let now = Utc::now();
+    PushChannel {
+        provider: provider.into(),
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: account_id.into(),
+        secret_hash: "0".repeat(64),
+        resource_id: Some(format!("sub-{}", uuid::Uuid::new_v4())),
+        expires_at: now + Age::days(2),
+        created_at: now,
+        renew: false,
+    }
+}
+
+/// A notification's channels in one batched read, each once; a channel written on the
+/// condition that its account is live lands while it is and never after its delete.
+async fn push_channels(store: &dyn Store) {
+    let owner = account("onedrive", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    // More than one BatchGetItem (100 keys) holds, written both ways.
+    let mut stored = Vec::new();
+    for i in 0..130 {
+        let channel = channel("onedrive", &owner.id);
+        if i % 2 == 0 {
+            store.put_channel(&channel).await.unwrap();
+        } else {
+            assert_eq!(
+                store.put_channel_if_account_live(&channel).await.unwrap(),
+                Write::Done
+            );
+        }
+        stored.push(channel);
+    }
+    let deadline = Deadline::after(Duration::from_secs(20));
+    let mut asked: Vec<String> = stored.iter().map(|c| c.id.clone()).collect();
+    // Named twice, unknown, of another provider, too long or empty: each once or not at all.
+    asked.extend(stored.iter().take(10).map(|c| c.id.clone()));
+    asked.extend(["no-such".to_string(), "x".repeat(300), String::new()]);
+    let mut found = store
+        .get_channels("onedrive", &asked, deadline)
+        .await
+        .unwrap();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = stored.clone();
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(found, expected);
+    assert!(store
+        .get_channels("google", &asked, deadline)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .get_channels("onedrive", &[], deadline)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A conditional write replaces the channel while the account lives...
+    let renewed = PushChannel {
+        renew: true,
+        ..stored[0].clone()
+    };
+    assert_eq!(
+        store.put_channel_if_account_live(&renewed).await.unwrap(),
+        Write::Done
+    );
+    assert_eq!(
+        store.get_channel("onedrive", &renewed.id).await.unwrap(),
+        Some(renewed.clone())
+    );
+    // ...and writes nothing once it is deleted (with its channels).
+    assert!(store.delete_account(&owner.id).await.unwrap());
+    assert!(store.account_channels(&owner.id).await.unwrap().is_empty());
+    let late = channel("onedrive", &owner.id);
+    for write in [&renewed, &late] {
+        assert_eq!(
+            store.put_channel_if_account_live(write).await.unwrap(),
+            Write::Conflict
+        );
+        assert!(store
+            .get_channel("onedrive", &write.id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    assert!(store.account_channels(&owner.id).await.unwrap().is_empty());
+    let never = channel("onedrive", "no-such-account");
+    assert_eq!(
+        store.put_channel_if_account_live(&never).await.unwrap(),
+        Write::Conflict
+    );
+    assert!(store
+        .get_channels("onedrive", std::slice::from_ref(&never.id), deadline)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn store_suite(store: &dyn Store) {
     accounts_and_identities(store).await;
     conditional_updates(store).await;
@@ -739,6 +838,7 @@ async fn store_suite(store: &dyn Store) {
     reconciliation(store).await;
     removals_by_path(store).await;
     index_left_after_a_delete(store).await;
+    push_channels(store).await;
 }
 
 #[tokio::test]

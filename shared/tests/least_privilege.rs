@@ -979,6 +979,54 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     )
     .await;
     assert!(matches!(forged, Err(hub::HubError::ForgedNotification)));
+    // A Graph notification's channels are read in one BatchGetItem (an item that does not
+    // check out is ignored: 202, nothing queued); a renewal notice marks its channel in a
+    // transaction conditional on the account (ConditionCheckItem).
+    let graph =
+        json!({"value": [{"subscriptionId": "s", "clientState": format!("{}.x", channels[0].id)}]});
+    let queued = hub::push::subscription_notification(
+        &provider_webhooks.hub,
+        "onedrive",
+        &serde_json::to_vec(&graph).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(queued.jobs, 0);
+    let secret = "graph-channel.secret";
+    let graph_channel = hub::model::PushChannel {
+        provider: "onedrive".into(),
+        id: "graph-channel".into(),
+        account_id: dropbox.id.clone(),
+        secret_hash: {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+        },
+        resource_id: Some("subscription-1".into()),
+        expires_at: chrono::Utc::now() + chrono::Duration::days(1),
+        created_at: chrono::Utc::now(),
+        renew: false,
+    };
+    sync_worker
+        .hub
+        .store
+        .put_channel(&graph_channel)
+        .await
+        .unwrap();
+    let renewal = json!({"value": [{"subscriptionId": "subscription-1", "clientState": secret,
+                                    "lifecycleEvent": "reauthorizationRequired"}]});
+    hub::push::subscription_notification(
+        &provider_webhooks.hub,
+        "onedrive",
+        &serde_json::to_vec(&renewal).unwrap(),
+    )
+    .await
+    .unwrap();
+    let marked = users
+        .hub
+        .store
+        .get_channel("onedrive", "graph-channel")
+        .await;
+    assert!(marked.unwrap().unwrap().renew);
     provider_webhooks.assert_nothing_refused();
     refused(
         provider_webhooks

@@ -41,6 +41,12 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub use push::{Authenticity, Delivery, LifecycleEvent};
+
+/// `X-Dropbox-Signature` for `body` as Dropbox signs it (hex HMAC-SHA256 keyed with the
+/// stand-in app's secret), for tests that send a webhook body of their own making.
+pub fn dropbox_signature(body: &[u8]) -> String {
+    push::dropbox_signature(body, state::DROPBOX_CLIENT_SECRET)
+}
 use state::{lock, Fault, Shared};
 pub use state::{
     FileSpec, Provider, Reauthorization, DEFAULT_DROPBOX_EMAIL, DEFAULT_DROPBOX_USER,
@@ -192,9 +198,19 @@ async fn record_and_inject_faults(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_string();
+    let method = request.method().as_str().to_string();
     let (fault, latency) = {
         let mut state = lock(&state);
         state.requests.push(request.uri().to_string());
+        let held = state
+            .delays
+            .iter_mut()
+            .find(|d| d.remaining > 0 && d.method == method && path.starts_with(&d.path_prefix))
+            .map(|d| {
+                d.remaining -= 1;
+                d.delay
+            })
+            .unwrap_or_default();
         let fault = state
             .faults
             .iter_mut()
@@ -203,7 +219,7 @@ async fn record_and_inject_faults(
                 f.remaining -= 1;
                 (f.status, f.retry_after.clone(), f.reason.clone())
             });
-        (fault, state.latency)
+        (fault, state.latency + held)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -563,6 +579,20 @@ impl Handle {
             reason: Some(error_summary.to_string()),
         };
         self.with(|s| s.faults.push(fault))
+    }
+
+    /// The next `count` requests of `method` (e.g. `POST`) whose path starts with
+    /// `path_prefix` (e.g. `/graph/v1.0/subscriptions`) are held for `delay` before they are
+    /// handled: the window in which a test races them with something else. They are counted
+    /// in [`Handle::requests`] on arrival, before the wait.
+    pub fn delay_next(&self, method: &str, path_prefix: &str, delay: Duration, count: usize) {
+        let held = state::Delay {
+            method: method.to_ascii_uppercase(),
+            path_prefix: path_prefix.to_string(),
+            delay,
+            remaining: count,
+        };
+        self.with(|s| s.delays.push(held))
     }
 
     /// Every answer from now on takes at least `latency`.

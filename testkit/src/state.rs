@@ -301,6 +301,15 @@ pub(crate) struct Fault {
     pub reason: Option<String>,
 }
 
+/// The next `remaining` requests of `method` whose path starts with `path_prefix` are held
+/// for `delay` before they are answered (as usual).
+pub(crate) struct Delay {
+    pub method: String,
+    pub path_prefix: String,
+    pub delay: Duration,
+    pub remaining: usize,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub base_url: String,
@@ -323,6 +332,7 @@ pub(crate) struct State {
     /// Path and query of every request, in arrival order.
     pub requests: Vec<String>,
     pub faults: Vec<Fault>,
+    pub delays: Vec<Delay>,
     /// Graph links carry the epoch they were issued in; `expire_delta_links` moves it on.
     pub delta_epoch: u64,
     /// Drive `files.list` page tokens carry the epoch they were issued in;

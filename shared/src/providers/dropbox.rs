@@ -315,7 +315,11 @@ impl Connector for Dropbox {
         }
         let notification: WebhookNotification = serde_json::from_slice(body)
             .map_err(|e| PushRefusal::Malformed(format!("not Dropbox's notification: {e}")))?;
-        Ok(notification.list_folder.accounts)
+        let accounts = notification.list_folder.accounts;
+        if accounts.len() > crate::push::MAX_NOTICES {
+            return Err(PushRefusal::TooMany(accounts.len()));
+        }
+        Ok(accounts)
     }
 }
 

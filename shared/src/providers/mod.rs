@@ -109,6 +109,9 @@ pub enum PushRefusal {
     Forged,
     /// Authentic, but not in the shape the provider documents.
     Malformed(String),
+    /// It names more notifications (items, accounts) than one body may:
+    /// [`crate::push::MAX_NOTICES`]. The count it names.
+    TooMany(usize),
 }
 
 /// How a provider tells the hub of changes (contract section 8).

@@ -384,6 +384,10 @@ impl Connector for OneDrive {
     fn subscription_notices(&self, body: &[u8]) -> Result<Vec<SubscriptionNotice>, PushRefusal> {
         let body: NotificationBody = serde_json::from_slice(body)
             .map_err(|e| PushRefusal::Malformed(format!("not a Graph notification: {e}")))?;
+        // Counted before any item is dropped: the cap is on what the body names.
+        if body.value.len() > crate::push::MAX_NOTICES {
+            return Err(PushRefusal::TooMany(body.value.len()));
+        }
         Ok(body
             .value
             .into_iter()

@@ -42,7 +42,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, CancellationReason, Delete, DeleteRequest,
+    AttributeDefinition, BillingMode, CancellationReason, ConditionCheck, Delete, DeleteRequest,
     GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex,
     Projection, ProjectionType, Put, PutRequest, ReturnValue, ScalarAttributeType,
     TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
@@ -54,9 +54,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    storable, AccountScope, FeedEntry, FeedPage, FeedPosition, SpendingWrite, Store, StoredFile,
-    Write,
+    distinct_keys, storable, AccountScope, FeedEntry, FeedPage, FeedPosition, SpendingWrite, Store,
+    StoredFile, Write,
 };
+use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
@@ -102,6 +103,10 @@ const DELETE_RETRY: RetryPolicy = RetryPolicy {
     max_delay: Duration::from_millis(800),
     max_retry_after: Duration::ZERO,
 };
+/// A conditional channel write cancelled for a conflict with another write of its items
+/// (or throttling) is tried again as a delete is: the cancellation says nothing of the
+/// account.
+const CHANNEL_WRITE_RETRY: RetryPolicy = DELETE_RETRY;
 /// Re-sending what a batch call left unprocessed: AWS asks for exponential backoff there
 /// (BatchWriteItem and BatchGetItem API references), bounded so that a throttled table ends
 /// the call with an error instead of holding the invocation.
@@ -165,6 +170,11 @@ const SESSION_END_ATTRIBUTE: &str = "ends_at_epoch";
 fn account_key(id: &str) -> Item {
     key(account_pk(id), ACCOUNT_SK)
 }
+
+/// The condition under which an account still takes writes that hang off it (its push
+/// channels): its record is there. The one place to say more should deletion ever mark an
+/// account before it removes it.
+const ACCOUNT_LIVE: &str = "attribute_exists(pk)";
 
 fn claim_key(claim: &str) -> Item {
     key(format!("CLAIM#{claim}"), "CLAIM")
@@ -364,12 +374,22 @@ impl DynamoStore {
         Ok(views)
     }
 
-    /// The account records of `ids` that exist, decoded as `T`, in no particular order:
-    /// BatchGetItem chunks, projected on `attributes` when given, re-asking for unprocessed
-    /// keys with backoff.
+    /// The account records of `ids` that exist, decoded as `T`, in no particular order.
     async fn batch_get_accounts<T: DeserializeOwned>(
         &self,
         ids: &[String],
+        attributes: Option<&[&str]>,
+    ) -> HubResult<Vec<T>> {
+        let keys: Vec<Item> = ids.iter().map(|id| account_key(id)).collect();
+        self.batch_get(keys, attributes).await
+    }
+
+    /// The records under `keys` that exist (each key once: DynamoDB refuses a batch that
+    /// names one twice), decoded as `T`, in no particular order: BatchGetItem chunks,
+    /// projected on `attributes` when given, re-asking for unprocessed keys with backoff.
+    async fn batch_get<T: DeserializeOwned>(
+        &self,
+        keys: Vec<Item>,
         attributes: Option<&[&str]>,
     ) -> HubResult<Vec<T>> {
         // Every name goes through a placeholder: `status` is a DynamoDB reserved word.
@@ -379,10 +399,9 @@ impl DynamoStore {
             .enumerate()
             .map(|(i, _)| format!("#a{i}"))
             .collect();
-        let mut records: Vec<T> = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(GET_BATCH_SIZE) {
-            let mut wanted = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.iter().map(|id| account_key(id)).collect()));
+        let mut records: Vec<T> = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(GET_BATCH_SIZE) {
+            let mut wanted = KeysAndAttributes::builder().set_keys(Some(chunk.to_vec()));
             if let Some(attributes) = attributes {
                 wanted = wanted
                     .projection_expression(placeholders.join(", "))
@@ -1058,6 +1077,109 @@ impl Store for DynamoStore {
                 .map_err(|e| failed("PutItem", e))?;
         }
         Ok(())
+    }
+
+    async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
+        if !storable(&channel.id) || !storable(&channel.account_id) {
+            return Err(HubError::internal("push channel key too long"));
+        }
+        let ttl =
+            AttributeValue::N((channel.expires_at.timestamp() + CHANNEL_KEPT_SECONDS).to_string());
+        let mut puts = Vec::new();
+        for key in [
+            account_channel_key(channel),
+            channel_key(&channel.provider, &channel.id),
+        ] {
+            let mut item = to_item(channel, key)?;
+            item.insert(TTL_ATTRIBUTE.into(), ttl.clone());
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(HubError::internal)?;
+            puts.push(TransactWriteItem::builder().put(put).build());
+        }
+        // The account's condition first, so that its cancellation reason is the first.
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(&channel.account_id)))
+            .condition_expression(ACCOUNT_LIVE)
+            .build()
+            .map_err(HubError::internal)?;
+        let items: Vec<TransactWriteItem> =
+            std::iter::once(TransactWriteItem::builder().condition_check(check).build())
+                .chain(puts)
+                .collect();
+        let outcome = retry(&CHANNEL_WRITE_RETRY, (), |()| {
+            let items = items.clone();
+            async move {
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .send()
+                    .await;
+                let reasons = match result {
+                    Ok(_) => return Ok(Attempt::Done(Write::Done)),
+                    Err(SdkError::ServiceError(e)) => match e.err() {
+                        TransactWriteItemsError::TransactionCanceledException(t) => {
+                            t.cancellation_reasons().to_vec()
+                        }
+                        _ => return Err(failed("TransactWriteItems", SdkError::ServiceError(e))),
+                    },
+                    Err(e) => return Err(failed("TransactWriteItems", e)),
+                };
+                if reasons
+                    .first()
+                    .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+                {
+                    return Ok(Attempt::Done(Write::Conflict));
+                }
+                // A conflict with another write of the same items (a delete under way):
+                // tried again, and then the account's condition decides.
+                tracing::info!(
+                    ?reasons,
+                    "DynamoDB cancelled the channel write; trying again"
+                );
+                Ok(Attempt::Again {
+                    left: (),
+                    retry_after: None,
+                })
+            }
+        })
+        .await;
+        match outcome {
+            Ok(write) => Ok(write),
+            Err(Stopped::Failed(e)) => Err(e),
+            Err(Stopped::Exhausted { attempts, .. }) => Err(HubError::internal(format!(
+                "DynamoDB cancelled the channel write {attempts} times"
+            ))),
+        }
+    }
+
+    async fn get_channels(
+        &self,
+        provider: &str,
+        ids: &[String],
+        deadline: Deadline,
+    ) -> HubResult<Vec<PushChannel>> {
+        let keys: Vec<Item> = distinct_keys(ids)
+            .iter()
+            .map(|id| channel_key(provider, id))
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Unprocessed keys are asked again with backoff, but never past the deadline: a
+        // throttled table fails the notification (which the provider sends again) instead
+        // of holding its answer.
+        tokio::time::timeout(deadline.remaining(), self.batch_get(keys, None))
+            .await
+            .unwrap_or_else(|_| {
+                Err(HubError::Unavailable(
+                    "DynamoDB BatchGetItem of push channels unfinished at the deadline".into(),
+                ))
+            })
     }
 
     async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>> {

@@ -10,7 +10,9 @@
 //! - file index writes are upserts, and deleting an account removes its index first;
 //! - every entry written carries the change feed's sequence number it was given, and the feed
 //!   reads entries in that order up to a watermark;
-//! - a push channel is found by its id alone, and deleting an account deletes its channels;
+//! - a push channel is found by its id alone (or many at once, batched), and deleting an
+//!   account deletes its channels; a channel written on the condition that its account is
+//!   live is not written once the account is gone;
 //! - a push mark is taken by one caller at a time, until it is cleared or expires;
 //! - a removal by path marks deleted the entry at that path and every entry under it, a page
 //!   at a time, without reading the account's whole index at once.
@@ -21,6 +23,7 @@ pub mod local;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::deadline::Deadline;
 use crate::error::HubResult;
 use crate::model::{
     Account, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
@@ -155,9 +158,27 @@ pub trait Store: Send + Sync {
     /// account's channels.
     async fn put_channel(&self, channel: &PushChannel) -> HubResult<()>;
 
+    /// Stores (or replaces) a push channel as [`Store::put_channel`] does, but only while its
+    /// account is live ([`Write::Conflict`] otherwise, and nothing written), checked in the
+    /// same atomic step as the write: a transaction with a condition on the account in
+    /// DynamoDB, the store's lock locally. So a worker or a notification that read the
+    /// account before a `DELETE` cannot bring its channel records back after it.
+    async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write>;
+
     /// The channel a notification names: one key lookup, never a scan. `None` when unknown
     /// (or the key is too long to name one).
     async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>>;
+
+    /// The channels of `provider` among `ids` that exist, in no particular order: a whole
+    /// notification's channels in one batched read (DynamoDB `BatchGetItem`, its unprocessed
+    /// keys asked again), each id once however often it is named. Ids that cannot name a
+    /// channel are skipped. Fails rather than run past `deadline`.
+    async fn get_channels(
+        &self,
+        provider: &str,
+        ids: &[String],
+        deadline: Deadline,
+    ) -> HubResult<Vec<PushChannel>>;
 
     /// The account's channels, live or not.
     async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>>;
@@ -307,6 +328,15 @@ pub const MAX_KEY_LEN: usize = 100;
 /// An empty key names nothing either (and locally would name a whole directory).
 pub(crate) fn storable(key: &str) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_LEN
+}
+
+/// The storable keys among `ids`, each once, in order: what a batched read asks for
+/// (DynamoDB refuses a batch that names a key twice).
+pub(crate) fn distinct_keys(ids: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = ids.iter().filter(|id| storable(id)).cloned().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// Fills the blanks of a tombstone from what the index knew of the entry.

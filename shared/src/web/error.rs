@@ -21,7 +21,15 @@ impl IntoResponse for HubError {
             tracing::info!(code = self.code(), error = %self, "request refused");
         }
         let body = json!({ "error": self.code(), "message": self.public_message() });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let HubError::Unavailable(_) = self {
+            // Nothing was wrong with the request: the caller may send it again at once.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 

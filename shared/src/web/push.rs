@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures::StreamExt;
 
 use crate::error::HubError;
 use crate::hub::Hub;
@@ -38,9 +39,38 @@ async fn notify(
     PathParam(provider): PathParam,
     query: QueryParams,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_capped(&headers, body, push::MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
     notification_response(&hub, &provider, &query, &headers, &body).await
+}
+
+/// The body, read a chunk at a time and given up on as soon as it passes `limit` bytes (or
+/// at once when its `Content-Length` says it will): a public route never holds more than
+/// `limit` of whatever a sender streams at it. 413 `payload_too_large` in the contract's
+/// shape; a body that breaks off is a 400.
+async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, HubError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(HubError::PayloadTooLarge { limit });
+    }
+    let mut read = Vec::new();
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk
+            .map_err(|e| HubError::InvalidRequest(format!("the body could not be read: {e}")))?;
+        if read.len() + chunk.len() > limit {
+            return Err(HubError::PayloadTooLarge { limit });
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(read))
 }
 
 /// `GET /webhooks/{provider}`: the provider's verification request.

@@ -37,9 +37,10 @@ use sha2::Digest as _;
 mod file_index;
 
 use super::{
-    storable, AccountScope, FeedEntry, FeedPage, FeedPosition, SpendingWrite, Store, StoredFile,
-    Write,
+    distinct_keys, storable, AccountScope, FeedEntry, FeedPage, FeedPosition, SpendingWrite, Store,
+    StoredFile, Write,
 };
+use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
@@ -273,6 +274,23 @@ fn remove_channels(root: &Path, account_id: &str) -> io::Result<()> {
         io::ErrorKind::NotFound => Ok(()),
         _ => Err(e),
     })
+}
+
+/// Writes both records of a channel (under the lock).
+fn write_channel(root: &Path, channel: &PushChannel) -> io::Result<()> {
+    // The account's copy first: a crash in between leaves a channel that no notification
+    // finds but the worker sees, and removes.
+    let own = account_channel_path(root, channel);
+    fs::create_dir_all(own.parent().expect("channel paths have a parent"))?;
+    write_durably(&own, channel)?;
+    write_durably(&channel_path(root, &channel.provider, &channel.id), channel)
+}
+
+/// Whether the account still takes push channels (under the lock): the one place that says
+/// what a live account is to a channel write, should deletion ever leave something behind
+/// the account record first.
+fn account_live(root: &Path, account_id: &str) -> io::Result<bool> {
+    Ok(read_json::<Account>(&account_path(root, account_id))?.is_some())
 }
 
 /// Holds the store-wide lock until dropped.
@@ -765,15 +783,25 @@ impl Store for LocalStore {
         let channel = channel.clone();
         self.run(move |root| {
             let _lock = lock(root)?;
-            // The account's copy first: a crash in between leaves a channel that no
-            // notification finds but the worker sees, and removes.
-            let own = account_channel_path(root, &channel);
-            fs::create_dir_all(own.parent().expect("channel paths have a parent"))?;
-            write_durably(&own, &channel)?;
-            write_durably(
-                &channel_path(root, &channel.provider, &channel.id),
-                &channel,
-            )
+            write_channel(root, &channel)
+        })
+        .await
+    }
+
+    async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
+        if !storable(&channel.id) || !storable(&channel.account_id) {
+            return Err(HubError::internal("push channel key too long"));
+        }
+        let channel = channel.clone();
+        self.run(move |root| {
+            // Under the lock that `delete_account` takes too: the account cannot go between
+            // the check and the writes.
+            let _lock = lock(root)?;
+            if !account_live(root, &channel.account_id)? {
+                return Ok(Write::Conflict);
+            }
+            write_channel(root, &channel)?;
+            Ok(Write::Done)
         })
         .await
     }
@@ -784,6 +812,34 @@ impl Store for LocalStore {
         }
         let path = channel_path(&self.root, provider, id);
         self.run(move |_| read_json::<PushChannel>(&path)).await
+    }
+
+    async fn get_channels(
+        &self,
+        provider: &str,
+        ids: &[String],
+        deadline: Deadline,
+    ) -> HubResult<Vec<PushChannel>> {
+        let paths: Vec<PathBuf> = distinct_keys(ids)
+            .iter()
+            .map(|id| channel_path(&self.root, provider, id))
+            .collect();
+        // One blocking task for the whole batch; a disk that stalls past the deadline fails
+        // the read instead of holding the notification's answer.
+        let read = self.run(move |_| {
+            let mut channels = Vec::new();
+            for path in paths {
+                channels.extend(read_json::<PushChannel>(&path)?);
+            }
+            Ok(channels)
+        });
+        tokio::time::timeout(deadline.remaining(), read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(HubError::Unavailable(
+                    "push channels not read by the deadline".into(),
+                ))
+            })
     }
 
     async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
