@@ -28,6 +28,7 @@ pub mod hub;
 pub mod login;
 pub mod model;
 pub mod providers;
+pub mod purge;
 pub mod push;
 pub mod queue;
 pub mod retry;
