@@ -472,10 +472,11 @@ pub struct Deletion {
     /// Whether `event` has been queued.
     #[serde(default)]
     pub announced: bool,
-    /// The end of the lease of a sync that was listing when the delete began: until then
-    /// that sync may still store a page, so the purge ends no earlier.
+    /// The live lease of a sync that was listing when the delete began: until it ends (or
+    /// that sync, finding its account gone, gives it back here) the sync may still store a
+    /// page, so the purge ends no earlier.
     #[serde(default)]
-    pub lease_until: Option<DateTime<Utc>>,
+    pub lease: Option<Lease>,
     /// The account's version plus one at the delete, one more at each change: every write
     /// of the tombstone is conditional on it.
     pub version: u64,
@@ -493,11 +494,7 @@ impl Deletion {
             deleting_since: now,
             event,
             announced: false,
-            lease_until: account
-                .lease
-                .as_ref()
-                .map(|lease| lease.until)
-                .filter(|until| *until > now),
+            lease: account.lease.clone().filter(|lease| lease.until > now),
             version: account.version + 1,
         }
     }

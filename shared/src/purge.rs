@@ -165,7 +165,12 @@ pub async fn purge(hub: &Hub, deletion: Deletion, deadline: Deadline) -> HubResu
     let now = Utc::now();
     // A sync that held the lease when the delete began may store one more page until its
     // lease ends (`crate::worker`): the index is purged again after that.
-    if let Some(until) = deletion.lease_until.filter(|until| *until > now) {
+    if let Some(until) = deletion
+        .lease
+        .as_ref()
+        .map(|lease| lease.until)
+        .filter(|until| *until > now)
+    {
         return Ok(Progress::Pending {
             after: (until - now).to_std().unwrap_or_default(),
         });
@@ -203,7 +208,7 @@ pub async fn run(hub: &Hub, job: &PurgeJob, deadline: Deadline) -> HubResult<Pro
 
 async fn run_job(hub: &Hub, job: &PurgeJob, deadline: Deadline) -> HubResult<Progress> {
     let Some(mut deletion) = hub.store.get_deletion(&job.account_id).await? else {
-        tracing::info!("nothing left to purge");
+        tracing::info!(account_id = %job.account_id, "nothing left to purge");
         return Ok(Progress::Gone);
     };
     let age = (Utc::now() - deletion.deleting_since)
@@ -223,14 +228,38 @@ async fn run_job(hub: &Hub, job: &PurgeJob, deadline: Deadline) -> HubResult<Pro
     Ok(progress)
 }
 
-/// What a sync does about its account being gone (at its start, or found during it): a
-/// delete under way purges the index itself once the sync's lease has ended, so nothing;
-/// with no tombstone either, it removes what it may have stored after a delete that is
-/// finished (an account deleted before deletes were purged in steps).
-pub async fn after_sync(hub: &Hub, account_id: &str) -> HubResult<()> {
-    if hub.store.get_deletion(account_id).await?.is_none() {
-        hub.store.purge_files(account_id).await?;
+/// What a sync does about its account being gone, at its start (`holder` `None`) or found
+/// during it by the sync holding the lease `holder`. With a delete under way, its purge
+/// removes the index: a sync whose lease the tombstone kept gives it back, so that the purge
+/// need not wait for the lease to expire, and queues the purge to go on at once. With no
+/// tombstone either (a delete that ended), the sync removes what it may have stored since.
+pub async fn after_sync(hub: &Hub, account_id: &str, holder: Option<&str>) -> HubResult<()> {
+    for _ in 0..BEGIN_ATTEMPTS {
+        let Some(deletion) = hub.store.get_deletion(account_id).await? else {
+            return hub.store.purge_files(account_id).await;
+        };
+        let held = deletion
+            .lease
+            .as_ref()
+            .is_some_and(|lease| Some(lease.holder.as_str()) == holder);
+        if !held {
+            return Ok(());
+        }
+        let released = Deletion {
+            lease: None,
+            version: deletion.version + 1,
+            ..deletion.clone()
+        };
+        if hub
+            .store
+            .update_deletion(&released, deletion.version)
+            .await?
+            == Write::Done
+        {
+            return enqueue(hub, account_id, Duration::ZERO).await;
+        }
     }
+    // The tombstone kept changing: its purge waits for the lease to expire instead.
     Ok(())
 }
 

@@ -323,7 +323,7 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
     let Some(account) = hub.store.get_account(&job.account_id).await? else {
         // Deleted, or being deleted (then its purge removes everything, and this job does
         // nothing): see `crate::purge::after_sync`.
-        crate::purge::after_sync(hub, &job.account_id).await?;
+        crate::purge::after_sync(hub, &job.account_id, None).await?;
         tracing::info!("account no longer exists; job dropped");
         return Ok(SyncResult::Skipped(SkipReason::AccountDeleted));
     };
@@ -348,9 +348,9 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
     };
     let result = match session.run().await {
         Err(HubError::UserNotFound(_)) => {
-            // Deleted during this sync: the delete's purge waits for this sync's lease to
-            // end, then removes what it stored (`crate::purge::after_sync`).
-            crate::purge::after_sync(hub, &job.account_id).await?;
+            // Deleted during this sync: the delete's purge removes what it stored once this
+            // sync has given its lease back (`crate::purge::after_sync`).
+            crate::purge::after_sync(hub, &job.account_id, Some(&session.holder)).await?;
             tracing::info!("account deleted during its sync; its index removed");
             Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
         }

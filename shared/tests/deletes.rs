@@ -688,7 +688,8 @@ async fn racing_deletes_announce_once(backend: Backend) {
 }
 
 /// A sync that held the account's lease when the delete began may still store a page until
-/// its lease ends: the purge ends no earlier, and purges that page too.
+/// its lease ends: the purge ends no earlier, unless that sync, finding its account gone,
+/// gives the lease back; then it purges that page too, at once.
 async fn the_purge_outwaits_a_running_syncs_lease(backend: Backend) {
     let f = fixture(backend).await;
     let mut account = f.account(10).await;
@@ -699,6 +700,7 @@ async fn the_purge_outwaits_a_running_syncs_lease(backend: Backend) {
         job_requested_at: None,
         until: Utc::now() + chrono::Duration::seconds(3),
     });
+    let lease_end = Instant::now() + Duration::from_secs(3);
     leased.version += 1;
     assert_eq!(
         f.hub
@@ -738,10 +740,21 @@ async fn the_purge_outwaits_a_running_syncs_lease(backend: Backend) {
         .await
         .unwrap()
         .is_some());
-    tokio::time::sleep(requeued[0].1).await;
-    f.queue.0.lock().unwrap().extend(requeued);
+    // Another sync's end changes nothing; the holder's, finding its account gone, gives
+    // the lease back and queues the purge at once.
+    hub::purge::after_sync(&f.hub, &account.id, Some("another-sync"))
+        .await
+        .unwrap();
+    assert!(f.queue.take().is_empty());
+    hub::purge::after_sync(&f.hub, &account.id, Some("a-running-sync"))
+        .await
+        .unwrap();
     f.run_purge_jobs(Duration::from_secs(10)).await;
     f.assert_nothing_left(&account).await;
+    assert!(
+        Instant::now() < lease_end,
+        "the purge ended with the lease given back, before it expired"
+    );
 }
 
 impl Fixture {

@@ -3,6 +3,7 @@
 //! | record          | pk                                | sk              | also                          |
 //! |-----------------|-----------------------------------|-----------------|-------------------------------|
 //! | account         | `ACCOUNT#<id>`                    | `ACCOUNT`       | `gsi1pk` `PROVIDER#<p>`, `gsi1sk` `<id>` |
+//! | delete's tombstone | `ACCOUNT#<id>` (in the account's place) | `ACCOUNT` | `deleting_since`; no token, no `gsi1*` |
 //! | provider identity | `IDENTITY#<provider>#<user id>` | `IDENTITY` (no owner) or `OWNER#<owner>` | `account_id` |
 //! | owner's account | `OWNER#<owner>`                   | `<provider>#<id>` | `account_id`                |
 //! | login state     | `STATE#<state>`                   | `STATE`         | `expires_at_epoch` (TTL)      |

@@ -19,6 +19,9 @@
 //! channels/<hex provider:id>.json account-channels/<hex account id>/<hex provider:id>.json
 //! ```
 //!
+//! A deleted account's file holds its tombstone (`deleting_since`, no token) until the purge
+//! ends; every read of accounts skips it.
+//!
 //! An owner is up to 128 characters: its hash, not its hex, names its identity file, so that
 //! the name stays within file-name limits.
 
@@ -66,7 +69,7 @@ struct IdentityRecord {
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum AccountFile {
-    Deleting(Deletion),
+    Deleting(Box<Deletion>),
     Live(Box<Account>),
 }
 
@@ -80,7 +83,7 @@ impl AccountFile {
 
     fn deleting(self) -> Option<Deletion> {
         match self {
-            AccountFile::Deleting(deletion) => Some(deletion),
+            AccountFile::Deleting(deletion) => Some(*deletion),
             AccountFile::Live(_) => None,
         }
     }
@@ -651,7 +654,7 @@ impl Store for LocalStore {
             // The tombstone first, over the account (tokens and all): a crash right after
             // leaves an identity pointing at a tombstone, which counts as released (a new
             // login makes a new account) and which `end_deletion` removes.
-            write_durably(&path, &AccountFile::Deleting(deletion))?;
+            write_durably(&path, &AccountFile::Deleting(Box::new(deletion)))?;
             let identity = identity_path(root, owner.as_deref(), &provider, &user);
             if read_json::<IdentityRecord>(&identity)?.is_some_and(|record| record.account_id == id)
             {
@@ -687,7 +690,7 @@ impl Store for LocalStore {
             let path = account_path(root, &deletion.account_id);
             match read_json::<AccountFile>(&path)?.and_then(AccountFile::deleting) {
                 Some(stored) if stored.version == expected_version => {
-                    write_durably(&path, &AccountFile::Deleting(deletion))?;
+                    write_durably(&path, &AccountFile::Deleting(Box::new(deletion)))?;
                     Ok(Write::Done)
                 }
                 _ => Ok(Write::Conflict),
