@@ -284,12 +284,15 @@ impl Flow {
         })
         .await;
         drop(store);
-        // The purge job the request queued (delayed past its deadline) reaches the worker.
-        hub.eventually("the purge job to reach the worker", || async {
+        // A purge job (the one the request queued, delayed past its deadline, or the one the
+        // running sync queued when it gave its lease back) reached the worker through the
+        // local queue: it finished the purge, or found nothing left.
+        hub.eventually("a purge job to reach the worker", || async {
             hub.log()
                 .lines()
                 .any(|line| {
-                    line.contains("nothing left to purge") && line.contains(alice_id.as_str())
+                    (line.contains("nothing left to purge") || line.contains("purge finished"))
+                        && line.contains(alice_id.as_str())
                 })
                 .then_some(())
         })
