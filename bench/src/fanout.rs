@@ -481,6 +481,7 @@ async fn receive_once(
                     let _ = continuations.send(continue_fanout);
                 }
             }
+            Ok(other) => note("fanout", format!("consumer: unexpected message: {other:?}")),
             Err(e) => note("fanout", format!("consumer: unexpected message: {e}")),
         }
         if let Some(handle) = message.receipt_handle() {
@@ -623,6 +624,10 @@ async fn invoked(State(state): State<InvokeState>, body: Bytes) -> Json<Value> {
             Ok(QueueMessage::FanOut { continue_fanout }) => {
                 let _ = state.continuations.send(continue_fanout);
             }
+            Ok(other) => note(
+                "fanout",
+                format!("invoke stand-in: unexpected record: {other:?}"),
+            ),
             Err(e) => note("fanout", format!("invoke stand-in: unexpected record: {e}")),
         }
     }

@@ -256,6 +256,12 @@ impl LocalHub {
         descendants(self.child.id())
     }
 
+    /// The hub's local store, opened beside the running functions (its file lock and LMDB
+    /// are safe across processes): for checks of what is at rest.
+    pub fn store(&self) -> hub::store::local::LocalStore {
+        hub::store::local::LocalStore::open(&self.data_dir.path().join("data")).unwrap()
+    }
+
     /// Every file under the data dir, for at-rest checks.
     pub fn data_files(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -318,6 +318,39 @@ impl Flow {
             .json(hub.authed(Method::GET, &format!("/users/{alice_id}/files")))
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        // Not only the account: its index, feed, channels and tombstone are gone from the
+        // store, within the request for a small index, or, when a sync was running, by the
+        // purge job (through the local queue to the worker) once that sync has ended.
+        use hub::store::Store as _;
+        let store = hub.store();
+        hub.eventually("nothing of the account left", || async {
+            let gone = store.get_account(alice_id).await.unwrap().is_none()
+                && store.get_deletion(alice_id).await.unwrap().is_none()
+                && store
+                    .list_files(alice_id, None, 10)
+                    .await
+                    .unwrap()
+                    .items
+                    .is_empty()
+                && store.last_seq(alice_id).await.unwrap() == 0
+                && store.account_channels(alice_id).await.unwrap().is_empty();
+            gone.then_some(())
+        })
+        .await;
+        drop(store);
+        // A purge job (the one the request queued, delayed past its deadline, or the one the
+        // running sync queued when it gave its lease back) reached the worker through the
+        // local queue: it finished the purge, or found nothing left.
+        hub.eventually("a purge job to reach the worker", || async {
+            hub.log()
+                .lines()
+                .any(|line| {
+                    (line.contains("nothing left to purge") || line.contains("purge finished"))
+                        && line.contains(alice_id.as_str())
+                })
+                .then_some(())
+        })
+        .await;
         let (status, _) = hub
             .json(hub.authed(Method::DELETE, &format!("/users/{alice_id}")))
             .await;

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
-use crate::events::{self, Event};
 use crate::hub::Hub;
 use crate::model::{Account, AccountView, FileEntry};
 use crate::providers::PROVIDERS;
@@ -198,16 +197,16 @@ async fn grant_shared(hub: &Hub, account: &Account) -> HubResult<bool> {
     Ok(false)
 }
 
-/// Revokes the grant at the provider (best effort, within [`REVOKE_BUDGET`] and never past
-/// `deadline`: a provider that is down, slow or has no revocation endpoint does not keep the
-/// user's data here; skipped while another owner's account shares the grant), then deletes
-/// the account, its tokens and its file index.
+/// Stops the account's channels and revokes the grant at the provider (best effort, within
+/// [`REVOKE_BUDGET`] and never past `deadline`: a provider that is down, slow or has no
+/// revocation endpoint does not keep the user's data here; skipped while another owner's
+/// account shares the grant), then deletes the account as [`crate::purge`] says: at once
+/// invisible and without tokens, its index purged until `deadline` and by a purge job after.
+/// A repeated delete while that purge is pending succeeds and queues the purge again.
 pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubResult<()> {
-    let account = hub
-        .store
-        .get_account(account_id)
-        .await?
-        .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))?;
+    let Some(account) = hub.store.get_account(account_id).await? else {
+        return crate::purge::repeat(hub, account_id).await;
+    };
     // One budget for both best-effort calls: the channels first, since stopping them needs
     // the grant the revocation ends.
     let budget = deadline.at_most(REVOKE_BUDGET);
@@ -220,14 +219,7 @@ pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubRe
     } else {
         revoke(hub, &account, budget).await;
     }
-    // Queued before the delete: a delete that then fails is retried by its client, and the
-    // app may hear of it twice, never not at all.
-    events::emit(hub, Event::deleted(&account)).await?;
-    if !hub.store.delete_account(account_id).await? {
-        return Err(HubError::UserNotFound(account_id.to_string()));
-    }
-    tracing::info!(account_id, "account deleted");
-    Ok(())
+    crate::purge::delete(hub, account, deadline).await
 }
 
 /// The best-effort revocation of `DELETE`: every failure is logged, none stops the delete.

@@ -32,6 +32,7 @@ pub mod jobs;
 pub mod login;
 pub mod model;
 pub mod providers;
+pub mod purge;
 pub mod push;
 pub mod queue;
 pub mod retry;

@@ -461,6 +461,70 @@ pub struct FanOutPosition {
     pub step: u32,
 }
 
+/// An account being deleted (contract section 16): what `DELETE /users/{id}` leaves in the
+/// account's place until the account's index, feed, channels and push mark are purged. It
+/// holds no token and no profile (the sealed tokens went with the account), is out of every
+/// listing and lookup (the store's reads of accounts never return it, its identity and owner
+/// records are gone, and it has no key in DynamoDB's `by-provider` index), and a sync's
+/// conditional write of the account fails on it. The store removes it last, once nothing
+/// else of the account is left: until then a repeated `DELETE` answers 204 and puts the
+/// purge back on the queue (`crate::purge`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    pub account_id: String,
+    pub provider: String,
+    /// The provider's user id: locally, an identity record a crash left pointing here is
+    /// removed with the tombstone (DynamoDB removes it in the tombstone's own transaction).
+    pub provider_user_id: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// When the delete began. Present on every tombstone and on no account: what tells the
+    /// two apart where they share a key.
+    pub deleting_since: DateTime<Utc>,
+    /// `account.deleted`, produced once when the delete began: whoever sends it sends this
+    /// same `webhook-id` and body.
+    pub event: crate::events::QueuedEvent,
+    /// Whether `event` has been queued.
+    #[serde(default)]
+    pub announced: bool,
+    /// The live lease of a sync that was listing when the delete began: until it ends (or
+    /// that sync, finding its account gone, gives it back here) the sync may still store a
+    /// page, so the purge ends no earlier.
+    #[serde(default)]
+    pub lease: Option<Lease>,
+    /// The account's version plus one at the delete, one more at each change: every write
+    /// of the tombstone is conditional on it.
+    pub version: u64,
+}
+
+impl Deletion {
+    /// The tombstone a delete that begins at `now` puts in the account's place, carrying
+    /// `event` (the `account.deleted` it sends) and the end of a sync's live lease.
+    pub fn of(account: &Account, event: crate::events::QueuedEvent, now: DateTime<Utc>) -> Self {
+        Deletion {
+            account_id: account.id.clone(),
+            provider: account.provider.clone(),
+            provider_user_id: account.provider_user_id.clone(),
+            owner: account.owner.clone(),
+            deleting_since: now,
+            event,
+            announced: false,
+            lease: account.lease.clone().filter(|lease| lease.until > now),
+            version: account.version + 1,
+        }
+    }
+}
+
+/// A purge job: go on removing what is left of an account being deleted. Travels on the sync
+/// queue as `{"purge_account": {...}}` beside the contract's job bodies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeJob {
+    /// The account; `user_id` as in the contract's job body.
+    #[serde(rename = "user_id")]
+    pub account_id: String,
+    pub requested_at: DateTime<Utc>,
+}
+
 /// Everything that travels on the sync queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -469,6 +533,8 @@ pub enum QueueMessage {
     Sync(SyncJob),
     /// Go on with a fan-out that ran out of time in its own invocation.
     FanOut { continue_fanout: FanOutPosition },
+    /// Go on with the purge of a deleted account (`crate::purge`).
+    Purge { purge_account: PurgeJob },
 }
 
 /// One page of a paged listing, with the key of the next page.

@@ -333,9 +333,9 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
     // (`crate::jobs`).
     hub.store.clear_push_pending(&job.account_id).await?;
     let Some(account) = hub.store.get_account(&job.account_id).await? else {
-        // A sync that died after storing a page of an account deleted meanwhile may have
-        // left entries behind: the job that comes back for it removes them.
-        hub.store.purge_files(&job.account_id).await?;
+        // Deleted, or being deleted (then its purge removes everything, and this job does
+        // nothing): see `crate::purge::after_sync`.
+        crate::purge::after_sync(hub, &job.account_id, None).await?;
         tracing::info!("account no longer exists; job dropped");
         return Ok(SyncResult::Skipped(SkipReason::AccountDeleted));
     };
@@ -361,9 +361,9 @@ async fn sync_account(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult
     };
     let result = match session.run().await {
         Err(HubError::UserNotFound(_)) => {
-            // Deleted during this sync, perhaps after the delete purged the index and before
-            // this sync stored its last page: whoever writes last cleans up.
-            hub.store.purge_files(&job.account_id).await?;
+            // Deleted during this sync: the delete's purge removes what it stored once this
+            // sync has given its lease back (`crate::purge::after_sync`).
+            crate::purge::after_sync(hub, &job.account_id, Some(&session.holder)).await?;
             tracing::info!("account deleted during its sync; its index removed");
             Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
         }
@@ -1176,6 +1176,11 @@ pub async fn handle_batch(hub: &Hub, messages: Vec<Message>, deadline: Deadline)
                     Ok(QueueMessage::Sync(job)) => sync(hub, &job, deadline).await.map(|_| ()),
                     Ok(QueueMessage::FanOut { continue_fanout }) => {
                         fanout::fan_out(hub, continue_fanout, deadline)
+                            .await
+                            .map(|_| ())
+                    }
+                    Ok(QueueMessage::Purge { purge_account }) => {
+                        crate::purge::run(hub, &purge_account, deadline)
                             .await
                             .map(|_| ())
                     }

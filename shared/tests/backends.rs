@@ -827,6 +827,161 @@ async fn push_channels(store: &dyn Store) {
         .is_empty());
 }
 
+/// A delete's tombstone: written only over the live account at the version read; from then
+/// on no read of accounts returns it (lookups, listings, fan-out, the identity, an owner's
+/// listing), no write of the account succeeds, and the identity is free for a new login. It
+/// is changed and removed only at its own version, after the index is purged page by page.
+async fn deletions(store: &dyn Store) {
+    let owner = Account {
+        owner: Some("app-user".into()),
+        ..account("google", &uuid::Uuid::new_v4().to_string())
+    };
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    let files: Vec<FileEntry> = (0..7).map(|i| file(&format!("d{i}"), "x")).collect();
+    store.put_files(&owner.id, &files, 0, 1).await.unwrap();
+    let event = hub::events::Event::deleted(&owner)
+        .produce(Utc::now())
+        .unwrap();
+    let deletion = hub::model::Deletion::of(&owner, event, Utc::now());
+    let stale = Account {
+        version: owner.version + 1,
+        ..owner.clone()
+    };
+    assert_eq!(
+        store.begin_deletion(&stale, &deletion).await.unwrap(),
+        Write::Conflict,
+        "only over the version read"
+    );
+    assert_eq!(
+        store.begin_deletion(&owner, &deletion).await.unwrap(),
+        Write::Done
+    );
+    assert_eq!(
+        store.begin_deletion(&owner, &deletion).await.unwrap(),
+        Write::Conflict,
+        "once"
+    );
+    assert!(store.get_account(&owner.id).await.unwrap().is_none());
+    assert_eq!(
+        store.get_deletion(&owner.id).await.unwrap().as_ref(),
+        Some(&deletion)
+    );
+    let scope = AccountScope::provider("google");
+    let everywhere = [
+        store
+            .list_accounts("google", None, 1000)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|a| a.id.clone())
+            .collect::<Vec<_>>(),
+        store
+            .list_account_views(&scope, None, 1000)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|a| a.id.clone())
+            .collect(),
+        store
+            .list_account_views(&scope.owned_by("app-user"), None, 1000)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|a| a.id.clone())
+            .collect(),
+        store
+            .list_active_account_ids("google", None, 1000)
+            .await
+            .unwrap()
+            .items,
+        store
+            .identity_holders("google", &owner.provider_user_id)
+            .await
+            .unwrap(),
+    ];
+    for ids in everywhere {
+        assert!(!ids.contains(&owner.id), "{ids:?}");
+    }
+    assert!(store
+        .find_account(Some("app-user"), "google", &owner.provider_user_id)
+        .await
+        .unwrap()
+        .is_none());
+    let synced = Account {
+        version: deletion.version + 1,
+        cursor: Some("later".into()),
+        ..owner.clone()
+    };
+    assert_eq!(
+        store.update_account(&synced, owner.version).await.unwrap(),
+        Write::Conflict
+    );
+    assert_eq!(
+        store
+            .update_account(&synced, deletion.version)
+            .await
+            .unwrap(),
+        Write::Conflict,
+        "a tombstone is no account, whatever its version"
+    );
+    // A new login with the same identity makes a new account beside the tombstone.
+    let again = Account {
+        id: uuid::Uuid::new_v4().to_string(),
+        ..owner.clone()
+    };
+    assert_eq!(store.create_account(&again).await.unwrap(), Write::Done);
+
+    let announced = hub::model::Deletion {
+        announced: true,
+        version: deletion.version + 1,
+        ..deletion.clone()
+    };
+    assert_eq!(
+        store
+            .update_deletion(&announced, owner.version)
+            .await
+            .unwrap(),
+        Write::Conflict
+    );
+    assert_eq!(
+        store
+            .update_deletion(&announced, deletion.version)
+            .await
+            .unwrap(),
+        Write::Done
+    );
+    assert_eq!(
+        store.end_deletion(&deletion).await.unwrap(),
+        Write::Conflict,
+        "only at its own version"
+    );
+    assert!(!store.purge_page(&owner.id, 3).await.unwrap());
+    assert_eq!(whole_index(store, &owner.id).await.len(), 4);
+    assert!(!store.purge_page(&owner.id, 3).await.unwrap());
+    assert!(store.purge_page(&owner.id, 3).await.unwrap());
+    assert!(whole_index(store, &owner.id).await.is_empty());
+    assert_eq!(store.last_seq(&owner.id).await.unwrap(), 0);
+    assert_eq!(store.end_deletion(&announced).await.unwrap(), Write::Done);
+    assert!(store.get_deletion(&owner.id).await.unwrap().is_none());
+    assert_eq!(
+        store.end_deletion(&announced).await.unwrap(),
+        Write::Conflict
+    );
+    assert_eq!(
+        store
+            .find_account(Some("app-user"), "google", &owner.provider_user_id)
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some(again.id.clone()),
+        "the new login's account is untouched"
+    );
+    assert!(store.delete_account(&again.id).await.unwrap());
+}
+
 async fn store_suite(store: &dyn Store) {
     accounts_and_identities(store).await;
     conditional_updates(store).await;
@@ -839,6 +994,7 @@ async fn store_suite(store: &dyn Store) {
     removals_by_path(store).await;
     index_left_after_a_delete(store).await;
     push_channels(store).await;
+    deletions(store).await;
 }
 
 #[tokio::test]

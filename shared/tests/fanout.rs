@@ -107,6 +107,7 @@ async fn a_fan_out_out_of_time_continues_through_the_queue_and_misses_no_one() {
                     assert!(jobs.insert(job.account_id), "each account once")
                 }
                 QueueMessage::FanOut { continue_fanout } => continuation = Some(continue_fanout),
+                other => panic!("a fan-out queues no {other:?}"),
             }
         }
         let Some(position) = continuation else { break };
@@ -275,6 +276,7 @@ async fn a_duplicated_continuation_queues_no_account_twice_and_forks_no_chain() 
                     assert!(jobs.insert(job.account_id), "each account once")
                 }
                 continuation @ QueueMessage::FanOut { .. } => continuations.push(continuation),
+                other => panic!("a fan-out queues no {other:?}"),
             }
         }
         assert!(continuations.len() <= 1, "one chain: {continuations:?}");

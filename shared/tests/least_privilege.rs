@@ -849,7 +849,8 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     assert_eq!(queued, 2);
     sync_worker.assert_nothing_refused();
 
-    // users: list, files, delete (tokens opened to revoke them, account and index deleted).
+    // users: list, files, delete (tokens opened to revoke them, the tombstone put with the
+    // identity deleted, the purge job queued on the sync queue, index and tombstone deleted).
     let listed = accounts::page(&users.hub, accounts::MAX_ACCOUNT_PAGE, None)
         .await
         .unwrap();
@@ -863,6 +864,63 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         providers.handle().revocations() >= 1,
         "the deletion revoked the grant"
     );
+
+    // sync-worker: a purge job finishes a delete its request left (the tombstone put by users;
+    // the index, channel and push mark deleted by the worker, and the tombstone last).
+    providers
+        .handle()
+        .set_next_identity("google", "third-user", "third@example.com");
+    let third = log_in(&auth.hub, "google").await;
+    sync_worker
+        .hub
+        .store
+        .put_files(&third.id, &[hub::model::FileEntry::new("f", "f.txt")], 0, 1)
+        .await
+        .unwrap();
+    let third = users
+        .hub
+        .store
+        .get_account(&third.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let event = hub::events::Event::deleted(&third)
+        .produce(chrono::Utc::now())
+        .unwrap();
+    let deletion = hub::model::Deletion {
+        announced: true,
+        ..hub::model::Deletion::of(&third, event, chrono::Utc::now())
+    };
+    assert_eq!(
+        users
+            .hub
+            .store
+            .begin_deletion(&third, &deletion)
+            .await
+            .unwrap(),
+        hub::store::Write::Done
+    );
+    let purged = hub::purge::run(
+        &sync_worker.hub,
+        &hub::model::PurgeJob {
+            account_id: third.id.clone(),
+            requested_at: chrono::Utc::now(),
+        },
+        worker::fresh_invocation(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(purged, hub::purge::Progress::Gone);
+    assert!(sync_worker
+        .hub
+        .store
+        .list_files(&third.id, None, 10)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    sync_worker.assert_nothing_refused();
+    users.assert_nothing_refused();
 
     // Connect sessions: users creates one (conditional put), auth checks it at the login and
     // spends it at the callback (get, conditional update), users lists the owner's accounts
@@ -1123,7 +1181,16 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         requested_at: chrono::Utc::now(),
         stalled_requeues: 0,
     });
-    refused(users.hub.queue.enqueue(&[job]).await, "users queues a job");
+    refused(
+        users
+            .sqs
+            .send_message()
+            .queue_url(&schedule_dlq_url)
+            .message_body(serde_json::to_string(&job).unwrap())
+            .send()
+            .await,
+        "users sends to the schedule dead-letter queue",
+    );
     let event = hub::events::Event::deleted(&hub::testing::account("google").build())
         .produce(chrono::Utc::now())
         .unwrap();

@@ -3,6 +3,7 @@
 //! | record          | pk                                | sk              | also                          |
 //! |-----------------|-----------------------------------|-----------------|-------------------------------|
 //! | account         | `ACCOUNT#<id>`                    | `ACCOUNT`       | `gsi1pk` `PROVIDER#<p>`, `gsi1sk` `<id>` |
+//! | delete's tombstone | `ACCOUNT#<id>` (in the account's place) | `ACCOUNT` | `deleting_since`; no token, no `gsi1*` |
 //! | provider identity | `IDENTITY#<provider>#<user id>` | `IDENTITY` (no owner) or `OWNER#<owner>` | `account_id` |
 //! | owner's account | `OWNER#<owner>`                   | `<provider>#<id>` | `account_id`                |
 //! | login state     | `STATE#<state>`                   | `STATE`         | `expires_at_epoch` (TTL)      |
@@ -60,7 +61,8 @@ use super::{
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::model::{
-    Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
+    Account, AccountStatus, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page,
+    PushChannel,
 };
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
@@ -78,6 +80,9 @@ const FILE_PREFIX: &str = "FILE#";
 const BATCH_SIZE: usize = 25;
 /// BatchGetItem's limit.
 const GET_BATCH_SIZE: usize = 100;
+/// The attribute only a tombstone ([`Deletion`]) has: an account item that carries it is
+/// being deleted, and no read of accounts returns it.
+const DELETING_ATTRIBUTE: &str = "deleting_since";
 /// The attribute the `by-provider` index projects besides the keys.
 const STATUS_ATTRIBUTE: &str = "status";
 /// The account attributes a `/users` row shows ([`AccountView`]'s fields): what
@@ -172,9 +177,9 @@ fn account_key(id: &str) -> Item {
 }
 
 /// The condition under which an account still takes writes that hang off it (its push
-/// channels): its record is there. The one place to say more should deletion ever mark an
-/// account before it removes it.
-const ACCOUNT_LIVE: &str = "attribute_exists(pk)";
+/// channels): its record is there and is not a tombstone ([`DELETING_ATTRIBUTE`]), so that a
+/// channel confirmed after a `DELETE` began is refused and closed by the worker.
+const ACCOUNT_LIVE: &str = "attribute_exists(pk) AND attribute_not_exists(deleting_since)";
 
 fn claim_key(claim: &str) -> Item {
     key(format!("CLAIM#{claim}"), "CLAIM")
@@ -393,7 +398,15 @@ impl DynamoStore {
         attributes: Option<&[&str]>,
     ) -> HubResult<Vec<T>> {
         // Every name goes through a placeholder: `status` is a DynamoDB reserved word.
+        // The tombstone's marker is read too, so that an account deleted between the index
+        // query and this read is left out.
+        let attributes: Option<Vec<&str>> = attributes.map(|attributes| {
+            let mut attributes = attributes.to_vec();
+            attributes.push(DELETING_ATTRIBUTE);
+            attributes
+        });
         let placeholders: Vec<String> = attributes
+            .as_deref()
             .unwrap_or_default()
             .iter()
             .enumerate()
@@ -401,8 +414,12 @@ impl DynamoStore {
             .collect();
         let mut records: Vec<T> = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(GET_BATCH_SIZE) {
-            let mut wanted = KeysAndAttributes::builder().set_keys(Some(chunk.to_vec()));
-            if let Some(attributes) = attributes {
+            // Strongly consistent: an account whose `DELETE` has answered is in no page, and
+            // a channel a worker just stored is found by its first notification.
+            let mut wanted = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .set_keys(Some(chunk.to_vec()));
+            if let Some(attributes) = &attributes {
                 wanted = wanted
                     .projection_expression(placeholders.join(", "))
                     .set_expression_attribute_names(Some(
@@ -429,7 +446,13 @@ impl DynamoStore {
                     let items = answer
                         .responses
                         .and_then(|mut by_table| by_table.remove(&self.table));
-                    found.extend(decode_all::<T>(items)?);
+                    let live = items.map(|items| {
+                        items
+                            .into_iter()
+                            .filter(|item| !item.contains_key(DELETING_ATTRIBUTE))
+                            .collect()
+                    });
+                    found.extend(decode_all::<T>(live)?);
                     let left = answer
                         .unprocessed_keys
                         .and_then(|mut left| left.remove(&self.table))
@@ -544,48 +567,66 @@ impl DynamoStore {
             .await
     }
 
-    /// Deletes the account and its identity record in one transaction. False when another
-    /// delete got there first. A transaction cancelled for any other reason (a conflict with
-    /// a concurrent write, throttling) is tried again a few times, then reported as a
-    /// failure the client retries, never as "not found".
-    async fn delete_account_record(&self, account: &Account) -> HubResult<bool> {
-        let delete = |key: Item, condition: Option<&str>| -> HubResult<TransactWriteItem> {
+    /// Puts the tombstone in the account's place (on the condition that the account is live
+    /// at the version read) and deletes its identity and owner records, in one transaction.
+    /// `Conflict` when the account's condition failed: it changed, or is gone or deleting. A
+    /// transaction cancelled for any other reason (a conflict with a concurrent write,
+    /// throttling) is tried again a few times, then reported as a failure the client retries,
+    /// never as "not found".
+    async fn begin_deletion_transaction(
+        &self,
+        account: &Account,
+        deletion: &Deletion,
+    ) -> HubResult<Write> {
+        let delete = |key: Item| -> HubResult<TransactWriteItem> {
             Ok(TransactWriteItem::builder()
                 .delete(
                     Delete::builder()
                         .table_name(&self.table)
                         .set_key(Some(key))
-                        .set_condition_expression(condition.map(str::to_string))
                         .build()
                         .map_err(HubError::internal)?,
                 )
                 .build())
         };
+        // Replacing the whole item drops the sealed tokens and the `by-provider` keys.
+        let tombstone = TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(deletion, account_key(&account.id))?))
+                    .condition_expression(format!(
+                        "version = :expected AND attribute_not_exists({DELETING_ATTRIBUTE})"
+                    ))
+                    .expression_attribute_values(
+                        ":expected",
+                        AttributeValue::N(account.version.to_string()),
+                    )
+                    .build()
+                    .map_err(HubError::internal)?,
+            )
+            .build();
         let outcome = retry(&DELETE_RETRY, (), |()| async {
+            // The account's item second: its cancellation reason is the second one.
             let mut transaction = self
                 .client
                 .transact_write_items()
-                .transact_items(delete(
-                    identity_key(
-                        account.owner.as_deref(),
-                        &account.provider,
-                        &account.provider_user_id,
-                    ),
-                    None,
-                )?)
-                .transact_items(delete(
-                    account_key(&account.id),
-                    Some("attribute_exists(pk)"),
-                )?);
+                .transact_items(delete(identity_key(
+                    account.owner.as_deref(),
+                    &account.provider,
+                    &account.provider_user_id,
+                ))?)
+                .transact_items(tombstone.clone());
             if let Some(owner) = &account.owner {
-                transaction = transaction.transact_items(delete(
-                    owner_key(owner, &account.provider, &account.id),
-                    None,
-                )?);
+                transaction = transaction.transact_items(delete(owner_key(
+                    owner,
+                    &account.provider,
+                    &account.id,
+                ))?);
             }
             let result = transaction.send().await;
             let reasons = match result {
-                Ok(_) => return Ok(Attempt::Done(true)),
+                Ok(_) => return Ok(Attempt::Done(Write::Done)),
                 Err(SdkError::ServiceError(e)) => match e.err() {
                     TransactWriteItemsError::TransactionCanceledException(t) => {
                         t.cancellation_reasons().to_vec()
@@ -594,12 +635,12 @@ impl DynamoStore {
                 },
                 Err(e) => return Err(failed("TransactWriteItems", e)),
             };
-            // Only the account's own condition says it is gone; the identity has none.
+            // Only the account's own condition says it changed; the other items have none.
             if reasons
                 .get(1)
                 .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
             {
-                return Ok(Attempt::Done(false));
+                return Ok(Attempt::Done(Write::Conflict));
             }
             tracing::info!(?reasons, "DynamoDB cancelled the delete; trying again");
             Ok(Attempt::Again {
@@ -609,11 +650,61 @@ impl DynamoStore {
         })
         .await;
         match outcome {
-            Ok(existed) => Ok(existed),
+            Ok(written) => Ok(written),
             Err(Stopped::Failed(e)) => Err(e),
             Err(Stopped::Exhausted { attempts, .. }) => Err(HubError::internal(format!(
                 "DynamoDB cancelled the delete {attempts} times"
             ))),
+        }
+    }
+
+    /// A conditional write of the tombstone: a put (`item`) or a delete (`None`), on the
+    /// condition that the stored tombstone is at `version`.
+    async fn write_tombstone(
+        &self,
+        id: &str,
+        item: Option<Item>,
+        version: u64,
+    ) -> HubResult<Write> {
+        let condition = format!("version = :expected AND attribute_exists({DELETING_ATTRIBUTE})");
+        let expected = AttributeValue::N(version.to_string());
+        match item {
+            Some(item) => match self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .expression_attribute_values(":expected", expected)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(Write::Done),
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
+                    Ok(Write::Conflict)
+                }
+                Err(e) => Err(failed("PutItem", e)),
+            },
+            None => match self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(account_key(id)))
+                .condition_expression(condition)
+                .expression_attribute_values(":expected", expected)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(Write::Done),
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
+                    Ok(Write::Conflict)
+                }
+                Err(e) => Err(failed("DeleteItem", e)),
+            },
         }
     }
 
@@ -772,7 +863,10 @@ impl Store for DynamoStore {
         if !storable(id) {
             return Ok(None);
         }
-        self.get_record(account_key(id)).await
+        match self.get_item(account_key(id)).await? {
+            Some(item) if !item.contains_key(DELETING_ATTRIBUTE) => from_item(item).map(Some),
+            _ => Ok(None),
+        }
     }
 
     async fn find_account(
@@ -841,7 +935,10 @@ impl Store for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(account_item(account)?))
-            .condition_expression("version = :expected")
+            // A tombstone is no account: a sync's write of a deleted account fails.
+            .condition_expression(format!(
+                "version = :expected AND attribute_not_exists({DELETING_ATTRIBUTE})"
+            ))
             .expression_attribute_values(
                 ":expected",
                 AttributeValue::N(expected_version.to_string()),
@@ -942,22 +1039,85 @@ impl Store for DynamoStore {
             .await
     }
 
-    async fn delete_account(&self, id: &str) -> HubResult<bool> {
-        if !storable(id) {
-            return Ok(false);
+    async fn begin_deletion(&self, account: &Account, deletion: &Deletion) -> HubResult<Write> {
+        if !storable(&account.id) {
+            return Ok(Write::Conflict);
         }
-        let existed = match self.get_account(id).await? {
-            Some(account) => self.delete_account_record(&account).await?,
-            None => false,
-        };
-        // Also when the account was already gone: what a crashed delete, or a sync that
-        // stored a page after it, left behind goes now.
-        self.purge_files(id).await?;
+        self.begin_deletion_transaction(account, deletion).await
+    }
+
+    async fn get_deletion(&self, id: &str) -> HubResult<Option<Deletion>> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        match self.get_item(account_key(id)).await? {
+            Some(item) if item.contains_key(DELETING_ATTRIBUTE) => from_item(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn update_deletion(
+        &self,
+        deletion: &Deletion,
+        expected_version: u64,
+    ) -> HubResult<Write> {
+        if !storable(&deletion.account_id) {
+            return Ok(Write::Conflict);
+        }
+        let item = to_item(deletion, account_key(&deletion.account_id))?;
+        self.write_tombstone(&deletion.account_id, Some(item), expected_version)
+            .await
+    }
+
+    async fn purge_page(&self, account_id: &str, limit: usize) -> HubResult<bool> {
+        if !storable(account_id) {
+            return Ok(true);
+        }
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":files", s(FILE_PREFIX))
+            .projection_expression("pk, sk")
+            .consistent_read(true)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let deletes = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|key| {
+                DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(HubError::internal)
+            })
+            .collect::<HubResult<Vec<_>>>()?;
+        // The feed is the `by-seq` index of these same items: it goes with them.
+        self.write_batches(deletes).await?;
+        Ok(answer.last_evaluated_key.is_none())
+    }
+
+    async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write> {
+        let id = &deletion.account_id;
+        if !storable(id) {
+            return Ok(Write::Conflict);
+        }
+        match self.get_deletion(id).await? {
+            Some(stored) if stored.version == deletion.version => {}
+            _ => return Ok(Write::Conflict),
+        }
         for channel in self.account_channels(id).await? {
             self.delete_channel(&channel).await?;
         }
         self.clear_push_pending(id).await?;
-        Ok(existed)
+        // Last: while it is there, a repeated DELETE answers 204 and the purge goes on.
+        self.write_tombstone(id, None, deletion.version).await
     }
 
     async fn purge_files(&self, account_id: &str) -> HubResult<()> {

@@ -7,7 +7,11 @@
 //! - accounts are keyed by owner, provider and provider identity: one identity connected by
 //!   two owners is two accounts (accounts without an owner keep their version 1 keys);
 //! - a connect session is spent at most once (a conditional write), and never once expired;
-//! - file index writes are upserts, and deleting an account removes its index first;
+//! - file index writes are upserts;
+//! - deleting an account first replaces it with a tombstone (no token, invisible to every
+//!   read, its identity released) and removes its index, channels and push mark in bounded
+//!   steps after, the tombstone last: a delete cut at any step is finished by running it
+//!   again;
 //! - every entry written carries the change feed's sequence number it was given, and the feed
 //!   reads entries in that order up to a watermark;
 //! - a push channel is found by its id alone (or many at once, batched), and deleting an
@@ -26,8 +30,17 @@ use chrono::{DateTime, Utc};
 use crate::deadline::Deadline;
 use crate::error::HubResult;
 use crate::model::{
-    Account, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
+    Account, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page, PushChannel,
 };
+
+/// How many index entries one [`Store::purge_page`] of a delete removes: a DynamoDB query
+/// page and 20 `BatchWriteItem` calls, about a second, so that a purge bounded by a deadline
+/// overshoots it by little.
+pub const PURGE_PAGE: usize = 500;
+
+/// Reads and tombstone writes [`Store::delete_account`] tries while syncs keep changing the
+/// account.
+const DELETE_ATTEMPTS: usize = 5;
 
 /// How a conditional write ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,11 +132,68 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> HubResult<Page<String>>;
 
-    /// Deletes the account and its identity record together, then its file index, push
-    /// channels and push mark. False
-    /// when there was no such account; the index is purged then too, so a retried delete
-    /// after a crash half-way leaves nothing behind.
-    async fn delete_account(&self, id: &str) -> HubResult<bool>;
+    /// Replaces the account with its tombstone `deletion` (see [`Deletion`]) if the stored
+    /// account is still live at `account.version`, removing its identity and owner records
+    /// with it: from then on no read of accounts returns it, no login finds it by its
+    /// identity, no listing shows it, and no sync's conditional write of it succeeds.
+    /// `Conflict` when the account changed, is gone, or is being deleted already.
+    async fn begin_deletion(&self, account: &Account, deletion: &Deletion) -> HubResult<Write>;
+
+    /// The tombstone of an account being deleted; `None` for a live account, and for an
+    /// account that is not there at all.
+    async fn get_deletion(&self, id: &str) -> HubResult<Option<Deletion>>;
+
+    /// Replaces the tombstone if its stored version is still `expected_version` (the caller
+    /// passes it with its version already advanced).
+    async fn update_deletion(&self, deletion: &Deletion, expected_version: u64)
+        -> HubResult<Write>;
+
+    /// Deletes up to `limit` of the account's index entries, with their places in the feed:
+    /// true when none is left. One bounded step of a purge, so that a caller with a deadline
+    /// can stop between two.
+    async fn purge_page(&self, account_id: &str, limit: usize) -> HubResult<bool>;
+
+    /// The last step of a delete, once the index is empty: removes the account's push
+    /// channels (both records of each), its push mark and (locally) an identity record a
+    /// crash left pointing at it, then the tombstone itself if it is still at
+    /// `deletion.version`. `Conflict` (the tombstone changed or is gone) leaves it as it is.
+    async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write>;
+
+    /// Deletes the account and everything of it at once, unbounded in time: begins its
+    /// deletion, purges its index, ends the deletion. False when there was no live account;
+    /// what a tombstone or a late page of a sync left is removed then too. Sends no event:
+    /// `DELETE /users/{id}` is [`crate::purge`]'s, which announces the delete once and
+    /// bounds every step by the request's deadline.
+    async fn delete_account(&self, id: &str) -> HubResult<bool> {
+        let mut existed = false;
+        for _ in 0..DELETE_ATTEMPTS {
+            let Some(account) = self.get_account(id).await? else {
+                break;
+            };
+            let event = crate::events::Event::deleted(&account).produce(Utc::now())?;
+            let deletion = Deletion::of(&account, event, Utc::now());
+            if self.begin_deletion(&account, &deletion).await? == Write::Done {
+                existed = true;
+                break;
+            }
+        }
+        if let Some(deletion) = self.get_deletion(id).await? {
+            while !self.purge_page(id, PURGE_PAGE).await? {}
+            if self.end_deletion(&deletion).await? == Write::Conflict {
+                return Err(crate::error::HubError::internal(
+                    "the account's tombstone changed during its delete",
+                ));
+            }
+        } else if !existed && self.get_account(id).await?.is_some() {
+            return Err(crate::error::HubError::internal(
+                "the account kept changing during its delete",
+            ));
+        } else {
+            // A late page of a sync that ran when an earlier delete ended.
+            while !self.purge_page(id, PURGE_PAGE).await? {}
+        }
+        Ok(existed)
+    }
 
     /// Deletes every index entry of an account. A sync that finds its account deleted calls
     /// it after its last write, so entries it stored after the delete's own purge go too.

@@ -12,7 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub::deadline::Deadline;
-use hub::model::{Account, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel};
+use hub::model::{
+    Account, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page, PushChannel,
+};
 use hub::store::{AccountScope, FeedPage, FeedPosition, SpendingWrite, Store, Write};
 use hub::HubResult;
 use tokio::sync::Notify;
@@ -119,6 +121,25 @@ impl Store for Watched {
     }
     async fn update_account(&self, account: &Account, expected_version: u64) -> HubResult<Write> {
         self.inner.update_account(account, expected_version).await
+    }
+    async fn begin_deletion(&self, account: &Account, deletion: &Deletion) -> HubResult<Write> {
+        self.inner.begin_deletion(account, deletion).await
+    }
+    async fn get_deletion(&self, id: &str) -> HubResult<Option<Deletion>> {
+        self.inner.get_deletion(id).await
+    }
+    async fn update_deletion(
+        &self,
+        deletion: &Deletion,
+        expected_version: u64,
+    ) -> HubResult<Write> {
+        self.inner.update_deletion(deletion, expected_version).await
+    }
+    async fn purge_page(&self, account_id: &str, limit: usize) -> HubResult<bool> {
+        self.inner.purge_page(account_id, limit).await
+    }
+    async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write> {
+        self.inner.end_deletion(deletion).await
     }
     async fn list_accounts(
         &self,

@@ -380,6 +380,31 @@ impl FileIndex {
         txn.commit().map_err(heed_error)
     }
 
+    /// Removes up to `limit` of the account's entries (first in file-id order) and their
+    /// feed keys, in one transaction: true when none is left.
+    pub fn purge_page(&self, account_id: &str, limit: usize) -> io::Result<bool> {
+        let mut txn = self.write()?;
+        let page = self.page_in(&txn, account_id, None, limit)?;
+        for stored in &page.items {
+            let id = &stored.entry.id;
+            self.entries
+                .delete(&mut txn, &entry_key(account_id, id))
+                .map_err(heed_error)?;
+            if let Some(seq) = stored.seq {
+                self.feed
+                    .delete(&mut txn, &feed_key(account_id, seq, id))
+                    .map_err(heed_error)?;
+            }
+        }
+        let done = page.next.is_none();
+        if done {
+            // Feed keys always move with their entries; this is only the belt to that.
+            delete_prefix(&self.feed, &mut txn, &account_prefix(account_id))?;
+        }
+        txn.commit().map_err(heed_error)?;
+        Ok(done)
+    }
+
     /// Brings in the index of an earlier version of the store, one JSON file per entry
     /// under `files/<hex account id>/`, then removes those files. Entries the index already
     /// holds are kept: a crash between the commit and the removal imports the same files

@@ -19,6 +19,9 @@
 //! channels/<hex provider:id>.json account-channels/<hex account id>/<hex provider:id>.json
 //! ```
 //!
+//! A deleted account's file holds its tombstone (`deleting_since`, no token) until the purge
+//! ends; every read of accounts skips it.
+//!
 //! An owner is up to 128 characters: its hash, not its hex, names its identity file, so that
 //! the name stays within file-name limits.
 
@@ -43,7 +46,8 @@ use super::{
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::model::{
-    Account, AccountStatus, AccountView, ConnectSession, FileEntry, LoginState, Page, PushChannel,
+    Account, AccountStatus, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page,
+    PushChannel,
 };
 use file_index::FileIndex;
 
@@ -62,6 +66,36 @@ const SWEEP_INTERVAL_SECONDS: i64 = 60;
 #[derive(Serialize, Deserialize)]
 struct IdentityRecord {
     account_id: String,
+}
+
+/// What an account's file holds: the account, or the tombstone of its delete in its place
+/// (told apart by the tombstone's `deleting_since`, which an account never has).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum AccountFile {
+    Deleting(Box<Deletion>),
+    Live(Box<Account>),
+}
+
+impl AccountFile {
+    fn live(self) -> Option<Account> {
+        match self {
+            AccountFile::Live(account) => Some(*account),
+            AccountFile::Deleting(_) => None,
+        }
+    }
+
+    fn deleting(self) -> Option<Deletion> {
+        match self {
+            AccountFile::Deleting(deletion) => Some(*deletion),
+            AccountFile::Live(_) => None,
+        }
+    }
+}
+
+/// The live account stored at `path`: `None` for a tombstone too.
+fn read_account(path: &Path) -> io::Result<Option<Account>> {
+    Ok(read_json::<AccountFile>(path)?.and_then(AccountFile::live))
 }
 
 const DIRS: &[&str] = &[
@@ -290,7 +324,8 @@ fn write_channel(root: &Path, channel: &PushChannel) -> io::Result<()> {
 /// what a live account is to a channel write, should deletion ever leave something behind
 /// the account record first.
 fn account_live(root: &Path, account_id: &str) -> io::Result<bool> {
-    Ok(read_json::<Account>(&account_path(root, account_id))?.is_some())
+    // A tombstone is not live: a channel confirmed after a `DELETE` began is refused.
+    Ok(read_account(&account_path(root, account_id))?.is_some())
 }
 
 /// Holds the store-wide lock until dropped.
@@ -437,8 +472,12 @@ fn create_account_locked(root: &Path, account: &Account) -> io::Result<Write> {
         &account.provider_user_id,
     );
     let path = account_path(root, &account.id);
-    let claimed = read_json::<IdentityRecord>(&identity)?
-        .is_some_and(|record| account_path(root, &record.account_id).exists());
+    // An identity left pointing at a tombstone (a crash in the middle of a delete) is
+    // released too.
+    let claimed = match read_json::<IdentityRecord>(&identity)? {
+        Some(record) => read_account(&account_path(root, &record.account_id))?.is_some(),
+        None => false,
+    };
     if claimed || path.exists() {
         return Ok(Write::Conflict);
     }
@@ -468,7 +507,8 @@ fn update_account_locked(
     expected_version: u64,
 ) -> io::Result<Write> {
     let path = account_path(root, &account.id);
-    match read_json::<Account>(&path)? {
+    // A tombstone is no account: a sync's write of a deleted account fails.
+    match read_account(&path)? {
         Some(stored) if stored.version == expected_version => {
             write_durably(&path, account)?;
             Ok(Write::Done)
@@ -527,7 +567,7 @@ impl Store for LocalStore {
             return Ok(None);
         }
         let id = id.to_string();
-        self.run(move |root| read_json(&account_path(root, &id)))
+        self.run(move |root| read_account(&account_path(root, &id)))
             .await
     }
 
@@ -540,7 +580,7 @@ impl Store for LocalStore {
         let path_of_identity = identity_path(&self.root, owner, provider, provider_user_id);
         self.run(
             move |root| match read_json::<IdentityRecord>(&path_of_identity)? {
-                Some(identity) => read_json(&account_path(root, &identity.account_id)),
+                Some(identity) => read_account(&account_path(root, &identity.account_id)),
                 None => Ok(None),
             },
         )
@@ -623,15 +663,26 @@ impl Store for LocalStore {
         limit: usize,
     ) -> HubResult<Page<Account>> {
         let (provider, after) = (provider.to_string(), after.map(str::to_string));
-        self.run(move |root| {
-            read_page(
-                &root.join("accounts"),
-                after.as_deref(),
-                limit,
-                |a: &Account| a.provider == provider,
-            )
+        let page = self
+            .run(move |root| {
+                read_page(
+                    &root.join("accounts"),
+                    after.as_deref(),
+                    limit,
+                    |file: &AccountFile| {
+                        matches!(file, AccountFile::Live(a) if a.provider == provider)
+                    },
+                )
+            })
+            .await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .filter_map(AccountFile::live)
+                .collect(),
+            next: page.next,
         })
-        .await
     }
 
     async fn list_account_views(
@@ -650,18 +701,23 @@ impl Store for LocalStore {
                     &root.join("accounts"),
                     after.as_deref(),
                     limit,
-                    |a: &Account| {
-                        a.provider == scope.provider
+                    |file: &AccountFile| {
+                        matches!(file, AccountFile::Live(a) if a.provider == scope.provider
                             && scope
                                 .owner
                                 .as_ref()
-                                .is_none_or(|owner| a.owner.as_ref() == Some(owner))
+                                .is_none_or(|owner| a.owner.as_ref() == Some(owner)))
                     },
                 )
             })
             .await?;
         Ok(Page {
-            items: page.items.iter().map(AccountView::from).collect(),
+            items: page
+                .items
+                .into_iter()
+                .filter_map(AccountFile::live)
+                .map(|account| AccountView::from(&account))
+                .collect(),
             next: page.next,
         })
     }
@@ -684,37 +740,110 @@ impl Store for LocalStore {
         })
     }
 
-    async fn delete_account(&self, id: &str) -> HubResult<bool> {
-        if !storable(id) {
-            return Ok(false);
+    async fn begin_deletion(&self, account: &Account, deletion: &Deletion) -> HubResult<Write> {
+        if !storable(&account.id) {
+            return Ok(Write::Conflict);
         }
-        let id = id.to_string();
-        let index = self.index.clone();
+        let deletion = deletion.clone();
+        let (owner, provider, user) = (
+            account.owner.clone(),
+            account.provider.clone(),
+            account.provider_user_id.clone(),
+        );
+        let (id, version) = (account.id.clone(), account.version);
         self.run(move |root| {
             let _lock = lock(root)?;
             let path = account_path(root, &id);
-            let existed = match read_json::<Account>(&path)? {
-                Some(account) => {
-                    // The account first: an identity left by a crash right after points at
-                    // no account, which counts as unclaimed, so a new login cannot create
-                    // a second account beside this one.
-                    remove_durably(&path)?;
-                    remove_durably(&identity_path(
-                        root,
-                        account.owner.as_deref(),
-                        &account.provider,
-                        &account.provider_user_id,
-                    ))?;
-                    true
+            match read_account(&path)? {
+                Some(stored) if stored.version == version => {}
+                _ => return Ok(Write::Conflict),
+            }
+            // The tombstone first, over the account (tokens and all): a crash right after
+            // leaves an identity pointing at a tombstone, which counts as released (a new
+            // login makes a new account) and which `end_deletion` removes.
+            write_durably(&path, &AccountFile::Deleting(Box::new(deletion)))?;
+            let identity = identity_path(root, owner.as_deref(), &provider, &user);
+            if read_json::<IdentityRecord>(&identity)?.is_some_and(|record| record.account_id == id)
+            {
+                remove_durably(&identity)?;
+            }
+            Ok(Write::Done)
+        })
+        .await
+    }
+
+    async fn get_deletion(&self, id: &str) -> HubResult<Option<Deletion>> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        let id = id.to_string();
+        self.run(move |root| {
+            Ok(read_json::<AccountFile>(&account_path(root, &id))?.and_then(AccountFile::deleting))
+        })
+        .await
+    }
+
+    async fn update_deletion(
+        &self,
+        deletion: &Deletion,
+        expected_version: u64,
+    ) -> HubResult<Write> {
+        if !storable(&deletion.account_id) {
+            return Ok(Write::Conflict);
+        }
+        let deletion = deletion.clone();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = account_path(root, &deletion.account_id);
+            match read_json::<AccountFile>(&path)?.and_then(AccountFile::deleting) {
+                Some(stored) if stored.version == expected_version => {
+                    write_durably(&path, &AccountFile::Deleting(Box::new(deletion)))?;
+                    Ok(Write::Done)
                 }
-                None => false,
-            };
-            // Also when the account was already gone: a crashed delete, or a sync that
-            // stored a page after it, may have left entries.
-            index.purge(&id)?;
-            remove_channels(root, &id)?;
-            remove_durably(&push_mark_path(root, &id))?;
-            Ok(existed)
+                _ => Ok(Write::Conflict),
+            }
+        })
+        .await
+    }
+
+    async fn purge_page(&self, account_id: &str, limit: usize) -> HubResult<bool> {
+        if !storable(account_id) {
+            return Ok(true);
+        }
+        let account_id = account_id.to_string();
+        self.run_index(move |index| index.purge_page(&account_id, limit))
+            .await
+    }
+
+    async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write> {
+        if !storable(&deletion.account_id) {
+            return Ok(Write::Conflict);
+        }
+        let deletion = deletion.clone();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let id = &deletion.account_id;
+            let path = account_path(root, id);
+            match read_json::<AccountFile>(&path)?.and_then(AccountFile::deleting) {
+                Some(stored) if stored.version == deletion.version => {}
+                _ => return Ok(Write::Conflict),
+            }
+            remove_channels(root, id)?;
+            remove_durably(&push_mark_path(root, id))?;
+            let identity = identity_path(
+                root,
+                deletion.owner.as_deref(),
+                &deletion.provider,
+                &deletion.provider_user_id,
+            );
+            if read_json::<IdentityRecord>(&identity)?
+                .is_some_and(|record| &record.account_id == id)
+            {
+                remove_durably(&identity)?;
+            }
+            // Last: while it is there, a repeated DELETE answers 204 and the purge goes on.
+            remove_durably(&path)?;
+            Ok(Write::Done)
         })
         .await
     }
