@@ -170,6 +170,16 @@ impl Flow {
         alice_synced: Value,
     ) -> Value {
         let (hub, providers, alice_id) = (&self.hub, &self.providers, &connected.alice_id);
+        // What a full sync asks Drive for (a start token, then every file) against what an
+        // incremental one asks for (the changes since the stored token).
+        let asked = || {
+            (
+                providers.requests("/google/drive/v3/changes/startPageToken")
+                    + providers.requests("/google/drive/v3/files"),
+                providers.requests("/google/drive/v3/changes?"),
+            )
+        };
+        let (enumerations_before, changes_before) = asked();
         let changed = providers.change_files("google", 3);
         let (_, started) = sync(
             hub,
@@ -187,6 +197,15 @@ impl Flow {
                 "{file}"
             );
         }
+        let (enumerations, changes) = asked();
+        assert_eq!(
+            enumerations, enumerations_before,
+            "the second sync did not enumerate the drive again"
+        );
+        assert!(
+            changes > changes_before,
+            "the second sync asked Drive for its changes"
+        );
 
         alice_synced
     }
