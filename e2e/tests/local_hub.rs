@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use hub::store::local::LocalStore;
+use hub::store::Store;
 use hub_e2e::{LocalHub, StatusCode, API_KEY};
 use hub_testkit::FakeProviders;
 use oauth2::reqwest::Method;
@@ -43,6 +45,14 @@ async fn account(hub: &LocalHub, id: &str) -> Value {
         .find(|u| u["id"] == id)
         .cloned()
         .unwrap_or(Value::Null)
+}
+
+/// How many entries the store holds for the account: in its file index, and in its change
+/// feed.
+async fn stored_entries(store: &LocalStore, id: &str) -> (usize, usize) {
+    let files = store.list_files(id, None, 1000).await.unwrap().items.len();
+    let feed = store.changes(id, None, u64::MAX, 1000).await.unwrap();
+    (files, feed.entries.len())
 }
 
 /// Waits until a sync of the account finished after `previous` (its last_synced_at).
@@ -272,6 +282,14 @@ impl Flow {
 
     async fn deleting_revokes_and_removes_the_account_and_its_index(&self, connected: &Connected) {
         let (hub, providers, alice_id) = (&self.hub, &self.providers, &connected.alice_id);
+        // Once the account is gone no route shows its entries: the store the functions
+        // share is read directly (LMDB serves several processes), before and after.
+        let store = LocalStore::open(&hub.data_dir.path().join("data")).unwrap();
+        let (files, feed) = stored_entries(&store, alice_id).await;
+        assert!(
+            files == 120 && feed > 0,
+            "the index to remove: {files} files, {feed} feed entries"
+        );
         let response = hub
             .authed(Method::DELETE, &format!("/users/{alice_id}"))
             .send()
@@ -283,6 +301,11 @@ impl Flow {
             .json(hub.authed(Method::GET, &format!("/users/{alice_id}/files")))
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            stored_entries(&store, alice_id).await,
+            (0, 0),
+            "no entry of the index nor of the feed is left"
+        );
         let (status, _) = hub
             .json(hub.authed(Method::DELETE, &format!("/users/{alice_id}")))
             .await;
