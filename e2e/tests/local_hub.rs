@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use hub::store::local::LocalStore;
+use hub::store::Store;
 use hub_e2e::{LocalHub, StatusCode, API_KEY};
 use hub_testkit::FakeProviders;
 use oauth2::reqwest::Method;
@@ -43,6 +45,14 @@ async fn account(hub: &LocalHub, id: &str) -> Value {
         .find(|u| u["id"] == id)
         .cloned()
         .unwrap_or(Value::Null)
+}
+
+/// How many entries the store holds for the account: in its file index, and in its change
+/// feed.
+async fn stored_entries(store: &LocalStore, id: &str) -> (usize, usize) {
+    let files = store.list_files(id, None, 1000).await.unwrap().items.len();
+    let feed = store.changes(id, None, u64::MAX, 1000).await.unwrap();
+    (files, feed.entries.len())
 }
 
 /// Waits until a sync of the account finished after `previous` (its last_synced_at).
@@ -224,6 +234,16 @@ impl Flow {
         alice_synced: Value,
     ) -> Value {
         let (hub, providers, alice_id) = (&self.hub, &self.providers, &connected.alice_id);
+        // What a full sync asks Drive for (a start token, then every file) against what an
+        // incremental one asks for (the changes since the stored token).
+        let asked = || {
+            (
+                providers.requests("/google/drive/v3/changes/startPageToken")
+                    + providers.requests("/google/drive/v3/files"),
+                providers.requests("/google/drive/v3/changes?"),
+            )
+        };
+        let (enumerations_before, changes_before) = asked();
         let changed = providers.change_files("google", 3);
         let (_, started) = sync(
             hub,
@@ -241,6 +261,15 @@ impl Flow {
                 "{file}"
             );
         }
+        let (enumerations, changes) = asked();
+        assert_eq!(
+            enumerations, enumerations_before,
+            "the second sync did not enumerate the drive again"
+        );
+        assert!(
+            changes > changes_before,
+            "the second sync asked Drive for its changes"
+        );
 
         alice_synced
     }
@@ -307,6 +336,14 @@ impl Flow {
 
     async fn deleting_revokes_and_removes_the_account_and_its_index(&self, connected: &Connected) {
         let (hub, providers, alice_id) = (&self.hub, &self.providers, &connected.alice_id);
+        // Once the account is gone no route shows its entries: the store the functions
+        // share is read directly (LMDB serves several processes), before and after.
+        let store = hub.store();
+        let (files, feed) = stored_entries(&store, alice_id).await;
+        assert!(
+            files == 120 && feed > 0,
+            "the index to remove: {files} files, {feed} feed entries"
+        );
         let response = hub
             .authed(Method::DELETE, &format!("/users/{alice_id}"))
             .send()
@@ -322,7 +359,6 @@ impl Flow {
         // store, within the request for a small index, or, when a sync was running, by the
         // purge job (through the local queue to the worker) once that sync has ended.
         use hub::store::Store as _;
-        let store = hub.store();
         hub.eventually("nothing of the account left", || async {
             let gone = store.get_account(alice_id).await.unwrap().is_none()
                 && store.get_deletion(alice_id).await.unwrap().is_none()
@@ -337,6 +373,11 @@ impl Flow {
             gone.then_some(())
         })
         .await;
+        assert_eq!(
+            stored_entries(&store, alice_id).await,
+            (0, 0),
+            "no entry of the index nor of the feed is left"
+        );
         drop(store);
         // A purge job (the one the request queued, delayed past its deadline, or the one the
         // running sync queued when it gave its lease back) reached the worker through the

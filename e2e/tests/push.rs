@@ -115,21 +115,7 @@ async fn changes_arrive_by_push(providers: &FakeProviders, hub: &LocalHub) {
         "the hub echoes Dropbox's challenge"
     );
 
-    // Forgeries are refused (Graph's ignored with a 202) and sync nothing.
-    let forged = providers
-        .notify_drive_change(DEFAULT_GOOGLE_USER, Authenticity::Forged)
-        .await;
-    assert_eq!(forged[0].status, Some(401));
-    let forged = providers
-        .notify_graph_change(DEFAULT_MICROSOFT_USER, Authenticity::Forged)
-        .await;
-    assert_eq!(forged[0].status, Some(202));
-    let forged = providers
-        .notify_dropbox(&[DEFAULT_DROPBOX_USER], Authenticity::Forged)
-        .await;
-    assert_eq!(forged.status, Some(401));
-
-    // A change at each provider, then its notification: the feed has it, with no POST /sync.
+    // A change at each provider, waiting there for a notification.
     providers.add_file(
         "google",
         DEFAULT_GOOGLE_USER,
@@ -145,6 +131,46 @@ async fn changes_arrive_by_push(providers: &FakeProviders, hub: &LocalHub) {
         DEFAULT_DROPBOX_USER,
         FileSpec::new("id:pushed", "pushed.txt"),
     );
+    let pushed = [
+        (&google, "g-pushed"),
+        (&onedrive, "m-pushed"),
+        (&dropbox, "id:pushed"),
+    ];
+    let mut synced_before = Vec::new();
+    for (id, _) in pushed {
+        synced_before.push(last_synced_at(hub, id).await);
+    }
+
+    // Forgeries are refused (Graph's ignored with a 202) and sync nothing.
+    let forged = providers
+        .notify_drive_change(DEFAULT_GOOGLE_USER, Authenticity::Forged)
+        .await;
+    assert_eq!(forged[0].status, Some(401));
+    let forged = providers
+        .notify_graph_change(DEFAULT_MICROSOFT_USER, Authenticity::Forged)
+        .await;
+    assert_eq!(forged[0].status, Some(202));
+    let forged = providers
+        .notify_dropbox(&[DEFAULT_DROPBOX_USER], Authenticity::Forged)
+        .await;
+    assert_eq!(forged.status, Some(401));
+    // A job queued by a forgery would have run by now (a genuine notification's change is
+    // in the feed within a second or two): none did, since every sync moves its account's
+    // `last_synced_at`, and the waiting changes are not in the feed.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    for ((id, file), before) in pushed.into_iter().zip(synced_before) {
+        assert_eq!(
+            last_synced_at(hub, id).await,
+            before,
+            "a forged notification started a sync"
+        );
+        assert!(
+            !feed_ids(hub, id).await.iter().any(|seen| seen == file),
+            "a forged notification brought {file} into the feed"
+        );
+    }
+
+    // Then the genuine notifications: the feed has each change, with no POST /sync.
     let sent = providers
         .notify_drive_change(DEFAULT_GOOGLE_USER, Authenticity::Genuine)
         .await;
@@ -157,11 +183,7 @@ async fn changes_arrive_by_push(providers: &FakeProviders, hub: &LocalHub) {
         .notify_dropbox(&[DEFAULT_DROPBOX_USER], Authenticity::Genuine)
         .await;
     assert_eq!(sent.status, Some(200));
-    for (id, file) in [
-        (&google, "g-pushed"),
-        (&onedrive, "m-pushed"),
-        (&dropbox, "id:pushed"),
-    ] {
+    for (id, file) in pushed {
         hub.eventually("the pushed change in the feed", || async {
             feed_ids(hub, id)
                 .await

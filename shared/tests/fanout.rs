@@ -3,35 +3,18 @@
 
 mod common;
 
+use common::JobRecorder as Recorded;
+
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use hub::config::Env;
 use hub::deadline::Deadline;
 use hub::fanout::{self, SyncRequest, Trigger};
 use hub::model::{AccountStatus, FanOutPosition, QueueMessage, SyncReason};
 use hub::providers::http::RetryPolicy;
-use hub::queue::JobQueue;
-use hub::{Hub, HubError, HubResult};
-
-/// Keeps what was queued, to look at; the real queues have their own suites.
-#[derive(Default)]
-struct Recorded(Mutex<Vec<QueueMessage>>);
-
-#[async_trait]
-impl JobQueue for Recorded {
-    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
-        self.0.lock().unwrap().extend_from_slice(messages);
-        Ok(())
-    }
-
-    async fn enqueue_delayed(&self, message: &QueueMessage, _delay: Duration) -> HubResult<()> {
-        self.0.lock().unwrap().push(message.clone());
-        Ok(())
-    }
-}
+use hub::{Hub, HubError};
 
 async fn hub_with(
     accounts: &[(&str, AccountStatus)],

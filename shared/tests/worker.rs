@@ -520,9 +520,116 @@ async fn concurrent_workers_never_move_the_cursor_back() {
 
 #[tokio::test]
 async fn a_refresh_token_rotated_by_another_worker_is_adopted_not_lost() {
+    // Both workers read the account with M.1. The first refresh with M.1 succeeds and
+    // rotates it; the second is refused (M.1 is refused after its first use), and its
+    // refusal is held until the first worker has stored M.2 and finished. The refusal's
+    // conditional write then finds newer tokens: the second worker adopts them and syncs
+    // with them instead of marking the account `needs_reauth`.
+    let first_refresh_arrived = Arc::new(Notify::new());
+    let release_first_refresh = Arc::new(Notify::new());
+    let second_refresh_arrived = Arc::new(Notify::new());
+    let release_refusal = Arc::new(Notify::new());
+    let (arrived, release) = (first_refresh_arrived.clone(), release_first_refresh.clone());
+    let (refused_arrived, release_refused) =
+        (second_refresh_arrived.clone(), release_refusal.clone());
+    let m1_used = Arc::new(AtomicBool::new(false));
+    let authority = gated_stand_in(|_| {
+        Router::new().route(
+            "/common/oauth2/v2.0/token",
+            post(move |form: String| async move {
+                if form.contains("refresh_token=M.1") && !m1_used.swap(true, Ordering::SeqCst) {
+                    arrived.notify_one();
+                    release.notified().await;
+                    return (
+                        StatusCode::OK,
+                        Json(json!({"token_type": "Bearer", "expires_in": 3600, "access_token": "EwB.2", "refresh_token": "M.2"})),
+                    );
+                }
+                refused_arrived.notify_one();
+                release_refused.notified().await;
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "invalid_grant", "error_description": "AADSTS70008"})),
+                )
+            }),
+        )
+    })
+    .await;
+    let f = fixture_with(&[("ONEDRIVE_AUTHORITY_URL", authority)]).await;
+    f.mount_full_enumeration().await;
+    // What the adopting worker lists from the cursor the first one left.
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive/root/delta"))
+        .and(query_param("token", "delta1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [], "@odata.deltaLink": f.delta("delta2"),
+        })))
+        .mount(&f.server)
+        .await;
+    let account = f
+        .account("onedrive", "EwB.1", "M.1", chrono::Duration::minutes(1))
+        .await;
+
+    let first_done = Arc::new(Notify::new());
+    let (a, b, ()) = within_a_minute(async {
+        tokio::join!(
+            async {
+                let synced = f.sync(&account).await;
+                first_done.notify_one();
+                synced
+            },
+            async {
+                first_refresh_arrived.notified().await;
+                f.sync(&account).await
+            },
+            async {
+                // The second worker has read M.1 and been refused: the first one stores
+                // its rotated tokens and finishes before the refusal is answered.
+                second_refresh_arrived.notified().await;
+                release_first_refresh.notify_one();
+                first_done.notified().await;
+                release_refusal.notify_one();
+            }
+        )
+    })
+    .await;
+    assert!(matches!(a.unwrap(), SyncResult::Synced { .. }));
+    assert!(
+        matches!(b.as_ref().unwrap(), SyncResult::Synced { .. }),
+        "the refused worker adopted the rotated tokens and synced: {b:?}"
+    );
+    let stored = f.stored(&account).await;
+    assert_eq!(
+        stored.status,
+        AccountStatus::Active,
+        "the refusal was not written"
+    );
+    assert_eq!(
+        f.stored_tokens(&account)
+            .await
+            .refresh_token
+            .unwrap()
+            .expose_secret(),
+        "M.2"
+    );
+    // The adopting worker listed with the access token the other one stored.
+    let listed_with: Vec<String> = f
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.query().is_some_and(|q| q.contains("token=delta1")))
+        .map(|r| r.headers["authorization"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed_with, ["Bearer EwB.2"]);
+}
+
+#[tokio::test]
+async fn a_refusal_stored_before_the_rotated_refresh_token_gives_way_to_it() {
     // The first refresh with M.1 succeeds and rotates it, but its answer is held until the
     // second worker has had M.1 refused and given up on the grant; M.1 is refused after
-    // its first use.
+    // its first use. The rotated tokens, stored last, make the account active again.
     let first_refresh_arrived = Arc::new(Notify::new());
     let release_first_refresh = Arc::new(Notify::new());
     let (arrived, release) = (first_refresh_arrived.clone(), release_first_refresh.clone());

@@ -14,7 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::Credentials;
 use hub::events::QueuedEvent;
-use hub::queue::EventQueue;
+use hub::model::QueueMessage;
+use hub::queue::{EventQueue, JobQueue};
 use hub::HubResult;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -126,6 +127,23 @@ pub async fn consent_elsewhere(consent_url: &str) -> hub::login::Callback {
         state: query.get("state").cloned(),
         error: query.get("error").cloned(),
         browser_key: None,
+    }
+}
+
+/// A job queue that keeps what was queued, to look at; the real queues have their own suites.
+#[derive(Default)]
+pub struct JobRecorder(pub Mutex<Vec<QueueMessage>>);
+
+#[async_trait]
+impl JobQueue for JobRecorder {
+    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
+        self.0.lock().unwrap().extend_from_slice(messages);
+        Ok(())
+    }
+
+    async fn enqueue_delayed(&self, message: &QueueMessage, _delay: Duration) -> HubResult<()> {
+        self.0.lock().unwrap().push(message.clone());
+        Ok(())
     }
 }
 
