@@ -101,17 +101,45 @@ impl Deadline {
         self.earlier(Deadline::after(budget))
     }
 
-    /// Runs a provider call, giving up with [`ProviderError::TimedOut`] at the deadline (the
-    /// call is dropped, with whatever attempt or retry wait it was in).
+    /// The one way a call is held to a deadline: `call` runs until the deadline at most, and
+    /// is dropped there, with whatever attempt or retry wait it was in. A call already
+    /// answered when first polled is answered even at the deadline.
+    pub async fn within<F: Future>(&self, call: F) -> Bounded<F::Output> {
+        match tokio::time::timeout_at(tokio::time::Instant::from_std(self.0), call).await {
+            Ok(answer) => Bounded::Answered(answer),
+            Err(_) => Bounded::OutOfTime,
+        }
+    }
+
+    /// [`Deadline::within`], except that a call does not even start once the deadline has
+    /// passed: a sync stores its place and requeues instead (`crate::sync`).
+    pub async fn start_within<F: Future>(&self, call: F) -> Bounded<F::Output> {
+        if self.passed() {
+            return Bounded::OutOfTime;
+        }
+        self.within(call).await
+    }
+
+    /// Runs a provider call of a request [`Deadline::within`] the deadline, giving up with
+    /// [`ProviderError::TimedOut`] there: the request answers with it while it still can.
     pub async fn bound<T>(
         &self,
         call: impl Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
         let budget = self.remaining();
-        tokio::time::timeout(budget, call)
-            .await
-            .unwrap_or(Err(ProviderError::TimedOut { budget }))
+        match self.within(call).await {
+            Bounded::Answered(answer) => answer,
+            Bounded::OutOfTime => Err(ProviderError::TimedOut { budget }),
+        }
     }
+}
+
+/// What a call held to a deadline brought ([`Deadline::within`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bounded<T> {
+    Answered(T),
+    /// The deadline came first: the call was not made, or was dropped unanswered.
+    OutOfTime,
 }
 
 #[cfg(test)]

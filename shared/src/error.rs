@@ -45,6 +45,12 @@ pub enum HubError {
     InvalidSourceType(String),
     #[error("no account with id '{0}'")]
     UserNotFound(String),
+    /// Internal to the sync: the account was deleted while its sync ran (a conditional write
+    /// found no record to write). `crate::sync` ends the job on it as skipped and removes
+    /// what the sync stored; it is no answer of the API, so were it ever to escape it would
+    /// be an internal error, never `user_not_found`.
+    #[error("the account '{0}' was deleted during its sync")]
+    AccountDeletedDuringSync(String),
     #[error("no route for {0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -77,7 +83,9 @@ impl HubError {
             HubError::NotFound(_) => "not_found",
             HubError::MethodNotAllowed => "method_not_allowed",
             HubError::Provider(_) => "provider_error",
-            HubError::Config(_) | HubError::Internal(_) => "internal_error",
+            HubError::Config(_) | HubError::Internal(_) | HubError::AccountDeletedDuringSync(_) => {
+                "internal_error"
+            }
         }
     }
 
@@ -100,14 +108,16 @@ impl HubError {
             | HubError::InvalidSourceType(_) => 400,
             HubError::MethodNotAllowed => 405,
             HubError::Provider(_) => 502,
-            HubError::Config(_) | HubError::Internal(_) => 500,
+            HubError::Config(_) | HubError::Internal(_) | HubError::AccountDeletedDuringSync(_) => {
+                500
+            }
         }
     }
 
     /// The one human sentence sent to the client. Internal detail stays in the logs.
     pub fn public_message(&self) -> String {
         match self {
-            HubError::Config(_) | HubError::Internal(_) => {
+            HubError::Config(_) | HubError::Internal(_) | HubError::AccountDeletedDuringSync(_) => {
                 "The hub could not complete the request; see its logs for details.".to_string()
             }
             HubError::Provider(_) => {

@@ -106,7 +106,7 @@ proptest! {
             let known = testing::account("google").id(KNOWN_ACCOUNT).sealed(&hub, &tokens).await;
             assert_eq!(hub.store.create_account(&known).await.unwrap(), hub::store::Write::Done);
         });
-        let failed = rt.block_on(hub::worker::handle_batch(&hub, vec![hub::worker::Message { id: "m".into(), body: body.clone() }], hub::worker::fresh_invocation()));
+        let failed = rt.block_on(hub::sync::handle_batch(&hub, vec![hub::sync::Message { id: "m".into(), body: body.clone() }], hub::sync::fresh_invocation()));
         let should_fail = match serde_json::from_str::<QueueMessage>(&body) {
             Err(_) => true,
             Ok(QueueMessage::Sync(job)) => job.account_id == KNOWN_ACCOUNT && job.provider == "google",
