@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::session::Session;
+use super::state::Session;
 use crate::crypto::Sealed;
 use crate::error::{HubError, HubResult};
 use crate::model::{Account, AccountStatus, ChangeCount, Lease, Listing, SyncOutcome, SyncStatus};

@@ -4,6 +4,7 @@
 
 use tracing::Instrument;
 
+use super::session;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::fanout;
@@ -58,7 +59,7 @@ pub async fn handle_batch(hub: &Hub, messages: Vec<Message>, deadline: Deadline)
 /// dispatched. `Err` makes it a batch item failure.
 async fn run_message(hub: &Hub, body: &str, deadline: Deadline) -> HubResult<()> {
     match serde_json::from_str::<QueueMessage>(body) {
-        Ok(QueueMessage::Sync(job)) => super::run(hub, &job, deadline).await.map(|_| ()),
+        Ok(QueueMessage::Sync(job)) => session::run(hub, &job, deadline).await.map(|_| ()),
         Ok(QueueMessage::FanOut { continue_fanout }) => {
             fanout::fan_out(hub, continue_fanout, deadline)
                 .await

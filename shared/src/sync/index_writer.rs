@@ -7,8 +7,7 @@
 use chrono::Utc;
 
 use super::account_change::{Change, Committed};
-use super::session::Session;
-use super::{SkipReason, SyncResult};
+use super::state::{Session, SkipReason, SyncResult};
 use crate::error::HubResult;
 use crate::events::{self, Event};
 use crate::model::{ChangeCount, FileEntry, SyncOutcome, SyncStatus};

@@ -6,25 +6,11 @@
 use chrono::Utc;
 
 use super::account_change::{Change, Committed};
-use super::session::Session;
-use super::{SkipReason, SyncResult};
+use super::state::{asked_to_wait, Session, SkipReason, SyncResult};
 use crate::deadline::Bounded;
 use crate::error::{HubResult, ProviderError};
 use crate::model::{SyncOutcome, SyncStatus};
 use crate::providers::{FilePage, NextPage};
-
-/// The requeue a provider error asks for: it outlived the retry engine's own waits and named
-/// a wait of its own (`Retry-After`), which the queue's delay honours instead of holding the
-/// invocation.
-pub(super) fn asked_to_wait(error: &ProviderError) -> Option<SyncResult> {
-    match error {
-        ProviderError::Retryable {
-            retry_after: Some(after),
-            ..
-        } => Some(SyncResult::Requeued { after: *after }),
-        _ => None,
-    }
-}
 
 /// A page that says "more" and hands back the very cursor it was listed from: followed, it
 /// would be listed (stored, numbered for the feed) again for ever, so it is the provider's

@@ -27,105 +27,28 @@
 //! cannot go on for ever: a job counts its requeues without a stored page and fails past
 //! [`MAX_STALLED_REQUEUES`], and a provider that hands back the continuation cursor it was
 //!
-//! One file per concept, so that each reads on its own:
-//! - [`batch`]: the SQS batch consumer: one queue message of each kind to its job;
-//! - `session`: the orchestration of one sync (a [`Session`](session) over the account it
-//!   reads), its lease and its requeue;
+//! One file per concept, so that each reads on its own (each file says why it exists):
+//! - `batch`: the SQS batch consumer of `sync-worker`: each message to its job by its kind;
+//! - `session`: one sync job from end to end: the job starts, the account syncs (the
+//!   lease, the listing loop, the requeue), push upkeep follows a sync that finished;
+//! - `state`: the [`Session`](state) a sync holds on its account, and how a sync ends;
 //! - `account_change`: the account record's state machine, pure (`Change`, `applied`,
-//!   `superseded`), and the conditional write that applies it;
+//!   `superseded`), and the one conditional write that applies it;
 //! - `listing`: paging through the provider's listing, with its one-time recoveries;
 //! - `index_writer`: storing a page of the index (and the removals it carries), then the
 //!   cursor that passes it;
 //! - `refresh`: refreshing the tokens and storing them before anything else can lose them.
 //!
-//! A sync job, as [`run`] runs it, is three steps: the job starts (its coalescing mark is
-//! cleared), the account syncs, and push upkeep follows a sync that finished. The sync
-//! proper knows nothing of push.
-
-use tracing::Instrument;
-
-use crate::deadline::Deadline;
-use crate::error::HubResult;
-use crate::hub::Hub;
-use crate::model::SyncJob;
+//! Imports run one way: `batch` -> `session` -> the steps -> `account_change` -> `state`.
 
 mod account_change;
-pub mod batch;
+mod batch;
 mod index_writer;
 mod listing;
 mod refresh;
 mod session;
+mod state;
 
 pub use batch::{fresh_invocation, handle_batch, Message, CONCURRENT_RECORDS, RESERVE};
-pub use session::MAX_STALLED_REQUEUES;
-
-/// How a job ended, when it did not fail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncResult {
-    Synced {
-        pages: u64,
-        files: u64,
-    },
-    /// The provider refused the refresh token: the account is marked `needs_reauth`.
-    NeedsReauth,
-    /// Nothing to do.
-    Skipped(SkipReason),
-    /// Out of time, or asked by the provider to wait: the place is stored and a job for the
-    /// account is back on the queue, delivered `after` from now.
-    Requeued {
-        after: std::time::Duration,
-    },
-}
-
-/// Why a job had nothing to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// The account was deleted after the job was queued.
-    AccountDeleted,
-    /// The job names another provider than the account's (a forged or stale message).
-    ProviderMismatch,
-    /// The account waits for its user to log in again.
-    NeedsReauth,
-    /// Another worker moved the cursor meanwhile: it is ahead of this one.
-    AnotherWorkerAhead,
-    /// Another worker holds the account's lease: it is syncing the account now.
-    AnotherWorkerSyncing,
-}
-
-/// Runs one sync job, inside one span that every log line of it carries. No provider call
-/// starts or runs past `deadline`.
-pub async fn run(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
-    let span = tracing::info_span!(
-        "sync",
-        account_id = %job.account_id,
-        provider = %job.provider,
-        reason = ?job.reason,
-    );
-    run_job(hub, job, deadline).instrument(span).await
-}
-
-async fn run_job(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
-    // The job starts: it no longer waits, so a notification or a `POST /sync` from now on
-    // (which may announce a change this sync lists past) queues the next job
-    // (`crate::jobs`).
-    hub.store.clear_push_pending(&job.account_id).await?;
-    let (result, finished) = session::sync_account(hub, job, deadline).await;
-    if let Some(finished) = finished {
-        push_upkeep(hub, &finished, deadline).await;
-    }
-    result
-}
-
-/// Push upkeep, after a sync that finished: keeps the account's push channel alive, with
-/// the account and tokens as the sync left them. Never fails the job (see
-/// [`crate::push::keep_channel`]).
-async fn push_upkeep(hub: &Hub, finished: &session::Finished, deadline: Deadline) {
-    crate::push::keep_channel(
-        hub,
-        finished.connector.as_ref(),
-        &finished.account,
-        &finished.tokens,
-        deadline,
-    )
-    .await;
-}
+pub use session::{run, MAX_STALLED_REQUEUES};
+pub use state::{SkipReason, SyncResult};

@@ -6,9 +6,7 @@
 use chrono::{Duration, Utc};
 
 use super::account_change::{Change, Committed};
-use super::listing::asked_to_wait;
-use super::session::Session;
-use super::SyncResult;
+use super::state::{asked_to_wait, Session, SyncResult};
 use crate::deadline::{Bounded, Deadline};
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::events::{self, Event};

@@ -3,21 +3,18 @@
 //! its own file (`listing`, `index_writer`, `refresh`, `account_change`); this one says in
 //! which order they run.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
+use tracing::Instrument;
 
 use super::account_change::{Change, Committed};
 use super::index_writer::Tally;
 use super::listing::{repeated_cursor, Ahead, Peek, Position, Step};
-use super::{SkipReason, SyncResult};
+use super::state::{Session, SkipReason, SyncResult};
 use crate::deadline::{Bounded, Deadline};
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
-use crate::model::{
-    Account, AccountStatus, Lease, SyncJob, SyncOutcome, SyncReason, SyncStatus, TokenSet,
-};
-use crate::providers::{Connector, NextPage};
+use crate::model::{AccountStatus, Lease, SyncJob, SyncOutcome, SyncStatus};
+use crate::providers::NextPage;
 use crate::queue::MAX_DELAY;
 use crate::tokens;
 
@@ -34,74 +31,64 @@ fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
     now + timeout + Duration::seconds(LEASE_MARGIN_SECONDS)
 }
 
-/// What a sync that finished leaves for push upkeep (`super::run`): the account and its
-/// tokens as the sync left them.
-pub(super) struct Finished {
-    pub(super) connector: Arc<dyn Connector>,
-    pub(super) account: Account,
-    pub(super) tokens: TokenSet,
+/// Runs one sync job, inside one span that every log line of it carries. No provider call
+/// starts or runs past `deadline`.
+pub async fn run(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
+    let span = tracing::info_span!(
+        "sync",
+        account_id = %job.account_id,
+        provider = %job.provider,
+        reason = ?job.reason,
+    );
+    run_job(hub, job, deadline).instrument(span).await
 }
 
-pub(super) struct Session<'a> {
-    pub(super) hub: &'a Hub,
-    pub(super) connector: Arc<dyn Connector>,
-    pub(super) account: Account,
-    pub(super) tokens: TokenSet,
-    pub(super) deadline: Deadline,
-    /// When the job was asked for: a lease taken later covers it (see [`Lease::covers`]).
-    pub(super) requested_at: DateTime<Utc>,
-    /// Why: `sync.completed` says it.
-    pub(super) reason: SyncReason,
-    /// This sync's name on the account's lease.
-    pub(super) holder: String,
-    /// Whether this invocation stored a page (its cursor committed), or found the account's
-    /// sync under way in another worker: a requeue after that is not a stall.
-    pub(super) progressed: bool,
+async fn run_job(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
+    // The job starts: it no longer waits, so a notification or a `POST /sync` from now on
+    // (which may announce a change this sync lists past) queues the next job
+    // (`crate::jobs`).
+    hub.store.clear_push_pending(&job.account_id).await?;
+    let (result, finished) = sync_account(hub, job, deadline).await?;
+    if let Some(session) = finished {
+        push_upkeep(&session).await;
+    }
+    Ok(result)
+}
+
+/// Push upkeep, after a sync that finished: keeps the account's push channel alive, with
+/// the account and tokens as the sync left them. Never fails the job (see
+/// [`crate::push::keep_channel`]).
+async fn push_upkeep(session: &Session<'_>) {
+    crate::push::keep_channel(
+        session.hub,
+        session.connector.as_ref(),
+        &session.account,
+        &session.tokens,
+        session.deadline,
+    )
+    .await;
 }
 
 /// Syncs the account a job names. Returns how the job ended and, when it synced to the end,
-/// what push upkeep needs (see `super::run`).
-pub(super) async fn sync_account(
-    hub: &Hub,
-    job: &SyncJob,
-    deadline: Deadline,
-) -> (HubResult<SyncResult>, Option<Finished>) {
-    match sync_session(hub, job, deadline).await {
-        Ok((result, session)) => {
-            let finished = match (&result, session) {
-                (Ok(SyncResult::Synced { .. }), Some(session)) => Some(Finished {
-                    connector: session.connector,
-                    account: session.account,
-                    tokens: session.tokens,
-                }),
-                _ => None,
-            };
-            (result, finished)
-        }
-        Err(error) => (Err(error), None),
-    }
-}
-
-/// The sync itself: `Err` before a session started, else the result with the session (when
-/// one started) as it ended.
-async fn sync_session<'a>(
+/// the session as it ended, for push upkeep.
+async fn sync_account<'a>(
     hub: &'a Hub,
     job: &SyncJob,
     deadline: Deadline,
-) -> HubResult<(HubResult<SyncResult>, Option<Session<'a>>)> {
+) -> HubResult<(SyncResult, Option<Session<'a>>)> {
     let Some(account) = hub.store.get_account(&job.account_id).await? else {
         // A sync that died after storing a page of an account deleted meanwhile may have
         // left entries behind: the job that comes back for it removes them.
         hub.store.purge_files(&job.account_id).await?;
         tracing::info!("account no longer exists; job dropped");
-        return Ok((Ok(SyncResult::Skipped(SkipReason::AccountDeleted)), None));
+        return Ok((SyncResult::Skipped(SkipReason::AccountDeleted), None));
     };
     if account.provider != job.provider {
         tracing::warn!(account_provider = %account.provider, "job names the wrong provider; dropped");
-        return Ok((Ok(SyncResult::Skipped(SkipReason::ProviderMismatch)), None));
+        return Ok((SyncResult::Skipped(SkipReason::ProviderMismatch), None));
     }
     if account.status == AccountStatus::NeedsReauth {
-        return Ok((Ok(SyncResult::Skipped(SkipReason::NeedsReauth)), None));
+        return Ok((SyncResult::Skipped(SkipReason::NeedsReauth), None));
     }
     let connector = hub.providers.for_sync(&account.provider)?;
     let tokens = tokens::open(hub, &account).await?;
@@ -133,9 +120,15 @@ async fn sync_session<'a>(
         }
         other => other,
     };
-    match &result {
-        Ok(SyncResult::Synced { pages, files }) => tracing::info!(pages, files, "sync finished"),
-        Ok(other) => tracing::info!(result = ?other, "sync ended"),
+    match result {
+        Ok(SyncResult::Synced { pages, files }) => {
+            tracing::info!(pages, files, "sync finished");
+            Ok((SyncResult::Synced { pages, files }, Some(session)))
+        }
+        Ok(other) => {
+            tracing::info!(result = ?other, "sync ended");
+            Ok((other, None))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "sync failed; the queue will retry");
             let outcome = SyncOutcome {
@@ -148,9 +141,9 @@ async fn sync_session<'a>(
             // back lets the retry start at once instead of after the lease expires.
             let holder = session.holder.clone();
             let _ = session.commit(Change::Finished { outcome, holder }).await;
+            Err(e)
         }
     }
-    Ok((result, Some(session)))
 }
 
 /// Requeues in a row without progress after which a job fails instead (a batch item
@@ -307,13 +300,5 @@ impl Session<'_> {
                 Ok(busy)
             }
         }
-    }
-
-    /// Whether this sync still holds the account's lease.
-    pub(super) fn holds_lease(&self) -> bool {
-        self.account
-            .lease
-            .as_ref()
-            .is_some_and(|lease| lease.holder == self.holder)
     }
 }
