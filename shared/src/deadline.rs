@@ -200,6 +200,29 @@ mod tests {
         assert_eq!(quick, Ok(7));
     }
 
+    #[tokio::test]
+    async fn a_passed_deadline_starts_no_sync_call_and_bounds_a_request_call() {
+        let passed = Deadline::after(Duration::ZERO);
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let call = async {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, ProviderError>(7)
+        };
+        assert_eq!(passed.start_within(call).await, Bounded::OutOfTime);
+        assert!(
+            !started.load(std::sync::atomic::Ordering::SeqCst),
+            "not started"
+        );
+        // `within` (and so `bound`) answers a call that is ready when first polled.
+        assert_eq!(
+            passed.within(async { 7 }).await,
+            Bounded::Answered(7),
+            "ready at once"
+        );
+        let pending = passed.bound(std::future::pending::<Result<(), ProviderError>>());
+        assert!(matches!(pending.await, Err(ProviderError::TimedOut { .. })));
+    }
+
     #[test]
     fn an_invocation_deadline_keeps_the_answer_margin() {
         let now_ms = SystemTime::now()

@@ -172,3 +172,19 @@ pub enum ProviderError {
 }
 
 pub type HubResult<T> = Result<T, HubError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "Deleted during its sync" is the sync's own meaning, not the API's `user_not_found`:
+    /// were it ever to reach an answer, it would say nothing about the account.
+    #[test]
+    fn an_account_deleted_during_its_sync_is_no_user_not_found() {
+        let deleted = HubError::AccountDeletedDuringSync("a1".into());
+        assert_eq!(deleted.code(), "internal_error");
+        assert_eq!(deleted.status(), 500);
+        assert!(!deleted.public_message().contains("a1"));
+        assert_eq!(HubError::UserNotFound("a1".into()).code(), "user_not_found");
+    }
+}
