@@ -1,7 +1,8 @@
 //! Paging through the provider's listing: one page at a time from a cursor, recovering
 //! once from a refused access token and once from an expired cursor, and the one page
 //! listed before the lease that lets most syncs (those that find nothing new) end with one
-//! write. Every call is bounded by the sync's deadline ([`crate::deadline::Deadline::start_within`]).
+//! write. Every call is held to the sync's deadline
+//! ([`crate::deadline::Deadline::start_within`]).
 
 use chrono::Utc;
 

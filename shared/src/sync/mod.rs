@@ -26,12 +26,13 @@
 //! the message itself is done, so it neither uses up its receives nor fails its batch. That
 //! cannot go on for ever: a job counts its requeues without a stored page and fails past
 //! [`MAX_STALLED_REQUEUES`], and a provider that hands back the continuation cursor it was
+//! asked with fails the job at once (see `listing::repeated_cursor`).
 //!
 //! One file per concept, so that each reads on its own (each file says why it exists):
 //! - `batch`: the SQS batch consumer of `sync-worker`: each message to its job by its kind;
 //! - `session`: one sync job from end to end: the job starts, the account syncs (the
 //!   lease, the listing loop, the requeue), push upkeep follows a sync that finished;
-//! - `state`: the [`Session`](state) a sync holds on its account, and how a sync ends;
+//! - `state`: the `Session` a sync holds on its account, and how a sync ends;
 //! - `account_change`: the account record's state machine, pure (`Change`, `applied`,
 //!   `superseded`), and the one conditional write that applies it;
 //! - `listing`: paging through the provider's listing, with its one-time recoveries;

@@ -60,6 +60,7 @@ pub(super) fn asked_to_wait(error: &ProviderError) -> Option<SyncResult> {
     }
 }
 
+/// One sync's hold on its account, from the job's start to its end (see the module's doc).
 pub(super) struct Session<'a> {
     pub(super) hub: &'a Hub,
     pub(super) connector: Arc<dyn Connector>,

@@ -2,8 +2,6 @@
 //! [`superseded`](super::superseded), pure, on records built here.
 
 use super::*;
-use crate::crypto::Sealed;
-use crate::model::{Lease, Listing, SyncStatus};
 use chrono::Duration;
 
 fn account() -> Account {
