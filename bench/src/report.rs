@@ -352,7 +352,7 @@ fn section_worker(md: &mut String, results: Option<&worker::Results>) {
         md,
         "One OneDrive account, connected through the hub's own login against the testkit stand-in \
          of Microsoft Graph, whose drive holds N files served as delta pages of {}. Each \
-         `hub::sync::sync` runs in a child process (`hub-bench worker-child`) so that its peak RSS \
+         `hub::sync::run` runs in a child process (`hub-bench worker-child`) so that its peak RSS \
          (`VmHWM`) is the sync's alone; the stand-in lives in the parent. Tracing is **not** \
          initialised in the child (the worker logs one line per file at info level). The \
          incremental sync follows {} renamed files through the saved delta link. *Fetch only* is the \
