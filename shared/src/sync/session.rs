@@ -1,7 +1,10 @@
-//! The orchestration of one sync: the session over the account it read, from the lease to
-//! the last page, and the requeue of a job that stops short. Each step it takes lives in
-//! its own file (`listing`, `index_writer`, `refresh`, `account_change`); this one says in
-//! which order they run.
+//! One sync job from end to end, in three steps ([`run`]): the job starts (its coalescing
+//! mark is cleared), the account syncs, and push upkeep follows a sync that finished. The
+//! sync itself is the orchestration of its steps over one [`Session`]: the refresh when due,
+//! the page listed before the lease, the lease, then page after page until the last one, and
+//! the requeue of a job that stops short. Each step lives in its own file (`refresh`,
+//! `listing`, `index_writer`, `account_change`); this one says in which order they run, and
+//! is the only one that knows of push.
 
 use chrono::{DateTime, Duration, Utc};
 use tracing::Instrument;
