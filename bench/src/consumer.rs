@@ -1,6 +1,6 @@
 //! The sync-worker run as Lambda runs it, in this process: each invocation is a batch of queue
-//! messages handed to `hub::worker::handle_batch` with a deadline of the function's timeout
-//! less `hub::worker::RESERVE`, as functions/sync-worker/src/main.rs computes it.
+//! messages handed to `hub::sync::handle_batch` with a deadline of the function's timeout
+//! less `hub::sync::RESERVE`, as functions/sync-worker/src/main.rs computes it.
 //!
 //! On moto it plays the SQS event source mapping (receive up to ten, delete the ones that did
 //! not fail, leave the failed ones to come back); locally it is a stand-in of the Lambda
@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use hub::deadline::Deadline;
-use hub::worker::Message;
+use hub::sync::Message;
 use hub::Hub;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -40,7 +40,7 @@ pub struct Invocation {
 
 /// The deadline a worker invocation starting now gets from a function of `timeout`.
 pub fn deadline(timeout: Duration) -> Deadline {
-    Deadline::after(timeout).less(hub::worker::RESERVE)
+    Deadline::after(timeout).less(hub::sync::RESERVE)
 }
 
 /// Runs one batch and records it.
@@ -52,7 +52,7 @@ async fn invoke(
 ) -> (Vec<String>, Invocation) {
     let count = messages.len();
     let start = Instant::now();
-    let failed = hub::worker::handle_batch(hub, messages, deadline(timeout)).await;
+    let failed = hub::sync::handle_batch(hub, messages, deadline(timeout)).await;
     let invocation = Invocation {
         messages: count,
         failed: failed.len(),

@@ -166,7 +166,7 @@ pub async fn run(options: Options) -> Result<Results> {
         expiring.push(crate::worker::connect_account(&hub, PROVIDER).await?.id);
     }
     for id in fresh.iter().chain(&expiring) {
-        hub::worker::sync(&hub, &job(id), hub::worker::fresh_invocation()).await?;
+        hub::sync::run(&hub, &job(id), hub::sync::fresh_invocation()).await?;
     }
 
     note(
@@ -188,7 +188,7 @@ pub async fn run(options: Options) -> Result<Results> {
     fanout::start(
         &hub,
         SyncRequest::default(),
-        fanout::Trigger::new(SyncReason::Schedule, hub::worker::fresh_invocation(), None),
+        fanout::Trigger::new(SyncReason::Schedule, hub::sync::fresh_invocation(), None),
     )
     .await?;
     let mut fanout_run = proxy.stop_counting();
@@ -309,10 +309,10 @@ async fn invoke_worker(
     while received.len() < expected {
         received.extend(consumer::receive(sqs, queue_url).await?);
     }
-    let failed = hub::worker::handle_batch(
+    let failed = hub::sync::handle_batch(
         hub,
         consumer::messages(&received),
-        hub::worker::fresh_invocation(),
+        hub::sync::fresh_invocation(),
     )
     .await;
     if !failed.is_empty() {

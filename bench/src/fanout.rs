@@ -7,7 +7,7 @@
 //! receives everything the hub queued (on moto's SQS by `ReceiveMessage`, locally through a
 //! stand-in of the Invoke API that the local queue calls), counts the jobs and hands each
 //! `continue_fanout` message to `fanout::fan_out` with the worker's budget, as
-//! `worker::handle_batch` does. The consumer deletes the jobs without syncing them: this
+//! `hub::sync::handle_batch` does. The consumer deletes the jobs without syncing them: this
 //! measures the fan-out, not the sync.
 //!
 //! moto's SQS scans the whole queue for every message sent (its queue attributes count the
@@ -315,7 +315,7 @@ impl Timings {
             first_deadline_seconds: fanout::FUNCTION_TIMEOUT.as_secs_f64(),
             first_budget_seconds: self.path.budget().as_secs_f64(),
             continuation_deadline_seconds: hub::queue::local::WORKER_TIMEOUT.as_secs_f64(),
-            continuation_budget_seconds: (hub::queue::local::WORKER_TIMEOUT - hub::worker::RESERVE)
+            continuation_budget_seconds: (hub::queue::local::WORKER_TIMEOUT - hub::sync::RESERVE)
                 .as_secs_f64(),
             longest_continuation_seconds: self.longest_continuation.as_secs_f64(),
         }
@@ -323,7 +323,7 @@ impl Timings {
 }
 
 /// The fan-out's first invocation on `path`, then each continuation as it comes back from
-/// the queue, run with the worker's deadline as `worker::handle_batch` runs it, until one
+/// the queue, run with the worker's deadline as `hub::sync::handle_batch` runs it, until one
 /// job per account is queued and delivered.
 async fn drive(
     hub: &Hub,
@@ -364,7 +364,7 @@ async fn drive(
         }
         count += 1;
         let invoked = Instant::now();
-        queued += fanout::fan_out(hub, position, hub::worker::fresh_invocation()).await?;
+        queued += fanout::fan_out(hub, position, hub::sync::fresh_invocation()).await?;
         longest = longest.max(invoked.elapsed());
         note(
             "fanout",

@@ -95,7 +95,7 @@ pub async fn run(options: Options) -> Result<Results> {
         page_size: PAGE_SIZE,
         latency_ms: support::ms(options.latency),
         timeout_seconds: options.timeout.as_secs_f64(),
-        reserve_seconds: hub::worker::RESERVE.as_secs_f64(),
+        reserve_seconds: hub::sync::RESERVE.as_secs_f64(),
         budget_seconds: options.budget.as_secs_f64(),
         runs,
     })

@@ -145,7 +145,7 @@ async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
             requested_at: chrono::Utc::now(),
             stalled_requeues: 0,
         };
-        hub::worker::sync(&hub, &job, hub::worker::fresh_invocation()).await?;
+        hub::sync::run(&hub, &job, hub::sync::fresh_invocation()).await?;
         accounts.push(account.id);
     }
     if !providers

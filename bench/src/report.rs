@@ -248,7 +248,7 @@ fn section_fanout(md: &mut String, results: Option<&fanout::Results>) {
          sent by a tight `SendMessageBatch` loop (10 per call, 8 calls in flight as the hub's SQS \
          queue does) with the same consumer. Load average before/after: {} / {}.\n",
         hub::fanout::HTTP_BUDGET.as_secs(),
-        (hub::queue::local::WORKER_TIMEOUT - hub::worker::RESERVE).as_secs(),
+        (hub::queue::local::WORKER_TIMEOUT - hub::sync::RESERVE).as_secs(),
         hub::fanout::FUNCTION_TIMEOUT.as_secs(),
         hub::fanout::RESERVE.as_secs(),
         (hub::fanout::FUNCTION_TIMEOUT - hub::fanout::RESERVE).as_secs(),
@@ -352,7 +352,7 @@ fn section_worker(md: &mut String, results: Option<&worker::Results>) {
         md,
         "One OneDrive account, connected through the hub's own login against the testkit stand-in \
          of Microsoft Graph, whose drive holds N files served as delta pages of {}. Each \
-         `hub::worker::sync` runs in a child process (`hub-bench worker-child`) so that its peak RSS \
+         `hub::sync::run` runs in a child process (`hub-bench worker-child`) so that its peak RSS \
          (`VmHWM`) is the sync's alone; the stand-in lives in the parent. Tracing is **not** \
          initialised in the child (the worker logs one line per file at info level). The \
          incremental sync follows {} renamed files through the saved delta link. *Fetch only* is the \
@@ -1207,7 +1207,7 @@ fn section_large_drive(md: &mut String, results: Option<&large_drive::Results>) 
         "The first sync of one OneDrive account whose drive holds {} files, on the testkit stand-in \
          answering every request after {:.0} ms, in delta pages of {}. The worker runs as Lambda \
          runs it (`hub-bench large-drive`): each invocation is a batch from the queue handed to \
-         `hub::worker::handle_batch` with the function's timeout ({:.0} s) less the worker's reserve \
+         `hub::sync::handle_batch` with the function's timeout ({:.0} s) less the worker's reserve \
          ({:.0} s); a sync out of time stores its place, pauses its lease and is requeued by the hub \
          as a new message, until the first sync ends. On moto the benchmark plays the SQS event \
          source mapping (receive, run, delete what succeeded); locally, the Invoke API the local \
@@ -1270,7 +1270,7 @@ fn section_push(md: &mut String, results: Option<&push_latency::Results>) {
          a file at the testkit stand-in (on loopback, answering the hub after {:.0} ms) and has the stand-in send \
          its notification to the `provider-webhooks` routes served in process \
          (`hub::web::notification_response`), which queue a push job; the worker consumes it \
-         (`hub::worker::handle_batch`) until the file is in the index. The latency runs from \
+         (`hub::sync::handle_batch`) until the file is in the index. The latency runs from \
          sending the notification to the file found in the index. **Not included**: the SQS \
          event source mapping's batching window (the worker's `MaximumBatchingWindowInSeconds: 5` \
          in template.yaml: up to 5 s more when the queue is quiet) and the Lambda invoke (a cold \

@@ -19,7 +19,7 @@ use hub::config::Env;
 use hub::login::Callback;
 use hub::model::{AccountView, SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
-use hub::worker::SyncResult;
+use hub::sync::SyncResult;
 use hub::Hub;
 use hub_testkit::FakeProviders;
 use secrecy::ExposeSecret;
@@ -326,7 +326,7 @@ impl Drive {
     }
 }
 
-/// `worker-child ACCOUNT PROVIDER`: one `worker::sync` with the hub built from the process
+/// `worker-child ACCOUNT PROVIDER`: one `hub::sync::run` with the hub built from the process
 /// environment; prints a JSON report.
 pub async fn child(account_id: &str, provider: &str) -> Result<()> {
     let hub = Hub::from_env().await?;
@@ -339,7 +339,7 @@ pub async fn child(account_id: &str, provider: &str) -> Result<()> {
         stalled_requeues: 0,
     };
     let start = Instant::now();
-    let result = hub::worker::sync(&hub, &job, hub::worker::fresh_invocation()).await?;
+    let result = hub::sync::run(&hub, &job, hub::sync::fresh_invocation()).await?;
     let seconds = start.elapsed().as_secs_f64();
     let SyncResult::Synced { pages, files } = result else {
         return Err(format!("the sync did not run: {result:?}").into());

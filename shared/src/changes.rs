@@ -1,6 +1,6 @@
 //! The change feed of an account: `GET /users/{id}/changes` (contract section 6).
 //!
-//! Every entry stored gets the account's next sequence number (see `crate::worker`): a sync
+//! Every entry stored gets the account's next sequence number (see `crate::sync`): a sync
 //! holds the account's lease, so one writer numbers an account's entries at a time, and an
 //! entry changed again is stored again under a higher number, at the position of its latest
 //! change. The account's `feed_seq` is the watermark: the highest number whose page has been

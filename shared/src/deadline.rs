@@ -101,17 +101,45 @@ impl Deadline {
         self.earlier(Deadline::after(budget))
     }
 
-    /// Runs a provider call, giving up with [`ProviderError::TimedOut`] at the deadline (the
-    /// call is dropped, with whatever attempt or retry wait it was in).
+    /// The one way a call is held to a deadline: `call` runs until the deadline at most, and
+    /// is dropped there, with whatever attempt or retry wait it was in. A call already
+    /// answered when first polled is answered even at the deadline.
+    pub async fn within<F: Future>(&self, call: F) -> Bounded<F::Output> {
+        match tokio::time::timeout_at(tokio::time::Instant::from_std(self.0), call).await {
+            Ok(answer) => Bounded::Answered(answer),
+            Err(_) => Bounded::OutOfTime,
+        }
+    }
+
+    /// [`Deadline::within`], except that a call does not even start once the deadline has
+    /// passed: a sync stores its place and requeues instead (`crate::sync`).
+    pub async fn start_within<F: Future>(&self, call: F) -> Bounded<F::Output> {
+        if self.passed() {
+            return Bounded::OutOfTime;
+        }
+        self.within(call).await
+    }
+
+    /// Runs a provider call of a request [`Deadline::within`] the deadline, giving up with
+    /// [`ProviderError::TimedOut`] there: the request answers with it while it still can.
     pub async fn bound<T>(
         &self,
         call: impl Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
         let budget = self.remaining();
-        tokio::time::timeout(budget, call)
-            .await
-            .unwrap_or(Err(ProviderError::TimedOut { budget }))
+        match self.within(call).await {
+            Bounded::Answered(answer) => answer,
+            Bounded::OutOfTime => Err(ProviderError::TimedOut { budget }),
+        }
     }
+}
+
+/// What a call held to a deadline brought ([`Deadline::within`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bounded<T> {
+    Answered(T),
+    /// The deadline came first: the call was not made, or was dropped unanswered.
+    OutOfTime,
 }
 
 #[cfg(test)]
@@ -170,6 +198,29 @@ mod tests {
             .bound(async { Ok::<_, ProviderError>(7) })
             .await;
         assert_eq!(quick, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_starts_no_sync_call_and_bounds_a_request_call() {
+        let passed = Deadline::after(Duration::ZERO);
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let call = async {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, ProviderError>(7)
+        };
+        assert_eq!(passed.start_within(call).await, Bounded::OutOfTime);
+        assert!(
+            !started.load(std::sync::atomic::Ordering::SeqCst),
+            "not started"
+        );
+        // `within` (and so `bound`) answers a call that is ready when first polled.
+        assert_eq!(
+            passed.within(async { 7 }).await,
+            Bounded::Answered(7),
+            "ready at once"
+        );
+        let pending = passed.bound(std::future::pending::<Result<(), ProviderError>>());
+        assert!(matches!(pending.await, Err(ProviderError::TimedOut { .. })));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! The template is the deployment, so it is the source of truth; this module is the code's
 //! one copy of it, and `shared/tests/template.rs` reads the template and compares every value
 //! here with it, so neither can change alone. The rest of the code takes these numbers from
-//! here (the modules' own constants, such as [`crate::worker::RESERVE`], are these).
+//! here (the modules' own constants, such as [`crate::sync::RESERVE`], are these).
 
 use std::time::Duration;
 

@@ -45,6 +45,12 @@ pub enum HubError {
     InvalidSourceType(String),
     #[error("no account with id '{0}'")]
     UserNotFound(String),
+    /// Internal to the sync: the account was deleted while its sync ran (a conditional write
+    /// found no record to write). `crate::sync` ends the job on it as skipped and removes
+    /// what the sync stored; it is no answer of the API, so were it ever to escape it would
+    /// be an internal error, never `user_not_found`.
+    #[error("the account '{0}' was deleted during its sync")]
+    AccountDeletedDuringSync(String),
     #[error("no route for {0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -86,7 +92,9 @@ impl HubError {
             HubError::PayloadTooLarge { .. } => "payload_too_large",
             HubError::Unavailable(_) => "service_unavailable",
             HubError::Provider(_) => "provider_error",
-            HubError::Config(_) | HubError::Internal(_) => "internal_error",
+            HubError::Config(_) | HubError::Internal(_) | HubError::AccountDeletedDuringSync(_) => {
+                "internal_error"
+            }
         }
     }
 
@@ -111,14 +119,16 @@ impl HubError {
             HubError::PayloadTooLarge { .. } => 413,
             HubError::Unavailable(_) => 503,
             HubError::Provider(_) => 502,
-            HubError::Config(_) | HubError::Internal(_) => 500,
+            HubError::Config(_) | HubError::Internal(_) | HubError::AccountDeletedDuringSync(_) => {
+                500
+            }
         }
     }
 
     /// The one human sentence sent to the client. Internal detail stays in the logs.
     pub fn public_message(&self) -> String {
         match self {
-            HubError::Config(_) | HubError::Internal(_) => {
+            HubError::Config(_) | HubError::Internal(_) | HubError::AccountDeletedDuringSync(_) => {
                 "The hub could not complete the request; see its logs for details.".to_string()
             }
             // The detail (what was slow) is for the logs.
@@ -177,3 +187,19 @@ pub enum ProviderError {
 }
 
 pub type HubResult<T> = Result<T, HubError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "Deleted during its sync" is the sync's own meaning, not the API's `user_not_found`:
+    /// were it ever to reach an answer, it would say nothing about the account.
+    #[test]
+    fn an_account_deleted_during_its_sync_is_no_user_not_found() {
+        let deleted = HubError::AccountDeletedDuringSync("a1".into());
+        assert_eq!(deleted.code(), "internal_error");
+        assert_eq!(deleted.status(), 500);
+        assert!(!deleted.public_message().contains("a1"));
+        assert_eq!(HubError::UserNotFound("a1".into()).code(), "user_not_found");
+    }
+}

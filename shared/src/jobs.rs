@@ -8,7 +8,7 @@
 //! job mark: the push mark of [`crate::push`] (`PUSH#<account> PENDING`, a conditional write,
 //! [`crate::store::Store::mark_push_pending`]), which now stands for a waiting job of any
 //! reason. A job is queued only when the mark was free; the worker clears it when it starts
-//! a job ([`crate::worker`]), so a notification or a `POST /sync` that comes once the job has
+//! a job ([`crate::sync`]), so a notification or a `POST /sync` that comes once the job has
 //! started queues the next one, and a change made during a sync is not missed.
 //!
 //! A mark whose job was never queued (an invocation that died between the two) holds for
@@ -102,7 +102,7 @@ pub async fn queue(hub: &Hub, jobs: Vec<SyncJob>) -> HubResult<Queued> {
 /// piles a job on top of it meanwhile. The continuation is queued even when the mark is held
 /// (a job queued since this one started, or a mark whose job was never queued): dropping it
 /// for a job that may not exist could leave the sync stopped until the next trigger, and it
-/// carries the job's count of requeues without progress (see [`crate::worker`]), which a
+/// carries the job's count of requeues without progress (see [`crate::sync`]), which a
 /// fresh job would reset. The mark is then taken over with this job's longer hold.
 pub async fn requeue(hub: &Hub, job: &SyncJob, after: std::time::Duration) -> HubResult<()> {
     let after = after.min(MAX_DELAY);

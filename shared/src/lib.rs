@@ -8,8 +8,8 @@
 //! - [`deadline`]: the time an invocation has left, from which every budget derives.
 //! - [`deployment`]: what the code assumes of `template.yaml` (timeouts, reserves, receive
 //!   counts, required variables), compared with the template by `tests/template.rs`.
-//! - [`login`], [`accounts`], [`changes`], [`fanout`], [`worker`], [`push`]: what the
-//!   functions do.
+//! - [`login`], [`accounts`], [`changes`], [`fanout`], [`sync`], [`push`]: what the
+//!   functions do (`sync`: the `sync-worker` function's batch and the sync of one account).
 //! - [`events`], [`delivery`], [`webhook_signature`]: events to the app, queued by those
 //!   and delivered, signed, by `app-webhooks`.
 //! - `web` (feature `web`): the HTTP side shared by the API functions (error responses, API
@@ -37,12 +37,12 @@ pub mod push;
 pub mod queue;
 pub mod retry;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tokens;
 #[cfg(feature = "web")]
 pub mod web;
 pub mod webhook_signature;
-pub mod worker;
 
 pub use error::{HubError, HubResult, ProviderError};
 pub use hub::Hub;

@@ -438,7 +438,7 @@ pub struct SyncJob {
     pub requested_at: DateTime<Utc>,
     /// How many times in a row this job was requeued by a sync that stored nothing (out of
     /// time or told to wait before its first page): bounded by the worker, so that a sync
-    /// that never gets anywhere fails and reaches the dead-letter queue (`crate::worker`).
+    /// that never gets anywhere fails and reaches the dead-letter queue (`crate::sync`).
     /// Not in the contract's body: absent means 0, and 0 is not written.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stalled_requeues: u32,

@@ -164,7 +164,7 @@ pub async fn purge(hub: &Hub, deletion: Deletion, deadline: Deadline) -> HubResu
     }
     let now = Utc::now();
     // A sync that held the lease when the delete began may store one more page until its
-    // lease ends (`crate::worker`): the index is purged again after that.
+    // lease ends (`crate::sync`): the index is purged again after that.
     if let Some(until) = deletion
         .lease
         .as_ref()

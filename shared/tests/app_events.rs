@@ -20,7 +20,7 @@ use hub::delivery::{self, EventRecord, Failure, Sender};
 use hub::events::{Event, QueuedEvent};
 use hub::model::{SyncJob, SyncReason};
 use hub::queue::EventQueue;
-use hub::worker::SyncResult;
+use hub::sync::SyncResult;
 use hub::Hub;
 use hub_testkit::webhook_receiver::{Answer, WebhookReceiver};
 use hub_testkit::{FakeProviders, DEFAULT_GOOGLE_USER};
@@ -62,7 +62,7 @@ async fn sync(hub: &Hub, account_id: &str, provider: &str) -> SyncResult {
         requested_at: Utc::now(),
         stalled_requeues: 0,
     };
-    hub::worker::sync(hub, &job, hub::worker::fresh_invocation())
+    hub::sync::run(hub, &job, hub::sync::fresh_invocation())
         .await
         .unwrap()
 }

@@ -15,7 +15,7 @@ use chrono::Utc;
 use hub::config::Env;
 use hub::model::{Account, SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
-use hub::worker::{self, Message};
+use hub::sync::{self, Message};
 use hub::Hub;
 use oauth2::reqwest;
 use serde_json::json;
@@ -284,13 +284,13 @@ impl Fixture {
             stalled_requeues: 0,
         };
         let body = serde_json::to_string(&job).unwrap();
-        worker::handle_batch(
+        sync::handle_batch(
             &self.hub,
             vec![Message {
                 id: "job-1".into(),
                 body,
             }],
-            worker::fresh_invocation(),
+            sync::fresh_invocation(),
         )
         .await
     }

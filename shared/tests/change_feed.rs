@@ -17,7 +17,7 @@ use hub::login;
 use hub::model::{Account, FileEntry, Lease, SyncJob, SyncReason};
 use hub::store::dynamo::DynamoStore;
 use hub::store::Write;
-use hub::worker::{self, SkipReason, SyncResult};
+use hub::sync::{self, SkipReason, SyncResult};
 use hub::Hub;
 use hub_testkit::{FakeProviders, FileSpec};
 
@@ -102,7 +102,7 @@ impl Bench {
             requested_at,
             stalled_requeues: 0,
         };
-        worker::sync(&self.hub, &job, worker::fresh_invocation())
+        sync::run(&self.hub, &job, sync::fresh_invocation())
             .await
             .unwrap()
     }

@@ -14,7 +14,7 @@ use hub::deadline::Deadline;
 use hub::model::{QueueMessage, SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::JobQueue;
-use hub::worker::{self, Message};
+use hub::sync::{self, Message};
 use hub::{Hub, HubResult};
 use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -159,7 +159,7 @@ async fn a_drive_bigger_than_one_invocation_finishes_across_several() {
         assert!(invocations < 20, "the sync makes progress");
         // Room for about two slow pages per invocation.
         let deadline = Deadline::after(Duration::from_millis(1000));
-        let failed = worker::handle_batch(&f.hub, vec![message], deadline).await;
+        let failed = sync::handle_batch(&f.hub, vec![message], deadline).await;
         assert!(failed.is_empty(), "out of time is not a failure");
         for (queued, delay) in f.queue.take() {
             assert_eq!(delay, Duration::ZERO);
@@ -192,7 +192,7 @@ async fn a_long_retry_after_requeues_with_that_delay_and_is_not_a_failure() {
         .mount(&f.server)
         .await;
     let (id, message) = f.account("a").await;
-    let failed = worker::handle_batch(
+    let failed = sync::handle_batch(
         &f.hub,
         vec![message],
         Deadline::after(Duration::from_secs(30)),
@@ -229,7 +229,7 @@ async fn a_slow_job_is_requeued_and_fails_no_other_job_of_its_batch() {
     let (slow, slow_message) = f.account("slow").await;
     let (fast, fast_message) = f.account("fast").await;
     let started = std::time::Instant::now();
-    let failed = worker::handle_batch(
+    let failed = sync::handle_batch(
         &f.hub,
         vec![slow_message, fast_message],
         Deadline::after(Duration::from_secs(2)),
@@ -259,7 +259,7 @@ async fn a_sync_told_to_wait_every_time_fails_after_a_bound_so_that_it_dead_lett
     let failed = loop {
         rounds += 1;
         assert!(rounds <= 20, "requeued for ever");
-        let failed = worker::handle_batch(
+        let failed = sync::handle_batch(
             &f.hub,
             vec![message],
             Deadline::after(Duration::from_secs(30)),
@@ -280,10 +280,10 @@ async fn a_sync_told_to_wait_every_time_fails_after_a_bound_so_that_it_dead_lett
             body: serde_json::to_string(&queued[0].0).unwrap(),
         };
     };
-    assert_eq!(rounds, worker::MAX_STALLED_REQUEUES + 1);
+    assert_eq!(rounds, sync::MAX_STALLED_REQUEUES + 1);
     assert_eq!(
         failed,
-        [format!("m-{}", worker::MAX_STALLED_REQUEUES)],
+        [format!("m-{}", sync::MAX_STALLED_REQUEUES)],
         "a batch item failure: SQS retries it, then dead-letters it"
     );
     // The failure is on the account too.
@@ -313,12 +313,12 @@ async fn a_requeue_after_a_stored_page_starts_the_count_again() {
         .await;
     let (_, message) = f.account("a").await;
     let mut job: SyncJob = serde_json::from_str(&message.body).unwrap();
-    job.stalled_requeues = worker::MAX_STALLED_REQUEUES;
+    job.stalled_requeues = sync::MAX_STALLED_REQUEUES;
     let message = Message {
         id: "m".into(),
         body: serde_json::to_string(&QueueMessage::Sync(job)).unwrap(),
     };
-    let failed = worker::handle_batch(
+    let failed = sync::handle_batch(
         &f.hub,
         vec![message],
         Deadline::after(Duration::from_secs(30)),

@@ -25,7 +25,7 @@ use hub::queue::JobQueue;
 use hub::store::dynamo::DynamoStore;
 use hub::store::local::LocalStore;
 use hub::store::{AccountScope, FeedPage, FeedPosition, SpendingWrite, Store, Write};
-use hub::worker::{self, SkipReason, SyncResult};
+use hub::sync::{self, SkipReason, SyncResult};
 use hub::{Hub, HubError, HubResult};
 use hub_testkit::FakeProviders;
 use sha2::Digest as _;
@@ -469,13 +469,13 @@ impl Fixture {
                         matches!(message, QueueMessage::Purge { .. }),
                         "only purge jobs: {message:?}"
                     );
-                    worker::Message {
+                    sync::Message {
                         id: format!("m{invocations}-{i}"),
                         body: serde_json::to_string(&message).unwrap(),
                     }
                 })
                 .collect();
-            let failed = worker::handle_batch(&self.hub, messages, Deadline::after(budget)).await;
+            let failed = sync::handle_batch(&self.hub, messages, Deadline::after(budget)).await;
             assert!(failed.is_empty(), "purge jobs failed: {failed:?}");
         }
         panic!("the purge never finished");
@@ -612,7 +612,7 @@ async fn a_delete_cut_after_its_first_step_is_finished_by_repeating_it(backend: 
 
     f.assert_invisible(&account).await;
     // No sync runs for it, and the job does not touch the index either.
-    let synced = worker::sync(&f.hub, &sync_job(&account), worker::fresh_invocation())
+    let synced = sync::run(&f.hub, &sync_job(&account), sync::fresh_invocation())
         .await
         .unwrap();
     assert_eq!(synced, SyncResult::Skipped(SkipReason::AccountDeleted));
@@ -801,13 +801,13 @@ impl Fixture {
             .take()
             .into_iter()
             .enumerate()
-            .map(|(i, (message, _))| worker::Message {
+            .map(|(i, (message, _))| sync::Message {
                 id: format!("once-{i}"),
                 body: serde_json::to_string(&message).unwrap(),
             })
             .collect();
         let count = messages.len();
-        let failed = worker::handle_batch(&self.hub, messages, Deadline::after(budget)).await;
+        let failed = sync::handle_batch(&self.hub, messages, Deadline::after(budget)).await;
         assert!(failed.is_empty());
         count
     }

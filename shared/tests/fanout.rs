@@ -143,13 +143,13 @@ async fn a_continuation_message_round_trips_through_the_worker() {
         },
     };
     let body = serde_json::to_string(&message).unwrap();
-    let failed = hub::worker::handle_batch(
+    let failed = hub::sync::handle_batch(
         &hub,
-        vec![hub::worker::Message {
+        vec![hub::sync::Message {
             id: "m1".into(),
             body,
         }],
-        hub::worker::fresh_invocation(),
+        hub::sync::fresh_invocation(),
     )
     .await;
     assert!(failed.is_empty());
@@ -267,14 +267,14 @@ async fn a_duplicated_continuation_queues_no_account_twice_and_forks_no_chain() 
             steps += 1;
             let body = serde_json::to_string(&continuation).unwrap();
             // SQS delivers the continuation twice (at-least-once), in one batch.
-            let failed = hub::worker::handle_batch(
+            let failed = hub::sync::handle_batch(
                 &hub,
                 vec![
-                    hub::worker::Message {
+                    hub::sync::Message {
                         id: "m1".into(),
                         body: body.clone(),
                     },
-                    hub::worker::Message {
+                    hub::sync::Message {
                         id: "m2".into(),
                         body,
                     },
@@ -361,10 +361,10 @@ async fn one_waiting_job_per_account(store: Arc<dyn hub::store::Store>) {
         requested_at: chrono::Utc::now(),
         stalled_requeues: 0,
     };
-    let started = hub::worker::sync(&hub, &start(&ids[0]), hub::worker::fresh_invocation())
+    let started = hub::sync::run(&hub, &start(&ids[0]), hub::sync::fresh_invocation())
         .await
         .unwrap();
-    assert!(matches!(started, hub::worker::SyncResult::Skipped(_)));
+    assert!(matches!(started, hub::sync::SyncResult::Skipped(_)));
     fanout::start(&hub, request(Some(&ids[0])), manual())
         .await
         .unwrap();
@@ -372,7 +372,7 @@ async fn one_waiting_job_per_account(store: Arc<dyn hub::store::Store>) {
 
     // The second account's job starts and is requeued for a long Retry-After: its
     // continuation waits, and holds the fan-out off for that long too.
-    hub::worker::sync(&hub, &start(&ids[1]), hub::worker::fresh_invocation())
+    hub::sync::run(&hub, &start(&ids[1]), hub::sync::fresh_invocation())
         .await
         .unwrap();
     hub::jobs::requeue(&hub, &start(&ids[1]), Duration::from_secs(900))

@@ -40,7 +40,7 @@ use hub::model::{FanOutPosition, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
 use hub::store::dynamo::DynamoStore;
-use hub::{accounts, tokens, worker, Hub};
+use hub::{accounts, sync, tokens, Hub};
 use hub_testkit::webhook_receiver::{Answer, WebhookReceiver};
 use hub_testkit::FakeProviders;
 use serde_json::{json, Value as Json};
@@ -783,7 +783,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
             source_type: Some("both".into()),
             user_id: None,
         },
-        fanout::Trigger::new(SyncReason::Manual, worker::fresh_invocation(), None),
+        fanout::Trigger::new(SyncReason::Manual, sync::fresh_invocation(), None),
     )
     .await
     .unwrap();
@@ -803,13 +803,13 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     let messages: Vec<_> = received
         .messages()
         .iter()
-        .map(|m| worker::Message {
+        .map(|m| sync::Message {
             id: m.message_id().unwrap().to_string(),
             body: m.body().unwrap().to_string(),
         })
         .collect();
     assert_eq!(messages.len(), 2);
-    let failed = worker::handle_batch(&sync_worker.hub, messages, worker::fresh_invocation()).await;
+    let failed = sync::handle_batch(&sync_worker.hub, messages, sync::fresh_invocation()).await;
     assert!(failed.is_empty(), "failed jobs: {failed:?}");
     // With HUB_PUSH on (an https public URL), each sync opened a Drive channel (stored
     // before the watch call, then confirmed).
@@ -906,7 +906,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
             account_id: third.id.clone(),
             requested_at: chrono::Utc::now(),
         },
-        worker::fresh_invocation(),
+        sync::fresh_invocation(),
     )
     .await
     .unwrap();
@@ -980,7 +980,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         requested_at: chrono::Utc::now(),
         stalled_requeues: 0,
     };
-    worker::sync(&sync_worker.hub, &dropbox_job, worker::fresh_invocation())
+    sync::run(&sync_worker.hub, &dropbox_job, sync::fresh_invocation())
         .await
         .unwrap();
     dbx.delete_folder_tree("dropbox", dbx_user, "id:d");
@@ -988,7 +988,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         requested_at: chrono::Utc::now(),
         ..dropbox_job
     };
-    worker::sync(&sync_worker.hub, &dropbox_job, worker::fresh_invocation())
+    sync::run(&sync_worker.hub, &dropbox_job, sync::fresh_invocation())
         .await
         .unwrap();
     let files = accounts::files(&users.hub, &dropbox.id, 10, None)
@@ -1145,7 +1145,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         &app_webhooks.hub,
         &sender,
         records.clone(),
-        worker::fresh_invocation(),
+        sync::fresh_invocation(),
     )
     .await;
     assert_eq!(failed.len(), 1, "the app refused one");

@@ -119,7 +119,7 @@ proptest! {
             let known = testing::account("google").id(KNOWN_ACCOUNT).sealed(&hub, &tokens).await;
             assert_eq!(hub.store.create_account(&known).await.unwrap(), hub::store::Write::Done);
         });
-        let failed = rt.block_on(hub::worker::handle_batch(&hub, vec![hub::worker::Message { id: "m".into(), body: body.clone() }], hub::worker::fresh_invocation()));
+        let failed = rt.block_on(hub::sync::handle_batch(&hub, vec![hub::sync::Message { id: "m".into(), body: body.clone() }], hub::sync::fresh_invocation()));
         let should_fail = match &message {
             // Printable text is almost never a message; when it is one, it is one of the
             // others, so only text that is none is expected to fail.

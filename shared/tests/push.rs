@@ -205,7 +205,7 @@ async fn dropbox_webhook_suite(backend: Backend) {
         requested_at: Utc::now(),
         stalled_requeues: 0,
     };
-    hub::worker::sync(&hub, &job, hub::worker::fresh_invocation())
+    hub::sync::run(&hub, &job, hub::sync::fresh_invocation())
         .await
         .unwrap();
     started.status = AccountStatus::Active;
@@ -435,11 +435,11 @@ impl DriveBench {
             requested_at: Utc::now(),
             stalled_requeues: 0,
         };
-        let result = hub::worker::sync(&self.hub, &job, hub::worker::fresh_invocation())
+        let result = hub::sync::run(&self.hub, &job, hub::sync::fresh_invocation())
             .await
             .unwrap();
         assert!(
-            matches!(result, hub::worker::SyncResult::Synced { .. }),
+            matches!(result, hub::sync::SyncResult::Synced { .. }),
             "{result:?}"
         );
     }
@@ -537,13 +537,9 @@ async fn drive_channel_suite(backend: Backend) {
     assert_eq!(channels[0].id, dying.id);
 
     // DELETE stops the channel and leaves no record of it.
-    hub::accounts::delete_by(
-        &bench.hub,
-        &bench.account.id,
-        hub::worker::fresh_invocation(),
-    )
-    .await
-    .unwrap();
+    hub::accounts::delete_by(&bench.hub, &bench.account.id, hub::sync::fresh_invocation())
+        .await
+        .unwrap();
     assert!(bench.providers.live_drive_channels(DRIVE_USER).is_empty());
     assert!(bench
         .hub
@@ -678,13 +674,9 @@ async fn graph_subscription_suite(backend: Backend) {
         matches!(refused, Err(HubError::InvalidRequest(_))),
         "{refused:?}"
     );
-    hub::accounts::delete_by(
-        &bench.hub,
-        &bench.account.id,
-        hub::worker::fresh_invocation(),
-    )
-    .await
-    .unwrap();
+    hub::accounts::delete_by(&bench.hub, &bench.account.id, hub::sync::fresh_invocation())
+        .await
+        .unwrap();
     assert!(bench
         .providers
         .live_graph_subscriptions(GRAPH_USER)

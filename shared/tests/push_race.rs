@@ -113,7 +113,7 @@ impl Bench {
     }
 
     async fn delete(&self) {
-        hub::accounts::delete_by(&self.hub, &self.account.id, hub::worker::fresh_invocation())
+        hub::accounts::delete_by(&self.hub, &self.account.id, hub::sync::fresh_invocation())
             .await
             .unwrap();
     }
@@ -142,9 +142,7 @@ async fn delete_during_the_subscribe_call(backend: Backend) {
     );
     let worker = {
         let (hub, job) = (bench.hub.clone(), bench.job());
-        tokio::spawn(
-            async move { hub::worker::sync(&hub, &job, hub::worker::fresh_invocation()).await },
-        )
+        tokio::spawn(async move { hub::sync::run(&hub, &job, hub::sync::fresh_invocation()).await })
     };
     let asked = async {
         while bench.providers.requests("/graph/v1.0/subscriptions") == 0 {
@@ -168,7 +166,7 @@ async fn delete_during_the_subscribe_call(backend: Backend) {
 
     let synced = worker.await.unwrap().unwrap();
     assert!(
-        matches!(synced, hub::worker::SyncResult::Synced { .. }),
+        matches!(synced, hub::sync::SyncResult::Synced { .. }),
         "{synced:?}"
     );
     // Graph made the subscription; the worker deleted it again, and stored nothing.

@@ -1,4 +1,4 @@
-//! The worker (`hub::worker::sync`) against the strict stand-ins of Drive v3 and Graph
+//! The worker (`hub::sync::sync`) against the strict stand-ins of Drive v3 and Graph
 //! (`hub_testkit::FakeProviders`): shared drives and files shared with the user, a stale
 //! `files.list` page token mid-enumeration, an expired Graph delta link, an item repeated in a
 //! delta page, Drive's 403 rate limits, and folders, parents and hashes for both providers.
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hub::model::{ContentHash, FileEntry, FileKind, SyncJob, SyncReason};
-use hub::worker::SyncResult;
+use hub::sync::SyncResult;
 use hub::Hub;
 use hub_testkit::{FakeProviders, FileSpec, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_USER};
 
@@ -45,10 +45,10 @@ fn job(account_id: &str, provider: &str) -> SyncJob {
 }
 
 async fn sync(hub: &Hub, account_id: &str, provider: &str) -> SyncResult {
-    hub::worker::sync(
+    hub::sync::run(
         hub,
         &job(account_id, provider),
-        hub::worker::fresh_invocation(),
+        hub::sync::fresh_invocation(),
     )
     .await
     .unwrap()
@@ -391,7 +391,7 @@ async fn dropbox_409_other_than_reset_fails_the_sync_and_429_is_waited_out() {
         "path/not_found/..",
         1,
     );
-    let failed = hub::worker::sync(&hub, &job(&id, "dropbox"), hub::worker::fresh_invocation())
+    let failed = hub::sync::run(&hub, &job(&id, "dropbox"), hub::sync::fresh_invocation())
         .await
         .unwrap_err();
     let message = failed.to_string();

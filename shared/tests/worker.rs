@@ -18,7 +18,7 @@ use chrono::Utc;
 use hub::config::Env;
 use hub::model::{Account, AccountStatus, SyncJob, SyncReason, SyncStatus, TokenSet};
 use hub::providers::http::RetryPolicy;
-use hub::worker::{self, SkipReason, SyncResult};
+use hub::sync::{self, SkipReason, SyncResult};
 use hub::{tokens, Hub};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -96,7 +96,7 @@ impl Fixture {
             requested_at: Utc::now(),
             stalled_requeues: 0,
         };
-        worker::sync(&self.hub, &job, worker::fresh_invocation()).await
+        sync::run(&self.hub, &job, sync::fresh_invocation()).await
     }
 
     async fn stored(&self, account: &Account) -> Account {
@@ -364,7 +364,7 @@ async fn a_refused_refresh_marks_the_account_and_is_not_retried() {
     let started = hub::fanout::start(
         &f.hub,
         Default::default(),
-        hub::fanout::Trigger::new(SyncReason::Schedule, worker::fresh_invocation(), None),
+        hub::fanout::Trigger::new(SyncReason::Schedule, sync::fresh_invocation(), None),
     )
     .await
     .unwrap();
@@ -846,7 +846,7 @@ async fn a_provider_repeating_its_continuation_cursor_fails_the_job_instead_of_l
         requested_at: Utc::now(),
         stalled_requeues: 0,
     };
-    let ended = worker::sync(
+    let ended = sync::run(
         &f.hub,
         &job,
         hub::deadline::Deadline::after(Duration::from_secs(3)),
@@ -947,7 +947,7 @@ async fn huge_answers_fail_their_own_jobs_and_not_the_batch() {
     let huge_error = f
         .account("google", "ya29.b", "1//s", chrono::Duration::minutes(-5))
         .await;
-    let message = |account: &Account| worker::Message {
+    let message = |account: &Account| sync::Message {
         id: account.id.clone(),
         body: serde_json::to_string(&SyncJob {
             account_id: account.id.clone(),
@@ -958,10 +958,10 @@ async fn huge_answers_fail_their_own_jobs_and_not_the_batch() {
         })
         .unwrap(),
     };
-    let mut failed = within_a_minute(worker::handle_batch(
+    let mut failed = within_a_minute(sync::handle_batch(
         &f.hub,
         vec![message(&huge_page), message(&healthy), message(&huge_error)],
-        worker::fresh_invocation(),
+        sync::fresh_invocation(),
     ))
     .await;
     failed.sort();
@@ -1239,9 +1239,7 @@ async fn dropbox_and_drive_continuations_that_repeat_their_cursor_fail_and_final
             stalled_requeues: 0,
         };
         let deadline = hub::deadline::Deadline::after(Duration::from_secs(3));
-        let error = worker::sync(&f.hub, &job, deadline)
-            .await
-            .expect_err(provider);
+        let error = sync::run(&f.hub, &job, deadline).await.expect_err(provider);
         assert!(
             error
                 .to_string()

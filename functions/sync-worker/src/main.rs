@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use hub::deadline::Deadline;
-use hub::worker::{self, Message};
+use hub::sync::{self, Message};
 use hub::Hub;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -32,8 +32,8 @@ async fn handle(hub: Arc<Hub>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
         .collect();
     // The invocation's own deadline, less the time kept to store places and requeue.
     let deadline = Deadline::of_lambda(event.context.deadline(), hub::queue::local::WORKER_TIMEOUT)
-        .less(worker::RESERVE);
-    let failed = worker::handle_batch(&hub, messages, deadline).await;
+        .less(sync::RESERVE);
+    let failed = sync::handle_batch(&hub, messages, deadline).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()

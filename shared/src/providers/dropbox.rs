@@ -45,7 +45,7 @@ const SCOPES: &[&str] = &["account_info.read", "files.metadata.read"];
 
 /// Entries per page asked of `list_folder` (a hint: Dropbox may answer fewer). Dropbox allows
 /// up to 2000; a thousand keeps a page within what the worker stores after its last call
-/// ([`crate::worker::RESERVE`]).
+/// ([`crate::sync::RESERVE`]).
 const PAGE_LIMIT: u32 = 1000;
 
 pub struct Dropbox {

@@ -27,7 +27,7 @@ pub use crate::retry::RetryPolicy;
 /// Drive `files`/`changes` page of 1,000 entries with the hub's `fields` (about 1 KB each),
 /// a Graph delta page (a few hundred items of 1-2 KB), a Dropbox `list_folder` page (up to
 /// 2,000 entries of under 1 KB). 16 MiB is several times that, and four of them (the
-/// worker's [`crate::worker::CONCURRENT_RECORDS`]), with their decoded entries, still fit
+/// worker's [`crate::sync::CONCURRENT_RECORDS`]), with their decoded entries, still fit
 /// the worker's 256 MB beside everything else.
 pub const PAGE_CAP: usize = 16 << 20;
 /// The largest error answer read: enough for any provider's JSON error (a code and a

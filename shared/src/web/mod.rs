@@ -2,7 +2,7 @@
 //! bearer API key, and extractors that turn requests into the domain's typed arguments,
 //! answering bad input with a clear 4xx instead of a rejection with a text body.
 //!
-//! The domain modules (`login`, `accounts`, `fanout`, `worker`) know nothing of HTTP; this
+//! The domain modules (`login`, `accounts`, `fanout`, `sync`) know nothing of HTTP; this
 //! layer is the only one that depends on axum, so `sync-worker` builds without it.
 
 mod api_key;

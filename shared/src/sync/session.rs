@@ -1,0 +1,307 @@
+//! One sync job from end to end, in three steps ([`run`]): the job starts (its coalescing
+//! mark is cleared), the account syncs, and push upkeep follows a sync that finished. The
+//! sync itself is the orchestration of its steps over one [`Session`]: the refresh when due,
+//! the page listed before the lease, the lease, then page after page until the last one, and
+//! the requeue of a job that stops short. Each step lives in its own file (`refresh`,
+//! `listing`, `index_writer`, `account_change`); this one says in which order they run, and
+//! is the only one that knows of push.
+
+use chrono::{DateTime, Duration, Utc};
+use tracing::Instrument;
+
+use super::account_change::{Change, Committed};
+use super::index_writer::Tally;
+use super::listing::{repeated_cursor, Ahead, Peek, Position, Step};
+use super::state::{Session, SkipReason, SyncResult};
+use crate::deadline::{Bounded, Deadline};
+use crate::error::{HubError, HubResult};
+use crate::hub::Hub;
+use crate::model::{AccountStatus, Lease, SyncJob, SyncOutcome, SyncStatus};
+use crate::providers::NextPage;
+use crate::queue::MAX_DELAY;
+use crate::tokens;
+
+/// How long a lease outlives the worker's timeout (`Timeout` of `SyncWorkerFunction` in
+/// template.yaml, mirrored by the local queue's [`crate::queue::local::WORKER_TIMEOUT`]):
+/// Lambda has ended the invocation by then, so the holder of an expired lease cannot still
+/// be writing, and clocks of two workers a few seconds apart do not matter.
+const LEASE_MARGIN_SECONDS: i64 = 30;
+
+/// Until when a lease taken at `now` holds.
+fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
+    let timeout = Duration::from_std(crate::queue::local::WORKER_TIMEOUT)
+        .expect("the worker timeout is a few minutes");
+    now + timeout + Duration::seconds(LEASE_MARGIN_SECONDS)
+}
+
+/// Runs one sync job, inside one span that every log line of it carries. No provider call
+/// starts or runs past `deadline`.
+pub async fn run(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
+    let span = tracing::info_span!(
+        "sync",
+        account_id = %job.account_id,
+        provider = %job.provider,
+        reason = ?job.reason,
+    );
+    run_job(hub, job, deadline).instrument(span).await
+}
+
+async fn run_job(hub: &Hub, job: &SyncJob, deadline: Deadline) -> HubResult<SyncResult> {
+    // The job starts: it no longer waits, so a notification or a `POST /sync` from now on
+    // (which may announce a change this sync lists past) queues the next job
+    // (`crate::jobs`).
+    hub.store.clear_push_pending(&job.account_id).await?;
+    let (result, finished) = sync_account(hub, job, deadline).await?;
+    if let Some(session) = finished {
+        push_upkeep(&session).await;
+    }
+    Ok(result)
+}
+
+/// Push upkeep, after a sync that finished: keeps the account's push channel alive, with
+/// the account and tokens as the sync left them. Never fails the job (see
+/// [`crate::push::keep_channel`]).
+async fn push_upkeep(session: &Session<'_>) {
+    crate::push::keep_channel(
+        session.hub,
+        session.connector.as_ref(),
+        &session.account,
+        &session.tokens,
+        session.deadline,
+    )
+    .await;
+}
+
+/// Syncs the account a job names. Returns how the job ended and, when it synced to the end,
+/// the session as it ended, for push upkeep.
+async fn sync_account<'a>(
+    hub: &'a Hub,
+    job: &SyncJob,
+    deadline: Deadline,
+) -> HubResult<(SyncResult, Option<Session<'a>>)> {
+    let Some(account) = hub.store.get_account(&job.account_id).await? else {
+        // Deleted, or being deleted (then its purge removes everything, and this job does
+        // nothing): see `crate::purge::after_sync`.
+        crate::purge::after_sync(hub, &job.account_id, None).await?;
+        tracing::info!("account no longer exists; job dropped");
+        return Ok((SyncResult::Skipped(SkipReason::AccountDeleted), None));
+    };
+    if account.provider != job.provider {
+        tracing::warn!(account_provider = %account.provider, "job names the wrong provider; dropped");
+        return Ok((SyncResult::Skipped(SkipReason::ProviderMismatch), None));
+    }
+    if account.status == AccountStatus::NeedsReauth {
+        return Ok((SyncResult::Skipped(SkipReason::NeedsReauth), None));
+    }
+    let connector = hub.providers.for_sync(&account.provider)?;
+    let tokens = tokens::open(hub, &account).await?;
+    let mut session = Session {
+        hub,
+        connector,
+        account,
+        tokens,
+        deadline,
+        requested_at: job.requested_at,
+        reason: job.reason,
+        holder: uuid::Uuid::new_v4().to_string(),
+        progressed: false,
+    };
+    let result = match session.run().await {
+        Err(HubError::AccountDeletedDuringSync(_)) => {
+            // Deleted during this sync: the delete's purge removes what it stored once this
+            // sync has given its lease back (`crate::purge::after_sync`).
+            crate::purge::after_sync(hub, &job.account_id, Some(&session.holder)).await?;
+            tracing::info!("account deleted during its sync; its index removed");
+            Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
+        }
+        Ok(SyncResult::Requeued { after }) => {
+            if session.holds_lease() {
+                let holder = session.holder.clone();
+                session.commit(Change::Paused { holder }).await?;
+            }
+            requeue(hub, job, after, session.progressed).await
+        }
+        other => other,
+    };
+    match result {
+        Ok(SyncResult::Synced { pages, files }) => {
+            tracing::info!(pages, files, "sync finished");
+            Ok((SyncResult::Synced { pages, files }, Some(session)))
+        }
+        Ok(other) => {
+            tracing::info!(result = ?other, "sync ended");
+            Ok((other, None))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sync failed; the queue will retry");
+            let outcome = SyncOutcome {
+                finished_at: Utc::now(),
+                result: SyncStatus::Failed,
+                files_changed: 0,
+                detail: Some(e.to_string()),
+            };
+            // Best effort: the failure itself is what the queue acts on. Giving the lease
+            // back lets the retry start at once instead of after the lease expires.
+            let holder = session.holder.clone();
+            let _ = session.commit(Change::Finished { outcome, holder }).await;
+            Err(e)
+        }
+    }
+}
+
+/// Requeues in a row without progress after which a job fails instead (a batch item
+/// failure: SQS brings the message back after its visibility timeout, and dead-letters it
+/// after its receives when it still gets nowhere). A requeue asks for at most 15 minutes,
+/// so 8 of them are up to two hours of a provider saying "wait" (or of invocations that
+/// could not list one page), far past any real throttling window (Graph and Drive ask for
+/// seconds to minutes), yet the job still ends in the dead-letter queue the same day instead
+/// of coming back for ever. A requeue after a stored page starts the count again.
+pub const MAX_STALLED_REQUEUES: u32 = 8;
+
+/// Puts a job for the account back on the queue, `after` from now (at most SQS's 15 minutes),
+/// counting the requeues in a row of a sync that did not store a page (`progressed`);
+/// past [`MAX_STALLED_REQUEUES`] the job fails instead.
+async fn requeue(
+    hub: &Hub,
+    job: &SyncJob,
+    after: std::time::Duration,
+    progressed: bool,
+) -> HubResult<SyncResult> {
+    let after = after.min(MAX_DELAY);
+    let stalled_requeues = if progressed {
+        0
+    } else {
+        job.stalled_requeues + 1
+    };
+    if stalled_requeues > MAX_STALLED_REQUEUES {
+        tracing::warn!(
+            stalled_requeues = job.stalled_requeues,
+            "sync requeued too often without storing a page; failed for the queue's retries"
+        );
+        return Err(HubError::internal(format!(
+            "the sync made no progress over {} requeues",
+            job.stalled_requeues
+        )));
+    }
+    let next = SyncJob {
+        stalled_requeues,
+        ..job.clone()
+    };
+    crate::jobs::requeue(hub, &next, after).await?;
+    tracing::info!(
+        after_secs = after.as_secs(),
+        stalled_requeues,
+        "sync requeued; it goes on from its stored place"
+    );
+    Ok(SyncResult::Requeued { after })
+}
+
+impl Session<'_> {
+    pub(super) async fn run(&mut self) -> HubResult<SyncResult> {
+        if let Some(ended) = self.refresh_if_due().await? {
+            return Ok(ended);
+        }
+        let mut ahead = match self.unless_nothing_new().await? {
+            Peek::Ended(result) => return Ok(result),
+            Peek::Work(listed) => listed.map(|(from, page)| Ahead {
+                from,
+                answer: Bounded::Answered(Ok(page)),
+            }),
+        };
+        if let Some(ended) = self.acquire_lease().await? {
+            return Ok(ended);
+        }
+        let mut tally = Tally::default();
+        let mut position = Position {
+            cursor: self.account.cursor.clone(),
+            refreshed_after_401: false,
+            restarted: false,
+        };
+        loop {
+            // An answer listed ahead serves if the cursor did not move meanwhile.
+            let answer = ahead
+                .take()
+                .filter(|ahead| ahead.from == position.cursor)
+                .map(|ahead| ahead.answer);
+            let page = match self.next_page(&mut position, answer).await? {
+                Step::Page(page) => page,
+                Step::Ended(result) => return Ok(result),
+            };
+            let more = match &page.next {
+                NextPage::More(cursor) => Some(cursor.clone()),
+                NextPage::Done(_) => None,
+            };
+            if more.is_some() && more == position.cursor {
+                return Err(repeated_cursor().into());
+            }
+            // The next page is listed while this one is stored, so that the provider's
+            // latency hides the store's (or the other way round). Only its answer is taken
+            // early: it is stored in the next round, after the cursor that passes this page.
+            let list_ahead = more.clone().map(|cursor| {
+                let (connector, token) = (self.connector.clone(), self.tokens.access_token.clone());
+                let deadline = self.deadline;
+                async move {
+                    let answer = deadline
+                        .start_within(connector.list_page(&token, Some(&cursor)))
+                        .await;
+                    Ahead {
+                        from: Some(cursor),
+                        answer,
+                    }
+                }
+            });
+            let (stored, listed) = futures::join!(
+                self.store_and_commit(page, &mut tally),
+                futures::future::OptionFuture::from(list_ahead)
+            );
+            if let Some(ended) = stored? {
+                return Ok(ended);
+            }
+            ahead = listed;
+            position.cursor = more;
+        }
+    }
+
+    /// Takes the account's lease for this enumeration; `Some(result)` when another sync
+    /// holds it, which ends this job without an error: that sync lists the account now.
+    pub(super) async fn acquire_lease(&mut self) -> HubResult<Option<SyncResult>> {
+        let now = Utc::now();
+        let busy = Some(SyncResult::Skipped(SkipReason::AnotherWorkerSyncing));
+        if let Some(theirs) = self
+            .account
+            .lease
+            .as_ref()
+            .filter(|lease| lease.blocks(&self.holder, now))
+        {
+            if theirs.covers(self.requested_at) {
+                tracing::info!("another worker is syncing the account; job ended");
+                return Ok(busy);
+            }
+            // Asked for after that sync started (or by a sync that died): it may have
+            // listed past what this job is for, so the job comes back when the lease ends.
+            let after = (theirs.until - now).to_std().unwrap_or_default();
+            // Not a stall: the account's sync moves on in the other worker, and its lease
+            // ends by itself if that worker is gone.
+            self.progressed = true;
+            tracing::info!(
+                after_secs = after.as_secs(),
+                "another worker is syncing the account since before this job; requeued"
+            );
+            return Ok(Some(SyncResult::Requeued { after }));
+        }
+        let last_seq = self.hub.store.last_seq(&self.account.id).await?;
+        let lease = Lease {
+            holder: self.holder.clone(),
+            since: Some(now),
+            job_requested_at: Some(self.requested_at),
+            until: lease_until(now),
+        };
+        match self.commit(Change::Acquire { lease, last_seq }).await? {
+            Committed::Yes => Ok(None),
+            Committed::Superseded => {
+                tracing::info!("another worker took the account's lease first; job ended");
+                Ok(busy)
+            }
+        }
+    }
+}
