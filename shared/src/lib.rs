@@ -35,6 +35,7 @@ pub mod providers;
 pub mod push;
 pub mod queue;
 pub mod retry;
+pub mod return_urls;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

@@ -10,8 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::HubResult;
-use crate::events::QueuedEvent;
-use crate::model::QueueMessage;
+use crate::model::{QueueMessage, QueuedEvent};
 
 /// SQS's batch limit, also used locally so the worker sees batches of the same shape.
 pub const MAX_BATCH: usize = 10;
