@@ -16,10 +16,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use oauth2::reqwest;
-use serde::Deserialize;
 use serde_json::json;
 
-use super::{EventQueue, JobQueue, MAX_BATCH, MAX_DELAY};
+use super::{BatchResponse, EventQueue, JobQueue, MAX_BATCH, MAX_DELAY};
 use crate::deployment::{self, retry_delay};
 use crate::error::{HubError, HubResult};
 use crate::model::{QueueMessage, QueuedEvent};
@@ -72,19 +71,6 @@ impl Redelivery {
             Redelivery::Webhook { scale } => retry_delay(receive_count).mul_f64(scale),
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchResponse {
-    #[serde(default)]
-    batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ItemFailure {
-    item_identifier: String,
 }
 
 /// A job in flight, with the id the worker names it by.
@@ -175,12 +161,7 @@ impl LocalQueue {
             Ok(response) if response.status().is_success() => match response.bytes().await {
                 Ok(body) => serde_json::from_slice::<BatchResponse>(&body)
                     .ok()
-                    .map(|r| {
-                        r.batch_item_failures
-                            .into_iter()
-                            .map(|f| f.item_identifier)
-                            .collect()
-                    }),
+                    .map(BatchResponse::failed_ids),
                 Err(_) => None,
             },
             Ok(response) => {
