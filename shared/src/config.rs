@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::connect::ReturnAllowlist;
+use crate::deployment::{Function, Need};
 use crate::error::{HubError, HubResult};
+use crate::return_urls::ReturnAllowlist;
 use crate::webhook_signature::WebhookSecret;
 
 /// Where the environment comes from: the process, or a map in tests.
@@ -301,6 +302,31 @@ fn webhook_settings(env: &Env, backend: Backend) -> HubResult<Option<WebhookSett
     }))
 }
 
+// The check lives with the configuration it reads, so that `deployment` (the code's copy of
+// `template.yaml`) stays at the bottom and imports nothing of the hub's.
+impl Function {
+    /// The cold-start check of the function's needs, run by its `main` right after the
+    /// configuration is read: a missing one stops the function at once with its name, rather
+    /// than failing (or, for the API key, leaving the routes open) at the first request.
+    pub fn check(&self, config: &Config) -> HubResult<()> {
+        for need in self.needs {
+            match need {
+                Need::ApiKey => {
+                    config.api_key()?;
+                }
+                Need::Webhook if config.webhook.is_none() => {
+                    return Err(HubError::Config(format!(
+                        "HUB_WEBHOOK_URL is required by {}",
+                        self.name
+                    )))
+                }
+                Need::Webhook => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,5 +474,54 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("HUB_API_KEY"));
+    }
+
+    /// A valid value for each variable a function may require.
+    fn value(var: &str) -> &'static str {
+        match var {
+            "HUB_BACKEND" => "aws",
+            "HUB_PUBLIC_URL" => "https://hub.example/base",
+            "HUB_WEBHOOK_URL" => "https://app.example/hooks",
+            "HUB_WEBHOOK_SECRET" => "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "HUB_API_KEY" => "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
+            _ => "configured",
+        }
+    }
+
+    fn starts(function: &Function, vars: &[&str]) -> HubResult<()> {
+        let env = Env::from_map(vars.iter().map(|var| (*var, value(var))));
+        let config = Config::from_env(&env)?;
+        function.check(&config)
+    }
+
+    /// `required_env` is exactly what the code requires at cold start in an `aws`
+    /// deployment: with those variables alone each function starts, and without any one of
+    /// those the code requires (all but the deployment's own, which the code defaults) it
+    /// does not.
+    #[test]
+    fn each_functions_required_variables_are_exactly_what_its_cold_start_needs() {
+        for function in crate::deployment::FUNCTIONS {
+            let required = function.required_env();
+            starts(function, &required)
+                .unwrap_or_else(|e| panic!("{} with {required:?}: {e}", function.name));
+            for missing in required.iter().filter(|var| {
+                !crate::deployment::DEPLOYMENT_ENV
+                    .iter()
+                    .any(|(name, _)| name == *var)
+            }) {
+                let rest: Vec<&str> = required
+                    .iter()
+                    .copied()
+                    .filter(|var| var != missing)
+                    .collect();
+                let error = starts(function, &rest)
+                    .expect_err(&format!("{} starts without {missing}", function.name));
+                assert!(
+                    error.to_string().contains(missing),
+                    "{}: {error}",
+                    function.name
+                );
+            }
+        }
     }
 }

@@ -13,8 +13,8 @@ use oauth2::reqwest;
 use crate::config::WebhookSettings;
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
-use crate::events::QueuedEvent;
 use crate::hub::Hub;
+use crate::model::QueuedEvent;
 use crate::webhook_signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
 /// How long the app has to answer one attempt (the contract's 10 seconds).
@@ -27,14 +27,9 @@ pub const RESERVE: Duration = crate::deployment::APP_WEBHOOKS.reserve;
 /// Receives of one event before the dead-letter queue (the events queue's `maxReceiveCount`).
 pub const MAX_ATTEMPTS: u32 = crate::deployment::EVENTS_QUEUE.max_receive_count;
 
-/// The wait after the `attempt`-th failed delivery: 1, 5, 15, 30 and 60 minutes, so the first
-/// retry comes within two minutes and the sixth and last attempt about 1 h 51 min after the
-/// first (the contract: at least 5 attempts over at least an hour).
-pub fn retry_delay(attempt: u32) -> Duration {
-    const MINUTES: [u64; 5] = [1, 5, 15, 30, 60];
-    let index = (attempt.max(1) as usize - 1).min(MINUTES.len() - 1);
-    Duration::from_secs(MINUTES[index] * 60)
-}
+/// The wait after the `attempt`-th failed delivery (kept with the events queue it paces, which
+/// the local queue imitates too).
+pub use crate::deployment::retry_delay;
 
 /// Why one attempt failed (logged; never the app's answer body).
 #[derive(Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! What the code assumes of `template.yaml`: each function's timeout and the reserve it keeps
 //! back from its deadline, the variables it needs at cold start, and the queues' visibility
-//! timeouts and receive counts.
+//! timeouts, receive counts and the pace of the events queue's retries.
 //!
 //! The template is the deployment, so it is the source of truth; this module is the code's
 //! one copy of it, and `shared/tests/template.rs` reads the template and compares every value
@@ -8,9 +8,6 @@
 //! here (the modules' own constants, such as [`crate::sync::RESERVE`], are these).
 
 use std::time::Duration;
-
-use crate::config::Config;
-use crate::error::{HubError, HubResult};
 
 /// A Lambda function as `template.yaml` deploys it.
 #[derive(Debug)]
@@ -76,27 +73,6 @@ impl Function {
             }
         }
         vars
-    }
-
-    /// The cold-start check of the function's needs, run by its `main` right after the
-    /// configuration is read: a missing one stops the function at once with its name, rather
-    /// than failing (or, for the API key, leaving the routes open) at the first request.
-    pub fn check(&self, config: &Config) -> HubResult<()> {
-        for need in self.needs {
-            match need {
-                Need::ApiKey => {
-                    config.api_key()?;
-                }
-                Need::Webhook if config.webhook.is_none() => {
-                    return Err(HubError::Config(format!(
-                        "HUB_WEBHOOK_URL is required by {}",
-                        self.name
-                    )))
-                }
-                Need::Webhook => {}
-            }
-        }
-        Ok(())
     }
 }
 
@@ -205,7 +181,7 @@ pub const SYNC_QUEUE: Queue = Queue {
 };
 
 /// Events to the app: a failed delivery's visibility is set to its retry delay
-/// ([`crate::delivery::retry_delay`]), so this timeout only applies to an invocation that
+/// ([`retry_delay`]), so this timeout only applies to an invocation that
 /// died without answering; the sixth receive comes about 1 h 51 min after the first.
 pub const EVENTS_QUEUE: Queue = Queue {
     resource: "EventsQueue",
@@ -217,6 +193,17 @@ pub const EVENTS_QUEUE: Queue = Queue {
 };
 
 pub const QUEUES: [&Queue; 2] = [&SYNC_QUEUE, &EVENTS_QUEUE];
+
+/// The wait after the `attempt`-th failed delivery: 1, 5, 15, 30 and 60 minutes, so the first
+/// retry comes within two minutes and the sixth and last attempt about 1 h 51 min after the
+/// first (the contract: at least 5 attempts over at least an hour). `app-webhooks` sets it
+/// as a failed event's visibility ([`crate::delivery`]); the local queue waits it
+/// ([`crate::queue::local`]). Over [`EVENTS_QUEUE`]'s receives, it is the queue's real pace.
+pub fn retry_delay(attempt: u32) -> Duration {
+    const MINUTES: [u64; 5] = [1, 5, 15, 30, 60];
+    let index = (attempt.max(1) as usize - 1).min(MINUTES.len() - 1);
+    Duration::from_secs(MINUTES[index] * 60)
+}
 
 // What holds between these numbers, checked when the crate compiles.
 const _: () = {
@@ -241,56 +228,6 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Env;
-
-    /// A valid value for each variable a function may require.
-    fn value(var: &str) -> &'static str {
-        match var {
-            "HUB_BACKEND" => "aws",
-            "HUB_PUBLIC_URL" => "https://hub.example/base",
-            "HUB_WEBHOOK_URL" => "https://app.example/hooks",
-            "HUB_WEBHOOK_SECRET" => "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-            "HUB_API_KEY" => "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
-            _ => "configured",
-        }
-    }
-
-    fn starts(function: &Function, vars: &[&str]) -> HubResult<()> {
-        let env = Env::from_map(vars.iter().map(|var| (*var, value(var))));
-        let config = Config::from_env(&env)?;
-        function.check(&config)
-    }
-
-    /// `required_env` is exactly what the code requires at cold start in an `aws`
-    /// deployment: with those variables alone each function starts, and without any one of
-    /// those the code requires (all but the deployment's own, which the code defaults) it
-    /// does not.
-    #[test]
-    fn each_functions_required_variables_are_exactly_what_its_cold_start_needs() {
-        for function in FUNCTIONS {
-            let required = function.required_env();
-            starts(function, &required)
-                .unwrap_or_else(|e| panic!("{} with {required:?}: {e}", function.name));
-            for missing in required
-                .iter()
-                .filter(|var| !DEPLOYMENT_ENV.iter().any(|(name, _)| name == *var))
-            {
-                let rest: Vec<&str> = required
-                    .iter()
-                    .copied()
-                    .filter(|var| var != missing)
-                    .collect();
-                let error = starts(function, &rest)
-                    .expect_err(&format!("{} starts without {missing}", function.name));
-                assert!(
-                    error.to_string().contains(missing),
-                    "{}: {error}",
-                    function.name
-                );
-            }
-        }
-    }
-
     #[test]
     fn every_function_is_listed_once() {
         let names: std::collections::BTreeSet<&str> = FUNCTIONS.iter().map(|f| f.name).collect();

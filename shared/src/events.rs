@@ -13,10 +13,13 @@
 //! retried (the README's "Events to the app").
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
+/// The queue's record of an event lives with the other records ([`crate::model`]), below
+/// the queues that carry it; it is named here too, where events are made.
+pub use crate::model::QueuedEvent;
 use crate::model::{Account, AccountView, SyncReason};
 
 /// `account.reauth_required` data.
@@ -138,16 +141,6 @@ impl Event {
             body: serde_json::to_string(&body).map_err(HubError::internal)?,
         })
     }
-}
-
-/// An event on the events queue: its id and the exact body every attempt sends.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueuedEvent {
-    pub webhook_id: String,
-    /// The event type again, for logs (the body is not logged).
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub body: String,
 }
 
 /// Queues `event` when events are on (`HUB_WEBHOOK_URL` set); without it, nothing happens

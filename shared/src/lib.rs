@@ -36,6 +36,7 @@ pub mod purge;
 pub mod push;
 pub mod queue;
 pub mod retry;
+pub mod return_urls;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -553,3 +553,14 @@ impl<T> Page<T> {
         }
     }
 }
+
+/// An event on the events queue: its id and the exact body every attempt sends
+/// (made by [`crate::events`], delivered by [`crate::delivery`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedEvent {
+    pub webhook_id: String,
+    /// The event type again, for logs (the body is not logged).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub body: String,
+}

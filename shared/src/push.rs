@@ -29,6 +29,7 @@ use crate::hub::Hub;
 use crate::model::{Account, AccountStatus, PushChannel, SyncJob, SyncReason, TokenSet};
 use crate::providers::{
     dropbox, ChannelRequest, Connector, NoticeEvent, PushRefusal, PushStyle, SubscriptionNotice,
+    MAX_NOTICES,
 };
 use crate::store::{Write, MAX_KEY_LEN};
 
@@ -38,12 +39,6 @@ pub use crate::jobs::{Queued, PENDING_FOR};
 
 /// Identities looked up at once for one app-wide notification.
 const LOOKUPS_IN_FLIGHT: usize = 8;
-
-/// Contract section 16: a webhook body names at most this many notifications (Graph's
-/// `value[]` items, Dropbox's `list_folder.accounts`); more is 400 `invalid_request`, refused
-/// before any lookup. The public route's work per request is bounded by this, not by what a
-/// sender chooses to put in.
-pub const MAX_NOTICES: usize = 100;
 
 /// Contract section 16: a webhook body is at most 1 MB (10^6 bytes); more is 413
 /// `payload_too_large`, refused while reading, so a bigger one is never held whole.

@@ -103,7 +103,7 @@ mod tests {
             assert!(cap.would_enable(target, &Level::INFO), "{target}");
         }
         // The hub's own targets keep whatever level the user asks.
-        assert!(cap.would_enable("hub::worker", &Level::TRACE));
+        assert!(cap.would_enable("hub::sync", &Level::TRACE));
         assert!(cap.would_enable("sync_worker", &Level::TRACE));
     }
 

@@ -17,9 +17,8 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use crate::state::{lock, Drive, File, FileSpec, Grant, Provider, Shared, State as Inner};
+use crate::state::{lock, uid_of, Drive, File, FileSpec, Grant, Provider, Shared, State as Inner};
 
 /// The content types an RPC endpoint accepts for its JSON argument; anything else is a 400
 /// ("Bad HTTP "Content-Type" header").
@@ -34,13 +33,6 @@ type Refusal = Box<Response>;
 
 /// `list_folder`'s `limit` must be within 1..=2000 (files/list_folder, `limit`).
 const MAX_LIMIT: u64 = 2000;
-
-/// Dropbox's numeric user id (`uid` of the token answer), derived from the account id.
-pub(crate) fn uid_of(account_id: &str) -> String {
-    let digest = Sha256::digest(account_id.as_bytes());
-    let number = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
-    (number % 1_000_000_000).to_string()
-}
 
 /// A union value from its tag path: `["path", "not_found"]` is
 /// `{".tag": "path", "path": {".tag": "not_found"}}`, as Dropbox nests endpoint errors.

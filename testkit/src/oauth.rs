@@ -542,7 +542,7 @@ fn token(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]) 
             let user = state.grants[grant].user.clone();
             answer["token_type"] = json!("bearer");
             answer["account_id"] = json!(user);
-            answer["uid"] = json!(crate::dropbox::uid_of(&user));
+            answer["uid"] = json!(crate::state::uid_of(&user));
         }
         Provider::Dropbox => {
             answer = json!({

@@ -19,7 +19,9 @@ use sha2::Sha256;
 use crate::google::{drive_user, GoogleError};
 use crate::microsoft::{files_user, graph_error};
 use crate::oauth::query_map;
-use crate::state::{lock, random_token, Shared, DROPBOX_CLIENT_SECRET};
+use crate::state::{
+    lock, random_token, uid_of, Channel, Shared, Subscription, DROPBOX_CLIENT_SECRET,
+};
 
 /// Graph and Dropbox give the receiver 10 seconds to answer; so does the stand-in.
 pub(crate) const RECEIVER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,30 +76,6 @@ impl LifecycleEvent {
 pub struct Delivery {
     pub url: String,
     pub status: Option<u16>,
-}
-
-pub(crate) struct Channel {
-    pub id: String,
-    pub resource_id: String,
-    pub resource_uri: String,
-    pub token: Option<String>,
-    pub address: String,
-    pub expiration: DateTime<Utc>,
-    pub user: String,
-    /// The last `X-Goog-Message-Number` sent (the `sync` message is 1).
-    pub message_number: u64,
-}
-
-#[derive(Clone)]
-pub(crate) struct Subscription {
-    pub id: String,
-    pub user: String,
-    pub change_type: String,
-    pub resource: String,
-    pub notification_url: String,
-    pub lifecycle_url: Option<String>,
-    pub expiration: DateTime<Utc>,
-    pub client_state: Option<String>,
 }
 
 impl Subscription {
@@ -626,7 +604,7 @@ pub(crate) async fn send_dropbox_notification(
 ) -> Delivery {
     let uids: Vec<u64> = accounts
         .iter()
-        .filter_map(|a| crate::dropbox::uid_of(a).parse().ok())
+        .filter_map(|a| uid_of(a).parse().ok())
         .collect();
     let body = json!({"list_folder": {"accounts": accounts}, "delta": {"users": uids}});
     let body = serde_json::to_vec(&body).unwrap_or_default();

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap};
 use chrono::{DateTime, TimeZone, Utc};
+use sha2::{Digest, Sha256};
 
 pub const GOOGLE_CLIENT_ID: &str = "google-client-id";
 pub const GOOGLE_CLIENT_SECRET: &str = "google-client-secret";
@@ -22,6 +23,14 @@ pub const DROPBOX_CLIENT_SECRET: &str = "dropbox-app-secret";
 /// Shaped like Dropbox's account ids: `dbid:` and 35 more characters (40 in all).
 pub const DEFAULT_DROPBOX_USER: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";
 pub const DEFAULT_DROPBOX_EMAIL: &str = "carol@example.com";
+
+/// Dropbox's numeric user id (`uid` of the token answer), derived from the account id: the
+/// token answer (`oauth.rs`), the namespaces (`dropbox.rs`) and the webhooks (`push.rs`) agree on it.
+pub(crate) fn uid_of(account_id: &str) -> String {
+    let digest = Sha256::digest(account_id.as_bytes());
+    let number = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    (number % 1_000_000_000).to_string()
+}
 
 /// Google, Microsoft or Dropbox. Test code may also name them as in the hub's routes:
 /// `"google"`, `"onedrive"` (or `"microsoft"`), `"dropbox"`.
@@ -148,7 +157,6 @@ impl FileSpec {
 
     /// A digest standing in for the content's: it changes with every version of the file.
     pub(crate) fn content_digest(&self) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
         let version = format!("{}|{}|{}", self.id, self.name, self.modified_time);
         Sha256::digest(version.as_bytes()).into()
     }
@@ -348,9 +356,9 @@ pub(crate) struct State {
     /// The most entries a Dropbox `list_folder` page holds, whatever `limit` asks.
     pub dropbox_page_size: usize,
     /// Drive push channels (`changes.watch`), live or expired.
-    pub channels: Vec<crate::push::Channel>,
+    pub channels: Vec<Channel>,
     /// Graph subscriptions, live or expired.
-    pub subscriptions: Vec<crate::push::Subscription>,
+    pub subscriptions: Vec<Subscription>,
     /// The Dropbox app's webhook URI, once it passed verification.
     pub dropbox_webhook: Option<String>,
     /// Dropbox cursors carry the epoch they were issued in; `reset_cursors` moves it on.
@@ -516,4 +524,33 @@ impl State {
         let live = !access.expired && access.expires_at > Instant::now() && !grant.revoked;
         (live && grant.provider == provider).then(|| grant.clone())
     }
+}
+
+// ------------------------------------------------------------ push records
+// Kept here with the rest of what the stand-ins remember; `push.rs` serves them.
+
+/// A Drive push channel (`changes.watch`).
+pub(crate) struct Channel {
+    pub id: String,
+    pub resource_id: String,
+    pub resource_uri: String,
+    pub token: Option<String>,
+    pub address: String,
+    pub expiration: DateTime<Utc>,
+    pub user: String,
+    /// The last `X-Goog-Message-Number` sent (the `sync` message is 1).
+    pub message_number: u64,
+}
+
+/// A Graph subscription.
+#[derive(Clone)]
+pub(crate) struct Subscription {
+    pub id: String,
+    pub user: String,
+    pub change_type: String,
+    pub resource: String,
+    pub notification_url: String,
+    pub lifecycle_url: Option<String>,
+    pub expiration: DateTime<Utc>,
+    pub client_state: Option<String>,
 }

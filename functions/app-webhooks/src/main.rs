@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use hub::deadline::Deadline;
 use hub::delivery::{self, EventRecord, Sender};
+use hub::queue::BatchResponse;
 use hub::{Hub, HubError};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -50,21 +51,12 @@ async fn handle(
     hub: Arc<Hub>,
     sender: Arc<Sender>,
     event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, Error> {
+) -> Result<BatchResponse, Error> {
     let records = event.payload.records.into_iter().map(record).collect();
     let deadline = Deadline::of_lambda(event.context.deadline(), delivery::FUNCTION_TIMEOUT)
         .less(delivery::RESERVE);
     let failed = delivery::handle_batch(&hub, &sender, records, deadline).await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    Ok(response)
+    Ok(BatchResponse::failed(failed))
 }
 
 #[cfg(test)]

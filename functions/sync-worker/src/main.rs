@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use hub::deadline::Deadline;
+use hub::queue::BatchResponse;
 use hub::sync::{self, Message};
 use hub::Hub;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -20,7 +21,7 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn handle(hub: Arc<Hub>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+async fn handle(hub: Arc<Hub>, event: LambdaEvent<SqsEvent>) -> Result<BatchResponse, Error> {
     let messages = event
         .payload
         .records
@@ -34,16 +35,7 @@ async fn handle(hub: Arc<Hub>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
     let deadline = Deadline::of_lambda(event.context.deadline(), hub::queue::local::WORKER_TIMEOUT)
         .less(sync::RESERVE);
     let failed = sync::handle_batch(&hub, messages, deadline).await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    Ok(response)
+    Ok(BatchResponse::failed(failed))
 }
 
 #[cfg(test)]

@@ -316,7 +316,7 @@ impl Connector for Dropbox {
         let notification: WebhookNotification = serde_json::from_slice(body)
             .map_err(|e| PushRefusal::Malformed(format!("not Dropbox's notification: {e}")))?;
         let accounts = notification.list_folder.accounts;
-        if accounts.len() > crate::push::MAX_NOTICES {
+        if accounts.len() > super::MAX_NOTICES {
             return Err(PushRefusal::TooMany(accounts.len()));
         }
         Ok(accounts)

@@ -100,6 +100,13 @@ impl NextPage {
     }
 }
 
+/// Contract section 16: a webhook body names at most this many notifications (Graph's
+/// `value[]` items, Dropbox's `list_folder.accounts`); more is 400 `invalid_request`, refused
+/// before any lookup. The public route's work per request is bounded by this, not by what a
+/// sender chooses to put in. Here, under both, because each connector counts while it reads
+/// and [`crate::push`] turns the count into the refusal.
+pub const MAX_NOTICES: usize = 100;
+
 /// Why a provider's push notification is not taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PushRefusal {
@@ -110,7 +117,7 @@ pub enum PushRefusal {
     /// Authentic, but not in the shape the provider documents.
     Malformed(String),
     /// It names more notifications (items, accounts) than one body may:
-    /// [`crate::push::MAX_NOTICES`]. The count it names.
+    /// [`MAX_NOTICES`]. The count it names.
     TooMany(usize),
 }
 

@@ -385,7 +385,7 @@ impl Connector for OneDrive {
         let body: NotificationBody = serde_json::from_slice(body)
             .map_err(|e| PushRefusal::Malformed(format!("not a Graph notification: {e}")))?;
         // Counted before any item is dropped: the cap is on what the body names.
-        if body.value.len() > crate::push::MAX_NOTICES {
+        if body.value.len() > super::MAX_NOTICES {
             return Err(PushRefusal::TooMany(body.value.len()));
         }
         Ok(body

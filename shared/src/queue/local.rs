@@ -7,7 +7,7 @@
 //! to the template's `maxReceiveCount`; then they are written to
 //! `HUB_DATA_DIR/dead-letter/` (`dead-letter-events/` for events) as the dead-letter queue
 //! would hold them. Sync jobs come back after a linear backoff; events after the delays of
-//! [`crate::delivery::retry_delay`], the ones `app-webhooks` sets as the message's visibility
+//! [`crate::deployment::retry_delay`], the ones `app-webhooks` sets as the message's visibility
 //! in AWS.
 
 use std::path::PathBuf;
@@ -16,22 +16,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use oauth2::reqwest;
-use serde::Deserialize;
 use serde_json::json;
 
-use super::{EventQueue, JobQueue, MAX_BATCH, MAX_DELAY};
-use crate::delivery;
+use super::{BatchResponse, EventQueue, JobQueue, MAX_BATCH, MAX_DELAY};
+use crate::deployment::{self, retry_delay};
 use crate::error::{HubError, HubResult};
-use crate::events::QueuedEvent;
-use crate::model::QueueMessage;
+use crate::model::{QueueMessage, QueuedEvent};
 
 pub const WORKER_FUNCTION: &str = "sync-worker";
 pub const EVENTS_FUNCTION: &str = "app-webhooks";
-pub const MAX_RECEIVES: u32 = crate::deployment::SYNC_QUEUE.max_receive_count;
+pub const MAX_RECEIVES: u32 = deployment::SYNC_QUEUE.max_receive_count;
 /// The worker's function timeout in `template.yaml`. An invocation that has not answered by
 /// then failed, as Lambda would have stopped it: a worker process that died half-way never
 /// answers (`cargo lambda watch` holds the request open), and its jobs must be delivered again.
-pub const WORKER_TIMEOUT: Duration = crate::deployment::SYNC_WORKER.timeout;
+pub const WORKER_TIMEOUT: Duration = deployment::SYNC_WORKER.timeout;
 const CONCURRENT_BATCHES: usize = 2;
 /// Invocations one process has waiting in `cargo lambda watch` at most. Watch queues at most
 /// 100 requests per function and, once that queue is full, blocks every function's requests
@@ -54,8 +52,8 @@ pub struct LocalQueue {
 enum Redelivery {
     /// Sync jobs: `delay` times the receive count, [`MAX_RECEIVES`] receives.
     Linear { delay: Duration },
-    /// Events: [`delivery::retry_delay`] of the receive count, scaled by `scale` (1 but in
-    /// tests), [`delivery::MAX_ATTEMPTS`] receives.
+    /// Events: [`retry_delay`] of the receive count, scaled by `scale` (1 but in
+    /// tests), the events queue's `maxReceiveCount` ([`deployment::EVENTS_QUEUE`]) receives.
     Webhook { scale: f64 },
 }
 
@@ -63,29 +61,16 @@ impl Redelivery {
     fn max_receives(self) -> u32 {
         match self {
             Redelivery::Linear { .. } => MAX_RECEIVES,
-            Redelivery::Webhook { .. } => delivery::MAX_ATTEMPTS,
+            Redelivery::Webhook { .. } => deployment::EVENTS_QUEUE.max_receive_count,
         }
     }
 
     fn after(self, receive_count: u32) -> Duration {
         match self {
             Redelivery::Linear { delay } => delay * receive_count,
-            Redelivery::Webhook { scale } => delivery::retry_delay(receive_count).mul_f64(scale),
+            Redelivery::Webhook { scale } => retry_delay(receive_count).mul_f64(scale),
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchResponse {
-    #[serde(default)]
-    batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ItemFailure {
-    item_identifier: String,
 }
 
 /// A job in flight, with the id the worker names it by.
@@ -118,7 +103,7 @@ impl LocalQueue {
     /// it).
     pub fn events(invoke_base: &str, data_dir: PathBuf, retry_scale: f64) -> HubResult<Self> {
         let client = reqwest::Client::builder()
-            .timeout(delivery::FUNCTION_TIMEOUT)
+            .timeout(deployment::APP_WEBHOOKS.timeout)
             .build()
             .map_err(HubError::internal)?;
         Ok(LocalQueue {
@@ -176,12 +161,7 @@ impl LocalQueue {
             Ok(response) if response.status().is_success() => match response.bytes().await {
                 Ok(body) => serde_json::from_slice::<BatchResponse>(&body)
                     .ok()
-                    .map(|r| {
-                        r.batch_item_failures
-                            .into_iter()
-                            .map(|f| f.item_identifier)
-                            .collect()
-                    }),
+                    .map(BatchResponse::failed_ids),
                 Err(_) => None,
             },
             Ok(response) => {
@@ -249,7 +229,7 @@ impl EventQueue for LocalQueue {
         self.schedule(std::slice::from_ref(event), Duration::ZERO)
     }
 
-    /// The local queue brings a failed event back itself, after [`delivery::retry_delay`] of
+    /// The local queue brings a failed event back itself, after [`retry_delay`] of
     /// its receive count (see [`LocalQueue::events`]): the delay the function asks for is
     /// that one already, so there is no visibility to change.
     async fn retry_after(&self, _receipt_handle: &str, _delay: Duration) -> HubResult<()> {

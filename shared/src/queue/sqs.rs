@@ -12,8 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{EventQueue, JobQueue, MAX_BATCH, MAX_DELAY};
 use crate::error::{HubError, HubResult};
-use crate::events::QueuedEvent;
-use crate::model::QueueMessage;
+use crate::model::{QueueMessage, QueuedEvent};
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 const CHUNKS_IN_FLIGHT: usize = 8;
