@@ -39,6 +39,7 @@ pub use claims::ClaimStore;
 pub(crate) use files::StoredFile;
 pub use files::{FeedEntry, FeedPage, FeedPosition, FileStore, MAX_PATH_KEY_LEN};
 pub use logins::LoginStore;
+pub(crate) use push::channel_storable;
 pub use push::PushStore;
 
 /// How a conditional write ended.

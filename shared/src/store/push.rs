@@ -58,3 +58,9 @@ pub trait PushStore: Send + Sync {
     /// Forgets a channel (both of its records); a no-op when it is already gone.
     async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()>;
 }
+
+/// Whether both of a channel's records can be named: its id and its account's id pass the
+/// key-length gate ([`super::storable`]).
+pub(crate) fn channel_storable(channel: &PushChannel) -> bool {
+    super::storable(&channel.id) && super::storable(&channel.account_id)
+}

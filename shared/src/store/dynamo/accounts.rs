@@ -54,7 +54,7 @@ impl DynamoStore {
             .expression_attribute_values(":p", s(&gsi1pk))
             .projection_expression("gsi1sk")
             .set_exclusive_start_key(start)
-            .limit(limit.clamp(1, 1000) as i32);
+            .limit(page_limit(limit));
         if active_only {
             let active = serde_dynamo::to_attribute_value(AccountStatus::Active)
                 .map_err(HubError::internal)?;
@@ -96,7 +96,7 @@ impl DynamoStore {
             .projection_expression("account_id")
             .consistent_read(true)
             .set_exclusive_start_key(after.map(|id| owner_key(owner, provider, id)))
-            .limit(limit.clamp(1, 1000) as i32)
+            .limit(page_limit(limit))
             .send()
             .await
             .map_err(|e| failed("Query", e))?;
@@ -153,56 +153,21 @@ impl DynamoStore {
                     .map_err(HubError::internal)?,
             )
             .build();
-        let outcome = retry(&DELETE_RETRY, (), |()| async {
-            // The account's item second: its cancellation reason is the second one.
-            let mut transaction = self
-                .client
-                .transact_write_items()
-                .transact_items(delete(identity_key(
-                    account.owner.as_deref(),
-                    &account.provider,
-                    &account.provider_user_id,
-                ))?)
-                .transact_items(tombstone.clone());
-            if let Some(owner) = &account.owner {
-                transaction = transaction.transact_items(delete(owner_key(
-                    owner,
-                    &account.provider,
-                    &account.id,
-                ))?);
-            }
-            let result = transaction.send().await;
-            let reasons = match result {
-                Ok(_) => return Ok(Attempt::Done(Write::Done)),
-                Err(SdkError::ServiceError(e)) => match e.err() {
-                    TransactWriteItemsError::TransactionCanceledException(t) => {
-                        t.cancellation_reasons().to_vec()
-                    }
-                    _ => return Err(failed("TransactWriteItems", SdkError::ServiceError(e))),
-                },
-                Err(e) => return Err(failed("TransactWriteItems", e)),
-            };
-            // Only the account's own condition says it changed; the other items have none.
-            if reasons
-                .get(1)
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-            {
-                return Ok(Attempt::Done(Write::Conflict));
-            }
-            tracing::info!(?reasons, "DynamoDB cancelled the delete; trying again");
-            Ok(Attempt::Again {
-                left: (),
-                retry_after: None,
-            })
-        })
-        .await;
-        match outcome {
-            Ok(written) => Ok(written),
-            Err(Stopped::Failed(e)) => Err(e),
-            Err(Stopped::Exhausted { attempts, .. }) => Err(HubError::internal(format!(
-                "DynamoDB cancelled the delete {attempts} times"
-            ))),
+        // The account's item second: its cancellation reason is the second one.
+        let mut items = vec![
+            delete(identity_key(
+                account.owner.as_deref(),
+                &account.provider,
+                &account.provider_user_id,
+            ))?,
+            tombstone,
+        ];
+        if let Some(owner) = &account.owner {
+            items.push(delete(owner_key(owner, &account.provider, &account.id))?);
         }
+        // Only the account's own condition says it changed; the other items have none.
+        self.transact_guarded(items, 1, &DELETE_RETRY, "the delete")
+            .await
     }
 
     /// A conditional write of the tombstone: a put (`item`) or a delete (`None`), on the
@@ -216,42 +181,34 @@ impl DynamoStore {
         let condition = format!("version = :expected AND attribute_exists({DELETING_ATTRIBUTE})");
         let expected = AttributeValue::N(version.to_string());
         match item {
-            Some(item) => match self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(condition)
-                .expression_attribute_values(":expected", expected)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(Write::Done),
-                Err(SdkError::ServiceError(e))
-                    if e.err().is_conditional_check_failed_exception() =>
-                {
-                    Ok(Write::Conflict)
-                }
-                Err(e) => Err(failed("PutItem", e)),
-            },
-            None => match self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(account_key(id)))
-                .condition_expression(condition)
-                .expression_attribute_values(":expected", expected)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(Write::Done),
-                Err(SdkError::ServiceError(e))
-                    if e.err().is_conditional_check_failed_exception() =>
-                {
-                    Ok(Write::Conflict)
-                }
-                Err(e) => Err(failed("DeleteItem", e)),
-            },
+            Some(item) => Ok(write_of(
+                conditional(
+                    "PutItem",
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(condition)
+                        .expression_attribute_values(":expected", expected)
+                        .send()
+                        .await,
+                )?
+                .is_some(),
+            )),
+            None => Ok(write_of(
+                conditional(
+                    "DeleteItem",
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(account_key(id)))
+                        .condition_expression(condition)
+                        .expression_attribute_values(":expected", expected)
+                        .send()
+                        .await,
+                )?
+                .is_some(),
+            )),
         }
     }
 
@@ -325,32 +282,23 @@ impl AccountStore for DynamoStore {
         provider_user_id: &str,
     ) -> HubResult<Vec<String>> {
         let mut holders = Vec::new();
-        let mut start = None;
-        loop {
-            let answer = self
-                .client
+        let mut pages = Pages::of(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(identity_pk(provider, provider_user_id)))
                 .projection_expression("account_id")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| failed("Query", e))?;
+                .consistent_read(true),
+        );
+        while let Some(items) = pages.next().await? {
             holders.extend(
-                answer
-                    .items
-                    .unwrap_or_default()
+                items
                     .iter()
                     .filter_map(|item| string_attr(item, "account_id")),
             );
-            start = answer.last_evaluated_key;
-            if start.is_none() {
-                return Ok(holders);
-            }
         }
+        Ok(holders)
     }
 
     async fn create_account(&self, account: &Account) -> HubResult<Write> {
@@ -377,13 +325,7 @@ impl AccountStore for DynamoStore {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Write::Done),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(Write::Conflict)
-            }
-            Err(e) => Err(failed("PutItem", e)),
-        }
+        Ok(write_of(conditional("PutItem", result)?.is_some()))
     }
 
     async fn list_accounts(
@@ -477,22 +419,11 @@ impl AccountStore for DynamoStore {
             .expression_attribute_values(":files", s(FILE_PREFIX))
             .projection_expression("pk, sk")
             .consistent_read(true)
-            .limit(limit.clamp(1, 1000) as i32)
+            .limit(page_limit(limit))
             .send()
             .await
             .map_err(|e| failed("Query", e))?;
-        let deletes = answer
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|key| {
-                DeleteRequest::builder()
-                    .set_key(Some(key))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(HubError::internal)
-            })
-            .collect::<HubResult<Vec<_>>>()?;
+        let deletes = delete_requests(answer.items.unwrap_or_default())?;
         // The feed is the `by-seq` index of these same items: it goes with them.
         self.write_batches(deletes).await?;
         Ok(answer.last_evaluated_key.is_none())

@@ -43,7 +43,7 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(account_pk(account_id)))
             .expression_attribute_values(":files", s(FILE_PREFIX))
             .set_exclusive_start_key(after.map(|file_id| file_key(account_id, file_id)))
-            .limit(limit.clamp(1, 1000) as i32)
+            .limit(page_limit(limit))
             .send()
             .await
             .map_err(|e| failed("Query", e))?;
@@ -65,39 +65,20 @@ impl FileStore for DynamoStore {
         if !storable(account_id) {
             return Ok(());
         }
-        let mut start = None;
-        loop {
-            let answer = self
-                .client
+        let mut pages = Pages::of(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
                 .expression_attribute_values(":pk", s(account_pk(account_id)))
                 .expression_attribute_values(":files", s(FILE_PREFIX))
                 .projection_expression("pk, sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| failed("Query", e))?;
-            let deletes = answer
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .map(|key| {
-                    DeleteRequest::builder()
-                        .set_key(Some(key))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(HubError::internal)
-                })
-                .collect::<HubResult<Vec<_>>>()?;
-            self.write_batches(deletes).await?;
-            start = answer.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
+                .consistent_read(true),
+        );
+        while let Some(keys) = pages.next().await? {
+            self.write_batches(delete_requests(keys)?).await?;
         }
+        Ok(())
     }
 
     async fn put_files(
@@ -179,7 +160,7 @@ impl FileStore for DynamoStore {
             .expression_attribute_values(":pk", s(account_pk(account_id)))
             .expression_attribute_values(":path", s(path_lower))
             .set_exclusive_start_key(start)
-            .limit(limit.clamp(1, 1000) as i32)
+            .limit(page_limit(limit))
             .consistent_read(true)
             .send()
             .await
@@ -278,7 +259,7 @@ impl FileStore for DynamoStore {
             .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
             .expression_attribute_values(":watermark", AttributeValue::N(watermark.to_string()))
             .set_exclusive_start_key(start)
-            .limit((limit.clamp(1, 1000) + 1) as i32)
+            .limit(page_limit(limit) + 1)
             .consistent_read(true)
             .send()
             .await

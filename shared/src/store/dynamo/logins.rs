@@ -139,13 +139,7 @@ impl LoginStore for DynamoStore {
             .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(failed("UpdateItem", e)),
-        }
+        Ok(conditional("UpdateItem", result)?.is_some())
     }
 
     async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
@@ -164,13 +158,7 @@ impl LoginStore for DynamoStore {
             .expression_attribute_values(":unspent", AttributeValue::Bool(false))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(failed("UpdateItem", e)),
-        }
+        Ok(conditional("UpdateItem", result)?.is_some())
     }
 
     async fn take_login_state(
@@ -192,13 +180,7 @@ impl LoginStore for DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        let old = match result {
-            Ok(answer) => answer.attributes,
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                None
-            }
-            Err(e) => return Err(failed("DeleteItem", e)),
-        };
+        let old = conditional("DeleteItem", result)?.and_then(|answer| answer.attributes);
         // DynamoDB deletes expired TTL items up to days late: expiry is checked here.
         let state: Option<LoginState> = old.map(from_item).transpose()?;
         Ok(state.filter(|s| s.expires_at > now))

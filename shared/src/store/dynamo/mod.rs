@@ -43,6 +43,8 @@ mod logins;
 mod push;
 mod schema;
 
+// The role files (accounts.rs, files.rs, ...) take the plumbing below, the keys and these
+// imports from here (`use super::*`): one table, one set of helpers.
 use keys::*;
 
 pub use keys::TTL_ATTRIBUTE;
@@ -53,7 +55,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
     CancellationReason, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest,
@@ -66,8 +72,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    distinct_keys, storable, AccountScope, AccountStore, ClaimStore, FeedEntry, FeedPage,
-    FeedPosition, FileStore, LoginStore, PushStore, SpendingWrite, StoredFile, Write,
+    channel_storable, distinct_keys, storable, AccountScope, AccountStore, ClaimStore, FeedEntry,
+    FeedPage, FeedPosition, FileStore, LoginStore, PushStore, SpendingWrite, StoredFile, Write,
 };
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
@@ -148,6 +154,106 @@ where
     ))
 }
 
+/// Deletes of the items under `keys`, for a batch write.
+fn delete_requests(keys: Vec<Item>) -> HubResult<Vec<WriteRequest>> {
+    keys.into_iter()
+        .map(|key| {
+            DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map(|d| WriteRequest::builder().delete_request(d).build())
+                .map_err(HubError::internal)
+        })
+        .collect()
+}
+
+/// The errors of the single-item operations that take a condition.
+trait ConditionalError: std::error::Error + Send + Sync + 'static {
+    /// Whether the operation's condition held it back.
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionalError for PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalError for UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalError for DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+/// How a conditional single-item write ended: its answer when it was written, `None` when
+/// its condition held it back, an error for any other failure. The one place that tells a
+/// failed condition (an outcome the caller acts on) from a failed call.
+fn conditional<T, E: ConditionalError>(
+    operation: &str,
+    result: Result<T, SdkError<E>>,
+) -> HubResult<Option<T>> {
+    match result {
+        Ok(answer) => Ok(Some(answer)),
+        Err(SdkError::ServiceError(e)) if e.err().condition_failed() => Ok(None),
+        Err(e) => Err(failed(operation, e)),
+    }
+}
+
+/// A conditional write's outcome, from whether it was written.
+fn write_of(written: bool) -> Write {
+    if written {
+        Write::Done
+    } else {
+        Write::Conflict
+    }
+}
+
+/// The `Limit` of one query page asked for `limit` items: at least one, at most a thousand.
+fn page_limit(limit: usize) -> i32 {
+    limit.clamp(1, 1000) as i32
+}
+
+/// Every page of a query, one at a time, each asked from where the last one ended
+/// (`LastEvaluatedKey`): what reads or removes all of a partition's records.
+struct Pages {
+    query: QueryFluentBuilder,
+    start: Option<Item>,
+    done: bool,
+}
+
+impl Pages {
+    fn of(query: QueryFluentBuilder) -> Self {
+        Pages {
+            query,
+            start: None,
+            done: false,
+        }
+    }
+
+    /// The next page's items; `None` after the last page.
+    async fn next(&mut self) -> HubResult<Option<Vec<Item>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let answer = self
+            .query
+            .clone()
+            .set_exclusive_start_key(self.start.take())
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        self.start = answer.last_evaluated_key;
+        self.done = self.start.is_none();
+        Ok(Some(answer.items.unwrap_or_default()))
+    }
+}
+
 /// The error of a batch call that stopped: its own failure, or what it still left
 /// unprocessed when the rounds ran out.
 fn batch_failed<S>(
@@ -197,18 +303,14 @@ impl DynamoStore {
         put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
         item: Item,
     ) -> HubResult<bool> {
-        match put
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(failed("PutItem", e)),
-        }
+        Ok(conditional(
+            "PutItem",
+            put.table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await,
+        )?
+        .is_some())
     }
 
     /// The record stored under `key`, if any.
@@ -341,6 +443,57 @@ impl DynamoStore {
             .buffer_unordered(BATCHES_IN_FLIGHT)
             .try_collect::<()>()
             .await
+    }
+
+    /// Runs a transaction whose item at `guard` carries the condition that decides it:
+    /// `Conflict` when that condition failed. A cancellation for any other reason (a conflict
+    /// with another write of the same items, throttling) says nothing of that condition: it
+    /// is tried again under `policy`, a few times, then reported as a failure the client
+    /// retries. `what` names the write in the logs and the error.
+    async fn transact_guarded(
+        &self,
+        items: Vec<TransactWriteItem>,
+        guard: usize,
+        policy: &RetryPolicy,
+        what: &str,
+    ) -> HubResult<Write> {
+        let outcome = retry(policy, (), |()| {
+            let items = items.clone();
+            async move {
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .send()
+                    .await;
+                let reasons = match result {
+                    Ok(_) => return Ok(Attempt::Done(Write::Done)),
+                    Err(SdkError::ServiceError(e)) => match e.err() {
+                        TransactWriteItemsError::TransactionCanceledException(t) => {
+                            t.cancellation_reasons().to_vec()
+                        }
+                        _ => return Err(failed("TransactWriteItems", SdkError::ServiceError(e))),
+                    },
+                    Err(e) => return Err(failed("TransactWriteItems", e)),
+                };
+                if reasons.get(guard).is_some_and(condition_failed) {
+                    return Ok(Attempt::Done(Write::Conflict));
+                }
+                tracing::info!(?reasons, "DynamoDB cancelled {what}; trying again");
+                Ok(Attempt::Again {
+                    left: (),
+                    retry_after: None,
+                })
+            }
+        })
+        .await;
+        match outcome {
+            Ok(written) => Ok(written),
+            Err(Stopped::Failed(e)) => Err(e),
+            Err(Stopped::Exhausted { attempts, .. }) => Err(HubError::internal(format!(
+                "DynamoDB cancelled {what} {attempts} times"
+            ))),
+        }
     }
 
     /// Runs a transaction: `Ok(Err(reasons))` when a condition failed or it collided with

@@ -45,7 +45,7 @@ impl PushStore for DynamoStore {
     }
 
     async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        if !storable(&channel.id) || !storable(&channel.account_id) {
+        if !channel_storable(channel) {
             return Err(HubError::internal("push channel key too long"));
         }
         let ttl =
@@ -70,7 +70,7 @@ impl PushStore for DynamoStore {
     }
 
     async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
-        if !storable(&channel.id) || !storable(&channel.account_id) {
+        if !channel_storable(channel) {
             return Err(HubError::internal("push channel key too long"));
         }
         let ttl =
@@ -100,51 +100,10 @@ impl PushStore for DynamoStore {
             std::iter::once(TransactWriteItem::builder().condition_check(check).build())
                 .chain(puts)
                 .collect();
-        let outcome = retry(&CHANNEL_WRITE_RETRY, (), |()| {
-            let items = items.clone();
-            async move {
-                let result = self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(items))
-                    .send()
-                    .await;
-                let reasons = match result {
-                    Ok(_) => return Ok(Attempt::Done(Write::Done)),
-                    Err(SdkError::ServiceError(e)) => match e.err() {
-                        TransactWriteItemsError::TransactionCanceledException(t) => {
-                            t.cancellation_reasons().to_vec()
-                        }
-                        _ => return Err(failed("TransactWriteItems", SdkError::ServiceError(e))),
-                    },
-                    Err(e) => return Err(failed("TransactWriteItems", e)),
-                };
-                if reasons
-                    .first()
-                    .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-                {
-                    return Ok(Attempt::Done(Write::Conflict));
-                }
-                // A conflict with another write of the same items (a delete under way):
-                // tried again, and then the account's condition decides.
-                tracing::info!(
-                    ?reasons,
-                    "DynamoDB cancelled the channel write; trying again"
-                );
-                Ok(Attempt::Again {
-                    left: (),
-                    retry_after: None,
-                })
-            }
-        })
-        .await;
-        match outcome {
-            Ok(write) => Ok(write),
-            Err(Stopped::Failed(e)) => Err(e),
-            Err(Stopped::Exhausted { attempts, .. }) => Err(HubError::internal(format!(
-                "DynamoDB cancelled the channel write {attempts} times"
-            ))),
-        }
+        // A conflict with another write of the same items (a delete under way) is tried
+        // again, and then the account's condition decides.
+        self.transact_guarded(items, 0, &CHANNEL_WRITE_RETRY, "the channel write")
+            .await
     }
 
     async fn get_channels(
@@ -193,31 +152,24 @@ impl PushStore for DynamoStore {
             return Ok(Vec::new());
         }
         let mut channels: Vec<PushChannel> = Vec::new();
-        let mut start = None;
-        loop {
-            let answer = self
-                .client
+        let mut pages = Pages::of(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :channels)")
                 .expression_attribute_values(":pk", s(format!("PUSH#{account_id}")))
                 .expression_attribute_values(":channels", s(ACCOUNT_CHANNEL_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| failed("Query", e))?;
-            channels.extend(decode_all::<PushChannel>(answer.items)?);
-            start = answer.last_evaluated_key;
-            if start.is_none() {
-                channels.sort_by_key(|channel| channel.created_at);
-                return Ok(channels);
-            }
+                .consistent_read(true),
+        );
+        while let Some(items) = pages.next().await? {
+            channels.extend(decode_all::<PushChannel>(Some(items))?);
         }
+        channels.sort_by_key(|channel| channel.created_at);
+        Ok(channels)
     }
 
     async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        if !storable(&channel.id) || !storable(&channel.account_id) {
+        if !channel_storable(channel) {
             return Ok(());
         }
         for key in [

@@ -46,12 +46,14 @@ mod logins;
 mod paths;
 mod push;
 
+// The role files (accounts.rs, files.rs, ...) take the plumbing below, the paths, the disk
+// helpers and these imports from here (`use super::*`).
 use disk::*;
 use paths::*;
 
 use super::{
-    distinct_keys, storable, AccountScope, AccountStore, ClaimStore, FeedEntry, FeedPage,
-    FeedPosition, FileStore, LoginStore, PushStore, SpendingWrite, StoredFile, Write,
+    channel_storable, distinct_keys, storable, AccountScope, AccountStore, ClaimStore, FeedEntry,
+    FeedPage, FeedPosition, FileStore, LoginStore, PushStore, SpendingWrite, StoredFile, Write,
 };
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};

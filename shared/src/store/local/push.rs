@@ -88,7 +88,7 @@ impl PushStore for LocalStore {
     }
 
     async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        if !storable(&channel.id) || !storable(&channel.account_id) {
+        if !channel_storable(channel) {
             return Err(HubError::internal("push channel key too long"));
         }
         let channel = channel.clone();
@@ -100,7 +100,7 @@ impl PushStore for LocalStore {
     }
 
     async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
-        if !storable(&channel.id) || !storable(&channel.account_id) {
+        if !channel_storable(channel) {
             return Err(HubError::internal("push channel key too long"));
         }
         let channel = channel.clone();
@@ -182,7 +182,7 @@ impl PushStore for LocalStore {
     }
 
     async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        if !storable(&channel.id) || !storable(&channel.account_id) {
+        if !channel_storable(channel) {
             return Ok(());
         }
         let channel = channel.clone();
