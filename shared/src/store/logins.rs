@@ -23,7 +23,7 @@ pub trait LoginStore: Send + Sync {
     /// expired at `now` (a conditional write, so two callbacks cannot both spend it).
     async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool>;
 
-    /// [`AccountStore::create_account`] and [`LoginStore::spend_connect_session`] as one write: the
+    /// [`AccountStore::create_account`](super::AccountStore::create_account) and [`LoginStore::spend_connect_session`] as one write: the
     /// account of a session's login is stored exactly when its session is spent, so a failed
     /// write leaves the session usable, and of two callbacks of one session exactly one
     /// connects.
@@ -34,7 +34,7 @@ pub trait LoginStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> HubResult<SpendingWrite>;
 
-    /// [`AccountStore::update_account`] and [`LoginStore::spend_connect_session`] as one write.
+    /// [`AccountStore::update_account`](super::AccountStore::update_account) and [`LoginStore::spend_connect_session`] as one write.
     async fn update_account_spending(
         &self,
         account: &Account,

@@ -4,7 +4,7 @@ use super::*;
 
 impl DynamoStore {
     /// `items` (an account's write) and the session's spend in one transaction. The spend's
-    /// condition is that of [`Store::spend_connect_session`]; a failed one outranks a failed
+    /// condition is that of [`LoginStore::spend_connect_session`]; a failed one outranks a failed
     /// account condition, since retrying cannot help then.
     async fn write_spending(
         &self,
