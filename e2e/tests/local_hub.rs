@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use hub::store::local::LocalStore;
-use hub::store::Store;
+use hub::store::{AccountStore, FileStore, PushStore};
 use hub_e2e::{LocalHub, StatusCode, API_KEY};
 use hub_testkit::FakeProviders;
 use oauth2::reqwest::Method;
@@ -358,7 +358,7 @@ impl Flow {
         // Not only the account: its index, feed, channels and tombstone are gone from the
         // store, within the request for a small index, or, when a sync was running, by the
         // purge job (through the local queue to the worker) once that sync has ended.
-        use hub::store::Store as _;
+
         hub.eventually("nothing of the account left", || async {
             let gone = store.get_account(alice_id).await.unwrap().is_none()
                 && store.get_deletion(alice_id).await.unwrap().is_none()

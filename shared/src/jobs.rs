@@ -6,7 +6,7 @@
 //! account twice, and a sync requeued for a long `Retry-After` would soon have the schedule's
 //! jobs piled on top of it. So every producer queues through here, behind the account's
 //! job mark: the push mark of [`crate::push`] (`PUSH#<account> PENDING`, a conditional write,
-//! [`crate::store::Store::mark_push_pending`]), which now stands for a waiting job of any
+//! [`crate::store::PushStore::mark_push_pending`]), which now stands for a waiting job of any
 //! reason. A job is queued only when the mark was free; the worker clears it when it starts
 //! a job ([`crate::sync`]), so a notification or a `POST /sync` that comes once the job has
 //! started queues the next one, and a change made during a sync is not missed.

@@ -3,7 +3,7 @@
 //! the providers' few seconds: check it, and queue one `push` sync job per account it names.
 //!
 //! Coalescing ([`crate::jobs`]): a job is queued only when the account's job mark
-//! ([`crate::store::Store::mark_push_pending`], a conditional write) was free; the worker
+//! ([`crate::store::PushStore::mark_push_pending`], a conditional write) was free; the worker
 //! clears the mark when it starts a job. A burst of notifications while a job waits in the
 //! queue (a push job, or any other) therefore queues nothing more, and one that comes once
 //! the job has started queues the next, so a change made during a sync is not missed. A
@@ -331,7 +331,7 @@ async fn renew_if_due(
 }
 
 /// Stores the channel only while its account is live (true), in one atomic step with the
-/// check ([`crate::store::Store::put_channel_if_account_live`]). Every channel write after a
+/// check ([`crate::store::PushStore::put_channel_if_account_live`]). Every channel write after a
 /// provider call or a notice goes through here, so that a `DELETE` that ran meanwhile is
 /// not undone: the one place that says what "the account still exists" means to push.
 async fn keep_if_account_live(hub: &Hub, channel: &PushChannel) -> HubResult<bool> {

@@ -23,7 +23,7 @@ use hub::queue::sqs::SqsQueue;
 use hub::queue::JobQueue;
 use hub::store::dynamo::DynamoStore;
 use hub::store::local::LocalStore;
-use hub::store::{AccountScope, SpendingWrite, Store, Write};
+use hub::store::{AccountScope, AccountStore, FileStore, LoginStore, SpendingWrite, Store, Write};
 
 fn sealed(tag: &str) -> Sealed {
     Sealed {

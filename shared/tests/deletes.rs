@@ -24,7 +24,10 @@ use hub::model::{
 use hub::queue::JobQueue;
 use hub::store::dynamo::DynamoStore;
 use hub::store::local::LocalStore;
-use hub::store::{AccountScope, FeedPage, FeedPosition, SpendingWrite, Store, Write};
+use hub::store::{
+    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, LoginStore,
+    PushStore, SpendingWrite, Store, Write,
+};
 use hub::sync::{self, SkipReason, SyncResult};
 use hub::{Hub, HubError, HubResult};
 use hub_testkit::FakeProviders;
@@ -57,7 +60,7 @@ impl Faulty {
 }
 
 #[async_trait]
-impl Store for Faulty {
+impl AccountStore for Faulty {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
         self.inner.get_account(id).await
     }
@@ -129,91 +132,12 @@ impl Store for Faulty {
     async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write> {
         self.inner.end_deletion(deletion).await
     }
+}
+
+#[async_trait]
+impl FileStore for Faulty {
     async fn purge_files(&self, account_id: &str) -> HubResult<()> {
         self.inner.purge_files(account_id).await
-    }
-    async fn claim(&self, key: &str, expires_at: DateTime<Utc>) -> HubResult<bool> {
-        self.inner.claim(key, expires_at).await
-    }
-    async fn release_claim(&self, key: &str) -> HubResult<()> {
-        self.inner.release_claim(key).await
-    }
-    async fn mark_push_pending(
-        &self,
-        account_id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> HubResult<bool> {
-        self.inner.mark_push_pending(account_id, now, until).await
-    }
-    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
-        self.inner.clear_push_pending(account_id).await
-    }
-    async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        self.inner.put_channel(channel).await
-    }
-    async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>> {
-        self.inner.get_channel(provider, id).await
-    }
-    async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
-        self.inner.put_channel_if_account_live(channel).await
-    }
-    async fn get_channels(
-        &self,
-        provider: &str,
-        ids: &[String],
-        deadline: Deadline,
-    ) -> HubResult<Vec<PushChannel>> {
-        self.inner.get_channels(provider, ids, deadline).await
-    }
-    async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
-        self.inner.account_channels(account_id).await
-    }
-    async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        self.inner.delete_channel(channel).await
-    }
-    async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
-        self.inner.put_login_state(state).await
-    }
-    async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()> {
-        self.inner.put_connect_session(session).await
-    }
-    async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>> {
-        self.inner.get_connect_session(id).await
-    }
-    async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {
-        self.inner.spend_connect_session(id, now).await
-    }
-    async fn create_account_spending(
-        &self,
-        account: &Account,
-        session_id: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<SpendingWrite> {
-        self.inner
-            .create_account_spending(account, session_id, now)
-            .await
-    }
-    async fn update_account_spending(
-        &self,
-        account: &Account,
-        expected_version: u64,
-        session_id: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<SpendingWrite> {
-        self.inner
-            .update_account_spending(account, expected_version, session_id, now)
-            .await
-    }
-    async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
-        self.inner.restore_connect_session(id).await
-    }
-    async fn take_login_state(
-        &self,
-        state: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<Option<LoginState>> {
-        self.inner.take_login_state(state, now).await
     }
     async fn put_files(
         &self,
@@ -271,6 +195,101 @@ impl Store for Faulty {
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
         self.inner.list_files(account_id, after, limit).await
+    }
+}
+
+#[async_trait]
+impl LoginStore for Faulty {
+    async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
+        self.inner.put_login_state(state).await
+    }
+    async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()> {
+        self.inner.put_connect_session(session).await
+    }
+    async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>> {
+        self.inner.get_connect_session(id).await
+    }
+    async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {
+        self.inner.spend_connect_session(id, now).await
+    }
+    async fn create_account_spending(
+        &self,
+        account: &Account,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        self.inner
+            .create_account_spending(account, session_id, now)
+            .await
+    }
+    async fn update_account_spending(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        self.inner
+            .update_account_spending(account, expected_version, session_id, now)
+            .await
+    }
+    async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
+        self.inner.restore_connect_session(id).await
+    }
+    async fn take_login_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<Option<LoginState>> {
+        self.inner.take_login_state(state, now).await
+    }
+}
+
+#[async_trait]
+impl PushStore for Faulty {
+    async fn mark_push_pending(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> HubResult<bool> {
+        self.inner.mark_push_pending(account_id, now, until).await
+    }
+    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
+        self.inner.clear_push_pending(account_id).await
+    }
+    async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
+        self.inner.put_channel(channel).await
+    }
+    async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>> {
+        self.inner.get_channel(provider, id).await
+    }
+    async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
+        self.inner.put_channel_if_account_live(channel).await
+    }
+    async fn get_channels(
+        &self,
+        provider: &str,
+        ids: &[String],
+        deadline: Deadline,
+    ) -> HubResult<Vec<PushChannel>> {
+        self.inner.get_channels(provider, ids, deadline).await
+    }
+    async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
+        self.inner.account_channels(account_id).await
+    }
+    async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
+        self.inner.delete_channel(channel).await
+    }
+}
+
+#[async_trait]
+impl ClaimStore for Faulty {
+    async fn claim(&self, key: &str, expires_at: DateTime<Utc>) -> HubResult<bool> {
+        self.inner.claim(key, expires_at).await
+    }
+    async fn release_claim(&self, key: &str) -> HubResult<()> {
+        self.inner.release_claim(key).await
     }
 }
 

@@ -15,7 +15,10 @@ use hub::deadline::Deadline;
 use hub::model::{
     Account, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page, PushChannel,
 };
-use hub::store::{AccountScope, FeedPage, FeedPosition, SpendingWrite, Store, Write};
+use hub::store::{
+    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, LoginStore,
+    PushStore, SpendingWrite, Store, Write,
+};
 use hub::HubResult;
 use tokio::sync::Notify;
 
@@ -91,7 +94,7 @@ impl Watched {
 }
 
 #[async_trait]
-impl Store for Watched {
+impl AccountStore for Watched {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
         self.lookup(&self.get_account).await;
         self.inner.get_account(id).await
@@ -170,100 +173,12 @@ impl Store for Watched {
     async fn delete_account(&self, id: &str) -> HubResult<bool> {
         self.inner.delete_account(id).await
     }
+}
+
+#[async_trait]
+impl FileStore for Watched {
     async fn purge_files(&self, account_id: &str) -> HubResult<()> {
         self.inner.purge_files(account_id).await
-    }
-    async fn claim(&self, key: &str, expires_at: DateTime<Utc>) -> HubResult<bool> {
-        self.inner.claim(key, expires_at).await
-    }
-    async fn release_claim(&self, key: &str) -> HubResult<()> {
-        self.inner.release_claim(key).await
-    }
-    async fn mark_push_pending(
-        &self,
-        account_id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> HubResult<bool> {
-        self.inner.mark_push_pending(account_id, now, until).await
-    }
-    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
-        self.inner.clear_push_pending(account_id).await
-    }
-    async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        self.inner.put_channel(channel).await
-    }
-    async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
-        self.inner.put_channel_if_account_live(channel).await
-    }
-    async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>> {
-        self.lookup(&self.get_channel).await;
-        let read = self.inner.get_channel(provider, id).await;
-        self.held().await;
-        read
-    }
-    async fn get_channels(
-        &self,
-        provider: &str,
-        ids: &[String],
-        deadline: Deadline,
-    ) -> HubResult<Vec<PushChannel>> {
-        let distinct: HashSet<&String> = ids.iter().collect();
-        assert_eq!(distinct.len(), ids.len(), "each channel asked for once");
-        self.channel_keys.fetch_add(ids.len(), Ordering::SeqCst);
-        self.lookup(&self.get_channels).await;
-        let read = self.inner.get_channels(provider, ids, deadline).await;
-        self.held().await;
-        read
-    }
-    async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
-        self.inner.account_channels(account_id).await
-    }
-    async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        self.inner.delete_channel(channel).await
-    }
-    async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
-        self.inner.put_login_state(state).await
-    }
-    async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()> {
-        self.inner.put_connect_session(session).await
-    }
-    async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>> {
-        self.inner.get_connect_session(id).await
-    }
-    async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {
-        self.inner.spend_connect_session(id, now).await
-    }
-    async fn create_account_spending(
-        &self,
-        account: &Account,
-        session_id: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<SpendingWrite> {
-        self.inner
-            .create_account_spending(account, session_id, now)
-            .await
-    }
-    async fn update_account_spending(
-        &self,
-        account: &Account,
-        expected_version: u64,
-        session_id: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<SpendingWrite> {
-        self.inner
-            .update_account_spending(account, expected_version, session_id, now)
-            .await
-    }
-    async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
-        self.inner.restore_connect_session(id).await
-    }
-    async fn take_login_state(
-        &self,
-        state: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<Option<LoginState>> {
-        self.inner.take_login_state(state, now).await
     }
     async fn put_files(
         &self,
@@ -321,5 +236,109 @@ impl Store for Watched {
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
         self.inner.list_files(account_id, after, limit).await
+    }
+}
+
+#[async_trait]
+impl LoginStore for Watched {
+    async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
+        self.inner.put_login_state(state).await
+    }
+    async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()> {
+        self.inner.put_connect_session(session).await
+    }
+    async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>> {
+        self.inner.get_connect_session(id).await
+    }
+    async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {
+        self.inner.spend_connect_session(id, now).await
+    }
+    async fn create_account_spending(
+        &self,
+        account: &Account,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        self.inner
+            .create_account_spending(account, session_id, now)
+            .await
+    }
+    async fn update_account_spending(
+        &self,
+        account: &Account,
+        expected_version: u64,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<SpendingWrite> {
+        self.inner
+            .update_account_spending(account, expected_version, session_id, now)
+            .await
+    }
+    async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
+        self.inner.restore_connect_session(id).await
+    }
+    async fn take_login_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> HubResult<Option<LoginState>> {
+        self.inner.take_login_state(state, now).await
+    }
+}
+
+#[async_trait]
+impl PushStore for Watched {
+    async fn mark_push_pending(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> HubResult<bool> {
+        self.inner.mark_push_pending(account_id, now, until).await
+    }
+    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
+        self.inner.clear_push_pending(account_id).await
+    }
+    async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
+        self.inner.put_channel(channel).await
+    }
+    async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
+        self.inner.put_channel_if_account_live(channel).await
+    }
+    async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>> {
+        self.lookup(&self.get_channel).await;
+        let read = self.inner.get_channel(provider, id).await;
+        self.held().await;
+        read
+    }
+    async fn get_channels(
+        &self,
+        provider: &str,
+        ids: &[String],
+        deadline: Deadline,
+    ) -> HubResult<Vec<PushChannel>> {
+        let distinct: HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "each channel asked for once");
+        self.channel_keys.fetch_add(ids.len(), Ordering::SeqCst);
+        self.lookup(&self.get_channels).await;
+        let read = self.inner.get_channels(provider, ids, deadline).await;
+        self.held().await;
+        read
+    }
+    async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
+        self.inner.account_channels(account_id).await
+    }
+    async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
+        self.inner.delete_channel(channel).await
+    }
+}
+
+#[async_trait]
+impl ClaimStore for Watched {
+    async fn claim(&self, key: &str, expires_at: DateTime<Utc>) -> HubResult<bool> {
+        self.inner.claim(key, expires_at).await
+    }
+    async fn release_claim(&self, key: &str) -> HubResult<()> {
+        self.inner.release_claim(key).await
     }
 }

@@ -1,0 +1,309 @@
+//! The file index and its change feed: entries under their account's partition, the feed
+//! and removals by path read through the `by-seq` and `by-path` indexes.
+
+use super::*;
+
+fn put_file_request(account_id: &str, stored: &StoredFile) -> HubResult<WriteRequest> {
+    let put = PutRequest::builder()
+        .set_item(Some(to_item(
+            stored,
+            file_key(account_id, &stored.entry.id),
+        )?))
+        .build()
+        .map_err(HubError::internal)?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+impl DynamoStore {
+    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(file_key(account_id, file_id)))
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        let stored: Option<StoredFile> = answer.item.map(from_item).transpose()?;
+        Ok(stored.map(|stored| stored.entry))
+    }
+
+    /// One page of an account's raw index items in file-id order, after the file id `after`.
+    async fn query_files(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<Item>> {
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":files", s(FILE_PREFIX))
+            .set_exclusive_start_key(after.map(|file_id| file_key(account_id, file_id)))
+            .limit(page_limit(limit))
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| string_attr(key, "sk"))
+            .and_then(|sk| sk.strip_prefix(FILE_PREFIX).map(str::to_string));
+        Ok(Page {
+            items: answer.items.unwrap_or_default(),
+            next,
+        })
+    }
+}
+
+#[async_trait]
+impl FileStore for DynamoStore {
+    async fn purge_files(&self, account_id: &str) -> HubResult<()> {
+        if !storable(account_id) {
+            return Ok(());
+        }
+        let mut pages = Pages::of(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
+                .expression_attribute_values(":pk", s(account_pk(account_id)))
+                .expression_attribute_values(":files", s(FILE_PREFIX))
+                .projection_expression("pk, sk")
+                .consistent_read(true),
+        );
+        while let Some(keys) = pages.next().await? {
+            self.write_batches(delete_requests(keys)?).await?;
+        }
+        Ok(())
+    }
+
+    async fn put_files(
+        &self,
+        account_id: &str,
+        files: &[FileEntry],
+        generation: u64,
+        first_seq: u64,
+    ) -> HubResult<()> {
+        let now = Utc::now();
+        let mut requests = Vec::with_capacity(files.len());
+        for (seq, file) in (first_seq..).zip(files) {
+            let known = if file.deleted {
+                self.get_file(account_id, &file.id).await?
+            } else {
+                None
+            };
+            let stored = StoredFile::stamped(file, known, generation, seq, now);
+            requests.push(put_file_request(account_id, &stored)?);
+        }
+        self.write_batches(requests).await
+    }
+
+    async fn mark_unseen_deleted(
+        &self,
+        account_id: &str,
+        generation: u64,
+        after: Option<&str>,
+        limit: usize,
+        first_seq: u64,
+    ) -> HubResult<(u64, Option<String>)> {
+        let page = self.query_files(account_id, after, limit).await?;
+        let now = Utc::now();
+        let mut requests = Vec::new();
+        for item in page.items {
+            let stored: StoredFile = from_item(item)?;
+            if stored.unseen_since(generation) {
+                let seq = first_seq + requests.len() as u64;
+                let tombstone = stored.reconciled(generation, seq, now);
+                requests.push(put_file_request(account_id, &tombstone)?);
+            }
+        }
+        let marked = requests.len() as u64;
+        self.write_batches(requests).await?;
+        Ok((marked, page.next))
+    }
+
+    async fn mark_path_deleted(
+        &self,
+        account_id: &str,
+        path_lower: &str,
+        after: Option<&str>,
+        limit: usize,
+        first_seq: u64,
+    ) -> HubResult<(u64, Option<String>)> {
+        if !storable(account_id) {
+            return Ok((0, None));
+        }
+        // An index query's start key is the index key and the table key of the last item:
+        // the position is that item's path key and file id.
+        let start = match after {
+            Some(after) => {
+                let (path, file_id): (String, String) = serde_json::from_str(after)
+                    .map_err(|e| HubError::internal(format!("a by-path position: {e}")))?;
+                let mut key = file_key(account_id, &file_id);
+                key.insert(PATH_ATTRIBUTE.into(), s(path));
+                Some(key)
+            }
+            None => None,
+        };
+        // `begins_with` also finds `/a/bc` for `/a/b`: those are left by `removed_with`.
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PATH_INDEX)
+            .key_condition_expression("pk = :pk AND begins_with(#path, :path)")
+            .expression_attribute_names("#path", PATH_ATTRIBUTE)
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":path", s(path_lower))
+            .set_exclusive_start_key(start)
+            .limit(page_limit(limit))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .map(|key| {
+                let path = string_attr(key, PATH_ATTRIBUTE);
+                let file_id = string_attr(key, "sk")
+                    .and_then(|sk| sk.strip_prefix(FILE_PREFIX).map(str::to_string));
+                match (path, file_id) {
+                    (Some(path), Some(file_id)) => {
+                        serde_json::to_string(&(path, file_id)).map_err(HubError::internal)
+                    }
+                    _ => Err(HubError::internal("a by-path page ended without its key")),
+                }
+            })
+            .transpose()?;
+        let now = Utc::now();
+        let mut requests = Vec::new();
+        for item in answer.items.unwrap_or_default() {
+            let stored: StoredFile = from_item(item)?;
+            if stored.removed_with(path_lower) {
+                let seq = first_seq + requests.len() as u64;
+                requests.push(put_file_request(account_id, &stored.removed(seq, now))?);
+            }
+        }
+        let marked = requests.len() as u64;
+        self.write_batches(requests).await?;
+        Ok((marked, next))
+    }
+
+    async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
+        if !storable(account_id) {
+            return Ok(0);
+        }
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SEQ_INDEX)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .projection_expression("#seq")
+            .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let highest = answer
+            .items
+            .unwrap_or_default()
+            .first()
+            .and_then(|item| item.get(SEQ_ATTRIBUTE))
+            .and_then(|value| value.as_n().ok())
+            .map(|n| n.parse::<u64>().map_err(HubError::internal))
+            .transpose()?;
+        Ok(highest.unwrap_or(0))
+    }
+
+    async fn changes(
+        &self,
+        account_id: &str,
+        after: Option<&FeedPosition>,
+        watermark: u64,
+        limit: usize,
+    ) -> HubResult<FeedPage> {
+        if !storable(account_id) || after.is_some_and(|after| !storable(&after.file_id)) {
+            return Ok(FeedPage {
+                entries: Vec::new(),
+                has_more: false,
+            });
+        }
+        // An index query's start key is the index key and the table key of the last item.
+        let start = after.map(|after| {
+            let mut key = file_key(account_id, &after.file_id);
+            key.insert(
+                SEQ_ATTRIBUTE.into(),
+                AttributeValue::N(after.seq.to_string()),
+            );
+            key
+        });
+        let from = after.map_or(0, |after| after.seq);
+        // One more than asked tells whether more remain without a second query.
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SEQ_INDEX)
+            .key_condition_expression("pk = :pk AND #seq BETWEEN :from AND :watermark")
+            .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
+            .expression_attribute_values(":watermark", AttributeValue::N(watermark.to_string()))
+            .set_exclusive_start_key(start)
+            .limit(page_limit(limit) + 1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        // Cut short by the 1 MB a query returns at most: more remain too.
+        let truncated = answer.last_evaluated_key.is_some();
+        let mut entries = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let stored: StoredFile = from_item(item)?;
+                let seq = stored
+                    .seq
+                    .ok_or_else(|| HubError::internal("an entry of by-seq has no seq"))?;
+                Ok(FeedEntry {
+                    seq,
+                    entry: stored.entry,
+                })
+            })
+            .collect::<HubResult<Vec<_>>>()?;
+        let has_more = entries.len() > limit || truncated;
+        entries.truncate(limit);
+        Ok(FeedPage { entries, has_more })
+    }
+
+    async fn list_files(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Page<FileEntry>> {
+        if !storable(account_id) || after.is_some_and(|after| !storable(after)) {
+            return Ok(Page::empty());
+        }
+        let page = self.query_files(account_id, after, limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| from_item::<StoredFile>(item).map(|stored| stored.entry))
+            .collect::<HubResult<_>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+}
