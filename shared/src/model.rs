@@ -483,7 +483,7 @@ pub struct Deletion {
     pub deleting_since: DateTime<Utc>,
     /// `account.deleted`, produced once when the delete began: whoever sends it sends this
     /// same `webhook-id` and body.
-    pub event: crate::events::QueuedEvent,
+    pub event: QueuedEvent,
     /// Whether `event` has been queued.
     #[serde(default)]
     pub announced: bool,
@@ -500,7 +500,7 @@ pub struct Deletion {
 impl Deletion {
     /// The tombstone a delete that begins at `now` puts in the account's place, carrying
     /// `event` (the `account.deleted` it sends) and the end of a sync's live lease.
-    pub fn of(account: &Account, event: crate::events::QueuedEvent, now: DateTime<Utc>) -> Self {
+    pub fn of(account: &Account, event: QueuedEvent, now: DateTime<Utc>) -> Self {
         Deletion {
             account_id: account.id.clone(),
             provider: account.provider.clone(),
