@@ -8,7 +8,7 @@ use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::{Account, AccountView, FileEntry};
-use crate::providers::PROVIDERS;
+use crate::providers::{ProviderName, PROVIDERS};
 use crate::store::{storable, AccountScope};
 use crate::tokens;
 
@@ -24,7 +24,7 @@ pub const MAX_FILE_PAGE: usize = 1000;
 /// position names exactly where the next page resumes, whatever was connected meanwhile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountPosition {
-    pub provider: &'static str,
+    pub provider: ProviderName,
     pub id: String,
 }
 
@@ -41,15 +41,12 @@ impl AccountPosition {
         let decoded = hex::decode(cursor).map_err(|_| refused())?;
         let decoded = String::from_utf8(decoded).map_err(|_| refused())?;
         let (provider, id) = decoded.split_once('/').ok_or_else(refused)?;
-        let spec = PROVIDERS
-            .iter()
-            .find(|spec| spec.name == provider)
-            .ok_or_else(refused)?;
+        let provider = ProviderName::known(provider).ok_or_else(refused)?;
         if id.is_empty() || !storable(id) {
             return Err(refused());
         }
         Ok(AccountPosition {
-            provider: spec.name,
+            provider,
             id: id.to_string(),
         })
     }
@@ -91,8 +88,8 @@ pub async fn page_of(
     let mut rows: Vec<AccountView> = Vec::with_capacity(wanted);
     'providers: for (index, spec) in PROVIDERS.iter().enumerate().skip(first) {
         let scope = match owner {
-            Some(owner) => AccountScope::provider(spec.name).owned_by(owner),
-            None => AccountScope::provider(spec.name),
+            Some(owner) => AccountScope::provider(spec.name.as_str()).owned_by(owner),
+            None => AccountScope::provider(spec.name.as_str()),
         };
         let mut after_id = after
             .as_ref()
@@ -116,11 +113,8 @@ pub async fn page_of(
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(|last| AccountPosition {
-            provider: PROVIDERS
-                .iter()
-                .find(|spec| spec.name == last.provider)
-                .expect("rows come from the providers' scopes")
-                .name,
+            provider: ProviderName::known(&last.provider)
+                .expect("rows come from the providers' scopes"),
             id: last.id.clone(),
         })
     } else {
@@ -225,7 +219,7 @@ pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubRe
 /// The best-effort revocation of `DELETE`: every failure is logged, none stops the delete.
 async fn revoke(hub: &Hub, account: &Account, deadline: Deadline) {
     let account_id = account.id.as_str();
-    match hub.providers.for_login(&account.provider) {
+    match hub.providers.get(&account.provider) {
         Ok(connector) => match tokens::open(hub, account).await {
             Ok(tokens) => match deadline
                 .at_most(REVOKE_BUDGET)
@@ -249,7 +243,7 @@ async fn revoke(hub: &Hub, account: &Account, deadline: Deadline) {
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct ConfigView {
-    pub available_providers: Vec<&'static str>,
+    pub available_providers: Vec<ProviderName>,
     pub mode: &'static str,
 }
 

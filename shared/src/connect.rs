@@ -105,7 +105,10 @@ fn session_providers(registry: &Registry, asked: Option<Vec<String>>) -> HubResu
                 "no provider is configured on this hub".into(),
             ));
         }
-        return Ok(configured.into_iter().map(str::to_string).collect());
+        return Ok(configured
+            .into_iter()
+            .map(|name| name.to_string())
+            .collect());
     };
     if asked.is_empty() {
         return Err(HubError::InvalidRequest(
@@ -114,7 +117,7 @@ fn session_providers(registry: &Registry, asked: Option<Vec<String>>) -> HubResu
     }
     let mut providers: Vec<String> = Vec::with_capacity(asked.len());
     for name in asked {
-        if !configured.contains(&name.as_str()) {
+        if !configured.iter().any(|known| *known == name.as_str()) {
             // The name is echoed only when it is one we know: an arbitrary string stays out
             // of the answer.
             let why = if Registry::is_known(&name) {

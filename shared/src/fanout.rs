@@ -11,7 +11,7 @@ use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::jobs;
 use crate::model::{AccountStatus, FanOutPosition, QueueMessage, SyncJob, SyncReason};
-use crate::providers::Registry;
+use crate::providers::{ProviderName, Registry};
 
 /// Account ids read per round: the fan-out never holds all accounts at once.
 const PAGE: usize = 500;
@@ -35,25 +35,27 @@ pub struct SyncStarted {
     pub jobs_enqueued: usize,
 }
 
-/// The providers `both` names: the two of the first version, whose clients send it.
-const BOTH: &[&str] = &["google", "onedrive"];
-
 /// The providers a `source_type` names (contract section 1): `all` (the default: every
-/// configured one), `both` (Google and OneDrive, where configured) or one provider.
+/// configured one), `both` (the configured providers whose module says
+/// [`crate::providers::ProviderSpec::in_both`]: Google and OneDrive) or one provider.
 fn target_providers(
     registry: &Registry,
     source_type: Option<&str>,
 ) -> HubResult<Vec<&'static str>> {
     match source_type.unwrap_or("all") {
-        "all" => Ok(registry.configured_names()),
+        "all" => Ok(as_names(registry.configured_names())),
         "both" => Ok(registry
-            .configured_names()
-            .into_iter()
-            .filter(|name| BOTH.contains(name))
+            .configured_specs()
+            .filter(|spec| spec.in_both)
+            .map(|spec| spec.name.as_str())
             .collect()),
-        name if Registry::is_known(name) => Ok(vec![registry.for_sync(name)?.name()]),
+        name if Registry::is_known(name) => Ok(vec![registry.for_sync(name)?.name().as_str()]),
         other => Err(HubError::InvalidSourceType(other.to_string())),
     }
+}
+
+fn as_names(names: Vec<ProviderName>) -> Vec<&'static str> {
+    names.into_iter().map(ProviderName::as_str).collect()
 }
 
 fn job(account_id: &str, provider: &str, reason: SyncReason) -> SyncJob {

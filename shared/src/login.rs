@@ -52,7 +52,7 @@ pub async fn begin_with(
     provider: &str,
     session_token: Option<&str>,
 ) -> HubResult<Started> {
-    let connector = hub.providers.for_login(provider)?;
+    let connector = hub.providers.get(provider)?;
     let session = match session_token {
         Some(token) => Some(connect::open_for(hub, Some(token), provider).await?.id),
         // A hub that serves only apps refuses ownerless logins: anyone could otherwise
@@ -198,7 +198,7 @@ async fn match_state(
     provider: &str,
     callback: &Callback,
 ) -> HubResult<Option<(LoginState, Option<ConnectSession>)>> {
-    hub.providers.for_login(provider)?;
+    hub.providers.get(provider)?;
     let Some(state) = &callback.state else {
         return match callback.error {
             Some(_) => Ok(None),
@@ -252,7 +252,7 @@ async fn complete_login(
     session: Option<ConnectSession>,
     deadline: Deadline,
 ) -> HubResult<AccountView> {
-    let connector = hub.providers.for_login(provider)?;
+    let connector = hub.providers.get(provider)?;
     if let Some(error) = callback.error {
         return Err(match error.as_str() {
             "access_denied" => HubError::AuthorizationDenied,
@@ -337,7 +337,7 @@ async fn withdraw_unstored_grant(
     tokens: &TokenSet,
     deadline: Deadline,
 ) {
-    let provider = connector.name();
+    let provider = connector.name().as_str();
     match hub.store.identity_holders(provider, provider_user_id).await {
         Ok(holders) if holders.is_empty() => {
             match deadline.bound(connector.oauth().revoke(tokens)).await {
@@ -365,7 +365,7 @@ async fn connect(
     tokens: &TokenSet,
     session: Option<&ConnectSession>,
 ) -> HubResult<Account> {
-    let provider = connector.name();
+    let provider = connector.name().as_str();
     let owner = session.map(|session| session.owner.clone());
     for _ in 0..CONNECT_ATTEMPTS {
         let (account, expected_version) = match hub

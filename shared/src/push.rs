@@ -28,8 +28,7 @@ use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::{Account, AccountStatus, PushChannel, SyncJob, SyncReason, TokenSet};
 use crate::providers::{
-    dropbox, ChannelRequest, Connector, NoticeEvent, PushRefusal, PushStyle, SubscriptionNotice,
-    MAX_NOTICES,
+    ChannelRequest, Connector, NoticeEvent, PushRefusal, PushStyle, SubscriptionNotice, MAX_NOTICES,
 };
 use crate::store::{Write, MAX_KEY_LEN};
 
@@ -87,34 +86,38 @@ fn time_left(deadline: &Deadline) -> HubResult<()> {
     Ok(())
 }
 
-/// A Dropbox webhook notification: `signature` is `X-Dropbox-Signature`, `body` the raw body,
-/// checked before it is read. Every connected account of each Dropbox account id it names
-/// gets a push job (one identity may be connected by several owners). With `HUB_PUSH=off`
-/// an authentic notification is answered and queues nothing.
-pub async fn dropbox_notification(
+/// An app-wide webhook notification (Dropbox's): `signature` is the header its provider's
+/// [`crate::providers::Webhook::AppSigned`] names, `body` the raw body, checked before it is
+/// read. Every connected account of each provider identity it names gets a push job (one
+/// identity may be connected by several owners). With `HUB_PUSH=off` an authentic
+/// notification is answered and queues nothing.
+pub async fn app_notification(
     hub: &Hub,
+    provider: &str,
     signature: Option<&str>,
     body: &[u8],
 ) -> HubResult<Queued> {
     let deadline = Deadline::after(WORK_WITHIN);
-    within_answer_time(take_dropbox_notification(hub, signature, body, deadline)).await
+    within_answer_time(take_app_notification(
+        hub, provider, signature, body, deadline,
+    ))
+    .await
 }
 
-async fn take_dropbox_notification(
+async fn take_app_notification(
     hub: &Hub,
+    provider: &str,
     signature: Option<&str>,
     body: &[u8],
     deadline: Deadline,
 ) -> HubResult<Queued> {
-    let connector = hub.providers.for_login(dropbox::NAME)?;
+    let connector = hub.providers.get(provider)?;
+    let provider = connector.name().as_str();
     let identities = connector
         .app_notification(signature, body)
-        .map_err(|refusal| refused(dropbox::NAME, refusal))?;
+        .map_err(|refusal| refused(provider, refusal))?;
     if !hub.config.push {
-        tracing::info!(
-            provider = dropbox::NAME,
-            "push notification ignored: HUB_PUSH is off"
-        );
+        tracing::info!(provider, "push notification ignored: HUB_PUSH is off");
         return Ok(Queued::default());
     }
     let mut identities: Vec<String> = identities
@@ -127,7 +130,7 @@ async fn take_dropbox_notification(
     let outcomes: Vec<HubResult<Queued>> = futures::stream::iter(identities)
         .map(|identity| async move {
             time_left(&deadline)?;
-            queue_for_identity(hub, dropbox::NAME, &identity).await
+            queue_for_identity(hub, provider, &identity).await
         })
         .buffer_unordered(LOOKUPS_IN_FLIGHT)
         .collect()
@@ -137,7 +140,7 @@ async fn take_dropbox_notification(
         queued = queued.add(outcome?);
     }
     tracing::info!(
-        provider = dropbox::NAME,
+        provider,
         jobs = queued.jobs,
         coalesced = queued.coalesced,
         "push notification taken"
@@ -379,7 +382,7 @@ async fn close(
 /// `DELETE /users/{id}`: stops the account's channels first (the provider needs the live
 /// token for that), best effort and never past `deadline`; their records go with the account.
 pub async fn close_channels(hub: &Hub, account: &Account, deadline: Deadline) {
-    let Ok(connector) = hub.providers.for_login(&account.provider) else {
+    let Ok(connector) = hub.providers.get(&account.provider) else {
         return;
     };
     if connector.push_style() != PushStyle::Channels {
@@ -503,7 +506,7 @@ async fn take_subscription_notices(
     body: &[u8],
     deadline: Deadline,
 ) -> HubResult<Queued> {
-    let connector = hub.providers.for_login(provider)?;
+    let connector = hub.providers.get(provider)?;
     let notices = connector
         .subscription_notices(body)
         .map_err(|refusal| refused(provider, refusal))?;

@@ -56,15 +56,15 @@ fn registry(server: &MockServer) -> Registry {
 }
 
 fn google(server: &MockServer) -> Arc<dyn Connector> {
-    registry(server).for_login("google").unwrap()
+    registry(server).get("google").unwrap()
 }
 
 fn onedrive(server: &MockServer) -> Arc<dyn Connector> {
-    registry(server).for_login("onedrive").unwrap()
+    registry(server).get("onedrive").unwrap()
 }
 
 fn dropbox(server: &MockServer) -> Arc<dyn Connector> {
-    registry(server).for_login("dropbox").unwrap()
+    registry(server).get("dropbox").unwrap()
 }
 
 fn token(value: &str) -> SecretString {

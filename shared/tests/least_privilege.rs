@@ -1023,7 +1023,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     };
     for expected_jobs in [1, 0] {
         let queued =
-            hub::push::dropbox_notification(&provider_webhooks.hub, Some(&signature), &body)
+            hub::push::app_notification(&provider_webhooks.hub, "dropbox", Some(&signature), &body)
                 .await
                 .unwrap();
         assert_eq!(queued.jobs, expected_jobs);

@@ -138,7 +138,7 @@ async fn dropbox_webhook_suite(backend: Backend) {
     // Forged: another key, or no signature at all. Nothing is queued, nothing is marked.
     let body = notification(&[&identity, "dbid:reauth", "dbid:nobody"]);
     for signature in [Some(signed(&body, "not-the-secret")), None] {
-        let refused = push::dropbox_notification(&hub, signature.as_deref(), &body).await;
+        let refused = push::app_notification(&hub, "dropbox", signature.as_deref(), &body).await;
         assert!(
             matches!(refused, Err(HubError::ForgedNotification)),
             "{refused:?}"
@@ -147,7 +147,7 @@ async fn dropbox_webhook_suite(backend: Backend) {
     // A valid signature over a body that is not Dropbox's is a 400, not a 5xx.
     let garbage = b"[1, 2]";
     let malformed =
-        push::dropbox_notification(&hub, Some(&signed(garbage, APP_SECRET)), garbage).await;
+        push::app_notification(&hub, "dropbox", Some(&signed(garbage, APP_SECRET)), garbage).await;
     assert!(
         matches!(malformed, Err(HubError::InvalidRequest(_))),
         "{malformed:?}"
@@ -157,7 +157,7 @@ async fn dropbox_webhook_suite(backend: Backend) {
     // Genuine: both accounts of the identity, whatever their owner; not the one that must log
     // in again, nor an identity nobody connected.
     let signature = signed(&body, APP_SECRET);
-    let queued = push::dropbox_notification(&hub, Some(&signature), &body)
+    let queued = push::app_notification(&hub, "dropbox", Some(&signature), &body)
         .await
         .unwrap();
     assert_eq!(
@@ -173,7 +173,7 @@ async fn dropbox_webhook_suite(backend: Backend) {
 
     // A burst (and a replay) while the jobs are queued queues nothing more.
     for _ in 0..3 {
-        let queued = push::dropbox_notification(&hub, Some(&signature), &body)
+        let queued = push::app_notification(&hub, "dropbox", Some(&signature), &body)
             .await
             .unwrap();
         assert_eq!(
@@ -217,7 +217,7 @@ async fn dropbox_webhook_suite(backend: Backend) {
             .unwrap(),
         Write::Done
     );
-    let queued = push::dropbox_notification(&hub, Some(&signature), &body)
+    let queued = push::app_notification(&hub, "dropbox", Some(&signature), &body)
         .await
         .unwrap();
     assert_eq!(
@@ -234,12 +234,12 @@ async fn dropbox_webhook_suite(backend: Backend) {
     let other_signature = signed(&other_body, APP_SECRET);
     queue.failing.store(true, Ordering::SeqCst);
     assert!(
-        push::dropbox_notification(&hub, Some(&other_signature), &other_body)
+        push::app_notification(&hub, "dropbox", Some(&other_signature), &other_body)
             .await
             .is_err()
     );
     queue.failing.store(false, Ordering::SeqCst);
-    let queued = push::dropbox_notification(&hub, Some(&other_signature), &other_body)
+    let queued = push::app_notification(&hub, "dropbox", Some(&other_signature), &other_body)
         .await
         .unwrap();
     assert_eq!(
@@ -325,14 +325,14 @@ async fn push_off_answers_and_queues_nothing_and_unconfigured_dropbox_is_refused
     let (hub, queue, _dir) = hub_on(Backend::Local, "off", true).await;
     let account = connect(&hub, "dbid:quiet", None).await;
     let body = notification(&["dbid:quiet"]);
-    let queued = push::dropbox_notification(&hub, Some(&signed(&body, APP_SECRET)), &body)
+    let queued = push::app_notification(&hub, "dropbox", Some(&signed(&body, APP_SECRET)), &body)
         .await
         .unwrap();
     assert_eq!(queued, Queued::default());
     assert!(queue.take().is_empty());
     // Forgeries are refused all the same.
     assert!(matches!(
-        push::dropbox_notification(&hub, Some(&signed(&body, "x")), &body).await,
+        push::app_notification(&hub, "dropbox", Some(&signed(&body, "x")), &body).await,
         Err(HubError::ForgedNotification)
     ));
     let now = Utc::now();
@@ -343,7 +343,7 @@ async fn push_off_answers_and_queues_nothing_and_unconfigured_dropbox_is_refused
         .unwrap());
 
     let (unconfigured, _, _dir) = hub_on(Backend::Local, "on", false).await;
-    let refused = push::dropbox_notification(&unconfigured, None, &body).await;
+    let refused = push::app_notification(&unconfigured, "dropbox", None, &body).await;
     assert!(
         matches!(refused, Err(HubError::ProviderNotConfigured { .. })),
         "{refused:?}"

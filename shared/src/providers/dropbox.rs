@@ -23,17 +23,26 @@ use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{
-    Connector, FilePage, NextPage, ProviderClient, ProviderSpec, PushRefusal, PushStyle,
-    RemovedPath,
+    Connector, FilePage, NextPage, ProviderClient, ProviderName, ProviderSpec, PushRefusal,
+    PushStyle, RemovedPath, Webhook,
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
 use crate::model::{path_key, ContentHash, FileEntry, FileKind, Identity};
 
-pub const NAME: &str = "dropbox";
+pub const NAME: ProviderName = ProviderName::declare("dropbox");
 
 pub const SPEC: ProviderSpec = ProviderSpec {
     name: NAME,
+    display_name: "Dropbox",
+    // Not one of the two providers `both` has always named.
+    in_both: false,
+    // Dropbox checks the webhook URI by asking it to echo `challenge`
+    // (<https://www.dropbox.com/developers/reference/webhooks#verification>).
+    webhook: Webhook::AppSigned {
+        challenge_param: "challenge",
+        signature_header: "x-dropbox-signature",
+    },
     client_id_var: "DROPBOX_CLIENT_ID",
     client_secret_var: "DROPBOX_CLIENT_SECRET",
     answers: &DropboxAnswers,
@@ -72,6 +81,9 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             // Not RFC 7009: an API call with the access token, which ends the whole grant.
             revocation: Revocation::BearerCall(format!("{api_url}/2/auth/token/revoke")),
             scopes: SCOPES,
+            // Dropbox's consent page grants what the app's permissions allow; a token answer's
+            // `scope` says which (<https://developers.dropbox.com/oauth-guide>, scopes).
+            required_scopes: &["account_info.read", "files.metadata.read"],
             // Without it Dropbox issues a short-lived access token and no refresh token.
             extra_auth_params: &[("token_access_type", "offline")],
         },
@@ -248,7 +260,7 @@ fn page_of(entries: Vec<Metadata>) -> (Vec<FileEntry>, Vec<RemovedPath>) {
 
 #[async_trait]
 impl Connector for Dropbox {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> ProviderName {
         NAME
     }
 

@@ -19,16 +19,26 @@ use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{
     get_json, ChannelRequest, Connector, FilePage, NextPage, OpenedChannel, ProviderClient,
-    ProviderSpec, PushStyle,
+    ProviderName, ProviderSpec, PushStyle, Webhook,
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
 use crate::model::{ContentHash, FileEntry, FileKind, Identity, PushChannel};
 
-pub const NAME: &str = "google";
+pub const NAME: ProviderName = ProviderName::declare("google");
 
 pub const SPEC: ProviderSpec = ProviderSpec {
     name: NAME,
+    display_name: "Google Drive",
+    in_both: true,
+    // Drive's channel messages: the channel and its secret in `X-Goog-*` headers, no body
+    // (<https://developers.google.com/drive/api/guides/push#receive-notifications>).
+    webhook: Webhook::ChannelHeaders {
+        id_header: "x-goog-channel-id",
+        token_header: "x-goog-channel-token",
+        state_header: "x-goog-resource-state",
+        handshake_state: "sync",
+    },
     client_id_var: "GOOGLE_CLIENT_ID",
     client_secret_var: "GOOGLE_CLIENT_SECRET",
     answers: &GoogleAnswers,
@@ -95,6 +105,9 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
                 env.url_or("GOOGLE_REVOKE_URL", "https://oauth2.googleapis.com/revoke")?,
             ),
             scopes: SCOPES,
+            // Google's consent page lets the user untick the Drive box ("granular consent",
+            // <https://developers.google.com/identity/protocols/oauth2/resources/granular-permissions>).
+            required_scopes: &["https://www.googleapis.com/auth/drive.metadata.readonly"],
             // offline + consent: Google returns a refresh token on every consent, not only the
             // first, so a user who reconnects gets a working grant again.
             extra_auth_params: &[("access_type", "offline"), ("prompt", "consent")],
@@ -418,7 +431,7 @@ impl GoogleDrive {
 
 #[async_trait]
 impl Connector for GoogleDrive {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> ProviderName {
         NAME
     }
 

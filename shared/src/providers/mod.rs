@@ -1,8 +1,11 @@
 //! Cloud-drive providers behind one trait.
 //!
-//! Adding a provider (Dropbox, Box) is one new module implementing [`Connector`] plus one line
-//! in [`PROVIDERS`]: the registry, `/config`, login, sync fan-out and the worker all go through
-//! here.
+//! Adding a provider (Box, say) is one new module plus one line in [`PROVIDERS`]. The module
+//! implements [`Connector`] and declares its [`ProviderSpec`]: name, display name, client
+//! variables, whether `source_type=both` takes it, how its webhook is read; its
+//! [`oauth::OAuthEndpoints`] declare its scopes, required scopes and revocation. The registry,
+//! `/config`, the connect page, login, sync fan-out, the webhook route and the worker read
+//! those declarations and name no provider themselves.
 
 pub mod answers;
 pub mod dropbox;
@@ -178,12 +181,103 @@ pub enum NoticeEvent {
     Missed,
 }
 
+/// A provider's name in routes, jobs and records (`google`, `onedrive`, `dropbox`): only the
+/// names a module declares in its [`ProviderSpec`], so a string from a request becomes one
+/// through [`ProviderName::known`], and an account id or an owner cannot be passed for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProviderName(&'static str);
+
+impl ProviderName {
+    /// For a provider module's own `NAME`; everything else goes through [`Self::known`].
+    pub const fn declare(name: &'static str) -> Self {
+        ProviderName(name)
+    }
+
+    /// The registered provider of this name, configured or not.
+    pub fn known(name: &str) -> Option<Self> {
+        PROVIDERS
+            .iter()
+            .map(|spec| spec.name)
+            .find(|known| known.0 == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// Its registration.
+    pub fn spec(self) -> &'static ProviderSpec {
+        PROVIDERS
+            .iter()
+            .find(|spec| spec.name == self)
+            .expect("a ProviderName is only made from a registered spec")
+    }
+}
+
+impl std::fmt::Display for ProviderName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl AsRef<str> for ProviderName {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl PartialEq<str> for ProviderName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ProviderName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for ProviderName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+/// How a provider's notifications reach `GET|POST /webhooks/{provider}`: the names of the
+/// fields the web layer reads, so that it dispatches on the kind of webhook, never on the
+/// provider's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Webhook {
+    /// The provider sends none: the route is a 404 for it.
+    None,
+    /// One body for every account of the app, signed with the app's secret (Dropbox): the
+    /// address is verified by echoing the `challenge` query parameter on `GET`, and a
+    /// notification's signature is in `signature_header`
+    /// ([`Connector::app_notification`]).
+    AppSigned {
+        challenge_param: &'static str,
+        signature_header: &'static str,
+    },
+    /// A channel message in headers and no body (Drive): the channel id, its secret, and the
+    /// resource state whose value `handshake_state` marks the message sent when it opens.
+    ChannelHeaders {
+        id_header: &'static str,
+        token_header: &'static str,
+        state_header: &'static str,
+        handshake_state: &'static str,
+    },
+    /// Subscription notices in the body ([`Connector::subscription_notices`]); the address
+    /// is validated by echoing `validation_param`, on `GET` or `POST` (Graph).
+    Subscriptions { validation_param: &'static str },
+}
+
 /// A cloud-drive provider. Its OAuth2 half (consent URL, code exchange, refresh,
 /// revocation) is [`Connector::oauth`].
 #[async_trait]
 pub trait Connector: Send + Sync {
-    /// The provider's name in routes, jobs and records (`google`, `onedrive`, `dropbox`).
-    fn name(&self) -> &'static str;
+    /// The provider's name in routes, jobs and records.
+    fn name(&self) -> ProviderName;
 
     /// The OAuth2 client (consent URL, code exchange, refresh, revocation).
     fn oauth(&self) -> &OAuthApp;
@@ -267,7 +361,7 @@ pub trait Connector: Send + Sync {
 
 /// What every connector is built from once its provider is configured.
 pub struct ProviderClient {
-    pub name: &'static str,
+    pub name: ProviderName,
     pub client_id: String,
     pub client_secret: SecretString,
     pub redirect_uri: String,
@@ -277,7 +371,14 @@ pub struct ProviderClient {
 
 /// What the registry needs of a provider module.
 pub struct ProviderSpec {
-    pub name: &'static str,
+    pub name: ProviderName,
+    /// The name a person knows the provider by (the connect page's links).
+    pub display_name: &'static str,
+    /// Whether `source_type=both` takes it: `both` names the two providers of the first
+    /// version (Google and OneDrive), whose clients send it; a later provider stays out.
+    pub in_both: bool,
+    /// How its notifications reach the webhook route.
+    pub webhook: Webhook,
     /// The variables holding the OAuth client id and secret; the provider is configured when
     /// both are set (the contract's definition).
     pub client_id_var: &'static str,
@@ -305,7 +406,7 @@ impl ProviderSpec {
             name: self.name,
             client_id,
             client_secret: SecretString::from(client_secret),
-            redirect_uri: config.redirect_uri(self.name),
+            redirect_uri: config.redirect_uri(self.name.as_str()),
             http: http.answering_with(self.answers),
         };
         (self.build)(env, client).map(Some)
@@ -318,7 +419,7 @@ pub const PROVIDERS: &[ProviderSpec] = &[google::SPEC, onedrive::SPEC, dropbox::
 /// The configured connectors, by name.
 #[derive(Clone)]
 pub struct Registry {
-    configured: BTreeMap<&'static str, Arc<dyn Connector>>,
+    configured: BTreeMap<ProviderName, Arc<dyn Connector>>,
 }
 
 impl Registry {
@@ -334,12 +435,12 @@ impl Registry {
 
     /// Whether the hub knows this provider at all, configured or not.
     pub fn is_known(name: &str) -> bool {
-        PROVIDERS.iter().any(|spec| spec.name == name)
+        ProviderName::known(name).is_some()
     }
 
-    /// The connector for the auth routes and account management: `unknown_provider`, or
-    /// `provider_not_configured` as a 404.
-    pub fn for_login(&self, name: &str) -> HubResult<Arc<dyn Connector>> {
+    /// The configured connector of this name (auth routes, account management, webhooks):
+    /// `unknown_provider`, or `provider_not_configured` as a 404.
+    pub fn get(&self, name: &str) -> HubResult<Arc<dyn Connector>> {
         self.configured(name, false)
     }
 
@@ -349,10 +450,11 @@ impl Registry {
     }
 
     fn configured(&self, name: &str, for_sync: bool) -> HubResult<Arc<dyn Connector>> {
-        if let Some(connector) = self.configured.get(name) {
+        let known = ProviderName::known(name);
+        if let Some(connector) = known.and_then(|known| self.configured.get(&known)) {
             return Ok(connector.clone());
         }
-        if Self::is_known(name) {
+        if known.is_some() {
             Err(HubError::ProviderNotConfigured {
                 provider: name.to_string(),
                 for_sync,
@@ -363,12 +465,15 @@ impl Registry {
     }
 
     /// Configured provider names, in registration order.
-    pub fn configured_names(&self) -> Vec<&'static str> {
+    pub fn configured_names(&self) -> Vec<ProviderName> {
+        self.configured_specs().map(|spec| spec.name).collect()
+    }
+
+    /// Configured providers' registrations, in registration order.
+    pub fn configured_specs(&self) -> impl Iterator<Item = &'static ProviderSpec> + '_ {
         PROVIDERS
             .iter()
-            .map(|spec| spec.name)
-            .filter(|name| self.configured.contains_key(name))
-            .collect()
+            .filter(|spec| self.configured.contains_key(&spec.name))
     }
 }
 
@@ -389,4 +494,56 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         })
         .await?;
     http::read_json(response, "the provider").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_known_only_when_a_module_registers_it() {
+        for spec in PROVIDERS {
+            let name = ProviderName::known(spec.name.as_str()).unwrap();
+            assert_eq!(name, spec.name);
+            assert!(std::ptr::eq(name.spec(), spec));
+            assert_eq!(serde_json::to_value(name).unwrap(), spec.name.as_str());
+        }
+        for unknown in ["", "box", "Google", "google ", "acc-1"] {
+            assert_eq!(ProviderName::known(unknown), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_each_module_declares_its_own() {
+        let mut names: Vec<&str> = PROVIDERS.iter().map(|spec| spec.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PROVIDERS.len());
+        assert_eq!(google::SPEC.name, google::NAME);
+        assert_eq!(onedrive::SPEC.name, onedrive::NAME);
+        assert_eq!(dropbox::SPEC.name, dropbox::NAME);
+    }
+
+    /// What the fan-out, the connect page and the webhook route used to hard-code, now each
+    /// module's declaration: unchanged.
+    #[test]
+    fn declarations_keep_what_the_hub_did_before() {
+        let both: Vec<&str> = PROVIDERS
+            .iter()
+            .filter(|spec| spec.in_both)
+            .map(|spec| spec.name.as_str())
+            .collect();
+        assert_eq!(both, ["google", "onedrive"]);
+        let displayed: Vec<&str> = PROVIDERS.iter().map(|spec| spec.display_name).collect();
+        assert_eq!(displayed, ["Google Drive", "Microsoft OneDrive", "Dropbox"]);
+        assert!(matches!(
+            google::SPEC.webhook,
+            Webhook::ChannelHeaders { .. }
+        ));
+        assert!(matches!(
+            onedrive::SPEC.webhook,
+            Webhook::Subscriptions { .. }
+        ));
+        assert!(matches!(dropbox::SPEC.webhook, Webhook::AppSigned { .. }));
+    }
 }

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::answers::Endpoint;
 use super::http::{OAuthHttpError, ProviderHttp};
-use super::ProviderClient;
+use super::{ProviderClient, ProviderName};
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::model::TokenSet;
 
@@ -25,6 +25,9 @@ pub struct OAuthEndpoints<'a> {
     /// How a grant is withdrawn.
     pub revocation: Revocation,
     pub scopes: &'a [&'a str],
+    /// The scopes without which the connector cannot list a drive, whatever else the consent
+    /// granted: a grant lacking one is refused at the callback.
+    pub required_scopes: &'a [&'a str],
     /// Extra consent-page parameters (Google: `access_type=offline`, `prompt=consent`).
     pub extra_auth_params: &'a [(&'a str, &'a str)],
 }
@@ -41,22 +44,6 @@ pub enum Revocation {
     /// <https://www.dropbox.com/developers/documentation/http/documentation#auth-token-revoke>).
     BearerCall(String),
 }
-
-/// The scopes without which each provider's connector cannot list a drive, whatever else the
-/// consent granted. Google's consent page lets the user untick the Drive box ("granular
-/// consent", <https://developers.google.com/identity/protocols/oauth2/resources/granular-permissions>);
-/// Microsoft grants what the app registration allows. (This belongs with each provider's
-/// `OAuthEndpoints`; it is here while those modules are changed elsewhere.)
-const REQUIRED_SCOPES: &[(&str, &[&str])] = &[
-    (
-        "google",
-        &["https://www.googleapis.com/auth/drive.metadata.readonly"],
-    ),
-    ("onedrive", &["Files.Read"]),
-    // Dropbox's consent page grants what the app's permissions allow; a token answer's
-    // `scope` says which (<https://developers.dropbox.com/oauth-guide>, scopes).
-    ("dropbox", &["account_info.read", "files.metadata.read"]),
-];
 
 /// What a code exchange gave: the tokens, and the scopes the token answer says were granted
 /// (`None` when it has no `scope` field).
@@ -75,7 +62,7 @@ pub struct OAuthApp {
     extra_auth_params: Vec<(String, String)>,
 }
 
-fn bad_url(provider: &str, what: &str, e: impl std::fmt::Display) -> HubError {
+fn bad_url(provider: ProviderName, what: &str, e: impl std::fmt::Display) -> HubError {
     HubError::Config(format!("{provider} {what} URL is invalid: {e}"))
 }
 
@@ -102,10 +89,10 @@ impl OAuthApp {
             http: provider.http.clone(),
             revocation: endpoints.revocation,
             scopes: endpoints.scopes.iter().map(|s| s.to_string()).collect(),
-            required_scopes: REQUIRED_SCOPES
+            required_scopes: endpoints
+                .required_scopes
                 .iter()
-                .filter(|(name, _)| *name == p)
-                .flat_map(|(_, scopes)| scopes.iter().map(|s| s.to_string()))
+                .map(|s| s.to_string())
                 .collect(),
             extra_auth_params: endpoints
                 .extra_auth_params

@@ -20,16 +20,24 @@ use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{
     get_json, ChannelRequest, Connector, FilePage, NextPage, NoticeEvent, OpenedChannel,
-    ProviderClient, ProviderSpec, PushRefusal, PushStyle, SubscriptionNotice,
+    ProviderClient, ProviderName, ProviderSpec, PushRefusal, PushStyle, SubscriptionNotice,
+    Webhook,
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
 use crate::model::{ContentHash, FileEntry, FileKind, Identity, PushChannel};
 
-pub const NAME: &str = "onedrive";
+pub const NAME: ProviderName = ProviderName::declare("onedrive");
 
 pub const SPEC: ProviderSpec = ProviderSpec {
     name: NAME,
+    display_name: "Microsoft OneDrive",
+    in_both: true,
+    // Graph validates an address by sending `validationToken`, to be echoed within 10 s
+    // (<https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks#notificationurl-validation>).
+    webhook: Webhook::Subscriptions {
+        validation_param: "validationToken",
+    },
     client_id_var: "ONEDRIVE_CLIENT_ID",
     client_secret_var: "ONEDRIVE_CLIENT_SECRET",
     answers: &MicrosoftAnswers,
@@ -95,6 +103,8 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             // Microsoft account. Deleting an account removes our copy of the tokens.
             revocation: Revocation::None,
             scopes: SCOPES,
+            // Microsoft grants what the app registration allows.
+            required_scopes: &["Files.Read"],
             extra_auth_params: &[],
         },
     )?;
@@ -256,7 +266,7 @@ impl OneDrive {
 
 #[async_trait]
 impl Connector for OneDrive {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> ProviderName {
         NAME
     }
 

@@ -18,6 +18,7 @@ use crate::connect::{self, NewSession};
 use crate::error::HubError;
 use crate::hub::Hub;
 use crate::login::Finished;
+use crate::providers::ProviderName;
 
 /// What the page allows: its own inline style only, nothing else, and no framing at all.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; \
@@ -78,14 +79,10 @@ pub async fn create_session_response(hub: &Hub, request: NewSession) -> Response
     }
 }
 
-/// The name a person knows the provider by.
+/// The name a person knows the provider by, as its module declares it (the name itself for
+/// one the hub does not know).
 pub fn display_name(provider: &str) -> &str {
-    match provider {
-        "google" => "Google Drive",
-        "onedrive" => "Microsoft OneDrive",
-        "dropbox" => "Dropbox",
-        other => other,
-    }
+    ProviderName::known(provider).map_or(provider, |name| name.spec().display_name)
 }
 
 /// `GET /connect?session=`: the page of a usable session, or the `invalid_session` page.

@@ -14,7 +14,7 @@ use futures::StreamExt;
 
 use crate::error::HubError;
 use crate::hub::Hub;
-use crate::providers::{dropbox, google, onedrive};
+use crate::providers::Webhook;
 use crate::push;
 use crate::web::{PathParam, QueryParams};
 
@@ -73,27 +73,30 @@ async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<By
     Ok(Bytes::from(read))
 }
 
-/// `GET /webhooks/{provider}`: the provider's verification request.
+/// `GET /webhooks/{provider}`: the provider's verification request, read as its module's
+/// [`Webhook`] says.
 pub async fn verification_response(hub: &Hub, provider: &str, query: &QueryParams) -> Response {
-    if let Err(error) = hub.providers.for_login(provider) {
-        return error.into_response();
-    }
-    match provider {
-        // Dropbox checks the webhook URI by asking it to echo `challenge`
-        // (<https://www.dropbox.com/developers/reference/webhooks#verification>).
-        dropbox::NAME => match query.get("challenge").filter(|c| !c.is_empty()) {
-            Some(challenge) => echo(challenge),
-            None => HubError::InvalidRequest("challenge is required".into()).into_response(),
-        },
-        onedrive::NAME => match graph_validation(query) {
+    let connector = match hub.providers.get(provider) {
+        Ok(connector) => connector,
+        Err(error) => return error.into_response(),
+    };
+    match connector.name().spec().webhook {
+        Webhook::AppSigned {
+            challenge_param, ..
+        } => match echoed(query, challenge_param) {
             Some(answer) => answer,
-            None => HubError::InvalidRequest("validationToken is required".into()).into_response(),
+            None => required(challenge_param),
         },
-        other => no_such_webhook(other),
+        Webhook::Subscriptions { validation_param } => match echoed(query, validation_param) {
+            Some(answer) => answer,
+            None => required(validation_param),
+        },
+        Webhook::ChannelHeaders { .. } | Webhook::None => no_such_webhook(provider),
     }
 }
 
-/// `POST /webhooks/{provider}`: a notification. Answers at once; the sync runs in the worker.
+/// `POST /webhooks/{provider}`: a notification, read as its module's [`Webhook`] says.
+/// Answers at once; the sync runs in the worker.
 pub async fn notification_response(
     hub: &Hub,
     provider: &str,
@@ -101,26 +104,33 @@ pub async fn notification_response(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
-    if let Err(error) = hub.providers.for_login(provider) {
-        return error.into_response();
-    }
-    match provider {
-        dropbox::NAME => {
-            let signature = header_text(headers, "x-dropbox-signature");
-            match push::dropbox_notification(hub, signature, body).await {
+    let connector = match hub.providers.get(provider) {
+        Ok(connector) => connector,
+        Err(error) => return error.into_response(),
+    };
+    let name = connector.name();
+    match name.spec().webhook {
+        Webhook::AppSigned {
+            signature_header, ..
+        } => {
+            let signature = header_text(headers, signature_header);
+            match push::app_notification(hub, name.as_str(), signature, body).await {
                 Ok(_) => StatusCode::OK.into_response(),
                 Err(error) => error.into_response(),
             }
         }
-        // Drive's channel messages: the channel and its secret in `X-Goog-*` headers, no body
-        // (<https://developers.google.com/drive/api/guides/push#receive-notifications>).
-        google::NAME => {
-            let handshake = header_text(headers, "x-goog-resource-state") == Some("sync");
+        Webhook::ChannelHeaders {
+            id_header,
+            token_header,
+            state_header,
+            handshake_state,
+        } => {
+            let handshake = header_text(headers, state_header) == Some(handshake_state);
             let queued = push::channel_notification(
                 hub,
-                google::NAME,
-                header_text(headers, "x-goog-channel-id"),
-                header_text(headers, "x-goog-channel-token"),
+                name.as_str(),
+                header_text(headers, id_header),
+                header_text(headers, token_header),
                 handshake,
             )
             .await;
@@ -129,26 +139,27 @@ pub async fn notification_response(
                 Err(error) => error.into_response(),
             }
         }
-        // Graph validates an address by POSTing `validationToken`, to be echoed within 10 s:
-        // nothing else is done then
-        // (<https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks#notificationurl-validation>).
-        onedrive::NAME => match graph_validation(query) {
+        // A validation request is POSTed too, to be echoed within 10 s: nothing else is done
+        // then.
+        Webhook::Subscriptions { validation_param } => match echoed(query, validation_param) {
             Some(answer) => answer,
-            None => match push::subscription_notification(hub, onedrive::NAME, body).await {
+            None => match push::subscription_notification(hub, name.as_str(), body).await {
                 Ok(_) => StatusCode::ACCEPTED.into_response(),
                 Err(error) => error.into_response(),
             },
         },
-        other => no_such_webhook(other),
+        Webhook::None => no_such_webhook(provider),
     }
 }
 
-/// Graph's validation request answered: the token echoed.
-fn graph_validation(query: &QueryParams) -> Option<Response> {
-    query
-        .get("validationToken")
-        .filter(|token| !token.is_empty())
-        .map(echo)
+/// A verification without its token: 400.
+fn required(param: &str) -> Response {
+    HubError::InvalidRequest(format!("{param} is required")).into_response()
+}
+
+/// A verification request answered: the non-empty token in `param`, echoed.
+fn echoed(query: &QueryParams, param: &str) -> Option<Response> {
+    query.get(param).filter(|token| !token.is_empty()).map(echo)
 }
 
 /// The verification token, echoed as the provider asks: 200, plain text, and `nosniff` so that

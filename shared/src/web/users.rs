@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_bad_ones_are_refused() {
         let position = AccountPosition {
-            provider: "onedrive",
+            provider: crate::providers::onedrive::NAME,
             id: "0d1c4c2e-0000-4000-8000-000000000000".into(),
         };
         let parsed = UsersQuery::parse(None, Some(&position.to_cursor())).unwrap();
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn link_points_at_the_next_page() {
         let next = AccountPosition {
-            provider: "google",
+            provider: crate::providers::google::NAME,
             id: "abc".into(),
         };
         assert_eq!(
