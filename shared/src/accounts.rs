@@ -71,8 +71,9 @@ pub struct AccountsPage {
     pub next: Option<AccountPosition>,
 }
 
-/// Up to `limit` connected accounts after `after`, of every provider the hub knows (an
-/// account outlives its provider's configuration: it still shows, and can still be deleted).
+/// [`page_of`] of every owner. Tests and benchmarks only (feature `testing`): the `users`
+/// function always passes its `?owner=` filter, absent or not.
+#[cfg(feature = "testing")]
 pub async fn page(
     hub: &Hub,
     limit: usize,
@@ -81,7 +82,9 @@ pub async fn page(
     page_of(hub, None, limit, after).await
 }
 
-/// [`page`], of one `owner`'s accounts when one is given (`/users?owner=`).
+/// Up to `limit` connected accounts after `after`, of every provider the hub knows (an
+/// account outlives its provider's configuration: it still shows, and can still be deleted),
+/// of one `owner`'s accounts when one is given (`/users?owner=`).
 pub async fn page_of(
     hub: &Hub,
     owner: Option<&str>,
@@ -210,7 +213,9 @@ pub async fn files(
 /// effort, and a slow or failing endpoint must not keep the account from being deleted.
 pub const REVOKE_BUDGET: Duration = Duration::from_secs(3);
 
-/// [`delete_by`] with the HTTP functions' whole timeout from now.
+/// [`delete_by`] with the HTTP functions' whole timeout from now. Tests and benchmarks only
+/// (feature `testing`): the `users` function passes its invocation's deadline.
+#[cfg(feature = "testing")]
 pub async fn delete(hub: &Hub, account_id: &str) -> HubResult<()> {
     delete_by(hub, account_id, Deadline::of_invocation(None)).await
 }

@@ -1,5 +1,5 @@
 //! `GET /users` paged: the query (`limit`, `cursor`) as typed arguments of
-//! [`crate::accounts::page`], and the answer with its RFC 8288 `Link` to the next page.
+//! [`crate::accounts::page_of`], and the answer with its RFC 8288 `Link` to the next page.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::LINK;
