@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cursor::{self, Cursor, Position, Route};
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
@@ -28,27 +29,38 @@ pub struct AccountPosition {
     pub id: String,
 }
 
-impl AccountPosition {
-    /// The opaque cursor clients send back: the hex of `<provider>/<id>`.
-    pub fn to_cursor(&self) -> String {
-        hex::encode(format!("{}/{}", self.provider, self.id))
+impl Position for AccountPosition {
+    const ROUTE: Route = Route::Users;
+
+    /// `<provider>/<id>`: provider names hold no slash.
+    fn write(&self) -> String {
+        format!("{}/{}", self.provider, self.id)
     }
 
-    /// A cursor that is not hex of a known provider and a storable id is `invalid_request`
-    /// (never a store error: a key too long for DynamoDB would be a 5xx there).
-    pub fn from_cursor(cursor: &str) -> HubResult<Self> {
-        let refused = || HubError::InvalidRequest("cursor is not one this hub issued".into());
-        let decoded = hex::decode(cursor).map_err(|_| refused())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| refused())?;
-        let (provider, id) = decoded.split_once('/').ok_or_else(refused)?;
-        let provider = ProviderName::known(provider).ok_or_else(refused)?;
+    /// A known provider and a storable id only: a key too long for DynamoDB would be a store
+    /// error there, and a 5xx.
+    fn read(text: &str) -> Option<Self> {
+        let (provider, id) = text.split_once('/')?;
+        let provider = ProviderName::known(provider)?;
         if id.is_empty() || !storable(id) {
-            return Err(refused());
+            return None;
         }
-        Ok(AccountPosition {
+        Some(AccountPosition {
             provider,
             id: id.to_string(),
         })
+    }
+}
+
+impl AccountPosition {
+    /// The opaque cursor clients send back (see [`crate::cursor`]).
+    pub fn to_cursor(&self) -> String {
+        cursor::encode(None, self)
+    }
+
+    /// What [`AccountPosition::to_cursor`] wrote; anything else is `invalid_request`.
+    pub fn from_cursor(raw: &str) -> HubResult<Self> {
+        cursor::decode::<AccountPosition>(raw)?.of(None)
     }
 }
 
@@ -59,8 +71,9 @@ pub struct AccountsPage {
     pub next: Option<AccountPosition>,
 }
 
-/// Up to `limit` connected accounts after `after`, of every provider the hub knows (an
-/// account outlives its provider's configuration: it still shows, and can still be deleted).
+/// [`page_of`] of every owner. Tests and benchmarks only (feature `testing`): the `users`
+/// function always passes its `?owner=` filter, absent or not.
+#[cfg(feature = "testing")]
 pub async fn page(
     hub: &Hub,
     limit: usize,
@@ -69,7 +82,9 @@ pub async fn page(
     page_of(hub, None, limit, after).await
 }
 
-/// [`page`], of one `owner`'s accounts when one is given (`/users?owner=`).
+/// Up to `limit` connected accounts after `after`, of every provider the hub knows (an
+/// account outlives its provider's configuration: it still shows, and can still be deleted),
+/// of one `owner`'s accounts when one is given (`/users?owner=`).
 pub async fn page_of(
     hub: &Hub,
     owner: Option<&str>,
@@ -141,25 +156,53 @@ pub struct FilesPage {
     pub next_cursor: Option<String>,
 }
 
+/// Where a page of `/users/{id}/files` ended: the last file id, after which the next page
+/// starts. Written into the cursor (see [`crate::cursor`]) as the id itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileAfter(pub String);
+
+impl Position for FileAfter {
+    const ROUTE: Route = Route::Files;
+
+    fn write(&self) -> String {
+        self.0.clone()
+    }
+
+    /// Any non-empty id: one that names no file still names a place in the id order, and the
+    /// stores answer one too long to be a key without an error (see `store::storable`).
+    fn read(text: &str) -> Option<Self> {
+        (!text.is_empty()).then(|| FileAfter(text.to_string()))
+    }
+}
+
+/// A decoded `next_cursor` of a file index: whose index is checked by [`files`].
+pub type FileCursor = Cursor<FileAfter>;
+
 /// One page of an account's file index: up to `limit` files (1 to [`MAX_FILE_PAGE`]) after
-/// the file id `after`. `next_cursor` is opaque to clients: the hex of the last file id, which
-/// the web layer (`web::FilesQuery`) decodes back into `after`.
+/// `after` (from the first without one). A cursor of another account's index is
+/// `invalid_request`.
 pub async fn files(
     hub: &Hub,
     account_id: &str,
     limit: usize,
-    after: Option<String>,
+    after: Option<FileCursor>,
 ) -> HubResult<FilesPage> {
     if hub.store.get_account(account_id).await?.is_none() {
         return Err(HubError::UserNotFound(account_id.to_string()));
     }
+    let after = after
+        .map(|cursor| cursor.of(Some(account_id)))
+        .transpose()?
+        .map(|FileAfter(id)| id);
     let page = hub
         .store
         .list_files(account_id, after.as_deref(), limit)
         .await?;
     Ok(FilesPage {
         files: page.items,
-        next_cursor: page.next.map(hex::encode),
+        next_cursor: page
+            .next
+            .map(|last| cursor::encode(Some(account_id), &FileAfter(last))),
     })
 }
 
@@ -167,7 +210,9 @@ pub async fn files(
 /// effort, and a slow or failing endpoint must not keep the account from being deleted.
 pub const REVOKE_BUDGET: Duration = Duration::from_secs(3);
 
-/// [`delete_by`] with the HTTP functions' whole timeout from now.
+/// [`delete_by`] with the HTTP functions' whole timeout from now. Tests and benchmarks only
+/// (feature `testing`): the `users` function passes its invocation's deadline.
+#[cfg(feature = "testing")]
 pub async fn delete(hub: &Hub, account_id: &str) -> HubResult<()> {
     delete_by(hub, account_id, Deadline::of_invocation(None)).await
 }

@@ -12,11 +12,9 @@
 //! - numbers only grow, so a newer state of a file always comes after an older one, and a
 //!   cursor (a position) stays valid through any number of syncs.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use crate::cursor::{self, Cursor, Position, Route};
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::FileEntry;
@@ -26,71 +24,52 @@ use crate::store::FeedPosition;
 pub const DEFAULT_CHANGE_PAGE: usize = 100;
 pub const MAX_CHANGE_PAGE: usize = 1000;
 
-/// The version prefix of the cursor's layout, so that a later layout can tell old cursors.
-const CURSOR_VERSION: &str = "v1";
-/// Hex digits of the account id's SHA-256 a cursor carries: enough to tell any two accounts
-/// apart, without echoing the id.
-const ACCOUNT_TAG_LEN: usize = 16;
-
-/// A decoded `next_cursor`: the account it was issued for and the position after which the
-/// feed goes on (`None`: the start).
+/// Where the feed goes on: after this entry, or (`None`) from the start. Written into the
+/// cursor (see [`crate::cursor`]) as `<seq>:<file id>`, with seq 0 and no file id at the start.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FeedCursor {
-    account_tag: String,
-    position: Option<FeedPosition>,
+pub struct FeedAfter(pub Option<FeedPosition>);
+
+impl Position for FeedAfter {
+    const ROUTE: Route = Route::Changes;
+
+    fn write(&self) -> String {
+        let (seq, file_id) = self
+            .0
+            .as_ref()
+            .map_or((0, ""), |p| (p.seq, p.file_id.as_str()));
+        format!("{seq}:{file_id}")
+    }
+
+    fn read(text: &str) -> Option<Self> {
+        // The file id comes last and may itself hold colons.
+        let (seq, file_id) = text.split_once(':')?;
+        // Only digits: `parse` would also take a leading `+`, which `write` never writes.
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        match (seq.parse::<u64>().ok()?, file_id) {
+            (0, "") => Some(FeedAfter(None)),
+            (0, _) | (_, "") => None,
+            (seq, file_id) => Some(FeedAfter(Some(FeedPosition {
+                seq,
+                file_id: file_id.to_string(),
+            }))),
+        }
+    }
 }
 
-fn account_tag(account_id: &str) -> String {
-    let digest = hex::encode(Sha256::digest(account_id.as_bytes()));
-    digest[..ACCOUNT_TAG_LEN].to_string()
-}
-
-fn not_issued() -> HubError {
-    HubError::InvalidRequest("cursor is not one this hub issued for this account".into())
-}
+/// A decoded `next_cursor` of a feed: whose feed is checked by [`feed`].
+pub type FeedCursor = Cursor<FeedAfter>;
 
 impl FeedCursor {
-    /// The opaque string for `position` of the feed of `account_id`: the base64url of
-    /// `v1:<account tag>:<seq>:<file id>`, with seq 0 and no file id at the start.
+    /// The opaque `next_cursor` for `position` of the feed of `account_id`.
     pub fn encode(account_id: &str, position: Option<&FeedPosition>) -> String {
-        let (seq, file_id) = position.map_or((0, ""), |p| (p.seq, p.file_id.as_str()));
-        let plain = format!(
-            "{CURSOR_VERSION}:{}:{seq}:{file_id}",
-            account_tag(account_id)
-        );
-        URL_SAFE_NO_PAD.encode(plain)
+        cursor::encode(Some(account_id), &FeedAfter(position.cloned()))
     }
 
     /// Reads back what [`FeedCursor::encode`] wrote; anything else is `invalid_request`.
     pub fn decode(raw: &str) -> HubResult<FeedCursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| not_issued())?;
-        let plain = String::from_utf8(bytes).map_err(|_| not_issued())?;
-        // The file id comes last and may itself hold colons.
-        let mut parts = plain.splitn(4, ':');
-        let (Some(CURSOR_VERSION), Some(tag), Some(seq), Some(file_id)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(not_issued());
-        };
-        let well_formed_tag =
-            tag.len() == ACCOUNT_TAG_LEN && tag.bytes().all(|b| b.is_ascii_hexdigit());
-        // Only digits: `parse` would also take a leading `+`, which encode never writes.
-        if !well_formed_tag || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(not_issued());
-        }
-        let seq: u64 = seq.parse().map_err(|_| not_issued())?;
-        let position = match (seq, file_id) {
-            (0, "") => None,
-            (0, _) | (_, "") => return Err(not_issued()),
-            (seq, file_id) => Some(FeedPosition {
-                seq,
-                file_id: file_id.to_string(),
-            }),
-        };
-        Ok(FeedCursor {
-            account_tag: tag.to_string(),
-            position,
-        })
+        cursor::decode(raw)
     }
 }
 
@@ -118,18 +97,14 @@ pub async fn feed(
     let after = match cursor {
         None => None,
         Some(cursor) => {
-            if cursor.account_tag != account_tag(account_id) {
-                return Err(not_issued());
-            }
+            let FeedAfter(after) = cursor.of(Some(account_id))?;
             // Every position handed out is at most at the watermark, which never goes down.
-            if cursor
-                .position
-                .as_ref()
-                .is_some_and(|p| p.seq > account.feed_seq)
-            {
-                return Err(not_issued());
+            if after.as_ref().is_some_and(|p| p.seq > account.feed_seq) {
+                return Err(HubError::InvalidRequest(
+                    "cursor points past this feed's end; it is not one this hub issued".into(),
+                ));
             }
-            cursor.position
+            after
         }
     };
     let page = hub
@@ -151,6 +126,7 @@ pub async fn feed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cursor::forge;
 
     #[test]
     fn a_cursor_decodes_to_what_was_encoded() {
@@ -159,25 +135,24 @@ mod tests {
             file_id: "id:with:colons".into(),
         };
         let cursor = FeedCursor::decode(&FeedCursor::encode("a1", Some(&position))).unwrap();
-        assert_eq!(cursor.account_tag, account_tag("a1"));
-        assert_eq!(cursor.position, Some(position));
+        assert_eq!(cursor.of(Some("a1")).unwrap(), FeedAfter(Some(position)));
         let start = FeedCursor::decode(&FeedCursor::encode("a1", None)).unwrap();
-        assert_eq!(start.position, None);
+        assert_eq!(start.of(Some("a1")).unwrap(), FeedAfter(None));
     }
 
     #[test]
     fn anything_else_is_refused() {
-        let tag = account_tag("a1");
         let forged = [
             "not base64!".to_string(),
-            URL_SAFE_NO_PAD.encode("hello"),
-            URL_SAFE_NO_PAD.encode(format!("v2:{tag}:1:f")),
-            URL_SAFE_NO_PAD.encode(format!("v1:{tag}:+1:f")),
-            URL_SAFE_NO_PAD.encode(format!("v1:{tag}:x:f")),
-            URL_SAFE_NO_PAD.encode(format!("v1:{tag}:1:")),
-            URL_SAFE_NO_PAD.encode(format!("v1:{tag}:0:f")),
-            URL_SAFE_NO_PAD.encode("v1:short:1:f"),
-            URL_SAFE_NO_PAD.encode(format!("v1:{tag}:99999999999999999999999:f")),
+            forge("v2", "changes", Some("a1"), "+1:f"),
+            forge("v2", "changes", Some("a1"), "x:f"),
+            forge("v2", "changes", Some("a1"), "1:"),
+            forge("v2", "changes", Some("a1"), "0:f"),
+            forge("v2", "changes", Some("a1"), "1"),
+            forge("v2", "changes", Some("a1"), ":f"),
+            forge("v2", "changes", Some("a1"), "99999999999999999999999:f"),
+            // The same position, of another route.
+            forge("v2", "files", Some("a1"), "1:f"),
         ];
         for raw in forged {
             let error = FeedCursor::decode(&raw).unwrap_err();

@@ -8,6 +8,7 @@
 //! - [`deadline`]: the time an invocation has left, from which every budget derives.
 //! - [`deployment`]: what the code assumes of `template.yaml` (timeouts, reserves, receive
 //!   counts, required variables), compared with the template by `tests/template.rs`.
+//! - [`cursor`]: the one codec of the opaque cursors `/users`, `/files` and `/changes` issue.
 //! - [`login`], [`accounts`], [`changes`], [`fanout`], [`sync`], [`push`]: what the
 //!   functions do (`sync`: the `sync-worker` function's batch and the sync of one account).
 //! - [`events`], [`delivery`], [`webhook_signature`]: events to the app, queued by those
@@ -21,6 +22,7 @@ pub mod changes;
 pub mod config;
 pub mod connect;
 pub mod crypto;
+pub mod cursor;
 pub mod deadline;
 pub mod delivery;
 pub mod deployment;

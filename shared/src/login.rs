@@ -26,7 +26,9 @@ use crate::tokens;
 /// How long a user has between the consent page and the callback.
 pub const STATE_LIFETIME_MINUTES: i64 = 10;
 
-/// Starts a login without a session (version 1: the account has no owner).
+/// Starts a login without a session (version 1: the account has no owner). Tests and
+/// benchmarks only (feature `testing`): the `auth` function always passes its session.
+#[cfg(feature = "testing")]
 pub async fn begin(hub: &Hub, provider: &str) -> HubResult<Started> {
     begin_with(hub, provider, None).await
 }
@@ -131,7 +133,9 @@ impl Callback {
     }
 }
 
-/// [`complete_by`] with the HTTP functions' whole timeout from now.
+/// [`complete_by`] with the HTTP functions' whole timeout from now. Tests and benchmarks only
+/// (feature `testing`): the `auth` function passes its invocation's deadline.
+#[cfg(feature = "testing")]
 pub async fn complete(hub: &Hub, provider: &str, callback: Callback) -> HubResult<AccountView> {
     complete_by(hub, provider, callback, Deadline::of_invocation(None)).await
 }

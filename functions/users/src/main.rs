@@ -380,6 +380,86 @@ mod tests {
         }
     }
 
+    /// Each route takes only the cursors it issued for the same list: a cursor of `/users`,
+    /// of `/changes` or of another account's `/files` is 400 on `/files` and the other way
+    /// round (before one codec, any hex was a `/files` cursor).
+    #[tokio::test]
+    async fn a_cursor_of_another_route_or_account_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let id = "00000000-0000-4000-8000-000000000000";
+        let other = "11111111-0000-4000-8000-000000000000";
+        for (account, provider) in [(id, "onedrive"), (other, "google")] {
+            let account = hub::testing::account(provider).id(account).build();
+            assert_eq!(
+                hub.store.create_account(&account).await.unwrap(),
+                hub::store::Write::Done
+            );
+            let files: Vec<_> = ["f1", "f2"]
+                .iter()
+                .map(|f| hub::model::FileEntry::new(*f, *f))
+                .collect();
+            hub.store
+                .put_files(&account.id, &files, 0, 1)
+                .await
+                .unwrap();
+        }
+        let files = include_str!("../../../events/users-files.json");
+        let changes = include_str!("../../../events/users-changes.json");
+        let of = |event: &str, account: &str, query: &str| {
+            event.replace(id, account).replace("limit=50", query)
+        };
+        // A cursor of each list, as the hub issues them.
+        let (status, body) = call_on(hub.clone(), &of(files, id, "limit=1")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let own_files = body["next_cursor"].as_str().unwrap().to_string();
+        let (_, body) = call_on(hub.clone(), &of(files, other, "limit=1")).await;
+        let other_files = body["next_cursor"].as_str().unwrap().to_string();
+        let (_, body) = call_on(hub.clone(), &of(changes, id, "limit=1")).await;
+        let own_changes = body["next_cursor"].as_str().unwrap().to_string();
+        let (_, headers, _) = serve(&hub, &users_list_event("limit=1")).await;
+        let link = headers["link"].to_str().unwrap();
+        let users = link[link.find("cursor=").unwrap() + 7..link.find('>').unwrap()].to_string();
+
+        // Each is taken where it was issued.
+        let (status, body) =
+            call_on(hub.clone(), &of(files, id, &format!("cursor={own_files}"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["files"][0]["id"], json!("f2"));
+        let (status, body) = call_on(
+            hub.clone(),
+            &of(changes, id, &format!("cursor={own_changes}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        for (event, cursor) in [
+            (files, &other_files),
+            (files, &own_changes),
+            (files, &users),
+            (changes, &own_files),
+            (changes, &users),
+        ] {
+            let (status, body) =
+                call_on(hub.clone(), &of(event, id, &format!("cursor={cursor}"))).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{cursor} on {}",
+                &event[..60]
+            );
+        }
+        for cursor in [&own_files, &own_changes] {
+            let (status, _, body) =
+                serve(&hub, &users_list_event(&format!("cursor={cursor}"))).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{cursor} on /users"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_connect_session_is_created_and_bad_ones_refused() {
         let dir = tempfile::tempdir().unwrap();

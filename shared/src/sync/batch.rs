@@ -27,7 +27,8 @@ pub struct Message {
 pub const RESERVE: std::time::Duration = crate::deployment::SYNC_WORKER.reserve;
 
 /// The deadline of a worker invocation that starts now, less [`RESERVE`]: for callers that
-/// run the worker's code outside Lambda (tests, benchmarks).
+/// run the worker's code outside Lambda (tests, benchmarks: feature `testing`).
+#[cfg(feature = "testing")]
 pub fn fresh_invocation() -> Deadline {
     Deadline::after(crate::queue::local::WORKER_TIMEOUT).less(RESERVE)
 }

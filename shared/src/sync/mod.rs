@@ -50,6 +50,8 @@ mod refresh;
 mod session;
 mod state;
 
-pub use batch::{fresh_invocation, handle_batch, Message, CONCURRENT_RECORDS, RESERVE};
+#[cfg(feature = "testing")]
+pub use batch::fresh_invocation;
+pub use batch::{handle_batch, Message, CONCURRENT_RECORDS, RESERVE};
 pub use session::{run, MAX_STALLED_REQUEUES};
 pub use state::{SkipReason, SyncResult};

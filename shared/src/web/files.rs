@@ -5,15 +5,17 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::QueryParams;
-use crate::accounts::{DEFAULT_FILE_PAGE, MAX_FILE_PAGE};
+use crate::accounts::{FileCursor, DEFAULT_FILE_PAGE, MAX_FILE_PAGE};
+use crate::cursor;
 use crate::error::HubError;
 
 /// A page request: `limit` is 1 to 1000 (100 when absent); `cursor` is the `next_cursor` of
-/// the previous page, decoded back into the file id to start after.
+/// the previous page (absent or empty: from the first file); whether it belongs to the
+/// account is [`crate::accounts::files`]' to check.
 #[derive(Debug, PartialEq)]
 pub struct FilesQuery {
     pub limit: usize,
-    pub after: Option<String>,
+    pub after: Option<FileCursor>,
 }
 
 /// A `limit` parameter: `default` when absent, else a whole number from 1 to `max`.
@@ -31,22 +33,18 @@ pub(super) fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Resul
 }
 
 impl FilesQuery {
-    /// Anything but a whole number in range, or a cursor that is not hex, is `invalid_request`.
+    /// Anything but a whole number in range, or a cursor that is not a `/files` cursor of
+    /// this hub, is `invalid_request`.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, HubError> {
-        let limit = page_limit(limit, DEFAULT_FILE_PAGE, MAX_FILE_PAGE)?;
-        // The cursor is the hex of the last file id (see `accounts::files`). Any hex cursor is
-        // a position in the index (one we did not issue just starts somewhere); only a cursor
-        // that is not hex at all is refused.
-        let after = cursor
-            .map(|c| {
-                hex::decode(c)
-                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                    .map_err(|_| {
-                        HubError::InvalidRequest("cursor is not one this hub issued".into())
-                    })
-            })
-            .transpose()?;
-        Ok(FilesQuery { limit, after })
+        Ok(FilesQuery {
+            limit: page_limit(limit, DEFAULT_FILE_PAGE, MAX_FILE_PAGE)?,
+            // An empty cursor started from the first file before cursors had a layout: it
+            // still does.
+            after: cursor
+                .filter(|c| !c.is_empty())
+                .map(cursor::decode)
+                .transpose()?,
+        })
     }
 }
 
@@ -75,13 +73,19 @@ mod tests {
     }
 
     #[test]
-    fn cursor_is_the_hex_of_the_id_to_start_after() {
-        let cursor = hex::encode("file-42");
-        assert_eq!(
-            FilesQuery::parse(None, Some(&cursor)).unwrap().after,
-            Some("file-42".to_string())
-        );
-        let error = FilesQuery::parse(None, Some("not hex")).unwrap_err();
-        assert_eq!(error.code(), "invalid_request");
+    fn cursor_is_the_files_cursor_of_the_id_to_start_after() {
+        use crate::accounts::FileAfter;
+        let issued = cursor::encode(Some("a1"), &FileAfter("file-42".into()));
+        let after = FilesQuery::parse(None, Some(&issued))
+            .unwrap()
+            .after
+            .unwrap();
+        assert_eq!(after.of(Some("a1")).unwrap(), FileAfter("file-42".into()));
+        assert_eq!(FilesQuery::parse(None, Some("")).unwrap().after, None);
+        let feed = crate::changes::FeedCursor::encode("a1", None);
+        for bad in ["not hex", &hex::encode("file-42"), &feed] {
+            let error = FilesQuery::parse(None, Some(bad)).unwrap_err();
+            assert_eq!(error.code(), "invalid_request", "{bad}");
+        }
     }
 }

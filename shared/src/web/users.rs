@@ -1,5 +1,5 @@
 //! `GET /users` paged: the query (`limit`, `cursor`) as typed arguments of
-//! [`crate::accounts::page`], and the answer with its RFC 8288 `Link` to the next page.
+//! [`crate::accounts::page_of`], and the answer with its RFC 8288 `Link` to the next page.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::LINK;
@@ -56,7 +56,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UsersQuery {
 }
 
 /// The `Link` of the page after `next`, with the same `limit` and `owner` (RFC 8288 §3: a URI
-/// reference in angle brackets, then `rel="next"`). The cursor is hex and an owner's
+/// reference in angle brackets, then `rel="next"`). The cursor is base64url and an owner's
 /// characters are all allowed in a query, so neither needs escaping.
 pub fn next_link(
     public_url: &str,
@@ -87,7 +87,7 @@ pub fn users_page_response(
             Ok(link) => {
                 response.headers_mut().insert(LINK, link);
             }
-            // HUB_PUBLIC_URL is a checked URL and the cursor hex, so this cannot happen; a
+            // HUB_PUBLIC_URL is a checked URL and the cursor base64url, so this cannot happen; a
             // page without its link would silently truncate the list, so it is an error.
             Err(e) => return HubError::internal(format!("Link header: {e}")).into_response(),
         }
@@ -98,6 +98,7 @@ pub fn users_page_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cursor::forge;
 
     #[test]
     fn limit_defaults_to_1000_and_must_be_1_to_1000() {
@@ -118,13 +119,17 @@ mod tests {
         let parsed = UsersQuery::parse(None, Some(&position.to_cursor())).unwrap();
         assert_eq!(parsed.after, Some(position));
         let too_long = format!("google/{}", "x".repeat(200));
+        let users = |position: &str| forge("v2", "users", None, position);
         for bad in [
             "not hex".to_string(),
-            hex::encode("no-slash"),
-            hex::encode("nosuchprovider/abc"),
-            hex::encode("google/"),
-            hex::encode(too_long),
+            users("no-slash"),
+            users("nosuchprovider/abc"),
+            users("google/"),
+            users(&too_long),
             "ff".to_string(),
+            // The layout before v2, and a cursor of another route.
+            hex::encode("google/abc"),
+            forge("v2", "files", Some("a1"), "google/abc"),
         ] {
             let error = UsersQuery::parse(None, Some(&bad)).unwrap_err();
             assert_eq!(error.code(), "invalid_request", "cursor={bad}");
@@ -141,14 +146,14 @@ mod tests {
             next_link("https://hub.example", None, 50, &next),
             format!(
                 "<https://hub.example/users?limit=50&cursor={}>; rel=\"next\"",
-                hex::encode("google/abc")
+                forge("v2", "users", None, "google/abc")
             )
         );
         assert_eq!(
             next_link("https://hub.example", Some("u-1"), 50, &next),
             format!(
                 "<https://hub.example/users?owner=u-1&limit=50&cursor={}>; rel=\"next\"",
-                hex::encode("google/abc")
+                forge("v2", "users", None, "google/abc")
             )
         );
     }
