@@ -8,36 +8,6 @@ pub(super) struct IdentityRecord {
     account_id: String,
 }
 
-/// What an account's file holds: the account, or the tombstone of its delete in its place
-/// (told apart by the tombstone's `deleting_since`, which an account never has).
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-pub(super) enum AccountFile {
-    Deleting(Box<Deletion>),
-    Live(Box<Account>),
-}
-
-impl AccountFile {
-    fn live(self) -> Option<Account> {
-        match self {
-            AccountFile::Live(account) => Some(*account),
-            AccountFile::Deleting(_) => None,
-        }
-    }
-
-    fn deleting(self) -> Option<Deletion> {
-        match self {
-            AccountFile::Deleting(deletion) => Some(*deletion),
-            AccountFile::Live(_) => None,
-        }
-    }
-}
-
-/// The live account stored at `path`: `None` for a tombstone too.
-pub(super) fn read_account(path: &Path) -> io::Result<Option<Account>> {
-    Ok(read_json::<AccountFile>(path)?.and_then(AccountFile::live))
-}
-
 /// Creates the account and its identity record when neither exists; the caller holds the
 /// store's lock.
 pub(super) fn create_account_locked(root: &Path, account: &Account) -> io::Result<Write> {

@@ -1,4 +1,5 @@
-//! Records as files: atomic, durable writes and removals, and reads in key order.
+//! Records as files: atomic, durable writes and removals, reads in key order, and what an
+//! account's file holds (read by the accounts and by the channels kept alive with them).
 
 use super::*;
 
@@ -103,4 +104,34 @@ pub(super) fn read_page<T: DeserializeOwned>(
     }
     let next = if items.len() == limit { last_key } else { None };
     Ok(Page { items, next })
+}
+
+/// What an account's file holds: the account, or the tombstone of its delete in its place
+/// (told apart by the tombstone's `deleting_since`, which an account never has).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+pub(super) enum AccountFile {
+    Deleting(Box<Deletion>),
+    Live(Box<Account>),
+}
+
+impl AccountFile {
+    pub(super) fn live(self) -> Option<Account> {
+        match self {
+            AccountFile::Live(account) => Some(*account),
+            AccountFile::Deleting(_) => None,
+        }
+    }
+
+    pub(super) fn deleting(self) -> Option<Deletion> {
+        match self {
+            AccountFile::Deleting(deletion) => Some(*deletion),
+            AccountFile::Live(_) => None,
+        }
+    }
+}
+
+/// The live account stored at `path`: `None` for a tombstone too.
+pub(super) fn read_account(path: &Path) -> io::Result<Option<Account>> {
+    Ok(read_json::<AccountFile>(path)?.and_then(AccountFile::live))
 }

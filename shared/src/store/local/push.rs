@@ -1,6 +1,5 @@
 //! Push channels (two records each) and the push marks of queued jobs.
 
-use super::accounts::read_account;
 use super::*;
 
 /// A push mark: a push job of the account is queued and not started, until `until`.
