@@ -1,5 +1,6 @@
-//! Helpers for the functions' tests (feature `testing`): a hub on the local backend in a
-//! given directory, configured like `.env.example`, and accounts as a login leaves them.
+//! Helpers for tests and benchmarks (feature `testing`, which the functions enable only for
+//! their tests): a hub on the local backend in a given directory, accounts as a login leaves
+//! them, and a moto server.
 
 use std::path::Path;
 
@@ -14,8 +15,9 @@ use crate::providers::http::RetryPolicy;
 /// The development API key of `.env.example` and the sample events.
 pub const DEV_API_KEY: &str = "local-dev-key";
 
-/// A hub on the local backend under `data_dir`, with both providers configured (against
-/// unreachable endpoints unless `extra` points them somewhere) plus `extra` variables.
+/// A hub on the local backend under `data_dir`, with Google and OneDrive configured (against
+/// unreachable endpoints unless `extra` points them somewhere) plus `extra` variables (which
+/// configure any other provider a test needs).
 pub async fn local_hub(data_dir: &Path, extra: &[(String, String)]) -> Hub {
     let mut vars = vec![
         ("HUB_BACKEND".to_string(), "local".to_string()),

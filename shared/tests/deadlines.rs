@@ -4,45 +4,19 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use common::EventRecorder;
+use common::{DelayRecorder as Recorded, EventRecorder};
 use hub::config::Env;
 use hub::deadline::Deadline;
 use hub::model::{QueueMessage, SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
-use hub::queue::JobQueue;
 use hub::sync::{self, Message};
-use hub::{Hub, HubResult};
+use hub::Hub;
 use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// What was queued, with its delay.
-#[derive(Default)]
-struct Recorded(Mutex<Vec<(QueueMessage, Duration)>>);
-
-#[async_trait]
-impl JobQueue for Recorded {
-    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
-        let mut queued = self.0.lock().unwrap();
-        queued.extend(messages.iter().map(|m| (m.clone(), Duration::ZERO)));
-        Ok(())
-    }
-
-    async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()> {
-        self.0.lock().unwrap().push((message.clone(), delay));
-        Ok(())
-    }
-}
-
-impl Recorded {
-    fn take(&self) -> Vec<(QueueMessage, Duration)> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 struct Fixture {
     server: MockServer,

@@ -14,14 +14,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use common::EventRecorder;
+use common::{DelayRecorder as Recorded, EventRecorder};
 use hub::accounts;
 use hub::deadline::Deadline;
 use hub::model::{
     Account, AccountView, ConnectSession, Deletion, FileEntry, Lease, LoginState, Page,
     PushChannel, QueueMessage, SyncJob, SyncReason,
 };
-use hub::queue::JobQueue;
 use hub::store::dynamo::DynamoStore;
 use hub::store::local::LocalStore;
 use hub::store::{
@@ -294,30 +293,6 @@ impl ClaimStore for Faulty {
 }
 
 // ------------------------------------------------------------------ the fixture
-
-/// The sync queue: what was queued, with its delay.
-#[derive(Default)]
-struct Recorded(Mutex<Vec<(QueueMessage, Duration)>>);
-
-#[async_trait]
-impl JobQueue for Recorded {
-    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
-        let mut queued = self.0.lock().unwrap();
-        queued.extend(messages.iter().map(|m| (m.clone(), Duration::ZERO)));
-        Ok(())
-    }
-
-    async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()> {
-        self.0.lock().unwrap().push((message.clone(), delay));
-        Ok(())
-    }
-}
-
-impl Recorded {
-    fn take(&self) -> Vec<(QueueMessage, Duration)> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {

@@ -10,20 +10,19 @@ mod common;
 mod watched_store;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::body::{to_bytes, Body};
 use axum::http::{Request, StatusCode};
 use chrono::{Duration as Age, Utc};
+use common::JobRecorder as Recorded;
 use futures::StreamExt as _;
 use hmac::{Hmac, Mac};
-use hub::model::{PushChannel, QueueMessage};
-use hub::queue::JobQueue;
+use hub::model::PushChannel;
 use hub::store::dynamo::DynamoStore;
 use hub::store::Write;
-use hub::{Hub, HubResult};
+use hub::Hub;
 use serde_json::{json, Value};
 use sha2::Digest;
 use tower::ServiceExt;
@@ -32,21 +31,6 @@ use watched_store::Watched;
 const APP_SECRET: &str = "dropbox-app-secret";
 
 // ------------------------------------------------------------------ the route
-
-#[derive(Default)]
-struct Recorded(Mutex<Vec<QueueMessage>>);
-
-#[async_trait]
-impl JobQueue for Recorded {
-    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
-        self.0.lock().unwrap().extend_from_slice(messages);
-        Ok(())
-    }
-
-    async fn enqueue_delayed(&self, message: &QueueMessage, _delay: Duration) -> HubResult<()> {
-        self.enqueue(std::slice::from_ref(message)).await
-    }
-}
 
 #[derive(Clone, Copy)]
 enum Backend {

@@ -14,37 +14,21 @@ mod common;
 #[path = "support/watched_store.rs"]
 mod watched_store;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{Duration as Age, Utc};
-use hub::model::{Account, PushChannel, QueueMessage, SyncJob, SyncReason};
-use hub::queue::JobQueue;
+use common::JobRecorder as Recorded;
+use hub::model::{Account, PushChannel, SyncJob, SyncReason};
 use hub::store::dynamo::DynamoStore;
 use hub::store::Write;
-use hub::{Hub, HubResult};
+use hub::Hub;
 use hub_testkit::FakeProviders;
 use serde_json::json;
 use sha2::Digest;
 use watched_store::Watched;
 
 const GRAPH_USER: &str = hub_testkit::DEFAULT_MICROSOFT_USER;
-
-#[derive(Default)]
-struct Recorded(Mutex<Vec<QueueMessage>>);
-
-#[async_trait]
-impl JobQueue for Recorded {
-    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
-        self.0.lock().unwrap().extend_from_slice(messages);
-        Ok(())
-    }
-
-    async fn enqueue_delayed(&self, message: &QueueMessage, _delay: Duration) -> HubResult<()> {
-        self.enqueue(std::slice::from_ref(message)).await
-    }
-}
 
 #[derive(Clone, Copy)]
 enum Backend {

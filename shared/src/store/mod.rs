@@ -20,7 +20,6 @@
 //! - a push mark is taken by one caller at a time, until it is cleared or expires;
 //! - a removal by path marks deleted the entry at that path and every entry under it, a page
 //!   at a time, without reading the account's whole index at once.
-
 //!
 //! [`Store`] is the sum of one trait per role ([`AccountStore`], [`FileStore`],
 //! [`LoginStore`], [`PushStore`], [`ClaimStore`]), each in its own file; every backend

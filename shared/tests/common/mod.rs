@@ -147,6 +147,32 @@ impl JobQueue for JobRecorder {
     }
 }
 
+/// A sync queue that records what was queued with its delay (zero when not delayed), for
+/// tests of requeues and purge jobs.
+#[derive(Default)]
+pub struct DelayRecorder(pub Mutex<Vec<(QueueMessage, Duration)>>);
+
+#[async_trait]
+impl JobQueue for DelayRecorder {
+    async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
+        let mut queued = self.0.lock().unwrap();
+        queued.extend(messages.iter().map(|m| (m.clone(), Duration::ZERO)));
+        Ok(())
+    }
+
+    async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()> {
+        self.0.lock().unwrap().push((message.clone(), delay));
+        Ok(())
+    }
+}
+
+impl DelayRecorder {
+    /// What was queued since the last call.
+    pub fn take(&self) -> Vec<(QueueMessage, Duration)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
 /// An events queue that records what producers queue, in order.
 #[derive(Default)]
 pub struct EventRecorder {
