@@ -424,8 +424,17 @@ async fn one_sync_at_a_time(backend: Backend) {
     // Slow answers keep the first sync listing while the second one starts, even on a loaded
     // machine (with a CI run beside it, the second result was once not `Skipped` at 150 ms).
     bench.providers.set_latency(Duration::from_millis(600));
+    // Two jobs asked for before either started (two distinct requests: a job delivered twice
+    // is its own holder's). Their times are fixed here, not at their first poll: on a loaded
+    // machine the store's blocking tasks can finish before they are first polled, so the first
+    // sync can take its lease before the second is even polled, and a job asked for after a
+    // sync started is requeued, not skipped (it failed so once in CI).
+    let asked = Utc::now() - chrono::Duration::milliseconds(10);
     let (a, b) = tokio::time::timeout(Duration::from_secs(60), async {
-        tokio::join!(bench.sync(), bench.sync())
+        tokio::join!(
+            bench.sync_requested_at(asked),
+            bench.sync_requested_at(asked + chrono::Duration::milliseconds(1))
+        )
     })
     .await
     .expect("the syncs ended");
