@@ -147,7 +147,7 @@ pub async fn get(hub: &Hub, account_id: &str) -> HubResult<AccountView> {
         .get_account(account_id)
         .await?
         .map(|account| AccountView::from(&account))
-        .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))
+        .ok_or_else(|| HubError::AccountNotFound(account_id.to_string()))
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -188,7 +188,7 @@ pub async fn files(
     after: Option<FileCursor>,
 ) -> HubResult<FilesPage> {
     if hub.store.get_account(account_id).await?.is_none() {
-        return Err(HubError::UserNotFound(account_id.to_string()));
+        return Err(HubError::AccountNotFound(account_id.to_string()));
     }
     let after = after
         .map(|cursor| cursor.of(Some(account_id)))

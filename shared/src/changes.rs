@@ -93,7 +93,7 @@ pub async fn feed(
         .store
         .get_account(account_id)
         .await?
-        .ok_or_else(|| HubError::UserNotFound(account_id.to_string()))?;
+        .ok_or_else(|| HubError::AccountNotFound(account_id.to_string()))?;
     let after = match cursor {
         None => None,
         Some(cursor) => {

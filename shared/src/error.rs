@@ -44,7 +44,7 @@ pub enum HubError {
     #[error("the source_type must be both or the name of a provider (got '{0}')")]
     InvalidSourceType(String),
     #[error("no account with id '{0}'")]
-    UserNotFound(String),
+    AccountNotFound(String),
     /// Internal to the sync: the account was deleted while its sync ran (a conditional write
     /// found no record to write). `crate::sync` ends the job on it as skipped and removes
     /// what the sync stored; it is no answer of the API, so were it ever to escape it would
@@ -86,7 +86,7 @@ impl HubError {
             HubError::InvalidRequest(_) => "invalid_request",
             HubError::InvalidJson(_) => "invalid_json",
             HubError::InvalidSourceType(_) => "invalid_source_type",
-            HubError::UserNotFound(_) => "user_not_found",
+            HubError::AccountNotFound(_) => "user_not_found",
             HubError::NotFound(_) => "not_found",
             HubError::MethodNotAllowed => "method_not_allowed",
             HubError::PayloadTooLarge { .. } => "payload_too_large",
@@ -102,7 +102,9 @@ impl HubError {
     pub fn status(&self) -> u16 {
         match self {
             HubError::Unauthorized | HubError::ForgedNotification => 401,
-            HubError::UnknownProvider(_) | HubError::UserNotFound(_) | HubError::NotFound(_) => 404,
+            HubError::UnknownProvider(_) | HubError::AccountNotFound(_) | HubError::NotFound(_) => {
+                404
+            }
             HubError::ProviderNotConfigured {
                 for_sync: false, ..
             } => 404,
@@ -200,6 +202,9 @@ mod tests {
         assert_eq!(deleted.code(), "internal_error");
         assert_eq!(deleted.status(), 500);
         assert!(!deleted.public_message().contains("a1"));
-        assert_eq!(HubError::UserNotFound("a1".into()).code(), "user_not_found");
+        assert_eq!(
+            HubError::AccountNotFound("a1".into()).code(),
+            "user_not_found"
+        );
     }
 }

@@ -25,7 +25,9 @@ const CHUNK: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
     pub source_type: Option<String>,
-    pub user_id: Option<String>,
+    /// One account to sync; `user_id` on the wire.
+    #[serde(rename = "user_id")]
+    pub account_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -112,13 +114,13 @@ impl Trigger {
 pub async fn start(hub: &Hub, request: SyncRequest, trigger: Trigger) -> HubResult<SyncStarted> {
     let reason = trigger.reason;
     let targets = target_providers(&hub.providers, request.source_type.as_deref())?;
-    let jobs_enqueued = match &request.user_id {
-        Some(user_id) => {
+    let jobs_enqueued = match &request.account_id {
+        Some(account_id) => {
             let account = hub
                 .store
-                .get_account(user_id)
+                .get_account(account_id)
                 .await?
-                .ok_or_else(|| HubError::UserNotFound(user_id.clone()))?;
+                .ok_or_else(|| HubError::AccountNotFound(account_id.clone()))?;
             if account.status == AccountStatus::Active
                 && targets.contains(&account.provider.as_str())
             {

@@ -62,7 +62,7 @@ pub enum Progress {
 
 /// The rest of `DELETE /users/{id}` once the channels are stopped and the grant revoked:
 /// the tombstone, the purge job, the event, then the purge until `deadline` (at most
-/// [`INLINE_PURGE_BUDGET`]). `UserNotFound` only when there is neither an account nor a
+/// [`INLINE_PURGE_BUDGET`]). `AccountNotFound` only when there is neither an account nor a
 /// delete of it under way.
 pub async fn delete(hub: &Hub, account: Account, deadline: Deadline) -> HubResult<()> {
     let account_id = account.id.clone();
@@ -82,10 +82,10 @@ pub async fn delete(hub: &Hub, account: Account, deadline: Deadline) -> HubResul
 
 /// `DELETE` of an account that is no longer live: 204 while its delete is under way (and the
 /// purge is queued again, so that a lost or dead-lettered job cannot leave it half-done),
-/// `UserNotFound` once it is finished, or when there never was one.
+/// `AccountNotFound` once it is finished, or when there never was one.
 pub async fn repeat(hub: &Hub, account_id: &str) -> HubResult<()> {
     if hub.store.get_deletion(account_id).await?.is_none() {
-        return Err(HubError::UserNotFound(account_id.to_string()));
+        return Err(HubError::AccountNotFound(account_id.to_string()));
     }
     enqueue(hub, account_id, Duration::ZERO).await?;
     tracing::info!(account_id, "delete under way; its purge queued again");

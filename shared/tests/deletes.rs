@@ -503,7 +503,7 @@ impl Fixture {
     /// `/users`, no fan-out, no login's lookup; no sealed token left at rest.
     async fn assert_invisible(&self, account: &Account) {
         let id = &account.id;
-        let not_found = |r: &HubResult<_>| matches!(r, Err(HubError::UserNotFound(_)));
+        let not_found = |r: &HubResult<_>| matches!(r, Err(HubError::AccountNotFound(_)));
         assert!(not_found(&accounts::get(&self.hub, id).await.map(|_| ())));
         assert!(not_found(
             &accounts::files(&self.hub, id, 10, None).await.map(|_| ())
@@ -570,7 +570,7 @@ impl Fixture {
         assert!(self.raw_record(id).await.is_empty() || self.raw_record(id).await == "None");
         assert!(matches!(
             self.delete(id, Duration::from_secs(5)).await,
-            Err(HubError::UserNotFound(_))
+            Err(HubError::AccountNotFound(_))
         ));
     }
 }
@@ -709,7 +709,7 @@ async fn racing_deletes_announce_once(backend: Backend) {
     assert!(
         answered
             .iter()
-            .all(|r| r.is_ok() || matches!(r, Err(HubError::UserNotFound(_)))),
+            .all(|r| r.is_ok() || matches!(r, Err(HubError::AccountNotFound(_)))),
         "{answered:?}"
     );
     f.run_purge_jobs(Duration::from_secs(20)).await;

@@ -175,7 +175,7 @@ async fn sync_requests_are_checked() {
     .await;
     let request = |source: Option<&str>, user: Option<&str>| SyncRequest {
         source_type: source.map(Into::into),
-        user_id: user.map(Into::into),
+        account_id: user.map(Into::into),
     };
 
     let started = fanout::start(&hub, request(None, None), manual())
@@ -217,7 +217,7 @@ async fn sync_requests_are_checked() {
     ));
     assert!(matches!(
         error(request(None, Some("nobody"))).await,
-        HubError::UserNotFound(_)
+        HubError::AccountNotFound(_)
     ));
     let not_configured = error(request(Some("onedrive"), None)).await;
     assert_eq!(
@@ -333,7 +333,7 @@ async fn one_waiting_job_per_account(store: Arc<dyn hub::store::Store>) {
     };
     let request = |user: Option<&str>| SyncRequest {
         source_type: Some("google".into()),
-        user_id: user.map(Into::into),
+        account_id: user.map(Into::into),
     };
     fanout::start(&hub, request(None), manual()).await.unwrap();
     assert_eq!(mine(take(&recorded)).len(), 3);

@@ -781,7 +781,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         &fanout_fn.hub,
         SyncRequest {
             source_type: Some("both".into()),
-            user_id: None,
+            account_id: None,
         },
         fanout::Trigger::new(SyncReason::Manual, sync::fresh_invocation(), None),
     )
