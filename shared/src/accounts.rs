@@ -217,10 +217,18 @@ pub async fn delete(hub: &Hub, account_id: &str) -> HubResult<()> {
     delete_by(hub, account_id, Deadline::of_invocation(None)).await
 }
 
-/// Whether another owner's account holds a grant of the same provider identity: revoking
-/// this account's grant would end that one too (providers revoke per user and app), so the
-/// revocation is skipped.
+/// Whether another owner's account holds a grant that revoking this account's tokens would
+/// end too: a provider whose revocation ends the user's whole grant to the app (Google), and
+/// another owner's account of the same provider identity. Then the revocation is skipped.
+/// Dropbox's revocation ends one login's tokens only, so it always goes ahead.
 async fn grant_shared(hub: &Hub, account: &Account) -> HubResult<bool> {
+    let ends_the_grant = hub
+        .providers
+        .get(&account.provider)
+        .is_ok_and(|connector| connector.oauth().revocation_ends_the_grant());
+    if !ends_the_grant {
+        return Ok(false);
+    }
     let holders = hub
         .store
         .identity_holders(&account.provider, &account.provider_user_id)

@@ -33,9 +33,17 @@ enum Backend {
 const BACKENDS: [Backend; 2] = [Backend::Local, Backend::Dynamo];
 
 async fn fixture(backend: Backend) -> (FakeProviders, Hub, tempfile::TempDir) {
+    fixture_with(backend, false).await
+}
+
+/// The hub with Google and Microsoft configured, and Dropbox too when `dropbox`.
+async fn fixture_with(backend: Backend, dropbox: bool) -> (FakeProviders, Hub, tempfile::TempDir) {
     let providers = FakeProviders::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut vars = providers.env_vars();
+    if dropbox {
+        vars.extend(providers.dropbox_env_vars());
+    }
     vars.push((
         "HUB_ALLOWED_RETURN_URLS".into(),
         format!("{RETURN_TO}, http://127.0.0.1:1/done"),
@@ -346,6 +354,55 @@ async fn accounts_are_keyed_by_owner_provider_and_identity() {
         accounts::delete(&hub, &anonymous.id).await.unwrap();
         assert_eq!(providers.revocations(), revocations + 1, "{backend:?}");
         assert!(listed("bob").await.is_empty());
+    }
+}
+
+/// Dropbox's revocation ends one login's token lineage, not the user's grant to the app: two
+/// owners' accounts of one Dropbox identity are two lineages, and deleting one revokes its own
+/// tokens while the other keeps working.
+#[tokio::test]
+async fn a_dropbox_delete_revokes_its_own_tokens_even_when_another_owner_holds_the_identity() {
+    for backend in BACKENDS {
+        let (providers, hub, _dir) = fixture_with(backend, true).await;
+        let mut accounts_by_owner = Vec::new();
+        for owner in ["alice", "bob"] {
+            providers.set_next_identity("dropbox", "dbid:shared", "shared@example.com");
+            let token = connect::create(&hub, request(owner, None, None))
+                .await
+                .unwrap()
+                .token;
+            accounts_by_owner.push(connect_with(&hub, &token, "dropbox").await.result.unwrap());
+        }
+        let (alice, bob) = (&accounts_by_owner[0], &accounts_by_owner[1]);
+        assert_ne!(alice.id, bob.id, "{backend:?}");
+        let stored = |id: String| {
+            let hub = &hub;
+            async move { hub.store.get_account(&id).await.unwrap().unwrap() }
+        };
+        let alice_tokens = hub::tokens::open(&hub, &stored(alice.id.clone()).await)
+            .await
+            .unwrap();
+        let revocations = providers.revocations();
+        accounts::delete(&hub, &alice.id).await.unwrap();
+        assert_eq!(
+            providers.revocations(),
+            revocations + 1,
+            "{backend:?}: Alice's lineage is revoked although Bob holds the same identity"
+        );
+        let dropbox = hub.providers.get("dropbox").unwrap();
+        assert!(
+            dropbox.identity(&alice_tokens.access_token).await.is_err(),
+            "{backend:?}: Alice's access token is dead"
+        );
+        let bob_tokens = hub::tokens::open(&hub, &stored(bob.id.clone()).await)
+            .await
+            .unwrap();
+        let identity = dropbox.identity(&bob_tokens.access_token).await;
+        assert_eq!(
+            identity.map(|i| i.provider_user_id).ok().as_deref(),
+            Some("dbid:shared"),
+            "{backend:?}: Bob's login is untouched"
+        );
     }
 }
 

@@ -39,10 +39,27 @@ pub enum Revocation {
     None,
     /// An RFC 7009 endpoint taking the token as a form field (Google).
     Rfc7009(String),
-    /// An API call authorised with the access token itself, which ends the whole grant
-    /// (Dropbox's `POST /2/auth/token/revoke`, no body:
-    /// <https://www.dropbox.com/developers/documentation/http/documentation#auth-token-revoke>).
+    /// An API call authorised with the access token itself (Dropbox's
+    /// `POST /2/auth/token/revoke`, no body). It ends one token lineage, not the user's grant
+    /// to the app: "disables the access token used to authenticate the call. If there is a
+    /// corresponding refresh token for the access token, this disables that refresh token,
+    /// as well as any other access tokens for that refresh token"
+    /// (<https://www.dropbox.com/developers/documentation/http/documentation#auth-token-revoke>).
     BearerCall(String),
+}
+
+impl Revocation {
+    /// Whether revoking one account's tokens also ends every other login of the same user to
+    /// this app. Google's RFC 7009 endpoint revokes the grant itself (every token issued
+    /// under it); Dropbox's ends only the lineage of the refresh token it is called with, and
+    /// each login has its own. A revocation that ends the grant is skipped while another
+    /// owner's account holds it.
+    pub fn ends_the_grant(&self) -> bool {
+        match self {
+            Revocation::Rfc7009(_) => true,
+            Revocation::BearerCall(_) | Revocation::None => false,
+        }
+    }
 }
 
 /// What a code exchange gave: the tokens, and the scopes the token answer says were granted
@@ -176,6 +193,11 @@ impl OAuthApp {
     /// bounds the whole). Returns false when the provider has no revocation endpoint. Sent by
     /// hand rather than through the oauth2 crate, which insists on https and so could not be
     /// pointed at a local stand-in.
+    /// See [`Revocation::ends_the_grant`].
+    pub fn revocation_ends_the_grant(&self) -> bool {
+        self.revocation.ends_the_grant()
+    }
+
     pub async fn revoke(&self, tokens: &TokenSet) -> Result<bool, ProviderError> {
         match &self.revocation {
             Revocation::None => Ok(false),
