@@ -889,7 +889,7 @@ async fn graph_delta_follows_next_links_to_the_delta_link() {
 }
 
 #[tokio::test]
-async fn graph_items_carry_parents_drive_and_the_strongest_hash() {
+async fn graph_items_carry_parents_drive_and_the_guaranteed_hash() {
     let server = MockServer::start().await;
     let base = server.uri();
     let parent = json!({"id": "dir", "driveId": "b!drive", "driveType": "business"});
@@ -902,6 +902,8 @@ async fn graph_items_carry_parents_drive_and_the_strongest_hash() {
                  "file": {"mimeType": "text/plain", "hashes": {"quickXorHash": "qx==", "sha256Hash": "AB12"}}},
                 {"id": "personal", "name": "b", "parentReference": parent,
                  "file": {"mimeType": "text/plain", "hashes": {"quickXorHash": "qx==", "sha1Hash": "CD34"}}},
+                {"id": "sha1-only", "name": "c", "parentReference": parent,
+                 "file": {"mimeType": "text/plain", "hashes": {"sha1Hash": "EF56", "sha256Hash": "AB12"}}},
                 {"id": "gone", "deleted": {"state": "deleted"}, "parentReference": parent}
             ]
         })))
@@ -911,13 +913,21 @@ async fn graph_items_carry_parents_drive_and_the_strongest_hash() {
         .list_page(&token("t"), None)
         .await
         .unwrap();
-    let [biz, personal, gone] = &page.files[..] else {
+    let [biz, personal, sha1_only, gone] = &page.files[..] else {
         panic!("{:?}", page.files)
     };
-    assert_eq!(biz.content_hash, Some(ContentHash::new("sha256", "AB12")));
+    assert_eq!(
+        biz.content_hash,
+        Some(ContentHash::new("quickXorHash", "qx==")),
+        "quickXorHash, never the unsupported sha256Hash"
+    );
     assert_eq!(
         personal.content_hash,
         Some(ContentHash::new("quickXorHash", "qx=="))
+    );
+    assert_eq!(
+        sha1_only.content_hash,
+        Some(ContentHash::new("sha1", "EF56"))
     );
     assert_eq!(biz.parent_ids, Some(vec!["dir".to_string()]));
     assert_eq!(biz.drive_id.as_deref(), Some("b!drive"));

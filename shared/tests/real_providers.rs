@@ -322,14 +322,14 @@ async fn synced_graph_folder(business: bool) -> HashMap<String, FileEntry> {
 }
 
 #[tokio::test]
-async fn graph_business_folders_parents_and_sha256_hashes_are_indexed() {
+async fn graph_business_folders_parents_and_quick_xor_hashes_are_indexed() {
     let index = synced_graph_folder(true).await;
     let hash = index["inside"].content_hash.clone().expect("a hash");
     assert_eq!(
-        hash.algorithm, "sha256",
-        "sha256Hash wins when there is one"
+        hash.algorithm, "quickXorHash",
+        "the one hash Graph guarantees, not the unsupported sha256Hash a business drive sends"
     );
-    assert_eq!(hash.value.len(), 64);
+    assert_eq!(hash.value.len(), 28, "20 bytes in base64");
 }
 
 #[tokio::test]
@@ -338,7 +338,7 @@ async fn graph_personal_folders_parents_and_quick_xor_hashes_are_indexed() {
     let hash = index["inside"].content_hash.clone().expect("a hash");
     assert_eq!(
         hash.algorithm, "quickXorHash",
-        "personal drives have no sha256Hash"
+        "quickXorHash before sha1Hash"
     );
     assert!(!hash.value.is_empty());
 }

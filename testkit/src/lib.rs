@@ -500,8 +500,8 @@ impl Handle {
         })
     }
 
-    /// Graph answers as a work or school account: `driveType` `business`, `sha256Hash` and
-    /// `quickXorHash` (no `sha1Hash`), and delta rounds also return the changed items' parent
+    /// Graph answers as a work or school account: `driveType` `business`, `quickXorHash` and
+    /// the unsupported `sha256Hash` (no `sha1Hash`), and delta rounds also return the changed items' parent
     /// folders.
     pub fn set_graph_business(&self, business: bool) {
         self.with(|s| s.graph_business = business)

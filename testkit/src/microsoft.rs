@@ -121,9 +121,11 @@ impl Account<'_> {
     }
 
     /// The hashes the account type has, per
-    /// <https://learn.microsoft.com/en-us/graph/api/resources/hashes>: business drives give
-    /// `quickXorHash` and `sha256Hash`, personal ones `quickXorHash` and `sha1Hash`. The
-    /// digests stand in for the content's (see `FileSpec::content_digest`).
+    /// <https://learn.microsoft.com/en-us/graph/api/resources/hashes>: `quickXorHash` is the
+    /// only one guaranteed on both; personal drives add `sha1Hash`, and business drives still
+    /// send a `sha256Hash` that Graph documents as "not supported. Don't use." (so a client
+    /// that reads it is caught). The digests stand in for the content's (see
+    /// `FileSpec::content_digest`).
     fn hashes(&self, spec: &FileSpec) -> Value {
         let digest = spec.content_digest();
         let upper_hex =

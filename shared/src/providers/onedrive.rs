@@ -185,16 +185,20 @@ struct FileFacet {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Hashes {
-    sha256_hash: Option<String>,
     quick_xor_hash: Option<String>,
+    sha1_hash: Option<String>,
 }
 
 impl Hashes {
-    /// The strongest hash there is: `sha256Hash`, else `quickXorHash` (contract section 6).
+    /// `quickXorHash`, else `sha1Hash` as `sha1`. Graph documents `quickXorHash` as "the only
+    /// value that is guaranteed to be available for both OneDrive for work or school and
+    /// OneDrive for home", and `sha256Hash` as "not supported. Don't use."
+    /// (<https://learn.microsoft.com/en-us/graph/api/resources/hashes>), so a `sha256Hash`
+    /// a drive still sends is not read: the same file keeps the same algorithm everywhere.
     fn content_hash(self) -> Option<ContentHash> {
-        match (self.sha256_hash, self.quick_xor_hash) {
-            (Some(sha256), _) => Some(ContentHash::new("sha256", sha256)),
-            (None, Some(quick_xor)) => Some(ContentHash::new("quickXorHash", quick_xor)),
+        match (self.quick_xor_hash, self.sha1_hash) {
+            (Some(quick_xor), _) => Some(ContentHash::new("quickXorHash", quick_xor)),
+            (None, Some(sha1)) => Some(ContentHash::new("sha1", sha1)),
             (None, None) => None,
         }
     }
