@@ -294,6 +294,12 @@ pub struct FileEntry {
     /// The provider's display path, where it has one (Dropbox).
     #[serde(default)]
     pub path: Option<String>,
+    /// The provider's own lower-case form of `path` (Dropbox's `path_lower`), the key that
+    /// removals by path match on. Dropbox documents no case-folding rule, so the hub keeps
+    /// Dropbox's value rather than lower-casing `path` itself. Not part of the entry's shape:
+    /// the store keeps it beside the entry ([`crate::store::StoredFile`]).
+    #[serde(skip)]
+    pub path_lower: Option<String>,
     #[serde(default)]
     pub content_hash: Option<ContentHash>,
     /// When the hub stored this state of the entry; set by the store.
@@ -316,6 +322,7 @@ impl FileEntry {
             parent_ids: None,
             drive_id: None,
             path: None,
+            path_lower: None,
             content_hash: None,
             changed_at: None,
         }
@@ -329,9 +336,50 @@ impl FileEntry {
         }
     }
 
-    /// The key a removal by path matches this entry on: its path in lower case.
+    /// The key a removal by path matches this entry on: the provider's lower-case path, else
+    /// its path in lower case.
     pub fn path_key(&self) -> Option<String> {
-        self.path.as_deref().map(path_key)
+        self.path_lower
+            .clone()
+            .or_else(|| self.path.as_deref().map(path_key))
+    }
+}
+
+/// What a removal by path marks deleted. Dropbox reports deletions by path, not id, and an
+/// entry arriving at a path held by another id replaces what was there
+/// (<https://www.dropbox.com/developers/documentation/http/documentation#files-list_folder>:
+/// a file replaces whatever is at its `path_lower`, a folder's children included; a folder
+/// replaces a file, or takes over a folder without touching its children).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathRemoval {
+    /// The path in lower case, as the provider gives it.
+    pub path_lower: String,
+    /// Only the entry at the path, not what is under it.
+    pub entry_only: bool,
+    /// The entry that stays: the one now at the path, which replaces any other there.
+    pub keep: Option<String>,
+}
+
+impl PathRemoval {
+    /// The entry at `path_lower` and everything under it.
+    pub fn subtree(path_lower: impl Into<String>) -> Self {
+        PathRemoval {
+            path_lower: path_lower.into(),
+            entry_only: false,
+            keep: None,
+        }
+    }
+
+    /// Whether the live entry `id`, whose path key is `key`, is removed.
+    pub fn removes(&self, id: &str, key: &str) -> bool {
+        if self.keep.as_deref() == Some(id) {
+            return false;
+        }
+        match key.strip_prefix(self.path_lower.as_str()) {
+            Some("") => true,
+            Some(rest) => !self.entry_only && rest.starts_with('/'),
+            None => false,
+        }
     }
 }
 

@@ -13,11 +13,11 @@ use hub::crypto::kms::KmsCipher;
 use hub::crypto::local::LocalCipher;
 use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
 use hub::deadline::Deadline;
-use hub::model::AccountView;
 use hub::model::{
     Account, AccountStatus, ChangeCount, ConnectSession, ContentHash, FileEntry, FileKind,
     LoginState, PushChannel, QueueMessage, SyncJob, SyncReason,
 };
+use hub::model::{AccountView, PathRemoval};
 use hub::queue::local::LocalQueue;
 use hub::queue::sqs::SqsQueue;
 use hub::queue::JobQueue;
@@ -503,7 +503,13 @@ async fn removals_by_path(store: &dyn Store) {
     let (mut marked, mut after, mut pages) = (0, None, 0);
     loop {
         let (count, next) = store
-            .mark_path_deleted(&owner.id, "/docs", after.as_deref(), 4, 100 + marked)
+            .mark_path_deleted(
+                &owner.id,
+                &PathRemoval::subtree("/docs"),
+                after.as_deref(),
+                4,
+                100 + marked,
+            )
             .await
             .unwrap();
         marked += count;
@@ -538,15 +544,91 @@ async fn removals_by_path(store: &dyn Store) {
     );
 
     let (again, _) = store
-        .mark_path_deleted(&owner.id, "/docs", None, 100, 200)
+        .mark_path_deleted(&owner.id, &PathRemoval::subtree("/docs"), None, 100, 200)
         .await
         .unwrap();
     assert_eq!(again, 0, "idempotent");
     let (one, _) = store
-        .mark_path_deleted(&owner.id, "/other/a.txt", None, 100, 200)
+        .mark_path_deleted(
+            &owner.id,
+            &PathRemoval::subtree("/other/a.txt"),
+            None,
+            100,
+            200,
+        )
         .await
         .unwrap();
     assert_eq!(one, 1, "a file by its own path");
+    assert!(store.delete_account(&owner.id).await.unwrap());
+}
+
+/// Replacements by path (Dropbox's `files/list_folder` rule): the entry that arrives keeps
+/// its place, another id at its path goes; a folder's replacement leaves what is under the
+/// path, a file's takes it too. Entries keep the provider's own lower-case path as their key.
+async fn replacements_by_path(store: &dyn Store) {
+    let owner = account("dropbox", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    let at = |id: &str, path: &str, lower: &str| FileEntry {
+        path: Some(path.into()),
+        path_lower: Some(lower.into()),
+        parent_ids: Some(vec![]),
+        ..file(id, path.rsplit('/').next().unwrap())
+    };
+    let entries = vec![
+        at("id:old-dir", "/Plans", "/plans"),
+        at("id:child", "/Plans/a.txt", "/plans/a.txt"),
+        at("id:new-dir", "/plans", "/plans"),
+        // The provider's key, not a lower-casing of the display path.
+        at("id:dotted", "/İzmir", "/izmir"),
+    ];
+    store.put_files(&owner.id, &entries, 0, 1).await.unwrap();
+    let replaced_by = |id: &str, path: &str, entry_only: bool| PathRemoval {
+        path_lower: path.into(),
+        entry_only,
+        keep: Some(id.into()),
+    };
+    let (marked, _) = store
+        .mark_path_deleted(
+            &owner.id,
+            &replaced_by("id:new-dir", "/plans", true),
+            None,
+            100,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, 1, "the other folder at the path, not its children");
+    let (marked, _) = store
+        .mark_path_deleted(&owner.id, &PathRemoval::subtree("/izmir"), None, 100, 11)
+        .await
+        .unwrap();
+    assert_eq!(marked, 1, "matched on the provider's path_lower");
+    let (marked, _) = store
+        .mark_path_deleted(
+            &owner.id,
+            &replaced_by("id:file", "/plans", false),
+            None,
+            100,
+            12,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        marked, 2,
+        "a file takes the folder's path and everything under it"
+    );
+    let index = whole_index(store, &owner.id).await;
+    let deleted: Vec<&str> = index
+        .iter()
+        .filter(|e| e.deleted)
+        .map(|e| e.id.as_str())
+        .collect();
+    let mut deleted = deleted;
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        ["id:child", "id:dotted", "id:new-dir", "id:old-dir"]
+    );
     assert!(store.delete_account(&owner.id).await.unwrap());
 }
 
@@ -992,6 +1074,7 @@ async fn store_suite(store: &dyn Store) {
     file_index(store).await;
     reconciliation(store).await;
     removals_by_path(store).await;
+    replacements_by_path(store).await;
     index_left_after_a_delete(store).await;
     push_channels(store).await;
     deletions(store).await;

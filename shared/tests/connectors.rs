@@ -10,9 +10,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use hub::config::{Config, Env};
-use hub::model::{ContentHash, FileKind, TokenSet};
+use hub::model::{ContentHash, FileKind, PathRemoval, TokenSet};
 use hub::providers::http::{ProviderHttp, RetryPolicy};
-use hub::providers::{Connector, NextPage, Registry};
+use hub::providers::{Connector, NextPage, Registry, RemovedPath};
 use hub::ProviderError;
 use oauth2::PkceCodeChallenge;
 use secrecy::{ExposeSecret, SecretString};
@@ -1106,8 +1106,17 @@ async fn dropbox_lists_recursively_from_the_root_then_continues_with_the_cursor(
     assert_eq!(argument["path"], "");
     assert_eq!(argument["recursive"], true);
     assert_eq!(argument["include_deleted"], false);
-    assert_eq!(first.next, NextPage::More("c1".into()));
+    assert_eq!(
+        first.next,
+        NextPage::More("enumerating:c1".into()),
+        "an enumeration's cursors are marked as such"
+    );
     assert!(first.removed_paths.is_empty());
+    assert_eq!(
+        first.files[1].path_lower.as_deref(),
+        Some("/docs/a.txt"),
+        "Dropbox's own path_lower is kept"
+    );
     let (folder, file) = (&first.files[0], &first.files[1]);
     assert_eq!(folder.kind, Some(FileKind::Folder));
     assert_eq!(folder.path.as_deref(), Some("/Docs"));
@@ -1128,17 +1137,44 @@ async fn dropbox_lists_recursively_from_the_root_then_continues_with_the_cursor(
     );
 
     let second = connector
-        .list_page(&token("sl.t"), Some("c1"))
+        .list_page(&token("sl.t"), Some("enumerating:c1"))
         .await
         .unwrap();
     assert_eq!(second.next, NextPage::Done("c2".into()));
-    assert_eq!(second.removed_paths.len(), 1);
-    assert_eq!(second.removed_paths[0].path_lower, "/old");
     assert_eq!(
-        second.removed_paths[0].before, 0,
-        "the deletion comes before the folder re-created at its path"
+        second.removed_paths,
+        vec![RemovedPath {
+            removal: PathRemoval::subtree("/old"),
+            before: 0
+        }],
+        "the deletion comes before the folder re-created at its path; an enumeration's \
+         entries replace nothing"
     );
     assert_eq!(second.files[0].id, "id:O");
+
+    // Pages of changes: each entry replaces what another id holds at its path.
+    let changes = connector
+        .list_page(&token("sl.t"), Some("c1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.removed_paths,
+        vec![
+            RemovedPath {
+                removal: PathRemoval::subtree("/old"),
+                before: 0
+            },
+            RemovedPath {
+                removal: PathRemoval {
+                    path_lower: "/old".into(),
+                    entry_only: true,
+                    keep: Some("id:O".into())
+                },
+                before: 0
+            }
+        ],
+        "a folder replaces another id's entry at its path, and leaves its children"
+    );
 }
 
 fn dropbox_error(status: u16, summary: &str, tag: &str) -> ResponseTemplate {

@@ -19,7 +19,7 @@ use hub::accounts;
 use hub::deadline::Deadline;
 use hub::model::{
     Account, AccountView, ConnectSession, Deletion, FileEntry, Lease, LoginState, Page,
-    PushChannel, QueueMessage, SyncJob, SyncReason,
+    PathRemoval, PushChannel, QueueMessage, SyncJob, SyncReason,
 };
 use hub::store::dynamo::DynamoStore;
 use hub::store::local::LocalStore;
@@ -164,13 +164,13 @@ impl FileStore for Faulty {
     async fn mark_path_deleted(
         &self,
         account_id: &str,
-        path_lower: &str,
+        removal: &PathRemoval,
         after: Option<&str>,
         limit: usize,
         first_seq: u64,
     ) -> HubResult<(u64, Option<String>)> {
         self.inner
-            .mark_path_deleted(account_id, path_lower, after, limit, first_seq)
+            .mark_path_deleted(account_id, removal, after, limit, first_seq)
             .await
     }
     async fn last_seq(&self, account_id: &str) -> HubResult<u64> {

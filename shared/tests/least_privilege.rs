@@ -36,7 +36,7 @@ use hub::config::Env;
 use hub::crypto::kms::KmsCipher;
 use hub::fanout::{self, SyncRequest};
 use hub::login;
-use hub::model::{FanOutPosition, SyncReason};
+use hub::model::{FanOutPosition, PathRemoval, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
 use hub::store::dynamo::DynamoStore;
@@ -1003,7 +1003,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         users
             .hub
             .store
-            .mark_path_deleted(&dropbox.id, "/d", None, 10, 1)
+            .mark_path_deleted(&dropbox.id, &PathRemoval::subtree("/d"), None, 10, 1)
             .await,
         "users queries the by-path index",
     );

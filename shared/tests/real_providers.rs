@@ -14,7 +14,9 @@ use chrono::Utc;
 use hub::model::{ContentHash, FileEntry, FileKind, SyncJob, SyncReason};
 use hub::sync::SyncResult;
 use hub::Hub;
-use hub_testkit::{FakeProviders, FileSpec, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_USER};
+use hub_testkit::{
+    FakeProviders, FileSpec, DEFAULT_DROPBOX_USER, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_USER,
+};
 
 /// A local-backend hub pointed at the stand-ins, in its own data directory.
 async fn hub_for(providers: &FakeProviders) -> (Hub, tempfile::TempDir) {
@@ -402,4 +404,84 @@ async fn dropbox_409_other_than_reset_fails_the_sync_and_429_is_waited_out() {
         "the cursor stays for the next try"
     );
     assert_synced(&sync(&hub, &id, "dropbox").await);
+}
+
+/// Dropbox reports changes by path: a file deleted and another created at its path between
+/// two syncs come as the new file alone. The new entry replaces the old one (and, where a
+/// file takes a folder's path, everything under the folder), as `files/list_folder` says.
+#[tokio::test]
+async fn a_dropbox_entry_arriving_at_a_path_held_by_another_id_replaces_it() {
+    let providers = FakeProviders::start().await;
+    let (hub, _dir) = dropbox_hub(&providers).await;
+    let user = DEFAULT_DROPBOX_USER;
+    providers.add_file("dropbox", user, FileSpec::new("id:old", "Report.txt"));
+    providers.add_file("dropbox", user, FileSpec::folder("id:dir", "Plans"));
+    providers.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:inside", "q1.txt").in_folder("id:dir"),
+    );
+    providers.add_file("dropbox", user, FileSpec::folder("id:kept", "Kept"));
+    providers.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:kept-child", "a.txt").in_folder("id:kept"),
+    );
+    let id = connect(&hub, "dropbox").await;
+    assert_synced(&sync(&hub, &id, "dropbox").await);
+    assert_eq!(index(&hub, &id).await.len(), 5);
+
+    providers.delete_file_for("dropbox", user, "id:old");
+    providers.add_file("dropbox", user, FileSpec::new("id:new", "report.txt"));
+    providers.delete_folder_tree("dropbox", user, "id:dir");
+    providers.add_file("dropbox", user, FileSpec::new("id:file", "Plans"));
+    providers.delete_folder_tree("dropbox", user, "id:kept");
+    providers.add_file("dropbox", user, FileSpec::folder("id:kept2", "Kept"));
+    providers.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:kept-child2", "b.txt").in_folder("id:kept2"),
+    );
+    assert_synced(&sync(&hub, &id, "dropbox").await);
+    let index = index(&hub, &id).await;
+    let deleted = |id: &str| index[id].deleted;
+    assert!(deleted("id:old"), "a file replaced by another at its path");
+    assert!(!deleted("id:new"));
+    assert!(deleted("id:dir"), "a folder replaced by a file");
+    assert!(deleted("id:inside"), "and everything under it");
+    assert!(!deleted("id:file"));
+    assert!(deleted("id:kept"), "a folder replaced by another folder");
+    assert!(!deleted("id:kept2") && !deleted("id:kept-child2"));
+    assert!(
+        !deleted("id:kept-child"),
+        "a folder taking over a path leaves the children there alone"
+    );
+}
+
+/// Dropbox documents no case-folding rule for `path_lower`: the hub keeps Dropbox's value
+/// and matches deletions on it, never on its own lower-casing of `path_display` (the
+/// stand-in folds 'İ' to 'i', where Rust's `to_lowercase` gives "i̇").
+#[tokio::test]
+async fn dropbox_deletions_match_dropbox_s_own_path_lower() {
+    let providers = FakeProviders::start().await;
+    let (hub, _dir) = dropbox_hub(&providers).await;
+    let user = DEFAULT_DROPBOX_USER;
+    providers.add_file("dropbox", user, FileSpec::folder("id:dir", "İzmir"));
+    providers.add_file(
+        "dropbox",
+        user,
+        FileSpec::new("id:in", "Notes.txt").in_folder("id:dir"),
+    );
+    let id = connect(&hub, "dropbox").await;
+    assert_synced(&sync(&hub, &id, "dropbox").await);
+    providers.delete_folder_tree("dropbox", user, "id:dir");
+    assert_synced(&sync(&hub, &id, "dropbox").await);
+    let index = index(&hub, &id).await;
+    assert!(index["id:dir"].deleted, "the folder's deletion matched");
+    assert!(index["id:in"].deleted, "and so did everything under it");
+    assert_eq!(
+        index["id:in"].path.as_deref(),
+        Some("/İzmir/Notes.txt"),
+        "the display path stays as Dropbox shows it"
+    );
 }

@@ -286,6 +286,17 @@ impl Cursor {
 }
 
 /// Paths come from the parent chain: Dropbox has no parent ids, only paths.
+/// Dropbox's `path_lower`. Dropbox documents no case-folding rule ("the lowercased full
+/// path"), so the stand-in folds with one of its own that differs from Rust's
+/// `str::to_lowercase` on some characters: each character's first lower-case form (Unicode's
+/// simple mapping for 'İ' is 'i', where `to_lowercase` gives "i̇"). A client that folds
+/// `path_display` itself instead of keeping Dropbox's `path_lower` then misses deletions.
+fn lower(path: &str) -> String {
+    path.chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect()
+}
+
 fn path_display(drive: &Drive, spec: &FileSpec) -> String {
     let mut names = vec![spec.name.clone()];
     let mut seen = HashSet::new();
@@ -332,7 +343,7 @@ fn timestamp(time: DateTime<Utc>) -> String {
 fn entry_json(drive: &Drive, file: &File) -> Value {
     let spec = &file.spec;
     let path = path_display(drive, spec);
-    let lower = path.to_lowercase();
+    let lower = lower(&path);
     if is_gone(file) {
         return json!({".tag": "deleted", "name": spec.name, "path_lower": lower, "path_display": path});
     }
@@ -411,17 +422,16 @@ pub(crate) async fn list_folder(
     let folder = match args.path.as_str() {
         "" => String::new(),
         path => {
-            let wanted = path.to_lowercase();
+            let wanted = lower(path);
             let found = drive.files.values().find(|f| {
-                !is_gone(f)
-                    && (f.spec.id == path || path_display(drive, &f.spec).to_lowercase() == wanted)
+                !is_gone(f) && (f.spec.id == path || lower(&path_display(drive, &f.spec)) == wanted)
             });
             match found {
                 None => return api_error(StatusCode::CONFLICT, "path/not_found"),
                 Some(f) if !f.spec.is_folder() => {
                     return api_error(StatusCode::CONFLICT, "path/not_folder")
                 }
-                Some(f) => path_display(drive, &f.spec).to_lowercase(),
+                Some(f) => lower(&path_display(drive, &f.spec)),
             }
         }
     };
@@ -493,9 +503,18 @@ fn page(state: &mut Inner, cursor: Cursor) -> Response {
         .filter(|f| f.seq > cursor.after)
         .filter(|f| !is_gone(f) || cursor.include_deleted || f.seq >= cursor.snapshot)
         .filter(|f| !under_gone_folder(drive, &f.spec))
-        .filter(|f| in_scope(&path_display(drive, &f.spec).to_lowercase()))
+        .filter(|f| in_scope(&lower(&path_display(drive, &f.spec))))
         .collect();
     changed.sort_by_key(|f| f.seq);
+    // Dropbox reports the state of each changed path, not each event: a path that another
+    // item holds now is reported as that item alone, with no `deleted` entry for what was
+    // there before (clients apply the replacement rule of files/list_folder).
+    let held: HashSet<String> = drive
+        .files
+        .values()
+        .filter(|f| !is_gone(f) && !under_gone_folder(drive, &f.spec))
+        .map(|f| lower(&path_display(drive, &f.spec)))
+        .collect();
     let has_more = changed.len() > page_size;
     changed.truncate(page_size);
     let mut entries = Vec::new();
@@ -511,13 +530,17 @@ fn page(state: &mut Inner, cursor: Cursor) -> Response {
         let moved_from = seen
             .filter(|_| !is_gone(file))
             .map(|(_, seen)| path_display(drive, seen))
-            .filter(|old| old.to_lowercase() != path_display(drive, &file.spec).to_lowercase());
+            .filter(|old| lower(old) != lower(&path_display(drive, &file.spec)))
+            .filter(|old| !held.contains(&lower(old)));
+        if is_gone(file) && held.contains(&lower(&path_display(drive, &file.spec))) {
+            continue;
+        }
         if let Some(old) = moved_from {
             let name = old.rsplit('/').next().unwrap_or_default().to_string();
             entries.push(json!({
                 ".tag": "deleted",
                 "name": name,
-                "path_lower": old.to_lowercase(),
+                "path_lower": lower(&old),
                 "path_display": old,
             }));
         }

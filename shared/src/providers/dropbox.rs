@@ -28,7 +28,7 @@ use super::{
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{path_key, ContentHash, FileEntry, FileKind, Identity};
+use crate::model::{ContentHash, FileEntry, FileKind, Identity, PathRemoval};
 
 pub const NAME: ProviderName = ProviderName::declare("dropbox");
 
@@ -169,6 +169,7 @@ enum Metadata {
         id: String,
         name: String,
         path_display: Option<String>,
+        path_lower: Option<String>,
         size: Option<u64>,
         server_modified: Option<DateTime<Utc>>,
         content_hash: Option<String>,
@@ -177,6 +178,7 @@ enum Metadata {
         id: String,
         name: String,
         path_display: Option<String>,
+        path_lower: Option<String>,
     },
     /// Only a path: the file, or the folder and everything under it, is gone. The path is
     /// null when the item is not mounted (nothing of it is in the index then).
@@ -216,40 +218,71 @@ impl Dropbox {
 /// A page of Dropbox entries, in Dropbox's order: a removal applies to what came before it
 /// in the page, and an entry after it at the same path is a new one ("iterate through each
 /// entry in order", `files/list_folder`). Folders are entries too; Dropbox has no parent ids.
-fn page_of(entries: Vec<Metadata>) -> (Vec<FileEntry>, Vec<RemovedPath>) {
+///
+/// With `replacing` (a page of changes, not of an enumeration), each entry also replaces
+/// whatever another id holds at its `path_lower`, as `files/list_folder` tells clients to
+/// apply changes: a file replaces what is at its path, a folder's children included; a folder
+/// replaces a file there, or another folder without touching its children. Dropbox reports
+/// changes by path, so a file deleted and another created at the same path may come as the
+/// new file alone. An enumeration skips this: nothing it lists collides, and an enumeration
+/// that restarts reconciles at its end (so a first sync costs no lookup per entry).
+fn page_of(entries: Vec<Metadata>, replacing: bool) -> (Vec<FileEntry>, Vec<RemovedPath>) {
     let (mut files, mut removed) = (Vec::new(), Vec::new());
+    // The replacement an entry at `path_lower` makes, at its place in the page.
+    let replacement = |files: &Vec<FileEntry>, id: &str, path_lower: &Option<String>, folder| {
+        let path_lower = path_lower.as_ref().filter(|_| replacing)?;
+        Some(RemovedPath {
+            removal: PathRemoval {
+                path_lower: path_lower.clone(),
+                entry_only: folder,
+                keep: Some(id.to_string()),
+            },
+            before: files.len(),
+        })
+    };
     for entry in entries {
         match entry {
             Metadata::File {
                 id,
                 name,
                 path_display,
+                path_lower,
                 size,
                 server_modified,
                 content_hash,
-            } => files.push(FileEntry {
-                kind: Some(FileKind::File),
-                size,
-                modified_at: server_modified,
-                path: path_display,
-                parent_ids: Some(Vec::new()),
-                content_hash: content_hash.map(|value| ContentHash::new("dropbox", value)),
-                ..FileEntry::new(id, name)
-            }),
+            } => {
+                removed.extend(replacement(&files, &id, &path_lower, false));
+                files.push(FileEntry {
+                    kind: Some(FileKind::File),
+                    size,
+                    modified_at: server_modified,
+                    path: path_display,
+                    path_lower,
+                    parent_ids: Some(Vec::new()),
+                    content_hash: content_hash.map(|value| ContentHash::new("dropbox", value)),
+                    ..FileEntry::new(id, name)
+                })
+            }
             Metadata::Folder {
                 id,
                 name,
                 path_display,
-            } => files.push(FileEntry {
-                kind: Some(FileKind::Folder),
-                path: path_display,
-                parent_ids: Some(Vec::new()),
-                ..FileEntry::new(id, name)
-            }),
+                path_lower,
+            } => {
+                removed.extend(replacement(&files, &id, &path_lower, true));
+                files.push(FileEntry {
+                    kind: Some(FileKind::Folder),
+                    path: path_display,
+                    path_lower,
+                    parent_ids: Some(Vec::new()),
+                    ..FileEntry::new(id, name)
+                })
+            }
+            // Dropbox's own lower-case path, as it is: the entries keep theirs too.
             Metadata::Deleted {
                 path_lower: Some(path_lower),
             } => removed.push(RemovedPath {
-                path_lower: path_key(&path_lower),
+                removal: PathRemoval::subtree(path_lower),
                 before: files.len(),
             }),
             Metadata::Deleted { path_lower: None } | Metadata::Other => {}
@@ -257,6 +290,12 @@ fn page_of(entries: Vec<Metadata>) -> (Vec<FileEntry>, Vec<RemovedPath>) {
     }
     (files, removed)
 }
+
+/// Marks the cursors of an enumeration under way, so that its pages are told from pages of
+/// changes ([`page_of`]'s `replacing`). Dropbox's own cursor follows it unchanged; a cursor
+/// without the mark (a finished enumeration's, or one saved before the mark existed) reads
+/// changes.
+const ENUMERATING: &str = "enumerating:";
 
 #[async_trait]
 impl Connector for Dropbox {
@@ -283,6 +322,7 @@ impl Connector for Dropbox {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError> {
+        let enumeration = cursor.is_none_or(|cursor| cursor.starts_with(ENUMERATING));
         let list: ListFolder = match cursor {
             None => {
                 let argument = json!({
@@ -295,16 +335,17 @@ impl Connector for Dropbox {
                     .await?
             }
             Some(cursor) => {
+                let cursor = cursor.strip_prefix(ENUMERATING).unwrap_or(cursor);
                 let argument = json!({ "cursor": cursor });
                 self.rpc("files/list_folder/continue", Some(argument), access_token)
                     .await?
             }
         };
-        let (files, removed_paths) = page_of(list.entries);
-        let next = if list.has_more {
-            NextPage::More(list.cursor)
-        } else {
-            NextPage::Done(list.cursor)
+        let (files, removed_paths) = page_of(list.entries, !enumeration);
+        let next = match (list.has_more, enumeration) {
+            (true, true) => NextPage::More(format!("{ENUMERATING}{}", list.cursor)),
+            (true, false) => NextPage::More(list.cursor),
+            (false, _) => NextPage::Done(list.cursor),
         };
         Ok(FilePage {
             files,
@@ -378,7 +419,7 @@ mod tests {
             {".tag": "deleted", "name": "Unmounted"}
         ]))
         .unwrap();
-        let (files, removed) = page_of(entries);
+        let (files, removed) = page_of(entries, false);
         assert_eq!(files.len(), 2);
         assert_eq!(files[0].path.as_deref(), Some("/Docs/a.txt"));
         assert_eq!(
@@ -390,7 +431,7 @@ mod tests {
         assert_eq!(
             removed,
             vec![RemovedPath {
-                path_lower: "/old".into(),
+                removal: PathRemoval::subtree("/old"),
                 before: 1
             }],
             "the folder re-created after the removal is not removed with it; an unknown tag and \

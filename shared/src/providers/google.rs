@@ -275,6 +275,7 @@ impl DriveFile {
             parent_ids: Some(self.parents),
             drive_id: self.drive_id,
             path: None,
+            path_lower: None,
             content_hash: self.md5_checksum.map(|md5| ContentHash::new("md5", md5)),
             changed_at: None,
         }

@@ -22,7 +22,7 @@ use secrecy::SecretString;
 
 use crate::config::{Config, Env};
 use crate::error::{HubError, HubResult, ProviderError};
-use crate::model::{FileEntry, Identity, PushChannel};
+use crate::model::{FileEntry, Identity, PathRemoval, PushChannel};
 use answers::{AnswerClassifier, Endpoint};
 use http::ProviderHttp;
 use oauth::OAuthApp;
@@ -56,12 +56,11 @@ impl FilePage {
     }
 }
 
-/// "The entry at this path, and everything under it, is gone": marks deleted the entry whose
-/// lower-case path is `path_lower` and every entry under `path_lower/`.
+/// A removal by path at its place in a page: "the entry at this path, and everything under
+/// it, is gone", or "what else was at this path is replaced" ([`PathRemoval`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemovedPath {
-    /// The path in lower case, as [`crate::model::path_key`] makes it.
-    pub path_lower: String,
+    pub removal: PathRemoval,
     /// Its place in the page: it applies after `files[..before]` and before
     /// `files[before..]`, so an entry re-created at the same path later in the page stays.
     pub before: usize,

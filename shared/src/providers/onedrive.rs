@@ -242,6 +242,7 @@ impl DriveItem {
             parent_ids: Some(parent_id.into_iter().collect()),
             drive_id,
             path: None,
+            path_lower: None,
             content_hash,
             changed_at: None,
         }

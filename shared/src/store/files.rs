@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::HubResult;
-use crate::model::{FileEntry, Page};
+use crate::model::{FileEntry, Page, PathRemoval};
 
 #[async_trait]
 pub trait FileStore: Send + Sync {
@@ -40,15 +40,15 @@ pub trait FileStore: Send + Sync {
     ) -> HubResult<(u64, Option<String>)>;
 
     /// Marks deleted, in one page, the live entries whose path key ([`FileEntry::path_key`])
-    /// is `path_lower` or starts with `path_lower/`: a file, or a folder with everything under
-    /// it, removed at the provider. The tombstones take the sequence numbers from `first_seq`
+    /// `removal` names ([`PathRemoval::removes`]): a file, or a folder with everything under
+    /// it, removed or replaced at the provider. The tombstones take the sequence numbers from `first_seq`
     /// on. `after` is where the previous page ended: an opaque position of this store.
     /// Returns how many it marked and where the next page starts (`None` at the end).
     /// Idempotent: entries already deleted are left as they are.
     async fn mark_path_deleted(
         &self,
         account_id: &str,
-        path_lower: &str,
+        removal: &PathRemoval,
         after: Option<&str>,
         limit: usize,
         first_seq: u64,
@@ -98,6 +98,7 @@ pub(crate) fn merge_tombstone(tombstone: &FileEntry, known: Option<FileEntry>) -
             parent_ids: tombstone.parent_ids.clone().or(known.parent_ids),
             drive_id: tombstone.drive_id.clone().or(known.drive_id),
             path: tombstone.path.clone().or(known.path),
+            path_lower: tombstone.path_lower.clone().or(known.path_lower),
             content_hash: tombstone.content_hash.clone().or(known.content_hash),
             changed_at: tombstone.changed_at,
         },
@@ -153,12 +154,6 @@ pub(crate) struct StoredFile {
 /// (not of a folder above it) marks it deleted.
 pub const MAX_PATH_KEY_LEN: usize = 1024;
 
-/// Whether the entry with path key `key` is at `path_lower` or under it.
-pub(crate) fn at_or_under(key: &str, path_lower: &str) -> bool {
-    key.strip_prefix(path_lower)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
 impl StoredFile {
     /// `file` as it goes into the index now: a tombstone completed from what was `known`,
     /// stamped with the time, the enumeration and its feed sequence number.
@@ -186,13 +181,13 @@ impl StoredFile {
         }
     }
 
-    /// Whether a removal of `path_lower` marks it deleted: it is live and at or under it.
-    pub fn removed_with(&self, path_lower: &str) -> bool {
+    /// Whether `removal` marks it deleted: it is live, and its path is one the removal names.
+    pub fn removed_with(&self, removal: &PathRemoval) -> bool {
         !self.entry.deleted
             && self
                 .path_lower
                 .as_deref()
-                .is_some_and(|key| at_or_under(key, path_lower))
+                .is_some_and(|key| removal.removes(&self.entry.id, key))
     }
 
     /// The tombstone a removal by path stores in its place, at feed position `seq`. It keeps

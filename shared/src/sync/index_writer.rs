@@ -10,7 +10,7 @@ use super::account_change::{Change, Committed};
 use super::state::{Session, SkipReason, SyncResult};
 use crate::error::HubResult;
 use crate::events::{self, Event};
-use crate::model::{ChangeCount, FileEntry, SyncOutcome, SyncStatus};
+use crate::model::{ChangeCount, FileEntry, PathRemoval, SyncOutcome, SyncStatus};
 use crate::providers::{FilePage, NextPage, RemovedPath};
 
 /// What this invocation of an enumeration has stored so far (the whole sync's changes, for
@@ -132,7 +132,7 @@ impl Session<'_> {
             taken += segment.len();
             count += self.store_files(segment, first_seq + count).await?;
             let marked = self
-                .mark_path_deleted(&removal.path_lower, first_seq + count)
+                .mark_path_deleted(&removal.removal, first_seq + count)
                 .await?;
             count += marked;
             deleted += marked;
@@ -177,18 +177,17 @@ impl Session<'_> {
         Ok(files.len() as u64)
     }
 
-    /// A removal by path: marks deleted, a page of the index at a time, the entry at
-    /// `path_lower` and every entry under it, numbered from `first_seq`. Returns how many
-    /// entries it marked.
+    /// A removal by path: marks deleted, a page of the index at a time, the entries `removal`
+    /// names, numbered from `first_seq`. Returns how many entries it marked.
     pub(super) async fn mark_path_deleted(
         &self,
-        path_lower: &str,
+        removal: &PathRemoval,
         first_seq: u64,
     ) -> HubResult<u64> {
         let (store, id) = (&self.hub.store, &self.account.id);
         let marked = mark_every_page(first_seq, |after, seq| async move {
             store
-                .mark_path_deleted(id, path_lower, after.as_deref(), RECONCILE_PAGE, seq)
+                .mark_path_deleted(id, removal, after.as_deref(), RECONCILE_PAGE, seq)
                 .await
         })
         .await?;

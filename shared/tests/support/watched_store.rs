@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub::deadline::Deadline;
 use hub::model::{
-    Account, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page, PushChannel,
+    Account, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page, PathRemoval,
+    PushChannel,
 };
 use hub::store::{
     AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, LoginStore,
@@ -206,13 +207,13 @@ impl FileStore for Watched {
     async fn mark_path_deleted(
         &self,
         account_id: &str,
-        path_lower: &str,
+        removal: &PathRemoval,
         after: Option<&str>,
         limit: usize,
         first_seq: u64,
     ) -> HubResult<(u64, Option<String>)> {
         self.inner
-            .mark_path_deleted(account_id, path_lower, after, limit, first_seq)
+            .mark_path_deleted(account_id, removal, after, limit, first_seq)
             .await
     }
     async fn last_seq(&self, account_id: &str) -> HubResult<u64> {

@@ -129,7 +129,7 @@ impl FileStore for DynamoStore {
     async fn mark_path_deleted(
         &self,
         account_id: &str,
-        path_lower: &str,
+        removal: &PathRemoval,
         after: Option<&str>,
         limit: usize,
         first_seq: u64,
@@ -150,15 +150,19 @@ impl FileStore for DynamoStore {
             None => None,
         };
         // `begins_with` also finds `/a/bc` for `/a/b`: those are left by `removed_with`.
+        let condition = match removal.entry_only {
+            true => "pk = :pk AND #path = :path",
+            false => "pk = :pk AND begins_with(#path, :path)",
+        };
         let answer = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(PATH_INDEX)
-            .key_condition_expression("pk = :pk AND begins_with(#path, :path)")
+            .key_condition_expression(condition)
             .expression_attribute_names("#path", PATH_ATTRIBUTE)
             .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":path", s(path_lower))
+            .expression_attribute_values(":path", s(removal.path_lower.as_str()))
             .set_exclusive_start_key(start)
             .limit(page_limit(limit))
             .consistent_read(true)
@@ -184,7 +188,7 @@ impl FileStore for DynamoStore {
         let mut requests = Vec::new();
         for item in answer.items.unwrap_or_default() {
             let stored: StoredFile = from_item(item)?;
-            if stored.removed_with(path_lower) {
+            if stored.removed_with(removal) {
                 let seq = first_seq + requests.len() as u64;
                 requests.push(put_file_request(account_id, &stored.removed(seq, now))?);
             }

@@ -79,7 +79,7 @@ use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page,
-    PushChannel,
+    PathRemoval, PushChannel,
 };
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 

@@ -79,7 +79,7 @@ impl FileStore for LocalStore {
     async fn mark_path_deleted(
         &self,
         account_id: &str,
-        path_lower: &str,
+        removal: &PathRemoval,
         after: Option<&str>,
         limit: usize,
         first_seq: u64,
@@ -87,7 +87,7 @@ impl FileStore for LocalStore {
         if !storable(account_id) {
             return Ok((0, None));
         }
-        let path_lower = path_lower.to_string();
+        let removal = removal.clone();
         self.mark_page(
             account_id,
             after,
@@ -95,7 +95,7 @@ impl FileStore for LocalStore {
             first_seq,
             move |stored, seq, now| {
                 stored
-                    .removed_with(&path_lower)
+                    .removed_with(&removal)
                     .then(|| stored.removed(seq, now))
             },
         )

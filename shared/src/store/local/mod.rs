@@ -59,7 +59,7 @@ use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::model::{
     Account, AccountStatus, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page,
-    PushChannel,
+    PathRemoval, PushChannel,
 };
 use file_index::FileIndex;
 
