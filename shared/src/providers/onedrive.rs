@@ -190,7 +190,8 @@ struct Hashes {
 }
 
 impl Hashes {
-    /// The strongest hash there is: `sha256Hash`, else `quickXorHash` (contract section 6).
+    /// The strongest hash there is: `sha256Hash`, else `quickXorHash` (docs/API.md, "File index
+    /// and change feed").
     fn content_hash(self) -> Option<ContentHash> {
         match (self.sha256_hash, self.quick_xor_hash) {
             (Some(sha256), _) => Some(ContentHash::new("sha256", sha256)),
