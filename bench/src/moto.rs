@@ -168,7 +168,7 @@ pub async fn write_items(
     let chunks: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[_]>::to_vec).collect();
     futures::stream::iter(chunks)
         .map(|mut chunk| async move {
-            // moto processes everything at once, but keep to the API's contract anyway.
+            // moto processes everything at once, but keep to what DynamoDB's API allows anyway.
             while !chunk.is_empty() {
                 let answer = client
                     .batch_write_item()

@@ -86,7 +86,7 @@ impl AwsResources {
         }
     }
 
-    /// The hub's environment for these resources (contract section 3).
+    /// The hub's environment for these resources (docs/API.md, "Configuration").
     pub fn env_vars(&self) -> Vec<(String, String)> {
         [
             ("HUB_BACKEND", "aws"),

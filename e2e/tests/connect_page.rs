@@ -189,9 +189,9 @@ async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
         .await;
     assert_eq!(none, json!([]));
 
-    // A consent link forwarded to someone else (section 16): the sender's browser starts
-    // the login, the victim's (another Chromium session, with cookies of its own) consents.
-    // The callback is refused and nothing is connected to the sender's owner.
+    // A consent link forwarded to someone else (docs/API.md, "Logins"): the sender's browser
+    // starts the login, the victim's (another Chromium session, with cookies of its own)
+    // consents. The callback is refused and nothing is connected to the sender's owner.
     let (_, session) = new_session(
         &hub,
         json!({"owner": "sender-9", "return_to": return_to, "providers": ["google"]}),

@@ -96,8 +96,7 @@ async fn the_whole_flow_through_the_real_binaries() {
     let flow = Flow { providers, hub };
 
     flow.config_is_public_and_management_needs_the_key().await;
-    flow.the_login_redirect_carries_what_the_contract_lists()
-        .await;
+    flow.the_login_redirect_carries_what_the_api_lists().await;
     flow.a_consent_link_forwarded_to_another_browser_connects_nothing()
         .await;
     let connected = flow.connect_one_google_and_one_microsoft_account().await;
@@ -109,7 +108,7 @@ async fn the_whole_flow_through_the_real_binaries() {
         .await;
     flow.a_revoked_grant_needs_reauth_and_is_skipped(&connected)
         .await;
-    flow.bad_input_gets_the_contract_errors().await;
+    flow.bad_input_gets_the_documented_errors().await;
     flow.deleting_revokes_and_removes_the_account_and_its_index(&connected)
         .await;
     flow.no_issued_token_is_in_the_logs_or_at_rest().await;
@@ -128,7 +127,7 @@ impl Flow {
         );
     }
 
-    async fn the_login_redirect_carries_what_the_contract_lists(&self) {
+    async fn the_login_redirect_carries_what_the_api_lists(&self) {
         let hub = &self.hub;
         let login = hub.get("/auth/google/login").send().await.unwrap();
         let consent = query_of(login.headers()["location"].to_str().unwrap());
@@ -142,8 +141,8 @@ impl Flow {
             (consent["access_type"].as_str(), consent["prompt"].as_str()),
             ("offline", "consent")
         );
-        // The cookie that binds the login to this browser (section 16): named after the
-        // state, for the login routes only, gone with the state; not `Secure` over http.
+        // The cookie that binds the login to this browser (docs/API.md, "Logins"): named after
+        // the state, for the login routes only, gone with the state; not `Secure` over http.
         let set_cookie = login.headers()["set-cookie"].to_str().unwrap();
         assert!(
             set_cookie.starts_with(&format!("hub_login_{}=", consent["state"])),
@@ -302,7 +301,7 @@ impl Flow {
         );
     }
 
-    async fn bad_input_gets_the_contract_errors(&self) {
+    async fn bad_input_gets_the_documented_errors(&self) {
         let hub = &self.hub;
         let (status, error) = sync(hub, r#"{"source_type": "box"}"#).await;
         assert_eq!(

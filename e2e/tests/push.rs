@@ -1,7 +1,7 @@
-//! Push notifications through the real binaries under `cargo lambda watch` (contract section
-//! 8): with `HUB_PUSH=on`, after a first sync has opened the Drive channel and the Graph
-//! subscription (Graph validating the hub's address on the way) and the Dropbox webhook is
-//! registered (the challenge echoed), a change at each stand-in reaches `/changes` with no
+//! Push notifications through the real binaries under `cargo lambda watch` (docs/API.md, "Push
+//! notifications"): with `HUB_PUSH=on`, after a first sync has opened the Drive channel and the
+//! Graph subscription (Graph validating the hub's address on the way) and the Dropbox webhook
+//! is registered (the challenge echoed), a change at each stand-in reaches `/changes` with no
 //! `POST /sync`: the provider notifies `provider-webhooks`, which queues a push job for the
 //! worker. Forged notifications are refused and sync nothing. On the local backend and on the
 //! AWS backend (moto, an SQS event source in front of the worker).
@@ -211,9 +211,9 @@ async fn changes_arrive_by_push(providers: &FakeProviders, hub: &LocalHub) {
         .is_empty());
 }
 
-/// Contract section 16 through the real `provider-webhooks` binary: a body naming 20,000
-/// notifications is 400 and one over 1 MB is 413, each in the contract's error shape and
-/// within 2 seconds, on every webhook route.
+/// The bounds of docs/API.md, "Push notifications", through the real `provider-webhooks`
+/// binary: a body naming 20,000 notifications is 400 and one over 1 MB is 413, each in the
+/// API's error shape and within 2 seconds, on every webhook route.
 #[tokio::test]
 async fn the_webhook_routes_refuse_floods_within_two_seconds_through_the_binaries() {
     let providers = FakeProviders::start().await;

@@ -13,10 +13,10 @@ use crate::providers::{ProviderName, PROVIDERS};
 use crate::store::{storable, AccountScope};
 use crate::tokens;
 
-/// The contract's page size of `/users`: 1000 unless asked, at most 1000.
+/// The page size of `/users` (docs/API.md, "Accounts"): 1000 unless asked, at most 1000.
 pub const DEFAULT_ACCOUNT_PAGE: usize = 1000;
 pub const MAX_ACCOUNT_PAGE: usize = 1000;
-/// The contract's page size of `/users/{id}/files`: 100 unless asked, at most 1000.
+/// The page size of `/users/{id}/files`: 100 unless asked, at most 1000.
 pub const DEFAULT_FILE_PAGE: usize = 100;
 pub const MAX_FILE_PAGE: usize = 1000;
 

@@ -1,4 +1,5 @@
-//! The change feed of an account: `GET /users/{id}/changes` (contract section 6).
+//! The change feed of an account: `GET /users/{id}/changes` (docs/API.md, "File index and
+//! change feed").
 //!
 //! Every entry stored gets the account's next sequence number (see `crate::sync`): a sync
 //! holds the account's lease, so one writer numbers an account's entries at a time, and an
@@ -20,7 +21,7 @@ use crate::hub::Hub;
 use crate::model::FileEntry;
 use crate::store::FeedPosition;
 
-/// The contract's page size of `/users/{id}/changes`: 100 unless asked, at most 1000.
+/// The page size of `/users/{id}/changes`: 100 unless asked, at most 1000.
 pub const DEFAULT_CHANGE_PAGE: usize = 100;
 pub const MAX_CHANGE_PAGE: usize = 1000;
 

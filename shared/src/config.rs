@@ -1,4 +1,4 @@
-//! Configuration, read once per cold start from the environment (contract section 3).
+//! Configuration, read once per cold start from the environment (docs/API.md, "Configuration").
 //!
 //! Provider-specific variables (client ids, endpoints) are read by each provider's own module,
 //! so that adding a provider never touches this file.
@@ -94,7 +94,7 @@ pub struct AwsResources {
     pub events_queue_url: Option<String>,
 }
 
-/// Where events go and how they are signed (contract section 7).
+/// Where events go and how they are signed (docs/API.md, "Events to the app").
 #[derive(Clone, Debug)]
 pub struct WebhookSettings {
     /// `HUB_WEBHOOK_URL`, as given.
@@ -132,10 +132,10 @@ pub struct Config {
     pub return_urls: ReturnAllowlist,
     /// `None` when `HUB_WEBHOOK_URL` is unset: no events, and no queue calls for them.
     pub webhook: Option<WebhookSettings>,
-    /// `HUB_PUSH`: whether the hub subscribes to the providers' push notifications and acts
-    /// on them (contract section 8).
+    /// `HUB_PUSH`: whether the hub subscribes to the providers' push notifications and acts on
+    /// them (docs/API.md, "Push notifications").
     pub push: bool,
-    /// `HUB_REQUIRE_SESSION`: refuse logins without a connect session (section 16).
+    /// `HUB_REQUIRE_SESSION`: refuse logins without a connect session (docs/API.md, "Logins").
     pub require_session: bool,
 }
 
@@ -244,7 +244,8 @@ impl Config {
 }
 
 /// `HUB_PUSH`: `on` or `off`; by default on exactly when `HUB_PUBLIC_URL` is https, since
-/// Google and Microsoft deliver notifications only to https addresses (contract section 3).
+/// Google and Microsoft deliver notifications only to https addresses (docs/API.md, "Push
+/// notifications").
 fn push_setting(env: &Env, public_url: &str) -> HubResult<bool> {
     match env
         .get("HUB_PUSH")
@@ -332,7 +333,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_follow_the_contract() {
+    fn defaults_are_the_documented_ones() {
         let config = Config::from_env(&Env::from_map([("HUB_API_KEY", "k")])).unwrap();
         assert_eq!(config.backend, Backend::Local);
         assert_eq!(config.public_url, "http://localhost:9000");

@@ -1,6 +1,6 @@
-//! Connect sessions (contract section 5): an app's backend asks for a session for one of its
-//! users (the owner), sends the browser to the connect page, and gets it back at `return_to`
-//! with the outcome.
+//! Connect sessions (docs/API.md, "Connect sessions"): an app's backend asks for a session for
+//! one of its users (the owner), sends the browser to the connect page, and gets it back at
+//! `return_to` with the outcome.
 //!
 //! The session's token is random and handed out once; the store keeps only its SHA-256
 //! ([`session_id`]), so a leaked table does not let anyone attach a drive to someone else's
@@ -22,7 +22,7 @@ use crate::providers::Registry;
 /// How long a connect session can start and finish a login.
 pub const SESSION_LIFETIME_MINUTES: i64 = 30;
 
-/// The longest `owner` the contract allows.
+/// The longest `owner` allowed.
 pub const MAX_OWNER_LEN: usize = 128;
 
 /// Our tokens are 32 random bytes in base64url: 43 characters.
@@ -44,7 +44,7 @@ pub struct CreatedSession {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Whether `owner` is an owner the contract allows: 1 to 128 characters of `A-Za-z0-9._:@-`.
+/// Whether `owner` is an allowed owner: 1 to 128 characters of `A-Za-z0-9._:@-`.
 pub fn valid_owner(owner: &str) -> bool {
     (1..=MAX_OWNER_LEN).contains(&owner.len())
         && owner
@@ -205,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn owners_follow_the_contract() {
+    fn owners_follow_the_documented_rule() {
         assert!(valid_owner("user-1"));
         assert!(valid_owner("org:42@app.example_x.y"));
         assert!(valid_owner(&"a".repeat(128)));

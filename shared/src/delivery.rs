@@ -1,8 +1,8 @@
-//! Delivering events to the app (contract section 7), the work of `app-webhooks`: one signed
-//! POST per event to `HUB_WEBHOOK_URL`; any 2xx within [`ATTEMPT_TIMEOUT`] is delivered,
-//! anything else (another status, a redirect, a timeout, a refused connection) is a failure
-//! that the queue brings back after [`retry_delay`], until [`MAX_ATTEMPTS`] receives send it
-//! to the dead-letter queue. The id and body come from the queue unchanged
+//! Delivering events to the app (docs/API.md, "Events to the app"), the work of `app-webhooks`:
+//! one signed POST per event to `HUB_WEBHOOK_URL`; any 2xx within [`ATTEMPT_TIMEOUT`] is
+//! delivered, anything else (another status, a redirect, a timeout, a refused connection) is a
+//! failure that the queue brings back after [`retry_delay`], until [`MAX_ATTEMPTS`] receives
+//! send it to the dead-letter queue. The id and body come from the queue unchanged
 //! ([`crate::events::QueuedEvent`]), so every attempt carries the same `webhook-id`.
 
 use std::time::Duration;
@@ -17,7 +17,7 @@ use crate::hub::Hub;
 use crate::model::QueuedEvent;
 use crate::webhook_signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
-/// How long the app has to answer one attempt (the contract's 10 seconds).
+/// How long the app has to answer one attempt (10 seconds: docs/API.md, "Events to the app").
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `app-webhooks` function's timeout in `template.yaml`: a batch's attempts run side by
 /// side, each within [`ATTEMPT_TIMEOUT`], with [`RESERVE`] left to report.

@@ -118,7 +118,7 @@ pub const SYNC_WORKER: Function = Function {
     needs: &[],
 };
 
-/// A batch's deliveries run side by side, each within the contract's 10 s
+/// A batch's deliveries run side by side, each within its 10 s
 /// ([`crate::delivery::ATTEMPT_TIMEOUT`]); the reserve changes visibilities and answers.
 pub const APP_WEBHOOKS: Function = Function {
     name: "app-webhooks",
@@ -196,9 +196,9 @@ pub const QUEUES: [&Queue; 2] = [&SYNC_QUEUE, &EVENTS_QUEUE];
 
 /// The wait after the `attempt`-th failed delivery: 1, 5, 15, 30 and 60 minutes, so the first
 /// retry comes within two minutes and the sixth and last attempt about 1 h 51 min after the
-/// first (the contract: at least 5 attempts over at least an hour). `app-webhooks` sets it
-/// as a failed event's visibility ([`crate::delivery`]); the local queue waits it
-/// ([`crate::queue::local`]). Over [`EVENTS_QUEUE`]'s receives, it is the queue's real pace.
+/// first (docs/API.md, "Events to the app"). `app-webhooks` sets it as a failed event's
+/// visibility ([`crate::delivery`]); the local queue waits it ([`crate::queue::local`]). Over
+/// [`EVENTS_QUEUE`]'s receives, it is the queue's real pace.
 pub fn retry_delay(attempt: u32) -> Duration {
     const MINUTES: [u64; 5] = [1, 5, 15, 30, 60];
     let index = (attempt.max(1) as usize - 1).min(MINUTES.len() - 1);

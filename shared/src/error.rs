@@ -1,13 +1,14 @@
 //! One error type for the whole hub.
 //!
-//! Every variant knows the contract's `error` code and HTTP status, so handlers never decide
-//! them. The status is a plain number so that the domain does not depend on an HTTP crate;
-//! the web layer (`crate::web`, feature `web`) turns it into a response. Internal failures carry their detail for the logs only: the response says
-//! `internal_error` and nothing else, so no stack trace, token or secret can leak out.
+//! Every variant knows its `error` code and HTTP status (docs/API.md, "Errors"), so handlers
+//! never decide them. The status is a plain number so that the domain does not depend on an
+//! HTTP crate; the web layer (`crate::web`, feature `web`) turns it into a response. Internal
+//! failures carry their detail for the logs only: the response says `internal_error` and
+//! nothing else, so no stack trace, token or secret can leak out.
 
 use thiserror::Error;
 
-/// What went wrong, in the terms of the contract's error list.
+/// What went wrong, in the terms of the API's error list.
 #[derive(Debug, Error)]
 pub enum HubError {
     #[error("a valid API key is required")]
@@ -18,7 +19,7 @@ pub enum HubError {
     #[error("unknown provider '{0}'")]
     UnknownProvider(String),
     /// The provider exists but its client id or secret is not set. `for_sync` picks the
-    /// contract's status: 404 on the auth routes (no such login page), 400 on `POST /sync`.
+    /// status: 404 on the auth routes (no such login page), 400 on `POST /sync`.
     #[error("provider '{provider}' is not configured on this hub")]
     ProviderNotConfigured { provider: String, for_sync: bool },
     #[error("the login state is unknown, expired, already used or for another provider")]
@@ -72,7 +73,7 @@ pub enum HubError {
 }
 
 impl HubError {
-    /// The contract's snake_case code.
+    /// The snake_case code.
     pub fn code(&self) -> &'static str {
         match self {
             HubError::Unauthorized | HubError::ForgedNotification => "unauthorized",
@@ -98,7 +99,7 @@ impl HubError {
         }
     }
 
-    /// The contract's HTTP status code for this error.
+    /// The HTTP status code for this error.
     pub fn status(&self) -> u16 {
         match self {
             HubError::Unauthorized | HubError::ForgedNotification => 401,

@@ -1,5 +1,5 @@
-//! Events to the app (contract section 7): what happened to an account, put on the events
-//! queue by the code that made it happen, and delivered to `HUB_WEBHOOK_URL` by the
+//! Events to the app (docs/API.md, "Events to the app"): what happened to an account, put on
+//! the events queue by the code that made it happen, and delivered to `HUB_WEBHOOK_URL` by the
 //! `app-webhooks` function ([`crate::delivery`]).
 //!
 //! An event gets its `webhook-id` and its body when it is produced: the queue carries both,
@@ -81,8 +81,8 @@ impl Event {
         })
     }
 
-    /// `None` when the sync stored nothing: the contract sends `sync.completed` only for a
-    /// sync that stored at least one change.
+    /// `None` when the sync stored nothing: `sync.completed` is sent only for a sync that
+    /// stored at least one change.
     pub fn sync_completed(
         account: &Account,
         reason: SyncReason,
@@ -101,7 +101,7 @@ impl Event {
         })
     }
 
-    /// The contract's event type.
+    /// The event's `type`.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::AccountConnected(_) => "account.connected",
@@ -189,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn bodies_have_the_contract_shape() {
+    fn bodies_have_the_documented_shape() {
         let account = account();
         let view = AccountView::from(&account);
         let at = "2026-01-02T03:04:05Z".parse().unwrap();

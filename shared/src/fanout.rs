@@ -37,8 +37,8 @@ pub struct SyncStarted {
     pub jobs_enqueued: usize,
 }
 
-/// The providers a `source_type` names (contract section 1): `all` (the default: every
-/// configured one), `both` (the configured providers whose module says
+/// The providers a `source_type` names (docs/API.md, "Sync jobs and timing"): `all` (the
+/// default: every configured one), `both` (the configured providers whose module says
 /// [`crate::providers::ProviderSpec::in_both`]: Google and OneDrive) or one provider.
 fn target_providers(
     registry: &Registry,
@@ -125,7 +125,7 @@ pub async fn start(hub: &Hub, request: SyncRequest, trigger: Trigger) -> HubResu
                 && targets.contains(&account.provider.as_str())
             {
                 // Counted when a job of the account was already waiting too: one is on the
-                // queue for it, as the contract says (`crate::jobs`).
+                // queue for it (`crate::jobs`).
                 jobs::queue(hub, vec![job(&account.id, &account.provider, reason)]).await?;
                 1
             } else {

@@ -1,5 +1,5 @@
-//! The OAuth2 login: `/auth/{provider}/login` and `/auth/{provider}/callback`, with or
-//! without a connect session (contract section 5).
+//! The OAuth2 login: `/auth/{provider}/login` and `/auth/{provider}/callback`, with or without
+//! a connect session (docs/API.md, "Logins" and "Connect sessions").
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -33,8 +33,8 @@ pub async fn begin(hub: &Hub, provider: &str) -> HubResult<Started> {
     begin_with(hub, provider, None).await
 }
 
-/// A login just started: where to send the browser, and the key that browser must bring back
-/// to the callback (the web layer keeps it in a cookie, section 16).
+/// A login just started: where to send the browser, and the key that browser must bring back to
+/// the callback (the web layer keeps it in a cookie: docs/API.md, "Logins").
 #[derive(Debug)]
 pub struct Started {
     pub consent_url: String,

@@ -113,8 +113,8 @@ pub struct Account {
     pub id: String,
     pub provider: String,
     pub provider_user_id: String,
-    /// The app's user this account was connected for (a connect session's owner, contract
-    /// section 5); `None` for a login without a session.
+    /// The app's user this account was connected for (a connect session's owner: docs/API.md,
+    /// "Connect sessions"); `None` for a login without a session.
     #[serde(default)]
     pub owner: Option<String>,
     pub email: String,
@@ -131,7 +131,8 @@ pub struct Account {
     /// Which enumeration of the drive the index entries were last seen in.
     #[serde(default)]
     pub listing: Listing,
-    /// The sync that holds the account now: one enumeration at a time (contract section 2).
+    /// The sync that holds the account now: one enumeration at a time (docs/API.md, "Sync jobs
+    /// and timing").
     #[serde(default)]
     pub lease: Option<Lease>,
     /// The change feed's watermark: the highest sequence number committed. Entries stored
@@ -255,7 +256,7 @@ pub enum FileKind {
     Folder,
 }
 
-/// The provider's hash of a file's content (contract section 6).
+/// The provider's hash of a file's content (docs/API.md, "File index and change feed").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentHash {
     /// `md5` (Google), `sha256` or `quickXorHash` (Microsoft), `dropbox`.
@@ -400,19 +401,21 @@ pub struct LoginState {
     pub pkce_verifier: Sealed,
     pub expires_at: DateTime<Utc>,
     /// The id (token hash) of the connect session the login was started with, if any
-    /// (section 5): the callback connects the account for that session's owner.
+    /// (docs/API.md, "Connect sessions"): the callback connects the account for that session's
+    /// owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
-    /// The hex SHA-256 of the browser key the login's cookie holds (section 16): only the
-    /// browser that started the login can finish it. The key itself is never stored. A state
-    /// stored without one (before this field existed) matches no browser: it fails closed.
+    /// The hex SHA-256 of the browser key the login's cookie holds (docs/API.md, "Logins"):
+    /// only the browser that started the login can finish it. The key itself is never stored. A
+    /// state stored without one (before this field existed) matches no browser: it fails
+    /// closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub browser_key_hash: Option<String>,
 }
 
-/// A connect session (contract section 5): an app's backend asks for one so that one of its
-/// users (the `owner`) connects one drive. Stored under `id`, the SHA-256 of its token: the
-/// token itself is never kept.
+/// A connect session (docs/API.md, "Connect sessions"): an app's backend asks for one so that
+/// one of its users (the `owner`) connects one drive. Stored under `id`, the SHA-256 of its
+/// token: the token itself is never kept.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ConnectSession {
     pub id: String,
@@ -434,10 +437,10 @@ impl ConnectSession {
     }
 }
 
-/// A push channel the worker keeps for an account (contract section 8): a Google Drive
-/// `changes.watch` channel, or a Graph subscription. Stored before the provider is asked to open it, since its first
-/// notification may come before that call returns; found by `(provider, id)` alone when a
-/// notification names it.
+/// A push channel the worker keeps for an account (docs/API.md, "Push notifications"): a Google
+/// Drive `changes.watch` channel, or a Graph subscription. Stored before the provider is asked
+/// to open it, since its first notification may come before that call returns; found by
+/// `(provider, id)` alone when a notification names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushChannel {
     pub provider: String,
@@ -471,14 +474,14 @@ impl PushChannel {
 pub enum SyncReason {
     Manual,
     Schedule,
-    /// A provider's push notification (contract section 8).
+    /// A provider's push notification (docs/API.md, "Push notifications").
     Push,
 }
 
 /// A queue message: sync one account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncJob {
-    /// The account to sync; `user_id` on the wire, as the contract names it.
+    /// The account to sync; `user_id` on the wire (docs/API.md, "Sync jobs and timing").
     #[serde(rename = "user_id")]
     pub account_id: String,
     pub provider: String,
@@ -487,7 +490,7 @@ pub struct SyncJob {
     /// How many times in a row this job was requeued by a sync that stored nothing (out of
     /// time or told to wait before its first page): bounded by the worker, so that a sync
     /// that never gets anywhere fails and reaches the dead-letter queue (`crate::sync`).
-    /// Not in the contract's body: absent means 0, and 0 is not written.
+    /// Only in requeued jobs: absent means 0, and 0 is not written.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stalled_requeues: u32,
 }
@@ -509,14 +512,14 @@ pub struct FanOutPosition {
     pub step: u32,
 }
 
-/// An account being deleted (contract section 16): what `DELETE /users/{id}` leaves in the
-/// account's place until the account's index, feed, channels and push mark are purged. It
-/// holds no token and no profile (the sealed tokens went with the account), is out of every
-/// listing and lookup (the store's reads of accounts never return it, its identity and owner
-/// records are gone, and it has no key in DynamoDB's `by-provider` index), and a sync's
-/// conditional write of the account fails on it. The store removes it last, once nothing
-/// else of the account is left: until then a repeated `DELETE` answers 204 and puts the
-/// purge back on the queue (`crate::purge`).
+/// An account being deleted (docs/API.md, "Deleting an account"): what `DELETE /users/{id}`
+/// leaves in the account's place until the account's index, feed, channels and push mark are
+/// purged. It holds no token and no profile (the sealed tokens went with the account), is out
+/// of every listing and lookup (the store's reads of accounts never return it, its identity and
+/// owner records are gone, and it has no key in DynamoDB's `by-provider` index), and a sync's
+/// conditional write of the account fails on it. The store removes it last, once nothing else
+/// of the account is left: until then a repeated `DELETE` answers 204 and puts the purge back
+/// on the queue (`crate::purge`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deletion {
     pub account_id: String,
@@ -564,10 +567,11 @@ impl Deletion {
 }
 
 /// A purge job: go on removing what is left of an account being deleted. Travels on the sync
-/// queue as `{"purge_account": {...}}` beside the contract's job bodies.
+/// queue as `{"purge_account": {...}}` beside the sync jobs (docs/API.md, "Sync jobs and
+/// timing").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgeJob {
-    /// The account; `user_id` as in the contract's job body.
+    /// The account; `user_id` as in a sync job's body.
     #[serde(rename = "user_id")]
     pub account_id: String,
     pub requested_at: DateTime<Utc>,
@@ -577,7 +581,7 @@ pub struct PurgeJob {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum QueueMessage {
-    /// Sync one account: the contract's job body.
+    /// Sync one account: the sync job's body.
     Sync(SyncJob),
     /// Go on with a fan-out that ran out of time in its own invocation.
     FanOut { continue_fanout: FanOutPosition },

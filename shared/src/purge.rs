@@ -1,4 +1,4 @@
-//! Deleting an account so that the delete always finishes (contract section 16).
+//! Deleting an account so that the delete always finishes (docs/API.md, "Deleting an account").
 //!
 //! `DELETE /users/{id}` stops the account's channels and revokes its grant first (they need
 //! its live tokens: `crate::accounts`), then:

@@ -1,6 +1,9 @@
-//! Provider push notifications (contract section 8): what `provider-webhooks` does with a
-//! notification once the web layer has read it, and nothing else, so that it answers within
-//! the providers' few seconds: check it, and queue one `push` sync job per account it names.
+//! Provider push notifications (docs/API.md, "Push notifications"), both halves:
+//! - what `provider-webhooks` does with a notification once the web layer has read it, and
+//!   nothing more, so that it answers within the providers' few seconds: check it, and queue
+//!   one `push` sync job per account it names;
+//! - the channels (Drive channels, Graph subscriptions) the worker keeps after a sync that
+//!   finished ([`keep_channel`]), and that `DELETE /users/{id}` stops ([`close_channels`]).
 //!
 //! Coalescing ([`crate::jobs`]): a job is queued only when the account's job mark
 //! ([`crate::store::PushStore::mark_push_pending`], a conditional write) was free; the worker
@@ -39,11 +42,11 @@ pub use crate::jobs::{Queued, PENDING_FOR};
 /// Identities looked up at once for one app-wide notification.
 const LOOKUPS_IN_FLIGHT: usize = 8;
 
-/// Contract section 16: a webhook body is at most 1 MB (10^6 bytes); more is 413
+/// A webhook body is at most 1 MB (10^6 bytes: docs/API.md, "Push notifications"); more is 413
 /// `payload_too_large`, refused while reading, so a bigger one is never held whole.
 pub const MAX_BODY_BYTES: usize = 1_000_000;
 
-/// Contract section 16: a webhook's answer comes within 2 seconds.
+/// A webhook's answer comes within 2 seconds (docs/API.md, "Push notifications").
 pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// No new step (a lookup, a write, a job) starts after this: what was not done by then is
@@ -148,7 +151,7 @@ async fn take_app_notification(
     Ok(queued)
 }
 
-/// The contract's answer to a refused notification: 401 for a forgery (logged without what
+/// The answer to a refused notification: 401 for a forgery (logged without what
 /// it carried), 400 for an authentic one in a shape the provider does not send.
 fn refused(provider: &str, refusal: PushRefusal) -> HubError {
     match refusal {
@@ -198,8 +201,8 @@ pub async fn queue_push_job(hub: &Hub, account: &Account) -> HubResult<Queued> {
 
 // ------------------------------------------------------------ channels kept by the worker
 
-/// A channel is replaced when it ends within this (contract section 8: "renew when it
-/// expires within a day").
+/// A channel that ends within this is renewed (Graph) or replaced (Drive) by the next sync
+/// that finishes: with the hourly schedule, a day leaves many syncs to do it before it ends.
 pub const RENEW_WITHIN: Duration = Duration::days(1);
 
 /// Asked a little short of the provider's longest life, so that clocks a few seconds apart
@@ -211,11 +214,13 @@ const LIFETIME_MARGIN: Duration = Duration::minutes(1);
 const UNCONFIRMED_FOR: Duration = Duration::minutes(10);
 
 /// Keeps the account's push channel alive after a successful sync (with `HUB_PUSH=on`, for
-/// providers with per-account channels): opens one when none is live, and when the live one
-/// ends within [`RENEW_WITHIN`] opens a new one (new id, new secret), then stops the old.
-/// The new channel is stored before the provider is asked, since its first notification may
-/// come before the call returns. Never fails the sync: a failure is logged, and the next sync
-/// tries again.
+/// providers with per-account channels): opens one when none is live; when the live one ends
+/// within [`RENEW_WITHIN`], or the provider asked for its renewal (Graph's
+/// `reauthorizationRequired`), renews it in place where the provider can (Graph's `PATCH`),
+/// else, or when that fails, opens a new one (new id, new secret) and then stops the old. A
+/// new channel is stored before the provider is asked, since its first notification may come
+/// before the call returns. Never fails the sync: a failure is logged, and the next sync tries
+/// again.
 pub async fn keep_channel(
     hub: &Hub,
     connector: &dyn Connector,
@@ -606,12 +611,12 @@ fn channel_id_of(notice: &SubscriptionNotice) -> Option<&str> {
         .map(|(id, _)| id)
 }
 
-/// The stored channel a notice is for, when the notice is to be honoured: the channel has
-/// not expired, the notice carries its secret, and it names the channel's subscription. A
-/// channel the provider has not confirmed yet (the notice came before Graph's answer to the
-/// subscribe call, which the contract allows for) takes a change or `missed`, which only
-/// queue a sync, and for [`UNCONFIRMED_FOR`] at most; never a lifecycle notice that would
-/// write or remove it, since nothing yet ties it to the subscription the notice names.
+/// The stored channel a notice is for, when the notice is to be honoured: the channel has not
+/// expired, the notice carries its secret, and it names the channel's subscription. A channel
+/// the provider has not confirmed yet (the notice came before Graph's answer to the subscribe
+/// call: docs/API.md, "Push notifications") takes a change or `missed`, which only queue a
+/// sync, and for [`UNCONFIRMED_FOR`] at most; never a lifecycle notice that would write or
+/// remove it, since nothing yet ties it to the subscription the notice names.
 fn checked_channel<'a>(
     channels: &'a HashMap<String, PushChannel>,
     notice: &SubscriptionNotice,

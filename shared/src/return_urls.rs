@@ -155,7 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn the_contract_examples() {
+    fn the_documented_examples() {
         let list = allowlist("https://app.example.com/return");
         assert!(list.allows("https://app.example.com/return"));
         assert!(list.allows("https://app.example.com/return/x"));

@@ -1,6 +1,7 @@
 //! Helpers for tests and benchmarks (feature `testing`, which the functions enable only for
-//! their tests): a hub on the local backend in a given directory, accounts as a login leaves
-//! them, and a moto server.
+//! their tests; the benchmark and the end-to-end tests enable it too): a hub on the local
+//! backend in a given directory, a builder of accounts as a completed login leaves them (their
+//! tokens sealed on request), and a moto server.
 
 use std::path::Path;
 
@@ -15,9 +16,10 @@ use crate::providers::http::RetryPolicy;
 /// The development API key of `.env.example` and the sample events.
 pub const DEV_API_KEY: &str = "local-dev-key";
 
-/// A hub on the local backend under `data_dir`, with Google and OneDrive configured (against
-/// unreachable endpoints unless `extra` points them somewhere) plus `extra` variables (which
-/// configure any other provider a test needs).
+/// A hub on the local backend under `data_dir`, with Google and OneDrive configured with
+/// made-up client credentials and, unless `extra` points them elsewhere (at the testkit's
+/// stand-ins), the providers' default public endpoints, which a test must never reach; plus
+/// `extra` variables (which configure any other provider a test needs).
 pub async fn local_hub(data_dir: &Path, extra: &[(String, String)]) -> Hub {
     let mut vars = vec![
         ("HUB_BACKEND".to_string(), "local".to_string()),

@@ -1,5 +1,5 @@
-//! Standard Webhooks signatures (contract section 7): `webhook-signature: v1,<base64 of
-//! HMAC-SHA256 over "{webhook-id}.{webhook-timestamp}.{body}">`, keyed with the
+//! Standard Webhooks signatures (docs/API.md, "Events to the app"): `webhook-signature: v1,<base64
+//! of HMAC-SHA256 over "{webhook-id}.{webhook-timestamp}.{body}">`, keyed with the
 //! base64-decoded part of the secret after `whsec_`
 //! (<https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md>).
 //!

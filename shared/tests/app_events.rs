@@ -1,7 +1,7 @@
-//! Events to the app (contract section 7): what the producers queue (login, sync, refused
-//! refresh, delete) against the testkit's providers, with no token anywhere in them; the
-//! delivery (2xx done, 500 and timeouts failed, the same `webhook-id` on every attempt); the
-//! local queue's retries and dead letters through a stand-in of the Invoke API; an app that
+//! Events to the app (docs/API.md, "Events to the app"): what the producers queue (login, sync,
+//! refused refresh, delete) against the testkit's providers, with no token anywhere in them;
+//! the delivery (2xx done, 500 and timeouts failed, the same `webhook-id` on every attempt);
+//! the local queue's retries and dead letters through a stand-in of the Invoke API; an app that
 //! is down costing a sync nothing; and the SQS events queue on moto with its redrive to the
 //! dead-letter queue.
 

@@ -1,9 +1,10 @@
-//! The change feed's guarantee (contract section 6), on both stores: a client that follows
-//! `changes` from the start, always passing the last `next_cursor`, sees every change, never
-//! an older state of a file after a newer one, and once caught up holds exactly the index's
-//! current entries: through first and incremental syncs, deletions, a restarted enumeration
-//! with its reconciliation, a worker that died between storing a page and saving its
-//! cursor, and duplicate jobs racing for one account (one sync per account: the lease).
+//! The change feed's guarantee (docs/API.md, "File index and change feed"), on both stores: a
+//! client that follows `changes` from the start, always passing the last `next_cursor`, sees
+//! every change, never an older state of a file after a newer one, and once caught up holds
+//! exactly the index's current entries: through first and incremental syncs, deletions, a
+//! restarted enumeration with its reconciliation, a worker that died between storing a page and
+//! saving its cursor, and duplicate jobs racing for one account (one sync per account: the
+//! lease).
 
 mod common;
 

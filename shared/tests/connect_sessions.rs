@@ -1,7 +1,8 @@
-//! Connect sessions (contract section 5) on both stores, against the testkit's stand-ins:
-//! creation and its refusals, the login bound to the session's providers, the callback that
-//! connects for the session's owner and spends the session, expiry, one spend out of many
-//! concurrent ones, accounts keyed by owner, `/users?owner=` and DELETE's revocation rule.
+//! Connect sessions (docs/API.md, "Connect sessions") on both stores, against the testkit's
+//! stand-ins: creation and its refusals, the login bound to the session's providers, the
+//! callback that connects for the session's owner and spends the session, expiry, one spend out
+//! of many concurrent ones, accounts keyed by owner, `/users?owner=` and DELETE's revocation
+//! rule.
 
 mod common;
 
@@ -444,7 +445,7 @@ async fn owner_listings_page() {
     }
 }
 
-// ------------------------------------------------ the browser binding (section 16, item 2)
+// ------------------------------------------- the browser binding (docs/API.md, "Logins")
 
 #[tokio::test]
 async fn a_consent_link_forwarded_to_another_browser_connects_nothing() {

@@ -1,6 +1,6 @@
-//! Contract section 2, "Time": a sync never runs into its invocation's deadline. Out of time,
-//! or asked by a provider to wait longer than the hub waits, the worker stores its place and
-//! requeues the account; the message is done, never failed.
+//! docs/API.md, "Sync jobs and timing": a sync never runs into its invocation's deadline. Out
+//! of time, or asked by a provider to wait longer than the hub waits, the worker stores its
+//! place and requeues the account; the message is done, never failed.
 
 mod common;
 
@@ -307,6 +307,6 @@ async fn a_requeue_after_a_stored_page_starts_the_count_again() {
     let body = serde_json::to_value(&queued[0].0).unwrap();
     assert!(
         body.get("stalled_requeues").is_none(),
-        "a count of 0 is not written: the contract's body: {body}"
+        "a count of 0 is not written (the job body stays as docs/API.md shows it): {body}"
     );
 }

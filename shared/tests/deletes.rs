@@ -1,9 +1,9 @@
-//! Contract section 16: `DELETE /users/{id}` always finishes. Once it has answered 204 the
-//! account is gone for every route, its tokens are destroyed, no sync or push runs for it and
-//! `account.deleted` is sent once; its index, feed, channels and push mark are removed within
-//! the request's time or by a purge job on the sync queue; a repeated `DELETE` answers 204
-//! while that purge is pending and queues it again, 404 after. Every test runs on both
-//! stores (the local one in a temp dir, DynamoDB on moto), behind a store wrapper that can
+//! docs/API.md, "Deleting an account": `DELETE /users/{id}` always finishes. Once it has
+//! answered 204 the account is gone for every route, its tokens are destroyed, no sync or push
+//! runs for it and `account.deleted` is sent once; its index, feed, channels and push mark are
+//! removed within the request's time or by a purge job on the sync queue; a repeated `DELETE`
+//! answers 204 while that purge is pending and queues it again, 404 after. Every test runs on
+//! both stores (the local one in a temp dir, DynamoDB on moto), behind a store wrapper that can
 //! cut a delete after its first step or slow down its index deletes.
 
 mod common;

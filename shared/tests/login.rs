@@ -183,7 +183,7 @@ async fn logging_in_again_updates_the_same_account_and_keeps_its_refresh_token()
 }
 
 #[tokio::test]
-async fn refusals_map_to_the_contract_errors() {
+async fn refusals_map_to_the_documented_errors() {
     let (server, hub, _dir) = fixture().await;
     Mock::given(method("POST"))
         .and(path("/token"))

@@ -124,7 +124,7 @@ proptest! {
             // Printable text is almost never a message; when it is one, it is one of the
             // others, so only text that is none is expected to fail.
             Meant::Text(_) => serde_json::from_str::<QueueMessage>(&body).is_err(),
-            // A reason the contract does not list makes the body no message at all.
+            // A reason the API does not list makes the body no message at all.
             Meant::Job { provider, reason } => {
                 !["manual", "schedule"].contains(&reason.as_str())
                     || (user == KNOWN_ACCOUNT && provider == "google")

@@ -1,6 +1,7 @@
-//! Push notifications (contract section 8) on both stores: a Dropbox webhook checked over its
-//! raw body, one `push` job per connected account of each identity it names, coalesced while
-//! a job is queued and not started, and the mark cleared when the worker starts the job.
+//! Push notifications (docs/API.md, "Push notifications") on both stores: a Dropbox webhook
+//! checked over its raw body, one `push` job per connected account of each identity it names,
+//! coalesced while a job is queued and not started, and the mark cleared when the worker starts
+//! the job.
 
 mod common;
 

@@ -1,9 +1,9 @@
-//! The public webhook routes bound their work (contract section 16): a body of at most 1 MB
-//! (413 `payload_too_large` past it, never read whole), at most 100 notifications (400
-//! `invalid_request` past it, before any lookup), each channel looked up once in one batched
-//! read, nothing looked up with `HUB_PUSH=off`, and an answer within 2 seconds even when the
-//! store is slow. Through the route `provider-webhooks` serves, on both stores; a store
-//! wrapper counts every lookup the route makes.
+//! The public webhook routes bound their work (docs/API.md, "Push notifications"): a body of at
+//! most 1 MB (413 `payload_too_large` past it, never read whole), at most 100 notifications
+//! (400 `invalid_request` past it, before any lookup), each channel looked up once in one
+//! batched read, nothing looked up with `HUB_PUSH=off`, and an answer within 2 seconds even
+//! when the store is slow. Through the route `provider-webhooks` serves, on both stores; a
+//! store wrapper counts every lookup the route makes.
 
 mod common;
 #[path = "support/watched_store.rs"]

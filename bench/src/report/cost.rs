@@ -270,9 +270,9 @@ pub(super) fn observe_cost(md: &mut String, r: &cost::Results) {
             md,
             "- **Logs grow with the changes**: about {per_file:.0} bytes per changed file (one info line \
              each), ${:.2} per million syncs with 10 changes; a first sync of 100,000 files logs about \
-             {:.0} MB. Not changed: the contract asks the worker to log each file; a deployment \
-             that does not want them can raise the worker's log level (`RUST_LOG`), and the log \
-             groups' retention bounds what is kept.",
+             {:.0} MB. Not changed: the worker logs each file it stores (docs/API.md, \
+             \"Functions and queues\"); a deployment that does not want them can raise the worker's \
+             log level (`RUST_LOG`), and the log groups' retention bounds what is kept.",
             changed.dollars_per_million.logs,
             per_file * 100_000.0 / 1e6
         );

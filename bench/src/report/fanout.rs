@@ -249,6 +249,7 @@ pub(super) fn observe_fanout(md: &mut String, r: &fanout::Results) {
          queue of its own for continuations (or the fan-out invoking itself asynchronously) would \
          keep the fan-out's progress independent of the sync backlog. Not made yet: it needs a \
          second queue (or `lambda:InvokeFunction`) in the template and a setting beyond the \
-         contract's `SYNC_QUEUE_URL`; it matters from tens of thousands of accounts on.\n",
+         documented `SYNC_QUEUE_URL` (docs/API.md, \"Configuration\"); it matters from tens of \
+         thousands of accounts on.\n",
     );
 }

@@ -1,7 +1,7 @@
 //! `app-webhooks`: delivers the events of the events queue to `HUB_WEBHOOK_URL`, signed as
-//! Standard Webhooks says (contract section 7), and reports partial batch failures: a failed
-//! event comes back after a delay that grows with its attempt (its visibility is changed),
-//! then goes to the dead-letter queue.
+//! Standard Webhooks says (docs/API.md, "Events to the app"), and reports partial batch
+//! failures: a failed event comes back after a delay that grows with its attempt (its
+//! visibility is changed), then goes to the dead-letter queue.
 
 use std::sync::Arc;
 

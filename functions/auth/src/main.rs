@@ -1,6 +1,6 @@
 //! `auth`: the OAuth2 login (`GET /auth/{provider}/login`), its callback
 //! (`GET /auth/{provider}/callback`) and the connect page (`GET /connect?session=`). Public
-//! routes: the `state`, PKCE and the session's token protect them.
+//! routes: the `state`, PKCE, the login's cookie and the session's token protect them.
 
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ fn app(hub: Arc<Hub>) -> Router {
     )
 }
 
-/// The 302 to the consent page sets the login's cookie (section 16).
+/// The 302 to the consent page sets the login's cookie (docs/API.md, "Logins").
 async fn begin_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
@@ -131,7 +131,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn callback_events_answer_the_contract_errors() {
+    async fn callback_events_answer_the_documented_errors() {
         let dir = tempfile::tempdir().unwrap();
         let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
         let (status, _, body) = call(
@@ -321,7 +321,7 @@ mod tests {
             assert!(html.contains("invalid_session"));
             assert!(!html.contains("<script"));
         }
-        // A login with an unknown session is the contract's JSON error.
+        // A login with an unknown session is a JSON error, not a page.
         let login = with_session(include_str!("../../../events/auth-login.json"), "nope");
         let (status, _, body) = call(hub, &login).await;
         assert_eq!(

@@ -1,6 +1,6 @@
 //! `provider-webhooks`: the providers' push notifications (`GET|POST /webhooks/{provider}`,
-//! contract section 8). Public: each provider's signature or channel secret protects it. It
-//! only checks and queues, so it answers within the providers' few seconds.
+//! docs/API.md, "Push notifications"). Public: each provider's signature or channel secret
+//! protects it. It only checks and queues, so it answers within the providers' few seconds.
 
 use std::sync::Arc;
 
@@ -133,7 +133,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn notifications_are_checked_and_refusals_are_contract_errors() {
+    async fn notifications_are_checked_and_refusals_are_documented_errors() {
         let dir = tempfile::tempdir().unwrap();
         let hub = hub(dir.path()).await;
         let body = r#"{"list_folder": {"accounts": ["dbid:nobody"]}, "delta": {"users": [1]}}"#;

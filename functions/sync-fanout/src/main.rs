@@ -1,5 +1,6 @@
 //! `sync-fanout`: `POST /sync` (behind the API key) and the EventBridge schedule, both
-//! queueing one sync job per matching active account.
+//! queueing one sync job per matching active account whose job is not already waiting; what
+//! a fan-out has no time left for goes on in the worker, as a continuation on the sync queue.
 //!
 //! One function serves two event shapes, so it reads the raw event and routes it: API Gateway
 //! requests go through the axum router, scheduled events straight to the fan-out.

@@ -1,5 +1,7 @@
-//! `sync-worker`: consumes sync jobs from SQS and reports partial batch failures, so only
-//! the failed records come back (and, after `maxReceiveCount`, go to the dead-letter queue).
+//! `sync-worker`: consumes the sync queue (SQS in AWS; locally the local queue invokes it
+//! through `cargo lambda watch`): sync jobs, fan-out continuations and purge jobs. It reports
+//! partial batch failures, so only the failed records come back (and, after
+//! `maxReceiveCount`, go to the dead-letter queue).
 
 use std::sync::Arc;
 

@@ -1,11 +1,26 @@
 //! Cloud-drive providers behind one trait.
 //!
-//! Adding a provider (Box, say) is one new module plus one line in [`PROVIDERS`]. The module
-//! implements [`Connector`] and declares its [`ProviderSpec`]: name, display name, client
-//! variables, whether `source_type=both` takes it, how its webhook is read; its
-//! [`oauth::OAuthEndpoints`] declare its scopes, required scopes and revocation. The registry,
-//! `/config`, the connect page, login, sync fan-out, the webhook route and the worker read
-//! those declarations and name no provider themselves.
+//! The registry, `/config`, the connect page, login, the sync fan-out, the webhook route and
+//! the worker read each provider's declarations and name no provider themselves. So, in this
+//! crate, adding a provider (Box, say) is a new module here and two lines in this file (its
+//! `pub mod` and its entry in [`PROVIDERS`]), plus the provider lists in this file's unit
+//! tests. The module implements [`Connector`] (identity, one page of files; the push methods
+//! if it pushes), declares its [`ProviderSpec`] (name, display name, client variables,
+//! whether `source_type=both` takes it, how its webhook is read, its answer classifier, and
+//! the constructor that reads its endpoint variables) and its [`oauth::OAuthEndpoints`]
+//! (scopes, required scopes, revocation style, extra consent parameters).
+//!
+//! That holds only while the provider fits what the hub already knows: a revocation style of
+//! [`oauth::Revocation`], a [`Webhook`] kind, deletions reported by id (tombstones) or by path
+//! ([`RemovedPath`]). One that does not needs code outside its module, as Dropbox's removals by
+//! path needed the page, the store, the worker and DynamoDB's `by-path` index.
+//!
+//! Outside this crate a provider also needs: its client variables in the functions'
+//! environment and its redirect URI among the outputs of `template.yaml`
+//! (`shared/tests/template.rs` fails without the variables), its name in the `ProviderName`
+//! and `source_type` enums of `docs/openapi.yaml`, a stand-in in `testkit/` to test it
+//! against, its variables in `.env.example` and in `scripts/dev`'s demo, and its place in
+//! docs/API.md, the README and docs/DEPLOY.md.
 
 pub mod answers;
 pub mod dropbox;
@@ -102,11 +117,11 @@ impl NextPage {
     }
 }
 
-/// Contract section 16: a webhook body names at most this many notifications (Graph's
-/// `value[]` items, Dropbox's `list_folder.accounts`); more is 400 `invalid_request`, refused
-/// before any lookup. The public route's work per request is bounded by this, not by what a
-/// sender chooses to put in. Here, under both, because each connector counts while it reads
-/// and [`crate::push`] turns the count into the refusal.
+/// A webhook body names at most this many notifications (docs/API.md, "Push notifications";
+/// Graph's `value[]` items, Dropbox's `list_folder.accounts`); more is 400 `invalid_request`,
+/// refused before any lookup. The public route's work per request is bounded by this, not by
+/// what a sender chooses to put in. Here, under both, because each connector counts while it
+/// reads and [`crate::push`] turns the count into the refusal.
 pub const MAX_NOTICES: usize = 100;
 
 /// Why a provider's push notification is not taken.
@@ -123,7 +138,7 @@ pub enum PushRefusal {
     TooMany(usize),
 }
 
-/// How a provider tells the hub of changes (contract section 8).
+/// How a provider tells the hub of changes (docs/API.md, "Push notifications").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PushStyle {
     /// The hub takes no push notifications from it.
@@ -379,7 +394,7 @@ pub struct ProviderSpec {
     /// How its notifications reach the webhook route.
     pub webhook: Webhook,
     /// The variables holding the OAuth client id and secret; the provider is configured when
-    /// both are set (the contract's definition).
+    /// both are set (docs/API.md, "Configuration").
     pub client_id_var: &'static str,
     pub client_secret_var: &'static str,
     /// How the provider's refusals are read.

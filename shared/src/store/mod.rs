@@ -1,7 +1,11 @@
-//! Storage of accounts, pending logins and file indexes: DynamoDB in AWS, files on disk
-//! locally. Both give the same guarantees, checked by one behavioural test suite:
+//! Storage of accounts, pending logins, connect sessions, file indexes and their change feed,
+//! push channels and job marks, and fan-out claims: DynamoDB in AWS; locally, files on disk
+//! with the file index and feed in LMDB. Both give the same guarantees, checked on both by the
+//! behavioural suite of `shared/tests/backends.rs` (push marks by `push.rs` and `fanout.rs`;
+//! fan-out claims only on the local store, by `fanout.rs`):
 //! - an account and its provider-identity record are created together or not at all, so a
-//!   second login with the same identity finds and updates the same account;
+//!   second login with the same identity (for the same owner) finds and updates the same
+//!   account;
 //! - account updates are conditional on the version read, so a stale writer loses cleanly;
 //! - a login state is consumed at most once, and an expired one is absent;
 //! - accounts are keyed by owner, provider and provider identity: one identity connected by
@@ -18,6 +22,7 @@
 //!   account deletes its channels; a channel written on the condition that its account is
 //!   live is not written once the account is gone;
 //! - a push mark is taken by one caller at a time, until it is cleared or expires;
+//! - a fan-out step is claimed once, until its claim is given back or expires;
 //! - a removal by path marks deleted the entry at that path and every entry under it, a page
 //!   at a time, without reading the account's whole index at once.
 //!

@@ -12,19 +12,19 @@
 //!   the account, so the same conditional write) before it lists, keeps it on every write,
 //!   and gives it back with its last one. A second sync that finds a live lease ends when
 //!   the lease was taken after its job was asked for, and is requeued until the lease ends
-//!   otherwise; one that finds its own lease taken stops. A lease outlasts the worker's invocation, so an
-//!   expired one was left by a worker that is gone;
+//!   otherwise; one that finds its own lease taken stops. A lease outlasts the worker's
+//!   invocation, so an expired one was left by a worker that is gone;
 //! - each page's entries are numbered for the change feed (`crate::changes`) above the
 //!   account's watermark `feed_seq`, and the page's cursor commit raises the watermark past
 //!   them: the feed serves nothing above the watermark, so a reader never sees a number
 //!   that a later entry could still land below.
 //!
-//! A sync never runs into its function's timeout (contract section 2, "Time"): no provider
-//! call starts, or runs, past the deadline the caller passes, which keeps its own reserve for
-//! storing the place. Then, or when a provider asks to wait longer than the retry engine
-//! waits, the job goes back on the queue for the same account, delayed by the wait asked:
-//! the message itself is done, so it neither uses up its receives nor fails its batch. That
-//! cannot go on for ever: a job counts its requeues without a stored page and fails past
+//! A sync never runs into its function's timeout (docs/API.md, "Sync jobs and timing"): no
+//! provider call starts, or runs, past the deadline the caller passes, which keeps its own
+//! reserve for storing the place. Then, or when a provider asks to wait longer than the retry
+//! engine waits, the job goes back on the queue for the same account, delayed by the wait
+//! asked: the message itself is done, so it neither uses up its receives nor fails its batch.
+//! That cannot go on for ever: a job counts its requeues without a stored page and fails past
 //! [`MAX_STALLED_REQUEUES`], and a provider that hands back the continuation cursor it was
 //! asked with fails the job at once (see `listing::repeated_cursor`).
 //!

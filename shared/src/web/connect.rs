@@ -1,4 +1,4 @@
-//! The HTTP side of connect sessions (contract section 5): the body of
+//! The HTTP side of connect sessions (docs/API.md, "Connect sessions"): the body of
 //! `POST /connect/sessions`, the connect page `GET /connect?session=`, and the callback's
 //! redirect back to the app.
 //!
@@ -25,7 +25,7 @@ pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-s
      script-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The body of `POST /connect/sessions`. A field of the wrong type is `invalid_request` like
-/// a missing owner (the contract's code for a malformed session request), not `invalid_json`,
+/// a missing owner (the documented code for a malformed session request), not `invalid_json`,
 /// which stays for bodies that are not a JSON object.
 pub struct SessionRequest(pub NewSession);
 
@@ -154,7 +154,7 @@ fn login_link(public_url: &str, provider: &str, token: &str) -> String {
 }
 
 /// The callback's answer: a 302 back to the session's `return_to` with the outcome when it
-/// has one, the contract's JSON otherwise.
+/// has one, the JSON of a login without one otherwise.
 pub fn callback_response(finished: Finished) -> Response {
     match finished.return_to {
         Some(return_to) => {

@@ -1,4 +1,5 @@
-//! `HubError` as an HTTP response: the contract's status and `{"error", "message"}` body.
+//! `HubError` as an HTTP response: its status and `{"error", "message"}` body (docs/API.md,
+//! "Errors").
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -7,7 +8,7 @@ use serde_json::json;
 
 use crate::error::HubError;
 
-/// The error's contract status as an HTTP status code.
+/// The error's status as an HTTP status code.
 pub fn status_code(error: &HubError) -> StatusCode {
     StatusCode::from_u16(error.status()).expect("HubError::status is always a valid HTTP status")
 }
@@ -39,7 +40,7 @@ mod tests {
     use crate::error::ProviderError;
 
     #[test]
-    fn every_class_of_error_maps_to_its_contract_status() {
+    fn every_class_of_error_maps_to_its_documented_status() {
         let cases = [
             (HubError::Unauthorized, StatusCode::UNAUTHORIZED),
             (

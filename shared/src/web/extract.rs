@@ -1,5 +1,5 @@
-//! Generic extractors: JSON bodies, path parameters and query strings, each refusing bad
-//! input with the contract's error instead of axum's text rejection.
+//! Generic extractors: JSON bodies, path parameters and query strings, each refusing bad input
+//! with the API's error (docs/API.md, "Errors") instead of axum's text rejection.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,5 @@
 //! The login's HTTP side: the 302 to the consent page with the cookie that binds the login to
-//! its browser (contract section 16, RFC 9700 §4.7), and the provider's redirect to
+//! its browser (docs/API.md, "Logins"; RFC 9700 §4.7), and the provider's redirect to
 //! `/auth/{provider}/callback` read as the domain's [`Callback`], with that cookie.
 
 use axum::extract::FromRequestParts;

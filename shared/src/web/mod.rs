@@ -1,6 +1,6 @@
-//! The HTTP side shared by the API functions (feature `web`): the contract's error shape, the
-//! bearer API key, and extractors that turn requests into the domain's typed arguments,
-//! answering bad input with a clear 4xx instead of a rejection with a text body.
+//! The HTTP side shared by the API functions (feature `web`): the error shape (docs/API.md,
+//! "Errors"), the bearer API key, and extractors that turn requests into the domain's typed
+//! arguments, answering bad input with a clear 4xx instead of a rejection with a text body.
 //!
 //! The domain modules (`login`, `accounts`, `fanout`, `sync`) know nothing of HTTP; this
 //! layer is the only one that depends on axum, so `sync-worker` builds without it.
@@ -33,7 +33,7 @@ pub use login::{clear_login_cookie, login_cookie_name, login_response, CallbackP
 pub use push::{notification_response, verification_response, webhook_routes};
 pub use users::{users_page_response, UsersQuery};
 
-/// Answers unknown paths and methods in the contract's error shape.
+/// Answers unknown paths and methods in the API's error shape.
 pub fn with_fallbacks(router: Router) -> Router {
     router
         .fallback(|uri: Uri| async move { HubError::NotFound(uri.path().to_string()) })

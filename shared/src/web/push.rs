@@ -1,6 +1,6 @@
-//! The HTTP side of `provider-webhooks` (contract section 8): each provider's verification
-//! echo, and its notification handed to [`crate::push`] as plain values (headers read here,
-//! the raw body untouched, so a signature covers exactly what was received).
+//! The HTTP side of `provider-webhooks` (docs/API.md, "Push notifications"): each provider's
+//! verification echo, and its notification handed to [`crate::push`] as plain values (headers
+//! read here, the raw body untouched, so a signature covers exactly what was received).
 
 use std::sync::Arc;
 
@@ -50,7 +50,7 @@ async fn notify(
 
 /// The body, read a chunk at a time and given up on as soon as it passes `limit` bytes (or
 /// at once when its `Content-Length` says it will): a public route never holds more than
-/// `limit` of whatever a sender streams at it. 413 `payload_too_large` in the contract's
+/// `limit` of whatever a sender streams at it. 413 `payload_too_large` in the API's error
 /// shape; a body that breaks off is a 400.
 async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, HubError> {
     let declared = headers
