@@ -184,9 +184,34 @@ pub enum ProviderError {
     /// The saved change cursor is no longer valid (Graph 410 Gone): start over.
     #[error("the change cursor expired (410)")]
     CursorExpired,
+    /// The user's access is gone although the grant still refreshes: a permission or scope
+    /// withdrawn at the provider, a suspended user. Only the user can cure it, by connecting
+    /// again, so the account needs re-authorisation as after a refused refresh.
+    #[error("the user's access is gone: {0}")]
+    AccessLost(String),
+    /// The provider refused the hub's own OAuth client (`invalid_client`,
+    /// `unauthorized_client`: a wrong or expired client secret, a deleted app). Every account
+    /// of the provider fails alike and none is to blame: one signal for the operator
+    /// ([`ProviderError::CLIENT_REJECTED`]), no damage to the accounts.
+    #[error("the provider refused the hub's OAuth client: {0}")]
+    ClientRejected(String),
     /// Any other refusal: bad request, malformed answer, unexpected redirect.
     #[error("{0}")]
     Rejected(String),
+}
+
+impl ProviderError {
+    /// The `error` of the log line a failed job writes when the provider refused the hub's
+    /// OAuth client; the template's `ClientRejectedAlarm` counts these lines.
+    pub const CLIENT_REJECTED: &'static str = "client_rejected";
+
+    /// Why a sync failed, as a short code for logs and the account's last sync.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProviderError::ClientRejected(_) => Self::CLIENT_REJECTED,
+            _ => "provider_error",
+        }
+    }
 }
 
 pub type HubResult<T> = Result<T, HubError>;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use hub::model::{ContentHash, FileEntry, FileKind, SyncJob, SyncReason};
-use hub::sync::SyncResult;
+use hub::model::{AccountStatus, ContentHash, FileEntry, FileKind, SyncJob, SyncReason};
+use hub::sync::{SkipReason, SyncResult};
 use hub::Hub;
 use hub_testkit::{
     FakeProviders, FileSpec, DEFAULT_DROPBOX_USER, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_USER,
@@ -484,4 +484,85 @@ async fn dropbox_deletions_match_dropbox_s_own_path_lower() {
         Some("/İzmir/Notes.txt"),
         "the display path stays as Dropbox shows it"
     );
+}
+
+// ---------------------------------------------------------------- access lost, client refused
+
+/// The user withdraws the hub's read scope at the provider after connecting: the grant still
+/// refreshes, but every call is refused as the provider refuses it. The account is marked
+/// `needs_reauth` and the app told (`account.reauth_required`) instead of failing every job
+/// for ever; the next job does nothing.
+#[tokio::test]
+async fn losing_access_after_connecting_marks_the_account_needs_reauth() {
+    // What each provider keeps when the user takes the files scope away.
+    let cases = [
+        ("google", "openid email"),
+        ("onedrive", "openid offline_access User.Read"),
+        ("dropbox", "account_info.read"),
+    ];
+    for (provider, keep) in cases {
+        let providers = FakeProviders::start().await;
+        let (mut hub, _dir) = dropbox_hub(&providers).await;
+        let events = Arc::new(common::EventRecorder::default());
+        hub.events = Some(events.clone());
+        let id = connect(&hub, provider).await;
+        assert_synced(&sync(&hub, &id, provider).await);
+        providers.withdraw_scopes(provider, keep);
+        assert_eq!(
+            sync(&hub, &id, provider).await,
+            SyncResult::NeedsReauth,
+            "{provider}"
+        );
+        let account = hub.store.get_account(&id).await.unwrap().unwrap();
+        assert_eq!(account.status, AccountStatus::NeedsReauth, "{provider}");
+        assert!(
+            events
+                .types()
+                .contains(&"account.reauth_required".to_string()),
+            "{provider}: {:?}",
+            events.types()
+        );
+        assert_eq!(
+            sync(&hub, &id, provider).await,
+            SyncResult::Skipped(SkipReason::NeedsReauth),
+            "{provider}"
+        );
+    }
+}
+
+/// A provider refusing the hub's own OAuth client (here: a client secret the provider no
+/// longer accepts) fails the job as `client_rejected` and leaves the account as it was: the
+/// app's client is at fault, not the user's grant.
+#[tokio::test]
+async fn a_refused_client_fails_the_job_and_leaves_the_account_active() {
+    let providers = FakeProviders::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub::testing::local_hub(dir.path(), &providers.env_vars()).await;
+    let id = connect(&hub, "google").await;
+    assert_synced(&sync(&hub, &id, "google").await);
+    drop(hub);
+
+    // The same data, and a client secret the provider refuses (rotated at the provider).
+    let mut env = providers.env_vars();
+    for (name, value) in env.iter_mut() {
+        if name == "GOOGLE_CLIENT_SECRET" {
+            *value = "an-expired-secret".into();
+        }
+    }
+    let hub = hub::testing::local_hub(dir.path(), &env).await;
+    providers.expire_access_tokens();
+    let failed = hub::sync::run(&hub, &job(&id, "google"), hub::sync::fresh_invocation())
+        .await
+        .unwrap_err();
+    match &failed {
+        hub::HubError::Provider(refusal) => assert_eq!(refusal.code(), "client_rejected"),
+        other => panic!("not the provider's refusal: {other:?}"),
+    }
+    let account = hub.store.get_account(&id).await.unwrap().unwrap();
+    assert_eq!(
+        account.status,
+        AccountStatus::Active,
+        "no damage to the account"
+    );
+    assert!(account.has_refresh_token);
 }

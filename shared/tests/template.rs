@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use common::template::{load_template, strings, wildcard, Resolver};
 use hub::deployment::{self, Function, DEPLOYMENT_ENV, EVENTS_ENV, FUNCTIONS, QUEUES};
+use hub::error::ProviderError;
 use serde_norway::Value as Yaml;
 
 const REGION: &str = "eu-west-1";
@@ -437,4 +438,36 @@ fn the_public_routes_functions_have_reserved_concurrency() {
         assert_eq!(resolver.resolve(&branches[1]), parameter, "{function}");
         assert_eq!(resolver.resolve(&branches[2]), "AWS::NoValue", "{function}");
     }
+}
+
+/// The alarm on a provider refusing the hub's OAuth client counts the log lines the worker
+/// writes for it: the metric filter reads the worker's own log group, matches the `error`
+/// code the worker logs ([`ProviderError::CLIENT_REJECTED`]), and the alarm watches the
+/// metric the filter writes.
+#[test]
+fn the_client_rejected_alarm_counts_the_workers_log_lines() {
+    let template = load_template();
+    let resolver = resolver(&template);
+    let filter = &template["Resources"]["ClientRejectedMetricFilter"]["Properties"];
+    let Yaml::Tagged(reference) = &filter["LogGroupName"] else {
+        panic!("LogGroupName is a !Ref: {:?}", filter["LogGroupName"])
+    };
+    assert_eq!(reference.tag.to_string(), "!Ref");
+    let log_group = &template["Resources"][reference.value.as_str().unwrap()];
+    assert_eq!(
+        resolver.resolve(&log_group["Properties"]["LogGroupName"]),
+        format!("/aws/lambda/hub-{}", deployment::SYNC_WORKER.name)
+    );
+    assert_eq!(
+        filter["FilterPattern"].as_str(),
+        Some(format!(r#"{{ $.error = "{}" }}"#, ProviderError::CLIENT_REJECTED).as_str())
+    );
+    let metric = &filter["MetricTransformations"][0];
+    let alarm = &template["Resources"]["ClientRejectedAlarm"]["Properties"];
+    assert_eq!(
+        resolver.resolve(&alarm["Namespace"]),
+        resolver.resolve(&metric["MetricNamespace"])
+    );
+    assert_eq!(alarm["MetricName"], metric["MetricName"]);
+    assert_eq!(alarm["Statistic"].as_str(), Some("Sum"));
 }

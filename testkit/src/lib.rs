@@ -480,6 +480,24 @@ impl Handle {
         self.with(|s| s.next_consent_grants.insert(provider, scopes.to_string()));
     }
 
+    /// The user withdraws, at the provider, every scope of its grants to the app but `keep`
+    /// (space-separated): the grants still refresh, but every API call then answers as the
+    /// provider does without the scope (Drive 403 `insufficientPermissions`, Graph 403
+    /// `accessDenied`, Dropbox 401 `missing_scope`).
+    pub fn withdraw_scopes(&self, provider: impl Into<Provider>, keep: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            for grant in s.grants.iter_mut().filter(|g| g.provider == provider) {
+                grant.scope = grant
+                    .scope
+                    .split_whitespace()
+                    .filter(|scope| keep.split_whitespace().any(|kept| kept == *scope))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+        })
+    }
+
     /// Microsoft refresh tokens issued so far are refused with `interaction_required` or
     /// `consent_required` until the user consents again (a new consent gets working tokens).
     pub fn require_reauthorization(&self, reason: Reauthorization) {

@@ -46,6 +46,11 @@ pub enum Verdict {
     CursorExpired,
     /// The grant is gone: the user must authorise again.
     Reauthorise,
+    /// The grant works but the user's access is gone (a withdrawn permission or scope, a
+    /// suspended user): the user must connect again.
+    AccessLost(String),
+    /// The provider refused the hub's OAuth client itself.
+    ClientRejected(String),
     /// Any other refusal, with a short token-free description.
     Reject(String),
 }
@@ -59,6 +64,10 @@ impl Verdict {
             Verdict::RefreshAndRetry => Some(ProviderError::Unauthorized),
             Verdict::CursorExpired => Some(ProviderError::CursorExpired),
             Verdict::Reauthorise => Some(ProviderError::InvalidGrant),
+            Verdict::AccessLost(description) => Some(ProviderError::AccessLost(description)),
+            Verdict::ClientRejected(description) => {
+                Some(ProviderError::ClientRejected(description))
+            }
             Verdict::Reject(description) => Some(ProviderError::Rejected(description)),
         }
     }
@@ -81,7 +90,9 @@ impl AnswerClassifier for CommonAnswers {
 
 /// HTTP's and RFC 6749's rules: 429 and 5xx are retried; an API's 401 asks for a refresh and
 /// its 410 Gone says the cursor URL expired; the token endpoint's `invalid_grant` means the
-/// grant is gone; anything else is a rejection.
+/// grant is gone, and its `invalid_client` or `unauthorized_client` that the hub's client is
+/// refused (RFC 6749 section 5.2: client authentication failed, or the client may not use
+/// this grant type); anything else is a rejection.
 pub fn common(refusal: &Refusal<'_>) -> Verdict {
     let status = refusal.status;
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -90,14 +101,22 @@ pub fn common(refusal: &Refusal<'_>) -> Verdict {
     match refusal.endpoint {
         Endpoint::Token => match token_error(refusal.body) {
             Some(error) if error.error == "invalid_grant" => Verdict::Reauthorise,
-            Some(error) => Verdict::Reject(format!(
-                "token endpoint refused: {}{}",
-                error.error,
-                error
-                    .error_description
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            )),
+            Some(error) => {
+                let description = format!(
+                    "token endpoint refused: {}{}",
+                    error.error,
+                    error
+                        .error_description
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                );
+                match error.error.as_str() {
+                    "invalid_client" | "unauthorized_client" => {
+                        Verdict::ClientRejected(description)
+                    }
+                    _ => Verdict::Reject(description),
+                }
+            }
             None => Verdict::Reject(format!("token endpoint answered HTTP {}", status.as_u16())),
         },
         Endpoint::Api => match status {
@@ -144,7 +163,15 @@ mod tests {
         assert_eq!(classify(Endpoint::Api, 401, ""), Verdict::RefreshAndRetry);
         assert_eq!(
             classify(Endpoint::Token, 401, r#"{"error":"invalid_client"}"#),
-            Verdict::Reject("token endpoint refused: invalid_client".into())
+            Verdict::ClientRejected("token endpoint refused: invalid_client".into())
+        );
+        assert_eq!(
+            classify(Endpoint::Token, 400, r#"{"error":"unauthorized_client"}"#),
+            Verdict::ClientRejected("token endpoint refused: unauthorized_client".into())
+        );
+        assert_eq!(
+            classify(Endpoint::Token, 400, r#"{"error":"invalid_request"}"#),
+            Verdict::Reject("token endpoint refused: invalid_request".into())
         );
         assert_eq!(
             classify(Endpoint::Token, 400, r#"{"error":"invalid_grant"}"#),

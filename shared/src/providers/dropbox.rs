@@ -96,12 +96,16 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
     }))
 }
 
+/// `AuthError` tags that a refresh cannot cure
+/// (<https://www.dropbox.com/developers/documentation/http/documentation#error-handling>).
+const ACCESS_LOST: &[&str] = &["missing_scope/", "user_suspended/"];
+
 /// Dropbox's reading of its refusals: endpoint errors are 409 with an `error_summary` (the
 /// union's tag path, e.g. `reset/...` or `path/not_found/...`); only `reset/` says the cursor
 /// is dead; any other 409 is a rejection that names the summary (which never holds a token).
 /// A 401 `expired_access_token` or `invalid_access_token` asks for one refresh (a revoked
-/// grant then fails the refresh with `invalid_grant`), but `missing_scope` cannot be cured by
-/// a refresh and is a rejection. 429 and 5xx wait `Retry-After` (the common rules).
+/// grant then fails the refresh with `invalid_grant`), but `missing_scope` and
+/// `user_suspended` cannot be cured by a refresh: the user's access is lost. 429 and 5xx wait `Retry-After` (the common rules).
 /// (<https://www.dropbox.com/developers/documentation/http/documentation#error-handling>)
 #[derive(Debug)]
 pub struct DropboxAnswers;
@@ -135,10 +139,12 @@ impl AnswerClassifier for DropboxAnswers {
                     tracing::warn!(error_summary = %summary, "Dropbox refused the call");
                     return Verdict::Reject(format!("Dropbox refused: {summary}"));
                 }
+                // `AuthError`: a scope the app lost, or a suspended user, cannot be cured by a
+                // refresh; only the user connecting again can.
                 StatusCode::UNAUTHORIZED => {
                     let summary = error_summary(refusal.body);
-                    if summary.starts_with("missing_scope/") {
-                        return Verdict::Reject(format!("Dropbox refused: {summary}"));
+                    if ACCESS_LOST.iter().any(|tag| summary.starts_with(tag)) {
+                        return Verdict::AccessLost(format!("Dropbox refused: {summary}"));
                     }
                 }
                 _ => {}

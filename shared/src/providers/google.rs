@@ -159,8 +159,17 @@ impl AnswerClassifier for GoogleAnswers {
     fn classify(&self, refusal: &Refusal<'_>) -> Verdict {
         if refusal.endpoint == Endpoint::Api && refusal.status == StatusCode::FORBIDDEN {
             let reason = first_error_detail(refusal.body).and_then(|detail| detail.reason);
-            if reason.is_some_and(|reason| RATE_LIMIT_REASONS.contains(&reason.as_str())) {
+            if reason
+                .as_deref()
+                .is_some_and(|reason| RATE_LIMIT_REASONS.contains(&reason))
+            {
                 return Verdict::RetryAfterWait;
+            }
+            // "The user has not granted the app {appId} {verb} access to the file": the
+            // grant refreshes but no longer covers what the hub reads (a scope withdrawn in
+            // the user's Google Account) (<https://developers.google.com/workspace/drive/api/guides/handle-errors>).
+            if reason.as_deref() == Some("insufficientPermissions") {
+                return Verdict::AccessLost("Drive: insufficientPermissions".into());
             }
         }
         answers::common(refusal)

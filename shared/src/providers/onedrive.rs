@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use oauth2::reqwest::Method;
+use oauth2::reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -135,8 +136,35 @@ impl AnswerClassifier for MicrosoftAnswers {
                 }
             }
         }
+        // 403 `accessDenied`: "the caller doesn't have permission to perform the action"
+        // (<https://learn.microsoft.com/en-us/graph/errors>). The hub only reads the user's
+        // own drive, so a token that refreshes yet may not read it has lost its access (an
+        // admin revoked the app's consent or the user's license).
+        if refusal.endpoint == Endpoint::Api
+            && refusal.status == StatusCode::FORBIDDEN
+            && graph_error_code(refusal.body).as_deref() == Some("accessDenied")
+        {
+            return Verdict::AccessLost("Graph: accessDenied".into());
+        }
         answers::common(refusal)
     }
+}
+
+/// Graph's error body: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Deserialize)]
+struct GraphErrorBody {
+    error: GraphError,
+}
+
+#[derive(Deserialize)]
+struct GraphError {
+    code: String,
+}
+
+fn graph_error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<GraphErrorBody>(body)
+        .ok()
+        .map(|body| body.error.code)
 }
 
 #[derive(Deserialize)]

@@ -71,37 +71,43 @@ impl Session<'_> {
             }
             Err(ProviderError::InvalidGrant) => {
                 // Another worker may have rotated the refresh token a moment ago: then the
-                // stored tokens are newer than the ones refused and the account is fine. The
-                // refusal is written conditionally on the version this sync read, so tokens
-                // stored by another worker at any time since supersede it (`superseded`:
-                // `commit` adopts them), and the app hears of it only once it is written: an
-                // account that a concurrent refresh keeps active is never reported.
-                let refusal = Change::NeedsReauth {
-                    at: Utc::now(),
-                    holder: self.holder.clone(),
-                };
-                if let Committed::Superseded = self.commit(refusal).await? {
-                    return Ok(None);
-                }
-                tracing::warn!("refresh refused (invalid_grant); account needs re-authorisation");
-                if let Err(error) =
-                    events::emit(self.hub, Event::reauth_required(&self.account)).await
-                {
-                    // Not told: once the account is `needs_reauth` no job would retry, so it
-                    // is put back as it was and the job fails; its retry is refused again,
-                    // and tells. Best effort: when this write fails too, the event is lost.
-                    if let Err(undo) = self.commit(Change::ReauthUnreported).await {
-                        tracing::error!(error = %undo, "reauth_required neither sent nor undone");
-                    }
-                    return Err(error);
-                }
-                Ok(Some(SyncResult::NeedsReauth))
+                // stored tokens are newer than the ones refused and the account is fine
+                // (`needs_reauth` adopts them and the sync goes on).
+                tracing::warn!("refresh refused (invalid_grant)");
+                self.needs_reauth().await
             }
             Err(e) => match asked_to_wait(&e) {
                 Some(requeued) => Ok(Some(requeued)),
                 None => Err(e.into()),
             },
         }
+    }
+
+    /// Marks the account `needs_reauth` and tells the app, after a refused refresh or an
+    /// access the provider no longer gives ([`ProviderError::AccessLost`]). The refusal is
+    /// written conditionally on the version this sync read, so tokens stored by another
+    /// worker at any time since supersede it (`superseded`: `commit` adopts them) and
+    /// `Ok(None)` says to go on with those; the app hears of it only once it is written, so
+    /// an account that a concurrent refresh keeps active is never reported.
+    pub(super) async fn needs_reauth(&mut self) -> HubResult<Option<SyncResult>> {
+        let refusal = Change::NeedsReauth {
+            at: Utc::now(),
+            holder: self.holder.clone(),
+        };
+        if let Committed::Superseded = self.commit(refusal).await? {
+            return Ok(None);
+        }
+        tracing::warn!("account needs re-authorisation");
+        if let Err(error) = events::emit(self.hub, Event::reauth_required(&self.account)).await {
+            // Not told: once the account is `needs_reauth` no job would retry, so it is put
+            // back as it was and the job fails; its retry is refused again, and tells. Best
+            // effort: when this write fails too, the event is lost.
+            if let Err(undo) = self.commit(Change::ReauthUnreported).await {
+                tracing::error!(error = %undo, "reauth_required neither sent nor undone");
+            }
+            return Err(error);
+        }
+        Ok(Some(SyncResult::NeedsReauth))
     }
 
     /// Seals and stores freshly refreshed tokens, each step retried on a storage or KMS

@@ -14,7 +14,7 @@ use super::index_writer::Tally;
 use super::listing::{repeated_cursor, Ahead, Peek, Position, Step};
 use super::state::{Session, SkipReason, SyncResult};
 use crate::deadline::{Bounded, Deadline};
-use crate::error::{HubError, HubResult};
+use crate::error::{HubError, HubResult, ProviderError};
 use crate::hub::Hub;
 use crate::model::{AccountStatus, Lease, SyncJob, SyncOutcome, SyncStatus};
 use crate::providers::NextPage;
@@ -114,6 +114,15 @@ async fn sync_account<'a>(
             tracing::info!("account deleted during its sync; its index removed");
             Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
         }
+        Err(HubError::Provider(ProviderError::AccessLost(why))) => {
+            tracing::warn!(reason = %why, "the provider no longer gives the user access");
+            match session.needs_reauth().await {
+                Ok(Some(result)) => Ok(result),
+                // Tokens another worker stored meanwhile: the job's retry tries with them.
+                Ok(None) => Err(ProviderError::AccessLost(why).into()),
+                Err(e) => Err(e),
+            }
+        }
         Ok(SyncResult::Requeued { after }) => {
             if session.holds_lease() {
                 let holder = session.holder.clone();
@@ -133,7 +142,18 @@ async fn sync_account<'a>(
             Ok((other, None))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "sync failed; the queue will retry");
+            // `error` is a code an alarm can count (`client_rejected`: the provider refused
+            // the hub's OAuth client, which the template's `ClientRejectedAlarm` watches).
+            let code = match &e {
+                HubError::Provider(refusal) => refusal.code(),
+                other => other.code(),
+            };
+            tracing::warn!(
+                error = code,
+                detail = %e,
+                provider = %session.account.provider,
+                "sync failed; the queue will retry"
+            );
             let outcome = SyncOutcome {
                 finished_at: Utc::now(),
                 result: SyncStatus::Failed,
