@@ -265,7 +265,15 @@ fn redirect_after(
             }
         };
         let offline = match provider {
-            Provider::Google => param("access_type") == "offline",
+            // Google returns a refresh token "the first time your application exchanges an
+            // authorization code" for a user; on a later consent only when `prompt=consent`
+            // forces the consent screen again
+            // (<https://developers.google.com/identity/protocols/oauth2/web-server#offline>).
+            Provider::Google => {
+                let asked_again = param("prompt").split(' ').any(|p| p == "consent");
+                param("access_type") == "offline"
+                    && (state.google_offline_users.insert(user.clone()) || asked_again)
+            }
             Provider::Microsoft => scope.split(' ').any(|s| s == "offline_access"),
             // Without `token_access_type=offline` Dropbox hands out only a short-lived access
             // token: <https://developers.dropbox.com/oauth-guide#using-refresh-tokens>.

@@ -348,6 +348,9 @@ pub(crate) struct State {
     pub listing_epoch: u64,
     /// Scopes the provider's next consent grants at most (the user unticks the others).
     pub next_consent_grants: HashMap<Provider, String>,
+    /// Google users who already gave this app an offline grant: Google issues their next
+    /// refresh token only when the consent was asked again with `prompt=consent`.
+    pub google_offline_users: std::collections::HashSet<String>,
     /// (user, item id) the next Graph delta page holding the item lists twice, stale first.
     pub delta_repeats: std::collections::HashSet<(String, String)>,
     /// Graph answers as for a work or school account (OneDrive for Business).

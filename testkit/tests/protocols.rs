@@ -451,6 +451,40 @@ async fn google_refresh_keeps_the_refresh_token_and_revocation_ends_the_grant() 
     assert_eq!(p.revoked_tokens(), vec![refresh_token]);
 }
 
+/// Google issues a refresh token on a user's first offline consent to the app, and on a later
+/// one only when the login asked for the consent screen again (`prompt=consent`), which is
+/// why the hub always asks it.
+#[tokio::test]
+async fn google_issues_a_refresh_token_again_only_with_prompt_consent() {
+    let p = FakeProviders::start().await;
+    let first = log_in(&p, Provider::Google).await;
+    assert!(first.get("refresh_token").is_some(), "the first consent");
+    let again = log_in(&p, Provider::Google).await;
+    assert!(
+        again.get("refresh_token").is_some(),
+        "asked with prompt=consent"
+    );
+
+    let without_prompt: Vec<(String, String)> = authorize_request(Provider::Google, "s2")
+        .into_iter()
+        .filter(|(name, _)| name != "prompt")
+        .collect();
+    let answer = client()
+        .get(authorize_url(&p, Provider::Google))
+        .query(&without_prompt)
+        .send()
+        .await
+        .unwrap();
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    let code = query_of(&location)["code"].clone();
+    let (status, tokens) = exchange(&p, Provider::Google, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "a re-consent without prompt=consent gets an access token only: {tokens}"
+    );
+}
+
 #[tokio::test]
 async fn microsoft_rotates_refresh_tokens() {
     let p = FakeProviders::start().await;
@@ -1403,8 +1437,9 @@ async fn dropbox_reports_moves_at_the_old_path_and_a_renamed_folders_contents_ag
     let token = str_of(&log_in(&p, Provider::Dropbox).await["access_token"]);
     let (_, cursor) = dropbox_listing(&p, &token, root_listing()).await;
 
-    // a.txt becomes b.txt and a new a.txt appears: the old path's `deleted` comes first, so
-    // a client applying entries in order keeps both.
+    // a.txt becomes b.txt and a new a.txt appears: Dropbox reports each changed path's
+    // state, so /a.txt comes as the new file alone (no `deleted`: a client applies
+    // list_folder's replacement rule) and /b.txt as the moved one.
     p.modify_file("dropbox", user, "id:a", "b.txt");
     p.add_file("dropbox", user, FileSpec::new("id:new-a", "a.txt"));
     p.modify_file("dropbox", user, "id:f", "New");
@@ -1413,7 +1448,6 @@ async fn dropbox_reports_moves_at_the_old_path_and_a_renamed_folders_contents_ag
     assert_eq!(
         tags_and_paths(page["entries"].as_array().unwrap()),
         [
-            ("deleted", "/a.txt"),
             ("file", "/b.txt"),
             ("file", "/a.txt"),
             ("deleted", "/Old"),
