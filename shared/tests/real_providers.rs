@@ -453,8 +453,8 @@ async fn a_dropbox_entry_arriving_at_a_path_held_by_another_id_replaces_it() {
     assert!(deleted("id:kept"), "a folder replaced by another folder");
     assert!(!deleted("id:kept2") && !deleted("id:kept-child2"));
     assert!(
-        !deleted("id:kept-child"),
-        "a folder taking over a path leaves the children there alone"
+        deleted("id:kept-child"),
+        "what was in the replaced folder comes as its own deletion"
     );
 }
 

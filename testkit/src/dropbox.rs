@@ -317,16 +317,18 @@ fn is_gone(file: &File) -> bool {
     file.deleted || file.spec.trashed
 }
 
-/// Whether a folder above the item is gone too: then only that folder's `deleted` entry is
-/// reported, none for what was in it.
-fn under_gone_folder(drive: &Drive, spec: &FileSpec) -> bool {
+/// Whether a folder above the item is gone too and its `deleted` entry is reported: then
+/// only that folder's `deleted` entry stands for what was in it. A gone folder whose path is
+/// `held` by another item now is not reported (see [`page`]), so what was in it is reported
+/// item by item.
+fn under_gone_folder(drive: &Drive, spec: &FileSpec, held: &HashSet<String>) -> bool {
     let mut seen = HashSet::new();
     let mut next = spec.parent.clone();
     while let Some(id) = next {
         let Some(folder) = drive.files.get(&id).filter(|_| seen.insert(id.clone())) else {
             return false;
         };
-        if is_gone(folder) {
+        if is_gone(folder) && !held.contains(&lower(&path_display(drive, &folder.spec))) {
             return true;
         }
         next = folder.spec.parent.clone();
@@ -497,24 +499,25 @@ fn page(state: &mut Inner, cursor: Cursor) -> Response {
         };
         cursor.recursive || !rest.contains('/')
     };
+    // Dropbox reports the state of each changed path, not each event: a path that another
+    // item holds now is reported as that item alone, with no `deleted` entry for what was
+    // there before (clients apply the replacement rule of files/list_folder).
+    let nothing_held = HashSet::new();
+    let held: HashSet<String> = drive
+        .files
+        .values()
+        .filter(|f| !is_gone(f) && !under_gone_folder(drive, &f.spec, &nothing_held))
+        .map(|f| lower(&path_display(drive, &f.spec)))
+        .collect();
     let mut changed: Vec<&File> = drive
         .files
         .values()
         .filter(|f| f.seq > cursor.after)
         .filter(|f| !is_gone(f) || cursor.include_deleted || f.seq >= cursor.snapshot)
-        .filter(|f| !under_gone_folder(drive, &f.spec))
+        .filter(|f| !under_gone_folder(drive, &f.spec, &held))
         .filter(|f| in_scope(&lower(&path_display(drive, &f.spec))))
         .collect();
     changed.sort_by_key(|f| f.seq);
-    // Dropbox reports the state of each changed path, not each event: a path that another
-    // item holds now is reported as that item alone, with no `deleted` entry for what was
-    // there before (clients apply the replacement rule of files/list_folder).
-    let held: HashSet<String> = drive
-        .files
-        .values()
-        .filter(|f| !is_gone(f) && !under_gone_folder(drive, &f.spec))
-        .map(|f| lower(&path_display(drive, &f.spec)))
-        .collect();
     let has_more = changed.len() > page_size;
     changed.truncate(page_size);
     let mut entries = Vec::new();
