@@ -782,7 +782,7 @@ async fn google_403_rate_limits_are_retried_like_429() {
 async fn google_403_for_another_reason_is_a_rejection_without_retry() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(google_403("insufficientPermissions"))
+        .respond_with(google_403("insufficientFilePermissions"))
         .mount(&server)
         .await;
     let error = google(&server).identity(&token("t")).await.unwrap_err();
@@ -790,6 +790,18 @@ async fn google_403_for_another_reason_is_a_rejection_without_retry() {
         matches!(&error, ProviderError::Rejected(text) if text.starts_with("HTTP 403")),
         "{error:?}"
     );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn google_403_insufficient_permissions_is_access_lost_without_retry() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(google_403("insufficientPermissions"))
+        .mount(&server)
+        .await;
+    let error = google(&server).identity(&token("t")).await.unwrap_err();
+    assert!(matches!(&error, ProviderError::AccessLost(_)), "{error:?}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
@@ -1247,7 +1259,7 @@ async fn dropbox_expired_access_token_asks_for_a_refresh_but_a_missing_scope_doe
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, ProviderError::Rejected(m) if m.contains("missing_scope")),
+        matches!(&error, ProviderError::AccessLost(m) if m.contains("missing_scope")),
         "{error:?}"
     );
 }
