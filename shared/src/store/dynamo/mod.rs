@@ -48,7 +48,9 @@ mod schema;
 use keys::*;
 
 pub use keys::TTL_ATTRIBUTE;
-pub use schema::{create_table, PATH_INDEX, PROVIDER_INDEX, SEQ_INDEX};
+#[cfg(feature = "testing")]
+pub use schema::create_table;
+pub use schema::{PATH_INDEX, PROVIDER_INDEX, SEQ_INDEX};
 
 use std::collections::HashMap;
 use std::time::Duration;

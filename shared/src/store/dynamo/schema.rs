@@ -1,11 +1,14 @@
 //! The table's schema, as `template.yaml` declares it: its indexes and, for tests,
-//! benchmarks and local emulators, its creation.
+//! benchmarks and local emulators (feature `testing`), its creation. A deployed hub never
+//! creates its table: the stack does.
 
+#[cfg(feature = "testing")]
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
+#[cfg(feature = "testing")]
 use super::*;
 
 pub const PROVIDER_INDEX: &str = "by-provider";
@@ -13,8 +16,8 @@ pub const SEQ_INDEX: &str = "by-seq";
 pub const PATH_INDEX: &str = "by-path";
 
 /// Creates the table as `template.yaml` does (keys, `by-provider`, `by-seq` and `by-path`
-/// indexes, TTL), for tests,
-/// benchmarks and local emulators.
+/// indexes, TTL), for tests, benchmarks and local emulators.
+#[cfg(feature = "testing")]
 pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
     let key = |name: &str, kind: KeyType| {
         KeySchemaElement::builder()
@@ -41,28 +44,22 @@ pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
         )
         .build()
         .map_err(HubError::internal)?;
-    let path_index = LocalSecondaryIndex::builder()
-        .index_name(PATH_INDEX)
-        .key_schema(key("pk", KeyType::Hash).map_err(HubError::internal)?)
-        .key_schema(key(PATH_ATTRIBUTE, KeyType::Range).map_err(HubError::internal)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(HubError::internal)?;
-    let feed_index = LocalSecondaryIndex::builder()
-        .index_name(SEQ_INDEX)
-        .key_schema(key("pk", KeyType::Hash).map_err(HubError::internal)?)
-        .key_schema(key(SEQ_ATTRIBUTE, KeyType::Range).map_err(HubError::internal)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(HubError::internal)?;
+    // Both local indexes: the account's partition, ordered by `range`, every attribute.
+    let local_index = |name: &str, range: &str| {
+        LocalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key("pk", KeyType::Hash).map_err(HubError::internal)?)
+            .key_schema(key(range, KeyType::Range).map_err(HubError::internal)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(HubError::internal)
+    };
+    let path_index = local_index(PATH_INDEX, PATH_ATTRIBUTE)?;
+    let feed_index = local_index(SEQ_INDEX, SEQ_ATTRIBUTE)?;
     client
         .create_table()
         .table_name(table)
