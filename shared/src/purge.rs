@@ -36,7 +36,7 @@ use crate::events::Event;
 use crate::hub::Hub;
 use crate::model::{Account, Deletion, PurgeJob, QueueMessage};
 use crate::queue::MAX_DELAY;
-use crate::store::{Write, PURGE_PAGE};
+use crate::store::{AccountStore, Write, PURGE_PAGE};
 
 /// How long a `DELETE` purges before it leaves the rest to the purge job, at most (and never
 /// past its deadline): an account of a few thousand entries is gone when it answers, and a
@@ -66,7 +66,7 @@ pub enum Progress {
 /// delete of it under way.
 pub async fn delete(hub: &Hub, account: Account, deadline: Deadline) -> HubResult<()> {
     let account_id = account.id.clone();
-    let Some(deletion) = begin(hub, account).await? else {
+    let Some(deletion) = begin(hub.store.as_ref(), account).await? else {
         // Another delete began first: it announces, this one makes sure the purge goes on.
         return repeat(hub, &account_id).await;
     };
@@ -75,7 +75,12 @@ pub async fn delete(hub: &Hub, account: Account, deadline: Deadline) -> HubResul
     // it finds nothing left when this request finishes the purge itself.
     enqueue(hub, &account_id, deadline.remaining() + ANSWER_MARGIN).await?;
     let deletion = announce(hub, deletion).await?;
-    let progress = purge(hub, deletion, deadline.at_most(INLINE_PURGE_BUDGET)).await?;
+    let progress = purge(
+        hub.store.as_ref(),
+        deletion,
+        deadline.at_most(INLINE_PURGE_BUDGET),
+    )
+    .await?;
     tracing::info!(account_id, ?progress, "account deleted");
     Ok(())
 }
@@ -94,14 +99,14 @@ pub async fn repeat(hub: &Hub, account_id: &str) -> HubResult<()> {
 
 /// Puts the tombstone in the account's place, re-reading the account when a sync changed
 /// it meanwhile. `None` when the account is no longer live: another delete began first.
-async fn begin(hub: &Hub, mut account: Account) -> HubResult<Option<Deletion>> {
+async fn begin(accounts: &dyn AccountStore, mut account: Account) -> HubResult<Option<Deletion>> {
     for _ in 0..BEGIN_ATTEMPTS {
         let now = Utc::now();
         let event = Event::deleted(&account).produce(now)?;
         let deletion = Deletion::of(&account, event, now);
-        match hub.store.begin_deletion(&account, &deletion).await? {
+        match accounts.begin_deletion(&account, &deletion).await? {
             Write::Done => return Ok(Some(deletion)),
-            Write::Conflict => match hub.store.get_account(&account.id).await? {
+            Write::Conflict => match accounts.get_account(&account.id).await? {
                 Some(latest) => account = latest,
                 None => return Ok(None),
             },
@@ -143,7 +148,11 @@ async fn announce(hub: &Hub, deletion: Deletion) -> HubResult<Deletion> {
 /// Removes the account's index a page at a time until `deadline`, then, once the index is
 /// empty, no sync can still be writing and the event is out, the rest and the tombstone.
 /// Every store call is bounded by the deadline: one cut short is simply done again.
-pub async fn purge(hub: &Hub, deletion: Deletion, deadline: Deadline) -> HubResult<Progress> {
+pub async fn purge(
+    accounts: &dyn AccountStore,
+    deletion: Deletion,
+    deadline: Deadline,
+) -> HubResult<Progress> {
     let id = deletion.account_id.as_str();
     let out_of_time = Progress::Pending {
         after: Duration::ZERO,
@@ -152,7 +161,7 @@ pub async fn purge(hub: &Hub, deletion: Deletion, deadline: Deadline) -> HubResu
         if deadline.passed() {
             return Ok(out_of_time);
         }
-        match tokio::time::timeout(deadline.remaining(), hub.store.purge_page(id, PURGE_PAGE)).await
+        match tokio::time::timeout(deadline.remaining(), accounts.purge_page(id, PURGE_PAGE)).await
         {
             Err(_) => return Ok(out_of_time),
             Ok(done) => {
@@ -184,17 +193,43 @@ pub async fn purge(hub: &Hub, deletion: Deletion, deadline: Deadline) -> HubResu
             after: (orphaned - now).to_std().unwrap_or_default(),
         });
     }
-    match tokio::time::timeout(deadline.remaining(), hub.store.end_deletion(&deletion)).await {
+    match tokio::time::timeout(deadline.remaining(), accounts.end_deletion(&deletion)).await {
         Err(_) => Ok(out_of_time),
         Ok(Err(e)) => Err(e),
         Ok(Ok(Write::Done)) => Ok(Progress::Gone),
         // Another purge ended it, or changed it (then the next run goes on from what is
         // stored).
-        Ok(Ok(Write::Conflict)) => Ok(match hub.store.get_deletion(id).await? {
+        Ok(Ok(Write::Conflict)) => Ok(match accounts.get_deletion(id).await? {
             None => Progress::Gone,
             Some(_) => out_of_time,
         }),
     }
+}
+
+/// Deletes the account and everything of it at once, unbounded in time, with no event and
+/// no purge job: begins its deletion, purges its index, ends the deletion. False when there
+/// was no live account; what a tombstone or a late page of a sync left is removed then too.
+/// Tests only (feature `testing`), which set up and clear accounts with it:
+/// `DELETE /users/{id}` is [`delete`]'s, which announces the delete once and bounds every
+/// step by the request's deadline.
+#[cfg(feature = "testing")]
+pub async fn delete_at_once(accounts: &dyn AccountStore, id: &str) -> HubResult<bool> {
+    let existed = match accounts.get_account(id).await? {
+        Some(account) => begin(accounts, account).await?.is_some(),
+        None => false,
+    };
+    if let Some(deletion) = accounts.get_deletion(id).await? {
+        while !accounts.purge_page(id, PURGE_PAGE).await? {}
+        if accounts.end_deletion(&deletion).await? == Write::Conflict {
+            return Err(HubError::internal(
+                "the account's tombstone changed during its delete",
+            ));
+        }
+    } else {
+        // A late page of a sync that ran when an earlier delete ended.
+        while !accounts.purge_page(id, PURGE_PAGE).await? {}
+    }
+    Ok(existed)
 }
 
 /// A purge job (the sync-worker's): goes on with the delete of the account until
@@ -217,7 +252,7 @@ async fn run_job(hub: &Hub, job: &PurgeJob, deadline: Deadline) -> HubResult<Pro
     if !deletion.announced && age >= ORPHANED_AFTER {
         deletion = announce(hub, deletion).await?;
     }
-    let progress = purge(hub, deletion, deadline).await?;
+    let progress = purge(hub.store.as_ref(), deletion, deadline).await?;
     match progress {
         Progress::Gone => tracing::info!("purge finished"),
         Progress::Pending { after } => {

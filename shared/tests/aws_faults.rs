@@ -386,7 +386,9 @@ async fn a_delete_cancelled_by_a_conflict_is_retried_and_never_reported_as_not_f
     let account = f.account().await;
     f.faults.cancel_transactions(2);
     assert!(
-        f.hub.store.delete_account(&account.id).await.unwrap(),
+        hub::purge::delete_at_once(f.hub.store.as_ref(), &account.id)
+            .await
+            .unwrap(),
         "deleted once the conflict passed"
     );
     assert!(f
@@ -400,7 +402,7 @@ async fn a_delete_cancelled_by_a_conflict_is_retried_and_never_reported_as_not_f
     let other = f.account().await;
     f.faults.cancel_transactions(usize::MAX);
     let before = f.faults.seen("DynamoDB_20120810.TransactWriteItems");
-    let refused = f.hub.store.delete_account(&other.id).await;
+    let refused = hub::purge::delete_at_once(f.hub.store.as_ref(), &other.id).await;
     assert!(
         matches!(&refused, Err(e) if e.status() >= 500),
         "a lasting conflict is a failure the client retries, not a 404: {refused:?}"

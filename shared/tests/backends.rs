@@ -404,7 +404,7 @@ async fn file_index(store: &dyn Store) {
     assert_eq!(page.items[0].size, Some(42));
 
     // Deleting the account takes its index and identity with it.
-    assert!(store.delete_account(&owner.id).await.unwrap());
+    assert!(hub::purge::delete_at_once(store, &owner.id).await.unwrap());
     assert!(store.get_account(&owner.id).await.unwrap().is_none());
     assert!(store
         .find_account(None, "google", &owner.provider_user_id)
@@ -417,7 +417,7 @@ async fn file_index(store: &dyn Store) {
         .unwrap()
         .items
         .is_empty());
-    assert!(!store.delete_account(&owner.id).await.unwrap());
+    assert!(!hub::purge::delete_at_once(store, &owner.id).await.unwrap());
     // The identity is free again.
     let again = Account {
         id: uuid::Uuid::new_v4().to_string(),
@@ -472,7 +472,7 @@ async fn reconciliation(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(again, 0, "idempotent");
-    assert!(store.delete_account(&owner.id).await.unwrap());
+    assert!(hub::purge::delete_at_once(store, &owner.id).await.unwrap());
 }
 
 /// A removal by path (Dropbox's deleted folder): the entry at the path and everything under
@@ -559,7 +559,7 @@ async fn removals_by_path(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(one, 1, "a file by its own path");
-    assert!(store.delete_account(&owner.id).await.unwrap());
+    assert!(hub::purge::delete_at_once(store, &owner.id).await.unwrap());
 }
 
 /// Replacements by path (Dropbox's `files/list_folder` rule): the entry that arrives keeps
@@ -641,7 +641,7 @@ async fn index_left_after_a_delete(store: &dyn Store) {
         .put_files(&owner.id, &[file("a", "a")], 0, 1)
         .await
         .unwrap();
-    assert!(store.delete_account(&owner.id).await.unwrap());
+    assert!(hub::purge::delete_at_once(store, &owner.id).await.unwrap());
     // The late page of a sync that was running.
     store
         .put_files(&owner.id, &[file("b", "b")], 0, 1)
@@ -656,13 +656,13 @@ async fn index_left_after_a_delete(store: &dyn Store) {
         .put_files(&owner.id, &[file("c", "c")], 0, 1)
         .await
         .unwrap();
-    assert!(!store.delete_account(&owner.id).await.unwrap());
+    assert!(!hub::purge::delete_at_once(store, &owner.id).await.unwrap());
     assert!(whole_index(store, &owner.id).await.is_empty());
 
     // Ids too long to be keys are simply unknown, not a failure.
     let long = "x".repeat(300);
     assert!(store.get_account(&long).await.unwrap().is_none());
-    assert!(!store.delete_account(&long).await.unwrap());
+    assert!(!hub::purge::delete_at_once(store, &long).await.unwrap());
     assert!(store
         .list_files(&long, None, 10)
         .await
@@ -882,7 +882,7 @@ async fn push_channels(store: &dyn Store) {
         Some(renewed.clone())
     );
     // ...and writes nothing once it is deleted (with its channels).
-    assert!(store.delete_account(&owner.id).await.unwrap());
+    assert!(hub::purge::delete_at_once(store, &owner.id).await.unwrap());
     assert!(store.account_channels(&owner.id).await.unwrap().is_empty());
     let late = channel("onedrive", &owner.id);
     for write in [&renewed, &late] {
@@ -1061,7 +1061,7 @@ async fn deletions(store: &dyn Store) {
         Some(again.id.clone()),
         "the new login's account is untouched"
     );
-    assert!(store.delete_account(&again.id).await.unwrap());
+    assert!(hub::purge::delete_at_once(store, &again.id).await.unwrap());
 }
 
 async fn store_suite(store: &dyn Store) {

@@ -1244,7 +1244,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         "users writes an account",
     );
     refused(
-        fanout_fn.hub.store.delete_account(&account.id).await,
+        hub::purge::delete_at_once(fanout_fn.hub.store.as_ref(), &account.id).await,
         "sync-fanout deletes an account",
     );
 

@@ -253,7 +253,9 @@ async fn dropbox_webhook_suite(backend: Backend) {
     assert_eq!(pushed(queue.take()), vec![other.id.clone()]);
 
     // Deleting an account removes its mark with it.
-    assert!(hub.store.delete_account(&other.id).await.unwrap());
+    assert!(hub::purge::delete_at_once(hub.store.as_ref(), &other.id)
+        .await
+        .unwrap());
     let now = Utc::now();
     assert!(hub
         .store

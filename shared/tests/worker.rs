@@ -790,7 +790,11 @@ async fn an_account_deleted_during_its_sync_leaves_no_index_behind() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(indexed, 1, "page 1 stored while page 2 is listed");
-        assert!(f.hub.store.delete_account(&account.id).await.unwrap());
+        assert!(
+            hub::purge::delete_at_once(f.hub.store.as_ref(), &account.id)
+                .await
+                .unwrap()
+        );
         open.send(()).unwrap();
     };
     let (result, ()) = tokio::join!(sync, delete_meanwhile);

@@ -2,7 +2,6 @@
 //! their deletes.
 
 use async_trait::async_trait;
-use chrono::Utc;
 
 use super::Write;
 use crate::error::HubResult;
@@ -12,10 +11,6 @@ use crate::model::{Account, AccountView, Deletion, Page};
 /// page and 20 `BatchWriteItem` calls, about a second, so that a purge bounded by a deadline
 /// overshoots it by little.
 pub const PURGE_PAGE: usize = 500;
-
-/// Reads and tombstone writes [`AccountStore::delete_account`] tries while syncs keep changing the
-/// account.
-const DELETE_ATTEMPTS: usize = 5;
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -101,42 +96,6 @@ pub trait AccountStore: Send + Sync {
     /// crash left pointing at it, then the tombstone itself if it is still at
     /// `deletion.version`. `Conflict` (the tombstone changed or is gone) leaves it as it is.
     async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write>;
-
-    /// Deletes the account and everything of it at once, unbounded in time: begins its
-    /// deletion, purges its index, ends the deletion. False when there was no live account;
-    /// what a tombstone or a late page of a sync left is removed then too. Sends no event:
-    /// `DELETE /users/{id}` is [`crate::purge`]'s, which announces the delete once and
-    /// bounds every step by the request's deadline.
-    async fn delete_account(&self, id: &str) -> HubResult<bool> {
-        let mut existed = false;
-        for _ in 0..DELETE_ATTEMPTS {
-            let Some(account) = self.get_account(id).await? else {
-                break;
-            };
-            let event = crate::events::Event::deleted(&account).produce(Utc::now())?;
-            let deletion = Deletion::of(&account, event, Utc::now());
-            if self.begin_deletion(&account, &deletion).await? == Write::Done {
-                existed = true;
-                break;
-            }
-        }
-        if let Some(deletion) = self.get_deletion(id).await? {
-            while !self.purge_page(id, PURGE_PAGE).await? {}
-            if self.end_deletion(&deletion).await? == Write::Conflict {
-                return Err(crate::error::HubError::internal(
-                    "the account's tombstone changed during its delete",
-                ));
-            }
-        } else if !existed && self.get_account(id).await?.is_some() {
-            return Err(crate::error::HubError::internal(
-                "the account kept changing during its delete",
-            ));
-        } else {
-            // A late page of a sync that ran when an earlier delete ended.
-            while !self.purge_page(id, PURGE_PAGE).await? {}
-        }
-        Ok(existed)
-    }
 }
 
 /// Which accounts a listing covers: one provider's, and with `owner` only that owner's.

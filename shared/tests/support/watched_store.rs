@@ -171,9 +171,6 @@ impl AccountStore for Watched {
             .list_active_account_ids(provider, after, limit)
             .await
     }
-    async fn delete_account(&self, id: &str) -> HubResult<bool> {
-        self.inner.delete_account(id).await
-    }
 }
 
 #[async_trait]

@@ -104,7 +104,7 @@ impl PushStore for LocalStore {
         }
         let channel = channel.clone();
         self.run(move |root| {
-            // Under the lock that `delete_account` takes too: the account cannot go between
+            // Under the lock that `begin_deletion` takes too: the account cannot go between
             // the check and the writes.
             let _lock = lock(root)?;
             if !account_live(root, &channel.account_id)? {
