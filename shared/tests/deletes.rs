@@ -3,294 +3,30 @@
 //! runs for it and `account.deleted` is sent once; its index, feed, channels and push mark are
 //! removed within the request's time or by a purge job on the sync queue; a repeated `DELETE`
 //! answers 204 while that purge is pending and queues it again, 404 after. Every test runs on
-//! both stores (the local one in a temp dir, DynamoDB on moto), behind a store wrapper that can
-//! cut a delete after its first step or slow down its index deletes.
+//! both stores (the local one in a temp dir, DynamoDB on moto), behind the tests' store
+//! wrapper (`support/hooked_store.rs`), which can cut a delete after its first step or slow
+//! down its index deletes.
 
 mod common;
+#[path = "support/hooked_store.rs"]
+mod hooked_store;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use common::{DelayRecorder as Recorded, EventRecorder};
+use hooked_store::Hooked;
 use hub::accounts;
 use hub::deadline::Deadline;
-use hub::model::{
-    Account, AccountView, ConnectSession, Deletion, FileEntry, Lease, LoginState, Page,
-    PathRemoval, PushChannel, QueueMessage, SyncJob, SyncReason,
-};
+use hub::model::{Account, FileEntry, Lease, PushChannel, QueueMessage, SyncJob, SyncReason};
 use hub::store::dynamo::DynamoStore;
 use hub::store::local::LocalStore;
-use hub::store::{
-    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, LoginStore,
-    PushStore, SpendingWrite, Store, Write,
-};
+use hub::store::{Store, Write};
 use hub::sync::{self, SkipReason, SyncResult};
 use hub::{Hub, HubError, HubResult};
 use hub_testkit::FakeProviders;
 use sha2::Digest as _;
-
-// ------------------------------------------------------------------ the store wrapper
-
-/// A store that hands every call to `inner`, except that it can die right after a delete's
-/// first step (the tombstone is written, then every later call of that delete hangs, as in
-/// a process that is gone) and can make each page of an index purge slow.
-struct Faulty {
-    inner: Arc<dyn Store>,
-    cut_after_tombstone: AtomicBool,
-    purge_delay_ms: AtomicU64,
-    /// How long the tombstone's write took: moto copies the whole table for every
-    /// `TransactWriteItems` (to roll it back), seconds for a table of 20,000 items, which
-    /// DynamoDB does not.
-    tombstone_took: Mutex<Duration>,
-}
-
-impl Faulty {
-    fn new(inner: Arc<dyn Store>) -> Self {
-        Faulty {
-            inner,
-            cut_after_tombstone: AtomicBool::new(false),
-            purge_delay_ms: AtomicU64::new(0),
-            tombstone_took: Mutex::new(Duration::ZERO),
-        }
-    }
-}
-
-#[async_trait]
-impl AccountStore for Faulty {
-    async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
-        self.inner.get_account(id).await
-    }
-    async fn find_account(
-        &self,
-        owner: Option<&str>,
-        provider: &str,
-        provider_user_id: &str,
-    ) -> HubResult<Option<Account>> {
-        self.inner
-            .find_account(owner, provider, provider_user_id)
-            .await
-    }
-    async fn identity_holders(&self, provider: &str, user: &str) -> HubResult<Vec<String>> {
-        self.inner.identity_holders(provider, user).await
-    }
-    async fn create_account(&self, account: &Account) -> HubResult<Write> {
-        self.inner.create_account(account).await
-    }
-    async fn update_account(&self, account: &Account, expected: u64) -> HubResult<Write> {
-        self.inner.update_account(account, expected).await
-    }
-    async fn list_accounts(
-        &self,
-        provider: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> HubResult<Page<Account>> {
-        self.inner.list_accounts(provider, after, limit).await
-    }
-    async fn list_account_views(
-        &self,
-        scope: &AccountScope,
-        after: Option<&str>,
-        limit: usize,
-    ) -> HubResult<Page<AccountView>> {
-        self.inner.list_account_views(scope, after, limit).await
-    }
-    async fn list_active_account_ids(
-        &self,
-        provider: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> HubResult<Page<String>> {
-        self.inner
-            .list_active_account_ids(provider, after, limit)
-            .await
-    }
-    async fn begin_deletion(&self, account: &Account, deletion: &Deletion) -> HubResult<Write> {
-        let started = Instant::now();
-        let written = self.inner.begin_deletion(account, deletion).await?;
-        *self.tombstone_took.lock().unwrap() = started.elapsed();
-        if self.cut_after_tombstone.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        Ok(written)
-    }
-    async fn get_deletion(&self, id: &str) -> HubResult<Option<Deletion>> {
-        self.inner.get_deletion(id).await
-    }
-    async fn update_deletion(&self, deletion: &Deletion, expected: u64) -> HubResult<Write> {
-        self.inner.update_deletion(deletion, expected).await
-    }
-    async fn purge_page(&self, account_id: &str, limit: usize) -> HubResult<bool> {
-        let delay = self.purge_delay_ms.load(Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        self.inner.purge_page(account_id, limit).await
-    }
-    async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write> {
-        self.inner.end_deletion(deletion).await
-    }
-}
-
-#[async_trait]
-impl FileStore for Faulty {
-    async fn purge_files(&self, account_id: &str) -> HubResult<()> {
-        self.inner.purge_files(account_id).await
-    }
-    async fn put_files(
-        &self,
-        account_id: &str,
-        files: &[FileEntry],
-        generation: u64,
-        first_seq: u64,
-    ) -> HubResult<()> {
-        self.inner
-            .put_files(account_id, files, generation, first_seq)
-            .await
-    }
-    async fn mark_unseen_deleted(
-        &self,
-        account_id: &str,
-        generation: u64,
-        after: Option<&str>,
-        limit: usize,
-        first_seq: u64,
-    ) -> HubResult<(u64, Option<String>)> {
-        self.inner
-            .mark_unseen_deleted(account_id, generation, after, limit, first_seq)
-            .await
-    }
-    async fn mark_path_deleted(
-        &self,
-        account_id: &str,
-        removal: &PathRemoval,
-        after: Option<&str>,
-        limit: usize,
-        first_seq: u64,
-    ) -> HubResult<(u64, Option<String>)> {
-        self.inner
-            .mark_path_deleted(account_id, removal, after, limit, first_seq)
-            .await
-    }
-    async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
-        self.inner.last_seq(account_id).await
-    }
-    async fn changes(
-        &self,
-        account_id: &str,
-        after: Option<&FeedPosition>,
-        watermark: u64,
-        limit: usize,
-    ) -> HubResult<FeedPage> {
-        self.inner
-            .changes(account_id, after, watermark, limit)
-            .await
-    }
-    async fn list_files(
-        &self,
-        account_id: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> HubResult<Page<FileEntry>> {
-        self.inner.list_files(account_id, after, limit).await
-    }
-}
-
-#[async_trait]
-impl LoginStore for Faulty {
-    async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
-        self.inner.put_login_state(state).await
-    }
-    async fn put_connect_session(&self, session: &ConnectSession) -> HubResult<()> {
-        self.inner.put_connect_session(session).await
-    }
-    async fn get_connect_session(&self, id: &str) -> HubResult<Option<ConnectSession>> {
-        self.inner.get_connect_session(id).await
-    }
-    async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {
-        self.inner.spend_connect_session(id, now).await
-    }
-    async fn create_account_spending(
-        &self,
-        account: &Account,
-        session_id: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<SpendingWrite> {
-        self.inner
-            .create_account_spending(account, session_id, now)
-            .await
-    }
-    async fn update_account_spending(
-        &self,
-        account: &Account,
-        expected_version: u64,
-        session_id: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<SpendingWrite> {
-        self.inner
-            .update_account_spending(account, expected_version, session_id, now)
-            .await
-    }
-    async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
-        self.inner.restore_connect_session(id).await
-    }
-    async fn take_login_state(
-        &self,
-        state: &str,
-        now: DateTime<Utc>,
-    ) -> HubResult<Option<LoginState>> {
-        self.inner.take_login_state(state, now).await
-    }
-}
-
-#[async_trait]
-impl PushStore for Faulty {
-    async fn mark_push_pending(
-        &self,
-        account_id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> HubResult<bool> {
-        self.inner.mark_push_pending(account_id, now, until).await
-    }
-    async fn clear_push_pending(&self, account_id: &str) -> HubResult<()> {
-        self.inner.clear_push_pending(account_id).await
-    }
-    async fn put_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        self.inner.put_channel(channel).await
-    }
-    async fn get_channel(&self, provider: &str, id: &str) -> HubResult<Option<PushChannel>> {
-        self.inner.get_channel(provider, id).await
-    }
-    async fn put_channel_if_account_live(&self, channel: &PushChannel) -> HubResult<Write> {
-        self.inner.put_channel_if_account_live(channel).await
-    }
-    async fn get_channels(
-        &self,
-        provider: &str,
-        ids: &[String],
-        deadline: Deadline,
-    ) -> HubResult<Vec<PushChannel>> {
-        self.inner.get_channels(provider, ids, deadline).await
-    }
-    async fn account_channels(&self, account_id: &str) -> HubResult<Vec<PushChannel>> {
-        self.inner.account_channels(account_id).await
-    }
-    async fn delete_channel(&self, channel: &PushChannel) -> HubResult<()> {
-        self.inner.delete_channel(channel).await
-    }
-}
-
-#[async_trait]
-impl ClaimStore for Faulty {
-    async fn claim(&self, key: &str, expires_at: DateTime<Utc>) -> HubResult<bool> {
-        self.inner.claim(key, expires_at).await
-    }
-    async fn release_claim(&self, key: &str) -> HubResult<()> {
-        self.inner.release_claim(key).await
-    }
-}
 
 // ------------------------------------------------------------------ the fixture
 
@@ -302,7 +38,7 @@ enum Backend {
 
 struct Fixture {
     hub: Hub,
-    store: Arc<Faulty>,
+    store: Arc<Hooked>,
     queue: Arc<Recorded>,
     events: Arc<EventRecorder>,
     backend: Backend,
@@ -334,7 +70,7 @@ async fn fixture(backend: Backend) -> Fixture {
             )
         }
     };
-    let store = Arc::new(Faulty::new(inner));
+    let store = Arc::new(Hooked::new(inner));
     hub.store = store.clone();
     let queue = Arc::new(Recorded::default());
     hub.queue = queue.clone();
@@ -594,14 +330,14 @@ fn sync_job(account: &Account) -> SyncJob {
 async fn a_delete_cut_after_its_first_step_is_finished_by_repeating_it(backend: Backend) {
     let f = fixture(backend).await;
     let account = f.account(50).await;
-    f.store.cut_after_tombstone.store(true, Ordering::SeqCst);
+    f.store.cut_after_tombstone(true);
     let cut = tokio::time::timeout(
         Duration::from_secs(3),
         f.delete(&account.id, Duration::from_secs(10)),
     )
     .await;
     assert!(cut.is_err(), "the delete died after its first step");
-    f.store.cut_after_tombstone.store(false, Ordering::SeqCst);
+    f.store.cut_after_tombstone(false);
     assert!(f.queue.take().is_empty(), "it died before queuing anything");
 
     f.assert_invisible(&account).await;
@@ -661,11 +397,11 @@ async fn a_delete_cut_after_its_first_step_is_finished_by_repeating_it(backend: 
 async fn a_large_delete_answers_in_time_and_its_purge_job_finishes(backend: Backend) {
     let f = fixture(backend).await;
     let account = f.account(20_000).await;
-    f.store.purge_delay_ms.store(200, Ordering::SeqCst);
+    f.store.slow_purge(Duration::from_millis(200));
     let budget = Duration::from_secs(2);
     let started = Instant::now();
     f.delete(&account.id, budget).await.unwrap();
-    let emulator = *f.store.tombstone_took.lock().unwrap();
+    let emulator = f.store.tombstone_took();
     let took = started.elapsed() - emulator;
     assert!(
         took < budget + Duration::from_millis(500),

@@ -6,8 +6,8 @@
 //! store wrapper counts every lookup the route makes.
 
 mod common;
-#[path = "support/watched_store.rs"]
-mod watched_store;
+#[path = "support/hooked_store.rs"]
+mod hooked_store;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use chrono::{Duration as Age, Utc};
 use common::JobRecorder as Recorded;
 use futures::StreamExt as _;
 use hmac::{Hmac, Mac};
+use hooked_store::Hooked;
 use hub::model::PushChannel;
 use hub::store::dynamo::DynamoStore;
 use hub::store::Write;
@@ -26,7 +27,6 @@ use hub::Hub;
 use serde_json::{json, Value};
 use sha2::Digest;
 use tower::ServiceExt;
-use watched_store::Watched;
 
 const APP_SECRET: &str = "dropbox-app-secret";
 
@@ -40,7 +40,7 @@ enum Backend {
 
 struct Route {
     hub: Arc<Hub>,
-    store: Arc<Watched>,
+    store: Arc<Hooked>,
     queue: Arc<Recorded>,
     _dir: tempfile::TempDir,
 }
@@ -58,7 +58,7 @@ async fn route(backend: Backend, push: &str) -> Route {
         let (client, table) = common::dynamo_table().await;
         hub.store = Arc::new(DynamoStore::new(client, table));
     }
-    let store = Arc::new(Watched::new(hub.store.clone()));
+    let store = Arc::new(Hooked::new(hub.store.clone()));
     hub.store = store.clone();
     let queue = Arc::new(Recorded::default());
     hub.queue = queue.clone();

@@ -11,14 +11,15 @@
 //!   channels the provider confirmed.
 
 mod common;
-#[path = "support/watched_store.rs"]
-mod watched_store;
+#[path = "support/hooked_store.rs"]
+mod hooked_store;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Duration as Age, Utc};
 use common::JobRecorder as Recorded;
+use hooked_store::Hooked;
 use hub::model::{Account, PushChannel, SyncJob, SyncReason};
 use hub::store::dynamo::DynamoStore;
 use hub::store::Write;
@@ -26,7 +27,6 @@ use hub::Hub;
 use hub_testkit::FakeProviders;
 use serde_json::json;
 use sha2::Digest;
-use watched_store::Watched;
 
 const GRAPH_USER: &str = hub_testkit::DEFAULT_MICROSOFT_USER;
 
@@ -39,7 +39,7 @@ enum Backend {
 struct Bench {
     providers: FakeProviders,
     hub: Arc<Hub>,
-    store: Arc<Watched>,
+    store: Arc<Hooked>,
     queue: Arc<Recorded>,
     account: Account,
     _dir: tempfile::TempDir,
@@ -62,7 +62,7 @@ async fn bench(backend: Backend) -> Bench {
         let (client, table) = common::dynamo_table().await;
         hub.store = Arc::new(DynamoStore::new(client, table));
     }
-    let store = Arc::new(Watched::new(hub.store.clone()));
+    let store = Arc::new(Hooked::new(hub.store.clone()));
     hub.store = store.clone();
     let queue = Arc::new(Recorded::default());
     hub.queue = queue.clone();

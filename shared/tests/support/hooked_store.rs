@@ -1,13 +1,20 @@
-//! A store that counts the lookups a push notification causes, can make them slow, and can
-//! hold a notification between its channel read and what it does next (to race it with a
-//! `DELETE`). Included by the push tests that need it (`#[path]`), so that other test
-//! binaries do not build it.
+//! The one store wrapper of the tests: it hands every call to the store it wraps, so that a
+//! new store method is delegated here once, and can be hooked where a test needs to see or
+//! steer what the hub does:
+//! - for push notifications, it counts the lookups they cause, can make each slow, and can
+//!   hold one between its channel read and what it does next (to race it with a `DELETE`);
+//! - for deletes, it can die right after a delete's first step (the tombstone is written,
+//!   then that call hangs, as in a process that is gone), can make each page of an index
+//!   purge slow, and times the tombstone's write.
+//!
+//! Included by the tests that need it (`#[path]`), so that other test binaries do not build
+//! it.
 #![allow(dead_code)]
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,24 +30,30 @@ use hub::store::{
 use hub::HubResult;
 use tokio::sync::Notify;
 
-/// The store behind the route, counting every lookup a notification can cause, and slowed
-/// by `delay` on each of them when set.
-pub struct Watched {
+/// The store behind the hub under test, with every hook off until a test sets it.
+pub struct Hooked {
     inner: Arc<dyn Store>,
+    /// Added to every lookup a notification can cause ([`Hooked::slow`]).
     delay: Mutex<Duration>,
     get_channel: AtomicUsize,
     get_channels: AtomicUsize,
     channel_keys: AtomicUsize,
     get_account: AtomicUsize,
     identity_holders: AtomicUsize,
-    /// Set by [`Watched::hold_after_channel_read`]: the next channel read (single or batched)
+    /// Set by [`Hooked::hold_after_channel_read`]: the next channel read (single or batched)
     /// signals the first and waits for the second before it returns what it read.
     hold: Mutex<Option<(Arc<Notify>, Arc<Notify>)>>,
+    /// Set by [`Hooked::cut_after_tombstone`].
+    cut_after_tombstone: AtomicBool,
+    /// Added to every page of an index purge ([`Hooked::slow_purge`]).
+    purge_delay: Mutex<Duration>,
+    /// How long the last tombstone's write took ([`Hooked::tombstone_took`]).
+    tombstone_took: Mutex<Duration>,
 }
 
-impl Watched {
+impl Hooked {
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Watched {
+        Hooked {
             inner,
             delay: Mutex::new(Duration::ZERO),
             get_channel: AtomicUsize::new(0),
@@ -49,8 +62,13 @@ impl Watched {
             get_account: AtomicUsize::new(0),
             identity_holders: AtomicUsize::new(0),
             hold: Mutex::new(None),
+            cut_after_tombstone: AtomicBool::new(false),
+            purge_delay: Mutex::new(Duration::ZERO),
+            tombstone_took: Mutex::new(Duration::ZERO),
         }
     }
+
+    // ------------------------------------------------------------ push notifications
 
     /// The next channel read returns only once `release` is notified, and notifies `read`
     /// once it has read: the notification then acts on what it read before whatever the
@@ -89,13 +107,34 @@ impl Watched {
         )
     }
 
+    /// Each lookup a notification can cause takes `delay` longer.
     pub fn slow(&self, delay: Duration) {
         *self.delay.lock().unwrap() = delay;
+    }
+
+    // ------------------------------------------------------------ deletes
+
+    /// While `cut`, a delete dies right after its first step: the tombstone is written, then
+    /// the call that wrote it never returns.
+    pub fn cut_after_tombstone(&self, cut: bool) {
+        self.cut_after_tombstone.store(cut, Ordering::SeqCst);
+    }
+
+    /// Each page of an index purge takes `delay` longer.
+    pub fn slow_purge(&self, delay: Duration) {
+        *self.purge_delay.lock().unwrap() = delay;
+    }
+
+    /// How long the last tombstone's write took: moto copies the whole table for every
+    /// `TransactWriteItems` (to roll it back), seconds for a table of 20,000 items, which
+    /// DynamoDB does not.
+    pub fn tombstone_took(&self) -> Duration {
+        *self.tombstone_took.lock().unwrap()
     }
 }
 
 #[async_trait]
-impl AccountStore for Watched {
+impl AccountStore for Hooked {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
         self.lookup(&self.get_account).await;
         self.inner.get_account(id).await
@@ -127,7 +166,13 @@ impl AccountStore for Watched {
         self.inner.update_account(account, expected_version).await
     }
     async fn begin_deletion(&self, account: &Account, deletion: &Deletion) -> HubResult<Write> {
-        self.inner.begin_deletion(account, deletion).await
+        let started = Instant::now();
+        let written = self.inner.begin_deletion(account, deletion).await?;
+        *self.tombstone_took.lock().unwrap() = started.elapsed();
+        if self.cut_after_tombstone.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        Ok(written)
     }
     async fn get_deletion(&self, id: &str) -> HubResult<Option<Deletion>> {
         self.inner.get_deletion(id).await
@@ -140,6 +185,10 @@ impl AccountStore for Watched {
         self.inner.update_deletion(deletion, expected_version).await
     }
     async fn purge_page(&self, account_id: &str, limit: usize) -> HubResult<bool> {
+        let delay = *self.purge_delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.inner.purge_page(account_id, limit).await
     }
     async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write> {
@@ -174,7 +223,7 @@ impl AccountStore for Watched {
 }
 
 #[async_trait]
-impl FileStore for Watched {
+impl FileStore for Hooked {
     async fn purge_files(&self, account_id: &str) -> HubResult<()> {
         self.inner.purge_files(account_id).await
     }
@@ -238,7 +287,7 @@ impl FileStore for Watched {
 }
 
 #[async_trait]
-impl LoginStore for Watched {
+impl LoginStore for Hooked {
     async fn put_login_state(&self, state: &LoginState) -> HubResult<()> {
         self.inner.put_login_state(state).await
     }
@@ -285,7 +334,7 @@ impl LoginStore for Watched {
 }
 
 #[async_trait]
-impl PushStore for Watched {
+impl PushStore for Hooked {
     async fn mark_push_pending(
         &self,
         account_id: &str,
@@ -332,7 +381,7 @@ impl PushStore for Watched {
 }
 
 #[async_trait]
-impl ClaimStore for Watched {
+impl ClaimStore for Hooked {
     async fn claim(&self, key: &str, expires_at: DateTime<Utc>) -> HubResult<bool> {
         self.inner.claim(key, expires_at).await
     }
