@@ -226,7 +226,7 @@ impl Drive {
             .get_account(&account.id)
             .await?
             .ok_or("the new account is not stored")?;
-        let tokens = hub::tokens::open(&hub, &stored).await?;
+        let tokens = hub::tokens::open(hub.cipher.as_ref(), &stored).await?;
         Ok(Drive {
             env,
             user: user.to_string(),

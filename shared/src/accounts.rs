@@ -9,8 +9,8 @@ use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::{Account, AccountView, FileEntry};
-use crate::providers::{ProviderName, PROVIDERS};
-use crate::store::{storable, AccountScope};
+use crate::providers::{ProviderName, Registry, PROVIDERS};
+use crate::store::{storable, AccountScope, AccountStore, Store};
 use crate::tokens;
 
 /// The page size of `/users` (docs/API.md, "Accounts"): 1000 unless asked, at most 1000.
@@ -75,18 +75,18 @@ pub struct AccountsPage {
 /// function always passes its `?owner=` filter, absent or not.
 #[cfg(feature = "testing")]
 pub async fn page(
-    hub: &Hub,
+    accounts: &dyn AccountStore,
     limit: usize,
     after: Option<AccountPosition>,
 ) -> HubResult<AccountsPage> {
-    page_of(hub, None, limit, after).await
+    page_of(accounts, None, limit, after).await
 }
 
 /// Up to `limit` connected accounts after `after`, of every provider the hub knows (an
 /// account outlives its provider's configuration: it still shows, and can still be deleted),
 /// of one `owner`'s accounts when one is given (`/users?owner=`).
 pub async fn page_of(
-    hub: &Hub,
+    accounts: &dyn AccountStore,
     owner: Option<&str>,
     limit: usize,
     after: Option<AccountPosition>,
@@ -111,8 +111,7 @@ pub async fn page_of(
             .filter(|_| index == first)
             .map(|position| position.id.clone());
         loop {
-            let page = hub
-                .store
+            let page = accounts
                 .list_account_views(&scope, after_id.as_deref(), wanted - rows.len())
                 .await?;
             rows.extend(page.items);
@@ -142,8 +141,8 @@ pub async fn page_of(
 }
 
 /// One account's row: `user_not_found` when there is none.
-pub async fn get(hub: &Hub, account_id: &str) -> HubResult<AccountView> {
-    hub.store
+pub async fn get(accounts: &dyn AccountStore, account_id: &str) -> HubResult<AccountView> {
+    accounts
         .get_account(account_id)
         .await?
         .map(|account| AccountView::from(&account))
@@ -182,20 +181,19 @@ pub type FileCursor = Cursor<FileAfter>;
 /// `after` (from the first without one). A cursor of another account's index is
 /// `invalid_request`.
 pub async fn files(
-    hub: &Hub,
+    store: &dyn Store,
     account_id: &str,
     limit: usize,
     after: Option<FileCursor>,
 ) -> HubResult<FilesPage> {
-    if hub.store.get_account(account_id).await?.is_none() {
+    if store.get_account(account_id).await?.is_none() {
         return Err(HubError::AccountNotFound(account_id.to_string()));
     }
     let after = after
         .map(|cursor| cursor.of(Some(account_id)))
         .transpose()?
         .map(|FileAfter(id)| id);
-    let page = hub
-        .store
+    let page = store
         .list_files(account_id, after.as_deref(), limit)
         .await?;
     Ok(FilesPage {
@@ -273,7 +271,7 @@ pub async fn delete_by(hub: &Hub, account_id: &str, deadline: Deadline) -> HubRe
 async fn revoke(hub: &Hub, account: &Account, deadline: Deadline) {
     let account_id = account.id.as_str();
     match hub.providers.get(&account.provider) {
-        Ok(connector) => match tokens::open(hub, account).await {
+        Ok(connector) => match tokens::open(hub.cipher.as_ref(), account).await {
             Ok(tokens) => match deadline
                 .at_most(REVOKE_BUDGET)
                 .bound(connector.oauth().revoke(&tokens))
@@ -300,8 +298,8 @@ pub struct ConfigView {
     pub mode: &'static str,
 }
 
-pub fn config(hub: &Hub) -> ConfigView {
-    let available_providers = hub.providers.configured_names();
+pub fn config(providers: &Registry) -> ConfigView {
+    let available_providers = providers.configured_names();
     let mode = match available_providers.len() {
         0 => "unconfigured",
         1 => "single-provider",

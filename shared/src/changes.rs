@@ -17,9 +17,8 @@ use serde::Serialize;
 
 use crate::cursor::{self, Cursor, Position, Route};
 use crate::error::{HubError, HubResult};
-use crate::hub::Hub;
 use crate::model::FileEntry;
-use crate::store::FeedPosition;
+use crate::store::{FeedPosition, Store};
 
 /// The page size of `/users/{id}/changes`: 100 unless asked, at most 1000.
 pub const DEFAULT_CHANGE_PAGE: usize = 100;
@@ -85,13 +84,12 @@ pub struct ChangesPage {
 /// one). `next_cursor` is the position of the last change returned, or the same position
 /// when there was nothing new.
 pub async fn feed(
-    hub: &Hub,
+    store: &dyn Store,
     account_id: &str,
     cursor: Option<FeedCursor>,
     limit: usize,
 ) -> HubResult<ChangesPage> {
-    let account = hub
-        .store
+    let account = store
         .get_account(account_id)
         .await?
         .ok_or_else(|| HubError::AccountNotFound(account_id.to_string()))?;
@@ -108,8 +106,7 @@ pub async fn feed(
             after
         }
     };
-    let page = hub
-        .store
+    let page = store
         .changes(account_id, after.as_ref(), account.feed_seq, limit)
         .await?;
     let last = page.entries.last().map(|last| FeedPosition {

@@ -18,6 +18,7 @@ use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::ConnectSession;
 use crate::providers::Registry;
+use crate::store::LoginStore;
 
 /// How long a connect session can start and finish a login.
 pub const SESSION_LIFETIME_MINUTES: i64 = 30;
@@ -136,11 +137,11 @@ fn session_providers(registry: &Registry, asked: Option<Vec<String>>) -> HubResu
 
 /// The usable session of `token`: `invalid_session` when it is missing, unknown, expired or
 /// spent.
-pub async fn open(hub: &Hub, token: Option<&str>) -> HubResult<ConnectSession> {
+pub async fn open(sessions: &dyn LoginStore, token: Option<&str>) -> HubResult<ConnectSession> {
     let token = token
         .filter(|token| token.len() == TOKEN_LEN)
         .ok_or(HubError::InvalidSession)?;
-    hub.store
+    sessions
         .get_connect_session(&session_id(token))
         .await?
         .filter(|session| session.usable(Utc::now()))
@@ -149,8 +150,12 @@ pub async fn open(hub: &Hub, token: Option<&str>) -> HubResult<ConnectSession> {
 
 /// The usable session of `token` for a login with `provider`: `invalid_session` also when the
 /// session does not offer that provider.
-pub async fn open_for(hub: &Hub, token: Option<&str>, provider: &str) -> HubResult<ConnectSession> {
-    let session = open(hub, token).await?;
+pub async fn open_for(
+    sessions: &dyn LoginStore,
+    token: Option<&str>,
+    provider: &str,
+) -> HubResult<ConnectSession> {
+    let session = open(sessions, token).await?;
     if !session.providers.iter().any(|p| p == provider) {
         return Err(HubError::InvalidSession);
     }

@@ -56,7 +56,11 @@ pub async fn begin_with(
 ) -> HubResult<Started> {
     let connector = hub.providers.get(provider)?;
     let session = match session_token {
-        Some(token) => Some(connect::open_for(hub, Some(token), provider).await?.id),
+        Some(token) => Some(
+            connect::open_for(hub.store.as_ref(), Some(token), provider)
+                .await?
+                .id,
+        ),
         // A hub that serves only apps refuses ownerless logins: anyone could otherwise
         // connect a drive that no app user owns but every `/users` listing shows.
         None if hub.config.require_session => return Err(HubError::InvalidSession),
@@ -381,7 +385,7 @@ async fn connect(
                 // Tokens sealed under a key the hub no longer has (a changed local key, a
                 // KMS key change) are replaced by this login's: the user just proved the
                 // account is theirs, and only the old refresh token would be worth keeping.
-                let tokens = match tokens::open(hub, &existing).await {
+                let tokens = match tokens::open(hub.cipher.as_ref(), &existing).await {
                     Ok(previous) => tokens.clone().keeping_refresh_token_of(&previous),
                     Err(e) => {
                         tracing::warn!(account_id = %existing.id, error = %e, "stored tokens unreadable; replacing them");
@@ -392,14 +396,15 @@ async fn connect(
                 updated.email = identity.email.clone();
                 updated.status = AccountStatus::Active;
                 updated.has_refresh_token = tokens.refresh_token.is_some();
-                updated.tokens = tokens::seal(hub, &existing.id, provider, &tokens).await?;
+                updated.tokens =
+                    tokens::seal(hub.cipher.as_ref(), &existing.id, provider, &tokens).await?;
                 updated.version = existing.version + 1;
                 (updated, Some(existing.version))
             }
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
                 let account = Account {
-                    tokens: tokens::seal(hub, &id, provider, tokens).await?,
+                    tokens: tokens::seal(hub.cipher.as_ref(), &id, provider, tokens).await?,
                     id,
                     provider: provider.to_string(),
                     provider_user_id: identity.provider_user_id.clone(),

@@ -401,7 +401,7 @@ pub async fn close_channels(hub: &Hub, account: &Account, deadline: Deadline) {
             return;
         }
     };
-    let tokens = match crate::tokens::open(hub, account).await {
+    let tokens = match crate::tokens::open(hub.cipher.as_ref(), account).await {
         Ok(tokens) => tokens,
         Err(error) => {
             tracing::warn!(error = %error, "tokens unreadable; push channels not stopped");

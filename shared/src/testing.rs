@@ -116,10 +116,14 @@ impl AccountBuilder {
     /// stores them.
     pub async fn sealed(mut self, hub: &Hub, tokens: &TokenSet) -> Account {
         self.account.has_refresh_token = tokens.refresh_token.is_some();
-        self.account.tokens =
-            crate::tokens::seal(hub, &self.account.id, &self.account.provider, tokens)
-                .await
-                .expect("seal the test account's tokens");
+        self.account.tokens = crate::tokens::seal(
+            hub.cipher.as_ref(),
+            &self.account.id,
+            &self.account.provider,
+            tokens,
+        )
+        .await
+        .expect("seal the test account's tokens");
         self.account
     }
 }

@@ -1,18 +1,17 @@
 //! Sealing an account's tokens: the encryption context names the account and provider, so
 //! the ciphertext only opens for the record it was written for.
 
-use crate::crypto::{EncryptionContext, Sealed};
+use crate::crypto::{EncryptionContext, Sealed, TokenCipher};
 use crate::error::{HubError, HubResult};
-use crate::hub::Hub;
 use crate::model::{Account, TokenSet};
 
 pub async fn seal(
-    hub: &Hub,
+    cipher: &dyn TokenCipher,
     account_id: &str,
     provider: &str,
     tokens: &TokenSet,
 ) -> HubResult<Sealed> {
-    hub.cipher
+    cipher
         .seal(
             &tokens.to_plaintext(),
             &EncryptionContext::account(account_id, provider),
@@ -20,9 +19,8 @@ pub async fn seal(
         .await
 }
 
-pub async fn open(hub: &Hub, account: &Account) -> HubResult<TokenSet> {
-    let plaintext = hub
-        .cipher
+pub async fn open(cipher: &dyn TokenCipher, account: &Account) -> HubResult<TokenSet> {
+    let plaintext = cipher
         .open(
             &account.tokens,
             &EncryptionContext::account(&account.id, &account.provider),

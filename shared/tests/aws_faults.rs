@@ -443,7 +443,9 @@ async fn a_rotated_refresh_token_survives_short_kms_and_dynamodb_failures_after_
     assert!(f.faults.seen("TrentService.GenerateDataKey") >= 5);
     assert!(f.faults.seen("DynamoDB_20120810.PutItem") >= 5);
     let stored = f.hub.store.get_account(&account.id).await.unwrap().unwrap();
-    let tokens = hub::tokens::open(&f.hub, &stored).await.unwrap();
+    let tokens = hub::tokens::open(f.hub.cipher.as_ref(), &stored)
+        .await
+        .unwrap();
     use secrecy::ExposeSecret;
     assert_eq!(
         tokens.refresh_token.unwrap().expose_secret(),

@@ -169,7 +169,7 @@ impl Follower {
                 .cursor
                 .as_deref()
                 .map(|c| FeedCursor::decode(c).unwrap());
-            let page = changes::feed(&bench.hub, &bench.account_id, cursor, limit)
+            let page = changes::feed(bench.hub.store.as_ref(), &bench.account_id, cursor, limit)
                 .await
                 .unwrap();
             assert!(page.changes.len() <= limit);
@@ -545,12 +545,17 @@ async fn cursors_of_other_accounts_and_ahead_of_the_feed(backend: Backend) {
     };
     for raw in [other, ahead] {
         let cursor = FeedCursor::decode(&raw).unwrap();
-        let error = changes::feed(&bench.hub, &bench.account_id, Some(cursor), 10)
-            .await
-            .unwrap_err();
+        let error = changes::feed(
+            bench.hub.store.as_ref(),
+            &bench.account_id,
+            Some(cursor),
+            10,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(error.code(), "invalid_request", "{backend:?}");
     }
-    let error = changes::feed(&bench.hub, "no-such-account", None, 10)
+    let error = changes::feed(bench.hub.store.as_ref(), "no-such-account", None, 10)
         .await
         .unwrap_err();
     assert_eq!(error.code(), "user_not_found");

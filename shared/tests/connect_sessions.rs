@@ -172,7 +172,9 @@ async fn a_session_connects_one_account_for_its_owner_then_is_spent() {
         let denied = connect_with(&hub, &created.token, "google").await;
         assert_eq!(denied.return_to.as_deref(), Some(RETURN_TO));
         assert!(matches!(denied.result, Err(HubError::AuthorizationDenied)));
-        connect::open(&hub, Some(&created.token)).await.unwrap();
+        connect::open(hub.store.as_ref(), Some(&created.token))
+            .await
+            .unwrap();
 
         let connected = connect_with(&hub, &created.token, "google").await;
         assert_eq!(connected.return_to.as_deref(), Some(RETURN_TO));
@@ -181,7 +183,7 @@ async fn a_session_connects_one_account_for_its_owner_then_is_spent() {
 
         // Spent: neither the page nor a login can use it again.
         assert!(matches!(
-            connect::open(&hub, Some(&created.token)).await,
+            connect::open(hub.store.as_ref(), Some(&created.token)).await,
             Err(HubError::InvalidSession)
         ));
         assert!(matches!(
@@ -212,7 +214,7 @@ async fn a_login_started_before_the_session_was_spent_cannot_connect_a_second_ac
             matches!(late.result, Err(HubError::InvalidSession)),
             "{backend:?}"
         );
-        let owned = accounts::page_of(&hub, Some("u-1"), 1000, None)
+        let owned = accounts::page_of(hub.store.as_ref(), Some("u-1"), 1000, None)
             .await
             .unwrap();
         assert_eq!(owned.accounts.len(), 1, "{backend:?}");
@@ -234,7 +236,7 @@ async fn an_expired_session_is_refused_and_cannot_be_spent() {
         };
         hub.store.put_connect_session(&expired).await.unwrap();
         assert!(matches!(
-            connect::open(&hub, Some(&token)).await,
+            connect::open(hub.store.as_ref(), Some(&token)).await,
             Err(HubError::InvalidSession)
         ));
         assert!(matches!(
@@ -320,7 +322,7 @@ async fn accounts_are_keyed_by_owner_provider_and_identity() {
         let listed = |owner: &'static str| {
             let hub = &hub;
             async move {
-                accounts::page_of(hub, Some(owner), 1000, None)
+                accounts::page_of(hub.store.as_ref(), Some(owner), 1000, None)
                     .await
                     .unwrap()
                     .accounts
@@ -337,7 +339,7 @@ async fn accounts_are_keyed_by_owner_provider_and_identity() {
         assert_eq!(listed("bob").await, std::slice::from_ref(&bob.id));
         assert!(listed("carol").await.is_empty());
         assert_eq!(
-            accounts::page(&hub, 1000, None)
+            accounts::page(hub.store.as_ref(), 1000, None)
                 .await
                 .unwrap()
                 .accounts
@@ -429,7 +431,7 @@ async fn owner_listings_page() {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = accounts::page_of(&hub, Some("pager"), 2, after)
+            let page = accounts::page_of(hub.store.as_ref(), Some("pager"), 2, after)
                 .await
                 .unwrap();
             assert!(page.accounts.len() <= 2);
@@ -484,7 +486,7 @@ async fn a_consent_link_forwarded_to_another_browser_connects_nothing() {
         let replayed =
             login::finish_by(&hub, "google", replayed, Deadline::of_invocation(None)).await;
         assert!(matches!(replayed.result, Err(HubError::InvalidState)));
-        assert!(accounts::page(&hub, 1000, None)
+        assert!(accounts::page(hub.store.as_ref(), 1000, None)
             .await
             .unwrap()
             .accounts
@@ -612,10 +614,10 @@ async fn a_login_that_fails_to_store_its_account_leaves_the_session_usable() {
         assert!(failed.result.is_err(), "{backend:?}");
         assert_eq!(failed.return_to.as_deref(), Some(RETURN_TO));
         cipher.failing.store(false, Ordering::SeqCst);
-        connect::open(&hub, Some(&created.token))
+        connect::open(hub.store.as_ref(), Some(&created.token))
             .await
             .unwrap_or_else(|e| panic!("{backend:?}: the session was lost: {e}"));
-        assert!(accounts::page(&hub, 1000, None)
+        assert!(accounts::page(hub.store.as_ref(), 1000, None)
             .await
             .unwrap()
             .accounts
@@ -639,11 +641,14 @@ async fn a_login_whose_event_cannot_be_queued_gives_the_session_back() {
         let failed = connect_with(&hub, &created.token, "google").await;
         assert!(failed.result.is_err(), "{backend:?}");
         events.failing.store(false, Ordering::SeqCst);
-        connect::open(&hub, Some(&created.token))
+        connect::open(hub.store.as_ref(), Some(&created.token))
             .await
             .unwrap_or_else(|e| panic!("{backend:?}: the session was lost: {e}"));
         // The retry updates the same account and the app hears of it.
-        let first = accounts::page(&hub, 1000, None).await.unwrap().accounts;
+        let first = accounts::page(hub.store.as_ref(), 1000, None)
+            .await
+            .unwrap()
+            .accounts;
         let retried = connect_with(&hub, &created.token, "google")
             .await
             .result
@@ -651,7 +656,9 @@ async fn a_login_whose_event_cannot_be_queued_gives_the_session_back() {
         assert_eq!(first.len(), 1);
         assert_eq!(retried.id, first[0].id, "{backend:?}: the same account");
         assert_eq!(events.recorded.types(), ["account.connected"]);
-        assert!(connect::open(&hub, Some(&created.token)).await.is_err());
+        assert!(connect::open(hub.store.as_ref(), Some(&created.token))
+            .await
+            .is_err());
     }
 }
 
@@ -694,7 +701,7 @@ async fn of_two_tabs_of_one_session_racing_exactly_one_connects_and_the_other_gr
                 .any(|r| matches!(r, Err(HubError::InvalidSession))),
             "{backend:?}: {results:?}"
         );
-        let owned = accounts::page_of(&hub, Some("u-1"), 1000, None)
+        let owned = accounts::page_of(hub.store.as_ref(), Some("u-1"), 1000, None)
             .await
             .unwrap()
             .accounts;

@@ -240,16 +240,22 @@ impl Fixture {
     async fn assert_invisible(&self, account: &Account) {
         let id = &account.id;
         let not_found = |r: &HubResult<_>| matches!(r, Err(HubError::AccountNotFound(_)));
-        assert!(not_found(&accounts::get(&self.hub, id).await.map(|_| ())));
         assert!(not_found(
-            &accounts::files(&self.hub, id, 10, None).await.map(|_| ())
+            &accounts::get(self.hub.store.as_ref(), id).await.map(|_| ())
         ));
         assert!(not_found(
-            &hub::changes::feed(&self.hub, id, None, 10)
+            &accounts::files(self.hub.store.as_ref(), id, 10, None)
                 .await
                 .map(|_| ())
         ));
-        let listed = accounts::page(&self.hub, 1000, None).await.unwrap();
+        assert!(not_found(
+            &hub::changes::feed(self.hub.store.as_ref(), id, None, 10)
+                .await
+                .map(|_| ())
+        ));
+        let listed = accounts::page(self.hub.store.as_ref(), 1000, None)
+            .await
+            .unwrap();
         assert!(listed.accounts.iter().all(|a| a.id != *id), "not in /users");
         let active = self
             .hub

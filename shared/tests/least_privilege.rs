@@ -851,11 +851,11 @@ async fn each_function_works_with_its_role_and_nothing_more() {
 
     // users: list, files, delete (tokens opened to revoke them, the tombstone put with the
     // identity deleted, the purge job queued on the sync queue, index and tombstone deleted).
-    let listed = accounts::page(&users.hub, accounts::MAX_ACCOUNT_PAGE, None)
+    let listed = accounts::page(users.hub.store.as_ref(), accounts::MAX_ACCOUNT_PAGE, None)
         .await
         .unwrap();
     assert_eq!(listed.accounts.len(), 2);
-    let files = accounts::files(&users.hub, &first.id, 10, None)
+    let files = accounts::files(users.hub.store.as_ref(), &first.id, 10, None)
         .await
         .unwrap();
     assert_eq!(files.files.len(), 3);
@@ -949,7 +949,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     assert_eq!(owned.owner.as_deref(), Some("app-user-1"));
     assert_ne!(owned.id, first.id);
     auth.assert_nothing_refused();
-    let listed = accounts::page_of(&users.hub, Some("app-user-1"), 10, None)
+    let listed = accounts::page_of(users.hub.store.as_ref(), Some("app-user-1"), 10, None)
         .await
         .unwrap();
     assert_eq!(listed.accounts.len(), 1);
@@ -991,7 +991,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     sync::run(&sync_worker.hub, &dropbox_job, sync::fresh_invocation())
         .await
         .unwrap();
-    let files = accounts::files(&users.hub, &dropbox.id, 10, None)
+    let files = accounts::files(users.hub.store.as_ref(), &dropbox.id, 10, None)
         .await
         .unwrap();
     assert_eq!(files.files.len(), 2);
@@ -1226,15 +1226,17 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         .unwrap()
         .unwrap();
     refused(
-        tokens::open(&fanout_fn.hub, &account).await,
+        tokens::open(fanout_fn.hub.cipher.as_ref(), &account).await,
         "sync-fanout opens a token",
     );
     refused(
         tokens::seal(
-            &users.hub,
+            users.hub.cipher.as_ref(),
             &account.id,
             "google",
-            &tokens::open(&users.hub, &account).await.unwrap(),
+            &tokens::open(users.hub.cipher.as_ref(), &account)
+                .await
+                .unwrap(),
         )
         .await,
         "users seals a token",

@@ -173,10 +173,12 @@ async fn logging_in_again_updates_the_same_account_and_keeps_its_refresh_token()
     assert_eq!(first.id, second.id);
     assert!(second.has_refresh_token);
     let stored = hub.store.get_account(&first.id).await.unwrap().unwrap();
-    let tokens = hub::tokens::open(&hub, &stored).await.unwrap();
+    let tokens = hub::tokens::open(hub.cipher.as_ref(), &stored)
+        .await
+        .unwrap();
     assert_eq!(tokens.access_token.expose_secret(), "ya29.two");
     assert_eq!(tokens.refresh_token.unwrap().expose_secret(), "1//keep-me");
-    let listed = hub::accounts::page(&hub, hub::accounts::MAX_ACCOUNT_PAGE, None)
+    let listed = hub::accounts::page(hub.store.as_ref(), hub::accounts::MAX_ACCOUNT_PAGE, None)
         .await
         .unwrap();
     assert_eq!(listed.accounts.len(), 1);
@@ -265,7 +267,7 @@ async fn a_consent_without_the_drive_scope_is_refused_revoked_and_stores_nothing
         (400, "scope_not_granted")
     );
     assert_eq!(handle.revocations(), 1, "the partial grant is revoked");
-    assert!(hub::accounts::page(&hub, 1000, None)
+    assert!(hub::accounts::page(hub.store.as_ref(), 1000, None)
         .await
         .unwrap()
         .accounts
@@ -286,7 +288,7 @@ async fn a_consent_without_the_drive_scope_is_refused_revoked_and_stores_nothing
         .unwrap_err();
     assert_eq!(refused.code(), "scope_not_granted", "{refused:?}");
     assert_eq!(handle.revocations(), 1);
-    assert!(hub::accounts::page(&hub, 1000, None)
+    assert!(hub::accounts::page(hub.store.as_ref(), 1000, None)
         .await
         .unwrap()
         .accounts
@@ -331,7 +333,7 @@ async fn a_hanging_token_endpoint_is_a_provider_error_within_the_budget() {
         "{late:?}"
     );
     assert_eq!((late.status(), late.code()), (502, "provider_error"));
-    assert!(hub::accounts::page(&hub, 1000, None)
+    assert!(hub::accounts::page(hub.store.as_ref(), 1000, None)
         .await
         .unwrap()
         .accounts
@@ -423,7 +425,9 @@ async fn logging_in_again_replaces_tokens_that_can_no_longer_be_opened() {
             .unwrap(),
         hub::store::Write::Done
     );
-    assert!(hub::tokens::open(&hub, &stored).await.is_err());
+    assert!(hub::tokens::open(hub.cipher.as_ref(), &stored)
+        .await
+        .is_err());
 
     let state = login::begin(&hub, "google").await.unwrap();
     let second = login::complete(&hub, "google", callback("second", &state))
@@ -432,7 +436,9 @@ async fn logging_in_again_replaces_tokens_that_can_no_longer_be_opened() {
     assert_eq!(second.id, first.id);
     assert!(second.has_refresh_token);
     let stored = hub.store.get_account(&first.id).await.unwrap().unwrap();
-    let tokens = hub::tokens::open(&hub, &stored).await.unwrap();
+    let tokens = hub::tokens::open(hub.cipher.as_ref(), &stored)
+        .await
+        .unwrap();
     assert_eq!(tokens.access_token.expose_secret(), "ya29.two");
     assert_eq!(tokens.refresh_token.unwrap().expose_secret(), "1//new");
 }
@@ -460,7 +466,7 @@ async fn only_the_browser_that_started_a_login_can_finish_it() {
         .await
         .unwrap_err();
     assert!(matches!(replayed, HubError::InvalidState), "{replayed:?}");
-    assert!(hub::accounts::page(&hub, 1000, None)
+    assert!(hub::accounts::page(hub.store.as_ref(), 1000, None)
         .await
         .unwrap()
         .accounts

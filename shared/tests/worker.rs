@@ -109,7 +109,7 @@ impl Fixture {
     }
 
     async fn stored_tokens(&self, account: &Account) -> TokenSet {
-        tokens::open(&self.hub, &self.stored(account).await)
+        tokens::open(self.hub.cipher.as_ref(), &self.stored(account).await)
             .await
             .unwrap()
     }
@@ -1030,7 +1030,7 @@ async fn reauth_required_is_sent_only_once_the_refusal_is_written() {
     };
     let events = Arc::new(WinnerAtReauthEvent {
         store: f.hub.store.clone(),
-        winner: tokens::seal(&f.hub, &account.id, "onedrive", &winner)
+        winner: tokens::seal(f.hub.cipher.as_ref(), &account.id, "onedrive", &winner)
             .await
             .unwrap(),
         seen: Default::default(),
@@ -1100,7 +1100,7 @@ async fn a_refresh_stored_by_another_worker_before_the_refusal_is_written_sends_
         refresh_token: Some("M.2".to_string().into()),
         expires_at: Some(Utc::now() + hours(1)),
     };
-    let sealed = tokens::seal(&f.hub, &account.id, "onedrive", &winner)
+    let sealed = tokens::seal(f.hub.cipher.as_ref(), &account.id, "onedrive", &winner)
         .await
         .unwrap();
     *slot.lock().unwrap() = Some((f.hub.store.clone(), account.clone(), sealed));

@@ -423,7 +423,7 @@ mod tests {
         // The state of the refused callback is spent: its own browser cannot use it now.
         let (status, _, _) = call(hub.clone(), &callback_event(&callback, &[&cookie])).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(hub::accounts::page(&hub, 10, None)
+        assert!(hub::accounts::page(hub.store.as_ref(), 10, None)
             .await
             .unwrap()
             .accounts

@@ -49,7 +49,7 @@ async fn list_accounts(
         after,
     }: UsersQuery,
 ) -> Result<Response, HubError> {
-    let page = accounts::page_of(&hub, owner.as_deref(), limit, after).await?;
+    let page = accounts::page_of(hub.store.as_ref(), owner.as_deref(), limit, after).await?;
     Ok(users_page_response(
         &hub.config.public_url,
         owner.as_deref(),
@@ -69,7 +69,7 @@ async fn get_account(
     State(hub): State<Arc<Hub>>,
     PathParam(id): PathParam,
 ) -> Result<Json<AccountView>, HubError> {
-    Ok(Json(accounts::get(&hub, &id).await?))
+    Ok(Json(accounts::get(hub.store.as_ref(), &id).await?))
 }
 
 async fn list_files(
@@ -77,7 +77,9 @@ async fn list_files(
     PathParam(id): PathParam,
     FilesQuery { limit, after }: FilesQuery,
 ) -> Result<Json<FilesPage>, HubError> {
-    Ok(Json(accounts::files(&hub, &id, limit, after).await?))
+    Ok(Json(
+        accounts::files(hub.store.as_ref(), &id, limit, after).await?,
+    ))
 }
 
 async fn list_changes(
@@ -85,7 +87,9 @@ async fn list_changes(
     PathParam(id): PathParam,
     ChangesQuery { limit, cursor }: ChangesQuery,
 ) -> Result<Json<ChangesPage>, HubError> {
-    Ok(Json(changes::feed(&hub, &id, cursor, limit).await?))
+    Ok(Json(
+        changes::feed(hub.store.as_ref(), &id, cursor, limit).await?,
+    ))
 }
 
 /// The revocation ends before the invocation's deadline (outside Lambda there is no context:
@@ -101,7 +105,7 @@ async fn delete_account(
 }
 
 async fn config(State(hub): State<Arc<Hub>>) -> Json<ConfigView> {
-    Json(accounts::config(&hub))
+    Json(accounts::config(&hub.providers))
 }
 
 #[cfg(test)]

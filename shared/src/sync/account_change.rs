@@ -206,7 +206,7 @@ impl Session<'_> {
     /// Builds on `latest` from now on, with the tokens it holds.
     pub(super) async fn adopt(&mut self, latest: Account) -> HubResult<()> {
         if latest.tokens != self.account.tokens {
-            self.tokens = tokens::open(self.hub, &latest).await?;
+            self.tokens = tokens::open(self.hub.cipher.as_ref(), &latest).await?;
         }
         self.account = latest;
         Ok(())

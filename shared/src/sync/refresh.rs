@@ -114,14 +114,14 @@ impl Session<'_> {
     /// failure by [`TOKENS_RETRY`]; then works with them (or with fresher ones another
     /// worker stored meanwhile, which `commit` adopted).
     pub(super) async fn store_tokens(&mut self, fresh: TokenSet) -> HubResult<()> {
-        let (hub, id, provider) = (
-            self.hub,
+        let (cipher, id, provider) = (
+            self.hub.cipher.as_ref(),
             self.account.id.clone(),
             self.account.provider.clone(),
         );
         let sealed = retry_transient((), |()| {
             let (id, provider, fresh) = (&id, &provider, &fresh);
-            async move { ((), tokens::seal(hub, id, provider, fresh).await) }
+            async move { ((), tokens::seal(cipher, id, provider, fresh).await) }
         })
         .await?;
         let change = Change::Tokens {

@@ -94,7 +94,7 @@ async fn sync_account<'a>(
         return Ok((SyncResult::Skipped(SkipReason::NeedsReauth), None));
     }
     let connector = hub.providers.for_sync(&account.provider)?;
-    let tokens = tokens::open(hub, &account).await?;
+    let tokens = tokens::open(hub.cipher.as_ref(), &account).await?;
     let mut session = Session {
         hub,
         connector,

@@ -88,7 +88,7 @@ pub fn display_name(provider: &str) -> &str {
 /// `GET /connect?session=`: the page of a usable session, or the `invalid_session` page.
 /// A store failure is the hub's fault: a 500 page, never the error page of a bad session.
 pub async fn connect_page(hub: &Hub, token: Option<&str>) -> Response {
-    match connect::open(hub, token).await {
+    match connect::open(hub.store.as_ref(), token).await {
         Ok(session) => {
             let token = token.unwrap_or_default();
             let links: String = session
