@@ -59,12 +59,12 @@ impl TokenCipher for KmsCipher {
         let encrypted_key = answer
             .ciphertext_blob()
             .ok_or_else(|| HubError::internal("KMS returned no encrypted data key"))?;
-        let (nonce, ciphertext) = aes_seal(&key, plaintext, context)?;
-        Ok(Sealed {
-            data_key: Some(B64.encode(encrypted_key.as_ref())),
-            nonce,
-            ciphertext,
-        })
+        aes_seal(
+            &key,
+            plaintext,
+            context,
+            Some(B64.encode(encrypted_key.as_ref())),
+        )
     }
 
     async fn open(

@@ -80,12 +80,7 @@ fn load_or_create_key_file(data_dir: &Path) -> HubResult<Zeroizing<String>> {
 #[async_trait]
 impl TokenCipher for LocalCipher {
     async fn seal(&self, plaintext: &[u8], context: &EncryptionContext) -> HubResult<Sealed> {
-        let (nonce, ciphertext) = aes_seal(&self.key, plaintext, context)?;
-        Ok(Sealed {
-            data_key: None,
-            nonce,
-            ciphertext,
-        })
+        aes_seal(&self.key, plaintext, context, None)
     }
 
     async fn open(

@@ -75,11 +75,14 @@ pub trait TokenCipher: Send + Sync {
 }
 
 /// AES-256-GCM with a fresh random 96-bit nonce; the context is the associated data.
+/// `data_key` is what the sealed value keeps of its key: KMS's encrypted data key, or none
+/// for a local key.
 fn aes_seal(
     key: &[u8; 32],
     plaintext: &[u8],
     context: &EncryptionContext,
-) -> HubResult<(String, String)> {
+    data_key: Option<String>,
+) -> HubResult<Sealed> {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -93,7 +96,11 @@ fn aes_seal(
             },
         )
         .map_err(|_| HubError::internal("encryption failed"))?;
-    Ok((B64.encode(nonce), B64.encode(ciphertext)))
+    Ok(Sealed {
+        data_key,
+        nonce: B64.encode(nonce),
+        ciphertext: B64.encode(ciphertext),
+    })
 }
 
 fn aes_open(
@@ -137,12 +144,7 @@ mod tests {
     fn context_is_authenticated() {
         let key = [7u8; 32];
         let ctx = EncryptionContext::account("a1", "google");
-        let (nonce, ciphertext) = aes_seal(&key, b"secret", &ctx).unwrap();
-        let sealed = Sealed {
-            data_key: None,
-            nonce,
-            ciphertext,
-        };
+        let sealed = aes_seal(&key, b"secret", &ctx, None).unwrap();
         assert_eq!(&*aes_open(&key, &sealed, &ctx).unwrap(), b"secret");
         assert!(aes_open(&key, &sealed, &EncryptionContext::account("a2", "google")).is_err());
         assert!(aes_open(&key, &sealed, &EncryptionContext::account("a1", "onedrive")).is_err());

@@ -63,6 +63,37 @@ pub(super) fn update_account_locked(
     }
 }
 
+impl LocalStore {
+    /// One page of the live accounts that `keep` keeps, in id order, after the id `after`:
+    /// tombstones are no accounts.
+    async fn live_accounts(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&Account) -> bool + Send + 'static,
+    ) -> HubResult<Page<Account>> {
+        let after = after.map(str::to_string);
+        let page = self
+            .run(move |root| {
+                read_page(
+                    &root.join("accounts"),
+                    after.as_deref(),
+                    limit,
+                    |file: &AccountFile| matches!(file, AccountFile::Live(a) if keep(a)),
+                )
+            })
+            .await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .filter_map(AccountFile::live)
+                .collect(),
+            next: page.next,
+        })
+    }
+}
+
 #[async_trait]
 impl AccountStore for LocalStore {
     async fn get_account(&self, id: &str) -> HubResult<Option<Account>> {
@@ -138,27 +169,9 @@ impl AccountStore for LocalStore {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<Account>> {
-        let (provider, after) = (provider.to_string(), after.map(str::to_string));
-        let page = self
-            .run(move |root| {
-                read_page(
-                    &root.join("accounts"),
-                    after.as_deref(),
-                    limit,
-                    |file: &AccountFile| {
-                        matches!(file, AccountFile::Live(a) if a.provider == provider)
-                    },
-                )
-            })
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .filter_map(AccountFile::live)
-                .collect(),
-            next: page.next,
-        })
+        let provider = provider.to_string();
+        self.live_accounts(after, limit, move |a| a.provider == provider)
+            .await
     }
 
     async fn list_account_views(
@@ -170,30 +183,17 @@ impl AccountStore for LocalStore {
         // An account file is a few hundred bytes: reading it whole costs nothing here, and a
         // development store can filter the owner by reading (DynamoDB keeps an owner index).
         let scope = scope.clone();
-        let after = after.map(str::to_string);
         let page = self
-            .run(move |root| {
-                read_page(
-                    &root.join("accounts"),
-                    after.as_deref(),
-                    limit,
-                    |file: &AccountFile| {
-                        matches!(file, AccountFile::Live(a) if a.provider == scope.provider
-                            && scope
-                                .owner
-                                .as_ref()
-                                .is_none_or(|owner| a.owner.as_ref() == Some(owner)))
-                    },
-                )
+            .live_accounts(after, limit, move |a| {
+                a.provider == scope.provider
+                    && scope
+                        .owner
+                        .as_ref()
+                        .is_none_or(|owner| a.owner.as_ref() == Some(owner))
             })
             .await?;
         Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .filter_map(AccountFile::live)
-                .map(|account| AccountView::from(&account))
-                .collect(),
+            items: page.items.iter().map(AccountView::from).collect(),
             next: page.next,
         })
     }

@@ -87,10 +87,33 @@ impl LocalStore {
             if !matches!(written, Ok(Write::Done)) {
                 write_durably(&path, &session)?;
             }
-            Ok(match written? {
-                Write::Done => SpendingWrite::Done,
-                Write::Conflict => SpendingWrite::Conflict,
-            })
+            Ok(written?.into())
+        })
+        .await
+    }
+
+    /// Sets the session's `spent` to `spent` when `when` holds of the stored session, under
+    /// the lock: whether it did.
+    async fn set_spent(
+        &self,
+        id: &str,
+        spent: bool,
+        when: impl Fn(&ConnectSession) -> bool + Send + 'static,
+    ) -> HubResult<bool> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        let id = id.to_string();
+        self.run(move |root| {
+            let _lock = lock(root)?;
+            let path = session_path(root, &id);
+            match read_json::<ConnectSession>(&path)? {
+                Some(session) if when(&session) => {
+                    write_durably(&path, &ConnectSession { spent, ..session })?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
         })
         .await
     }
@@ -145,43 +168,12 @@ impl LoginStore for LocalStore {
     }
 
     async fn spend_connect_session(&self, id: &str, now: DateTime<Utc>) -> HubResult<bool> {
-        if !storable(id) {
-            return Ok(false);
-        }
-        let id = id.to_string();
-        self.run(move |root| {
-            let _lock = lock(root)?;
-            let path = session_path(root, &id);
-            match read_json::<ConnectSession>(&path)? {
-                Some(mut session) if session.usable(now) => {
-                    session.spent = true;
-                    write_durably(&path, &session)?;
-                    Ok(true)
-                }
-                _ => Ok(false),
-            }
-        })
-        .await
+        self.set_spent(id, true, move |session| session.usable(now))
+            .await
     }
 
     async fn restore_connect_session(&self, id: &str) -> HubResult<bool> {
-        if !storable(id) {
-            return Ok(false);
-        }
-        let id = id.to_string();
-        self.run(move |root| {
-            let _lock = lock(root)?;
-            let path = session_path(root, &id);
-            match read_json::<ConnectSession>(&path)? {
-                Some(mut session) if session.spent => {
-                    session.spent = false;
-                    write_durably(&path, &session)?;
-                    Ok(true)
-                }
-                _ => Ok(false),
-            }
-        })
-        .await
+        self.set_spent(id, false, |session| session.spent).await
     }
 
     async fn take_login_state(
