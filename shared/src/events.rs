@@ -159,33 +159,13 @@ pub async fn emit(hub: &Hub, event: Event) -> HubResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::Sealed;
-    use crate::model::AccountStatus;
 
     fn account() -> Account {
-        Account {
-            id: "a1".into(),
-            provider: "google".into(),
-            provider_user_id: "u1".into(),
-            owner: None,
-            email: "a@example.com".into(),
-            status: AccountStatus::Active,
-            connected_at: Utc::now(),
-            last_synced_at: None,
-            last_sync: None,
-            has_refresh_token: true,
-            tokens: Sealed {
-                data_key: None,
-                nonce: "n".into(),
-                ciphertext: "sealed".into(),
-            },
-            cursor: None,
-            listing: Default::default(),
-            unreported: Default::default(),
-            lease: None,
-            feed_seq: 0,
-            version: 1,
-        }
+        crate::testing::account("google")
+            .id("a1")
+            .user("u1")
+            .email("a@example.com")
+            .build()
     }
 
     #[test]

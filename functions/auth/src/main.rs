@@ -73,16 +73,23 @@ mod tests {
     use lambda_http::tower::ServiceExt;
     use serde_json::Value;
 
-    async fn call(hub: Arc<Hub>, event: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+    /// The function's answer to a sample event: status, headers and the raw body.
+    async fn respond(
+        hub: Arc<Hub>,
+        event: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
         let request = lambda_http::request::from_str(event).expect("sample event parses");
         let response = app(hub).oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = to_bytes(body, 1 << 20).await.unwrap();
-        (
-            parts.status,
-            parts.headers,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (parts.status, parts.headers, bytes)
+    }
+
+    /// [`respond`] with a JSON body (`Null` when it is none).
+    async fn call(hub: Arc<Hub>, event: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let (status, headers, bytes) = respond(hub, event).await;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, body)
     }
 
     #[tokio::test]
@@ -174,16 +181,10 @@ mod tests {
         );
     }
 
+    /// [`respond`] with a page's text.
     async fn page(hub: Arc<Hub>, event: &str) -> (StatusCode, axum::http::HeaderMap, String) {
-        let request = lambda_http::request::from_str(event).expect("sample event parses");
-        let response = app(hub).oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let bytes = to_bytes(body, 1 << 20).await.unwrap();
-        (
-            parts.status,
-            parts.headers,
-            String::from_utf8(bytes.to_vec()).unwrap(),
-        )
+        let (status, headers, bytes) = respond(hub, event).await;
+        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
     fn with_session(event: &str, token: &str) -> String {

@@ -324,15 +324,8 @@ mod tests {
     }
 
     async fn call_on(hub: Arc<Hub>, event: &str) -> (StatusCode, Value) {
-        let key = ApiKey::new(&SecretString::from(DEV_API_KEY));
-        let request = lambda_http::request::from_str(event).expect("sample event parses");
-        let response = app(hub, key).oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let bytes = to_bytes(body, 1 << 20).await.unwrap();
-        (
-            parts.status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let (status, _, body) = serve(&hub, event).await;
+        (status, body)
     }
 
     #[tokio::test]

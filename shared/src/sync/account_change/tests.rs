@@ -6,23 +6,14 @@ use chrono::Duration;
 
 fn account() -> Account {
     Account {
-        id: "a1".into(),
-        provider: "onedrive".into(),
-        provider_user_id: "u1".into(),
-        owner: None,
-        email: "a@example.com".into(),
-        status: AccountStatus::Active,
-        connected_at: Utc::now(),
-        last_synced_at: None,
-        last_sync: None,
-        has_refresh_token: true,
-        tokens: sealed("old"),
         cursor: Some("c1".into()),
-        listing: Listing::default(),
-        unreported: Default::default(),
-        lease: None,
-        feed_seq: 0,
         version: 7,
+        ..crate::testing::account("onedrive")
+            .id("a1")
+            .user("u1")
+            .email("a@example.com")
+            .tokens(sealed("old"))
+            .build()
     }
 }
 
