@@ -15,6 +15,7 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -121,6 +122,17 @@ fn argument(
             "request body: expected object",
         ))),
     }
+}
+
+/// The call's JSON object argument ([`argument`]) read as `T`; one that does not fit `T` is
+/// a 400 too, with serde's reason.
+fn typed_argument<T: DeserializeOwned>(
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Refusal> {
+    serde_json::from_value(argument(endpoint, headers, body, false)?)
+        .map_err(|e| Box::new(bad_input(endpoint, &format!("request body: {e}"))))
 }
 
 fn unauthorized(tag: &str) -> Response {
@@ -389,13 +401,9 @@ pub(crate) async fn list_folder(
     body: Bytes,
 ) -> Response {
     const ENDPOINT: &str = "files/list_folder";
-    let args = match argument(ENDPOINT, &headers, &body, false) {
-        Ok(value) => value,
-        Err(refusal) => return *refusal,
-    };
-    let args: ListFolderArgs = match serde_json::from_value(args) {
+    let args: ListFolderArgs = match typed_argument(ENDPOINT, &headers, &body) {
         Ok(args) => args,
-        Err(e) => return bad_input(ENDPOINT, &format!("request body: {e}")),
+        Err(refusal) => return *refusal,
     };
     // The root is "", not "/" (files/list_folder, `path` pattern).
     if args.path == "/"
@@ -461,13 +469,9 @@ pub(crate) async fn list_folder_continue(
     body: Bytes,
 ) -> Response {
     const ENDPOINT: &str = "files/list_folder/continue";
-    let args = match argument(ENDPOINT, &headers, &body, false) {
-        Ok(value) => value,
-        Err(refusal) => return *refusal,
-    };
-    let args: ContinueArgs = match serde_json::from_value(args) {
+    let args: ContinueArgs = match typed_argument(ENDPOINT, &headers, &body) {
         Ok(args) => args,
-        Err(e) => return bad_input(ENDPOINT, &format!("request body: {e}")),
+        Err(refusal) => return *refusal,
     };
     let mut state = lock(&shared);
     let grant = match authenticate(&state, ENDPOINT, &headers, Some("files.metadata.read")) {

@@ -135,9 +135,9 @@ fn router(state: Shared) -> Router {
     Router::new()
         .route(
             "/google/o/oauth2/v2/auth",
-            get(oauth::google_consent).post(oauth::google_decision),
+            oauth::authorize_endpoint(Provider::Google),
         )
-        .route("/google/token", post(oauth::google_token))
+        .route("/google/token", oauth::token_endpoint(Provider::Google))
         .route("/google/revoke", post(oauth::google_revoke))
         .route("/google/oauth2/v3/userinfo", get(google::userinfo))
         .route(
@@ -155,19 +155,22 @@ fn router(state: Shared) -> Router {
         )
         .route(
             "/microsoft/{tenant}/oauth2/v2.0/authorize",
-            get(oauth::microsoft_consent).post(oauth::microsoft_decision),
+            oauth::authorize_endpoint(Provider::Microsoft),
         )
         .route(
             "/microsoft/{tenant}/oauth2/v2.0/token",
-            post(oauth::microsoft_token),
+            oauth::token_endpoint(Provider::Microsoft),
         )
         .route("/graph/v1.0/me", get(microsoft::me))
         .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
         .route(
             "/dropbox/oauth2/authorize",
-            get(oauth::dropbox_consent).post(oauth::dropbox_decision),
+            oauth::authorize_endpoint(Provider::Dropbox),
         )
-        .route("/dropbox/oauth2/token", post(oauth::dropbox_token))
+        .route(
+            "/dropbox/oauth2/token",
+            oauth::token_endpoint(Provider::Dropbox),
+        )
         .route(
             "/dropbox/2/users/get_current_account",
             post(dropbox::get_current_account),

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
 use axum::Json;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -95,41 +96,25 @@ fn is_pkce_string(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
 }
 
-pub(crate) async fn google_consent(State(state): State<Shared>, uri: Uri) -> Response {
-    consent(&state, Provider::Google, &uri)
+/// The authorization endpoint of `provider`: the consent page ([`consent`]) and the user's
+/// answer posted back to it ([`decision`]). Microsoft's tenant segment (`common`,
+/// `consumers`, a tenant id) is accepted as it is.
+pub(crate) fn authorize_endpoint(provider: Provider) -> MethodRouter<Shared> {
+    get(move |State(state): State<Shared>, uri: Uri| async move { consent(&state, provider, &uri) })
+        .post(
+            move |State(state): State<Shared>, headers: HeaderMap, body: Bytes| async move {
+                decision(&state, provider, &headers, &body)
+            },
+        )
 }
 
-/// The tenant segment (`common`, `consumers`, a tenant id) is accepted as it is.
-pub(crate) async fn microsoft_consent(State(state): State<Shared>, uri: Uri) -> Response {
-    consent(&state, Provider::Microsoft, &uri)
-}
-
-pub(crate) async fn dropbox_consent(State(state): State<Shared>, uri: Uri) -> Response {
-    consent(&state, Provider::Dropbox, &uri)
-}
-
-pub(crate) async fn google_decision(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    decision(&state, Provider::Google, &headers, &body)
-}
-
-pub(crate) async fn microsoft_decision(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    decision(&state, Provider::Microsoft, &headers, &body)
-}
-
-pub(crate) async fn dropbox_decision(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    decision(&state, Provider::Dropbox, &headers, &body)
+/// The token endpoint of `provider` ([`token`]): the code exchange and refreshes.
+pub(crate) fn token_endpoint(provider: Provider) -> MethodRouter<Shared> {
+    post(
+        move |State(state): State<Shared>, headers: HeaderMap, body: Bytes| async move {
+            token(&state, provider, &headers, &body)
+        },
+    )
 }
 
 /// What the user answers on the consent page.
@@ -405,30 +390,6 @@ fn client_credentials(
         form.get("client_id")?.clone(),
         form.get("client_secret")?.clone(),
     ))
-}
-
-pub(crate) async fn google_token(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    token(&state, Provider::Google, &headers, &body)
-}
-
-pub(crate) async fn microsoft_token(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    token(&state, Provider::Microsoft, &headers, &body)
-}
-
-pub(crate) async fn dropbox_token(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    token(&state, Provider::Dropbox, &headers, &body)
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
