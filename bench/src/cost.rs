@@ -177,13 +177,7 @@ pub async fn run(options: Options) -> Result<Results> {
         ),
     );
     let connected = 2 * options.batch;
-    let sealed = hub::tokens::seal(
-        hub.cipher.as_ref(),
-        "seed",
-        "google",
-        &moto::sample_tokens(),
-    )
-    .await?;
+    let sealed = moto::sample_sealed(&hub).await?;
     let extra: Vec<_> = (connected..options.fanout_accounts)
         .map(|i| moto::synthetic_account(if i % 2 == 0 { "google" } else { PROVIDER }, &sealed))
         .collect();

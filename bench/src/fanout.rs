@@ -171,13 +171,7 @@ pub async fn run(options: Options) -> Result<Results> {
 /// Accounts alternating between the two providers, their tokens sealed once by the hub's own
 /// cipher.
 async fn seeded_accounts(hub: &Hub, n: usize) -> Result<Vec<Account>> {
-    let sealed = hub::tokens::seal(
-        hub.cipher.as_ref(),
-        "seed",
-        "google",
-        &moto::sample_tokens(),
-    )
-    .await?;
+    let sealed = moto::sample_sealed(hub).await?;
     Ok((0..n)
         .map(|i| {
             let provider = if i % 2 == 0 { "google" } else { "onedrive" };

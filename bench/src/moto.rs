@@ -11,6 +11,7 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use hub::crypto::Sealed;
 use hub::model::{Account, TokenSet};
+use hub::Hub;
 
 use crate::support::Result;
 
@@ -103,14 +104,16 @@ impl Resources {
     }
 }
 
-/// Tokens of a realistic size for seeded accounts: a 1 KB access token (Google's are a few
-/// hundred bytes, Microsoft's 1.5 to 2.5 KB) and a refresh token.
-pub fn sample_tokens() -> TokenSet {
-    TokenSet {
+/// Tokens of a realistic size for seeded accounts, sealed once by the hub's own cipher: a
+/// 1 KB access token (Google's are a few hundred bytes, Microsoft's 1.5 to 2.5 KB) and a
+/// refresh token.
+pub async fn sample_sealed(hub: &Hub) -> Result<Sealed> {
+    let tokens = TokenSet {
         access_token: "a".repeat(1000).into(),
         refresh_token: Some("r".repeat(200).into()),
         expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
-    }
+    };
+    Ok(hub::tokens::seal(hub.cipher.as_ref(), "seed", "google", &tokens).await?)
 }
 
 /// An active account as a login leaves it, with `sealed` as its tokens. Seeding reuses one
