@@ -183,6 +183,7 @@ mod tests {
             listing: Default::default(),
             unreported: Default::default(),
             lease: None,
+            drives: Vec::new(),
             feed_seq: 0,
             version: 1,
         }

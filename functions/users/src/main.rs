@@ -1,5 +1,5 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
-//! `GET /users/{id}/changes`,
+//! `GET /users/{id}/changes`, `GET /users/{id}/drives`,
 //! `DELETE /users/{id}`, behind the API key), connect sessions (`POST /connect/sessions`,
 //! behind the API key) and the public `GET /config`.
 
@@ -14,6 +14,7 @@ use axum::{Extension, Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
 use hub::changes::{self, ChangesPage};
 use hub::deadline::Deadline;
+use hub::drives::{self, DrivesPage};
 use hub::model::AccountView;
 use hub::web::{
     create_session_response, require_api_key, users_page_response, with_fallbacks, ApiKey,
@@ -36,6 +37,7 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users/{id}", get(get_account).delete(delete_account))
         .route("/users/{id}/files", get(list_files))
         .route("/users/{id}/changes", get(list_changes))
+        .route("/users/{id}/drives", get(list_drives))
         .route("/connect/sessions", post(create_session))
         .route_layer(from_fn_with_state(api_key, require_api_key));
     with_fallbacks(management.route("/config", get(config)).with_state(hub))
@@ -86,6 +88,13 @@ async fn list_changes(
     ChangesQuery { limit, cursor }: ChangesQuery,
 ) -> Result<Json<ChangesPage>, HubError> {
     Ok(Json(changes::feed(&hub, &id, cursor, limit).await?))
+}
+
+async fn list_drives(
+    State(hub): State<Arc<Hub>>,
+    PathParam(id): PathParam,
+) -> Result<Json<DrivesPage>, HubError> {
+    Ok(Json(drives::list(&hub, &id).await?))
 }
 
 /// The revocation ends before the invocation's deadline (outside Lambda there is no context:
