@@ -341,6 +341,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn drives_are_listed_for_an_account_and_404_without_one() {
+        let event = include_str!("../../../events/users-drives.json");
+        let (status, body) = call(event, &[]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("user_not_found"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let id = "00000000-0000-4000-8000-000000000000";
+        let account = hub::testing::account("google").id(id).build();
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        let (status, body) = call_on(hub, event).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            json!({"drives": []}),
+            "no drive before the first sync"
+        );
+    }
+
+    #[tokio::test]
     async fn the_change_feed_takes_only_its_own_cursors() {
         let event = include_str!("../../../events/users-changes.json");
         let (status, body) = call(event, &[]).await;
