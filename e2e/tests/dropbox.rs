@@ -118,7 +118,10 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     let b = &index["id:b"];
     assert_eq!(b["path"], "/Docs/Sub/b.txt");
     assert_eq!(b["parent_ids"], serde_json::json!([]));
-    assert_eq!(b["drive_id"], Value::Null);
+    assert_eq!(
+        b["drive_id"], "dropbox",
+        "the drive the hub gives a Dropbox account"
+    );
     assert_eq!(b["content_hash"]["algorithm"], "dropbox");
     assert_eq!(index["id:sub"]["kind"], "folder");
 

@@ -103,6 +103,7 @@ async fn the_feed_the_index_and_the_accounts(providers: &FakeProviders, hub: &mu
         "drive_id",
         "path",
         "content_hash",
+        "target_id",
         "changed_at",
     ] {
         assert!(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use hub::store::local::LocalStore;
 use hub::store::{AccountStore, FileStore, PushStore};
 use hub_e2e::{LocalHub, StatusCode, API_KEY};
-use hub_testkit::FakeProviders;
+use hub_testkit::{FakeProviders, FileSpec, DEFAULT_GOOGLE_USER};
 use oauth2::reqwest::Method;
 use serde_json::Value;
 
@@ -91,6 +91,12 @@ struct Connected {
 async fn the_whole_flow_through_the_real_binaries() {
     let providers = FakeProviders::start().await;
     providers.add_files("google", 120);
+    // A shared drive Alice is a member of, with two files: 122 Google files in all.
+    providers.join_shared_drive(DEFAULT_GOOGLE_USER, "0A-team", "Team");
+    for id in ["zteam-1", "zteam-2"] {
+        let spec = FileSpec::new(id, format!("{id}.txt")).in_shared_drive("0A-team");
+        providers.add_file("google", DEFAULT_GOOGLE_USER, spec);
+    }
     providers.add_files("onedrive", 30);
     let hub = LocalHub::start(&providers.env_vars()).await;
     let flow = Flow { providers, hub };
@@ -101,6 +107,8 @@ async fn the_whole_flow_through_the_real_binaries() {
         .await;
     let connected = flow.connect_one_google_and_one_microsoft_account().await;
     let alice_synced = flow.a_sync_lists_every_file(&connected).await;
+    flow.drives_list_every_drive_and_name_the_entries(&connected)
+        .await;
     let alice_synced = flow
         .a_second_sync_fetches_only_what_changed(&connected, alice_synced)
         .await;
@@ -221,10 +229,67 @@ impl Flow {
         assert_eq!(started["jobs_enqueued"], 2);
         let alice_synced = synced_after(hub, alice_id, &Value::Null).await;
         synced_after(hub, bob_id, &Value::Null).await;
-        assert_eq!(files_of(hub, alice_id).await.len(), 120);
+        assert_eq!(files_of(hub, alice_id).await.len(), 122);
         assert_eq!(files_of(hub, bob_id).await.len(), 30);
 
         alice_synced
+    }
+
+    /// `GET /users/{id}/drives`: My Drive and the shared drive, each entry naming its drive,
+    /// and the account row's `last_sync`.
+    async fn drives_list_every_drive_and_name_the_entries(&self, connected: &Connected) {
+        let (hub, alice_id) = (&self.hub, &connected.alice_id);
+        let path = format!("/users/{alice_id}/drives");
+        let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let drives = page["drives"].as_array().unwrap();
+        let by_id = |id: &str| drives.iter().find(|d| d["id"] == id).cloned();
+        let team = by_id("0A-team").expect("the shared drive is listed");
+        assert_eq!(
+            (
+                &team["kind"],
+                &team["status"],
+                &team["name"],
+                &team["file_count"]
+            ),
+            (
+                &Value::from("shared_drive"),
+                &Value::from("active"),
+                &Value::from("Team"),
+                &Value::from(2)
+            ),
+            "{team}"
+        );
+        assert!(team["last_synced_at"].is_string());
+        let mine = by_id("my-drive").expect("My Drive is listed");
+        assert_eq!(
+            (&mine["kind"], &mine["file_count"]),
+            (&Value::from("my_drive"), &Value::from(120))
+        );
+        let files = files_of(hub, alice_id).await;
+        for file in &files {
+            let expected = match file["id"].as_str().unwrap().starts_with("zteam-") {
+                true => "0A-team",
+                false => "my-drive",
+            };
+            assert_eq!(file["drive_id"], expected, "{file}");
+            assert!(file["target_id"].is_null(), "{file}");
+        }
+        let row = account(hub, alice_id).await;
+        assert_eq!(row["last_sync"]["outcome"], "ok", "{row}");
+        assert!(row["last_sync"]["error"].is_null(), "{row}");
+        let (status, error) = hub
+            .json(hub.authed(Method::GET, "/users/nobody/drives"))
+            .await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("user_not_found"))
+        );
+        assert_eq!(
+            hub.json(hub.get(&path)).await.0,
+            StatusCode::UNAUTHORIZED,
+            "a management route"
+        );
     }
 
     async fn a_second_sync_fetches_only_what_changed(
@@ -252,7 +317,7 @@ impl Flow {
         assert_eq!(started["jobs_enqueued"], 1);
         let alice_synced = synced_after(hub, alice_id, &alice_synced["last_synced_at"]).await;
         let files = files_of(hub, alice_id).await;
-        assert_eq!(files.len(), 120);
+        assert_eq!(files.len(), 122);
         for id in &changed {
             let file = files.iter().find(|f| f["id"] == id.as_str()).unwrap();
             assert!(
@@ -340,7 +405,7 @@ impl Flow {
         let store = hub.store();
         let (files, feed) = stored_entries(&store, alice_id).await;
         assert!(
-            files == 120 && feed > 0,
+            files == 122 && feed > 0,
             "the index to remove: {files} files, {feed} feed entries"
         );
         let response = hub

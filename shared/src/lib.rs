@@ -9,6 +9,7 @@
 //! - [`deployment`]: what the code assumes of `template.yaml` (timeouts, reserves, receive
 //!   counts, required variables), compared with the template by `tests/template.rs`.
 //! - [`cursor`]: the one codec of the opaque cursors `/users`, `/files` and `/changes` issue.
+//! - [`drives`]: an account's drives (section 11), kept in its record.
 //! - [`login`], [`accounts`], [`changes`], [`fanout`], [`sync`], [`push`]: what the
 //!   functions do (`sync`: the `sync-worker` function's batch and the sync of one account).
 //! - [`events`], [`delivery`], [`webhook_signature`]: events to the app, queued by those
@@ -26,6 +27,7 @@ pub mod cursor;
 pub mod deadline;
 pub mod delivery;
 pub mod deployment;
+pub mod drives;
 pub mod error;
 pub mod events;
 pub mod fanout;

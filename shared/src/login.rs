@@ -419,6 +419,7 @@ async fn connect(
                     listing: Default::default(),
                     unreported: Default::default(),
                     lease: None,
+                    drives: Vec::new(),
                     feed_seq: 0,
                     version: 1,
                 };

@@ -7,6 +7,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::Sealed;
 
+mod drives;
+pub use drives::{Drive, DriveInfo, DriveKind, DriveReport, DriveStatus, MAX_DRIVES};
+
 /// OAuth tokens in memory. `SecretString` keeps them out of `Debug` output and zeroes them on
 /// drop; they are serialised only into the plaintext handed straight to the cipher.
 #[derive(Clone, Debug)]
@@ -96,13 +99,55 @@ pub enum SyncStatus {
     Failed,
 }
 
-/// How the last sync of an account ended.
+/// How the last sync of an account ended. Stored under the names of the account row's
+/// `last_sync` (`at`, `outcome`, `error`), so that DynamoDB's projection of a `/users` row
+/// reads it as [`LastSync`]; the names of records written before are read too.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncOutcome {
+    #[serde(rename = "at", alias = "finished_at")]
     pub finished_at: DateTime<Utc>,
+    #[serde(rename = "outcome", alias = "result")]
     pub result: SyncStatus,
     pub files_changed: u64,
+    /// What went wrong, for the logs and the operator (it may name a provider's answer).
     pub detail: Option<String>,
+    /// The contract's code naming why the sync did not end well (`provider_error`, ...);
+    /// `None` when it did.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl SyncOutcome {
+    /// A sync that ended well, having stored `files_changed` entries.
+    pub fn ok(at: DateTime<Utc>, files_changed: u64) -> Self {
+        SyncOutcome {
+            finished_at: at,
+            result: SyncStatus::Ok,
+            files_changed,
+            detail: None,
+            error: None,
+        }
+    }
+}
+
+/// An account row's `last_sync` (contract section 11): when the last sync ended, how, and
+/// the code of what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSync {
+    pub at: DateTime<Utc>,
+    pub outcome: SyncStatus,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl From<&SyncOutcome> for LastSync {
+    fn from(outcome: &SyncOutcome) -> Self {
+        LastSync {
+            at: outcome.finished_at,
+            outcome: outcome.result,
+            error: outcome.error.clone(),
+        }
+    }
 }
 
 /// A connected cloud-drive account. `version` makes every update conditional: a writer that
@@ -135,6 +180,10 @@ pub struct Account {
     /// and timing").
     #[serde(default)]
     pub lease: Option<Lease>,
+    /// The drives the account's index covers (contract section 11), at most [`MAX_DRIVES`];
+    /// empty until the first enumeration that knows of drives has listed its first page.
+    #[serde(default)]
+    pub drives: Vec<Drive>,
     /// The change feed's watermark: the highest sequence number committed. Entries stored
     /// with a higher one belong to a page whose cursor is not saved yet, and stay out of
     /// the feed until it is (see `crate::changes`).
@@ -231,6 +280,9 @@ pub struct AccountView {
     pub connected_at: DateTime<Utc>,
     pub last_synced_at: Option<DateTime<Utc>>,
     pub owner: Option<String>,
+    /// `null` before the first sync ends.
+    #[serde(default)]
+    pub last_sync: Option<LastSync>,
 }
 
 impl From<&Account> for AccountView {
@@ -244,6 +296,7 @@ impl From<&Account> for AccountView {
             connected_at: account.connected_at,
             last_synced_at: account.last_synced_at,
             owner: account.owner.clone(),
+            last_sync: account.last_sync.as_ref().map(LastSync::from),
         }
     }
 }
@@ -254,6 +307,8 @@ impl From<&Account> for AccountView {
 pub enum FileKind {
     File,
     Folder,
+    /// A Google Drive shortcut: its `target_id` names what it points at.
+    Shortcut,
 }
 
 /// The provider's hash of a file's content (docs/API.md, "File index and change feed").
@@ -289,7 +344,8 @@ pub struct FileEntry {
     /// The provider's ids of the parent folders (`[]` where it has none, as Dropbox).
     #[serde(default)]
     pub parent_ids: Option<Vec<String>>,
-    /// The Google shared drive or OneDrive drive it belongs to.
+    /// The drive it belongs to: the `id` of one of the account's drives, as
+    /// `/users/{id}/drives` lists them (contract section 11).
     #[serde(default)]
     pub drive_id: Option<String>,
     /// The provider's display path, where it has one (Dropbox).
@@ -303,6 +359,10 @@ pub struct FileEntry {
     pub path_lower: Option<String>,
     #[serde(default)]
     pub content_hash: Option<ContentHash>,
+    /// What a shortcut points at (Drive's `shortcutDetails.targetId`); `None` for every
+    /// other entry.
+    #[serde(default)]
+    pub target_id: Option<String>,
     /// When the hub stored this state of the entry; set by the store.
     #[serde(default)]
     pub changed_at: Option<DateTime<Utc>>,
@@ -325,6 +385,7 @@ impl FileEntry {
             path: None,
             path_lower: None,
             content_hash: None,
+            target_id: None,
             changed_at: None,
         }
     }

@@ -73,6 +73,7 @@ pub fn account(provider: &str) -> AccountBuilder {
             listing: Default::default(),
             unreported: Default::default(),
             lease: None,
+            drives: Vec::new(),
             feed_seq: 0,
             version: 1,
         },

@@ -237,6 +237,7 @@ async fn fixture_with(items: serde_json::Value) -> Fixture {
     let (_, key_id) = common::kms_key().await;
     let (_, queue_url) = common::sqs_queue().await;
     let graph = MockServer::start().await;
+    common::mount_graph_drive(&graph).await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "value": items,

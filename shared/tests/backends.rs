@@ -14,8 +14,9 @@ use hub::crypto::local::LocalCipher;
 use hub::crypto::{EncryptionContext, Sealed, TokenCipher};
 use hub::deadline::Deadline;
 use hub::model::{
-    Account, AccountStatus, ChangeCount, ConnectSession, ContentHash, FileEntry, FileKind,
-    LoginState, PushChannel, QueueMessage, SyncJob, SyncReason,
+    Account, AccountStatus, ChangeCount, ConnectSession, ContentHash, Drive, DriveKind,
+    DriveStatus, FileEntry, FileKind, LoginState, PushChannel, QueueMessage, SyncJob, SyncOutcome,
+    SyncReason, MAX_DRIVES,
 };
 use hub::model::{AccountView, PathRemoval};
 use hub::queue::local::LocalQueue;
@@ -310,6 +311,83 @@ async fn account_views(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!((none.items.len(), none.next), (0, None));
+}
+
+/// An account's drives (as many as the record keeps, with long names: they fit DynamoDB's
+/// item) and its `last_sync` come back as written, the row shows `last_sync`, and a removal
+/// of an id the index never held leaves nothing while one of a held entry completes it.
+async fn drives_and_last_sync(store: &dyn Store) {
+    let mut owner = account("google", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    let version = owner.version;
+    owner.drives = (0..MAX_DRIVES)
+        .map(|n| Drive {
+            id: format!("0A{n:038}"),
+            name: format!("{n:0100}"),
+            kind: if n == 0 {
+                DriveKind::MyDrive
+            } else {
+                DriveKind::SharedDrive
+            },
+            status: if n % 7 == 3 {
+                DriveStatus::Removed
+            } else {
+                DriveStatus::Active
+            },
+            file_count: n as u64 * 1000,
+            last_synced_at: Some(Utc::now()),
+        })
+        .collect();
+    owner.last_sync = Some(SyncOutcome {
+        error: Some("provider_error".into()),
+        detail: Some("HTTP 502".into()),
+        ..SyncOutcome::ok(Utc::now(), 3)
+    });
+    owner.version += 1;
+    assert_eq!(
+        store.update_account(&owner, version).await.unwrap(),
+        Write::Done
+    );
+    let stored = store.get_account(&owner.id).await.unwrap().unwrap();
+    assert_eq!(stored.drives.len(), MAX_DRIVES);
+    assert_eq!(stored.drives[3].status, DriveStatus::Removed);
+    assert_eq!(stored.drives[5].file_count, 5000);
+    assert_eq!(
+        stored.last_sync.as_ref().unwrap().error.as_deref(),
+        Some("provider_error")
+    );
+    let scope = AccountScope::provider("google");
+    let mut row = None;
+    let mut after: Option<String> = None;
+    while row.is_none() {
+        let page = store
+            .list_account_views(&scope, after.as_deref(), 100)
+            .await
+            .unwrap();
+        row = page.items.iter().find(|view| view.id == owner.id).cloned();
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let row = row.expect("the account is listed");
+    assert_eq!(row, AccountView::from(&stored));
+    let last_sync = row.last_sync.unwrap();
+    assert_eq!(last_sync.error.as_deref(), Some("provider_error"));
+    assert_eq!(last_sync.at, stored.last_sync.unwrap().finished_at);
+
+    store
+        .put_files(&owner.id, &[file("held", "held.txt")], 0, 1)
+        .await
+        .unwrap();
+    let removals = [
+        FileEntry::tombstone("held"),
+        FileEntry::tombstone("never-held"),
+    ];
+    store.put_files(&owner.id, &removals, 0, 2).await.unwrap();
+    let index = whole_index(store, &owner.id).await;
+    assert_eq!(index.len(), 1, "{index:?}");
+    assert!(index[0].deleted && index[0].name == "held.txt");
 }
 
 async fn login_states(store: &dyn Store) {
@@ -1070,6 +1148,7 @@ async fn store_suite(store: &dyn Store) {
     writes_that_spend_a_session(store).await;
     provider_paging(store).await;
     account_views(store).await;
+    drives_and_last_sync(store).await;
     login_states(store).await;
     file_index(store).await;
     reconciliation(store).await;

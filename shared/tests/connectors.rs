@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use hub::config::{Config, Env};
-use hub::model::{ContentHash, FileKind, PathRemoval, TokenSet};
+use hub::model::{ContentHash, DriveInfo, DriveKind, DriveReport, FileKind, PathRemoval, TokenSet};
 use hub::providers::http::{ProviderHttp, RetryPolicy};
 use hub::providers::{Connector, NextPage, Registry, RemovedPath};
 use hub::ProviderError;
@@ -460,6 +460,7 @@ async fn google_first_sync_saves_the_start_token_then_pages_through_files() {
         .expect(1)
         .mount(&server)
         .await;
+    mount_no_shared_drives(&server).await;
     Mock::given(method("GET"))
         .and(path("/drive/v3/files"))
         .and(query_param("pageToken", "page-2"))
@@ -480,6 +481,15 @@ async fn google_first_sync_saves_the_start_token_then_pages_through_files() {
         .await;
     let drive = google(&server);
     let first = drive.list_page(&token("t"), None).await.unwrap();
+    assert_eq!(
+        first.drives,
+        Some(DriveReport::All(vec![DriveInfo {
+            id: "my-drive".into(),
+            name: "My Drive".into(),
+            kind: DriveKind::MyDrive,
+        }])),
+        "the first page names every drive"
+    );
     assert_eq!(
         first.files[0].size,
         Some(1234),
@@ -529,10 +539,12 @@ async fn google_first_sync_saves_the_start_token_then_pages_through_files() {
     }
     assert_eq!(files_query["pageSize"], "1000");
     assert_eq!(files_query["q"], "trashed = false");
-    // Shared drives and what is shared with the user are listed only when asked for.
+    // What is shared with the user from shared drives is listed only when asked for; My
+    // Drive is the `user` corpus (never `allDrives`, whose answers may be incomplete).
     assert_eq!(files_query["supportsAllDrives"], "true");
     assert_eq!(files_query["includeItemsFromAllDrives"], "true");
-    assert_eq!(files_query["corpora"], "allDrives");
+    assert_eq!(files_query["corpora"], "user");
+    assert!(files_query["fields"].contains("incompleteSearch"));
     let start_query = requests
         .iter()
         .find(|r| r.url.path() == "/drive/v3/changes/startPageToken")
@@ -542,6 +554,15 @@ async fn google_first_sync_saves_the_start_token_then_pages_through_files() {
         .into_owned()
         .collect::<HashMap<_, _>>();
     assert_eq!(start_query["supportsAllDrives"], "true");
+}
+
+/// `drives.list` answering that the user is in no shared drive.
+async fn mount_no_shared_drives(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/drive/v3/drives"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"drives": []})))
+        .mount(server)
+        .await;
 }
 
 fn drive_400_invalid(location: &str) -> ResponseTemplate {
@@ -561,7 +582,7 @@ async fn a_stale_files_list_page_token_means_start_over_but_a_refused_change_tok
         .mount(&server)
         .await;
     let drive = google(&server);
-    let listing = r#"{"phase":"listing","start_page_token":"100","page_token":"stale"}"#;
+    let listing = r#"{"phase":"listing","changes_from":"100","catch_up":false,"drive":null,"page_token":"stale","pending":[]}"#;
     assert_eq!(
         drive
             .list_page(&token("t"), Some(listing))
@@ -594,7 +615,7 @@ async fn another_invalid_parameter_of_a_continued_listing_is_a_rejection() {
         .respond_with(drive_400_invalid("corpora"))
         .mount(&server)
         .await;
-    let listing = r#"{"phase":"listing","start_page_token":"100","page_token":"p2"}"#;
+    let listing = r#"{"phase":"listing","changes_from":"100","catch_up":false,"drive":null,"page_token":"p2","pending":[]}"#;
     let refused = google(&server)
         .list_page(&token("t"), Some(listing))
         .await
@@ -610,6 +631,7 @@ async fn drive_files_carry_kind_parents_drive_and_md5() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"startPageToken": "1"})))
         .mount(&server)
         .await;
+    mount_no_shared_drives(&server).await;
     Mock::given(method("GET"))
         .and(path("/drive/v3/files"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"files": [
@@ -840,10 +862,24 @@ async fn a_retry_after_too_long_for_one_invocation_is_left_to_the_queue() {
 
 // ---------------------------------------------------------------- Graph delta
 
+/// `GET /me/drive`, which a whole enumeration reads first.
+async fn mount_my_drive(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"id": "b!drive", "name": "OneDrive", "driveType": "business"}),
+            ),
+        )
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn graph_delta_follows_next_links_to_the_delta_link() {
     let server = MockServer::start().await;
     let base = server.uri();
+    mount_my_drive(&server).await;
     Mock::given(method("GET"))
         .and(path("/v1.0/me/drive/root/delta"))
         .and(query_param("token", "page2"))
@@ -880,7 +916,21 @@ async fn graph_delta_follows_next_links_to_the_delta_link() {
     );
     assert_eq!(first.files[0].kind, Some(FileKind::File));
     assert_eq!(first.files[1].kind, Some(FileKind::Folder));
-    let select = server.received_requests().await.unwrap()[0]
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests[0].url.path(),
+        "/v1.0/me/drive",
+        "the drive is read first"
+    );
+    assert_eq!(
+        first.drives,
+        Some(DriveReport::All(vec![DriveInfo {
+            id: "b!drive".into(),
+            name: "OneDrive".into(),
+            kind: DriveKind::Onedrive,
+        }]))
+    );
+    let select = requests[1]
         .url
         .query_pairs()
         .find(|(k, _)| k == "$select")
@@ -905,6 +955,7 @@ async fn graph_items_carry_parents_drive_and_the_guaranteed_hash() {
     let server = MockServer::start().await;
     let base = server.uri();
     let parent = json!({"id": "dir", "driveId": "b!drive", "driveType": "business"});
+    mount_my_drive(&server).await;
     Mock::given(method("GET"))
         .and(path("/v1.0/me/drive/root/delta"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({

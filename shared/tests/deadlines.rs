@@ -27,6 +27,7 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let server = MockServer::start().await;
+    common::mount_graph_drive(&server).await;
     let dir = tempfile::tempdir().unwrap();
     let base = server.uri();
     let env = Env::from_map(vec![

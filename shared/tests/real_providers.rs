@@ -101,15 +101,20 @@ async fn shared_drive_and_shared_with_me_files_are_indexed_by_a_first_google_syn
     assert!(!team.deleted);
     let shared = &index["from-bob"];
     assert_eq!(
-        shared.drive_id, None,
-        "shared with the user, not in a shared drive"
+        shared.drive_id.as_deref(),
+        Some("my-drive"),
+        "shared with the user, not in a shared drive: among the user's own"
     );
     assert_eq!(
         shared.parent_ids,
         Some(vec![]),
         "Drive gives no parents for a file in a folder the user cannot see"
     );
-    assert_eq!(index["mine"].drive_id, None, "My Drive has no drive id");
+    assert_eq!(
+        index["mine"].drive_id.as_deref(),
+        Some("my-drive"),
+        "My Drive has no drive id at Google: the hub's"
+    );
 }
 
 #[tokio::test]

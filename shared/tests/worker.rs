@@ -40,6 +40,8 @@ async fn fixture() -> Fixture {
 /// at a [`gated_stand_in`].
 async fn fixture_with(overrides: &[(&str, String)]) -> Fixture {
     let server = MockServer::start().await;
+    common::mount_graph_drive(&server).await;
+    common::mount_no_shared_drives(&server, "/google").await;
     let dir = tempfile::tempdir().unwrap();
     let base = server.uri();
     let mut vars = vec![
@@ -470,7 +472,8 @@ async fn concurrent_workers_never_move_the_cursor_back() {
     let second_ended = Arc::new(Notify::new());
     let (on_page, ended) = (first_on_the_first_page.clone(), second_ended.clone());
     let graph = gated_stand_in(|base| {
-        Router::new().route(
+        let drive = || async { Json(json!({"id": "drive-1", "name": "OneDrive"})) };
+        Router::new().route("/v1.0/me/drive", get(drive)).route(
             "/v1.0/me/drive/root/delta",
             get(move |Query(query): Query<HashMap<String, String>>| async move {
                 if query.get("token").map(String::as_str) == Some("page2") {
@@ -1196,6 +1199,7 @@ async fn a_rotated_refresh_token_survives_a_short_kms_failure_right_after_the_re
 #[tokio::test]
 async fn dropbox_and_drive_continuations_that_repeat_their_cursor_fail_and_final_ones_do_not() {
     let server = MockServer::start().await;
+    common::mount_no_shared_drives(&server, "/google").await;
     let base = server.uri();
     let f = fixture_with(&[
         ("DROPBOX_CLIENT_ID", "d-id".into()),

@@ -13,8 +13,10 @@ use base64::Engine;
 use chrono::SecondsFormat;
 use serde_json::{json, Map, Value};
 
+pub(crate) mod drives;
+
 use crate::oauth::query_map;
-use crate::state::{lock, File, FileSpec, Provider, Shared, State as Inner};
+use crate::state::{lock, Drive, File, FileSpec, Provider, Shared, State as Inner};
 
 /// What Drive answers when `fields` is absent: files carry only kind, id, name and mimeType.
 const FILE_LIST_DEFAULT: &str = "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)";
@@ -114,7 +116,7 @@ impl IntoResponse for GoogleError {
 pub(crate) type Refusal = GoogleError;
 
 impl GoogleError {
-    fn invalid_parameter(name: &'static str) -> GoogleError {
+    pub(crate) fn invalid_parameter(name: &'static str) -> GoogleError {
         GoogleError::new(StatusCode::BAD_REQUEST, "Invalid Value")
             .with_reason("invalid")
             .on_parameter(name)
@@ -228,7 +230,7 @@ impl Fields {
 
 /// The request's `fields`, or Drive's default for the method. Drive refuses unknown
 /// top-level names with 400, and so do we; nested names are not checked.
-fn selection(
+pub(crate) fn selection(
     query: &std::collections::HashMap<String, String>,
     default: &str,
     known: &[&str],
@@ -289,6 +291,9 @@ fn file_json(user: &str, file: &File) -> Value {
     if let Some(drive_id) = &spec.drive_id {
         json["driveId"] = json!(drive_id);
     }
+    if let Some(target) = &spec.shortcut_target {
+        json["shortcutDetails"] = json!({"targetId": target});
+    }
     if spec.shared_with_me {
         let shared_at = file.changed_at.to_rfc3339_opts(SecondsFormat::Millis, true);
         json["sharedWithMeTime"] = json!(shared_at);
@@ -314,7 +319,16 @@ enum SharedDrives {
 }
 
 impl SharedDrives {
-    fn shows(&self, spec: &FileSpec) -> bool {
+    /// Whether a listing of this reach shows the file; a shared drive's files only while the
+    /// user is a member of it.
+    fn shows(&self, drive: &Drive, spec: &FileSpec) -> bool {
+        if spec
+            .drive_id
+            .as_ref()
+            .is_some_and(|id| !drive.is_member(id))
+        {
+            return false;
+        }
         match (self, &spec.drive_id) {
             (SharedDrives::Only(_), None) => false,
             (_, None) => true,
@@ -447,12 +461,27 @@ pub(crate) async fn list_files(
         }
     };
     let drive = state.drive(Provider::Google, &user);
+    if let SharedDrives::Only(id) = &reach {
+        drives::drive_not_found(drive, id)?;
+    }
+    // `allDrives` searches several corpora at once, and Drive says its answer may then be
+    // incomplete (`incompleteSearch`: "This can occur when searching multiple drives with the
+    // 'allDrives' corpora, but all corpora couldn't be searched", and "Prefer 'user' or
+    // 'drive' to 'allDrives'": <https://developers.google.com/drive/api/reference/rest/v3/files/list>).
+    // The stand-in takes that worst case whenever the user is in a shared drive: it searches
+    // only the `user` corpus and says so.
+    let incomplete = reach == SharedDrives::All && drive.shared_drives.values().any(|d| d.member);
+    let reach = if incomplete {
+        SharedDrives::None
+    } else {
+        reach
+    };
     let page: Vec<&File> = drive
         .files
         .range((after, Bound::Unbounded))
         .map(|(_, file)| file)
         .filter(|f| !f.deleted && trashed.is_none_or(|t| f.spec.trashed == t))
-        .filter(|f| reach.shows(&f.spec))
+        .filter(|f| reach.shows(drive, &f.spec))
         .take(size + 1)
         .collect();
     let files: Vec<Value> = page
@@ -460,7 +489,8 @@ pub(crate) async fn list_files(
         .take(size)
         .map(|f| file_json(&user, f))
         .collect();
-    let mut answer = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": files});
+    let mut answer =
+        json!({"kind": "drive#fileList", "incompleteSearch": incomplete, "files": files});
     if page.len() > size {
         let token = format!("{FILES_PAGE_PREFIX}{epoch}:{}", page[size - 1].spec.id);
         answer["nextPageToken"] = json!(URL_SAFE_NO_PAD.encode(token));
@@ -487,17 +517,14 @@ pub(crate) async fn list_changes(
     let Some(from) = from.filter(|seq| (1..=drive.next_seq).contains(seq)) else {
         return Err(Refusal::invalid_parameter("pageToken"));
     };
-    // Each file once, at its latest change, in change order.
-    let mut changed: Vec<&File> = drive
+    // Each file once, at its latest change, and each shared drive joined or left (for a
+    // client that supports shared drives), in change order.
+    let mut changed: Vec<(u64, Value)> = drive
         .files
         .values()
         .filter(|f| f.seq >= from && (include_removed || !f.deleted))
-        .filter(|f| reach.shows(&f.spec))
-        .collect();
-    changed.sort_by_key(|f| f.seq);
-    let changes: Vec<Value> = changed
-        .iter()
-        .take(size)
+        .filter(|f| reach.shows(drive, &f.spec))
+        .filter(|f| drives::seen_as_member(drive, f.spec.drive_id.as_deref(), f.seq))
         .map(|f| {
             let mut change = json!({
                 "kind": "drive#change",
@@ -509,12 +536,24 @@ pub(crate) async fn list_changes(
             if !f.deleted {
                 change["file"] = file_json(&user, f);
             }
-            change
+            if let Some(drive_id) = &f.spec.drive_id {
+                change["driveId"] = json!(drive_id);
+            }
+            (f.seq, change)
         })
+        .collect();
+    if reach == SharedDrives::All {
+        changed.extend(drives::drive_changes(drive, from));
+    }
+    changed.sort_by_key(|(seq, _)| *seq);
+    let changes: Vec<Value> = changed
+        .iter()
+        .take(size)
+        .map(|(_, change)| change.clone())
         .collect();
     let mut answer = json!({"kind": "drive#changeList", "changes": changes});
     match changed.get(size) {
-        Some(next) => answer["nextPageToken"] = json!(next.seq.to_string()),
+        Some((seq, _)) => answer["nextPageToken"] = json!(seq.to_string()),
         None => answer["newStartPageToken"] = json!(drive.next_seq.to_string()),
     }
     Ok(Json(fields.apply(&answer)).into_response())

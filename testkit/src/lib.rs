@@ -145,6 +145,7 @@ fn router(state: Shared) -> Router {
             get(google::start_page_token),
         )
         .route("/google/drive/v3/files", get(google::list_files))
+        .route("/google/drive/v3/drives", get(google::drives::list_drives))
         .route("/google/drive/v3/changes", get(google::list_changes))
         .route("/google/drive/v3/changes/watch", post(push::watch_changes))
         .route("/google/drive/v3/channels/stop", post(push::stop_channel))
@@ -162,6 +163,7 @@ fn router(state: Shared) -> Router {
             oauth::token_endpoint(Provider::Microsoft),
         )
         .route("/graph/v1.0/me", get(microsoft::me))
+        .route("/graph/v1.0/me/drive", get(microsoft::my_drive))
         .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
         .route(
             "/dropbox/oauth2/authorize",

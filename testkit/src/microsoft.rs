@@ -71,6 +71,29 @@ pub(crate) async fn me(State(shared): State<Shared>, headers: HeaderMap) -> Resp
     .into_response()
 }
 
+/// `GET /me/drive`: the user's OneDrive, with the id its items' `parentReference.driveId`
+/// name (<https://learn.microsoft.com/en-us/graph/api/drive-get>). `$select` cuts it down.
+pub(crate) async fn my_drive(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let state = lock(&shared);
+    let user = match files_user(&state, &headers) {
+        Ok(user) => user,
+        Err(refusal) => return *refusal,
+    };
+    let business = state.graph_business;
+    let drive = json!({
+        "id": format!("drive-{user}"),
+        "name": "OneDrive",
+        "driveType": if business { "business" } else { "personal" },
+        "owner": {"user": {"id": user}},
+    });
+    let wanted = query_map(&uri).get("$select").cloned();
+    Json(select(drive, wanted.as_deref())).into_response()
+}
+
 /// What a nextLink or deltaLink token stands for. A round is one walk from a delta position
 /// (`since`; 0 is a fresh enumeration) to its deltaLink, paged by file id so that changes
 /// between pages shift nothing.

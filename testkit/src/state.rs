@@ -101,6 +101,8 @@ pub struct FileSpec {
     /// Google only: owned by someone else and shared with the user (`ownedByMe: false`); still
     /// in the `user` corpus, as Drive documents.
     pub shared_with_me: bool,
+    /// Google only: a shortcut to the file with this id.
+    pub shortcut_target: Option<String>,
 }
 
 impl FileSpec {
@@ -115,6 +117,21 @@ impl FileSpec {
             parent: None,
             drive_id: None,
             shared_with_me: false,
+            shortcut_target: None,
+        }
+    }
+
+    /// A Drive shortcut to `target` (<https://developers.google.com/drive/api/guides/shortcuts>).
+    pub fn shortcut(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        target: impl Into<String>,
+    ) -> FileSpec {
+        FileSpec {
+            mime_type: SHORTCUT_MIME_TYPE.into(),
+            size: None,
+            shortcut_target: Some(target.into()),
+            ..FileSpec::new(id, name)
         }
     }
 
@@ -164,6 +181,8 @@ impl FileSpec {
 
 /// Drive's folder type, <https://developers.google.com/drive/api/guides/folder>.
 pub const FOLDER_MIME_TYPE: &str = "application/vnd.google-apps.folder";
+/// Drive's shortcut type, <https://developers.google.com/drive/api/guides/shortcuts>.
+pub const SHORTCUT_MIME_TYPE: &str = "application/vnd.google-apps.shortcut";
 
 /// Why Microsoft's token endpoint refuses a refresh until the user signs in again, as
 /// <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-token-endpoint-errors>
@@ -192,10 +211,22 @@ pub(crate) struct File {
     pub versions: Vec<(u64, FileSpec)>,
 }
 
+/// A Google shared drive, as one user sees it: whether the user is a member now, and the
+/// change that made it so (Drive's changes feed reports it as a `drive` change).
+#[derive(Clone, Debug)]
+pub(crate) struct SharedDrive {
+    pub name: String,
+    pub member: bool,
+    pub seq: u64,
+    pub changed_at: DateTime<Utc>,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Drive {
     /// Ordered by id, which is the listing order of both fakes.
     pub files: BTreeMap<String, File>,
+    /// Google: the shared drives the user is or was a member of, by id.
+    pub shared_drives: BTreeMap<String, SharedDrive>,
     /// The sequence number the next change gets.
     pub next_seq: u64,
     /// Numbers generated names (`file-00001.txt`).
@@ -207,6 +238,7 @@ impl Default for Drive {
         // Starts at 1 so that no page token is "0".
         Drive {
             files: BTreeMap::new(),
+            shared_drives: BTreeMap::new(),
             next_seq: 1,
             generated: 0,
         }
@@ -214,8 +246,15 @@ impl Default for Drive {
 }
 
 impl Drive {
-    /// Records a change to the file with this id (creating it from `spec` if new).
+    /// Records a change to the file with this id (creating it from `spec` if new). A file put
+    /// in a shared drive the user has not joined makes the user a member of it first (named
+    /// by its id), so tests that only place files need not manage membership.
     pub fn record(&mut self, spec: FileSpec, deleted: bool) {
+        if let Some(drive) = &spec.drive_id {
+            if !self.shared_drives.contains_key(drive) {
+                self.set_membership(drive, drive, true);
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         let earlier = self.files.remove(&spec.id);
@@ -236,6 +275,24 @@ impl Drive {
             versions,
         };
         self.files.insert(file.spec.id.clone(), file);
+    }
+
+    /// The user joins (or leaves) the shared drive `id`, recorded as a change.
+    pub fn set_membership(&mut self, id: &str, name: &str, member: bool) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let drive = SharedDrive {
+            name: name.to_string(),
+            member,
+            seq,
+            changed_at: Utc::now(),
+        };
+        self.shared_drives.insert(id.to_string(), drive);
+    }
+
+    /// Whether the user can open the shared drive `id` now.
+    pub fn is_member(&self, id: &str) -> bool {
+        self.shared_drives.get(id).is_some_and(|drive| drive.member)
     }
 
     /// The live items under a folder, at any depth, parents before their children.

@@ -1,5 +1,5 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
-//! `GET /users/{id}/changes`,
+//! `GET /users/{id}/changes`, `GET /users/{id}/drives`,
 //! `DELETE /users/{id}`, behind the API key), connect sessions (`POST /connect/sessions`,
 //! behind the API key) and the public `GET /config`.
 
@@ -14,6 +14,7 @@ use axum::{Extension, Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
 use hub::changes::{self, ChangesPage};
 use hub::deadline::Deadline;
+use hub::drives::{self, DrivesPage};
 use hub::model::AccountView;
 use hub::web::{
     create_session_response, require_api_key, users_page_response, with_fallbacks, ApiKey,
@@ -36,6 +37,7 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users/{id}", get(get_account).delete(delete_account))
         .route("/users/{id}/files", get(list_files))
         .route("/users/{id}/changes", get(list_changes))
+        .route("/users/{id}/drives", get(list_drives))
         .route("/connect/sessions", post(create_session))
         .route_layer(from_fn_with_state(api_key, require_api_key));
     with_fallbacks(management.route("/config", get(config)).with_state(hub))
@@ -90,6 +92,13 @@ async fn list_changes(
     Ok(Json(
         changes::feed(hub.store.as_ref(), &id, cursor, limit).await?,
     ))
+}
+
+async fn list_drives(
+    State(hub): State<Arc<Hub>>,
+    PathParam(id): PathParam,
+) -> Result<Json<DrivesPage>, HubError> {
+    Ok(Json(drives::list(&hub, &id).await?))
 }
 
 /// The revocation ends before the invocation's deadline (outside Lambda there is no context:
@@ -326,6 +335,31 @@ mod tests {
     async fn call_on(hub: Arc<Hub>, event: &str) -> (StatusCode, Value) {
         let (status, _, body) = serve(&hub, event).await;
         (status, body)
+    }
+
+    #[tokio::test]
+    async fn drives_are_listed_for_an_account_and_404_without_one() {
+        let event = include_str!("../../../events/users-drives.json");
+        let (status, body) = call(event, &[]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("user_not_found"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let id = "00000000-0000-4000-8000-000000000000";
+        let account = hub::testing::account("google").id(id).build();
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        let (status, body) = call_on(hub, event).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            json!({"drives": []}),
+            "no drive before the first sync"
+        );
     }
 
     #[tokio::test]

@@ -28,7 +28,9 @@ use super::{
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{ContentHash, FileEntry, FileKind, Identity, PathRemoval};
+use crate::model::{
+    ContentHash, DriveInfo, DriveKind, DriveReport, FileEntry, FileKind, Identity, PathRemoval,
+};
 
 pub const NAME: ProviderName = ProviderName::declare("dropbox");
 
@@ -221,6 +223,18 @@ impl Dropbox {
     }
 }
 
+/// Dropbox names no drive: the hub gives the account's one this id, the same for every
+/// account (contract section 11: "an id the hub gives that drive, stable for the account").
+pub const DROPBOX_DRIVE_ID: &str = "dropbox";
+
+fn home_drive() -> DriveInfo {
+    DriveInfo {
+        id: DROPBOX_DRIVE_ID.into(),
+        name: "Dropbox".into(),
+        kind: DriveKind::Dropbox,
+    }
+}
+
 /// A page of Dropbox entries, in Dropbox's order: a removal applies to what came before it
 /// in the page, and an entry after it at the same path is a new one ("iterate through each
 /// entry in order", `files/list_folder`). Folders are entries too; Dropbox has no parent ids.
@@ -329,6 +343,7 @@ impl Connector for Dropbox {
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError> {
         let enumeration = cursor.is_none_or(|cursor| cursor.starts_with(ENUMERATING));
+        let first = cursor.is_none();
         let list: ListFolder = match cursor {
             None => {
                 let argument = json!({
@@ -353,10 +368,16 @@ impl Connector for Dropbox {
             (true, false) => NextPage::More(list.cursor),
             (false, _) => NextPage::Done(list.cursor),
         };
-        Ok(FilePage {
+        let page = FilePage {
             files,
             removed_paths,
+            drives: None,
             next,
+        };
+        // The whole account, as its user sees it, is one drive; Dropbox's entries name none.
+        Ok(match first {
+            true => page.with_drives(DriveReport::All(vec![home_drive()])),
+            false => page,
         })
     }
 

@@ -1,29 +1,30 @@
 //! Google Drive (Drive API v3) and Google's OAuth2 endpoints.
 //!
 //! First sync: `changes/startPageToken` is read *before* the enumeration so that nothing that
-//! changes while `files.list` pages through the drive is missed, then `files.list` pages to the
-//! end. Later syncs: `changes.list` from the saved token to `newStartPageToken`, removed and
-//! trashed files included as deleted entries.
+//! changes while `files.list` pages through the drives is missed, then `files.list` pages
+//! through My Drive and each shared drive in turn (`listing`). Later syncs: `changes.list`
+//! from the saved token to `newStartPageToken`, removed and trashed files included as deleted
+//! entries, and drives joined or left.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use oauth2::reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{
-    get_json, ChannelRequest, Connector, FilePage, NextPage, OpenedChannel, ProviderClient,
-    ProviderName, ProviderSpec, PushStyle, Webhook,
+    get_json, ChannelRequest, Connector, FilePage, OpenedChannel, ProviderClient, ProviderName,
+    ProviderSpec, PushStyle, Webhook,
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{ContentHash, FileEntry, FileKind, Identity, PushChannel};
+use crate::model::{Identity, PushChannel};
 
 pub const NAME: ProviderName = ProviderName::declare("google");
 
@@ -47,33 +48,20 @@ pub const SPEC: ProviderSpec = ProviderSpec {
 
 /// `drive.metadata.readonly` is enough to index names, sizes and links; `openid email` gives
 /// the userinfo `sub` and `email`.
+mod listing;
+
+use listing::Cursor;
+pub use listing::MY_DRIVE_ID;
+
 const SCOPES: &[&str] = &[
     "openid",
     "email",
     "https://www.googleapis.com/auth/drive.metadata.readonly",
 ];
 
-/// Drive answers only id, name and mimeType unless asked for more with `fields`; `parents`,
-/// `md5Checksum` and `driveId` too come only when named
-/// (<https://developers.google.com/drive/api/guides/fields-parameter>).
-const FILE_FIELDS: &str =
-    "id,name,mimeType,size,modifiedTime,webViewLink,trashed,parents,md5Checksum,driveId";
-const PAGE_SIZE: &str = "1000";
-
-/// Drive's folder type (<https://developers.google.com/drive/api/guides/mime-types>).
-const FOLDER_MIME_TYPE: &str = "application/vnd.google-apps.folder";
-
-/// Shared-drive items are reached only by a client that says it supports them
-/// (`supportsAllDrives`) and asks for them (`includeItemsFromAllDrives`); `corpora=allDrives`
-/// then lists My Drive, the files shared with the user and every shared drive the user is a
-/// member of (<https://developers.google.com/drive/api/guides/enable-shareddrives>).
-const ALL_DRIVES_LISTING: &[(&str, &str)] = &[
-    ("supportsAllDrives", "true"),
-    ("includeItemsFromAllDrives", "true"),
-    ("corpora", "allDrives"),
-];
-/// `changes.list` reports shared-drive changes under the same two flags; it has no
-/// `corpora` (<https://developers.google.com/drive/api/reference/rest/v3/changes/list>).
+/// `changes.list` reports the changes of every drive the user can open (shared drives
+/// included) under the same two flags as `files.list`; it has no `corpora`
+/// (<https://developers.google.com/drive/api/reference/rest/v3/changes/list>).
 const ALL_DRIVES_CHANGES: &[(&str, &str)] = &[
     ("supportsAllDrives", "true"),
     ("includeItemsFromAllDrives", "true"),
@@ -201,36 +189,6 @@ impl AnswerClassifier for ListingAnswers {
     }
 }
 
-/// Where a Google sync stands, serialised as the opaque cursor.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "phase", rename_all = "snake_case")]
-enum Cursor {
-    /// Enumerating with `files.list`; `start_page_token` was taken before the first page.
-    Listing {
-        start_page_token: String,
-        page_token: String,
-    },
-    /// Reading `changes.list` from `page_token`.
-    Changes { page_token: String },
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        serde_json::to_string(self).expect("cursor JSON always serialises")
-    }
-
-    /// The `changes` page token a channel watches from: the token a finished sync reads
-    /// changes from next, or, mid-enumeration, the one taken before it began.
-    fn watch_token(cursor: &str) -> Option<String> {
-        match serde_json::from_str(cursor).ok()? {
-            Cursor::Changes { page_token } => Some(page_token),
-            Cursor::Listing {
-                start_page_token, ..
-            } => Some(start_page_token),
-        }
-    }
-}
-
 /// A `changes` channel lives at most a week
 /// (<https://developers.google.com/drive/api/guides/push#optional-properties>).
 const CHANNEL_LIFETIME: chrono::Duration = chrono::Duration::weeks(1);
@@ -245,198 +203,9 @@ struct WatchAnswer {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DriveFile {
-    id: String,
-    name: Option<String>,
-    mime_type: Option<String>,
-    /// int64 as a decimal string; absent for Google Docs, Sheets and folders.
-    size: Option<String>,
-    modified_time: Option<DateTime<Utc>>,
-    web_view_link: Option<String>,
-    #[serde(default)]
-    trashed: bool,
-    /// Absent for files shared with the user from a folder the user cannot see, and for
-    /// shared-drive roots.
-    #[serde(default)]
-    parents: Vec<String>,
-    /// Only for files with binary content: not for Google Docs, Sheets or folders.
-    md5_checksum: Option<String>,
-    /// The shared drive of the item; absent in My Drive and for files shared with the user.
-    drive_id: Option<String>,
-}
-
-impl DriveFile {
-    fn into_entry(self) -> FileEntry {
-        let kind = match self.mime_type.as_deref() {
-            Some(FOLDER_MIME_TYPE) => FileKind::Folder,
-            _ => FileKind::File,
-        };
-        FileEntry {
-            id: self.id,
-            name: self.name.unwrap_or_default(),
-            mime_type: self.mime_type,
-            size: self.size.and_then(|s| s.parse().ok()),
-            modified_at: self.modified_time,
-            web_url: self.web_view_link,
-            deleted: self.trashed,
-            kind: Some(kind),
-            parent_ids: Some(self.parents),
-            drive_id: self.drive_id,
-            path: None,
-            path_lower: None,
-            content_hash: self.md5_checksum.map(|md5| ContentHash::new("md5", md5)),
-            changed_at: None,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FileList {
-    next_page_token: Option<String>,
-    #[serde(default)]
-    files: Vec<DriveFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Change {
-    file_id: Option<String>,
-    #[serde(default)]
-    removed: bool,
-    file: Option<DriveFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ChangeList {
-    next_page_token: Option<String>,
-    new_start_page_token: Option<String>,
-    #[serde(default)]
-    changes: Vec<Change>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StartPageToken {
-    start_page_token: String,
-}
-
-#[derive(Deserialize)]
 struct UserInfo {
     sub: String,
     email: Option<String>,
-}
-
-impl GoogleDrive {
-    async fn start_listing(&self, token: &SecretString) -> Result<FilePage, ProviderError> {
-        let start: StartPageToken = get_json(
-            &self.http,
-            &format!("{}/drive/v3/changes/startPageToken", self.api_url),
-            ALL_DRIVES_START,
-            token,
-        )
-        .await?;
-        self.list_files(token, start.start_page_token, None).await
-    }
-
-    async fn list_files(
-        &self,
-        token: &SecretString,
-        start_page_token: String,
-        page_token: Option<&str>,
-    ) -> Result<FilePage, ProviderError> {
-        let fields = format!("nextPageToken,files({FILE_FIELDS})");
-        let mut query = vec![
-            ("pageSize", PAGE_SIZE),
-            ("fields", fields.as_str()),
-            ("q", "trashed = false"),
-            ("spaces", "drive"),
-        ];
-        query.extend_from_slice(ALL_DRIVES_LISTING);
-        let http = match page_token {
-            Some(page_token) => {
-                query.push(("pageToken", page_token));
-                &self.continued_listing_http
-            }
-            None => &self.http,
-        };
-        let list: FileList = get_json(
-            http,
-            &format!("{}/drive/v3/files", self.api_url),
-            &query,
-            token,
-        )
-        .await?;
-        let next = match list.next_page_token {
-            Some(page_token) => NextPage::More(
-                Cursor::Listing {
-                    start_page_token,
-                    page_token,
-                }
-                .encode(),
-            ),
-            None => NextPage::Done(
-                Cursor::Changes {
-                    page_token: start_page_token,
-                }
-                .encode(),
-            ),
-        };
-        Ok(FilePage::of_files(
-            list.files.into_iter().map(DriveFile::into_entry).collect(),
-            next,
-        ))
-    }
-
-    async fn list_changes(
-        &self,
-        token: &SecretString,
-        page_token: &str,
-    ) -> Result<FilePage, ProviderError> {
-        let fields =
-            format!("nextPageToken,newStartPageToken,changes(fileId,removed,file({FILE_FIELDS}))");
-        let mut query = vec![
-            ("pageToken", page_token),
-            ("pageSize", PAGE_SIZE),
-            ("fields", fields.as_str()),
-            ("includeRemoved", "true"),
-            ("spaces", "drive"),
-        ];
-        query.extend_from_slice(ALL_DRIVES_CHANGES);
-        let list: ChangeList = get_json(
-            &self.http,
-            &format!("{}/drive/v3/changes", self.api_url),
-            &query,
-            token,
-        )
-        .await?;
-        let files = list
-            .changes
-            .into_iter()
-            .filter_map(
-                |change| match (change.removed, change.file, change.file_id) {
-                    (false, Some(file), _) => Some(file.into_entry()),
-                    (_, file, Some(id)) => Some(FileEntry {
-                        name: file
-                            .as_ref()
-                            .and_then(|f| f.name.clone())
-                            .unwrap_or_default(),
-                        ..FileEntry::tombstone(id)
-                    }),
-                    _ => None,
-                },
-            )
-            .collect();
-        let changes_from = |page_token| Cursor::Changes { page_token }.encode();
-        let next = NextPage::from_links(
-            list.next_page_token.map(changes_from),
-            list.new_start_page_token.map(changes_from),
-            "nextPageToken nor newStartPageToken",
-        )?;
-        Ok(FilePage::of_files(files, next))
-    }
 }
 
 #[async_trait]
@@ -473,11 +242,21 @@ impl Connector for GoogleDrive {
         };
         match serde_json::from_str(cursor) {
             Ok(Cursor::Listing {
-                start_page_token,
+                changes_from,
+                catch_up,
+                drive,
                 page_token,
+                pending,
             }) => {
-                self.list_files(access_token, start_page_token, Some(&page_token))
-                    .await
+                self.list_drive(
+                    access_token,
+                    changes_from,
+                    catch_up,
+                    drive,
+                    page_token,
+                    pending,
+                )
+                .await
             }
             Ok(Cursor::Changes { page_token }) => {
                 self.list_changes(access_token, &page_token).await

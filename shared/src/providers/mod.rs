@@ -37,7 +37,7 @@ use secrecy::SecretString;
 
 use crate::config::{Config, Env};
 use crate::error::{HubError, HubResult, ProviderError};
-use crate::model::{FileEntry, Identity, PathRemoval, PushChannel};
+use crate::model::{DriveReport, FileEntry, Identity, PathRemoval, PushChannel};
 use answers::{AnswerClassifier, Endpoint};
 use http::ProviderHttp;
 use oauth::OAuthApp;
@@ -47,26 +47,42 @@ use oauth::OAuthApp;
 /// A provider says "this id is gone" with a deleted entry in `files` (a tombstone: Google,
 /// Graph) and "everything under this path is gone" with a [`RemovedPath`] (Dropbox, whose
 /// deletions carry no id). The worker applies both in the page's order.
+///
+/// An entry's `drive_id` is the provider's drive of the item where it names one (`None`
+/// otherwise); the worker makes it the id of one of the account's drives (`crate::drives`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilePage {
     pub files: Vec<FileEntry>,
     /// Paths removed at the provider, each at its place among `files`.
     pub removed_paths: Vec<RemovedPath>,
+    /// What the page says of the account's drives: every connector reports them all on the
+    /// first page of an enumeration, and the changes it reads of them after.
+    pub drives: Option<DriveReport>,
     pub next: NextPage,
 }
 
 impl FilePage {
-    /// Whether the page changes nothing: no entry, no tombstone, no removal by path.
+    /// Whether the page changes nothing: no entry, no tombstone, no removal by path, no news
+    /// of a drive.
     pub fn changes_nothing(&self) -> bool {
-        self.files.is_empty() && self.removed_paths.is_empty()
+        self.files.is_empty() && self.removed_paths.is_empty() && self.drives.is_none()
     }
 
-    /// A page of entries and tombstones only, without removals by path.
+    /// A page of entries and tombstones only, without removals by path or news of drives.
     pub fn of_files(files: Vec<FileEntry>, next: NextPage) -> Self {
         FilePage {
             files,
             removed_paths: Vec::new(),
+            drives: None,
             next,
+        }
+    }
+
+    /// The same page, with what it says of the account's drives.
+    pub fn with_drives(self, drives: DriveReport) -> Self {
+        FilePage {
+            drives: Some(drives),
+            ..self
         }
     }
 }

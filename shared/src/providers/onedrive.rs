@@ -26,7 +26,9 @@ use super::{
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{ContentHash, FileEntry, FileKind, Identity, PushChannel};
+use crate::model::{
+    ContentHash, DriveInfo, DriveKind, DriveReport, FileEntry, FileKind, Identity, PushChannel,
+};
 
 pub const NAME: ProviderName = ProviderName::declare("onedrive");
 
@@ -175,6 +177,14 @@ struct Me {
     user_principal_name: Option<String>,
 }
 
+/// The user's drive, as `GET /me/drive` answers it
+/// (<https://learn.microsoft.com/en-us/graph/api/drive-get>).
+#[derive(Deserialize)]
+struct GraphDrive {
+    id: String,
+    name: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct DeltaPage {
     #[serde(default)]
@@ -272,6 +282,7 @@ impl DriveItem {
             path: None,
             path_lower: None,
             content_hash,
+            target_id: None,
             changed_at: None,
         }
     }
@@ -328,6 +339,20 @@ impl Connector for OneDrive {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError> {
+        // A whole enumeration first reads which drive it lists: its id is the one the items'
+        // `parentReference.driveId` name, and what `/users/{id}/drives` lists.
+        let drive = match cursor {
+            None => {
+                let url = format!("{}/me/drive", self.graph_url);
+                let drive: GraphDrive = get_json(&self.http, &url, &[], access_token).await?;
+                Some(DriveInfo {
+                    name: drive.name.unwrap_or_else(|| "OneDrive".into()),
+                    id: drive.id,
+                    kind: DriveKind::Onedrive,
+                })
+            }
+            Some(_) => None,
+        };
         let page: DeltaPage = match cursor {
             // A saved link that does not point into Graph is not followed: the sync starts over.
             Some(link) if !self.is_graph_link(link) => return Err(ProviderError::CursorExpired),
@@ -349,7 +374,11 @@ impl Connector for OneDrive {
             .filter(|item| item.root.is_none())
             .map(DriveItem::into_entry)
             .collect();
-        Ok(FilePage::of_files(files, next))
+        let page = FilePage::of_files(files, next);
+        Ok(match drive {
+            Some(drive) => page.with_drives(DriveReport::All(vec![drive])),
+            None => page,
+        })
     }
 
     fn push_style(&self) -> PushStyle {

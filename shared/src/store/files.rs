@@ -15,8 +15,9 @@ pub trait FileStore: Send + Sync {
     /// Upserts index entries seen by enumeration `generation`, stamping each with the time
     /// it was stored (`changed_at`) and with the feed's sequence numbers `first_seq`,
     /// `first_seq + 1`, ... in the order given. A deleted entry keeps the metadata already
-    /// known for the file, since providers report removals with little more than the id.
-    /// The caller passes each id once.
+    /// known for the file, since providers report removals with little more than the id; a
+    /// removal by id alone of an entry the index never held is left out
+    /// ([`StoredFile::unknown_removal`]). The caller passes each id once.
     async fn put_files(
         &self,
         account_id: &str,
@@ -100,6 +101,7 @@ pub(crate) fn merge_tombstone(tombstone: &FileEntry, known: Option<FileEntry>) -
             path: tombstone.path.clone().or(known.path),
             path_lower: tombstone.path_lower.clone().or(known.path_lower),
             content_hash: tombstone.content_hash.clone().or(known.content_hash),
+            target_id: tombstone.target_id.clone().or(known.target_id),
             changed_at: tombstone.changed_at,
         },
         None => tombstone.clone(),
@@ -155,6 +157,14 @@ pub(crate) struct StoredFile {
 pub const MAX_PATH_KEY_LEN: usize = 1024;
 
 impl StoredFile {
+    /// Whether `file` is a removal, by id alone, of an entry the index never held (`known`
+    /// is what it holds): nothing to mark, and a tombstone without a name would tell a reader
+    /// nothing. Providers report such removals (Drive, for files of a drive the hub does not
+    /// list); the store leaves them out, its sequence number unused.
+    pub fn unknown_removal(file: &FileEntry, known: Option<&FileEntry>) -> bool {
+        file.deleted && file.name.is_empty() && known.is_none()
+    }
+
     /// `file` as it goes into the index now: a tombstone completed from what was `known`,
     /// stamped with the time, the enumeration and its feed sequence number.
     pub fn stamped(

@@ -8,9 +8,14 @@ use chrono::{DateTime, Utc};
 use super::state::Session;
 use crate::crypto::Sealed;
 use crate::error::{HubError, HubResult};
-use crate::model::{Account, AccountStatus, ChangeCount, Lease, Listing, SyncOutcome, SyncStatus};
+use crate::model::{
+    Account, AccountStatus, ChangeCount, Drive, Lease, Listing, SyncOutcome, SyncStatus,
+};
 use crate::store::Write;
 use crate::tokens;
+
+/// The `last_sync` error of an account whose grant the provider refused.
+pub(super) const GRANT_REFUSED: &str = "grant_refused";
 
 /// Attempts at a conditional write before giving the job back to the queue.
 const WRITE_ATTEMPTS: usize = 5;
@@ -36,6 +41,9 @@ pub(super) enum Change {
         to: String,
         feed_seq: u64,
         counted: ChangeCount,
+        /// The account's drives after the page, when it changed them or the sync recounted
+        /// them.
+        drives: Option<Vec<Drive>>,
         finished: Option<SyncOutcome>,
     },
     /// The saved cursor expired: enumerate again from scratch as a new generation, whose
@@ -104,10 +112,14 @@ fn applied(account: &Account, change: &Change) -> Account {
             to,
             feed_seq,
             counted,
+            drives,
             finished,
             ..
         } => {
             next.cursor = Some(to.clone());
+            if let Some(drives) = drives {
+                next.drives = drives.clone();
+            }
             next.feed_seq = account.feed_seq.max(*feed_seq);
             next.unreported = account.unreported + *counted;
             if let Some(outcome) = finished {
@@ -144,7 +156,8 @@ fn applied(account: &Account, change: &Change) -> Account {
                 finished_at: *at,
                 result: SyncStatus::NeedsReauth,
                 files_changed: 0,
-                detail: Some("the provider refused the refresh token".into()),
+                detail: Some("the provider refused the grant, or the access it gave".into()),
+                error: Some(GRANT_REFUSED.into()),
             });
         }
     }
@@ -156,6 +169,7 @@ fn record_outcome(account: &mut Account, outcome: &SyncOutcome) {
     account.last_sync = Some(outcome.clone());
     if outcome.result == SyncStatus::Ok {
         account.last_synced_at = Some(outcome.finished_at);
+        crate::drives::synced(&mut account.drives, outcome.finished_at);
     }
 }
 

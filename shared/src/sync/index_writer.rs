@@ -10,7 +10,7 @@ use super::account_change::{Change, Committed};
 use super::state::{Session, SkipReason, SyncResult};
 use crate::error::HubResult;
 use crate::events::{self, Event};
-use crate::model::{ChangeCount, FileEntry, PathRemoval, SyncOutcome, SyncStatus};
+use crate::model::{ChangeCount, FileEntry, PathRemoval, SyncOutcome};
 use crate::providers::{FilePage, NextPage, RemovedPath};
 
 /// What this invocation of an enumeration has stored so far (the whole sync's changes, for
@@ -52,12 +52,27 @@ impl Session<'_> {
     /// last page, after queueing its `sync.completed`). `Some(result)` when the job ends here.
     pub(super) async fn store_and_commit(
         &mut self,
-        page: FilePage,
+        mut page: FilePage,
         tally: &mut Tally,
     ) -> HubResult<Option<SyncResult>> {
+        let drive_news = self.apply_drive_news(&mut page);
         // Numbered from the watermark each time, so a page stored again after a crash
         // reuses its numbers (upserts) rather than leaving gaps above the watermark.
         let mut counted = self.store_page(page.files, page.removed_paths).await?;
+        let (drives, removed) = match drive_news {
+            Some(applied) => (Some(applied.drives), applied.removed),
+            None => (None, Vec::new()),
+        };
+        for drive_id in &removed {
+            let marked = self
+                .mark_drive_deleted(drive_id, self.account.feed_seq + counted.stored + 1)
+                .await?;
+            counted = counted
+                + ChangeCount {
+                    stored: marked,
+                    deleted: marked,
+                };
+        }
         let last = matches!(page.next, NextPage::Done(_));
         if last && self.account.listing.reconcile {
             let marked = self
@@ -74,6 +89,10 @@ impl Session<'_> {
         tally.pages += 1;
         // The whole sync's, from its first invocation.
         let sync_changes = self.account.unreported + counted;
+        let drives = match last {
+            true => self.counted_drives(drives, sync_changes.stored > 0).await?,
+            false => drives,
+        };
         if let Some(event) = last
             .then(|| {
                 Event::sync_completed(
@@ -94,12 +113,8 @@ impl Session<'_> {
             to: page.next.cursor().to_string(),
             feed_seq,
             counted,
-            finished: last.then(|| SyncOutcome {
-                finished_at: Utc::now(),
-                result: SyncStatus::Ok,
-                files_changed: sync_changes.stored,
-                detail: None,
-            }),
+            drives,
+            finished: last.then(|| SyncOutcome::ok(Utc::now(), sync_changes.stored)),
         };
         if let Committed::Superseded = self.commit(change).await? {
             return Ok(Some(SyncResult::Skipped(SkipReason::AnotherWorkerAhead)));

@@ -10,7 +10,7 @@ use super::account_change::{Change, Committed};
 use super::state::{asked_to_wait, Session, SkipReason, SyncResult};
 use crate::deadline::Bounded;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{SyncOutcome, SyncStatus};
+use crate::model::SyncOutcome;
 use crate::providers::{FilePage, NextPage};
 
 /// A page that says "more" and hands back the very cursor it was listed from: followed, it
@@ -64,6 +64,7 @@ impl Session<'_> {
             || self.account.listing.reconcile
             || !self.account.unreported.is_zero()
             || self.account.cursor.is_none()
+            || self.account.drives.is_empty()
         {
             return Ok(Peek::Work(None));
         }
@@ -95,12 +96,7 @@ impl Session<'_> {
         let change = Change::NothingNew {
             from,
             to: to.clone(),
-            outcome: SyncOutcome {
-                finished_at: Utc::now(),
-                result: SyncStatus::Ok,
-                files_changed: 0,
-                detail: None,
-            },
+            outcome: SyncOutcome::ok(Utc::now(), 0),
         };
         match self.commit(change).await? {
             Committed::Yes => Ok(Peek::Ended(SyncResult::Synced { pages: 1, files: 0 })),

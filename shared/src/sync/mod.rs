@@ -38,12 +38,15 @@
 //! - `listing`: paging through the provider's listing, with its one-time recoveries;
 //! - `index_writer`: storing a page of the index (and the removals it carries), then the
 //!   cursor that passes it;
+//! - `drive_news`: what a page says of the account's drives (section 11): its entries named
+//!   by them, a lost drive's entries marked deleted, the drives counted at the end;
 //! - `refresh`: refreshing the tokens and storing them before anything else can lose them.
 //!
 //! Imports run one way: `batch` -> `session` -> the steps -> `account_change` -> `state`.
 
 mod account_change;
 mod batch;
+mod drive_news;
 mod index_writer;
 mod listing;
 mod refresh;

@@ -159,6 +159,7 @@ async fn sync_account<'a>(
                 result: SyncStatus::Failed,
                 files_changed: 0,
                 detail: Some(e.to_string()),
+                error: Some(code.to_string()),
             };
             // Best effort: the failure itself is what the queue acts on. Giving the lease
             // back lets the retry start at once instead of after the lease expires.
@@ -231,6 +232,9 @@ impl Session<'_> {
         if let Some(ended) = self.acquire_lease().await? {
             return Ok(ended);
         }
+        if let Some(ended) = self.enumerate_drives_again().await? {
+            return Ok(ended);
+        }
         let mut tally = Tally::default();
         let mut position = Position {
             cursor: self.account.cursor.clone(),
@@ -280,6 +284,25 @@ impl Session<'_> {
             ahead = listed;
             position.cursor = more;
         }
+    }
+
+    /// An account synced before the hub knew of drives has a cursor and no drive: its
+    /// entries name no drive (or the provider's, where `/drives` would list none). It is
+    /// enumerated again from scratch, reconciling (as after an expired cursor), which names
+    /// every entry by its drive and lists the drives; it happens once per account, since
+    /// every connector reports the drives on the first page of an enumeration.
+    async fn enumerate_drives_again(&mut self) -> HubResult<Option<SyncResult>> {
+        if !self.account.drives.is_empty() || self.account.cursor.is_none() {
+            return Ok(None);
+        }
+        tracing::info!("the account's drives are not known yet; enumerating again");
+        let restart = Change::Restart {
+            from: self.account.cursor.clone(),
+        };
+        Ok(match self.commit(restart).await? {
+            Committed::Yes => None,
+            Committed::Superseded => Some(SyncResult::Skipped(SkipReason::AnotherWorkerAhead)),
+        })
     }
 
     /// Takes the account's lease for this enumeration; `Some(result)` when another sync

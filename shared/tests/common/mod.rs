@@ -217,3 +217,33 @@ impl EventRecorder {
             .collect()
     }
 }
+
+/// Graph's `GET /me/drive` on a mock server whose Graph base is `{uri}/v1.0`: a whole OneDrive
+/// enumeration reads the drive first (its id names the entries' drive). Mounted first in
+/// priority, so that a catch-all mock of the delta does not answer it.
+pub async fn mount_graph_drive(server: &wiremock::MockServer) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("GET"))
+        .and(path("/v1.0/me/drive"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"id": "drive-1", "name": "OneDrive"})),
+        )
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
+/// Drive's `drives.list` answering that the user is in no shared drive, on a mock server
+/// whose `GOOGLE_API_URL` is `{uri}{api}`: a whole Google enumeration reads it first.
+pub async fn mount_no_shared_drives(server: &wiremock::MockServer, api: &str) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("GET"))
+        .and(path(format!("{api}/drive/v3/drives")))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"drives": []})),
+        )
+        .with_priority(1)
+        .mount(server)
+        .await;
+}

@@ -96,6 +96,9 @@ impl FileStore for DynamoStore {
             } else {
                 None
             };
+            if StoredFile::unknown_removal(file, known.as_ref()) {
+                continue;
+            }
             let stored = StoredFile::stamped(file, known, generation, seq, now);
             requests.push(put_file_request(account_id, &stored)?);
         }

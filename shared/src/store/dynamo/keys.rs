@@ -26,6 +26,7 @@ pub(super) const VIEW_ATTRIBUTES: &[&str] = &[
     "connected_at",
     "last_synced_at",
     "owner",
+    "last_sync",
 ];
 
 /// The table key of an item: partition `pk`, sort `sk`.

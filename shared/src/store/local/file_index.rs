@@ -238,6 +238,9 @@ impl FileIndex {
         let mut txn = self.write()?;
         for (seq, file) in (first_seq..).zip(files) {
             let old = self.get(&txn, &entry_key(account_id, &file.id))?;
+            if StoredFile::unknown_removal(file, old.as_ref().map(|old| &old.entry)) {
+                continue;
+            }
             let known = old
                 .as_ref()
                 .filter(|_| file.deleted)

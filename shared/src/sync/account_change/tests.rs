@@ -31,6 +31,7 @@ fn outcome(result: SyncStatus) -> SyncOutcome {
         result,
         files_changed: 3,
         detail: None,
+        error: None,
     }
 }
 
@@ -58,6 +59,7 @@ fn a_restart_opens_a_new_generation_that_the_last_page_closes() {
             to: "p2".into(),
             feed_seq: 0,
             counted: ChangeCount::default(),
+            drives: None,
             finished: None,
         },
     );
@@ -72,6 +74,7 @@ fn a_restart_opens_a_new_generation_that_the_last_page_closes() {
             to: "d1".into(),
             feed_seq: 0,
             counted: ChangeCount::default(),
+            drives: None,
             finished: Some(outcome(SyncStatus::Ok)),
         },
     );
@@ -97,6 +100,7 @@ fn every_change_advances_the_version_once() {
             to: "c2".into(),
             feed_seq: 0,
             counted: ChangeCount::default(),
+            drives: None,
             finished: None,
         },
         Change::Finished {
@@ -141,6 +145,7 @@ fn the_last_page_records_the_outcome_with_the_cursor() {
             to: "c2".into(),
             feed_seq: 0,
             counted: ChangeCount::default(),
+            drives: None,
             finished: Some(ok.clone()),
         },
     );
@@ -155,6 +160,7 @@ fn the_last_page_records_the_outcome_with_the_cursor() {
             to: "c2".into(),
             feed_seq: 0,
             counted: ChangeCount::default(),
+            drives: None,
             finished: None,
         },
     );
@@ -204,6 +210,7 @@ fn a_moved_cursor_supersedes_a_cursor_change_only() {
         to: "c2".into(),
         feed_seq: 0,
         counted: ChangeCount::default(),
+        drives: None,
         finished: None,
     };
     assert!(superseded(&cursor, &ours, &latest));
@@ -274,6 +281,7 @@ fn the_lease_is_taken_with_the_watermark_over_what_a_dead_sync_left() {
             to: "c2".into(),
             feed_seq: 17,
             counted: ChangeCount::default(),
+            drives: None,
             finished: None,
         },
     );
@@ -286,6 +294,7 @@ fn the_lease_is_taken_with_the_watermark_over_what_a_dead_sync_left() {
             to: "c3".into(),
             feed_seq: 17,
             counted: ChangeCount::default(),
+            drives: None,
             finished: Some(outcome(SyncStatus::Ok)),
         },
     );
@@ -299,6 +308,7 @@ fn a_syncs_changes_add_up_across_its_pages_and_invocations_until_its_end() {
         to: "c".into(),
         feed_seq: 0,
         counted,
+        drives: None,
         finished,
     };
     let two = ChangeCount {
@@ -384,4 +394,49 @@ fn nothing_new_moves_the_cursor_and_records_the_outcome_unless_a_sync_got_there(
     assert!(!superseded(&nothing_new, &ours, &latest), "a dead one");
     latest.cursor = Some("c3".into());
     assert!(superseded(&nothing_new, &ours, &latest), "a sync moved it");
+}
+
+#[test]
+fn a_page_s_drives_are_written_with_its_cursor_and_a_good_end_stamps_the_active_ones() {
+    use crate::model::{Drive, DriveInfo, DriveKind, DriveStatus};
+    let mut team = Drive::new(DriveInfo {
+        id: "0Ateam".into(),
+        name: "Team".into(),
+        kind: DriveKind::SharedDrive,
+    });
+    team.status = DriveStatus::Removed;
+    let mine = Drive::new(DriveInfo {
+        id: "my-drive".into(),
+        name: "My Drive".into(),
+        kind: DriveKind::MyDrive,
+    });
+    let ok = outcome(SyncStatus::Ok);
+    let after = applied(
+        &account(),
+        &Change::Cursor {
+            from: None,
+            to: "c1".into(),
+            feed_seq: 0,
+            counted: ChangeCount::default(),
+            drives: Some(vec![mine, team]),
+            finished: Some(ok.clone()),
+        },
+    );
+    assert_eq!(after.drives.len(), 2);
+    assert_eq!(after.drives[0].last_synced_at, Some(ok.finished_at));
+    assert_eq!(
+        after.drives[1].last_synced_at, None,
+        "a removed drive is not synced"
+    );
+    let failed = applied(
+        &after,
+        &Change::Finished {
+            outcome: outcome(SyncStatus::Failed),
+            holder: "me".into(),
+        },
+    );
+    assert_eq!(
+        failed.drives, after.drives,
+        "a failure leaves the drives as they were"
+    );
 }
