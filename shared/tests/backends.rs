@@ -629,7 +629,7 @@ async fn replacements_by_path(store: &dyn Store) {
         deleted,
         ["id:child", "id:dotted", "id:new-dir", "id:old-dir"]
     );
-    assert!(store.delete_account(&owner.id).await.unwrap());
+    assert!(hub::purge::delete_at_once(store, &owner.id).await.unwrap());
 }
 
 /// A sync that stores a page after its account was deleted leaves entries under a deleted

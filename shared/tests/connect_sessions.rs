@@ -382,7 +382,7 @@ async fn a_dropbox_delete_revokes_its_own_tokens_even_when_another_owner_holds_t
             let hub = &hub;
             async move { hub.store.get_account(&id).await.unwrap().unwrap() }
         };
-        let alice_tokens = hub::tokens::open(&hub, &stored(alice.id.clone()).await)
+        let alice_tokens = hub::tokens::open(hub.cipher.as_ref(), &stored(alice.id.clone()).await)
             .await
             .unwrap();
         let revocations = providers.revocations();
@@ -397,7 +397,7 @@ async fn a_dropbox_delete_revokes_its_own_tokens_even_when_another_owner_holds_t
             dropbox.identity(&alice_tokens.access_token).await.is_err(),
             "{backend:?}: Alice's access token is dead"
         );
-        let bob_tokens = hub::tokens::open(&hub, &stored(bob.id.clone()).await)
+        let bob_tokens = hub::tokens::open(hub.cipher.as_ref(), &stored(bob.id.clone()).await)
             .await
             .unwrap();
         let identity = dropbox.identity(&bob_tokens.access_token).await;
