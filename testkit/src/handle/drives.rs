@@ -1,0 +1,128 @@
+//! [`Handle`]'s controls of who consents and what their drives hold: identities, the
+//! consent page's mode, files added, renamed and deleted (each recorded as a change).
+
+use super::Handle;
+use crate::state::{FileSpec, Provider};
+
+impl Handle {
+    /// From now on consents of this provider log in as this user (until changed again).
+    pub fn set_next_identity(&self, provider: impl Into<Provider>, id: &str, email: &str) {
+        let provider = provider.into();
+        self.with(|s| s.set_identity(provider, id, email))
+    }
+
+    /// From now on every consent logs in a new user (`<id>-<n>`, `user<n>@example.com`) whose
+    /// drive starts as a copy of the current identity's drive, for load tests.
+    pub fn fresh_identity_per_consent(&self) {
+        self.with(|s| s.fresh_identities = true)
+    }
+
+    /// The next consent is refused by the user (`error=access_denied`). Instant mode only: on
+    /// the interactive page the user's button decides.
+    pub fn deny_next_consent(&self) {
+        self.with(|s| s.deny_next_consent = true)
+    }
+
+    /// `true`: the authorize endpoints answer a checked request with an HTML consent page
+    /// (the app's name, the provider's, the signed-in user's email, Allow and Deny buttons
+    /// that post it back), for people and browser tests. `false` (the default): the stand-in
+    /// consents at once with the redirect, for clients that follow redirects without a
+    /// browser. Either way Allow is the instant consent and Deny the provider's refusal.
+    pub fn interactive_consent(&self, interactive: bool) {
+        self.with(|s| s.interactive_consent = interactive)
+    }
+
+    /// Adds `n` files (`file-00001.txt`, ...) to the default user's drive; returns their ids.
+    pub fn add_files(&self, provider: impl Into<Provider>, n: usize) -> Vec<String> {
+        let provider = provider.into();
+        self.add_files_for(provider, provider.default_user(), n)
+    }
+
+    /// Adds `n` files to `user`'s drive; returns their ids.
+    pub fn add_files_for(
+        &self,
+        provider: impl Into<Provider>,
+        user: &str,
+        n: usize,
+    ) -> Vec<String> {
+        let provider = provider.into();
+        self.with(|s| s.add_files(provider, user, n))
+    }
+
+    /// Adds (or replaces) one file, recorded as a change.
+    pub fn add_file(&self, provider: impl Into<Provider>, user: &str, file: FileSpec) {
+        let provider = provider.into();
+        self.with(|s| s.drive(provider, user).record(file, false))
+    }
+
+    /// Renames a file (and bumps its modified time). Panics if there is no such live file.
+    /// Dropbox reports a rename as a `deleted` entry at the old path followed by the entry at
+    /// the new one, and a renamed folder's contents again at their new paths.
+    pub fn modify_file(&self, provider: impl Into<Provider>, user: &str, id: &str, new_name: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            let drive = s.drive(provider, user);
+            let mut spec = drive.live(id);
+            spec.name = new_name.to_string();
+            spec.modified_time = chrono::Utc::now();
+            drive.record(spec, false);
+            // Dropbox is path-based: a renamed folder's contents are at new paths, so its
+            // feed reports them again (Graph and Drive track items by id and do not).
+            if provider == Provider::Dropbox {
+                for moved in drive.descendants(id) {
+                    drive.record(moved, false);
+                }
+            }
+        })
+    }
+
+    /// Renames the first `n` live files of the default user to `renamed-…`; returns their ids.
+    pub fn change_files(&self, provider: impl Into<Provider>, n: usize) -> Vec<String> {
+        let provider = provider.into();
+        let user = provider.default_user();
+        let ids: Vec<String> = self.with(|s| {
+            let files = &s.drive(provider, user).files;
+            let live = files.values().filter(|f| !f.deleted);
+            live.take(n).map(|f| f.spec.id.clone()).collect()
+        });
+        for id in &ids {
+            let name = self.with(|s| s.drive(provider, user).live(id).name);
+            self.modify_file(provider, user, id, &format!("renamed-{name}"));
+        }
+        ids
+    }
+
+    /// Deletes a file of the default user: a removal in Drive's changes, a `deleted` facet in
+    /// Graph's delta. Panics if there is no such live file.
+    pub fn delete_file(&self, provider: impl Into<Provider>, id: &str) {
+        let provider = provider.into();
+        self.delete_file_for(provider, provider.default_user(), id)
+    }
+
+    /// Deletes a file of `user`, as [`Handle::delete_file`].
+    pub fn delete_file_for(&self, provider: impl Into<Provider>, user: &str, id: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            let drive = s.drive(provider, user);
+            let spec = drive.live(id);
+            drive.record(spec, true);
+        })
+    }
+
+    /// Deletes a folder of `user` and everything under it. Dropbox then reports one `deleted`
+    /// entry for the folder and none for its contents; Drive and Graph report each item.
+    /// Panics if there is no such live folder.
+    pub fn delete_folder_tree(&self, provider: impl Into<Provider>, user: &str, id: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            let drive = s.drive(provider, user);
+            let folder = drive.live(id);
+            let contents = drive.descendants(id);
+            // The folder goes first, so a feed in change order never shows a child deleted
+            // under a live folder.
+            for spec in std::iter::once(folder).chain(contents) {
+                drive.record(spec, true);
+            }
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! The stand-ins' server: [`FakeProviders`] binds a loopback port and serves every provider
+//! endpoint the hub calls, each route to its provider's module, behind the fault layer.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::handle::Handle;
+use crate::state::{self, Shared};
+use crate::{dropbox, faults, google, microsoft, oauth, push};
+
+/// The running stand-ins; the server stops when this is dropped. All the controls are on
+/// [`Handle`], which this derefs to; [`FakeProviders::handle`] gives a clone to move around.
+pub struct FakeProviders {
+    handle: Handle,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl std::ops::Deref for FakeProviders {
+    type Target = Handle;
+
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for FakeProviders {
+    fn drop(&mut self) {
+        // Graceful, so that kept-alive connections close too instead of serving on.
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl FakeProviders {
+    /// Starts on a free loopback port.
+    pub async fn start() -> FakeProviders {
+        FakeProviders::start_on(0).await
+    }
+
+    /// Starts on 127.0.0.1:`port` (0: any free port). Panics if the port cannot be bound.
+    pub async fn start_on(port: u16) -> FakeProviders {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("binding 127.0.0.1:{port}: {e}"));
+        let address = listener
+            .local_addr()
+            .expect("a bound socket has an address");
+        let url = format!("http://{address}");
+        let state = Arc::new(Mutex::new(state::State::new(url.clone())));
+        let app = router(state.clone());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await;
+        });
+        FakeProviders {
+            handle: Handle::new(url, state),
+            shutdown: Some(shutdown),
+        }
+    }
+
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+}
+
+fn router(state: Shared) -> Router {
+    let json_error = |status: StatusCode, message: &'static str| {
+        move || async move {
+            (
+                status,
+                Json(json!({"error": {"code": status.as_u16(), "message": message}})),
+            )
+        }
+    };
+    Router::new()
+        .route(
+            "/google/o/oauth2/v2/auth",
+            get(oauth::google_consent).post(oauth::google_decision),
+        )
+        .route("/google/token", post(oauth::google_token))
+        .route("/google/revoke", post(oauth::google_revoke))
+        .route("/google/oauth2/v3/userinfo", get(google::userinfo))
+        .route(
+            "/google/drive/v3/changes/startPageToken",
+            get(google::start_page_token),
+        )
+        .route("/google/drive/v3/files", get(google::list_files))
+        .route("/google/drive/v3/changes", get(google::list_changes))
+        .route("/google/drive/v3/changes/watch", post(push::watch_changes))
+        .route("/google/drive/v3/channels/stop", post(push::stop_channel))
+        .route("/graph/v1.0/subscriptions", post(push::create_subscription))
+        .route(
+            "/graph/v1.0/subscriptions/{id}",
+            patch(push::renew_subscription).delete(push::delete_subscription),
+        )
+        .route(
+            "/microsoft/{tenant}/oauth2/v2.0/authorize",
+            get(oauth::microsoft_consent).post(oauth::microsoft_decision),
+        )
+        .route(
+            "/microsoft/{tenant}/oauth2/v2.0/token",
+            post(oauth::microsoft_token),
+        )
+        .route("/graph/v1.0/me", get(microsoft::me))
+        .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
+        .route(
+            "/dropbox/oauth2/authorize",
+            get(oauth::dropbox_consent).post(oauth::dropbox_decision),
+        )
+        .route("/dropbox/oauth2/token", post(oauth::dropbox_token))
+        .route(
+            "/dropbox/2/users/get_current_account",
+            post(dropbox::get_current_account),
+        )
+        .route("/dropbox/2/files/list_folder", post(dropbox::list_folder))
+        .route(
+            "/dropbox/2/files/list_folder/continue",
+            post(dropbox::list_folder_continue),
+        )
+        .route("/dropbox/2/auth/token/revoke", post(dropbox::revoke))
+        .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
+        .method_not_allowed_fallback(json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::record_and_inject_faults,
+        ))
+        .with_state(state)
+}
