@@ -9,7 +9,9 @@
 //! webhooks, and injected 429/5xx with `Retry-After`. `README.md` lists what they check the way
 //! the real services do (shared drives, Drive error reasons, stale listing tokens, granular
 //! consent, Microsoft re-authorisation, repeated delta items, folders, parents and hashes,
-//! Dropbox's call shapes and errors) and what they still simplify.
+//! Dropbox's call shapes and errors) and what they still simplify. With
+//! `HUB_TESTKIT_TRAFFIC_DIR` set they record every exchange for `.ci/provider-artifacts`, which
+//! checks it against the providers' own machine-readable descriptions (`traffic.rs`).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -29,6 +31,7 @@ mod push;
 pub mod sample_drive;
 mod server;
 mod state;
+mod traffic;
 pub mod webhook_receiver;
 
 pub use handle::Handle;

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::handle::Handle;
 use crate::state::{self, Shared};
-use crate::{dropbox, faults, google, microsoft, oauth, push};
+use crate::{dropbox, faults, google, microsoft, oauth, push, traffic};
 
 /// The running stand-ins; the server stops when this is dropped. All the controls are on
 /// [`Handle`], which this derefs to; [`FakeProviders::handle`] gives a clone to move around.
@@ -139,4 +139,9 @@ fn router(state: Shared) -> Router {
             faults::record_and_inject_faults,
         ))
         .with_state(state)
+        // Outermost, so that what is recorded is what the client got, injected faults included.
+        .layer(middleware::from_fn_with_state(
+            traffic::file_from_env(),
+            traffic::record,
+        ))
 }
