@@ -11,8 +11,9 @@ impl Handle {
         self.with(|s| s.set_identity(provider, id, email))
     }
 
-    /// From now on every consent logs in a new user (`<id>-<n>`, `user<n>@example.com`) whose
-    /// drive starts as a copy of the current identity's drive, for load tests.
+    /// From now on every consent logs in a new user (`<id>-<n>`, `user<n>@example.com`; a
+    /// Dropbox account id keeps its 40 characters, its end giving way to `-<n>`) whose drive
+    /// starts as a copy of the current identity's drive, for load tests.
     pub fn fresh_identity_per_consent(&self) {
         self.with(|s| s.fresh_identities = true)
     }
