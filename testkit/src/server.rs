@@ -1,6 +1,7 @@
 //! The stand-ins' server: [`FakeProviders`] binds a loopback port and serves every provider
 //! endpoint the hub calls, each route to its provider's module, behind the fault layer.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
@@ -45,6 +46,11 @@ impl FakeProviders {
 
     /// Starts on 127.0.0.1:`port` (0: any free port). Panics if the port cannot be bound.
     pub async fn start_on(port: u16) -> FakeProviders {
+        FakeProviders::serve(port, traffic::file_from_env()).await
+    }
+
+    /// Starts, recording every exchange to `traffic` when given (see `traffic.rs`).
+    async fn serve(port: u16, traffic: Option<PathBuf>) -> FakeProviders {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap_or_else(|e| panic!("binding 127.0.0.1:{port}: {e}"));
@@ -53,7 +59,7 @@ impl FakeProviders {
             .expect("a bound socket has an address");
         let url = format!("http://{address}");
         let state = Arc::new(Mutex::new(state::State::new(url.clone())));
-        let app = router(state.clone());
+        let app = router(state.clone(), traffic);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let stopped = async {
@@ -74,7 +80,7 @@ impl FakeProviders {
     }
 }
 
-fn router(state: Shared) -> Router {
+fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
     let json_error = |status: StatusCode, message: &'static str| {
         move || async move {
             (
@@ -140,8 +146,60 @@ fn router(state: Shared) -> Router {
         ))
         .with_state(state)
         // Outermost, so that what is recorded is what the client got, injected faults included.
-        .layer(middleware::from_fn_with_state(
-            traffic::file_from_env(),
-            traffic::record,
-        ))
+        .layer(middleware::from_fn_with_state(traffic, traffic::record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorder sits in front of every route, injected faults included, and what it
+    /// writes holds no credential.
+    #[tokio::test]
+    async fn every_exchange_is_recorded_without_its_credentials() {
+        let file = std::env::temp_dir().join(format!("traffic-{}.jsonl", uuid::Uuid::new_v4()));
+        let providers = FakeProviders::serve(0, Some(file.clone())).await;
+        providers.fail_next("/dropbox/2/files/list_folder", 429, Some("3"), 1);
+        let client = reqwest::Client::new();
+        let base = providers.base_url();
+        let drive = client
+            .get(format!("{base}/google/drive/v3/files?fields=files(id)"))
+            .bearer_auth("secret-access-token")
+            .send()
+            .await
+            .unwrap();
+        let listing = client
+            .post(format!("{base}/dropbox/2/files/list_folder"))
+            .bearer_auth("secret-access-token")
+            .header("content-type", "application/json")
+            .body(r#"{"path": ""}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (drive.status().as_u16(), listing.status().as_u16()),
+            (401, 429)
+        );
+        drop(providers);
+
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        assert!(!text.contains("secret-access-token"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["provider"], "google");
+        assert_eq!(lines[0]["query"], json!([["fields", "files(id)"]]));
+        assert_eq!(lines[0]["status"], 401);
+        assert_eq!(lines[0]["response"]["error"]["code"], 401);
+        assert_eq!(lines[1]["provider"], "dropbox");
+        assert_eq!(lines[1]["request"], json!({"path": ""}));
+        assert_eq!(lines[1]["status"], 429);
+        assert_eq!(
+            lines[1]["response"]["error_summary"],
+            "too_many_requests/..."
+        );
+    }
 }
