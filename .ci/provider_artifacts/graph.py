@@ -5,8 +5,7 @@ name and the ParseNode call that reads it (`get_str_value`, `get_object_value(It
 `get_enum_value(DriveType)`...). A stand-in ParseNode records those calls, which gives every
 model's JSON names and types (inherited ones included) without reading the SDK's source.
 
-Checked: the call is one the stand-ins serve or a drive listing (`/me`, `/me/drive(s)`,
-`/drives/{id}`, `/sites/{id}/drives`, `.../root/delta`, `/subscriptions`);
+Checked: the call is one of ROUTES (`/me`, drives, sites, items, deltas, `/subscriptions`);
 a 2xx JSON answer and a JSON request body have only properties of their model (at every
 depth), each of its type (strings, booleans, integers, numbers, ISO 8601 date-times, UUIDs,
 enum members, objects and collections); `@odata.*` control information only as OData JSON
@@ -22,8 +21,12 @@ from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.drives.item.items.item.delta.delta_get_response import DeltaGetResponse
 from msgraph.generated.models.drive import Drive
 from msgraph.generated.models.drive_collection_response import DriveCollectionResponse
+from msgraph.generated.models.drive_item import DriveItem
+from msgraph.generated.models.drive_item_collection_response import DriveItemCollectionResponse
 from msgraph.generated.models.o_data_errors.inner_error import InnerError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.site import Site
+from msgraph.generated.models.site_collection_response import SiteCollectionResponse
 from msgraph.generated.models.subscription import Subscription
 from msgraph.generated.models.user import User
 
@@ -45,16 +48,20 @@ SYSTEM_QUERY = {"$select", "$expand", "$filter", "$orderby", "$top", "$skip", "$
 
 DELTA_QUERY = SYSTEM_QUERY | {"token"}
 # (method, path pattern) -> (request model or None, answer model or None, query allowed).
-# Besides what the stand-ins serve today, the drive listings and per-drive deltas a client of
-# several drives calls (drive resource, driveItem: delta), so that they are checked on arrival.
+# Besides what the stand-ins serve today, the calls a client of several drives makes (drives
+# of the user, of SharePoint sites and groups, sites, items, per-drive deltas), so that they are
+# checked as soon as a stand-in serves them. The first matching pattern wins.
+ONE_DRIVE = r"(/me/drive|/drives/[^/]+|/sites/[^/]+/drive|/groups/[^/]+/drive)"
 ROUTES = [
     ("GET", r"/me", None, User, SYSTEM_QUERY),
-    ("GET", r"/me/drive", None, Drive, SYSTEM_QUERY),
-    ("GET", r"/me/drives", None, DriveCollectionResponse, SYSTEM_QUERY),
-    ("GET", r"/sites/[^/]+/drives", None, DriveCollectionResponse, SYSTEM_QUERY),
-    ("GET", r"/drives/[^/]+", None, Drive, SYSTEM_QUERY),
-    ("GET", r"/me/drive/root/delta", None, DeltaGetResponse, DELTA_QUERY),
-    ("GET", r"/drives/[^/]+/root/delta", None, DeltaGetResponse, DELTA_QUERY),
+    ("GET", ONE_DRIVE, None, Drive, SYSTEM_QUERY),
+    ("GET", r"(/me|/sites/[^/]+|/groups/[^/]+)/drives", None, DriveCollectionResponse, SYSTEM_QUERY),
+    ("GET", r"/sites", None, SiteCollectionResponse, SYSTEM_QUERY | {"search"}),
+    ("GET", r"/me/followedSites", None, SiteCollectionResponse, SYSTEM_QUERY),
+    ("GET", r"/sites/[^/]+", None, Site, SYSTEM_QUERY),
+    ("GET", ONE_DRIVE + r"/(root|items/[^/]+)", None, DriveItem, SYSTEM_QUERY),
+    ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/children", None, DriveItemCollectionResponse, SYSTEM_QUERY),
+    ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/delta", None, DeltaGetResponse, DELTA_QUERY),
     ("POST", r"/subscriptions", Subscription, Subscription, set()),
     ("PATCH", r"/subscriptions/[^/]+", Subscription, Subscription, set()),
     ("DELETE", r"/subscriptions/[^/]+", None, None, set()),
