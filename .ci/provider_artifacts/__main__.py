@@ -2,6 +2,7 @@
 prints each violation once (with how often it was seen and the first test that saw it) and
 exits 1 if there is any, 2 if there was nothing to check."""
 
+import os
 import sys
 
 from . import traffic
@@ -11,6 +12,11 @@ from .graph import Graph
 
 
 def main(directories):
+    missing = [d for d in directories if not os.path.isdir(d)]
+    if missing:
+        print(f"provider-artifacts: no traffic folder {', '.join(missing)}: run the tests with "
+              "HUB_TESTKIT_TRAFFIC_DIR set (scripts/test does)")
+        return 2
     checkers = [Drive(), Dropbox(), Graph()]
     report = traffic.Report()
     exchanges = [e for d in directories for e in traffic.read(d)]
@@ -26,7 +32,7 @@ def main(directories):
     print(
         f"provider-artifacts: {len(exchanges)} exchanges recorded, {checked} checked "
         f"({per_provider or 'none'}), {skipped} without a published description (OAuth, userinfo); "
-        f"{report.refused} malformed request(s) rightly refused by the stand-ins"
+        f"{report.refused} request problem(s) in calls the stand-ins rightly refused"
     )
     if checked == 0:
         print("provider-artifacts: nothing was checked: was HUB_TESTKIT_TRAFFIC_DIR set for the tests?")

@@ -71,7 +71,7 @@ class Report:
 
     seen: dict = field(default_factory=dict)
     checked: dict = field(default_factory=dict)
-    # Requests the spec refuses that the stand-in refused too (the stand-ins' own tests send
+    # Problems of requests the stand-in refused too (the stand-ins' own tests send
     # them on purpose): agreement, counted but not reported.
     refused: int = 0
 
