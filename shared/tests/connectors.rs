@@ -1141,9 +1141,9 @@ async fn dropbox_lists_recursively_from_the_root_then_continues_with_the_cursor(
                 {".tag": "folder", "id": "id:F", "name": "Docs", "path_lower": "/docs",
                  "path_display": "/Docs"},
                 {".tag": "file", "id": "id:a", "name": "A.txt", "path_lower": "/docs/a.txt",
-                 "path_display": "/Docs/A.txt", "size": 12, "rev": "015",
+                 "path_display": "/Docs/A.txt", "size": 12, "rev": "015f1a2b3c4d5e6f",
                  "client_modified": "2026-11-01T09:00:00Z",
-                 "server_modified": "2026-11-02T10:00:00Z", "content_hash": "e3b0c4"}
+                 "server_modified": "2026-11-02T10:00:00Z", "content_hash": "4a1f6d0e4f1c2b7d9a8e3c5b6f7a8091a2b3c4d5e6f708192a3b4c5d6e7f8091"}
             ],
             "cursor": "c1", "has_more": true
         })))
@@ -1196,7 +1196,10 @@ async fn dropbox_lists_recursively_from_the_root_then_continues_with_the_cursor(
     );
     assert_eq!(
         file.content_hash,
-        Some(ContentHash::new("dropbox", "e3b0c4"))
+        Some(ContentHash::new(
+            "dropbox",
+            "4a1f6d0e4f1c2b7d9a8e3c5b6f7a8091a2b3c4d5e6f708192a3b4c5d6e7f8091"
+        ))
     );
 
     let second = connector

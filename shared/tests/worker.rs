@@ -1212,7 +1212,9 @@ async fn dropbox_and_drive_continuations_that_repeat_their_cursor_fail_and_final
     Mock::given(method("POST"))
         .and(path("/dropbox/2/files/list_folder"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "entries": [{".tag": "file", "id": "id:a", "name": "a.txt", "path_lower": "/a.txt", "path_display": "/a.txt", "size": 1}],
+            "entries": [{".tag": "file", "id": "id:a", "name": "a.txt", "path_lower": "/a.txt",
+                "path_display": "/a.txt", "size": 1, "rev": "015f1a2b3c4d5e6f",
+                "client_modified": "2026-11-01T09:00:00Z", "server_modified": "2026-11-01T09:00:00Z"}],
             "cursor": "c1", "has_more": true
         })))
         .mount(&server)

@@ -46,14 +46,21 @@ fn union_of(tags: &[&str]) -> Value {
 }
 
 /// An endpoint error: `error_summary` is the tag path followed by `/...` (clients match its
-/// prefix, e.g. `reset/`), `error` the union.
+/// prefix, e.g. `reset/`), `error` the union. `summary` may end in that `/...` tail itself
+/// (or any run of dots): it is no tag, and the union has only the tags before it.
 pub(crate) fn api_error(status: StatusCode, summary: &str) -> Response {
-    let tags: Vec<&str> = summary.split('/').filter(|t| !t.is_empty()).collect();
-    let body = json!({
+    (status, Json(error_body(summary))).into_response()
+}
+
+fn error_body(summary: &str) -> Value {
+    let tags: Vec<&str> = summary
+        .split('/')
+        .filter(|t| !t.is_empty() && !t.chars().all(|c| c == '.'))
+        .collect();
+    json!({
         "error_summary": format!("{}/...", tags.join("/")),
         "error": union_of(&tags),
-    });
-    (status, Json(body)).into_response()
+    })
 }
 
 /// 429 as Dropbox sends it: `too_many_requests` with `retry_after` in seconds (also in the
@@ -565,4 +572,20 @@ fn page(state: &mut Inner, cursor: Cursor) -> Response {
         },
     };
     Json(json!({"entries": entries, "cursor": next.encode(), "has_more": has_more})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_summary_tail_is_no_tag() {
+        let expected = json!({
+            "error_summary": "path/not_found/...",
+            "error": {".tag": "path", "path": {".tag": "not_found"}},
+        });
+        for summary in ["path/not_found", "path/not_found/...", "path/not_found/.."] {
+            assert_eq!(error_body(summary), expected, "{summary}");
+        }
+    }
 }

@@ -4,7 +4,8 @@
 
 use chrono::{Duration, TimeZone, Utc};
 
-use crate::{FileSpec, Handle, Provider};
+use crate::handle::Handle;
+use crate::state::{FileSpec, Provider};
 
 /// (name, MIME type, size in bytes, folder index in [`FOLDERS`] or `None` for the root).
 type SampleFile = (&'static str, &'static str, u64, Option<usize>);

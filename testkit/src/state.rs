@@ -443,6 +443,20 @@ pub(crate) fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The `n`th fresh identity made from `user`: `<user>-<n>`, except that a Dropbox account id
+/// keeps its fixed length of 40 characters (users.AccountId: `min_length=40, max_length=40`),
+/// so the end of the default id gives way to `-<n>`.
+fn fresh_id(provider: Provider, user: &str, n: u64) -> String {
+    let suffix = format!("-{n}");
+    match provider {
+        Provider::Dropbox => {
+            let keep = user.len().saturating_sub(suffix.len());
+            format!("{}{suffix}", &user[..keep])
+        }
+        Provider::Google | Provider::Microsoft => format!("{user}{suffix}"),
+    }
+}
+
 impl State {
     pub fn new(base_url: String) -> State {
         let mut state = State {
@@ -493,7 +507,7 @@ impl State {
         if !self.fresh_identities {
             return user;
         }
-        let fresh = format!("{user}-{}", self.consents);
+        let fresh = fresh_id(provider, &user, self.consents);
         let email = format!("user{}@example.com", self.consents);
         let drive = self.drive(provider, &user).clone();
         self.emails.insert((provider, fresh.clone()), email);

@@ -1552,6 +1552,10 @@ async fn dropbox_fresh_identities_are_per_consent() {
     let first = log_in(&p, Provider::Dropbox).await;
     let second = log_in(&p, Provider::Dropbox).await;
     assert_ne!(first["account_id"], second["account_id"]);
+    // Dropbox's account ids are exactly 40 characters (users.AccountId).
+    for account in [&first, &second] {
+        assert_eq!(str_of(&account["account_id"]).len(), 40, "{account}");
+    }
     let (_, _, account) = dropbox_rpc(
         &p,
         "users/get_current_account",

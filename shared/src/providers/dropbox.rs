@@ -435,11 +435,16 @@ fn signed_by(app_secret: &str, signature: Option<&str>, body: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// A `content_hash` as Dropbox's spec has it: 64 hex digits (files.FileMetadata).
+    const CONTENT_HASH: &str = "4a1f6d0e4f1c2b7d9a8e3c5b6f7a8091a2b3c4d5e6f708192a3b4c5d6e7f8091";
+
     #[test]
     fn removals_keep_their_place_in_the_page() {
         let entries: Vec<Metadata> = serde_json::from_value(json!([
-            {".tag": "file", "id": "id:a", "name": "a.txt", "path_display": "/Docs/a.txt",
-             "size": 3, "server_modified": "2026-11-30T10:00:00Z", "content_hash": "abc"},
+            {".tag": "file", "id": "id:a", "name": "a.txt", "path_lower": "/docs/a.txt",
+             "path_display": "/Docs/a.txt", "size": 3, "rev": "015f1a2b3c4d5e6f",
+             "client_modified": "2026-11-30T09:00:00Z", "server_modified": "2026-11-30T10:00:00Z",
+             "content_hash": CONTENT_HASH},
             {".tag": "deleted", "name": "Old", "path_lower": "/old", "path_display": "/Old"},
             {".tag": "folder", "id": "id:f", "name": "Old", "path_display": "/Old"},
             {".tag": "some_future_kind", "name": "x"},
@@ -451,7 +456,7 @@ mod tests {
         assert_eq!(files[0].path.as_deref(), Some("/Docs/a.txt"));
         assert_eq!(
             files[0].content_hash,
-            Some(ContentHash::new("dropbox", "abc"))
+            Some(ContentHash::new("dropbox", CONTENT_HASH))
         );
         assert_eq!(files[0].parent_ids, Some(vec![]));
         assert_eq!(files[1].kind, Some(FileKind::Folder));

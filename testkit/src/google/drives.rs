@@ -17,8 +17,7 @@ use serde_json::{json, Value};
 
 use super::{drive_user, selection, GoogleError as Refusal};
 use crate::oauth::query_map;
-use crate::state::{lock, Drive, FileSpec, Provider, Shared, SharedDrive};
-use crate::Handle;
+use crate::state::{lock, Drive, Provider, Shared, SharedDrive};
 
 /// What `drives.list` answers when `fields` is absent.
 const DRIVE_LIST_DEFAULT: &str = "kind,nextPageToken,drives(kind,id,name)";
@@ -129,43 +128,4 @@ pub(crate) fn drive_changes(drive: &Drive, from: u64) -> Vec<(u64, Value)> {
             (d.seq, change)
         })
         .collect()
-}
-
-impl Handle {
-    /// `user` joins the Google shared drive `id` named `name` (a `drive` change).
-    pub fn join_shared_drive(&self, user: &str, id: &str, name: &str) {
-        self.with(|s| {
-            s.drive(Provider::Google, user)
-                .set_membership(id, name, true)
-        })
-    }
-
-    /// `user` joins the Google shared drive `id` named `name`, which already holds plain-text
-    /// files with the ids `files`: changes made before the user joined are not in the user's
-    /// changes feed, so only a listing of the drive finds them.
-    pub fn join_shared_drive_holding(&self, user: &str, id: &str, name: &str, files: &[&str]) {
-        self.with(|s| {
-            let drive = s.drive(Provider::Google, user);
-            drive.set_membership(id, name, false);
-            for file in files {
-                let spec = FileSpec::new(*file, format!("{file}.txt")).in_shared_drive(id);
-                drive.record(spec, false);
-            }
-            drive.set_membership(id, name, true);
-        })
-    }
-
-    /// `user` leaves (or is removed from) the Google shared drive `id`: its files are out of
-    /// the user's listings and changes, and the changes feed reports the drive removed.
-    pub fn leave_shared_drive(&self, user: &str, id: &str) {
-        self.with(|s| {
-            let drive = s.drive(Provider::Google, user);
-            let name = drive
-                .shared_drives
-                .get(id)
-                .map(|d| d.name.clone())
-                .unwrap_or_else(|| id.to_string());
-            drive.set_membership(id, &name, false)
-        })
-    }
 }
