@@ -195,6 +195,10 @@ pub enum ProviderError {
     /// ([`ProviderError::CLIENT_REJECTED`]), no damage to the accounts.
     #[error("the provider refused the hub's OAuth client: {0}")]
     ClientRejected(String),
+    /// The user has no drive to list yet: a work or school OneDrive that was never
+    /// provisioned. Nothing is wrong with the grant and retrying at once cannot help.
+    #[error("the user's drive is not provisioned")]
+    DriveNotProvisioned,
     /// Any other refusal: bad request, malformed answer, unexpected redirect.
     #[error("{0}")]
     Rejected(String),
@@ -209,6 +213,7 @@ impl ProviderError {
     pub fn code(&self) -> &'static str {
         match self {
             ProviderError::ClientRejected(_) => Self::CLIENT_REJECTED,
+            ProviderError::DriveNotProvisioned => "drive_not_provisioned",
             _ => "provider_error",
         }
     }

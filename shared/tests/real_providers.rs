@@ -571,3 +571,30 @@ async fn a_refused_client_fails_the_job_and_leaves_the_account_active() {
     );
     assert!(account.has_refresh_token);
 }
+
+/// A work or school user whose OneDrive was never provisioned: Graph answers 404 "User's
+/// mysite not found.". The job ends without a retry (every retry would get the same answer),
+/// the account's last sync says `drive_not_provisioned`, and once the user has a drive the
+/// next sync lists it.
+#[tokio::test]
+async fn an_unprovisioned_onedrive_is_recorded_not_retried() {
+    let providers = FakeProviders::start().await;
+    let (hub, _dir) = hub_for(&providers).await;
+    providers.set_graph_business(true);
+    providers.set_onedrive_provisioned(DEFAULT_MICROSOFT_USER, false);
+    let id = connect(&hub, "onedrive").await;
+    assert_eq!(
+        sync(&hub, &id, "onedrive").await,
+        SyncResult::Skipped(SkipReason::DriveNotProvisioned)
+    );
+    let row = hub::accounts::get(hub.store.as_ref(), &id).await.unwrap();
+    let last_sync = serde_json::to_value(&row).unwrap()["last_sync"].clone();
+    assert_eq!(last_sync["outcome"], "failed", "{last_sync}");
+    assert_eq!(last_sync["error"], "drive_not_provisioned", "{last_sync}");
+    assert_eq!(row.status, AccountStatus::Active);
+
+    providers.set_onedrive_provisioned(DEFAULT_MICROSOFT_USER, true);
+    providers.add_files("onedrive", 2);
+    assert_synced(&sync(&hub, &id, "onedrive").await);
+    assert_eq!(index(&hub, &id).await.len(), 2);
+}

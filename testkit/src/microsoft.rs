@@ -47,6 +47,16 @@ pub(crate) fn files_user(state: &Inner, headers: &HeaderMap) -> Result<String, B
             "Either scp or roles claim need to be present in the token.",
         )));
     }
+    // A work or school user whose OneDrive was never provisioned has no drive: Graph answers
+    // 404 with this message (observed, not documented: Microsoft documents only that a
+    // OneDrive is provisioned on first use or by an admin).
+    if state.onedrive_unprovisioned.contains(&grant.user) {
+        return Err(Box::new(graph_error(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            "User's mysite not found.",
+        )));
+    }
     Ok(grant.user)
 }
 

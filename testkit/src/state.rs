@@ -412,6 +412,9 @@ pub(crate) struct State {
     pub delta_repeats: std::collections::HashSet<(String, String)>,
     /// Graph answers as for a work or school account (OneDrive for Business).
     pub graph_business: bool,
+    /// Work or school users whose OneDrive is not provisioned (never opened, no license):
+    /// Graph answers their drive calls 404 "User's mysite not found.".
+    pub onedrive_unprovisioned: std::collections::HashSet<String>,
     pub graph_page_size: usize,
     /// The most entries a Dropbox `list_folder` page holds, whatever `limit` asks.
     pub dropbox_page_size: usize,

@@ -51,6 +51,8 @@ pub enum Verdict {
     AccessLost(String),
     /// The provider refused the hub's OAuth client itself.
     ClientRejected(String),
+    /// The user has no drive yet (a OneDrive never provisioned).
+    DriveNotProvisioned,
     /// Any other refusal, with a short token-free description.
     Reject(String),
 }
@@ -68,6 +70,7 @@ impl Verdict {
             Verdict::ClientRejected(description) => {
                 Some(ProviderError::ClientRejected(description))
             }
+            Verdict::DriveNotProvisioned => Some(ProviderError::DriveNotProvisioned),
             Verdict::Reject(description) => Some(ProviderError::Rejected(description)),
         }
     }

@@ -142,11 +142,26 @@ impl AnswerClassifier for MicrosoftAnswers {
         // (<https://learn.microsoft.com/en-us/graph/errors>). The hub only reads the user's
         // own drive, so a token that refreshes yet may not read it has lost its access (an
         // admin revoked the app's consent or the user's license).
-        if refusal.endpoint == Endpoint::Api
-            && refusal.status == StatusCode::FORBIDDEN
-            && graph_error_code(refusal.body).as_deref() == Some("accessDenied")
-        {
-            return Verdict::AccessLost("Graph: accessDenied".into());
+        if refusal.endpoint == Endpoint::Api {
+            let error = graph_error(refusal.body);
+            if refusal.status == StatusCode::FORBIDDEN
+                && error.as_ref().is_some_and(|e| e.code == "accessDenied")
+            {
+                return Verdict::AccessLost("Graph: accessDenied".into());
+            }
+            // A work or school user whose OneDrive was never provisioned: Graph answers 404
+            // "User's mysite not found." (400 "Unable to retrieve user's mysite URL." from
+            // older front ends). Not a fault to retry: the user must open OneDrive first.
+            let no_mysite = error
+                .as_ref()
+                .is_some_and(|e| e.message.to_ascii_lowercase().contains("mysite"));
+            if matches!(
+                refusal.status,
+                StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST
+            ) && no_mysite
+            {
+                return Verdict::DriveNotProvisioned;
+            }
         }
         answers::common(refusal)
     }
@@ -161,12 +176,14 @@ struct GraphErrorBody {
 #[derive(Deserialize)]
 struct GraphError {
     code: String,
+    #[serde(default)]
+    message: String,
 }
 
-fn graph_error_code(body: &[u8]) -> Option<String> {
+fn graph_error(body: &[u8]) -> Option<GraphError> {
     serde_json::from_slice::<GraphErrorBody>(body)
         .ok()
-        .map(|body| body.error.code)
+        .map(|body| body.error)
 }
 
 #[derive(Deserialize)]

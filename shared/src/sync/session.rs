@@ -114,6 +114,26 @@ async fn sync_account<'a>(
             tracing::info!("account deleted during its sync; its index removed");
             Ok(SyncResult::Skipped(SkipReason::AccountDeleted))
         }
+        Err(HubError::Provider(ProviderError::DriveNotProvisioned)) => {
+            // Not a failure for the queue to retry (every retry would get the same answer
+            // until the user opens OneDrive): the account's last sync says so, and the next
+            // scheduled sync looks again.
+            let refusal = ProviderError::DriveNotProvisioned;
+            tracing::warn!(
+                error = refusal.code(),
+                "the user's drive is not provisioned"
+            );
+            let outcome = SyncOutcome {
+                finished_at: Utc::now(),
+                result: SyncStatus::Failed,
+                files_changed: 0,
+                detail: Some(refusal.to_string()),
+                error: Some(refusal.code().to_string()),
+            };
+            let holder = session.holder.clone();
+            session.commit(Change::Finished { outcome, holder }).await?;
+            Ok(SyncResult::Skipped(SkipReason::DriveNotProvisioned))
+        }
         Err(HubError::Provider(ProviderError::AccessLost(why))) => {
             tracing::warn!(reason = %why, "the provider no longer gives the user access");
             match session.needs_reauth().await {

@@ -45,6 +45,9 @@ pub enum SkipReason {
     AnotherWorkerAhead,
     /// Another worker holds the account's lease: it is syncing the account now.
     AnotherWorkerSyncing,
+    /// The user has no drive yet (a OneDrive never provisioned): recorded as the account's
+    /// last sync (`drive_not_provisioned`); the next scheduled sync looks again.
+    DriveNotProvisioned,
 }
 
 /// The requeue a provider error asks for: it outlived the retry engine's own waits and named

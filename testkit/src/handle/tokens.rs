@@ -86,6 +86,15 @@ impl Handle {
         })
     }
 
+    /// `user`'s OneDrive is not provisioned (`provisioned` false) or is again: its drive
+    /// calls answer 404 "User's mysite not found." meanwhile.
+    pub fn set_onedrive_provisioned(&self, user: &str, provisioned: bool) {
+        self.with(|s| match provisioned {
+            true => s.onedrive_unprovisioned.remove(user),
+            false => s.onedrive_unprovisioned.insert(user.to_string()),
+        });
+    }
+
     /// Graph answers as a work or school account: `driveType` `business`, `quickXorHash` and
     /// the unsupported `sha256Hash` (no `sha1Hash`), and delta rounds also return the changed
     /// items' parent folders.
