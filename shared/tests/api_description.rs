@@ -70,7 +70,7 @@ fn template_routes() -> BTreeSet<(String, String)> {
 fn the_template_routes_match_the_openapi_document() {
     let template = template_routes();
     assert_eq!(template, openapi_operations());
-    assert_eq!(template.len(), 13);
+    assert_eq!(template.len(), 14);
 }
 
 #[test]
