@@ -360,6 +360,9 @@ async fn accounts_are_keyed_by_owner_provider_and_identity() {
     }
 }
 
+/// Shaped as Dropbox shapes account ids (40 characters), as the stand-in insists.
+const SHARED_DROPBOX_ID: &str = "dbid:AAShared000000000000000000000000000";
+
 /// Dropbox's revocation ends one login's token lineage, not the user's grant to the app: two
 /// owners' accounts of one Dropbox identity are two lineages, and deleting one revokes its own
 /// tokens while the other keeps working.
@@ -369,7 +372,7 @@ async fn a_dropbox_delete_revokes_its_own_tokens_even_when_another_owner_holds_t
         let (providers, hub, _dir) = fixture_with(backend, true).await;
         let mut accounts_by_owner = Vec::new();
         for owner in ["alice", "bob"] {
-            providers.set_next_identity("dropbox", "dbid:shared", "shared@example.com");
+            providers.set_next_identity("dropbox", SHARED_DROPBOX_ID, "shared@example.com");
             let token = connect::create(&hub, request(owner, None, None))
                 .await
                 .unwrap()
@@ -403,7 +406,7 @@ async fn a_dropbox_delete_revokes_its_own_tokens_even_when_another_owner_holds_t
         let identity = dropbox.identity(&bob_tokens.access_token).await;
         assert_eq!(
             identity.map(|i| i.provider_user_id).ok().as_deref(),
-            Some("dbid:shared"),
+            Some(SHARED_DROPBOX_ID),
             "{backend:?}: Bob's login is untouched"
         );
     }

@@ -485,6 +485,12 @@ impl State {
     }
 
     pub fn set_identity(&mut self, provider: Provider, user: &str, email: &str) {
+        // Dropbox's `users.FullAccount` (its Stone validators) wants 40-character account ids:
+        // a shorter one would be an answer the real service never gives.
+        assert!(
+            provider != Provider::Dropbox || (user.starts_with("dbid:") && user.len() == 40),
+            "a Dropbox account id is `dbid:` and 35 more characters, not {user:?}"
+        );
         self.emails
             .insert((provider, user.to_string()), email.to_string());
         self.next_identity.insert(provider, user.to_string());
