@@ -128,6 +128,17 @@ impl SyncOutcome {
             error: None,
         }
     }
+
+    /// A sync that stopped: `detail` for the operator, `error` the contract's code.
+    pub fn failed(at: DateTime<Utc>, detail: String, error: &str) -> Self {
+        SyncOutcome {
+            finished_at: at,
+            result: SyncStatus::Failed,
+            files_changed: 0,
+            detail: Some(detail),
+            error: Some(error.to_string()),
+        }
+    }
 }
 
 /// An account row's `last_sync` (contract section 11): when the last sync ended, how, and

@@ -16,7 +16,7 @@ use super::state::{Session, SkipReason, SyncResult};
 use crate::deadline::{Bounded, Deadline};
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::hub::Hub;
-use crate::model::{AccountStatus, Lease, SyncJob, SyncOutcome, SyncStatus};
+use crate::model::{AccountStatus, Lease, SyncJob, SyncOutcome};
 use crate::providers::NextPage;
 use crate::queue::MAX_DELAY;
 use crate::tokens;
@@ -123,13 +123,7 @@ async fn sync_account<'a>(
                 error = refusal.code(),
                 "the user's drive is not provisioned"
             );
-            let outcome = SyncOutcome {
-                finished_at: Utc::now(),
-                result: SyncStatus::Failed,
-                files_changed: 0,
-                detail: Some(refusal.to_string()),
-                error: Some(refusal.code().to_string()),
-            };
+            let outcome = SyncOutcome::failed(Utc::now(), refusal.to_string(), refusal.code());
             let holder = session.holder.clone();
             session.commit(Change::Finished { outcome, holder }).await?;
             Ok(SyncResult::Skipped(SkipReason::DriveNotProvisioned))
@@ -174,13 +168,7 @@ async fn sync_account<'a>(
                 provider = %session.account.provider,
                 "sync failed; the queue will retry"
             );
-            let outcome = SyncOutcome {
-                finished_at: Utc::now(),
-                result: SyncStatus::Failed,
-                files_changed: 0,
-                detail: Some(e.to_string()),
-                error: Some(code.to_string()),
-            };
+            let outcome = SyncOutcome::failed(Utc::now(), e.to_string(), code);
             // Best effort: the failure itself is what the queue acts on. Giving the lease
             // back lets the retry start at once instead of after the lease expires.
             let holder = session.holder.clone();
