@@ -266,3 +266,51 @@ async fn an_account_synced_before_drives_existed_is_enumerated_again_once() {
         "once"
     );
 }
+
+/// A shared drive the user leaves after `drives.list` named it and before its listing
+/// (between two pages, or a worker stopped half-way): Drive answers its listing 404
+/// `notFound`. The enumeration starts over, so the drive ends `removed` with its entries
+/// deleted, instead of every retry failing on the same page.
+#[tokio::test]
+async fn a_drive_left_in_the_middle_of_its_enumeration_starts_it_over() {
+    let providers = FakeProviders::start().await;
+    providers.add_file("google", USER, FileSpec::new("mine", "mine.txt"));
+    providers.add_file(
+        "google",
+        USER,
+        FileSpec::new("team", "team.txt").in_shared_drive("0A-team"),
+    );
+    let (hub, _dir) = hub_for(&providers).await;
+    let account = connect(&hub).await;
+    sync(&hub, &account).await;
+    // As a worker that stopped after My Drive's listing: the shared drive is listed next.
+    let mut stopped = hub.store.get_account(&account).await.unwrap().unwrap();
+    let changes: serde_json::Value =
+        serde_json::from_str(stopped.cursor.as_deref().unwrap()).unwrap();
+    let listing = serde_json::json!({
+        "phase": "listing",
+        "changes_from": changes["page_token"],
+        "catch_up": false,
+        "drive": "0A-team",
+        "page_token": null,
+        "pending": [],
+    });
+    let version = stopped.version;
+    stopped.cursor = Some(listing.to_string());
+    stopped.version += 1;
+    assert_eq!(
+        hub.store.update_account(&stopped, version).await.unwrap(),
+        Write::Done
+    );
+    providers.leave_shared_drive(USER, "0A-team");
+
+    sync(&hub, &account).await;
+
+    assert_eq!(
+        drives(&hub, &account).await["0A-team"].status,
+        DriveStatus::Removed
+    );
+    let index = index(&hub, &account).await;
+    assert!(index["team"].deleted, "the drive's entry is deleted");
+    assert!(!index["mine"].deleted);
+}

@@ -74,8 +74,8 @@ const ALL_DRIVES_START: &[(&str, &str)] = &[("supportsAllDrives", "true")];
 pub struct GoogleDrive {
     oauth: OAuthApp,
     http: ProviderHttp,
-    /// The same client for `files.list` calls that continue a listing with a page token,
-    /// where Drive's refusal of the token means "start over" ([`ListingAnswers`]).
+    /// The same client for `files.list` calls that continue an enumeration (a page token, a
+    /// shared drive named before), where some refusals mean "start over" ([`ListingAnswers`]).
     continued_listing_http: ProviderHttp,
     api_url: String,
 }
@@ -164,24 +164,37 @@ impl AnswerClassifier for GoogleAnswers {
     }
 }
 
-/// Google's rules for a `files.list` call that sent a `pageToken`: Drive refuses a page token
-/// that went stale with 400 `invalid` on `location` `pageToken` (Drive documents no lifetime
-/// for them), and the listing can only start over: the worker then restarts from a new
-/// `startPageToken` read before the new listing, so nothing changing meanwhile is missed, and
-/// reconciles what the new listing no longer sees. Bound only to those calls: the same
-/// refusal of a `changes.list` token, or of a first page, stays a rejection, since starting
-/// over would get the same answer and restart every sync.
+/// Google's rules for a `files.list` call that continues an enumeration: one that sent a
+/// `pageToken`, or lists a shared drive that `drives.list` named earlier. Either can only
+/// start over: the worker then restarts from a new `startPageToken` read before the new
+/// listing, so nothing changing meanwhile is missed, and reconciles what the new listing no
+/// longer sees.
+/// - Drive refuses a page token that went stale with 400 `invalid` on `location` `pageToken`
+///   (Drive documents no lifetime for them).
+/// - A shared drive the user left (or that was deleted) since `drives.list` answers 404
+///   `notFound` on `driveId`; the new enumeration's `drives.list` no longer names it, so it
+///   ends `removed` with its entries deleted.
+///
+/// Bound only to those calls: the same refusal of a `changes.list` token, or of My Drive's
+/// first page, stays a rejection, since starting over would get the same answer and restart
+/// every sync.
 #[derive(Debug)]
 pub struct ListingAnswers;
 
 impl AnswerClassifier for ListingAnswers {
     fn classify(&self, refusal: &Refusal<'_>) -> Verdict {
-        if refusal.endpoint == Endpoint::Api && refusal.status == StatusCode::BAD_REQUEST {
-            let stale_page_token = first_error_detail(refusal.body).is_some_and(|detail| {
-                detail.reason.as_deref() == Some("invalid")
-                    && detail.location.as_deref() == Some("pageToken")
-            });
-            if stale_page_token {
+        if refusal.endpoint == Endpoint::Api {
+            let detail = first_error_detail(refusal.body);
+            let on = |status, reason, location| {
+                refusal.status == status
+                    && detail.as_ref().is_some_and(|detail| {
+                        detail.reason.as_deref() == Some(reason)
+                            && detail.location.as_deref() == Some(location)
+                    })
+            };
+            if on(StatusCode::BAD_REQUEST, "invalid", "pageToken")
+                || on(StatusCode::NOT_FOUND, "notFound", "driveId")
+            {
                 return Verdict::CursorExpired;
             }
         }

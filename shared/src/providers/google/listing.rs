@@ -323,12 +323,13 @@ impl GoogleDrive {
             Some(drive) => query.extend([("corpora", "drive"), ("driveId", drive.as_str())]),
             None => query.push(("corpora", "user")),
         }
-        let http = match &page_token {
-            Some(page_token) => {
-                query.push(("pageToken", page_token));
-                &self.continued_listing_http
-            }
-            None => &self.http,
+        if let Some(page_token) = &page_token {
+            query.push(("pageToken", page_token));
+        }
+        // My Drive's first page starts the enumeration; every other page continues it.
+        let http = match (&drive, &page_token) {
+            (None, None) => &self.http,
+            _ => &self.continued_listing_http,
         };
         let list: FileList = get_json(
             http,
