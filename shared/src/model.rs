@@ -312,7 +312,7 @@ impl From<&Account> for AccountView {
     }
 }
 
-/// Whether an index entry is a file or a folder.
+/// Whether an index entry is a file, a folder or a shortcut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
@@ -325,7 +325,7 @@ pub enum FileKind {
 /// The provider's hash of a file's content (docs/API.md, "File index and change feed").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentHash {
-    /// `md5` (Google), `sha256` or `quickXorHash` (Microsoft), `dropbox`.
+    /// `md5` (Google), `quickXorHash` or `sha1` (Microsoft), `dropbox`.
     pub algorithm: String,
     pub value: String,
 }
