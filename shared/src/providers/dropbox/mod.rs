@@ -381,49 +381,50 @@ impl Connector for Dropbox {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError> {
-        let (list, root, drive): (ListFolder, Root, Option<DriveInfo>) = match cursor {
-            // A whole enumeration: rooted where `root_info` says, which `drive` reports.
-            None => {
-                let account = self.account(access_token).await?;
-                let root = Root::of(account.root_info.as_ref());
-                let drive = root.drive(account.team.as_ref().map(|team| team.name.as_str()));
-                let argument = json!({
-                    "path": "",
-                    "recursive": true,
-                    "include_deleted": false,
-                    "limit": PAGE_LIMIT,
-                });
-                let list = self
-                    .rpc("files/list_folder", Some(argument), &root, access_token)
-                    .await?;
-                (list, root, Some(drive))
-            }
-            Some(cursor) => {
-                let cursor = Cursor::parse(cursor);
-                // Changes since a cursor of the home namespace: a team space that appeared
-                // since is only seen in `root_info` (see `root`). A cursor of a team space
-                // needs no look: its header gets 422 `invalid_root` once the root moved.
-                if cursor.root == Root::Home && !cursor.enumerating {
+        // The page, where it is rooted, the drive a new enumeration reports, and whether the
+        // page is one of an enumeration (whose entries replace nothing, see `page_of`).
+        let (list, root, drive, enumeration): (ListFolder, Root, Option<DriveInfo>, bool) =
+            match cursor {
+                // A whole enumeration: rooted where `root_info` says, which `drive` reports.
+                None => {
                     let account = self.account(access_token).await?;
-                    if Root::of(account.root_info.as_ref()) != Root::Home {
-                        tracing::info!("the Dropbox account now has a team space");
-                        return Err(ProviderError::CursorExpired);
-                    }
+                    let root = Root::of(account.root_info.as_ref());
+                    let drive = root.drive(account.team.as_ref().map(|team| team.name.as_str()));
+                    let argument = json!({
+                        "path": "",
+                        "recursive": true,
+                        "include_deleted": false,
+                        "limit": PAGE_LIMIT,
+                    });
+                    let list = self
+                        .rpc("files/list_folder", Some(argument), &root, access_token)
+                        .await?;
+                    (list, root, Some(drive), true)
                 }
-                let argument = json!({ "cursor": cursor.dropbox });
-                let list = self
-                    .rpc(
-                        "files/list_folder/continue",
-                        Some(argument),
-                        &cursor.root,
-                        access_token,
-                    )
-                    .await?;
-                (list, cursor.root, None)
-            }
-        };
-        let enumeration =
-            drive.is_some() || cursor.is_some_and(|cursor| Cursor::parse(cursor).enumerating);
+                Some(cursor) => {
+                    let cursor = Cursor::parse(cursor);
+                    // Changes since a cursor of the home namespace: a team space that appeared
+                    // since is only seen in `root_info` (see `root`). A cursor of a team space
+                    // needs no look: its header gets 422 `invalid_root` once the root moved.
+                    if cursor.root == Root::Home && !cursor.enumerating {
+                        let account = self.account(access_token).await?;
+                        if Root::of(account.root_info.as_ref()) != Root::Home {
+                            tracing::info!("the Dropbox account now has a team space");
+                            return Err(ProviderError::CursorExpired);
+                        }
+                    }
+                    let argument = json!({ "cursor": cursor.dropbox });
+                    let list = self
+                        .rpc(
+                            "files/list_folder/continue",
+                            Some(argument),
+                            &cursor.root,
+                            access_token,
+                        )
+                        .await?;
+                    (list, cursor.root, None, cursor.enumerating)
+                }
+            };
         let (files, removed_paths) = page_of(list.entries, !enumeration, root.drive_id());
         let after = |enumerating| {
             Cursor {
