@@ -4,7 +4,8 @@ Checked: the RPC route exists (`/2/<namespace>/<route>`, a `Route` object of `dr
 its JSON argument decodes strictly with the route's `arg_type` (a route without one takes no
 body or `null`); a 200 answer decodes strictly with its `result_type`; a 409 answer is
 `{"error_summary": str, "error": ...}` whose `error` decodes strictly with its `error_type`; a
-401 answer's `error` is an `auth.AuthError`, a 429's an `auth.RateLimitError`. Strict decoding
+401 answer's `error` is an `auth.AuthError`, a 429's an `auth.RateLimitError`, a 422's (a refused
+`Dropbox-API-Path-Root` header) a `common.PathRootError`. Strict decoding
 refuses unknown members and union tags, and checks every type, length, pattern and timestamp
 (`content_hash` is 64 hex digits, `rev` at least 9, `id` `id:`...).
 """
@@ -13,6 +14,7 @@ import importlib
 import re
 
 from dropbox import auth as dropbox_auth
+from dropbox import common as dropbox_common
 from dropbox import stone_serializers
 from dropbox.stone_base import Route
 from stone.backends.python_rsrc import stone_validators
@@ -69,10 +71,11 @@ class Dropbox:
                     report.add(exchange, "response", f"answer refused by {type_name(route.result_type)}: {problem}")
             else:
                 report.add(exchange, "response", f"a 200 answer must be JSON, was {exchange.response_kind}")
-        elif exchange.status in (401, 409, 429):
+        elif exchange.status in (401, 409, 422, 429):
             validator = {
                 401: dropbox_auth.AuthError_validator,
                 409: route.error_type,
+                422: dropbox_common.PathRootError_validator,
                 429: dropbox_auth.RateLimitError_validator,
             }[exchange.status]
             for problem in error_problems(exchange.response, validator):
@@ -99,9 +102,13 @@ def error_problems(body, validator):
 
 
 def tag_path(value):
-    """`{".tag": "path", "path": {".tag": "not_found"}}` is ["path", "not_found"]."""
+    """`{".tag": "path", "path": {".tag": "not_found"}}` is ["path", "not_found"]. Below the
+    top, a `.tag` among members other than its own marks a struct's subtype (`invalid_root`'s
+    RootInfo is `team` or `user`), not a union member: the summary names unions only."""
     tags = []
     while isinstance(value, dict) and ".tag" in value:
+        if tags and not set(value) <= {".tag", value[".tag"]}:
+            break
         tag = value[".tag"]
         tags.append(tag)
         value = value.get(tag)

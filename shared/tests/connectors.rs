@@ -1130,9 +1130,38 @@ async fn dropbox_identity_is_get_current_account_without_a_body() {
     assert!(request.headers.get("content-type").is_none());
 }
 
+/// `users/get_current_account` for a user whose namespaces are `root` and `home` (a team
+/// space when they differ), in `team` when named.
+async fn mount_dropbox_account(server: &MockServer, root: &str, home: &str, team: Option<&str>) {
+    let tag = if root == home { "user" } else { "team" };
+    let mut root_info = json!({".tag": tag, "root_namespace_id": root, "home_namespace_id": home});
+    if root != home {
+        root_info["home_path"] = json!("/Ada Example");
+    }
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/users/get_current_account"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "account_id": "dbid:AAH4f99", "email": "ada@example.com",
+            "root_info": root_info,
+            "team": team.map(|name| json!({"id": "dbtid:1", "name": name})),
+        })))
+        .mount(server)
+        .await;
+}
+
+/// The requests the server received at `path`.
+async fn received_at(server: &MockServer, at: &str) -> Vec<wiremock::Request> {
+    let received = server.received_requests().await.unwrap();
+    received
+        .into_iter()
+        .filter(|r| r.url.path() == at)
+        .collect()
+}
+
 #[tokio::test]
 async fn dropbox_lists_recursively_from_the_root_then_continues_with_the_cursor() {
     let server = MockServer::start().await;
+    mount_dropbox_account(&server, "11", "11", None).await;
     Mock::given(method("POST"))
         .and(path("/dbx/2/files/list_folder"))
         .and(header("content-type", "application/json"))
@@ -1164,8 +1193,20 @@ async fn dropbox_lists_recursively_from_the_root_then_continues_with_the_cursor(
         .await;
     let connector = dropbox(&server);
     let first = connector.list_page(&token("sl.t"), None).await.unwrap();
-    let argument: serde_json::Value =
-        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    let listing = &received_at(&server, "/dbx/2/files/list_folder").await[0];
+    let argument: serde_json::Value = serde_json::from_slice(&listing.body).unwrap();
+    assert!(
+        listing.headers.get("dropbox-api-path-root").is_none(),
+        "a user whose root is the home is listed as before"
+    );
+    assert_eq!(
+        first.drives,
+        Some(DriveReport::All(vec![DriveInfo {
+            id: "dropbox".into(),
+            name: "Dropbox".into(),
+            kind: DriveKind::Dropbox
+        }]))
+    );
     assert_eq!(argument["path"], "");
     assert_eq!(argument["recursive"], true);
     assert_eq!(argument["include_deleted"], false);
@@ -1252,6 +1293,7 @@ fn dropbox_error(status: u16, summary: &str, tag: &str) -> ResponseTemplate {
 #[tokio::test]
 async fn dropbox_reset_expires_the_cursor_and_other_409s_are_rejections() {
     let server = MockServer::start().await;
+    mount_dropbox_account(&server, "11", "11", None).await;
     Mock::given(method("POST"))
         .and(path("/dbx/2/files/list_folder/continue"))
         .and(body_string_contains("dead"))
@@ -1278,7 +1320,9 @@ async fn dropbox_reset_expires_the_cursor_and_other_409s_are_rejections() {
     assert!(message.contains("path/not_found"), "{message}");
     assert!(!message.contains("secret-token"));
     assert_eq!(
-        server.received_requests().await.unwrap().len(),
+        received_at(&server, "/dbx/2/files/list_folder/continue")
+            .await
+            .len(),
         2,
         "409s are not retried"
     );
@@ -1321,6 +1365,7 @@ async fn dropbox_expired_access_token_asks_for_a_refresh_but_a_missing_scope_doe
 #[tokio::test]
 async fn dropbox_429_waits_retry_after() {
     let server = MockServer::start().await;
+    mount_dropbox_account(&server, "11", "11", None).await;
     Mock::given(method("POST"))
         .and(path("/dbx/2/files/list_folder"))
         .respond_with(
@@ -1345,7 +1390,111 @@ async fn dropbox_429_waits_retry_after() {
     let page = dropbox(&server).list_page(&token("t"), None).await.unwrap();
     assert_eq!(page.next, NextPage::Done("c".into()));
     assert!(started.elapsed() >= Duration::from_millis(900));
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    assert_eq!(
+        received_at(&server, "/dbx/2/files/list_folder").await.len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn dropbox_team_members_are_listed_at_the_team_space_and_a_changed_root_starts_over() {
+    let server = MockServer::start().await;
+    mount_dropbox_account(&server, "7", "11", Some("Acme")).await;
+    // Matched whole: wiremock's `header` would split the value at its comma.
+    fn rooted_at_7(request: &wiremock::Request) -> bool {
+        request
+            .headers
+            .get("dropbox-api-path-root")
+            .is_some_and(|value| value.as_bytes() == br#"{".tag":"root","root":"7"}"#)
+    }
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder"))
+        .and(rooted_at_7)
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [{".tag": "folder", "id": "id:M", "name": "Marketing",
+                         "path_lower": "/marketing", "path_display": "/Marketing"}],
+            "cursor": "c1", "has_more": true
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder/continue"))
+        .and(rooted_at_7)
+        .and(body_string_contains("\"cursor\":\"c1\""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entries": [], "cursor": "c2", "has_more": false
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder/continue"))
+        .and(body_string_contains("stale"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "error_summary": "invalid_root/...",
+            "error": {".tag": "invalid_root", "invalid_root": {
+                ".tag": "user", "root_namespace_id": "11", "home_namespace_id": "11"}}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dbx/2/files/list_folder/continue"))
+        .and(body_string_contains("foreign"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "error_summary": "no_permission/...", "error": {".tag": "no_permission"}
+        })))
+        .mount(&server)
+        .await;
+    let connector = dropbox(&server);
+
+    let first = connector.list_page(&token("sl.t"), None).await.unwrap();
+    assert_eq!(
+        first.drives,
+        Some(DriveReport::All(vec![DriveInfo {
+            id: "7".into(),
+            name: "Acme".into(),
+            kind: DriveKind::TeamSpace
+        }])),
+        "the team space is the drive, named after the team"
+    );
+    assert_eq!(first.files[0].drive_id.as_deref(), Some("7"));
+    assert_eq!(
+        first.next,
+        NextPage::More("enumerating:team-space=7;c1".into())
+    );
+    let last = connector
+        .list_page(&token("sl.t"), Some("enumerating:team-space=7;c1"))
+        .await
+        .unwrap();
+    assert_eq!(last.next, NextPage::Done("team-space=7;c2".into()));
+    let asked = received_at(&server, "/dbx/2/users/get_current_account").await;
+    assert_eq!(asked.len(), 1, "the root is read once per enumeration");
+
+    assert_eq!(
+        connector
+            .list_page(&token("sl.t"), Some("team-space=7;stale"))
+            .await,
+        Err(ProviderError::CursorExpired),
+        "422 invalid_root: the root moved, start over"
+    );
+    assert!(matches!(
+        connector
+            .list_page(&token("sl.t"), Some("team-space=7;foreign"))
+            .await,
+        Err(ProviderError::Rejected(_))
+    ));
+    // A cursor of the home namespace, saved before the user had a team space: its listing
+    // would go on, so the account's root is read, and it differs.
+    assert_eq!(
+        connector.list_page(&token("sl.t"), Some("c0")).await,
+        Err(ProviderError::CursorExpired)
+    );
+    assert!(
+        received_at(&server, "/dbx/2/files/list_folder/continue")
+            .await
+            .iter()
+            .all(|r| !String::from_utf8_lossy(&r.body).contains("c0")),
+        "not listed from"
+    );
 }
 
 #[tokio::test]

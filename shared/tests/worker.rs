@@ -1200,6 +1200,7 @@ async fn a_rotated_refresh_token_survives_a_short_kms_failure_right_after_the_re
 async fn dropbox_and_drive_continuations_that_repeat_their_cursor_fail_and_final_ones_do_not() {
     let server = MockServer::start().await;
     common::mount_no_shared_drives(&server, "/google").await;
+    common::mount_dropbox_account(&server, "/dropbox").await;
     let base = server.uri();
     let f = fixture_with(&[
         ("DROPBOX_CLIENT_ID", "d-id".into()),
@@ -1260,6 +1261,7 @@ async fn dropbox_and_drive_continuations_that_repeat_their_cursor_fail_and_final
 
     // A Dropbox cursor handed back with `has_more` false is "nothing new", every time.
     server.reset().await;
+    common::mount_dropbox_account(&server, "/dropbox").await;
     Mock::given(method("POST"))
         .and(path("/dropbox/2/files/list_folder"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({

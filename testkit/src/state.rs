@@ -375,6 +375,20 @@ pub(crate) struct Delay {
     pub remaining: usize,
 }
 
+/// A Dropbox user's team space: the team's root namespace, which holds the team folders and,
+/// as a folder at its top, the user's member folder (the user's home namespace). The files
+/// of both are in the user's [`Drive`]; the member folder is one of its folders
+/// (<https://developers.dropbox.com/dbx-team-files-guide>, "Team Spaces model").
+#[derive(Clone, Debug)]
+pub(crate) struct TeamSpace {
+    pub team_id: String,
+    pub team_name: String,
+    /// `root_info.root_namespace_id`.
+    pub root: String,
+    /// The id of the member folder in the user's drive.
+    pub member_folder: String,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub base_url: String,
@@ -426,6 +440,10 @@ pub(crate) struct State {
     pub dropbox_webhook: Option<String>,
     /// Dropbox cursors carry the epoch they were issued in; `reset_cursors` moves it on.
     pub cursor_epoch: u64,
+    /// Dropbox users whose team has a team space, by account id (`dropbox::team`).
+    pub dropbox_team_spaces: HashMap<String, TeamSpace>,
+    /// Team-space roots made so far: each new root namespace id is a new number.
+    pub dropbox_roots_made: u64,
     pub drive_max_page_size: usize,
     pub token_lifetime: u64,
     pub latency: Duration,

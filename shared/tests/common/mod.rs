@@ -234,6 +234,25 @@ pub async fn mount_graph_drive(server: &wiremock::MockServer) {
         .await;
 }
 
+/// Dropbox's `users/get_current_account` for a user in no team space (root and home
+/// namespaces are one), on a mock server whose `DROPBOX_API_URL` is `{uri}{api}`: a whole
+/// Dropbox enumeration, and changes from a cursor of the home namespace, read it first.
+pub async fn mount_dropbox_account(server: &wiremock::MockServer, api: &str) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path(format!("{api}/2/users/get_current_account")))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "account_id": "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc",
+                "email": "ada@example.com",
+                "root_info": {".tag": "user", "root_namespace_id": "11", "home_namespace_id": "11"},
+            })),
+        )
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
 /// Drive's `drives.list` answering that the user is in no shared drive, on a mock server
 /// whose `GOOGLE_API_URL` is `{uri}{api}`: a whole Google enumeration reads it first.
 pub async fn mount_no_shared_drives(server: &wiremock::MockServer, api: &str) {

@@ -2,6 +2,7 @@
 //! consent page's mode, files added, renamed and deleted (each recorded as a change).
 
 use super::Handle;
+use crate::dropbox;
 use crate::state::{FileSpec, Provider};
 
 impl Handle {
@@ -165,5 +166,33 @@ impl Handle {
                 .unwrap_or_else(|| id.to_string());
             drive.set_membership(id, &name, false)
         })
+    }
+
+    /// Makes the Dropbox user `user` a member of a team with a team space named `team`:
+    /// `get_current_account` then answers a `team` root_info whose root namespace differs from
+    /// the home one; what the user had is in the member folder, at the top of the team space
+    /// (a listing without `Dropbox-API-Path-Root` still sees it as before). Returns the member
+    /// folder's id: files added with it as their parent are the user's own, those added at the
+    /// top are team folders.
+    pub fn make_dropbox_team_member(&self, user: &str, team: &str) -> String {
+        self.with(|s| dropbox::team::join(s, user, team))
+    }
+
+    /// The team space of `user` moves to a new root namespace id (same content): calls rooted
+    /// at the old root get 422 `invalid_root`.
+    pub fn move_dropbox_team_root(&self, user: &str) {
+        self.with(|s| dropbox::team::move_root(s, user))
+    }
+
+    /// `user` leaves the team space: the team folders are no longer seen, the member folder's
+    /// content is the whole Dropbox again (root and home namespace are one), and calls rooted
+    /// at the old root get 422 `invalid_root`.
+    pub fn leave_dropbox_team(&self, user: &str) {
+        self.with(|s| dropbox::team::leave(s, user))
+    }
+
+    /// The Dropbox user's root namespace id now (the team space's, else the home one).
+    pub fn dropbox_root_namespace(&self, user: &str) -> String {
+        self.with(|s| dropbox::team::current_root(s, user))
     }
 }

@@ -8,6 +8,9 @@
 //! `error_summary` starts with `reset/`: the enumeration starts over.
 //! (<https://developers.dropbox.com/detecting-changes-guide>,
 //! <https://www.dropbox.com/developers/documentation/http/documentation#files-list_folder>)
+//! A team-space member's listings are rooted at the team space ([`root`]).
+
+mod root;
 
 use std::sync::Arc;
 
@@ -31,6 +34,7 @@ use crate::error::{HubResult, ProviderError};
 use crate::model::{
     ContentHash, DriveInfo, DriveKind, DriveReport, FileEntry, FileKind, Identity, PathRemoval,
 };
+use root::{Cursor, Root, RootInfo};
 
 pub const NAME: ProviderName = ProviderName::declare("dropbox");
 
@@ -129,6 +133,12 @@ fn error_summary(body: &[u8]) -> String {
         .collect()
 }
 
+/// The tag of a 422's `error` (a `common.PathRootError`).
+fn path_root_error(body: &[u8]) -> Option<String> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    body["error"][".tag"].as_str().map(str::to_string)
+}
+
 impl AnswerClassifier for DropboxAnswers {
     fn classify(&self, refusal: &Refusal<'_>) -> Verdict {
         if refusal.endpoint == Endpoint::Api {
@@ -140,6 +150,17 @@ impl AnswerClassifier for DropboxAnswers {
                     }
                     tracing::warn!(error_summary = %summary, "Dropbox refused the call");
                     return Verdict::Reject(format!("Dropbox refused: {summary}"));
+                }
+                // `common.PathRootError`: `invalid_root` says the root the listing is rooted at
+                // is not the user's any more (the value is the new `root_info`): start over,
+                // reading it afresh (<https://www.dropbox.com/developers/reference/path-root-header-modes>).
+                StatusCode::UNPROCESSABLE_ENTITY => {
+                    let summary = error_summary(refusal.body);
+                    if path_root_error(refusal.body).as_deref() == Some("invalid_root") {
+                        tracing::info!("the Dropbox account's root changed");
+                        return Verdict::CursorExpired;
+                    }
+                    return Verdict::Reject(format!("Dropbox refused the path root: {summary}"));
                 }
                 // `AuthError`: a scope the app lost, or a suspended user, cannot be cured by a
                 // refresh; only the user connecting again can.
@@ -160,6 +181,15 @@ impl AnswerClassifier for DropboxAnswers {
 struct Account {
     account_id: String,
     email: String,
+    /// Where the user's files are rooted ([`root`]).
+    root_info: Option<RootInfo>,
+    /// The user's team, if any.
+    team: Option<Team>,
+}
+
+#[derive(Deserialize)]
+struct Team {
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -197,18 +227,24 @@ enum Metadata {
 }
 
 impl Dropbox {
-    /// POSTs a JSON argument to an RPC endpoint and reads its JSON answer.
+    /// POSTs a JSON argument to an RPC endpoint and reads its JSON answer; `root` roots the
+    /// call (`Dropbox-API-Path-Root`).
     async fn rpc<T: DeserializeOwned>(
         &self,
         endpoint: &str,
         argument: Option<Value>,
+        root: &Root,
         access_token: &SecretString,
     ) -> Result<T, ProviderError> {
         let url = format!("{}/2/{endpoint}", self.api_url);
+        let path_root = root.header();
         let response = self
             .http
             .send(Endpoint::Api, |client| {
-                let request = client.post(&url).bearer_auth(access_token.expose_secret());
+                let mut request = client.post(&url).bearer_auth(access_token.expose_secret());
+                if let Some(path_root) = &path_root {
+                    request = request.header("Dropbox-API-Path-Root", path_root);
+                }
                 match &argument {
                     // Built by hand: reqwest's `json` feature is not among the hub's.
                     Some(argument) => request
@@ -220,6 +256,11 @@ impl Dropbox {
             })
             .await?;
         super::http::read_json(response, "Dropbox").await
+    }
+
+    async fn account(&self, access_token: &SecretString) -> Result<Account, ProviderError> {
+        self.rpc("users/get_current_account", None, &Root::Home, access_token)
+            .await
     }
 }
 
@@ -246,7 +287,11 @@ fn home_drive() -> DriveInfo {
 /// changes by path, so a file deleted and another created at the same path may come as the
 /// new file alone. An enumeration skips this: nothing it lists collides, and an enumeration
 /// that restarts reconciles at its end (so a first sync costs no lookup per entry).
-fn page_of(entries: Vec<Metadata>, replacing: bool) -> (Vec<FileEntry>, Vec<RemovedPath>) {
+fn page_of(
+    entries: Vec<Metadata>,
+    replacing: bool,
+    drive_id: Option<String>,
+) -> (Vec<FileEntry>, Vec<RemovedPath>) {
     let (mut files, mut removed) = (Vec::new(), Vec::new());
     // The replacement an entry at `path_lower` makes, at its place in the page.
     let replacement = |files: &Vec<FileEntry>, id: &str, path_lower: &Option<String>, folder| {
@@ -280,6 +325,7 @@ fn page_of(entries: Vec<Metadata>, replacing: bool) -> (Vec<FileEntry>, Vec<Remo
                     path_lower,
                     parent_ids: Some(Vec::new()),
                     content_hash: content_hash.map(|value| ContentHash::new("dropbox", value)),
+                    drive_id: drive_id.clone(),
                     ..FileEntry::new(id, name)
                 })
             }
@@ -295,6 +341,7 @@ fn page_of(entries: Vec<Metadata>, replacing: bool) -> (Vec<FileEntry>, Vec<Remo
                     path: path_display,
                     path_lower,
                     parent_ids: Some(Vec::new()),
+                    drive_id: drive_id.clone(),
                     ..FileEntry::new(id, name)
                 })
             }
@@ -311,12 +358,6 @@ fn page_of(entries: Vec<Metadata>, replacing: bool) -> (Vec<FileEntry>, Vec<Remo
     (files, removed)
 }
 
-/// Marks the cursors of an enumeration under way, so that its pages are told from pages of
-/// changes ([`page_of`]'s `replacing`). Dropbox's own cursor follows it unchanged; a cursor
-/// without the mark (a finished enumeration's, or one saved before the mark existed) reads
-/// changes.
-const ENUMERATING: &str = "enumerating:";
-
 #[async_trait]
 impl Connector for Dropbox {
     fn name(&self) -> ProviderName {
@@ -328,9 +369,7 @@ impl Connector for Dropbox {
     }
 
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {
-        let account: Account = self
-            .rpc("users/get_current_account", None, access_token)
-            .await?;
+        let account = self.account(access_token).await?;
         Ok(Identity {
             provider_user_id: account.account_id,
             email: account.email,
@@ -342,31 +381,62 @@ impl Connector for Dropbox {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError> {
-        let enumeration = cursor.is_none_or(|cursor| cursor.starts_with(ENUMERATING));
-        let first = cursor.is_none();
-        let list: ListFolder = match cursor {
-            None => {
-                let argument = json!({
-                    "path": "",
-                    "recursive": true,
-                    "include_deleted": false,
-                    "limit": PAGE_LIMIT,
-                });
-                self.rpc("files/list_folder", Some(argument), access_token)
-                    .await?
+        // The page, where it is rooted, the drive a new enumeration reports, and whether the
+        // page is one of an enumeration (whose entries replace nothing, see `page_of`).
+        let (list, root, drive, enumeration): (ListFolder, Root, Option<DriveInfo>, bool) =
+            match cursor {
+                // A whole enumeration: rooted where `root_info` says, which `drive` reports.
+                None => {
+                    let account = self.account(access_token).await?;
+                    let root = Root::of(account.root_info.as_ref());
+                    let drive = root.drive(account.team.as_ref().map(|team| team.name.as_str()));
+                    let argument = json!({
+                        "path": "",
+                        "recursive": true,
+                        "include_deleted": false,
+                        "limit": PAGE_LIMIT,
+                    });
+                    let list = self
+                        .rpc("files/list_folder", Some(argument), &root, access_token)
+                        .await?;
+                    (list, root, Some(drive), true)
+                }
+                Some(cursor) => {
+                    let cursor = Cursor::parse(cursor);
+                    // Changes since a cursor of the home namespace: a team space that appeared
+                    // since is only seen in `root_info` (see `root`). A cursor of a team space
+                    // needs no look: its header gets 422 `invalid_root` once the root moved.
+                    if cursor.root == Root::Home && !cursor.enumerating {
+                        let account = self.account(access_token).await?;
+                        if Root::of(account.root_info.as_ref()) != Root::Home {
+                            tracing::info!("the Dropbox account now has a team space");
+                            return Err(ProviderError::CursorExpired);
+                        }
+                    }
+                    let argument = json!({ "cursor": cursor.dropbox });
+                    let list = self
+                        .rpc(
+                            "files/list_folder/continue",
+                            Some(argument),
+                            &cursor.root,
+                            access_token,
+                        )
+                        .await?;
+                    (list, cursor.root, None, cursor.enumerating)
+                }
+            };
+        let (files, removed_paths) = page_of(list.entries, !enumeration, root.drive_id());
+        let after = |enumerating| {
+            Cursor {
+                enumerating,
+                root: root.clone(),
+                dropbox: list.cursor.clone(),
             }
-            Some(cursor) => {
-                let cursor = cursor.strip_prefix(ENUMERATING).unwrap_or(cursor);
-                let argument = json!({ "cursor": cursor });
-                self.rpc("files/list_folder/continue", Some(argument), access_token)
-                    .await?
-            }
+            .encode()
         };
-        let (files, removed_paths) = page_of(list.entries, !enumeration);
-        let next = match (list.has_more, enumeration) {
-            (true, true) => NextPage::More(format!("{ENUMERATING}{}", list.cursor)),
-            (true, false) => NextPage::More(list.cursor),
-            (false, _) => NextPage::Done(list.cursor),
+        let next = match list.has_more {
+            true => NextPage::More(after(enumeration)),
+            false => NextPage::Done(after(false)),
         };
         let page = FilePage {
             files,
@@ -374,10 +444,10 @@ impl Connector for Dropbox {
             drives: None,
             next,
         };
-        // The whole account, as its user sees it, is one drive; Dropbox's entries name none.
-        Ok(match first {
-            true => page.with_drives(DriveReport::All(vec![home_drive()])),
-            false => page,
+        // The account as its user sees it is one drive: the team space, or the Dropbox.
+        Ok(match drive {
+            Some(drive) => page.with_drives(DriveReport::All(vec![drive])),
+            None => page,
         })
     }
 
@@ -451,7 +521,7 @@ mod tests {
             {".tag": "deleted", "name": "Unmounted"}
         ]))
         .unwrap();
-        let (files, removed) = page_of(entries, false);
+        let (files, removed) = page_of(entries, false, None);
         assert_eq!(files.len(), 2);
         assert_eq!(files[0].path.as_deref(), Some("/Docs/a.txt"));
         assert_eq!(

@@ -2,8 +2,11 @@
 //! `files/list_folder/continue` with cursors (changes since a cursor, deletions by path, `reset`)
 //! and `auth/token/revoke`, with Dropbox's error shapes: 400 in plain text for a malformed
 //! call, 401 `expired_access_token` / `invalid_access_token` / `missing_scope`, 409 endpoint
-//! errors as `.tag` unions with an `error_summary`.
+//! errors as `.tag` unions with an `error_summary`; team spaces and the
+//! `Dropbox-API-Path-Root` header in [`team`].
 //! <https://www.dropbox.com/developers/documentation/http/documentation>
+
+pub(crate) mod team;
 
 use std::collections::HashSet;
 
@@ -19,7 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::state::{lock, uid_of, Drive, File, FileSpec, Grant, Provider, Shared, State as Inner};
+use crate::state::{lock, Drive, File, FileSpec, Grant, Provider, Shared, State as Inner};
+use team::View;
 
 /// The content types an RPC endpoint accepts for its JSON argument; anything else is a 400
 /// ("Bad HTTP "Content-Type" header").
@@ -74,7 +78,7 @@ pub(crate) fn too_many_requests(retry_after: u64) -> Response {
 }
 
 /// A malformed call: Dropbox answers 400 with a plain-text explanation, not JSON.
-fn bad_input(endpoint: &str, problem: &str) -> Response {
+pub(crate) fn bad_input(endpoint: &str, problem: &str) -> Response {
     let body = format!("Error in call to API function \"{endpoint}\": {problem}");
     let content_type = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     (StatusCode::BAD_REQUEST, content_type, body).into_response()
@@ -214,12 +218,16 @@ pub(crate) async fn get_current_account(
         Err(refusal) => return *refusal,
     };
     let email = state.email(Provider::Dropbox, &grant.user);
-    let local = email.split('@').next().unwrap_or("").to_string();
-    let mut given = local.clone();
-    if let Some(first) = given.get_mut(..1) {
-        first.make_ascii_uppercase();
-    }
-    let namespace = uid_of(&format!("namespace:{}", grant.user));
+    let given = given_name(&email);
+    let team = team::team_json(&state, &grant.user);
+    // A team member's account is a business one with a team member id.
+    let (account_type, team_member_id) = match team.is_null() {
+        true => ("basic", Value::Null),
+        false => (
+            "business",
+            json!(format!("dbmid:{}", grant.user.trim_start_matches("dbid:"))),
+        ),
+    };
     Json(json!({
         "account_id": grant.user,
         "name": {
@@ -235,15 +243,22 @@ pub(crate) async fn get_current_account(
         "locale": "en",
         "referral_link": "https://db.tt/stand-in",
         "is_paired": false,
-        "account_type": {".tag": "basic"},
-        "root_info": {
-            ".tag": "user",
-            "root_namespace_id": namespace,
-            "home_namespace_id": namespace,
-        },
+        "account_type": {".tag": account_type},
+        "root_info": team::root_info(&state, &grant.user),
+        "team": team,
+        "team_member_id": team_member_id,
         "country": "US",
     }))
     .into_response()
+}
+
+/// The given name the stand-in makes from an email's local part: `dbx@...` is "Dbx".
+pub(crate) fn given_name(email: &str) -> String {
+    let mut given = email.split('@').next().unwrap_or("").to_string();
+    if let Some(first) = given.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    given
 }
 
 /// Disables the access token of the call and, with it, its refresh token and every other
@@ -290,6 +305,8 @@ struct Cursor {
     /// Entries per page the client asked for (a hint, capped by the stand-in's page size).
     limit: Option<usize>,
     epoch: u64,
+    /// The namespace the listing is rooted at (`Dropbox-API-Path-Root`, else the home).
+    namespace: String,
 }
 
 impl Cursor {
@@ -316,7 +333,7 @@ fn lower(path: &str) -> String {
         .collect()
 }
 
-fn path_display(drive: &Drive, spec: &FileSpec) -> String {
+pub(crate) fn path_display(drive: &Drive, spec: &FileSpec) -> String {
     let mut names = vec![spec.name.clone()];
     let mut seen = HashSet::new();
     let mut next = spec.parent.clone();
@@ -340,14 +357,15 @@ fn is_gone(file: &File) -> bool {
 /// only that folder's `deleted` entry stands for what was in it. A gone folder whose path is
 /// `held` by another item now is not reported (see [`page`]), so what was in it is reported
 /// item by item.
-fn under_gone_folder(drive: &Drive, spec: &FileSpec, held: &HashSet<String>) -> bool {
+fn under_gone_folder(view: &View, drive: &Drive, spec: &FileSpec, held: &HashSet<String>) -> bool {
     let mut seen = HashSet::new();
     let mut next = spec.parent.clone();
     while let Some(id) = next {
         let Some(folder) = drive.files.get(&id).filter(|_| seen.insert(id.clone())) else {
             return false;
         };
-        if is_gone(folder) && !held.contains(&lower(&path_display(drive, &folder.spec))) {
+        let shown = view.path(drive, &folder.spec);
+        if is_gone(folder) && shown.is_some_and(|path| !held.contains(&lower(&path))) {
             return true;
         }
         next = folder.spec.parent.clone();
@@ -360,10 +378,10 @@ fn timestamp(time: DateTime<Utc>) -> String {
 }
 
 /// One `Metadata` entry (files/list_folder, `entries`): `file`, `folder` or `deleted`; a
-/// `deleted` entry has no id, only the name and paths it had.
-fn entry_json(drive: &Drive, file: &File) -> Value {
+/// `deleted` entry has no id, only the name and paths it had. `path` is its path in the
+/// namespace the listing is rooted at.
+fn entry_json(path: String, file: &File) -> Value {
     let spec = &file.spec;
-    let path = path_display(drive, spec);
     let lower = lower(&path);
     if is_gone(file) {
         return json!({".tag": "deleted", "name": spec.name, "path_lower": lower, "path_display": path});
@@ -434,21 +452,28 @@ pub(crate) async fn list_folder(
         Ok(grant) => grant,
         Err(refusal) => return *refusal,
     };
+    let namespace = match team::requested_namespace(&state, &grant.user, ENDPOINT, &headers) {
+        Ok(requested) => requested.unwrap_or_else(|| team::home_namespace(&grant.user)),
+        Err(refusal) => return *refusal,
+    };
+    let view = team::view_of(&state, &grant.user, &namespace)
+        .expect("a namespace the header was allowed to name");
     let epoch = state.cursor_epoch;
     let drive = state.drive(Provider::Dropbox, &grant.user);
     let folder = match args.path.as_str() {
         "" => String::new(),
         path => {
             let wanted = lower(path);
-            let found = drive.files.values().find(|f| {
-                !is_gone(f) && (f.spec.id == path || lower(&path_display(drive, &f.spec)) == wanted)
+            let found = drive.files.values().find_map(|f| {
+                let shown = view.path(drive, &f.spec).filter(|_| !is_gone(f))?;
+                (f.spec.id == path || lower(&shown) == wanted).then_some((f, shown))
             });
             match found {
                 None => return api_error(StatusCode::CONFLICT, "path/not_found"),
-                Some(f) if !f.spec.is_folder() => {
+                Some((f, _)) if !f.spec.is_folder() => {
                     return api_error(StatusCode::CONFLICT, "path/not_folder")
                 }
-                Some(f) => lower(&path_display(drive, &f.spec)),
+                Some((_, shown)) => lower(&shown),
             }
         }
     };
@@ -461,8 +486,9 @@ pub(crate) async fn list_folder(
         snapshot: drive.next_seq,
         limit: args.limit.map(|l| l as usize),
         epoch,
+        namespace,
     };
-    page(&mut state, cursor)
+    page(&mut state, cursor, &view)
 }
 
 #[derive(Deserialize)]
@@ -493,12 +519,20 @@ pub(crate) async fn list_folder_continue(
     if cursor.epoch != state.cursor_epoch {
         return api_error(StatusCode::CONFLICT, "reset");
     }
-    page(&mut state, cursor)
+    // The cursor carries its root; a header, when sent, is checked as on any call (a stale
+    // `root` is 422 `invalid_root`), see `team`.
+    if let Err(refusal) = team::requested_namespace(&state, &grant.user, ENDPOINT, &headers) {
+        return *refusal;
+    }
+    let Some(view) = team::view_of(&state, &grant.user, &cursor.namespace) else {
+        return api_error(StatusCode::CONFLICT, "reset");
+    };
+    page(&mut state, cursor, &view)
 }
 
 /// The entries after the cursor, in the order they changed (so a folder comes before what
 /// was put in it), at most a page of them.
-fn page(state: &mut Inner, cursor: Cursor) -> Response {
+fn page(state: &mut Inner, cursor: Cursor, view: &View) -> Response {
     let page_size = cursor
         .limit
         .map_or(state.dropbox_page_size, |l| l.min(state.dropbox_page_size))
@@ -517,36 +551,58 @@ fn page(state: &mut Inner, cursor: Cursor) -> Response {
     let held: HashSet<String> = drive
         .files
         .values()
-        .filter(|f| !is_gone(f) && !under_gone_folder(drive, &f.spec, &nothing_held))
-        .map(|f| lower(&path_display(drive, &f.spec)))
+        .filter(|f| !is_gone(f) && !under_gone_folder(view, drive, &f.spec, &nothing_held))
+        .filter_map(|f| view.path(drive, &f.spec))
+        .map(|path| lower(&path))
         .collect();
+    // The version the client last saw: the latest one delivered before this cursor.
+    let seen_version = |file: &File| -> Option<FileSpec> {
+        file.versions
+            .iter()
+            .rev()
+            .find(|(seq, _)| *seq <= cursor.after)
+            .map(|(_, seen)| seen.clone())
+    };
+    // An item that left the namespace (moved out of the member folder) is a deletion at the
+    // path the client saw; one it never saw there is nothing to this listing.
+    let shown_path = |file: &File| -> Option<String> {
+        view.path(drive, &file.spec)
+            .or_else(|| seen_version(file).and_then(|seen| view.path(drive, &seen)))
+    };
     let mut changed: Vec<&File> = drive
         .files
         .values()
         .filter(|f| f.seq > cursor.after)
         .filter(|f| !is_gone(f) || cursor.include_deleted || f.seq >= cursor.snapshot)
-        .filter(|f| !under_gone_folder(drive, &f.spec, &held))
-        .filter(|f| in_scope(&lower(&path_display(drive, &f.spec))))
+        .filter(|f| !under_gone_folder(view, drive, &f.spec, &held))
+        .filter(|f| shown_path(f).is_some_and(|path| in_scope(&lower(&path))))
         .collect();
     changed.sort_by_key(|f| f.seq);
     let has_more = changed.len() > page_size;
     changed.truncate(page_size);
     let mut entries = Vec::new();
     for file in &changed {
+        let Some(now) = view.path(drive, &file.spec) else {
+            let old = shown_path(file).unwrap_or_default();
+            if !held.contains(&lower(&old)) {
+                let name = old.rsplit('/').next().unwrap_or_default().to_string();
+                entries.push(json!({
+                    ".tag": "deleted",
+                    "name": name,
+                    "path_lower": lower(&old),
+                    "path_display": old,
+                }));
+            }
+            continue;
+        };
         // A move or rename is a `deleted` entry at the old path, then the entry at the new
         // one; clients apply entries in order (files/list_folder, description).
-        // The version the client last saw: the latest one delivered before this cursor.
-        let seen = file
-            .versions
-            .iter()
-            .rev()
-            .find(|(seq, _)| *seq <= cursor.after);
-        let moved_from = seen
+        let moved_from = seen_version(file)
             .filter(|_| !is_gone(file))
-            .map(|(_, seen)| path_display(drive, seen))
-            .filter(|old| lower(old) != lower(&path_display(drive, &file.spec)))
+            .and_then(|seen| view.path(drive, &seen))
+            .filter(|old| lower(old) != lower(&now))
             .filter(|old| !held.contains(&lower(old)));
-        if is_gone(file) && held.contains(&lower(&path_display(drive, &file.spec))) {
+        if is_gone(file) && held.contains(&lower(&now)) {
             continue;
         }
         if let Some(old) = moved_from {
@@ -558,7 +614,7 @@ fn page(state: &mut Inner, cursor: Cursor) -> Response {
                 "path_display": old,
             }));
         }
-        entries.push(entry_json(drive, file));
+        entries.push(entry_json(now, file));
     }
     let next = match has_more {
         true => Cursor {
