@@ -2,7 +2,9 @@
 //! consent, `POST /sync {"source_type": "dropbox"}` syncing only the Dropbox account, a first
 //! sync, an incremental one with a file added, one renamed and a folder tree deleted (one
 //! `deleted` entry by path at Dropbox), a `reset` cursor, a refresh after expiry, and the
-//! grant revoked on `DELETE`; `/files` and `/changes` show every deletion. On the local
+//! user's team getting a team space (the sync lists it from its root and `/users/{id}/drives`
+//! shows the `team_space` drive replacing the `dropbox` one), and the grant revoked on
+//! `DELETE`; `/files` and `/changes` show every deletion. On the local
 //! backend and on the AWS backend (moto, an SQS event source in front of the worker).
 
 use hub_e2e::aws::AwsResources;
@@ -14,6 +16,28 @@ use serde_json::Value;
 
 const FILES_PAGE: usize = 3;
 const CHANGES_PAGE: usize = 4;
+
+/// `GET /users/{id}/drives`, as `(id, kind, status, file_count)` in the answer's order.
+async fn drives(hub: &LocalHub, id: &str) -> Vec<(String, String, String, u64)> {
+    let (status, page) = hub
+        .json(hub.authed(Method::GET, &format!("/users/{id}/drives")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["drives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|drive| {
+            assert!(!drive["last_synced_at"].is_null(), "{drive}");
+            (
+                drive["id"].as_str().unwrap().to_string(),
+                drive["kind"].as_str().unwrap().to_string(),
+                drive["status"].as_str().unwrap().to_string(),
+                drive["file_count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
 
 async fn last_synced_at(hub: &LocalHub, id: &str) -> Value {
     let (_, account) = hub
@@ -124,6 +148,10 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     );
     assert_eq!(b["content_hash"]["algorithm"], "dropbox");
     assert_eq!(index["id:sub"]["kind"], "folder");
+    assert_eq!(
+        drives(hub, &id).await,
+        [("dropbox".into(), "dropbox".into(), "active".into(), 5)]
+    );
 
     // A folder tree deleted, a file renamed, a file added.
     providers.delete_folder_tree("dropbox", user, "id:docs");
@@ -155,6 +183,33 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     sync_dropbox(hub, &id).await;
     let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(index["id:late"]["deleted"], false);
+
+    // The user's team gets a team space: the next sync finds the new root, lists the team
+    // space from its root (a team folder, the member folder holding the user's files) and
+    // replaces the `dropbox` drive by the `team_space` one.
+    let member_folder = providers.make_dropbox_team_member(user, "Acme");
+    providers.add_file("dropbox", user, FileSpec::folder("id:team", "Handbook"));
+    sync_dropbox(hub, &id).await;
+    client.catch_up(hub, &id).await;
+    let index = index_of(hub, &id, FILES_PAGE).await;
+    assert_eq!(client.seen, index, "the feed ends at the index");
+    assert_eq!(index["id:team"]["path"], "/Handbook");
+    assert_eq!(index[member_folder.as_str()]["kind"], "folder");
+    let late = &index["id:late"];
+    assert_eq!(late["deleted"], false, "{late}");
+    assert!(
+        late["path"].as_str().unwrap().ends_with("/late.txt") && late["path"] != "/late.txt",
+        "the user's own file is under the member folder now: {late}"
+    );
+    let team_space = index["id:team"]["drive_id"].as_str().unwrap().to_string();
+    let live = index.values().filter(|e| e["deleted"] == false).count() as u64;
+    assert_eq!(
+        drives(hub, &id).await,
+        [
+            ("dropbox".into(), "dropbox".into(), "removed".into(), 0),
+            (team_space, "team_space".into(), "active".into(), live),
+        ]
+    );
 
     // DELETE revokes the grant at Dropbox.
     let revocations = providers.revocations();
