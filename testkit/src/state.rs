@@ -221,6 +221,24 @@ pub(crate) struct SharedDrive {
     pub changed_at: DateTime<Utc>,
 }
 
+/// A SharePoint site (Graph's `site`) and its document libraries (drive id → name); a library
+/// deleted from the site is gone from `GET /sites/{id}/drives` and from `/drives/{id}`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GraphSite {
+    pub name: String,
+    pub libraries: BTreeMap<String, String>,
+}
+
+impl State {
+    /// The site holding the document library `drive_id`, if the library exists.
+    pub(crate) fn library_site(&self, drive_id: &str) -> Option<&str> {
+        self.graph_sites
+            .iter()
+            .find(|(_, site)| site.libraries.contains_key(drive_id))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Drive {
     /// Ordered by id, which is the listing order of both fakes.
@@ -429,6 +447,11 @@ pub(crate) struct State {
     /// Work or school users whose OneDrive is not provisioned (never opened, no license):
     /// Graph answers their drive calls 404 "User's mysite not found.".
     pub onedrive_unprovisioned: std::collections::HashSet<String>,
+    /// Graph: SharePoint sites by id. Their libraries' contents are drives of their own, kept
+    /// in `drives` under (Microsoft, the library's drive id).
+    pub graph_sites: BTreeMap<String, GraphSite>,
+    /// Graph: the sites each (work or school) user follows, by user.
+    pub followed_sites: HashMap<String, std::collections::BTreeSet<String>>,
     pub graph_page_size: usize,
     /// The most entries a Dropbox `list_folder` page holds, whatever `limit` asks.
     pub dropbox_page_size: usize,
