@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use hub::model::{Drive, DriveKind, DriveStatus, FileEntry, SyncJob, SyncReason};
+use hub::model::{Drive, DriveKind, DriveStatus, FileEntry, FileKind, SyncJob, SyncReason};
 use hub::store::dynamo::DynamoStore;
 use hub::store::{Store, Write};
 use hub::sync::SyncResult;
@@ -442,4 +442,103 @@ async fn delta_rounds_leave_unchanged_parent_folders_out() {
         SyncResult::Synced { pages: 1, files: 1 },
         "the file alone, not the folder above it"
     );
+}
+
+async fn a_shared_folder_added_to_the_onedrive_is_listed_from_its_own_drive(
+    backend: Backend,
+    business: bool,
+) {
+    let f = fixture(backend, &[]).await;
+    f.providers.set_graph_business(business);
+    // Two items a page: the children of the shared folder come in several pages.
+    f.providers.set_graph_page_size(2);
+    let sharer = "ms-user-2";
+    f.providers
+        .add_file("onedrive", sharer, FileSpec::folder("PROJECT", "Project"));
+    for (id, name) in [("S1", "a.txt"), ("S2", "b.txt"), ("S3", "c.txt")] {
+        f.providers.add_file(
+            "onedrive",
+            sharer,
+            FileSpec::new(id, name).in_folder("PROJECT"),
+        );
+    }
+    f.providers.add_file(
+        "onedrive",
+        sharer,
+        FileSpec::folder("SUB", "Sub").in_folder("PROJECT"),
+    );
+    f.providers.add_file(
+        "onedrive",
+        sharer,
+        FileSpec::new("DEEP", "d.txt").in_folder("SUB"),
+    );
+    f.providers
+        .add_file("onedrive", sharer, FileSpec::new("NOT-SHARED", "x.txt"));
+    f.providers.add_file(
+        "onedrive",
+        USER,
+        FileSpec::remote_folder("LOCAL-PROJECT", "Project", sharer, "PROJECT"),
+    );
+    f.providers.add_file(
+        "onedrive",
+        USER,
+        FileSpec::onenote_notebook("NOTEBOOK", "Notes"),
+    );
+    let account = f.connect().await;
+
+    f.sync(&account).await;
+
+    let index = f.index(&account).await;
+    assert_eq!(
+        index["LOCAL-PROJECT"].kind,
+        Some(FileKind::Folder),
+        "a folder, not a file"
+    );
+    assert_eq!(
+        index["NOTEBOOK"].kind,
+        Some(FileKind::File),
+        "a notebook is not a folder"
+    );
+    for (id, parent) in [
+        ("S1", "LOCAL-PROJECT"),
+        ("S2", "LOCAL-PROJECT"),
+        ("S3", "LOCAL-PROJECT"),
+        ("SUB", "LOCAL-PROJECT"),
+        ("DEEP", "SUB"),
+    ] {
+        let entry = index.get(id).unwrap_or_else(|| panic!("{id} is indexed"));
+        assert!(!entry.deleted, "{id}");
+        assert_eq!(entry.parent_ids, Some(vec![parent.to_string()]), "{id}");
+        assert_eq!(
+            entry.drive_id.as_deref(),
+            Some(ONEDRIVE),
+            "{id}: under the user's own drive"
+        );
+    }
+    assert_eq!(index["SUB"].kind, Some(FileKind::Folder));
+    assert!(!index.contains_key("NOT-SHARED"));
+    assert!(
+        !index.contains_key("PROJECT"),
+        "the folder is the user's item, once"
+    );
+    assert_eq!(
+        f.drives(&account).await.keys().collect::<Vec<_>>(),
+        [ONEDRIVE]
+    );
+    // A notebook is not walked: only the shared folder and its subfolder were listed.
+    assert_eq!(
+        f.providers
+            .requests("/graph/v1.0/drives/drive-ms-user-1/items/"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn local_a_shared_folder_added_to_a_personal_onedrive_is_listed_from_its_own_drive() {
+    a_shared_folder_added_to_the_onedrive_is_listed_from_its_own_drive(Backend::Local, false).await
+}
+
+#[tokio::test]
+async fn dynamo_a_shared_folder_added_to_a_work_onedrive_is_listed_from_its_own_drive() {
+    a_shared_folder_added_to_the_onedrive_is_listed_from_its_own_drive(Backend::Dynamo, true).await
 }

@@ -150,7 +150,8 @@ impl Fixture {
             .and(path("/v1.0/me/drive/root/delta"))
             .and(query_param(
                 "$select",
-                "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl,parentReference",
+                "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl,parentReference,\
+                 remoteItem,package",
             ))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "value": [

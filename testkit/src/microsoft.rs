@@ -3,6 +3,7 @@
 //! `$select`, deleted facets and 410 for an expired link. Sites and their libraries:
 //! `sites.rs`.
 
+pub(crate) mod children;
 pub(crate) mod sites;
 
 use std::collections::HashSet;
@@ -203,7 +204,24 @@ impl Account<'_> {
             "webUrl": format!("https://onedrive.live.com/?id={}", spec.id),
             "parentReference": parent,
         });
-        if spec.is_folder() {
+        if let Some((owner, remote_id)) = &spec.remote_folder {
+            // A shared folder added to the drive: the `remoteItem` facet names the folder in
+            // its own drive, and the item has no `folder` facet of its own
+            // (<https://learn.microsoft.com/en-us/graph/api/resources/remoteitem>).
+            item["remoteItem"] = json!({
+                "id": remote_id,
+                "name": spec.name,
+                "folder": {"childCount": 0},
+                "parentReference": {
+                    "driveId": format!("drive-{owner}"),
+                    "driveType": self.drive_type,
+                },
+            });
+        } else if let Some(package) = &spec.package {
+            // A OneNote notebook: a package, neither file nor folder
+            // (<https://learn.microsoft.com/en-us/graph/api/resources/package>).
+            item["package"] = json!({"type": package});
+        } else if spec.is_folder() {
             item["folder"] = json!({"childCount": self.child_count(&spec.id)});
         } else {
             item["file"] = json!({"mimeType": spec.mime_type, "hashes": self.hashes(spec)});

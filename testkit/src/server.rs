@@ -127,6 +127,10 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             get(microsoft::drive_delta),
         )
         .route(
+            "/graph/v1.0/drives/{drive_id}/items/{item_id}/children",
+            get(microsoft::children::list_children),
+        )
+        .route(
             "/graph/v1.0/me/followedSites",
             get(microsoft::sites::followed_sites),
         )

@@ -103,6 +103,13 @@ pub struct FileSpec {
     pub shared_with_me: bool,
     /// Google only: a shortcut to the file with this id.
     pub shortcut_target: Option<String>,
+    /// Graph only: a folder shared with the user and added to their OneDrive: the folder
+    /// (owner whose OneDrive holds it, its id there). Delta shows it with a `remoteItem`
+    /// facet and no `folder` facet of its own.
+    pub remote_folder: Option<(String, String)>,
+    /// Graph only: a `package` of this type (`oneNote`: a OneNote notebook), which has
+    /// neither `file` nor `folder` facet.
+    pub package: Option<String>,
 }
 
 impl FileSpec {
@@ -118,6 +125,34 @@ impl FileSpec {
             drive_id: None,
             shared_with_me: false,
             shortcut_target: None,
+            remote_folder: None,
+            package: None,
+        }
+    }
+
+    /// Graph: the folder `remote_id` of `owner`'s OneDrive, shared with the user and added to
+    /// their OneDrive as the item `id` named `name`.
+    pub fn remote_folder(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        owner: impl Into<String>,
+        remote_id: impl Into<String>,
+    ) -> FileSpec {
+        FileSpec {
+            mime_type: FOLDER_MIME_TYPE.into(),
+            size: None,
+            remote_folder: Some((owner.into(), remote_id.into())),
+            ..FileSpec::new(id, name)
+        }
+    }
+
+    /// Graph: a OneNote notebook, a `package` of type `oneNote`.
+    pub fn onenote_notebook(id: impl Into<String>, name: impl Into<String>) -> FileSpec {
+        FileSpec {
+            mime_type: "application/msonenote".into(),
+            size: Some(0),
+            package: Some("oneNote".into()),
+            ..FileSpec::new(id, name)
         }
     }
 

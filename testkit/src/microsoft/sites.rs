@@ -45,7 +45,13 @@ fn sites_user(state: &Inner, headers: &HeaderMap) -> Result<String, Response> {
 }
 
 /// One page of `items` from the `$skiptoken` offset, with `@odata.nextLink` when more remain.
-fn paged(state: &Inner, uri: &Uri, path: &str, context: &str, items: Vec<Value>) -> Response {
+pub(super) fn paged(
+    state: &Inner,
+    uri: &Uri,
+    path: &str,
+    context: &str,
+    items: Vec<Value>,
+) -> Response {
     let query = query_map(uri);
     let skip: usize = match query.get("$skiptoken").map(|t| t.parse()) {
         None => 0,

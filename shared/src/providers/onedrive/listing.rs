@@ -20,15 +20,18 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::items::DeltaPage;
+use super::walk::{self, Walk};
 use super::OneDrive;
 use crate::error::ProviderError;
 use crate::model::{DriveInfo, DriveKind, DriveReport};
 use crate::providers::answers::Endpoint;
 use crate::providers::{get_json, FilePage, NextPage};
 
-/// `parentReference` carries the parent's `id` and the `driveId`; `file` carries `hashes`.
-const DELTA_SELECT: &str =
-    "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl,parentReference";
+/// `parentReference` carries the parent's `id` and the `driveId`; `file` carries `hashes`;
+/// `remoteItem` marks a shared folder added to the drive, `package` a OneNote notebook
+/// (`items.rs`).
+pub(super) const DELTA_SELECT: &str = "id,name,size,file,folder,root,deleted,\
+    lastModifiedDateTime,webUrl,parentReference,remoteItem,package";
 
 /// How long a drive goes on delta links alone before it is enumerated again from scratch
 /// (a reconciliation): a deletion delta left out is found within this long.
@@ -102,6 +105,9 @@ struct Cursor {
     /// The drive the round is reading; `None`: the round is over (the next starts with
     /// re-reading the libraries).
     at: Option<usize>,
+    /// Shared folders whose contents are being listed (`walk.rs`), before the round goes on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    walks: Vec<Walk>,
 }
 
 impl Cursor {
@@ -194,6 +200,7 @@ impl OneDrive {
             business,
             drives,
             at: Some(0),
+            walks: Vec::new(),
         };
         let all = DriveReport::All(cursor.infos());
         Ok(self.read_drives(token, cursor).await?.with_drives(all))
@@ -220,6 +227,7 @@ impl OneDrive {
             business,
             drives: vec![drive],
             at: None,
+            walks: Vec::new(),
         })
     }
 
@@ -317,9 +325,10 @@ impl OneDrive {
         Ok(items)
     }
 
-    /// Reads the drives from `cursor.at` on: one page of the current drive, and the next
-    /// drives' first pages while the drives read have nothing new (at most
-    /// [`QUIET_DRIVES_PER_CALL`]). The round is done after the last drive's `deltaLink`.
+    /// Reads the drives from `cursor.at` on: one page of the current drive (or of a queued
+    /// walk of a shared folder), and more while what was read holds nothing new (at most
+    /// [`QUIET_DRIVES_PER_CALL`] steps). The round is done after the last drive's `deltaLink`
+    /// once no walk is left.
     async fn read_drives(
         &self,
         token: &SecretString,
@@ -327,6 +336,13 @@ impl OneDrive {
     ) -> Result<FilePage, ProviderError> {
         let mut files = Vec::new();
         for _ in 0..QUIET_DRIVES_PER_CALL {
+            if !cursor.walks.is_empty() {
+                files.extend(self.walk_page(token, &mut cursor.walks).await?);
+                if !files.is_empty() {
+                    break;
+                }
+                continue;
+            }
             let at = cursor.at.unwrap_or(0);
             let Some(drive) = cursor.drives.get(at) else {
                 cursor.at = None;
@@ -340,6 +356,15 @@ impl OneDrive {
                 "@odata.nextLink nor @odata.deltaLink",
             )?;
             cursor.drives[at].link = Some(next.cursor().to_string());
+            for item in &page.value {
+                let shared_folder = item.remote_item.as_ref().and_then(|r| r.folder());
+                if let (Some((drive, remote_top)), false) = (shared_folder, item.is_deleted()) {
+                    walk::queue(
+                        &mut cursor.walks,
+                        Walk::new(drive, remote_top, item.id.clone()),
+                    );
+                }
+            }
             // A drive's root is not a file of the user's.
             files.extend(
                 page.value
@@ -351,7 +376,7 @@ impl OneDrive {
                 return Ok(FilePage::of_files(files, NextPage::More(cursor.encode())));
             }
             cursor.at = Some(at + 1);
-            if at + 1 == cursor.drives.len() {
+            if at + 1 == cursor.drives.len() && cursor.walks.is_empty() {
                 cursor.at = None;
                 return Ok(FilePage::of_files(files, NextPage::Done(cursor.encode())));
             }
@@ -478,6 +503,7 @@ mod tests {
                 DriveState::new(library("a", "A"), now),
             ],
             at: None,
+            walks: Vec::new(),
         };
         cursor.drives[1].link = Some("link-a".into());
         assert_eq!(

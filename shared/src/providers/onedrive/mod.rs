@@ -9,8 +9,10 @@
 
 mod items;
 mod listing;
+mod walk;
 
 pub use listing::{Sites, MAX_LIBRARIES, RE_ENUMERATE_AFTER};
+pub use walk::{MAX_PENDING_FOLDERS, MAX_WALKED_ITEMS, MAX_WALKS};
 
 use std::sync::Arc;
 
