@@ -542,3 +542,37 @@ async fn local_a_shared_folder_added_to_a_personal_onedrive_is_listed_from_its_o
 async fn dynamo_a_shared_folder_added_to_a_work_onedrive_is_listed_from_its_own_drive() {
     a_shared_folder_added_to_the_onedrive_is_listed_from_its_own_drive(Backend::Dynamo, true).await
 }
+
+#[tokio::test]
+async fn libraries_synced_before_onedrive_sites_became_none_are_removed() {
+    let f = fixture(Backend::Local, &[]).await;
+    work_user(&f.providers);
+    let account = f.connect().await;
+    f.sync(&account).await;
+    assert_eq!(f.drives(&account).await.len(), 4);
+
+    // The same data, served by a hub started with ONEDRIVE_SITES=none.
+    let Fixture {
+        hub,
+        providers,
+        _dir,
+    } = f;
+    drop(hub);
+    let mut env = providers.env_vars();
+    env.push(("ONEDRIVE_SITES".into(), "none".into()));
+    let none = Fixture {
+        hub: hub::testing::local_hub(_dir.path(), &env).await,
+        providers,
+        _dir,
+    };
+    none.sync(&account).await;
+
+    let drives = none.drives(&account).await;
+    for id in ["b!sales-docs", "b!team-docs", "b!team-wiki"] {
+        assert_eq!(drives[id].status, DriveStatus::Removed, "{id}");
+    }
+    assert_eq!(drives[ONEDRIVE].status, DriveStatus::Active);
+    let index = none.index(&account).await;
+    assert!(index["SALES1"].deleted && index["WIKI1"].deleted);
+    assert!(!index["MINE"].deleted);
+}

@@ -32,14 +32,14 @@ fn sites_scope(state: &Inner, headers: &HeaderMap) -> bool {
 }
 
 /// The user behind the token, if it may read sites; else Graph's refusal.
-fn sites_user(state: &Inner, headers: &HeaderMap) -> Result<String, Response> {
-    let user = files_user(state, headers).map_err(|refusal| *refusal)?;
+fn sites_user(state: &Inner, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let user = files_user(state, headers)?;
     if !sites_scope(state, headers) {
-        return Err(graph_error(
+        return Err(Box::new(graph_error(
             StatusCode::FORBIDDEN,
             "accessDenied",
             "Access denied. Check credentials and try again.",
-        ));
+        )));
     }
     Ok(user)
 }
@@ -99,7 +99,7 @@ pub(crate) async fn followed_sites(
     let state = lock(&shared);
     let user = match sites_user(&state, &headers) {
         Ok(user) => user,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     if !state.graph_business {
         return graph_error(
@@ -133,7 +133,7 @@ pub(crate) async fn site_drives(
 ) -> Response {
     let state = lock(&shared);
     if let Err(refusal) = sites_user(&state, &headers) {
-        return refusal;
+        return *refusal;
     }
     let Some(site) = state.graph_sites.get(&site_id) else {
         return graph_error(

@@ -94,7 +94,7 @@ impl DriveState {
 }
 
 /// Where a Microsoft sync stands, serialised as the opaque cursor. A cursor saved before
-/// drives (a bare Graph link) is read as the OneDrive's link ([`OneDrive::from_bare_link`]).
+/// drives (a bare Graph link) is read as the OneDrive's link ([`OneDrive::adopt_bare_link`]).
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Cursor {
     /// `GET /me/drive` answered `driveType` `business`: only work or school accounts have
@@ -157,7 +157,7 @@ impl OneDrive {
         };
         let mut cursor = match serde_json::from_str::<Cursor>(saved) {
             Ok(cursor) => cursor,
-            Err(_) => self.from_bare_link(token, saved, now).await?,
+            Err(_) => self.adopt_bare_link(token, saved, now).await?,
         };
         let mut report = None;
         if cursor.at.is_none() {
@@ -170,10 +170,13 @@ impl OneDrive {
                 tracing::info!("a drive's last whole enumeration is old; enumerating again");
                 return Err(ProviderError::CursorExpired);
             }
-            if cursor.business && self.sites == Sites::Followed {
-                let libraries = self.libraries(token).await?;
-                report = refresh_libraries(&mut cursor, libraries, now);
-            }
+            // With `ONEDRIVE_SITES=none` (set since the last round), libraries synced before
+            // are dropped like unfollowed ones.
+            let libraries = match cursor.business && self.sites == Sites::Followed {
+                true => self.libraries(token).await?,
+                false => Vec::new(),
+            };
+            report = refresh_libraries(&mut cursor, libraries, now);
             cursor.at = Some(0);
         }
         let page = self.read_drives(token, cursor).await?;
@@ -211,7 +214,7 @@ impl OneDrive {
     /// OneDrive's link; when that drive was last enumerated is not known, so the
     /// re-enumeration clock starts now. A link outside Graph is not followed: the sync
     /// starts over.
-    async fn from_bare_link(
+    async fn adopt_bare_link(
         &self,
         token: &SecretString,
         link: &str,
@@ -270,7 +273,17 @@ impl OneDrive {
         let mut libraries = Vec::new();
         for site in sites {
             let url = format!("{}/sites/{}/drives", self.graph_url, site.id);
-            let drives: Vec<GraphDrive> = self.collection(token, url, "id,name,driveType").await?;
+            // A site the user follows but may no longer open (or that is gone) is skipped:
+            // its libraries end up removed, and the rest still sync.
+            let drives: Vec<GraphDrive> =
+                match self.collection(token, url, "id,name,driveType").await {
+                    Ok(drives) => drives,
+                    Err(e @ (ProviderError::AccessLost(_) | ProviderError::Rejected(_))) => {
+                        tracing::warn!(error = %e, "a followed site's libraries could not be read");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             for drive in drives {
                 if drive.drive_type.as_deref() != Some("documentLibrary") {
                     continue;
