@@ -1,8 +1,8 @@
 //! The contents of folders shared with the user and added to their OneDrive. Such a folder
 //! comes in the OneDrive's delta as an item with a `remoteItem` facet; its contents live in
-//! the sharer's drive and are not in the user's delta. Graph documents delta on a folder
-//! other than the root for OneDrive personal only ("In OneDrive for Business and SharePoint,
-//! delta is only supported on the root folder", driveitem-delta), so the hub lists the
+//! the sharer's drive and are not in the user's delta. Graph's v1.0 reference of delta lists
+//! only drive roots (`/drives/{id}/root/delta` and the like, driveitem-delta, HTTP request);
+//! delta on another folder is known to work on OneDrive personal only, so the hub lists the
 //! folder's children, folder by folder, on both kinds of account:
 //! `GET /drives/{driveId}/items/{id}/children`
 //! (<https://learn.microsoft.com/en-us/graph/api/driveitem-list-children>).
