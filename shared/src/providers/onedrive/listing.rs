@@ -39,7 +39,8 @@ pub const RE_ENUMERATE_AFTER: chrono::Duration = chrono::Duration::days(7);
 
 /// The most document libraries an account syncs (the first ones, in the order Graph lists
 /// the followed sites and their drives); more are left out with a warning. Each library is
-/// a delta call per round, and a drive of the account record (`crate::model::MAX_DRIVES`).
+/// a delta call per round, a drive of the account record (`crate::model::MAX_DRIVES`) and a
+/// delta link in the cursor (a few hundred bytes), which the same record holds.
 pub const MAX_LIBRARIES: usize = 100;
 
 /// The most pages of `followedSites` or of one site's `drives` read per round: a bound on

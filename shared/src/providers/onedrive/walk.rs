@@ -31,9 +31,11 @@ use crate::providers::get_json;
 pub(super) const CHILDREN_SELECT: &str = super::listing::DELTA_SELECT;
 
 /// The most shared folders a round walks; more wait for a later round's delta.
-pub const MAX_WALKS: usize = 50;
-/// The most folders one walk keeps to list; deeper ones are left out, with a warning.
-pub const MAX_PENDING_FOLDERS: usize = 1_000;
+pub const MAX_WALKS: usize = 20;
+/// The most folders all walks keep to list; deeper ones are left out, with a warning. The
+/// walks live in the cursor, which the account record holds (DynamoDB: 400 KB an item):
+/// this many Graph item ids (tens of bytes each) stay a few tens of KB.
+pub const MAX_PENDING_FOLDERS: usize = 500;
 /// The most items one walk lists; the rest of the folder is left out, with a warning.
 pub const MAX_WALKED_ITEMS: u64 = 50_000;
 
@@ -96,6 +98,7 @@ impl OneDrive {
         token: &SecretString,
         walks: &mut Vec<Walk>,
     ) -> Result<Vec<FileEntry>, ProviderError> {
+        let mut pending: usize = walks.iter().map(|w| w.folders.len()).sum();
         let Some(walk) = walks.first_mut() else {
             return Ok(Vec::new());
         };
@@ -128,8 +131,9 @@ impl OneDrive {
         let mut files = Vec::new();
         for item in page.value {
             if item.is_folder() {
-                if walk.folders.len() < MAX_PENDING_FOLDERS {
+                if pending < MAX_PENDING_FOLDERS {
                     walk.folders.push(item.id.clone());
+                    pending += 1;
                 } else {
                     tracing::warn!(
                         max = MAX_PENDING_FOLDERS,
@@ -158,5 +162,28 @@ impl OneDrive {
             walks.remove(0);
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_queued_once_and_at_most_max_walks_are() {
+        let mut walks = Vec::new();
+        let walk = |n: usize| Walk::new("drive-b".into(), format!("F{n}"), format!("L{n}"));
+        queue(&mut walks, walk(0));
+        queue(&mut walks, walk(0));
+        assert_eq!(walks.len(), 1, "the same shared folder once");
+        for n in 1..MAX_WALKS + 5 {
+            queue(&mut walks, walk(n));
+        }
+        assert_eq!(walks.len(), MAX_WALKS);
+        assert_eq!(
+            walks[0].folders,
+            ["F0"],
+            "a walk starts at the shared folder"
+        );
     }
 }
