@@ -1,7 +1,7 @@
-//! A Microsoft account's listings, drive by drive (docs/API.md, "File index and change
-//! feed"): the user's OneDrive (`/me/drive/root/delta`) and, for a work or school account
-//! with `ONEDRIVE_SITES=followed`, each document library of each SharePoint or Teams site the
-//! user follows (`/drives/{id}/root/delta`), every drive with its own delta link.
+//! A Microsoft account's listings, drive by drive (docs/API.md, "Drives"): the user's
+//! OneDrive (`/me/drive/root/delta`) and, for a work or school account with
+//! `ONEDRIVE_SITES=followed`, each document library of each SharePoint or Teams site the user
+//! follows (`/drives/{id}/root/delta`), every drive with its own delta link.
 //!
 //! A sync round reads the drives one after the other, each from its saved link to its next
 //! `@odata.deltaLink`. Which libraries there are is read again at the start of every round

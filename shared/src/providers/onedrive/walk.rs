@@ -16,7 +16,7 @@
 //! The contents' `drive_id` is the sharer's drive, which is none of the account's drives
 //! unless it is a library the account syncs: `crate::drives::attribute` then files them
 //! under the account's own drive, the OneDrive, as it does Google's files shared with the
-//! user (docs/API.md, "File index and change feed").
+//! user (docs/API.md, "Drives").
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
