@@ -146,7 +146,10 @@ async fn a_drive_bigger_than_one_invocation_finishes_across_several() {
     }
     assert!(invocations >= 3, "{invocations} invocations");
     let account = f.hub.store.get_account(&id).await.unwrap().unwrap();
-    assert_eq!(account.cursor.as_deref(), Some(f.delta("done").as_str()));
+    assert_eq!(
+        common::onedrive_link(account.cursor.as_deref()),
+        Some(f.delta("done"))
+    );
     let files = f.hub.store.list_files(&id, None, 100).await.unwrap();
     assert_eq!(files.items.len(), PAGES);
     // One `sync.completed`, at the end, for what every invocation of the sync stored.
@@ -217,7 +220,10 @@ async fn a_slow_job_is_requeued_and_fails_no_other_job_of_its_batch() {
     assert!(failed.is_empty(), "both done: {failed:?}");
     assert_eq!(requeued_ids(&f.queue.take()), [slow]);
     let fast = f.hub.store.get_account(&fast).await.unwrap().unwrap();
-    assert_eq!(fast.cursor.as_deref(), Some(f.delta("d").as_str()));
+    assert_eq!(
+        common::onedrive_link(fast.cursor.as_deref()),
+        Some(f.delta("d"))
+    );
 }
 
 #[tokio::test]

@@ -1,10 +1,15 @@
-//! Microsoft Graph v1.0: `/me` and `/me/drive/root/delta` with `@odata.nextLink` /
-//! `@odata.deltaLink` paging, `$select`, deleted facets and 410 for an expired link.
+//! Microsoft Graph v1.0: `/me`, `/me/drive/root/delta` and `/drives/{id}/root/delta` (the
+//! OneDrive's or a document library's) with `@odata.nextLink` / `@odata.deltaLink` paging,
+//! `$select`, deleted facets and 410 for an expired link. Sites and their libraries:
+//! `sites.rs`.
+
+pub(crate) mod children;
+pub(crate) mod sites;
 
 use std::collections::HashSet;
 use std::ops::Bound;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -109,6 +114,7 @@ pub(crate) async fn my_drive(
 /// between pages shift nothing.
 #[derive(Clone, Serialize, Deserialize)]
 struct Link {
+    /// Whose drive: the user's (their OneDrive), or a library's drive id.
     user: String,
     since: u64,
     /// The change sequence number when the round began: the next round's `since`.
@@ -131,9 +137,13 @@ impl Link {
     }
 }
 
-/// How the drive answers: personal (OneDrive) or business (OneDrive for Business).
+/// How the drive answers: personal (OneDrive), business (OneDrive for Business) or a
+/// document library (`documentLibrary`, which answers as business does).
 struct Account<'a> {
+    /// The user, or the library's drive id: what the drive is kept under.
     user: &'a str,
+    drive_id: String,
+    drive_type: &'static str,
     business: bool,
     drive: &'a Drive,
 }
@@ -147,8 +157,8 @@ impl Account<'_> {
         // Delta's parentReference has no `path`: renaming a folder does not return its
         // descendants, so clients must track items by id (driveitem-delta, Remarks).
         json!({
-            "driveId": format!("drive-{}", self.user),
-            "driveType": if self.business { "business" } else { "personal" },
+            "driveId": self.drive_id,
+            "driveType": self.drive_type,
             "id": spec.parent.clone().unwrap_or_else(|| self.root_id()),
         })
     }
@@ -194,7 +204,24 @@ impl Account<'_> {
             "webUrl": format!("https://onedrive.live.com/?id={}", spec.id),
             "parentReference": parent,
         });
-        if spec.is_folder() {
+        if let Some((owner, remote_id)) = &spec.remote_folder {
+            // A shared folder added to the drive: the `remoteItem` facet names the folder in
+            // its own drive, and the item has no `folder` facet of its own
+            // (<https://learn.microsoft.com/en-us/graph/api/resources/remoteitem>).
+            item["remoteItem"] = json!({
+                "id": remote_id,
+                "name": spec.name,
+                "folder": {"childCount": 0},
+                "parentReference": {
+                    "driveId": format!("drive-{owner}"),
+                    "driveType": self.drive_type,
+                },
+            });
+        } else if let Some(package) = &spec.package {
+            // A OneNote notebook: a package, neither file nor folder
+            // (<https://learn.microsoft.com/en-us/graph/api/resources/package>).
+            item["package"] = json!({"type": package});
+        } else if spec.is_folder() {
             item["folder"] = json!({"childCount": self.child_count(&spec.id)});
         } else {
             item["file"] = json!({"mimeType": spec.mime_type, "hashes": self.hashes(spec)});
@@ -221,7 +248,7 @@ impl Account<'_> {
 }
 
 /// Keeps the `$select`ed properties; Graph always returns `id`.
-fn select(item: Value, select: Option<&str>) -> Value {
+pub(crate) fn select(item: Value, select: Option<&str>) -> Value {
     let (Some(select), Value::Object(map)) = (select, &item) else {
         return item;
     };
@@ -257,17 +284,58 @@ fn resync_required(base: &str, dead: &Link, epoch: u64) -> Response {
 }
 
 pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
-    let query = query_map(&uri);
-    let mut state = lock(&shared);
-    let user = match files_user(&state, &headers) {
+    delta_of(&shared, &headers, &uri, None)
+}
+
+/// `GET /drives/{drive-id}/root/delta`: the user's own OneDrive by its id, or a document
+/// library of a site (driveitem-delta, HTTP request); any other drive is Graph's 404.
+pub(crate) async fn drive_delta(
+    State(shared): State<Shared>,
+    Path(drive_id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    delta_of(&shared, &headers, &uri, Some(drive_id))
+}
+
+fn delta_of(
+    shared: &Shared,
+    headers: &HeaderMap,
+    uri: &Uri,
+    path_drive: Option<String>,
+) -> Response {
+    let query = query_map(uri);
+    let mut state = lock(shared);
+    let user = match files_user(&state, headers) {
         Ok(user) => user,
         Err(refusal) => return *refusal,
     };
+    let own = format!("drive-{user}");
+    // Whose drive: the key it is kept under, its id and the path its links point at.
+    let (key, drive_id, path) = match path_drive {
+        None => (user.clone(), own, "me/drive/root/delta".to_string()),
+        Some(id) if id == own => (user.clone(), own, format!("drives/{id}/root/delta")),
+        Some(id) if state.library_site(&id).is_some() => {
+            (id.clone(), id.clone(), format!("drives/{id}/root/delta"))
+        }
+        Some(_) => {
+            return graph_error(
+                StatusCode::NOT_FOUND,
+                "itemNotFound",
+                "The resource could not be found.",
+            )
+        }
+    };
+    let drive_type = match (key != user, state.graph_business) {
+        (true, _) => "documentLibrary",
+        (false, true) => "business",
+        (false, false) => "personal",
+    };
     let epoch = state.delta_epoch;
-    let next_seq = state.drive(Provider::Microsoft, &user).next_seq;
+    let next_seq = state.drive(Provider::Microsoft, &key).next_seq;
     let mut link = match query.get("token").map(String::as_str) {
         None => Link {
-            user: user.clone(),
+            user: key.clone(),
             since: 0,
             start: next_seq,
             after: None,
@@ -281,15 +349,15 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
             }
         },
     };
-    let base = format!("{}/graph/v1.0/me/drive/root/delta", state.base_url);
+    let base = format!("{}/graph/v1.0/{path}", state.base_url);
     if link.epoch != epoch {
         return resync_required(&base, &link, epoch);
     }
-    if link.user != user {
+    if link.user != key {
         return graph_error(
             StatusCode::FORBIDDEN,
             "accessDenied",
-            "The link belongs to another user's drive.",
+            "The link belongs to another drive.",
         );
     }
     if link.after.is_none() {
@@ -299,17 +367,19 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
         link.select = Some(select.clone());
     }
     let page_size = state.graph_page_size;
-    let business = state.graph_business;
+    let business = drive_type != "personal";
     let repeats: Vec<String> = state
         .delta_repeats
         .iter()
-        .filter(|(owner, _)| *owner == user)
+        .filter(|(owner, _)| *owner == key)
         .map(|(_, id)| id.clone())
         .collect();
-    state.drive(Provider::Microsoft, &user);
-    let drive = &state.drives[&(Provider::Microsoft, user.clone())];
+    state.drive(Provider::Microsoft, &key);
+    let drive = &state.drives[&(Provider::Microsoft, key.clone())];
     let account = Account {
-        user: &user,
+        user: &key,
+        drive_id: drive_id.clone(),
+        drive_type,
         business,
         drive,
     };
@@ -334,14 +404,11 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
             .filter(|f| !f.deleted && !f.spec.trashed)
             .count();
         items.push(json!({
-            "id": format!("root-{user}"),
+            "id": account.root_id(),
             "name": "root",
             "root": {},
             "folder": {"childCount": children},
-            "parentReference": {
-                "driveId": format!("drive-{user}"),
-                "driveType": if business { "business" } else { "personal" },
-            },
+            "parentReference": {"driveId": drive_id, "driveType": drive_type},
         }));
     }
     let room = page_size.saturating_sub(items.len());
@@ -369,7 +436,7 @@ pub(crate) async fn delta(State(shared): State<Shared>, headers: HeaderMap, uri:
         if repeats.contains(&file.spec.id) {
             let stale = file.previous.as_ref().unwrap_or(&file.spec);
             items.push(account.item_json(stale, false));
-            repeated.push((user.clone(), file.spec.id.clone()));
+            repeated.push((key.clone(), file.spec.id.clone()));
         }
         items.push(account.item_json(&file.spec, file.deleted));
     }

@@ -123,6 +123,22 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/graph/v1.0/me/drive", get(microsoft::my_drive))
         .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
         .route(
+            "/graph/v1.0/drives/{drive_id}/root/delta",
+            get(microsoft::drive_delta),
+        )
+        .route(
+            "/graph/v1.0/drives/{drive_id}/items/{item_id}/children",
+            get(microsoft::children::list_children),
+        )
+        .route(
+            "/graph/v1.0/me/followedSites",
+            get(microsoft::sites::followed_sites),
+        )
+        .route(
+            "/graph/v1.0/sites/{site_id}/drives",
+            get(microsoft::sites::site_drives),
+        )
+        .route(
             "/dropbox/oauth2/authorize",
             oauth::authorize_endpoint(Provider::Dropbox),
         )

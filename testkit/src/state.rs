@@ -103,6 +103,13 @@ pub struct FileSpec {
     pub shared_with_me: bool,
     /// Google only: a shortcut to the file with this id.
     pub shortcut_target: Option<String>,
+    /// Graph only: a folder shared with the user and added to their OneDrive: the folder
+    /// (owner whose OneDrive holds it, its id there). Delta shows it with a `remoteItem`
+    /// facet and no `folder` facet of its own.
+    pub remote_folder: Option<(String, String)>,
+    /// Graph only: a `package` of this type (`oneNote`: a OneNote notebook), which has
+    /// neither `file` nor `folder` facet.
+    pub package: Option<String>,
 }
 
 impl FileSpec {
@@ -118,6 +125,34 @@ impl FileSpec {
             drive_id: None,
             shared_with_me: false,
             shortcut_target: None,
+            remote_folder: None,
+            package: None,
+        }
+    }
+
+    /// Graph: the folder `remote_id` of `owner`'s OneDrive, shared with the user and added to
+    /// their OneDrive as the item `id` named `name`.
+    pub fn remote_folder(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        owner: impl Into<String>,
+        remote_id: impl Into<String>,
+    ) -> FileSpec {
+        FileSpec {
+            mime_type: FOLDER_MIME_TYPE.into(),
+            size: None,
+            remote_folder: Some((owner.into(), remote_id.into())),
+            ..FileSpec::new(id, name)
+        }
+    }
+
+    /// Graph: a OneNote notebook, a `package` of type `oneNote`.
+    pub fn onenote_notebook(id: impl Into<String>, name: impl Into<String>) -> FileSpec {
+        FileSpec {
+            mime_type: "application/msonenote".into(),
+            size: Some(0),
+            package: Some("oneNote".into()),
+            ..FileSpec::new(id, name)
         }
     }
 
@@ -219,6 +254,24 @@ pub(crate) struct SharedDrive {
     pub member: bool,
     pub seq: u64,
     pub changed_at: DateTime<Utc>,
+}
+
+/// A SharePoint site (Graph's `site`) and its document libraries (drive id → name); a library
+/// deleted from the site is gone from `GET /sites/{id}/drives` and from `/drives/{id}`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GraphSite {
+    pub name: String,
+    pub libraries: BTreeMap<String, String>,
+}
+
+impl State {
+    /// The site holding the document library `drive_id`, if the library exists.
+    pub(crate) fn library_site(&self, drive_id: &str) -> Option<&str> {
+        self.graph_sites
+            .iter()
+            .find(|(_, site)| site.libraries.contains_key(drive_id))
+            .map(|(id, _)| id.as_str())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -429,6 +482,11 @@ pub(crate) struct State {
     /// Work or school users whose OneDrive is not provisioned (never opened, no license):
     /// Graph answers their drive calls 404 "User's mysite not found.".
     pub onedrive_unprovisioned: std::collections::HashSet<String>,
+    /// Graph: SharePoint sites by id. Their libraries' contents are drives of their own, kept
+    /// in `drives` under (Microsoft, the library's drive id).
+    pub graph_sites: BTreeMap<String, GraphSite>,
+    /// Graph: the sites each (work or school) user follows, by user.
+    pub followed_sites: HashMap<String, std::collections::BTreeSet<String>>,
     pub graph_page_size: usize,
     /// The most entries a Dropbox `list_folder` page holds, whatever `limit` asks.
     pub dropbox_page_size: usize,

@@ -1937,3 +1937,83 @@ async fn dropbox_webhooks_are_verified_then_signed_with_the_app_secret() {
         signature_of(&forged.body)
     );
 }
+
+#[tokio::test]
+async fn graph_sites_need_a_sites_scope_and_a_shared_folder_lists_its_children() {
+    let p = FakeProviders::start().await;
+    let user = hub_testkit::DEFAULT_MICROSOFT_USER;
+    p.set_graph_business(true);
+    p.follow_site(
+        user,
+        "contoso.sharepoint.com,s1,w1",
+        "Sales",
+        &[("b!lib", "Documents")],
+    );
+    p.add_library_file("b!lib", FileSpec::new("L1", "q1.xlsx"));
+    p.add_file(
+        "onedrive",
+        "ms-user-2",
+        FileSpec::folder("PROJECT", "Project"),
+    );
+    p.add_file(
+        "onedrive",
+        "ms-user-2",
+        FileSpec::new("P1", "a.txt").in_folder("PROJECT"),
+    );
+    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let graph = format!("{}/graph/v1.0", p.base_url());
+
+    // `followedSites` and a site's drives need Sites.Read.All, which this token lacks.
+    let (status, _, body) = get(&format!("{graph}/me/followedSites"), &token).await;
+    assert_eq!(
+        (status, str_of(&body["error"]["code"])),
+        (StatusCode::FORBIDDEN, "accessDenied".into())
+    );
+    // A library's delta needs Files.Read only; its items name the library's drive.
+    let (items, _) = delta_round(&format!("{graph}/drives/b!lib/root/delta"), &token).await;
+    let item = items
+        .iter()
+        .find(|i| i["id"] == "L1")
+        .expect("the library's file");
+    assert_eq!(item["parentReference"]["driveId"], "b!lib");
+    assert_eq!(item["parentReference"]["driveType"], "documentLibrary");
+    let (status, _, _) = get(&format!("{graph}/drives/b!gone/root/delta"), &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Another user's drive is closed until that user shares a folder with this one.
+    let children = format!("{graph}/drives/drive-ms-user-2/items/PROJECT/children");
+    let (status, _, _) = get(&children, &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    p.add_file(
+        "onedrive",
+        user,
+        FileSpec::remote_folder("LOCAL", "Project", "ms-user-2", "PROJECT"),
+    );
+    let (status, _, body) = get(&children, &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["P1"]);
+    let (status, _, _) = get(
+        &format!("{graph}/drives/drive-ms-user-2/items/NOPE/children"),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The shared folder shows in the user's delta with a `remoteItem` and no `folder` facet.
+    let (items, _) = delta_round(&format!("{graph}/me/drive/root/delta"), &token).await;
+    let local = items
+        .iter()
+        .find(|i| i["id"] == "LOCAL")
+        .expect("the shared folder");
+    assert!(local.get("folder").is_none(), "{local}");
+    assert_eq!(local["remoteItem"]["id"], "PROJECT");
+    assert_eq!(
+        local["remoteItem"]["parentReference"]["driveId"],
+        "drive-ms-user-2"
+    );
+}

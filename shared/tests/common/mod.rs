@@ -266,3 +266,14 @@ pub async fn mount_no_shared_drives(server: &wiremock::MockServer, api: &str) {
         .mount(server)
         .await;
 }
+
+/// The OneDrive's Graph link in a Microsoft account's cursor: the cursor itself when it is a
+/// bare link (as saved before drives), else the link of the first drive of the connector's
+/// JSON cursor (the OneDrive; see `hub::providers::onedrive`).
+pub fn onedrive_link(cursor: Option<&str>) -> Option<String> {
+    let cursor = cursor?;
+    match serde_json::from_str::<serde_json::Value>(cursor) {
+        Ok(json) => json["drives"][0]["link"].as_str().map(str::to_string),
+        Err(_) => Some(cursor.to_string()),
+    }
+}

@@ -196,3 +196,49 @@ impl Handle {
         self.with(|s| dropbox::team::current_root(s, user))
     }
 }
+
+/// SharePoint sites and their document libraries (Graph), which a work or school user follows.
+impl Handle {
+    /// `user` follows the site `site_id` named `name`, which holds the document libraries
+    /// `libraries` (drive id, name); a site or library already known keeps its contents.
+    pub fn follow_site(&self, user: &str, site_id: &str, name: &str, libraries: &[(&str, &str)]) {
+        self.with(|s| {
+            let site = s.graph_sites.entry(site_id.to_string()).or_default();
+            site.name = name.to_string();
+            for (id, library) in libraries {
+                site.libraries.insert(id.to_string(), library.to_string());
+            }
+            for (id, _) in libraries {
+                s.drive(Provider::Microsoft, id);
+            }
+            s.followed_sites
+                .entry(user.to_string())
+                .or_default()
+                .insert(site_id.to_string());
+        })
+    }
+
+    /// `user` stops following the site `site_id` (the site and its libraries stay).
+    pub fn unfollow_site(&self, user: &str, site_id: &str) {
+        self.with(|s| {
+            if let Some(followed) = s.followed_sites.get_mut(user) {
+                followed.remove(site_id);
+            }
+        })
+    }
+
+    /// Adds (or replaces) one item of the document library `drive_id`, recorded as a change.
+    pub fn add_library_file(&self, drive_id: &str, file: FileSpec) {
+        self.with(|s| s.drive(Provider::Microsoft, drive_id).record(file, false))
+    }
+
+    /// Removes an item of `user`'s drive (or of a library, by its drive id) without
+    /// recording a change: a deletion Graph's delta does not report, which only a new
+    /// enumeration finds ("delta may omit deletions", see the hub's periodic reconciliation).
+    pub fn drop_file_silently(&self, provider: impl Into<Provider>, owner: &str, id: &str) {
+        let provider = provider.into();
+        self.with(|s| {
+            s.drive(provider, owner).files.remove(id);
+        })
+    }
+}

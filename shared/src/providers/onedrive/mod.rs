@@ -1,9 +1,18 @@
 //! Microsoft OneDrive (Graph v1.0) and the Microsoft identity platform.
 //!
-//! Graph's `/me/drive/root/delta` does both jobs: the first call enumerates the whole drive
-//! through `@odata.nextLink` pages and ends with an `@odata.deltaLink`; calling that link later
-//! returns only what changed. A 410 Gone means the link expired and the sync starts over.
-//! Microsoft rotates the refresh token on every refresh; the worker stores the new one at once.
+//! Graph's delta (`/me/drive/root/delta`, `/drives/{id}/root/delta`) does both jobs: the first
+//! call enumerates the whole drive through `@odata.nextLink` pages and ends with an
+//! `@odata.deltaLink`; calling that link later returns only what changed. A 410 Gone means the
+//! link expired and the sync starts over. Which drives are listed, and how: `listing.rs`; what
+//! an item becomes: `items.rs`. Microsoft rotates the refresh token on every refresh; the
+//! worker stores the new one at once.
+
+mod items;
+mod listing;
+mod walk;
+
+pub use listing::{Sites, MAX_LIBRARIES, RE_ENUMERATE_AFTER};
+pub use walk::{MAX_PENDING_FOLDERS, MAX_WALKED_ITEMS, MAX_WALKS};
 
 use std::sync::Arc;
 
@@ -20,15 +29,12 @@ use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{
-    get_json, ChannelRequest, Connector, FilePage, NextPage, NoticeEvent, OpenedChannel,
-    ProviderClient, ProviderName, ProviderSpec, PushRefusal, PushStyle, SubscriptionNotice,
-    Webhook,
+    get_json, ChannelRequest, Connector, FilePage, NoticeEvent, OpenedChannel, ProviderClient,
+    ProviderName, ProviderSpec, PushRefusal, PushStyle, SubscriptionNotice, Webhook,
 };
 use crate::config::Env;
-use crate::error::{HubResult, ProviderError};
-use crate::model::{
-    ContentHash, DriveInfo, DriveKind, DriveReport, FileEntry, FileKind, Identity, PushChannel,
-};
+use crate::error::{HubError, HubResult, ProviderError};
+use crate::model::{Identity, PushChannel};
 
 pub const NAME: ProviderName = ProviderName::declare("onedrive");
 
@@ -50,9 +56,16 @@ pub const SPEC: ProviderSpec = ProviderSpec {
 /// `offline_access` is what makes the token endpoint return a refresh token.
 const SCOPES: &[&str] = &["offline_access", "Files.Read", "User.Read"];
 
-/// `parentReference` carries the parent's `id` and the `driveId`; `file` carries `hashes`.
-const DELTA_SELECT: &str =
-    "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl,parentReference";
+/// With `ONEDRIVE_SITES=followed`: `Sites.Read.All` too, which `GET /me/followedSites` and
+/// `GET /sites/{id}/drives` need (delegated; most tenants require an admin's consent to it,
+/// see docs/DEPLOY.md). Not in `required_scopes`: a user or tenant that does not grant it
+/// still syncs the OneDrive.
+const SCOPES_WITH_SITES: &[&str] = &[
+    "offline_access",
+    "Files.Read",
+    "User.Read",
+    "Sites.Read.All",
+];
 
 /// Graph's longest subscription to driveItems: 42,300 minutes
 /// (<https://learn.microsoft.com/en-us/graph/api/resources/subscription#subscription-lifetime>).
@@ -89,6 +102,8 @@ pub struct OneDrive {
     oauth: OAuthApp,
     http: ProviderHttp,
     graph_url: String,
+    /// `ONEDRIVE_SITES`: whether the libraries of followed sites are synced.
+    sites: Sites,
 }
 
 fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
@@ -97,6 +112,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
         "https://login.microsoftonline.com",
     )?;
     let tenant = env.get_or("ONEDRIVE_TENANT", "common");
+    let sites = listing::sites_setting(env.get("ONEDRIVE_SITES")).map_err(HubError::Config)?;
     let oauth = OAuthApp::new(
         &client,
         OAuthEndpoints {
@@ -105,7 +121,10 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             // The identity platform has no RFC 7009 endpoint; users withdraw consent in their
             // Microsoft account. Deleting an account removes our copy of the tokens.
             revocation: Revocation::None,
-            scopes: SCOPES,
+            scopes: match sites {
+                Sites::Followed => SCOPES_WITH_SITES,
+                Sites::None => SCOPES,
+            },
             // Microsoft grants what the app registration allows.
             required_scopes: &["Files.Read"],
             extra_auth_params: &[],
@@ -115,6 +134,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
         oauth,
         http: client.http,
         graph_url: env.url_or("ONEDRIVE_GRAPH_URL", "https://graph.microsoft.com/v1.0")?,
+        sites,
     }))
 }
 
@@ -194,117 +214,6 @@ struct Me {
     user_principal_name: Option<String>,
 }
 
-/// The user's drive, as `GET /me/drive` answers it
-/// (<https://learn.microsoft.com/en-us/graph/api/drive-get>).
-#[derive(Deserialize)]
-struct GraphDrive {
-    id: String,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct DeltaPage {
-    #[serde(default)]
-    value: Vec<DriveItem>,
-    #[serde(rename = "@odata.nextLink")]
-    next_link: Option<String>,
-    #[serde(rename = "@odata.deltaLink")]
-    delta_link: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DriveItem {
-    id: String,
-    name: Option<String>,
-    size: Option<u64>,
-    last_modified_date_time: Option<DateTime<Utc>>,
-    web_url: Option<String>,
-    file: Option<FileFacet>,
-    folder: Option<serde_json::Value>,
-    root: Option<serde_json::Value>,
-    deleted: Option<serde_json::Value>,
-    parent_reference: Option<ParentReference>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FileFacet {
-    mime_type: Option<String>,
-    hashes: Option<Hashes>,
-}
-
-/// Which hashes Graph computes depends on the drive: OneDrive for Business and SharePoint
-/// give `sha256Hash` (not always) and `quickXorHash`, OneDrive personal `sha1Hash` and
-/// `quickXorHash` (<https://learn.microsoft.com/en-us/graph/api/resources/hashes>).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Hashes {
-    quick_xor_hash: Option<String>,
-    sha1_hash: Option<String>,
-}
-
-impl Hashes {
-    /// `quickXorHash`, else `sha1Hash` as `sha1`. Graph documents `quickXorHash` as "the only
-    /// value that is guaranteed to be available for both OneDrive for work or school and
-    /// OneDrive for home", and `sha256Hash` as "not supported. Don't use."
-    /// (<https://learn.microsoft.com/en-us/graph/api/resources/hashes>), so a `sha256Hash`
-    /// a drive still sends is not read: the same file keeps the same algorithm everywhere.
-    fn content_hash(self) -> Option<ContentHash> {
-        match (self.quick_xor_hash, self.sha1_hash) {
-            (Some(quick_xor), _) => Some(ContentHash::new("quickXorHash", quick_xor)),
-            (None, Some(sha1)) => Some(ContentHash::new("sha1", sha1)),
-            (None, None) => None,
-        }
-    }
-}
-
-/// Delta's `parentReference` has the parent folder's `id` and the `driveId`, never a `path`
-/// (<https://learn.microsoft.com/en-us/graph/api/driveitem-delta>, Remarks).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ParentReference {
-    id: Option<String>,
-    drive_id: Option<String>,
-}
-
-impl DriveItem {
-    fn into_entry(self) -> FileEntry {
-        // The `folder` facet marks a folder; a deleted item carries neither facet and keeps
-        // the kind the index already has.
-        let kind = match (&self.deleted, &self.folder, &self.file) {
-            (Some(_), _, _) => None,
-            (None, Some(_), _) => Some(FileKind::Folder),
-            (None, None, _) => Some(FileKind::File),
-        };
-        let (parent_id, drive_id) = match self.parent_reference {
-            Some(parent) => (parent.id, parent.drive_id),
-            None => (None, None),
-        };
-        let (mime_type, content_hash) = match self.file {
-            Some(file) => (file.mime_type, file.hashes.and_then(Hashes::content_hash)),
-            None => (None, None),
-        };
-        FileEntry {
-            id: self.id,
-            name: self.name.unwrap_or_default(),
-            kind,
-            mime_type,
-            size: self.size,
-            modified_at: self.last_modified_date_time,
-            web_url: self.web_url,
-            deleted: self.deleted.is_some(),
-            parent_ids: Some(parent_id.into_iter().collect()),
-            drive_id,
-            path: None,
-            path_lower: None,
-            content_hash,
-            target_id: None,
-            changed_at: None,
-        }
-    }
-}
-
 impl OneDrive {
     /// A saved link is followed only when it points into the configured Graph base: a
     /// tampered cursor must not send the user's bearer token to another host.
@@ -356,46 +265,7 @@ impl Connector for OneDrive {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError> {
-        // A whole enumeration first reads which drive it lists: its id is the one the items'
-        // `parentReference.driveId` name, and what `/users/{id}/drives` lists.
-        let drive = match cursor {
-            None => {
-                let url = format!("{}/me/drive", self.graph_url);
-                let drive: GraphDrive = get_json(&self.http, &url, &[], access_token).await?;
-                Some(DriveInfo {
-                    name: drive.name.unwrap_or_else(|| "OneDrive".into()),
-                    id: drive.id,
-                    kind: DriveKind::Onedrive,
-                })
-            }
-            Some(_) => None,
-        };
-        let page: DeltaPage = match cursor {
-            // A saved link that does not point into Graph is not followed: the sync starts over.
-            Some(link) if !self.is_graph_link(link) => return Err(ProviderError::CursorExpired),
-            Some(link) => get_json(&self.http, link, &[], access_token).await?,
-            None => {
-                let url = format!("{}/me/drive/root/delta", self.graph_url);
-                get_json(&self.http, &url, &[("$select", DELTA_SELECT)], access_token).await?
-            }
-        };
-        let next = NextPage::from_links(
-            page.next_link.map(|l| self.answered_link(l)).transpose()?,
-            page.delta_link.map(|l| self.answered_link(l)).transpose()?,
-            "@odata.nextLink nor @odata.deltaLink",
-        )?;
-        // The drive root is not a file of the user's.
-        let files = page
-            .value
-            .into_iter()
-            .filter(|item| item.root.is_none())
-            .map(DriveItem::into_entry)
-            .collect();
-        let page = FilePage::of_files(files, next);
-        Ok(match drive {
-            Some(drive) => page.with_drives(DriveReport::All(vec![drive])),
-            None => page,
-        })
+        self.list(access_token, cursor).await
     }
 
     fn push_style(&self) -> PushStyle {
