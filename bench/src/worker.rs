@@ -31,7 +31,8 @@ use crate::support::{self, note, Result};
 pub const PAGE_SIZE: usize = 1000;
 /// The `$select` the hub's OneDrive connector sends, so the reference loop fetches the same
 /// pages.
-const DELTA_SELECT: &str = "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl";
+const DELTA_SELECT: &str =
+    "id,name,size,file,folder,root,deleted,lastModifiedDateTime,webUrl,parentReference,remoteItem,package";
 const PROVIDER: &str = "onedrive";
 /// `hub::store::dynamo`'s `BATCHES_IN_FLIGHT` (private there): the raw loop keeps as many
 /// `BatchWriteItem` calls in flight as the hub's store does.

@@ -17,6 +17,12 @@ use serde::Deserialize;
 
 use crate::model::{ContentHash, FileEntry, FileKind};
 
+/// The `$select` of delta and children pages: what [`DriveItem`] reads. `parentReference`
+/// carries the parent's `id` and the `driveId`; `file` carries `hashes`; `remoteItem` marks a
+/// shared folder added to the drive, `package` a OneNote notebook.
+pub(super) const ITEM_SELECT: &str = "id,name,size,file,folder,root,deleted,\
+    lastModifiedDateTime,webUrl,parentReference,remoteItem,package";
+
 #[derive(Deserialize)]
 pub(super) struct DeltaPage {
     #[serde(default)]

@@ -19,19 +19,13 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::items::DeltaPage;
+use super::items::{DeltaPage, ITEM_SELECT};
 use super::walk::{self, Walk};
 use super::OneDrive;
 use crate::error::ProviderError;
 use crate::model::{DriveInfo, DriveKind, DriveReport};
 use crate::providers::answers::Endpoint;
 use crate::providers::{get_json, FilePage, NextPage};
-
-/// `parentReference` carries the parent's `id` and the `driveId`; `file` carries `hashes`;
-/// `remoteItem` marks a shared folder added to the drive, `package` a OneNote notebook
-/// (`items.rs`).
-pub(super) const DELTA_SELECT: &str = "id,name,size,file,folder,root,deleted,\
-    lastModifiedDateTime,webUrl,parentReference,remoteItem,package";
 
 /// How long a drive goes on delta links alone before it is enumerated again from scratch
 /// (a reconciliation): a deletion delta left out is found within this long.
@@ -416,11 +410,11 @@ impl OneDrive {
             Some(link) => (link.clone(), &[]),
             None if drive.kind == DriveKind::Onedrive => (
                 format!("{}/me/drive/root/delta", self.graph_url),
-                &[("$select", DELTA_SELECT)],
+                &[("$select", ITEM_SELECT)],
             ),
             None => (
                 format!("{}/drives/{}/root/delta", self.graph_url, drive.id),
-                &[("$select", DELTA_SELECT)],
+                &[("$select", ITEM_SELECT)],
             ),
         };
         let response = self

@@ -28,7 +28,7 @@ use crate::model::FileEntry;
 use crate::providers::get_json;
 
 /// What a children page is asked for: what delta asks, the same entry either way.
-pub(super) const CHILDREN_SELECT: &str = super::listing::DELTA_SELECT;
+pub(super) const CHILDREN_SELECT: &str = super::items::ITEM_SELECT;
 
 /// The most shared folders a round walks; more wait for a later round's delta.
 pub const MAX_WALKS: usize = 20;
