@@ -1,4 +1,4 @@
-//! An account's drives (contract section 11) against the strict Drive stand-in: My Drive and
+//! An account's drives (docs/API.md, "Drives") against the strict Drive stand-in: My Drive and
 //! each shared drive listed on its own (the stand-in answers `corpora=allDrives` with
 //! `incompleteSearch: true` and without the shared drives' files, as Drive may), every
 //! entry's `drive_id` naming a drive `/users/{id}/drives` lists, a drive the user leaves
@@ -7,69 +7,28 @@
 //! and the account row's `last_sync`.
 
 mod common;
+#[path = "support/drive_sync.rs"]
+mod drive_sync;
 
-use std::collections::HashMap;
-
-use chrono::Utc;
-use hub::model::{DriveKind, DriveStatus, FileEntry, FileKind, SyncJob, SyncReason, SyncStatus};
+use hub::model::{DriveKind, DriveStatus, FileEntry, FileKind, SyncStatus};
 use hub::store::Write;
-use hub::sync::SyncResult;
 use hub::Hub;
 use hub_testkit::{FakeProviders, FileSpec, DEFAULT_GOOGLE_USER};
+
+use drive_sync::{drives, index, Backend};
 
 const USER: &str = DEFAULT_GOOGLE_USER;
 
 async fn hub_for(providers: &FakeProviders) -> (Hub, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub::testing::local_hub(dir.path(), &providers.env_vars()).await;
-    (hub, dir)
+    drive_sync::hub_on(providers, Backend::Local, &[]).await
 }
 
-/// Logs in through the stand-in's consent page; returns the new account's id.
 async fn connect(hub: &Hub) -> String {
-    let consent = hub::login::begin(hub, "google").await.unwrap();
-    let callback = common::consent(&consent).await;
-    hub::login::complete(hub, "google", callback)
-        .await
-        .unwrap()
-        .id
+    drive_sync::connect(hub, "google").await
 }
 
 async fn sync(hub: &Hub, account_id: &str) {
-    let job = SyncJob {
-        account_id: account_id.to_string(),
-        provider: "google".into(),
-        reason: SyncReason::Manual,
-        requested_at: Utc::now(),
-        stalled_requeues: 0,
-    };
-    let result = hub::sync::run(hub, &job, hub::sync::fresh_invocation())
-        .await
-        .unwrap();
-    assert!(
-        matches!(result, SyncResult::Synced { .. }),
-        "the sync finished: {result:?}"
-    );
-}
-
-async fn index(hub: &Hub, account_id: &str) -> HashMap<String, FileEntry> {
-    let page = hub.store.list_files(account_id, None, 1000).await.unwrap();
-    assert!(page.next.is_none(), "the test drives fit one page");
-    page.items
-        .into_iter()
-        .map(|entry| (entry.id.clone(), entry))
-        .collect()
-}
-
-/// The account's drives as `/users/{id}/drives` answers them, by id.
-async fn drives(hub: &Hub, account_id: &str) -> HashMap<String, hub::model::Drive> {
-    hub::drives::list(hub, account_id)
-        .await
-        .unwrap()
-        .drives
-        .into_iter()
-        .map(|drive| (drive.id.clone(), drive))
-        .collect()
+    drive_sync::sync(hub, "google", account_id).await;
 }
 
 /// Every entry of the account's change feed, from the start.
@@ -284,24 +243,19 @@ async fn a_drive_left_in_the_middle_of_its_enumeration_starts_it_over() {
     let account = connect(&hub).await;
     sync(&hub, &account).await;
     // As a worker that stopped after My Drive's listing: the shared drive is listed next.
-    let mut stopped = hub.store.get_account(&account).await.unwrap().unwrap();
-    let changes: serde_json::Value =
-        serde_json::from_str(stopped.cursor.as_deref().unwrap()).unwrap();
-    let listing = serde_json::json!({
-        "phase": "listing",
-        "changes_from": changes["page_token"],
-        "catch_up": false,
-        "drive": "0A-team",
-        "page_token": null,
-        "pending": [],
-    });
-    let version = stopped.version;
-    stopped.cursor = Some(listing.to_string());
-    stopped.version += 1;
-    assert_eq!(
-        hub.store.update_account(&stopped, version).await.unwrap(),
-        Write::Done
-    );
+    drive_sync::rewrite_cursor(&hub, &account, |cursor| {
+        let changes: serde_json::Value = serde_json::from_str(&cursor.unwrap()).unwrap();
+        serde_json::json!({
+            "phase": "listing",
+            "changes_from": changes["page_token"],
+            "catch_up": false,
+            "drive": "0A-team",
+            "page_token": null,
+            "pending": [],
+        })
+        .to_string()
+    })
+    .await;
     providers.leave_shared_drive(USER, "0A-team");
 
     sync(&hub, &account).await;

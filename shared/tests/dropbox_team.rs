@@ -6,85 +6,29 @@
 //! plain user is listed as before, and a cursor saved before team spaces goes on.
 
 mod common;
+#[path = "support/drive_sync.rs"]
+mod drive_sync;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use chrono::Utc;
-use hub::model::{DriveKind, DriveStatus, FileEntry, SyncJob, SyncReason};
-use hub::store::dynamo::DynamoStore;
-use hub::store::Write;
-use hub::sync::SyncResult;
+use hub::model::{DriveKind, DriveStatus, FileEntry};
 use hub::Hub;
 use hub_testkit::{FakeProviders, FileSpec, DEFAULT_DROPBOX_USER};
+
+use drive_sync::{drives, index, Backend, BACKENDS};
 
 const USER: &str = DEFAULT_DROPBOX_USER;
 const LISTINGS: &str = "/dropbox/2/files/list_folder";
 const CONTINUES: &str = "/dropbox/2/files/list_folder/continue";
 
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Local,
-    Dynamo,
-}
-
-const BACKENDS: [Backend; 2] = [Backend::Local, Backend::Dynamo];
-
 async fn hub_for(providers: &FakeProviders, backend: Backend) -> (Hub, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = providers.env_vars();
-    env.extend(providers.dropbox_env_vars());
-    let mut hub = hub::testing::local_hub(dir.path(), &env).await;
-    if let Backend::Dynamo = backend {
-        let (client, table) = common::dynamo_table().await;
-        hub.store = Arc::new(DynamoStore::new(client, table));
-    }
-    (hub, dir)
+    drive_sync::hub_on(providers, backend, &[]).await
 }
 
 async fn connect(hub: &Hub) -> String {
-    let consent = hub::login::begin(hub, "dropbox").await.unwrap();
-    let callback = common::consent(&consent).await;
-    hub::login::complete(hub, "dropbox", callback)
-        .await
-        .unwrap()
-        .id
+    drive_sync::connect(hub, "dropbox").await
 }
 
 async fn sync(hub: &Hub, account_id: &str) {
-    let job = SyncJob {
-        account_id: account_id.to_string(),
-        provider: "dropbox".into(),
-        reason: SyncReason::Manual,
-        requested_at: Utc::now(),
-        stalled_requeues: 0,
-    };
-    let result = hub::sync::run(hub, &job, hub::sync::fresh_invocation())
-        .await
-        .unwrap();
-    assert!(
-        matches!(result, SyncResult::Synced { .. }),
-        "the sync finished: {result:?}"
-    );
-}
-
-async fn index(hub: &Hub, account_id: &str) -> HashMap<String, FileEntry> {
-    let page = hub.store.list_files(account_id, None, 1000).await.unwrap();
-    assert!(page.next.is_none(), "the test drives fit one page");
-    page.items
-        .into_iter()
-        .map(|entry| (entry.id.clone(), entry))
-        .collect()
-}
-
-async fn drives(hub: &Hub, account_id: &str) -> HashMap<String, hub::model::Drive> {
-    hub::drives::list(hub, account_id)
-        .await
-        .unwrap()
-        .drives
-        .into_iter()
-        .map(|drive| (drive.id.clone(), drive))
-        .collect()
+    drive_sync::sync(hub, "dropbox", account_id).await;
 }
 
 /// `list_folder` calls so far (not `continue`): each one is an enumeration from the start.
@@ -309,20 +253,16 @@ async fn a_plain_user_is_listed_as_before_and_a_cursor_saved_before_team_spaces_
         sync(&hub, &account).await;
 
         // A cursor as this hub saved it before team spaces: Dropbox's own cursor, bare.
-        let saved = hub.store.get_account(&account).await.unwrap().unwrap();
-        let cursor = saved.cursor.clone().unwrap();
-        let bare = cursor.rsplit(';').next().unwrap().to_string();
-        assert_eq!(
-            cursor, bare,
-            "a home listing's cursor is still Dropbox's own"
-        );
-        let mut old = saved.clone();
-        old.cursor = Some(bare);
-        old.version += 1;
-        assert_eq!(
-            hub.store.update_account(&old, saved.version).await.unwrap(),
-            Write::Done
-        );
+        drive_sync::rewrite_cursor(&hub, &account, |cursor| {
+            let cursor = cursor.unwrap();
+            let bare = cursor.rsplit(';').next().unwrap().to_string();
+            assert_eq!(
+                cursor, bare,
+                "a home listing's cursor is still Dropbox's own"
+            );
+            bare
+        })
+        .await;
 
         providers.add_file("dropbox", USER, FileSpec::new("id:new", "New.txt"));
         let before = enumerations(&providers);

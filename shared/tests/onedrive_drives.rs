@@ -7,26 +7,21 @@
 //! delta left out; delta rounds leave unchanged parent folders out.
 
 mod common;
+#[path = "support/drive_sync.rs"]
+mod drive_sync;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::Utc;
-use hub::model::{Drive, DriveKind, DriveStatus, FileEntry, FileKind, SyncJob, SyncReason};
-use hub::store::dynamo::DynamoStore;
-use hub::store::{Store, Write};
+use hub::model::{Drive, DriveKind, DriveStatus, FileEntry, FileKind};
 use hub::sync::SyncResult;
 use hub::Hub;
 use hub_testkit::{FakeProviders, FileSpec, DEFAULT_MICROSOFT_USER};
+
+use drive_sync::Backend;
 use serde_json::Value;
 
 const USER: &str = DEFAULT_MICROSOFT_USER;
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Local,
-    Dynamo,
-}
 
 struct Fixture {
     hub: Hub,
@@ -36,15 +31,7 @@ struct Fixture {
 
 async fn fixture(backend: Backend, extra: &[(&str, &str)]) -> Fixture {
     let providers = FakeProviders::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = providers.env_vars();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut hub = hub::testing::local_hub(dir.path(), &env).await;
-    if let Backend::Dynamo = backend {
-        let (client, table) = common::dynamo_table().await;
-        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(client, table));
-        hub.store = store;
-    }
+    let (hub, dir) = drive_sync::hub_on(&providers, backend, extra).await;
     Fixture {
         hub,
         providers,
@@ -53,83 +40,28 @@ async fn fixture(backend: Backend, extra: &[(&str, &str)]) -> Fixture {
 }
 
 impl Fixture {
-    /// Logs in through the stand-in's consent page; returns the new account's id.
     async fn connect(&self) -> String {
-        let consent = hub::login::begin(&self.hub, "onedrive").await.unwrap();
-        let callback = common::consent(&consent).await;
-        hub::login::complete(&self.hub, "onedrive", callback)
-            .await
-            .unwrap()
-            .id
+        drive_sync::connect(&self.hub, "onedrive").await
     }
 
     async fn sync(&self, account_id: &str) -> SyncResult {
-        let job = SyncJob {
-            account_id: account_id.to_string(),
-            provider: "onedrive".into(),
-            reason: SyncReason::Manual,
-            requested_at: Utc::now(),
-            stalled_requeues: 0,
-        };
-        let result = hub::sync::run(&self.hub, &job, hub::sync::fresh_invocation())
-            .await
-            .unwrap();
-        assert!(
-            matches!(result, SyncResult::Synced { .. }),
-            "the sync finished: {result:?}"
-        );
-        result
+        drive_sync::sync(&self.hub, "onedrive", account_id).await
     }
 
     async fn index(&self, account_id: &str) -> HashMap<String, FileEntry> {
-        let page = self
-            .hub
-            .store
-            .list_files(account_id, None, 1000)
-            .await
-            .unwrap();
-        assert!(page.next.is_none(), "the test drives fit one page");
-        page.items
-            .into_iter()
-            .map(|entry| (entry.id.clone(), entry))
-            .collect()
+        drive_sync::index(&self.hub, account_id).await
     }
 
-    /// The account's drives as `/users/{id}/drives` answers them, by id.
     async fn drives(&self, account_id: &str) -> HashMap<String, Drive> {
-        hub::drives::list(&self.hub, account_id)
-            .await
-            .unwrap()
-            .drives
-            .into_iter()
-            .map(|drive| (drive.id.clone(), drive))
-            .collect()
+        drive_sync::drives(&self.hub, account_id).await
     }
 
-    /// Rewrites the stored cursor with `change`.
     async fn rewrite_cursor(
         &self,
         account_id: &str,
         change: impl FnOnce(Option<String>) -> String,
     ) {
-        let mut account = self
-            .hub
-            .store
-            .get_account(account_id)
-            .await
-            .unwrap()
-            .unwrap();
-        let version = account.version;
-        account.cursor = Some(change(account.cursor.take()));
-        account.version += 1;
-        assert_eq!(
-            self.hub
-                .store
-                .update_account(&account, version)
-                .await
-                .unwrap(),
-            Write::Done
-        );
+        drive_sync::rewrite_cursor(&self.hub, account_id, change).await
     }
 
     async fn cursor(&self, account_id: &str) -> Value {
