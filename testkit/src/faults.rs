@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::state::{lock, Shared};
-use crate::{dropbox, google, microsoft};
+use crate::{box_com, dropbox, google, microsoft};
 
 /// Counts every request, delays it by the configured latency, and answers it with an
 /// injected fault when one matches its path.
@@ -59,6 +59,17 @@ pub(crate) async fn record_and_inject_faults(
             (_, Some(summary)) => dropbox::api_error(status, &summary),
             // Dropbox's 5xx answers are plain text.
             (_, None) => (status, message.to_string()).into_response(),
+        }
+    } else if path.starts_with("/box") {
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => box_com::too_many_requests(),
+            _ => {
+                let code = reason.unwrap_or_else(|| match status {
+                    StatusCode::SERVICE_UNAVAILABLE => "unavailable".into(),
+                    _ => "internal_server_error".into(),
+                });
+                box_com::box_error(status, &code, message)
+            }
         }
     } else if path.starts_with("/google") {
         let error = google::GoogleError::new(status, message);

@@ -1,10 +1,11 @@
-//! Local stand-ins of Google's, Microsoft's and Dropbox's OAuth2 and drive APIs and push
+//! Local stand-ins of Google's, Microsoft's, Dropbox's and Box's OAuth2 and drive APIs and push
 //! notifications, for the hub's tests and benchmarks. They speak the public protocols the hub
 //! is written against: the consent redirect, form-encoded token requests with PKCE S256
 //! checked, Google's refresh answers without a refresh token, Microsoft's refresh-token
 //! rotation, `invalid_grant`, bearer checks with 401, Drive v3 `files` and `changes` with page
 //! tokens and `fields` partial responses, Graph `/me/drive/root/delta` with `@odata.nextLink` /
-//! `@odata.deltaLink` and 410 for an expired link, Dropbox `list_folder` cursors with `reset`,
+//! `@odata.deltaLink` and 410 for an expired link, Dropbox `list_folder` cursors with `reset`, Box's
+//! rotating single-use refresh tokens, folder listings with markers and user event stream,
 //! Drive channels, Graph subscriptions with their validation handshake, Dropbox's signed
 //! webhooks, and injected 429/5xx with `Retry-After`. `README.md` lists what they check the way
 //! the real services do (shared drives, Drive error reasons, stale listing tokens, granular
@@ -21,6 +22,7 @@
 //! # }
 //! ```
 
+mod box_com;
 mod dropbox;
 mod faults;
 mod google;
@@ -34,14 +36,18 @@ mod state;
 mod traffic;
 pub mod webhook_receiver;
 
+pub use box_com::changes::BoxChange;
+pub use box_com::tree::ROOT_ID as BOX_ROOT_ID;
+pub use box_com::BoxKind;
 pub use handle::Handle;
 pub use push::{Authenticity, Delivery, LifecycleEvent};
 pub use server::FakeProviders;
 pub use state::{
-    FileSpec, Provider, Reauthorization, DEFAULT_DROPBOX_EMAIL, DEFAULT_DROPBOX_USER,
-    DEFAULT_GOOGLE_EMAIL, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_EMAIL, DEFAULT_MICROSOFT_USER,
-    DROPBOX_CLIENT_ID, DROPBOX_CLIENT_SECRET, FOLDER_MIME_TYPE, GOOGLE_CLIENT_ID,
-    GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET,
+    FileSpec, Provider, Reauthorization, BOX_CLIENT_ID, BOX_CLIENT_SECRET, DEFAULT_BOX_EMAIL,
+    DEFAULT_BOX_USER, DEFAULT_DROPBOX_EMAIL, DEFAULT_DROPBOX_USER, DEFAULT_GOOGLE_EMAIL,
+    DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_EMAIL, DEFAULT_MICROSOFT_USER, DROPBOX_CLIENT_ID,
+    DROPBOX_CLIENT_SECRET, FOLDER_MIME_TYPE, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET,
+    ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET,
 };
 
 /// `X-Dropbox-Signature` for `body` as Dropbox signs it (hex HMAC-SHA256 keyed with the

@@ -226,6 +226,12 @@ fn redirect_after(
                     "The user chose not to give your app access to their Dropbox account.",
                 );
             }
+            Provider::Box => {
+                pairs.append_pair(
+                    "error_description",
+                    "The user denied access to your application",
+                );
+            }
         }
         pairs.append_pair("state", param("state"));
     } else {
@@ -234,6 +240,7 @@ fn redirect_after(
             Provider::Google => "4/0gac-",
             Provider::Microsoft => "M.C5_mac-",
             Provider::Dropbox => "dbac-",
+            Provider::Box => "boxac-",
         });
         let user = state.consenting_user(provider);
         // Granular consent: the user may untick some of the requested scopes, and the token
@@ -263,6 +270,9 @@ fn redirect_after(
             // Without `token_access_type=offline` Dropbox hands out only a short-lived access
             // token: <https://developers.dropbox.com/oauth-guide#using-refresh-tokens>.
             Provider::Dropbox => param("token_access_type") == "offline",
+            // Box's code exchange always answers a refresh token
+            // (<https://developer.box.com/guides/authentication/oauth2/without-sdk/>).
+            Provider::Box => true,
         };
         let pending = PendingCode {
             provider,
@@ -466,9 +476,12 @@ fn token(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]) 
             if let Some(reason) = reauthorization {
                 return reauthorization_required(reason);
             }
-            // Microsoft rotates refresh tokens and the old one stops working at once; Google
+            // Microsoft and Box rotate refresh tokens and the old one stops working at once
+            // (Box: "a refresh token can only be used once", and lasts 60 days,
+            // <https://developer.box.com/guides/authentication/tokens/refresh/>); Google
             // keeps the grant's one and leaves it out of the answer.
-            let rotated = (provider == Provider::Microsoft).then(|| {
+            let rotating = matches!(provider, Provider::Microsoft | Provider::Box);
+            let rotated = rotating.then(|| {
                 if let Some(old) = state.refresh_tokens.get_mut(presented) {
                     old.valid = false;
                 }
@@ -518,6 +531,17 @@ fn token(shared: &Shared, provider: Provider, headers: &HeaderMap, body: &[u8]) 
                 "access_token": answer["access_token"],
                 "token_type": "bearer",
                 "expires_in": answer["expires_in"],
+            });
+        }
+        // Box's token answer has no `scope`; `restricted_to` lists file restrictions
+        // (<https://developer.box.com/reference/resources/access-token/>).
+        Provider::Box => {
+            answer = json!({
+                "access_token": answer["access_token"],
+                "expires_in": answer["expires_in"],
+                "restricted_to": [],
+                "refresh_token": answer["refresh_token"],
+                "token_type": "bearer",
             });
         }
     }

@@ -45,6 +45,8 @@ pub fn sample_drive(provider: Provider) -> Vec<FileSpec> {
         Provider::Google => format!("1sAmPlEdRiVe{n:02}xQz"),
         Provider::Microsoft => format!("5A3C0FFEE5A3C0FF!1{n:02}"),
         Provider::Dropbox => format!("id:sAmPlEdRiVe{n:02}AAAAAAAAB"),
+        // Box's tree gives its own ids (`add_sample_drives`).
+        Provider::Box => format!("{n}"),
     };
     let start = Utc.with_ymd_and_hms(2025, 9, 1, 9, 30, 0).unwrap();
     let folders = FOLDERS.iter().enumerate().map(|(n, name)| {
@@ -72,5 +74,19 @@ pub fn add_sample_drives(handle: &Handle) {
         for item in sample_drive(provider) {
             handle.add_file(provider, provider.default_user(), item);
         }
+    }
+    add_sample_box(handle, Provider::Box.default_user());
+}
+
+/// The same folders and files in the Box user's tree, whose ids Box gives (a file and a
+/// folder may share one).
+fn add_sample_box(handle: &Handle, user: &str) {
+    let folders: Vec<String> = FOLDERS
+        .iter()
+        .map(|name| handle.box_add_folder(user, name, crate::BOX_ROOT_ID))
+        .collect();
+    for (name, _, _, folder) in FILES {
+        let parent = folder.map_or(crate::BOX_ROOT_ID, |n| folders[n].as_str());
+        handle.box_add_file(user, name, parent);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::handle::Handle;
 use crate::state::{self, Provider, Shared};
-use crate::{dropbox, faults, google, microsoft, oauth, push, traffic};
+use crate::{box_com, dropbox, faults, google, microsoft, oauth, push, traffic};
 
 /// The running stand-ins; the server stops when this is dropped. All the controls are on
 /// [`Handle`], which this derefs to; [`FakeProviders::handle`] gives a clone to move around.
@@ -156,6 +156,17 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             post(dropbox::list_folder_continue),
         )
         .route("/dropbox/2/auth/token/revoke", post(dropbox::revoke))
+        .route(
+            "/box/api/oauth2/authorize",
+            oauth::authorize_endpoint(Provider::Box),
+        )
+        .route("/box/oauth2/token", oauth::token_endpoint(Provider::Box))
+        .route("/box/oauth2/revoke", post(box_com::revoke))
+        .route("/box/2.0/users/me", get(box_com::users_me))
+        .route("/box/2.0/folders/{id}", get(box_com::folder))
+        .route("/box/2.0/folders/{id}/items", get(box_com::folder_items))
+        .route("/box/2.0/files/{id}", get(box_com::file))
+        .route("/box/2.0/events", get(box_com::events))
         .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
         .method_not_allowed_fallback(json_error(
             StatusCode::METHOD_NOT_ALLOWED,

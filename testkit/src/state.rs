@@ -23,6 +23,11 @@ pub const DROPBOX_CLIENT_SECRET: &str = "dropbox-app-secret";
 /// Shaped like Dropbox's account ids: `dbid:` and 35 more characters (40 in all).
 pub const DEFAULT_DROPBOX_USER: &str = "dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc";
 pub const DEFAULT_DROPBOX_EMAIL: &str = "carol@example.com";
+pub const BOX_CLIENT_ID: &str = "box-client-id";
+pub const BOX_CLIENT_SECRET: &str = "box-client-secret";
+/// Box user ids are numeric strings.
+pub const DEFAULT_BOX_USER: &str = "20130487";
+pub const DEFAULT_BOX_EMAIL: &str = "dave@example.com";
 
 /// Dropbox's numeric user id (`uid` of the token answer), derived from the account id: the
 /// token answer (`oauth.rs`), the namespaces (`dropbox.rs`) and the webhooks (`push.rs`) agree on it.
@@ -32,13 +37,14 @@ pub(crate) fn uid_of(account_id: &str) -> String {
     (number % 1_000_000_000).to_string()
 }
 
-/// Google, Microsoft or Dropbox. Test code may also name them as in the hub's routes:
-/// `"google"`, `"onedrive"` (or `"microsoft"`), `"dropbox"`.
+/// Google, Microsoft, Dropbox or Box. Test code may also name them as in the hub's routes:
+/// `"google"`, `"onedrive"` (or `"microsoft"`), `"dropbox"`, `"box"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Provider {
     Google,
     Microsoft,
     Dropbox,
+    Box,
 }
 
 impl From<&str> for Provider {
@@ -48,6 +54,7 @@ impl From<&str> for Provider {
             "google" => Provider::Google,
             "onedrive" | "microsoft" => Provider::Microsoft,
             "dropbox" => Provider::Dropbox,
+            "box" => Provider::Box,
             other => panic!("no stand-in for provider {other:?}"),
         }
     }
@@ -60,6 +67,7 @@ impl Provider {
             Provider::Google => (GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET),
             Provider::Microsoft => (ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET),
             Provider::Dropbox => (DROPBOX_CLIENT_ID, DROPBOX_CLIENT_SECRET),
+            Provider::Box => (BOX_CLIENT_ID, BOX_CLIENT_SECRET),
         }
     }
 
@@ -69,6 +77,7 @@ impl Provider {
             Provider::Google => "Google",
             Provider::Microsoft => "Microsoft",
             Provider::Dropbox => "Dropbox",
+            Provider::Box => "Box",
         }
     }
 
@@ -77,6 +86,7 @@ impl Provider {
             Provider::Google => DEFAULT_GOOGLE_USER,
             Provider::Microsoft => DEFAULT_MICROSOFT_USER,
             Provider::Dropbox => DEFAULT_DROPBOX_USER,
+            Provider::Box => DEFAULT_BOX_USER,
         }
     }
 }
@@ -507,6 +517,12 @@ pub(crate) struct State {
     pub latency: Duration,
     /// Makes generated file ids unique across all drives.
     pub file_counter: u64,
+    /// Each Box user's files and folders, by user id.
+    pub box_trees: HashMap<String, crate::box_com::tree::Tree>,
+    /// The last Box file id and folder id given: two counters, so that a file and a folder
+    /// may have the same id, as at Box.
+    pub box_file_ids: u64,
+    pub box_folder_ids: u64,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -532,7 +548,7 @@ fn fresh_id(provider: Provider, user: &str, n: u64) -> String {
             let keep = user.len().saturating_sub(suffix.len());
             format!("{}{suffix}", &user[..keep])
         }
-        Provider::Google | Provider::Microsoft => format!("{user}{suffix}"),
+        Provider::Google | Provider::Microsoft | Provider::Box => format!("{user}{suffix}"),
     }
 }
 
@@ -557,7 +573,13 @@ impl State {
             DEFAULT_DROPBOX_USER,
             DEFAULT_DROPBOX_EMAIL,
         );
+        state.set_identity(Provider::Box, DEFAULT_BOX_USER, DEFAULT_BOX_EMAIL);
         state
+    }
+
+    /// The Box user's tree (a root folder alone at first).
+    pub fn box_tree(&mut self, user: &str) -> &mut crate::box_com::tree::Tree {
+        self.box_trees.entry(user.to_string()).or_default()
     }
 
     pub fn set_identity(&mut self, provider: Provider, user: &str, email: &str) {
@@ -597,11 +619,25 @@ impl State {
         let drive = self.drive(provider, &user).clone();
         self.emails.insert((provider, fresh.clone()), email);
         self.drives.insert((provider, fresh.clone()), drive);
+        if provider == Provider::Box {
+            let tree = self.box_tree(&user).clone();
+            self.box_trees.insert(fresh.clone(), tree);
+        }
         fresh
     }
 
     /// Adds `n` generated plain-text files; returns their ids.
     pub fn add_files(&mut self, provider: Provider, user: &str, n: usize) -> Vec<String> {
+        if provider == Provider::Box {
+            return (0..n)
+                .map(|_| {
+                    let tree = self.box_tree(user);
+                    let number = tree.items.len();
+                    let name = format!("file-{number:05}.txt");
+                    self.box_add(user, crate::BoxKind::File, &name, crate::BOX_ROOT_ID)
+                })
+                .collect();
+        }
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
             self.file_counter += 1;
@@ -609,6 +645,7 @@ impl State {
                 Provider::Google => format!("gfile{:08}", self.file_counter),
                 Provider::Microsoft => format!("MSFILE!{:08}", self.file_counter),
                 Provider::Dropbox => format!("id:dbfile{:08}", self.file_counter),
+                Provider::Box => unreachable!("Box files are added to its tree above"),
             };
             let drive = self.drive(provider, user);
             drive.generated += 1;
@@ -638,6 +675,7 @@ impl State {
             Provider::Microsoft => "mat-",
             // Dropbox's short-lived tokens start with `sl.`.
             Provider::Dropbox => "sl.u.",
+            Provider::Box => "box-at-",
         });
         let lifetime = Duration::from_secs(self.token_lifetime);
         self.access_tokens.insert(
@@ -657,6 +695,7 @@ impl State {
             Provider::Google => "grt-",
             Provider::Microsoft => "mrt-",
             Provider::Dropbox => "dbrt-",
+            Provider::Box => "box-rt-",
         });
         self.refresh_tokens.insert(
             token.clone(),

@@ -129,6 +129,7 @@ impl Exchange<'_> {
             Some("google") => "google",
             Some("microsoft" | "graph") => "microsoft",
             Some("dropbox") => "dropbox",
+            Some("box") => "box",
             _ => "none",
         };
         let query: Vec<Value> = url::form_urlencoded::parse(self.query.as_bytes())

@@ -34,6 +34,7 @@ fn authorize_url(p: &FakeProviders, provider: Provider) -> String {
         Provider::Google => format!("{}/google/o/oauth2/v2/auth", p.base_url()),
         Provider::Microsoft => format!("{}/microsoft/common/oauth2/v2.0/authorize", p.base_url()),
         Provider::Dropbox => format!("{}/dropbox/oauth2/authorize", p.base_url()),
+        Provider::Box => format!("{}/box/api/oauth2/authorize", p.base_url()),
     }
 }
 
@@ -42,6 +43,7 @@ fn token_url(p: &FakeProviders, provider: Provider) -> String {
         Provider::Google => format!("{}/google/token", p.base_url()),
         Provider::Microsoft => format!("{}/microsoft/common/oauth2/v2.0/token", p.base_url()),
         Provider::Dropbox => format!("{}/dropbox/oauth2/token", p.base_url()),
+        Provider::Box => format!("{}/box/oauth2/token", p.base_url()),
     }
 }
 
@@ -59,6 +61,7 @@ fn client_of(provider: Provider) -> (&'static str, &'static str) {
             hub_testkit::DROPBOX_CLIENT_ID,
             hub_testkit::DROPBOX_CLIENT_SECRET,
         ),
+        Provider::Box => (hub_testkit::BOX_CLIENT_ID, hub_testkit::BOX_CLIENT_SECRET),
     }
 }
 
@@ -68,6 +71,7 @@ fn authorize_request(provider: Provider, state: &str) -> Vec<(String, String)> {
         Provider::Google => "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
         Provider::Microsoft => "offline_access Files.Read User.Read",
         Provider::Dropbox => "account_info.read files.metadata.read",
+        Provider::Box => "root_readonly",
     };
     let challenge = challenge(VERIFIER);
     let mut query = vec![

@@ -3,6 +3,7 @@
 //! what drives hold (`drives.rs`), what was issued (`tokens.rs`), how answers are served
 //! (`serving.rs`), push notifications (`notifications.rs`) and what happened (`observed.rs`).
 
+mod boxes;
 mod drives;
 mod notifications;
 mod observed;
@@ -10,8 +11,9 @@ mod serving;
 mod tokens;
 
 use crate::state::{
-    lock, Shared, State, DROPBOX_CLIENT_ID, DROPBOX_CLIENT_SECRET, GOOGLE_CLIENT_ID,
-    GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID, ONEDRIVE_CLIENT_SECRET,
+    lock, Shared, State, BOX_CLIENT_ID, BOX_CLIENT_SECRET, DROPBOX_CLIENT_ID,
+    DROPBOX_CLIENT_SECRET, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, ONEDRIVE_CLIENT_ID,
+    ONEDRIVE_CLIENT_SECRET,
 };
 
 /// Reads and changes the stand-ins' state; cheap to clone.
@@ -68,6 +70,23 @@ impl Handle {
             ),
             ("DROPBOX_TOKEN_URL", format!("{base}/dropbox/oauth2/token")),
             ("DROPBOX_API_URL", format!("{base}/dropbox")),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+    }
+
+    /// The hub's Box variables (`BOX_CLIENT_ID`, `BOX_CLIENT_SECRET`, `BOX_AUTH_URL`,
+    /// `BOX_TOKEN_URL`, `BOX_API_URL`, `BOX_REVOKE_URL`) pointing at the stand-in.
+    pub fn box_env_vars(&self) -> Vec<(String, String)> {
+        let base = &self.url;
+        [
+            ("BOX_CLIENT_ID", BOX_CLIENT_ID.to_string()),
+            ("BOX_CLIENT_SECRET", BOX_CLIENT_SECRET.to_string()),
+            ("BOX_AUTH_URL", format!("{base}/box/api/oauth2/authorize")),
+            ("BOX_TOKEN_URL", format!("{base}/box/oauth2/token")),
+            ("BOX_REVOKE_URL", format!("{base}/box/oauth2/revoke")),
+            ("BOX_API_URL", format!("{base}/box/2.0")),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
