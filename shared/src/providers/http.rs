@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use oauth2::reqwest;
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
 
 use super::answers::{AnswerClassifier, CommonAnswers, Endpoint, Refusal};
 use crate::error::ProviderError;
@@ -158,9 +159,29 @@ impl ProviderHttp {
         endpoint: Endpoint,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
+        self.send_answering(endpoint, false, build).await
+    }
+
+    /// As [`Self::send`], but a 404 is an answer, `None`, not a refusal: for reading one item
+    /// whose absence says it is gone (Box's `GET /files/{id}` of a trashed or purged file).
+    pub async fn send_unless_missing(
+        &self,
+        endpoint: Endpoint,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Option<reqwest::Response>, ProviderError> {
+        let response = self.send_answering(endpoint, true, build).await?;
+        Ok((response.status() != StatusCode::NOT_FOUND).then_some(response))
+    }
+
+    async fn send_answering(
+        &self,
+        endpoint: Endpoint,
+        missing_is_an_answer: bool,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
         let outcome = retry(&self.retry, LastFailure::default(), |_| {
             let request = build(&self.client);
-            async move { self.attempt(endpoint, request).await }
+            async move { self.attempt(endpoint, missing_is_an_answer, request).await }
         })
         .await;
         match outcome {
@@ -189,6 +210,7 @@ impl ProviderHttp {
     async fn attempt(
         &self,
         endpoint: Endpoint,
+        missing_is_an_answer: bool,
         request: reqwest::RequestBuilder,
     ) -> Result<Attempt<LastFailure, reqwest::Response>, ProviderError> {
         let transport_failure = |error: reqwest::Error| Attempt::Again {
@@ -203,7 +225,7 @@ impl ProviderHttp {
             Err(error) => return Ok(transport_failure(error)),
         };
         let status = response.status();
-        if status.is_success() {
+        if status.is_success() || (missing_is_an_answer && status == StatusCode::NOT_FOUND) {
             return Ok(Attempt::Done(response));
         }
         let headers = response.headers().clone();

@@ -23,6 +23,7 @@
 //! docs/API.md, the README and docs/DEPLOY.md.
 
 pub mod answers;
+pub mod box_com;
 pub mod dropbox;
 pub mod google;
 pub mod http;
@@ -444,7 +445,8 @@ impl ProviderSpec {
 }
 
 /// Every provider the hub knows. Register a new one here.
-pub const PROVIDERS: &[ProviderSpec] = &[google::SPEC, onedrive::SPEC, dropbox::SPEC];
+pub const PROVIDERS: &[ProviderSpec] =
+    &[google::SPEC, onedrive::SPEC, dropbox::SPEC, box_com::SPEC];
 
 /// The configured connectors, by name.
 #[derive(Clone)]
@@ -541,7 +543,7 @@ mod tests {
             assert_eq!(name.spec().display_name, spec.display_name);
             assert_eq!(serde_json::to_value(name).unwrap(), spec.name.as_str());
         }
-        for unknown in ["", "box", "Google", "google ", "acc-1"] {
+        for unknown in ["", "Box", "Google", "google ", "acc-1"] {
             assert_eq!(ProviderName::known(unknown), None, "{unknown:?}");
         }
     }
@@ -555,6 +557,7 @@ mod tests {
         assert_eq!(google::SPEC.name, google::NAME);
         assert_eq!(onedrive::SPEC.name, onedrive::NAME);
         assert_eq!(dropbox::SPEC.name, dropbox::NAME);
+        assert_eq!(box_com::SPEC.name, box_com::NAME);
     }
 
     /// What the fan-out, the connect page and the webhook route used to hard-code, now each
@@ -568,7 +571,10 @@ mod tests {
             .collect();
         assert_eq!(both, ["google", "onedrive"]);
         let displayed: Vec<&str> = PROVIDERS.iter().map(|spec| spec.display_name).collect();
-        assert_eq!(displayed, ["Google Drive", "Microsoft OneDrive", "Dropbox"]);
+        assert_eq!(
+            displayed,
+            ["Google Drive", "Microsoft OneDrive", "Dropbox", "Box"]
+        );
         assert!(matches!(
             google::SPEC.webhook,
             Webhook::ChannelHeaders { .. }
@@ -578,5 +584,6 @@ mod tests {
             Webhook::Subscriptions { .. }
         ));
         assert!(matches!(dropbox::SPEC.webhook, Webhook::AppSigned { .. }));
+        assert_eq!(box_com::SPEC.webhook, Webhook::None);
     }
 }

@@ -46,6 +46,11 @@ pub enum Revocation {
     /// as well as any other access tokens for that refresh token"
     /// (<https://www.dropbox.com/developers/documentation/http/documentation#auth-token-revoke>).
     BearerCall(String),
+    /// An RFC 7009 endpoint that also wants the client's id and secret as form fields (Box's
+    /// `POST /oauth2/revoke`: `client_id`, `client_secret`, `token`). Revoking the refresh
+    /// token ends that login's token pair; another login of the same user has its own
+    /// (<https://developer.box.com/reference/post-oauth2-revoke/>).
+    ClientForm(String),
 }
 
 impl Revocation {
@@ -57,7 +62,7 @@ impl Revocation {
     pub fn ends_the_grant(&self) -> bool {
         match self {
             Revocation::Rfc7009(_) => true,
-            Revocation::BearerCall(_) | Revocation::None => false,
+            Revocation::BearerCall(_) | Revocation::ClientForm(_) | Revocation::None => false,
         }
     }
 }
@@ -72,6 +77,8 @@ pub struct CodeGrant {
 
 pub struct OAuthApp {
     client: Client,
+    /// For a revocation that authenticates the client ([`Revocation::ClientForm`]).
+    client_secret: SecretString,
     http: ProviderHttp,
     revocation: Revocation,
     scopes: Vec<String>,
@@ -103,6 +110,7 @@ impl OAuthApp {
             );
         Ok(OAuthApp {
             client,
+            client_secret: provider.client_secret.clone(),
             http: provider.http.clone(),
             revocation: endpoints.revocation,
             scopes: endpoints.scopes.iter().map(|s| s.to_string()).collect(),
@@ -211,6 +219,21 @@ impl OAuthApp {
                     .send(Endpoint::Token, |client| {
                         client.post(url).form(&[("token", token.expose_secret())])
                     })
+                    .await?;
+                Ok(true)
+            }
+            Revocation::ClientForm(url) => {
+                let token = tokens
+                    .refresh_token
+                    .as_ref()
+                    .unwrap_or(&tokens.access_token);
+                let form = [
+                    ("client_id", self.client.client_id().as_str()),
+                    ("client_secret", self.client_secret.expose_secret()),
+                    ("token", token.expose_secret()),
+                ];
+                self.http
+                    .send(Endpoint::Token, |client| client.post(url).form(&form))
                     .await?;
                 Ok(true)
             }

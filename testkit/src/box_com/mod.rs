@@ -85,14 +85,18 @@ fn authenticate(state: &Inner, headers: &HeaderMap) -> Result<Grant, Box<Respons
 }
 
 /// The query's `limit`, within 1..=`max` (Box refuses others with 400).
-fn limit(query: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, Response> {
+fn limit(
+    query: &HashMap<String, String>,
+    default: usize,
+    max: usize,
+) -> Result<usize, Box<Response>> {
     match query.get("limit") {
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(bad_request(&format!(
+            _ => Err(Box::new(bad_request(&format!(
                 "Invalid value '{text}' for query parameter 'limit'"
-            ))),
+            )))),
         },
     }
 }
@@ -166,7 +170,7 @@ pub(crate) async fn folder_items(
     };
     let limit = match limit(&query, ITEMS_DEFAULT_LIMIT, ITEMS_MAX_LIMIT) {
         Ok(limit) => limit,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let tree = state.box_tree(&grant.user);
     if !tree.reachable(BoxKind::Folder, &folder) {
@@ -256,7 +260,7 @@ pub(crate) async fn events(State(shared): State<Shared>, uri: Uri, headers: Head
     };
     let limit = match limit(&query, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT) {
         Ok(limit) => limit,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let stream_type = query
         .get("stream_type")
