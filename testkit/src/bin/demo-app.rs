@@ -267,6 +267,7 @@ fn provider_name(provider: &str) -> &str {
         "google" => "Google Drive",
         "onedrive" => "Microsoft OneDrive",
         "dropbox" => "Dropbox",
+        "box" => "Box",
         other => other,
     }
 }

@@ -1,10 +1,10 @@
 //! Runs the provider stand-ins on their own, for shell-driven tests, benchmarks and the demo:
 //! `fake-providers [PORT] [--files N] [--sample-drive] [--interactive] [--hub-env]` prints
 //! `FAKE_PROVIDERS_URL=...` and serves until killed.
-//! `--files N` gives the default Google, Microsoft and Dropbox users N files each;
+//! `--files N` gives the default Google, Microsoft, Dropbox and Box users N files each;
 //! `--sample-drive` gives them a small drive of realistic folders and files;
 //! `--interactive` shows an HTML consent page with Allow and Deny instead of consenting at once;
-//! `--hub-env` also prints the hub's variables that point it at the stand-ins (the three
+//! `--hub-env` also prints the hub's variables that point it at the stand-ins (the four
 //! providers' clients and endpoints), one `NAME=value` a line, then an empty line.
 
 use std::io::Write;
@@ -51,11 +51,13 @@ async fn main() {
     providers.add_files("google", files);
     providers.add_files("onedrive", files);
     providers.add_files("dropbox", files);
+    providers.add_files("box", files);
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "FAKE_PROVIDERS_URL={}", providers.base_url());
     if hub_env {
         let variables = providers.env_vars().into_iter();
-        for (name, value) in variables.chain(providers.dropbox_env_vars()) {
+        let others = providers.dropbox_env_vars().into_iter();
+        for (name, value) in variables.chain(others).chain(providers.box_env_vars()) {
             let _ = writeln!(stdout, "{name}={value}");
         }
         let _ = writeln!(stdout);
