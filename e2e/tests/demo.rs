@@ -132,7 +132,7 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
     screenshot(&browser, "demo-app").await;
     click(&browser, Locator::LinkText("Connect a drive")).await;
 
-    // The hub's connect page, with the three stand-in providers; the user picks Dropbox.
+    // The hub's connect page, with the four stand-in providers; the user picks Dropbox.
     landed_at(
         &browser,
         &format!("http://localhost:{hub_port}/connect?session="),
@@ -147,7 +147,8 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
         [
             "Connect Google Drive",
             "Connect Microsoft OneDrive",
-            "Connect Dropbox"
+            "Connect Dropbox",
+            "Connect Box"
         ]
     );
     click(&browser, Locator::LinkText("Connect Dropbox")).await;
