@@ -116,11 +116,17 @@ fn synced(result: &SyncResult) -> bool {
 
 async fn keeps_the_index_equal_to_box(backend: Backend) {
     let providers = FakeProviders::start().await;
+    // Small pages: the walk and the events go on across pages (and list_page calls).
+    providers.set_box_page_sizes(2, 3);
     let docs = providers.box_add_folder(USER, "Docs", BOX_ROOT_ID);
     let a = providers.box_add_file(USER, "a.txt", BOX_ROOT_ID);
     let inner = providers.box_add_folder(USER, "Inner", &docs);
     let b = providers.box_add_file(USER, "b.txt", &inner);
     let c = providers.box_add_file(USER, "c.txt", &docs);
+    for n in 0..25 {
+        let folder = providers.box_add_folder(USER, &format!("Year {n}"), &inner);
+        providers.box_add_file(USER, &format!("report {n}.pdf"), &folder);
+    }
     assert_eq!(docs, a, "a file and a folder share an id at Box");
     let bench = bench(backend, providers).await;
     let p = &bench.providers;
@@ -173,6 +179,16 @@ async fn keeps_the_index_equal_to_box(backend: Backend) {
         Some("/Archive/Inner/b.txt"),
         "moved with its folder"
     );
+
+    // More events than a page holds, none of them a folder's: one sync reads them all.
+    let many: Vec<String> = (0..7)
+        .map(|n| p.box_add_file(USER, &format!("many {n}.txt"), &docs))
+        .collect();
+    assert!(synced(&bench.sync().await));
+    let index = bench.index().await;
+    for id in &many {
+        assert!(!index[&format!("file_{id}")].deleted, "{backend:?}: {id}");
+    }
 
     // Nothing new: a sync that finds nothing.
     assert!(synced(&bench.sync().await));

@@ -523,6 +523,8 @@ pub(crate) struct State {
     /// may have the same id, as at Box.
     pub box_file_ids: u64,
     pub box_folder_ids: u64,
+    /// The most entries a Box folder listing page and events page hold; `None`: as asked.
+    pub box_page_sizes: Option<(usize, usize)>,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;

@@ -131,6 +131,12 @@ async fn refresh_tokens_rotate_and_each_works_once_and_revoking_ends_the_pair() 
         (Some("user"), Some(USER))
     );
     assert_eq!(me["login"], DEFAULT_BOX_EMAIL);
+    let (_, selected) = get(&p, "/users/me?fields=login", &access).await;
+    assert_eq!(
+        selected,
+        serde_json::json!({"type": "user", "id": USER, "login": DEFAULT_BOX_EMAIL}),
+        "only what `fields` names, besides type and id"
+    );
 
     let revoke = |form: Vec<(&'static str, String)>| {
         let url = format!("{}/box/oauth2/revoke", p.base_url());

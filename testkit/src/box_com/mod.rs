@@ -101,7 +101,14 @@ fn limit(
     }
 }
 
-pub(crate) async fn users_me(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+/// `GET /users/me`; `fields` selects what the answer holds besides `type` and `id`, as for
+/// items.
+pub(crate) async fn users_me(
+    State(shared): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let query = query_map(&uri);
     let state = lock(&shared);
     let grant = match authenticate(&state, &headers) {
         Ok(grant) => grant,
@@ -109,7 +116,7 @@ pub(crate) async fn users_me(State(shared): State<Shared>, headers: HeaderMap) -
     };
     let login = state.email(Provider::Box, &grant.user);
     let name = login.split('@').next().unwrap_or("").to_string();
-    Json(json!({
+    let user = json!({
         "type": "user",
         "id": grant.user,
         "name": name,
@@ -126,8 +133,16 @@ pub(crate) async fn users_me(State(shared): State<Shared>, headers: HeaderMap) -
         "phone": "",
         "address": "",
         "avatar_url": format!("https://app.box.com/api/avatar/large/{}", grant.user),
-    }))
-    .into_response()
+    });
+    let Some(fields) = query.get("fields") else {
+        return Json(user).into_response();
+    };
+    let chosen: serde_json::Map<String, Value> = ["type", "id"]
+        .into_iter()
+        .chain(fields.split(',').map(str::trim))
+        .filter_map(|name| Some((name.to_string(), user.get(name)?.clone())))
+        .collect();
+    Json(Value::Object(chosen)).into_response()
 }
 
 /// A marker: opaque to clients, the offset of the next entry here.
@@ -172,6 +187,9 @@ pub(crate) async fn folder_items(
         Ok(limit) => limit,
         Err(refusal) => return *refusal,
     };
+    let limit = state
+        .box_page_sizes
+        .map_or(limit, |(items, _)| limit.min(items));
     let tree = state.box_tree(&grant.user);
     if !tree.reachable(BoxKind::Folder, &folder) {
         return unreachable(tree, BoxKind::Folder, &folder);
@@ -271,6 +289,9 @@ pub(crate) async fn events(State(shared): State<Shared>, uri: Uri, headers: Head
             "Invalid value '{stream_type}' for query parameter 'stream_type'"
         ));
     }
+    let limit = state
+        .box_page_sizes
+        .map_or(limit, |(_, events)| limit.min(events));
     let tree = state.box_tree(&grant.user);
     let position = match query.get("stream_position").map(String::as_str) {
         Some("now") => {

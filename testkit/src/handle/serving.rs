@@ -18,6 +18,13 @@ impl Handle {
         self.with(|s| s.dropbox_page_size = size.max(1))
     }
 
+    /// The most entries a Box folder listing page and a Box events page hold, whatever
+    /// `limit` asks (default: Box's limits, 1000 and 500): Box may answer fewer than asked
+    /// (<https://developer.box.com/guides/api-calls/pagination/marker-based/>).
+    pub fn set_box_page_sizes(&self, items: usize, events: usize) {
+        self.with(|s| s.box_page_sizes = Some((items.max(1), events.max(1))))
+    }
+
     /// The most a Drive page holds whatever `pageSize` asks (default 1000, Drive's limit);
     /// lower it to make a client page through a small drive.
     pub fn set_drive_max_page_size(&self, size: usize) {

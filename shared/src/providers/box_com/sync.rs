@@ -234,7 +234,9 @@ impl Sync<'_> {
     }
 
     /// Lists folders from the cursor on until a page is full or a few listings were asked;
-    /// the folders found join the walk.
+    /// the folders found join the walk. The cursor holds the folders still to list, so a
+    /// folder with tens of thousands of subfolders makes a cursor of hundreds of kilobytes:
+    /// the one Box shape whose cursor is not small.
     async fn walk(
         &self,
         stream_position: String,
@@ -250,12 +252,16 @@ impl Sync<'_> {
             }
             listings += 1;
             let items = self.list_folder(&folder, marker.as_deref()).await?;
+            let mut found = Vec::new();
             for item in items.entries {
                 if item.is_folder() && item.active() {
-                    folders.push(item.id.clone());
+                    found.push(item.id.clone());
                 }
                 files.push(item.into_entry());
             }
+            // Depth first: the subfolders go right after the folder being listed, so the
+            // cursor holds the folders left along one path, not a whole level of the tree.
+            folders.splice(1..1, found);
             marker = items.next_marker.filter(|marker| !marker.is_empty());
             if marker.is_none() {
                 folders.remove(0);
@@ -312,7 +318,9 @@ impl Sync<'_> {
         )
         .await?;
         let next_position = position_of(&page.next_stream_position)?;
-        let read_all = page.entries.len() < EVENTS_LIMIT;
+        // Box may answer fewer events than `limit` (and repeats count too): only an empty
+        // page says the stream is read to its end.
+        let read_all = page.entries.is_empty();
         let named: BTreeSet<(String, String)> = page
             .entries
             .iter()
