@@ -312,3 +312,44 @@ async fn deleting_a_box_account_revokes_its_tokens() {
         assert!(me.is_err(), "the revoked pair no longer works");
     }
 }
+
+/// The consent asks Box's read scope with PKCE; 429 with `Retry-After` and 5xx are waited out
+/// by the retry engine; a refresh token Box no longer honours marks the account
+/// `needs_reauth`.
+#[tokio::test]
+async fn box_throttling_is_waited_out_and_a_dead_refresh_token_needs_reauth() {
+    let providers = FakeProviders::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = providers.env_vars();
+    env.extend(providers.box_env_vars());
+    let hub = hub::testing::local_hub(dir.path(), &env).await;
+    let started = login::begin(&hub, "box").await.unwrap();
+    let consent = reqwest::Url::parse(&started.consent_url).unwrap();
+    let query: BTreeMap<String, String> = consent.query_pairs().into_owned().collect();
+    assert_eq!(consent.path(), "/box/api/oauth2/authorize");
+    assert_eq!(query["scope"], "root_readonly");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert!(query["redirect_uri"].ends_with("/auth/box/callback"));
+    drop(hub);
+
+    let a = providers.box_add_file(USER, "a.txt", BOX_ROOT_ID);
+    let bench = bench(Backend::Local, providers).await;
+    bench
+        .providers
+        .fail_next("/box/2.0/folders/0/items", 429, Some("1"), 1);
+    bench.providers.fail_next("/box/2.0/events", 503, None, 1);
+    assert!(synced(&bench.sync().await));
+    assert!(bench.index().await.contains_key(&format!("file_{a}")));
+
+    bench.providers.revoke_refresh_tokens("box");
+    bench.providers.expire_access_tokens();
+    bench.sync().await;
+    let account = bench
+        .hub
+        .store
+        .get_account(&bench.account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.status, AccountStatus::NeedsReauth);
+}
