@@ -353,3 +353,52 @@ async fn box_throttling_is_waited_out_and_a_dead_refresh_token_needs_reauth() {
         .unwrap();
     assert_eq!(account.status, AccountStatus::NeedsReauth);
 }
+
+/// A saved stream position older than Box keeps its events for (an account paused for weeks)
+/// is not read on: the enumeration starts over and reconciles, so what changed meanwhile
+/// without an event still reaches the index.
+#[tokio::test]
+async fn a_stream_position_saved_for_weeks_starts_the_enumeration_over() {
+    for backend in BACKENDS {
+        let providers = FakeProviders::start().await;
+        let a = providers.box_add_file(USER, "a.txt", BOX_ROOT_ID);
+        let bench = bench(backend, providers).await;
+        assert!(synced(&bench.sync().await));
+
+        let before = bench
+            .hub
+            .store
+            .get_account(&bench.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut cursor: serde_json::Value =
+            serde_json::from_str(before.cursor.as_deref().unwrap()).unwrap();
+        let weeks_ago = Utc::now() - chrono::Duration::days(20);
+        cursor["stream"]["at"] = serde_json::json!(weeks_ago);
+        let mut next = before.clone();
+        next.cursor = Some(cursor.to_string());
+        next.version += 1;
+        assert_eq!(
+            bench
+                .hub
+                .store
+                .update_account(&next, before.version)
+                .await
+                .unwrap(),
+            hub::store::Write::Done
+        );
+        // Gone from Box with no event the stale position would show.
+        bench
+            .providers
+            .box_change(USER, BoxKind::File, &a, BoxChange::Purge);
+        assert!(synced(&bench.sync().await));
+        assert!(
+            bench.index().await[&format!("file_{a}")].deleted,
+            "{backend:?}: reconciled"
+        );
+        bench
+            .assert_index_is_box(&format!("{backend:?}: after the restart"))
+            .await;
+    }
+}

@@ -45,22 +45,49 @@ const ROOT: &str = "0";
 /// Box names no drive: the hub gives the account's one this id, the same for every account.
 pub const BOX_DRIVE_ID: &str = "box";
 
+/// How long the hub reads on from a saved stream position: Box keeps the `changes` stream's
+/// events 21 days (<https://developer.box.com/guides/events/parameters/stream-types/>) and
+/// documents no answer for a position older than that, so a position saved longer than this
+/// (an account paused for weeks, then connected again) starts the enumeration over, which
+/// reconciles, rather than risk reading a stream with a gap.
+const POSITION_LIFETIME: chrono::Duration = chrono::Duration::days(14);
+
+/// A stream position and when Box gave it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Stream {
+    position: String,
+    at: DateTime<Utc>,
+}
+
+impl Stream {
+    fn now(position: String) -> Stream {
+        Stream {
+            position,
+            at: Utc::now(),
+        }
+    }
+
+    fn too_old(&self, now: DateTime<Utc>) -> bool {
+        now - self.at > POSITION_LIFETIME
+    }
+}
+
 /// Where a Box sync stands, serialised as the opaque cursor.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 enum Cursor {
     /// Walking folders: the first of `folders` from `marker`, then the others. Events after
-    /// `stream_position` are read next.
+    /// `stream` are read next.
     Walk {
-        stream_position: String,
+        stream: Stream,
         folders: Vec<String>,
         marker: Option<String>,
         /// The walk is a whole enumeration, whose end ends the sync; else a walk of subtrees
         /// inside the event stream, which goes on reading events after it.
         enumeration: bool,
     },
-    /// Reading the events after `stream_position`.
-    Events { stream_position: String },
+    /// Reading the events after `stream`.
+    Events { stream: Stream },
 }
 
 impl Cursor {
@@ -205,15 +232,16 @@ impl Sync<'_> {
         // A cursor this module did not write cannot be read on: start over, reconciling.
         match serde_json::from_str(cursor).map_err(|_| ProviderError::CursorExpired)? {
             Cursor::Walk {
-                stream_position,
+                stream,
                 folders,
                 marker,
                 enumeration,
-            } => {
-                self.walk(stream_position, folders, marker, enumeration)
-                    .await
+            } => self.walk(stream, folders, marker, enumeration).await,
+            Cursor::Events { stream } if stream.too_old(Utc::now()) => {
+                tracing::info!("the saved Box stream position is too old; enumerating again");
+                Err(ProviderError::CursorExpired)
             }
-            Cursor::Events { stream_position } => self.events(stream_position).await,
+            Cursor::Events { stream } => self.events(stream).await,
         }
     }
 
@@ -228,8 +256,8 @@ impl Sync<'_> {
             self.access_token,
         )
         .await?;
-        let position = position_of(&now.next_stream_position)?;
-        let page = self.walk(position, vec![ROOT.into()], None, true).await?;
+        let stream = Stream::now(position_of(&now.next_stream_position)?);
+        let page = self.walk(stream, vec![ROOT.into()], None, true).await?;
         Ok(page.with_drives(DriveReport::All(vec![home_drive()])))
     }
 
@@ -239,7 +267,7 @@ impl Sync<'_> {
     /// the one Box shape whose cursor is not small.
     async fn walk(
         &self,
-        stream_position: String,
+        stream: Stream,
         mut folders: Vec<String>,
         mut marker: Option<String>,
         enumeration: bool,
@@ -270,15 +298,15 @@ impl Sync<'_> {
         let next = match (folders.is_empty(), enumeration) {
             (false, _) => NextPage::More(
                 Cursor::Walk {
-                    stream_position,
+                    stream,
                     folders,
                     marker,
                     enumeration,
                 }
                 .encode(),
             ),
-            (true, true) => NextPage::Done(Cursor::Events { stream_position }.encode()),
-            (true, false) => NextPage::More(Cursor::Events { stream_position }.encode()),
+            (true, true) => NextPage::Done(Cursor::Events { stream }.encode()),
+            (true, false) => NextPage::More(Cursor::Events { stream }.encode()),
         };
         Ok(FilePage::of_files(files, next))
     }
@@ -303,7 +331,7 @@ impl Sync<'_> {
 
     /// One page of events: the state now of every item they name; the live folders among
     /// them walked again next; a folder gone starts the enumeration over.
-    async fn events(&self, stream_position: String) -> Result<FilePage, ProviderError> {
+    async fn events(&self, stream: Stream) -> Result<FilePage, ProviderError> {
         let url = format!("{}/events", self.box_.api_url);
         let limit = EVENTS_LIMIT.to_string();
         let page: Events = get_json(
@@ -311,13 +339,13 @@ impl Sync<'_> {
             &url,
             &[
                 ("stream_type", "changes"),
-                ("stream_position", stream_position.as_str()),
+                ("stream_position", stream.position.as_str()),
                 ("limit", limit.as_str()),
             ],
             self.access_token,
         )
         .await?;
-        let next_position = position_of(&page.next_stream_position)?;
+        let next = Stream::now(position_of(&page.next_stream_position)?);
         // Box may answer fewer events than `limit` (and repeats count too): only an empty
         // page says the stream is read to its end.
         let read_all = page.entries.is_empty();
@@ -349,7 +377,7 @@ impl Sync<'_> {
         let next = if !walk_again.is_empty() {
             NextPage::More(
                 Cursor::Walk {
-                    stream_position: next_position,
+                    stream: next,
                     folders: walk_again,
                     marker: None,
                     enumeration: false,
@@ -357,10 +385,7 @@ impl Sync<'_> {
                 .encode(),
             )
         } else {
-            let cursor = Cursor::Events {
-                stream_position: next_position,
-            }
-            .encode();
+            let cursor = Cursor::Events { stream: next }.encode();
             if read_all {
                 NextPage::Done(cursor)
             } else {
@@ -434,6 +459,18 @@ mod tests {
             (tombstone.id.as_str(), tombstone.deleted),
             ("folder_12", true)
         );
+    }
+
+    #[test]
+    fn a_position_saved_longer_than_its_lifetime_is_too_old() {
+        let stream = Stream::now("1152922976252290886".into());
+        assert!(!stream.too_old(stream.at + chrono::Duration::days(13)));
+        assert!(stream.too_old(stream.at + chrono::Duration::days(15)));
+        let cursor = Cursor::Events {
+            stream: stream.clone(),
+        };
+        let read: Cursor = serde_json::from_str(&cursor.encode()).unwrap();
+        assert_eq!(read, cursor);
     }
 
     #[test]
