@@ -368,7 +368,7 @@ impl Flow {
 
     async fn bad_input_gets_the_documented_errors(&self) {
         let hub = &self.hub;
-        let (status, error) = sync(hub, r#"{"source_type": "box"}"#).await;
+        let (status, error) = sync(hub, r#"{"source_type": "icloud"}"#).await;
         assert_eq!(
             (status, error["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_source_type"))

@@ -538,7 +538,7 @@ async fn require_session_refuses_logins_without_one() {
     ));
     // An unknown provider is still a 404, not a session error.
     assert!(matches!(
-        login::begin(&hub, "box").await,
+        login::begin(&hub, "icloud").await,
         Err(HubError::UnknownProvider(_))
     ));
     let created = connect::create(&hub, request("u-1", None, None))

@@ -208,7 +208,7 @@ async fn sync_requests_are_checked() {
 
     let error = |r| async { fanout::start(&hub, r, manual()).await.unwrap_err() };
     assert!(matches!(
-        error(request(Some("box"), None)).await,
+        error(request(Some("icloud"), None)).await,
         HubError::InvalidSourceType(_)
     ));
     assert!(matches!(

@@ -224,7 +224,7 @@ async fn refusals_map_to_the_documented_errors() {
     ));
 
     assert!(matches!(
-        login::begin(&hub, "box").await.unwrap_err(),
+        login::begin(&hub, "icloud").await.unwrap_err(),
         HubError::UnknownProvider(_)
     ));
 }

@@ -168,8 +168,11 @@ mod tests {
         let only_google = [("ONEDRIVE_CLIENT_SECRET".to_string(), String::new())];
         let hub = Arc::new(hub::testing::local_hub(dir.path(), &only_google).await);
         let event = include_str!("../../../events/auth-login.json");
-        let (status, _, body) =
-            call(hub.clone(), &event.replace("/auth/google/", "/auth/box/")).await;
+        let (status, _, body) = call(
+            hub.clone(),
+            &event.replace("/auth/google/", "/auth/icloud/"),
+        )
+        .await;
         assert_eq!(
             (status, body["error"].as_str()),
             (StatusCode::NOT_FOUND, Some("unknown_provider"))

@@ -143,7 +143,7 @@ mod tests {
         // No account holds the identity: nothing to queue, and the notification is taken.
         let (status, _, _) = send(&hub, signed_post(body, APP_SECRET)).await;
         assert_eq!(status, StatusCode::OK);
-        let (status, _, answer) = send(&hub, get("/webhooks/box?challenge=x")).await;
+        let (status, _, answer) = send(&hub, get("/webhooks/icloud?challenge=x")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(answer.contains("unknown_provider"), "{answer}");
         let (status, _, answer) = send(
