@@ -198,6 +198,35 @@ impl LocalHub {
         panic!("timed out waiting for {what}; log:\n{}", self.log());
     }
 
+    /// `GET /users/{id}`'s `last_synced_at` (`null` before the first sync ends well).
+    pub async fn last_synced_at(&self, account_id: &str) -> Value {
+        let (_, account) = self
+            .json(self.authed(reqwest::Method::GET, &format!("/users/{account_id}")))
+            .await;
+        account["last_synced_at"].clone()
+    }
+
+    /// `POST /sync {"source_type": provider}` for an app with one account of that provider:
+    /// one job, for that account only; waits for its sync to finish.
+    pub async fn sync_provider(&self, provider: &str, account_id: &str) {
+        let before = self.last_synced_at(account_id).await;
+        let (status, started) = self
+            .json(
+                self.authed(reqwest::Method::POST, "/sync")
+                    .header("content-type", "application/json")
+                    .body(serde_json::json!({ "source_type": provider }).to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        assert_eq!(started["target_providers"], serde_json::json!([provider]));
+        assert_eq!(started["jobs_enqueued"], 1);
+        self.eventually(&format!("the {provider} sync to finish"), || async {
+            let now = self.last_synced_at(account_id).await;
+            (!now.is_null() && now != before).then_some(())
+        })
+        .await;
+    }
+
     /// Follows a login as a browser would: hub, consent page (the stand-in consents at once),
     /// hub callback with the login's cookie. Returns the callback's answer.
     pub async fn log_in(&self, provider: &str) -> (StatusCode, Value) {

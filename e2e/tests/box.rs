@@ -17,34 +17,6 @@ const FILES_PAGE: usize = 3;
 const CHANGES_PAGE: usize = 4;
 const USER: &str = DEFAULT_BOX_USER;
 
-async fn last_synced_at(hub: &LocalHub, id: &str) -> Value {
-    let (_, account) = hub
-        .json(hub.authed(Method::GET, &format!("/users/{id}")))
-        .await;
-    account["last_synced_at"].clone()
-}
-
-/// `POST /sync {"source_type": "box"}`: one job, for the Box account only; waits for its sync
-/// to finish.
-async fn sync_box(hub: &LocalHub, id: &str) {
-    let before = last_synced_at(hub, id).await;
-    let (status, started) = hub
-        .json(
-            hub.authed(Method::POST, "/sync")
-                .header("content-type", "application/json")
-                .body(r#"{"source_type": "box"}"#),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    assert_eq!(started["target_providers"], serde_json::json!(["box"]));
-    assert_eq!(started["jobs_enqueued"], 1);
-    hub.eventually("the Box sync to finish", || async {
-        let now = last_synced_at(hub, id).await;
-        (!now.is_null() && now != before).then_some(())
-    })
-    .await;
-}
-
 /// The index's live entries as (id, path), and Box's tree the same way.
 fn assert_index_is_box(
     providers: &FakeProviders,
@@ -115,9 +87,9 @@ async fn box_login_syncs_and_revocation(providers: &FakeProviders, hub: &LocalHu
 
     // First sync: every item, folders included, each with its own id.
     let mut client = FeedClient::new(CHANGES_PAGE);
-    sync_box(hub, &id).await;
+    hub.sync_provider("box", &id).await;
     assert!(
-        last_synced_at(hub, &other).await.is_null(),
+        hub.last_synced_at(&other).await.is_null(),
         "source_type box leaves the OneDrive account alone"
     );
     client.catch_up(hub, &id).await;
@@ -152,7 +124,7 @@ async fn box_login_syncs_and_revocation(providers: &FakeProviders, hub: &LocalHu
     );
     providers.box_change(USER, BoxKind::File, &a, BoxChange::Trash);
     let new = providers.box_add_file(USER, "new.txt", BOX_ROOT_ID);
-    sync_box(hub, &id).await;
+    hub.sync_provider("box", &id).await;
     client.catch_up(hub, &id).await;
     let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(client.seen, index, "the feed shows every change");
@@ -165,7 +137,7 @@ async fn box_login_syncs_and_revocation(providers: &FakeProviders, hub: &LocalHu
     // A folder trashed takes its subtree; expired access tokens refresh (and rotate) first.
     providers.expire_access_tokens();
     providers.box_change(USER, BoxKind::Folder, &sub, BoxChange::Trash);
-    sync_box(hub, &id).await;
+    hub.sync_provider("box", &id).await;
     client.catch_up(hub, &id).await;
     let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(client.seen, index);
@@ -175,7 +147,7 @@ async fn box_login_syncs_and_revocation(providers: &FakeProviders, hub: &LocalHu
     // The rotated refresh token was kept: another refresh works.
     providers.expire_access_tokens();
     let late = providers.box_add_file(USER, "late.txt", BOX_ROOT_ID);
-    sync_box(hub, &id).await;
+    hub.sync_provider("box", &id).await;
     let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(index[&format!("file_{late}")]["deleted"], false);
 

@@ -39,34 +39,6 @@ async fn drives(hub: &LocalHub, id: &str) -> Vec<(String, String, String, u64)> 
         .collect()
 }
 
-async fn last_synced_at(hub: &LocalHub, id: &str) -> Value {
-    let (_, account) = hub
-        .json(hub.authed(Method::GET, &format!("/users/{id}")))
-        .await;
-    account["last_synced_at"].clone()
-}
-
-/// `POST /sync {"source_type": "dropbox"}`: one job, for the Dropbox account only; waits for
-/// its sync to finish.
-async fn sync_dropbox(hub: &LocalHub, id: &str) {
-    let before = last_synced_at(hub, id).await;
-    let (status, started) = hub
-        .json(
-            hub.authed(Method::POST, "/sync")
-                .header("content-type", "application/json")
-                .body(r#"{"source_type": "dropbox"}"#),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    assert_eq!(started["target_providers"], serde_json::json!(["dropbox"]));
-    assert_eq!(started["jobs_enqueued"], 1);
-    hub.eventually("the Dropbox sync to finish", || async {
-        let now = last_synced_at(hub, id).await;
-        (!now.is_null() && now != before).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn dropbox_through_the_real_binaries_on_the_local_backend() {
     let providers = FakeProviders::start().await;
@@ -130,9 +102,9 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
 
     // First sync: every entry, folders included, with Dropbox's paths.
     let mut client = FeedClient::new(CHANGES_PAGE);
-    sync_dropbox(hub, &id).await;
+    hub.sync_provider("dropbox", &id).await;
     assert!(
-        last_synced_at(hub, &other).await.is_null(),
+        hub.last_synced_at(&other).await.is_null(),
         "source_type dropbox leaves the OneDrive account alone"
     );
     client.catch_up(hub, &id).await;
@@ -157,7 +129,7 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     providers.delete_folder_tree("dropbox", user, "id:docs");
     providers.modify_file("dropbox", user, "id:keep", "kept.txt");
     providers.add_file("dropbox", user, FileSpec::new("id:new", "new.txt"));
-    sync_dropbox(hub, &id).await;
+    hub.sync_provider("dropbox", &id).await;
     client.catch_up(hub, &id).await;
     let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(client.seen, index, "the feed shows every deletion");
@@ -171,7 +143,7 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     // A reset cursor while a file is deleted: the enumeration restarts and reconciles.
     providers.reset_cursors();
     providers.delete_file_for("dropbox", user, "id:new");
-    sync_dropbox(hub, &id).await;
+    hub.sync_provider("dropbox", &id).await;
     client.catch_up(hub, &id).await;
     let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(client.seen, index);
@@ -180,7 +152,7 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     // Expired access tokens: the worker refreshes once and syncs.
     providers.expire_access_tokens();
     providers.add_file("dropbox", user, FileSpec::new("id:late", "late.txt"));
-    sync_dropbox(hub, &id).await;
+    hub.sync_provider("dropbox", &id).await;
     let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(index["id:late"]["deleted"], false);
 
@@ -189,7 +161,7 @@ async fn dropbox_login_syncs_and_deletions_by_path(providers: &FakeProviders, hu
     // replaces the `dropbox` drive by the `team_space` one.
     let member_folder = providers.make_dropbox_team_member(user, "Acme");
     providers.add_file("dropbox", user, FileSpec::folder("id:team", "Handbook"));
-    sync_dropbox(hub, &id).await;
+    hub.sync_provider("dropbox", &id).await;
     client.catch_up(hub, &id).await;
     let index = index_of(hub, &id, FILES_PAGE).await;
     assert_eq!(client.seen, index, "the feed ends at the index");
