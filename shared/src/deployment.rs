@@ -137,14 +137,27 @@ pub const PROVIDER_WEBHOOKS: Function = Function {
     needs: &[],
 };
 
+/// The content links' function (docs/API.md, "File content"), behind a Lambda function URL
+/// that streams: Lambda's longest timeout, since a stream lasts as long as the bytes take
+/// (a streamed answer goes at about 2 MB/s past its first 6 MB, so 15 minutes carry over a
+/// GB). The reserve ends the stream before Lambda cuts it.
+pub const CONTENT: Function = Function {
+    name: "content",
+    resource: "ContentFunction",
+    timeout: Duration::from_secs(900),
+    reserve: Duration::from_secs(2),
+    needs: &[],
+};
+
 /// Every function of the template, each once.
-pub const FUNCTIONS: [&Function; 6] = [
+pub const FUNCTIONS: [&Function; 7] = [
     &AUTH,
     &USERS,
     &SYNC_FANOUT,
     &SYNC_WORKER,
     &APP_WEBHOOKS,
     &PROVIDER_WEBHOOKS,
+    &CONTENT,
 ];
 
 /// How long the HTTP API waits for a Lambda integration (API Gateway's fixed maximum for

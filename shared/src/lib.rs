@@ -22,6 +22,7 @@ pub mod accounts;
 pub mod changes;
 pub mod config;
 pub mod connect;
+pub mod content;
 pub mod crypto;
 pub mod cursor;
 pub mod deadline;

@@ -1,5 +1,5 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
-//! `GET /users/{id}/changes`, `GET /users/{id}/drives`,
+//! `GET /users/{id}/changes`, `GET /users/{id}/drives`, `GET /users/{id}/files/{file_id}/content`,
 //! `DELETE /users/{id}`, behind the API key), connect sessions (`POST /connect/sessions`,
 //! behind the API key) and the public `GET /config`.
 
@@ -17,8 +17,9 @@ use hub::deadline::Deadline;
 use hub::drives::{self, DrivesPage};
 use hub::model::AccountView;
 use hub::web::{
-    create_session_response, require_api_key, users_page_response, with_fallbacks, ApiKey,
-    ChangesQuery, FilesQuery, PathParam, SessionRequest, UsersQuery,
+    create_session_response, redirect_response, require_api_key, users_page_response,
+    with_fallbacks, ApiKey, ChangesQuery, ContentQuery, FilePath, FilesQuery, PathParam,
+    SessionRequest, UsersQuery,
 };
 use hub::{Hub, HubError};
 
@@ -36,6 +37,7 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users", get(list_accounts))
         .route("/users/{id}", get(get_account).delete(delete_account))
         .route("/users/{id}/files", get(list_files))
+        .route("/users/{id}/files/{file_id}/content", get(file_content))
         .route("/users/{id}/changes", get(list_changes))
         .route("/users/{id}/drives", get(list_drives))
         .route("/connect/sessions", post(create_session))
@@ -82,6 +84,23 @@ async fn list_files(
     Ok(Json(
         accounts::files(hub.store.as_ref(), &id, limit, after).await?,
     ))
+}
+
+/// 302 to the file's bytes (docs/API.md, "File content"); the provider is asked within the
+/// invocation's deadline.
+async fn file_content(
+    State(hub): State<Arc<Hub>>,
+    FilePath {
+        account_id,
+        file_id,
+    }: FilePath,
+    ContentQuery { format }: ContentQuery,
+    invocation: Option<Extension<lambda_http::Context>>,
+) -> Result<Response, HubError> {
+    let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
+    let location =
+        hub::content::locate(&hub, &account_id, &file_id, format.as_deref(), deadline).await?;
+    Ok(redirect_response(location))
 }
 
 async fn list_changes(

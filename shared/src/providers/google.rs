@@ -96,6 +96,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             // Google's consent page lets the user untick the Drive box ("granular consent",
             // <https://developers.google.com/identity/protocols/oauth2/resources/granular-permissions>).
             required_scopes: &["https://www.googleapis.com/auth/drive.metadata.readonly"],
+            content_scopes: &["https://www.googleapis.com/auth/drive.readonly"],
             // offline + consent: Google returns a refresh token on every consent, not only the
             // first, so a user who reconnects gets a working grant again.
             extra_auth_params: &[("access_type", "offline"), ("prompt", "consent")],
@@ -223,6 +224,18 @@ struct UserInfo {
 
 #[async_trait]
 impl Connector for GoogleDrive {
+    // TODO(content): replaced by the provider's download and export calls.
+    async fn content(
+        &self,
+        _access_token: &SecretString,
+        _file: &crate::model::FileEntry,
+        _format: Option<crate::model::ContentFormat>,
+    ) -> Result<crate::model::ContentSource, super::content::ContentRefusal> {
+        Err(super::content::ContentRefusal::NotDownloadable(
+            "not yet".into(),
+        ))
+    }
+
     fn name(&self) -> ProviderName {
         NAME
     }

@@ -31,6 +31,11 @@ pub use crate::retry::RetryPolicy;
 /// worker's [`crate::sync::CONCURRENT_RECORDS`]), with their decoded entries, still fit
 /// the worker's 256 MB beside everything else.
 pub const PAGE_CAP: usize = 16 << 20;
+/// The timeout of a download streamed through the hub (a connector's
+/// [`super::Connector::open_content`]), in place of the client's 30 s: the bytes take as long
+/// as they take, up to the content function's own timeout, which ends the stream first.
+pub const STREAM_TIMEOUT: Duration = crate::deployment::CONTENT.timeout;
+
 /// The largest error answer read: enough for any provider's JSON error (a code and a
 /// sentence), which is all the classifier looks at. An HTML error page is cut off here.
 pub const ERROR_CAP: usize = 64 << 10;

@@ -24,6 +24,7 @@
 
 pub mod answers;
 pub mod box_com;
+pub mod content;
 pub mod dropbox;
 pub mod google;
 pub mod http;
@@ -38,8 +39,12 @@ use secrecy::SecretString;
 
 use crate::config::{Config, Env};
 use crate::error::{HubError, HubResult, ProviderError};
-use crate::model::{DriveReport, FileEntry, Identity, PathRemoval, PushChannel};
+use crate::model::{
+    ContentFormat, ContentSource, DriveReport, FileEntry, Identity, PathRemoval, PushChannel,
+    StreamSource,
+};
 use answers::{AnswerClassifier, Endpoint};
+use content::{ByteRange, ContentRefusal, ContentStream};
 use http::ProviderHttp;
 use oauth::OAuthApp;
 
@@ -323,6 +328,34 @@ pub trait Connector: Send + Sync {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError>;
+
+    /// Where the bytes of `file` (an entry of the account's index, not deleted) are: in
+    /// `format`, or its own bytes without one (docs/API.md, "File content"). A link of the
+    /// provider's own where one exists; else what the hub's content function needs to
+    /// stream them through [`Connector::open_content`].
+    async fn content(
+        &self,
+        access_token: &SecretString,
+        file: &FileEntry,
+        format: Option<ContentFormat>,
+    ) -> Result<ContentSource, ContentRefusal>;
+
+    /// Opens the bytes of a source this connector answered [`ContentSource::Streamed`]
+    /// with: the whole, or one `range` of a [`StreamSource::rangeable`] file. The request
+    /// sets [`http::STREAM_TIMEOUT`] as its timeout (the client's default would cut a long
+    /// download); the caller ends the stream at its deadline.
+    async fn open_content(
+        &self,
+        access_token: &SecretString,
+        source: &StreamSource,
+        range: Option<ByteRange>,
+    ) -> Result<ContentStream, ContentRefusal> {
+        let _ = (access_token, source, range);
+        Err(ContentRefusal::Provider(ProviderError::Rejected(format!(
+            "{} gives a link of its own for every file; the hub streams none",
+            self.name()
+        ))))
+    }
 
     /// Checks an app-wide push notification (one body for every account of the app, signed
     /// with the app's secret: Dropbox's webhook) over its raw body, before reading it, and

@@ -71,6 +71,9 @@ pub trait FileStore: Send + Sync {
         limit: usize,
     ) -> HubResult<FeedPage>;
 
+    /// One entry of an account's index, deleted or not; `None` when the index has none.
+    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>>;
+
     /// One page of an account's index in file-id order, starting after the file id `after`.
     async fn list_files(
         &self,

@@ -8,6 +8,7 @@
 mod api_key;
 mod changes;
 mod connect;
+mod content;
 mod error;
 mod extract;
 mod files;
@@ -25,6 +26,9 @@ pub use changes::ChangesQuery;
 pub use connect::{
     callback_response, connect_page, create_session_response, display_name, SessionRequest,
     PAGE_CSP,
+};
+pub use content::{
+    content_disposition, redirect_response, served_response, want_of, ContentQuery, FilePath,
 };
 pub use error::status_code;
 pub use extract::{JsonBody, PathParam, QueryParams};

@@ -66,6 +66,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             ),
             scopes: SCOPES,
             required_scopes: SCOPES,
+            content_scopes: &["root_readonly"],
             extra_auth_params: &[],
         },
     )?;
@@ -136,6 +137,18 @@ struct User {
 
 #[async_trait]
 impl Connector for BoxConnector {
+    // TODO(content): replaced by the provider's download and export calls.
+    async fn content(
+        &self,
+        _access_token: &SecretString,
+        _file: &crate::model::FileEntry,
+        _format: Option<crate::model::ContentFormat>,
+    ) -> Result<crate::model::ContentSource, crate::providers::content::ContentRefusal> {
+        Err(crate::providers::content::ContentRefusal::NotDownloadable(
+            "not yet".into(),
+        ))
+    }
+
     fn name(&self) -> ProviderName {
         NAME
     }

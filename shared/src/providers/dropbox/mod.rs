@@ -90,6 +90,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             // Dropbox's consent page grants what the app's permissions allow; a token answer's
             // `scope` says which (<https://developers.dropbox.com/oauth-guide>, scopes).
             required_scopes: &["account_info.read", "files.metadata.read"],
+            content_scopes: &["files.content.read"],
             // Without it Dropbox issues a short-lived access token and no refresh token.
             extra_auth_params: &[("token_access_type", "offline")],
         },
@@ -360,6 +361,18 @@ fn page_of(
 
 #[async_trait]
 impl Connector for Dropbox {
+    // TODO(content): replaced by the provider's download and export calls.
+    async fn content(
+        &self,
+        _access_token: &SecretString,
+        _file: &crate::model::FileEntry,
+        _format: Option<crate::model::ContentFormat>,
+    ) -> Result<crate::model::ContentSource, crate::providers::content::ContentRefusal> {
+        Err(crate::providers::content::ContentRefusal::NotDownloadable(
+            "not yet".into(),
+        ))
+    }
+
     fn name(&self) -> ProviderName {
         NAME
     }

@@ -127,6 +127,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             },
             // Microsoft grants what the app registration allows.
             required_scopes: &["Files.Read"],
+            content_scopes: &["Files.Read.All"],
             extra_auth_params: &[],
         },
     )?;
@@ -236,6 +237,18 @@ impl OneDrive {
 
 #[async_trait]
 impl Connector for OneDrive {
+    // TODO(content): replaced by the provider's download and export calls.
+    async fn content(
+        &self,
+        _access_token: &SecretString,
+        _file: &crate::model::FileEntry,
+        _format: Option<crate::model::ContentFormat>,
+    ) -> Result<crate::model::ContentSource, crate::providers::content::ContentRefusal> {
+        Err(crate::providers::content::ContentRefusal::NotDownloadable(
+            "not yet".into(),
+        ))
+    }
+
     fn name(&self) -> ProviderName {
         NAME
     }

@@ -15,7 +15,10 @@ fn put_file_request(account_id: &str, stored: &StoredFile) -> HubResult<WriteReq
 }
 
 impl DynamoStore {
-    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
+    async fn stored_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
+        if !storable(account_id) || !storable(file_id) {
+            return Ok(None);
+        }
         let answer = self
             .client
             .get_item()
@@ -92,7 +95,7 @@ impl FileStore for DynamoStore {
         let mut requests = Vec::with_capacity(files.len());
         for (seq, file) in (first_seq..).zip(files) {
             let known = if file.deleted {
-                self.get_file(account_id, &file.id).await?
+                self.stored_file(account_id, &file.id).await?
             } else {
                 None
             };
@@ -291,6 +294,10 @@ impl FileStore for DynamoStore {
         let has_more = entries.len() > limit || truncated;
         entries.truncate(limit);
         Ok(FeedPage { entries, has_more })
+    }
+
+    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
+        self.stored_file(account_id, file_id).await
     }
 
     async fn list_files(

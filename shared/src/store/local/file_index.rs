@@ -277,6 +277,11 @@ impl FileIndex {
         Ok((marked, page.next))
     }
 
+    /// The entry of one file, as stored.
+    pub fn entry(&self, account_id: &str, file_id: &str) -> io::Result<Option<StoredFile>> {
+        self.get(&self.read()?, &entry_key(account_id, file_id))
+    }
+
     /// Up to `limit` entries after file id `after`, in file-id order.
     pub fn page(
         &self,

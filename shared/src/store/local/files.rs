@@ -137,6 +137,17 @@ impl FileStore for LocalStore {
         })
     }
 
+    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
+        if !storable(account_id) || !storable(file_id) {
+            return Ok(None);
+        }
+        let (account_id, file_id) = (account_id.to_string(), file_id.to_string());
+        let stored = self
+            .run_index(move |index| index.entry(&account_id, &file_id))
+            .await?;
+        Ok(stored.map(|stored| stored.entry))
+    }
+
     async fn list_files(
         &self,
         account_id: &str,

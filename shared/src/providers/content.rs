@@ -1,0 +1,93 @@
+//! What a connector answers when asked for a file's bytes (docs/API.md, "File content"):
+//! the refusals it can give, the one range it is asked for, and the stream of bytes it
+//! opens for the hub to pass on.
+
+use std::pin::Pin;
+
+use futures::Stream;
+
+use crate::error::{HubError, ProviderError};
+use crate::model::ContentFormat;
+
+/// Why a connector gives no bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContentRefusal {
+    /// The provider failed or refused the call (a 401 first refreshes and asks again).
+    Provider(ProviderError),
+    /// A file the provider gives no bytes of: a folder, a form, a file its owner keeps from
+    /// being downloaded, one flagged as abusive.
+    NotDownloadable(String),
+    /// A file with no bytes of its own (a Google Doc): these formats export it.
+    ExportRequired(Vec<ContentFormat>),
+    /// A format this file cannot be given in; the sentence says which it can.
+    UnsupportedFormat(String),
+}
+
+impl From<ProviderError> for ContentRefusal {
+    fn from(error: ProviderError) -> Self {
+        ContentRefusal::Provider(error)
+    }
+}
+
+impl From<ContentRefusal> for HubError {
+    fn from(refusal: ContentRefusal) -> Self {
+        match refusal {
+            ContentRefusal::Provider(error) => HubError::Provider(error),
+            ContentRefusal::NotDownloadable(why) => HubError::NotDownloadable(why),
+            ContentRefusal::ExportRequired(formats) => HubError::ExportRequired {
+                formats: formats.iter().map(|f| f.name().to_string()).collect(),
+            },
+            ContentRefusal::UnsupportedFormat(why) => HubError::UnsupportedFormat(why),
+        }
+    }
+}
+
+/// One byte range of a file, as `Range: bytes=` asks it (RFC 9110 section 14.1.2), already
+/// checked against the file's size: `first..=last`, both within the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteRange {
+    pub first: u64,
+    pub last: u64,
+}
+
+impl ByteRange {
+    pub fn len(&self) -> u64 {
+        self.last - self.first + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The `Range` header asking for it.
+    pub fn header(&self) -> String {
+        format!("bytes={}-{}", self.first, self.last)
+    }
+
+    /// The `Content-Range` header of an answer carrying it.
+    pub fn content_range(&self, size: u64) -> String {
+        format!("bytes {}-{}/{}", self.first, self.last, size)
+    }
+}
+
+/// A provider's bytes, read as they come: never held whole, so the memory a download takes
+/// does not grow with the file.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send>>;
+
+/// The bytes a connector opened.
+pub struct ContentStream {
+    /// Their length, when the provider said it.
+    pub length: Option<u64>,
+    pub body: ByteStream,
+}
+
+impl ContentStream {
+    /// The body of a provider's answer, streamed.
+    pub fn of(response: reqwest::Response) -> Self {
+        use futures::TryStreamExt as _;
+        ContentStream {
+            length: response.content_length(),
+            body: Box::pin(response.bytes_stream().map_err(std::io::Error::other)),
+        }
+    }
+}
