@@ -167,7 +167,7 @@ async fn microsoft_consent_url_names_the_tenant_and_offline_access() {
         scopes,
         [
             "offline_access",
-            "Files.Read",
+            "Files.Read.All",
             "User.Read",
             "Sites.Read.All"
         ],
@@ -188,7 +188,7 @@ async fn microsoft_consent_url_names_the_tenant_and_offline_access() {
         &challenge,
     );
     let scopes: Vec<&str> = q["scope"].split(' ').collect();
-    assert_eq!(scopes, ["offline_access", "Files.Read", "User.Read"]);
+    assert_eq!(scopes, ["offline_access", "Files.Read.All", "User.Read"]);
 }
 
 #[tokio::test]

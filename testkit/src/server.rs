@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::handle::Handle;
 use crate::state::{self, Provider, Shared};
-use crate::{box_com, dropbox, faults, google, microsoft, oauth, push, traffic};
+use crate::{box_com, downloads, dropbox, faults, google, microsoft, oauth, push, traffic};
 
 /// The running stand-ins; the server stops when this is dropped. All the controls are on
 /// [`Handle`], which this derefs to; [`FakeProviders::handle`] gives a clone to move around.
@@ -131,6 +131,10 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             get(microsoft::children::list_children),
         )
         .route(
+            "/graph/v1.0/drives/{drive_id}/items/{item_id}/content",
+            get(microsoft::content::item_content),
+        )
+        .route(
             "/graph/v1.0/me/followedSites",
             get(microsoft::sites::followed_sites),
         )
@@ -167,6 +171,18 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/box/2.0/folders/{id}/items", get(box_com::folder_items))
         .route("/box/2.0/files/{id}", get(box_com::file))
         .route("/box/2.0/events", get(box_com::events))
+        .route(
+            "/graph-download/{secret}",
+            get(|s, p, h| downloads::serve(downloads::Host::Graph, s, p, h)),
+        )
+        .route(
+            "/box-download/{secret}",
+            get(|s, p, h| downloads::serve(downloads::Host::Box, s, p, h)),
+        )
+        .route(
+            "/dropbox-download/{secret}",
+            get(|s, p, h| downloads::serve(downloads::Host::Dropbox, s, p, h)),
+        )
         .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
         .method_not_allowed_fallback(json_error(
             StatusCode::METHOD_NOT_ALLOWED,

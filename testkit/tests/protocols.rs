@@ -69,7 +69,7 @@ fn client_of(provider: Provider) -> (&'static str, &'static str) {
 fn authorize_request(provider: Provider, state: &str) -> Vec<(String, String)> {
     let scope = match provider {
         Provider::Google => "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
-        Provider::Microsoft => "offline_access Files.Read User.Read",
+        Provider::Microsoft => "offline_access Files.Read.All User.Read",
         Provider::Dropbox => "account_info.read files.metadata.read",
         Provider::Box => "root_readonly",
     };

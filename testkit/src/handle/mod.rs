@@ -4,6 +4,7 @@
 //! (`serving.rs`), push notifications (`notifications.rs`) and what happened (`observed.rs`).
 
 mod boxes;
+mod downloads;
 mod drives;
 mod notifications;
 mod observed;
