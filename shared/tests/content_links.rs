@@ -87,11 +87,13 @@ impl Fixture {
         let version = stored.version;
         stored.scopes = scopes.iter().map(|s| s.to_string()).collect();
         stored.version += 1;
-        self.hub
+        let written = self
+            .hub
             .store
             .update_account(&stored, version)
             .await
             .unwrap();
+        assert_eq!(written, hub::store::Write::Done);
     }
 }
 
@@ -314,4 +316,93 @@ async fn read_hub_link(f: &Fixture, url: &str) -> Vec<u8> {
         bytes.extend_from_slice(&chunk.unwrap());
     }
     bytes
+}
+
+// ------------------------------------------------------------------------------------ Box
+
+const BOX_USER: &str = hub_testkit::DEFAULT_BOX_USER;
+
+/// A file of every byte value, a folder and a second file, in the user's root.
+fn box_files(providers: &FakeProviders) -> (String, String, String) {
+    let folder = providers.box_add_folder(BOX_USER, "Docs", hub_testkit::BOX_ROOT_ID);
+    let file = providers.box_add_file(BOX_USER, "data.bin", hub_testkit::BOX_ROOT_ID);
+    providers.set_file_bytes("box", BOX_USER, &file, &every_byte());
+    let other = providers.box_add_file(BOX_USER, "report.docx", &folder);
+    (
+        format!("file_{file}"),
+        format!("folder_{folder}"),
+        format!("file_{other}"),
+    )
+}
+
+#[tokio::test]
+async fn box_links_serve_the_bytes_without_a_token_and_refuse_by_type() {
+    for backend in BACKENDS {
+        let f = fixture(backend).await;
+        let (file, folder, other) = box_files(&f.providers);
+        let account = f.connect_and_sync("box").await;
+        let url = f.link(&account, &file, None).await;
+        assert!(
+            url.starts_with(&format!("{}/box-download/", f.providers.base_url())),
+            "{backend:?}: Box's download host: {url}"
+        );
+        assert_link_serves(&f, &url, &every_byte(), StatusCode::FORBIDDEN).await;
+
+        let unsupported = ("unsupported_format", 400);
+        for (id, format, expected) in [
+            (file.as_str(), Some("pdf"), unsupported),
+            (other.as_str(), Some("docx"), unsupported),
+            (other.as_str(), Some("nonsense"), unsupported),
+            (folder.as_str(), None, ("not_downloadable", 409)),
+            ("file_999999", None, ("file_not_found", 404)),
+        ] {
+            assert_eq!(
+                code(f.locate(&account, id, format).await),
+                expected,
+                "{backend:?} {id} {format:?}"
+            );
+        }
+        // Trashed at Box since the sync: Box's 404 `trashed` is said as such.
+        let box_id = other.strip_prefix("file_").unwrap();
+        f.providers.box_change(
+            BOX_USER,
+            hub_testkit::BoxKind::File,
+            box_id,
+            hub_testkit::BoxChange::Trash,
+        );
+        assert_eq!(
+            code(f.locate(&account, &other, None).await),
+            ("not_downloadable", 409)
+        );
+    }
+}
+
+#[tokio::test]
+async fn box_scopes_and_one_refresh() {
+    for backend in BACKENDS {
+        let f = fixture(backend).await;
+        let (file, _, _) = box_files(&f.providers);
+        let account = f.connect_and_sync("box").await;
+        f.providers.expire_access_tokens();
+        let refreshes = f.providers.requests("/box/oauth2/token");
+        let url = f.link(&account, &file, None).await;
+        assert_eq!(f.providers.requests("/box/oauth2/token"), refreshes + 1);
+        assert_eq!(fetch(&url, None).await.2, every_byte());
+
+        // Box reads bytes only with `root_readonly`: 403 `insufficient_scope` without it.
+        f.providers.withdraw_scopes("box", "");
+        let refused = f.locate(&account, &file, None).await.expect_err("refused");
+        assert_eq!(refused.code(), "provider_error");
+        assert!(
+            refused.to_string().contains("insufficient_scope"),
+            "{refused}"
+        );
+
+        // An account stored without the grant's scopes (connected before they were kept).
+        f.grant_only(&account, &[]).await;
+        assert_eq!(
+            code(f.locate(&account, &file, None).await),
+            ("scope_not_granted", 409)
+        );
+    }
 }

@@ -170,6 +170,10 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/box/2.0/folders/{id}", get(box_com::folder))
         .route("/box/2.0/folders/{id}/items", get(box_com::folder_items))
         .route("/box/2.0/files/{id}", get(box_com::file))
+        .route(
+            "/box/2.0/files/{id}/content",
+            get(box_com::content::file_content),
+        )
         .route("/box/2.0/events", get(box_com::events))
         .route(
             "/graph-download/{secret}",
