@@ -302,8 +302,7 @@ async fn a_refused_microsoft_token_is_refreshed_once_for_the_link() {
     }
 }
 
-/// Keeps `Want` and the stream reader in use for the providers that stream (Dropbox Paper).
-#[allow(dead_code)]
+/// The whole of a hub link's bytes, read through the content function's domain.
 async fn read_hub_link(f: &Fixture, url: &str) -> Vec<u8> {
     let token = url.rsplit('/').next().unwrap();
     let deadline = Deadline::after(Duration::from_secs(20));
@@ -402,6 +401,149 @@ async fn box_scopes_and_one_refresh() {
         f.grant_only(&account, &[]).await;
         assert_eq!(
             code(f.locate(&account, &file, None).await),
+            ("scope_not_granted", 409)
+        );
+    }
+}
+
+// -------------------------------------------------------------------------------- Dropbox
+
+const DROPBOX_USER: &str = hub_testkit::DEFAULT_DROPBOX_USER;
+
+/// A file of every byte value, a Paper doc and a folder in the user's home; with `team`, a
+/// team space whose team folder holds a file of its own.
+fn dropbox_files(providers: &FakeProviders, team: bool) {
+    providers.add_file("dropbox", DROPBOX_USER, FileSpec::new("id:bin", "data.bin"));
+    providers.set_file_bytes("dropbox", DROPBOX_USER, "id:bin", &every_byte());
+    providers.add_file(
+        "dropbox",
+        DROPBOX_USER,
+        FileSpec::new("id:paper", "Notes.paper"),
+    );
+    providers.set_file_bytes("dropbox", DROPBOX_USER, "id:paper", b"# Notes\n");
+    providers.add_file("dropbox", DROPBOX_USER, FileSpec::folder("id:dir", "Dir"));
+    if team {
+        providers.make_dropbox_team_member(DROPBOX_USER, "Acme");
+        providers.add_file(
+            "dropbox",
+            DROPBOX_USER,
+            FileSpec::folder("id:team", "Marketing"),
+        );
+        let plan = FileSpec::new("id:plan", "Plan.bin").in_folder("id:team");
+        providers.add_file("dropbox", DROPBOX_USER, plan);
+        providers.set_file_bytes("dropbox", DROPBOX_USER, "id:plan", &every_byte()[3..]);
+    }
+}
+
+#[tokio::test]
+async fn dropbox_temporary_links_serve_home_and_team_space_bytes_without_a_token() {
+    for backend in BACKENDS {
+        for team in [false, true] {
+            let f = fixture(backend).await;
+            dropbox_files(&f.providers, team);
+            let account = f.connect_and_sync("dropbox").await;
+            let mut cases = vec![("id:bin", every_byte())];
+            if team {
+                // Outside the member folder: only a call rooted at the team space finds it.
+                cases.push(("id:plan", every_byte()[3..].to_vec()));
+            }
+            for (id, bytes) in cases {
+                let location = f.locate(&account, id, None).await.unwrap();
+                let expires = location.expires_at.expect("Dropbox says when");
+                let hours = (expires - chrono::Utc::now()).num_minutes();
+                assert!((235..=240).contains(&hours), "4 hours, was {hours} minutes");
+                let url = f.link(&account, id, None).await;
+                assert!(
+                    url.starts_with(&format!("{}/dropbox-download/", f.providers.base_url())),
+                    "{backend:?}: Dropbox's content host: {url}"
+                );
+                assert_link_serves(&f, &url, &bytes, StatusCode::GONE).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn paper_docs_export_through_the_hub_and_the_rest_is_refused_by_type() {
+    for backend in BACKENDS {
+        let f = fixture(backend).await;
+        dropbox_files(&f.providers, false);
+        let account = f.connect_and_sync("dropbox").await;
+        for (format, expected) in [("md", "md"), ("html", "html")] {
+            let location = f.locate(&account, "id:paper", Some(format)).await.unwrap();
+            assert!(
+                location.streamed_by_hub,
+                "Dropbox has no link for an export"
+            );
+            f.assert_no_token(&location.url);
+            assert_eq!(
+                read_hub_link(&f, &location.url).await,
+                hub_testkit::converted_bytes(expected, b"# Notes\n"),
+                "{backend:?} {format}"
+            );
+        }
+        match f.locate(&account, "id:paper", None).await {
+            Err(HubError::ExportRequired { formats }) => assert_eq!(formats, ["md", "html"]),
+            other => panic!("export_required, got {other:?}"),
+        }
+        let unsupported = ("unsupported_format", 400);
+        for (id, format, expected) in [
+            ("id:paper", Some("pdf"), unsupported),
+            ("id:paper", Some("docx"), unsupported),
+            ("id:bin", Some("md"), unsupported),
+            ("id:bin", Some("pdf"), unsupported),
+            ("id:dir", None, ("not_downloadable", 409)),
+            ("id:nowhere", None, ("file_not_found", 404)),
+        ] {
+            assert_eq!(
+                code(f.locate(&account, id, format).await),
+                expected,
+                "{backend:?} {id} {format:?}"
+            );
+        }
+        // Deleted at Dropbox since the sync: `path/not_found` is said as such.
+        f.providers
+            .drop_file_silently("dropbox", DROPBOX_USER, "id:bin");
+        assert_eq!(
+            code(f.locate(&account, "id:bin", None).await),
+            ("not_downloadable", 409)
+        );
+    }
+}
+
+#[tokio::test]
+async fn dropbox_scopes_and_one_refresh_for_links_and_exports() {
+    for backend in BACKENDS {
+        let f = fixture(backend).await;
+        dropbox_files(&f.providers, false);
+        let account = f.connect_and_sync("dropbox").await;
+        let paper = f.locate(&account, "id:paper", Some("md")).await.unwrap();
+
+        f.providers.expire_access_tokens();
+        let refreshes = f.providers.requests("/dropbox/oauth2/token");
+        let url = f.link(&account, "id:bin", None).await;
+        assert_eq!(f.providers.requests("/dropbox/oauth2/token"), refreshes + 1);
+        assert_eq!(fetch(&url, None).await.2, every_byte());
+        f.providers.expire_access_tokens();
+        let md = read_hub_link(&f, &paper.url).await;
+        assert_eq!(md, hub_testkit::converted_bytes("md", b"# Notes\n"));
+        assert_eq!(f.providers.requests("/dropbox/oauth2/token"), refreshes + 2);
+
+        // Dropbox gives bytes only with `files.content.read`: 401 `missing_scope` without it.
+        f.providers
+            .withdraw_scopes("dropbox", "account_info.read files.metadata.read");
+        let refused = f
+            .locate(&account, "id:bin", None)
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), "provider_error");
+        assert!(refused.to_string().contains("missing_scope"), "{refused}");
+
+        // An account connected before the hub asked for it.
+        f.grant_only(&account, &["account_info.read", "files.metadata.read"])
+            .await;
+        assert_eq!(
+            code(f.locate(&account, "id:bin", None).await),
             ("scope_not_granted", 409)
         );
     }

@@ -161,6 +161,15 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         )
         .route("/dropbox/2/auth/token/revoke", post(dropbox::revoke))
         .route(
+            "/dropbox/2/files/get_temporary_link",
+            post(dropbox::content::get_temporary_link),
+        )
+        // The content host (`content.dropboxapi.com`), under the stand-ins' Dropbox prefix.
+        .route(
+            "/dropbox/content/2/files/export",
+            post(dropbox::content::export),
+        )
+        .route(
             "/box/api/oauth2/authorize",
             oauth::authorize_endpoint(Provider::Box),
         )
