@@ -4,22 +4,19 @@
 //! the stand-ins issue each with the lifetime its provider documents, and
 //! `Handle::expire_download_links` makes every issued one answer as an expired one does. What
 //! bytes a file holds: those a test gave it (`Handle::set_file_bytes`), else bytes derived
-//! from its id and version, as many as its size.
+//! from its id and version, as many as its size. The hosts' answers: `download_host.rs`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::state::{lock, Provider, Shared};
-
 /// One provider's download host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Host {
     Graph,
     Box,
@@ -55,7 +52,7 @@ impl Host {
     /// What an expired link answers. None of the three documents the status; these are
     /// refusals a client must not read as bytes: Graph's download host answers 401 (its
     /// `tempauth` no longer valid), Box's and Dropbox's content hosts 403 and 410.
-    fn expired(self) -> Response {
+    pub(crate) fn expired(self) -> Response {
         match self {
             Host::Graph => (
                 StatusCode::UNAUTHORIZED,
@@ -69,45 +66,48 @@ impl Host {
 }
 
 /// One issued link.
-struct Issued {
-    host: Host,
-    bytes: Vec<u8>,
-    media_type: String,
-    expires_at: Instant,
+pub(crate) struct Issued {
+    pub host: Host,
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub expires_at: Instant,
 }
 
 /// The bytes of files and the links issued to them.
 #[derive(Default)]
 pub(crate) struct Downloads {
-    /// Bytes tests gave files, by (provider, the drive or user the file is kept under, id).
-    contents: HashMap<(Provider, String, String), Vec<u8>>,
+    /// Bytes tests gave files, by (their provider's host, the drive or user the file is kept
+    /// under, id).
+    contents: HashMap<(Host, String, String), Vec<u8>>,
     /// Issued links by their secret.
     links: HashMap<String, Issued>,
 }
 
 impl Downloads {
-    pub(crate) fn set_bytes(&mut self, provider: Provider, owner: &str, id: &str, bytes: Vec<u8>) {
+    pub(crate) fn set_bytes(&mut self, host: Host, owner: &str, id: &str, bytes: Vec<u8>) {
         self.contents
-            .insert((provider, owner.to_string(), id.to_string()), bytes);
+            .insert((host, owner.to_string(), id.to_string()), bytes);
     }
 
-    /// The bytes a test gave the file, if any.
-    pub(crate) fn given(&self, provider: Provider, owner: &str, id: &str) -> Option<&Vec<u8>> {
-        self.contents
-            .get(&(provider, owner.to_string(), id.to_string()))
+    /// The live link of this secret on `host`, if any.
+    pub(crate) fn link(&self, host: Host, secret: &str) -> Option<&Issued> {
+        self.links.get(secret).filter(|link| link.host == host)
     }
 
     /// The file's bytes: a test's, else `size` bytes derived from `version` (its id and
     /// version, so that the bytes change when the file does).
     pub(crate) fn bytes_of(
         &self,
-        provider: Provider,
+        host: Host,
         owner: &str,
         id: &str,
         version: &str,
         size: u64,
     ) -> Vec<u8> {
-        if let Some(bytes) = self.given(provider, owner, id) {
+        if let Some(bytes) = self
+            .contents
+            .get(&(host, owner.to_string(), id.to_string()))
+        {
             return bytes.clone();
         }
         let seed = Sha256::digest(version.as_bytes());
@@ -151,98 +151,16 @@ impl Downloads {
     }
 }
 
-/// `GET` of a link on `host`: the bytes, or the one range asked (206 with `Content-Range`,
-/// 416 beyond the end, RFC 9110 section 14). No `Authorization` is read.
-pub(crate) async fn serve(
-    host: Host,
-    State(shared): State<Shared>,
-    Path(secret): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let state = lock(&shared);
-    let Some(link) = state
-        .downloads
-        .links
-        .get(&secret)
-        .filter(|l| l.host == host)
-    else {
-        return (StatusCode::NOT_FOUND, "Not found").into_response();
-    };
-    if link.expires_at <= Instant::now() {
-        return host.expired();
-    }
-    let size = link.bytes.len() as u64;
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| one_range(v, size));
-    let content_type = [(header::CONTENT_TYPE, link.media_type.clone())];
-    match range {
-        None => (
-            StatusCode::OK,
-            content_type,
-            [(header::ACCEPT_RANGES, "bytes".to_string())],
-            link.bytes.clone(),
-        )
-            .into_response(),
-        Some(None) => (
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            [(header::CONTENT_RANGE, format!("bytes */{size}"))],
-        )
-            .into_response(),
-        Some(Some((first, last))) => (
-            StatusCode::PARTIAL_CONTENT,
-            content_type,
-            [(
-                header::CONTENT_RANGE,
-                format!("bytes {first}-{last}/{size}"),
-            )],
-            link.bytes[first as usize..=last as usize].to_vec(),
-        )
-            .into_response(),
-    }
-}
-
-/// A `Range` of one range: `None` to ignore it (the whole is sent), `Some(None)` when none
-/// of its bytes exist, else the first and last byte.
-fn one_range(header: &str, size: u64) -> Option<Option<(u64, u64)>> {
-    let spec = header.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (first, last) = spec.split_once('-')?;
-    let (first, last) = match (first.trim(), last.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().ok()?;
-            if n == 0 || size == 0 {
-                return Some(None);
-            }
-            (size.saturating_sub(n), size - 1)
+/// Deterministic bytes standing in for a conversion of `source` to `format`: a test can
+/// compute them (`hub_testkit::converted_bytes`) and tell them from the source's.
+pub fn converted(format: &str, source: &[u8]) -> Vec<u8> {
+    let digest = hex::encode(Sha256::digest(source));
+    match format {
+        "pdf" => format!("%PDF-1.7\n% converted from {digest}\n%%EOF\n").into_bytes(),
+        "html" => {
+            format!("<!DOCTYPE html><html><body><p>{digest}</p></body></html>\n").into_bytes()
         }
-        (first, "") => (first.parse().ok()?, size.saturating_sub(1)),
-        (first, last) => (first.parse().ok()?, last.parse::<u64>().ok()?),
-    };
-    if last < first {
-        return None;
-    }
-    if first >= size {
-        return Some(None);
-    }
-    Some(Some((first, last.min(size - 1))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_are_read_as_rfc_9110_writes_them() {
-        assert_eq!(one_range("bytes=0-9", 100), Some(Some((0, 9))));
-        assert_eq!(one_range("bytes=90-", 100), Some(Some((90, 99))));
-        assert_eq!(one_range("bytes=-10", 100), Some(Some((90, 99))));
-        assert_eq!(one_range("bytes=95-200", 100), Some(Some((95, 99))));
-        assert_eq!(one_range("bytes=100-", 100), Some(None));
-        assert_eq!(one_range("bytes=0-1,4-5", 100), None);
-        assert_eq!(one_range("bytes=5-1", 100), None);
+        "md" => format!("# converted\n\n{digest}\n").into_bytes(),
+        other => format!("{other}:{digest}").into_bytes(),
     }
 }

@@ -12,7 +12,9 @@ use serde_json::json;
 
 use crate::handle::Handle;
 use crate::state::{self, Provider, Shared};
-use crate::{box_com, downloads, dropbox, faults, google, microsoft, oauth, push, traffic};
+use crate::{
+    box_com, download_host, downloads, dropbox, faults, google, microsoft, oauth, push, traffic,
+};
 
 /// The running stand-ins; the server stops when this is dropped. All the controls are on
 /// [`Handle`], which this derefs to; [`FakeProviders::handle`] gives a clone to move around.
@@ -186,15 +188,15 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/box/2.0/events", get(box_com::events))
         .route(
             "/graph-download/{secret}",
-            get(|s, p, h| downloads::serve(downloads::Host::Graph, s, p, h)),
+            get(|s, p, h| download_host::serve(downloads::Host::Graph, s, p, h)),
         )
         .route(
             "/box-download/{secret}",
-            get(|s, p, h| downloads::serve(downloads::Host::Box, s, p, h)),
+            get(|s, p, h| download_host::serve(downloads::Host::Box, s, p, h)),
         )
         .route(
             "/dropbox-download/{secret}",
-            get(|s, p, h| downloads::serve(downloads::Host::Dropbox, s, p, h)),
+            get(|s, p, h| download_host::serve(downloads::Host::Dropbox, s, p, h)),
         )
         .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
         .method_not_allowed_fallback(json_error(

@@ -1597,7 +1597,7 @@ async fn dropbox_env_vars_point_at_the_stand_in() {
         format!("{}/dropbox/oauth2/token", p.base_url())
     );
     assert_eq!(env["DROPBOX_CLIENT_ID"], hub_testkit::DROPBOX_CLIENT_ID);
-    assert_eq!(env.len(), 5);
+    assert_eq!(env.len(), 6);
 }
 
 // ------------------------------------------------------------ push notifications

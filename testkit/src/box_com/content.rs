@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{authenticate, box_error, unreachable, BoxKind};
 use crate::downloads::Host;
-use crate::state::{lock, Provider, Shared};
+use crate::state::{lock, Shared};
 
 pub(crate) async fn file_content(
     State(shared): State<Shared>,
@@ -42,7 +42,7 @@ pub(crate) async fn file_content(
     let (version, size) = (format!("{id}|{}", item.version), item.size);
     let bytes = state
         .downloads
-        .bytes_of(Provider::Box, &grant.user, &id, &version, size);
+        .bytes_of(Host::Box, &grant.user, &id, &version, size);
     let base = state.base_url.clone();
     let location = state
         .downloads

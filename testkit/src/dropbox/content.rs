@@ -18,8 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{api_error, authenticate, bad_input, entry_json, is_gone, lower, team, typed_argument};
-use crate::downloads::Host;
-use crate::microsoft::content::converted;
+use crate::downloads::{converted, Host};
 use crate::state::{lock, File, Provider, Shared, State as Inner};
 
 /// What reading bytes needs (the scope each of these routes lists).
@@ -83,7 +82,7 @@ fn lookup(
 fn bytes_of(state: &Inner, user: &str, file: &File) -> Vec<u8> {
     let version = hex::encode(file.spec.content_digest());
     state.downloads.bytes_of(
-        Provider::Dropbox,
+        Host::Dropbox,
         user,
         &file.spec.id,
         &version,

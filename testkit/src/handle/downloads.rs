@@ -3,6 +3,7 @@
 
 use super::Handle;
 use crate::box_com::BoxKind;
+use crate::downloads::Host;
 use crate::state::Provider;
 
 impl Handle {
@@ -18,7 +19,13 @@ impl Handle {
     ) {
         let provider = provider.into();
         self.with(|s| {
-            s.downloads.set_bytes(provider, owner, id, bytes.to_vec());
+            let host = match provider {
+                Provider::Microsoft => Host::Graph,
+                Provider::Box => Host::Box,
+                Provider::Dropbox => Host::Dropbox,
+                Provider::Google => panic!("the Google stand-in serves no download links"),
+            };
+            s.downloads.set_bytes(host, owner, id, bytes.to_vec());
             if provider == Provider::Box {
                 // A new version, as an upload makes it (`ITEM_UPLOAD`).
                 let tree = s.box_tree(owner);

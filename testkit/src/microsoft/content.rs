@@ -14,10 +14,9 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
 use super::{files_user, graph_error};
-use crate::downloads::Host;
+use crate::downloads::{converted, Host};
 use crate::oauth::query_map;
 use crate::state::{lock, Provider, Shared};
 
@@ -122,7 +121,7 @@ pub(crate) async fn item_content(
     }
     let version = hex::encode(spec.content_digest());
     let bytes = state.downloads.bytes_of(
-        Provider::Microsoft,
+        Host::Graph,
         &key,
         &spec.id,
         &version,
@@ -154,18 +153,4 @@ pub(crate) async fn item_content(
         .downloads
         .issue(&base, Host::Graph, bytes, &media_type);
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
-}
-
-/// Deterministic bytes standing in for a conversion of `source` to `format`: a test can
-/// compute them (`hub_testkit::converted_bytes`) and tell them from the source's.
-pub fn converted(format: &str, source: &[u8]) -> Vec<u8> {
-    let digest = hex::encode(Sha256::digest(source));
-    match format {
-        "pdf" => format!("%PDF-1.7\n% converted from {digest}\n%%EOF\n").into_bytes(),
-        "html" => {
-            format!("<!DOCTYPE html><html><body><p>{digest}</p></body></html>\n").into_bytes()
-        }
-        "md" => format!("# converted\n\n{digest}\n").into_bytes(),
-        other => format!("{other}:{digest}").into_bytes(),
-    }
 }
