@@ -156,6 +156,9 @@ fn microsoft_drives(providers: &FakeProviders) {
     providers.add_file("onedrive", MS_USER, FileSpec::new("DOCX", "Report.docx"));
     providers.add_file("onedrive", MS_USER, FileSpec::new("LOOP", "Notes.loop"));
     providers.add_file("onedrive", MS_USER, FileSpec::new("JPG", "photo.jpg"));
+    // Past the 2 MB Graph converts.
+    providers.add_file("onedrive", MS_USER, FileSpec::new("BIG", "Big.pptx"));
+    providers.set_file_bytes("onedrive", MS_USER, "BIG", &vec![7; 2 * 1024 * 1024 + 1]);
     providers.add_file("onedrive", MS_USER, FileSpec::folder("DIR", "Folder"));
     providers.add_file(
         "onedrive",
@@ -218,6 +221,7 @@ async fn graph_converts_what_it_lists_and_the_rest_is_refused_by_type() {
             ("DOCX", Some("docx"), unsupported),
             ("LOOP", Some("pdf"), unsupported),
             ("JPG", Some("pdf"), unsupported),
+            ("BIG", Some("pdf"), unsupported),
             ("BIN", Some("doc"), unsupported),
             ("DIR", None, not_downloadable),
             ("LOCAL-PROJECT", None, not_downloadable),

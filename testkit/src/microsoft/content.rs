@@ -26,6 +26,8 @@ const PDF_SOURCES: &[&str] = &[
     "ppt", "pptm", "pptx", "rtf", "xls", "xlsx",
 ];
 const HTML_SOURCES: &[&str] = &["loop", "fluid", "wbtx"];
+/// "The maximum size limit for files to use format conversion is 2 MB" (the same page).
+const MAX_CONVERTED_SIZE: usize = 2 * 1024 * 1024;
 
 fn not_found() -> Response {
     graph_error(
@@ -132,7 +134,15 @@ pub(crate) async fn item_content(
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default();
-    let (bytes, media_type) = match query_map(&uri).get("format").map(String::as_str) {
+    let format = query_map(&uri).get("format").cloned();
+    if format.is_some() && bytes.len() > MAX_CONVERTED_SIZE {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "invalidRequest",
+            "The file is too large to be converted.",
+        );
+    }
+    let (bytes, media_type) = match format.as_deref() {
         None => (bytes, spec.mime_type.clone()),
         Some("pdf") if PDF_SOURCES.contains(&extension.as_str()) => {
             (converted("pdf", &bytes), "application/pdf".to_string())

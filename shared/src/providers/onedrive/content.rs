@@ -31,6 +31,10 @@ const PDF_SOURCES: &[&str] = &[
 /// The source extensions Graph converts to HTML (Loop and Whiteboard files).
 const HTML_SOURCES: &[&str] = &["loop", "fluid", "wbtx"];
 
+/// The largest file Graph converts: "The maximum size limit for files to use format
+/// conversion is 2 MB" (driveitem-get-content-format, v1.0).
+const MAX_CONVERTED_SIZE: u64 = 2 * 1024 * 1024;
+
 /// The formats Graph converts a file of this name to.
 fn conversions(name: &str) -> Vec<ContentFormat> {
     let extension = name
@@ -88,6 +92,11 @@ impl OneDrive {
                     ),
                 };
                 return Err(ContentRefusal::UnsupportedFormat(can));
+            }
+            if file.size.is_some_and(|size| size > MAX_CONVERTED_SIZE) {
+                return Err(ContentRefusal::UnsupportedFormat(
+                    "Graph converts files of at most 2 MB: ask for this one without format".into(),
+                ));
             }
             url.push_str(&format!("?format={}", format.name()));
         }
