@@ -5,7 +5,8 @@ name and the ParseNode call that reads it (`get_str_value`, `get_object_value(It
 `get_enum_value(DriveType)`...). A stand-in ParseNode records those calls, which gives every
 model's JSON names and types (inherited ones included) without reading the SDK's source.
 
-Checked: the call is one of ROUTES (`/me`, drives, sites, items, deltas, `/subscriptions`);
+Checked: the call is one of ROUTES (`/me`, drives, sites, items, deltas, an item's
+`/content`, `/subscriptions`);
 a 2xx JSON answer and a JSON request body have only properties of their model (at every
 depth), each of its type (strings, booleans, integers, numbers, ISO 8601 date-times, UUIDs,
 enum members, objects and collections); `@odata.*` control information only as OData JSON
@@ -62,6 +63,10 @@ ROUTES = [
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)", None, DriveItem, SYSTEM_QUERY),
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/children", None, DriveItemCollectionResponse, SYSTEM_QUERY),
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/delta", None, DeltaGetResponse, DELTA_QUERY),
+    # A file's bytes: 302 to a pre-authenticated URL, no JSON (driveitem-get-content). The
+    # conversion parameter is `format` in the REST reference (driveitem-get-content-format)
+    # and `$format` in the SDK's URL template (ContentRequestBuilder).
+    ("GET", ONE_DRIVE + r"/items/[^/]+/content", None, None, SYSTEM_QUERY | {"format"}),
     ("POST", r"/subscriptions", Subscription, Subscription, set()),
     ("PATCH", r"/subscriptions/[^/]+", Subscription, Subscription, set()),
     ("DELETE", r"/subscriptions/[^/]+", None, None, set()),

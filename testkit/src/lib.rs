@@ -23,6 +23,8 @@
 //! ```
 
 mod box_com;
+mod download_host;
+mod downloads;
 mod dropbox;
 mod faults;
 mod google;
@@ -39,6 +41,7 @@ pub mod webhook_receiver;
 pub use box_com::changes::BoxChange;
 pub use box_com::tree::ROOT_ID as BOX_ROOT_ID;
 pub use box_com::BoxKind;
+pub use downloads::converted as converted_bytes;
 pub use handle::Handle;
 pub use push::{Authenticity, Delivery, LifecycleEvent};
 pub use server::FakeProviders;

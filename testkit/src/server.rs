@@ -12,7 +12,9 @@ use serde_json::json;
 
 use crate::handle::Handle;
 use crate::state::{self, Provider, Shared};
-use crate::{box_com, dropbox, faults, google, microsoft, oauth, push, traffic};
+use crate::{
+    box_com, download_host, downloads, dropbox, faults, google, microsoft, oauth, push, traffic,
+};
 
 /// The running stand-ins; the server stops when this is dropped. All the controls are on
 /// [`Handle`], which this derefs to; [`FakeProviders::handle`] gives a clone to move around.
@@ -131,6 +133,10 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             get(microsoft::children::list_children),
         )
         .route(
+            "/graph/v1.0/drives/{drive_id}/items/{item_id}/content",
+            get(microsoft::content::item_content),
+        )
+        .route(
             "/graph/v1.0/me/followedSites",
             get(microsoft::sites::followed_sites),
         )
@@ -157,6 +163,15 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         )
         .route("/dropbox/2/auth/token/revoke", post(dropbox::revoke))
         .route(
+            "/dropbox/2/files/get_temporary_link",
+            post(dropbox::content::get_temporary_link),
+        )
+        // The content host (`content.dropboxapi.com`), under the stand-ins' Dropbox prefix.
+        .route(
+            "/dropbox/content/2/files/export",
+            post(dropbox::content::export),
+        )
+        .route(
             "/box/api/oauth2/authorize",
             oauth::authorize_endpoint(Provider::Box),
         )
@@ -166,7 +181,23 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/box/2.0/folders/{id}", get(box_com::folder))
         .route("/box/2.0/folders/{id}/items", get(box_com::folder_items))
         .route("/box/2.0/files/{id}", get(box_com::file))
+        .route(
+            "/box/2.0/files/{id}/content",
+            get(box_com::content::file_content),
+        )
         .route("/box/2.0/events", get(box_com::events))
+        .route(
+            "/graph-download/{secret}",
+            get(|s, p, h| download_host::serve(downloads::Host::Graph, s, p, h)),
+        )
+        .route(
+            "/box-download/{secret}",
+            get(|s, p, h| download_host::serve(downloads::Host::Box, s, p, h)),
+        )
+        .route(
+            "/dropbox-download/{secret}",
+            get(|s, p, h| download_host::serve(downloads::Host::Dropbox, s, p, h)),
+        )
         .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
         .method_not_allowed_fallback(json_error(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -525,6 +525,8 @@ pub(crate) struct State {
     pub box_folder_ids: u64,
     /// The most entries a Box folder listing page and events page hold; `None`: as asked.
     pub box_page_sizes: Option<(usize, usize)>,
+    /// Files' bytes and the pre-authenticated links issued to them (`downloads.rs`).
+    pub downloads: crate::downloads::Downloads,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;

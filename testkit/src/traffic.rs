@@ -3,7 +3,8 @@
 //! types, Graph's models). Only when `HUB_TESTKIT_TRAFFIC_DIR` names a folder (read once, when
 //! the stand-ins start): each exchange is then one JSON line appended to
 //! `traffic-<process id>.jsonl` there, holding the provider, method, path, query, the request's
-//! JSON body, the status and the response's JSON body. No header is kept, and credentials are
+//! JSON body, the status and the response's JSON body (for Dropbox's content calls, the JSON
+//! of their `Dropbox-API-Arg` and `Dropbox-API-Result` headers). No other header is kept, and credentials are
 //! blanked wherever they travel in a JSON body or a query (`<redacted>`), so a line can be read
 //! by anyone; form bodies (the OAuth token requests) are not kept at all.
 
@@ -139,8 +140,17 @@ impl Exchange<'_> {
                 json!([name, value])
             })
             .collect();
-        let (request_kind, request) = body_of(self.request_headers, self.request_body);
-        let (response_kind, response) = body_of(self.response_headers, self.response_body);
+        // Dropbox's content calls carry their JSON argument and result in headers, the body
+        // being the bytes: those are what the artifacts describe.
+        let (request_kind, request) = match header_json(self.request_headers, "dropbox-api-arg") {
+            Some(argument) if self.request_body.is_empty() => ("json", redacted(argument)),
+            _ => body_of(self.request_headers, self.request_body),
+        };
+        let (response_kind, response) =
+            match header_json(self.response_headers, "dropbox-api-result") {
+                Some(result) => ("json", redacted(result)),
+                None => body_of(self.response_headers, self.response_body),
+            };
         let test = std::thread::current().name().unwrap_or("").to_string();
         json!({
             "provider": provider,
@@ -155,6 +165,12 @@ impl Exchange<'_> {
             "test": test,
         })
     }
+}
+
+/// The JSON value of header `name`, if it holds one.
+fn header_json(headers: &HeaderMap, name: &str) -> Option<Value> {
+    let text = headers.get(name)?.to_str().ok()?;
+    serde_json::from_str(text).ok()
 }
 
 /// What kind of body this is and, for JSON, the value with its credentials blanked. A JSON

@@ -4,6 +4,7 @@
 //! (`serving.rs`), push notifications (`notifications.rs`) and what happened (`observed.rs`).
 
 mod boxes;
+mod downloads;
 mod drives;
 mod notifications;
 mod observed;
@@ -56,7 +57,8 @@ impl Handle {
     }
 
     /// The hub's Dropbox variables (`DROPBOX_CLIENT_ID`, `DROPBOX_CLIENT_SECRET`,
-    /// `DROPBOX_AUTH_URL`, `DROPBOX_TOKEN_URL`, `DROPBOX_API_URL`) pointing at the stand-in.
+    /// `DROPBOX_AUTH_URL`, `DROPBOX_TOKEN_URL`, `DROPBOX_API_URL`, `DROPBOX_CONTENT_URL`)
+    /// pointing at the stand-in.
     /// Separate from [`Handle::env_vars`] so that hubs started without them keep syncing only
     /// Google and OneDrive for `source_type` `all`.
     pub fn dropbox_env_vars(&self) -> Vec<(String, String)> {
@@ -70,6 +72,7 @@ impl Handle {
             ),
             ("DROPBOX_TOKEN_URL", format!("{base}/dropbox/oauth2/token")),
             ("DROPBOX_API_URL", format!("{base}/dropbox")),
+            ("DROPBOX_CONTENT_URL", format!("{base}/dropbox/content")),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
