@@ -32,13 +32,6 @@ impl From<ProviderError> for ContentRefusal {
 impl From<ContentRefusal> for HubError {
     fn from(refusal: ContentRefusal) -> Self {
         match refusal {
-            // Refused for this file alone (Graph `accessDenied`, Box `insufficient_scope`,
-            // Dropbox `missing_scope` on a download the listing's grant allowed): the file
-            // is not downloadable for this user. The sync, which needs the whole drive, is
-            // the one that marks the account when its access goes.
-            ContentRefusal::Provider(ProviderError::AccessLost(why)) => {
-                HubError::NotDownloadable(format!("the provider refused access: {why}"))
-            }
             ContentRefusal::Provider(error) => HubError::Provider(error),
             ContentRefusal::NotDownloadable(why) => HubError::NotDownloadable(why),
             ContentRefusal::ExportRequired(formats) => HubError::ExportRequired {
