@@ -274,7 +274,8 @@ async fn a_microsoft_account_connected_with_files_read_alone_gets_scope_not_gran
 }
 
 /// Graph gives no bytes to a token without a `Files.*` scope (403 `accessDenied`): the
-/// user withdrew it at Microsoft.
+/// user withdrew it at Microsoft, and must connect again, as an account connected before the
+/// hub asked for it.
 #[tokio::test]
 async fn the_graph_stand_in_refuses_the_download_without_the_files_scope() {
     let f = fixture(Backend::Local).await;
@@ -284,8 +285,8 @@ async fn the_graph_stand_in_refuses_the_download_without_the_files_scope() {
     f.providers
         .withdraw_scopes("onedrive", "offline_access User.Read Sites.Read.All");
     let refused = f.locate(&account, "BIN", None).await.expect_err("refused");
-    assert_eq!(refused.code(), "provider_error");
-    assert!(refused.to_string().contains("accessDenied"), "{refused}");
+    assert_eq!(refused.code(), "scope_not_granted");
+    assert!(refused.to_string().contains("Files.Read.All"), "{refused}");
 }
 
 #[tokio::test]
@@ -395,11 +396,8 @@ async fn box_scopes_and_one_refresh() {
         // Box reads bytes only with `root_readonly`: 403 `insufficient_scope` without it.
         f.providers.withdraw_scopes("box", "");
         let refused = f.locate(&account, &file, None).await.expect_err("refused");
-        assert_eq!(refused.code(), "provider_error");
-        assert!(
-            refused.to_string().contains("insufficient_scope"),
-            "{refused}"
-        );
+        assert_eq!(refused.code(), "scope_not_granted");
+        assert!(refused.to_string().contains("root_readonly"), "{refused}");
 
         // An account stored without the grant's scopes (connected before they were kept).
         f.grant_only(&account, &[]).await;
@@ -540,8 +538,11 @@ async fn dropbox_scopes_and_one_refresh_for_links_and_exports() {
             .locate(&account, "id:bin", None)
             .await
             .expect_err("refused");
-        assert_eq!(refused.code(), "provider_error");
-        assert!(refused.to_string().contains("missing_scope"), "{refused}");
+        assert_eq!(refused.code(), "scope_not_granted");
+        assert!(
+            refused.to_string().contains("files.content.read"),
+            "{refused}"
+        );
 
         // An account connected before the hub asked for it.
         f.grant_only(&account, &["account_info.read", "files.metadata.read"])
