@@ -525,6 +525,8 @@ pub(crate) struct State {
     pub box_folder_ids: u64,
     /// The most entries a Box folder listing page and events page hold; `None`: as asked.
     pub box_page_sizes: Option<(usize, usize)>,
+    /// Drive files' bytes and exports, and the files Drive refuses to give.
+    pub google_bytes: crate::google::bytes::GoogleBytes,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;

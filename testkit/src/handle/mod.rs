@@ -5,10 +5,13 @@
 
 mod boxes;
 mod drives;
+mod google_bytes;
 mod notifications;
 mod observed;
 mod serving;
 mod tokens;
+
+pub use google_bytes::generated_byte;
 
 use crate::state::{
     lock, Shared, State, BOX_CLIENT_ID, BOX_CLIENT_SECRET, DROPBOX_CLIENT_ID,
