@@ -146,7 +146,9 @@ async fn google_consent_url_carries_pkce_offline_and_consent() {
     assert!(scopes.contains(&"openid") && scopes.contains(&"email"));
     assert!(scopes.contains(&"https://www.googleapis.com/auth/drive.readonly"));
     assert!(
-        !scopes.iter().any(|s| s.ends_with("drive.metadata.readonly")),
+        !scopes
+            .iter()
+            .any(|s| s.ends_with("drive.metadata.readonly")),
         "drive.readonly replaces the metadata scope"
     );
 }

@@ -74,7 +74,11 @@ impl Drive {
         }
         providers.set_google_generated_export("big-doc", 11 << 20);
         providers.add_file("google", USER, FileSpec::folder("folder", "Folder"));
-        providers.add_file("google", USER, FileSpec::new("kept", "kept.pdf").shared_with_me());
+        providers.add_file(
+            "google",
+            USER,
+            FileSpec::new("kept", "kept.pdf").shared_with_me(),
+        );
         providers.disable_google_download("kept");
         providers.add_file("google", USER, FileSpec::new("bad", "bad.exe"));
         providers.flag_google_abusive("bad");
@@ -149,14 +153,25 @@ async fn binary_bytes_ranges_and_headers(backend: Backend) {
     drive.assert_no_token_in(&serde_json::to_string(&location).unwrap());
 
     let (shape, bytes) = drive.read(&location.url, None).await.unwrap();
-    assert_eq!(shape, Shape::Whole { length: Some(BINARY_SIZE as u64) });
+    assert_eq!(
+        shape,
+        Shape::Whole {
+            length: Some(BINARY_SIZE as u64)
+        }
+    );
     assert_eq!(bytes, every_byte(), "every byte value, exactly");
 
     let range = RangeAsked::parse("bytes=250-269");
     let (shape, bytes) = drive.read(&location.url, range).await.unwrap();
-    assert!(matches!(shape, Shape::Part { range, size } if (range.first, range.last, size) == (250, 269, BINARY_SIZE as u64)), "{shape:?}");
+    assert!(
+        matches!(shape, Shape::Part { range, size } if (range.first, range.last, size) == (250, 269, BINARY_SIZE as u64)),
+        "{shape:?}"
+    );
     assert_eq!(bytes, &every_byte()[250..270]);
-    let (_, tail) = drive.read(&location.url, RangeAsked::parse("bytes=-3")).await.unwrap();
+    let (_, tail) = drive
+        .read(&location.url, RangeAsked::parse("bytes=-3"))
+        .await
+        .unwrap();
     assert_eq!(tail, &every_byte()[BINARY_SIZE - 3..]);
 
     // HEAD and a range past the end are answered from the link, without Drive.
@@ -168,21 +183,41 @@ async fn binary_bytes_ranges_and_headers(backend: Backend) {
     assert_eq!(headers["content-length"], BINARY_SIZE.to_string().as_str());
     assert_eq!(headers["content-type"], "application/octet-stream");
     assert_eq!(headers["accept-ranges"], "bytes");
-    assert!(headers["content-disposition"].to_str().unwrap().contains("every%20byte.bin"));
+    assert!(headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("every%20byte.bin"));
     for value in headers.values() {
         drive.assert_no_token_in(value.to_str().unwrap());
     }
     let (shape, bytes) = drive
-        .read(&location.url, RangeAsked::parse(&format!("bytes={BINARY_SIZE}-")))
+        .read(
+            &location.url,
+            RangeAsked::parse(&format!("bytes={BINARY_SIZE}-")),
+        )
         .await
         .unwrap();
-    assert_eq!(shape, Shape::Unsatisfiable { size: BINARY_SIZE as u64 });
+    assert_eq!(
+        shape,
+        Shape::Unsatisfiable {
+            size: BINARY_SIZE as u64
+        }
+    );
     assert!(bytes.is_empty());
-    assert_eq!(drive.providers.requests("/google/drive/v3/files/bin"), downloads);
+    assert_eq!(
+        drive.providers.requests("/google/drive/v3/files/bin"),
+        downloads
+    );
 
     // The stored link holds no token either.
     let id = hex::encode(Sha256::digest(token_of(&location.url).as_bytes()));
-    let link = drive.hub.store.get_content_link(&id).await.unwrap().unwrap();
+    let link = drive
+        .hub
+        .store
+        .get_content_link(&id)
+        .await
+        .unwrap()
+        .unwrap();
     drive.assert_no_token_in(&format!("{link:?}"));
     assert_eq!(link.account_id, drive.account);
 }
@@ -211,12 +246,19 @@ async fn native_exports(backend: Backend) {
         let media_type = ContentFormat::named(format).unwrap().media_type();
         let (location, bytes) = drive.bytes_of(id, Some(format)).await;
         assert_eq!(location.size, None, "an export's size is not known before");
-        assert_eq!(bytes, drive.providers.google_export(id, media_type), "{id} as {format}");
+        assert_eq!(
+            bytes,
+            drive.providers.google_export(id, media_type),
+            "{id} as {format}"
+        );
         let served = drive.open(&location.url, Want::Headers).await.unwrap();
         assert_eq!(served.source.name, name);
         assert_eq!(served.source.media_type, media_type);
         // An export is not rangeable: a Range is answered whole.
-        let (shape, _) = drive.read(&location.url, RangeAsked::parse("bytes=0-1")).await.unwrap();
+        let (shape, _) = drive
+            .read(&location.url, RangeAsked::parse("bytes=0-1"))
+            .await
+            .unwrap();
         assert_eq!(shape, Shape::Whole { length: None });
     }
 
@@ -224,8 +266,14 @@ async fn native_exports(backend: Backend) {
     let links = drive.providers.requests("/google/feeds/download/export");
     let (_, bytes) = drive.bytes_of("big-doc", Some("pdf")).await;
     assert_eq!(bytes.len(), 11 << 20);
-    assert!(bytes.iter().enumerate().all(|(i, b)| *b == hub_testkit::generated_byte(i as u64)));
-    assert_eq!(drive.providers.requests("/google/feeds/download/export"), links + 1);
+    assert!(bytes
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == hub_testkit::generated_byte(i as u64)));
+    assert_eq!(
+        drive.providers.requests("/google/feeds/download/export"),
+        links + 1
+    );
 }
 
 #[tokio::test]
@@ -241,7 +289,10 @@ async fn refusals(backend: Backend) {
     match drive.locate("doc", None).await.unwrap_err() {
         HubError::ExportRequired { formats } => {
             for format in ["docx", "odt", "rtf", "pdf", "txt", "html", "epub", "md"] {
-                assert!(formats.contains(&format.to_string()), "{format} in {formats:?}");
+                assert!(
+                    formats.contains(&format.to_string()),
+                    "{format} in {formats:?}"
+                );
             }
             assert!(!formats.contains(&"xlsx".to_string()));
         }
@@ -253,10 +304,17 @@ async fn refusals(backend: Backend) {
 
     for (id, format) in [("doc", "xlsx"), ("drawing", "md"), ("bin", "pdf")] {
         let refused = drive.locate(id, Some(format)).await.unwrap_err();
-        assert_eq!(code(&refused), (400, "unsupported_format"), "{id} as {format}");
+        assert_eq!(
+            code(&refused),
+            (400, "unsupported_format"),
+            "{id} as {format}"
+        );
     }
     let refused = drive.locate("doc", Some("png")).await.unwrap_err();
-    assert!(refused.to_string().contains("docx"), "names the allowed: {refused}");
+    assert!(
+        refused.to_string().contains("docx"),
+        "names the allowed: {refused}"
+    );
     let refused = drive.locate("doc", Some("exe")).await.unwrap_err();
     assert_eq!(code(&refused), (400, "unsupported_format"));
 
@@ -305,32 +363,72 @@ async fn tokens_and_links(backend: Backend) {
 
     // The link dies at its expiry.
     let id = hex::encode(Sha256::digest(token_of(&location.url).as_bytes()));
-    let mut link = drive.hub.store.get_content_link(&id).await.unwrap().unwrap();
+    let mut link = drive
+        .hub
+        .store
+        .get_content_link(&id)
+        .await
+        .unwrap()
+        .unwrap();
     link.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
     drive.hub.store.put_content_link(&link).await.unwrap();
     let refused = drive.read(&location.url, None).await.unwrap_err();
-    assert!(matches!(refused, HubError::ContentLinkInvalid), "{refused:?}");
+    assert!(
+        matches!(refused, HubError::ContentLinkInvalid),
+        "{refused:?}"
+    );
 
     // An account connected when the hub asked only the metadata scope reads no bytes.
-    let mut account = drive.hub.store.get_account(&drive.account).await.unwrap().unwrap();
+    let mut account = drive
+        .hub
+        .store
+        .get_account(&drive.account)
+        .await
+        .unwrap()
+        .unwrap();
     let (version, scopes) = (account.version, account.scopes.clone());
-    account.scopes = ["openid", "email", "https://www.googleapis.com/auth/drive.metadata.readonly"]
-        .map(String::from)
-        .to_vec();
+    account.scopes = [
+        "openid",
+        "email",
+        "https://www.googleapis.com/auth/drive.metadata.readonly",
+    ]
+    .map(String::from)
+    .to_vec();
     account.version += 1;
-    assert_eq!(drive.hub.store.update_account(&account, version).await.unwrap(), Write::Done);
+    assert_eq!(
+        drive
+            .hub
+            .store
+            .update_account(&account, version)
+            .await
+            .unwrap(),
+        Write::Done
+    );
     let refused = drive.locate("bin", None).await.unwrap_err();
     assert_eq!(code(&refused), (409, "scope_not_granted"));
     assert!(refused.to_string().contains("drive.readonly"), "{refused}");
     account.scopes = scopes;
     account.version += 1;
-    assert_eq!(drive.hub.store.update_account(&account, version + 1).await.unwrap(), Write::Done);
+    assert_eq!(
+        drive
+            .hub
+            .store
+            .update_account(&account, version + 1)
+            .await
+            .unwrap(),
+        Write::Done
+    );
 
     // The link dies with its account.
     let location = drive.locate("bin", None).await.unwrap();
-    hub::accounts::delete(&drive.hub, &drive.account).await.unwrap();
+    hub::accounts::delete(&drive.hub, &drive.account)
+        .await
+        .unwrap();
     let refused = drive.read(&location.url, None).await.unwrap_err();
-    assert!(matches!(refused, HubError::ContentLinkInvalid), "{refused:?}");
+    assert!(
+        matches!(refused, HubError::ContentLinkInvalid),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
@@ -347,7 +445,13 @@ async fn refused_refresh(backend: Backend) {
     drive.providers.revoke_refresh_tokens("google");
     let refused = drive.read(&location.url, None).await.unwrap_err();
     assert_eq!(code(&refused), (409, "account_needs_reauth"));
-    let account = drive.hub.store.get_account(&drive.account).await.unwrap().unwrap();
+    let account = drive
+        .hub
+        .store
+        .get_account(&drive.account)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(account.status, AccountStatus::NeedsReauth);
     let refused = drive.locate("bin", None).await.unwrap_err();
     assert_eq!(code(&refused), (409, "account_needs_reauth"));

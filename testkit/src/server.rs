@@ -102,7 +102,10 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             get(google::start_page_token),
         )
         .route("/google/drive/v3/files", get(google::list_files))
-        .route("/google/drive/v3/files/{id}", get(google::content::get_file))
+        .route(
+            "/google/drive/v3/files/{id}",
+            get(google::content::get_file),
+        )
         .route(
             "/google/drive/v3/files/{id}/export",
             get(google::content::export_file),

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hub_testkit::{FakeProviders, FileSpec, DEFAULT_GOOGLE_USER, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET};
+use hub_testkit::{
+    FakeProviders, FileSpec, DEFAULT_GOOGLE_USER, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -66,7 +68,11 @@ async fn access_token(p: &FakeProviders, scope: &str) -> String {
 }
 
 async fn read_token(p: &FakeProviders) -> String {
-    access_token(p, "openid email https://www.googleapis.com/auth/drive.readonly").await
+    access_token(
+        p,
+        "openid email https://www.googleapis.com/auth/drive.readonly",
+    )
+    .await
 }
 
 /// GET with the token (and `range`); status, headers, body.
@@ -126,11 +132,17 @@ async fn alt_media_serves_the_bytes_whole_and_by_range() {
     assert_eq!(headers["content-range"], "bytes */1000");
 
     // The size in the resource is the bytes'.
-    let get = format!("{}/google/drive/v3/files/bin?fields=size,capabilities/canDownload", p.base_url());
+    let get = format!(
+        "{}/google/drive/v3/files/bin?fields=size,capabilities/canDownload",
+        p.base_url()
+    );
     let (status, _, body) = fetch(&get, &token, None).await;
     assert_eq!(status, StatusCode::OK);
     let resource: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(resource, serde_json::json!({"size": "1000", "capabilities": {"canDownload": true}}));
+    assert_eq!(
+        resource,
+        serde_json::json!({"size": "1000", "capabilities": {"canDownload": true}})
+    );
 }
 
 #[tokio::test]
@@ -144,7 +156,10 @@ async fn generated_content_is_served_by_range_without_being_held() {
     let first = size - 70_000;
     let (status, headers, body) = fetch(&media, &token, Some(&format!("bytes={first}-"))).await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
-    assert_eq!(headers["content-range"], format!("bytes {first}-{}/{size}", size - 1).as_str());
+    assert_eq!(
+        headers["content-range"],
+        format!("bytes {first}-{}/{size}", size - 1).as_str()
+    );
     let expected: Vec<u8> = (first..size).map(hub_testkit::generated_byte).collect();
     assert_eq!(body, expected);
 }
@@ -154,7 +169,11 @@ async fn a_metadata_only_grant_lists_but_reads_no_bytes() {
     let p = FakeProviders::start().await;
     p.add_file("google", USER, FileSpec::new("bin", "a.bin"));
     p.add_file("google", USER, native("doc", DOC));
-    let token = access_token(&p, "openid email https://www.googleapis.com/auth/drive.metadata.readonly").await;
+    let token = access_token(
+        &p,
+        "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
+    )
+    .await;
     let base = p.base_url();
     let (status, _, _) = fetch(&format!("{base}/google/drive/v3/files/bin"), &token, None).await;
     assert_eq!(status, StatusCode::OK, "metadata is readable");
@@ -186,7 +205,10 @@ async fn native_files_export_up_to_ten_megabytes_and_their_links_past_it() {
     assert!(doc_formats.contains(&Value::from("text/markdown")));
     assert!(doc_formats.contains(&Value::from(DOCX)));
     let (status, _, body) = fetch(&format!("{base}/google/drive/v3/about"), &token, None).await;
-    assert_eq!((status, reason(&body).as_str()), (StatusCode::BAD_REQUEST, "required"));
+    assert_eq!(
+        (status, reason(&body).as_str()),
+        (StatusCode::BAD_REQUEST, "required")
+    );
 
     let export = format!("{base}/google/drive/v3/files/doc/export?mimeType=text%2Fmarkdown");
     let (status, headers, body) = fetch(&export, &token, None).await;
@@ -194,11 +216,17 @@ async fn native_files_export_up_to_ten_megabytes_and_their_links_past_it() {
     assert_eq!(headers["content-type"], "text/markdown");
     assert_eq!(body, p.google_export("doc", "text/markdown"));
     let unsupported = format!("{base}/google/drive/v3/files/doc/export?mimeType=image%2Fpng");
-    assert_eq!(fetch(&unsupported, &token, None).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        fetch(&unsupported, &token, None).await.0,
+        StatusCode::BAD_REQUEST
+    );
 
     let big = format!("{base}/google/drive/v3/files/big-doc/export?mimeType=application%2Fpdf");
     let (status, _, body) = fetch(&big, &token, None).await;
-    assert_eq!((status, reason(&body).as_str()), (StatusCode::FORBIDDEN, "exportSizeLimitExceeded"));
+    assert_eq!(
+        (status, reason(&body).as_str()),
+        (StatusCode::FORBIDDEN, "exportSizeLimitExceeded")
+    );
     let get = format!("{base}/google/drive/v3/files/big-doc?fields=exportLinks,capabilities");
     let resource: Value = serde_json::from_slice(&fetch(&get, &token, None).await.2).unwrap();
     let link = resource["exportLinks"]["application/pdf"].as_str().unwrap();
@@ -206,7 +234,10 @@ async fn native_files_export_up_to_ten_megabytes_and_their_links_past_it() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.len(), 11 << 20);
     assert_eq!(body, p.google_export("big-doc", "application/pdf"));
-    assert_eq!(fetch(link, "not-a-token", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        fetch(link, "not-a-token", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -214,9 +245,17 @@ async fn drive_refuses_what_it_gives_no_bytes_of() {
     let p = FakeProviders::start().await;
     p.add_file("google", USER, native("doc", DOC));
     p.add_file("google", USER, FileSpec::new("bad", "bad.exe"));
-    p.add_file("google", USER, FileSpec::new("kept", "kept.pdf").shared_with_me());
+    p.add_file(
+        "google",
+        USER,
+        FileSpec::new("kept", "kept.pdf").shared_with_me(),
+    );
     p.join_shared_drive(USER, "0AshD", "Team");
-    p.add_file("google", USER, FileSpec::new("shared", "shared.bin").in_shared_drive("0AshD"));
+    p.add_file(
+        "google",
+        USER,
+        FileSpec::new("shared", "shared.bin").in_shared_drive("0AshD"),
+    );
     p.flag_google_abusive("bad");
     p.disable_google_download("kept");
     let token = read_token(&p).await;
@@ -224,24 +263,46 @@ async fn drive_refuses_what_it_gives_no_bytes_of() {
     let media = |id: &str| format!("{base}/google/drive/v3/files/{id}?alt=media");
 
     let (status, _, body) = fetch(&media("doc"), &token, None).await;
-    assert_eq!((status, reason(&body).as_str()), (StatusCode::FORBIDDEN, "fileNotDownloadable"));
+    assert_eq!(
+        (status, reason(&body).as_str()),
+        (StatusCode::FORBIDDEN, "fileNotDownloadable")
+    );
     let (status, _, body) = fetch(&media("bad"), &token, None).await;
-    assert_eq!((status, reason(&body).as_str()), (StatusCode::FORBIDDEN, "cannotDownloadAbusiveFile"));
+    assert_eq!(
+        (status, reason(&body).as_str()),
+        (StatusCode::FORBIDDEN, "cannotDownloadAbusiveFile")
+    );
     let acknowledged = format!("{}&acknowledgeAbuse=true", media("bad"));
-    assert_eq!(fetch(&acknowledged, &token, None).await.0, StatusCode::OK, "its owner may");
+    assert_eq!(
+        fetch(&acknowledged, &token, None).await.0,
+        StatusCode::OK,
+        "its owner may"
+    );
     let (status, _, body) = fetch(&media("kept"), &token, None).await;
-    assert_eq!((status, reason(&body).as_str()), (StatusCode::FORBIDDEN, "cannotDownloadFile"));
+    assert_eq!(
+        (status, reason(&body).as_str()),
+        (StatusCode::FORBIDDEN, "cannotDownloadFile")
+    );
     let get = format!("{base}/google/drive/v3/files/kept?fields=capabilities/canDownload");
     let resource: Value = serde_json::from_slice(&fetch(&get, &token, None).await.2).unwrap();
     assert_eq!(resource["capabilities"]["canDownload"], false);
     let export = format!("{base}/google/drive/v3/files/bad/export?mimeType=application%2Fpdf");
     let (status, _, body) = fetch(&export, &token, None).await;
-    assert_eq!((status, reason(&body).as_str()), (StatusCode::FORBIDDEN, "fileNotExportable"));
+    assert_eq!(
+        (status, reason(&body).as_str()),
+        (StatusCode::FORBIDDEN, "fileNotExportable")
+    );
 
     let (status, _, body) = fetch(&media("missing"), &token, None).await;
-    assert_eq!((status, reason(&body).as_str()), (StatusCode::NOT_FOUND, "notFound"));
+    assert_eq!(
+        (status, reason(&body).as_str()),
+        (StatusCode::NOT_FOUND, "notFound")
+    );
     // A shared drive's file, for an app that does not say it supports shared drives.
-    assert_eq!(fetch(&media("shared"), &token, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        fetch(&media("shared"), &token, None).await.0,
+        StatusCode::NOT_FOUND
+    );
     let all_drives = format!("{}&supportsAllDrives=true", media("shared"));
     assert_eq!(fetch(&all_drives, &token, None).await.0, StatusCode::OK);
 }

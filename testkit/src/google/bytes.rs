@@ -14,7 +14,9 @@ const CHUNK: u64 = 64 << 10;
 pub enum Body {
     Stored(Arc<[u8]>),
     /// `size` bytes, byte `i` being [`pattern_byte`]`(i)`: never held whole.
-    Pattern { size: u64 },
+    Pattern {
+        size: u64,
+    },
 }
 
 /// Byte `i` of a [`Body::Pattern`]: 251 is prime, so the pattern does not line up with any

@@ -72,7 +72,12 @@ pub const EXPORT_FORMATS: &[(&str, &[&str])] = &[
     ),
     (
         "application/vnd.google-apps.drawing",
-        &["application/pdf", "image/jpeg", "image/png", "image/svg+xml"],
+        &[
+            "application/pdf",
+            "image/jpeg",
+            "image/png",
+            "image/svg+xml",
+        ],
     ),
     ("application/vnd.google-apps.form", &["application/zip"]),
     (
@@ -137,7 +142,12 @@ fn not_found(id: &str) -> Refusal {
 /// The user's live file `id`. A shared drive's file is found only by an app that supports
 /// shared drives (`supportsAllDrives=true`) and while the user is a member
 /// (<https://developers.google.com/drive/api/guides/enable-shareddrives>).
-fn find<'a>(state: &'a mut Inner, user: &str, id: &str, all_drives: bool) -> Result<&'a File, Refusal> {
+fn find<'a>(
+    state: &'a mut Inner,
+    user: &str,
+    id: &str,
+    all_drives: bool,
+) -> Result<&'a File, Refusal> {
     let drive = state.drive(Provider::Google, user);
     let member = |drive_id: &str| drive.is_member(drive_id);
     match drive.files.get(id) {
@@ -190,7 +200,12 @@ pub(crate) async fn get_file(
     if !targets.is_empty() {
         let links: Map<String, Value> = targets
             .iter()
-            .map(|target| (target.to_string(), json!(export_link(&base_url, &id, target))))
+            .map(|target| {
+                (
+                    target.to_string(),
+                    json!(export_link(&base_url, &id, target)),
+                )
+            })
             .collect();
         resource["exportLinks"] = Value::Object(links);
     }
@@ -295,9 +310,11 @@ fn exported(
 ) -> Result<(Body, String), Refusal> {
     let user = content_user(state, headers)?;
     let Some(mime_type) = query.get("mimeType").cloned() else {
-        return Err(Refusal::new(StatusCode::BAD_REQUEST, "Required parameter: mimeType")
-            .with_reason("required")
-            .on_parameter("mimeType"));
+        return Err(
+            Refusal::new(StatusCode::BAD_REQUEST, "Required parameter: mimeType")
+                .with_reason("required")
+                .on_parameter("mimeType"),
+        );
     };
     // `files.export` takes no `supportsAllDrives`: an export reaches every drive's files.
     let file = find(state, &user, id, true)?.clone();
@@ -367,7 +384,9 @@ fn range_within(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, (
         (true, _, Some(0)) => return Err(()),
         (true, _, Some(suffix)) => (size.saturating_sub(suffix), size.saturating_sub(1)),
         (false, Some(first), None) if last.trim().is_empty() => (first, size.saturating_sub(1)),
-        (false, Some(first), Some(last)) if last >= first => (first, last.min(size.saturating_sub(1))),
+        (false, Some(first), Some(last)) if last >= first => {
+            (first, last.min(size.saturating_sub(1)))
+        }
         _ => return Ok(None),
     };
     if size == 0 || range.0 >= size {
@@ -398,7 +417,10 @@ fn serve(body: Body, mime_type: &str, range: Option<&axum::http::HeaderValue>) -
         .header(header::CONTENT_TYPE, mime_type)
         .header(header::CONTENT_LENGTH, length);
     if status == StatusCode::PARTIAL_CONTENT {
-        response = response.header(header::CONTENT_RANGE, format!("bytes {first}-{last}/{size}"));
+        response = response.header(
+            header::CONTENT_RANGE,
+            format!("bytes {first}-{last}/{size}"),
+        );
     }
     let stream = if size == 0 {
         AxumBody::empty()

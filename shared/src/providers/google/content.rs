@@ -89,9 +89,9 @@ fn refusal_of(error: ProviderError) -> ContentRefusal {
              from Drive"
                 .into(),
         ),
-        Some("cannotDownloadFile") => ContentRefusal::NotDownloadable(
-            "the file's owner has turned off downloading it".into(),
-        ),
+        Some("cannotDownloadFile") => {
+            ContentRefusal::NotDownloadable("the file's owner has turned off downloading it".into())
+        }
         Some("fileNotDownloadable" | "fileNotExportable") => {
             ContentRefusal::NotDownloadable("Drive gives no bytes of this file".into())
         }
@@ -152,8 +152,7 @@ impl GoogleDrive {
 
     /// `{GOOGLE_API_URL}/drive/v3/files/{id}`, the id encoded as one path segment.
     fn file_url(&self, id: &str) -> String {
-        let segment =
-            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
+        let segment = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
         format!("{}/drive/v3/files/{segment}", self.api_url)
     }
 
@@ -178,7 +177,11 @@ impl GoogleDrive {
             .ok_or_else(|| ContentRefusal::FileGone(file.id.clone()))?;
         let found: DriveFile = http::read_json(answer, "Drive").await?;
         match found.mime_type.as_str() {
-            FOLDER => return Err(ContentRefusal::NotDownloadable("a folder has no bytes".into())),
+            FOLDER => {
+                return Err(ContentRefusal::NotDownloadable(
+                    "a folder has no bytes".into(),
+                ))
+            }
             SHORTCUT => {
                 return Err(ContentRefusal::NotDownloadable(
                     "a shortcut has no bytes; ask for its target_id".into(),
@@ -335,7 +338,7 @@ impl GoogleDrive {
                     .into(),
             )
         })?;
-        if !self.trusts_export_link(link) {
+        if !trusted_export_link(link, &self.api_url) {
             return Err(ProviderError::Rejected(
                 "the file's export link is not on Google's host".into(),
             ));
@@ -348,20 +351,22 @@ impl GoogleDrive {
         })
         .await
     }
+}
 
-    /// Whether `link` is on Google's export host over HTTPS, or on the API's own origin (the
-    /// stand-in's, in tests).
-    fn trusts_export_link(&self, link: &str) -> bool {
-        let Ok(link) = url::Url::parse(link) else {
-            return false;
-        };
-        let google = link.scheme() == "https"
-            && link.host_str() == Some(EXPORT_LINK_HOST)
-            && link.port().is_none();
-        let api = url::Url::parse(&self.api_url)
-            .is_ok_and(|api| api.origin() == link.origin() && link.has_host());
-        google || api
-    }
+/// Whether `link` is on Google's export host over HTTPS, or on the origin of the API at
+/// `api_url` (the stand-in's, in tests): the only places the bearer token may go.
+fn trusted_export_link(link: &str, api_url: &str) -> bool {
+    let Ok(link) = url::Url::parse(link) else {
+        return false;
+    };
+    let google = link.scheme() == "https"
+        && link.host_str() == Some(EXPORT_LINK_HOST)
+        && link.port().is_none()
+        && link.username().is_empty();
+    let api = url::Url::parse(api_url).is_ok_and(|api| api.origin() == link.origin())
+        && link.has_host()
+        && link.username().is_empty();
+    google || api
 }
 
 #[cfg(test)]
@@ -373,6 +378,38 @@ mod tests {
         assert_eq!(export_name("Notes", ContentFormat::Md), "Notes.md");
         assert_eq!(export_name("Budget.PDF", ContentFormat::Pdf), "Budget.PDF");
         assert_eq!(export_name("a.docx", ContentFormat::Pdf), "a.docx.pdf");
+    }
+
+    #[test]
+    fn the_token_goes_only_to_googles_export_host_or_the_apis_own() {
+        let api = "https://www.googleapis.com";
+        for trusted in [
+            "https://docs.google.com/feeds/download/documents/export/Export?id=1&exportFormat=pdf",
+            "https://www.googleapis.com/drive/v3/files/1/export?mimeType=application/pdf",
+        ] {
+            assert!(trusted_export_link(trusted, api), "{trusted}");
+        }
+        for refused in [
+            "http://docs.google.com/feeds/download/x",
+            "https://docs.google.com.evil.test/feeds/download/x",
+            "https://evil.test/?https://docs.google.com/",
+            "https://docs.google.com:8443/feeds/download/x",
+            "https://user@docs.google.com/feeds/download/x",
+            "https://sheets.googleapis.com/x",
+            "not a url",
+            "",
+        ] {
+            assert!(!trusted_export_link(refused, api), "{refused}");
+        }
+        let stand_in = "http://127.0.0.1:4000/google";
+        assert!(trusted_export_link(
+            "http://127.0.0.1:4000/google/feeds/download/export?id=1",
+            stand_in
+        ));
+        assert!(!trusted_export_link(
+            "http://127.0.0.1:4001/google/feeds/download/export?id=1",
+            stand_in
+        ));
     }
 
     #[test]
