@@ -83,6 +83,10 @@ impl Drive {
         providers.add_file("google", USER, FileSpec::new("bad", "bad.exe"));
         providers.flag_google_abusive("bad");
         providers.add_file("google", USER, FileSpec::new("gone", "gone.txt"));
+        providers.join_shared_drive(USER, "0A-team", "Team");
+        let team = FileSpec::new("team-bin", "team.bin").in_shared_drive("0A-team");
+        providers.add_file("google", USER, team);
+        providers.set_google_content(USER, "team-bin", b"a shared drive's bytes");
         let (hub, dir) = drive_sync::hub_on(&providers, backend, &[]).await;
         let account = drive_sync::connect(&hub, "google").await;
         drive_sync::sync(&hub, "google", &account).await;
@@ -208,6 +212,10 @@ async fn binary_bytes_ranges_and_headers(backend: Backend) {
         drive.providers.requests("/google/drive/v3/files/bin"),
         downloads
     );
+
+    // A shared drive's file (Drive finds it only for an app that supports shared drives).
+    let (_, bytes) = drive.bytes_of("team-bin", None).await;
+    assert_eq!(bytes, b"a shared drive's bytes");
 
     // The stored link holds no token either.
     let id = hex::encode(Sha256::digest(token_of(&location.url).as_bytes()));

@@ -306,3 +306,19 @@ async fn drive_refuses_what_it_gives_no_bytes_of() {
     let all_drives = format!("{}&supportsAllDrives=true", media("shared"));
     assert_eq!(fetch(&all_drives, &token, None).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_sample_drive_holds_a_file_of_every_byte_value_and_a_doc() {
+    let p = FakeProviders::start().await;
+    hub_testkit::sample_drive::add_sample_drives(&p);
+    let token = read_token(&p).await;
+    let base = p.base_url();
+    let media = format!("{base}/google/drive/v3/files/1sAmPlEdRiVeByTeSxQz?alt=media");
+    let (status, _, body) = fetch(&media, &token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let every_byte: Vec<u8> = (0..1024).map(|i| (i % 256) as u8).collect();
+    assert_eq!(body, every_byte);
+    let export =
+        format!("{base}/google/drive/v3/files/1sAmPlEdRiVeDoCxQz/export?mimeType=text%2Fmarkdown");
+    assert_eq!(fetch(&export, &token, None).await.0, StatusCode::OK);
+}
