@@ -25,6 +25,13 @@ const FILE_FIELDS: &str = "id,name,mimeType,size,capabilities/canDownload,export
 const NATIVE_PREFIX: &str = "application/vnd.google-apps.";
 const FOLDER: &str = "application/vnd.google-apps.folder";
 const SHORTCUT: &str = "application/vnd.google-apps.shortcut";
+/// What is escaped of a file id in a URL path: all but RFC 3986's unreserved characters
+/// (Drive's ids are letters, digits, `-` and `_`, kept as they are).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// Where Google's `exportLinks` point; the token goes nowhere else but the API's own host.
 const EXPORT_LINK_HOST: &str = "docs.google.com";
 
@@ -152,7 +159,7 @@ impl GoogleDrive {
 
     /// `{GOOGLE_API_URL}/drive/v3/files/{id}`, the id encoded as one path segment.
     fn file_url(&self, id: &str) -> String {
-        let segment = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
+        let segment = percent_encoding::utf8_percent_encode(id, PATH_SEGMENT);
         format!("{}/drive/v3/files/{segment}", self.api_url)
     }
 
