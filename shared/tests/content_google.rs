@@ -68,6 +68,8 @@ impl Drive {
             ("slides", "Deck", SLIDES),
             ("drawing", "Sketch", DRAWING),
             ("form", "Survey", FORM),
+            ("site", "Team site", "application/vnd.google-apps.site"),
+            ("script", "Macros", "application/vnd.google-apps.script"),
             ("big-doc", "Long report", DOC),
         ] {
             providers.add_file("google", USER, native(id, name, mime_type));
@@ -326,7 +328,7 @@ async fn refusals(backend: Backend) {
     let refused = drive.locate("doc", Some("exe")).await.unwrap_err();
     assert_eq!(code(&refused), (400, "unsupported_format"));
 
-    for id in ["folder", "form", "kept"] {
+    for id in ["folder", "form", "site", "script", "kept"] {
         let refused = drive.locate(id, None).await.unwrap_err();
         assert_eq!(code(&refused), (409, "not_downloadable"), "{id}: {refused}");
     }
