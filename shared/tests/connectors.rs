@@ -144,7 +144,13 @@ async fn google_consent_url_carries_pkce_offline_and_consent() {
     assert_eq!(q["prompt"], "consent");
     let scopes: Vec<&str> = q["scope"].split(' ').collect();
     assert!(scopes.contains(&"openid") && scopes.contains(&"email"));
-    assert!(scopes.contains(&"https://www.googleapis.com/auth/drive.metadata.readonly"));
+    assert!(scopes.contains(&"https://www.googleapis.com/auth/drive.readonly"));
+    assert!(
+        !scopes
+            .iter()
+            .any(|s| s.ends_with("drive.metadata.readonly")),
+        "drive.readonly replaces the metadata scope"
+    );
 }
 
 #[tokio::test]

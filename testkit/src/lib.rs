@@ -42,7 +42,7 @@ pub use box_com::changes::BoxChange;
 pub use box_com::tree::ROOT_ID as BOX_ROOT_ID;
 pub use box_com::BoxKind;
 pub use downloads::converted as converted_bytes;
-pub use handle::Handle;
+pub use handle::{generated_byte, Handle};
 pub use push::{Authenticity, Delivery, LifecycleEvent};
 pub use server::FakeProviders;
 pub use state::{

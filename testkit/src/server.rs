@@ -104,6 +104,19 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             get(google::start_page_token),
         )
         .route("/google/drive/v3/files", get(google::list_files))
+        .route(
+            "/google/drive/v3/files/{id}",
+            get(google::content::get_file),
+        )
+        .route(
+            "/google/drive/v3/files/{id}/export",
+            get(google::content::export_file),
+        )
+        .route("/google/drive/v3/about", get(google::content::about))
+        .route(
+            "/google/feeds/download/export",
+            get(google::content::export_link_download),
+        )
         .route("/google/drive/v3/drives", get(google::drives::list_drives))
         .route("/google/drive/v3/changes", get(google::list_changes))
         .route("/google/drive/v3/changes/watch", post(push::watch_changes))

@@ -527,6 +527,8 @@ pub(crate) struct State {
     pub box_page_sizes: Option<(usize, usize)>,
     /// Files' bytes and the pre-authenticated links issued to them (`downloads.rs`).
     pub downloads: crate::downloads::Downloads,
+    /// Drive files' bytes and exports, and the files Drive refuses to give.
+    pub google_bytes: crate::google::bytes::GoogleBytes,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;

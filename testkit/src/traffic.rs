@@ -78,6 +78,23 @@ pub(crate) async fn record(
         .run(Request::from_parts(parts, Body::from(sent.clone())))
         .await;
     let (parts, body) = response.into_parts();
+    // A file's bytes (a download, an export) pass through unread: they may be gigabytes,
+    // and the checkers look at JSON only.
+    if is_file_bytes(&parts.headers) {
+        let line = Exchange {
+            method: &method,
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            request_headers: &request_headers,
+            request_body: &sent,
+            status: parts.status.as_u16(),
+            response_headers: &parts.headers,
+            response_body: &Bytes::new(),
+        }
+        .line_of_file_bytes();
+        append(&file, &line);
+        return Response::from_parts(parts, body);
+    }
     let answered = to_bytes(body, usize::MAX).await.unwrap_or_default();
     let line = Exchange {
         method: &method,
@@ -92,6 +109,20 @@ pub(crate) async fn record(
     .line();
     append(&file, &line);
     Response::from_parts(parts, Body::from(answered))
+}
+
+/// Whether an answer carries a file's bytes rather than an API's JSON, text or page: any
+/// type but those.
+fn is_file_bytes(headers: &HeaderMap) -> bool {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    !content_type.is_empty()
+        && !content_type.contains("json")
+        && !content_type.starts_with("text/")
+        && !content_type.starts_with("application/x-www-form-urlencoded")
 }
 
 /// The recorder must not change what a test sees: a line that cannot be written is reported
@@ -121,6 +152,14 @@ pub(crate) struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
+    /// The line of an answer carrying a file's bytes, which were not read: its
+    /// `response_kind` is `other`.
+    fn line_of_file_bytes(&self) -> Value {
+        let mut line = self.line();
+        line["response_kind"] = json!("other");
+        line
+    }
+
     /// The JSON line: `provider` (`google`, `microsoft`, `dropbox`), `method`, `path`,
     /// `query` (name and value pairs in order), `request` and `response` (the JSON bodies, or
     /// null), `request_kind` and `response_kind` (`none`, `json`, `form`, `text`, `html`,

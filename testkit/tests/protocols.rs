@@ -68,7 +68,7 @@ fn client_of(provider: Provider) -> (&'static str, &'static str) {
 /// The authorization request the hub's login sends to `provider`.
 fn authorize_request(provider: Provider, state: &str) -> Vec<(String, String)> {
     let scope = match provider {
-        Provider::Google => "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
+        Provider::Google => "openid email https://www.googleapis.com/auth/drive.readonly",
         Provider::Microsoft => "offline_access Files.Read.All User.Read",
         Provider::Dropbox => "account_info.read files.metadata.read files.content.read",
         Provider::Box => "root_readonly",
@@ -937,7 +937,7 @@ async fn granular_consent_grants_only_the_ticked_scopes_and_says_so() {
     assert_eq!(drive_reason(&error), "insufficientPermissions");
     // The choice is per consent: the next one grants everything asked for again.
     let tokens = log_in(&p, Provider::Google).await;
-    assert!(str_of(&tokens["scope"]).contains("/auth/drive.metadata.readonly"));
+    assert!(str_of(&tokens["scope"]).contains("/auth/drive.readonly"));
     assert_eq!(
         get(&files, &str_of(&tokens["access_token"])).await.0,
         StatusCode::OK

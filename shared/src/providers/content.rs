@@ -21,6 +21,9 @@ pub enum ContentRefusal {
     ExportRequired(Vec<ContentFormat>),
     /// A format this file cannot be given in; the sentence says which it can.
     UnsupportedFormat(String),
+    /// The provider no longer has the file of this id (deleted since the index last heard
+    /// of it): 404 `file_not_found`, as for a file the index holds as deleted.
+    FileGone(String),
 }
 
 impl From<ProviderError> for ContentRefusal {
@@ -38,6 +41,7 @@ impl From<ContentRefusal> for HubError {
                 formats: formats.iter().map(|f| f.name().to_string()).collect(),
             },
             ContentRefusal::UnsupportedFormat(why) => HubError::UnsupportedFormat(why),
+            ContentRefusal::FileGone(file_id) => HubError::FileNotFound(file_id),
         }
     }
 }

@@ -1,15 +1,19 @@
 //! [`Handle`]: a test's hold on the running stand-ins, and where they are (the hub's
 //! variables pointing at them). Its controls live in one file per concept: who consents and
-//! what drives hold (`drives.rs`), what was issued (`tokens.rs`), how answers are served
-//! (`serving.rs`), push notifications (`notifications.rs`) and what happened (`observed.rs`).
+//! what drives hold (`drives.rs`), Drive files' bytes and exports (`google_bytes.rs`), what was
+//! issued (`tokens.rs`), how answers are served (`serving.rs`), push notifications
+//! (`notifications.rs`) and what happened (`observed.rs`).
 
 mod boxes;
 mod downloads;
 mod drives;
+mod google_bytes;
 mod notifications;
 mod observed;
 mod serving;
 mod tokens;
+
+pub use google_bytes::generated_byte;
 
 use crate::state::{
     lock, Shared, State, BOX_CLIENT_ID, BOX_CLIENT_SECRET, DROPBOX_CLIENT_ID,
