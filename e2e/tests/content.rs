@@ -2,11 +2,16 @@
 //! content"): `users` answers the content route's 302 and the `content` function streams the
 //! hub's links, on the local backend and on the AWS backend (moto). Each provider's binary
 //! file, holding every byte value, arrives exactly through the whole chain, fetched from the
-//! `Location` with no key and no token; a Google Doc exports; no token shows anywhere.
+//! `Location` with no key and no token (the hub's own link for Google, the provider's for
+//! Microsoft, Dropbox and Box); a Google Doc and a Dropbox Paper doc export; no token shows
+//! anywhere.
 
 use hub_e2e::aws::AwsResources;
 use hub_e2e::{LocalHub, StatusCode};
-use hub_testkit::{FakeProviders, FileSpec, DEFAULT_GOOGLE_USER};
+use hub_testkit::{
+    FakeProviders, FileSpec, BOX_ROOT_ID, DEFAULT_BOX_USER, DEFAULT_DROPBOX_USER,
+    DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_USER,
+};
 use oauth2::reqwest::{self, Method};
 use serde_json::Value;
 
@@ -19,19 +24,30 @@ fn every_byte(len: usize) -> Vec<u8> {
 #[tokio::test]
 async fn content_through_the_real_binaries_on_the_local_backend() {
     let providers = FakeProviders::start().await;
-    let hub = LocalHub::start(&providers.env_vars()).await;
+    let hub = LocalHub::start(&every_provider(&providers)).await;
     google_content(&providers, &hub).await;
+    provider_links(&providers, &hub).await;
+}
+
+/// The stand-ins' variables for all four providers.
+fn every_provider(providers: &FakeProviders) -> Vec<(String, String)> {
+    let mut env = providers.env_vars();
+    env.extend(providers.dropbox_env_vars());
+    env.extend(providers.box_env_vars());
+    env
 }
 
 #[tokio::test]
 async fn content_through_the_real_binaries_on_the_aws_backend() {
     let providers = FakeProviders::start().await;
     let aws = AwsResources::create().await;
-    let mut env = providers.env_vars();
+    let mut env = every_provider(&providers);
     env.extend(aws.env_vars());
     let hub = LocalHub::start(&env).await;
     let _worker_trigger = aws.event_source(&hub.url);
     google_content(&providers, &hub).await;
+    provider_links(&providers, &hub).await;
+    assert_eq!(aws.dead_letters().await, 0, "no job failed for good");
 }
 
 /// The content route's answer, not followed: its status, `Location` and JSON body.
@@ -178,4 +194,87 @@ async fn google_content(providers: &FakeProviders, hub: &LocalHub) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let dead = stranger().get(&location).send().await.unwrap();
     assert_eq!(dead.status(), StatusCode::NOT_FOUND);
+}
+
+/// Microsoft, Dropbox and Box: the 302 is to the provider's own pre-authenticated link,
+/// which serves the bytes exactly to a client with no key and no token; a Dropbox Paper
+/// doc comes through the hub's own link, exported.
+async fn provider_links(providers: &FakeProviders, hub: &LocalHub) {
+    let bytes = every_byte(256 * 12 + 3);
+    providers.add_file(
+        "onedrive",
+        DEFAULT_MICROSOFT_USER,
+        FileSpec::new("MSBIN", "data.bin"),
+    );
+    providers.set_file_bytes("onedrive", DEFAULT_MICROSOFT_USER, "MSBIN", &bytes);
+    providers.add_file(
+        "dropbox",
+        DEFAULT_DROPBOX_USER,
+        FileSpec::new("id:bin", "data.bin"),
+    );
+    providers.set_file_bytes("dropbox", DEFAULT_DROPBOX_USER, "id:bin", &bytes);
+    providers.add_file(
+        "dropbox",
+        DEFAULT_DROPBOX_USER,
+        FileSpec::new("id:paper", "Notes.paper"),
+    );
+    providers.set_file_bytes("dropbox", DEFAULT_DROPBOX_USER, "id:paper", b"# Notes\n");
+    let box_file = providers.box_add_file(DEFAULT_BOX_USER, "data.bin", BOX_ROOT_ID);
+    providers.set_file_bytes("box", DEFAULT_BOX_USER, &box_file, &bytes);
+
+    for (provider, file_id) in [
+        ("onedrive", "MSBIN".to_string()),
+        ("dropbox", "id:bin".to_string()),
+        ("box", format!("file_{box_file}")),
+    ] {
+        let (status, account) = hub.log_in(provider).await;
+        assert_eq!(status, StatusCode::OK, "{provider}: {account}");
+        let id = account["id"].as_str().unwrap().to_string();
+        hub.sync_provider(provider, &id).await;
+        let path = format!("/users/{id}/files/{}/content", utf8_path_segment(&file_id));
+        let (status, location, body) = locate(hub, &path).await;
+        assert_eq!(status, StatusCode::FOUND, "{provider}: {body}");
+        assert_eq!(body["streamed_by_hub"], false, "{provider}");
+        let location = location.expect("a Location");
+        assert!(
+            !location.starts_with(&hub.url),
+            "{provider}: the provider's own link, not the hub's: {location}"
+        );
+        let response = stranger().get(&location).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{provider}");
+        assert!(
+            response.bytes().await.unwrap()[..] == bytes[..],
+            "{provider}: the bytes arrive exactly"
+        );
+        for token in providers.issued_tokens() {
+            assert!(
+                !location.contains(&token),
+                "{provider}: a token in the link"
+            );
+        }
+        if provider == "dropbox" {
+            let (status, location, body) = locate(
+                hub,
+                &format!("/users/{id}/files/id%3Apaper/content?format=md"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::FOUND, "{body}");
+            assert_eq!(body["streamed_by_hub"], true);
+            let export = stranger()
+                .get(location.expect("a Location"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(export.status(), StatusCode::OK);
+            assert_eq!(
+                &export.bytes().await.unwrap()[..],
+                &hub_testkit::converted_bytes("md", b"# Notes\n")[..]
+            );
+        }
+    }
+}
+
+/// A file id as one path segment (Dropbox's `id:...` holds a colon).
+fn utf8_path_segment(id: &str) -> String {
+    id.replace(':', "%3A")
 }
