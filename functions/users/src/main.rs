@@ -1,6 +1,7 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
 //! `GET /users/{id}/changes`, `GET /users/{id}/drives`, `GET /users/{id}/files/{file_id}/content`,
-//! `DELETE /users/{id}`, behind the API key), connect sessions (`POST /connect/sessions`,
+//! `GET|POST|PUT|PATCH|DELETE /users/{id}/proxy/{path}`, `DELETE /users/{id}`, behind the API
+//! key), connect sessions (`POST /connect/sessions`,
 //! behind the API key) and the public `GET /config`.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, on, post};
 use axum::{Extension, Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
 use hub::changes::{self, ChangesPage};
@@ -17,9 +18,9 @@ use hub::deadline::Deadline;
 use hub::drives::{self, DrivesPage};
 use hub::model::AccountView;
 use hub::web::{
-    create_session_response, redirect_response, require_api_key, users_page_response,
-    with_fallbacks, ApiKey, ChangesQuery, ContentQuery, FilePath, FilesQuery, PathParam,
-    SessionRequest, UsersQuery,
+    answer_response, create_session_response, proxy_methods, redirect_response, require_api_key,
+    users_page_response, with_fallbacks, ApiKey, ChangesQuery, ContentQuery, FilePath,
+    FilesQuery, PathParam, Proxied, SessionRequest, UsersQuery, PROXY_ROUTE,
 };
 use hub::{Hub, HubError};
 
@@ -40,6 +41,7 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users/{id}/files/{file_id}/content", get(file_content))
         .route("/users/{id}/changes", get(list_changes))
         .route("/users/{id}/drives", get(list_drives))
+        .route(PROXY_ROUTE, on(proxy_methods(), proxy))
         .route("/connect/sessions", post(create_session))
         .route_layer(from_fn_with_state(api_key, require_api_key));
     with_fallbacks(management.route("/config", get(config)).with_state(hub))
@@ -101,6 +103,19 @@ async fn file_content(
     let location =
         hub::content::locate(&hub, &account_id, &file_id, format.as_deref(), deadline).await?;
     Ok(redirect_response(location))
+}
+
+/// The request sent on to the account's provider, its answer passed back (docs/API.md,
+/// "Proxy"); the provider is asked within the invocation's deadline.
+async fn proxy(
+    State(hub): State<Arc<Hub>>,
+    invocation: Option<Extension<lambda_http::Context>>,
+    Proxied(request): Proxied,
+) -> Result<Response, HubError> {
+    let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
+    Ok(answer_response(
+        hub::proxy::forward(&hub, request, deadline).await?,
+    ))
 }
 
 async fn list_changes(
