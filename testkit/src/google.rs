@@ -14,6 +14,7 @@ use chrono::SecondsFormat;
 use serde_json::{json, Map, Value};
 
 pub(crate) mod drives;
+pub(crate) mod writes;
 
 use crate::oauth::query_map;
 use crate::state::{lock, Drive, File, FileSpec, Provider, Shared, State as Inner};

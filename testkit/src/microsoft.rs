@@ -5,6 +5,7 @@
 
 pub(crate) mod children;
 pub(crate) mod sites;
+pub(crate) mod writes;
 
 use std::collections::HashSet;
 use std::ops::Bound;
