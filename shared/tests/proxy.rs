@@ -287,7 +287,9 @@ async fn the_query_string_is_sent_as_it_was_written() {
         .call("POST", &google, "drive/v3/files", Some(json!({"name": "q"})))
         .await;
     let id = created.json()["id"].as_str().unwrap().to_string();
-    let query = "fields=permissions(id,role)&q=a%20b+c&x=%2B%2F&x=2&empty=&flag";
+    // A percent-encoded comma beside plain ones, `%20` and `+`, `%2B%2F`: each kept as
+    // written.
+    let query = "fields=kind%2Cpermissions(id,role)&quotaUser=a%20b+c%2B%2F&prettyPrint=true";
     let path = format!("drive/v3/files/{id}/permissions?{query}");
     let answer = bench.call("GET", &google, &path, None).await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -597,5 +599,41 @@ async fn every_call_is_logged_without_its_body_query_values_or_any_token() {
                 assert!(!String::from_utf8_lossy(value.as_bytes()).contains(token.as_str()));
             }
         }
+    }
+}
+
+/// Graph opens a drive subscription only with `Files.ReadWrite` or `Files.ReadWrite.All`:
+/// the hub asks for one only for a grant that holds one, and polls the others; the
+/// stand-in refuses a subscription without one, as Graph does.
+#[tokio::test]
+async fn only_a_grant_that_may_write_gets_a_graph_subscription() {
+    for (scopes, subscribes) in [("", false), ("Files.ReadWrite", true)] {
+        let providers = FakeProviders::start().await;
+        let extra = [("HUB_PUSH", "on"), ("ONEDRIVE_SCOPES", scopes)];
+        let (hub, _dir) = drive_sync::hub_on(&providers, Backend::Local, &extra).await;
+        let account = drive_sync::connect(&hub, "onedrive").await;
+        sync(&hub, "onedrive", &account).await;
+        let asked = providers.requests("/graph/v1.0/subscriptions");
+        assert_eq!(asked > 0, subscribes, "ONEDRIVE_SCOPES={scopes:?}");
+        if subscribes {
+            continue;
+        }
+        let stored = hub.store.get_account(&account).await.unwrap().unwrap();
+        let tokens = hub::tokens::open(hub.cipher.as_ref(), &stored).await.unwrap();
+        let refused = reqwest::Client::new()
+            .post(format!("{}/graph/v1.0/subscriptions", providers.base_url()))
+            .bearer_auth(tokens.access_token.expose_secret())
+            .json(&json!({
+                "changeType": "updated",
+                "resource": "me/drive/root",
+                "notificationUrl": "https://hub.example/webhooks/onedrive",
+                "expirationDateTime": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 403);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "ExtensionError");
     }
 }

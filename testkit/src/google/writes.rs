@@ -194,13 +194,47 @@ fn record(
     Json(fields.apply(&resource)).into_response()
 }
 
+/// The query parameters `permissions.list` takes: its own and the API's global ones (the
+/// discovery document's `parameters`); Drive refuses others.
+const PERMISSIONS_PARAMETERS: [&str; 17] = [
+    "includePermissionsForView",
+    "pageSize",
+    "pageToken",
+    "supportsAllDrives",
+    "supportsTeamDrives",
+    "useDomainAdminAccess",
+    "$.xgafv",
+    "access_token",
+    "alt",
+    "callback",
+    "fields",
+    "key",
+    "oauth_token",
+    "prettyPrint",
+    "quotaUser",
+    "upload_protocol",
+    "uploadType",
+];
+
 /// `GET /drive/v3/files/{fileId}/permissions`: the owner's permission, the one every file
 /// of My Drive has (<https://developers.google.com/drive/api/reference/rest/v3/permissions/list>).
 pub(crate) async fn list_permissions(
     State(shared): State<Shared>,
     Path(file_id): Path<String>,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, Refusal> {
+    let query = query_map(&uri);
+    if let Some(unknown) = query
+        .keys()
+        .find(|name| !PERMISSIONS_PARAMETERS.contains(&name.as_str()))
+    {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid parameter: {unknown}"),
+        ));
+    }
+    let fields = selection(&query, "kind,permissions", &["kind", "nextPageToken", "permissions"])?;
     let mut state = lock(&shared);
     let user = drive_user(&state, &headers)?;
     let email = state.email(Provider::Google, &user);
@@ -222,5 +256,6 @@ pub(crate) async fn list_permissions(
         "role": "owner",
         "emailAddress": email,
     });
-    Ok(Json(json!({"kind": "drive#permissionList", "permissions": [owner]})).into_response())
+    let list = json!({"kind": "drive#permissionList", "permissions": [owner]});
+    Ok(Json(fields.apply(&list)).into_response())
 }
