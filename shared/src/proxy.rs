@@ -33,8 +33,13 @@ use crate::sync::{Credentials, RefusedToken};
 pub const MAX_BODY_BYTES: usize = 6 << 20;
 
 /// The request headers sent on to the provider, lower-case; every other one stays here.
-pub const FORWARDED_HEADERS: [&str; 5] =
-    ["content-type", "accept", "range", "if-match", "if-none-match"];
+pub const FORWARDED_HEADERS: [&str; 5] = [
+    "content-type",
+    "accept",
+    "range",
+    "if-match",
+    "if-none-match",
+];
 
 /// The provider's answer headers passed back, lower-case; every other one is dropped.
 pub const RETURNED_HEADERS: [&str; 5] = [
@@ -142,7 +147,11 @@ pub async fn forward(
         .ok_or_else(|| HubError::AccountNotFound(request.account_id.clone()))?;
     let provider = account.provider.clone();
     let connector = hub.providers.get(&provider)?;
-    let url = target_url(connector.api_base(), &request.path, request.query.as_deref())?;
+    let url = target_url(
+        connector.api_base(),
+        &request.path,
+        request.query.as_deref(),
+    )?;
     let started = Instant::now();
     let mut credentials = Credentials::open(hub, account, deadline).await?;
     let answer = credentials
@@ -194,10 +203,8 @@ pub fn check_path(path: &str) -> HubResult<()> {
         if let Some(why) = leaves_the_base(&layer) {
             return refuse(why);
         }
-        let decoded = String::from_utf8_lossy(
-            &percent_decode_str(&layer).collect::<Vec<u8>>(),
-        )
-        .into_owned();
+        let decoded =
+            String::from_utf8_lossy(&percent_decode_str(&layer).collect::<Vec<u8>>()).into_owned();
         if decoded == layer {
             return Ok(());
         }
@@ -224,7 +231,10 @@ fn leaves_the_base(path: &str) -> Option<&'static str> {
     if first.contains(':') {
         return Some("must not start with a scheme");
     }
-    if path.split('/').any(|segment| segment == ".." || segment == ".") {
+    if path
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
         return Some("must not hold . or .. segments");
     }
     None
@@ -239,8 +249,9 @@ fn target_url(base: &str, path: &str, query: Option<&str>) -> HubResult<Url> {
         text.push('?');
         text.push_str(query);
     }
-    let url = Url::parse(&text)
-        .map_err(|e| HubError::InvalidRequest(format!("the proxied path is not a URL path: {e}")))?;
+    let url = Url::parse(&text).map_err(|e| {
+        HubError::InvalidRequest(format!("the proxied path is not a URL path: {e}"))
+    })?;
     let prefix = format!("{}/", base_url.path().trim_end_matches('/'));
     if url.origin() != base_url.origin() || !url.path().starts_with(&prefix) {
         return Err(HubError::InvalidRequest(
@@ -319,7 +330,8 @@ async fn send(
             builder = builder.header(name, value);
         }
     }
-    if !request.body.is_empty() || matches!(request.method, Method::Post | Method::Put | Method::Patch)
+    if !request.body.is_empty()
+        || matches!(request.method, Method::Post | Method::Put | Method::Patch)
     {
         builder = builder.body(request.body.clone());
     }

@@ -24,16 +24,19 @@ use hub::model::AccountStatus;
 use hub::web::{answer_response, proxy_methods, Proxied, PROXY_ROUTE};
 use hub::{Hub, HubError};
 use hub_testkit::{FakeProviders, DEFAULT_BOX_USER};
-use tower::ServiceExt as _;
 use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+use tower::ServiceExt as _;
 
 use drive_sync::{index, sync, Backend, BACKENDS};
 
 /// The scopes each provider grants writes with, asked beside the hub's own.
 const WRITE_SCOPES: [(&str, &str); 4] = [
-    ("GOOGLE_SCOPES", "https://www.googleapis.com/auth/drive.file"),
+    (
+        "GOOGLE_SCOPES",
+        "https://www.googleapis.com/auth/drive.file",
+    ),
     ("ONEDRIVE_SCOPES", "Files.ReadWrite"),
     ("DROPBOX_SCOPES", "files.content.write"),
     ("BOX_SCOPES", "root_readwrite"),
@@ -53,7 +56,10 @@ async fn bench(backend: Backend, write_scopes: bool) -> Bench {
     if write_scopes {
         extra.extend(WRITE_SCOPES.map(|(k, v)| (k.to_string(), v.to_string())));
     }
-    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let (hub, dir) = drive_sync::hub_on(&providers, backend, &extra).await;
     Bench {
         hub: Arc::new(hub),
@@ -75,7 +81,10 @@ impl Answer {
     }
 
     fn error(&self) -> (StatusCode, String) {
-        let code = self.json()["error"].as_str().unwrap_or_default().to_string();
+        let code = self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         (self.status, code)
     }
 }
@@ -195,7 +204,12 @@ async fn a_folder_created_through_the_proxy_is_in_the_next_syncs_index() {
             .await;
         let id = created.json()["id"].as_str().unwrap().to_string();
         let permissions = bench
-            .call("GET", &google, &format!("drive/v3/files/{id}/permissions"), None)
+            .call(
+                "GET",
+                &google,
+                &format!("drive/v3/files/{id}/permissions"),
+                None,
+            )
             .await;
         assert_eq!(permissions.status, StatusCode::OK);
         assert_eq!(permissions.json()["permissions"][0]["role"], "owner");
@@ -211,7 +225,12 @@ async fn a_folder_created_through_the_proxy_is_in_the_next_syncs_index() {
         assert_eq!(folder.status, StatusCode::CREATED);
         let id = folder.json()["id"].as_str().unwrap().to_string();
         let permissions = bench
-            .call("GET", &onedrive, &format!("me/drive/items/{id}/permissions"), None)
+            .call(
+                "GET",
+                &onedrive,
+                &format!("me/drive/items/{id}/permissions"),
+                None,
+            )
             .await;
         assert_eq!(permissions.status, StatusCode::OK);
         assert_eq!(permissions.json()["value"][0]["roles"], json!(["owner"]));
@@ -269,9 +288,16 @@ async fn bodies_pass_byte_for_byte_both_ways() {
         assert_eq!(file["sha256Checksum"], hex::encode(Sha256::digest(&bytes)));
 
         let account = bench.connect("box").await;
-        let file_id = bench.providers.box_add_file(DEFAULT_BOX_USER, "photo.png", "0");
+        let file_id = bench
+            .providers
+            .box_add_file(DEFAULT_BOX_USER, "photo.png", "0");
         let answer = bench
-            .call("GET", &account, &format!("files/{file_id}/thumbnail.png"), None)
+            .call(
+                "GET",
+                &account,
+                &format!("files/{file_id}/thumbnail.png"),
+                None,
+            )
             .await;
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.body, bench.providers.box_thumbnail(&file_id));
@@ -284,7 +310,12 @@ async fn the_query_string_is_sent_as_it_was_written() {
     let bench = bench(Backend::Local, true).await;
     let google = bench.connect("google").await;
     let created = bench
-        .call("POST", &google, "drive/v3/files", Some(json!({"name": "q"})))
+        .call(
+            "POST",
+            &google,
+            "drive/v3/files",
+            Some(json!({"name": "q"})),
+        )
         .await;
     let id = created.json()["id"].as_str().unwrap().to_string();
     // A percent-encoded comma beside plain ones, `%20` and `+`, `%2B%2F`: each kept as
@@ -303,7 +334,9 @@ async fn a_refused_token_is_refreshed_once_and_a_rotated_refresh_token_stored() 
         let account = bench.connect("onedrive").await;
         let stored = |hub: Arc<Hub>, id: String| async move {
             let account = hub.store.get_account(&id).await.unwrap().unwrap();
-            let tokens = hub::tokens::open(hub.cipher.as_ref(), &account).await.unwrap();
+            let tokens = hub::tokens::open(hub.cipher.as_ref(), &account)
+                .await
+                .unwrap();
             tokens.refresh_token.unwrap().expose_secret().to_string()
         };
         let before = stored(bench.hub.clone(), account.clone()).await;
@@ -315,7 +348,10 @@ async fn a_refused_token_is_refreshed_once_and_a_rotated_refresh_token_stored() 
         // Refused once, repeated once.
         assert_eq!(bench.providers.requests("/graph/v1.0/me/drive") - calls, 2);
         let after = stored(bench.hub.clone(), account.clone()).await;
-        assert_ne!(after, before, "{backend:?}: the rotated refresh token is stored");
+        assert_ne!(
+            after, before,
+            "{backend:?}: the rotated refresh token is stored"
+        );
         // The stored one works: the old one stopped working when it was rotated.
         bench.providers.expire_access_tokens();
         let again = bench.call("GET", &account, "me/drive", None).await;
@@ -336,7 +372,13 @@ async fn a_refused_refresh_is_409_account_needs_reauth() {
             (StatusCode::CONFLICT, "account_needs_reauth".into()),
             "{backend:?}"
         );
-        let stored = bench.hub.store.get_account(&account).await.unwrap().unwrap();
+        let stored = bench
+            .hub
+            .store
+            .get_account(&account)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.status, AccountStatus::NeedsReauth);
         // Waiting for its user, it is refused before any call.
         let calls = bench.providers.requests("/");
@@ -395,10 +437,12 @@ async fn bodies_and_answers_over_6_mb_are_413_and_502() {
     let account = bench.connect("onedrive").await;
     let sent = bench.providers.requests("/");
     let limit = hub::proxy::MAX_BODY_BYTES;
-    let request = Request::put(format!("/users/{account}/proxy/me/drive/root:/big.bin:/content"))
-        .header("content-type", "application/octet-stream")
-        .body(Body::from(vec![7u8; limit + 1]))
-        .unwrap();
+    let request = Request::put(format!(
+        "/users/{account}/proxy/me/drive/root:/big.bin:/content"
+    ))
+    .header("content-type", "application/octet-stream")
+    .body(Body::from(vec![7u8; limit + 1]))
+    .unwrap();
     let answer = bench.send(request).await;
     assert_eq!(
         answer.error(),
@@ -406,23 +450,32 @@ async fn bodies_and_answers_over_6_mb_are_413_and_502() {
     );
     // Streamed without a length, it is cut off as it passes the limit.
     let chunks = (0..7).map(|_| Ok::<_, std::io::Error>(vec![1u8; 1 << 20]));
-    let request = Request::put(format!("/users/{account}/proxy/me/drive/root:/big.bin:/content"))
-        .body(Body::from_stream(futures::stream::iter(chunks)))
-        .unwrap();
-    assert_eq!(bench.send(request).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let request = Request::put(format!(
+        "/users/{account}/proxy/me/drive/root:/big.bin:/content"
+    ))
+    .body(Body::from_stream(futures::stream::iter(chunks)))
+    .unwrap();
+    assert_eq!(
+        bench.send(request).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     assert_eq!(bench.providers.requests("/"), sent, "nothing was sent");
 
     // A delta page of 40,000 items is well over 6 MB.
     bench.providers.set_graph_page_size(40_000);
     bench.providers.add_files("onedrive", 40_000);
-    let answer = bench.call("GET", &account, "me/drive/root/delta", None).await;
+    let answer = bench
+        .call("GET", &account, "me/drive/root/delta", None)
+        .await;
     assert_eq!(
         answer.error(),
         (StatusCode::BAD_GATEWAY, "response_too_large".into())
     );
     // A page of the usual size passes.
     bench.providers.set_graph_page_size(200);
-    let answer = bench.call("GET", &account, "me/drive/root/delta", None).await;
+    let answer = bench
+        .call("GET", &account, "me/drive/root/delta", None)
+        .await;
     assert_eq!(answer.status, StatusCode::OK);
 }
 
@@ -432,18 +485,23 @@ async fn only_the_listed_headers_pass_either_way() {
     let account = bench.connect("box").await;
     let file_id = bench.providers.box_add_file(DEFAULT_BOX_USER, "a.png", "0");
     let path = format!("/box/2.0/files/{file_id}/thumbnail.png");
-    let request = Request::get(format!("/users/{account}/proxy/files/{file_id}/thumbnail.png"))
-        .header("authorization", format!("Bearer {}", hub::testing::DEV_API_KEY))
-        .header("cookie", "session=app-cookie")
-        .header("connection", "keep-alive, x-other")
-        .header("keep-alive", "timeout=5")
-        .header("x-other", "1")
-        .header("x-forwarded-for", "203.0.113.9")
-        .header("accept", "image/png")
-        .header("if-none-match", "\"v1\"")
-        .header("range", "bytes=0-99")
-        .body(Body::empty())
-        .unwrap();
+    let request = Request::get(format!(
+        "/users/{account}/proxy/files/{file_id}/thumbnail.png"
+    ))
+    .header(
+        "authorization",
+        format!("Bearer {}", hub::testing::DEV_API_KEY),
+    )
+    .header("cookie", "session=app-cookie")
+    .header("connection", "keep-alive, x-other")
+    .header("keep-alive", "timeout=5")
+    .header("x-other", "1")
+    .header("x-forwarded-for", "203.0.113.9")
+    .header("accept", "image/png")
+    .header("if-none-match", "\"v1\"")
+    .header("range", "bytes=0-99")
+    .body(Body::empty())
+    .unwrap();
     let answer = bench.send(request).await;
     assert_eq!(answer.status, StatusCode::OK);
     let seen = bench.providers.request_headers(&path);
@@ -456,10 +514,16 @@ async fn only_the_listed_headers_pass_either_way() {
         "x-other",
         "x-forwarded-for",
     ] {
-        assert!(seen.get(dropped).is_none(), "{dropped} reached the provider");
+        assert!(
+            seen.get(dropped).is_none(),
+            "{dropped} reached the provider"
+        );
     }
     let authorization = seen["authorization"].to_str().unwrap();
-    assert!(authorization.starts_with("Bearer box-at-"), "{authorization}");
+    assert!(
+        authorization.starts_with("Bearer box-at-"),
+        "{authorization}"
+    );
     assert!(!authorization.contains(hub::testing::DEV_API_KEY));
     assert_eq!(seen["accept"], "image/png");
     assert_eq!(seen["if-none-match"], "\"v1\"");
@@ -513,8 +577,16 @@ async fn out_of_time_is_503_without_waiting_past_the_deadline() {
         body: Default::default(),
     };
     let started = std::time::Instant::now();
-    let answer = hub::proxy::forward(&bench.hub, request, Deadline::after(Duration::from_millis(500))).await;
-    assert!(matches!(answer, Err(HubError::Unavailable(_))), "{answer:?}");
+    let answer = hub::proxy::forward(
+        &bench.hub,
+        request,
+        Deadline::after(Duration::from_millis(500)),
+    )
+    .await;
+    assert!(
+        matches!(answer, Err(HubError::Unavailable(_))),
+        "{answer:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
@@ -556,12 +628,18 @@ async fn every_call_is_logged_without_its_body_query_values_or_any_token() {
         let account = bench.connect(provider).await;
         bench.providers.expire_access_tokens();
         let (path, body) = match provider {
-            "google" => ("drive/v3/files?fields=id,name", json!({"name": "secret-body-g"})),
+            "google" => (
+                "drive/v3/files?fields=id,name",
+                json!({"name": "secret-body-g"}),
+            ),
             "onedrive" => (
                 "me/drive/root/children",
                 json!({"name": "secret-body-m", "folder": {}}),
             ),
-            "dropbox" => ("2/files/create_folder_v2", json!({"path": "/secret-body-d"})),
+            "dropbox" => (
+                "2/files/create_folder_v2",
+                json!({"path": "/secret-body-d"}),
+            ),
             _ => (
                 "folders?fields=name",
                 json!({"name": "secret-body-b", "parent": {"id": "0"}}),
@@ -619,7 +697,9 @@ async fn only_a_grant_that_may_write_gets_a_graph_subscription() {
             continue;
         }
         let stored = hub.store.get_account(&account).await.unwrap().unwrap();
-        let tokens = hub::tokens::open(hub.cipher.as_ref(), &stored).await.unwrap();
+        let tokens = hub::tokens::open(hub.cipher.as_ref(), &stored)
+            .await
+            .unwrap();
         let refused = reqwest::Client::new()
             .post(format!("{}/graph/v1.0/subscriptions", providers.base_url()))
             .bearer_auth(tokens.access_token.expose_secret())

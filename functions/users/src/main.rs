@@ -19,8 +19,8 @@ use hub::drives::{self, DrivesPage};
 use hub::model::AccountView;
 use hub::web::{
     answer_response, create_session_response, proxy_methods, redirect_response, require_api_key,
-    users_page_response, with_fallbacks, ApiKey, ChangesQuery, ContentQuery, FilePath,
-    FilesQuery, PathParam, Proxied, SessionRequest, UsersQuery, PROXY_ROUTE,
+    users_page_response, with_fallbacks, ApiKey, ChangesQuery, ContentQuery, FilePath, FilesQuery,
+    PathParam, Proxied, SessionRequest, UsersQuery, PROXY_ROUTE,
 };
 use hub::{Hub, HubError};
 

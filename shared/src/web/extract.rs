@@ -89,7 +89,11 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 /// at once when its `Content-Length` says it will): a public route never holds more than
 /// `limit` of whatever a sender streams at it. 413 `payload_too_large` in the API's error
 /// shape; a body that breaks off is a 400.
-pub(crate) async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, HubError> {
+pub(crate) async fn read_capped(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, HubError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())

@@ -13,8 +13,7 @@ use percent_encoding::percent_decode_str;
 use super::extract::read_capped;
 use crate::error::HubError;
 use crate::proxy::{
-    Method, ProxyAnswer, ProxyRequest, FORWARDED_HEADERS, MAX_BODY_BYTES,
-    RETURNED_HEADERS,
+    Method, ProxyAnswer, ProxyRequest, FORWARDED_HEADERS, MAX_BODY_BYTES, RETURNED_HEADERS,
 };
 
 /// The route's path, as the router and the template write it.

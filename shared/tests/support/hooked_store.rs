@@ -20,12 +20,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub::deadline::Deadline;
 use hub::model::{
-    Account, AccountView, ConnectSession, ContentLink, Deletion, FileEntry, LoginState, Page, PathRemoval,
-    PushChannel,
+    Account, AccountView, ConnectSession, ContentLink, Deletion, FileEntry, LoginState, Page,
+    PathRemoval, PushChannel,
 };
 use hub::store::{
-    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, LinkStore, LoginStore,
-    PushStore, SpendingWrite, Store, Write,
+    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, LinkStore,
+    LoginStore, PushStore, SpendingWrite, Store, Write,
 };
 use hub::HubResult;
 use tokio::sync::Notify;

@@ -41,7 +41,11 @@ pub(crate) async fn create_folder(
         Ok(grant) => grant,
         Err(refusal) => return *refusal,
     };
-    if !grant.scope.split_whitespace().any(|s| s == "root_readwrite") {
+    if !grant
+        .scope
+        .split_whitespace()
+        .any(|s| s == "root_readwrite")
+    {
         return box_error(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
@@ -117,8 +121,14 @@ pub(crate) async fn file_thumbnail(
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "image/png".to_string()),
-            (header::SET_COOKIE, format!("box_visitor_id={request_id}; path=/; secure")),
-            (header::HeaderName::from_static("box-request-id"), request_id),
+            (
+                header::SET_COOKIE,
+                format!("box_visitor_id={request_id}; path=/; secure"),
+            ),
+            (
+                header::HeaderName::from_static("box-request-id"),
+                request_id,
+            ),
             (header::CACHE_CONTROL, "no-cache, no-store".to_string()),
         ],
         thumbnail(&id),

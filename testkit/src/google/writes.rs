@@ -234,7 +234,11 @@ pub(crate) async fn list_permissions(
             format!("Invalid parameter: {unknown}"),
         ));
     }
-    let fields = selection(&query, "kind,permissions", &["kind", "nextPageToken", "permissions"])?;
+    let fields = selection(
+        &query,
+        "kind,permissions",
+        &["kind", "nextPageToken", "permissions"],
+    )?;
     let mut state = lock(&shared);
     let user = drive_user(&state, &headers)?;
     let email = state.email(Provider::Google, &user);
