@@ -629,4 +629,54 @@ mod tests {
         let (status, body) = call(&users_list_event("owner=app-user-1"), &[]).await;
         assert_eq!((status, body), (StatusCode::OK, json!([])));
     }
+
+    /// The proxy's route takes its five methods behind the key, with the path whole (its
+    /// slashes and encoding), and refuses a path that could leave the base before anything.
+    #[tokio::test]
+    async fn the_proxy_route_takes_five_methods_behind_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let send = |method: &str, path: &str, key: Option<&str>| {
+            let mut request = axum::http::Request::builder().method(method).uri(path);
+            if let Some(key) = key {
+                request = request.header("authorization", format!("Bearer {key}"));
+            }
+            let request = request.body(axum::body::Body::empty()).unwrap();
+            let app = app(hub.clone(), ApiKey::new(&SecretString::from(DEV_API_KEY)));
+            async move {
+                let response = app.oneshot(request).await.unwrap();
+                let status = response.status();
+                let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                (status, body["error"].as_str().unwrap_or_default().to_string())
+            }
+        };
+        let key = Some(DEV_API_KEY);
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            assert_eq!(
+                send(method, "/users/nobody/proxy/drive/v3/files", key).await,
+                (StatusCode::NOT_FOUND, "user_not_found".into()),
+                "{method}"
+            );
+            assert_eq!(
+                send(method, "/users/nobody/proxy/drive/v3/files", None).await.0,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            send("HEAD", "/users/nobody/proxy/drive/v3/files", key).await.0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        for escaping in [
+            "/users/nobody/proxy/drive/../../x",
+            "/users/nobody/proxy//evil.example/x",
+            "/users/nobody/proxy/drive/%2e%2e/x",
+        ] {
+            assert_eq!(
+                send("GET", escaping, key).await,
+                (StatusCode::BAD_REQUEST, "invalid_request".into()),
+                "{escaping}"
+            );
+        }
+    }
 }
