@@ -22,8 +22,10 @@ DOCUMENT = os.path.join(
 )
 # The stand-in serves Drive under /google/ + the document's servicePath.
 PREFIX = "/google/"
-# Only the userinfo endpoint lives under /google/ beside Drive; it is not Drive's.
-NOT_DRIVE = ("/google/oauth2/", "/google/token", "/google/revoke", "/google/o/oauth2/")
+# Only the userinfo endpoint and the export links live under /google/ beside Drive.
+NOT_DRIVE = ("/google/oauth2/", "/google/token", "/google/revoke", "/google/o/oauth2/",
+             # A file's `exportLinks` (docs.google.com at Google): not a Drive v3 method.
+             "/google/feeds/")
 
 
 class Drive:
@@ -103,6 +105,11 @@ class Drive:
                 if selection is not None:
                     for problem in unselected(exchange.response, selection, "answer"):
                         report.add(exchange, "response", problem)
+        elif exchange.ok() and exchange.params().get("alt") == ["media"]:
+            # `alt=media` (a global parameter) answers the file's bytes instead of the
+            # method's JSON: https://developers.google.com/drive/api/guides/manage-downloads
+            if not method.get("supportsMediaDownload"):
+                report.add(exchange, "request", f"{method['id']} downloads no media")
         elif exchange.ok() and response_schema is not None and exchange.response_kind != "json":
             report.add(exchange, "response", f"{method['id']} must answer a JSON {response_schema['$ref']}")
 

@@ -6,7 +6,7 @@ name and the ParseNode call that reads it (`get_str_value`, `get_object_value(It
 model's JSON names and types (inherited ones included) without reading the SDK's source.
 
 Checked: the call is one of ROUTES (`/me`, drives, sites, items, children created,
-permissions, deltas, `/subscriptions`);
+permissions, deltas, an item's `/content`, `/subscriptions`);
 a 2xx JSON answer and a JSON request body have only properties of their model (at every
 depth), each of its type (strings, booleans, integers, numbers, ISO 8601 date-times, UUIDs,
 enum members, objects and collections); `@odata.*` control information only as OData JSON
@@ -75,6 +75,10 @@ ROUTES = [
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/delta", None, DeltaGetResponse, DELTA_QUERY),
     ("POST", ONE_DRIVE + r"/(root|items/[^/]+)/children", DriveItem, DriveItem, SYSTEM_QUERY),
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/permissions", None, PermissionCollectionResponse, SYSTEM_QUERY),
+    # A file's bytes: 302 to a pre-authenticated URL, no JSON (driveitem-get-content). The
+    # conversion parameter is `format` in the REST reference (driveitem-get-content-format)
+    # and `$format` in the SDK's URL template (ContentRequestBuilder).
+    ("GET", ONE_DRIVE + r"/items/[^/]+/content", None, None, SYSTEM_QUERY | {"format"}),
     ("POST", r"/subscriptions", Subscription, Subscription, set()),
     ("PATCH", r"/subscriptions/[^/]+", Subscription, Subscription, set()),
     ("DELETE", r"/subscriptions/[^/]+", None, None, set()),

@@ -17,7 +17,10 @@ use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::hub::Hub;
 use crate::model::{Account, ContentFormat, ContentLink, ContentSource, FileKind, StreamSource};
-use crate::providers::content::{ByteRange, ContentStream};
+use std::sync::Arc;
+
+use crate::providers::content::{ByteRange, ContentRefusal, ContentStream};
+use crate::providers::Connector;
 use crate::sync::Credentials;
 
 /// How long a hub link serves its bytes (at most 15 minutes, docs/API.md "File content").
@@ -94,7 +97,8 @@ pub async fn locate(
                 }
             }
         })
-        .await??;
+        .await?
+        .map_err(|refusal| scope_withdrawn(&connector, refusal))?;
     match source {
         ContentSource::Link { url, expires_at } => Ok(ContentLocation {
             url,
@@ -149,6 +153,21 @@ fn check_content_scopes(hub: &Hub, account: &Account) -> HubResult<()> {
         Ok(())
     } else {
         Err(HubError::GrantLacksScopes { missing })
+    }
+}
+
+/// A download refused because the grant no longer holds what reading bytes needs (Graph
+/// `accessDenied`, Box `insufficient_scope`, Dropbox `missing_scope`: a scope withdrawn at
+/// the provider) is the same answer as for a grant that never held it: connect it again.
+fn scope_withdrawn(connector: &Arc<dyn Connector>, refusal: ContentRefusal) -> HubError {
+    match refusal {
+        ContentRefusal::Provider(ProviderError::AccessLost(why)) => {
+            tracing::info!(reason = %why, "the provider refused the download: access lost");
+            HubError::GrantLacksScopes {
+                missing: connector.oauth().content_scopes().to_vec(),
+            }
+        }
+        other => other.into(),
     }
 }
 
@@ -323,7 +342,8 @@ pub async fn open(hub: &Hub, token: &str, want: Want, deadline: Deadline) -> Hub
                 }
             }
         })
-        .await??;
+        .await?
+        .map_err(|refusal| scope_withdrawn(&connector, refusal))?;
     Ok(Served {
         source,
         shape,

@@ -138,13 +138,13 @@ pub const PROVIDER_WEBHOOKS: Function = Function {
 };
 
 /// The content links' function (docs/API.md, "File content"), behind a Lambda function URL
-/// that streams: Lambda's longest timeout, since a stream lasts as long as the bytes take
-/// (a streamed answer goes at about 2 MB/s past its first 6 MB, so 15 minutes carry over a
-/// GB). The reserve ends the stream before Lambda cuts it.
+/// that streams: a stream lasts as long as its bytes take, and one answer carries up to
+/// 200 MB, which Lambda streams at about 2 MB/s past the first 6 MB (100 s). The reserve
+/// ends the stream before Lambda cuts it.
 pub const CONTENT: Function = Function {
     name: "content",
     resource: "ContentFunction",
-    timeout: Duration::from_secs(900),
+    timeout: Duration::from_secs(300),
     reserve: Duration::from_secs(2),
     needs: &[],
 };

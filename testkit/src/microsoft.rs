@@ -4,6 +4,7 @@
 //! `sites.rs`.
 
 pub(crate) mod children;
+pub(crate) mod content;
 pub(crate) mod sites;
 pub(crate) mod writes;
 

@@ -531,6 +531,10 @@ pub(crate) struct State {
     pub box_folder_ids: u64,
     /// The most entries a Box folder listing page and events page hold; `None`: as asked.
     pub box_page_sizes: Option<(usize, usize)>,
+    /// Files' bytes and the pre-authenticated links issued to them (`downloads.rs`).
+    pub downloads: crate::downloads::Downloads,
+    /// Drive files' bytes and exports, and the files Drive refuses to give.
+    pub google_bytes: crate::google::bytes::GoogleBytes,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;

@@ -68,9 +68,9 @@ fn client_of(provider: Provider) -> (&'static str, &'static str) {
 /// The authorization request the hub's login sends to `provider`.
 fn authorize_request(provider: Provider, state: &str) -> Vec<(String, String)> {
     let scope = match provider {
-        Provider::Google => "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
-        Provider::Microsoft => "offline_access Files.Read User.Read",
-        Provider::Dropbox => "account_info.read files.metadata.read",
+        Provider::Google => "openid email https://www.googleapis.com/auth/drive.readonly",
+        Provider::Microsoft => "offline_access Files.Read.All User.Read",
+        Provider::Dropbox => "account_info.read files.metadata.read files.content.read",
         Provider::Box => "root_readonly",
     };
     let challenge = challenge(VERIFIER);
@@ -958,7 +958,7 @@ async fn granular_consent_grants_only_the_ticked_scopes_and_says_so() {
     assert_eq!(drive_reason(&error), "insufficientPermissions");
     // The choice is per consent: the next one grants everything asked for again.
     let tokens = log_in(&p, Provider::Google).await;
-    assert!(str_of(&tokens["scope"]).contains("/auth/drive.metadata.readonly"));
+    assert!(str_of(&tokens["scope"]).contains("/auth/drive.readonly"));
     assert_eq!(
         get(&files, &str_of(&tokens["access_token"])).await.0,
         StatusCode::OK
@@ -1242,7 +1242,10 @@ async fn dropbox_consent_and_tokens_follow_dropbox_oauth() {
     assert_eq!(tokens["token_type"], "bearer");
     assert_eq!(tokens["account_id"], hub_testkit::DEFAULT_DROPBOX_USER);
     assert!(tokens["uid"].as_str().unwrap().parse::<u64>().is_ok());
-    assert_eq!(tokens["scope"], "account_info.read files.metadata.read");
+    assert_eq!(
+        tokens["scope"],
+        "account_info.read files.metadata.read files.content.read"
+    );
     assert!(tokens["expires_in"].as_u64().unwrap() > 0);
     let refresh_token = str_of(&tokens["refresh_token"]);
 
@@ -1603,6 +1606,10 @@ async fn dropbox_env_vars_point_at_the_stand_in() {
     let env: HashMap<String, String> = p.dropbox_env_vars().into_iter().collect();
     assert_eq!(env["DROPBOX_API_URL"], format!("{}/dropbox", p.base_url()));
     assert_eq!(
+        env["DROPBOX_CONTENT_URL"],
+        format!("{}/dropbox/content", p.base_url())
+    );
+    assert_eq!(
         env["DROPBOX_AUTH_URL"],
         format!("{}/dropbox/oauth2/authorize", p.base_url())
     );
@@ -1611,7 +1618,7 @@ async fn dropbox_env_vars_point_at_the_stand_in() {
         format!("{}/dropbox/oauth2/token", p.base_url())
     );
     assert_eq!(env["DROPBOX_CLIENT_ID"], hub_testkit::DROPBOX_CLIENT_ID);
-    assert_eq!(env.len(), 5);
+    assert_eq!(env.len(), 6);
 }
 
 // ------------------------------------------------------------ push notifications

@@ -64,3 +64,35 @@ fn deadline_of(deadline_epoch_ms: Option<u64>) -> Deadline {
     };
     end.less(CONTENT.reserve)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::to_bytes;
+    use axum::http::StatusCode;
+    use lambda_http::tower::ServiceExt;
+
+    /// The sample event (a function URL's request) names a link that was never issued: the
+    /// answer is the API's 404, with nothing about links that exist.
+    #[tokio::test]
+    async fn an_unknown_link_is_404_in_the_apis_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        for method in ["GET", "HEAD", "DELETE"] {
+            let event = include_str!("../../../events/content-link.json")
+                .replace("\"method\": \"GET\"", &format!("\"method\": \"{method}\""));
+            let request = lambda_http::request::from_str(&event).expect("sample event parses");
+            let response = app(hub.clone()).oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = to_bytes(response.into_body(), 1 << 16).await.unwrap();
+            match method {
+                "DELETE" => assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED),
+                _ => assert_eq!(status, StatusCode::NOT_FOUND, "{method}"),
+            }
+            if method == "GET" {
+                let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(body["error"], "not_found");
+            }
+        }
+    }
+}

@@ -234,6 +234,7 @@ mod tests {
         for event in [
             include_str!("../../../events/users-files.json"),
             include_str!("../../../events/users-delete.json"),
+            include_str!("../../../events/users-file-content.json"),
         ] {
             let (status, body) = call(event, &[]).await;
             assert_eq!(
@@ -248,6 +249,25 @@ mod tests {
             (status, body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_request"))
         );
+    }
+
+    /// A bad `format` is refused before anything is looked up, an unknown parameter too.
+    #[tokio::test]
+    async fn the_content_route_refuses_bad_formats_and_parameters() {
+        let event = include_str!("../../../events/users-file-content.json");
+        for (query, code) in [
+            ("format=doc", "unsupported_format"),
+            ("format=PDF", "unsupported_format"),
+            ("format=pdf&size=1", "invalid_request"),
+        ] {
+            let mut bad: Value = serde_json::from_str(event).unwrap();
+            bad["rawQueryString"] = json!(query);
+            let (status, body) = call(&bad.to_string(), &[]).await;
+            assert_eq!(status.as_u16() / 100, 4, "{query}: {body}");
+            assert_eq!(body["error"], code, "{query}");
+        }
+        let no_key = event.replace(DEV_API_KEY, "not-the-key");
+        assert_eq!(call(&no_key, &[]).await.0, StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]
@@ -648,7 +668,10 @@ mod tests {
                 let status = response.status();
                 let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
                 let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                (status, body["error"].as_str().unwrap_or_default().to_string())
+                (
+                    status,
+                    body["error"].as_str().unwrap_or_default().to_string(),
+                )
             }
         };
         let key = Some(DEV_API_KEY);
@@ -659,12 +682,16 @@ mod tests {
                 "{method}"
             );
             assert_eq!(
-                send(method, "/users/nobody/proxy/drive/v3/files", None).await.0,
+                send(method, "/users/nobody/proxy/drive/v3/files", None)
+                    .await
+                    .0,
                 StatusCode::UNAUTHORIZED
             );
         }
         assert_eq!(
-            send("HEAD", "/users/nobody/proxy/drive/v3/files", key).await.0,
+            send("HEAD", "/users/nobody/proxy/drive/v3/files", key)
+                .await
+                .0,
             StatusCode::METHOD_NOT_ALLOWED
         );
         for escaping in [

@@ -21,6 +21,9 @@ pub enum ContentRefusal {
     ExportRequired(Vec<ContentFormat>),
     /// A format this file cannot be given in; the sentence says which it can.
     UnsupportedFormat(String),
+    /// The provider no longer has the file of this id (deleted since the index last heard
+    /// of it): 404 `file_not_found`, as for a file the index holds as deleted.
+    FileGone(String),
 }
 
 impl From<ProviderError> for ContentRefusal {
@@ -38,6 +41,7 @@ impl From<ContentRefusal> for HubError {
                 formats: formats.iter().map(|f| f.name().to_string()).collect(),
             },
             ContentRefusal::UnsupportedFormat(why) => HubError::UnsupportedFormat(why),
+            ContentRefusal::FileGone(file_id) => HubError::FileNotFound(file_id),
         }
     }
 }
@@ -89,5 +93,49 @@ impl ContentStream {
             length: response.content_length(),
             body: Box::pin(response.bytes_stream().map_err(std::io::Error::other)),
         }
+    }
+}
+
+/// The pre-authenticated link a `/content` call redirected to (Graph's and Box's answer a
+/// 302 whose `Location` is the download URL): an absolute `https` URL, or `http` on a
+/// loopback host (the stand-ins). A 404 is `gone`: what the provider's not finding the
+/// file means for it.
+pub fn redirect_link(
+    response: &reqwest::Response,
+    provider: &str,
+    gone: &str,
+) -> Result<String, ContentRefusal> {
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Err(ContentRefusal::NotDownloadable(format!(
+            "{provider} does not find this file: {gone}"
+        )));
+    }
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .filter(|_| response.status().is_redirection());
+    let Some(location) = location else {
+        return Err(ContentRefusal::Provider(ProviderError::Rejected(format!(
+            "{provider} answered HTTP {} without a download link",
+            response.status().as_u16()
+        ))));
+    };
+    match url::Url::parse(location) {
+        Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) => {
+            Ok(url.to_string())
+        }
+        _ => Err(ContentRefusal::Provider(ProviderError::Rejected(format!(
+            "{provider} redirected to a download link that is not an https URL"
+        )))),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
     }
 }

@@ -192,6 +192,11 @@ impl OAuthApp {
             .collect()
     }
 
+    /// The scopes reading bytes needs.
+    pub fn content_scopes(&self) -> &[String] {
+        &self.content_scopes
+    }
+
     /// The scopes reading bytes needs that a stored grant lacks (an account connected before
     /// the hub asked for them, whose `scopes` are empty).
     pub fn missing_content_scopes(&self, granted: &[String]) -> Vec<String> {

@@ -6,6 +6,7 @@
 //! layer is the only one that depends on axum, so `sync-worker` builds without it.
 
 mod api_key;
+mod callback;
 mod changes;
 mod connect;
 mod content;
@@ -23,11 +24,9 @@ use axum::Router;
 use crate::error::HubError;
 
 pub use api_key::{require_api_key, ApiKey};
+pub use callback::{callback_response, CallbackAudience};
 pub use changes::ChangesQuery;
-pub use connect::{
-    callback_response, connect_page, create_session_response, display_name, SessionRequest,
-    PAGE_CSP,
-};
+pub use connect::{connect_page, create_session_response, display_name, SessionRequest, PAGE_CSP};
 pub use content::{
     content_disposition, redirect_response, served_response, want_of, ContentQuery, FilePath,
 };

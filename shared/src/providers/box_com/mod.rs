@@ -8,6 +8,7 @@
 //! webhook on the root folder `0`, so Box pushes nothing: the schedule keeps Box accounts
 //! fresh. How a sync reads Box is in [`sync`].
 
+mod content;
 mod sync;
 
 use std::sync::Arc;
@@ -138,16 +139,13 @@ struct User {
 
 #[async_trait]
 impl Connector for BoxConnector {
-    // TODO(content): replaced by the provider's download and export calls.
     async fn content(
         &self,
-        _access_token: &SecretString,
-        _file: &crate::model::FileEntry,
-        _format: Option<crate::model::ContentFormat>,
+        access_token: &SecretString,
+        file: &crate::model::FileEntry,
+        format: Option<crate::model::ContentFormat>,
     ) -> Result<crate::model::ContentSource, crate::providers::content::ContentRefusal> {
-        Err(crate::providers::content::ContentRefusal::NotDownloadable(
-            "not yet".into(),
-        ))
+        self.content_link(access_token, file, format).await
     }
 
     fn name(&self) -> ProviderName {

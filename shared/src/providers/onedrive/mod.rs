@@ -7,6 +7,7 @@
 //! an item becomes: `items.rs`. Microsoft rotates the refresh token on every refresh; the
 //! worker stores the new one at once.
 
+mod content;
 mod items;
 mod listing;
 mod walk;
@@ -55,7 +56,9 @@ pub const SPEC: ProviderSpec = ProviderSpec {
 };
 
 /// `offline_access` is what makes the token endpoint return a refresh token.
-const SCOPES: &[&str] = &["offline_access", "Files.Read", "User.Read"];
+/// `Files.Read.All` (the content scope, docs/API.md "File content") covers what `Files.Read`
+/// did and the files shared with the user, whose bytes are read from their owners' drives.
+const SCOPES: &[&str] = &["offline_access", "Files.Read.All", "User.Read"];
 
 /// With `ONEDRIVE_SITES=followed`: `Sites.Read.All` too, which `GET /me/followedSites` and
 /// `GET /sites/{id}/drives` need (delegated; most tenants require an admin's consent to it,
@@ -63,7 +66,7 @@ const SCOPES: &[&str] = &["offline_access", "Files.Read", "User.Read"];
 /// still syncs the OneDrive.
 const SCOPES_WITH_SITES: &[&str] = &[
     "offline_access",
-    "Files.Read",
+    "Files.Read.All",
     "User.Read",
     "Sites.Read.All",
 ];
@@ -126,8 +129,9 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
                 Sites::Followed => SCOPES_WITH_SITES,
                 Sites::None => SCOPES,
             },
-            // Microsoft grants what the app registration allows.
-            required_scopes: &["Files.Read"],
+            // Microsoft grants what the app registration allows. `Files.Read.All`, which
+            // every call needs, is required as the content scope.
+            required_scopes: &[],
             content_scopes: &["Files.Read.All"],
             extra_auth_params: &[],
         },
@@ -238,16 +242,13 @@ impl OneDrive {
 
 #[async_trait]
 impl Connector for OneDrive {
-    // TODO(content): replaced by the provider's download and export calls.
     async fn content(
         &self,
-        _access_token: &SecretString,
-        _file: &crate::model::FileEntry,
-        _format: Option<crate::model::ContentFormat>,
+        access_token: &SecretString,
+        file: &crate::model::FileEntry,
+        format: Option<crate::model::ContentFormat>,
     ) -> Result<crate::model::ContentSource, crate::providers::content::ContentRefusal> {
-        Err(crate::providers::content::ContentRefusal::NotDownloadable(
-            "not yet".into(),
-        ))
+        self.content_link(access_token, file, format).await
     }
 
     fn name(&self) -> ProviderName {
