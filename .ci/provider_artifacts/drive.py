@@ -35,6 +35,10 @@ class Drive:
         self.schemas = self.doc["schemas"]
         self.service = PREFIX + self.doc["servicePath"]
         self.methods = []
+        # Methods taking media (`files.create`, `files.update`) also answer at their simple
+        # upload path (`mediaUpload.protocols.simple.path`, `/upload/drive/v3/files`), which
+        # lies outside the servicePath.
+        self.uploads = []
         self._collect(self.doc.get("resources", {}))
 
     def _collect(self, resources):
@@ -42,18 +46,31 @@ class Drive:
             for method in resource.get("methods", {}).values():
                 pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(method["path"]))
                 self.methods.append((method["httpMethod"], re.compile(pattern + "$"), method))
+                upload = method.get("mediaUpload", {}).get("protocols", {}).get("simple", {})
+                if "path" in upload:
+                    upload_pattern = re.sub(
+                        r"\\\{[^}]+\\\}", "[^/]+", re.escape(upload["path"].lstrip("/"))
+                    )
+                    self.uploads.append(
+                        (method["httpMethod"], re.compile(upload_pattern + "$"), method)
+                    )
             self._collect(resource.get("resources", {}))
 
     def handles(self, exchange):
         return exchange.provider == "google" and not exchange.path.startswith(NOT_DRIVE)
 
     def check(self, exchange, report):
-        if not exchange.path.startswith(self.service):
+        if exchange.path.startswith(PREFIX + "upload/"):
+            relative = exchange.path[len(PREFIX):]
+            candidates = self.uploads
+        elif exchange.path.startswith(self.service):
+            relative = exchange.path[len(self.service):]
+            candidates = self.methods
+        else:
             report.add(exchange, "request", f"no Drive v3 path: {exchange.path}")
             return
-        relative = exchange.path[len(self.service):]
         method = next(
-            (m for verb, pattern, m in self.methods
+            (m for verb, pattern, m in candidates
              if verb == exchange.method and pattern.match(relative)),
             None,
         )

@@ -37,6 +37,7 @@ pub mod jobs;
 pub mod login;
 pub mod model;
 pub mod providers;
+pub mod proxy;
 pub mod purge;
 pub mod push;
 pub mod queue;

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 pub(crate) mod bytes;
 pub(crate) mod content;
 pub(crate) mod drives;
+pub(crate) mod writes;
 
 use crate::oauth::query_map;
 use crate::state::{lock, Drive, File, FileSpec, Provider, Shared, State as Inner};

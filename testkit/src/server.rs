@@ -103,7 +103,18 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             "/google/drive/v3/changes/startPageToken",
             get(google::start_page_token),
         )
-        .route("/google/drive/v3/files", get(google::list_files))
+        .route(
+            "/google/drive/v3/files",
+            get(google::list_files).post(google::writes::create_file),
+        )
+        .route(
+            "/google/upload/drive/v3/files",
+            post(google::writes::upload_media),
+        )
+        .route(
+            "/google/drive/v3/files/{id}/permissions",
+            get(google::writes::list_permissions),
+        )
         .route(
             "/google/drive/v3/files/{id}",
             get(google::content::get_file),
@@ -143,7 +154,19 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         )
         .route(
             "/graph/v1.0/drives/{drive_id}/items/{item_id}/children",
-            get(microsoft::children::list_children),
+            get(microsoft::children::list_children).post(microsoft::writes::create_in_folder),
+        )
+        .route(
+            "/graph/v1.0/me/drive/root/children",
+            post(microsoft::writes::create_in_root),
+        )
+        .route(
+            "/graph/v1.0/me/drive/items/{item_id}/permissions",
+            get(microsoft::writes::my_permissions),
+        )
+        .route(
+            "/graph/v1.0/drives/{drive_id}/items/{item_id}/permissions",
+            get(microsoft::writes::drive_permissions),
         )
         .route(
             "/graph/v1.0/drives/{drive_id}/items/{item_id}/content",
@@ -176,6 +199,10 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         )
         .route("/dropbox/2/auth/token/revoke", post(dropbox::revoke))
         .route(
+            "/dropbox/2/files/create_folder_v2",
+            post(dropbox::writes::create_folder_v2),
+        )
+        .route(
             "/dropbox/2/files/get_temporary_link",
             post(dropbox::content::get_temporary_link),
         )
@@ -194,6 +221,11 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/box/2.0/folders/{id}", get(box_com::folder))
         .route("/box/2.0/folders/{id}/items", get(box_com::folder_items))
         .route("/box/2.0/files/{id}", get(box_com::file))
+        .route("/box/2.0/folders", post(box_com::writes::create_folder))
+        .route(
+            "/box/2.0/files/{id}/thumbnail.png",
+            get(box_com::writes::file_thumbnail),
+        )
         .route(
             "/box/2.0/files/{id}/content",
             get(box_com::content::file_content),

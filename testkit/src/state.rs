@@ -473,6 +473,12 @@ pub(crate) struct State {
     pub revoked: Vec<String>,
     /// Path and query of every request, in arrival order.
     pub requests: Vec<String>,
+    /// The headers of the latest requests (a thousand at least), with their path and query,
+    /// in arrival order: what a client sent besides its body (the proxy's tests look for
+    /// what must not pass).
+    pub request_headers: Vec<(String, HeaderMap)>,
+    /// The bytes of files uploaded through Drive's media upload, by file id.
+    pub uploads: HashMap<String, Vec<u8>>,
     pub faults: Vec<Fault>,
     pub delays: Vec<Delay>,
     /// Graph links carry the epoch they were issued in; `expire_delta_links` moves it on.

@@ -152,6 +152,27 @@ async fn log_in(p: &FakeProviders, provider: Provider) -> Value {
     tokens
 }
 
+/// A full login asking `scope` instead of the hub's scopes; returns the token answer.
+async fn log_in_asking(p: &FakeProviders, provider: Provider, scope: &str) -> Value {
+    let mut request = authorize_request(provider, "s");
+    for (name, value) in &mut request {
+        if name == "scope" {
+            *value = scope.to_string();
+        }
+    }
+    let answer = client()
+        .get(authorize_url(p, provider))
+        .query(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FOUND);
+    let code = query_of(answer.headers()["location"].to_str().unwrap())["code"].clone();
+    let (status, tokens) = exchange(p, provider, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
 async fn get(url: &str, token: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let answer = client().get(url).bearer_auth(token).send().await.unwrap();
     let (status, headers) = (answer.status(), answer.headers().clone());
@@ -1785,7 +1806,10 @@ async fn graph_subscriptions_are_validated_first_then_notify_renew_and_delete() 
     use hub_testkit::{Authenticity, LifecycleEvent};
     let p = FakeProviders::start().await;
     let (hook, inbox) = receiver().await;
-    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    // A drive subscription needs Files.ReadWrite (or .All): with Files.Read, 403.
+    let reader = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let scope = "offline_access Files.ReadWrite User.Read";
+    let token = str_of(&log_in_asking(&p, Provider::Microsoft, scope).await["access_token"]);
     let subscriptions = format!("{}/graph/v1.0/subscriptions", p.base_url());
     let in_a_day = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
     let subscription = |notification: &str| {
@@ -1796,6 +1820,15 @@ async fn graph_subscriptions_are_validated_first_then_notify_renew_and_delete() 
         })
     };
 
+    let (status, body) = send_json(
+        reqwest::Method::POST,
+        &subscriptions,
+        &reader,
+        subscription("/graph"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "ExtensionError");
     // An endpoint that does not echo the token: no subscription.
     let (status, body) = send_json(
         reqwest::Method::POST,

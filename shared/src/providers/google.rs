@@ -43,6 +43,7 @@ pub const SPEC: ProviderSpec = ProviderSpec {
     },
     client_id_var: "GOOGLE_CLIENT_ID",
     client_secret_var: "GOOGLE_CLIENT_SECRET",
+    scopes_var: "GOOGLE_SCOPES",
     answers: &GoogleAnswers,
     build,
 };
@@ -252,6 +253,10 @@ impl Connector for GoogleDrive {
 
     fn oauth(&self) -> &OAuthApp {
         &self.oauth
+    }
+
+    fn api_base(&self) -> &str {
+        &self.api_url
     }
 
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {

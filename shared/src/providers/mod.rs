@@ -318,6 +318,11 @@ pub trait Connector: Send + Sync {
     /// The OAuth2 client (consent URL, code exchange, refresh, revocation).
     fn oauth(&self) -> &OAuthApp;
 
+    /// The configured base of the provider's API, without a trailing slash: what the proxy
+    /// sends a request's path under (docs/API.md, "Proxy"). Only this base: a provider with
+    /// another host besides (Dropbox's content host) is proxied on this one alone.
+    fn api_base(&self) -> &str;
+
     /// Who owns the access token.
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError>;
 
@@ -375,6 +380,13 @@ pub trait Connector: Send + Sync {
         PushStyle::Unsupported
     }
 
+    /// The scopes of which a grant must hold one for the provider to open a channel on it
+    /// (for [`PushStyle::Channels`]); none when any grant can. An account without one is kept
+    /// fresh by polling alone.
+    fn channel_scopes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The longest a channel may live (for [`PushStyle::Channels`]).
     fn channel_lifetime(&self) -> chrono::Duration {
         chrono::Duration::zero()
@@ -429,6 +441,9 @@ pub struct ProviderClient {
     pub client_id: String,
     pub client_secret: SecretString,
     pub redirect_uri: String,
+    /// The scopes an operator asks beside the hub's own (the provider's
+    /// [`ProviderSpec::scopes_var`]), so that an app can proxy what it needs.
+    pub extra_scopes: Vec<String>,
     /// The shared HTTP client, bound to the provider's classifier.
     pub http: ProviderHttp,
 }
@@ -447,6 +462,9 @@ pub struct ProviderSpec {
     /// both are set (docs/API.md, "Configuration").
     pub client_id_var: &'static str,
     pub client_secret_var: &'static str,
+    /// The variable holding extra scopes to ask at consent, space-separated (docs/API.md,
+    /// "Proxy").
+    pub scopes_var: &'static str,
     /// How the provider's refusals are read.
     pub answers: &'static dyn AnswerClassifier,
     /// Builds the connector (reading the provider's endpoint variables).
@@ -471,6 +489,10 @@ impl ProviderSpec {
             client_id,
             client_secret: SecretString::from(client_secret),
             redirect_uri: config.redirect_uri(self.name.as_str()),
+            extra_scopes: env
+                .get(self.scopes_var)
+                .map(|scopes| scopes.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
             http: http.answering_with(self.answers),
         };
         (self.build)(env, client).map(Some)

@@ -119,8 +119,19 @@ impl OAuthApp {
             http: provider.http.clone(),
             revocation: endpoints.revocation,
             // Reading bytes is part of what the hub does: its scopes are asked and required
-            // beside the listing's.
-            scopes: union(endpoints.scopes, endpoints.content_scopes),
+            // beside the listing's. The operator's extra scopes are asked, never required:
+            // the hub works without them.
+            scopes: union(
+                &union(endpoints.scopes, endpoints.content_scopes)
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+                &provider
+                    .extra_scopes
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
             required_scopes: union(endpoints.required_scopes, endpoints.content_scopes),
             content_scopes: union(endpoints.content_scopes, &[]),
             extra_auth_params: endpoints
@@ -194,6 +205,14 @@ impl OAuthApp {
             .filter(|needed| !granted.iter().any(|g| same_scope(g, needed)))
             .cloned()
             .collect()
+    }
+
+    /// Whether a stored grant holds one of `scopes` (compared as [`Self::missing_scopes`]
+    /// does).
+    pub fn granted_any(granted: &[String], scopes: &[&str]) -> bool {
+        scopes
+            .iter()
+            .any(|wanted| granted.iter().any(|g| same_scope(g, wanted)))
     }
 
     /// What a grant holds, to store with its account: the token answer's `scope`, or what

@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod files;
 mod login;
+mod proxy;
 mod push;
 mod users;
 
@@ -33,6 +34,7 @@ pub use error::status_code;
 pub use extract::{JsonBody, PathParam, QueryParams};
 pub use files::FilesQuery;
 pub use login::{clear_login_cookie, login_cookie_name, login_response, CallbackParams};
+pub use proxy::{answer_response, proxy_methods, Proxied, PROXY_ROUTE};
 pub use push::{notification_response, verification_response, webhook_routes};
 pub use users::{users_page_response, UsersQuery};
 

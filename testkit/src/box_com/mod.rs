@@ -8,6 +8,7 @@
 pub(crate) mod changes;
 pub(crate) mod content;
 pub(crate) mod tree;
+pub(crate) mod writes;
 
 use std::collections::HashMap;
 

@@ -8,6 +8,7 @@
 
 pub(crate) mod content;
 pub(crate) mod team;
+pub(crate) mod writes;
 
 use std::collections::HashSet;
 

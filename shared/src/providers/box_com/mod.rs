@@ -37,6 +37,7 @@ pub const SPEC: ProviderSpec = ProviderSpec {
     webhook: Webhook::None,
     client_id_var: "BOX_CLIENT_ID",
     client_secret_var: "BOX_CLIENT_SECRET",
+    scopes_var: "BOX_SCOPES",
     answers: &BoxAnswers,
     build,
 };
@@ -153,6 +154,10 @@ impl Connector for BoxConnector {
 
     fn oauth(&self) -> &OAuthApp {
         &self.oauth
+    }
+
+    fn api_base(&self) -> &str {
+        &self.api_url
     }
 
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {

@@ -52,6 +52,7 @@ pub const SPEC: ProviderSpec = ProviderSpec {
     },
     client_id_var: "DROPBOX_CLIENT_ID",
     client_secret_var: "DROPBOX_CLIENT_SECRET",
+    scopes_var: "DROPBOX_SCOPES",
     answers: &DropboxAnswers,
     build,
 };
@@ -395,6 +396,10 @@ impl Connector for Dropbox {
 
     fn oauth(&self) -> &OAuthApp {
         &self.oauth
+    }
+
+    fn api_base(&self) -> &str {
+        &self.api_url
     }
 
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {

@@ -50,6 +50,7 @@ pub const SPEC: ProviderSpec = ProviderSpec {
     },
     client_id_var: "ONEDRIVE_CLIENT_ID",
     client_secret_var: "ONEDRIVE_CLIENT_SECRET",
+    scopes_var: "ONEDRIVE_SCOPES",
     answers: &MicrosoftAnswers,
     build,
 };
@@ -258,6 +259,10 @@ impl Connector for OneDrive {
         &self.oauth
     }
 
+    fn api_base(&self) -> &str {
+        &self.graph_url
+    }
+
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {
         let me: Me = get_json(
             &self.http,
@@ -284,6 +289,14 @@ impl Connector for OneDrive {
 
     fn push_style(&self) -> PushStyle {
         PushStyle::Channels
+    }
+
+    /// "Files.ReadWrite" (personal accounts) or "Files.ReadWrite.All" (work or school): the
+    /// least privileged permission a drive subscription takes
+    /// (<https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions>,
+    /// "Permissions", driveItem); Graph refuses one with `Files.Read`.
+    fn channel_scopes(&self) -> &'static [&'static str] {
+        &["Files.ReadWrite", "Files.ReadWrite.All"]
     }
 
     fn channel_lifetime(&self) -> chrono::Duration {
