@@ -37,6 +37,7 @@ pub mod login;
 pub mod model;
 pub mod providers;
 pub mod purge;
+pub mod queries;
 pub mod push;
 pub mod queue;
 pub mod retry;

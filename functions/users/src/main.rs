@@ -16,6 +16,7 @@ use hub::changes::{self, ChangesPage};
 use hub::deadline::Deadline;
 use hub::drives::{self, DrivesPage};
 use hub::model::AccountView;
+use hub::queries;
 use hub::web::{
     create_session_response, require_api_key, users_page_response, with_fallbacks, ApiKey,
     ChangesQuery, FilesQuery, PathParam, SessionRequest, UsersQuery,
@@ -77,10 +78,14 @@ async fn get_account(
 async fn list_files(
     State(hub): State<Arc<Hub>>,
     PathParam(id): PathParam,
-    FilesQuery { limit, after }: FilesQuery,
+    FilesQuery {
+        limit,
+        after,
+        filter,
+    }: FilesQuery,
 ) -> Result<Json<FilesPage>, HubError> {
     Ok(Json(
-        accounts::files(hub.store.as_ref(), &id, limit, after).await?,
+        queries::files(hub.store.as_ref(), &id, &filter, limit, after).await?,
     ))
 }
 

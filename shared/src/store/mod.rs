@@ -41,7 +41,10 @@ mod push;
 pub use accounts::{AccountScope, AccountStore, PURGE_PAGE};
 pub use claims::ClaimStore;
 pub(crate) use files::StoredFile;
-pub use files::{FeedEntry, FeedPage, FeedPosition, FileStore, MAX_PATH_KEY_LEN};
+pub use files::{
+    past_top, place, place_prefix, read_place, FeedEntry, FeedPage, FeedPosition, FileStore, Folder,
+    Scan, MAX_PATH_KEY_LEN,
+};
 pub use logins::LoginStore;
 pub(crate) use push::channel_storable;
 pub use push::PushStore;
