@@ -341,7 +341,6 @@ async fn folder_listings_cost_what_they_return(store: &dyn Store) {
         let (small_ids, small_read) = all(store, &small.id, &filter, 100).await;
         let (large_ids, large_read) = all(store, &large.id, &filter, 100).await;
         assert_eq!(small_ids, large_ids, "{filter:?}");
-        eprintln!("{filter:?}: {small_read} {large_read}");
         assert_eq!(small_read, large_read, "{filter:?}");
         assert!(large_read < 40, "{filter:?} read {large_read}");
     }

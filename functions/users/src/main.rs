@@ -496,6 +496,77 @@ mod tests {
         }
     }
 
+    /// `/files` takes the filters of docs/API.md, "Files": a folder's entries, the
+    /// tombstones only on asking; an unknown parameter or a bad value is 400 in the API's
+    /// error shape.
+    #[tokio::test]
+    async fn files_take_filters_and_refuse_unknown_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let id = "00000000-0000-4000-8000-000000000000";
+        let mut account = hub::testing::account("box").id(id).build();
+        account.drives = vec![hub::model::Drive::new(hub::model::DriveInfo {
+            id: "box".into(),
+            name: "Box".into(),
+            kind: hub::model::DriveKind::Box,
+        })];
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        let entry = |file: &str, parent: &str| hub::model::FileEntry {
+            parent_ids: Some(vec![parent.to_string()]),
+            drive_id: Some("box".into()),
+            ..hub::model::FileEntry::new(file, file)
+        };
+        let files = [
+            entry("folder_1", "folder_0"),
+            entry("file_2", "folder_1"),
+            entry("file_3", "folder_1"),
+            entry("file_4", "folder_0"),
+        ];
+        hub.store.put_files(id, &files, 0, 1).await.unwrap();
+        let gone = [hub::model::FileEntry::tombstone("file_3")];
+        hub.store.put_files(id, &gone, 0, 5).await.unwrap();
+        let files_event = include_str!("../../../events/users-files.json");
+        let ids_of = |body: &serde_json::Value| -> Vec<String> {
+            body["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        for (query, expected) in [
+            ("parent_id=folder_1", vec!["file_2"]),
+            ("parent_id=folder_1&deleted=true", vec!["file_3"]),
+            ("parent_id=root&limit=10", vec!["file_4", "folder_1"]),
+            ("limit=10", vec!["file_2", "file_4", "folder_1"]),
+        ] {
+            let event = files_event.replace("limit=50", query);
+            let (status, body) = call_on(hub.clone(), &event).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            assert_eq!(ids_of(&body), expected, "{query}");
+        }
+        for query in [
+            "colour=red",
+            "kind=document",
+            "deleted=maybe",
+            "modified_after=yesterday",
+            "path_prefix=relative",
+            "parent_id=",
+        ] {
+            let event = files_event.replace("limit=50", query);
+            let (status, body) = call_on(hub.clone(), &event).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{query}"
+            );
+            assert!(body["message"].is_string(), "{body}");
+        }
+    }
+
     #[tokio::test]
     async fn a_connect_session_is_created_and_bad_ones_refused() {
         let dir = tempfile::tempdir().unwrap();
