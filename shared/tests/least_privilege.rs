@@ -36,7 +36,7 @@ use hub::config::Env;
 use hub::crypto::kms::KmsCipher;
 use hub::fanout::{self, SyncRequest};
 use hub::login;
-use hub::model::{FanOutPosition, PathRemoval, SyncReason};
+use hub::model::{FanOutPosition, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
 use hub::store::dynamo::DynamoStore;
@@ -859,6 +859,19 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         .await
         .unwrap();
     assert_eq!(files.files.len(), 3);
+    // The filters' indexes: a drive's and each drive's top through `by-folder` (and the
+    // entries it found, by BatchGetItem).
+    for parent in [None, Some(hub::queries::Parent::Root)] {
+        let filter = hub::queries::FileFilter {
+            parent,
+            drive_id: Some("my-drive".into()),
+            ..Default::default()
+        };
+        let files = hub::queries::files(users.hub.store.as_ref(), &first.id, &filter, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(files.files.len(), 3, "{filter:?}");
+    }
     accounts::delete(&users.hub, &second.id).await.unwrap();
     assert!(
         providers.handle().revocations() >= 1,
@@ -991,22 +1004,24 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     sync::run(&sync_worker.hub, &dropbox_job, sync::fresh_invocation())
         .await
         .unwrap();
-    let files = accounts::files(users.hub.store.as_ref(), &dropbox.id, 10, None)
+    // The tombstones, under their path (`by-path`).
+    let tombstones = hub::queries::FileFilter {
+        deleted: hub::queries::Deleted::Only,
+        path_prefix: Some("/".into()),
+        ..Default::default()
+    };
+    let files = hub::queries::files(users.hub.store.as_ref(), &dropbox.id, &tombstones, 10, None)
         .await
         .unwrap();
     assert_eq!(files.files.len(), 2);
     assert!(files.files.iter().all(|f| f.deleted), "the tree is deleted");
+    let live = accounts::files(users.hub.store.as_ref(), &dropbox.id, 10, None)
+        .await
+        .unwrap();
+    assert!(live.files.is_empty(), "tombstones only on asking");
     sync_worker.assert_nothing_refused();
     auth.assert_nothing_refused();
     users.assert_nothing_refused();
-    refused(
-        users
-            .hub
-            .store
-            .mark_path_deleted(&dropbox.id, &PathRemoval::subtree("/d"), None, 10, 1)
-            .await,
-        "users queries the by-path index",
-    );
 
     // provider-webhooks: a Dropbox notification (the identity's records queried, the account
     // read, its push mark put, the job queued), a burst coalesced, a Drive notification with

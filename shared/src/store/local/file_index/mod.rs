@@ -667,3 +667,6 @@ impl FileIndex {
         fs::remove_dir(files_dir)
     }
 }
+
+#[cfg(test)]
+mod tests;
