@@ -25,7 +25,7 @@ pub struct FilesQuery {
 }
 
 /// The parameters `/files` takes; any other is `invalid_request`.
-const PARAMETERS: &[&str] = &[
+pub const FILES_PARAMETERS: &[&str] = &[
     "limit",
     "cursor",
     "parent_id",
@@ -81,10 +81,10 @@ impl FilesQuery {
     /// Reads the query string: a parameter it does not know, a value out of range, a
     /// cursor that is not a `/files` cursor of this hub: `invalid_request`.
     pub fn parse(params: &QueryParams) -> Result<Self, HubError> {
-        if let Some(unknown) = params.0.keys().find(|name| !PARAMETERS.contains(&name.as_str())) {
+        if let Some(unknown) = params.0.keys().find(|name| !FILES_PARAMETERS.contains(&name.as_str())) {
             return Err(HubError::InvalidRequest(format!(
                 "unknown parameter {unknown:?}; /files takes {}",
-                PARAMETERS.join(", ")
+                FILES_PARAMETERS.join(", ")
             )));
         }
         let parent = text(params, "parent_id", MAX_KEY_LEN)?.map(|id| match id.as_str() {
