@@ -39,7 +39,9 @@ use hub::login;
 use hub::model::{FanOutPosition, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
+use aws_sdk_dynamodb::types::AttributeValue;
 use hub::store::dynamo::DynamoStore;
+use hub::store::FileStore;
 use hub::{accounts, sync, tokens, Hub};
 use hub_testkit::webhook_receiver::{Answer, WebhookReceiver};
 use hub_testkit::FakeProviders;
@@ -1290,4 +1292,83 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         auth.hub.store.get_channel("google", &channels[0].id).await,
         "auth reads a channel",
     );
+}
+
+/// `hub-migrate` runs with the policy docs/DEPLOY.md ("Upgrading a deployed stack") gives its
+/// operator, and needs all of it: without `UpdateItem` it is refused.
+#[tokio::test]
+async fn the_migration_runs_with_the_policy_the_deploy_guide_gives() {
+    let deploy = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/DEPLOY.md"),
+    )
+    .unwrap();
+    let after = &deploy[deploy.find("The policy:").expect("the guide gives the policy")..];
+    let block = &after[after.find("```json").unwrap() + 7..];
+    let stack = format!("lp{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let deployment = Deployment::new(&stack, &[]);
+    let policy: Json = serde_json::from_str(
+        &block[..block.find("```").unwrap()]
+            .replace("<region>", REGION)
+            .replace("<account>", ACCOUNT_ID)
+            .replace("<stack>", &stack),
+    )
+    .unwrap();
+    let statements = policy["Statement"].as_array().unwrap().clone();
+
+    let admin = aws_sdk_dynamodb::Client::new(&common::sdk_config().await);
+    let table = deployment.table();
+    hub::store::dynamo::create_table(&admin, &table).await.unwrap();
+    let entries: Vec<hub::model::FileEntry> = (0..3)
+        .map(|n| hub::model::FileEntry {
+            parent_ids: Some(vec!["folder_0".into()]),
+            drive_id: Some("box".into()),
+            ..hub::model::FileEntry::new(format!("file_{n}"), format!("{n}.txt"))
+        })
+        .collect();
+    DynamoStore::new(admin.clone(), &table)
+        .put_files("acct", &entries, 1, 1)
+        .await
+        .unwrap();
+    for entry in &entries {
+        admin
+            .update_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("ACCOUNT#acct".into()))
+            .key("sk", AttributeValue::S(format!("FILE#{}", entry.id)))
+            .update_expression("REMOVE drive_key, place")
+            .send()
+            .await
+            .unwrap();
+    }
+    let operator = |statements: Vec<Json>| {
+        let authorizer = Authorizer {
+            function: "hub-migrate",
+            permissions: Arc::new(Permissions {
+                statements,
+                encryption_context_keys: HashMap::new(),
+            }),
+            table: table.clone(),
+            table_arn: deployment.table_arn(),
+            refusals: Arc::default(),
+        };
+        let sdk = admin.config().clone();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            sdk.to_builder().interceptor(authorizer.clone()).build(),
+        );
+        (DynamoStore::new(client, &table), authorizer.refusals)
+    };
+    let scan_only: Vec<Json> = statements
+        .iter()
+        .map(|statement| {
+            let mut statement = statement.clone();
+            statement["Action"] = json!(["dynamodb:Scan"]);
+            statement
+        })
+        .collect();
+    let (narrower, _) = operator(scan_only);
+    refused(narrower.backfill_folder_index().await, "the backfill without UpdateItem");
+    let (migrate, refusals) = operator(statements);
+    let report = migrate.backfill_folder_index().await.unwrap();
+    assert_eq!((report.found, report.updated), (3, 3));
+    assert!(refusals.lock().unwrap().is_empty());
 }
