@@ -9,8 +9,8 @@ use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::{Account, AccountView};
-use crate::queries::{self, FileFilter};
 use crate::providers::{ProviderName, Registry, PROVIDERS};
+use crate::queries::{self, FileFilter};
 use crate::store::{storable, AccountScope, AccountStore, Store};
 use crate::tokens;
 

@@ -147,8 +147,7 @@ fn the_documented_shapes_are_what_the_hub_sends() {
 #[test]
 fn the_documented_file_filters_are_what_the_hub_takes() {
     let document = yaml_file("docs/openapi.yaml");
-    let documented: BTreeSet<String> = document["paths"]["/users/{id}/files"]["get"]
-        ["parameters"]
+    let documented: BTreeSet<String> = document["paths"]["/users/{id}/files"]["get"]["parameters"]
         .as_sequence()
         .expect("/files has parameters")
         .iter()

@@ -32,6 +32,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use hub::config::Env;
 use hub::crypto::kms::KmsCipher;
 use hub::fanout::{self, SyncRequest};
@@ -39,7 +40,6 @@ use hub::login;
 use hub::model::{FanOutPosition, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
-use aws_sdk_dynamodb::types::AttributeValue;
 use hub::store::dynamo::DynamoStore;
 use hub::store::FileStore;
 use hub::{accounts, sync, tokens, Hub};
@@ -1302,7 +1302,9 @@ async fn the_migration_runs_with_the_policy_the_deploy_guide_gives() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/DEPLOY.md"),
     )
     .unwrap();
-    let after = &deploy[deploy.find("The policy:").expect("the guide gives the policy")..];
+    let after = &deploy[deploy
+        .find("The policy:")
+        .expect("the guide gives the policy")..];
     let block = &after[after.find("```json").unwrap() + 7..];
     let stack = format!("lp{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let deployment = Deployment::new(&stack, &[]);
@@ -1317,7 +1319,9 @@ async fn the_migration_runs_with_the_policy_the_deploy_guide_gives() {
 
     let admin = aws_sdk_dynamodb::Client::new(&common::sdk_config().await);
     let table = deployment.table();
-    hub::store::dynamo::create_table(&admin, &table).await.unwrap();
+    hub::store::dynamo::create_table(&admin, &table)
+        .await
+        .unwrap();
     let entries: Vec<hub::model::FileEntry> = (0..3)
         .map(|n| hub::model::FileEntry {
             parent_ids: Some(vec!["folder_0".into()]),
@@ -1366,7 +1370,10 @@ async fn the_migration_runs_with_the_policy_the_deploy_guide_gives() {
         })
         .collect();
     let (narrower, _) = operator(scan_only);
-    refused(narrower.backfill_folder_index().await, "the backfill without UpdateItem");
+    refused(
+        narrower.backfill_folder_index().await,
+        "the backfill without UpdateItem",
+    );
     let (migrate, refusals) = operator(statements);
     let report = migrate.backfill_folder_index().await.unwrap();
     assert_eq!((report.found, report.updated), (3, 3));

@@ -111,19 +111,55 @@ async fn google(store: &dyn Store, bulk: usize) -> Account {
         ],
     )
     .await;
-    let mut report = entry("report", "Report.pdf", "my-drive", Some("docs"), FileKind::File);
+    let mut report = entry(
+        "report",
+        "Report.pdf",
+        "my-drive",
+        Some("docs"),
+        FileKind::File,
+    );
     report.modified_at = Some(at("2026-01-10T00:00:00Z"));
     let mut entries = vec![
         entry("docs", "Docs", "my-drive", Some("0AROOT"), FileKind::Folder),
         report,
-        entry("notes", "notes.txt", "my-drive", Some("docs"), FileKind::File),
+        entry(
+            "notes",
+            "notes.txt",
+            "my-drive",
+            Some("docs"),
+            FileKind::File,
+        ),
         entry("gone", "Gone.txt", "my-drive", Some("docs"), FileKind::File),
         entry("top", "Top.txt", "my-drive", Some("0AROOT"), FileKind::File),
         entry("shared", "Shared.pdf", "my-drive", None, FileKind::File),
-        entry("bulkdir", "Bulk", "my-drive", Some("0AROOT"), FileKind::Folder),
-        entry("plan", "Plan.pdf", "0ASHARED", Some("0ASHARED"), FileKind::File),
-        entry("team", "Team", "0ASHARED", Some("0ASHARED"), FileKind::Folder),
-        entry("inner", "inner.txt", "0ASHARED", Some("team"), FileKind::File),
+        entry(
+            "bulkdir",
+            "Bulk",
+            "my-drive",
+            Some("0AROOT"),
+            FileKind::Folder,
+        ),
+        entry(
+            "plan",
+            "Plan.pdf",
+            "0ASHARED",
+            Some("0ASHARED"),
+            FileKind::File,
+        ),
+        entry(
+            "team",
+            "Team",
+            "0ASHARED",
+            Some("0ASHARED"),
+            FileKind::Folder,
+        ),
+        entry(
+            "inner",
+            "inner.txt",
+            "0ASHARED",
+            Some("team"),
+            FileKind::File,
+        ),
     ];
     entries.extend((0..bulk).map(|n| {
         entry(
@@ -167,9 +203,15 @@ async fn every_filter(store: &dyn Store) {
     .collect();
     for limit in [1, 2, 100] {
         // The default leaves tombstones out.
-        assert_eq!(all(store, id, &FileFilter::default(), limit).await.0, ids(&live));
+        assert_eq!(
+            all(store, id, &FileFilter::default(), limit).await.0,
+            ids(&live)
+        );
         let docs = parent(Parent::Id("docs".into()));
-        assert_eq!(all(store, id, &docs, limit).await.0, ids(&["report", "notes"]));
+        assert_eq!(
+            all(store, id, &docs, limit).await.0,
+            ids(&["report", "notes"])
+        );
         let tombstones = FileFilter {
             deleted: Deleted::Only,
             ..docs.clone()
@@ -179,7 +221,10 @@ async fn every_filter(store: &dyn Store) {
             deleted: Deleted::Any,
             ..docs.clone()
         };
-        assert_eq!(all(store, id, &both, limit).await.0, ids(&["report", "notes", "gone"]));
+        assert_eq!(
+            all(store, id, &both, limit).await.0,
+            ids(&["report", "notes", "gone"])
+        );
         // Each drive's top: My Drive's root folder, the shared drive's, and a file without a
         // parent.
         assert_eq!(
@@ -190,10 +235,15 @@ async fn every_filter(store: &dyn Store) {
             drive_id: Some("0ASHARED".into()),
             ..parent(Parent::Root)
         };
-        assert_eq!(all(store, id, &shared_top, limit).await.0, ids(&["plan", "team"]));
+        assert_eq!(
+            all(store, id, &shared_top, limit).await.0,
+            ids(&["plan", "team"])
+        );
         // A root folder's own id, which the index does not hold.
         assert_eq!(
-            all(store, id, &parent(Parent::Id("0ASHARED".into())), limit).await.0,
+            all(store, id, &parent(Parent::Id("0ASHARED".into())), limit)
+                .await
+                .0,
             ids(&["plan", "team"])
         );
         let shared_drive = FileFilter {
@@ -208,12 +258,18 @@ async fn every_filter(store: &dyn Store) {
             kind: Some(FileKind::Folder),
             ..FileFilter::default()
         };
-        assert_eq!(all(store, id, &folders, limit).await.0, ids(&["docs", "bulkdir", "team"]));
+        assert_eq!(
+            all(store, id, &folders, limit).await.0,
+            ids(&["docs", "bulkdir", "team"])
+        );
         let pdfs = FileFilter {
             mime_type: Some("APPLICATION/PDF".into()),
             ..FileFilter::default()
         };
-        assert_eq!(all(store, id, &pdfs, limit).await.0, ids(&["report", "shared", "plan"]));
+        assert_eq!(
+            all(store, id, &pdfs, limit).await.0,
+            ids(&["report", "shared", "plan"])
+        );
         let named = FileFilter {
             name_prefix: Some(queries::lower("REP")),
             ..FileFilter::default()
@@ -235,7 +291,10 @@ async fn every_filter(store: &dyn Store) {
             mime_type: Some("application/pdf".into()),
             ..FileFilter::default()
         };
-        assert_eq!(all(store, id, &combined, limit).await.0, ids(&["shared", "plan"]));
+        assert_eq!(
+            all(store, id, &combined, limit).await.0,
+            ids(&["shared", "plan"])
+        );
     }
 }
 
@@ -274,7 +333,9 @@ async fn paths(store: &dyn Store) {
         );
         // Dropbox entries have no parent ids: a folder's children are those of its path.
         assert_eq!(
-            all(store, id, &parent(Parent::Id("id:docs".into())), limit).await.0,
+            all(store, id, &parent(Parent::Id("id:docs".into())), limit)
+                .await
+                .0,
             ids(&["id:a", "id:sub"])
         );
     }
@@ -349,7 +410,9 @@ async fn folder_listings_cost_what_they_return(store: &dyn Store) {
         name_prefix: Some("report".into()),
         ..FileFilter::default()
     };
-    let page = queries::files(store, &large.id, &named, 50, None).await.unwrap();
+    let page = queries::files(store, &large.id, &named, 50, None)
+        .await
+        .unwrap();
     assert!(page.read <= 50);
     assert!(page.next_cursor.is_some());
     let (found, read) = all(store, &large.id, &named, 50).await;
@@ -410,9 +473,18 @@ async fn the_backfill_puts_earlier_entries_in_the_folder_index() {
     assert_eq!(stripped, 13);
     assert!(all(&store, &account.id, &docs, 10).await.0.is_empty());
     // A sync rewrites one entry before the backfill reaches it.
-    let mut notes = entry("notes", "notes.txt", "my-drive", Some("docs"), FileKind::File);
+    let mut notes = entry(
+        "notes",
+        "notes.txt",
+        "my-drive",
+        Some("docs"),
+        FileKind::File,
+    );
     notes.size = Some(7);
-    store.put_files(&account.id, &[notes], 2, 100).await.unwrap();
+    store
+        .put_files(&account.id, &[notes], 2, 100)
+        .await
+        .unwrap();
     let report = store.backfill_folder_index().await.unwrap();
     assert_eq!((report.found, report.updated), (12, 12));
     assert_eq!(

@@ -99,13 +99,11 @@ impl FileFilter {
         };
         let modified = |bound: Option<DateTime<Utc>>, after: bool| match bound {
             None => true,
-            Some(bound) => entry.modified_at.is_some_and(|at| {
-                if after {
-                    at > bound
-                } else {
-                    at < bound
-                }
-            }),
+            Some(bound) => {
+                entry
+                    .modified_at
+                    .is_some_and(|at| if after { at > bound } else { at < bound })
+            }
         };
         deleted
             && self
@@ -123,11 +121,10 @@ impl FileFilter {
                 .name_prefix
                 .as_ref()
                 .is_none_or(|prefix| lower(&entry.name).starts_with(prefix.as_str()))
-            && self.path_prefix.as_ref().is_none_or(|prefix| {
-                entry
-                    .path_key()
-                    .is_some_and(|key| under_path(&key, prefix))
-            })
+            && self
+                .path_prefix
+                .as_ref()
+                .is_none_or(|prefix| entry.path_key().is_some_and(|key| under_path(&key, prefix)))
             && modified(self.modified_after, true)
             && modified(self.modified_before, false)
     }
@@ -155,7 +152,10 @@ impl FileFilter {
             field("parent", parent),
             field("drive", self.drive_id.clone()),
             field("kind", kind),
-            field("mime", self.mime_type.as_deref().map(str::to_ascii_lowercase)),
+            field(
+                "mime",
+                self.mime_type.as_deref().map(str::to_ascii_lowercase),
+            ),
             field("name", self.name_prefix.clone()),
             field("path", self.path_prefix.clone()),
             field("after", time(self.modified_after)),

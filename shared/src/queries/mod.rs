@@ -112,7 +112,10 @@ pub async fn files(
         return Err(HubError::AccountNotFound(account_id.to_string()));
     };
     let tag = filter.tag();
-    let start = match after.map(|cursor| cursor.of(Some(account_id))).transpose()? {
+    let start = match after
+        .map(|cursor| cursor.of(Some(account_id)))
+        .transpose()?
+    {
         None => None,
         Some(FilesPosition::Legacy(id)) if filter.is_default() => Some(QueryPosition {
             filters: tag.clone(),

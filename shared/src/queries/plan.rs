@@ -74,7 +74,9 @@ fn position(drive: &str, key: String, after: Option<String>) -> QueryPosition {
 }
 
 fn malformed() -> HubError {
-    HubError::InvalidRequest("cursor names no place of this listing; start again without one".into())
+    HubError::InvalidRequest(
+        "cursor names no place of this listing; start again without one".into(),
+    )
 }
 
 /// Reads one page of `filter`'s listing from `start`, over the account's `drives`.
@@ -219,8 +221,7 @@ async fn folders(
     let (mut at, mut after, mut resumed_root) = match start {
         None => (0, None, None),
         Some(start) => {
-            let (Some(drive), Some(key)) = (start.drive.as_deref(), start.folder.as_deref())
-            else {
+            let (Some(drive), Some(key)) = (start.drive.as_deref(), start.folder.as_deref()) else {
                 return Err(malformed());
             };
             let at = steps

@@ -144,7 +144,11 @@ impl Folder {
         if let Some(parent) = entry.parent_ids.as_ref().and_then(|ids| ids.first()) {
             return Folder::Id(parent.clone());
         }
-        match entry.path_key().as_deref().and_then(|key| key.rsplit_once('/')) {
+        match entry
+            .path_key()
+            .as_deref()
+            .and_then(|key| key.rsplit_once('/'))
+        {
             Some((above, _)) if !above.is_empty() => Folder::Path(above.to_string()),
             _ => Folder::Top,
         }

@@ -42,8 +42,8 @@ pub use accounts::{AccountScope, AccountStore, PURGE_PAGE};
 pub use claims::ClaimStore;
 pub(crate) use files::StoredFile;
 pub use files::{
-    past_top, place, place_prefix, read_place, FeedEntry, FeedPage, FeedPosition, FileStore, Folder,
-    Scan, MAX_PATH_KEY_LEN,
+    past_top, place, place_prefix, read_place, FeedEntry, FeedPage, FeedPosition, FileStore,
+    Folder, Scan, MAX_PATH_KEY_LEN,
 };
 pub use logins::LoginStore;
 pub(crate) use push::channel_storable;

@@ -81,7 +81,11 @@ impl FilesQuery {
     /// Reads the query string: a parameter it does not know, a value out of range, a
     /// cursor that is not a `/files` cursor of this hub: `invalid_request`.
     pub fn parse(params: &QueryParams) -> Result<Self, HubError> {
-        if let Some(unknown) = params.0.keys().find(|name| !FILES_PARAMETERS.contains(&name.as_str())) {
+        if let Some(unknown) = params
+            .0
+            .keys()
+            .find(|name| !FILES_PARAMETERS.contains(&name.as_str()))
+        {
             return Err(HubError::InvalidRequest(format!(
                 "unknown parameter {unknown:?}; /files takes {}",
                 FILES_PARAMETERS.join(", ")

@@ -7,7 +7,10 @@ use super::*;
 pub(super) fn folder_keys(account_id: &str, stored: &StoredFile) -> Item {
     match stored.drive_place() {
         Some((drive, place)) => HashMap::from([
-            (DRIVE_KEY_ATTRIBUTE.to_string(), s(drive_key(account_id, drive))),
+            (
+                DRIVE_KEY_ATTRIBUTE.to_string(),
+                s(drive_key(account_id, drive)),
+            ),
             (PLACE_ATTRIBUTE.to_string(), s(place)),
         ]),
         None => HashMap::new(),
@@ -428,12 +431,14 @@ impl FileStore for DynamoStore {
         let next = answer
             .last_evaluated_key
             .as_ref()
-            .map(|key| match (string_attr(key, PATH_ATTRIBUTE), file_id_of(key)) {
-                (Some(path), Some(file_id)) => {
-                    serde_json::to_string(&(path, file_id)).map_err(HubError::internal)
-                }
-                _ => Err(HubError::internal("a by-path page ended without its key")),
-            })
+            .map(
+                |key| match (string_attr(key, PATH_ATTRIBUTE), file_id_of(key)) {
+                    (Some(path), Some(file_id)) => {
+                        serde_json::to_string(&(path, file_id)).map_err(HubError::internal)
+                    }
+                    _ => Err(HubError::internal("a by-path page ended without its key")),
+                },
+            )
             .transpose()?;
         let read = answer.scanned_count.max(0) as u64;
         let items = answer

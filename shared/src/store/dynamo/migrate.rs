@@ -67,7 +67,12 @@ impl DynamoStore {
 
     /// Sets `keys` on the entry at `key` if it still has sequence number `seq` and no keys:
     /// whether it did.
-    async fn set_folder_keys(&self, key: Item, keys: Item, seq: Option<AttributeValue>) -> HubResult<bool> {
+    async fn set_folder_keys(
+        &self,
+        key: Item,
+        keys: Item,
+        seq: Option<AttributeValue>,
+    ) -> HubResult<bool> {
         let mut update = self
             .client
             .update_item()
@@ -78,7 +83,11 @@ impl DynamoStore {
             .expression_attribute_names("#place", PLACE_ATTRIBUTE)
             .expression_attribute_names("#seq", SEQ_ATTRIBUTE);
         for (name, value) in keys {
-            let placeholder = if name == DRIVE_KEY_ATTRIBUTE { ":drive" } else { ":place" };
+            let placeholder = if name == DRIVE_KEY_ATTRIBUTE {
+                ":drive"
+            } else {
+                ":place"
+            };
             update = update.expression_attribute_values(placeholder, value);
         }
         update = match seq {

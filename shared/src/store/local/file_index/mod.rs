@@ -485,8 +485,7 @@ impl FileIndex {
             if !key.starts_with(&prefix) || scan.read == limit as u64 {
                 break;
             }
-            let place =
-                String::from_utf8(key[drive.len()..].to_vec()).map_err(io::Error::other)?;
+            let place = String::from_utf8(key[drive.len()..].to_vec()).map_err(io::Error::other)?;
             let (_, file_id) = read_place(&place)
                 .ok_or_else(|| io::Error::other("file index: a malformed place key"))?;
             scan.read += 1;
