@@ -82,7 +82,7 @@ pub trait FileStore: Send + Sync {
     /// One entry of the account's index, tombstone or not.
     async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>>;
 
-    /// The entries of drive `drive_id` in the folder index ([`Place`]): those `in_folder`
+    /// The entries of drive `drive_id` in the folder index ([`place`]): those `in_folder`
     /// only when given, else the whole drive, in the index's order, after the opaque
     /// position `after` (a [`Scan::next`] of the same listing). Reads at most `limit` index
     /// items; `deleted` keeps only tombstones (`Some(true)`) or leaves them out

@@ -24,7 +24,9 @@
 //! - a push mark is taken by one caller at a time, until it is cleared or expires;
 //! - a fan-out step is claimed once, until its claim is given back or expires;
 //! - a removal by path marks deleted the entry at that path and every entry under it, a page
-//!   at a time, without reading the account's whole index at once.
+//!   at a time, without reading the account's whole index at once;
+//! - a folder's or a drive's entries, and those under a path, are listed reading only them
+//!   (`list_folder`, `list_under_path`), a page of at most `limit` index items at a time.
 //!
 //! [`Store`] is the sum of one trait per role ([`AccountStore`], [`FileStore`],
 //! [`LoginStore`], [`PushStore`], [`ClaimStore`]), each in its own file; every backend
