@@ -22,8 +22,10 @@ DOCUMENT = os.path.join(
 )
 # The stand-in serves Drive under /google/ + the document's servicePath.
 PREFIX = "/google/"
-# Only the userinfo endpoint lives under /google/ beside Drive; it is not Drive's.
-NOT_DRIVE = ("/google/oauth2/", "/google/token", "/google/revoke", "/google/o/oauth2/")
+# Only the userinfo endpoint and the export links live under /google/ beside Drive.
+NOT_DRIVE = ("/google/oauth2/", "/google/token", "/google/revoke", "/google/o/oauth2/",
+             # A file's `exportLinks` (docs.google.com at Google): not a Drive v3 method.
+             "/google/feeds/")
 
 
 class Drive:
@@ -33,6 +35,10 @@ class Drive:
         self.schemas = self.doc["schemas"]
         self.service = PREFIX + self.doc["servicePath"]
         self.methods = []
+        # Methods taking media (`files.create`, `files.update`) also answer at their simple
+        # upload path (`mediaUpload.protocols.simple.path`, `/upload/drive/v3/files`), which
+        # lies outside the servicePath.
+        self.uploads = []
         self._collect(self.doc.get("resources", {}))
 
     def _collect(self, resources):
@@ -40,18 +46,31 @@ class Drive:
             for method in resource.get("methods", {}).values():
                 pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(method["path"]))
                 self.methods.append((method["httpMethod"], re.compile(pattern + "$"), method))
+                upload = method.get("mediaUpload", {}).get("protocols", {}).get("simple", {})
+                if "path" in upload:
+                    upload_pattern = re.sub(
+                        r"\\\{[^}]+\\\}", "[^/]+", re.escape(upload["path"].lstrip("/"))
+                    )
+                    self.uploads.append(
+                        (method["httpMethod"], re.compile(upload_pattern + "$"), method)
+                    )
             self._collect(resource.get("resources", {}))
 
     def handles(self, exchange):
         return exchange.provider == "google" and not exchange.path.startswith(NOT_DRIVE)
 
     def check(self, exchange, report):
-        if not exchange.path.startswith(self.service):
+        if exchange.path.startswith(PREFIX + "upload/"):
+            relative = exchange.path[len(PREFIX):]
+            candidates = self.uploads
+        elif exchange.path.startswith(self.service):
+            relative = exchange.path[len(self.service):]
+            candidates = self.methods
+        else:
             report.add(exchange, "request", f"no Drive v3 path: {exchange.path}")
             return
-        relative = exchange.path[len(self.service):]
         method = next(
-            (m for verb, pattern, m in self.methods
+            (m for verb, pattern, m in candidates
              if verb == exchange.method and pattern.match(relative)),
             None,
         )
@@ -86,6 +105,11 @@ class Drive:
                 if selection is not None:
                     for problem in unselected(exchange.response, selection, "answer"):
                         report.add(exchange, "response", problem)
+        elif exchange.ok() and exchange.params().get("alt") == ["media"]:
+            # `alt=media` (a global parameter) answers the file's bytes instead of the
+            # method's JSON: https://developers.google.com/drive/api/guides/manage-downloads
+            if not method.get("supportsMediaDownload"):
+                report.add(exchange, "request", f"{method['id']} downloads no media")
         elif exchange.ok() and response_schema is not None and exchange.response_kind != "json":
             report.add(exchange, "response", f"{method['id']} must answer a JSON {response_schema['$ref']}")
 

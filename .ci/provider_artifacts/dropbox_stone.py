@@ -1,6 +1,7 @@
 """Dropbox API v2, against the Stone validators of the official `dropbox` SDK.
 
-Checked: the RPC route exists (`/2/<namespace>/<route>`, a `Route` object of `dropbox.<namespace>`);
+Checked: the RPC route exists (`/2/<namespace>/<route>`, a `Route` object of `dropbox.<namespace>`;
+content calls as well, their argument and result read from their headers);
 its JSON argument decodes strictly with the route's `arg_type` (a route without one takes no
 body or `null`); a 200 answer decodes strictly with its `result_type`; a 409 answer is
 `{"error_summary": str, "error": ...}` whose `error` decodes strictly with its `error_type`; a
@@ -20,6 +21,10 @@ from dropbox.stone_base import Route
 from stone.backends.python_rsrc import stone_validators
 
 PREFIX = "/dropbox/2/"
+# The content host (`content.dropboxapi.com`: `files/export`, downloads, uploads): its calls
+# carry their argument in `Dropbox-API-Arg` and their result in `Dropbox-API-Result`, which
+# the recorder keeps as the exchange's request and response, so they are checked alike.
+CONTENT_PREFIX = "/dropbox/content/2/"
 # The OAuth endpoints under /dropbox/ are not Stone routes.
 NOT_RPC = ("/dropbox/oauth2/",)
 
@@ -47,10 +52,11 @@ class Dropbox:
         return self.namespaces[namespace].get(name)
 
     def check(self, exchange, report):
-        if not exchange.path.startswith(PREFIX) or exchange.method != "POST":
+        prefix = next((p for p in (PREFIX, CONTENT_PREFIX) if exchange.path.startswith(p)), None)
+        if prefix is None or exchange.method != "POST":
             report.add(exchange, "request", f"not a Dropbox RPC call: {exchange.method} {exchange.path}")
             return
-        namespace, _, name = exchange.path[len(PREFIX):].partition("/")
+        namespace, _, name = exchange.path[len(prefix):].partition("/")
         route = self.route(namespace, name)
         if route is None:
             report.add(exchange, "request", f"the dropbox SDK has no route {namespace}/{name}")

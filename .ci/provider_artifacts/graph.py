@@ -5,7 +5,8 @@ name and the ParseNode call that reads it (`get_str_value`, `get_object_value(It
 `get_enum_value(DriveType)`...). A stand-in ParseNode records those calls, which gives every
 model's JSON names and types (inherited ones included) without reading the SDK's source.
 
-Checked: the call is one of ROUTES (`/me`, drives, sites, items, deltas, `/subscriptions`);
+Checked: the call is one of ROUTES (`/me`, drives, sites, items, children created,
+permissions, deltas, an item's `/content`, `/subscriptions`);
 a 2xx JSON answer and a JSON request body have only properties of their model (at every
 depth), each of its type (strings, booleans, integers, numbers, ISO 8601 date-times, UUIDs,
 enum members, objects and collections); `@odata.*` control information only as OData JSON
@@ -25,6 +26,7 @@ from msgraph.generated.models.drive_item import DriveItem
 from msgraph.generated.models.drive_item_collection_response import DriveItemCollectionResponse
 from msgraph.generated.models.o_data_errors.inner_error import InnerError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.permission_collection_response import PermissionCollectionResponse
 from msgraph.generated.models.site import Site
 from msgraph.generated.models.site_collection_response import SiteCollectionResponse
 from msgraph.generated.models.subscription import Subscription
@@ -40,6 +42,15 @@ ODATA_CONTROL = {
     "@odata.readLink", "@odata.etag", "@odata.navigationLink", "@odata.associationLink",
     "@odata.mediaEditLink", "@odata.mediaReadLink", "@odata.mediaContentType",
     "@odata.mediaEtag", "@odata.removed",
+}
+# Instance annotations Graph defines on a driveItem (`@microsoft.graph.*`, OData JSON 4.01
+# section 18): the conflict behaviour a request asks for
+# (<https://learn.microsoft.com/en-us/graph/api/driveitem-post-children>), and the links an
+# answer may carry (<https://learn.microsoft.com/en-us/graph/api/resources/driveitem>,
+# "Instance attributes").
+GRAPH_ANNOTATIONS = {
+    "@microsoft.graph.conflictBehavior", "@microsoft.graph.downloadUrl",
+    "@microsoft.graph.sourceUrl",
 }
 # OData's system query options (section 5.1 of the URL conventions); `token` is the delta
 # function's own parameter (driveItem: delta).
@@ -62,6 +73,12 @@ ROUTES = [
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)", None, DriveItem, SYSTEM_QUERY),
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/children", None, DriveItemCollectionResponse, SYSTEM_QUERY),
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/delta", None, DeltaGetResponse, DELTA_QUERY),
+    ("POST", ONE_DRIVE + r"/(root|items/[^/]+)/children", DriveItem, DriveItem, SYSTEM_QUERY),
+    ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/permissions", None, PermissionCollectionResponse, SYSTEM_QUERY),
+    # A file's bytes: 302 to a pre-authenticated URL, no JSON (driveitem-get-content). The
+    # conversion parameter is `format` in the REST reference (driveitem-get-content-format)
+    # and `$format` in the SDK's URL template (ContentRequestBuilder).
+    ("GET", ONE_DRIVE + r"/items/[^/]+/content", None, None, SYSTEM_QUERY | {"format"}),
     ("POST", r"/subscriptions", Subscription, Subscription, set()),
     ("PATCH", r"/subscriptions/[^/]+", Subscription, Subscription, set()),
     ("DELETE", r"/subscriptions/[^/]+", None, None, set()),
@@ -128,6 +145,9 @@ def check_object(value, model, where):
         elif key.startswith("@odata."):
             if key not in ODATA_CONTROL:
                 yield f"{where} has {key!r}, not OData control information"
+        elif key.startswith("@microsoft.graph."):
+            if key not in GRAPH_ANNOTATIONS:
+                yield f"{where} has {key!r}, not an annotation Graph defines"
         else:
             yield f"{where} has {key!r}, not a property of {model.__name__}"
 

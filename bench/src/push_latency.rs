@@ -126,6 +126,8 @@ async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
     env.extend(providers.env_vars());
     env.extend(providers.dropbox_env_vars());
     env.push(("HUB_PUSH".into(), "on".into()));
+    // Graph opens a drive subscription only for a grant that may write.
+    env.push(("ONEDRIVE_SCOPES".into(), "Files.ReadWrite".into()));
     env.push(("HUB_PUBLIC_URL".into(), public_url.clone()));
     let hub = Arc::new(Hub::build(&Env::from_map(env), RetryPolicy::default()).await?);
     if let Consumer::Local(invoke) = &consumer {

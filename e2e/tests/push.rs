@@ -19,6 +19,9 @@ fn push_env(providers: &FakeProviders) -> Vec<(String, String)> {
     let mut env = providers.env_vars();
     env.extend(providers.dropbox_env_vars());
     env.push(("HUB_PUSH".into(), "on".into()));
+    // Graph opens a drive subscription only for a grant with a write scope
+    // (docs/API.md, "Push notifications").
+    env.push(("ONEDRIVE_SCOPES".into(), "Files.ReadWrite".into()));
     env
 }
 

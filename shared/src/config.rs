@@ -137,6 +137,14 @@ pub struct Config {
     pub push: bool,
     /// `HUB_REQUIRE_SESSION`: refuse logins without a connect session (docs/API.md, "Logins").
     pub require_session: bool,
+    /// Where the hub's content links point (docs/API.md, "File content"): `HUB_CONTENT_URL`,
+    /// the content function's URL in AWS; locally the hub's own address, where `cargo lambda
+    /// watch` routes `/content/...` to the same function. No trailing slash.
+    pub content_url: String,
+    /// `HUB_CONTENT_MAX_ANSWER_BYTES`: the most bytes one streamed answer carries (a Lambda
+    /// function URL's limit on a streamed response); a larger file is read in ranges. `None`
+    /// locally: no limit.
+    pub content_answer_limit: Option<u64>,
 }
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";
@@ -205,6 +213,15 @@ impl Config {
                 )))
             }
         };
+        let content_url = env.url_or("HUB_CONTENT_URL", &public_url)?;
+        let content_answer_limit = match env.get("HUB_CONTENT_MAX_ANSWER_BYTES") {
+            None => None,
+            Some(raw) => Some(raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                HubError::Config(format!(
+                    "HUB_CONTENT_MAX_ANSWER_BYTES must be a positive number of bytes (got '{raw}')"
+                ))
+            })?),
+        };
         let return_urls = ReturnAllowlist::parse(env.get("HUB_ALLOWED_RETURN_URLS").as_deref())
             .map_err(|e| HubError::Config(format!("HUB_ALLOWED_RETURN_URLS: {e}")))?;
         Ok(Config {
@@ -217,6 +234,8 @@ impl Config {
             webhook,
             push,
             require_session,
+            content_url,
+            content_answer_limit,
         })
     }
 

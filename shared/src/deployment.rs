@@ -137,14 +137,27 @@ pub const PROVIDER_WEBHOOKS: Function = Function {
     needs: &[],
 };
 
+/// The content links' function (docs/API.md, "File content"), behind a Lambda function URL
+/// that streams: a stream lasts as long as its bytes take, and one answer carries up to
+/// 200 MB, which Lambda streams at about 2 MB/s past the first 6 MB (100 s). The reserve
+/// ends the stream before Lambda cuts it.
+pub const CONTENT: Function = Function {
+    name: "content",
+    resource: "ContentFunction",
+    timeout: Duration::from_secs(300),
+    reserve: Duration::from_secs(2),
+    needs: &[],
+};
+
 /// Every function of the template, each once.
-pub const FUNCTIONS: [&Function; 6] = [
+pub const FUNCTIONS: [&Function; 7] = [
     &AUTH,
     &USERS,
     &SYNC_FANOUT,
     &SYNC_WORKER,
     &APP_WEBHOOKS,
     &PROVIDER_WEBHOOKS,
+    &CONTENT,
 ];
 
 /// How long the HTTP API waits for a Lambda integration (API Gateway's fixed maximum for

@@ -46,6 +46,34 @@ pub enum HubError {
     InvalidSourceType(String),
     #[error("no account with id '{0}'")]
     AccountNotFound(String),
+    /// A file the account's index does not hold, or holds as deleted.
+    #[error("the account's index holds no file with id '{0}'")]
+    FileNotFound(String),
+    /// The account's grant lacks scopes a route needs (reading bytes, docs/API.md "File
+    /// content"): it was connected before the hub asked for them. Its index stays; the app
+    /// connects it again through a connect session.
+    #[error("the account's grant lacks the permissions this needs ({}); connect it again", .missing.join(" "))]
+    GrantLacksScopes { missing: Vec<String> },
+    /// The provider refused the account's refresh token: it waits for its user to log in
+    /// again.
+    #[error("the account needs its user to log in again")]
+    AccountNeedsReauth,
+    /// A folder, a shortcut, a form, or a file the provider will not give the bytes of.
+    #[error("this file cannot be downloaded: {0}")]
+    NotDownloadable(String),
+    /// A Google Docs, Sheets, Slides or Drawings file has no bytes of its own: it is read
+    /// exported, in one of `formats`.
+    #[error("this file has no bytes of its own; ask for it with format= one of {}", .formats.join(", "))]
+    ExportRequired { formats: Vec<String> },
+    /// A `format` the file cannot be given in.
+    #[error("{0}")]
+    UnsupportedFormat(String),
+    /// A content link that is unknown, expired, or whose account was deleted.
+    #[error("this content link is unknown or no longer valid; ask the hub for a new one")]
+    ContentLinkInvalid,
+    /// A provider answer larger than the route passes on (`limit` bytes).
+    #[error("the provider's answer is larger than the {limit} bytes this route passes on")]
+    ResponseTooLarge { limit: usize },
     /// Internal to the sync: the account was deleted while its sync ran (a conditional write
     /// found no record to write). `crate::sync` ends the job on it as skipped and removes
     /// what the sync stored; it is no answer of the API, so were it ever to escape it would
@@ -88,6 +116,14 @@ impl HubError {
             HubError::InvalidJson(_) => "invalid_json",
             HubError::InvalidSourceType(_) => "invalid_source_type",
             HubError::AccountNotFound(_) => "user_not_found",
+            HubError::FileNotFound(_) => "file_not_found",
+            HubError::GrantLacksScopes { .. } => "scope_not_granted",
+            HubError::AccountNeedsReauth => "account_needs_reauth",
+            HubError::NotDownloadable(_) => "not_downloadable",
+            HubError::ExportRequired { .. } => "export_required",
+            HubError::UnsupportedFormat(_) => "unsupported_format",
+            HubError::ContentLinkInvalid => "not_found",
+            HubError::ResponseTooLarge { .. } => "response_too_large",
             HubError::NotFound(_) => "not_found",
             HubError::MethodNotAllowed => "method_not_allowed",
             HubError::PayloadTooLarge { .. } => "payload_too_large",
@@ -103,9 +139,15 @@ impl HubError {
     pub fn status(&self) -> u16 {
         match self {
             HubError::Unauthorized | HubError::ForgedNotification => 401,
-            HubError::UnknownProvider(_) | HubError::AccountNotFound(_) | HubError::NotFound(_) => {
-                404
-            }
+            HubError::UnknownProvider(_)
+            | HubError::AccountNotFound(_)
+            | HubError::FileNotFound(_)
+            | HubError::ContentLinkInvalid
+            | HubError::NotFound(_) => 404,
+            HubError::GrantLacksScopes { .. }
+            | HubError::AccountNeedsReauth
+            | HubError::NotDownloadable(_)
+            | HubError::ExportRequired { .. } => 409,
             HubError::ProviderNotConfigured {
                 for_sync: false, ..
             } => 404,
@@ -117,11 +159,12 @@ impl HubError {
             | HubError::ScopeNotGranted { .. }
             | HubError::InvalidRequest(_)
             | HubError::InvalidJson(_)
-            | HubError::InvalidSourceType(_) => 400,
+            | HubError::InvalidSourceType(_)
+            | HubError::UnsupportedFormat(_) => 400,
             HubError::MethodNotAllowed => 405,
             HubError::PayloadTooLarge { .. } => 413,
             HubError::Unavailable(_) => 503,
-            HubError::Provider(_) => 502,
+            HubError::Provider(_) | HubError::ResponseTooLarge { .. } => 502,
             HubError::Config(_) | HubError::Internal(_) | HubError::AccountDeletedDuringSync(_) => {
                 500
             }

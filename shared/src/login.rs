@@ -295,11 +295,19 @@ async fn complete_login(
         }
         return Err(HubError::ScopeNotGranted { missing });
     }
+    let scopes = oauth.granted(grant.granted_scopes);
     let identity = deadline
         .bound(connector.identity(&tokens.access_token))
         .await?;
     let provider_user_id = identity.provider_user_id.clone();
-    let account = match connect(hub, connector.as_ref(), identity, &tokens, session.as_ref()).await
+    let account = match connect(
+        hub,
+        connector.as_ref(),
+        identity,
+        (&tokens, &scopes),
+        session.as_ref(),
+    )
+    .await
     {
         Ok(account) => account,
         Err(HubError::InvalidSession) => {
@@ -370,7 +378,7 @@ async fn connect(
     hub: &Hub,
     connector: &dyn Connector,
     identity: Identity,
-    tokens: &TokenSet,
+    (tokens, scopes): (&TokenSet, &[String]),
     session: Option<&ConnectSession>,
 ) -> HubResult<Account> {
     let provider = connector.name().as_str();
@@ -396,6 +404,7 @@ async fn connect(
                 updated.email = identity.email.clone();
                 updated.status = AccountStatus::Active;
                 updated.has_refresh_token = tokens.refresh_token.is_some();
+                updated.scopes = scopes.to_vec();
                 updated.tokens =
                     tokens::seal(hub.cipher.as_ref(), &existing.id, provider, &tokens).await?;
                 updated.version = existing.version + 1;
@@ -421,6 +430,7 @@ async fn connect(
                     lease: None,
                     drives: Vec::new(),
                     feed_seq: 0,
+                    scopes: scopes.to_vec(),
                     version: 1,
                 };
                 (account, None)

@@ -7,7 +7,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::Sealed;
 
+mod content;
 mod drives;
+pub use content::{ContentFormat, ContentLink, ContentSource, StreamSource};
 pub use drives::{Drive, DriveInfo, DriveKind, DriveReport, DriveStatus, MAX_DRIVES};
 
 /// OAuth tokens in memory. `SecretString` keeps them out of `Debug` output and zeroes them on
@@ -179,6 +181,10 @@ pub struct Account {
     pub last_synced_at: Option<DateTime<Utc>>,
     pub last_sync: Option<SyncOutcome>,
     pub has_refresh_token: bool,
+    /// The scopes the provider granted at the last login (what was asked, when its token
+    /// answer names none); empty for an account connected before the hub stored them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
     /// The encrypted [`TokenSet`], bound to this account by the encryption context.
     pub tokens: Sealed,
     /// The connector's opaque position: mid-enumeration, or the change cursor of a finished

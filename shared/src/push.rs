@@ -30,6 +30,7 @@ use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::model::{Account, AccountStatus, PushChannel, SyncJob, SyncReason, TokenSet};
+use crate::providers::oauth::OAuthApp;
 use crate::providers::{
     ChannelRequest, Connector, NoticeEvent, PushRefusal, PushStyle, SubscriptionNotice, MAX_NOTICES,
 };
@@ -232,6 +233,11 @@ pub async fn keep_channel(
         || connector.push_style() != PushStyle::Channels
         || account.status != AccountStatus::Active
     {
+        return;
+    }
+    let needed = connector.channel_scopes();
+    if !needed.is_empty() && !OAuthApp::granted_any(&account.scopes, needed) {
+        tracing::debug!("the grant cannot open a push channel; polling keeps the account fresh");
         return;
     }
     if let Err(error) = renew_if_due(hub, connector, account, tokens, deadline).await {

@@ -75,6 +75,7 @@ pub fn account(provider: &str) -> AccountBuilder {
             lease: None,
             drives: Vec::new(),
             feed_seq: 0,
+            scopes: Vec::new(),
             version: 1,
         },
     }

@@ -144,7 +144,13 @@ async fn google_consent_url_carries_pkce_offline_and_consent() {
     assert_eq!(q["prompt"], "consent");
     let scopes: Vec<&str> = q["scope"].split(' ').collect();
     assert!(scopes.contains(&"openid") && scopes.contains(&"email"));
-    assert!(scopes.contains(&"https://www.googleapis.com/auth/drive.metadata.readonly"));
+    assert!(scopes.contains(&"https://www.googleapis.com/auth/drive.readonly"));
+    assert!(
+        !scopes
+            .iter()
+            .any(|s| s.ends_with("drive.metadata.readonly")),
+        "drive.readonly replaces the metadata scope"
+    );
 }
 
 #[tokio::test]
@@ -167,7 +173,7 @@ async fn microsoft_consent_url_names_the_tenant_and_offline_access() {
         scopes,
         [
             "offline_access",
-            "Files.Read",
+            "Files.Read.All",
             "User.Read",
             "Sites.Read.All"
         ],
@@ -188,7 +194,7 @@ async fn microsoft_consent_url_names_the_tenant_and_offline_access() {
         &challenge,
     );
     let scopes: Vec<&str> = q["scope"].split(' ').collect();
-    assert_eq!(scopes, ["offline_access", "Files.Read", "User.Read"]);
+    assert_eq!(scopes, ["offline_access", "Files.Read.All", "User.Read"]);
 }
 
 #[tokio::test]
@@ -1107,7 +1113,10 @@ async fn dropbox_consent_url_asks_offline_access_and_the_two_scopes() {
         &challenge,
     );
     assert_eq!(q["token_access_type"], "offline");
-    assert_eq!(q["scope"], "account_info.read files.metadata.read");
+    assert_eq!(
+        q["scope"],
+        "account_info.read files.metadata.read files.content.read"
+    );
 }
 
 #[tokio::test]
@@ -1119,7 +1128,8 @@ async fn dropbox_code_exchange_and_a_refresh_that_keeps_the_refresh_token() {
         .and(body_string_contains("code_verifier=verifier-1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "access_token": "sl.first", "token_type": "bearer", "expires_in": 14400,
-            "refresh_token": "dbx-refresh", "scope": "account_info.read files.metadata.read",
+            "refresh_token": "dbx-refresh",
+            "scope": "account_info.read files.metadata.read files.content.read",
             "account_id": "dbid:A", "uid": "12"
         })))
         .mount(&server)
@@ -1143,7 +1153,10 @@ async fn dropbox_code_exchange_and_a_refresh_that_keeps_the_refresh_token() {
     let partial = vec!["account_info.read".to_string()];
     assert_eq!(
         oauth.missing_scopes(Some(&partial)),
-        vec!["files.metadata.read".to_string()]
+        vec![
+            "files.metadata.read".to_string(),
+            "files.content.read".to_string()
+        ]
     );
     let form = form_of(&server.received_requests().await.unwrap()[0].body);
     assert_eq!(form["client_id"], "d-key");

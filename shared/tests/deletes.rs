@@ -54,6 +54,8 @@ async fn fixture(backend: Backend) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut env = providers.env_vars();
     env.push(("HUB_PUSH".into(), "on".into()));
+    // Graph opens a drive subscription only for a grant that may write.
+    env.push(("ONEDRIVE_SCOPES".into(), "Files.ReadWrite".into()));
     env.push(("HUB_WEBHOOK_URL".into(), "https://app.example/hooks".into()));
     env.push((
         "HUB_WEBHOOK_SECRET".into(),

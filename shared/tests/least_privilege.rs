@@ -233,7 +233,7 @@ struct Function {
     role: &'static str,
 }
 
-const ROLES: [Function; 6] = [
+const ROLES: [Function; 7] = [
     Function {
         name: "auth",
         role: "AuthRole",
@@ -257,6 +257,10 @@ const ROLES: [Function; 6] = [
     Function {
         name: "provider-webhooks",
         role: "ProviderWebhooksRole",
+    },
+    Function {
+        name: "content",
+        role: "ContentRole",
     },
 ];
 
@@ -757,12 +761,24 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         hubs.push(function_hub);
     }
     enforce_iam(&endpoint).await;
-    let [auth, users, fanout_fn, sync_worker, app_webhooks, provider_webhooks] =
-        <[FunctionHub; 6]>::try_from(hubs).ok().unwrap();
+    let [auth, users, fanout_fn, sync_worker, app_webhooks, provider_webhooks, content] =
+        <[FunctionHub; 7]>::try_from(hubs).ok().unwrap();
 
     // auth: a login (state put, callback opening the verifier, account and identity created),
     // and a second account for the fan-out and the deletion below.
-    providers.handle().add_files("google", 3);
+    providers.handle().add_files("google", 2);
+    let every_byte: Vec<u8> = (0..=255).collect();
+    providers.handle().add_file(
+        "google",
+        hub_testkit::DEFAULT_GOOGLE_USER,
+        hub_testkit::FileSpec {
+            mime_type: "application/octet-stream".into(),
+            ..hub_testkit::FileSpec::new("lp-bin", "bytes.bin")
+        },
+    );
+    providers
+        .handle()
+        .set_google_content(hub_testkit::DEFAULT_GOOGLE_USER, "lp-bin", &every_byte);
     let first = log_in(&auth.hub, "google").await;
     let first_identity = auth
         .hub
@@ -850,6 +866,33 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     .unwrap();
     assert_eq!(queued, 2);
     sync_worker.assert_nothing_refused();
+
+    // users: a content link (the file read from the index, the token opened to ask Drive,
+    // the link put); content: the link streamed (link and account read, the expired access
+    // token refreshed, sealed and stored as the worker stores it).
+    let deadline = hub::deadline::Deadline::of_invocation(None);
+    let location = hub::content::locate(&users.hub, &first.id, "lp-bin", None, deadline)
+        .await
+        .unwrap();
+    assert!(location.streamed_by_hub);
+    let link_token = location.url.rsplit('/').next().unwrap().to_string();
+    providers.handle().expire_access_tokens();
+    let served = hub::content::open(
+        &content.hub,
+        &link_token,
+        hub::content::Want::Bytes(None),
+        deadline,
+    )
+    .await
+    .unwrap();
+    let mut body = served.body.expect("bytes").body;
+    let mut streamed = Vec::new();
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        streamed.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(streamed, every_byte);
+    users.assert_nothing_refused();
+    content.assert_nothing_refused();
 
     // users: list, files, delete (tokens opened to revoke them, the tombstone put with the
     // identity deleted, the purge job queued on the sync queue, index and tombstone deleted).
@@ -1248,7 +1291,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     );
     refused(
         tokens::seal(
-            users.hub.cipher.as_ref(),
+            fanout_fn.hub.cipher.as_ref(),
             &account.id,
             "google",
             &tokens::open(users.hub.cipher.as_ref(), &account)
@@ -1256,7 +1299,46 @@ async fn each_function_works_with_its_role_and_nothing_more() {
                 .unwrap(),
         )
         .await,
-        "users seals a token",
+        "sync-fanout seals a token",
+    );
+    // content, a public function, reads links and accounts and writes tokens, nothing else.
+    refused(
+        content
+            .hub
+            .store
+            .put_content_link(&hub::model::ContentLink {
+                id: "f".repeat(64),
+                account_id: account.id.clone(),
+                source: hub::model::StreamSource {
+                    file_id: "lp-bin".into(),
+                    format: None,
+                    name: "bytes.bin".into(),
+                    media_type: "application/octet-stream".into(),
+                    size: Some(256),
+                    locator: None,
+                },
+                expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+            })
+            .await,
+        "content writes a link",
+    );
+    refused(
+        content.hub.store.list_files(&account.id, None, 10).await,
+        "content lists an index",
+    );
+    refused(
+        content
+            .hub
+            .queue
+            .enqueue(&[hub::model::QueueMessage::Sync(hub::model::SyncJob {
+                account_id: account.id.clone(),
+                provider: "google".into(),
+                reason: SyncReason::Manual,
+                requested_at: chrono::Utc::now(),
+                stalled_requeues: 0,
+            })])
+            .await,
+        "content queues a sync job",
     );
     refused(
         users.hub.store.create_account(&account).await,

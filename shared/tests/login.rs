@@ -259,7 +259,7 @@ async fn a_consent_without_the_drive_scope_is_refused_revoked_and_stores_nothing
     let refused = login::complete(&hub, "google", callback).await.unwrap_err();
     assert!(
         matches!(&refused, HubError::ScopeNotGranted { missing }
-            if missing == &["https://www.googleapis.com/auth/drive.metadata.readonly"]),
+            if missing == &["https://www.googleapis.com/auth/drive.readonly"]),
         "{refused:?}"
     );
     assert_eq!(

@@ -383,6 +383,8 @@ async fn bench(backend: Backend, provider: &'static str) -> DriveBench {
     let mut env = providers.env_vars();
     env.push(("HUB_PUSH".into(), "on".into()));
     env.push(("HUB_PUBLIC_URL".into(), public_url));
+    // Graph opens a drive subscription only for a grant that may write.
+    env.push(("ONEDRIVE_SCOPES".into(), "Files.ReadWrite".into()));
     let mut hub = hub::testing::local_hub(dir.path(), &env).await;
     if let Backend::Dynamo = backend {
         let (client, table) = common::dynamo_table().await;

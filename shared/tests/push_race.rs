@@ -56,6 +56,8 @@ async fn bench(backend: Backend) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let mut env = providers.env_vars();
     env.push(("HUB_PUSH".into(), "on".into()));
+    // Graph opens a drive subscription only for a grant that may write.
+    env.push(("ONEDRIVE_SCOPES".into(), "Files.ReadWrite".into()));
     env.push(("HUB_PUBLIC_URL".into(), public_url));
     let mut hub = hub::testing::local_hub(dir.path(), &env).await;
     if let Backend::Dynamo = backend {

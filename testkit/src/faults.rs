@@ -10,6 +10,9 @@ use axum::response::{IntoResponse, Response};
 use crate::state::{lock, Shared};
 use crate::{box_com, dropbox, google, microsoft};
 
+/// How many requests' headers are kept at least (see `State::request_headers`).
+const KEPT_HEADERS: usize = 1000;
+
 /// Counts every request, delays it by the configured latency, and answers it with an
 /// injected fault when one matches its path.
 pub(crate) async fn record_and_inject_faults(
@@ -22,6 +25,13 @@ pub(crate) async fn record_and_inject_faults(
     let (fault, latency) = {
         let mut state = lock(&state);
         state.requests.push(request.uri().to_string());
+        // Only the latest ones: a load test sends far more than a test looks at.
+        if state.request_headers.len() >= 2 * KEPT_HEADERS {
+            state.request_headers.drain(..KEPT_HEADERS);
+        }
+        state
+            .request_headers
+            .push((request.uri().to_string(), request.headers().clone()));
         let held = state
             .delays
             .iter_mut()

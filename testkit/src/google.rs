@@ -1,5 +1,6 @@
 //! Google's userinfo and Drive v3: `changes/startPageToken`, `files.list` and `changes.list`,
-//! with page tokens and the `fields` partial-response parameter.
+//! with page tokens and the `fields` partial-response parameter; one file's resource, bytes
+//! and exports in `content`.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -13,7 +14,10 @@ use base64::Engine;
 use chrono::SecondsFormat;
 use serde_json::{json, Map, Value};
 
+pub(crate) mod bytes;
+pub(crate) mod content;
 pub(crate) mod drives;
+pub(crate) mod writes;
 
 use crate::oauth::query_map;
 use crate::state::{lock, Drive, File, FileSpec, Provider, Shared, State as Inner};

@@ -4,7 +4,9 @@
 //! `sites.rs`.
 
 pub(crate) mod children;
+pub(crate) mod content;
 pub(crate) mod sites;
+pub(crate) mod writes;
 
 use std::collections::HashSet;
 use std::ops::Bound;

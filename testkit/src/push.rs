@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::google::{drive_user, GoogleError};
+use crate::microsoft::writes::{subscription_forbidden, writing_user};
 use crate::microsoft::{files_user, graph_error};
 use crate::oauth::query_map;
 use crate::state::{
@@ -399,9 +400,11 @@ pub(crate) async fn create_subscription(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A drive subscription needs a write scope, as Graph's documentation says
+    // (`microsoft::writes`).
     let user = {
         let state = lock(&shared);
-        files_user(&state, &headers)
+        writing_user(&state, &headers, subscription_forbidden)
     };
     let user = match user {
         Ok(user) => user,
@@ -466,7 +469,7 @@ pub(crate) async fn renew_subscription(
     body: Bytes,
 ) -> Response {
     let mut state = lock(&shared);
-    let user = match files_user(&state, &headers) {
+    let user = match writing_user(&state, &headers, subscription_forbidden) {
         Ok(user) => user,
         Err(refusal) => return *refusal,
     };

@@ -76,6 +76,25 @@ pub fn add_sample_drives(handle: &Handle) {
         }
     }
     add_sample_box(handle, Provider::Box.default_user());
+    add_sample_google_content(handle, Provider::Google.default_user());
+}
+
+/// Drive's bytes to read through the hub's content route: a binary file holding every byte
+/// value (0 to 255, four times over), and a Google Doc, which only exports.
+fn add_sample_google_content(handle: &Handle, user: &str) {
+    let every_byte: Vec<u8> = (0..1024).map(|i| (i % 256) as u8).collect();
+    let binary = FileSpec {
+        mime_type: "application/octet-stream".into(),
+        ..FileSpec::new("1sAmPlEdRiVeByTeSxQz", "Every byte.bin")
+    };
+    handle.add_file(Provider::Google, user, binary);
+    handle.set_google_content(user, "1sAmPlEdRiVeByTeSxQz", &every_byte);
+    let doc = FileSpec {
+        mime_type: "application/vnd.google-apps.document".into(),
+        size: None,
+        ..FileSpec::new("1sAmPlEdRiVeDoCxQz", "Meeting agenda")
+    };
+    handle.add_file(Provider::Google, user, doc);
 }
 
 /// The same folders and files in the Box user's tree, whose ids Box gives (a file and a

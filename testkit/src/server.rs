@@ -12,7 +12,9 @@ use serde_json::json;
 
 use crate::handle::Handle;
 use crate::state::{self, Provider, Shared};
-use crate::{box_com, dropbox, faults, google, microsoft, oauth, push, traffic};
+use crate::{
+    box_com, download_host, downloads, dropbox, faults, google, microsoft, oauth, push, traffic,
+};
 
 /// The running stand-ins; the server stops when this is dropped. All the controls are on
 /// [`Handle`], which this derefs to; [`FakeProviders::handle`] gives a clone to move around.
@@ -101,7 +103,31 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             "/google/drive/v3/changes/startPageToken",
             get(google::start_page_token),
         )
-        .route("/google/drive/v3/files", get(google::list_files))
+        .route(
+            "/google/drive/v3/files",
+            get(google::list_files).post(google::writes::create_file),
+        )
+        .route(
+            "/google/upload/drive/v3/files",
+            post(google::writes::upload_media),
+        )
+        .route(
+            "/google/drive/v3/files/{id}/permissions",
+            get(google::writes::list_permissions),
+        )
+        .route(
+            "/google/drive/v3/files/{id}",
+            get(google::content::get_file),
+        )
+        .route(
+            "/google/drive/v3/files/{id}/export",
+            get(google::content::export_file),
+        )
+        .route("/google/drive/v3/about", get(google::content::about))
+        .route(
+            "/google/feeds/download/export",
+            get(google::content::export_link_download),
+        )
         .route("/google/drive/v3/drives", get(google::drives::list_drives))
         .route("/google/drive/v3/changes", get(google::list_changes))
         .route("/google/drive/v3/changes/watch", post(push::watch_changes))
@@ -128,7 +154,23 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         )
         .route(
             "/graph/v1.0/drives/{drive_id}/items/{item_id}/children",
-            get(microsoft::children::list_children),
+            get(microsoft::children::list_children).post(microsoft::writes::create_in_folder),
+        )
+        .route(
+            "/graph/v1.0/me/drive/root/children",
+            post(microsoft::writes::create_in_root),
+        )
+        .route(
+            "/graph/v1.0/me/drive/items/{item_id}/permissions",
+            get(microsoft::writes::my_permissions),
+        )
+        .route(
+            "/graph/v1.0/drives/{drive_id}/items/{item_id}/permissions",
+            get(microsoft::writes::drive_permissions),
+        )
+        .route(
+            "/graph/v1.0/drives/{drive_id}/items/{item_id}/content",
+            get(microsoft::content::item_content),
         )
         .route(
             "/graph/v1.0/me/followedSites",
@@ -157,6 +199,19 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         )
         .route("/dropbox/2/auth/token/revoke", post(dropbox::revoke))
         .route(
+            "/dropbox/2/files/create_folder_v2",
+            post(dropbox::writes::create_folder_v2),
+        )
+        .route(
+            "/dropbox/2/files/get_temporary_link",
+            post(dropbox::content::get_temporary_link),
+        )
+        // The content host (`content.dropboxapi.com`), under the stand-ins' Dropbox prefix.
+        .route(
+            "/dropbox/content/2/files/export",
+            post(dropbox::content::export),
+        )
+        .route(
             "/box/api/oauth2/authorize",
             oauth::authorize_endpoint(Provider::Box),
         )
@@ -166,7 +221,28 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/box/2.0/folders/{id}", get(box_com::folder))
         .route("/box/2.0/folders/{id}/items", get(box_com::folder_items))
         .route("/box/2.0/files/{id}", get(box_com::file))
+        .route("/box/2.0/folders", post(box_com::writes::create_folder))
+        .route(
+            "/box/2.0/files/{id}/thumbnail.png",
+            get(box_com::writes::file_thumbnail),
+        )
+        .route(
+            "/box/2.0/files/{id}/content",
+            get(box_com::content::file_content),
+        )
         .route("/box/2.0/events", get(box_com::events))
+        .route(
+            "/graph-download/{secret}",
+            get(|s, p, h| download_host::serve(downloads::Host::Graph, s, p, h)),
+        )
+        .route(
+            "/box-download/{secret}",
+            get(|s, p, h| download_host::serve(downloads::Host::Box, s, p, h)),
+        )
+        .route(
+            "/dropbox-download/{secret}",
+            get(|s, p, h| download_host::serve(downloads::Host::Dropbox, s, p, h)),
+        )
         .fallback(json_error(StatusCode::NOT_FOUND, "Not found"))
         .method_not_allowed_fallback(json_error(
             StatusCode::METHOD_NOT_ALLOWED,

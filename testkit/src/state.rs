@@ -473,6 +473,12 @@ pub(crate) struct State {
     pub revoked: Vec<String>,
     /// Path and query of every request, in arrival order.
     pub requests: Vec<String>,
+    /// The headers of the latest requests (a thousand at least), with their path and query,
+    /// in arrival order: what a client sent besides its body (the proxy's tests look for
+    /// what must not pass).
+    pub request_headers: Vec<(String, HeaderMap)>,
+    /// The bytes of files uploaded through Drive's media upload, by file id.
+    pub uploads: HashMap<String, Vec<u8>>,
     pub faults: Vec<Fault>,
     pub delays: Vec<Delay>,
     /// Graph links carry the epoch they were issued in; `expire_delta_links` moves it on.
@@ -525,6 +531,10 @@ pub(crate) struct State {
     pub box_folder_ids: u64,
     /// The most entries a Box folder listing page and events page hold; `None`: as asked.
     pub box_page_sizes: Option<(usize, usize)>,
+    /// Files' bytes and the pre-authenticated links issued to them (`downloads.rs`).
+    pub downloads: crate::downloads::Downloads,
+    /// Drive files' bytes and exports, and the files Drive refuses to give.
+    pub google_bytes: crate::google::bytes::GoogleBytes,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;

@@ -3,7 +3,8 @@
 //! types, Graph's models). Only when `HUB_TESTKIT_TRAFFIC_DIR` names a folder (read once, when
 //! the stand-ins start): each exchange is then one JSON line appended to
 //! `traffic-<process id>.jsonl` there, holding the provider, method, path, query, the request's
-//! JSON body, the status and the response's JSON body. No header is kept, and credentials are
+//! JSON body, the status and the response's JSON body (for Dropbox's content calls, the JSON
+//! of their `Dropbox-API-Arg` and `Dropbox-API-Result` headers). No other header is kept, and credentials are
 //! blanked wherever they travel in a JSON body or a query (`<redacted>`), so a line can be read
 //! by anyone; form bodies (the OAuth token requests) are not kept at all.
 
@@ -77,6 +78,23 @@ pub(crate) async fn record(
         .run(Request::from_parts(parts, Body::from(sent.clone())))
         .await;
     let (parts, body) = response.into_parts();
+    // A file's bytes (a download, an export) pass through unread: they may be gigabytes,
+    // and the checkers look at JSON only.
+    if is_file_bytes(&parts.headers) {
+        let line = Exchange {
+            method: &method,
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            request_headers: &request_headers,
+            request_body: &sent,
+            status: parts.status.as_u16(),
+            response_headers: &parts.headers,
+            response_body: &Bytes::new(),
+        }
+        .line_of_file_bytes();
+        append(&file, &line);
+        return Response::from_parts(parts, body);
+    }
     let answered = to_bytes(body, usize::MAX).await.unwrap_or_default();
     let line = Exchange {
         method: &method,
@@ -91,6 +109,20 @@ pub(crate) async fn record(
     .line();
     append(&file, &line);
     Response::from_parts(parts, Body::from(answered))
+}
+
+/// Whether an answer carries a file's bytes rather than an API's JSON, text or page: any
+/// type but those.
+fn is_file_bytes(headers: &HeaderMap) -> bool {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    !content_type.is_empty()
+        && !content_type.contains("json")
+        && !content_type.starts_with("text/")
+        && !content_type.starts_with("application/x-www-form-urlencoded")
 }
 
 /// The recorder must not change what a test sees: a line that cannot be written is reported
@@ -120,6 +152,14 @@ pub(crate) struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
+    /// The line of an answer carrying a file's bytes, which were not read: its
+    /// `response_kind` is `other`.
+    fn line_of_file_bytes(&self) -> Value {
+        let mut line = self.line();
+        line["response_kind"] = json!("other");
+        line
+    }
+
     /// The JSON line: `provider` (`google`, `microsoft`, `dropbox`), `method`, `path`,
     /// `query` (name and value pairs in order), `request` and `response` (the JSON bodies, or
     /// null), `request_kind` and `response_kind` (`none`, `json`, `form`, `text`, `html`,
@@ -139,8 +179,17 @@ impl Exchange<'_> {
                 json!([name, value])
             })
             .collect();
-        let (request_kind, request) = body_of(self.request_headers, self.request_body);
-        let (response_kind, response) = body_of(self.response_headers, self.response_body);
+        // Dropbox's content calls carry their JSON argument and result in headers, the body
+        // being the bytes: those are what the artifacts describe.
+        let (request_kind, request) = match header_json(self.request_headers, "dropbox-api-arg") {
+            Some(argument) if self.request_body.is_empty() => ("json", redacted(argument)),
+            _ => body_of(self.request_headers, self.request_body),
+        };
+        let (response_kind, response) =
+            match header_json(self.response_headers, "dropbox-api-result") {
+                Some(result) => ("json", redacted(result)),
+                None => body_of(self.response_headers, self.response_body),
+            };
         let test = std::thread::current().name().unwrap_or("").to_string();
         json!({
             "provider": provider,
@@ -155,6 +204,12 @@ impl Exchange<'_> {
             "test": test,
         })
     }
+}
+
+/// The JSON value of header `name`, if it holds one.
+fn header_json(headers: &HeaderMap, name: &str) -> Option<Value> {
+    let text = headers.get(name)?.to_str().ok()?;
+    serde_json::from_str(text).ok()
 }
 
 /// What kind of body this is and, for JSON, the value with its credentials blanked. A JSON

@@ -30,7 +30,10 @@ async fn access_token(p: &FakeProviders) -> String {
         ("response_type", "code"),
         ("client_id", hub_testkit::DROPBOX_CLIENT_ID),
         ("redirect_uri", REDIRECT),
-        ("scope", "account_info.read files.metadata.read"),
+        (
+            "scope",
+            "account_info.read files.metadata.read files.content.read",
+        ),
         ("state", "s"),
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),

@@ -68,9 +68,9 @@ fn client_of(provider: Provider) -> (&'static str, &'static str) {
 /// The authorization request the hub's login sends to `provider`.
 fn authorize_request(provider: Provider, state: &str) -> Vec<(String, String)> {
     let scope = match provider {
-        Provider::Google => "openid email https://www.googleapis.com/auth/drive.metadata.readonly",
-        Provider::Microsoft => "offline_access Files.Read User.Read",
-        Provider::Dropbox => "account_info.read files.metadata.read",
+        Provider::Google => "openid email https://www.googleapis.com/auth/drive.readonly",
+        Provider::Microsoft => "offline_access Files.Read.All User.Read",
+        Provider::Dropbox => "account_info.read files.metadata.read files.content.read",
         Provider::Box => "root_readonly",
     };
     let challenge = challenge(VERIFIER);
@@ -147,6 +147,27 @@ async fn refresh(p: &FakeProviders, provider: Provider, token: &str) -> (StatusC
 /// A full login; returns the token answer.
 async fn log_in(p: &FakeProviders, provider: Provider) -> Value {
     let code = consent(p, provider, "s").await["code"].clone();
+    let (status, tokens) = exchange(p, provider, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
+/// A full login asking `scope` instead of the hub's scopes; returns the token answer.
+async fn log_in_asking(p: &FakeProviders, provider: Provider, scope: &str) -> Value {
+    let mut request = authorize_request(provider, "s");
+    for (name, value) in &mut request {
+        if name == "scope" {
+            *value = scope.to_string();
+        }
+    }
+    let answer = client()
+        .get(authorize_url(p, provider))
+        .query(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FOUND);
+    let code = query_of(answer.headers()["location"].to_str().unwrap())["code"].clone();
     let (status, tokens) = exchange(p, provider, &code, VERIFIER).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     tokens
@@ -937,7 +958,7 @@ async fn granular_consent_grants_only_the_ticked_scopes_and_says_so() {
     assert_eq!(drive_reason(&error), "insufficientPermissions");
     // The choice is per consent: the next one grants everything asked for again.
     let tokens = log_in(&p, Provider::Google).await;
-    assert!(str_of(&tokens["scope"]).contains("/auth/drive.metadata.readonly"));
+    assert!(str_of(&tokens["scope"]).contains("/auth/drive.readonly"));
     assert_eq!(
         get(&files, &str_of(&tokens["access_token"])).await.0,
         StatusCode::OK
@@ -1221,7 +1242,10 @@ async fn dropbox_consent_and_tokens_follow_dropbox_oauth() {
     assert_eq!(tokens["token_type"], "bearer");
     assert_eq!(tokens["account_id"], hub_testkit::DEFAULT_DROPBOX_USER);
     assert!(tokens["uid"].as_str().unwrap().parse::<u64>().is_ok());
-    assert_eq!(tokens["scope"], "account_info.read files.metadata.read");
+    assert_eq!(
+        tokens["scope"],
+        "account_info.read files.metadata.read files.content.read"
+    );
     assert!(tokens["expires_in"].as_u64().unwrap() > 0);
     let refresh_token = str_of(&tokens["refresh_token"]);
 
@@ -1582,6 +1606,10 @@ async fn dropbox_env_vars_point_at_the_stand_in() {
     let env: HashMap<String, String> = p.dropbox_env_vars().into_iter().collect();
     assert_eq!(env["DROPBOX_API_URL"], format!("{}/dropbox", p.base_url()));
     assert_eq!(
+        env["DROPBOX_CONTENT_URL"],
+        format!("{}/dropbox/content", p.base_url())
+    );
+    assert_eq!(
         env["DROPBOX_AUTH_URL"],
         format!("{}/dropbox/oauth2/authorize", p.base_url())
     );
@@ -1590,7 +1618,7 @@ async fn dropbox_env_vars_point_at_the_stand_in() {
         format!("{}/dropbox/oauth2/token", p.base_url())
     );
     assert_eq!(env["DROPBOX_CLIENT_ID"], hub_testkit::DROPBOX_CLIENT_ID);
-    assert_eq!(env.len(), 5);
+    assert_eq!(env.len(), 6);
 }
 
 // ------------------------------------------------------------ push notifications
@@ -1778,7 +1806,10 @@ async fn graph_subscriptions_are_validated_first_then_notify_renew_and_delete() 
     use hub_testkit::{Authenticity, LifecycleEvent};
     let p = FakeProviders::start().await;
     let (hook, inbox) = receiver().await;
-    let token = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    // A drive subscription needs Files.ReadWrite (or .All): with Files.Read, 403.
+    let reader = str_of(&log_in(&p, Provider::Microsoft).await["access_token"]);
+    let scope = "offline_access Files.ReadWrite User.Read";
+    let token = str_of(&log_in_asking(&p, Provider::Microsoft, scope).await["access_token"]);
     let subscriptions = format!("{}/graph/v1.0/subscriptions", p.base_url());
     let in_a_day = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
     let subscription = |notification: &str| {
@@ -1789,6 +1820,15 @@ async fn graph_subscriptions_are_validated_first_then_notify_renew_and_delete() 
         })
     };
 
+    let (status, body) = send_json(
+        reqwest::Method::POST,
+        &subscriptions,
+        &reader,
+        subscription("/graph"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "ExtensionError");
     // An endpoint that does not echo the token: no subscription.
     let (status, body) = send_json(
         reqwest::Method::POST,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -12,7 +13,7 @@ use hub::deadline::Deadline;
 use hub::login;
 use hub::web::{
     callback_response, clear_login_cookie, connect_page, login_response, with_fallbacks,
-    CallbackParams, PathParam, QueryParams,
+    CallbackAudience, CallbackParams, PathParam, QueryParams,
 };
 use hub::{Hub, HubError};
 
@@ -52,11 +53,18 @@ async fn complete_login(
     State(hub): State<Arc<Hub>>,
     PathParam(provider): PathParam,
     invocation: Option<Extension<lambda_http::Context>>,
+    headers: HeaderMap,
     CallbackParams(callback): CallbackParams,
 ) -> Response {
     let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
     let state = callback.state.clone();
-    let response = callback_response(login::finish_by(&hub, &provider, callback, deadline).await);
+    let finished = login::finish_by(&hub, &provider, callback, deadline).await;
+    let response = callback_response(
+        finished,
+        &provider,
+        CallbackAudience::of(&headers),
+        &hub.config.public_url,
+    );
     clear_login_cookie(response, state.as_deref(), &hub.config.public_url)
 }
 
@@ -160,6 +168,47 @@ mod tests {
             (StatusCode::BAD_REQUEST, Some("authorization_denied"))
         );
         assert!(body["message"].as_str().unwrap().ends_with('.'));
+    }
+
+    /// A browser (its `Accept` prefers HTML) gets a page with the same status, saying what
+    /// happened and offering to try again; a program keeps the JSON.
+    #[tokio::test]
+    async fn a_browser_gets_a_page_and_a_program_the_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let denied = include_str!("../../../events/auth-callback-denied.json");
+        let browser = denied.replace(
+            "\"accept\": \"application/json\"",
+            "\"accept\": \"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\"",
+        );
+        assert_ne!(browser, denied, "the sample event names its Accept");
+        let (status, headers, body) = respond(hub.clone(), &browser).await;
+        let page = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(page.contains("Access was not allowed"), "{page}");
+        assert!(
+            page.replace("&#x2F;", "/")
+                .contains("href=\"http://localhost:9000/auth/onedrive/login\""),
+            "{page}"
+        );
+        assert!(
+            !page.contains("authorization_denied"),
+            "no raw code for a person"
+        );
+        for program in [
+            denied.to_string(),
+            denied.replace("application/json", "*/*"),
+        ] {
+            let (status, _, body) = call(hub.clone(), &program).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("authorization_denied"))
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
-//! `GET /users/{id}/changes`, `GET /users/{id}/drives`,
-//! `DELETE /users/{id}`, behind the API key), connect sessions (`POST /connect/sessions`,
+//! `GET /users/{id}/changes`, `GET /users/{id}/drives`, `GET /users/{id}/files/{file_id}/content`,
+//! `GET|POST|PUT|PATCH|DELETE /users/{id}/proxy/{path}`, `DELETE /users/{id}`, behind the API
+//! key), connect sessions (`POST /connect/sessions`,
 //! behind the API key) and the public `GET /config`.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, on, post};
 use axum::{Extension, Json, Router};
 use hub::accounts::{self, ConfigView, FilesPage};
 use hub::changes::{self, ChangesPage};
@@ -18,8 +19,9 @@ use hub::drives::{self, DrivesPage};
 use hub::model::AccountView;
 use hub::queries;
 use hub::web::{
-    create_session_response, require_api_key, users_page_response, with_fallbacks, ApiKey,
-    ChangesQuery, FilesQuery, PathParam, SessionRequest, UsersQuery,
+    answer_response, create_session_response, proxy_methods, redirect_response, require_api_key,
+    users_page_response, with_fallbacks, ApiKey, ChangesQuery, ContentQuery, FilePath, FilesQuery,
+    PathParam, Proxied, SessionRequest, UsersQuery, PROXY_ROUTE,
 };
 use hub::{Hub, HubError};
 
@@ -37,8 +39,10 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users", get(list_accounts))
         .route("/users/{id}", get(get_account).delete(delete_account))
         .route("/users/{id}/files", get(list_files))
+        .route("/users/{id}/files/{file_id}/content", get(file_content))
         .route("/users/{id}/changes", get(list_changes))
         .route("/users/{id}/drives", get(list_drives))
+        .route(PROXY_ROUTE, on(proxy_methods(), proxy))
         .route("/connect/sessions", post(create_session))
         .route_layer(from_fn_with_state(api_key, require_api_key));
     with_fallbacks(management.route("/config", get(config)).with_state(hub))
@@ -86,6 +90,36 @@ async fn list_files(
 ) -> Result<Json<FilesPage>, HubError> {
     Ok(Json(
         queries::files(hub.store.as_ref(), &id, &filter, limit, after).await?,
+    ))
+}
+
+/// 302 to the file's bytes (docs/API.md, "File content"); the provider is asked within the
+/// invocation's deadline.
+async fn file_content(
+    State(hub): State<Arc<Hub>>,
+    FilePath {
+        account_id,
+        file_id,
+    }: FilePath,
+    ContentQuery { format }: ContentQuery,
+    invocation: Option<Extension<lambda_http::Context>>,
+) -> Result<Response, HubError> {
+    let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
+    let location =
+        hub::content::locate(&hub, &account_id, &file_id, format.as_deref(), deadline).await?;
+    Ok(redirect_response(location))
+}
+
+/// The request sent on to the account's provider, its answer passed back (docs/API.md,
+/// "Proxy"); the provider is asked within the invocation's deadline.
+async fn proxy(
+    State(hub): State<Arc<Hub>>,
+    invocation: Option<Extension<lambda_http::Context>>,
+    Proxied(request): Proxied,
+) -> Result<Response, HubError> {
+    let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
+    Ok(answer_response(
+        hub::proxy::forward(&hub, request, deadline).await?,
     ))
 }
 
@@ -205,6 +239,7 @@ mod tests {
         for event in [
             include_str!("../../../events/users-files.json"),
             include_str!("../../../events/users-delete.json"),
+            include_str!("../../../events/users-file-content.json"),
         ] {
             let (status, body) = call(event, &[]).await;
             assert_eq!(
@@ -219,6 +254,25 @@ mod tests {
             (status, body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_request"))
         );
+    }
+
+    /// A bad `format` is refused before anything is looked up, an unknown parameter too.
+    #[tokio::test]
+    async fn the_content_route_refuses_bad_formats_and_parameters() {
+        let event = include_str!("../../../events/users-file-content.json");
+        for (query, code) in [
+            ("format=doc", "unsupported_format"),
+            ("format=PDF", "unsupported_format"),
+            ("format=pdf&size=1", "invalid_request"),
+        ] {
+            let mut bad: Value = serde_json::from_str(event).unwrap();
+            bad["rawQueryString"] = json!(query);
+            let (status, body) = call(&bad.to_string(), &[]).await;
+            assert_eq!(status.as_u16() / 100, 4, "{query}: {body}");
+            assert_eq!(body["error"], code, "{query}");
+        }
+        let no_key = event.replace(DEV_API_KEY, "not-the-key");
+        assert_eq!(call(&no_key, &[]).await.0, StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]
@@ -670,5 +724,62 @@ mod tests {
         );
         let (status, body) = call(&users_list_event("owner=app-user-1"), &[]).await;
         assert_eq!((status, body), (StatusCode::OK, json!([])));
+    }
+
+    /// The proxy's route takes its five methods behind the key, with the path whole (its
+    /// slashes and encoding), and refuses a path that could leave the base before anything.
+    #[tokio::test]
+    async fn the_proxy_route_takes_five_methods_behind_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let send = |method: &str, path: &str, key: Option<&str>| {
+            let mut request = axum::http::Request::builder().method(method).uri(path);
+            if let Some(key) = key {
+                request = request.header("authorization", format!("Bearer {key}"));
+            }
+            let request = request.body(axum::body::Body::empty()).unwrap();
+            let app = app(hub.clone(), ApiKey::new(&SecretString::from(DEV_API_KEY)));
+            async move {
+                let response = app.oneshot(request).await.unwrap();
+                let status = response.status();
+                let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                (
+                    status,
+                    body["error"].as_str().unwrap_or_default().to_string(),
+                )
+            }
+        };
+        let key = Some(DEV_API_KEY);
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            assert_eq!(
+                send(method, "/users/nobody/proxy/drive/v3/files", key).await,
+                (StatusCode::NOT_FOUND, "user_not_found".into()),
+                "{method}"
+            );
+            assert_eq!(
+                send(method, "/users/nobody/proxy/drive/v3/files", None)
+                    .await
+                    .0,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            send("HEAD", "/users/nobody/proxy/drive/v3/files", key)
+                .await
+                .0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        for escaping in [
+            "/users/nobody/proxy/drive/../../x",
+            "/users/nobody/proxy//evil.example/x",
+            "/users/nobody/proxy/drive/%2e%2e/x",
+        ] {
+            assert_eq!(
+                send("GET", escaping, key).await,
+                (StatusCode::BAD_REQUEST, "invalid_request".into()),
+                "{escaping}"
+            );
+        }
     }
 }

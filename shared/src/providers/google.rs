@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::answers::{self, AnswerClassifier, Endpoint, Refusal, Verdict};
+use super::content::{ByteRange, ContentRefusal, ContentStream};
 use super::http::ProviderHttp;
 use super::oauth::{OAuthApp, OAuthEndpoints, Revocation};
 use super::{
@@ -24,7 +25,7 @@ use super::{
 };
 use crate::config::Env;
 use crate::error::{HubResult, ProviderError};
-use crate::model::{Identity, PushChannel};
+use crate::model::{ContentFormat, ContentSource, FileEntry, Identity, PushChannel, StreamSource};
 
 pub const NAME: ProviderName = ProviderName::declare("google");
 
@@ -42,21 +43,25 @@ pub const SPEC: ProviderSpec = ProviderSpec {
     },
     client_id_var: "GOOGLE_CLIENT_ID",
     client_secret_var: "GOOGLE_CLIENT_SECRET",
+    scopes_var: "GOOGLE_SCOPES",
     answers: &GoogleAnswers,
     build,
 };
 
-/// `drive.metadata.readonly` is enough to index names, sizes and links; `openid email` gives
-/// the userinfo `sub` and `email`.
+mod content;
 mod listing;
 
 use listing::Cursor;
 pub use listing::MY_DRIVE_ID;
 
+/// `drive.readonly` reads files' bytes as well as their names, sizes and links (the index
+/// needs only the metadata, file content the rest: docs/API.md, "File content"), and it
+/// covers everything `drive.metadata.readonly` did; `openid email` gives the userinfo `sub`
+/// and `email`.
 const SCOPES: &[&str] = &[
     "openid",
     "email",
-    "https://www.googleapis.com/auth/drive.metadata.readonly",
+    "https://www.googleapis.com/auth/drive.readonly",
 ];
 
 /// `changes.list` reports the changes of every drive the user can open (shared drives
@@ -95,7 +100,8 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             scopes: SCOPES,
             // Google's consent page lets the user untick the Drive box ("granular consent",
             // <https://developers.google.com/identity/protocols/oauth2/resources/granular-permissions>).
-            required_scopes: &["https://www.googleapis.com/auth/drive.metadata.readonly"],
+            required_scopes: &["https://www.googleapis.com/auth/drive.readonly"],
+            content_scopes: &["https://www.googleapis.com/auth/drive.readonly"],
             // offline + consent: Google returns a refresh token on every consent, not only the
             // first, so a user who reconnects gets a working grant again.
             extra_auth_params: &[("access_type", "offline"), ("prompt", "consent")],
@@ -223,12 +229,34 @@ struct UserInfo {
 
 #[async_trait]
 impl Connector for GoogleDrive {
+    async fn content(
+        &self,
+        access_token: &SecretString,
+        file: &FileEntry,
+        format: Option<ContentFormat>,
+    ) -> Result<ContentSource, ContentRefusal> {
+        self.locate_content(access_token, file, format).await
+    }
+
+    async fn open_content(
+        &self,
+        access_token: &SecretString,
+        source: &StreamSource,
+        range: Option<ByteRange>,
+    ) -> Result<ContentStream, ContentRefusal> {
+        self.open_stream(access_token, source, range).await
+    }
+
     fn name(&self) -> ProviderName {
         NAME
     }
 
     fn oauth(&self) -> &OAuthApp {
         &self.oauth
+    }
+
+    fn api_base(&self) -> &str {
+        &self.api_url
     }
 
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {

@@ -31,6 +31,11 @@ pub use crate::retry::RetryPolicy;
 /// worker's [`crate::sync::CONCURRENT_RECORDS`]), with their decoded entries, still fit
 /// the worker's 256 MB beside everything else.
 pub const PAGE_CAP: usize = 16 << 20;
+/// The timeout of a download streamed through the hub (a connector's
+/// [`super::Connector::open_content`]), in place of the client's 30 s: the bytes take as long
+/// as they take, up to the content function's own timeout, which ends the stream first.
+pub const STREAM_TIMEOUT: Duration = crate::deployment::CONTENT.timeout;
+
 /// The largest error answer read: enough for any provider's JSON error (a code and a
 /// sentence), which is all the classifier looks at. An HTML error page is cut off here.
 pub const ERROR_CAP: usize = 64 << 10;
@@ -159,7 +164,8 @@ impl ProviderHttp {
         endpoint: Endpoint,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
-        self.send_answering(endpoint, false, build).await
+        self.send_answering(endpoint, Expected::Success, build)
+            .await
     }
 
     /// As [`Self::send`], but a 404 is an answer, `None`, not a refusal: for reading one item
@@ -169,19 +175,34 @@ impl ProviderHttp {
         endpoint: Endpoint,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Option<reqwest::Response>, ProviderError> {
-        let response = self.send_answering(endpoint, true, build).await?;
+        let response = self
+            .send_answering(endpoint, Expected::Missing, build)
+            .await?;
         Ok((response.status() != StatusCode::NOT_FOUND).then_some(response))
+    }
+
+    /// As [`Self::send`], but a redirect (3xx) is the answer: for the calls whose answer is a
+    /// `Location` to read, not to follow (Graph's and Box's `/content`, which redirect to a
+    /// pre-authenticated download URL). A 404 is an answer too (the file is gone since the
+    /// index saw it), for the caller to say so.
+    pub async fn send_for_redirect(
+        &self,
+        endpoint: Endpoint,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        self.send_answering(endpoint, Expected::Redirect, build)
+            .await
     }
 
     async fn send_answering(
         &self,
         endpoint: Endpoint,
-        missing_is_an_answer: bool,
+        expected: Expected,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ProviderError> {
         let outcome = retry(&self.retry, LastFailure::default(), |_| {
             let request = build(&self.client);
-            async move { self.attempt(endpoint, missing_is_an_answer, request).await }
+            async move { self.attempt(endpoint, expected, request).await }
         })
         .await;
         match outcome {
@@ -210,7 +231,7 @@ impl ProviderHttp {
     async fn attempt(
         &self,
         endpoint: Endpoint,
-        missing_is_an_answer: bool,
+        expected: Expected,
         request: reqwest::RequestBuilder,
     ) -> Result<Attempt<LastFailure, reqwest::Response>, ProviderError> {
         let transport_failure = |error: reqwest::Error| Attempt::Again {
@@ -225,7 +246,12 @@ impl ProviderHttp {
             Err(error) => return Ok(transport_failure(error)),
         };
         let status = response.status();
-        if status.is_success() || (missing_is_an_answer && status == StatusCode::NOT_FOUND) {
+        let answered = match expected {
+            Expected::Success => false,
+            Expected::Missing => status == StatusCode::NOT_FOUND,
+            Expected::Redirect => status.is_redirection() || status == StatusCode::NOT_FOUND,
+        };
+        if status.is_success() || answered {
             return Ok(Attempt::Done(response));
         }
         let headers = response.headers().clone();
@@ -256,6 +282,16 @@ impl ProviderHttp {
             }
         }
     }
+}
+
+/// What besides a 2xx is an answer rather than a refusal.
+#[derive(Clone, Copy)]
+enum Expected {
+    Success,
+    /// A 404: the item is gone.
+    Missing,
+    /// A 3xx: its `Location` is the answer; or a 404.
+    Redirect,
 }
 
 /// reqwest errors print the URL, which may carry a token in its query (Graph delta links

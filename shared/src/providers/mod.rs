@@ -24,6 +24,7 @@
 
 pub mod answers;
 pub mod box_com;
+pub mod content;
 pub mod dropbox;
 pub mod google;
 pub mod http;
@@ -38,8 +39,12 @@ use secrecy::SecretString;
 
 use crate::config::{Config, Env};
 use crate::error::{HubError, HubResult, ProviderError};
-use crate::model::{DriveReport, FileEntry, Identity, PathRemoval, PushChannel};
+use crate::model::{
+    ContentFormat, ContentSource, DriveReport, FileEntry, Identity, PathRemoval, PushChannel,
+    StreamSource,
+};
 use answers::{AnswerClassifier, Endpoint};
+use content::{ByteRange, ContentRefusal, ContentStream};
 use http::ProviderHttp;
 use oauth::OAuthApp;
 
@@ -313,6 +318,11 @@ pub trait Connector: Send + Sync {
     /// The OAuth2 client (consent URL, code exchange, refresh, revocation).
     fn oauth(&self) -> &OAuthApp;
 
+    /// The configured base of the provider's API, without a trailing slash: what the proxy
+    /// sends a request's path under (docs/API.md, "Proxy"). Only this base: a provider with
+    /// another host besides (Dropbox's content host) is proxied on this one alone.
+    fn api_base(&self) -> &str;
+
     /// Who owns the access token.
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError>;
 
@@ -323,6 +333,34 @@ pub trait Connector: Send + Sync {
         access_token: &SecretString,
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError>;
+
+    /// Where the bytes of `file` (an entry of the account's index, not deleted) are: in
+    /// `format`, or its own bytes without one (docs/API.md, "File content"). A link of the
+    /// provider's own where one exists; else what the hub's content function needs to
+    /// stream them through [`Connector::open_content`].
+    async fn content(
+        &self,
+        access_token: &SecretString,
+        file: &FileEntry,
+        format: Option<ContentFormat>,
+    ) -> Result<ContentSource, ContentRefusal>;
+
+    /// Opens the bytes of a source this connector answered [`ContentSource::Streamed`]
+    /// with: the whole, or one `range` of a [`StreamSource::rangeable`] file. The request
+    /// sets [`http::STREAM_TIMEOUT`] as its timeout (the client's default would cut a long
+    /// download); the caller ends the stream at its deadline.
+    async fn open_content(
+        &self,
+        access_token: &SecretString,
+        source: &StreamSource,
+        range: Option<ByteRange>,
+    ) -> Result<ContentStream, ContentRefusal> {
+        let _ = (access_token, source, range);
+        Err(ContentRefusal::Provider(ProviderError::Rejected(format!(
+            "{} gives a link of its own for every file; the hub streams none",
+            self.name()
+        ))))
+    }
 
     /// Checks an app-wide push notification (one body for every account of the app, signed
     /// with the app's secret: Dropbox's webhook) over its raw body, before reading it, and
@@ -340,6 +378,13 @@ pub trait Connector: Send + Sync {
     /// How the provider pushes changes.
     fn push_style(&self) -> PushStyle {
         PushStyle::Unsupported
+    }
+
+    /// The scopes of which a grant must hold one for the provider to open a channel on it
+    /// (for [`PushStyle::Channels`]); none when any grant can. An account without one is kept
+    /// fresh by polling alone.
+    fn channel_scopes(&self) -> &'static [&'static str] {
+        &[]
     }
 
     /// The longest a channel may live (for [`PushStyle::Channels`]).
@@ -396,6 +441,9 @@ pub struct ProviderClient {
     pub client_id: String,
     pub client_secret: SecretString,
     pub redirect_uri: String,
+    /// The scopes an operator asks beside the hub's own (the provider's
+    /// [`ProviderSpec::scopes_var`]), so that an app can proxy what it needs.
+    pub extra_scopes: Vec<String>,
     /// The shared HTTP client, bound to the provider's classifier.
     pub http: ProviderHttp,
 }
@@ -414,6 +462,9 @@ pub struct ProviderSpec {
     /// both are set (docs/API.md, "Configuration").
     pub client_id_var: &'static str,
     pub client_secret_var: &'static str,
+    /// The variable holding extra scopes to ask at consent, space-separated (docs/API.md,
+    /// "Proxy").
+    pub scopes_var: &'static str,
     /// How the provider's refusals are read.
     pub answers: &'static dyn AnswerClassifier,
     /// Builds the connector (reading the provider's endpoint variables).
@@ -438,6 +489,10 @@ impl ProviderSpec {
             client_id,
             client_secret: SecretString::from(client_secret),
             redirect_uri: config.redirect_uri(self.name.as_str()),
+            extra_scopes: env
+                .get(self.scopes_var)
+                .map(|scopes| scopes.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
             http: http.answering_with(self.answers),
         };
         (self.build)(env, client).map(Some)

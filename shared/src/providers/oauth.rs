@@ -28,6 +28,10 @@ pub struct OAuthEndpoints<'a> {
     /// The scopes without which the connector cannot list a drive, whatever else the consent
     /// granted: a grant lacking one is refused at the callback.
     pub required_scopes: &'a [&'a str],
+    /// The scopes reading a file's bytes needs (docs/API.md, "File content"). Asked and
+    /// required at every login; an account connected before the hub asked for them keeps
+    /// its index and is refused content until it connects again.
+    pub content_scopes: &'a [&'a str],
     /// Extra consent-page parameters (Google: `access_type=offline`, `prompt=consent`).
     pub extra_auth_params: &'a [(&'a str, &'a str)],
 }
@@ -83,6 +87,7 @@ pub struct OAuthApp {
     revocation: Revocation,
     scopes: Vec<String>,
     required_scopes: Vec<String>,
+    content_scopes: Vec<String>,
     extra_auth_params: Vec<(String, String)>,
 }
 
@@ -113,12 +118,22 @@ impl OAuthApp {
             client_secret: provider.client_secret.clone(),
             http: provider.http.clone(),
             revocation: endpoints.revocation,
-            scopes: endpoints.scopes.iter().map(|s| s.to_string()).collect(),
-            required_scopes: endpoints
-                .required_scopes
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            // Reading bytes is part of what the hub does: its scopes are asked and required
+            // beside the listing's. The operator's extra scopes are asked, never required:
+            // the hub works without them.
+            scopes: union(
+                &union(endpoints.scopes, endpoints.content_scopes)
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+                &provider
+                    .extra_scopes
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+            required_scopes: union(endpoints.required_scopes, endpoints.content_scopes),
+            content_scopes: union(endpoints.content_scopes, &[]),
             extra_auth_params: endpoints
                 .extra_auth_params
                 .iter()
@@ -175,6 +190,35 @@ impl OAuthApp {
             .filter(|required| !granted.iter().any(|g| same_scope(g, required)))
             .cloned()
             .collect()
+    }
+
+    /// The scopes reading bytes needs.
+    pub fn content_scopes(&self) -> &[String] {
+        &self.content_scopes
+    }
+
+    /// The scopes reading bytes needs that a stored grant lacks (an account connected before
+    /// the hub asked for them, whose `scopes` are empty).
+    pub fn missing_content_scopes(&self, granted: &[String]) -> Vec<String> {
+        self.content_scopes
+            .iter()
+            .filter(|needed| !granted.iter().any(|g| same_scope(g, needed)))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a stored grant holds one of `scopes` (compared as [`Self::missing_scopes`]
+    /// does).
+    pub fn granted_any(granted: &[String], scopes: &[&str]) -> bool {
+        scopes
+            .iter()
+            .any(|wanted| granted.iter().any(|g| same_scope(g, wanted)))
+    }
+
+    /// What a grant holds, to store with its account: the token answer's `scope`, or what
+    /// was asked when the answer names none (RFC 6749 section 5.1).
+    pub fn granted(&self, granted_scopes: Option<Vec<String>>) -> Vec<String> {
+        granted_scopes.unwrap_or_else(|| self.scopes.clone())
     }
 
     /// A new token set; the refresh token is the rotated one when the provider sent one,
@@ -266,6 +310,17 @@ impl OAuthApp {
             }
         }
     }
+}
+
+/// `first`, then what `then` adds to it, each once, in order.
+fn union(first: &[&str], then: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for scope in first.iter().chain(then) {
+        if !all.iter().any(|known| known == scope) {
+            all.push(scope.to_string());
+        }
+    }
+    all
 }
 
 fn same_scope(a: &str, b: &str) -> bool {

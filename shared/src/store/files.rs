@@ -71,6 +71,9 @@ pub trait FileStore: Send + Sync {
         limit: usize,
     ) -> HubResult<FeedPage>;
 
+    /// One entry of an account's index, deleted or not; `None` when the index has none.
+    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>>;
+
     /// One page of an account's index in file-id order, starting after the file id `after`.
     async fn list_files(
         &self,
@@ -78,9 +81,6 @@ pub trait FileStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<FileEntry>>;
-
-    /// One entry of the account's index, tombstone or not.
-    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>>;
 
     /// The entries of drive `drive_id` in the folder index ([`place`]): those `in_folder`
     /// only when given, else the whole drive, in the index's order, after the opaque

@@ -22,6 +22,8 @@
 //!   account deletes its channels; a channel written on the condition that its account is
 //!   live is not written once the account is gone;
 //! - a push mark is taken by one caller at a time, until it is cleared or expires;
+//! - a content link is found by its id until it expires (an expired one may linger: its
+//!   reader checks the time);
 //! - a fan-out step is claimed once, until its claim is given back or expires;
 //! - a removal by path marks deleted the entry at that path and every entry under it, a page
 //!   at a time, without reading the account's whole index at once;
@@ -29,13 +31,14 @@
 //!   (`list_folder`, `list_under_path`), a page of at most `limit` index items at a time.
 //!
 //! [`Store`] is the sum of one trait per role ([`AccountStore`], [`FileStore`],
-//! [`LoginStore`], [`PushStore`], [`ClaimStore`]), each in its own file; every backend
+//! [`LoginStore`], [`PushStore`], [`ClaimStore`], [`LinkStore`]), each in its own file; every backend
 //! implements each role in a file of the same name under its folder.
 
 mod accounts;
 mod claims;
 pub mod dynamo;
 mod files;
+mod links;
 pub mod local;
 mod logins;
 mod push;
@@ -47,6 +50,7 @@ pub use files::{
     past_top, place, place_prefix, read_place, FeedEntry, FeedPage, FeedPosition, FileStore,
     Folder, Scan, MAX_PATH_KEY_LEN,
 };
+pub use links::LinkStore;
 pub use logins::LoginStore;
 pub(crate) use push::channel_storable;
 pub use push::PushStore;
@@ -85,9 +89,15 @@ impl From<Write> for SpendingWrite {
 
 /// Everything a store does: the sum of its roles, so that one `Arc<dyn Store>` serves every
 /// use case. Implemented for whatever implements every role.
-pub trait Store: AccountStore + FileStore + LoginStore + PushStore + ClaimStore {}
+pub trait Store:
+    AccountStore + FileStore + LoginStore + PushStore + ClaimStore + LinkStore
+{
+}
 
-impl<T: AccountStore + FileStore + LoginStore + PushStore + ClaimStore + ?Sized> Store for T {}
+impl<T: AccountStore + FileStore + LoginStore + PushStore + ClaimStore + LinkStore + ?Sized> Store
+    for T
+{
+}
 
 /// Ids and states are ours (UUIDs, 43-character states) or a provider's (file ids of a few
 /// dozen characters). A longer key cannot name a record: looking it up answers "absent"

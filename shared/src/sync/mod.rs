@@ -40,12 +40,15 @@
 //!   cursor that passes it;
 //! - `drive_news`: what a page says of the account's drives (section 11): its entries named
 //!   by them, a lost drive's entries marked deleted, the drives counted at the end;
-//! - `refresh`: refreshing the tokens and storing them before anything else can lose them.
+//! - `refresh`: refreshing the tokens and storing them before anything else can lose them;
+//! - `credentials`: the same refresh for a request outside the sync (file content, the
+//!   proxy), over a session without a lease.
 //!
 //! Imports run one way: `batch` -> `session` -> the steps -> `account_change` -> `state`.
 
 mod account_change;
 mod batch;
+mod credentials;
 mod drive_news;
 mod index_writer;
 mod listing;
@@ -56,5 +59,6 @@ mod state;
 #[cfg(feature = "testing")]
 pub use batch::fresh_invocation;
 pub use batch::{handle_batch, Message, CONCURRENT_RECORDS, RESERVE};
+pub use credentials::{Credentials, RefusedToken};
 pub use session::{run, MAX_STALLED_REQUEUES};
 pub use state::{SkipReason, SyncResult};

@@ -1,6 +1,6 @@
 //! The HTTP side of connect sessions (docs/API.md, "Connect sessions"): the body of
-//! `POST /connect/sessions`, the connect page `GET /connect?session=`, and the callback's
-//! redirect back to the app.
+//! `POST /connect/sessions` and the connect page `GET /connect?session=`, whose page frame
+//! the callback's pages share (`super::callback`).
 //!
 //! The page is plain HTML: no script, no external asset, one link per provider. Its headers
 //! keep the token where it is: `no-store` (no cache keeps the page), `no-referrer` (the
@@ -17,7 +17,6 @@ use super::JsonBody;
 use crate::connect::{self, NewSession};
 use crate::error::HubError;
 use crate::hub::Hub;
-use crate::login::Finished;
 use crate::providers::ProviderName;
 
 /// What the page allows: its own inline style only, nothing else, and no framing at all.
@@ -153,42 +152,8 @@ fn login_link(public_url: &str, provider: &str, token: &str) -> String {
     )
 }
 
-/// The callback's answer: a 302 back to the session's `return_to` with the outcome when it
-/// has one, the JSON of a login without one otherwise.
-pub fn callback_response(finished: Finished) -> Response {
-    match finished.return_to {
-        Some(return_to) => {
-            let outcome = finished
-                .result
-                .as_ref()
-                .map(|account| (account.id.clone(), account.provider.clone()));
-            let location = connect::return_url(&return_to, &outcome);
-            match HeaderValue::from_str(&location) {
-                Ok(location) => (
-                    StatusCode::FOUND,
-                    [
-                        (header::LOCATION, location),
-                        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                        (
-                            header::REFERRER_POLICY,
-                            HeaderValue::from_static("no-referrer"),
-                        ),
-                    ],
-                )
-                    .into_response(),
-                // An allowlisted URL serialised by the url crate is a valid header value.
-                Err(e) => HubError::internal(format!("return_to header: {e}")).into_response(),
-            }
-        }
-        None => match finished.result {
-            Ok(account) => Json(account).into_response(),
-            Err(error) => error.into_response(),
-        },
-    }
-}
-
 /// A whole page with the connect page's headers.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\">\n  <head>\n    <meta charset=\"utf-8\">\n    \
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n    \
@@ -224,13 +189,13 @@ color:#0b3d91;font-weight:600;text-decoration:none;text-align:center}\
 a.provider:hover{background:#eaf1fd}a.provider:focus{outline:3px solid #f0b400;\
 outline-offset:2px}code{background:#eef0f3;padding:.1rem .3rem;border-radius:4px}";
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     html_escape::encode_safe(text).into_owned()
 }
 
 /// A value in a URL's path or query, percent-encoded: a token is base64url and a provider a
 /// known name, but the page never trusts that.
-fn url_part(text: &str) -> String {
+pub(super) fn url_part(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, URL_PART).to_string()
 }
 

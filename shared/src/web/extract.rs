@@ -3,8 +3,11 @@
 
 use std::collections::HashMap;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::HubError;
@@ -80,4 +83,33 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
         }
         Ok(QueryParams(params))
     }
+}
+
+/// The body, read a chunk at a time and given up on as soon as it passes `limit` bytes (or
+/// at once when its `Content-Length` says it will): a public route never holds more than
+/// `limit` of whatever a sender streams at it. 413 `payload_too_large` in the API's error
+/// shape; a body that breaks off is a 400.
+pub(crate) async fn read_capped(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, HubError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(HubError::PayloadTooLarge { limit });
+    }
+    let mut read = Vec::new();
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk
+            .map_err(|e| HubError::InvalidRequest(format!("the body could not be read: {e}")))?;
+        if read.len() + chunk.len() > limit {
+            return Err(HubError::PayloadTooLarge { limit });
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(read))
 }

@@ -10,12 +10,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures::StreamExt;
 
 use crate::error::HubError;
 use crate::hub::Hub;
 use crate::providers::Webhook;
 use crate::push;
+use crate::web::extract::read_capped;
 use crate::web::{PathParam, QueryParams};
 
 /// `GET|POST /webhooks/{provider}`: the routes of `provider-webhooks`, also served in process
@@ -46,31 +46,6 @@ async fn notify(
         Err(error) => return error.into_response(),
     };
     notification_response(&hub, &provider, &query, &headers, &body).await
-}
-
-/// The body, read a chunk at a time and given up on as soon as it passes `limit` bytes (or
-/// at once when its `Content-Length` says it will): a public route never holds more than
-/// `limit` of whatever a sender streams at it. 413 `payload_too_large` in the API's error
-/// shape; a body that breaks off is a 400.
-async fn read_capped(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, HubError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(HubError::PayloadTooLarge { limit });
-    }
-    let mut read = Vec::new();
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk
-            .map_err(|e| HubError::InvalidRequest(format!("the body could not be read: {e}")))?;
-        if read.len() + chunk.len() > limit {
-            return Err(HubError::PayloadTooLarge { limit });
-        }
-        read.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(read))
 }
 
 /// `GET /webhooks/{provider}`: the provider's verification request, read as its module's

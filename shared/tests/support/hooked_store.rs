@@ -20,12 +20,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub::deadline::Deadline;
 use hub::model::{
-    Account, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page, PathRemoval,
-    PushChannel,
+    Account, AccountView, ConnectSession, ContentLink, Deletion, FileEntry, LoginState, Page,
+    PathRemoval, PushChannel,
 };
 use hub::store::{
-    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, Folder, LoginStore,
-    PushStore, Scan, SpendingWrite, Store, Write,
+    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, Folder, LinkStore,
+    LoginStore, PushStore, Scan, SpendingWrite, Store, Write,
 };
 use hub::HubResult;
 use tokio::sync::Notify;
@@ -227,6 +227,9 @@ impl FileStore for Hooked {
     async fn purge_files(&self, account_id: &str) -> HubResult<()> {
         self.inner.purge_files(account_id).await
     }
+    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
+        self.inner.get_file(account_id, file_id).await
+    }
     async fn put_files(
         &self,
         account_id: &str,
@@ -283,9 +286,6 @@ impl FileStore for Hooked {
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
         self.inner.list_files(account_id, after, limit).await
-    }
-    async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
-        self.inner.get_file(account_id, file_id).await
     }
     async fn list_folder(
         &self,
@@ -414,5 +414,15 @@ impl ClaimStore for Hooked {
     }
     async fn release_claim(&self, key: &str) -> HubResult<()> {
         self.inner.release_claim(key).await
+    }
+}
+
+#[async_trait]
+impl LinkStore for Hooked {
+    async fn put_content_link(&self, link: &ContentLink) -> HubResult<()> {
+        self.inner.put_content_link(link).await
+    }
+    async fn get_content_link(&self, id: &str) -> HubResult<Option<ContentLink>> {
+        self.inner.get_content_link(id).await
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
@@ -76,7 +76,10 @@ async fn main() {
         public_url: setting("DEMO_APP_URL", Some(format!("http://localhost:{port}")))
             .trim_end_matches('/')
             .to_string(),
+        // The content route answers 302 to the bytes: the app reads where, and sends the
+        // browser there, rather than downloading them itself.
         client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
             .expect("an HTTP client"),
@@ -92,6 +95,7 @@ async fn main() {
     let app = Router::new()
         .route("/", get(home))
         .route("/connected", get(connected))
+        .route("/download", get(download))
         .with_state(Arc::new(demo));
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("demo-app: {e}");
@@ -160,6 +164,63 @@ impl Demo {
         let request = self.client.get(url).query(&[("limit", FILES_SHOWN)]);
         let page = self.call(request).await?;
         Ok(page["files"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Where a file's bytes are: the `Location` of the hub's content route, asked with the
+    /// app's key (which never reaches the browser), in `format` when given.
+    async fn content_url(
+        &self,
+        account_id: &str,
+        file_id: &str,
+        format: Option<&str>,
+    ) -> Result<String, HubProblem> {
+        let mut url = reqwest::Url::parse(&format!("{}/users", self.hub_url))
+            .map_err(|e| HubProblem(format!("HUB_URL is not a URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| HubProblem("HUB_URL cannot have a path".into()))?
+            .extend([account_id, "files", file_id, "content"]);
+        let mut request = self.client.get(url);
+        if let Some(format) = format {
+            request = request.query(&[("format", format)]);
+        }
+        let response = request
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(|e| HubProblem(format!("the hub at {} did not answer: {e}", self.hub_url)))?;
+        if response.status() == StatusCode::FOUND {
+            if let Some(location) = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+            {
+                return Ok(location.to_string());
+            }
+        }
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Err(HubProblem(format!(
+            "the hub answered {status}: {}. {}",
+            body["error"].as_str().unwrap_or("no error code"),
+            body["message"].as_str().unwrap_or("")
+        )))
+    }
+}
+
+/// `GET /download?account=&file=[&format=]`: sends the browser to the file's bytes.
+async fn download(
+    State(demo): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (Some(account), Some(file)) = (query.get("account"), query.get("file")) else {
+        return problem_page("a download link names an account and a file");
+    };
+    match demo
+        .content_url(account, file, query.get("format").map(String::as_str))
+        .await
+    {
+        Ok(location) => Redirect::to(&location).into_response(),
+        Err(HubProblem(problem)) => problem_page(&problem),
     }
 }
 
@@ -242,7 +303,7 @@ async fn connected(
             Ok(files) => {
                 body += "<ul class=\"files\">\n";
                 for file in &files {
-                    body += &file_item(file);
+                    body += &file_item(id, file);
                 }
                 body += "</ul>\n";
             }
@@ -272,7 +333,15 @@ fn provider_name(provider: &str) -> &str {
     }
 }
 
-fn file_item(file: &Value) -> String {
+/// Google's native documents have no bytes of their own: the demo downloads them as PDF.
+const EXPORTED_AS_PDF: [&str; 4] = [
+    "application/vnd.google-apps.document",
+    "application/vnd.google-apps.spreadsheet",
+    "application/vnd.google-apps.presentation",
+    "application/vnd.google-apps.drawing",
+];
+
+fn file_item(account_id: &str, file: &Value) -> String {
     let name = file["path"]
         .as_str()
         .or(file["name"].as_str())
@@ -282,8 +351,24 @@ fn file_item(file: &Value) -> String {
         Some(size) if kind == "file" => format!("{kind}, {}", human_size(size)),
         _ => kind.to_string(),
     };
+    let download = match (kind, file["id"].as_str()) {
+        ("file", Some(file_id)) => {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query
+                .append_pair("account", account_id)
+                .append_pair("file", file_id);
+            if EXPORTED_AS_PDF.contains(&file["mime_type"].as_str().unwrap_or("")) {
+                query.append_pair("format", "pdf");
+            }
+            format!(
+                " <a class=\"download\" href=\"/download?{}\">Download</a>",
+                escape(&query.finish())
+            )
+        }
+        _ => String::new(),
+    };
     format!(
-        "<li><span class=\"file-name\">{}</span> <span class=\"detail\">({})</span></li>\n",
+        "<li><span class=\"file-name\">{}</span> <span class=\"detail\">({})</span>{download}</li>\n",
         escape(name),
         escape(&detail)
     )

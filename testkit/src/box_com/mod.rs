@@ -6,7 +6,9 @@
 //! 401 without a body, naming the problem in `WWW-Authenticate`.
 
 pub(crate) mod changes;
+pub(crate) mod content;
 pub(crate) mod tree;
+pub(crate) mod writes;
 
 use std::collections::HashMap;
 

@@ -6,7 +6,9 @@
 //! `Dropbox-API-Path-Root` header in [`team`].
 //! <https://www.dropbox.com/developers/documentation/http/documentation>
 
+pub(crate) mod content;
 pub(crate) mod team;
+pub(crate) mod writes;
 
 use std::collections::HashSet;
 
@@ -394,7 +396,7 @@ fn entry_json(path: String, file: &File) -> Value {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    json!({
+    let mut entry = json!({
         ".tag": "file",
         "name": spec.name,
         "id": spec.id,
@@ -407,7 +409,13 @@ fn entry_json(path: String, file: &File) -> Value {
         "path_display": path,
         "is_downloadable": true,
         "content_hash": content_hash,
-    })
+    });
+    // A Paper doc has no bytes of its own: it is exported (`content.rs`).
+    if content::is_paper(&spec.name) {
+        entry["is_downloadable"] = json!(false);
+        entry["export_info"] = content::export_info();
+    }
+    entry
 }
 
 #[derive(Deserialize)]

@@ -42,6 +42,11 @@ impl Handle {
         self.with(|s| s.box_tree(user).repeat_events = repeat)
     }
 
+    /// The bytes the stand-in answers `GET /files/{id}/thumbnail.png` with for the file.
+    pub fn box_thumbnail(&self, file_id: &str) -> Vec<u8> {
+        crate::box_com::writes::thumbnail(file_id)
+    }
+
     /// The Box user's active items as (type, id, path from the root), for comparing with an
     /// index: a file under a trashed folder is not among them.
     pub fn box_items(&self, user: &str) -> Vec<(BoxKind, String, String)> {

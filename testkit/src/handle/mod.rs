@@ -1,14 +1,19 @@
 //! [`Handle`]: a test's hold on the running stand-ins, and where they are (the hub's
 //! variables pointing at them). Its controls live in one file per concept: who consents and
-//! what drives hold (`drives.rs`), what was issued (`tokens.rs`), how answers are served
-//! (`serving.rs`), push notifications (`notifications.rs`) and what happened (`observed.rs`).
+//! what drives hold (`drives.rs`), Drive files' bytes and exports (`google_bytes.rs`), what was
+//! issued (`tokens.rs`), how answers are served (`serving.rs`), push notifications
+//! (`notifications.rs`) and what happened (`observed.rs`).
 
 mod boxes;
+mod downloads;
 mod drives;
+mod google_bytes;
 mod notifications;
 mod observed;
 mod serving;
 mod tokens;
+
+pub use google_bytes::generated_byte;
 
 use crate::state::{
     lock, Shared, State, BOX_CLIENT_ID, BOX_CLIENT_SECRET, DROPBOX_CLIENT_ID,
@@ -56,7 +61,8 @@ impl Handle {
     }
 
     /// The hub's Dropbox variables (`DROPBOX_CLIENT_ID`, `DROPBOX_CLIENT_SECRET`,
-    /// `DROPBOX_AUTH_URL`, `DROPBOX_TOKEN_URL`, `DROPBOX_API_URL`) pointing at the stand-in.
+    /// `DROPBOX_AUTH_URL`, `DROPBOX_TOKEN_URL`, `DROPBOX_API_URL`, `DROPBOX_CONTENT_URL`)
+    /// pointing at the stand-in.
     /// Separate from [`Handle::env_vars`] so that hubs started without them keep syncing only
     /// Google and OneDrive for `source_type` `all`.
     pub fn dropbox_env_vars(&self) -> Vec<(String, String)> {
@@ -70,6 +76,7 @@ impl Handle {
             ),
             ("DROPBOX_TOKEN_URL", format!("{base}/dropbox/oauth2/token")),
             ("DROPBOX_API_URL", format!("{base}/dropbox")),
+            ("DROPBOX_CONTENT_URL", format!("{base}/dropbox/content")),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))

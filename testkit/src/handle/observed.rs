@@ -15,6 +15,18 @@ impl Handle {
         })
     }
 
+    /// The headers of every request whose path (and query, as sent) starts with
+    /// `path_prefix`, in arrival order.
+    pub fn request_headers(&self, path_prefix: &str) -> Vec<axum::http::HeaderMap> {
+        self.with(|s| {
+            let matching = s.request_headers.iter();
+            matching
+                .filter(|(uri, _)| uri.starts_with(path_prefix))
+                .map(|(_, headers)| headers.clone())
+                .collect()
+        })
+    }
+
     /// Every authorization code, access and refresh token handed out, to look for leaks.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.with(|s| s.issued.clone())

@@ -8,6 +8,7 @@
 //! webhook on the root folder `0`, so Box pushes nothing: the schedule keeps Box accounts
 //! fresh. How a sync reads Box is in [`sync`].
 
+mod content;
 mod sync;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub const SPEC: ProviderSpec = ProviderSpec {
     webhook: Webhook::None,
     client_id_var: "BOX_CLIENT_ID",
     client_secret_var: "BOX_CLIENT_SECRET",
+    scopes_var: "BOX_SCOPES",
     answers: &BoxAnswers,
     build,
 };
@@ -66,6 +68,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             ),
             scopes: SCOPES,
             required_scopes: SCOPES,
+            content_scopes: &["root_readonly"],
             extra_auth_params: &[],
         },
     )?;
@@ -136,12 +139,25 @@ struct User {
 
 #[async_trait]
 impl Connector for BoxConnector {
+    async fn content(
+        &self,
+        access_token: &SecretString,
+        file: &crate::model::FileEntry,
+        format: Option<crate::model::ContentFormat>,
+    ) -> Result<crate::model::ContentSource, crate::providers::content::ContentRefusal> {
+        self.content_link(access_token, file, format).await
+    }
+
     fn name(&self) -> ProviderName {
         NAME
     }
 
     fn oauth(&self) -> &OAuthApp {
         &self.oauth
+    }
+
+    fn api_base(&self) -> &str {
+        &self.api_url
     }
 
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {

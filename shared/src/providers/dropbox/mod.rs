@@ -10,6 +10,7 @@
 //! <https://www.dropbox.com/developers/documentation/http/documentation#files-list_folder>)
 //! A team-space member's listings are rooted at the team space ([`root`]).
 
+mod content;
 mod root;
 
 use std::sync::Arc;
@@ -51,11 +52,13 @@ pub const SPEC: ProviderSpec = ProviderSpec {
     },
     client_id_var: "DROPBOX_CLIENT_ID",
     client_secret_var: "DROPBOX_CLIENT_SECRET",
+    scopes_var: "DROPBOX_SCOPES",
     answers: &DropboxAnswers,
     build,
 };
 
-/// What the hub reads: who the user is, and the metadata of every file.
+/// What the hub reads: who the user is, and the metadata of every file (the content scope,
+/// `files.content.read`, is asked beside them).
 const SCOPES: &[&str] = &["account_info.read", "files.metadata.read"];
 
 /// Entries per page asked of `list_folder` (a hint: Dropbox may answer fewer). Dropbox allows
@@ -67,6 +70,8 @@ pub struct Dropbox {
     oauth: OAuthApp,
     http: ProviderHttp,
     api_url: String,
+    /// The content host (`files/export`).
+    content_url: String,
     /// The app secret: it keys the webhook's `X-Dropbox-Signature`.
     app_secret: SecretString,
 }
@@ -90,6 +95,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
             // Dropbox's consent page grants what the app's permissions allow; a token answer's
             // `scope` says which (<https://developers.dropbox.com/oauth-guide>, scopes).
             required_scopes: &["account_info.read", "files.metadata.read"],
+            content_scopes: &["files.content.read"],
             // Without it Dropbox issues a short-lived access token and no refresh token.
             extra_auth_params: &[("token_access_type", "offline")],
         },
@@ -98,6 +104,7 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
         oauth,
         http: client.http,
         api_url,
+        content_url: env.url_or("DROPBOX_CONTENT_URL", "https://content.dropboxapi.com")?,
         app_secret: client.client_secret,
     }))
 }
@@ -133,6 +140,9 @@ fn error_summary(body: &[u8]) -> String {
         .collect()
 }
 
+/// How an endpoint error's rejection begins, before its `error_summary`.
+const REFUSED: &str = "Dropbox refused: ";
+
 /// The tag of a 422's `error` (a `common.PathRootError`).
 fn path_root_error(body: &[u8]) -> Option<String> {
     let body: Value = serde_json::from_slice(body).ok()?;
@@ -149,7 +159,7 @@ impl AnswerClassifier for DropboxAnswers {
                         return Verdict::CursorExpired;
                     }
                     tracing::warn!(error_summary = %summary, "Dropbox refused the call");
-                    return Verdict::Reject(format!("Dropbox refused: {summary}"));
+                    return Verdict::Reject(format!("{REFUSED}{summary}"));
                 }
                 // `common.PathRootError`: `invalid_root` says the root the listing is rooted at
                 // is not the user's any more (the value is the new `root_info`): start over,
@@ -360,12 +370,36 @@ fn page_of(
 
 #[async_trait]
 impl Connector for Dropbox {
+    async fn content(
+        &self,
+        access_token: &SecretString,
+        file: &crate::model::FileEntry,
+        format: Option<crate::model::ContentFormat>,
+    ) -> Result<crate::model::ContentSource, crate::providers::content::ContentRefusal> {
+        self.content_source(access_token, file, format).await
+    }
+
+    /// A Paper doc's export, the one source Dropbox has no link for; exports take no range.
+    async fn open_content(
+        &self,
+        access_token: &SecretString,
+        source: &crate::model::StreamSource,
+        _range: Option<crate::providers::content::ByteRange>,
+    ) -> Result<crate::providers::content::ContentStream, crate::providers::content::ContentRefusal>
+    {
+        self.export(access_token, source).await
+    }
+
     fn name(&self) -> ProviderName {
         NAME
     }
 
     fn oauth(&self) -> &OAuthApp {
         &self.oauth
+    }
+
+    fn api_base(&self) -> &str {
+        &self.api_url
     }
 
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {

@@ -7,6 +7,7 @@
 //! an item becomes: `items.rs`. Microsoft rotates the refresh token on every refresh; the
 //! worker stores the new one at once.
 
+mod content;
 mod items;
 mod listing;
 mod walk;
@@ -49,12 +50,15 @@ pub const SPEC: ProviderSpec = ProviderSpec {
     },
     client_id_var: "ONEDRIVE_CLIENT_ID",
     client_secret_var: "ONEDRIVE_CLIENT_SECRET",
+    scopes_var: "ONEDRIVE_SCOPES",
     answers: &MicrosoftAnswers,
     build,
 };
 
 /// `offline_access` is what makes the token endpoint return a refresh token.
-const SCOPES: &[&str] = &["offline_access", "Files.Read", "User.Read"];
+/// `Files.Read.All` (the content scope, docs/API.md "File content") covers what `Files.Read`
+/// did and the files shared with the user, whose bytes are read from their owners' drives.
+const SCOPES: &[&str] = &["offline_access", "Files.Read.All", "User.Read"];
 
 /// With `ONEDRIVE_SITES=followed`: `Sites.Read.All` too, which `GET /me/followedSites` and
 /// `GET /sites/{id}/drives` need (delegated; most tenants require an admin's consent to it,
@@ -62,7 +66,7 @@ const SCOPES: &[&str] = &["offline_access", "Files.Read", "User.Read"];
 /// still syncs the OneDrive.
 const SCOPES_WITH_SITES: &[&str] = &[
     "offline_access",
-    "Files.Read",
+    "Files.Read.All",
     "User.Read",
     "Sites.Read.All",
 ];
@@ -125,8 +129,10 @@ fn build(env: &Env, client: ProviderClient) -> HubResult<Arc<dyn Connector>> {
                 Sites::Followed => SCOPES_WITH_SITES,
                 Sites::None => SCOPES,
             },
-            // Microsoft grants what the app registration allows.
-            required_scopes: &["Files.Read"],
+            // Microsoft grants what the app registration allows. `Files.Read.All`, which
+            // every call needs, is required as the content scope.
+            required_scopes: &[],
+            content_scopes: &["Files.Read.All"],
             extra_auth_params: &[],
         },
     )?;
@@ -236,12 +242,25 @@ impl OneDrive {
 
 #[async_trait]
 impl Connector for OneDrive {
+    async fn content(
+        &self,
+        access_token: &SecretString,
+        file: &crate::model::FileEntry,
+        format: Option<crate::model::ContentFormat>,
+    ) -> Result<crate::model::ContentSource, crate::providers::content::ContentRefusal> {
+        self.content_link(access_token, file, format).await
+    }
+
     fn name(&self) -> ProviderName {
         NAME
     }
 
     fn oauth(&self) -> &OAuthApp {
         &self.oauth
+    }
+
+    fn api_base(&self) -> &str {
+        &self.graph_url
     }
 
     async fn identity(&self, access_token: &SecretString) -> Result<Identity, ProviderError> {
@@ -270,6 +289,14 @@ impl Connector for OneDrive {
 
     fn push_style(&self) -> PushStyle {
         PushStyle::Channels
+    }
+
+    /// "Files.ReadWrite" (personal accounts) or "Files.ReadWrite.All" (work or school): the
+    /// least privileged permission a drive subscription takes
+    /// (<https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions>,
+    /// "Permissions", driveItem); Graph refuses one with `Files.Read`.
+    fn channel_scopes(&self) -> &'static [&'static str] {
+        &["Files.ReadWrite", "Files.ReadWrite.All"]
     }
 
     fn channel_lifetime(&self) -> chrono::Duration {

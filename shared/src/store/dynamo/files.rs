@@ -33,6 +33,22 @@ fn file_id_of(item: &Item) -> Option<String> {
 }
 
 impl DynamoStore {
+    async fn stored_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
+        if !storable(account_id) || !storable(file_id) {
+            return Ok(None);
+        }
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(file_key(account_id, file_id)))
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", e))?;
+        let stored: Option<StoredFile> = answer.item.map(from_item).transpose()?;
+        Ok(stored.map(|stored| stored.entry))
+    }
+
     /// The entries under `keys`, in that order, read with one `BatchGetItem` per hundred; an
     /// entry gone since its key was found is left out.
     async fn entries_of(&self, account_id: &str, ids: Vec<String>) -> HubResult<Vec<FileEntry>> {
@@ -109,7 +125,7 @@ impl FileStore for DynamoStore {
         let mut requests = Vec::with_capacity(files.len());
         for (seq, file) in (first_seq..).zip(files) {
             let known = if file.deleted {
-                self.get_file(account_id, &file.id).await?
+                self.stored_file(account_id, &file.id).await?
             } else {
                 None
             };
@@ -311,19 +327,7 @@ impl FileStore for DynamoStore {
     }
 
     async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
-        if !storable(account_id) || !storable(file_id) {
-            return Ok(None);
-        }
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(file_key(account_id, file_id)))
-            .send()
-            .await
-            .map_err(|e| failed("GetItem", e))?;
-        let stored: Option<StoredFile> = answer.item.map(from_item).transpose()?;
-        Ok(stored.map(|stored| stored.entry))
+        self.stored_file(account_id, file_id).await
     }
 
     async fn list_folder(

@@ -63,6 +63,10 @@ pub(super) fn owner_key(owner: &str, provider: &str, id: &str) -> Item {
     key(format!("OWNER#{owner}"), format!("{provider}#{id}"))
 }
 
+pub(super) fn link_key(id: &str) -> Item {
+    key(format!("LINK#{id}"), "LINK")
+}
+
 pub(super) fn session_key(id: &str) -> Item {
     key(format!("SESSION#{id}"), "SESSION")
 }

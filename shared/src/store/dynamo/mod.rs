@@ -9,6 +9,7 @@
 //! | login state     | `STATE#<state>`                   | `STATE`         | `expires_at_epoch` (TTL)      |
 //! | connect session | `SESSION#<token hash>`            | `SESSION`       | `expires_at_epoch` (TTL)      |
 //! | claim           | `CLAIM#<key>`                     | `CLAIM`         | `expires_at_epoch` (TTL)      |
+//! | content link    | `LINK#<token hash>`               | `LINK`          | `expires_at_epoch` (TTL)      |
 //! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`| `seq` (N): its place in the feed; `drive_key`, `place`: in its folder |
 //!
 //! An identity's records share a partition, one per owner, so that `DELETE` finds every
@@ -49,6 +50,7 @@ mod accounts;
 mod claims;
 mod files;
 mod keys;
+mod links;
 mod logins;
 pub mod migrate;
 mod push;
@@ -86,14 +88,14 @@ use serde::Serialize;
 
 use super::{
     channel_storable, distinct_keys, place_prefix, read_place, storable, AccountScope,
-    AccountStore, ClaimStore, FeedEntry, FeedPage, FeedPosition, FileStore, Folder, LoginStore,
-    PushStore, Scan, SpendingWrite, StoredFile, Write, MAX_PATH_KEY_LEN,
+    AccountStore, ClaimStore, FeedEntry, FeedPage, FeedPosition, FileStore, Folder, LinkStore,
+    LoginStore, PushStore, Scan, SpendingWrite, StoredFile, Write, MAX_PATH_KEY_LEN,
 };
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::model::{
-    Account, AccountStatus, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page,
-    PathRemoval, PushChannel,
+    Account, AccountStatus, AccountView, ConnectSession, ContentLink, Deletion, FileEntry,
+    LoginState, Page, PathRemoval, PushChannel,
 };
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 

@@ -142,8 +142,10 @@ impl FileStore for LocalStore {
             return Ok(None);
         }
         let (account_id, file_id) = (account_id.to_string(), file_id.to_string());
-        self.run_index(move |index| index.entry(&account_id, &file_id))
-            .await
+        let stored = self
+            .run_index(move |index| index.entry(&account_id, &file_id))
+            .await?;
+        Ok(stored.map(|stored| stored.entry))
     }
 
     async fn list_folder(

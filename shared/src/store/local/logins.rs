@@ -1,10 +1,10 @@
-//! Login states and connect sessions, swept when expired, and the account writes that spend
+//! Login states, connect sessions and content links, swept when expired, and the account writes that spend
 //! a session.
 
 use super::accounts::{create_account_locked, update_account_locked};
 use super::*;
 
-/// Removes the login states and connect sessions that expired: anonymous `/login` calls
+/// Removes the login states, connect sessions and content links that expired: anonymous `/login` calls
 /// must not grow `states/` without bound, nor the apps' sessions `sessions/`. A record that
 /// cannot be read is left for the next sweep.
 fn remove_expired_states(root: &Path, now: DateTime<Utc>) -> io::Result<()> {
@@ -30,13 +30,23 @@ fn remove_expired_states(root: &Path, now: DateTime<Utc>) -> io::Result<()> {
             }
         }
     }
-    sync_dir(&sessions)
+    sync_dir(&sessions)?;
+    let links = root.join("links");
+    for name in sorted_names(&links, None)? {
+        let path = links.join(name);
+        if let Ok(Some(link)) = read_json::<ContentLink>(&path) {
+            if link.expires_at <= now {
+                fs::remove_file(&path)?;
+            }
+        }
+    }
+    sync_dir(&links)
 }
 
 impl LocalStore {
-    /// Writes a short-lived record (a login state, a connect session) and, now and then,
+    /// Writes a short-lived record (a login state, a connect session, a content link) and, now and then,
     /// removes the expired ones: nothing else would, as no TTL runs here.
-    async fn put_sweeping<T: Serialize + Send + 'static>(
+    pub(super) async fn put_sweeping<T: Serialize + Send + 'static>(
         &self,
         path: PathBuf,
         record: T,

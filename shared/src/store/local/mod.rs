@@ -16,6 +16,7 @@
 //! states/<hex state>.json         identities/<hex provider:user>.owners/<sha256 owner>.json
 //! sessions/<hex session id>.json  index/data.mdb, index/lock.mdb      (file index and feed)
 //! claims/<hex key>.json           push-pending/<hex account id>.json
+//! links/<hex link id>.json        (content links, swept with the login states)
 //! channels/<hex provider:id>.json account-channels/<hex account id>/<hex provider:id>.json
 //! ```
 //!
@@ -42,6 +43,7 @@ mod claims;
 mod disk;
 mod file_index;
 mod files;
+mod links;
 mod logins;
 mod paths;
 mod push;
@@ -53,14 +55,14 @@ use paths::*;
 
 use super::{
     channel_storable, distinct_keys, storable, AccountScope, AccountStore, ClaimStore, FeedEntry,
-    FeedPage, FeedPosition, FileStore, Folder, LoginStore, PushStore, Scan, SpendingWrite,
-    StoredFile, Write,
+    FeedPage, FeedPosition, FileStore, Folder, LinkStore, LoginStore, PushStore, Scan,
+    SpendingWrite, StoredFile, Write,
 };
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::model::{
-    Account, AccountStatus, AccountView, ConnectSession, Deletion, FileEntry, LoginState, Page,
-    PathRemoval, PushChannel,
+    Account, AccountStatus, AccountView, ConnectSession, ContentLink, Deletion, FileEntry,
+    LoginState, Page, PathRemoval, PushChannel,
 };
 use file_index::FileIndex;
 
@@ -82,6 +84,7 @@ const DIRS: &[&str] = &[
     "states",
     "sessions",
     "claims",
+    "links",
     "push-pending",
     "channels",
     "account-channels",

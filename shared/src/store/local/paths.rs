@@ -40,6 +40,10 @@ pub(super) fn state_path(root: &Path, state: &str) -> PathBuf {
     root.join("states").join(file_name(state))
 }
 
+pub(super) fn link_path(root: &Path, id: &str) -> PathBuf {
+    root.join("links").join(file_name(id))
+}
+
 pub(super) fn claim_path(root: &Path, key: &str) -> PathBuf {
     root.join("claims").join(file_name(key))
 }

@@ -402,6 +402,11 @@ impl FileIndex {
         Ok((marked, page.next))
     }
 
+    /// The entry of one file, as stored.
+    pub fn entry(&self, account_id: &str, file_id: &str) -> io::Result<Option<StoredFile>> {
+        self.get(&self.read()?, &entry_key(account_id, file_id))
+    }
+
     /// Up to `limit` entries after file id `after`, in file-id order.
     pub fn page(
         &self,
@@ -442,14 +447,6 @@ impl FileIndex {
             })
             .flatten();
         Ok(Page { items, next })
-    }
-
-    /// One entry, tombstone or not.
-    pub fn entry(&self, account_id: &str, file_id: &str) -> io::Result<Option<FileEntry>> {
-        let txn = self.read()?;
-        Ok(self
-            .get(&txn, &entry_key(account_id, file_id))?
-            .map(|stored| stored.entry))
     }
 
     /// Up to `limit` keys of drive `drive_id` (in `folder` only, when given) after the place
