@@ -9,14 +9,15 @@ use serde_json::Value;
 
 use crate::{LocalHub, StatusCode};
 
-/// The whole index of an account, by file id, read `page_size` entries at a time.
+/// The whole index of an account, tombstones included (`deleted=any`), by file id, read
+/// `page_size` entries at a time.
 pub async fn index_of(hub: &LocalHub, id: &str, page_size: usize) -> BTreeMap<String, Value> {
     let mut files = BTreeMap::new();
     let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
-            Some(c) => format!("/users/{id}/files?limit={page_size}&cursor={c}"),
-            None => format!("/users/{id}/files?limit={page_size}"),
+            Some(c) => format!("/users/{id}/files?limit={page_size}&deleted=any&cursor={c}"),
+            None => format!("/users/{id}/files?limit={page_size}&deleted=any"),
         };
         let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
         assert_eq!(status, StatusCode::OK, "{page}");

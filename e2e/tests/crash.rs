@@ -15,7 +15,10 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwJf6zXZsZqeY=";
 
 async fn indexed(hub: &LocalHub, id: &str) -> usize {
     let (status, page) = hub
-        .json(hub.authed(Method::GET, &format!("/users/{id}/files?limit=1000")))
+        .json(hub.authed(
+            Method::GET,
+            &format!("/users/{id}/files?limit=1000&deleted=any"),
+        ))
         .await;
     assert_eq!(status, StatusCode::OK);
     page["files"].as_array().map_or(0, Vec::len)

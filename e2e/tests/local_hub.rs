@@ -23,8 +23,8 @@ async fn files_of(hub: &LocalHub, id: &str) -> Vec<Value> {
     let mut cursor: Option<String> = None;
     loop {
         let path = match &cursor {
-            Some(c) => format!("/users/{id}/files?limit=500&cursor={c}"),
-            None => format!("/users/{id}/files?limit=500"),
+            Some(c) => format!("/users/{id}/files?limit=500&deleted=any&cursor={c}"),
+            None => format!("/users/{id}/files?limit=500&deleted=any"),
         };
         let (status, page) = hub.json(hub.authed(Method::GET, &path)).await;
         assert_eq!(status, StatusCode::OK, "{page}");

@@ -4,21 +4,20 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cursor::{self, Cursor, Position, Route};
+use crate::cursor::{self, Position, Route};
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
-use crate::model::{Account, AccountView, FileEntry};
+use crate::model::{Account, AccountView};
 use crate::providers::{ProviderName, Registry, PROVIDERS};
+use crate::queries::{self, FileFilter};
 use crate::store::{storable, AccountScope, AccountStore, Store};
 use crate::tokens;
 
 /// The page size of `/users` (docs/API.md, "Accounts"): 1000 unless asked, at most 1000.
 pub const DEFAULT_ACCOUNT_PAGE: usize = 1000;
 pub const MAX_ACCOUNT_PAGE: usize = 1000;
-/// The page size of `/users/{id}/files`: 100 unless asked, at most 1000.
-pub const DEFAULT_FILE_PAGE: usize = 100;
-pub const MAX_FILE_PAGE: usize = 1000;
+pub use crate::queries::{FileCursor, FilesPage, DEFAULT_FILE_PAGE, MAX_FILE_PAGE};
 
 /// Where a page of `/users` ended: the last account's provider and id. Accounts are listed
 /// provider by provider in [`PROVIDERS`] order, each provider's in id order, so this
@@ -149,59 +148,15 @@ pub async fn get(accounts: &dyn AccountStore, account_id: &str) -> HubResult<Acc
         .ok_or_else(|| HubError::AccountNotFound(account_id.to_string()))
 }
 
-#[derive(Debug, Serialize, PartialEq)]
-pub struct FilesPage {
-    pub files: Vec<FileEntry>,
-    pub next_cursor: Option<String>,
-}
-
-/// Where a page of `/users/{id}/files` ended: the last file id, after which the next page
-/// starts. Written into the cursor (see [`crate::cursor`]) as the id itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileAfter(pub String);
-
-impl Position for FileAfter {
-    const ROUTE: Route = Route::Files;
-
-    fn write(&self) -> String {
-        self.0.clone()
-    }
-
-    /// Any non-empty id: one that names no file still names a place in the id order, and the
-    /// stores answer one too long to be a key without an error (see `store::storable`).
-    fn read(text: &str) -> Option<Self> {
-        (!text.is_empty()).then(|| FileAfter(text.to_string()))
-    }
-}
-
-/// A decoded `next_cursor` of a file index: whose index is checked by [`files`].
-pub type FileCursor = Cursor<FileAfter>;
-
-/// One page of an account's file index: up to `limit` files (1 to [`MAX_FILE_PAGE`]) after
-/// `after` (from the first without one). A cursor of another account's index is
-/// `invalid_request`.
+/// One page of an account's live entries, unfiltered: [`crate::queries::files`] with the
+/// default filter.
 pub async fn files(
     store: &dyn Store,
     account_id: &str,
     limit: usize,
     after: Option<FileCursor>,
 ) -> HubResult<FilesPage> {
-    if store.get_account(account_id).await?.is_none() {
-        return Err(HubError::AccountNotFound(account_id.to_string()));
-    }
-    let after = after
-        .map(|cursor| cursor.of(Some(account_id)))
-        .transpose()?
-        .map(|FileAfter(id)| id);
-    let page = store
-        .list_files(account_id, after.as_deref(), limit)
-        .await?;
-    Ok(FilesPage {
-        files: page.items,
-        next_cursor: page
-            .next
-            .map(|last| cursor::encode(Some(account_id), &FileAfter(last))),
-    })
+    queries::files(store, account_id, &FileFilter::default(), limit, after).await
 }
 
 /// How long `DELETE /users/{id}` waits for the provider's revocation: a revocation is best

@@ -40,6 +40,7 @@ pub mod providers;
 pub mod proxy;
 pub mod purge;
 pub mod push;
+pub mod queries;
 pub mod queue;
 pub mod retry;
 pub mod return_urls;

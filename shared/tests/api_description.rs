@@ -177,3 +177,22 @@ fn the_documented_shapes_are_what_the_hub_sends() {
         schema_properties("ContentLocation")
     );
 }
+
+/// The query parameters docs/openapi.yaml gives `GET /users/{id}/files` are those the hub
+/// takes: any other is refused, so an undocumented one would be a filter no client can use.
+#[test]
+fn the_documented_file_filters_are_what_the_hub_takes() {
+    let document = yaml_file("docs/openapi.yaml");
+    let documented: BTreeSet<String> = document["paths"]["/users/{id}/files"]["get"]["parameters"]
+        .as_sequence()
+        .expect("/files has parameters")
+        .iter()
+        .filter(|parameter| parameter["in"].as_str() == Some("query"))
+        .map(|parameter| parameter["name"].as_str().unwrap().to_string())
+        .collect();
+    let taken: BTreeSet<String> = hub::web::FILES_PARAMETERS
+        .iter()
+        .map(|name| name.to_string())
+        .collect();
+    assert_eq!(documented, taken);
+}

@@ -32,14 +32,16 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use hub::config::Env;
 use hub::crypto::kms::KmsCipher;
 use hub::fanout::{self, SyncRequest};
 use hub::login;
-use hub::model::{FanOutPosition, PathRemoval, SyncReason};
+use hub::model::{FanOutPosition, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::queue::sqs::SqsQueue;
 use hub::store::dynamo::DynamoStore;
+use hub::store::FileStore;
 use hub::{accounts, sync, tokens, Hub};
 use hub_testkit::webhook_receiver::{Answer, WebhookReceiver};
 use hub_testkit::FakeProviders;
@@ -902,6 +904,19 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         .await
         .unwrap();
     assert_eq!(files.files.len(), 3);
+    // The filters' indexes: a drive's and each drive's top through `by-folder` (and the
+    // entries it found, by BatchGetItem).
+    for parent in [None, Some(hub::queries::Parent::Root)] {
+        let filter = hub::queries::FileFilter {
+            parent,
+            drive_id: Some("my-drive".into()),
+            ..Default::default()
+        };
+        let files = hub::queries::files(users.hub.store.as_ref(), &first.id, &filter, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(files.files.len(), 3, "{filter:?}");
+    }
     accounts::delete(&users.hub, &second.id).await.unwrap();
     assert!(
         providers.handle().revocations() >= 1,
@@ -1034,22 +1049,24 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     sync::run(&sync_worker.hub, &dropbox_job, sync::fresh_invocation())
         .await
         .unwrap();
-    let files = accounts::files(users.hub.store.as_ref(), &dropbox.id, 10, None)
+    // The tombstones, under their path (`by-path`).
+    let tombstones = hub::queries::FileFilter {
+        deleted: hub::queries::Deleted::Only,
+        path_prefix: Some("/".into()),
+        ..Default::default()
+    };
+    let files = hub::queries::files(users.hub.store.as_ref(), &dropbox.id, &tombstones, 10, None)
         .await
         .unwrap();
     assert_eq!(files.files.len(), 2);
     assert!(files.files.iter().all(|f| f.deleted), "the tree is deleted");
+    let live = accounts::files(users.hub.store.as_ref(), &dropbox.id, 10, None)
+        .await
+        .unwrap();
+    assert!(live.files.is_empty(), "tombstones only on asking");
     sync_worker.assert_nothing_refused();
     auth.assert_nothing_refused();
     users.assert_nothing_refused();
-    refused(
-        users
-            .hub
-            .store
-            .mark_path_deleted(&dropbox.id, &PathRemoval::subtree("/d"), None, 10, 1)
-            .await,
-        "users queries the by-path index",
-    );
 
     // provider-webhooks: a Dropbox notification (the identity's records queried, the account
     // read, its push mark put, the job queued), a burst coalesced, a Drive notification with
@@ -1357,4 +1374,90 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         auth.hub.store.get_channel("google", &channels[0].id).await,
         "auth reads a channel",
     );
+}
+
+/// `hub-migrate` runs with the policy docs/DEPLOY.md ("Upgrading a deployed stack") gives its
+/// operator, and needs all of it: without `UpdateItem` it is refused.
+#[tokio::test]
+async fn the_migration_runs_with_the_policy_the_deploy_guide_gives() {
+    let deploy = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/DEPLOY.md"),
+    )
+    .unwrap();
+    let after = &deploy[deploy
+        .find("The policy:")
+        .expect("the guide gives the policy")..];
+    let block = &after[after.find("```json").unwrap() + 7..];
+    let stack = format!("lp{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let deployment = Deployment::new(&stack, &[]);
+    let policy: Json = serde_json::from_str(
+        &block[..block.find("```").unwrap()]
+            .replace("<region>", REGION)
+            .replace("<account>", ACCOUNT_ID)
+            .replace("<stack>", &stack),
+    )
+    .unwrap();
+    let statements = policy["Statement"].as_array().unwrap().clone();
+
+    let admin = aws_sdk_dynamodb::Client::new(&common::sdk_config().await);
+    let table = deployment.table();
+    hub::store::dynamo::create_table(&admin, &table)
+        .await
+        .unwrap();
+    let entries: Vec<hub::model::FileEntry> = (0..3)
+        .map(|n| hub::model::FileEntry {
+            parent_ids: Some(vec!["folder_0".into()]),
+            drive_id: Some("box".into()),
+            ..hub::model::FileEntry::new(format!("file_{n}"), format!("{n}.txt"))
+        })
+        .collect();
+    DynamoStore::new(admin.clone(), &table)
+        .put_files("acct", &entries, 1, 1)
+        .await
+        .unwrap();
+    for entry in &entries {
+        admin
+            .update_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("ACCOUNT#acct".into()))
+            .key("sk", AttributeValue::S(format!("FILE#{}", entry.id)))
+            .update_expression("REMOVE drive_key, place")
+            .send()
+            .await
+            .unwrap();
+    }
+    let operator = |statements: Vec<Json>| {
+        let authorizer = Authorizer {
+            function: "hub-migrate",
+            permissions: Arc::new(Permissions {
+                statements,
+                encryption_context_keys: HashMap::new(),
+            }),
+            table: table.clone(),
+            table_arn: deployment.table_arn(),
+            refusals: Arc::default(),
+        };
+        let sdk = admin.config().clone();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            sdk.to_builder().interceptor(authorizer.clone()).build(),
+        );
+        (DynamoStore::new(client, &table), authorizer.refusals)
+    };
+    let scan_only: Vec<Json> = statements
+        .iter()
+        .map(|statement| {
+            let mut statement = statement.clone();
+            statement["Action"] = json!(["dynamodb:Scan"]);
+            statement
+        })
+        .collect();
+    let (narrower, _) = operator(scan_only);
+    refused(
+        narrower.backfill_folder_index().await,
+        "the backfill without UpdateItem",
+    );
+    let (migrate, refusals) = operator(statements);
+    let report = migrate.backfill_folder_index().await.unwrap();
+    assert_eq!((report.found, report.updated), (3, 3));
+    assert!(refusals.lock().unwrap().is_empty());
 }

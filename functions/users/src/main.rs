@@ -17,6 +17,7 @@ use hub::changes::{self, ChangesPage};
 use hub::deadline::Deadline;
 use hub::drives::{self, DrivesPage};
 use hub::model::AccountView;
+use hub::queries;
 use hub::web::{
     answer_response, create_session_response, proxy_methods, redirect_response, require_api_key,
     users_page_response, with_fallbacks, ApiKey, ChangesQuery, ContentQuery, FilePath, FilesQuery,
@@ -81,10 +82,14 @@ async fn get_account(
 async fn list_files(
     State(hub): State<Arc<Hub>>,
     PathParam(id): PathParam,
-    FilesQuery { limit, after }: FilesQuery,
+    FilesQuery {
+        limit,
+        after,
+        filter,
+    }: FilesQuery,
 ) -> Result<Json<FilesPage>, HubError> {
     Ok(Json(
-        accounts::files(hub.store.as_ref(), &id, limit, after).await?,
+        queries::files(hub.store.as_ref(), &id, &filter, limit, after).await?,
     ))
 }
 
@@ -542,6 +547,77 @@ mod tests {
                 (StatusCode::BAD_REQUEST, Some("invalid_request")),
                 "{cursor} on /users"
             );
+        }
+    }
+
+    /// `/files` takes the filters of docs/API.md, "Files": a folder's entries, the
+    /// tombstones only on asking; an unknown parameter or a bad value is 400 in the API's
+    /// error shape.
+    #[tokio::test]
+    async fn files_take_filters_and_refuse_unknown_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(hub::testing::local_hub(dir.path(), &[]).await);
+        let id = "00000000-0000-4000-8000-000000000000";
+        let mut account = hub::testing::account("box").id(id).build();
+        account.drives = vec![hub::model::Drive::new(hub::model::DriveInfo {
+            id: "box".into(),
+            name: "Box".into(),
+            kind: hub::model::DriveKind::Box,
+        })];
+        assert_eq!(
+            hub.store.create_account(&account).await.unwrap(),
+            hub::store::Write::Done
+        );
+        let entry = |file: &str, parent: &str| hub::model::FileEntry {
+            parent_ids: Some(vec![parent.to_string()]),
+            drive_id: Some("box".into()),
+            ..hub::model::FileEntry::new(file, file)
+        };
+        let files = [
+            entry("folder_1", "folder_0"),
+            entry("file_2", "folder_1"),
+            entry("file_3", "folder_1"),
+            entry("file_4", "folder_0"),
+        ];
+        hub.store.put_files(id, &files, 0, 1).await.unwrap();
+        let gone = [hub::model::FileEntry::tombstone("file_3")];
+        hub.store.put_files(id, &gone, 0, 5).await.unwrap();
+        let files_event = include_str!("../../../events/users-files.json");
+        let ids_of = |body: &serde_json::Value| -> Vec<String> {
+            body["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        for (query, expected) in [
+            ("parent_id=folder_1", vec!["file_2"]),
+            ("parent_id=folder_1&deleted=true", vec!["file_3"]),
+            ("parent_id=root&limit=10", vec!["file_4", "folder_1"]),
+            ("limit=10", vec!["file_2", "file_4", "folder_1"]),
+        ] {
+            let event = files_event.replace("limit=50", query);
+            let (status, body) = call_on(hub.clone(), &event).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            assert_eq!(ids_of(&body), expected, "{query}");
+        }
+        for query in [
+            "colour=red",
+            "kind=document",
+            "deleted=maybe",
+            "modified_after=yesterday",
+            "path_prefix=relative",
+            "parent_id=",
+        ] {
+            let event = files_event.replace("limit=50", query);
+            let (status, body) = call_on(hub.clone(), &event).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{query}"
+            );
+            assert!(body["message"].is_string(), "{body}");
         }
     }
 

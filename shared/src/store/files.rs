@@ -81,6 +81,125 @@ pub trait FileStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> HubResult<Page<FileEntry>>;
+
+    /// The entries of drive `drive_id` in the folder index ([`place`]): those `in_folder`
+    /// only when given, else the whole drive, in the index's order, after the opaque
+    /// position `after` (a [`Scan::next`] of the same listing). Reads at most `limit` index
+    /// items; `deleted` keeps only tombstones (`Some(true)`) or leaves them out
+    /// (`Some(false)`) before any entry is read.
+    async fn list_folder(
+        &self,
+        account_id: &str,
+        drive_id: &str,
+        in_folder: Option<&Folder>,
+        deleted: Option<bool>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Scan>;
+
+    /// The entries whose path key is `prefix` or starts with it (`prefix` in lower case, as
+    /// [`FileEntry::path_key`]), in path order, after the opaque position `after`, reading at
+    /// most `limit` index items.
+    async fn list_under_path(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Scan>;
+}
+
+/// A page of a listing through one of the index's secondary orders (folder or path): the
+/// entries found, where the next page starts (`None` at the end), and how many index items
+/// it read, the page's cost.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Scan {
+    pub items: Vec<FileEntry>,
+    pub next: Option<String>,
+    pub read: u64,
+}
+
+/// The folder an entry is listed under in its drive's folder index: its parent folder's id;
+/// for entries without parent ids (Dropbox, whose `parent_ids` are always `[]`) the path of
+/// the folder above it; and the top of its drive when it has neither a parent nor a folder
+/// above its path (Dropbox's top level, Google files shared with the user from a folder they
+/// cannot see).
+///
+/// One folder per entry, the first of its `parent_ids`: Google Drive gives an item one
+/// parent since 2020 (<https://developers.google.com/drive/api/guides/ref-single-parent>),
+/// and the other providers always did. An entry whose top is the provider's root folder
+/// (Drive's My Drive, a shared drive, OneDrive's root item, Box's folder `0`) is listed under
+/// that folder's id: the index never holds those roots, so `crate::queries` finds a drive's
+/// root as the folder above its entries that the index does not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Folder {
+    Top,
+    Id(String),
+    Path(String),
+}
+
+impl Folder {
+    /// Where `entry` is listed.
+    pub fn of(entry: &FileEntry) -> Folder {
+        if let Some(parent) = entry.parent_ids.as_ref().and_then(|ids| ids.first()) {
+            return Folder::Id(parent.clone());
+        }
+        match entry
+            .path_key()
+            .as_deref()
+            .and_then(|key| key.rsplit_once('/'))
+        {
+            Some((above, _)) if !above.is_empty() => Folder::Path(above.to_string()),
+            _ => Folder::Top,
+        }
+    }
+
+    /// The folder's key in the index: its kind and name, so that an id never passes for a
+    /// path.
+    pub fn key(&self) -> String {
+        match self {
+            Folder::Top => "r".to_string(),
+            Folder::Id(id) => format!("i:{id}"),
+            Folder::Path(path) => format!("p:{path}"),
+        }
+    }
+
+    /// The folder of a [`Folder::key`].
+    pub fn from_key(key: &str) -> Option<Folder> {
+        match key.split_at_checked(2) {
+            _ if key == "r" => Some(Folder::Top),
+            Some(("i:", id)) => Some(Folder::Id(id.to_string())),
+            Some(("p:", path)) => Some(Folder::Path(path.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// An entry's place in its drive's folder index, the order of [`FileStore::list_folder`]:
+/// its folder's key, length first so that no key runs into the next, then its file id. Every
+/// folder's entries are one range, in file-id order.
+pub fn place(folder: &Folder, file_id: &str) -> String {
+    format!("{}{file_id}", place_prefix(folder))
+}
+
+/// What every place in `folder` starts with.
+pub fn place_prefix(folder: &Folder) -> String {
+    let key = folder.key();
+    format!("{:04x}{key}", key.len())
+}
+
+/// The place just past the top of a drive and before every other folder's entries: where a
+/// listing that skips the top starts.
+pub fn past_top() -> String {
+    // The top's key is the only one of length 1; every other starts with `0002` or more.
+    "0001s".to_string()
+}
+
+/// The folder and file id of a [`place`], if it is one.
+pub fn read_place(place: &str) -> Option<(Folder, String)> {
+    let len = usize::from_str_radix(place.get(..4)?, 16).ok()?;
+    let key = place.get(4..4 + len)?;
+    Some((Folder::from_key(key)?, place[4 + len..].to_string()))
 }
 
 /// Fills the blanks of a tombstone from what the index knew of the entry.
@@ -192,6 +311,20 @@ impl StoredFile {
             seq: Some(seq),
             path_lower,
         }
+    }
+
+    /// The folder it is listed under ([`Folder::of`]), from the path key the store keeps.
+    pub fn folder(&self) -> Folder {
+        let mut entry = self.entry.clone();
+        entry.path_lower = self.path_lower.clone().or(entry.path_lower);
+        Folder::of(&entry)
+    }
+
+    /// Its place in its drive's folder index: the drive and the [`place`]; `None` for an entry
+    /// without a drive (a removal of an entry the index knew without one).
+    pub fn drive_place(&self) -> Option<(&str, String)> {
+        let drive = self.entry.drive_id.as_deref()?;
+        Some((drive, place(&self.folder(), &self.entry.id)))
     }
 
     /// Whether `removal` marks it deleted: it is live, and its path is one the removal names.

@@ -26,7 +26,9 @@
 //!   reader checks the time);
 //! - a fan-out step is claimed once, until its claim is given back or expires;
 //! - a removal by path marks deleted the entry at that path and every entry under it, a page
-//!   at a time, without reading the account's whole index at once.
+//!   at a time, without reading the account's whole index at once;
+//! - a folder's or a drive's entries, and those under a path, are listed reading only them
+//!   (`list_folder`, `list_under_path`), a page of at most `limit` index items at a time.
 //!
 //! [`Store`] is the sum of one trait per role ([`AccountStore`], [`FileStore`],
 //! [`LoginStore`], [`PushStore`], [`ClaimStore`], [`LinkStore`]), each in its own file; every backend
@@ -44,7 +46,10 @@ mod push;
 pub use accounts::{AccountScope, AccountStore, PURGE_PAGE};
 pub use claims::ClaimStore;
 pub(crate) use files::StoredFile;
-pub use files::{FeedEntry, FeedPage, FeedPosition, FileStore, MAX_PATH_KEY_LEN};
+pub use files::{
+    past_top, place, place_prefix, read_place, FeedEntry, FeedPage, FeedPosition, FileStore,
+    Folder, Scan, MAX_PATH_KEY_LEN,
+};
 pub use links::LinkStore;
 pub use logins::LoginStore;
 pub(crate) use push::channel_storable;

@@ -62,7 +62,10 @@ mod tests {
             .unwrap()
             .cursor
             .is_some());
-        let files = crate::cursor::encode(Some("a1"), &crate::accounts::FileAfter("f".into()));
+        let files = crate::cursor::encode(
+            Some("a1"),
+            &crate::queries::FilesPosition::Legacy("f".into()),
+        );
         for forged in ["Zm9yZ2Vk", &files] {
             let error = ChangesQuery::parse(None, Some(forged)).unwrap_err();
             assert_eq!(error.code(), "invalid_request", "{forged}");

@@ -32,7 +32,7 @@ pub use content::{
 };
 pub use error::status_code;
 pub use extract::{JsonBody, PathParam, QueryParams};
-pub use files::FilesQuery;
+pub use files::{FilesQuery, FILES_PARAMETERS};
 pub use login::{clear_login_cookie, login_cookie_name, login_response, CallbackParams};
 pub use proxy::{answer_response, proxy_methods, Proxied, PROXY_ROUTE};
 pub use push::{notification_response, verification_response, webhook_routes};

@@ -24,8 +24,8 @@ use hub::model::{
     PathRemoval, PushChannel,
 };
 use hub::store::{
-    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, LinkStore,
-    LoginStore, PushStore, SpendingWrite, Store, Write,
+    AccountScope, AccountStore, ClaimStore, FeedPage, FeedPosition, FileStore, Folder, LinkStore,
+    LoginStore, PushStore, Scan, SpendingWrite, Store, Write,
 };
 use hub::HubResult;
 use tokio::sync::Notify;
@@ -286,6 +286,30 @@ impl FileStore for Hooked {
         limit: usize,
     ) -> HubResult<Page<FileEntry>> {
         self.inner.list_files(account_id, after, limit).await
+    }
+    async fn list_folder(
+        &self,
+        account_id: &str,
+        drive_id: &str,
+        in_folder: Option<&Folder>,
+        deleted: Option<bool>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Scan> {
+        self.inner
+            .list_folder(account_id, drive_id, in_folder, deleted, after, limit)
+            .await
+    }
+    async fn list_under_path(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Scan> {
+        self.inner
+            .list_under_path(account_id, prefix, after, limit)
+            .await
     }
 }
 

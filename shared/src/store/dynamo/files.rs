@@ -3,15 +3,33 @@
 
 use super::*;
 
+/// The keys of `stored` in the `by-folder` index (none for an entry without a drive).
+pub(super) fn folder_keys(account_id: &str, stored: &StoredFile) -> Item {
+    match stored.drive_place() {
+        Some((drive, place)) => HashMap::from([
+            (
+                DRIVE_KEY_ATTRIBUTE.to_string(),
+                s(drive_key(account_id, drive)),
+            ),
+            (PLACE_ATTRIBUTE.to_string(), s(place)),
+        ]),
+        None => HashMap::new(),
+    }
+}
+
 fn put_file_request(account_id: &str, stored: &StoredFile) -> HubResult<WriteRequest> {
+    let mut key = file_key(account_id, &stored.entry.id);
+    key.extend(folder_keys(account_id, stored));
     let put = PutRequest::builder()
-        .set_item(Some(to_item(
-            stored,
-            file_key(account_id, &stored.entry.id),
-        )?))
+        .set_item(Some(to_item(stored, key)?))
         .build()
         .map_err(HubError::internal)?;
     Ok(WriteRequest::builder().put_request(put).build())
+}
+
+/// The file id of an index item's `sk`.
+fn file_id_of(item: &Item) -> Option<String> {
+    string_attr(item, "sk").and_then(|sk| sk.strip_prefix(FILE_PREFIX).map(str::to_string))
 }
 
 impl DynamoStore {
@@ -29,6 +47,18 @@ impl DynamoStore {
             .map_err(|e| failed("GetItem", e))?;
         let stored: Option<StoredFile> = answer.item.map(from_item).transpose()?;
         Ok(stored.map(|stored| stored.entry))
+    }
+
+    /// The entries under `keys`, in that order, read with one `BatchGetItem` per hundred; an
+    /// entry gone since its key was found is left out.
+    async fn entries_of(&self, account_id: &str, ids: Vec<String>) -> HubResult<Vec<FileEntry>> {
+        let keys = ids.iter().map(|id| file_key(account_id, id)).collect();
+        let found: Vec<StoredFile> = self.batch_get(keys, None).await?;
+        let mut by_id: HashMap<String, FileEntry> = found
+            .into_iter()
+            .map(|stored| (stored.entry.id.clone(), stored.entry))
+            .collect();
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     /// One page of an account's raw index items in file-id order, after the file id `after`.
@@ -298,6 +328,130 @@ impl FileStore for DynamoStore {
 
     async fn get_file(&self, account_id: &str, file_id: &str) -> HubResult<Option<FileEntry>> {
         self.stored_file(account_id, file_id).await
+    }
+
+    async fn list_folder(
+        &self,
+        account_id: &str,
+        drive_id: &str,
+        in_folder: Option<&Folder>,
+        deleted: Option<bool>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Scan> {
+        if !storable(account_id) || !storable(drive_id) {
+            return Ok(Scan::default());
+        }
+        let partition = drive_key(account_id, drive_id);
+        // An index query's start key is the index key and the table key of the last item:
+        // the place holds the file id. A place that names no file (where a listing that skips
+        // the top starts) still names a position.
+        let start = match after {
+            Some(after) => {
+                let file_id = read_place(after).map(|(_, id)| id).unwrap_or_default();
+                let mut key = key(account_pk(account_id), format!("{FILE_PREFIX}{file_id}"));
+                key.insert(DRIVE_KEY_ATTRIBUTE.into(), s(&partition));
+                key.insert(PLACE_ATTRIBUTE.into(), s(after));
+                Some(key)
+            }
+            None => None,
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(FOLDER_INDEX)
+            .expression_attribute_names("#drive", DRIVE_KEY_ATTRIBUTE)
+            .expression_attribute_values(":drive", s(&partition))
+            .set_exclusive_start_key(start)
+            .limit(page_limit(limit));
+        query = match in_folder {
+            Some(folder) => query
+                .key_condition_expression("#drive = :drive AND begins_with(#place, :folder)")
+                .expression_attribute_names("#place", PLACE_ATTRIBUTE)
+                .expression_attribute_values(":folder", s(place_prefix(folder))),
+            None => query.key_condition_expression("#drive = :drive"),
+        };
+        if let Some(deleted) = deleted {
+            query = query
+                .filter_expression("#deleted = :deleted")
+                .expression_attribute_names("#deleted", DELETED_ATTRIBUTE)
+                .expression_attribute_values(":deleted", AttributeValue::Bool(deleted));
+        }
+        let answer = query.send().await.map_err(|e| failed("Query", e))?;
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| string_attr(key, PLACE_ATTRIBUTE));
+        let read = answer.scanned_count.max(0) as u64;
+        let ids: Vec<String> = answer
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(file_id_of)
+            .collect();
+        let items = self.entries_of(account_id, ids).await?;
+        Ok(Scan {
+            read: read + items.len() as u64,
+            items,
+            next,
+        })
+    }
+
+    async fn list_under_path(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Scan> {
+        if !storable(account_id) || prefix.is_empty() || prefix.len() > MAX_PATH_KEY_LEN {
+            return Ok(Scan::default());
+        }
+        let start = match after {
+            Some(after) => {
+                let (path, file_id): (String, String) = serde_json::from_str(after)
+                    .map_err(|_| HubError::InvalidRequest("a malformed path position".into()))?;
+                let mut key = file_key(account_id, &file_id);
+                key.insert(PATH_ATTRIBUTE.into(), s(path));
+                Some(key)
+            }
+            None => None,
+        };
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PATH_INDEX)
+            .key_condition_expression("pk = :pk AND begins_with(#path, :path)")
+            .expression_attribute_names("#path", PATH_ATTRIBUTE)
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":path", s(prefix))
+            .set_exclusive_start_key(start)
+            .limit(page_limit(limit))
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let next = answer
+            .last_evaluated_key
+            .as_ref()
+            .map(
+                |key| match (string_attr(key, PATH_ATTRIBUTE), file_id_of(key)) {
+                    (Some(path), Some(file_id)) => {
+                        serde_json::to_string(&(path, file_id)).map_err(HubError::internal)
+                    }
+                    _ => Err(HubError::internal("a by-path page ended without its key")),
+                },
+            )
+            .transpose()?;
+        let read = answer.scanned_count.max(0) as u64;
+        let items = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<StoredFile>(item).map(|stored| stored.entry))
+            .collect::<HubResult<Vec<_>>>()?;
+        Ok(Scan { items, next, read })
     }
 
     async fn list_files(

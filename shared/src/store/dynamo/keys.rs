@@ -7,6 +7,13 @@ use super::*;
 pub(super) const PATH_ATTRIBUTE: &str = "path_lower";
 /// The feed's sequence number of an entry, the sort key of [`SEQ_INDEX`].
 pub(super) const SEQ_ATTRIBUTE: &str = "seq";
+/// An entry's account and drive, the partition key of [`FOLDER_INDEX`].
+pub(super) const DRIVE_KEY_ATTRIBUTE: &str = "drive_key";
+/// An entry's place in its drive ([`crate::store::place`]), the sort key of [`FOLDER_INDEX`].
+pub(super) const PLACE_ATTRIBUTE: &str = "place";
+/// Whether an entry is a tombstone: the one attribute [`FOLDER_INDEX`] projects besides the
+/// keys, so that a listing leaves tombstones out (or keeps only them) before reading entries.
+pub(super) const DELETED_ATTRIBUTE: &str = "deleted";
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 pub(super) const ACCOUNT_SK: &str = "ACCOUNT";
 pub(super) const FILE_PREFIX: &str = "FILE#";
@@ -118,6 +125,11 @@ pub(super) fn state_key(state: &str) -> Item {
 
 pub(super) fn file_key(account_id: &str, file_id: &str) -> Item {
     key(account_pk(account_id), format!("{FILE_PREFIX}{file_id}"))
+}
+
+/// The partition of drive `drive_id` of an account in [`FOLDER_INDEX`].
+pub(super) fn drive_key(account_id: &str, drive_id: &str) -> String {
+    format!("{account_id}#{drive_id}")
 }
 
 pub(super) fn account_item(account: &Account) -> HubResult<Item> {

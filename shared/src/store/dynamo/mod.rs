@@ -10,7 +10,7 @@
 //! | connect session | `SESSION#<token hash>`            | `SESSION`       | `expires_at_epoch` (TTL)      |
 //! | claim           | `CLAIM#<key>`                     | `CLAIM`         | `expires_at_epoch` (TTL)      |
 //! | content link    | `LINK#<token hash>`               | `LINK`          | `expires_at_epoch` (TTL)      |
-//! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`| `seq` (N): its place in the feed |
+//! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`| `seq` (N): its place in the feed; `drive_key`, `place`: in its folder |
 //!
 //! An identity's records share a partition, one per owner, so that `DELETE` finds every
 //! account holding a grant with one query; accounts without an owner keep version 1's key.
@@ -30,6 +30,16 @@
 //! returns whole entries. LSIs allow strongly consistent reads, which the feed uses so that
 //! every entry at most at the watermark it read is there.
 //!
+//! The `by-folder` global secondary index (`drive_key` = `<account>#<drive>`, `place` = the
+//! entry's folder then its id, see `crate::store::place`) lists one folder's entries, or one
+//! drive's, reading only those: `GET /users/{id}/files?parent_id=` and `?drive_id=` cost what
+//! they return, whatever the size of the account. A GSI because a deployed table can gain one
+//! (an LSI exists only from the table's creation), and one GSI for both because CloudFormation
+//! adds one per stack update. It projects the keys and `deleted` only, so that rewriting an
+//! entry that stays in its folder (a sync's usual write) writes nothing to it; a listing reads
+//! the entries it found with one `BatchGetItem` per hundred. Entries stored before it carry no
+//! key of it until `hub-migrate` backfills them (docs/DEPLOY.md).
+//!
 //! The `by-path` local secondary index (`pk`, `path_lower`) finds the entries at or under a
 //! path that a provider removed (Dropbox reports a deleted folder by its path only): a
 //! `begins_with` query, paged, strongly consistent so that entries stored earlier in the same
@@ -42,6 +52,7 @@ mod files;
 mod keys;
 mod links;
 mod logins;
+pub mod migrate;
 mod push;
 mod schema;
 
@@ -52,7 +63,7 @@ use keys::*;
 pub use keys::TTL_ATTRIBUTE;
 #[cfg(feature = "testing")]
 pub use schema::create_table;
-pub use schema::{PATH_INDEX, PROVIDER_INDEX, SEQ_INDEX};
+pub use schema::{FOLDER_INDEX, PATH_INDEX, PROVIDER_INDEX, SEQ_INDEX};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -76,9 +87,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    channel_storable, distinct_keys, storable, AccountScope, AccountStore, ClaimStore, FeedEntry,
-    FeedPage, FeedPosition, FileStore, LinkStore, LoginStore, PushStore, SpendingWrite, StoredFile,
-    Write,
+    channel_storable, distinct_keys, place_prefix, read_place, storable, AccountScope,
+    AccountStore, ClaimStore, FeedEntry, FeedPage, FeedPosition, FileStore, Folder, LinkStore,
+    LoginStore, PushStore, Scan, SpendingWrite, StoredFile, Write, MAX_PATH_KEY_LEN,
 };
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};

@@ -14,9 +14,10 @@ use super::*;
 pub const PROVIDER_INDEX: &str = "by-provider";
 pub const SEQ_INDEX: &str = "by-seq";
 pub const PATH_INDEX: &str = "by-path";
+pub const FOLDER_INDEX: &str = "by-folder";
 
-/// Creates the table as `template.yaml` does (keys, `by-provider`, `by-seq` and `by-path`
-/// indexes, TTL), for tests, benchmarks and local emulators.
+/// Creates the table as `template.yaml` does (keys, `by-provider`, `by-folder`, `by-seq` and
+/// `by-path` indexes, TTL), for tests, benchmarks and local emulators.
 #[cfg(feature = "testing")]
 pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
     let key = |name: &str, kind: KeyType| {
@@ -40,6 +41,18 @@ pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
             Projection::builder()
                 .projection_type(ProjectionType::Include)
                 .non_key_attributes(STATUS_ATTRIBUTE)
+                .build(),
+        )
+        .build()
+        .map_err(HubError::internal)?;
+    let folders = GlobalSecondaryIndex::builder()
+        .index_name(FOLDER_INDEX)
+        .key_schema(key(DRIVE_KEY_ATTRIBUTE, KeyType::Hash).map_err(HubError::internal)?)
+        .key_schema(key(PLACE_ATTRIBUTE, KeyType::Range).map_err(HubError::internal)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes(DELETED_ATTRIBUTE)
                 .build(),
         )
         .build()
@@ -74,6 +87,9 @@ pub async fn create_table(client: &Client, table: &str) -> HubResult<()> {
             attr_of(SEQ_ATTRIBUTE, ScalarAttributeType::N).map_err(HubError::internal)?,
         )
         .global_secondary_indexes(index)
+        .global_secondary_indexes(folders)
+        .attribute_definitions(attr(DRIVE_KEY_ATTRIBUTE).map_err(HubError::internal)?)
+        .attribute_definitions(attr(PLACE_ATTRIBUTE).map_err(HubError::internal)?)
         .attribute_definitions(attr(PATH_ATTRIBUTE).map_err(HubError::internal)?)
         .local_secondary_indexes(feed_index)
         .local_secondary_indexes(path_index)

@@ -148,6 +148,58 @@ impl FileStore for LocalStore {
         Ok(stored.map(|stored| stored.entry))
     }
 
+    async fn list_folder(
+        &self,
+        account_id: &str,
+        drive_id: &str,
+        in_folder: Option<&Folder>,
+        deleted: Option<bool>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Scan> {
+        if !storable(account_id) {
+            return Ok(Scan::default());
+        }
+        let (account_id, drive_id) = (account_id.to_string(), drive_id.to_string());
+        let (folder, after) = (in_folder.cloned(), after.map(str::to_string));
+        self.run_index(move |index| {
+            index.folder_page(
+                &account_id,
+                &drive_id,
+                folder.as_ref(),
+                deleted,
+                after.as_deref(),
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn list_under_path(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> HubResult<Scan> {
+        if !storable(account_id) || prefix.is_empty() {
+            return Ok(Scan::default());
+        }
+        let after: Option<(String, String)> = after
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|_| HubError::InvalidRequest("a malformed path position".into()))?;
+        let (account_id, prefix) = (account_id.to_string(), prefix.to_string());
+        let (mut scan, next) = self
+            .run_index(move |index| index.path_page(&account_id, &prefix, after, limit))
+            .await?;
+        scan.next = next
+            .map(|next| serde_json::to_string(&next))
+            .transpose()
+            .map_err(HubError::internal)?;
+        Ok(scan)
+    }
+
     async fn list_files(
         &self,
         account_id: &str,

@@ -55,8 +55,8 @@ use paths::*;
 
 use super::{
     channel_storable, distinct_keys, storable, AccountScope, AccountStore, ClaimStore, FeedEntry,
-    FeedPage, FeedPosition, FileStore, LinkStore, LoginStore, PushStore, SpendingWrite, StoredFile,
-    Write,
+    FeedPage, FeedPosition, FileStore, Folder, LinkStore, LoginStore, PushStore, Scan,
+    SpendingWrite, StoredFile, Write,
 };
 use crate::deadline::Deadline;
 use crate::error::{HubError, HubResult};

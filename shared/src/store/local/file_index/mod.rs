@@ -9,17 +9,23 @@
 //! reader sees the last commit, never half of a page, and a crash loses only the page whose
 //! commit had not returned, which its sync, not having moved its cursor, lists again.
 //!
-//! Two databases, keyed by the account first so that an account's entries are one range:
+//! Four databases, keyed by the account first so that an account's entries are one range:
 //!
 //! ```text
-//! entries  <len(account)><account><file id>            -> StoredFile as JSON
-//! feed     <len(account)><account><seq: u64 BE><file id> -> ()
+//! entries  <len(account)><account><file id>                    -> StoredFile as JSON
+//! feed     <len(account)><account><seq: u64 BE><file id>         -> ()
+//! places   <len(account)><account><len(drive)><drive><place>     -> ()
+//! paths    <len(account)><account><path key> 0x00 <file id>      -> ()
 //! ```
 //!
 //! `entries` is in file-id order, as DynamoDB's sort key: `/files` pages and the page-wise
 //! markings walk it. `feed` is in feed-position order, as DynamoDB's `by-seq` index: the feed
-//! and the account's last sequence number read only what they return. Every write of an entry
-//! moves its feed key in the same transaction, so the two never disagree.
+//! and the account's last sequence number read only what they return. `places` is DynamoDB's
+//! `by-folder` index (a drive's entries folder by folder, see `crate::store::place`) and
+//! `paths` its `by-path` index: a folder or path listing reads only what it returns. Every
+//! write of an entry moves its keys in the same transaction, so they never disagree. An
+//! index written before `places` and `paths` existed gets them when it is opened
+//! ([`SCHEMA`]).
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -31,17 +37,25 @@ use chrono::{DateTime, Utc};
 use heed::types::{Bytes, Unit};
 use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
-use super::super::{FeedPosition, StoredFile};
+use super::super::{place_prefix, read_place, FeedPosition, Folder, Scan, StoredFile};
 use crate::model::{FileEntry, Page};
 
 /// The largest the index may grow. LMDB reserves it as address space, not disk: the data
 /// file grows with what is stored.
 const MAP_SIZE: usize = 16 << 30;
 
+/// The layout version the `meta` database records: 1 once `places` and `paths` hold every
+/// entry. An index without it (written before they existed) is brought to it when opened.
+const SCHEMA: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema";
+
 pub(super) struct FileIndex {
     env: Env<WithoutTls>,
     entries: Database<'static, Bytes, Bytes>,
     feed: Database<'static, Bytes, Unit>,
+    places: Database<'static, Bytes, Unit>,
+    paths: Database<'static, Bytes, Unit>,
+    meta: Database<'static, Bytes, Bytes>,
 }
 
 impl std::fmt::Debug for FileIndex {
@@ -87,6 +101,48 @@ fn feed_key(account_id: &str, seq: u64, file_id: &str) -> Vec<u8> {
     key
 }
 
+/// The prefix of drive `drive_id`'s keys in `places`; `None` for a drive id too long to be
+/// one (no provider's is: they are at most a hundred characters).
+fn drive_prefix(account_id: &str, drive_id: &str) -> Option<Vec<u8>> {
+    let len = u8::try_from(drive_id.len()).ok()?;
+    let mut key = account_prefix(account_id);
+    key.push(len);
+    key.extend_from_slice(drive_id.as_bytes());
+    Some(key)
+}
+
+fn place_key(account_id: &str, stored: &StoredFile) -> Option<Vec<u8>> {
+    let (drive, place) = stored.drive_place()?;
+    let mut key = drive_prefix(account_id, drive)?;
+    key.extend_from_slice(place.as_bytes());
+    Some(key)
+}
+
+fn path_key(account_id: &str, path: &str, file_id: &str) -> Vec<u8> {
+    let mut key = account_prefix(account_id);
+    key.extend_from_slice(path.as_bytes());
+    key.push(0);
+    key.extend_from_slice(file_id.as_bytes());
+    key
+}
+
+fn stored_path_key(account_id: &str, stored: &StoredFile) -> Option<Vec<u8>> {
+    let path = stored.path_lower.as_deref()?;
+    Some(path_key(account_id, path, &stored.entry.id))
+}
+
+/// The path and file id of a `paths` key, given the length of its account prefix.
+fn path_position(key: &[u8], prefix_len: usize) -> io::Result<(String, String)> {
+    let rest = &key[prefix_len..];
+    // Paths hold no NUL: the last one ends the path (file ids hold none either).
+    let at = rest
+        .iter()
+        .rposition(|b| *b == 0)
+        .ok_or_else(|| io::Error::other("file index: a path key without its file id"))?;
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(io::Error::other);
+    Ok((text(&rest[..at])?, text(&rest[at + 1..])?))
+}
+
 /// The feed position a feed key names, given the length of its account prefix.
 fn feed_position(key: &[u8], prefix_len: usize) -> io::Result<FeedPosition> {
     let rest = &key[prefix_len..];
@@ -106,7 +162,7 @@ fn open_env(dir: &Path) -> heed::Result<Env<WithoutTls>> {
         EnvOpenOptions::new()
             .read_txn_without_tls()
             .map_size(MAP_SIZE)
-            .max_dbs(2)
+            .max_dbs(5)
             .open(dir)
     }
 }
@@ -170,18 +226,68 @@ impl FileIndex {
         // keep old pages from being reused.
         env.clear_stale_readers().map_err(heed_error)?;
         let txn = env.write_txn().map_err(heed_error)?;
-        let (entries, feed) = env
+        let (entries, feed, places, paths, meta) = env
             .create_databases_and_commit(txn, |opener, txn| -> heed::Result<_> {
                 let entries = opener.create_database(txn, Some("entries"))?;
                 let feed = opener.create_database(txn, Some("feed"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((entries, feed)))
+                let places = opener.create_database(txn, Some("places"))?;
+                let paths = opener.create_database(txn, Some("paths"))?;
+                let meta = opener.create_database(txn, Some("meta"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    entries, feed, places, paths, meta,
+                )))
             })
             .map_err(heed_error)?
             .unwrap_commit();
-        let index = Arc::new(FileIndex { env, entries, feed });
+        let index = FileIndex {
+            env,
+            entries,
+            feed,
+            places,
+            paths,
+            meta,
+        };
+        index.migrate()?;
+        let index = Arc::new(index);
         open.retain(|_, index| index.strong_count() > 0);
         open.insert(dir, Arc::downgrade(&index));
         Ok(index)
+    }
+
+    /// Brings an index written by an earlier version to [`SCHEMA`]: gives every entry its
+    /// `places` and `paths` keys, in one transaction with the version's mark, so that a crash
+    /// half-way leaves the old layout, migrated again at the next open.
+    fn migrate(&self) -> io::Result<()> {
+        let mut txn = self.write()?;
+        let version = self
+            .meta
+            .get(&txn, SCHEMA_KEY)
+            .map_err(heed_error)?
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+            .map_or(0, u32::from_be_bytes);
+        if version >= SCHEMA {
+            return Ok(());
+        }
+        let mut keys = Vec::new();
+        for item in self.entries.iter(&txn).map_err(heed_error)? {
+            let (key, value) = item.map_err(heed_error)?;
+            let account_len = usize::from(*key.first().unwrap_or(&0));
+            let account_id = key
+                .get(1..1 + account_len)
+                .map(|id| String::from_utf8_lossy(id).into_owned())
+                .unwrap_or_default();
+            let stored = decode(value)?;
+            keys.extend(place_key(&account_id, &stored).map(|key| (true, key)));
+            keys.extend(stored_path_key(&account_id, &stored).map(|key| (false, key)));
+        }
+        for (place, key) in keys {
+            let db = if place { &self.places } else { &self.paths };
+            db.put(&mut txn, &key, &()).map_err(heed_error)?;
+        }
+        self.meta
+            .put(&mut txn, SCHEMA_KEY, &SCHEMA.to_be_bytes())
+            .map_err(heed_error)?;
+        txn.commit().map_err(heed_error)
     }
 
     fn read(&self) -> io::Result<RoTxn<'_, WithoutTls>> {
@@ -200,20 +306,33 @@ impl FileIndex {
             .transpose()
     }
 
-    /// Stores `stored` in place of the state whose feed number was `old_seq`, moving its
-    /// feed key.
+    /// Removes the feed, place and path keys of `old`, a state of an entry.
+    fn unkey(&self, txn: &mut RwTxn<'_>, account_id: &str, old: &StoredFile) -> io::Result<()> {
+        if let Some(seq) = old.seq {
+            self.feed
+                .delete(txn, &feed_key(account_id, seq, &old.entry.id))
+                .map_err(heed_error)?;
+        }
+        if let Some(key) = place_key(account_id, old) {
+            self.places.delete(txn, &key).map_err(heed_error)?;
+        }
+        if let Some(key) = stored_path_key(account_id, old) {
+            self.paths.delete(txn, &key).map_err(heed_error)?;
+        }
+        Ok(())
+    }
+
+    /// Stores `stored` in place of the state `old`, moving its feed, place and path keys.
     fn replace(
         &self,
         txn: &mut RwTxn<'_>,
         account_id: &str,
-        old_seq: Option<u64>,
+        old: Option<&StoredFile>,
         stored: &StoredFile,
     ) -> io::Result<()> {
         let id = &stored.entry.id;
-        if let Some(seq) = old_seq {
-            self.feed
-                .delete(txn, &feed_key(account_id, seq, id))
-                .map_err(heed_error)?;
+        if let Some(old) = old {
+            self.unkey(txn, account_id, old)?;
         }
         self.entries
             .put(txn, &entry_key(account_id, id), &encode(stored)?)
@@ -222,6 +341,12 @@ impl FileIndex {
             self.feed
                 .put(txn, &feed_key(account_id, seq, id), &())
                 .map_err(heed_error)?;
+        }
+        if let Some(key) = place_key(account_id, stored) {
+            self.places.put(txn, &key, &()).map_err(heed_error)?;
+        }
+        if let Some(key) = stored_path_key(account_id, stored) {
+            self.paths.put(txn, &key, &()).map_err(heed_error)?;
         }
         Ok(())
     }
@@ -246,7 +371,7 @@ impl FileIndex {
                 .filter(|_| file.deleted)
                 .map(|old| old.entry.clone());
             let stored = StoredFile::stamped(file, known, generation, seq, now);
-            self.replace(&mut txn, account_id, old.and_then(|old| old.seq), &stored)?;
+            self.replace(&mut txn, account_id, old.as_ref(), &stored)?;
         }
         txn.commit().map_err(heed_error)
     }
@@ -267,9 +392,9 @@ impl FileIndex {
         let now = Utc::now();
         let mut marked = 0;
         for stored in page.items {
-            let old_seq = stored.seq;
+            let old = stored.clone();
             if let Some(state) = mark(stored, first_seq + marked, now) {
-                self.replace(&mut txn, account_id, old_seq, &state)?;
+                self.replace(&mut txn, account_id, Some(&old), &state)?;
                 marked += 1;
             }
         }
@@ -322,6 +447,92 @@ impl FileIndex {
             })
             .flatten();
         Ok(Page { items, next })
+    }
+
+    /// Up to `limit` keys of drive `drive_id` (in `folder` only, when given) after the place
+    /// `after`, their entries (tombstones only, or none, as `deleted` says), and the last
+    /// place read when the page is full.
+    pub fn folder_page(
+        &self,
+        account_id: &str,
+        drive_id: &str,
+        folder: Option<&Folder>,
+        deleted: Option<bool>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> io::Result<Scan> {
+        let Some(drive) = drive_prefix(account_id, drive_id) else {
+            return Ok(Scan::default());
+        };
+        let txn = self.read()?;
+        let mut prefix = drive.clone();
+        if let Some(folder) = folder {
+            prefix.extend_from_slice(place_prefix(folder).as_bytes());
+        }
+        let start = after.map(|after| [drive.as_slice(), after.as_bytes()].concat());
+        let lower = lower_bound(&prefix, start.as_deref());
+        let mut scan = Scan::default();
+        let mut last = None;
+        for item in self
+            .places
+            .range(&txn, &(lower, Bound::Unbounded))
+            .map_err(heed_error)?
+        {
+            let (key, ()) = item.map_err(heed_error)?;
+            if !key.starts_with(&prefix) || scan.read == limit as u64 {
+                break;
+            }
+            let place = String::from_utf8(key[drive.len()..].to_vec()).map_err(io::Error::other)?;
+            let (_, file_id) = read_place(&place)
+                .ok_or_else(|| io::Error::other("file index: a malformed place key"))?;
+            scan.read += 1;
+            last = Some(place);
+            let stored = self.get(&txn, &entry_key(account_id, &file_id))?;
+            if let Some(stored) =
+                stored.filter(|stored| deleted.is_none_or(|d| stored.entry.deleted == d))
+            {
+                scan.items.push(stored.entry);
+            }
+        }
+        scan.next = last.filter(|_| scan.read == limit as u64);
+        Ok(scan)
+    }
+
+    /// Up to `limit` entries whose path key starts with `prefix`, in path order after the
+    /// position `after` (path and file id), and that position of the last one when the page
+    /// is full.
+    pub fn path_page(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> io::Result<(Scan, Option<(String, String)>)> {
+        let txn = self.read()?;
+        let account = account_prefix(account_id);
+        let key_prefix = [account.as_slice(), prefix.as_bytes()].concat();
+        let start = after.map(|(path, id)| path_key(account_id, &path, &id));
+        let lower = lower_bound(&key_prefix, start.as_deref());
+        let mut scan = Scan::default();
+        let mut last = None;
+        for item in self
+            .paths
+            .range(&txn, &(lower, Bound::Unbounded))
+            .map_err(heed_error)?
+        {
+            let (key, ()) = item.map_err(heed_error)?;
+            if !key.starts_with(&key_prefix) || scan.read == limit as u64 {
+                break;
+            }
+            let (path, file_id) = path_position(key, account.len())?;
+            scan.read += 1;
+            if let Some(stored) = self.get(&txn, &entry_key(account_id, &file_id))? {
+                scan.items.push(stored.entry);
+            }
+            last = Some((path, file_id));
+        }
+        let next = last.filter(|_| scan.read == limit as u64);
+        Ok((scan, next))
     }
 
     /// The account's highest feed sequence number, 0 when it has none.
@@ -385,6 +596,8 @@ impl FileIndex {
         let mut txn = self.write()?;
         delete_prefix(&self.entries, &mut txn, &prefix)?;
         delete_prefix(&self.feed, &mut txn, &prefix)?;
+        delete_prefix(&self.places, &mut txn, &prefix)?;
+        delete_prefix(&self.paths, &mut txn, &prefix)?;
         txn.commit().map_err(heed_error)
     }
 
@@ -394,20 +607,19 @@ impl FileIndex {
         let mut txn = self.write()?;
         let page = self.page_in(&txn, account_id, None, limit)?;
         for stored in &page.items {
-            let id = &stored.entry.id;
             self.entries
-                .delete(&mut txn, &entry_key(account_id, id))
+                .delete(&mut txn, &entry_key(account_id, &stored.entry.id))
                 .map_err(heed_error)?;
-            if let Some(seq) = stored.seq {
-                self.feed
-                    .delete(&mut txn, &feed_key(account_id, seq, id))
-                    .map_err(heed_error)?;
-            }
+            self.unkey(&mut txn, account_id, stored)?;
         }
         let done = page.next.is_none();
         if done {
-            // Feed keys always move with their entries; this is only the belt to that.
-            delete_prefix(&self.feed, &mut txn, &account_prefix(account_id))?;
+            // Feed, place and path keys always move with their entries; this is only the
+            // belt to that.
+            let prefix = account_prefix(account_id);
+            delete_prefix(&self.feed, &mut txn, &prefix)?;
+            delete_prefix(&self.places, &mut txn, &prefix)?;
+            delete_prefix(&self.paths, &mut txn, &prefix)?;
         }
         txn.commit().map_err(heed_error)?;
         Ok(done)
@@ -451,3 +663,6 @@ impl FileIndex {
         fs::remove_dir(files_dir)
     }
 }
+
+#[cfg(test)]
+mod tests;
