@@ -21,6 +21,24 @@ use hub_testkit::sample_drive::sample_drive;
 use hub_testkit::Provider;
 use rustix::process::{kill_process, Pid, Signal};
 
+/// Waits until the page shows every one of `present` and none of `absent`.
+async fn wait_for_page(browser: &fantoccini::Client, present: &[&str], absent: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let page = browser.source().await.unwrap();
+        if present.iter().all(|text| page.contains(text))
+            && !absent.iter().any(|text| page.contains(text))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {present:?} and not {absent:?}; page:\n{page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// `scripts/dev` in a process group of its own, its whole tree stopped when dropped.
 struct Dev {
     child: Child,
@@ -191,6 +209,52 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     screenshot(&browser, "demo-connected").await;
+
+    // A file's bytes through the whole chain: the demo app's Download link (the app asks the
+    // hub's content route with its key), the hub's 302, the provider's link.
+    let download = browser
+        .find(Locator::XPath(
+            "//li[span[@class='file-name' and contains(., 'Shopping list.txt')]]/a[@class='download']",
+        ))
+        .await
+        .expect("a Download link by the shopping list")
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("an href");
+    let fetched = oauth2::reqwest::get(format!("{}{}", demo_url.trim_end_matches('/'), download))
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), oauth2::reqwest::StatusCode::OK);
+    assert_eq!(
+        &fetched.bytes().await.unwrap()[..],
+        hub_testkit::sample_drive::SHOPPING_LIST,
+        "the file's bytes arrive exactly"
+    );
+
+    // Folders, as a file picker shows them: the top level, a folder's children, back up.
+    click(&browser, Locator::Css("a.browse")).await;
+    wait_for_page(
+        &browser,
+        &["Projects", "Shopping list.txt"],
+        &["Roadmap 2026.xlsx"],
+    )
+    .await;
+    click(&browser, Locator::LinkText("Projects")).await;
+    wait_for_page(
+        &browser,
+        &["Roadmap 2026.xlsx", "Quarterly report Q3.pdf"],
+        &["Shopping list.txt"],
+    )
+    .await;
+    screenshot(&browser, "demo-browse-folder").await;
+    click(&browser, Locator::Css("a.up")).await;
+    wait_for_page(
+        &browser,
+        &["Projects", "Shopping list.txt"],
+        &["Roadmap 2026.xlsx"],
+    )
+    .await;
     browser.close().await.unwrap();
 
     // Stopping scripts/dev (SIGTERM to the script alone) stops everything it started, and

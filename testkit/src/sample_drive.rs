@@ -38,6 +38,11 @@ const FILES: [SampleFile; 8] = [
     ("Shopping list.txt", "text/plain", 312, None),
 ];
 
+/// What `Shopping list.txt` holds in the Microsoft and Dropbox sample drives, served by their
+/// download links: what the demo's download is compared with.
+pub const SHOPPING_LIST: &[u8] = b"Oat milk\nEggs (6)\nSourdough bread\nTomatoes\nBasil\n\
+Olive oil\nParmesan\nCoffee beans\n";
+
 /// The sample drive's items for `provider`, folders first, with ids shaped like the
 /// provider's.
 pub fn sample_drive(provider: Provider) -> Vec<FileSpec> {
@@ -72,7 +77,12 @@ pub fn sample_drive(provider: Provider) -> Vec<FileSpec> {
 pub fn add_sample_drives(handle: &Handle) {
     for provider in [Provider::Google, Provider::Microsoft, Provider::Dropbox] {
         for item in sample_drive(provider) {
+            let shopping_list = item.name == "Shopping list.txt";
+            let id = item.id.clone();
             handle.add_file(provider, provider.default_user(), item);
+            if shopping_list && provider != Provider::Google {
+                handle.set_file_bytes(provider, provider.default_user(), &id, SHOPPING_LIST);
+            }
         }
     }
     add_sample_box(handle, Provider::Box.default_user());

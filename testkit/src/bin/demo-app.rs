@@ -96,6 +96,7 @@ async fn main() {
         .route("/", get(home))
         .route("/connected", get(connected))
         .route("/download", get(download))
+        .route("/browse", get(browse))
         .with_state(Arc::new(demo));
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("demo-app: {e}");
@@ -166,6 +167,23 @@ impl Demo {
         Ok(page["files"].as_array().cloned().unwrap_or_default())
     }
 
+    /// A query of the account's index (`GET /users/{id}/files` with filters) or of the
+    /// provider's own search (`GET /users/{id}/search`): the entries it answers.
+    async fn entries(
+        &self,
+        account_id: &str,
+        route: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Value>, HubProblem> {
+        let mut url = reqwest::Url::parse(&format!("{}/users", self.hub_url))
+            .map_err(|e| HubProblem(format!("HUB_URL is not a URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| HubProblem("HUB_URL cannot have a path".into()))?
+            .extend([account_id, route]);
+        let page = self.call(self.client.get(url).query(query)).await?;
+        Ok(page["files"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Where a file's bytes are: the `Location` of the hub's content route, asked with the
     /// app's key (which never reaches the browser), in `format` when given.
     async fn content_url(
@@ -205,6 +223,96 @@ impl Demo {
             body["message"].as_str().unwrap_or("")
         )))
     }
+}
+
+/// `GET /browse?account=&trail=[&q=]`: one folder of an account, as a file picker shows it
+/// (the hub's `parent_id` query: a folder's entries only, whatever the account's size), its
+/// folders opening further down and a way back up; or, with `q`, the provider's own search.
+/// `trail` is the comma-separated ids of the folders opened from the top, so "up" drops the
+/// last one.
+async fn browse(
+    State(demo): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(account) = query.get("account").filter(|a| !a.is_empty()) else {
+        return problem_page("a browse link names an account");
+    };
+    let trail: Vec<&str> = query
+        .get("trail")
+        .map(|trail| trail.split(',').filter(|id| !id.is_empty()).collect())
+        .unwrap_or_default();
+    let search = query.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
+    let link = |trail: &[&str]| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("account", account)
+            .append_pair("trail", &trail.join(","));
+        format!("/browse?{}", query.finish())
+    };
+    let entries = match search {
+        Some(q) => demo.entries(account, "search", &[("q", q)]).await,
+        None => {
+            let folder = trail.last().copied().unwrap_or("root");
+            let limit = FILES_SHOWN.to_string();
+            demo.entries(
+                account,
+                "files",
+                &[("parent_id", folder), ("limit", limit.as_str())],
+            )
+            .await
+        }
+    };
+    let mut body = format!(
+        "<h1>Browse</h1>\n<form class=\"search\" action=\"/browse\" method=\"get\">\
+         <input type=\"hidden\" name=\"account\" value=\"{}\">\
+         <input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"Search this drive\" \
+         aria-label=\"Search this drive\" maxlength=\"200\"> <button type=\"submit\">Search</button>\
+         </form>\n",
+        escape(account),
+        escape(search.unwrap_or("")),
+    );
+    body += &match (search, trail.len()) {
+        (Some(q), _) => format!(
+            "<p class=\"where\">Results for <strong>{}</strong> (the provider's own search). \
+             <a class=\"up\" href=\"{}\">Back to the folders</a></p>\n",
+            escape(q),
+            escape(&link(&trail))
+        ),
+        (None, 0) => "<p class=\"where\">Top of each drive.</p>\n".to_string(),
+        (None, depth) => format!(
+            "<p class=\"where\"><a class=\"up\" href=\"{}\">Up</a> · <a class=\"top\" \
+             href=\"{}\">Top</a></p>\n",
+            escape(&link(&trail[..depth - 1])),
+            escape(&link(&[]))
+        ),
+    };
+    match entries {
+        Ok(entries) if entries.is_empty() => body += "<p>Nothing here.</p>\n",
+        Ok(entries) => {
+            body += "<ul class=\"files\">\n";
+            for entry in &entries {
+                match (entry["kind"].as_str(), entry["id"].as_str()) {
+                    (Some("folder"), Some(id)) => {
+                        let mut deeper = trail.clone();
+                        deeper.push(id);
+                        body += &format!(
+                            "<li><a class=\"folder\" href=\"{}\">{}</a> \
+                             <span class=\"detail\">(folder)</span></li>\n",
+                            escape(&link(&deeper)),
+                            escape(entry["name"].as_str().unwrap_or(""))
+                        );
+                    }
+                    _ => body += &file_item(account, entry),
+                }
+            }
+            body += "</ul>\n";
+        }
+        Err(HubProblem(problem)) => {
+            body += &format!("<p class=\"outcome error\">{}</p>\n", escape(&problem))
+        }
+    }
+    body += "<p><a href=\"/connected\">All connected drives</a></p>\n";
+    page(StatusCode::OK, "Demo app: browse", None, &body)
 }
 
 /// `GET /download?account=&file=[&format=]`: sends the browser to the file's bytes.
@@ -298,6 +406,14 @@ async fn connected(
         if !synced {
             body += "<p class=\"note\">Not synced yet.</p>\n";
         }
+        // Built apart: the serializer may not be held across an await.
+        let browse = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("account", id)
+            .finish();
+        body += &format!(
+            "<p><a class=\"browse\" href=\"/browse?{}\">Browse its folders and search</a></p>\n",
+            escape(&browse)
+        );
         match demo.files(id).await {
             Ok(files) if files.is_empty() => body += "<p>No files found yet.</p>\n",
             Ok(files) => {
