@@ -215,7 +215,11 @@ async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
         .text()
         .await
         .unwrap();
-    assert!(answer.contains("invalid_state"), "{answer}");
+    // A person's browser gets the page of `invalid_state`, not its JSON.
+    assert!(
+        answer.contains("This sign-in cannot be finished"),
+        "{answer}"
+    );
     screenshot(&victim, "forwarded-consent-refused").await;
     let (_, none) = hub
         .json(hub.authed(Method::GET, "/users?owner=sender-9"))
