@@ -482,3 +482,17 @@ async fn error(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCode {
     api.finish(Err(String::from_utf8_lossy(&body).into_owned()));
     StatusCode::ACCEPTED
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_content_samples_404_counts_as_handled() {
+        let not_found = r#"{"statusCode":404,"headers":{},"body":"{\"error\":\"not_found\"}"}"#;
+        assert!(refused("content", not_found).is_ok());
+        assert!(refused("users", not_found).is_err());
+        assert!(refused("content", r#"{"statusCode":200}"#).is_err());
+        assert!(refused("users", r#"{"statusCode":200}"#).is_ok());
+    }
+}
