@@ -9,6 +9,7 @@
 //! hub-bench large-drive [--files 300000] [--latency-ms 300] [--timeout-secs 120] [--backends local,aws] [--budget-secs 1100]
 //! hub-bench push        [--runs 5] [--latency-ms 0] [--backends local,aws]
 //! hub-bench delivery    [--events 1000]
+//! hub-bench content     [--sizes 10MB,100MB,1GB] [--runs 3] [--redirect-calls 20] [--bin-dir target/release]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
 //!
@@ -18,6 +19,7 @@
 
 mod coldstart;
 mod consumer;
+mod content;
 mod cost;
 mod delivery;
 mod fanout;
@@ -179,6 +181,26 @@ async fn dispatch() -> Result<()> {
             };
             write_results(&results, "delivery", &delivery::run(options).await?)
         }
+        "content" => {
+            let sizes = match args.flags.get("sizes") {
+                Some(list) => list
+                    .split(',')
+                    .filter(|size| !size.trim().is_empty())
+                    .map(content::parse_size)
+                    .collect::<Result<Vec<_>>>()?,
+                None => vec![10_000_000, 100_000_000, 1_000_000_000],
+            };
+            let options = content::Options {
+                sizes,
+                runs: args.number("runs", 3)?,
+                redirect_calls: args.number("redirect-calls", 20)?,
+                bin_dir: args.path("bin-dir", "target/release"),
+                events_dir: workspace.join("events"),
+                log_dir: results.clone(),
+            };
+            std::fs::create_dir_all(&results)?;
+            write_results(&results, "content", &content::run(options).await?)
+        }
         "sizes" => {
             let options = sizes::Options { workspace };
             write_results(&results, "sizes", &sizes::run(options)?)
@@ -193,7 +215,7 @@ async fn dispatch() -> Result<()> {
             Ok(())
         }
         _ => Err(format!(
-            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery or report"
+            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery, content or report"
         )
         .into()),
     }

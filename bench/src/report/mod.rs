@@ -5,6 +5,7 @@
 //! and what every section shares.
 
 mod coldstart;
+mod content;
 mod cost;
 mod delivery;
 mod fanout;
@@ -34,6 +35,7 @@ struct Figures {
     large: Option<crate::large_drive::Results>,
     push: Option<crate::push_latency::Results>,
     delivery: Option<crate::delivery::Results>,
+    content: Option<crate::content::Results>,
 }
 
 pub fn run(options: Options) -> Result<String> {
@@ -47,6 +49,7 @@ pub fn run(options: Options) -> Result<String> {
         large: read_results(dir, "large-drive"),
         push: read_results(dir, "push"),
         delivery: read_results(dir, "delivery"),
+        content: read_results(dir, "content"),
     };
 
     let mut md = String::new();
@@ -60,6 +63,7 @@ pub fn run(options: Options) -> Result<String> {
     large_drive::section_large_drive(&mut md, figures.large.as_ref());
     push_latency::section_push(&mut md, figures.push.as_ref());
     delivery::section_delivery(&mut md, figures.delivery.as_ref());
+    content::section_content(&mut md, figures.content.as_ref());
     observations(&mut md, &figures);
     std::fs::write(&options.output, &md)?;
     Ok(md)
@@ -106,6 +110,9 @@ fn observations(md: &mut String, figures: &Figures) {
     }
     if let Some(r) = &figures.delivery {
         delivery::observe_delivery(md, r);
+    }
+    if let Some(r) = &figures.content {
+        content::observe_content(md, r);
     }
     if let Some(r) = &figures.size {
         sizes::observe_sizes(md, r);
