@@ -84,18 +84,7 @@ pub async fn locate(
     let source = credentials
         .call(|token| {
             let (connector, file) = (connector.clone(), &file);
-            async move {
-                match deadline
-                    .within(connector.content(&token, file, format))
-                    .await
-                {
-                    crate::deadline::Bounded::Answered(answer) => answer,
-                    crate::deadline::Bounded::OutOfTime => Err(ProviderError::TimedOut {
-                        budget: deadline.remaining(),
-                    }
-                    .into()),
-                }
-            }
+            async move { within(deadline, connector.content(&token, file, format)).await }
         })
         .await?
         .map_err(|refusal| scope_withdrawn(&connector, refusal))?;
@@ -153,6 +142,19 @@ fn check_content_scopes(hub: &Hub, account: &Account) -> HubResult<()> {
         Ok(())
     } else {
         Err(HubError::GrantLacksScopes { missing })
+    }
+}
+
+/// A connector's call held to the request's deadline, given up as a provider that did not
+/// answer in time.
+async fn within<T>(
+    deadline: Deadline,
+    call: impl std::future::Future<Output = Result<T, ContentRefusal>>,
+) -> Result<T, ContentRefusal> {
+    let budget = deadline.remaining();
+    match deadline.within(call).await {
+        crate::deadline::Bounded::Answered(answer) => answer,
+        crate::deadline::Bounded::OutOfTime => Err(ProviderError::TimedOut { budget }.into()),
     }
 }
 
@@ -329,18 +331,7 @@ pub async fn open(hub: &Hub, token: &str, want: Want, deadline: Deadline) -> Hub
     let body = credentials
         .call(|token| {
             let (connector, source) = (connector.clone(), &source);
-            async move {
-                match deadline
-                    .within(connector.open_content(&token, source, part))
-                    .await
-                {
-                    crate::deadline::Bounded::Answered(answer) => answer,
-                    crate::deadline::Bounded::OutOfTime => Err(ProviderError::TimedOut {
-                        budget: deadline.remaining(),
-                    }
-                    .into()),
-                }
-            }
+            async move { within(deadline, connector.open_content(&token, source, part)).await }
         })
         .await?
         .map_err(|refusal| scope_withdrawn(&connector, refusal))?;
