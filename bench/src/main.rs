@@ -10,6 +10,7 @@
 //! hub-bench push        [--runs 5] [--latency-ms 0] [--backends local,aws]
 //! hub-bench delivery    [--events 1000]
 //! hub-bench content     [--sizes 10MB,100MB,1GB] [--runs 3] [--redirect-calls 20] [--bin-dir target/release]
+//! hub-bench queries   [--sizes 1000,10000,100000] [--aws-sizes 1000,10000,100000]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
 //!
@@ -27,6 +28,7 @@ mod large_drive;
 mod moto;
 mod proxy;
 mod push_latency;
+mod queries;
 mod report;
 mod sizes;
 mod support;
@@ -201,6 +203,13 @@ async fn dispatch() -> Result<()> {
             std::fs::create_dir_all(&results)?;
             write_results(&results, "content", &content::run(options).await?)
         }
+        "queries" => {
+            let options = queries::Options {
+                sizes: args.numbers("sizes", &[1_000, 10_000, 100_000])?,
+                aws_sizes: args.numbers("aws-sizes", &[1_000, 10_000, 100_000])?,
+            };
+            write_results(&results, "queries", &queries::run(options).await?)
+        }
         "sizes" => {
             let options = sizes::Options { workspace };
             write_results(&results, "sizes", &sizes::run(options)?)
@@ -215,7 +224,7 @@ async fn dispatch() -> Result<()> {
             Ok(())
         }
         _ => Err(format!(
-            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery, content or report"
+            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery, content, queries or report"
         )
         .into()),
     }

@@ -12,6 +12,7 @@ mod fanout;
 mod large_drive;
 mod machine;
 mod push_latency;
+mod queries;
 mod sizes;
 mod worker;
 
@@ -36,6 +37,7 @@ struct Figures {
     push: Option<crate::push_latency::Results>,
     delivery: Option<crate::delivery::Results>,
     content: Option<crate::content::Results>,
+    queries: Option<crate::queries::Results>,
 }
 
 pub fn run(options: Options) -> Result<String> {
@@ -50,6 +52,7 @@ pub fn run(options: Options) -> Result<String> {
         push: read_results(dir, "push"),
         delivery: read_results(dir, "delivery"),
         content: read_results(dir, "content"),
+        queries: read_results(dir, "queries"),
     };
 
     let mut md = String::new();
@@ -64,6 +67,7 @@ pub fn run(options: Options) -> Result<String> {
     push_latency::section_push(&mut md, figures.push.as_ref());
     delivery::section_delivery(&mut md, figures.delivery.as_ref());
     content::section_content(&mut md, figures.content.as_ref());
+    queries::section_queries(&mut md, figures.queries.as_ref());
     observations(&mut md, &figures);
     std::fs::write(&options.output, &md)?;
     Ok(md)
