@@ -43,6 +43,7 @@ pub mod push;
 pub mod queue;
 pub mod retry;
 pub mod return_urls;
+pub mod search;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
