@@ -148,6 +148,11 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/graph/v1.0/me", get(microsoft::me))
         .route("/graph/v1.0/me/drive", get(microsoft::my_drive))
         .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
+        // Graph's functions in a path segment: `search(q='...')`.
+        .route(
+            "/graph/v1.0/me/drive/root/{function}",
+            get(microsoft::search::search),
+        )
         .route(
             "/graph/v1.0/drives/{drive_id}/root/delta",
             get(microsoft::drive_delta),
