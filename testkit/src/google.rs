@@ -21,8 +21,8 @@ pub(crate) mod query;
 pub(crate) mod writes;
 
 use crate::oauth::query_map;
-use query::{Query, Searched};
 use crate::state::{lock, Drive, File, FileSpec, Provider, Shared, State as Inner};
+use query::{Query, Searched};
 
 /// What Drive answers when `fields` is absent: files carry only kind, id, name and mimeType.
 const FILE_LIST_DEFAULT: &str = "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)";
@@ -458,7 +458,12 @@ pub(crate) async fn list_files(
     };
     // The text of the files' bytes a test set, which `fullText` searches.
     let texts: HashMap<String, String> = match q {
-        Some(_) => state.google_bytes.content.iter().filter_map(|(id, body)| Some((id.clone(), body.text()?))).collect(),
+        Some(_) => state
+            .google_bytes
+            .content
+            .iter()
+            .filter_map(|(id, body)| Some((id.clone(), body.text()?)))
+            .collect(),
         None => HashMap::new(),
     };
     let drive = state.drive(Provider::Google, &user);

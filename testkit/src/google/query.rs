@@ -53,7 +53,8 @@ impl Query {
                         .flatten()
                         .any(|text| {
                             let had = words(text);
-                            had.windows(wanted.len()).any(|run| run == wanted.as_slice())
+                            had.windows(wanted.len())
+                                .any(|run| run == wanted.as_slice())
                         })
             }
             Query::Trashed(trashed) => file.trashed == *trashed,
@@ -205,8 +206,10 @@ mod tests {
 
     #[test]
     fn terms_combine_and_literals_unescape() {
-        let q = Query::parse(r"(name contains 'it\'s a\\b' or fullText contains 'x') and trashed = false")
-            .unwrap();
+        let q = Query::parse(
+            r"(name contains 'it\'s a\\b' or fullText contains 'x') and trashed = false",
+        )
+        .unwrap();
         assert!(q.matches(&file(r"It's a\b report", None)));
         assert!(!q.matches(&file("its a b", None)));
         let q = Query::parse("fullText contains 'Quarterly Figures'").unwrap();
@@ -216,7 +219,9 @@ mod tests {
         // Prefix only for a name.
         let q = Query::parse("name contains 'world'").unwrap();
         assert!(!q.matches(&file("HelloWorld", None)));
-        assert!(Query::parse("not trashed = true").unwrap().matches(&file("a", None)));
+        assert!(Query::parse("not trashed = true")
+            .unwrap()
+            .matches(&file("a", None)));
     }
 
     #[test]

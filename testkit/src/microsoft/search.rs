@@ -33,11 +33,7 @@ fn search_text(segment: &str) -> Option<String> {
     Some(text)
 }
 
-pub(crate) async fn search(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
+pub(crate) async fn search(State(shared): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let mut state = lock(&shared);
     let user = match files_user(&state, &headers) {
         Ok(user) => user,
@@ -55,9 +51,7 @@ pub(crate) async fn search(
     let top = match query.get("$top").map(|top| top.parse::<usize>()) {
         None => 200,
         Some(Ok(top)) if top >= 1 => top,
-        Some(_) => {
-            return graph_error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid $top.")
-        }
+        Some(_) => return graph_error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid $top."),
     };
     let wanted = text.to_lowercase();
     let business = state.graph_business;
@@ -105,7 +99,12 @@ mod tests {
             search_text("search(q='it%27%27s%20a%5Cb')").as_deref(),
             Some(r"it's a\b")
         );
-        for bad in ["search(q='it's')", "search(q=report)", "delta", "search(q='a'"] {
+        for bad in [
+            "search(q='it's')",
+            "search(q=report)",
+            "delta",
+            "search(q='a'",
+        ] {
             assert_eq!(search_text(bad), None, "{bad}");
         }
     }
