@@ -21,7 +21,10 @@ use hub::deadline::Deadline;
 use hub::model::FileEntry;
 use hub::web::{PathParam, SearchQuery};
 use hub::Hub;
-use hub_testkit::{FakeProviders, FileSpec, DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_USER};
+use hub_testkit::{
+    FakeProviders, FileSpec, BOX_ROOT_ID, DEFAULT_BOX_USER, DEFAULT_DROPBOX_USER,
+    DEFAULT_GOOGLE_USER, DEFAULT_MICROSOFT_USER,
+};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -52,7 +55,12 @@ struct Bench {
 
 async fn bench(backend: Backend) -> Bench {
     let providers = FakeProviders::start().await;
-    let (hub, dir) = drive_sync::hub_on(&providers, backend, &[]).await;
+    let extra = providers.box_env_vars();
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (hub, dir) = drive_sync::hub_on(&providers, backend, &extra).await;
     Bench {
         hub: Arc::new(hub),
         providers,
@@ -98,22 +106,31 @@ impl Bench {
     /// The test drive of `provider`: four files, two of them with content; and three
     /// `batch` files. Connected and synced; returns the account.
     async fn drive(&self, provider: &str, user: &str) -> String {
-        for (i, name) in [REPORT, NOTES, ODD, OTHER].into_iter().enumerate() {
-            let spec = FileSpec::new(format!("{provider}-f{i}"), name);
-            self.providers.add_file(provider, user, spec);
-        }
-        for i in 1..=3 {
-            let spec = FileSpec::new(format!("{provider}-batch-{i}"), format!("batch {i}.txt"));
-            self.providers.add_file(provider, user, spec);
-        }
+        let names = [REPORT, NOTES, ODD, OTHER].map(str::to_string);
+        let batch = (1..=3).map(|i| format!("batch {i}.txt"));
+        // Box numbers its items itself; the others take the stand-in's ids.
+        let ids: Vec<String> = names
+            .into_iter()
+            .chain(batch)
+            .enumerate()
+            .map(|(i, name)| match provider {
+                "box" => self.providers.box_add_file(user, &name, BOX_ROOT_ID),
+                _ => {
+                    let id = format!("{provider}-f{i}");
+                    self.providers
+                        .add_file(provider, user, FileSpec::new(id.clone(), name));
+                    id
+                }
+            })
+            .collect();
         let set = |id: &str, text: &str| match provider {
             "google" => self.providers.set_google_content(user, id, text.as_bytes()),
             _ => self
                 .providers
                 .set_file_bytes(provider, user, id, text.as_bytes()),
         };
-        set(&format!("{provider}-f1"), "The zebra migrates at dawn.");
-        set(&format!("{provider}-f3"), "nothing to see here");
+        set(&ids[1], "The zebra migrates at dawn.");
+        set(&ids[3], "nothing to see here");
         let account = drive_sync::connect(&self.hub, provider).await;
         sync(&self.hub, provider, &account).await;
         account
