@@ -31,14 +31,21 @@ use tower::ServiceExt as _;
 use drive_sync::{index, sync, Backend, BACKENDS};
 
 /// The providers whose stand-ins search, with their default user and the path prefix of
-/// their search calls.
-const PROVIDERS: [(&str, &str, &str); 2] = [
+/// the first call a search makes.
+const PROVIDERS: [(&str, &str, &str); 4] = [
     ("google", DEFAULT_GOOGLE_USER, "/google/drive/v3/files"),
     (
         "onedrive",
         DEFAULT_MICROSOFT_USER,
         "/graph/v1.0/me/drive/root/search",
     ),
+    // Dropbox's search first reads where the account is rooted, as the listing does.
+    (
+        "dropbox",
+        DEFAULT_DROPBOX_USER,
+        "/dropbox/2/users/get_current_account",
+    ),
+    ("box", DEFAULT_BOX_USER, "/box/2.0/search"),
 ];
 
 /// The names given to the files every test drive holds.
