@@ -6,7 +6,7 @@ name and the ParseNode call that reads it (`get_str_value`, `get_object_value(It
 model's JSON names and types (inherited ones included) without reading the SDK's source.
 
 Checked: the call is one of ROUTES (`/me`, drives, sites, items, children created,
-permissions, deltas, an item's `/content`, `/subscriptions`);
+permissions, deltas, searches, an item's `/content`, `/subscriptions`);
 a 2xx JSON answer and a JSON request body have only properties of their model (at every
 depth), each of its type (strings, booleans, integers, numbers, ISO 8601 date-times, UUIDs,
 enum members, objects and collections); `@odata.*` control information only as OData JSON
@@ -20,6 +20,9 @@ import uuid
 
 from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.drives.item.items.item.delta.delta_get_response import DeltaGetResponse
+from msgraph.generated.drives.item.items.item.search_with_q.search_with_q_get_response import (
+    SearchWithQGetResponse,
+)
 from msgraph.generated.models.drive import Drive
 from msgraph.generated.models.drive_collection_response import DriveCollectionResponse
 from msgraph.generated.models.drive_item import DriveItem
@@ -73,6 +76,10 @@ ROUTES = [
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)", None, DriveItem, SYSTEM_QUERY),
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/children", None, DriveItemCollectionResponse, SYSTEM_QUERY),
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/delta", None, DeltaGetResponse, DELTA_QUERY),
+    # The search function, its text an OData string literal (a quote doubled inside), as the
+    # SDK's SearchWithQRequestBuilder writes it: `search(q='{q}')` (driveitem-search).
+    ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/search\(q='(?:[^']|'')*'\)", None,
+     SearchWithQGetResponse, SYSTEM_QUERY),
     ("POST", ONE_DRIVE + r"/(root|items/[^/]+)/children", DriveItem, DriveItem, SYSTEM_QUERY),
     ("GET", ONE_DRIVE + r"/(root|items/[^/]+)/permissions", None, PermissionCollectionResponse, SYSTEM_QUERY),
     # A file's bytes: 302 to a pre-authenticated URL, no JSON (driveitem-get-content). The

@@ -44,6 +44,7 @@ pub mod queries;
 pub mod queue;
 pub mod retry;
 pub mod return_urls;
+pub mod search;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -95,7 +95,7 @@ fn documented_path(path: &str) -> String {
 fn the_template_routes_match_the_openapi_document() {
     let template = template_routes();
     assert_eq!(template, api_operations());
-    assert_eq!(template.len(), 20);
+    assert_eq!(template.len(), 21);
 }
 
 #[test]

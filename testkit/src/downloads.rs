@@ -94,6 +94,14 @@ impl Downloads {
         self.links.get(secret).filter(|link| link.host == host)
     }
 
+    /// The bytes a test gave the file, if any: what a provider's search reads as content
+    /// (made-up bytes hold no words).
+    pub(crate) fn stored(&self, host: Host, owner: &str, id: &str) -> Option<&[u8]> {
+        self.contents
+            .get(&(host, owner.to_string(), id.to_string()))
+            .map(Vec::as_slice)
+    }
+
     /// The file's bytes: a test's, else `size` bytes derived from `version` (its id and
     /// version, so that the bytes change when the file does).
     pub(crate) fn bytes_of(

@@ -2,7 +2,7 @@
 //! with page tokens and the `fields` partial-response parameter; one file's resource, bytes
 //! and exports in `content`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use axum::extract::State;
@@ -17,10 +17,12 @@ use serde_json::{json, Map, Value};
 pub(crate) mod bytes;
 pub(crate) mod content;
 pub(crate) mod drives;
+pub(crate) mod query;
 pub(crate) mod writes;
 
 use crate::oauth::query_map;
 use crate::state::{lock, Drive, File, FileSpec, Provider, Shared, State as Inner};
+use query::{Query, Searched};
 
 /// What Drive answers when `fields` is absent: files carry only kind, id, name and mimeType.
 const FILE_LIST_DEFAULT: &str = "kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)";
@@ -450,19 +452,19 @@ pub(crate) async fn list_files(
             None => return Err(Refusal::invalid_parameter("pageToken")),
         },
     };
-    let q: String = query
-        .get("q")
-        .map_or(String::new(), |q| q.split_whitespace().collect());
-    let trashed = match q.as_str() {
-        "" => None,
-        "trashed=false" => Some(false),
-        "trashed=true" => Some(true),
-        _ => {
-            let message = format!(
-                "Invalid Value: this stand-in only understands q=trashed = false|true, not {q}"
-            );
-            return Err(Refusal::new(StatusCode::BAD_REQUEST, message));
-        }
+    let q = match query.get("q").filter(|q| !q.trim().is_empty()) {
+        None => None,
+        Some(q) => Some(Query::parse(q).ok_or(Refusal::invalid_parameter("q"))?),
+    };
+    // The text of the files' bytes a test set, which `fullText` searches.
+    let texts: HashMap<String, String> = match q {
+        Some(_) => state
+            .google_bytes
+            .content
+            .iter()
+            .filter_map(|(id, body)| Some((id.clone(), body.text()?)))
+            .collect(),
+        None => HashMap::new(),
     };
     let drive = state.drive(Provider::Google, &user);
     if let SharedDrives::Only(id) = &reach {
@@ -484,8 +486,16 @@ pub(crate) async fn list_files(
         .files
         .range((after, Bound::Unbounded))
         .map(|(_, file)| file)
-        .filter(|f| !f.deleted && trashed.is_none_or(|t| f.spec.trashed == t))
-        .filter(|f| reach.shows(drive, &f.spec))
+        .filter(|f| !f.deleted && reach.shows(drive, &f.spec))
+        .filter(|f| {
+            q.as_ref().is_none_or(|q| {
+                q.matches(&Searched {
+                    name: &f.spec.name,
+                    content: texts.get(&f.spec.id).map(String::as_str),
+                    trashed: f.spec.trashed,
+                })
+            })
+        })
         .take(size + 1)
         .collect();
     let files: Vec<Value> = page

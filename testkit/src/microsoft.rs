@@ -5,6 +5,7 @@
 
 pub(crate) mod children;
 pub(crate) mod content;
+pub(crate) mod search;
 pub(crate) mod sites;
 pub(crate) mod writes;
 

@@ -148,6 +148,11 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         .route("/graph/v1.0/me", get(microsoft::me))
         .route("/graph/v1.0/me/drive", get(microsoft::my_drive))
         .route("/graph/v1.0/me/drive/root/delta", get(microsoft::delta))
+        // Graph's functions in a path segment: `search(q='...')`.
+        .route(
+            "/graph/v1.0/me/drive/root/{function}",
+            get(microsoft::search::search),
+        )
         .route(
             "/graph/v1.0/drives/{drive_id}/root/delta",
             get(microsoft::drive_delta),
@@ -194,6 +199,10 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
         )
         .route("/dropbox/2/files/list_folder", post(dropbox::list_folder))
         .route(
+            "/dropbox/2/files/search_v2",
+            post(dropbox::search::search_v2),
+        )
+        .route(
             "/dropbox/2/files/list_folder/continue",
             post(dropbox::list_folder_continue),
         )
@@ -231,6 +240,7 @@ fn router(state: Shared, traffic: Option<PathBuf>) -> Router {
             get(box_com::content::file_content),
         )
         .route("/box/2.0/events", get(box_com::events))
+        .route("/box/2.0/search", get(box_com::search::search))
         .route(
             "/graph-download/{secret}",
             get(|s, p, h| download_host::serve(downloads::Host::Graph, s, p, h)),

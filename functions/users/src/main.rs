@@ -1,5 +1,6 @@
 //! `users`: accounts (`GET /users` paged, `GET /users/{id}`, `GET /users/{id}/files`,
 //! `GET /users/{id}/changes`, `GET /users/{id}/drives`, `GET /users/{id}/files/{file_id}/content`,
+//! `GET /users/{id}/search`,
 //! `GET|POST|PUT|PATCH|DELETE /users/{id}/proxy/{path}`, `DELETE /users/{id}`, behind the API
 //! key), connect sessions (`POST /connect/sessions`,
 //! behind the API key) and the public `GET /config`.
@@ -21,7 +22,7 @@ use hub::queries;
 use hub::web::{
     answer_response, create_session_response, proxy_methods, redirect_response, require_api_key,
     users_page_response, with_fallbacks, ApiKey, ChangesQuery, ContentQuery, FilePath, FilesQuery,
-    PathParam, Proxied, SessionRequest, UsersQuery, PROXY_ROUTE,
+    PathParam, Proxied, SearchQuery, SessionRequest, UsersQuery, PROXY_ROUTE,
 };
 use hub::{Hub, HubError};
 
@@ -42,6 +43,7 @@ fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {
         .route("/users/{id}/files/{file_id}/content", get(file_content))
         .route("/users/{id}/changes", get(list_changes))
         .route("/users/{id}/drives", get(list_drives))
+        .route("/users/{id}/search", get(search))
         .route(PROXY_ROUTE, on(proxy_methods(), proxy))
         .route("/connect/sessions", post(create_session))
         .route_layer(from_fn_with_state(api_key, require_api_key));
@@ -120,6 +122,20 @@ async fn proxy(
     let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
     Ok(answer_response(
         hub::proxy::forward(&hub, request, deadline).await?,
+    ))
+}
+
+/// The provider's own search, its hits as index entries (docs/API.md, "Search"); the
+/// provider is asked within the invocation's deadline.
+async fn search(
+    State(hub): State<Arc<Hub>>,
+    PathParam(id): PathParam,
+    SearchQuery(request): SearchQuery,
+    invocation: Option<Extension<lambda_http::Context>>,
+) -> Result<Json<hub::search::SearchResults>, HubError> {
+    let deadline = Deadline::of_invocation(invocation.map(|Extension(context)| context.deadline));
+    Ok(Json(
+        hub::search::search(&hub, &id, &request, deadline).await?,
     ))
 }
 
@@ -254,6 +270,43 @@ mod tests {
             (status, body["error"].as_str()),
             (StatusCode::BAD_REQUEST, Some("invalid_request"))
         );
+    }
+
+    /// The search route answers for an account only: a bad `q` or `limit`, or a parameter
+    /// it does not take, is 400 before anything is looked up; an unknown account 404; no key
+    /// 401.
+    #[tokio::test]
+    async fn the_search_route_checks_its_query_then_the_account() {
+        let event = include_str!("../../../events/users-search.json");
+        let (status, body) = call(event, &[]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("user_not_found"))
+        );
+        let long = "a".repeat(201);
+        for query in [
+            "q=",
+            "limit=10",
+            long.as_str(),
+            "q=x&limit=0",
+            "q=x&limit=101",
+            "q=x&cursor=abc",
+        ] {
+            let query = if query == long {
+                format!("q={long}")
+            } else {
+                query.to_string()
+            };
+            let bad = event.replace("q=quarterly%20report&limit=10", &query);
+            let (status, body) = call(&bad, &[]).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_request")),
+                "{query}"
+            );
+        }
+        let no_key = event.replace("Bearer local-dev-key", "Bearer not-the-key");
+        assert_eq!(call(&no_key, &[]).await.0, StatusCode::UNAUTHORIZED);
     }
 
     /// A bad `format` is refused before anything is looked up, an unknown parameter too.

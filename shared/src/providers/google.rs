@@ -50,6 +50,7 @@ pub const SPEC: ProviderSpec = ProviderSpec {
 
 mod content;
 mod listing;
+mod search;
 
 use listing::Cursor;
 pub use listing::MY_DRIVE_ID;
@@ -245,6 +246,15 @@ impl Connector for GoogleDrive {
         range: Option<ByteRange>,
     ) -> Result<ContentStream, ContentRefusal> {
         self.open_stream(access_token, source, range).await
+    }
+
+    async fn search(
+        &self,
+        access_token: &SecretString,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<FileEntry>, ProviderError> {
+        self.search_files(access_token, query, limit).await
     }
 
     fn name(&self) -> ProviderName {

@@ -345,6 +345,16 @@ pub trait Connector: Send + Sync {
         format: Option<ContentFormat>,
     ) -> Result<ContentSource, ContentRefusal>;
 
+    /// At most `limit` of the files the provider's own search finds for `query` over names
+    /// and content (docs/API.md, "Search"), converted as the listing converts its items, so
+    /// that a hit looks exactly like the index's entry of the same file.
+    async fn search(
+        &self,
+        access_token: &SecretString,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<FileEntry>, ProviderError>;
+
     /// Opens the bytes of a source this connector answered [`ContentSource::Streamed`]
     /// with: the whole, or one `range` of a [`StreamSource::rangeable`] file. The request
     /// sets [`http::STREAM_TIMEOUT`] as its timeout (the client's default would cut a long

@@ -16,6 +16,7 @@ mod files;
 mod login;
 mod proxy;
 mod push;
+mod search;
 mod users;
 
 use axum::http::Uri;
@@ -36,6 +37,7 @@ pub use files::{FilesQuery, FILES_PARAMETERS};
 pub use login::{clear_login_cookie, login_cookie_name, login_response, CallbackParams};
 pub use proxy::{answer_response, proxy_methods, Proxied, PROXY_ROUTE};
 pub use push::{notification_response, verification_response, webhook_routes};
+pub use search::SearchQuery;
 pub use users::{users_page_response, UsersQuery};
 
 /// Answers unknown paths and methods in the API's error shape.

@@ -7,6 +7,7 @@
 
 pub(crate) mod changes;
 pub(crate) mod content;
+pub(crate) mod search;
 pub(crate) mod tree;
 pub(crate) mod writes;
 

@@ -7,6 +7,7 @@
 //! <https://www.dropbox.com/developers/documentation/http/documentation>
 
 pub(crate) mod content;
+pub(crate) mod search;
 pub(crate) mod team;
 pub(crate) mod writes;
 

@@ -33,6 +33,15 @@ impl Body {
         }
     }
 
+    /// The bytes as text, for a search of their content: stored UTF-8 only (made-up bytes
+    /// hold no words).
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Body::Stored(bytes) => std::str::from_utf8(bytes).ok().map(str::to_string),
+            Body::Pattern { .. } => None,
+        }
+    }
+
     /// The bytes `first..=last`, in pieces of at most [`CHUNK`], made as they are read.
     pub fn pieces(
         &self,

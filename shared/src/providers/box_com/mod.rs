@@ -9,6 +9,7 @@
 //! fresh. How a sync reads Box is in [`sync`].
 
 mod content;
+mod search;
 mod sync;
 
 use std::sync::Arc;
@@ -168,6 +169,15 @@ impl Connector for BoxConnector {
             provider_user_id: user.id,
             email: user.login,
         })
+    }
+
+    async fn search(
+        &self,
+        access_token: &SecretString,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::model::FileEntry>, ProviderError> {
+        self.search_items(access_token, query, limit).await
     }
 
     async fn list_page(

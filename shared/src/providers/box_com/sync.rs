@@ -31,7 +31,8 @@ use crate::providers::{get_json, FilePage, NextPage};
 
 /// What an entry needs of an item; Box answers only the base fields unless asked
 /// (<https://developer.box.com/guides/api-calls/request-extra-fields/>).
-const FIELDS: &str = "type,id,name,size,sha1,modified_at,item_status,parent,path_collection";
+pub(super) const FIELDS: &str =
+    "type,id,name,size,sha1,modified_at,item_status,parent,path_collection";
 /// Box's most per page of `/folders/{id}/items`
 /// (<https://developer.box.com/reference/get-folders-id-items/>).
 const ITEMS_LIMIT: usize = 1000;
@@ -98,7 +99,7 @@ impl Cursor {
 
 /// A Box item as `FIELDS` selects it.
 #[derive(Deserialize)]
-struct Item {
+pub(super) struct Item {
     #[serde(rename = "type")]
     kind: String,
     id: String,
@@ -179,7 +180,7 @@ impl Item {
         Some(format!("/{}", names.join("/")))
     }
 
-    fn into_entry(self) -> FileEntry {
+    pub(super) fn into_entry(self) -> FileEntry {
         let id = entry_id(&self.kind, &self.id);
         if !self.active() {
             return FileEntry::tombstone(id);

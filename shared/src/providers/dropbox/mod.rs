@@ -12,6 +12,7 @@
 
 mod content;
 mod root;
+mod search;
 
 use std::sync::Arc;
 
@@ -408,6 +409,15 @@ impl Connector for Dropbox {
             provider_user_id: account.account_id,
             email: account.email,
         })
+    }
+
+    async fn search(
+        &self,
+        access_token: &SecretString,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<FileEntry>, ProviderError> {
+        self.search_files(access_token, query, limit).await
     }
 
     async fn list_page(

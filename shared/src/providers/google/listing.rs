@@ -24,7 +24,8 @@ use crate::providers::{get_json, FilePage, NextPage};
 /// Drive answers only id, name and mimeType unless asked for more with `fields`; `parents`,
 /// `md5Checksum`, `driveId` and a shortcut's `shortcutDetails` too come only when named
 /// (<https://developers.google.com/drive/api/guides/fields-parameter>).
-const FILE_FIELDS: &str = "id,name,mimeType,size,modifiedTime,webViewLink,trashed,parents,\
+pub(super) const FILE_FIELDS: &str =
+    "id,name,mimeType,size,modifiedTime,webViewLink,trashed,parents,\
     md5Checksum,driveId,shortcutDetails(targetId)";
 const PAGE_SIZE: &str = "1000";
 /// `drives.list` takes at most 100 a page
@@ -45,7 +46,7 @@ pub const MY_DRIVE_ID: &str = "my-drive";
 /// Every listing says it supports shared drives and asks for their items: without both, a
 /// shared drive's files (and those of shared drives shared with the user) are left out
 /// (<https://developers.google.com/drive/api/guides/enable-shareddrives>).
-const SHARED_DRIVE_FLAGS: &[(&str, &str)] = &[
+pub(super) const SHARED_DRIVE_FLAGS: &[(&str, &str)] = &[
     ("supportsAllDrives", "true"),
     ("includeItemsFromAllDrives", "true"),
 ];
@@ -96,7 +97,7 @@ struct ShortcutDetails {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DriveFile {
+pub(super) struct DriveFile {
     id: String,
     name: Option<String>,
     mime_type: Option<String>,
@@ -119,7 +120,7 @@ struct DriveFile {
 }
 
 impl DriveFile {
-    fn into_entry(self) -> FileEntry {
+    pub(super) fn into_entry(self) -> FileEntry {
         let kind = match self.mime_type.as_deref() {
             Some(FOLDER_MIME_TYPE) => FileKind::Folder,
             Some(SHORTCUT_MIME_TYPE) => FileKind::Shortcut,

@@ -127,6 +127,15 @@ impl DriveItem {
         self.entry_in(listed_from, Some((remote_top, local_top)))
     }
 
+    /// The entry of an item a search found: its drive is its `parentReference.driveId`, or
+    /// none when it names none (the account's own drive then, as `drives::attribute` names
+    /// an entry of no known drive).
+    pub(super) fn into_found_entry(self) -> FileEntry {
+        let mut entry = self.entry_in("", None);
+        entry.drive_id = entry.drive_id.filter(|id| !id.is_empty());
+        entry
+    }
+
     pub(super) fn is_deleted(&self) -> bool {
         self.deleted.is_some()
     }

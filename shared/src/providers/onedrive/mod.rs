@@ -10,6 +10,7 @@
 mod content;
 mod items;
 mod listing;
+mod search;
 mod walk;
 
 pub use listing::{Sites, MAX_LIBRARIES, RE_ENUMERATE_AFTER};
@@ -285,6 +286,15 @@ impl Connector for OneDrive {
         cursor: Option<&str>,
     ) -> Result<FilePage, ProviderError> {
         self.list(access_token, cursor).await
+    }
+
+    async fn search(
+        &self,
+        access_token: &SecretString,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::model::FileEntry>, ProviderError> {
+        self.search_drive(access_token, query, limit).await
     }
 
     fn push_style(&self) -> PushStyle {
