@@ -255,6 +255,23 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
         &["Roadmap 2026.xlsx"],
     )
     .await;
+
+    // The search box asks the provider's own search.
+    browser
+        .find(Locator::Css("input[name=q]"))
+        .await
+        .unwrap()
+        .send_keys("roadmap")
+        .await
+        .unwrap();
+    click(&browser, Locator::Css("form.search button")).await;
+    wait_for_page(
+        &browser,
+        &["Results for", "Roadmap 2026.xlsx"],
+        &["Shopping list.txt"],
+    )
+    .await;
+    screenshot(&browser, "demo-search").await;
     browser.close().await.unwrap();
 
     // Stopping scripts/dev (SIGTERM to the script alone) stops everything it started, and
