@@ -20,7 +20,7 @@ async fn indexed(hub: &LocalHub, id: &str) -> usize {
             &format!("/users/{id}/files?limit=1000&deleted=any"),
         ))
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{page}\nlog:\n{}", hub.log());
     page["files"].as_array().map_or(0, Vec::len)
 }
 
