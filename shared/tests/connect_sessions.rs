@@ -686,8 +686,10 @@ async fn of_two_tabs_of_one_session_racing_exactly_one_connects_and_the_other_gr
             common::consent(&tabs[1]).await,
         ];
         // Both callbacks find the session usable and exchange their codes before either
-        // stores its account: the provider answers slowly.
-        providers.set_latency(std::time::Duration::from_millis(400));
+        // stores its account: the provider answers slowly, slowly enough that a loaded
+        // machine (a CI run beside other work) still starts the second exchange before the
+        // first ends (400 ms once was not).
+        providers.set_latency(std::time::Duration::from_millis(1500));
         let revocations = providers.revocations();
         let [a, b] = callbacks;
         let (a, b) = tokio::join!(
