@@ -11,6 +11,8 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oauth2::reqwest;
@@ -21,6 +23,12 @@ pub use oauth2::reqwest::{Client, Response, StatusCode};
 
 pub const API_KEY: &str = "e2e-api-key";
 
+/// How long one hub may run before its test is taken as stuck: the longest e2e test takes
+/// about three minutes. A hang (a function instance that died, which `cargo lambda watch`
+/// never restarts, leaves its invocations waiting for ever) must fail the run with the hub's
+/// log, not hold CI until its own limit.
+const STUCK_AFTER: Duration = Duration::from_secs(600);
+
 /// A running `cargo lambda watch`, stopped (with its function processes) when dropped.
 pub struct LocalHub {
     child: Child,
@@ -28,6 +36,8 @@ pub struct LocalHub {
     pub data_dir: tempfile::TempDir,
     pub log_path: PathBuf,
     pub client: Client,
+    /// The pid of the running `cargo lambda watch` (0 once stopped), for the watchdog.
+    watched: Arc<AtomicU32>,
 }
 
 /// The `name=value` of the login cookie a `/auth/{provider}/login` answer sets: what a
@@ -129,12 +139,15 @@ impl LocalHub {
             .timeout(Duration::from_secs(300))
             .build()
             .unwrap();
+        let watched = Arc::new(AtomicU32::new(child.id()));
+        watchdog(watched.clone(), log_path.clone());
         let mut hub = LocalHub {
             child,
             url,
             data_dir,
             log_path,
             client,
+            watched,
         };
         hub.wait_until_ready().await;
         hub
@@ -264,6 +277,7 @@ impl LocalHub {
         let port = self.url.rsplit(':').next().unwrap().parse().unwrap();
         let env_file = self.data_dir.path().join("hub.env");
         self.child = spawn_watch(port, &env_file, &self.log_path);
+        self.watched.store(self.child.id(), Ordering::SeqCst);
         self.wait_until_ready().await;
     }
 
@@ -345,8 +359,40 @@ pub fn descendants(root: u32) -> Vec<(Pid, String)> {
 
 impl Drop for LocalHub {
     fn drop(&mut self) {
+        self.watched.store(0, Ordering::SeqCst);
         self.stop(Signal::TERM);
     }
+}
+
+/// Ends the whole test process, with the hub's log, if the hub still runs after
+/// [`STUCK_AFTER`]: stops the hub's processes first (they live in process groups of their
+/// own, which the test process's end would not reach).
+fn watchdog(watched: Arc<AtomicU32>, log_path: PathBuf) {
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        while started.elapsed() < STUCK_AFTER {
+            if watched.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let leader = watched.load(Ordering::SeqCst);
+        if leader == 0 {
+            return;
+        }
+        for (pid, _) in descendants(leader) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+        if let Some(group) = Pid::from_raw(leader as i32) {
+            let _ = kill_process_group(group, Signal::KILL);
+        }
+        eprintln!(
+            "e2e: a hub ran for {} s: its test is stuck; the hub's log:\n{}",
+            STUCK_AFTER.as_secs(),
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        std::process::exit(1);
+    });
 }
 
 /// Whether `ancestor` is `pid`'s parent, grandparent, ... (read from /proc).

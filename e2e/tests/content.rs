@@ -66,6 +66,7 @@ async fn locate(hub: &LocalHub, path: &str) -> (StatusCode, Option<String>, Valu
 fn stranger() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap()
 }
