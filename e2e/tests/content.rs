@@ -62,6 +62,17 @@ async fn locate(hub: &LocalHub, path: &str) -> (StatusCode, Option<String>, Valu
     (status, location, body)
 }
 
+/// Fetches `request` (from [`stranger`]); a request that fails shows the hub's log.
+async fn fetch(hub: &LocalHub, request: reqwest::RequestBuilder) -> reqwest::Response {
+    match request.send().await {
+        Ok(response) => response,
+        Err(e) => panic!(
+            "fetching a content link failed: {e}; the hub's log:\n{}",
+            hub.log()
+        ),
+    }
+}
+
 /// A plain client, as a browser or an ingestion job would fetch the link: no API key.
 fn stranger() -> reqwest::Client {
     reqwest::Client::builder()
@@ -111,7 +122,7 @@ async fn google_content(providers: &FakeProviders, hub: &LocalHub) {
     );
 
     // The bytes, exactly, without the API key.
-    let response = stranger().get(&location).send().await.unwrap();
+    let response = fetch(hub, stranger().get(&location)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert_eq!(headers["cache-control"], "private, no-store");
@@ -127,19 +138,18 @@ async fn google_content(providers: &FakeProviders, hub: &LocalHub) {
     assert!(received[..] == bytes[..], "the bytes arrive exactly");
 
     // One range, and HEAD.
-    let part = stranger()
-        .get(&location)
-        .header("range", "bytes=256-511")
-        .send()
-        .await
-        .unwrap();
+    let part = fetch(
+        hub,
+        stranger().get(&location).header("range", "bytes=256-511"),
+    )
+    .await;
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         part.headers()["content-range"],
         format!("bytes 256-511/{}", bytes.len()).as_str()
     );
     assert!(part.bytes().await.unwrap()[..] == bytes[256..512]);
-    let head = stranger().head(&location).send().await.unwrap();
+    let head = fetch(hub, stranger().head(&location)).await;
     assert_eq!(head.status(), StatusCode::OK);
     assert!(head.bytes().await.unwrap().is_empty());
 
@@ -154,11 +164,7 @@ async fn google_content(providers: &FakeProviders, hub: &LocalHub) {
     let (status, export_location, body) =
         locate(hub, &format!("/users/{id}/files/doc-1/content?format=md")).await;
     assert_eq!(status, StatusCode::FOUND, "{body}");
-    let export = stranger()
-        .get(export_location.expect("a Location"))
-        .send()
-        .await
-        .unwrap();
+    let export = fetch(hub, stranger().get(export_location.expect("a Location"))).await;
     assert_eq!(export.status(), StatusCode::OK);
     assert!(export.headers()["content-type"]
         .to_str()
@@ -193,7 +199,7 @@ async fn google_content(providers: &FakeProviders, hub: &LocalHub) {
         .json(hub.authed(Method::DELETE, &format!("/users/{id}")))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let dead = stranger().get(&location).send().await.unwrap();
+    let dead = fetch(hub, stranger().get(&location)).await;
     assert_eq!(dead.status(), StatusCode::NOT_FOUND);
 }
 
@@ -241,7 +247,7 @@ async fn provider_links(providers: &FakeProviders, hub: &LocalHub) {
             !location.starts_with(&hub.url),
             "{provider}: the provider's own link, not the hub's: {location}"
         );
-        let response = stranger().get(&location).send().await.unwrap();
+        let response = fetch(hub, stranger().get(&location)).await;
         assert_eq!(response.status(), StatusCode::OK, "{provider}");
         assert!(
             response.bytes().await.unwrap()[..] == bytes[..],
@@ -261,11 +267,7 @@ async fn provider_links(providers: &FakeProviders, hub: &LocalHub) {
             .await;
             assert_eq!(status, StatusCode::FOUND, "{body}");
             assert_eq!(body["streamed_by_hub"], true);
-            let export = stranger()
-                .get(location.expect("a Location"))
-                .send()
-                .await
-                .unwrap();
+            let export = fetch(hub, stranger().get(location.expect("a Location"))).await;
             assert_eq!(export.status(), StatusCode::OK);
             assert_eq!(
                 &export.bytes().await.unwrap()[..],

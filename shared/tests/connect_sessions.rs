@@ -686,17 +686,23 @@ async fn of_two_tabs_of_one_session_racing_exactly_one_connects_and_the_other_gr
             common::consent(&tabs[1]).await,
         ];
         // Both callbacks find the session usable and exchange their codes before either
-        // stores its account: the provider answers slowly, slowly enough that a loaded
-        // machine (a CI run beside other work) still starts the second exchange before the
-        // first ends (400 ms once was not).
-        providers.set_latency(std::time::Duration::from_millis(1500));
+        // stores its account: the provider answers neither exchange before both arrived.
+        // It answers the second 1.5 s after the first, so that the two stores' writes follow
+        // one another: moto runs two transactions at once without isolation (the one that
+        // fails restores the table as it found it, erasing the other's write), which
+        // DynamoDB never does; the session's spend is a condition either way.
+        providers.hold_together(
+            "POST",
+            "/google/token",
+            2,
+            std::time::Duration::from_millis(1500),
+        );
         let revocations = providers.revocations();
         let [a, b] = callbacks;
         let (a, b) = tokio::join!(
             login::finish_by(&hub, "google", a, Deadline::of_invocation(None)),
             login::finish_by(&hub, "google", b, Deadline::of_invocation(None)),
         );
-        providers.set_latency(std::time::Duration::ZERO);
         let results = [a.result, b.result];
         let connected: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(connected.len(), 1, "{backend:?}: {results:?}");

@@ -13,6 +13,9 @@ use crate::{box_com, dropbox, google, microsoft};
 /// How many requests' headers are kept at least (see `State::request_headers`).
 const KEPT_HEADERS: usize = 1000;
 
+/// How long a request held at a gate waits for the others at most.
+const GATE_BOUND: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Counts every request, delays it by the configured latency, and answers it with an
 /// injected fault when one matches its path.
 pub(crate) async fn record_and_inject_faults(
@@ -22,7 +25,7 @@ pub(crate) async fn record_and_inject_faults(
 ) -> Response {
     let path = request.uri().path().to_string();
     let method = request.method().as_str().to_string();
-    let (fault, latency) = {
+    let (fault, latency, gate) = {
         let mut state = lock(&state);
         state.requests.push(request.uri().to_string());
         // Only the latest ones: a load test sends far more than a test looks at.
@@ -49,8 +52,22 @@ pub(crate) async fn record_and_inject_faults(
                 f.remaining -= 1;
                 (f.status, f.retry_after.clone(), f.reason.clone())
             });
-        (fault, state.latency + held)
+        let gate = state
+            .gates
+            .iter_mut()
+            .find(|g| g.arrived < g.count && g.method == method && path.starts_with(&g.path_prefix))
+            .map(|g| {
+                let arrived_before = g.arrived;
+                g.arrived += 1;
+                (g.together.clone(), g.stagger * arrived_before as u32)
+            });
+        (fault, state.latency + held, gate)
     };
+    if let Some((together, stagger)) = gate {
+        // Bounded: a test whose other request never comes fails on its answer, not by hanging.
+        let _ = tokio::time::timeout(GATE_BOUND, together.wait()).await;
+        tokio::time::sleep(stagger).await;
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

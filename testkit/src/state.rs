@@ -438,6 +438,18 @@ pub(crate) struct Delay {
     pub remaining: usize,
 }
 
+/// Requests held until they have all arrived (see `Handle::hold_together`).
+pub(crate) struct Gate {
+    pub method: String,
+    pub path_prefix: String,
+    pub count: usize,
+    pub arrived: usize,
+    pub together: std::sync::Arc<tokio::sync::Barrier>,
+    /// How much longer each request waits than the one that arrived before it, once all
+    /// have arrived: in flight together, answered in their order of arrival.
+    pub stagger: Duration,
+}
+
 /// A Dropbox user's team space: the team's root namespace, which holds the team folders and,
 /// as a folder at its top, the user's member folder (the user's home namespace). The files
 /// of both are in the user's [`Drive`]; the member folder is one of its folders
@@ -481,6 +493,7 @@ pub(crate) struct State {
     pub uploads: HashMap<String, Vec<u8>>,
     pub faults: Vec<Fault>,
     pub delays: Vec<Delay>,
+    pub gates: Vec<Gate>,
     /// Graph links carry the epoch they were issued in; `expire_delta_links` moves it on.
     pub delta_epoch: u64,
     /// Drive `files.list` page tokens carry the epoch they were issued in;

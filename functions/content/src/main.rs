@@ -24,7 +24,34 @@ async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
     CONTENT.check(&hub.config)?;
-    lambda_http::run_with_streaming_response(app(hub)).await
+    serve_invocations(hub).await
+}
+
+/// How many times in a row the runtime's loop is entered again after it ended on an error.
+const RUNTIME_RESTARTS: u32 = 3;
+
+/// The runtime's loop, entered again when it ends on an error of its own. After a streamed
+/// answer the runtime API may close the connection its client keeps alive, and the next
+/// poll for an invocation then fails (`IncompleteMessage`; seen under `cargo lambda watch`),
+/// which ends the loop and the process: Lambda would start a new instance, but `cargo lambda
+/// watch` never does, and every later link would wait for ever. Bounded: a loop that ends
+/// again within a minute counts towards [`RUNTIME_RESTARTS`].
+async fn serve_invocations(hub: Arc<Hub>) -> Result<(), lambda_http::Error> {
+    let mut restarts = 0;
+    loop {
+        let began = std::time::Instant::now();
+        let Err(error) = lambda_http::run_with_streaming_response(app(hub.clone())).await else {
+            return Ok(());
+        };
+        if began.elapsed() > Duration::from_secs(60) {
+            restarts = 0;
+        }
+        if restarts == RUNTIME_RESTARTS {
+            return Err(error);
+        }
+        restarts += 1;
+        tracing::warn!(error = %error, restarts, "the runtime's loop ended; entering it again");
+    }
 }
 
 fn app(hub: Arc<Hub>) -> Router {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Handle;
-use crate::state::{Delay, Fault};
+use crate::state::{Delay, Fault, Gate};
 
 impl Handle {
     /// Items per Graph delta page (default 200).
@@ -93,6 +93,22 @@ impl Handle {
             remaining: count,
         };
         self.with(|s| s.delays.push(held))
+    }
+
+    /// The next `count` requests of `method` whose path starts with `path_prefix` are each
+    /// held until all `count` have arrived (at most a minute), then handled in their order of
+    /// arrival, `stagger` apart: requests that a test needs in flight together whatever the
+    /// machine's load, whose consequences then follow one another.
+    pub fn hold_together(&self, method: &str, path_prefix: &str, count: usize, stagger: Duration) {
+        let gate = Gate {
+            method: method.to_ascii_uppercase(),
+            path_prefix: path_prefix.to_string(),
+            count,
+            arrived: 0,
+            together: std::sync::Arc::new(tokio::sync::Barrier::new(count)),
+            stagger,
+        };
+        self.with(|s| s.gates.push(gate))
     }
 
     /// Every answer from now on takes at least `latency`.
