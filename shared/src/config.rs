@@ -101,6 +101,22 @@ pub struct WebhookSettings {
     pub url: String,
     /// `HUB_WEBHOOK_SECRET`, required with the URL.
     pub secret: WebhookSecret,
+    /// `HUB_WEBHOOK_SECRET_NEXT`, during a rotation: every delivery is signed with both, so
+    /// that the app can switch its verifier to it before the hub drops the current one.
+    pub next_secret: Option<WebhookSecret>,
+}
+
+impl WebhookSettings {
+    /// The `webhook-signature` header of one attempt: the current secret's signature, and
+    /// the next one's during a rotation, space-separated as Standard Webhooks allows (a
+    /// receiver accepts the request when one of them verifies).
+    pub fn signature(&self, webhook_id: &str, timestamp: i64, body: &[u8]) -> String {
+        std::iter::once(&self.secret)
+            .chain(self.next_secret.as_ref())
+            .map(|secret| secret.sign(webhook_id, timestamp, body))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// The embedded backend's settings.
@@ -125,6 +141,8 @@ pub struct Config {
     pub public_url: String,
     /// `HUB_API_KEY`; only the management functions require it (see [`Config::api_key`]).
     api_key: Option<SecretString>,
+    /// `HUB_API_KEY_NEXT`, during a rotation: accepted as well as `HUB_API_KEY`.
+    api_key_next: Option<SecretString>,
     pub local: LocalSettings,
     aws: Option<AwsResources>,
     /// `HUB_ALLOWED_RETURN_URLS`: where connect sessions may return the browser (empty:
@@ -145,7 +163,21 @@ pub struct Config {
     /// function URL's limit on a streamed response); a larger file is read in ranges. `None`
     /// locally: no limit.
     pub content_answer_limit: Option<u64>,
+    /// `HUB_LOG_FILE_NAMES`: a log line per synced file, with its name (`true` by default
+    /// locally, where it is how a user sees their files; `false` by default with
+    /// `HUB_BACKEND=aws`, where file names in CloudWatch are a privacy and cost matter).
+    pub log_file_names: bool,
+    /// `HUB_METRICS_NAMESPACE`: the CloudWatch namespace of the hub's metrics
+    /// (`crate::metrics`); unset, no metrics are written.
+    pub metrics_namespace: Option<String>,
+    /// `HUB_STALE_SYNC_AFTER_MINUTES` (default 180: three schedules of an hour): an active
+    /// account whose last completed sync is older counts in the `StaleAccounts` metric.
+    pub stale_sync_after: std::time::Duration,
 }
+
+/// The default of `HUB_STALE_SYNC_AFTER_MINUTES`: three periods of the template's default
+/// schedule, `rate(1 hour)`.
+pub const DEFAULT_STALE_SYNC_AFTER_MINUTES: u64 = 180;
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";
 
@@ -224,11 +256,37 @@ impl Config {
         };
         let return_urls = ReturnAllowlist::parse(env.get("HUB_ALLOWED_RETURN_URLS").as_deref())
             .map_err(|e| HubError::Config(format!("HUB_ALLOWED_RETURN_URLS: {e}")))?;
+        let log_file_names = match env
+            .get("HUB_LOG_FILE_NAMES")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None => backend == Backend::Local,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(HubError::Config(format!(
+                    "HUB_LOG_FILE_NAMES must be 'true' or 'false' (got '{other}')"
+                )))
+            }
+        };
+        let stale_minutes = match env.get("HUB_STALE_SYNC_AFTER_MINUTES") {
+            None => DEFAULT_STALE_SYNC_AFTER_MINUTES,
+            Some(raw) => raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                HubError::Config(format!(
+                    "HUB_STALE_SYNC_AFTER_MINUTES must be a positive number of minutes (got '{raw}')"
+                ))
+            })?,
+        };
         Ok(Config {
+            log_file_names,
+            metrics_namespace: env.get("HUB_METRICS_NAMESPACE"),
+            stale_sync_after: std::time::Duration::from_secs(stale_minutes * 60),
             return_urls,
             backend,
             public_url,
             api_key: env.get("HUB_API_KEY").map(SecretString::from),
+            api_key_next: env.get("HUB_API_KEY_NEXT").map(SecretString::from),
             local,
             aws,
             webhook,
@@ -246,6 +304,15 @@ impl Config {
         self.api_key.clone().ok_or_else(|| {
             HubError::Config("HUB_API_KEY is required (the management routes' bearer key)".into())
         })
+    }
+
+    /// The keys the management routes accept: `HUB_API_KEY`, and `HUB_API_KEY_NEXT` while a
+    /// rotation is under way (docs/DEPLOY.md, "Rotating the API key and the webhook
+    /// secret"). Fails as [`Config::api_key`] does without `HUB_API_KEY`.
+    pub fn api_keys(&self) -> HubResult<Vec<SecretString>> {
+        let mut keys = vec![self.api_key()?];
+        keys.extend(self.api_key_next.clone());
+        Ok(keys)
     }
 
     /// The AWS resource names; only present in `aws` mode.
@@ -316,9 +383,17 @@ fn webhook_settings(env: &Env, backend: Backend) -> HubResult<Option<WebhookSett
     })?;
     let secret = WebhookSecret::parse(&raw_secret)
         .map_err(|why| HubError::Config(format!("HUB_WEBHOOK_SECRET {why}")))?;
+    let next_secret = env
+        .get("HUB_WEBHOOK_SECRET_NEXT")
+        .map(|raw| {
+            WebhookSecret::parse(&raw)
+                .map_err(|why| HubError::Config(format!("HUB_WEBHOOK_SECRET_NEXT {why}")))
+        })
+        .transpose()?;
     Ok(Some(WebhookSettings {
         url: url.to_string(),
         secret,
+        next_secret,
     }))
 }
 
@@ -482,6 +557,101 @@ mod tests {
         assert!(
             error(&[("HUB_LOCAL_EVENT_RETRY_SCALE", "0")]).contains("HUB_LOCAL_EVENT_RETRY_SCALE")
         );
+    }
+
+    /// During a rotation each delivery carries two signatures, one per secret: a receiver
+    /// that knows either verifies it (Standard Webhooks: a space-separated list), and a
+    /// malformed next secret stops the function without echoing it.
+    #[test]
+    fn a_next_webhook_secret_signs_beside_the_current_one() {
+        const NEXT: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let url = ("HUB_WEBHOOK_URL", "https://app.example/hooks");
+        let rotating = Config::from_env(&Env::from_map([
+            url,
+            ("HUB_WEBHOOK_SECRET", SECRET),
+            ("HUB_WEBHOOK_SECRET_NEXT", NEXT),
+        ]))
+        .unwrap()
+        .webhook
+        .unwrap();
+        let header = rotating.signature("msg_1", 1_700_000_000, b"{}");
+        assert_eq!(header.split(' ').count(), 2, "{header}");
+        for secret in [SECRET, NEXT] {
+            let secret = WebhookSecret::parse(secret).unwrap();
+            assert!(secret.verifies("msg_1", 1_700_000_000, b"{}", &header));
+        }
+        let other = WebhookSecret::parse("whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldCBrZXkh").unwrap();
+        assert!(!other.verifies("msg_1", 1_700_000_000, b"{}", &header));
+        // Without a next secret, one signature, as before.
+        let settled = Config::from_env(&Env::from_map([url, ("HUB_WEBHOOK_SECRET", SECRET)]))
+            .unwrap()
+            .webhook
+            .unwrap();
+        let header = settled.signature("msg_1", 1_700_000_000, b"{}");
+        assert_eq!(header.split(' ').count(), 1, "{header}");
+        let error = Config::from_env(&Env::from_map([
+            url,
+            ("HUB_WEBHOOK_SECRET", SECRET),
+            ("HUB_WEBHOOK_SECRET_NEXT", "whsec_short"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("HUB_WEBHOOK_SECRET_NEXT"), "{error}");
+        assert!(!error.contains("whsec_short"), "{error}");
+    }
+
+    #[test]
+    fn the_next_api_key_is_accepted_beside_the_current_one() {
+        let keys = |vars: &[(&'static str, &'static str)]| {
+            Config::from_env(&Env::from_map(vars.iter().copied()))
+                .unwrap()
+                .api_keys()
+                .map(|keys| keys.len())
+        };
+        assert_eq!(keys(&[("HUB_API_KEY", "current")]).unwrap(), 1);
+        assert_eq!(
+            keys(&[("HUB_API_KEY", "current"), ("HUB_API_KEY_NEXT", "next")]).unwrap(),
+            2
+        );
+        // The next key alone opens nothing: the current one stays required.
+        assert!(keys(&[("HUB_API_KEY_NEXT", "next")]).is_err());
+    }
+
+    /// File names in the logs: on by default locally, off by default in AWS, and either way
+    /// when asked.
+    #[test]
+    fn file_name_lines_default_by_backend() {
+        let aws = [
+            ("HUB_BACKEND", "aws"),
+            ("TABLE_NAME", "t"),
+            ("KMS_KEY_ID", "k"),
+            ("SYNC_QUEUE_URL", "q"),
+        ];
+        let config = |extra: Option<(&'static str, &'static str)>, on_aws: bool| {
+            let mut vars: Vec<(&str, &str)> = if on_aws { aws.to_vec() } else { Vec::new() };
+            vars.extend(extra);
+            Config::from_env(&Env::from_map(vars))
+        };
+        assert!(config(None, false).unwrap().log_file_names);
+        assert!(!config(None, true).unwrap().log_file_names);
+        assert!(
+            config(Some(("HUB_LOG_FILE_NAMES", "true")), true)
+                .unwrap()
+                .log_file_names
+        );
+        assert!(
+            !config(Some(("HUB_LOG_FILE_NAMES", "false")), false)
+                .unwrap()
+                .log_file_names
+        );
+        let error = config(Some(("HUB_LOG_FILE_NAMES", "yes")), false).unwrap_err();
+        assert!(error.to_string().contains("HUB_LOG_FILE_NAMES"), "{error}");
+        // Metrics: none unless a namespace is given; staleness after three hourly schedules.
+        let local = config(None, false).unwrap();
+        assert_eq!(local.metrics_namespace, None);
+        assert_eq!(local.stale_sync_after.as_secs(), 3 * 3600);
+        let error = config(Some(("HUB_STALE_SYNC_AFTER_MINUTES", "0")), false).unwrap_err();
+        assert!(error.to_string().contains("HUB_STALE_SYNC_AFTER_MINUTES"));
     }
 
     #[test]
