@@ -192,13 +192,22 @@ fn alarms(template: &Yaml) -> Vec<(&str, &Yaml)> {
     resources_of_type(template, "AWS::CloudWatch::Alarm")
 }
 
+/// An alarm's properties resolved, but for its actions (an `!If` on `HasAlarmTopic`, which
+/// `every_alarm_notifies_the_topic_and_has_a_runbook_line` checks).
+fn alarm_properties(resolver: &Resolver, alarm: &Yaml) -> Json {
+    let mut properties = alarm["Properties"].as_mapping().unwrap().clone();
+    properties.remove("AlarmActions");
+    properties.remove("OKActions");
+    resolver.resolve(&Yaml::Mapping(properties))
+}
+
 #[test]
 fn every_alarm_watches_a_metric_that_exists() {
     let template = load_template();
     let resolver = resolver(&template);
     let mut wrong = Vec::new();
     for (name, alarm) in alarms(&template) {
-        let alarm = resolver.resolve(&alarm["Properties"]);
+        let alarm = alarm_properties(&resolver, alarm);
         let metrics = watched(&alarm);
         assert!(!metrics.is_empty(), "{name}");
         for metric in metrics {
@@ -219,7 +228,7 @@ fn the_hubs_own_alarms_watch_the_workers_metrics() {
         ("StaleAccountsAlarm", Metric::StaleAccounts),
         ("AccountsNeedingReauthAlarm", Metric::AccountsNeedingReauth),
     ] {
-        let alarm = resolver.resolve(&template["Resources"][alarm]["Properties"]);
+        let alarm = alarm_properties(&resolver, &template["Resources"][alarm]);
         let watched = watched(&alarm);
         assert_eq!(watched.len(), 1);
         assert_eq!(watched[0].name, metric.name());
@@ -240,7 +249,7 @@ fn function_errors_and_throttles_cover_every_function() {
         ("FunctionErrorsAlarm", "Errors"),
         ("FunctionThrottlesAlarm", "Throttles"),
     ] {
-        let properties = resolver.resolve(&template["Resources"][alarm]["Properties"]);
+        let properties = alarm_properties(&resolver, &template["Resources"][alarm]);
         let covered: BTreeSet<String> = watched(&properties)
             .into_iter()
             .filter(|m| m.namespace == "AWS/Lambda" && m.name == metric)
@@ -388,4 +397,67 @@ fn file_name_lines_are_off_by_default_and_documented() {
             "docs/DEPLOY.md: {var}"
         );
     }
+}
+
+fn deploy_md() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DEPLOY.md")).unwrap()
+}
+
+/// Every `sam deploy --parameter-overrides NAME=...` of docs/DEPLOY.md names a parameter of
+/// the template (a misspelt one makes `sam deploy` fail), including those continued on the
+/// next lines of the command.
+#[test]
+fn the_parameters_deploy_md_overrides_exist() {
+    let template = load_template();
+    let deploy = deploy_md();
+    let commands = deploy
+        .replace("\\\n", " ")
+        .lines()
+        .filter_map(|line| {
+            line.split_once("--parameter-overrides")
+                .map(|(_, rest)| rest.to_string())
+        })
+        .collect::<Vec<_>>();
+    assert!(commands.len() >= 5, "{commands:?}");
+    for rest in commands {
+        // Stop at a comment; each `NAME=` is a parameter.
+        let rest = rest.split('#').next().unwrap();
+        for word in rest.split_whitespace() {
+            let Some((name, _)) = word.split_once('=') else {
+                continue;
+            };
+            assert!(
+                !template["Parameters"][name].is_null(),
+                "docs/DEPLOY.md overrides {name}, which template.yaml does not have"
+            );
+        }
+    }
+}
+
+/// docs/DEPLOY.md's table of metrics lists exactly the metrics the code writes, with their
+/// units.
+#[test]
+fn deploy_md_lists_the_metrics_the_code_writes() {
+    let deploy = deploy_md();
+    let section = deploy
+        .split("\n### ")
+        .find(|section| section.starts_with("Metrics"))
+        .expect("docs/DEPLOY.md has a section \"Metrics\"");
+    let listed: BTreeSet<(String, String)> = section
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            match cells.as_slice() {
+                ["", name, unit, _, ""] if name.starts_with('`') => {
+                    Some((name.trim_matches('`').to_string(), unit.to_string()))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    let written: BTreeSet<(String, String)> = metrics::ALL
+        .iter()
+        .map(|m| (m.name().to_string(), m.unit().to_string()))
+        .collect();
+    assert_eq!(listed, written);
 }
