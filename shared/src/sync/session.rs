@@ -424,3 +424,89 @@ impl Session<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SyncReason;
+
+    fn job() -> SyncJob {
+        SyncJob {
+            account_id: "a".into(),
+            provider: "google".into(),
+            reason: SyncReason::Schedule,
+            requested_at: Utc::now(),
+            stalled_requeues: 0,
+        }
+    }
+
+    #[test]
+    fn an_account_is_stale_past_the_threshold_since_its_last_completed_sync() {
+        let now = Utc::now();
+        let hours = |h: i64| now - Duration::hours(h);
+        let three_hours = std::time::Duration::from_secs(3 * 3600);
+        let mut account = crate::testing::account("google").build();
+        account.connected_at = hours(10);
+        account.last_synced_at = Some(hours(2));
+        assert!(!is_stale(&account, three_hours, now));
+        account.last_synced_at = Some(hours(4));
+        assert!(is_stale(&account, three_hours, now));
+        // Never synced: counted from the connection.
+        account.last_synced_at = None;
+        assert!(is_stale(&account, three_hours, now));
+        account.connected_at = hours(1);
+        assert!(!is_stale(&account, three_hours, now));
+        // An account waiting for its user is not a stale sync.
+        account.connected_at = hours(10);
+        account.status = AccountStatus::NeedsReauth;
+        assert!(!is_stale(&account, three_hours, now));
+    }
+
+    /// The job's one record: its counts, its duration, and what the alarms count (a
+    /// completed sync, a failure with its kind, an account turned `needs_reauth`).
+    #[test]
+    fn a_jobs_record_says_how_it_ended() {
+        let report = Report {
+            stats: Stats {
+                pages: 3,
+                files: 120,
+                refreshes: 1,
+            },
+            stale: true,
+        };
+        let took = std::time::Duration::from_millis(1500);
+        let synced: HubResult<(SyncResult, ())> = Ok((
+            SyncResult::Synced {
+                pages: 3,
+                files: 120,
+            },
+            (),
+        ));
+        let record = report.record(&job(), &synced, took);
+        assert_eq!(record.value(Metric::SyncsCompleted), Some(1.0));
+        assert_eq!(record.value(Metric::SyncPages), Some(3.0));
+        assert_eq!(record.value(Metric::FilesChanged), Some(120.0));
+        assert_eq!(record.value(Metric::TokenRefreshes), Some(1.0));
+        assert_eq!(record.value(Metric::SyncDuration), Some(1500.0));
+        assert_eq!(record.value(Metric::StaleAccounts), Some(1.0));
+        assert_eq!(record.value(Metric::SyncFailures), None);
+        let emf = record.to_emf("hub/hub", 0);
+        assert_eq!(emf["Provider"], "google");
+        assert_eq!(emf["Function"], "sync-worker");
+
+        let failed: HubResult<(SyncResult, ())> =
+            Err(ProviderError::ClientRejected("invalid_client".into()).into());
+        let record = Report::default().record(&job(), &failed, took);
+        assert_eq!(record.value(Metric::SyncFailures), Some(1.0));
+        assert_eq!(record.value(Metric::SyncsCompleted), None);
+        assert_eq!(
+            record.to_emf("hub/hub", 0)["Kind"],
+            ProviderError::CLIENT_REJECTED
+        );
+
+        let reauth: HubResult<(SyncResult, ())> = Ok((SyncResult::NeedsReauth, ()));
+        let record = Report::default().record(&job(), &reauth, took);
+        assert_eq!(record.value(Metric::AccountsNeedingReauth), Some(1.0));
+        assert_eq!(record.value(Metric::StaleAccounts), Some(0.0));
+    }
+}
