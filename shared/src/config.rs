@@ -101,6 +101,22 @@ pub struct WebhookSettings {
     pub url: String,
     /// `HUB_WEBHOOK_SECRET`, required with the URL.
     pub secret: WebhookSecret,
+    /// `HUB_WEBHOOK_SECRET_NEXT`, during a rotation: every delivery is signed with both, so
+    /// that the app can switch its verifier to it before the hub drops the current one.
+    pub next_secret: Option<WebhookSecret>,
+}
+
+impl WebhookSettings {
+    /// The `webhook-signature` header of one attempt: the current secret's signature, and
+    /// the next one's during a rotation, space-separated as Standard Webhooks allows (a
+    /// receiver accepts the request when one of them verifies).
+    pub fn signature(&self, webhook_id: &str, timestamp: i64, body: &[u8]) -> String {
+        std::iter::once(&self.secret)
+            .chain(self.next_secret.as_ref())
+            .map(|secret| secret.sign(webhook_id, timestamp, body))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// The embedded backend's settings.
@@ -125,6 +141,8 @@ pub struct Config {
     pub public_url: String,
     /// `HUB_API_KEY`; only the management functions require it (see [`Config::api_key`]).
     api_key: Option<SecretString>,
+    /// `HUB_API_KEY_NEXT`, during a rotation: accepted as well as `HUB_API_KEY`.
+    api_key_next: Option<SecretString>,
     pub local: LocalSettings,
     aws: Option<AwsResources>,
     /// `HUB_ALLOWED_RETURN_URLS`: where connect sessions may return the browser (empty:
@@ -145,7 +163,21 @@ pub struct Config {
     /// function URL's limit on a streamed response); a larger file is read in ranges. `None`
     /// locally: no limit.
     pub content_answer_limit: Option<u64>,
+    /// `HUB_LOG_FILE_NAMES`: a log line per synced file, with its name (`true` by default
+    /// locally, where it is how a user sees their files; `false` by default with
+    /// `HUB_BACKEND=aws`, where file names in CloudWatch are a privacy and cost matter).
+    pub log_file_names: bool,
+    /// `HUB_METRICS_NAMESPACE`: the CloudWatch namespace of the hub's metrics
+    /// (`crate::metrics`); unset, no metrics are written.
+    pub metrics_namespace: Option<String>,
+    /// `HUB_STALE_SYNC_AFTER_MINUTES` (default 180: three schedules of an hour): an active
+    /// account whose last completed sync is older counts in the `StaleAccounts` metric.
+    pub stale_sync_after: std::time::Duration,
 }
+
+/// The default of `HUB_STALE_SYNC_AFTER_MINUTES`: three periods of the template's default
+/// schedule, `rate(1 hour)`.
+pub const DEFAULT_STALE_SYNC_AFTER_MINUTES: u64 = 180;
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9000";
 
@@ -224,11 +256,37 @@ impl Config {
         };
         let return_urls = ReturnAllowlist::parse(env.get("HUB_ALLOWED_RETURN_URLS").as_deref())
             .map_err(|e| HubError::Config(format!("HUB_ALLOWED_RETURN_URLS: {e}")))?;
+        let log_file_names = match env
+            .get("HUB_LOG_FILE_NAMES")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None => backend == Backend::Local,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(HubError::Config(format!(
+                    "HUB_LOG_FILE_NAMES must be 'true' or 'false' (got '{other}')"
+                )))
+            }
+        };
+        let stale_minutes = match env.get("HUB_STALE_SYNC_AFTER_MINUTES") {
+            None => DEFAULT_STALE_SYNC_AFTER_MINUTES,
+            Some(raw) => raw.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                HubError::Config(format!(
+                    "HUB_STALE_SYNC_AFTER_MINUTES must be a positive number of minutes (got '{raw}')"
+                ))
+            })?,
+        };
         Ok(Config {
+            log_file_names,
+            metrics_namespace: env.get("HUB_METRICS_NAMESPACE"),
+            stale_sync_after: std::time::Duration::from_secs(stale_minutes * 60),
             return_urls,
             backend,
             public_url,
             api_key: env.get("HUB_API_KEY").map(SecretString::from),
+            api_key_next: env.get("HUB_API_KEY_NEXT").map(SecretString::from),
             local,
             aws,
             webhook,
@@ -246,6 +304,15 @@ impl Config {
         self.api_key.clone().ok_or_else(|| {
             HubError::Config("HUB_API_KEY is required (the management routes' bearer key)".into())
         })
+    }
+
+    /// The keys the management routes accept: `HUB_API_KEY`, and `HUB_API_KEY_NEXT` while a
+    /// rotation is under way (docs/DEPLOY.md, "Rotating the API key and the webhook
+    /// secret"). Fails as [`Config::api_key`] does without `HUB_API_KEY`.
+    pub fn api_keys(&self) -> HubResult<Vec<SecretString>> {
+        let mut keys = vec![self.api_key()?];
+        keys.extend(self.api_key_next.clone());
+        Ok(keys)
     }
 
     /// The AWS resource names; only present in `aws` mode.
@@ -316,9 +383,17 @@ fn webhook_settings(env: &Env, backend: Backend) -> HubResult<Option<WebhookSett
     })?;
     let secret = WebhookSecret::parse(&raw_secret)
         .map_err(|why| HubError::Config(format!("HUB_WEBHOOK_SECRET {why}")))?;
+    let next_secret = env
+        .get("HUB_WEBHOOK_SECRET_NEXT")
+        .map(|raw| {
+            WebhookSecret::parse(&raw)
+                .map_err(|why| HubError::Config(format!("HUB_WEBHOOK_SECRET_NEXT {why}")))
+        })
+        .transpose()?;
     Ok(Some(WebhookSettings {
         url: url.to_string(),
         secret,
+        next_secret,
     }))
 }
 
@@ -545,3 +620,7 @@ mod tests {
         }
     }
 }
+
+/// The settings of running the hub for a while: rotations, logs, metrics.
+#[cfg(test)]
+mod operations_tests;

@@ -64,8 +64,7 @@ impl Sender {
         let timestamp = chrono::Utc::now().timestamp();
         let signature =
             self.settings
-                .secret
-                .sign(&event.webhook_id, timestamp, event.body.as_bytes());
+                .signature(&event.webhook_id, timestamp, event.body.as_bytes());
         let budget = deadline.at_most(ATTEMPT_TIMEOUT).remaining();
         if budget.is_zero() {
             return Err(Failure::TimedOut);

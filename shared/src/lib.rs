@@ -35,6 +35,7 @@ pub mod fanout;
 pub mod hub;
 pub mod jobs;
 pub mod login;
+pub mod metrics;
 pub mod model;
 pub mod providers;
 pub mod proxy;

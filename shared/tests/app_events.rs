@@ -229,6 +229,45 @@ async fn a_2xx_is_delivered_a_500_or_a_timeout_is_not_and_the_id_stays() {
     ));
 }
 
+/// A rotation of the signing secret (docs/DEPLOY.md, "Rotating the API key and the webhook
+/// secret"): while `HUB_WEBHOOK_SECRET_NEXT` is set, an app that verifies with the current
+/// secret and one that verifies with the next both accept the same delivery; once the next
+/// secret is promoted, an app still on the old one refuses it.
+#[tokio::test]
+async fn during_a_secret_rotation_apps_on_either_secret_verify_the_delivery() {
+    const NEXT: &str = "whsec_dGhpcyBpcyB0aGUgbmV4dCBzZWNyZXQga2V5IQ==";
+    let sender = |url: &str, vars: &[(&str, &str)]| {
+        let mut env = vec![("HUB_WEBHOOK_URL".to_string(), url.to_string())];
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = hub::config::Config::from_env(&hub::config::Env::from_map(env)).unwrap();
+        Sender::new(config.webhook.unwrap()).unwrap()
+    };
+    let event = an_event();
+    let deadline = || Deadline::after(Duration::from_secs(15));
+    let on_current = WebhookReceiver::start(SECRET).await;
+    let on_next = WebhookReceiver::start(NEXT).await;
+    for receiver in [&on_current, &on_next] {
+        let rotating = sender(
+            &receiver.url(),
+            &[
+                ("HUB_WEBHOOK_SECRET", SECRET),
+                ("HUB_WEBHOOK_SECRET_NEXT", NEXT),
+            ],
+        );
+        assert_eq!(rotating.deliver(&event, deadline()).await, Ok(204));
+        let received = receiver.received();
+        assert_eq!(received.len(), 1);
+        assert!(received[0].verified, "{:?}", received[0]);
+    }
+    // Promoted: the next secret is the only one; an app left on the old secret cannot
+    // verify what it gets.
+    let promoted = sender(&on_current.url(), &[("HUB_WEBHOOK_SECRET", NEXT)]);
+    let _ = promoted.deliver(&event, deadline()).await;
+    let received = on_current.received();
+    assert_eq!(received.len(), 2);
+    assert!(!received[1].verified, "{:?}", received[1]);
+}
+
 /// A stand-in of `cargo lambda watch`'s Invoke API for `app-webhooks`: runs the function's
 /// batch handling in-process against `consumer`, and answers its partial batch response.
 async fn invoke_api(consumer: Arc<(Hub, Sender)>) -> String {

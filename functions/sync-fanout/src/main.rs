@@ -29,7 +29,7 @@ async fn main() -> Result<(), Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
     hub::deployment::SYNC_FANOUT.check(&hub.config)?;
-    let router = app(hub.clone(), ApiKey::new(&hub.config.api_key()?));
+    let router = app(hub.clone(), ApiKey::any_of(&hub.config.api_keys()?));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         // Every answer comes from the hub, never from the function's (or API Gateway's)
         // timeout: the fan-out hands over to a continuation before this deadline.

@@ -31,7 +31,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
     hub::deployment::USERS.check(&hub.config)?;
-    let api_key = ApiKey::new(&hub.config.api_key()?);
+    let api_key = ApiKey::any_of(&hub.config.api_keys()?);
     lambda_http::run(app(hub, api_key)).await
 }
 

@@ -47,6 +47,7 @@ impl<'a> Credentials<'a> {
                 // nothing of a sync's.
                 holder: format!("request-{}", uuid::Uuid::new_v4()),
                 progressed: false,
+                stats: Default::default(),
             },
         };
         let ended = credentials.session.refresh_if_due().await?;

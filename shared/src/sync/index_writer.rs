@@ -87,6 +87,15 @@ impl Session<'_> {
         let feed_seq = self.account.feed_seq + counted.stored;
         tally.files += counted.stored;
         tally.pages += 1;
+        self.stats.pages += 1;
+        self.stats.files += counted.stored;
+        // One line per page, whatever `HUB_LOG_FILE_NAMES` says of the lines per file.
+        tracing::info!(
+            entries = counted.stored,
+            deleted = counted.deleted,
+            last,
+            "page stored"
+        );
         // The whole sync's, from its first invocation.
         let sync_changes = self.account.unreported + counted;
         let drives = match last {
@@ -180,7 +189,10 @@ impl Session<'_> {
                 first_seq,
             )
             .await?;
-        for file in &files {
+        // A line per file names the file: what a local user reads to see their files, but
+        // in AWS file names in CloudWatch are a privacy and cost matter, so the template
+        // leaves them out unless the operator asks (`HUB_LOG_FILE_NAMES`).
+        for file in files.iter().filter(|_| self.hub.config.log_file_names) {
             tracing::info!(
                 file_id = %file.id,
                 name = %file.name,

@@ -51,6 +51,7 @@ impl Session<'_> {
         };
         match refreshed {
             Ok(fresh) => {
+                self.stats.refreshes += 1;
                 // Microsoft has already invalidated the old refresh token: until stored, the
                 // new one exists only here, so a short KMS or DynamoDB failure is retried
                 // (bounded) rather than failing the job and losing the grant. Bounded in time

@@ -12,11 +12,12 @@ use tracing::Instrument;
 use super::account_change::{Change, Committed};
 use super::index_writer::Tally;
 use super::listing::{repeated_cursor, Ahead, Peek, Position, Step};
-use super::state::{Session, SkipReason, SyncResult};
+use super::state::{Session, SkipReason, Stats, SyncResult};
 use crate::deadline::{Bounded, Deadline};
 use crate::error::{HubError, HubResult, ProviderError};
 use crate::hub::Hub;
-use crate::model::{AccountStatus, Lease, SyncJob, SyncOutcome};
+use crate::metrics::{self, Metric, Record};
+use crate::model::{Account, AccountStatus, Lease, SyncJob, SyncOutcome};
 use crate::providers::NextPage;
 use crate::queue::MAX_DELAY;
 use crate::tokens;
@@ -79,6 +80,74 @@ async fn sync_account<'a>(
     job: &SyncJob,
     deadline: Deadline,
 ) -> HubResult<(SyncResult, Option<Session<'a>>)> {
+    let started = std::time::Instant::now();
+    let mut report = Report::default();
+    let outcome = sync_account_reporting(hub, job, deadline, &mut report).await;
+    let record = report.record(job, &outcome, started.elapsed());
+    metrics::emit(hub.config.metrics_namespace.as_deref(), &record);
+    outcome
+}
+
+/// What a job tells its metrics record besides its outcome.
+#[derive(Default)]
+struct Report {
+    stats: Stats,
+    /// The account's last completed sync is older than `HUB_STALE_SYNC_AFTER_MINUTES`.
+    stale: bool,
+}
+
+impl Report {
+    /// The job's one metrics record (`crate::metrics`): a job that dropped its message
+    /// before reading an account writes its duration only.
+    fn record<T>(
+        &self,
+        job: &SyncJob,
+        outcome: &HubResult<(SyncResult, T)>,
+        took: std::time::Duration,
+    ) -> Record {
+        let mut record = Record::new(crate::deployment::SYNC_WORKER.name)
+            .dimension(metrics::DIMENSION_PROVIDER, job.provider.clone());
+        record.set(Metric::SyncDuration, took.as_millis() as f64);
+        record.set(Metric::SyncPages, self.stats.pages as f64);
+        record.set(Metric::FilesChanged, self.stats.files as f64);
+        record.set(Metric::TokenRefreshes, self.stats.refreshes as f64);
+        record.set(Metric::StaleAccounts, f64::from(u8::from(self.stale)));
+        match outcome {
+            Ok((SyncResult::Synced { .. }, _)) => record.set(Metric::SyncsCompleted, 1.0),
+            Ok((SyncResult::NeedsReauth, _)) => record.set(Metric::AccountsNeedingReauth, 1.0),
+            Ok(_) => {}
+            Err(e) => {
+                record.set(Metric::SyncFailures, 1.0);
+                record = record.dimension(metrics::DIMENSION_KIND, failure_code(e));
+            }
+        }
+        record
+    }
+}
+
+/// The code an alarm can count for a failed job (`client_rejected`: the provider refused
+/// the hub's OAuth client, which the template's `ClientRejectedAlarm` watches).
+fn failure_code(e: &HubError) -> &'static str {
+    match e {
+        HubError::Provider(refusal) => refusal.code(),
+        other => other.code(),
+    }
+}
+
+/// Whether an active account's last completed sync (or its connection, before any) is
+/// older than `stale_after`: its jobs keep failing or stopping short.
+fn is_stale(account: &Account, stale_after: std::time::Duration, now: DateTime<Utc>) -> bool {
+    let since = account.last_synced_at.unwrap_or(account.connected_at);
+    let stale_after = Duration::from_std(stale_after).unwrap_or(Duration::MAX);
+    account.status == AccountStatus::Active && now - since > stale_after
+}
+
+async fn sync_account_reporting<'a>(
+    hub: &'a Hub,
+    job: &SyncJob,
+    deadline: Deadline,
+    report: &mut Report,
+) -> HubResult<(SyncResult, Option<Session<'a>>)> {
     let Some(account) = hub.store.get_account(&job.account_id).await? else {
         // Deleted, or being deleted (then its purge removes everything, and this job does
         // nothing): see `crate::purge::after_sync`.
@@ -93,6 +162,7 @@ async fn sync_account<'a>(
     if account.status == AccountStatus::NeedsReauth {
         return Ok((SyncResult::Skipped(SkipReason::NeedsReauth), None));
     }
+    report.stale = is_stale(&account, hub.config.stale_sync_after, Utc::now());
     let connector = hub.providers.for_sync(&account.provider)?;
     let tokens = tokens::open(hub.cipher.as_ref(), &account).await?;
     let mut session = Session {
@@ -105,6 +175,7 @@ async fn sync_account<'a>(
         reason: job.reason,
         holder: uuid::Uuid::new_v4().to_string(),
         progressed: false,
+        stats: Default::default(),
     };
     let result = match session.run().await {
         Err(HubError::AccountDeletedDuringSync(_)) => {
@@ -146,6 +217,7 @@ async fn sync_account<'a>(
         }
         other => other,
     };
+    report.stats = session.stats;
     match result {
         Ok(SyncResult::Synced { pages, files }) => {
             tracing::info!(pages, files, "sync finished");
@@ -156,12 +228,8 @@ async fn sync_account<'a>(
             Ok((other, None))
         }
         Err(e) => {
-            // `error` is a code an alarm can count (`client_rejected`: the provider refused
-            // the hub's OAuth client, which the template's `ClientRejectedAlarm` watches).
-            let code = match &e {
-                HubError::Provider(refusal) => refusal.code(),
-                other => other.code(),
-            };
+            // `error` is a code an alarm can count (see [`failure_code`]).
+            let code = failure_code(&e);
             tracing::warn!(
                 error = code,
                 detail = %e,
@@ -354,5 +422,91 @@ impl Session<'_> {
                 Ok(busy)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SyncReason;
+
+    fn job() -> SyncJob {
+        SyncJob {
+            account_id: "a".into(),
+            provider: "google".into(),
+            reason: SyncReason::Schedule,
+            requested_at: Utc::now(),
+            stalled_requeues: 0,
+        }
+    }
+
+    #[test]
+    fn an_account_is_stale_past_the_threshold_since_its_last_completed_sync() {
+        let now = Utc::now();
+        let hours = |h: i64| now - Duration::hours(h);
+        let three_hours = std::time::Duration::from_secs(3 * 3600);
+        let mut account = crate::testing::account("google").build();
+        account.connected_at = hours(10);
+        account.last_synced_at = Some(hours(2));
+        assert!(!is_stale(&account, three_hours, now));
+        account.last_synced_at = Some(hours(4));
+        assert!(is_stale(&account, three_hours, now));
+        // Never synced: counted from the connection.
+        account.last_synced_at = None;
+        assert!(is_stale(&account, three_hours, now));
+        account.connected_at = hours(1);
+        assert!(!is_stale(&account, three_hours, now));
+        // An account waiting for its user is not a stale sync.
+        account.connected_at = hours(10);
+        account.status = AccountStatus::NeedsReauth;
+        assert!(!is_stale(&account, three_hours, now));
+    }
+
+    /// The job's one record: its counts, its duration, and what the alarms count (a
+    /// completed sync, a failure with its kind, an account turned `needs_reauth`).
+    #[test]
+    fn a_jobs_record_says_how_it_ended() {
+        let report = Report {
+            stats: Stats {
+                pages: 3,
+                files: 120,
+                refreshes: 1,
+            },
+            stale: true,
+        };
+        let took = std::time::Duration::from_millis(1500);
+        let synced: HubResult<(SyncResult, ())> = Ok((
+            SyncResult::Synced {
+                pages: 3,
+                files: 120,
+            },
+            (),
+        ));
+        let record = report.record(&job(), &synced, took);
+        assert_eq!(record.value(Metric::SyncsCompleted), Some(1.0));
+        assert_eq!(record.value(Metric::SyncPages), Some(3.0));
+        assert_eq!(record.value(Metric::FilesChanged), Some(120.0));
+        assert_eq!(record.value(Metric::TokenRefreshes), Some(1.0));
+        assert_eq!(record.value(Metric::SyncDuration), Some(1500.0));
+        assert_eq!(record.value(Metric::StaleAccounts), Some(1.0));
+        assert_eq!(record.value(Metric::SyncFailures), None);
+        let emf = record.to_emf("hub/hub", 0);
+        assert_eq!(emf["Provider"], "google");
+        assert_eq!(emf["Function"], "sync-worker");
+
+        let failed: HubResult<(SyncResult, ())> =
+            Err(ProviderError::ClientRejected("invalid_client".into()).into());
+        let record = Report::default().record(&job(), &failed, took);
+        assert_eq!(record.value(Metric::SyncFailures), Some(1.0));
+        assert_eq!(record.value(Metric::SyncsCompleted), None);
+        assert_eq!(
+            record.to_emf("hub/hub", 0)["Kind"],
+            ProviderError::CLIENT_REJECTED
+        );
+
+        let reauth: HubResult<(SyncResult, ())> = Ok((SyncResult::NeedsReauth, ()));
+        let record = Report::default().record(&job(), &reauth, took);
+        assert_eq!(record.value(Metric::AccountsNeedingReauth), Some(1.0));
+        assert_eq!(record.value(Metric::StaleAccounts), Some(0.0));
     }
 }

@@ -79,6 +79,16 @@ pub(super) struct Session<'a> {
     /// Whether this invocation stored a page (its cursor committed), or found the account's
     /// sync under way in another worker: a requeue after that is not a stall.
     pub(super) progressed: bool,
+    /// What this invocation did, for the job's metrics record (`crate::metrics`).
+    pub(super) stats: Stats,
+}
+
+/// What one invocation of a sync did: pages and entries stored, tokens refreshed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Stats {
+    pub(super) pages: u64,
+    pub(super) files: u64,
+    pub(super) refreshes: u64,
 }
 
 impl Session<'_> {
