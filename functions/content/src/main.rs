@@ -22,9 +22,16 @@ use hub::Hub;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
+    match start().await {
+        Ok(hub) => lambda_http::run_with_streaming_response(app(hub)).await,
+        Err(error) => hub::cold_start::serve_failure("content", error).await,
+    }
+}
+
+async fn start() -> Result<Arc<Hub>, hub::HubError> {
     let hub = Arc::new(Hub::from_env().await?);
     CONTENT.check(&hub.config)?;
-    lambda_http::run_with_streaming_response(app(hub)).await
+    Ok(hub)
 }
 
 fn app(hub: Arc<Hub>) -> Router {
