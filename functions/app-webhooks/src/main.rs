@@ -32,7 +32,8 @@ async fn start() -> Result<(Arc<Hub>, Arc<Sender>), HubError> {
     Ok((hub, sender))
 }
 
-/// The function has nothing to do without a webhook URL: that stops it at cold start.
+/// The function has nothing to do without a webhook URL: its cold start fails, and every
+/// invocation answers with the reason (`hub::cold_start`).
 fn sender(hub: &Hub) -> Result<Sender, HubError> {
     let settings =
         hub.config.webhook.clone().ok_or_else(|| {
