@@ -206,16 +206,26 @@ fn assert_shape(example: &Example, answer: &Value) {
     }
 }
 
+/// The hub's variables for every stand-in, as the demo configures them.
+fn every_provider(providers: &FakeProviders) -> Vec<(String, String)> {
+    let mut env = providers.env_vars();
+    env.extend(providers.dropbox_env_vars());
+    env.extend(providers.box_env_vars());
+    env
+}
+
 /// The quick start's curl examples in order, as a newcomer runs them: `/config`, `/users`
 /// (empty), the login (done by the test as the browser would), `POST /sync`, the account's
 /// files and its `DELETE`. Then `<id>` pasted as printed, and an unknown path.
-#[tokio::test]
+// Multi-threaded: the commands run blocking on the test's thread while the stand-ins and the
+// webhook receiver answer on the runtime's others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readmes_curl_examples_work_as_written() {
     let blocks = quick_start_blocks();
     let curls: Vec<Example> = blocks.iter().flat_map(|b| examples(b, "curl")).collect();
     assert_eq!(curls.len(), 5, "the quick start's curl examples: {curls:?}");
     let providers = FakeProviders::start().await;
-    let hub = LocalHub::start(&providers.env_vars()).await;
+    let hub = LocalHub::start(&every_provider(&providers)).await;
 
     let (status, config) = curl(&curls[0], &hub, "");
     assert_eq!(status, 200, "{config}");
@@ -313,10 +323,10 @@ fn invoke_examples() -> Vec<Example> {
 /// Every `cargo lambda invoke` example returns, within a minute, what its function answers
 /// to its sample event. Without `HUB_WEBHOOK_URL`, `app-webhooks` cannot start: the
 /// invocation returns that reason instead of hanging.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readmes_invoke_examples_return_their_answers() {
     let providers = FakeProviders::start().await;
-    let hub = LocalHub::start(&providers.env_vars()).await;
+    let hub = LocalHub::start(&every_provider(&providers)).await;
     for example in invoke_examples() {
         let function = invoked_function(&example);
         let args = invoke_args(&example, &hub);
@@ -379,7 +389,7 @@ async fn the_readmes_invoke_examples_return_their_answers() {
 
     // With HUB_WEBHOOK_URL set, as the example's comment says, the batch's event is delivered.
     let receiver = WebhookReceiver::start(SECRET).await;
-    let mut env = providers.env_vars();
+    let mut env = every_provider(&providers);
     env.extend([
         ("HUB_WEBHOOK_URL".to_string(), receiver.url()),
         ("HUB_WEBHOOK_SECRET".to_string(), SECRET.to_string()),
@@ -396,7 +406,12 @@ async fn the_readmes_invoke_examples_return_their_answers() {
     );
     assert!(ok, "{out} {err}");
     let answer: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{out}");
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{out}; log:\n{}",
+        hub.log()
+    );
     assert_eq!(receiver.received().len(), 1);
 }
 
@@ -460,10 +475,6 @@ fn scripts_dev_refuses_a_busy_port_after_printing_the_redirect_uris() {
         let uri = format!("http://localhost:{port}/auth/{provider}/callback");
         assert!(output.contains(&uri), "{uri}: {output}");
     }
-    assert!(
-        output.contains("nothing syncs on a schedule locally"),
-        "{output}"
-    );
 }
 
 #[test]
