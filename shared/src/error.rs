@@ -11,7 +11,8 @@ use thiserror::Error;
 /// What went wrong, in the terms of the API's error list.
 #[derive(Debug, Error)]
 pub enum HubError {
-    #[error("a valid API key is required")]
+    /// The scheme is named: a key sent as `x-api-key`, or without `Bearer `, is refused too.
+    #[error("a valid API key is required, sent as 'Authorization: Bearer <HUB_API_KEY>'")]
     Unauthorized,
     /// A push notification whose signature, channel or secret does not check out.
     #[error("the notification's signature or secret does not match")]
@@ -40,9 +41,11 @@ pub enum HubError {
     ScopeNotGranted { missing: Vec<String> },
     #[error("{0}")]
     InvalidRequest(String),
-    #[error("the request body is not valid JSON: {0}")]
+    /// The whole sentence: the body is not JSON, or JSON of another shape than the route takes.
+    #[error("{0}")]
     InvalidJson(String),
-    #[error("the source_type must be both or the name of a provider (got '{0}')")]
+    /// The whole sentence, naming the values the registry accepts (`fanout`, which knows them).
+    #[error("{0}")]
     InvalidSourceType(String),
     #[error("no account with id '{0}'")]
     AccountNotFound(String),
@@ -280,5 +283,13 @@ mod tests {
             HubError::AccountNotFound("a1".into()).code(),
             "user_not_found"
         );
+    }
+
+    /// A client that sent the key in another header, or without its scheme, learns how.
+    #[test]
+    fn the_401_names_the_bearer_scheme() {
+        let message = HubError::Unauthorized.public_message();
+        assert!(message.contains("Authorization: Bearer "), "{message}");
+        assert_eq!(HubError::Unauthorized.code(), "unauthorized");
     }
 }

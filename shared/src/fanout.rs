@@ -11,7 +11,7 @@ use crate::error::{HubError, HubResult};
 use crate::hub::Hub;
 use crate::jobs;
 use crate::model::{AccountStatus, FanOutPosition, QueueMessage, SyncJob, SyncReason};
-use crate::providers::{ProviderName, Registry};
+use crate::providers::{ProviderName, Registry, PROVIDERS};
 
 /// Account ids read per round: the fan-out never holds all accounts at once.
 const PAGE: usize = 500;
@@ -52,8 +52,32 @@ fn target_providers(
             .map(|spec| spec.name.as_str())
             .collect()),
         name if Registry::is_known(name) => Ok(vec![registry.for_sync(name)?.name().as_str()]),
-        other => Err(HubError::InvalidSourceType(other.to_string())),
+        other => Err(HubError::InvalidSourceType(format!(
+            "the source_type must be one of {} (got '{other}')",
+            source_types().join(", ")
+        ))),
     }
+}
+
+/// Every value `source_type` takes, from the registry's providers, so that a new provider is
+/// named in the error without anyone editing it: `all`, `both` (with its providers), then each
+/// provider.
+fn source_types() -> Vec<String> {
+    let both: Vec<&str> = PROVIDERS
+        .iter()
+        .filter(|spec| spec.in_both)
+        .map(|spec| spec.name.as_str())
+        .collect();
+    let mut values = vec![
+        "'all' (every configured provider)".to_string(),
+        format!("'both' ({})", both.join(" and ")),
+    ];
+    values.extend(
+        PROVIDERS
+            .iter()
+            .map(|spec| format!("'{}'", spec.name.as_str())),
+    );
+    values
 }
 
 fn as_names(names: Vec<ProviderName>) -> Vec<&'static str> {

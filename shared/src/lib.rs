@@ -1,6 +1,7 @@
 //! Everything the hub's Lambda functions share.
 //!
-//! - [`config`]: the environment, read once per cold start.
+//! - [`config`]: the environment, read once per cold start; [`cold_start`]: a function that
+//!   cannot start answers every invocation with the reason instead of exiting.
 //! - [`providers`]: the cloud-drive connectors behind one trait, and their registry.
 //! - [`crypto`], [`store`], [`queue`]: token encryption, storage and the job queue, each with
 //!   an AWS and a local implementation chosen by `HUB_BACKEND`.
@@ -20,6 +21,7 @@
 
 pub mod accounts;
 pub mod changes;
+pub mod cold_start;
 pub mod config;
 pub mod connect;
 pub mod content;

@@ -98,13 +98,26 @@ fn the_template_routes_match_the_openapi_document() {
     assert_eq!(template.len(), 21);
 }
 
+/// The local router's route for every path no function serves.
+const LOCAL_CATCH_ALL: &str = "/{*unknown}";
+
 #[test]
 fn the_local_router_serves_every_documented_path() {
     let cargo: toml::Table = workspace_file("Cargo.toml").parse().expect("Cargo.toml");
     let router = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
         .as_table()
         .expect("Cargo.toml has [workspace.metadata.lambda.watch.router]");
-    let local: BTreeSet<String> = router.keys().map(|key| documented_path(key)).collect();
+    // The catch-all sends every other path to a function's JSON 404; it serves no route.
+    let local: BTreeSet<String> = router
+        .keys()
+        .filter(|key| key.as_str() != LOCAL_CATCH_ALL)
+        .map(|key| documented_path(key))
+        .collect();
+    assert_eq!(
+        router.get(LOCAL_CATCH_ALL).and_then(|f| f.as_str()),
+        Some("users"),
+        "the local router sends unknown paths to users, whose fallback answers the API's 404"
+    );
     let documented: BTreeSet<String> = openapi_operations()
         .into_iter()
         .map(|(_, path)| path)
@@ -195,4 +208,52 @@ fn the_documented_file_filters_are_what_the_hub_takes() {
         .map(|name| name.to_string())
         .collect();
     assert_eq!(documented, taken);
+}
+
+/// `(METHOD, /path)` of every HTTP row of README.md's route table (section "What it does"):
+/// the rows whose first cell is code, `GET\|POST /path?query=` with the query left out.
+fn readme_routes() -> BTreeSet<(String, String)> {
+    let readme = workspace_file("README.md");
+    let section = readme
+        .split("\n## What it does")
+        .nth(1)
+        .expect("README.md has a section \"What it does\"");
+    let mut routes = BTreeSet::new();
+    for row in section.lines().take_while(|line| !line.starts_with("## ")) {
+        let Some(cell) = row
+            .strip_prefix("| `")
+            .and_then(|rest| rest.split_once("` |"))
+            .map(|(cell, _)| cell)
+        else {
+            continue;
+        };
+        let (methods, target) = cell
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("README route {cell:?} is `METHOD /path`"));
+        let path = target.split('?').next().unwrap();
+        for method in methods.split("\\|") {
+            routes.insert((method.to_string(), path.to_string()));
+        }
+    }
+    routes
+}
+
+/// The README's table is what a newcomer reads first: a route the API has and the table
+/// lacks (as `/connect` once was) fails here, and so does a row the API does not serve.
+#[test]
+fn the_readmes_route_table_lists_every_operation() {
+    let documented = openapi_operations();
+    // HEAD comes with every GET (RFC 9110 §9.3.2); the table names it where it is useful.
+    let readme: BTreeSet<_> = readme_routes()
+        .into_iter()
+        .filter(|(method, path)| {
+            method != "HEAD" || !documented.contains(&("GET".to_string(), path.clone()))
+        })
+        .collect();
+    let missing: Vec<_> = documented.difference(&readme).collect();
+    let extra: Vec<_> = readme.difference(&documented).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "README.md's route table lacks {missing:?} and has {extra:?} that docs/openapi.yaml does not"
+    );
 }

@@ -15,16 +15,25 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     hub::telemetry::init();
-    let hub = Arc::new(Hub::from_env().await?);
-    hub::deployment::APP_WEBHOOKS.check(&hub.config)?;
-    let sender = Arc::new(sender(&hub)?);
+    let (hub, sender) = match start().await {
+        Ok(started) => started,
+        Err(error) => return hub::cold_start::serve_failure("app-webhooks", error).await,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         handle(hub.clone(), sender.clone(), event)
     }))
     .await
 }
 
-/// The function has nothing to do without a webhook URL: that stops it at cold start.
+async fn start() -> Result<(Arc<Hub>, Arc<Sender>), HubError> {
+    let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::APP_WEBHOOKS.check(&hub.config)?;
+    let sender = Arc::new(sender(&hub)?);
+    Ok((hub, sender))
+}
+
+/// The function has nothing to do without a webhook URL: its cold start fails, and every
+/// invocation answers with the reason (`hub::cold_start`).
 fn sender(hub: &Hub) -> Result<Sender, HubError> {
     let settings =
         hub.config.webhook.clone().ok_or_else(|| {

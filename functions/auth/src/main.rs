@@ -20,9 +20,16 @@ use hub::{Hub, HubError};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
+    match start().await {
+        Ok(hub) => lambda_http::run(app(hub)).await,
+        Err(error) => hub::cold_start::serve_failure("auth", error).await,
+    }
+}
+
+async fn start() -> Result<Arc<Hub>, HubError> {
     let hub = Arc::new(Hub::from_env().await?);
     hub::deployment::AUTH.check(&hub.config)?;
-    lambda_http::run(app(hub)).await
+    Ok(hub)
 }
 
 fn app(hub: Arc<Hub>) -> Router {

@@ -22,9 +22,16 @@ use hub::Hub;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
+    match start().await {
+        Ok(hub) => serve_invocations(hub).await,
+        Err(error) => hub::cold_start::serve_failure("content", error).await,
+    }
+}
+
+async fn start() -> Result<Arc<Hub>, hub::HubError> {
     let hub = Arc::new(Hub::from_env().await?);
     CONTENT.check(&hub.config)?;
-    serve_invocations(hub).await
+    Ok(hub)
 }
 
 /// How many times in a row the runtime's loop is entered again after it ended on an error.

@@ -11,9 +11,16 @@ use hub::Hub;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
+    match start().await {
+        Ok(hub) => lambda_http::run(app(hub)).await,
+        Err(error) => hub::cold_start::serve_failure("provider-webhooks", error).await,
+    }
+}
+
+async fn start() -> Result<Arc<Hub>, hub::HubError> {
     let hub = Arc::new(Hub::from_env().await?);
     hub::deployment::PROVIDER_WEBHOOKS.check(&hub.config)?;
-    lambda_http::run(app(hub)).await
+    Ok(hub)
 }
 
 fn app(hub: Arc<Hub>) -> Router {

@@ -27,9 +27,10 @@ mod apigw;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     hub::telemetry::init();
-    let hub = Arc::new(Hub::from_env().await?);
-    hub::deployment::SYNC_FANOUT.check(&hub.config)?;
-    let router = app(hub.clone(), ApiKey::any_of(&hub.config.api_keys()?));
+    let (hub, router) = match start().await {
+        Ok(started) => started,
+        Err(error) => return hub::cold_start::serve_failure("sync-fanout", error).await,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         // Every answer comes from the hub, never from the function's (or API Gateway's)
         // timeout: the fan-out hands over to a continuation before this deadline.
@@ -38,6 +39,13 @@ async fn main() -> Result<(), Error> {
         handle(hub.clone(), router.clone(), event.payload, deadline)
     }))
     .await
+}
+
+async fn start() -> Result<(Arc<Hub>, Router), HubError> {
+    let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::SYNC_FANOUT.check(&hub.config)?;
+    let router = app(hub.clone(), ApiKey::any_of(&hub.config.api_keys()?));
+    Ok((hub, router))
 }
 
 async fn handle(
@@ -136,6 +144,55 @@ mod tests {
             assert_eq!(answer["statusCode"], 400, "{answer}");
             let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
             assert_eq!(body["error"], "invalid_json");
+        }
+    }
+
+    /// `POST /sync` with `body` (a JSON text) through the HTTP API event: status and body.
+    async fn post_sync(body: &str) -> (Value, Value) {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../../events/sync.json")).unwrap();
+        event["body"] = json!(body);
+        let answer = invoke(&event.to_string()).await;
+        let parsed = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        (answer["statusCode"].clone(), parsed)
+    }
+
+    #[tokio::test]
+    async fn an_array_body_is_called_valid_json_that_is_not_an_object() {
+        let (status, body) = post_sync("[]").await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "invalid_json");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("valid JSON but an array") && message.contains("object"),
+            "{message}"
+        );
+        assert!(!message.contains("not valid JSON"), "{message}");
+        let (_, broken) = post_sync("{").await;
+        assert!(
+            broken["message"]
+                .as_str()
+                .unwrap()
+                .contains("not valid JSON"),
+            "{broken}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_source_type_names_all_both_and_every_provider() {
+        let (status, body) = post_sync(r#"{"source_type": "icloud"}"#).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "invalid_source_type");
+        let message = body["message"].as_str().unwrap();
+        let named = hub::providers::PROVIDERS
+            .iter()
+            .map(|spec| spec.name.as_str())
+            .chain(["all", "both", "icloud"]);
+        for value in named {
+            assert!(
+                message.contains(&format!("'{value}'")),
+                "{value}: {message}"
+            );
         }
     }
 

@@ -15,12 +15,20 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     hub::telemetry::init();
-    let hub = Arc::new(Hub::from_env().await?);
-    hub::deployment::SYNC_WORKER.check(&hub.config)?;
+    let hub = match start().await {
+        Ok(hub) => hub,
+        Err(error) => return hub::cold_start::serve_failure("sync-worker", error).await,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         handle(hub.clone(), event)
     }))
     .await
+}
+
+async fn start() -> Result<Arc<Hub>, hub::HubError> {
+    let hub = Arc::new(Hub::from_env().await?);
+    hub::deployment::SYNC_WORKER.check(&hub.config)?;
+    Ok(hub)
 }
 
 async fn handle(hub: Arc<Hub>, event: LambdaEvent<SqsEvent>) -> Result<BatchResponse, Error> {

@@ -29,10 +29,17 @@ use hub::{Hub, HubError};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     hub::telemetry::init();
+    match start().await {
+        Ok((hub, api_key)) => lambda_http::run(app(hub, api_key)).await,
+        Err(error) => hub::cold_start::serve_failure("users", error).await,
+    }
+}
+
+async fn start() -> Result<(Arc<Hub>, ApiKey), HubError> {
     let hub = Arc::new(Hub::from_env().await?);
     hub::deployment::USERS.check(&hub.config)?;
     let api_key = ApiKey::any_of(&hub.config.api_keys()?);
-    lambda_http::run(app(hub, api_key)).await
+    Ok((hub, api_key))
 }
 
 fn app(hub: Arc<Hub>, api_key: ApiKey) -> Router {

@@ -73,7 +73,9 @@ async fn run_message(hub: &Hub, body: &str, deadline: Deadline) -> HubResult<()>
         }
         Err(e) => {
             tracing::error!(error = %e, "message is neither a sync job, a fan-out nor a purge");
-            Err(HubError::InvalidJson(e.to_string()))
+            Err(HubError::InvalidJson(format!(
+                "the message is not a job the worker knows: {e}"
+            )))
         }
     }
 }

@@ -26,17 +26,34 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonBody<
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(T::default()));
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| HubError::InvalidJson(e.to_string()))?;
-        // serde would read a struct from an array too; the API only takes objects.
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            HubError::InvalidJson(format!("the request body is not valid JSON: {e}"))
+        })?;
+        // serde would read a struct from an array too; the API only takes objects. Such a body
+        // is valid JSON, so the message must not say otherwise.
         if !value.is_object() {
-            return Err(HubError::InvalidJson(
-                "the body must be a JSON object".into(),
-            ));
+            return Err(HubError::InvalidJson(format!(
+                "the request body is valid JSON but {}, not the JSON object this route takes",
+                json_kind(&value)
+            )));
         }
-        serde_json::from_value(value)
-            .map(JsonBody)
-            .map_err(|e| HubError::InvalidJson(e.to_string()))
+        serde_json::from_value(value).map(JsonBody).map_err(|e| {
+            HubError::InvalidJson(format!(
+                "the request body's object is not as this route takes it: {e}"
+            ))
+        })
+    }
+}
+
+/// "an array", "a string", ...: what a body that is not an object is.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
