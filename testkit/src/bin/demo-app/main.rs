@@ -1,5 +1,6 @@
 //! A small app that embeds the hub, for the click-through demo (`scripts/dev` starts it when
-//! no OAuth client is configured): it does what an app's backend does with connect sessions.
+//! no OAuth client is configured): it does what an app's backend does with connect sessions,
+//! the change feed and events.
 //!
 //! - `GET /` asks the hub for a connect session for its one user (`POST /connect/sessions`
 //!   with the management key, `return_to` its own `/connected`) and shows a button to the
@@ -7,55 +8,71 @@
 //! - `GET /connected` is where the hub sends the browser back: it shows the outcome
 //!   (`status=connected&account_id=&provider=` or `status=error&error=`), starts the new
 //!   account's first sync (`POST /sync` with its `user_id`), and lists the user's accounts
-//!   (`GET /users?owner=`) with their synced files (`GET /users/{id}/files`).
+//!   (`GET /users?owner=`) with their synced files (`GET /users/{id}/files`), each account
+//!   with a Disconnect button (`DELETE /users/{id}`) and buttons that change a file at the
+//!   stand-in; accounts connected without a session (a direct login) are listed apart.
+//! - `GET /feed?account=` shows the account's change feed, read on from the app's saved
+//!   cursor, and the events the hub sent to `POST /events` (signatures checked).
+//! - `GET /browse` and `GET /download`: a file picker and downloads (`browse.rs`).
+//!
+//! Before the hub listens (it builds its functions first) every page says so and reloads.
 //!
 //! Settings (environment): `DEMO_APP_PORT` (default 9200), `DEMO_APP_URL` (where browsers
 //! reach it, default `http://localhost:PORT`), `HUB_URL` (the hub, default
 //! `http://127.0.0.1:9000`), `HUB_API_KEY` (required), `DEMO_OWNER` (the app's user id,
-//! default `demo-user`). Plain HTML: no JavaScript, nothing fetched from elsewhere.
+//! default `demo-user`), `HUB_WEBHOOK_SECRET` (the hub's, to check events; without it the
+//! app takes no events), `DEMO_STANDINS_CONTROL_URL` (the stand-ins' demo controls; without
+//! it no change buttons). Plain HTML: no JavaScript, nothing fetched from elsewhere.
+
+mod browse;
+mod feed;
+mod html;
+mod hub;
 
 use std::collections::HashMap;
 use std::process::exit;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
-use serde_json::{json, Value};
+use base64::Engine;
+use serde_json::Value;
 
-/// How often `/connected` reloads itself while an account has not finished its first sync.
-const REFRESH_SECONDS: u32 = 3;
-/// The most files listed per account.
-const FILES_SHOWN: u32 = 100;
+use html::{account_label, escape, file_item, page, problem_page, provider_name, REFRESH_SECONDS};
+use hub::HubProblem;
 
-struct Demo {
+pub struct Demo {
     hub_url: String,
     api_key: String,
     owner: String,
     public_url: String,
     client: reqwest::Client,
+    /// The stand-ins' demo controls (`hub_testkit::demo_control`), when given.
+    control_url: Option<String>,
+    /// The key of `HUB_WEBHOOK_SECRET` (the bytes after `whsec_`), when given.
+    webhook_key: Option<Vec<u8>>,
+    seen: Mutex<feed::Seen>,
 }
 
 type Shared = Arc<Demo>;
 
-/// Why a page could not be made: the hub did not answer, or answered with an error.
-struct HubProblem(String);
-
 fn setting(name: &str, default: Option<String>) -> String {
-    match std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or(default)
-    {
+    match optional(name).or(default) {
         Some(value) => value,
         None => {
             eprintln!("demo-app: {name} must be set");
             exit(2)
         }
     }
+}
+
+fn optional(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 #[tokio::main]
@@ -67,6 +84,17 @@ async fn main() {
             exit(2)
         }
     };
+    let webhook_key = optional("HUB_WEBHOOK_SECRET").map(|secret| {
+        let key = secret.strip_prefix("whsec_").and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+        });
+        key.unwrap_or_else(|| {
+            eprintln!("demo-app: HUB_WEBHOOK_SECRET must be whsec_ and base64");
+            exit(2)
+        })
+    });
     let demo = Demo {
         hub_url: setting("HUB_URL", Some("http://127.0.0.1:9000".into()))
             .trim_end_matches('/')
@@ -83,6 +111,10 @@ async fn main() {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("an HTTP client"),
+        control_url: optional("DEMO_STANDINS_CONTROL_URL")
+            .map(|url| url.trim_end_matches('/').to_string()),
+        webhook_key,
+        seen: Mutex::default(),
     };
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(listener) => listener,
@@ -95,240 +127,16 @@ async fn main() {
     let app = Router::new()
         .route("/", get(home))
         .route("/connected", get(connected))
-        .route("/download", get(download))
-        .route("/browse", get(browse))
+        .route("/disconnect", post(disconnect))
+        .route("/feed", get(feed::feed))
+        .route("/change", post(feed::change))
+        .route("/events", post(feed::receive_event))
+        .route("/download", get(browse::download))
+        .route("/browse", get(browse::browse))
         .with_state(Arc::new(demo));
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("demo-app: {e}");
         exit(1)
-    }
-}
-
-impl Demo {
-    /// One call to the hub's management API; the JSON answer, or what went wrong.
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, HubProblem> {
-        let response = request
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .map_err(|e| HubProblem(format!("the hub at {} did not answer: {e}", self.hub_url)))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(body);
-        }
-        let code = body["error"].as_str().unwrap_or("no error code");
-        let message = body["message"].as_str().unwrap_or("");
-        Err(HubProblem(format!(
-            "the hub answered {status}: {code}. {message}"
-        )))
-    }
-
-    async fn new_session(&self) -> Result<String, HubProblem> {
-        let body =
-            json!({"owner": self.owner, "return_to": format!("{}/connected", self.public_url)});
-        let request = self
-            .client
-            .post(format!("{}/connect/sessions", self.hub_url))
-            .json(&body);
-        let session = self.call(request).await?;
-        match session["connect_url"].as_str() {
-            Some(url) => Ok(url.to_string()),
-            None => Err(HubProblem("the hub's session has no connect_url".into())),
-        }
-    }
-
-    async fn start_sync(&self, account_id: &str) -> Result<Value, HubProblem> {
-        let request = self
-            .client
-            .post(format!("{}/sync", self.hub_url))
-            .json(&json!({"user_id": account_id}));
-        self.call(request).await
-    }
-
-    async fn accounts(&self) -> Result<Vec<Value>, HubProblem> {
-        let request = self
-            .client
-            .get(format!("{}/users", self.hub_url))
-            .query(&[("owner", self.owner.as_str())]);
-        let accounts = self.call(request).await?;
-        Ok(accounts.as_array().cloned().unwrap_or_default())
-    }
-
-    async fn files(&self, account_id: &str) -> Result<Vec<Value>, HubProblem> {
-        // The id as one path segment, percent-encoded: the app does not trust it to be a UUID.
-        let mut url = reqwest::Url::parse(&format!("{}/users", self.hub_url))
-            .map_err(|e| HubProblem(format!("HUB_URL is not a URL: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|_| HubProblem("HUB_URL cannot have a path".into()))?
-            .extend([account_id, "files"]);
-        let request = self.client.get(url).query(&[("limit", FILES_SHOWN)]);
-        let page = self.call(request).await?;
-        Ok(page["files"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// A query of the account's index (`GET /users/{id}/files` with filters) or of the
-    /// provider's own search (`GET /users/{id}/search`): the entries it answers.
-    async fn entries(
-        &self,
-        account_id: &str,
-        route: &str,
-        query: &[(&str, &str)],
-    ) -> Result<Vec<Value>, HubProblem> {
-        let mut url = reqwest::Url::parse(&format!("{}/users", self.hub_url))
-            .map_err(|e| HubProblem(format!("HUB_URL is not a URL: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|_| HubProblem("HUB_URL cannot have a path".into()))?
-            .extend([account_id, route]);
-        let page = self.call(self.client.get(url).query(query)).await?;
-        Ok(page["files"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// Where a file's bytes are: the `Location` of the hub's content route, asked with the
-    /// app's key (which never reaches the browser), in `format` when given.
-    async fn content_url(
-        &self,
-        account_id: &str,
-        file_id: &str,
-        format: Option<&str>,
-    ) -> Result<String, HubProblem> {
-        let mut url = reqwest::Url::parse(&format!("{}/users", self.hub_url))
-            .map_err(|e| HubProblem(format!("HUB_URL is not a URL: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|_| HubProblem("HUB_URL cannot have a path".into()))?
-            .extend([account_id, "files", file_id, "content"]);
-        let mut request = self.client.get(url);
-        if let Some(format) = format {
-            request = request.query(&[("format", format)]);
-        }
-        let response = request
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .map_err(|e| HubProblem(format!("the hub at {} did not answer: {e}", self.hub_url)))?;
-        if response.status() == StatusCode::FOUND {
-            if let Some(location) = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|value| value.to_str().ok())
-            {
-                return Ok(location.to_string());
-            }
-        }
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        Err(HubProblem(format!(
-            "the hub answered {status}: {}. {}",
-            body["error"].as_str().unwrap_or("no error code"),
-            body["message"].as_str().unwrap_or("")
-        )))
-    }
-}
-
-/// `GET /browse?account=&trail=[&q=]`: one folder of an account, as a file picker shows it
-/// (the hub's `parent_id` query: a folder's entries only, whatever the account's size), its
-/// folders opening further down and a way back up; or, with `q`, the provider's own search.
-/// `trail` is the comma-separated ids of the folders opened from the top, so "up" drops the
-/// last one.
-async fn browse(
-    State(demo): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(account) = query.get("account").filter(|a| !a.is_empty()) else {
-        return problem_page("a browse link names an account");
-    };
-    let trail: Vec<&str> = query
-        .get("trail")
-        .map(|trail| trail.split(',').filter(|id| !id.is_empty()).collect())
-        .unwrap_or_default();
-    let search = query.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
-    let link = |trail: &[&str]| {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query
-            .append_pair("account", account)
-            .append_pair("trail", &trail.join(","));
-        format!("/browse?{}", query.finish())
-    };
-    let entries = match search {
-        Some(q) => demo.entries(account, "search", &[("q", q)]).await,
-        None => {
-            let folder = trail.last().copied().unwrap_or("root");
-            let limit = FILES_SHOWN.to_string();
-            demo.entries(
-                account,
-                "files",
-                &[("parent_id", folder), ("limit", limit.as_str())],
-            )
-            .await
-        }
-    };
-    let mut body = format!(
-        "<h1>Browse</h1>\n<form class=\"search\" action=\"/browse\" method=\"get\">\
-         <input type=\"hidden\" name=\"account\" value=\"{}\">\
-         <input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"Search this drive\" \
-         aria-label=\"Search this drive\" maxlength=\"200\"> <button type=\"submit\">Search</button>\
-         </form>\n",
-        escape(account),
-        escape(search.unwrap_or("")),
-    );
-    body += &match (search, trail.len()) {
-        (Some(q), _) => format!(
-            "<p class=\"where\">Results for <strong>{}</strong> (the provider's own search). \
-             <a class=\"up\" href=\"{}\">Back to the folders</a></p>\n",
-            escape(q),
-            escape(&link(&trail))
-        ),
-        (None, 0) => "<p class=\"where\">Top of each drive.</p>\n".to_string(),
-        (None, depth) => format!(
-            "<p class=\"where\"><a class=\"up\" href=\"{}\">Up</a> · <a class=\"top\" \
-             href=\"{}\">Top</a></p>\n",
-            escape(&link(&trail[..depth - 1])),
-            escape(&link(&[]))
-        ),
-    };
-    match entries {
-        Ok(entries) if entries.is_empty() => body += "<p>Nothing here.</p>\n",
-        Ok(entries) => {
-            body += "<ul class=\"files\">\n";
-            for entry in &entries {
-                match (entry["kind"].as_str(), entry["id"].as_str()) {
-                    (Some("folder"), Some(id)) => {
-                        let mut deeper = trail.clone();
-                        deeper.push(id);
-                        body += &format!(
-                            "<li><a class=\"folder\" href=\"{}\">{}</a> \
-                             <span class=\"detail\">(folder)</span></li>\n",
-                            escape(&link(&deeper)),
-                            escape(entry["name"].as_str().unwrap_or(""))
-                        );
-                    }
-                    _ => body += &file_item(account, entry),
-                }
-            }
-            body += "</ul>\n";
-        }
-        Err(HubProblem(problem)) => {
-            body += &format!("<p class=\"outcome error\">{}</p>\n", escape(&problem))
-        }
-    }
-    body += "<p><a href=\"/connected\">All connected drives</a></p>\n";
-    page(StatusCode::OK, "Demo app: browse", None, &body)
-}
-
-/// `GET /download?account=&file=[&format=]`: sends the browser to the file's bytes.
-async fn download(
-    State(demo): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let (Some(account), Some(file)) = (query.get("account"), query.get("file")) else {
-        return problem_page("a download link names an account and a file");
-    };
-    match demo
-        .content_url(account, file, query.get("format").map(String::as_str))
-        .await
-    {
-        Ok(location) => Redirect::to(&location).into_response(),
-        Err(HubProblem(problem)) => problem_page(&problem),
     }
 }
 
@@ -347,47 +155,73 @@ async fn home(State(demo): State<Shared>) -> Response {
                 href = escape(&connect_url),
             ),
         ),
-        Err(HubProblem(problem)) => problem_page(&problem),
+        Err(problem) => problem_page(problem, "/"),
+    }
+}
+
+/// The outcome the hub brought the browser back with, as a person reads it.
+async fn outcome(demo: &Demo, field: impl Fn(&str) -> Option<String>) -> String {
+    match field("status").as_deref() {
+        Some("connected") => {
+            let Some(account_id) = field("account_id") else {
+                return String::new();
+            };
+            let label = match demo.account(&account_id).await {
+                Ok(account) => account_label(&account),
+                Err(_) => provider_name(&field("provider").unwrap_or_default()).to_string(),
+            };
+            let mut said = format!(
+                "<p class=\"outcome ok\" role=\"status\">Your <strong>{}</strong> drive is \
+                 connected.</p>\n",
+                escape(&label)
+            );
+            // The hub syncs on its schedule; an app that wants the files at once asks.
+            if let Err(HubProblem::Answered(problem)) = demo.start_sync(&account_id).await {
+                said += &format!(
+                    "<p class=\"outcome error\">Its first sync did not start: {}</p>\n",
+                    escape(&problem)
+                );
+            }
+            said
+        }
+        Some(_) => {
+            let code = field("error").unwrap_or_else(|| "unknown_error".into());
+            let what = match code.as_str() {
+                "authorization_denied" => {
+                    "You did not allow access (or cancelled), so nothing was connected."
+                }
+                "scope_not_granted" => {
+                    "Some permissions were left out, so nothing was connected: allow them all."
+                }
+                _ => "The drive was not connected.",
+            };
+            format!(
+                "<p class=\"outcome error\" role=\"alert\">{what} <a class=\"try-again\" \
+                 href=\"/\">Try again</a> <span class=\"detail\">(error code <code \
+                 class=\"error-code\">{}</code>)</span></p>\n",
+                escape(&code)
+            )
+        }
+        None => match field("disconnected") {
+            Some(label) => format!(
+                "<p class=\"outcome ok\" role=\"status\">{} is disconnected: the hub revoked \
+                 its access and forgot its files.</p>\n",
+                escape(&label)
+            ),
+            None => String::new(),
+        },
     }
 }
 
 async fn connected(
     State(demo): State<Shared>,
-    Query(outcome): Query<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let field = |name: &str| outcome.get(name).map(String::as_str);
-    let mut body = String::new();
-    match field("status") {
-        Some("connected") => {
-            let provider = field("provider").map_or("your", provider_name);
-            body += &format!(
-                "<p class=\"outcome ok\" role=\"status\">Your <strong>{}</strong> drive is \
-                 connected (account <code class=\"account-id\">{}</code>).</p>\n",
-                escape(provider),
-                escape(field("account_id").unwrap_or("")),
-            );
-            // The hub syncs on its schedule; an app that wants the files at once asks.
-            if let Some(account_id) = field("account_id") {
-                if let Err(HubProblem(problem)) = demo.start_sync(account_id).await {
-                    body += &format!(
-                        "<p class=\"outcome error\">Its first sync did not start: {}</p>\n",
-                        escape(&problem)
-                    );
-                }
-            }
-        }
-        Some(_) => {
-            body += &format!(
-                "<p class=\"outcome error\" role=\"alert\">The drive was not connected: \
-                 <code class=\"error-code\">{}</code></p>\n",
-                escape(field("error").unwrap_or("unknown_error")),
-            );
-        }
-        None => {}
-    }
+    let field = |name: &str| query.get(name).cloned();
+    let mut body = outcome(&demo, field).await;
     let accounts = match demo.accounts().await {
         Ok(accounts) => accounts,
-        Err(HubProblem(problem)) => return problem_page(&problem),
+        Err(problem) => return problem_page(problem, "/connected"),
     };
     body += &format!("<h1>Connected drives of {}</h1>\n", escape(&demo.owner));
     if accounts.is_empty() {
@@ -395,162 +229,122 @@ async fn connected(
     }
     let mut syncing = false;
     for account in &accounts {
-        let id = account["id"].as_str().unwrap_or("");
-        let synced = !account["last_synced_at"].is_null();
-        syncing |= !synced;
-        body += &format!(
-            "<section class=\"account\">\n<h2>{} <span class=\"email\">{}</span></h2>\n",
-            escape(provider_name(account["provider"].as_str().unwrap_or(""))),
-            escape(account["email"].as_str().unwrap_or("")),
-        );
-        if !synced {
-            body += "<p class=\"note\">Not synced yet.</p>\n";
-        }
-        // Built apart: the serializer may not be held across an await.
-        let browse = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("account", id)
-            .finish();
-        body += &format!(
-            "<p><a class=\"browse\" href=\"/browse?{}\">Browse its folders and search</a></p>\n",
-            escape(&browse)
-        );
-        match demo.files(id).await {
-            Ok(files) if files.is_empty() => body += "<p>No files found yet.</p>\n",
-            Ok(files) => {
-                body += "<ul class=\"files\">\n";
-                for file in &files {
-                    body += &file_item(id, file);
-                }
-                body += "</ul>\n";
-            }
-            Err(HubProblem(problem)) => {
-                body += &format!("<p class=\"outcome error\">{}</p>\n", escape(&problem))
-            }
-        }
-        body += "</section>\n";
+        let (section, waiting) = account_section(&demo, account, true).await;
+        body += &section;
+        syncing |= waiting;
     }
-    body += "<p class=\"note\">Syncing may take a few seconds after a drive is connected. \
-             <a href=\"/connected\">Refresh</a></p>\n<p><a class=\"button\" href=\"/\">Connect \
-             another drive</a></p>\n";
+    body += "<p><a class=\"button\" href=\"/\">Connect another drive</a></p>\n";
+    if let Ok(ownerless) = demo.ownerless_accounts().await {
+        if !ownerless.is_empty() {
+            body += "<h2>Connected without a connect session</h2>\n<p class=\"note\">These \
+                     came from a direct <code>/auth/{provider}/login</code>: no app user owns \
+                     them (<code>\"owner\": null</code>), so an app's users do not see them.</p>\n";
+            for account in &ownerless {
+                body += &account_section(&demo, account, false).await.0;
+            }
+        }
+    }
     // Reloads (without the outcome, so the sync is not asked for again) until every account
     // has synced once.
-    let refresh = syncing.then_some(REFRESH_SECONDS);
+    let refresh = syncing.then_some((REFRESH_SECONDS, "/connected"));
     page(StatusCode::OK, "Demo app: connected drives", refresh, &body)
 }
 
-/// The hub's provider names as people know them.
-fn provider_name(provider: &str) -> &str {
-    match provider {
-        "google" => "Google Drive",
-        "onedrive" => "Microsoft OneDrive",
-        "dropbox" => "Dropbox",
-        "box" => "Box",
-        other => other,
-    }
-}
-
-/// Google's native documents have no bytes of their own: the demo downloads them as PDF.
-const EXPORTED_AS_PDF: [&str; 4] = [
-    "application/vnd.google-apps.document",
-    "application/vnd.google-apps.spreadsheet",
-    "application/vnd.google-apps.presentation",
-    "application/vnd.google-apps.drawing",
-];
-
-fn file_item(account_id: &str, file: &Value) -> String {
-    let name = file["path"]
-        .as_str()
-        .or(file["name"].as_str())
-        .unwrap_or("");
-    let kind = file["kind"].as_str().unwrap_or("file");
-    let detail = match file["size"].as_u64() {
-        Some(size) if kind == "file" => format!("{kind}, {}", human_size(size)),
-        _ => kind.to_string(),
-    };
-    let download = match (kind, file["id"].as_str()) {
-        ("file", Some(file_id)) => {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query
-                .append_pair("account", account_id)
-                .append_pair("file", file_id);
-            if EXPORTED_AS_PDF.contains(&file["mime_type"].as_str().unwrap_or("")) {
-                query.append_pair("format", "pdf");
-            }
-            format!(
-                " <a class=\"download\" href=\"/download?{}\">Download</a>",
-                escape(&query.finish())
-            )
+/// One account's section: its label, links, Disconnect, and its files with the buttons
+/// that change them at the stand-in (`changes`); whether it waits for its first sync.
+async fn account_section(demo: &Demo, account: &Value, changes: bool) -> (String, bool) {
+    let id = account["id"].as_str().unwrap_or("");
+    let provider = account["provider"].as_str().unwrap_or("");
+    let label = account_label(account);
+    let query = |pairs: &[(&str, &str)]| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs {
+            query.append_pair(name, value);
         }
-        _ => String::new(),
+        query.finish()
     };
-    format!(
-        "<li><span class=\"file-name\">{}</span> <span class=\"detail\">({})</span>{download}</li>\n",
-        escape(name),
-        escape(&detail)
-    )
-}
-
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["bytes", "KB", "MB", "GB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1000.0 && unit < UNITS.len() - 1 {
-        size /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{size:.1} {}", UNITS[unit])
-    }
-}
-
-fn problem_page(problem: &str) -> Response {
-    page(
-        StatusCode::BAD_GATEWAY,
-        "Demo app: the hub is not answering",
-        None,
-        &format!(
-            "<h1>Something went wrong</h1>\n<p class=\"outcome error\" role=\"alert\">{}</p>\n\
-             <p><a href=\"/\">Try again</a></p>\n",
-            escape(problem)
-        ),
-    )
-}
-
-/// A whole page: system fonts, no script, nothing fetched; `refresh` reloads `/connected`.
-fn page(status: StatusCode, title: &str, refresh: Option<u32>, body: &str) -> Response {
-    let refresh = refresh
-        .map(|s| format!("  <meta http-equiv=\"refresh\" content=\"{s}; url=/connected\">\n"))
-        .unwrap_or_default();
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n  \
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{refresh}  \
-         <title>{}</title>\n  <style>{STYLE}</style>\n</head>\n<body>\n<main>\n\
-         <p class=\"banner\">Demo app (against the testkit's stand-ins of the providers)</p>\n\
-         {body}</main>\n</body>\n</html>\n",
-        escape(title)
+    let mut body = format!(
+        "<section class=\"account\">\n<h2>{} <span class=\"email\">{}</span></h2>\n<p><a \
+         class=\"browse\" href=\"/browse?{}\">Browse its folders and search</a> · <a \
+         class=\"feed\" href=\"/feed?{}\">Its changes and events</a></p>\n\
+         <form class=\"disconnect\" method=\"post\" action=\"/disconnect\"><input \
+         type=\"hidden\" name=\"account\" value=\"{}\"><input type=\"hidden\" name=\"label\" \
+         value=\"{}\"><button type=\"submit\">Disconnect</button></form>\n",
+        escape(provider_name(provider)),
+        escape(account["email"].as_str().unwrap_or("")),
+        escape(&query(&[("account", id)])),
+        escape(&query(&[("account", id)])),
+        escape(id),
+        escape(&label),
     );
-    let headers = [
-        (header::CACHE_CONTROL, "no-store"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    ];
-    (status, headers, Html(html)).into_response()
+    let form = |action: &str, file: &Value, label: &str| {
+        format!(
+            "<form class=\"inline {action}\" method=\"post\" action=\"/change\"><input \
+             type=\"hidden\" name=\"account\" value=\"{}\"><input type=\"hidden\" \
+             name=\"provider\" value=\"{}\"><input type=\"hidden\" name=\"action\" \
+             value=\"{action}\"><input type=\"hidden\" name=\"file\" value=\"{}\"><input \
+             type=\"hidden\" name=\"name\" value=\"{}\"><button type=\"submit\">{label}</button>\
+             </form>",
+            escape(id),
+            escape(provider),
+            escape(file["id"].as_str().unwrap_or("")),
+            escape(file["name"].as_str().unwrap_or("")),
+        )
+    };
+    let can_change = changes && demo.control_url.is_some();
+    if can_change {
+        body += &format!(
+            "<p class=\"note\">Change a file as its owner would at {}, then watch the change \
+             reach the hub's feed and the app's events: {}</p>\n",
+            escape(provider_name(provider)),
+            form("add", &Value::Null, "Add a file"),
+        );
+    }
+    let synced = !account["last_synced_at"].is_null();
+    match demo.files(id).await {
+        Ok(files) if files.is_empty() && !synced => {
+            body += "<p class=\"note\">Syncing: its files show here in a few seconds.</p>\n";
+        }
+        Ok(files) if files.is_empty() => body += "<p>No files in this drive.</p>\n",
+        Ok(files) => {
+            body += "<ul class=\"files\">\n";
+            for file in &files {
+                let actions = if can_change && file["kind"] == "file" {
+                    form("rename", file, "Rename") + &form("delete", file, "Delete")
+                } else {
+                    String::new()
+                };
+                body += &file_item(id, file, &actions);
+            }
+            body += "</ul>\n";
+        }
+        Err(HubProblem::Answered(problem)) | Err(HubProblem::Unreachable(problem)) => {
+            body += &format!("<p class=\"outcome error\">{}</p>\n", escape(&problem))
+        }
+    }
+    body += "</section>\n";
+    (body, !synced)
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f5f6f8;\
-color:#1b1f24}main{max-width:40rem;margin:3rem auto;padding:2rem;background:#fff;\
-border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.12)}p.banner{color:#5f6368;\
-font-size:.9rem}a.button{display:inline-block;padding:.8rem 1.4rem;background:#1b5fd1;\
-color:#fff;border-radius:8px;font-weight:600;text-decoration:none}a:focus{outline:3px solid \
-#f0b400;outline-offset:2px}.outcome{padding:.8rem 1rem;border-radius:8px}.ok{background:#e6f4ea}\
-.error{background:#fce8e6}section.account{border-top:1px solid #dadce0;margin-top:1.5rem}\
-span.email,span.detail,.note{color:#5f6368;font-weight:400}ul.files{padding-left:1.2rem}\
-code{background:#eef0f3;padding:.1rem .3rem;border-radius:4px}";
-
-fn escape(text: &str) -> String {
-    html_escape::encode_double_quoted_attribute(text).into_owned()
+/// `POST /disconnect` (a form: `account`, `label`): `DELETE /users/{id}`, then the list.
+async fn disconnect(State(demo): State<Shared>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let Some(account_id) = form.get("account").filter(|id| !id.is_empty()) else {
+        return problem_page(
+            HubProblem::Answered("a disconnect names an account".into()),
+            "/connected",
+        );
+    };
+    match demo.disconnect(account_id).await {
+        Ok(()) => {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair(
+                    "disconnected",
+                    form.get("label").map_or("The drive", String::as_str),
+                )
+                .finish();
+            Redirect::to(&format!("/connected?{query}")).into_response()
+        }
+        Err(problem) => problem_page(problem, "/connected"),
+    }
 }
