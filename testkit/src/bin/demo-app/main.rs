@@ -294,8 +294,8 @@ async fn account_section(demo: &Demo, account: &Value, changes: bool) -> (String
     let can_change = changes && demo.control_url.is_some();
     if can_change {
         body += &format!(
-            "<p class=\"note\">Change a file as its owner would at {}, then watch the change \
-             reach the hub's feed and the app's events: {}</p>\n",
+            "<div class=\"note\">Change a file as its owner would at {}, then watch the \
+             change reach the hub's feed and the app's events: {}</div>\n",
             escape(provider_name(provider)),
             form("add", &Value::Null, "Add a file"),
         );
