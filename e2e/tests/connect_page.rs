@@ -229,3 +229,155 @@ async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
 
     browser.close().await.unwrap();
 }
+
+/// The text of the page's `<main>` (or body).
+async fn page_text(browser: &fantoccini::Client) -> String {
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The `href` of the one element `css` finds.
+async fn href(browser: &fantoccini::Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{css} has an href"))
+}
+
+/// Every dead end a person can reach in a browser ends on a page that says what happened and
+/// offers a way on, never the API's raw JSON (docs/API.md, "Logins"): the connect page names
+/// the app and can be cancelled; the back button then Allow again leads back to the app; a
+/// direct login's outcome, allowed or denied, is a page; an unknown link is not called
+/// expired.
+#[tokio::test]
+async fn no_dead_end_shows_a_person_raw_json() {
+    let providers = FakeProviders::start().await;
+    providers.interactive_consent(true);
+    let app = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/return"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "<!doctype html><title>Back in the app</title><p>Back in the app</p>",
+            "text/html",
+        ))
+        .mount(&app)
+        .await;
+    let mut env = providers.env_vars();
+    env.push((
+        "HUB_ALLOWED_RETURN_URLS".into(),
+        format!("{}/return", app.uri()),
+    ));
+    let hub = LocalHub::start(&env).await;
+    let return_to = format!("{}/return", app.uri());
+    let app_host = app.uri().trim_start_matches("http://").to_string();
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+
+    // The connect page says which app asks, and Cancel goes back to it as a denial would,
+    // leaving the session usable.
+    let (_, session) = new_session(
+        &hub,
+        json!({"owner": "app-user-1", "return_to": return_to, "providers": ["google"]}),
+    )
+    .await;
+    let connect_url = session["connect_url"].as_str().unwrap().to_string();
+    browser.goto(&connect_url).await.unwrap();
+    let asking = browser
+        .find(Locator::Css("p.asking"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(asking.starts_with(&format!("{app_host} asks")), "{asking}");
+    click(&browser, Locator::Css("a.cancel")).await;
+    let back = landed_at(&browser, &return_to).await;
+    assert_eq!(param(&back, "status"), Some("error"), "{back:?}");
+    assert_eq!(param(&back, "error"), Some("authorization_denied"));
+    let again = hub.client.get(&connect_url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK, "a cancel spends nothing");
+
+    // Allow, back to the consent page, Allow again: the state is spent, so the hub cannot
+    // tell which session it was (400 invalid_state), but the page leads back to the app.
+    browser.goto(&connect_url).await.unwrap();
+    click(&browser, Locator::LinkText("Connect Google Drive")).await;
+    click(&browser, Locator::Css("button.allow")).await;
+    let back = landed_at(&browser, &return_to).await;
+    assert_eq!(param(&back, "status"), Some("connected"), "{back:?}");
+    browser.back().await.unwrap();
+    landed_at(&browser, &format!("{}/google/", providers.base_url())).await;
+    click(&browser, Locator::Css("button.allow")).await;
+    landed_at(&browser, &format!("{}/auth/google/callback", hub.url)).await;
+    let text = page_text(&browser).await;
+    assert!(text.contains("This sign-in cannot be finished"), "{text}");
+    assert!(!text.contains("invalid_state\""), "no JSON: {text}");
+    assert_eq!(href(&browser, "a.back").await, return_to);
+    screenshot(&browser, "back-then-allow-again").await;
+    click(&browser, Locator::Css("a.back")).await;
+    landed_at(&browser, &return_to).await;
+    let (_, owned) = hub
+        .json(hub.authed(Method::GET, "/users?owner=app-user-1"))
+        .await;
+    assert_eq!(owned.as_array().unwrap().len(), 1, "one account: {owned}");
+
+    // The spent link's page says it was used, and links back to the app; a link the hub
+    // never issued is not called expired.
+    browser.goto(&connect_url).await.unwrap();
+    let text = page_text(&browser).await;
+    assert!(text.contains("already used"), "{text}");
+    assert_eq!(href(&browser, "a.back").await, return_to);
+    let unknown = format!("{}/connect?session={}", hub.url, "A".repeat(43));
+    browser.goto(&unknown).await.unwrap();
+    let text = page_text(&browser).await;
+    assert!(text.contains("does not know this connect link"), "{text}");
+    assert!(!text.to_lowercase().contains("expired"), "{text}");
+    assert!(text.contains("invalid_session"), "{text}");
+
+    // A direct login (the README's `open .../auth/google/login`), denied: a page that says
+    // so and offers to try again (not the way back to the earlier session's app).
+    let direct = format!("{}/auth/google/login", hub.url);
+    browser.goto(&direct).await.unwrap();
+    click(&browser, Locator::Css("button.deny")).await;
+    landed_at(&browser, &format!("{}/auth/google/callback", hub.url)).await;
+    let text = page_text(&browser).await;
+    assert!(text.contains("Access was not allowed"), "{text}");
+    assert_eq!(href(&browser, "a.provider").await, direct);
+    assert!(browser.find(Locator::Css("a.back")).await.is_err());
+    screenshot(&browser, "direct-login-denied").await;
+
+    // Try again, and allow: the page says the account is connected, with its id, and that
+    // no app user owns it.
+    click(&browser, Locator::Css("a.provider")).await;
+    click(&browser, Locator::Css("button.allow")).await;
+    landed_at(&browser, &format!("{}/auth/google/callback", hub.url)).await;
+    let text = page_text(&browser).await;
+    assert!(text.contains("Google Drive connected"), "{text}");
+    assert!(text.contains(hub_testkit::DEFAULT_GOOGLE_EMAIL), "{text}");
+    let shown_id = browser
+        .find(Locator::Css("code.account-id"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (_, all) = hub.json(hub.authed(Method::GET, "/users")).await;
+    let ownerless: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|account| account["owner"].is_null())
+        .collect();
+    assert_eq!(ownerless.len(), 1, "{all}");
+    assert_eq!(ownerless[0]["id"], shown_id.as_str());
+    screenshot(&browser, "direct-login-connected").await;
+    browser.close().await.unwrap();
+}

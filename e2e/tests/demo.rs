@@ -39,6 +39,19 @@ async fn wait_for_page(browser: &fantoccini::Client, present: &[&str], absent: &
     }
 }
 
+/// Waits until the page holds an element `xpath` finds.
+async fn wait_for_element(browser: &fantoccini::Client, xpath: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while browser.find(Locator::XPath(xpath)).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no {xpath}; page:\n{}",
+            browser.source().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// `scripts/dev` in a process group of its own, its whole tree stopped when dropped.
 struct Dev {
     child: Child,
@@ -171,6 +184,32 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
     );
     click(&browser, Locator::LinkText("Connect Dropbox")).await;
 
+    // The user first denies at the stand-in's consent page: the demo app says so and offers
+    // to try again, which starts a new connect session.
+    landed_at(
+        &browser,
+        &format!("http://127.0.0.1:{standins_port}/dropbox/"),
+    )
+    .await;
+    click(&browser, Locator::Css("button.deny")).await;
+    let back = landed_at(&browser, &format!("{demo_url}connected")).await;
+    assert_eq!(
+        param(&back, "error"),
+        Some("authorization_denied"),
+        "{back:?}"
+    );
+    wait_for_page(&browser, &["You did not allow access", "Try again"], &[]).await;
+    screenshot(&browser, "demo-denied").await;
+    click(&browser, Locator::Css("a.try-again")).await;
+    wait_for_page(
+        &browser,
+        &["The button asks the hub for a connect session"],
+        &[],
+    )
+    .await;
+    click(&browser, Locator::LinkText("Connect a drive")).await;
+    click(&browser, Locator::LinkText("Connect Dropbox")).await;
+
     // The stand-in's consent page; the user allows.
     landed_at(
         &browser,
@@ -189,6 +228,7 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
     let back = landed_at(&browser, &format!("{demo_url}connected")).await;
     assert_eq!(param(&back, "status"), Some("connected"), "{back:?}");
     assert_eq!(param(&back, "provider"), Some("dropbox"));
+    let account_id = param(&back, "account_id").unwrap().to_string();
     let names: Vec<String> = sample_drive(Provider::Dropbox)
         .into_iter()
         .map(|item| item.name)
@@ -199,6 +239,17 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
         let page = browser.source().await.unwrap();
         if names.iter().all(|name| page.contains(name.as_str())) {
             assert!(page.contains(hub_testkit::DEFAULT_DROPBOX_EMAIL), "{page}");
+            // People know a drive by its provider and email, not the hub's id; and a full
+            // list is not headed by a note that it has not synced.
+            let text = browser
+                .find(Locator::Css("main"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!text.contains(&account_id), "no raw account id: {text}");
+            assert!(!text.contains("Syncing"), "{text}");
             break;
         }
         assert!(
@@ -272,6 +323,55 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
     )
     .await;
     screenshot(&browser, "demo-search").await;
+
+    // The headline: a file changed at the provider reaches the change feed and the app's
+    // events. Rename, add, delete, each seen in the demo's feed view with its event.
+    browser.goto(&format!("{demo_url}connected")).await.unwrap();
+    click(
+        &browser,
+        Locator::XPath(
+            "//li[span[@class='file-name' and contains(., 'Shopping list.txt')]]/form[contains(@class, 'rename')]/button",
+        ),
+    )
+    .await;
+    landed_at(&browser, &format!("{demo_url}feed?")).await;
+    wait_for_page(
+        &browser,
+        &["Shopping list (renamed).txt", "sync.completed"],
+        &[],
+    )
+    .await;
+    screenshot(&browser, "demo-feed-renamed").await;
+    browser.goto(&format!("{demo_url}connected")).await.unwrap();
+    click(&browser, Locator::Css("form.add button")).await;
+    landed_at(&browser, &format!("{demo_url}feed?")).await;
+    wait_for_page(&browser, &["New note "], &[]).await;
+    browser.goto(&format!("{demo_url}connected")).await.unwrap();
+    click(
+        &browser,
+        Locator::XPath(
+            "//li[span[@class='file-name' and contains(., 'Shopping list (renamed).txt')]]/form[contains(@class, 'delete')]/button",
+        ),
+    )
+    .await;
+    landed_at(&browser, &format!("{demo_url}feed?")).await;
+    wait_for_element(
+        &browser,
+        "//li[contains(@class, 'deleted') and contains(., 'Shopping list (renamed).txt')]",
+    )
+    .await;
+    screenshot(&browser, "demo-feed-deleted").await;
+
+    // Disconnect: the hub forgets the account, and the demo's list says so.
+    browser.goto(&format!("{demo_url}connected")).await.unwrap();
+    click(&browser, Locator::Css("form.disconnect button")).await;
+    landed_at(&browser, &format!("{demo_url}connected?disconnected=")).await;
+    wait_for_page(
+        &browser,
+        &["is disconnected", "No drive connected yet."],
+        &["Browse its folders"],
+    )
+    .await;
     browser.close().await.unwrap();
 
     // Stopping scripts/dev (SIGTERM to the script alone) stops everything it started, and
@@ -308,4 +408,86 @@ async fn a_newcomer_clicks_through_the_demo_against_the_stand_ins() {
         left.is_empty(),
         "the demo's working dir is removed: {left:?}"
     );
+}
+
+/// A child process killed when dropped, so that a failed assertion leaves nothing running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Opened before the hub listens (on a first run `scripts/dev` builds the functions for
+/// minutes after the demo app is up), the demo app says the hub is starting and reloads
+/// itself, instead of showing a request error; once the hub answers, the page is the demo's.
+#[tokio::test]
+async fn the_demo_app_says_the_hub_is_starting_until_it_answers() {
+    let hub_port = free_port();
+    let mut demo_port = free_port();
+    while demo_port == hub_port {
+        demo_port = free_port();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let _app = Running(
+        Command::new(target.join("debug/demo-app"))
+            .env("HUB_URL", format!("http://127.0.0.1:{hub_port}"))
+            .env("HUB_API_KEY", "demo-key")
+            .env("DEMO_APP_PORT", demo_port.to_string())
+            .env_remove("HUB_WEBHOOK_SECRET")
+            .env_remove("DEMO_STANDINS_CONTROL_URL")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("demo-app runs (cargo build -p hub-testkit --bins)"),
+    );
+    let demo_url = format!("http://127.0.0.1:{demo_port}/");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        match oauth2::reqwest::get(&demo_url).await {
+            Ok(response) => break response,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the demo app did not listen: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(first.status().as_u16(), 503);
+    let body = first.text().await.unwrap();
+    assert!(body.contains("The hub is starting"), "{body}");
+    assert!(
+        body.contains("http-equiv=\"refresh\""),
+        "it reloads itself: {body}"
+    );
+
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&demo_url).await.unwrap();
+    wait_for_page(&browser, &["The hub is starting"], &[]).await;
+    screenshot(&browser, "demo-hub-starting").await;
+
+    // The hub comes up (here a stand-in of its session route, on the port the app was
+    // given): the page that reloads itself becomes the demo's first page.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", hub_port)).unwrap();
+    let hub = wiremock::MockServer::builder()
+        .listener(listener)
+        .start()
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/connect/sessions"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201).set_body_json(serde_json::json!({
+                "token": "t",
+                "connect_url": format!("{}/connect?session=t", hub.uri()),
+                "expires_at": "2030-01-01T00:00:00Z",
+            })),
+        )
+        .mount(&hub)
+        .await;
+    wait_for_page(&browser, &["Connect a drive</a>"], &["The hub is starting"]).await;
+    browser.close().await.unwrap();
 }

@@ -148,6 +148,33 @@ pub async fn open(sessions: &dyn LoginStore, token: Option<&str>) -> HubResult<C
         .ok_or(HubError::InvalidSession)
 }
 
+/// Why a session cannot be used, for the page of a person who opened its link: a session the
+/// hub never issued (or one so old its record is gone) is not called expired.
+#[derive(Debug)]
+pub enum Unusable {
+    Unknown,
+    Expired(ConnectSession),
+    Spent(ConnectSession),
+}
+
+/// The usable session of `token`, or why it cannot be used (see [`Unusable`]).
+pub async fn open_or_why(
+    sessions: &dyn LoginStore,
+    token: Option<&str>,
+) -> HubResult<Result<ConnectSession, Unusable>> {
+    let Some(token) = token.filter(|token| token.len() == TOKEN_LEN) else {
+        return Ok(Err(Unusable::Unknown));
+    };
+    Ok(
+        match sessions.get_connect_session(&session_id(token)).await? {
+            None => Err(Unusable::Unknown),
+            Some(session) if session.spent => Err(Unusable::Spent(session)),
+            Some(session) if !session.usable(Utc::now()) => Err(Unusable::Expired(session)),
+            Some(session) => Ok(session),
+        },
+    )
+}
+
 /// The usable session of `token` for a login with `provider`: `invalid_session` also when the
 /// session does not offer that provider.
 pub async fn open_for(

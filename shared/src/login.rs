@@ -42,6 +42,10 @@ pub struct Started {
     pub state: String,
     /// 32 random bytes in base64url; the store keeps only its SHA-256.
     pub browser_key: SecretString,
+    /// The connect session's `return_to`, if any: the web layer remembers it in the browser so
+    /// that a page the callback cannot tie to a session (a reused state, after the back
+    /// button) can still offer the way back to the app.
+    pub return_to: Option<String>,
 }
 
 /// Starts a login: checks the connect session of `session_token` when there is one (usable,
@@ -56,11 +60,7 @@ pub async fn begin_with(
 ) -> HubResult<Started> {
     let connector = hub.providers.get(provider)?;
     let session = match session_token {
-        Some(token) => Some(
-            connect::open_for(hub.store.as_ref(), Some(token), provider)
-                .await?
-                .id,
-        ),
+        Some(token) => Some(connect::open_for(hub.store.as_ref(), Some(token), provider).await?),
         // A hub that serves only apps refuses ownerless logins: anyone could otherwise
         // connect a drive that no app user owns but every `/users` listing shows.
         None if hub.config.require_session => return Err(HubError::InvalidSession),
@@ -82,7 +82,7 @@ pub async fn begin_with(
             provider: provider.to_string(),
             pkce_verifier: sealed_verifier,
             expires_at: Utc::now() + Duration::minutes(STATE_LIFETIME_MINUTES),
-            session,
+            session: session.as_ref().map(|session| session.id.clone()),
             browser_key_hash: Some(browser_key_hash(&browser_key)),
         })
         .await?;
@@ -90,6 +90,7 @@ pub async fn begin_with(
         consent_url: connector.oauth().authorization_url(&state, challenge),
         state,
         browser_key: SecretString::from(browser_key),
+        return_to: session.and_then(|session| session.return_to),
     })
 }
 

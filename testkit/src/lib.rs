@@ -23,6 +23,7 @@
 //! ```
 
 mod box_com;
+pub mod demo_control;
 mod download_host;
 mod downloads;
 mod dropbox;

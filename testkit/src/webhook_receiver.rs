@@ -140,7 +140,10 @@ impl WebhookReceiver {
     }
 }
 
-fn verify(key: &[u8], id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+/// Whether `header` (`webhook-signature`) holds a valid `v1` signature of the event with
+/// `key` (the bytes after `whsec_`, decoded), and its timestamp is within five minutes: what
+/// an app checks before it trusts an event. The demo app checks with it too.
+pub fn verify(key: &[u8], id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
     let Ok(seconds) = timestamp.parse::<i64>() else {
         return false;
     };

@@ -69,7 +69,7 @@ async fn complete_login(
     let response = callback_response(
         finished,
         &provider,
-        CallbackAudience::of(&headers),
+        CallbackAudience::of(&headers, &hub.config.return_urls),
         &hub.config.public_url,
     );
     clear_login_cookie(response, state.as_deref(), &hub.config.public_url)

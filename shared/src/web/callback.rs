@@ -8,21 +8,27 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::connect::{escape, page, url_part};
+use super::login::remembered_return;
 use super::status_code;
 use crate::connect;
 use crate::error::HubError;
 use crate::login::Finished;
 use crate::providers::ProviderName;
+use crate::return_urls::ReturnAllowlist;
 
 /// Who the callback answers, read from the request.
 pub struct CallbackAudience {
     /// Whether the request's `Accept` prefers HTML to JSON: a browser's top-level navigation
     /// does (`text/html,...,*/*;q=0.8`); `curl` (`*/*`) and API clients do not.
     pub wants_html: bool,
+    /// The app this browser came from, as it remembers its latest connect session's
+    /// `return_to` (still allowed): where a page for a login the hub cannot tie to a session
+    /// sends the person back.
+    pub app: Option<String>,
 }
 
 impl CallbackAudience {
-    pub fn of(headers: &HeaderMap) -> Self {
+    pub fn of(headers: &HeaderMap, allowlist: &ReturnAllowlist) -> Self {
         let accept = headers
             .get_all(header::ACCEPT)
             .iter()
@@ -31,6 +37,7 @@ impl CallbackAudience {
             .join(",");
         CallbackAudience {
             wants_html: prefers_html(&accept),
+            app: remembered_return(headers, allowlist),
         }
     }
 }
@@ -99,7 +106,12 @@ pub fn callback_response(
                 Err(e) => HubError::internal(format!("return_to header: {e}")).into_response(),
             }
         }
-        None if audience.wants_html => outcome_page(&finished.result, provider, public_url),
+        None if audience.wants_html => outcome_page(
+            &finished.result,
+            provider,
+            audience.app.as_deref(),
+            public_url,
+        ),
         None => match finished.result {
             Ok(account) => Json(account).into_response(),
             Err(error) => error.into_response(),
@@ -107,30 +119,51 @@ pub fn callback_response(
     }
 }
 
-/// A person's page for a login without a session: connected, or what went wrong and what
-/// to do, with the status the JSON would have had.
+/// A person's page for a login without a session's `return_to` (a direct login, or a state
+/// the hub cannot tie to a session): connected, or what went wrong and what to do, with the
+/// status the JSON would have had. With `app` (the browser came from an app's connect
+/// session), the way on is back to that app, which starts a new session: a "try again" here
+/// would start a login without a session, whose account no app user owns.
 fn outcome_page(
     result: &Result<crate::model::AccountView, HubError>,
     provider: &str,
+    app: Option<&str>,
     public_url: &str,
 ) -> Response {
     let name = ProviderName::known(provider)
         .map(|known| known.spec().display_name)
         .unwrap_or("the provider");
-    let again = format!(
-        "<p><a class=\"provider\" href=\"{}\">Try again</a></p>\n",
-        escape(&format!("{public_url}/auth/{}/login", url_part(provider)))
-    );
-    let back = "<p>You can close this window and go back to the app that sent you here.</p>\n";
+    let (again, back) = match app {
+        Some(app) => (
+            format!(
+                "<p><a class=\"provider back\" href=\"{}\">Back to the app</a></p>\n",
+                escape(app)
+            ),
+            String::new(),
+        ),
+        None => (
+            format!(
+                "<p><a class=\"provider\" href=\"{}\">Try again</a></p>\n",
+                escape(&format!("{public_url}/auth/{}/login", url_part(provider)))
+            ),
+            "<p>You can close this window and go back to the app that sent you here.</p>\n"
+                .to_string(),
+        ),
+    };
     let (status, title, body) = match result {
         Ok(account) => (
             StatusCode::OK,
             format!("{name} connected"),
             format!(
                 "<h1>{} connected</h1>\n<p>The account <strong>{}</strong> is connected; its \
-                 files are indexed in the background.</p>\n{back}",
+                 files are indexed in the background.</p>\n<p>Its id is <code \
+                 class=\"account-id\">{}</code>. It was connected without an app's connect \
+                 session, so no app user owns it: it is listed by <code>GET /users</code> \
+                 with <code>\"owner\": null</code>. An app connects drives for its users \
+                 through connect sessions.</p>\n{back}",
                 escape(name),
-                escape(&account.email)
+                escape(&account.email),
+                escape(&account.id)
             ),
         ),
         Err(error) => {
@@ -145,9 +178,17 @@ fn outcome_page(
                 ),
                 HubError::InvalidState => (
                     "This sign-in cannot be finished",
-                    "This page belongs to a sign-in that was already finished, has expired, \
-                     or was started in another browser. Nothing was connected: start again."
-                        .to_string(),
+                    format!(
+                        "This page belongs to a sign-in that was already finished (for \
+                         example, the back button led to the provider's page again), has \
+                         expired, or was started in another browser. Nothing more was \
+                         connected: {}.",
+                        if app.is_some() {
+                            "go back to the app, which shows what is connected"
+                        } else {
+                            "start again"
+                        }
+                    ),
                     true,
                 ),
                 HubError::ScopeNotGranted { .. } => (
@@ -183,7 +224,11 @@ fn outcome_page(
                 headline.to_string(),
                 format!(
                     "<h1>{headline}</h1>\n<p>{detail}</p>\n{}{back}",
-                    if retry { again.as_str() } else { "" }
+                    if retry || app.is_some() {
+                        again.as_str()
+                    } else {
+                        ""
+                    }
                 ),
             )
         }

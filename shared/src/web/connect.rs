@@ -86,9 +86,14 @@ pub fn display_name(provider: &str) -> &str {
 
 /// `GET /connect?session=`: the page of a usable session, or the `invalid_session` page.
 /// A store failure is the hub's fault: a 500 page, never the error page of a bad session.
+///
+/// The page names the app that asks by its return address's host (the only name of it the
+/// hub holds, and one the allowlist vouches for), and offers to cancel: back to the app with
+/// the outcome of a denial (`status=error&error=authorization_denied`), which leaves the
+/// session usable as a denial does.
 pub async fn connect_page(hub: &Hub, token: Option<&str>) -> Response {
-    match connect::open(hub.store.as_ref(), token).await {
-        Ok(session) => {
+    match connect::open_or_why(hub.store.as_ref(), token).await {
+        Ok(Ok(session)) => {
             let token = token.unwrap_or_default();
             let links: String = session
                 .providers
@@ -102,27 +107,36 @@ pub async fn connect_page(hub: &Hub, token: Option<&str>) -> Response {
                     )
                 })
                 .collect();
+            let asking = match session.return_to.as_deref().and_then(app_name) {
+                Some(app) => format!(
+                    "<strong class=\"app\">{}</strong> asks to see your files.",
+                    escape(&app)
+                ),
+                None => "An app asks to see your files.".to_string(),
+            };
+            let cancel = match &session.return_to {
+                Some(return_to) => format!(
+                    "    <p><a class=\"cancel\" href=\"{}\">Cancel and go back to the app</a></p>\n",
+                    escape(&connect::return_url(
+                        return_to,
+                        &Err(&HubError::AuthorizationDenied)
+                    ))
+                ),
+                None => "    <p>Not what you expected? Close this window: nothing is connected \
+                         until you allow it.</p>\n"
+                    .to_string(),
+            };
             page(
                 StatusCode::OK,
                 "Connect a drive",
                 &format!(
-                    "    <h1>Connect a drive</h1>\n    <p>Choose where your files are. \
-                     You will be asked to allow access, then brought back.</p>\n    \
-                     <ul class=\"providers\">\n{links}    </ul>\n"
+                    "    <h1>Connect a drive</h1>\n    <p class=\"asking\">{asking} Choose \
+                     where they are. You will be asked to allow access, then brought back.</p>\n    \
+                     <ul class=\"providers\">\n{links}    </ul>\n{cancel}"
                 ),
             )
         }
-        Err(error @ HubError::InvalidSession) => page(
-            StatusCode::BAD_REQUEST,
-            "Link expired",
-            &format!(
-                "    <h1>This connect link cannot be used</h1>\n    <p>{}</p>\n    \
-                 <p>Go back to the app and start again. Error code: \
-                 <code class=\"error-code\">{}</code></p>\n",
-                escape(&error.public_message()),
-                error.code()
-            ),
-        ),
+        Ok(Err(unusable)) => unusable_page(&unusable),
         Err(error) => {
             tracing::error!(error = %error, "connect page failed");
             page(
@@ -137,6 +151,60 @@ pub async fn connect_page(hub: &Hub, token: Option<&str>) -> Response {
             )
         }
     }
+}
+
+/// The `invalid_session` page (400), saying which of unknown, expired or used the link is,
+/// and linking back to the app when the session names one.
+fn unusable_page(unusable: &connect::Unusable) -> Response {
+    let (title, detail, session) = match unusable {
+        connect::Unusable::Unknown => (
+            "Link not recognised",
+            "The hub does not know this connect link. Check that it was copied whole, or \
+             ask the app for a new one.",
+            None,
+        ),
+        connect::Unusable::Expired(session) => (
+            "Link expired",
+            "This connect link has expired: links last 30 minutes. Nothing was connected \
+             with it. Go back to the app and start again.",
+            Some(session),
+        ),
+        connect::Unusable::Spent(session) => (
+            "Link already used",
+            "A drive was already connected with this link, and a link connects one drive. \
+             To connect another, go back to the app and start again.",
+            Some(session),
+        ),
+    };
+    let back = session
+        .and_then(|session| session.return_to.as_deref())
+        .map(|return_to| {
+            format!(
+                "    <p><a class=\"provider back\" href=\"{}\">Back to the app</a></p>\n",
+                escape(return_to)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        StatusCode::BAD_REQUEST,
+        title,
+        &format!(
+            "    <h1>{title}</h1>\n    <p>{detail}</p>\n{back}    <p>Error code: <code \
+             class=\"error-code\">{}</code></p>\n",
+            HubError::InvalidSession.code()
+        ),
+    )
+}
+
+/// How the page names the app: its return address's host, with the port when it is not the
+/// scheme's default (`app.example.com`, `localhost:9200`).
+fn app_name(return_to: &str) -> Option<String> {
+    let url = url::Url::parse(return_to).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
 }
 
 /// The login link of a session's provider, built from `HUB_PUBLIC_URL` (as the redirect URIs
@@ -186,7 +254,7 @@ border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.12)}h1{font-size:1.5rem;marg
 ul.providers{list-style:none;padding:0}ul.providers li{margin:.75rem 0}\
 a.provider{display:block;padding:.9rem 1rem;border:2px solid #1b5fd1;border-radius:8px;\
 color:#0b3d91;font-weight:600;text-decoration:none;text-align:center}\
-a.provider:hover{background:#eaf1fd}a.provider:focus{outline:3px solid #f0b400;\
+a.provider:hover{background:#eaf1fd}a.cancel{color:#5f6368}a.provider:focus{outline:3px solid #f0b400;\
 outline-offset:2px}code{background:#eef0f3;padding:.1rem .3rem;border-radius:4px}";
 
 pub(super) fn escape(text: &str) -> String {
@@ -220,6 +288,19 @@ mod tests {
             login_link("http://localhost:9000", "one drive", "a&b"),
             "http://localhost:9000/auth/one%20drive/login?session=a%26b"
         );
+    }
+
+    #[test]
+    fn the_app_is_named_by_its_return_host() {
+        assert_eq!(
+            app_name("https://app.example.com/return?x=1").as_deref(),
+            Some("app.example.com")
+        );
+        assert_eq!(
+            app_name("http://localhost:9200/connected").as_deref(),
+            Some("localhost:9200")
+        );
+        assert_eq!(app_name("not a url"), None);
     }
 
     #[test]

@@ -9,9 +9,12 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use super::connect::url_part;
 use super::QueryParams;
+use crate::connect::SESSION_LIFETIME_MINUTES;
 use crate::error::HubError;
 use crate::login::{Callback, Started, STATE_LIFETIME_MINUTES};
+use crate::return_urls::ReturnAllowlist;
 
 /// The login cookie's name for `state`. One name per state, not one fixed name: a user who
 /// starts two logins in two tabs of one browser (two providers, or a retry) would otherwise
@@ -22,6 +25,14 @@ pub fn login_cookie_name(state: &str) -> String {
 }
 
 const LOGIN_COOKIE_PREFIX: &str = "hub_login_";
+
+/// The cookie that remembers, for the length of a connect session, where its app wants the
+/// browser back. The callback of a state it cannot match (a consent page reached again with
+/// the back button, after the login finished) names no session, so it answers the
+/// `invalid_state` page (docs/API.md, "Logins"); this cookie lets that page link back to the
+/// app rather than leave the person stranded at the hub. Only a URL the allowlist still
+/// accepts is ever shown: the cookie is the browser's and is read as untrusted.
+const RETURN_COOKIE: &str = "hub_return";
 
 /// Whether `state` can name a cookie: our states are base64url, and anything else (the query
 /// is the caller's) is never looked up nor echoed into a `Set-Cookie`, where a `;` could add
@@ -68,7 +79,7 @@ pub fn login_response(started: &Started, public_url: &str) -> Response {
         started.browser_key.expose_secret(),
         cookie_attributes(public_url, STATE_LIFETIME_MINUTES * 60)
     );
-    match (
+    let mut response = match (
         HeaderValue::from_str(&started.consent_url),
         HeaderValue::from_str(&cookie),
     ) {
@@ -82,8 +93,37 @@ pub fn login_response(started: &Started, public_url: &str) -> Response {
         )
             .into_response(),
         // Both are built from URLs the config checked and base64url values.
-        _ => HubError::internal("the login's headers are not valid header values").into_response(),
+        _ => {
+            return HubError::internal("the login's headers are not valid header values")
+                .into_response()
+        }
+    };
+    // Percent-encoded: a cookie value holds no `;`, `,`, space or quote. A login without a
+    // session forgets an earlier session's app: its pages offer to try again, not a way
+    // back to an app that did not send the person.
+    let remembered = match &started.return_to {
+        Some(return_to) => format!(
+            "{RETURN_COOKIE}={}; {}",
+            url_part(return_to),
+            cookie_attributes(public_url, SESSION_LIFETIME_MINUTES * 60)
+        ),
+        None => format!("{RETURN_COOKIE}=; {}", cookie_attributes(public_url, 0)),
+    };
+    if let Ok(cookie) = HeaderValue::from_str(&remembered) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response
+}
+
+/// The app's return address the browser remembers from its latest connect session (see
+/// [`RETURN_COOKIE`]), when the allowlist still accepts it.
+pub fn remembered_return(headers: &HeaderMap, allowlist: &ReturnAllowlist) -> Option<String> {
+    let raw = cookie(headers, RETURN_COOKIE)?;
+    let decoded = percent_encoding::percent_decode_str(&raw)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    allowlist.allows(&decoded).then_some(decoded)
 }
 
 /// Adds to a callback's answer the removal of the login cookie its state names (a state
@@ -155,6 +195,27 @@ mod tests {
         assert_eq!(cookie_path("https://hub.example/prod"), "/prod/auth/");
         assert!(cookie_attributes("https://hub.example", 600).ends_with("; Secure"));
         assert!(!cookie_attributes("http://127.0.0.1:9000", 600).contains("Secure"));
+    }
+
+    #[test]
+    fn the_remembered_return_is_shown_only_when_allowed() {
+        let allowlist = ReturnAllowlist::parse(Some("https://app.example/return")).unwrap();
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::COOKIE,
+                HeaderValue::from_str(&format!("{RETURN_COOKIE}={value}")).unwrap(),
+            );
+            remembered_return(&headers, &allowlist)
+        };
+        let remembered = url_part("https://app.example/return/x?tab=1");
+        assert_eq!(
+            with(&remembered).as_deref(),
+            Some("https://app.example/return/x?tab=1")
+        );
+        assert_eq!(with(&url_part("https://evil.example/return")), None);
+        assert_eq!(with("%FF"), None);
+        assert_eq!(remembered_return(&HeaderMap::new(), &allowlist), None);
     }
 
     #[test]

@@ -57,6 +57,17 @@ impl Handle {
         self.with(|s| s.drive(provider, user).record(file, false))
     }
 
+    /// Whether `id` is a live file (not a folder) of `user`'s drive.
+    pub fn is_live_file(&self, provider: impl Into<Provider>, user: &str, id: &str) -> bool {
+        let provider = provider.into();
+        self.with(|s| {
+            s.drive(provider, user)
+                .files
+                .get(id)
+                .is_some_and(|file| !file.deleted && !file.spec.is_folder())
+        })
+    }
+
     /// Renames a file (and bumps its modified time). Panics if there is no such live file.
     /// Dropbox reports a rename as a `deleted` entry at the old path followed by the entry at
     /// the new one, and a renamed folder's contents again at their new paths.
