@@ -414,9 +414,10 @@ impl AccountStore for DynamoStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
+            .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :end")
             .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":files", s(FILE_PREFIX))
+            .expression_attribute_values(":first", s(INDEX_FIRST_SK))
+            .expression_attribute_values(":end", s(INDEX_END_SK))
             .projection_expression("pk, sk")
             .consistent_read(true)
             .limit(page_limit(limit))
@@ -424,7 +425,7 @@ impl AccountStore for DynamoStore {
             .await
             .map_err(|e| failed("Query", e))?;
         let deletes = delete_requests(answer.items.unwrap_or_default())?;
-        // The feed is the `by-seq` index of these same items: it goes with them.
+        // Entries and feed items alike (older entries' `by-seq` entries go with them).
         self.write_batches(deletes).await?;
         Ok(answer.last_evaluated_key.is_none())
     }
