@@ -1591,6 +1591,56 @@ async fn sqs_queue_sends_every_job() {
     assert_eq!(received, expected);
 }
 
+/// Every message on `url`, received until `expected` have come (or twenty polls).
+async fn drain(client: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<QueueMessage> {
+    let mut received = Vec::new();
+    for _ in 0..20 {
+        if received.len() >= expected {
+            break;
+        }
+        let answer = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for message in answer.messages() {
+            received.push(serde_json::from_str::<QueueMessage>(message.body().unwrap()).unwrap());
+        }
+    }
+    received
+}
+
+/// Push jobs go on the push queue (no batching window in the template), the others and
+/// every delayed job on the sync queue.
+#[tokio::test]
+async fn sqs_queue_puts_push_jobs_on_the_push_queue() {
+    let (client, url) = common::sqs_queue().await;
+    let (_, push_url) = common::sqs_queue().await;
+    let queue = SqsQueue::new(client.clone(), &url).with_push_queue(Some(push_url.clone()));
+    let mut sent = jobs(14);
+    for message in sent.iter_mut().step_by(2) {
+        let QueueMessage::Sync(job) = message else {
+            unreachable!()
+        };
+        job.reason = SyncReason::Push;
+    }
+    queue.enqueue(&sent).await.unwrap();
+    queue
+        .enqueue_delayed(&sent[0], std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let is_push =
+        |m: &QueueMessage| matches!(m, QueueMessage::Sync(job) if job.reason == SyncReason::Push);
+    let pushed = drain(&client, &push_url, 7).await;
+    assert_eq!(pushed.len(), 7);
+    assert!(pushed.iter().all(is_push));
+    let others = drain(&client, &url, 8).await;
+    assert_eq!(others.len(), 8, "7 jobs and the delayed push job");
+    assert_eq!(others.iter().filter(|m| is_push(m)).count(), 1);
+}
+
 #[tokio::test]
 async fn sqs_queue_reports_a_missing_queue() {
     let (client, url) = common::sqs_queue().await;
