@@ -1153,12 +1153,9 @@ async fn feed_positions(store: &dyn Store) {
     assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
     let id = &owner.id;
     let (a, b, c) = (file("a", "a.txt"), file("b", "b.txt"), file("c", "c.txt"));
-    store
-        .put_files(id, &[a.clone(), b.clone()], 1, 1)
-        .await
-        .unwrap();
-    store.put_files(id, &[c.clone()], 1, 1).await.unwrap();
-    store.put_files(id, &[b.clone()], 1, 3).await.unwrap();
+    store.put_files(id, &[a, b.clone()], 1, 1).await.unwrap();
+    store.put_files(id, &[c], 1, 1).await.unwrap();
+    store.put_files(id, &[b], 1, 3).await.unwrap();
     assert_eq!(store.last_seq(id).await.unwrap(), 3);
     let positions = |page: &FeedPage| -> Vec<(u64, String)> {
         page.entries

@@ -345,7 +345,7 @@ impl FileStore for DynamoStore {
         );
         // The index's query cut short by the 1 MB it returns: nothing past its last entry is
         // known to be complete.
-        let bound = legacy_cut.then(|| legacy_last).flatten();
+        let bound = legacy_cut.then_some(legacy_last).flatten();
         entries.sort_by(|a, b| (a.seq, &a.entry.id).cmp(&(b.seq, &b.entry.id)));
         if let Some(bound) = bound {
             entries.retain(|e| (e.seq, e.entry.id.as_str()) <= (bound.0, bound.1.as_str()));
