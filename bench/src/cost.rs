@@ -152,7 +152,23 @@ pub async fn run(options: Options) -> Result<Results> {
     providers.fresh_identity_per_consent();
     let mut env = resources.hub_env(&proxy.url);
     env.extend(providers.env_vars());
-    let hub = Hub::build(&Env::from_map(env), RetryPolicy::default()).await?;
+    // Push on, with the `provider-webhooks` routes served by this process as the public URL:
+    // Graph validates each new subscription by calling its address, so the first sync
+    // (uncounted) opens the account's subscription, and the counted ones find it open, as in
+    // a deployment whose notifications reach it.
+    let webhooks = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    env.retain(|(k, _)| k != "HUB_PUBLIC_URL");
+    env.push((
+        "HUB_PUBLIC_URL".into(),
+        format!("http://{}", webhooks.local_addr()?),
+    ));
+    env.push(("HUB_PUSH".into(), "on".into()));
+    // Graph opens a drive subscription only for a grant that may write.
+    env.push(("ONEDRIVE_SCOPES".into(), "Files.ReadWrite".into()));
+    let hub = std::sync::Arc::new(Hub::build(&Env::from_map(env), RetryPolicy::default()).await?);
+    let app = hub::web::webhook_routes(hub.clone());
+    // Lives as long as the benchmark process.
+    tokio::spawn(async move { axum::serve(webhooks, app).await });
 
     note("cost", format!("connecting 2 x {} accounts", options.batch));
     let mut fresh = Vec::new();

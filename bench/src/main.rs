@@ -25,6 +25,7 @@ mod cost;
 mod delivery;
 mod fanout;
 mod large_drive;
+mod mappings;
 mod moto;
 mod proxy;
 mod push_latency;
@@ -174,6 +175,7 @@ async fn dispatch() -> Result<()> {
                 latency: std::time::Duration::from_millis(args.number("latency-ms", 0)? as u64),
                 local: backends.split(',').any(|b| b.trim() == "local"),
                 aws: backends.split(',').any(|b| b.trim() == "aws"),
+                push_queue: args.flags.get("push-queue").is_none_or(|v| v != "off"),
             };
             write_results(&results, "push", &push_latency::run(options).await?)
         }

@@ -30,6 +30,10 @@ pub struct Counts {
     /// The part of `write_units` spent on file items (`FILE#` sort keys) in the table.
     #[serde(default)]
     pub file_write_units: f64,
+    /// The part of `write_units` spent on the change feed's items (`FEED#` sort keys): one
+    /// per page a sync writes, holding the page's feed positions.
+    #[serde(default)]
+    pub feed_write_units: f64,
     /// The part of `write_units` spent on account items (`ACCOUNT` sort key) and their
     /// `by-provider` index: the lease, the cursor and the outcome are fields of the account.
     #[serde(default)]
@@ -47,6 +51,7 @@ impl Counts {
         self.write_units += other.write_units * factor;
         self.feed_index_write_units += other.feed_index_write_units * factor;
         self.file_write_units += other.file_write_units * factor;
+        self.feed_write_units += other.feed_write_units * factor;
         self.account_write_units += other.account_write_units * factor;
         self.read_units += other.read_units * factor;
         self.largest_item_bytes = self.largest_item_bytes.max(other.largest_item_bytes);
@@ -172,6 +177,7 @@ async fn relay(shared: &Shared, request: Request) -> Result<Response> {
         if dynamo {
             counts.feed_index_write_units += feed_writes;
             counts.file_write_units += split.files;
+            counts.feed_write_units += split.feed;
             counts.account_write_units += split.accounts + index_writes;
         }
         counts.read_units += reads;
@@ -304,13 +310,15 @@ pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64,
 #[derive(Debug, Default, PartialEq)]
 pub struct WriteSplit {
     pub files: f64,
+    pub feed: f64,
     pub accounts: f64,
     pub other: f64,
 }
 
 /// [`capacity_units`]'s write units of a call, by the sort key of each item it writes or
-/// deletes: `FILE#…` (file entries), `ACCOUNT` (the account, with its lease, cursor and
-/// outcome), anything else (claims, sessions, push marks...).
+/// deletes: `FILE#…` (file entries), `FEED#…` (the change feed's items), `ACCOUNT` (the
+/// account, with its lease, cursor and outcome), anything else (claims, sessions, push
+/// marks...).
 pub fn write_units_by_item(operation: &str, request: &[u8]) -> WriteSplit {
     let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
     let mut split = WriteSplit::default();
@@ -319,6 +327,8 @@ pub fn write_units_by_item(operation: &str, request: &[u8]) -> WriteSplit {
         let sk = target["sk"]["S"].as_str().unwrap_or_default();
         let kind = if sk.starts_with("FILE#") {
             &mut split.files
+        } else if sk.starts_with("FEED#") {
+            &mut split.feed
         } else if sk == "ACCOUNT" {
             &mut split.accounts
         } else {
@@ -587,9 +597,10 @@ mod tests {
         let batch = json!({"RequestItems": {"t": [
             {"PutRequest": {"Item": key("FILE#1")}},
             {"DeleteRequest": {"Key": key("FILE#2")}},
+            {"PutRequest": {"Item": key("FEED#00000000000000000001")}},
         ]}});
         let split = write_units_by_item("DynamoDB.BatchWriteItem", batch.to_string().as_bytes());
-        assert_eq!(split.files, 2.0);
+        assert_eq!((split.files, split.feed), (2.0, 1.0));
         let update = json!({"Key": key("ACCOUNT")});
         let split = write_units_by_item("DynamoDB.UpdateItem", update.to_string().as_bytes());
         assert_eq!(split.accounts, 1.0);

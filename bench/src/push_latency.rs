@@ -1,28 +1,36 @@
-//! Push latency: from a provider's change notification to the changed file in the index, for
-//! Google Drive, OneDrive and Dropbox. One connected account per provider, its first sync done
+//! Push latency: from a change at the provider's stand-in to the changed file in the index and
+//! to the app's `sync.completed` (a signed event at the testkit webhook receiver), for Google
+//! Drive, OneDrive and Dropbox. One connected account per provider, its first sync done
 //! (which opens the Drive channel and the Graph subscription, Graph validating the address),
 //! the Dropbox webhook registered. Each run adds a file at the stand-in and has the stand-in
 //! send its notification to a copy of the `provider-webhooks` routes served by this process
-//! (`hub::web::notification_response`), which queues a push job; the worker consumes it as
-//! Lambda would (`crate::consumer`) until the file is in the index.
+//! (`hub::web::notification_response`), which queues a push job.
 //!
-//! Not included: the SQS event source's batching window and the Lambda invoke itself (here
-//! the consumer polls the queue in a loop, or the local queue calls the worker at once).
+//! On moto the queues are consumed as template.yaml's event source mappings do, batching
+//! windows included (`crate::mappings`): the push queue (none), the sync queue (5 s: where push
+//! jobs went before the push queue; `--push-queue off` measures that layout) and the events
+//! queue to `app-webhooks` (1 s). Locally the local queue calls the worker at once, and the
+//! latency stops at the index. Not included: the Lambda invoke itself (a cold start when no
+//! worker is warm).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hub::config::Env;
+use hub::delivery::Sender;
+use hub::deployment;
 use hub::model::{SyncJob, SyncReason};
 use hub::providers::http::RetryPolicy;
 use hub::Hub;
+use hub_testkit::webhook_receiver::WebhookReceiver;
 use hub_testkit::{
     Authenticity, FakeProviders, FileSpec, DEFAULT_DROPBOX_USER, DEFAULT_GOOGLE_USER,
     DEFAULT_MICROSOFT_USER,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::consumer::{LocalInvoke, SqsConsumer};
+use crate::consumer::LocalInvoke;
+use crate::mappings::{Function, Mapping};
 use crate::moto::{self, Resources};
 use crate::support::{self, note, Result, Summary};
 
@@ -31,6 +39,7 @@ const PROVIDERS: [&str; 3] = ["google", "onedrive", "dropbox"];
 const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 /// How often the index is looked at while waiting (locally; on moto after each poll).
 const CHECK_EVERY: Duration = Duration::from_millis(10);
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 pub struct Options {
     /// Notifications per provider and backend.
@@ -39,6 +48,9 @@ pub struct Options {
     pub latency: Duration,
     pub local: bool,
     pub aws: bool,
+    /// Push jobs on their own queue (`PUSH_QUEUE_URL`, no batching window), as the template
+    /// deploys them; `false` puts them on the sync queue, as before that queue existed.
+    pub push_queue: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +60,8 @@ pub struct Results {
     pub runs: usize,
     #[serde(default)]
     pub latency_ms: f64,
+    #[serde(default)]
+    pub push_queue: bool,
     pub cases: Vec<Case>,
 }
 
@@ -56,8 +70,12 @@ pub struct Results {
 pub struct Case {
     pub backend: String,
     pub provider: String,
-    /// From sending the notification to the changed file in the index (ms).
+    /// From the change at the stand-in (its notification sent at once) to the changed file
+    /// in the index (ms).
     pub latency_ms: Summary,
+    /// From the change to the app's `sync.completed` for it (ms); on moto only.
+    #[serde(default)]
+    pub completed_ms: Option<Summary>,
     /// How long the webhook took to answer the provider (ms): the check and the enqueue.
     pub webhook_answer_ms: Summary,
 }
@@ -76,6 +94,7 @@ pub async fn run(options: Options) -> Result<Results> {
         loadavg_after: support::loadavg(),
         runs: options.runs,
         latency_ms: support::ms(options.latency),
+        push_queue: options.push_queue,
         cases,
     })
 }
@@ -85,11 +104,20 @@ enum Backend {
     Aws,
 }
 
-/// Whoever consumes the queue on this backend.
+/// Whoever consumes the queues on this backend.
 enum Consumer {
     /// The local queue calls it by itself.
     Local(LocalInvoke),
-    Sqs(SqsConsumer),
+    /// The event source mappings, and the app receiving the events.
+    Sqs(Mappings),
+}
+
+/// The template's event source mappings on moto, and where their queues are.
+struct Mappings {
+    sqs: aws_sdk_sqs::Client,
+    queues: Vec<(String, Duration, bool)>,
+    running: Vec<Mapping>,
+    receiver: WebhookReceiver,
 }
 
 async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
@@ -110,15 +138,49 @@ async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
             let endpoint = moto::endpoint()?;
             let sdk = moto::sdk_config(&endpoint).await;
             let resources = Resources::create(&sdk, "bench-push").await?;
-            let consumer = SqsConsumer {
-                sqs: aws_sdk_sqs::Client::new(&sdk),
-                queue_url: resources.queue_url.clone(),
-                timeout: hub::queue::local::WORKER_TIMEOUT,
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            let mut env = resources.hub_env(&endpoint);
+            // (queue, its mapping's window, whether app-webhooks consumes it)
+            let mut queues = vec![(
+                resources.queue_url.clone(),
+                deployment::SYNC_QUEUE.batching_window,
+                false,
+            )];
+            if options.push_queue {
+                let url = create_queue(&sqs, "bench-push-jobs").await?;
+                env.push(("PUSH_QUEUE_URL".into(), url.clone()));
+                queues.push((url, deployment::PUSH_QUEUE.batching_window, false));
+            }
+            let events = create_queue(&sqs, "bench-push-events").await?;
+            queues.push((
+                events.clone(),
+                deployment::EVENTS_QUEUE.batching_window,
+                true,
+            ));
+            let receiver = WebhookReceiver::start(SECRET).await;
+            env.extend(
+                [
+                    ("EVENTS_QUEUE_URL", events),
+                    ("HUB_WEBHOOK_URL", receiver.url()),
+                    ("HUB_WEBHOOK_SECRET", SECRET.to_string()),
+                    ("HUB_WEBHOOK_ALLOW_HTTP", "true".to_string()),
+                ]
+                .map(|(k, v)| (k.to_string(), v)),
+            );
+            let mappings = Mappings {
+                sqs,
+                queues,
+                running: Vec::new(),
+                receiver,
             };
             (
-                "aws (moto)",
-                resources.hub_env(&endpoint),
-                Consumer::Sqs(consumer),
+                if options.push_queue {
+                    "aws (moto)"
+                } else {
+                    "aws (moto), push jobs on the sync queue"
+                },
+                env,
+                Consumer::Sqs(mappings),
             )
         }
     };
@@ -130,8 +192,28 @@ async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
     env.push(("ONEDRIVE_SCOPES".into(), "Files.ReadWrite".into()));
     env.push(("HUB_PUBLIC_URL".into(), public_url.clone()));
     let hub = Arc::new(Hub::build(&Env::from_map(env), RetryPolicy::default()).await?);
-    if let Consumer::Local(invoke) = &consumer {
-        invoke.serve(hub.clone());
+    let mut consumer = consumer;
+    match &mut consumer {
+        Consumer::Local(invoke) => invoke.serve(hub.clone()),
+        Consumer::Sqs(mappings) => {
+            let sender = match &hub.config.webhook {
+                Some(settings) => Arc::new(Sender::new(settings.clone())?),
+                None => return Err("events are not on".into()),
+            };
+            for (url, window, events) in &mappings.queues {
+                let function = match events {
+                    true => Function::AppWebhooks(sender.clone()),
+                    false => Function::Worker,
+                };
+                mappings.running.push(Mapping::start(
+                    hub.clone(),
+                    mappings.sqs.clone(),
+                    url.clone(),
+                    *window,
+                    function,
+                ));
+            }
+        }
     }
     serve_webhooks(webhooks, hub.clone());
 
@@ -169,7 +251,7 @@ async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
     providers.set_latency(options.latency);
     let mut cases = Vec::new();
     for (provider, account_id) in PROVIDERS.iter().zip(&accounts) {
-        let (mut latencies, mut answers) = (Vec::new(), Vec::new());
+        let (mut latencies, mut answers, mut completions) = (Vec::new(), Vec::new(), Vec::new());
         for n in 0..options.runs {
             let file_id = match *provider {
                 "dropbox" => format!("id:pushed-{n}"),
@@ -185,29 +267,46 @@ async fn backend_run(backend: Backend, options: &Options) -> Result<Vec<Case>> {
                 user,
                 FileSpec::new(&file_id, format!("pushed-{n}.txt")),
             );
+            let seen = match &consumer {
+                Consumer::Sqs(mappings) => mappings.receiver.received().len(),
+                Consumer::Local(_) => 0,
+            };
             let start = Instant::now();
             let status = notify(&providers, provider).await;
             answers.push(support::ms(start.elapsed()));
             if !matches!(status, Some(200 | 202)) {
                 return Err(format!("{provider}: the webhook answered {status:?}").into());
             }
-            wait_until_indexed(&hub, &consumer, account_id, &file_id, start).await?;
+            wait_until_indexed(&hub, account_id, &file_id, start).await?;
             latencies.push(support::ms(start.elapsed()));
+            if let Consumer::Sqs(mappings) = &consumer {
+                wait_for_completion(&mappings.receiver, seen, account_id, start).await?;
+                completions.push(support::ms(start.elapsed()));
+            }
         }
         let case = Case {
             backend: name.to_string(),
             provider: provider.to_string(),
             latency_ms: Summary::of(&latencies),
             webhook_answer_ms: Summary::of(&answers),
+            completed_ms: (!completions.is_empty()).then(|| Summary::of(&completions)),
         };
         note(
             "push",
             format!(
-                "  {name} {provider}: notification to index median {:.0} ms, max {:.0} ms (webhook answer median {:.1} ms)",
-                case.latency_ms.median, case.latency_ms.max, case.webhook_answer_ms.median
+                "  {name} {provider}: change to index median {:.0} ms, max {:.0} ms; to sync.completed median {} ms (webhook answer median {:.1} ms)",
+                case.latency_ms.median,
+                case.latency_ms.max,
+                case.completed_ms.as_ref().map_or("-".to_string(), |s| format!("{:.0}", s.median)),
+                case.webhook_answer_ms.median
             ),
         );
         cases.push(case);
+    }
+    if let Consumer::Sqs(mappings) = consumer {
+        for mapping in mappings.running {
+            mapping.stop().await?;
+        }
     }
     Ok(cases)
 }
@@ -237,20 +336,53 @@ async fn notify(providers: &FakeProviders, provider: &str) -> Option<u16> {
     }
 }
 
+async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> Result<String> {
+    Ok(sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await?
+        .queue_url()
+        .ok_or("SQS CreateQueue answered without a URL")?
+        .to_string())
+}
+
+/// Waits for the app's `sync.completed` of a push sync of the account, among the events
+/// after the first `seen`.
+async fn wait_for_completion(
+    receiver: &WebhookReceiver,
+    seen: usize,
+    account_id: &str,
+    start: Instant,
+) -> Result<()> {
+    let left = GIVE_UP_AFTER.saturating_sub(start.elapsed());
+    let received = receiver
+        .wait_for(left, |received| {
+            received.iter().skip(seen).any(|r| completes(r, account_id))
+        })
+        .await;
+    match received.iter().skip(seen).any(|r| completes(r, account_id)) {
+        true => Ok(()),
+        false => Err(format!("no sync.completed of {account_id} after {GIVE_UP_AFTER:?}").into()),
+    }
+}
+
+fn completes(received: &hub_testkit::webhook_receiver::Received, account_id: &str) -> bool {
+    let event = received.json();
+    received.verified
+        && event["type"] == "sync.completed"
+        && event["data"]["account_id"] == account_id
+        && event["data"]["reason"] == "push"
+}
+
 async fn wait_until_indexed(
     hub: &Hub,
-    consumer: &Consumer,
     account_id: &str,
     file_id: &str,
     start: Instant,
 ) -> Result<()> {
     loop {
-        match consumer {
-            Consumer::Local(_) => tokio::time::sleep(CHECK_EVERY).await,
-            Consumer::Sqs(sqs) => {
-                sqs.poll(hub).await?;
-            }
-        }
+        tokio::time::sleep(CHECK_EVERY).await;
         if indexed(hub, account_id, file_id).await? {
             return Ok(());
         }

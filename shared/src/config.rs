@@ -90,6 +90,9 @@ pub struct AwsResources {
     pub table_name: String,
     pub kms_key_id: String,
     pub sync_queue_url: String,
+    /// `PUSH_QUEUE_URL`: push jobs' queue, consumed without a batching window
+    /// (docs/DEPLOY.md); push jobs go on the sync queue when it is unset.
+    pub push_queue_url: Option<String>,
     /// `EVENTS_QUEUE_URL`: required when events are on (`HUB_WEBHOOK_URL` set).
     pub events_queue_url: Option<String>,
 }
@@ -203,6 +206,7 @@ impl Config {
                 table_name: env.required("TABLE_NAME", "when HUB_BACKEND=aws")?,
                 kms_key_id: env.required("KMS_KEY_ID", "when HUB_BACKEND=aws")?,
                 sync_queue_url: env.required("SYNC_QUEUE_URL", "when HUB_BACKEND=aws")?,
+                push_queue_url: env.get("PUSH_QUEUE_URL").filter(|url| !url.is_empty()),
                 events_queue_url: match webhook {
                     Some(_) => Some(env.required(
                         "EVENTS_QUEUE_URL",

@@ -205,7 +205,19 @@ pub const EVENTS_QUEUE: Queue = Queue {
     message_retention: Duration::from_secs(4 * 86_400),
 };
 
-pub const QUEUES: [&Queue; 2] = [&SYNC_QUEUE, &EVENTS_QUEUE];
+/// Push jobs: the worker takes them without a batching window, so that a pushed change
+/// waits for no batch to fill (under 2 s from the change to `sync.completed` on moto,
+/// BENCHMARKS.md); otherwise as [`SYNC_QUEUE`], whose dead-letter queue it shares.
+pub const PUSH_QUEUE: Queue = Queue {
+    resource: "PushQueue",
+    consumer: &SYNC_WORKER,
+    visibility_timeout: Duration::from_secs(900),
+    batching_window: Duration::ZERO,
+    max_receive_count: 5,
+    message_retention: Duration::from_secs(4 * 86_400),
+};
+
+pub const QUEUES: [&Queue; 3] = [&SYNC_QUEUE, &PUSH_QUEUE, &EVENTS_QUEUE];
 
 /// The wait after the `attempt`-th failed delivery: 1, 5, 15, 30 and 60 minutes, so the first
 /// retry comes within two minutes and the sixth and last attempt about 1 h 51 min after the

@@ -97,7 +97,10 @@ impl Adapters {
                 aws_sdk_kms::Client::new(&sdk),
                 resources.kms_key_id,
             )),
-            queue: Arc::new(SqsQueue::new(sqs, resources.sync_queue_url)),
+            queue: Arc::new(
+                SqsQueue::new(sqs, resources.sync_queue_url)
+                    .with_push_queue(resources.push_queue_url),
+            ),
             events,
         })
     }

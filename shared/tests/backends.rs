@@ -24,7 +24,10 @@ use hub::queue::sqs::SqsQueue;
 use hub::queue::JobQueue;
 use hub::store::dynamo::DynamoStore;
 use hub::store::local::LocalStore;
-use hub::store::{AccountScope, AccountStore, FileStore, LoginStore, SpendingWrite, Store, Write};
+use hub::store::{
+    AccountScope, AccountStore, FeedPage, FeedPosition, FileStore, LoginStore, SpendingWrite,
+    Store, Write,
+};
 
 fn sealed(tag: &str) -> Sealed {
     Sealed {
@@ -1142,6 +1145,57 @@ async fn deletions(store: &dyn Store) {
     assert!(hub::purge::delete_at_once(store, &again.id).await.unwrap());
 }
 
+/// The feed's positions: each entry at its latest change, a page stored again under the
+/// same numbers (a retry before its cursor moved) keeping both attempts' positions, pages of
+/// one entry in position order, and the highest number for the next lease.
+async fn feed_positions(store: &dyn Store) {
+    let owner = account("google", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    let id = &owner.id;
+    let (a, b, c) = (file("a", "a.txt"), file("b", "b.txt"), file("c", "c.txt"));
+    store.put_files(id, &[a, b.clone()], 1, 1).await.unwrap();
+    store.put_files(id, &[c], 1, 1).await.unwrap();
+    store.put_files(id, &[b], 1, 3).await.unwrap();
+    assert_eq!(store.last_seq(id).await.unwrap(), 3);
+    let positions = |page: &FeedPage| -> Vec<(u64, String)> {
+        page.entries
+            .iter()
+            .map(|e| (e.seq, e.entry.id.clone()))
+            .collect()
+    };
+    let whole = store.changes(id, None, 3, 10).await.unwrap();
+    assert_eq!(
+        positions(&whole),
+        [(1, "a".to_string()), (1, "c".into()), (3, "b".into())],
+        "b only at its latest change; a and c both at 1"
+    );
+    assert!(!whole.has_more);
+    let mut after = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.changes(id, after.as_ref(), 3, 1).await.unwrap();
+        seen.extend(positions(&page));
+        match (page.has_more, page.entries.last()) {
+            (true, Some(last)) => {
+                after = Some(FeedPosition {
+                    seq: last.seq,
+                    file_id: last.entry.id.clone(),
+                })
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(seen, positions(&whole), "a page at a time");
+    let below = store.changes(id, None, 2, 10).await.unwrap();
+    assert_eq!(
+        positions(&below),
+        [(1, "a".to_string()), (1, "c".into())],
+        "the watermark bounds it"
+    );
+    assert!(hub::purge::delete_at_once(store, id).await.unwrap());
+    assert_eq!(store.last_seq(id).await.unwrap(), 0);
+}
+
 async fn store_suite(store: &dyn Store) {
     accounts_and_identities(store).await;
     conditional_updates(store).await;
@@ -1151,6 +1205,7 @@ async fn store_suite(store: &dyn Store) {
     drives_and_last_sync(store).await;
     login_states(store).await;
     file_index(store).await;
+    feed_positions(store).await;
     reconciliation(store).await;
     removals_by_path(store).await;
     replacements_by_path(store).await;
@@ -1169,6 +1224,88 @@ async fn local_store_behaves() {
 async fn dynamo_store_behaves() {
     let (client, table) = common::dynamo_table().await;
     store_suite(&DynamoStore::new(client, table)).await;
+}
+
+/// A table of an earlier version held the feed in the `by-seq` index: each entry with its
+/// `seq`. Those entries stay readable, merged in position order with the feed items, and
+/// leave the index the first time a sync stores them again.
+#[tokio::test]
+async fn dynamo_feed_reads_entries_stored_before_feed_items() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (client, table) = common::dynamo_table().await;
+    let store = DynamoStore::new(client.clone(), table.clone());
+    let owner = account("google", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(store.create_account(&owner).await.unwrap(), Write::Done);
+    let id = &owner.id;
+    let pk = AttributeValue::S(format!("ACCOUNT#{id}"));
+    store
+        .put_files(id, &[file("old1", "a"), file("old2", "b")], 1, 1)
+        .await
+        .unwrap();
+    // Back to the earlier layout: positions under `seq`, no feed item.
+    for (file_id, seq) in [("old1", "1"), ("old2", "4")] {
+        client
+            .update_item()
+            .table_name(&table)
+            .key("pk", pk.clone())
+            .key("sk", AttributeValue::S(format!("FILE#{file_id}")))
+            .update_expression("REMOVE feed_seq SET seq = :seq")
+            .expression_attribute_values(":seq", AttributeValue::N(seq.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .delete_item()
+        .table_name(&table)
+        .key("pk", pk.clone())
+        .key("sk", AttributeValue::S(format!("FEED#{:020}", 1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.last_seq(id).await.unwrap(), 4, "from the index");
+    store
+        .put_files(id, &[file("new", "c")], 1, 3)
+        .await
+        .unwrap();
+    let ids = |page: &FeedPage| -> Vec<(u64, String)> {
+        page.entries
+            .iter()
+            .map(|e| (e.seq, e.entry.id.clone()))
+            .collect()
+    };
+    let feed = store.changes(id, None, 4, 10).await.unwrap();
+    assert_eq!(
+        ids(&feed),
+        [
+            (1, "old1".to_string()),
+            (3, "new".into()),
+            (4, "old2".into())
+        ]
+    );
+    let after = FeedPosition {
+        seq: 1,
+        file_id: "old1".into(),
+    };
+    let page = store.changes(id, Some(&after), 4, 1).await.unwrap();
+    assert_eq!(ids(&page), [(3, "new".to_string())]);
+    assert!(page.has_more);
+    // Stored again: out of the index, in the feed once, at its new place.
+    store
+        .put_files(id, &[file("old1", "a2")], 1, 5)
+        .await
+        .unwrap();
+    let feed = store.changes(id, None, 5, 10).await.unwrap();
+    assert_eq!(
+        ids(&feed),
+        [
+            (3, "new".to_string()),
+            (4, "old2".into()),
+            (5, "old1".into())
+        ]
+    );
+    assert_eq!(store.last_seq(id).await.unwrap(), 5);
+    assert!(hub::purge::delete_at_once(&store, id).await.unwrap());
 }
 
 // ---------------------------------------------------------------- token encryption
@@ -1449,6 +1586,56 @@ async fn sqs_queue_sends_every_job() {
     let mut expected = sent.clone();
     expected.sort_by_key(|m| format!("{m:?}"));
     assert_eq!(received, expected);
+}
+
+/// Every message on `url`, received until `expected` have come (or twenty polls).
+async fn drain(client: &aws_sdk_sqs::Client, url: &str, expected: usize) -> Vec<QueueMessage> {
+    let mut received = Vec::new();
+    for _ in 0..20 {
+        if received.len() >= expected {
+            break;
+        }
+        let answer = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for message in answer.messages() {
+            received.push(serde_json::from_str::<QueueMessage>(message.body().unwrap()).unwrap());
+        }
+    }
+    received
+}
+
+/// Push jobs go on the push queue (no batching window in the template), the others and
+/// every delayed job on the sync queue.
+#[tokio::test]
+async fn sqs_queue_puts_push_jobs_on_the_push_queue() {
+    let (client, url) = common::sqs_queue().await;
+    let (_, push_url) = common::sqs_queue().await;
+    let queue = SqsQueue::new(client.clone(), &url).with_push_queue(Some(push_url.clone()));
+    let mut sent = jobs(14);
+    for message in sent.iter_mut().step_by(2) {
+        let QueueMessage::Sync(job) = message else {
+            unreachable!()
+        };
+        job.reason = SyncReason::Push;
+    }
+    queue.enqueue(&sent).await.unwrap();
+    queue
+        .enqueue_delayed(&sent[0], std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let is_push =
+        |m: &QueueMessage| matches!(m, QueueMessage::Sync(job) if job.reason == SyncReason::Push);
+    let pushed = drain(&client, &push_url, 7).await;
+    assert_eq!(pushed.len(), 7);
+    assert!(pushed.iter().all(is_push));
+    let others = drain(&client, &url, 8).await;
+    assert_eq!(others.len(), 8, "7 jobs and the delayed push job");
+    assert_eq!(others.iter().filter(|m| is_push(m)).count(), 1);
 }
 
 #[tokio::test]

@@ -673,7 +673,12 @@ async fn each_function_works_with_its_role_and_nothing_more() {
     .await;
     let sqs_admin = aws_sdk_sqs::Client::new(&admin);
     let mut queues = Vec::new();
-    for name in ["SyncQueue", "ScheduleDeadLetterQueue", "EventsQueue"] {
+    for name in [
+        "SyncQueue",
+        "ScheduleDeadLetterQueue",
+        "EventsQueue",
+        "PushQueue",
+    ] {
         let url = sqs_admin
             .create_queue()
             .queue_name(format!("{stack}-{name}"))
@@ -695,10 +700,11 @@ async fn each_function_works_with_its_role_and_nothing_more() {
             .clone();
         queues.push((name, url, arn));
     }
-    let (sync_queue_url, schedule_dlq_url, events_queue_url) = (
+    let (sync_queue_url, schedule_dlq_url, events_queue_url, push_queue_url) = (
         queues[0].1.clone(),
         queues[1].1.clone(),
         queues[2].1.clone(),
+        queues[3].1.clone(),
     );
     let deployment = Deployment::new(
         &stack,
@@ -726,6 +732,7 @@ async fn each_function_works_with_its_role_and_nothing_more() {
         ("TABLE_NAME".into(), deployment.table()),
         ("KMS_KEY_ID".into(), key_arn.clone()),
         ("SYNC_QUEUE_URL".into(), sync_queue_url.clone()),
+        ("PUSH_QUEUE_URL".into(), push_queue_url.clone()),
         ("AWS_ENDPOINT_URL".into(), endpoint.clone()),
         ("HUB_PUBLIC_URL".into(), "https://hub.example".into()),
         ("HUB_API_KEY".into(), "k".repeat(32)),
@@ -758,6 +765,10 @@ async fn each_function_works_with_its_role_and_nothing_more() {
             function_hub.sqs.clone(),
             &events_queue_url,
         )));
+        function_hub.hub.queue = Arc::new(
+            SqsQueue::new(function_hub.sqs.clone(), &sync_queue_url)
+                .with_push_queue(Some(push_queue_url.clone())),
+        );
         hubs.push(function_hub);
     }
     enforce_iam(&endpoint).await;

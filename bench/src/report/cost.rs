@@ -38,9 +38,9 @@ pub(super) fn section_cost(md: &mut String, results: Option<&cost::Results>) {
          DynamoDB capacity units estimated from the items in each request and answer (on-demand \
          rules: 1 WRU per started KB written, 2x in a transaction, plus 1 WRU for the \
          `by-provider` index when an account write creates or changes its keys or `status`, the \
-         only attributes the index projects; for the change feed's `by-seq` index, which holds \
-         every file item with all its attributes, 1 WRU per started KB of each entry put and 1 \
-         for each entry a new `seq` replaces or a delete removes; 1 RRU per started 4 KB read \
+         only attributes the index projects; the change feed's items, one per page a sync \
+         writes, as any item; for the `by-seq` index, which still holds the entries stored \
+         before the feed items, 1 for each entry a write takes out of it; 1 RRU per started 4 KB read \
          strongly consistent, half when eventually consistent). An account-sync = its share of a scheduled fan-out over {} \
          accounts + its share of one worker invocation of a batch of {} (the event source \
          mapping's `ReceiveMessage` and `DeleteMessageBatch`, one Lambda request) + the worker's \
@@ -78,9 +78,14 @@ pub(super) fn section_cost(md: &mut String, results: Option<&cost::Results>) {
     row(md, "of which file items (table)", &|s| {
         format!("{:.2}", s.per_sync.file_write_units)
     });
-    row(md, "of which the feed's `by-seq` index", &|s| {
-        format!("{:.2}", s.per_sync.feed_index_write_units)
+    row(md, "of which the feed's items", &|s| {
+        format!("{:.2}", s.per_sync.feed_write_units)
     });
+    row(
+        md,
+        "of which the `by-seq` index (entries stored before the feed items)",
+        &|s| format!("{:.2}", s.per_sync.feed_index_write_units),
+    );
     row(md, "of which lease / account writes", &|s| {
         format!("{:.2}", s.per_sync.account_write_units)
     });
@@ -135,11 +140,12 @@ pub(super) fn section_cost(md: &mut String, results: Option<&cost::Results>) {
     );
 }
 
-/// The write units of neither file items, the feed's index nor accounts (claims, marks...).
+/// The write units of neither file items, the feed nor accounts (claims, marks...).
 fn other_write_units(counts: &crate::proxy::Counts) -> f64 {
     counts.write_units
         - counts.file_write_units
         - counts.feed_index_write_units
+        - counts.feed_write_units
         - counts.account_write_units
 }
 
@@ -199,26 +205,23 @@ pub(super) fn observe_cost(md: &mut String, r: &cost::Results) {
     if let Some(changed) = r
         .scenarios
         .iter()
-        .find(|s| s.per_sync.feed_index_write_units > 0.0)
+        .find(|s| s.per_sync.feed_write_units > 0.0)
     {
         let c = &changed.per_sync;
         let _ = writeln!(
             md,
             "- **The change feed's price** ({}): {:.1} WRU per sync against {PRE_FEED_TEN_CHANGES_WRU:.0} \
-             before the feed (the run of 2026-11-24), {:+.1} WRU ({:.2}x). Split: {:.1} for the file \
-             items in the table, {:.1} in the `by-seq` index (each changed entry takes a new `seq`, \
-             so DynamoDB deletes its old index entry and puts the new one: 2 WRU for an entry \
-             under 1 KB), {:.1} for the account (the lease is taken before the entries are \
-             numbered and given back with the last page's cursor and the outcome), {:.1} other \
-             (see the push channel below). The floor for a feed in key order with in-place entries: a \
-             projection of the keys only costs the same units for entries under 1 KB, and \
-             numbering entries apart from them would need a read of each entry per page. A sync \
-             that finds nothing new takes no lease and writes the account once, as before the feed.",
+             before the feed (the run of 2026-11-24) and 36 to 38 with the feed in the `by-seq` \
+             index (the runs of 2026-11-25 and 2026-12-07). Split: {:.1} for the file items in the \
+             table, {:.1} for the feed's item of the page (its positions: sequence numbers and \
+             file ids), {:.1} in the `by-seq` index (entries stored before the feed items, leaving \
+             it), {:.1} for the account (the lease is taken before the entries are numbered and \
+             given back with the last page's cursor and the outcome), {:.1} other. A sync that \
+             finds nothing new takes no lease and writes the account once, as before the feed.",
             changed.name,
             c.write_units,
-            c.write_units - PRE_FEED_TEN_CHANGES_WRU,
-            c.write_units / PRE_FEED_TEN_CHANGES_WRU,
             c.file_write_units,
+            c.feed_write_units,
             c.feed_index_write_units,
             c.account_write_units,
             other_write_units(c),
@@ -227,7 +230,7 @@ pub(super) fn observe_cost(md: &mut String, r: &cost::Results) {
     if let Some(quiet) = r
         .scenarios
         .iter()
-        .find(|s| s.per_sync.feed_index_write_units == 0.0 && other_write_units(&s.per_sync) > 0.0)
+        .find(|s| s.per_sync.feed_write_units == 0.0 && other_write_units(&s.per_sync) > 0.0)
     {
         let c = &quiet.per_sync;
         let _ = writeln!(

@@ -1,6 +1,7 @@
 //! SQS: `SendMessageBatch` in chunks of ten, several chunks in flight, failed entries re-sent
 //! a bounded number of times. The same adapter serves the sync queue and the events queue,
-//! each with its own URL.
+//! each with its own URL. The sync queue's sends push jobs to the push queue when it has one
+//! (`PUSH_QUEUE_URL`, [`SqsQueue::with_push_queue`]).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{EventQueue, JobQueue, MAX_BATCH, MAX_DELAY};
 use crate::error::{HubError, HubResult};
-use crate::model::{QueueMessage, QueuedEvent};
+use crate::model::{QueueMessage, QueuedEvent, SyncReason};
 use crate::retry::{retry, Attempt, RetryPolicy, Stopped};
 
 const CHUNKS_IN_FLIGHT: usize = 8;
@@ -30,6 +31,11 @@ const FAILED_ENTRY_RETRY: RetryPolicy = RetryPolicy {
 pub struct SqsQueue {
     client: Client,
     queue_url: String,
+    /// Where [`JobQueue::enqueue`] puts push jobs: a queue the worker takes without a
+    /// batching window (template.yaml `PushQueue`), so that a pushed change waits for no
+    /// batch of the sync queue to fill. Delayed jobs (requeues) stay on the sync queue: they
+    /// wait anyway, and only `provider-webhooks` may send to the push queue.
+    push_queue_url: Option<String>,
 }
 
 impl SqsQueue {
@@ -37,20 +43,45 @@ impl SqsQueue {
         SqsQueue {
             client,
             queue_url: queue_url.into(),
+            push_queue_url: None,
+        }
+    }
+
+    /// Push jobs given to [`JobQueue::enqueue`] go to `push_queue_url` (when set).
+    pub fn with_push_queue(mut self, push_queue_url: Option<String>) -> Self {
+        self.push_queue_url = push_queue_url;
+        self
+    }
+
+    /// The queue `message` goes to when queued without a delay.
+    fn queue_of(&self, message: &QueueMessage) -> &str {
+        match (message, &self.push_queue_url) {
+            (QueueMessage::Sync(job), Some(push)) if job.reason == SyncReason::Push => push,
+            _ => &self.queue_url,
         }
     }
 
     /// `delay_seconds` applies to every entry (SQS's per-message `DelaySeconds`).
-    async fn send_chunk(&self, chunk: &[QueueMessage], delay_seconds: i32) -> HubResult<()> {
+    async fn send_chunk(
+        &self,
+        queue_url: &str,
+        chunk: &[QueueMessage],
+        delay_seconds: i32,
+    ) -> HubResult<()> {
         let bodies = chunk
             .iter()
             .map(|job| serde_json::to_string(job).map_err(HubError::internal))
             .collect::<HubResult<Vec<_>>>()?;
-        self.send_bodies(bodies, delay_seconds).await
+        self.send_bodies(queue_url, bodies, delay_seconds).await
     }
 
     /// Up to ten message bodies in one `SendMessageBatch`, failed entries re-sent.
-    async fn send_bodies(&self, bodies: Vec<String>, delay_seconds: i32) -> HubResult<()> {
+    async fn send_bodies(
+        &self,
+        queue_url: &str,
+        bodies: Vec<String>,
+        delay_seconds: i32,
+    ) -> HubResult<()> {
         let entries = bodies
             .into_iter()
             .enumerate()
@@ -67,7 +98,7 @@ impl SqsQueue {
             let answer = self
                 .client
                 .send_message_batch()
-                .queue_url(&self.queue_url)
+                .queue_url(queue_url)
                 .set_entries(Some(entries.clone()))
                 .send()
                 .await
@@ -108,10 +139,22 @@ impl SqsQueue {
 #[async_trait]
 impl JobQueue for SqsQueue {
     async fn enqueue(&self, messages: &[QueueMessage]) -> HubResult<()> {
-        let chunks: Vec<Vec<QueueMessage>> =
-            messages.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
+        let (pushed, others): (Vec<&QueueMessage>, Vec<&QueueMessage>) = messages
+            .iter()
+            .partition(|message| self.queue_of(message) != self.queue_url);
+        let mut chunks: Vec<(String, Vec<QueueMessage>)> = Vec::new();
+        for group in [pushed, others] {
+            let Some(first) = group.first() else {
+                continue;
+            };
+            let queue_url = self.queue_of(first).to_string();
+            for chunk in group.chunks(MAX_BATCH) {
+                let chunk = chunk.iter().map(|m| (*m).clone()).collect();
+                chunks.push((queue_url.clone(), chunk));
+            }
+        }
         futures::stream::iter(chunks)
-            .map(|chunk| async move { self.send_chunk(&chunk, 0).await })
+            .map(|(queue_url, chunk)| async move { self.send_chunk(&queue_url, &chunk, 0).await })
             .buffer_unordered(CHUNKS_IN_FLIGHT)
             .try_collect::<()>()
             .await
@@ -120,8 +163,12 @@ impl JobQueue for SqsQueue {
     async fn enqueue_delayed(&self, message: &QueueMessage, delay: Duration) -> HubResult<()> {
         // Rounded up: a message must not come back before the wait the provider asked for.
         let delay_seconds = delay.min(MAX_DELAY).as_secs_f64().ceil() as i32;
-        self.send_chunk(std::slice::from_ref(message), delay_seconds)
-            .await
+        self.send_chunk(
+            &self.queue_url,
+            std::slice::from_ref(message),
+            delay_seconds,
+        )
+        .await
     }
 }
 
@@ -129,7 +176,7 @@ impl JobQueue for SqsQueue {
 impl EventQueue for SqsQueue {
     async fn publish(&self, event: &QueuedEvent) -> HubResult<()> {
         let body = serde_json::to_string(event).map_err(HubError::internal)?;
-        self.send_bodies(vec![body], 0).await
+        self.send_bodies(&self.queue_url, vec![body], 0).await
     }
 
     async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> HubResult<()> {

@@ -410,23 +410,30 @@ impl AccountStore for DynamoStore {
         if !storable(account_id) {
             return Ok(true);
         }
-        let answer = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":files", s(FILE_PREFIX))
-            .projection_expression("pk, sk")
-            .consistent_read(true)
-            .limit(page_limit(limit))
-            .send()
-            .await
-            .map_err(|e| failed("Query", e))?;
-        let deletes = delete_requests(answer.items.unwrap_or_default())?;
-        // The feed is the `by-seq` index of these same items: it goes with them.
-        self.write_batches(deletes).await?;
-        Ok(answer.last_evaluated_key.is_none())
+        // Up to `limit` entries and as many feed items (`feed.rs`): a page removes `limit`
+        // entries as the local store's does, and the feed items, about one per page a sync
+        // wrote, go along.
+        let mut done = true;
+        for prefix in [FILE_PREFIX, FEED_PREFIX] {
+            let answer = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(account_pk(account_id)))
+                .expression_attribute_values(":prefix", s(prefix))
+                .projection_expression("pk, sk")
+                .consistent_read(true)
+                .limit(page_limit(limit))
+                .send()
+                .await
+                .map_err(|e| failed("Query", e))?;
+            // Older entries' `by-seq` entries go with them.
+            self.write_batches(delete_requests(answer.items.unwrap_or_default())?)
+                .await?;
+            done &= answer.last_evaluated_key.is_none();
+        }
+        Ok(done)
     }
 
     async fn end_deletion(&self, deletion: &Deletion) -> HubResult<Write> {

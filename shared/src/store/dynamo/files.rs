@@ -1,6 +1,8 @@
 //! The file index and its change feed: entries under their account's partition, the feed
-//! and removals by path read through the `by-seq` and `by-path` indexes.
+//! in feed items beside them (`feed.rs`; older entries through the `by-seq` index), removals
+//! by path read through the `by-path` index.
 
+use super::feed::stored_item;
 use super::*;
 
 /// The keys of `stored` in the `by-folder` index (none for an entry without a drive).
@@ -21,7 +23,7 @@ fn put_file_request(account_id: &str, stored: &StoredFile) -> HubResult<WriteReq
     let mut key = file_key(account_id, &stored.entry.id);
     key.extend(folder_keys(account_id, stored));
     let put = PutRequest::builder()
-        .set_item(Some(to_item(stored, key)?))
+        .set_item(Some(stored_item(stored, key)?))
         .build()
         .map_err(HubError::internal)?;
     Ok(WriteRequest::builder().put_request(put).build())
@@ -92,6 +94,86 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Up to `limit` + 1 feed entries of the `by-seq` index after `after`, at most at
+    /// `watermark`: the entries stored before the feed items (`feed.rs`) and not rewritten
+    /// since. Also whether the query was cut short by the 1 MB it returns at most.
+    async fn legacy_changes(
+        &self,
+        account_id: &str,
+        after: Option<&FeedPosition>,
+        watermark: u64,
+        limit: usize,
+    ) -> HubResult<(Vec<FeedEntry>, bool)> {
+        // An index query's start key is the index key and the table key of the last item.
+        let start = after.map(|after| {
+            let mut key = file_key(account_id, &after.file_id);
+            key.insert(
+                SEQ_ATTRIBUTE.into(),
+                AttributeValue::N(after.seq.to_string()),
+            );
+            key
+        });
+        let from = after.map_or(0, |after| after.seq);
+        let answer = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SEQ_INDEX)
+            .key_condition_expression("pk = :pk AND #seq BETWEEN :from AND :watermark")
+            .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
+            .expression_attribute_values(":watermark", AttributeValue::N(watermark.to_string()))
+            .set_exclusive_start_key(start)
+            .limit(page_limit(limit) + 1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("Query", e))?;
+        let truncated = answer.last_evaluated_key.is_some();
+        let entries = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let stored: StoredFile = from_item(item)?;
+                let seq = stored
+                    .seq
+                    .ok_or_else(|| HubError::internal("an entry of by-seq has no seq"))?;
+                Ok(FeedEntry {
+                    seq,
+                    entry: stored.entry,
+                })
+            })
+            .collect::<HubResult<Vec<_>>>()?;
+        Ok((entries, truncated))
+    }
+
+    /// Stores a page of entries (or tombstones): its feed item first, then the entries, so
+    /// that a process dying in between loses no position (`feed.rs`).
+    async fn write_page(&self, account_id: &str, stored: &[StoredFile]) -> HubResult<()> {
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let positions: Vec<FeedPosition> = stored
+            .iter()
+            .filter_map(|stored| {
+                stored.seq.map(|seq| FeedPosition {
+                    seq,
+                    file_id: stored.entry.id.clone(),
+                })
+            })
+            .collect();
+        self.write_feed(account_id, &positions).await?;
+        let requests = stored
+            .iter()
+            .map(|stored| put_file_request(account_id, stored))
+            .collect::<HubResult<Vec<_>>>()?;
+        self.write_batches(requests).await
+    }
+}
+
 #[async_trait]
 impl FileStore for DynamoStore {
     async fn purge_files(&self, account_id: &str) -> HubResult<()> {
@@ -102,9 +184,10 @@ impl FileStore for DynamoStore {
             self.client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :files)")
+                .key_condition_expression("pk = :pk AND sk BETWEEN :first AND :end")
                 .expression_attribute_values(":pk", s(account_pk(account_id)))
-                .expression_attribute_values(":files", s(FILE_PREFIX))
+                .expression_attribute_values(":first", s(INDEX_FIRST_SK))
+                .expression_attribute_values(":end", s(INDEX_END_SK))
                 .projection_expression("pk, sk")
                 .consistent_read(true),
         );
@@ -122,7 +205,7 @@ impl FileStore for DynamoStore {
         first_seq: u64,
     ) -> HubResult<()> {
         let now = Utc::now();
-        let mut requests = Vec::with_capacity(files.len());
+        let mut stored = Vec::with_capacity(files.len());
         for (seq, file) in (first_seq..).zip(files) {
             let known = if file.deleted {
                 self.stored_file(account_id, &file.id).await?
@@ -132,10 +215,9 @@ impl FileStore for DynamoStore {
             if StoredFile::unknown_removal(file, known.as_ref()) {
                 continue;
             }
-            let stored = StoredFile::stamped(file, known, generation, seq, now);
-            requests.push(put_file_request(account_id, &stored)?);
+            stored.push(StoredFile::stamped(file, known, generation, seq, now));
         }
-        self.write_batches(requests).await
+        self.write_page(account_id, &stored).await
     }
 
     async fn mark_unseen_deleted(
@@ -148,18 +230,16 @@ impl FileStore for DynamoStore {
     ) -> HubResult<(u64, Option<String>)> {
         let page = self.query_files(account_id, after, limit).await?;
         let now = Utc::now();
-        let mut requests = Vec::new();
+        let mut tombstones = Vec::new();
         for item in page.items {
             let stored: StoredFile = from_item(item)?;
             if stored.unseen_since(generation) {
-                let seq = first_seq + requests.len() as u64;
-                let tombstone = stored.reconciled(generation, seq, now);
-                requests.push(put_file_request(account_id, &tombstone)?);
+                let seq = first_seq + tombstones.len() as u64;
+                tombstones.push(stored.reconciled(generation, seq, now));
             }
         }
-        let marked = requests.len() as u64;
-        self.write_batches(requests).await?;
-        Ok((marked, page.next))
+        self.write_page(account_id, &tombstones).await?;
+        Ok((tombstones.len() as u64, page.next))
     }
 
     async fn mark_path_deleted(
@@ -221,47 +301,23 @@ impl FileStore for DynamoStore {
             })
             .transpose()?;
         let now = Utc::now();
-        let mut requests = Vec::new();
+        let mut tombstones = Vec::new();
         for item in answer.items.unwrap_or_default() {
             let stored: StoredFile = from_item(item)?;
             if stored.removed_with(removal) {
-                let seq = first_seq + requests.len() as u64;
-                requests.push(put_file_request(account_id, &stored.removed(seq, now))?);
+                let seq = first_seq + tombstones.len() as u64;
+                tombstones.push(stored.removed(seq, now));
             }
         }
-        let marked = requests.len() as u64;
-        self.write_batches(requests).await?;
-        Ok((marked, next))
+        self.write_page(account_id, &tombstones).await?;
+        Ok((tombstones.len() as u64, next))
     }
 
     async fn last_seq(&self, account_id: &str) -> HubResult<u64> {
         if !storable(account_id) {
             return Ok(0);
         }
-        let answer = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(SEQ_INDEX)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .projection_expression("#seq")
-            .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
-            .scan_index_forward(false)
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failed("Query", e))?;
-        let highest = answer
-            .items
-            .unwrap_or_default()
-            .first()
-            .and_then(|item| item.get(SEQ_ATTRIBUTE))
-            .and_then(|value| value.as_n().ok())
-            .map(|n| n.parse::<u64>().map_err(HubError::internal))
-            .transpose()?;
-        Ok(highest.unwrap_or(0))
+        self.highest_seq(account_id).await
     }
 
     async fn changes(
@@ -277,51 +333,24 @@ impl FileStore for DynamoStore {
                 has_more: false,
             });
         }
-        // An index query's start key is the index key and the table key of the last item.
-        let start = after.map(|after| {
-            let mut key = file_key(account_id, &after.file_id);
-            key.insert(
-                SEQ_ATTRIBUTE.into(),
-                AttributeValue::N(after.seq.to_string()),
-            );
-            key
-        });
-        let from = after.map_or(0, |after| after.seq);
-        // One more than asked tells whether more remain without a second query.
-        let answer = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(SEQ_INDEX)
-            .key_condition_expression("pk = :pk AND #seq BETWEEN :from AND :watermark")
-            .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
-            .expression_attribute_values(":watermark", AttributeValue::N(watermark.to_string()))
-            .set_exclusive_start_key(start)
-            .limit(page_limit(limit) + 1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failed("Query", e))?;
-        // Cut short by the 1 MB a query returns at most: more remain too.
-        let truncated = answer.last_evaluated_key.is_some();
-        let mut entries = answer
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                let stored: StoredFile = from_item(item)?;
-                let seq = stored
-                    .seq
-                    .ok_or_else(|| HubError::internal("an entry of by-seq has no seq"))?;
-                Ok(FeedEntry {
-                    seq,
-                    entry: stored.entry,
-                })
-            })
-            .collect::<HubResult<Vec<_>>>()?;
-        let has_more = entries.len() > limit || truncated;
+        // Each source's first `limit` + 1 entries after `after`: merged, their first `limit`
+        // are the feed's, and one more in either says more remain.
+        let (mut entries, legacy_cut) = self
+            .legacy_changes(account_id, after, watermark, limit)
+            .await?;
+        let legacy_last = entries.last().map(|e| (e.seq, e.entry.id.clone()));
+        entries.extend(
+            self.feed_entries(account_id, after, watermark, limit)
+                .await?,
+        );
+        // The index's query cut short by the 1 MB it returns: nothing past its last entry is
+        // known to be complete.
+        let bound = legacy_cut.then_some(legacy_last).flatten();
+        entries.sort_by(|a, b| (a.seq, &a.entry.id).cmp(&(b.seq, &b.entry.id)));
+        if let Some(bound) = bound {
+            entries.retain(|e| (e.seq, e.entry.id.as_str()) <= (bound.0, bound.1.as_str()));
+        }
+        let has_more = entries.len() > limit || legacy_cut;
         entries.truncate(limit);
         Ok(FeedPage { entries, has_more })
     }

@@ -17,6 +17,15 @@ pub(super) const DELETED_ATTRIBUTE: &str = "deleted";
 pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
 pub(super) const ACCOUNT_SK: &str = "ACCOUNT";
 pub(super) const FILE_PREFIX: &str = "FILE#";
+/// The sort key prefix of the change feed's items (`feed.rs`), beside the entries.
+pub(super) const FEED_PREFIX: &str = "FEED#";
+/// Where an entry keeps its feed position: not `seq`, the `by-seq` index's sort key, which
+/// would put the entry in that index (and charge every change to it three times).
+pub(super) const POSITION_ATTRIBUTE: &str = "feed_seq";
+/// The sort keys of an account's index, entries and feed items alike: `FEED#…` then
+/// `FILE#…`, and nothing else of the account's partition (its `ACCOUNT` item stays).
+pub(super) const INDEX_FIRST_SK: &str = FEED_PREFIX;
+pub(super) const INDEX_END_SK: &str = "FILE$";
 /// The attribute only a tombstone ([`Deletion`]) has: an account item that carries it is
 /// being deleted, and no read of accounts returns it.
 pub(super) const DELETING_ATTRIBUTE: &str = "deleting_since";

@@ -48,7 +48,10 @@ impl DynamoStore {
                 let Some(account_id) = pk.strip_prefix("ACCOUNT#").map(str::to_string) else {
                     continue;
                 };
-                let seq = item.get(SEQ_ATTRIBUTE).cloned();
+                // The entry's feed position, under either layout's attribute.
+                let seq = [POSITION_ATTRIBUTE, SEQ_ATTRIBUTE]
+                    .into_iter()
+                    .find_map(|name| item.get(name).map(|value| (name, value.clone())));
                 let stored: StoredFile = from_item(item)?;
                 let keys = folder_keys(&account_id, &stored);
                 if keys.is_empty() {
@@ -65,13 +68,13 @@ impl DynamoStore {
         }
     }
 
-    /// Sets `keys` on the entry at `key` if it still has sequence number `seq` and no keys:
-    /// whether it did.
+    /// Sets `keys` on the entry at `key` if it still has feed position `seq` (under the
+    /// attribute named with it) and no keys: whether it did.
     async fn set_folder_keys(
         &self,
         key: Item,
         keys: Item,
-        seq: Option<AttributeValue>,
+        seq: Option<(&str, AttributeValue)>,
     ) -> HubResult<bool> {
         let mut update = self
             .client
@@ -81,7 +84,8 @@ impl DynamoStore {
             .update_expression("SET #drive = :drive, #place = :place")
             .expression_attribute_names("#drive", DRIVE_KEY_ATTRIBUTE)
             .expression_attribute_names("#place", PLACE_ATTRIBUTE)
-            .expression_attribute_names("#seq", SEQ_ATTRIBUTE);
+            .expression_attribute_names("#seq", SEQ_ATTRIBUTE)
+            .expression_attribute_names("#position", POSITION_ATTRIBUTE);
         for (name, value) in keys {
             let placeholder = if name == DRIVE_KEY_ATTRIBUTE {
                 ":drive"
@@ -91,13 +95,17 @@ impl DynamoStore {
             update = update.expression_attribute_values(placeholder, value);
         }
         update = match seq {
-            Some(seq) => update
-                .condition_expression(
-                    "attribute_exists(pk) AND attribute_not_exists(#drive) AND #seq = :seq",
-                )
-                .expression_attribute_values(":seq", seq),
+            Some((name, seq)) => {
+                let condition = match name == SEQ_ATTRIBUTE {
+                    true => "attribute_exists(pk) AND attribute_not_exists(#drive) AND #seq = :seq AND attribute_not_exists(#position)",
+                    false => "attribute_exists(pk) AND attribute_not_exists(#drive) AND #position = :seq AND attribute_not_exists(#seq)",
+                };
+                update
+                    .condition_expression(condition)
+                    .expression_attribute_values(":seq", seq)
+            }
             None => update.condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(#drive) AND attribute_not_exists(#seq)",
+                "attribute_exists(pk) AND attribute_not_exists(#drive) AND attribute_not_exists(#seq) AND attribute_not_exists(#position)",
             ),
         };
         Ok(conditional("UpdateItem", update.send().await)?.is_some())

@@ -10,7 +10,8 @@
 //! | connect session | `SESSION#<token hash>`            | `SESSION`       | `expires_at_epoch` (TTL)      |
 //! | claim           | `CLAIM#<key>`                     | `CLAIM`         | `expires_at_epoch` (TTL)      |
 //! | content link    | `LINK#<token hash>`               | `LINK`          | `expires_at_epoch` (TTL)      |
-//! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`| `seq` (N): its place in the feed; `drive_key`, `place`: in its folder |
+//! | file index entry| `ACCOUNT#<id>`                    | `FILE#<file id>`| `feed_seq` (N): its place in the feed (`seq` before feed items); `drive_key`, `place`: in its folder |
+//! | feed item       | `ACCOUNT#<id>`                    | `FEED#<first seq, 20 digits>` | `seqs`, `ids`: a written page's feed positions; `last` |
 //!
 //! An identity's records share a partition, one per owner, so that `DELETE` finds every
 //! account holding a grant with one query; accounts without an owner keep version 1's key.
@@ -23,12 +24,12 @@
 //! index, which halves the write units of every sync (see BENCHMARKS.md). Account and files
 //! share a partition so deleting an account is one query away.
 //!
-//! The `by-seq` local secondary index (`pk`, `seq`) orders an account's entries by their
-//! place in the change feed, so that a feed page is one query however large the index, and
-//! storing a page costs no read. It is sparse: only entries with a `seq` are in it, so the
-//! account item (which has none) never is. It projects all attributes, since the feed
-//! returns whole entries. LSIs allow strongly consistent reads, which the feed uses so that
-//! every entry at most at the watermark it read is there.
+//! The change feed is a feed item per written page, in the account's partition (`feed.rs`),
+//! read strongly consistently so that every entry at most at the watermark is there. The
+//! `by-seq` local secondary index (`pk`, `seq`) held the feed before: every entry in it with
+//! all its attributes, three write units per change. An LSI cannot be dropped from a deployed
+//! table, so it stays in the schema; entries stored before the feed items keep `seq` and are
+//! read from it (sparse: entries written since have `feed_seq` instead and are not in it).
 //!
 //! The `by-folder` global secondary index (`drive_key` = `<account>#<drive>`, `place` = the
 //! entry's folder then its id, see `crate::store::place`) lists one folder's entries, or one
@@ -48,6 +49,7 @@
 
 mod accounts;
 mod claims;
+mod feed;
 mod files;
 mod keys;
 mod links;
