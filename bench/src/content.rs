@@ -36,7 +36,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::coldstart::{self, RuntimeApi, PRELUDE_END, RESPONSE_MODE};
-use crate::support::{self, note, Result, Summary};
+use crate::support::{self, note, percentile, Result, Summary};
 
 /// The memory the hub's stream must stay under, whatever the file's size (the function's
 /// memory is a setting of its own; the stream must not need more as files grow).
@@ -585,17 +585,6 @@ fn link_shape(url: &str) -> String {
         }
         Err(_) => "(not a URL)".into(),
     }
-}
-
-/// Nearest rank, as [`Summary::of`].
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[index - 1]
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 //! hub-bench delivery    [--events 1000]
 //! hub-bench content     [--sizes 10MB,100MB,1GB] [--runs 3] [--redirect-calls 20] [--bin-dir target/release]
 //! hub-bench queries   [--sizes 1000,10000,100000] [--aws-sizes 1000,10000,100000]
+//! hub-bench proxy-latency [--runs 200] [--concurrency 50] [--rounds 10] [--instances 50]
+//! hub-bench drives    [--drives 20] [--files-per-drive 500] [--box-files 5000] [--box-changes 10] [--runs 3]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
 //!
@@ -23,10 +25,12 @@ mod consumer;
 mod content;
 mod cost;
 mod delivery;
+mod drives;
 mod fanout;
 mod large_drive;
 mod moto;
 mod proxy;
+mod proxy_latency;
 mod push_latency;
 mod queries;
 mod report;
@@ -210,6 +214,28 @@ async fn dispatch() -> Result<()> {
             };
             write_results(&results, "queries", &queries::run(options).await?)
         }
+        "proxy-latency" => {
+            let concurrency = args.number("concurrency", 50)?;
+            let options = proxy_latency::Options {
+                runs: args.number("runs", 200)?,
+                concurrency,
+                rounds: args.number("rounds", 10)?,
+                instances: args.number("instances", concurrency)?,
+                workspace: workspace.clone(),
+                log_dir: results.clone(),
+            };
+            write_results(&results, "proxy-latency", &proxy_latency::run(options).await?)
+        }
+        "drives" => {
+            let options = drives::Options {
+                drives: args.number("drives", 20)?,
+                files_per_drive: args.number("files-per-drive", 500)?,
+                box_files: args.number("box-files", 5_000)?,
+                box_changes: args.number("box-changes", 10)?,
+                runs: args.number("runs", 3)?,
+            };
+            write_results(&results, "drives", &drives::run(options).await?)
+        }
         "sizes" => {
             let options = sizes::Options { workspace };
             write_results(&results, "sizes", &sizes::run(options)?)
@@ -224,7 +250,7 @@ async fn dispatch() -> Result<()> {
             Ok(())
         }
         _ => Err(format!(
-            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery, content, queries or report"
+            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery, content, queries, proxy-latency, drives or report"
         )
         .into()),
     }
