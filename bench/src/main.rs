@@ -10,9 +10,9 @@
 //! hub-bench push        [--runs 5] [--latency-ms 0] [--backends local,aws]
 //! hub-bench delivery    [--events 1000]
 //! hub-bench content     [--sizes 10MB,100MB,1GB] [--runs 3] [--redirect-calls 20] [--bin-dir target/release]
-//! hub-bench queries   [--sizes 1000,10000,100000] [--aws-sizes 1000,10000,100000]
+//! hub-bench queries   [--sizes 1000,10000,100000] [--aws-sizes 1000,10000]
 //! hub-bench proxy-latency [--runs 200] [--concurrency 50] [--rounds 10] [--instances 50]
-//! hub-bench drives    [--drives 20] [--files-per-drive 500] [--box-files 5000] [--box-changes 10] [--runs 3]
+//! hub-bench drives    [--drives 20] [--files-per-drive 2500] [--box-files 20000] [--box-changes 10] [--runs 3]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
 //!
@@ -210,7 +210,7 @@ async fn dispatch() -> Result<()> {
         "queries" => {
             let options = queries::Options {
                 sizes: args.numbers("sizes", &[1_000, 10_000, 100_000])?,
-                aws_sizes: args.numbers("aws-sizes", &[1_000, 10_000, 100_000])?,
+                aws_sizes: args.numbers("aws-sizes", &[1_000, 10_000])?,
             };
             write_results(&results, "queries", &queries::run(options).await?)
         }
@@ -229,8 +229,8 @@ async fn dispatch() -> Result<()> {
         "drives" => {
             let options = drives::Options {
                 drives: args.number("drives", 20)?,
-                files_per_drive: args.number("files-per-drive", 500)?,
-                box_files: args.number("box-files", 5_000)?,
+                files_per_drive: args.number("files-per-drive", 2_500)?,
+                box_files: args.number("box-files", 20_000)?,
                 box_changes: args.number("box-changes", 10)?,
                 runs: args.number("runs", 3)?,
             };

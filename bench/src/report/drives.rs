@@ -47,3 +47,24 @@ pub(super) fn section_drives(md: &mut String, results: Option<&drives::Results>)
     }
     md.push('\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::drives::Case;
+    use crate::support::Summary;
+
+    #[test]
+    fn the_ratio_is_of_the_medians() {
+        let case = Case {
+            name: "box, first".into(),
+            provider: "box".into(),
+            kind: "first".into(),
+            drives: 1,
+            files_synced: 10,
+            sync_seconds: Summary::of(&[3.0, 1.0, 2.0]),
+            fetch_seconds: Summary::of(&[1.0, 0.5, 4.0]),
+            fetch_requests: 5,
+        };
+        assert_eq!(case.ratio(), 2.0);
+    }
+}

@@ -77,7 +77,8 @@ pub(super) fn section_queries(md: &mut String, results: Option<&queries::Results
         }
     }
     md.push_str(
-        "\nEach filter in the largest account, every page read (1,000 a page): what it read \
+        "\nEach filter in the largest local account and the smallest moto one (moto's time per \
+         page grows with its table), every page read (1,000 a page): what it read \
          for what it returned. `parent_id` and `drive_id` read their folder or drive only; \
          filters no index answers read the account. Read units (moto, through the proxy) per \
          returned entry is what DynamoDB would bill for each entry the filter gives; the time \

@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(error.unwrap().to_string(), "reset");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_stalled_provider_is_cut_off_at_the_deadline() {
         let stream = ContentStream {
             length: None,
@@ -241,8 +241,10 @@ mod tests {
                     .chain(futures::stream::pending()),
             ),
         };
-        let deadline = Deadline::after(Duration::from_secs(5));
+        let deadline = Deadline::after(Duration::from_millis(200));
+        let started = std::time::Instant::now();
         let (sizes, _, error) = collect(delivered(stream, deadline)).await;
+        assert!(started.elapsed() >= Duration::from_millis(150));
         assert_eq!(sizes, vec![3]);
         assert_eq!(error.unwrap().kind(), std::io::ErrorKind::TimedOut);
     }
