@@ -35,7 +35,7 @@ pub(super) fn section_drives(md: &mut String, results: Option<&drives::Results>)
     for c in &r.cases {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.2} | {:.2} | {} | {:.2}x |",
+            "| {} | {} | {} | {:.3} | {:.3} | {} | {:.2}x |",
             c.name,
             c.kind,
             c.files_synced,
