@@ -36,7 +36,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::coldstart::{self, RuntimeApi, PRELUDE_END, RESPONSE_MODE};
-use crate::support::{self, note, Result, Summary};
+use crate::support::{self, note, percentile, Result, Summary};
 
 /// The memory the hub's stream must stay under, whatever the file's size (the function's
 /// memory is a setting of its own; the stream must not need more as files grow).
@@ -77,6 +77,16 @@ pub struct StreamResult {
     pub hub_first_byte_ms: Summary,
     /// The plain fetch loop: bytes over the time from the request to the last byte.
     pub baseline_mb_s: Summary,
+    /// Bytes over the time from the first byte of the body to the last: the stream's own
+    /// throughput, without what comes before its first byte (for the hub, the invocation's
+    /// link, account and token reads; for both, the connection to the stand-in).
+    #[serde(default)]
+    pub hub_body_mb_s: Summary,
+    #[serde(default)]
+    pub baseline_body_mb_s: Summary,
+    /// The request to the first byte of the body, for the fetch loop.
+    #[serde(default)]
+    pub baseline_first_byte_ms: Summary,
     /// The content process's `VmHWM` at the end of each stream (MiB).
     pub peak_rss_mb: Summary,
     /// The largest `VmRSS` sampled during each stream (MiB).
@@ -154,7 +164,20 @@ pub async fn run(options: Options) -> Result<Results> {
             hub_first_byte_ms: Summary::of(
                 &hub_runs.iter().map(|s| s.first_byte_ms).collect::<Vec<_>>(),
             ),
-            baseline_mb_s: Summary::of(&baseline_runs),
+            baseline_mb_s: Summary::of(&baseline_runs.iter().map(|s| s.mb_s).collect::<Vec<_>>()),
+            hub_body_mb_s: Summary::of(&hub_runs.iter().map(|s| s.body_mb_s).collect::<Vec<_>>()),
+            baseline_body_mb_s: Summary::of(
+                &baseline_runs
+                    .iter()
+                    .map(|s| s.body_mb_s)
+                    .collect::<Vec<_>>(),
+            ),
+            baseline_first_byte_ms: Summary::of(
+                &baseline_runs
+                    .iter()
+                    .map(|s| s.first_byte_ms)
+                    .collect::<Vec<_>>(),
+            ),
             peak_rss_mb: Summary::of(&hub_runs.iter().map(|s| s.peak_mb).collect::<Vec<_>>()),
             sampled_rss_mb: Summary::of(&hub_runs.iter().map(|s| s.sampled_mb).collect::<Vec<_>>()),
             rss_samples: hub_runs.iter().map(|s| s.samples).sum(),
@@ -163,12 +186,18 @@ pub async fn run(options: Options) -> Result<Results> {
         note(
             "content",
             format!(
-                "{}: hub {:.0} MB/s, fetch loop {:.0} MB/s (ratio {:.2}), peak RSS {:.1} MB \
-                 (sampled max {:.1} MB), {} failed",
+                "{}: hub {:.0} MB/s, fetch loop {:.0} MB/s (ratio {:.2}; body alone {:.0} \
+                 against {:.0} MB/s, ratio {:.2}; first byte {:.1} against {:.1} ms), peak RSS \
+                 {:.1} MB (sampled max {:.1} MB), {} failed",
                 label(size),
                 result.hub_mb_s.median,
                 result.baseline_mb_s.median,
                 result.hub_mb_s.median / result.baseline_mb_s.median,
+                result.hub_body_mb_s.median,
+                result.baseline_body_mb_s.median,
+                result.hub_body_mb_s.median / result.baseline_body_mb_s.median,
+                result.hub_first_byte_ms.median,
+                result.baseline_first_byte_ms.median,
                 result.peak_rss_mb.max,
                 result.sampled_rss_mb.max,
                 failed_runs
@@ -283,6 +312,7 @@ fn link_event(sample: &[u8], token: &str) -> Result<Vec<u8>> {
 
 struct StreamSample {
     mb_s: f64,
+    body_mb_s: f64,
     first_byte_ms: f64,
     peak_mb: f64,
     sampled_mb: f64,
@@ -484,6 +514,7 @@ async fn stream_once(
     };
     Ok(StreamSample {
         mb_s: size as f64 / 1e6 / (last - handed).as_secs_f64(),
+        body_mb_s: size as f64 / 1e6 / (last - first).as_secs_f64(),
         first_byte_ms: support::ms(first - handed),
         peak_mb: peak_kib as f64 / 1024.0,
         sampled_mb: sampled_kib.load(Ordering::Relaxed) as f64 / 1024.0,
@@ -491,9 +522,16 @@ async fn stream_once(
     })
 }
 
+/// What one fetch loop measured.
+struct FetchSample {
+    mb_s: f64,
+    body_mb_s: f64,
+    first_byte_ms: f64,
+}
+
 /// The reference: the file's `alt=media` read a chunk at a time and dropped; MB/s from the
-/// request to the last byte.
-async fn fetch_loop(url: &str, access_token: &str, size: u64) -> Result<f64> {
+/// request to the last byte, and from the first byte to the last.
+async fn fetch_loop(url: &str, access_token: &str, size: u64) -> Result<FetchSample> {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut answer = client
@@ -510,13 +548,20 @@ async fn fetch_loop(url: &str, access_token: &str, size: u64) -> Result<f64> {
         offset += chunk.len() as u64;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let (Some(first), Some(last)) = (state.first_byte, state.last_byte) else {
+        return Err("the fetch loop read no byte".into());
+    };
     if let Some(fault) = state.fault {
         return Err(format!("the fetch loop read a wrong byte: {fault}").into());
     }
     if offset != size {
         return Err(format!("the fetch loop read {offset} of {size} bytes").into());
     }
-    Ok(size as f64 / 1e6 / seconds)
+    Ok(FetchSample {
+        mb_s: size as f64 / 1e6 / seconds,
+        body_mb_s: size as f64 / 1e6 / (last - first).as_secs_f64(),
+        first_byte_ms: support::ms(first - started),
+    })
 }
 
 /// `locate` of a small file at each provider with links of its own, `calls` times each.
@@ -585,17 +630,6 @@ fn link_shape(url: &str) -> String {
         }
         Err(_) => "(not a URL)".into(),
     }
-}
-
-/// Nearest rank, as [`Summary::of`].
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[index - 1]
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@
 //! hub-bench push        [--runs 5] [--latency-ms 0] [--backends local,aws]
 //! hub-bench delivery    [--events 1000]
 //! hub-bench content     [--sizes 10MB,100MB,1GB] [--runs 3] [--redirect-calls 20] [--bin-dir target/release]
-//! hub-bench queries   [--sizes 1000,10000,100000] [--aws-sizes 1000,10000,100000]
+//! hub-bench queries   [--sizes 1000,10000,100000] [--aws-sizes 1000,10000]
+//! hub-bench proxy-latency [--runs 200] [--concurrency 50] [--rounds 10] [--instances 50]
+//! hub-bench drives    [--drives 20] [--files-per-drive 2500] [--box-files 20000] [--box-changes 10] [--runs 3]
 //! hub-bench report    [--output BENCHMARKS.md]
 //! ```
 //!
@@ -23,11 +25,13 @@ mod consumer;
 mod content;
 mod cost;
 mod delivery;
+mod drives;
 mod fanout;
 mod large_drive;
 mod mappings;
 mod moto;
 mod proxy;
+mod proxy_latency;
 mod push_latency;
 mod queries;
 mod report;
@@ -208,9 +212,31 @@ async fn dispatch() -> Result<()> {
         "queries" => {
             let options = queries::Options {
                 sizes: args.numbers("sizes", &[1_000, 10_000, 100_000])?,
-                aws_sizes: args.numbers("aws-sizes", &[1_000, 10_000, 100_000])?,
+                aws_sizes: args.numbers("aws-sizes", &[1_000, 10_000])?,
             };
             write_results(&results, "queries", &queries::run(options).await?)
+        }
+        "proxy-latency" => {
+            let concurrency = args.number("concurrency", 50)?;
+            let options = proxy_latency::Options {
+                runs: args.number("runs", 200)?,
+                concurrency,
+                rounds: args.number("rounds", 10)?,
+                instances: args.number("instances", concurrency)?,
+                workspace: workspace.clone(),
+                log_dir: results.clone(),
+            };
+            write_results(&results, "proxy-latency", &proxy_latency::run(options).await?)
+        }
+        "drives" => {
+            let options = drives::Options {
+                drives: args.number("drives", 20)?,
+                files_per_drive: args.number("files-per-drive", 2_500)?,
+                box_files: args.number("box-files", 20_000)?,
+                box_changes: args.number("box-changes", 10)?,
+                runs: args.number("runs", 3)?,
+            };
+            write_results(&results, "drives", &drives::run(options).await?)
         }
         "sizes" => {
             let options = sizes::Options { workspace };
@@ -226,7 +252,7 @@ async fn dispatch() -> Result<()> {
             Ok(())
         }
         _ => Err(format!(
-            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery, content, queries or report"
+            "unknown command '{command}': coldstart, fanout, worker, cost, sizes, large-drive, push, delivery, content, queries, proxy-latency, drives or report"
         )
         .into()),
     }

@@ -292,7 +292,18 @@ pub fn capacity_units(operation: &str, request: &[u8], response: &[u8]) -> (f64,
             let size = response["Item"].as_object().map_or(0, item_size);
             (0.0, read_units(size))
         }
-        "Query" | "Scan" => (0.0, read_units(items_size(&response["Items"]))),
+        "Query" | "Scan" => {
+            // Billed on every item read, before a filter expression drops some: those
+            // dropped are taken to be of the returned items' average size.
+            let returned = items_size(&response["Items"]);
+            let count = response["Count"].as_u64().unwrap_or(0);
+            let scanned = response["ScannedCount"].as_u64().unwrap_or(count);
+            let read = match count {
+                0 => returned,
+                count => returned * scanned.max(count) as usize / count as usize,
+            };
+            (0.0, read_units(read))
+        }
         "BatchGetItem" => {
             // Each item is rounded up to 4 KB on its own.
             let units = per_table_entries(&response["Responses"])
@@ -624,5 +635,17 @@ mod tests {
             json!({"Item": {"a": {"S": "x"}}}).to_string().as_bytes(),
         );
         assert_eq!(reads, 1.0);
+    }
+
+    #[test]
+    fn a_filtered_query_pays_for_the_items_it_dropped() {
+        let item = json!({"a": {"S": "x".repeat(4000)}});
+        let response = |scanned: u64| {
+            json!({"Items": [item.clone()], "Count": 1, "ScannedCount": scanned}).to_string()
+        };
+        let (_, all_returned) = capacity_units("DynamoDB.Query", b"{}", response(1).as_bytes());
+        let (_, ten_read) = capacity_units("DynamoDB.Query", b"{}", response(10).as_bytes());
+        assert_eq!(all_returned, 0.5);
+        assert_eq!(ten_read, 5.0);
     }
 }

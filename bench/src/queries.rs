@@ -2,7 +2,11 @@
 //! files listed (`parent_id`) in accounts of 1,000, 10,000 and 100,000 entries, on the local
 //! store and on DynamoDB (moto), with the items each listing reads (what DynamoDB bills as
 //! read units: a query reads the index items it returns and the entries they name) and its
-//! time; then each other filter's items read per entry returned, in the largest account.
+//! time; then each other filter's items read per entry returned, in the largest account
+//! (on moto the smallest).
+//! On moto the listings and the filters are also sent through the recording proxy
+//! ([`crate::proxy`]), which estimates the read units DynamoDB would bill for each call
+//! (moto reports none): what a filter costs per entry it returns.
 //!
 //! The entries are written through the store (`put_files`, as the worker writes a page), so
 //! the indexes hold what a sync would leave. Nothing here asserts a duration.
@@ -15,6 +19,7 @@ use hub::store::{dynamo::DynamoStore, local::LocalStore, Store, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::moto::{self, Resources};
+use crate::proxy::Proxy;
 use crate::support::{self, note, Result, Summary};
 
 /// Files in the folder listed.
@@ -50,6 +55,12 @@ pub struct FolderListing {
     /// Index items the listing read (the store's own count).
     pub items_read: u64,
     pub ms: Summary,
+    /// One listing's read units, as the proxy estimates them (moto only).
+    #[serde(default)]
+    pub read_units: Option<f64>,
+    /// How long writing the account's entries took (on moto, what the size costs).
+    #[serde(default)]
+    pub seed_seconds: f64,
 }
 
 /// What a filter reads for what it returns, in the largest local account.
@@ -60,6 +71,12 @@ pub struct FilterCost {
     pub account_entries: usize,
     pub returned: usize,
     pub items_read: u64,
+    /// Every page's read units, as the proxy estimates them (moto only).
+    #[serde(default)]
+    pub read_units: Option<f64>,
+    /// How long reading every page took.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 pub async fn run(options: Options) -> Result<Results> {
@@ -69,24 +86,54 @@ pub async fn run(options: Options) -> Result<Results> {
     for &size in &options.sizes {
         let dir = tempfile::tempdir()?;
         let store = LocalStore::open(dir.path())?;
+        let started = Instant::now();
         let account = seed(&store, size).await?;
-        folder_listings.push(list_folder(&store, "local", &account, size, RUNS).await?);
+        let seed_seconds = started.elapsed().as_secs_f64();
+        let mut listing = list_folder(&store, "local", &account, size, RUNS).await?;
+        listing.seed_seconds = seed_seconds;
+        folder_listings.push(listing);
         if Some(&size) == options.sizes.iter().max() {
-            filters = filter_costs(&store, "local", &account, size).await?;
+            filters = filter_costs(&store, None, "local", &account, size).await?;
         }
     }
     if !options.aws_sizes.is_empty() {
         let endpoint = moto::endpoint()?;
         let sdk = moto::sdk_config(&endpoint).await;
+        let proxy = Proxy::start(&endpoint).await?;
+        let counted_sdk = moto::sdk_config(&proxy.url).await;
         for &size in &options.aws_sizes {
             let resources = Resources::create(&sdk, "bench-queries").await?;
+            // Written and timed straight at moto; counted through the proxy.
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &resources.table);
+            let counted = DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&counted_sdk),
+                &resources.table,
+            );
+            let started = Instant::now();
             let account = seed(&store, size).await?;
-            let listing = list_folder(&store, "dynamodb (moto)", &account, size, MOTO_RUNS);
-            folder_listings.push(listing.await?);
-            if Some(&size) == options.aws_sizes.iter().max() {
-                filters.extend(filter_costs(&store, "dynamodb (moto)", &account, size).await?);
+            let seed_seconds = started.elapsed().as_secs_f64();
+            let backend = "dynamodb (moto)";
+            let mut listing = list_folder(&store, backend, &account, size, MOTO_RUNS).await?;
+            listing.seed_seconds = seed_seconds;
+            proxy.start_counting();
+            list_folder(&counted, backend, &account, size, 1).await?;
+            listing.read_units = Some(proxy.stop_counting().read_units);
+            folder_listings.push(listing);
+            // Moto scans the whole table for every index query, so each page of a filter
+            // that reads the whole account costs seconds per thousand entries: the filters
+            // run in the smallest account there (read units per returned entry are what
+            // they show; the local store shows them at the largest size).
+            if Some(&size) == options.aws_sizes.iter().min() {
+                let costs = filter_costs(&counted, Some(&proxy), backend, &account, size);
+                filters.extend(costs.await?);
             }
+            note(
+                "queries",
+                format!(
+                    "moto, {size} entries: written in {seed_seconds:.0} s, {} s with the reads",
+                    started.elapsed().as_secs()
+                ),
+            );
         }
     }
     Ok(Results {
@@ -185,12 +232,16 @@ async fn list_folder(
         returned: page.files.len(),
         items_read: page.read,
         ms: Summary::of(&times),
+        read_units: None,
+        seed_seconds: 0.0,
     })
 }
 
-/// Every page of each filter, what it read and what it returned.
+/// Every page of each filter, what it read and what it returned (and, with the proxy in
+/// front of `store`, the read units it would be billed).
 async fn filter_costs(
     store: &dyn Store,
+    proxy: Option<&Proxy>,
     backend: &str,
     account_id: &str,
     size: usize,
@@ -235,6 +286,10 @@ async fn filter_costs(
     let mut costs = Vec::new();
     for (name, filter) in cases {
         let (mut returned, mut read, mut cursor) = (0, 0, None);
+        let started = Instant::now();
+        if let Some(proxy) = proxy {
+            proxy.start_counting();
+        }
         loop {
             let page = queries::files(store, account_id, &filter, 1000, cursor).await?;
             returned += page.files.len();
@@ -244,12 +299,20 @@ async fn filter_costs(
                 None => break,
             }
         }
+        let seconds = started.elapsed().as_secs_f64();
+        let read_units = proxy.map(|proxy| proxy.stop_counting().read_units);
+        note(
+            "queries",
+            format!("{backend}, {name}: {returned} returned, {read} read in {seconds:.1} s"),
+        );
         costs.push(FilterCost {
             backend: backend.into(),
             filter: name.into(),
             account_entries: size,
             returned,
             items_read: read,
+            read_units,
+            seconds,
         });
     }
     Ok(costs)

@@ -41,6 +41,18 @@ impl Summary {
     }
 }
 
+/// Nearest rank, as [`Summary::of`]: the value at or below which a share `p` of `values` lie
+/// (0 for none).
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[index - 1]
+}
+
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
@@ -109,6 +121,10 @@ mod tests {
         assert_eq!(summary.min, 1.0);
         assert_eq!(summary.max, 10.0);
         assert_eq!(Summary::of(&[3.0]).p90, 3.0);
+        let hundred: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(percentile(&hundred, 0.99), 99.0);
+        assert_eq!(percentile(&hundred, 0.5), 50.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
     }
 
     #[test]

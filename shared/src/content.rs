@@ -3,11 +3,14 @@
 //! serves the bytes to whoever holds it. Where the provider has a pre-authenticated link
 //! (Graph, Dropbox, Box) it is that link, and no byte passes through the hub. Where it has
 //! none (Drive's `alt=media` and exports, Dropbox Paper exports), it is a link of the hub's
-//! content function, which streams the provider's answer a chunk at a time ([`open`]).
+//! content function, which streams the provider's answer as it comes ([`open`], gathered
+//! and paced by [`delivery`]).
 //!
 //! A hub link is a random token of 256 bits; only its SHA-256 is stored, with the account,
 //! the file, the format and an expiry ([`ContentLink`]). It is checked on every request
 //! against the store (so it dies with its account) and the clock.
+
+mod delivery;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore as _;
@@ -338,33 +341,8 @@ pub async fn open(hub: &Hub, token: &str, want: Want, deadline: Deadline) -> Hub
     Ok(Served {
         source,
         shape,
-        body: Some(ending_at(body, deadline)),
+        body: Some(delivery::delivered(body, deadline)),
     })
-}
-
-/// The same bytes, failing at the deadline if they have not all come by then: the answer
-/// is cut off visibly (its connection reset, short of its length) before Lambda would end
-/// the invocation, and the provider's connection is dropped with it.
-fn ending_at(stream: ContentStream, deadline: Deadline) -> ContentStream {
-    use futures::StreamExt as _;
-    let timer = Box::pin(tokio::time::sleep(deadline.remaining()));
-    let body = futures::stream::unfold(Some((stream.body, timer)), |state| async move {
-        let (mut body, mut timer) = state?;
-        tokio::select! {
-            item = body.next() => item.map(|item| (item, Some((body, timer)))),
-            () = &mut timer => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the invocation's time ran out before the last byte",
-                )),
-                None,
-            )),
-        }
-    });
-    ContentStream {
-        length: stream.length,
-        body: Box::pin(body),
-    }
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@ mod coldstart;
 mod content;
 mod cost;
 mod delivery;
+mod drives;
 mod fanout;
 mod large_drive;
 mod machine;
+mod proxy_latency;
 mod push_latency;
 mod queries;
 mod sizes;
@@ -38,6 +40,8 @@ struct Figures {
     delivery: Option<crate::delivery::Results>,
     content: Option<crate::content::Results>,
     queries: Option<crate::queries::Results>,
+    proxy: Option<crate::proxy_latency::Results>,
+    drives: Option<crate::drives::Results>,
 }
 
 pub fn run(options: Options) -> Result<String> {
@@ -53,6 +57,8 @@ pub fn run(options: Options) -> Result<String> {
         delivery: read_results(dir, "delivery"),
         content: read_results(dir, "content"),
         queries: read_results(dir, "queries"),
+        proxy: read_results(dir, "proxy-latency"),
+        drives: read_results(dir, "drives"),
     };
 
     let mut md = String::new();
@@ -68,6 +74,8 @@ pub fn run(options: Options) -> Result<String> {
     delivery::section_delivery(&mut md, figures.delivery.as_ref());
     content::section_content(&mut md, figures.content.as_ref());
     queries::section_queries(&mut md, figures.queries.as_ref());
+    proxy_latency::section_proxy(&mut md, figures.proxy.as_ref());
+    drives::section_drives(&mut md, figures.drives.as_ref());
     observations(&mut md, &figures);
     std::fs::write(&options.output, &md)?;
     Ok(md)
