@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use super::not_run;
 use crate::cost::{self, Dollars};
 
-/// The estimates of docs/DEPLOY.md (dollars per million account-syncs), to compare with.
+/// The estimates docs/DEPLOY.md made before it quoted this benchmark (dollars per million
+/// account-syncs, first round), to compare with.
 const DEPLOY_NO_CHANGES: f64 = 10.6;
 
 const DEPLOY_TEN_CHANGES: f64 = 18.7;
@@ -133,10 +134,10 @@ pub(super) fn section_cost(md: &mut String, results: Option<&cost::Results>) {
     dollars_row(md, "**total**", |d| d.total, &r.scenarios);
     let _ = writeln!(
         md,
-        "\ndocs/DEPLOY.md estimated about ${DEPLOY_NO_CHANGES} per million syncs with no changes (one \
+        "\ndocs/DEPLOY.md first estimated about ${DEPLOY_NO_CHANGES} per million syncs with no changes (one \
          token refresh per sync) and about ${DEPLOY_TEN_CHANGES} with 10 changes. Not counted here: \
          idle polling of the event source mapping, the KMS key, alarms and storage (fixed monthly \
-         costs, listed in docs/DEPLOY.md).\n"
+         costs, listed in docs/DEPLOY.md, which now quotes the figures above).\n"
     );
 }
 
