@@ -26,11 +26,11 @@ async fn new_session(hub: &LocalHub, body: Value) -> (StatusCode, Value) {
     .await
 }
 
-#[tokio::test]
-async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
+/// The stand-ins with their consent pages, an app whose return page (`/return...`) answers
+/// every visit (the hub appends the outcome), and the hub allowing returns there.
+async fn app_and_hub() -> (FakeProviders, MockServer, LocalHub) {
     let providers = FakeProviders::start().await;
     providers.interactive_consent(true);
-    // The app: its return page answers every visit (the hub appends the outcome).
     let app = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path_regex("^/return"))
@@ -46,6 +46,12 @@ async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
         format!("{}/return", app.uri()),
     ));
     let hub = LocalHub::start(&env).await;
+    (providers, app, hub)
+}
+
+#[tokio::test]
+async fn an_app_connects_a_drive_for_its_user_in_a_real_browser() {
+    let (providers, app, hub) = app_and_hub().await;
     let return_to = format!("{}/return/drive?tab=files", app.uri());
 
     // A return address outside the allowlist is refused, however it is dressed up.
@@ -260,23 +266,7 @@ async fn href(browser: &fantoccini::Client, css: &str) -> String {
 /// expired.
 #[tokio::test]
 async fn no_dead_end_shows_a_person_raw_json() {
-    let providers = FakeProviders::start().await;
-    providers.interactive_consent(true);
-    let app = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/return"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            "<!doctype html><title>Back in the app</title><p>Back in the app</p>",
-            "text/html",
-        ))
-        .mount(&app)
-        .await;
-    let mut env = providers.env_vars();
-    env.push((
-        "HUB_ALLOWED_RETURN_URLS".into(),
-        format!("{}/return", app.uri()),
-    ));
-    let hub = LocalHub::start(&env).await;
+    let (providers, app, hub) = app_and_hub().await;
     let return_to = format!("{}/return", app.uri());
     let app_host = app.uri().trim_start_matches("http://").to_string();
     let driver = Driver::start().await;

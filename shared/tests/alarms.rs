@@ -13,9 +13,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use common::template::{load_template, Resolver};
+use common::template::{load_template, logical_names, resources_of_type, Resolver};
 use hub::deployment::FUNCTIONS;
 use hub::metrics::{self, Metric};
 use serde_json::Value as Json;
@@ -26,42 +26,14 @@ const STACK: &str = "hub";
 /// Resources and parameters resolve to their logical ids, and a function's `!Ref` to its
 /// `FunctionName` (`<stack>-<binary>`), as CloudFormation resolves it.
 fn resolver(template: &Yaml) -> Resolver {
-    let mut names: HashMap<String, String> = [
-        ("AWS::Partition", "aws"),
-        ("AWS::Region", "eu-west-1"),
-        ("AWS::AccountId", "123456789012"),
-        ("AWS::StackName", STACK),
-        ("AWS::URLSuffix", "amazonaws.com"),
-        ("AWS::NoValue", "AWS::NoValue"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for section in ["Parameters", "Resources"] {
-        for name in template[section].as_mapping().unwrap().keys() {
-            let name = name.as_str().unwrap();
-            names.insert(name.to_string(), name.to_string());
-            names.insert(format!("{name}.Arn"), name.to_string());
-            names.insert(format!("{name}.QueueName"), name.to_string());
-        }
-    }
+    let mut resolver = logical_names(template, "eu-west-1", "123456789012", STACK);
     for function in FUNCTIONS {
-        names.insert(
+        resolver.names.insert(
             function.resource.to_string(),
             format!("{STACK}-{}", function.name),
         );
     }
-    Resolver { names }
-}
-
-fn resources_of_type<'a>(template: &'a Yaml, kind: &str) -> Vec<(&'a str, &'a Yaml)> {
-    template["Resources"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
-        .map(|(name, resource)| (name.as_str().unwrap(), resource))
-        .collect()
+    resolver
 }
 
 /// One metric an alarm or the dashboard reads.

@@ -14,7 +14,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use common::template::{load_template, strings, wildcard, Resolver};
+use common::template::{
+    load_template, logical_names, resources_of_type, strings, wildcard, Resolver,
+};
 use hub::deployment::{self, Function, DEPLOYMENT_ENV, EVENTS_ENV, FUNCTIONS, QUEUES};
 use hub::error::ProviderError;
 use serde_norway::Value as Yaml;
@@ -26,36 +28,9 @@ const API_ID: &str = "a1b2c3d4e5";
 /// Every resource and parameter resolves to its own logical id (`!GetAtt X.Arn` too), so a
 /// reference reads as the name of what it refers to; the API's id is a sample id.
 fn resolver(template: &Yaml) -> Resolver {
-    let mut names: HashMap<String, String> = [
-        ("AWS::Partition", "aws"),
-        ("AWS::Region", REGION),
-        ("AWS::AccountId", ACCOUNT_ID),
-        ("AWS::StackName", "hub"),
-        ("AWS::URLSuffix", "amazonaws.com"),
-        ("AWS::NoValue", "AWS::NoValue"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for section in ["Parameters", "Resources"] {
-        for name in template[section].as_mapping().unwrap().keys() {
-            let name = name.as_str().unwrap();
-            names.insert(name.to_string(), name.to_string());
-            names.insert(format!("{name}.Arn"), name.to_string());
-        }
-    }
-    names.insert("HubHttpApi".into(), API_ID.into());
-    Resolver { names }
-}
-
-fn resources_of_type<'a>(template: &'a Yaml, kind: &str) -> Vec<(&'a str, &'a Yaml)> {
-    template["Resources"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
-        .map(|(name, resource)| (name.as_str().unwrap(), resource))
-        .collect()
+    let mut resolver = logical_names(template, REGION, ACCOUNT_ID, "hub");
+    resolver.names.insert("HubHttpApi".into(), API_ID.into());
+    resolver
 }
 
 /// The ARN API Gateway invokes a function with for a request on `route` (`GET /a/{b}`):

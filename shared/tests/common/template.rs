@@ -12,6 +12,43 @@ pub fn load_template() -> Yaml {
     serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A resolver of a sample stack named `stack`: every parameter and resource resolves to its
+/// own logical id (`!GetAtt X.Arn` and `X.QueueName` too), so that a reference reads as the
+/// name of what it refers to; a test adds the names it wants otherwise.
+pub fn logical_names(template: &Yaml, region: &str, account_id: &str, stack: &str) -> Resolver {
+    let mut names: HashMap<String, String> = [
+        ("AWS::Partition", "aws"),
+        ("AWS::Region", region),
+        ("AWS::AccountId", account_id),
+        ("AWS::StackName", stack),
+        ("AWS::URLSuffix", "amazonaws.com"),
+        ("AWS::NoValue", "AWS::NoValue"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for section in ["Parameters", "Resources"] {
+        for name in template[section].as_mapping().unwrap().keys() {
+            let name = name.as_str().unwrap();
+            names.insert(name.to_string(), name.to_string());
+            names.insert(format!("{name}.Arn"), name.to_string());
+            names.insert(format!("{name}.QueueName"), name.to_string());
+        }
+    }
+    Resolver { names }
+}
+
+/// The template's resources of type `kind` (`AWS::SQS::Queue`), with their logical ids.
+pub fn resources_of_type<'a>(template: &'a Yaml, kind: &str) -> Vec<(&'a str, &'a Yaml)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+        .map(|(name, resource)| (name.as_str().unwrap(), resource))
+        .collect()
+}
+
 /// What the template's `!Sub`, `!Ref` and `!GetAtt` resolve to: `names` maps a pseudo
 /// parameter, parameter or resource (`HubHttpApi`) and an attribute (`AuthFunction.Arn`) to
 /// the value the test gives it.
